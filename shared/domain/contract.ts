@@ -33,20 +33,20 @@ const RESOURCE_TYPE_PATTERN = /^[A-Z][A-Za-z0-9]{0,63}$/;
 const ENVIRONMENT_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 const ATTRIBUTE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
-function maxCanonicalBytes(limit: number, what: string) {
+function maxCanonicalBytes(limit: number) {
   return (value: unknown, ctx: z.RefinementCtx) => {
     let bytes: number;
     try {
       bytes = utf8Bytes(canonicalJson(value));
     } catch (error) {
       if (!(error instanceof CanonicalJsonError)) throw error;
-      ctx.addIssue({ code: 'custom', message: `${what} must be plain JSON (${error.message})` });
+      ctx.addIssue({ code: 'custom', message: `must be plain JSON (${error.message})` });
       return;
     }
     if (bytes > limit) {
       ctx.addIssue({
         code: 'custom',
-        message: `${what} is ${bytes} bytes as canonical JSON; the limit is ${limit} bytes`,
+        message: `is ${bytes} bytes as canonical JSON; the limit is ${limit} bytes`,
       });
     }
   };
@@ -68,11 +68,16 @@ export const ResourceSchema = z.strictObject({
   id: freeText(LIMITS.resourceIdMaxChars),
   attributes: z
     .record(
-      z.string().regex(ATTRIBUTE_NAME_PATTERN, 'attribute names must be identifiers'),
+      z.string(),
       z.union([z.string().max(LIMITS.freeTextMaxChars), z.boolean(), z.number().int()], 'attribute values must be strings, booleans or integers'),
       'must be an object of attribute values',
     )
-    .superRefine(maxCanonicalBytes(LIMITS.resourceAttributesMaxBytes, 'resource.attributes'))
+    .superRefine((attributes, ctx) => {
+      for (const name of Object.keys(attributes)) {
+        if (!ATTRIBUTE_NAME_PATTERN.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'attribute names must be identifiers (letters, digits, "_")' });
+      }
+    })
+    .superRefine(maxCanonicalBytes(LIMITS.resourceAttributesMaxBytes))
     .optional(),
 });
 
@@ -84,9 +89,9 @@ export const ActionRequestedSchema = z
     action: z.string().max(LIMITS.actionMaxChars, `must be at most ${LIMITS.actionMaxChars} characters`).regex(VERB_PATTERN, 'must be a dotted lower-case verb such as "db.export"'),
     resource: ResourceSchema,
     environment: z.string().regex(ENVIRONMENT_PATTERN, 'must be 1-32 characters of a-z, 0-9 or "-", starting with a letter, such as "prod"'),
-    parameters: jsonObject.superRefine(maxCanonicalBytes(LIMITS.parametersMaxBytes, 'parameters')),
+    parameters: jsonObject.superRefine(maxCanonicalBytes(LIMITS.parametersMaxBytes)),
     justification: freeText(LIMITS.justificationMaxChars),
-    context: jsonObject.superRefine(maxCanonicalBytes(LIMITS.contextMaxBytes, 'context')).optional(),
+    context: jsonObject.superRefine(maxCanonicalBytes(LIMITS.contextMaxBytes)).optional(),
   });
 
 export type ActionRequest = z.infer<typeof ActionRequestedSchema>;

@@ -8,7 +8,7 @@ export interface PolicyEngine {
 
 /** A request as the store keeps it, whatever its outcome. */
 export interface RequestRecord {
-  /** Key of the request: the actionId, or for a request without a usable actionId, `invalid:<eventId>`. */
+  /** Key of the request: the actionId, or for a request without a usable actionId, `invalid/<eventId>`. */
   key: string;
   /** The actionId as sent, when it was a string (may be absent for invalid requests). */
   actionId: string | null;

@@ -1,0 +1,47 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Context, EventBridgeEvent } from 'aws-lambda';
+import { evaluateActionConfig } from '../../shared/config.js';
+import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { EventBridgeEventPublisher } from '../../shared/adapters/aws/eventbridge-event-publisher.js';
+import { SfnWorkflowStarter } from '../../shared/adapters/aws/sfn-workflow-starter.js';
+import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
+import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
+
+const config = evaluateActionConfig();
+const logger = new Logger({ serviceName: 'evaluate-action' });
+const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'evaluate-action' });
+const tracer = new Tracer({ serviceName: 'evaluate-action' });
+const deps: IntakeDeps = {
+  // Parsed and validated once per cold start; a policy error fails the cold start loudly.
+  policy: new CedarPolicyEngine({ policyDir: config.policyDir }),
+  store: new DynamoDecisionStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName),
+  publisher: new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName),
+  workflow: config.approvalStateMachineArn === undefined
+    ? undefined
+    : new SfnWorkflowStarter(tracer.captureAWSv3Client(new SFNClient({})), config.approvalStateMachineArn),
+  now: () => new Date(),
+};
+
+export const handler = async (event: EventBridgeEvent<string, unknown>, context: Context) => {
+  logger.addContext(context);
+  // Only EventBridge invokes this function: an envelope that does not parse is a wiring fault, retried then sent to the DLQ.
+  const envelope = EventBridgeSchema.parse(event);
+  const result = await evaluateActionRequested(
+    { id: envelope.id, source: envelope.source, detailType: envelope['detail-type'], detail: envelope.detail },
+    deps,
+  );
+  const { record } = result;
+  const summary = { status: result.status, key: record.key, outcome: record.outcome, reason: record.reason, policyIds: record.policyIds, dispatched: result.dispatched };
+  if (result.status === 'conflict') logger.warn('request refused: actionId already used for a different request', summary);
+  else logger.info('request evaluated', summary);
+  metrics.addDimension('outcome', result.status === 'conflict' ? 'conflict' : record.outcome);
+  metrics.addMetric(result.status === 'created' ? 'RequestsDecided' : result.status === 'duplicate' ? 'DuplicateDeliveries' : 'RequestConflicts', MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
+  return summary;
+};

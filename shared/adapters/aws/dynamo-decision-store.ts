@@ -1,0 +1,241 @@
+import {
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  PutItemCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { canonicalJson } from '../../domain/canonical-json.js';
+import type { ActionRequest } from '../../domain/contract.js';
+import type { ActionDecidedDetail, ApprovalRequirement, Outcome, ReviewerVote } from '../../domain/decision.js';
+import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
+
+/** Item layout of the decision table: one mutable request item and immutable event items per request. */
+export const ITEM = {
+  pk: (key: string) => `REQ#${key}`,
+  requestSk: 'REQUEST',
+  eventSk: (type: string, discriminator?: string) => (discriminator === undefined ? `EVENT#${type}` : `EVENT#${type}#${discriminator}`),
+} as const;
+
+export type EventType = 'requested' | 'decided' | 'conflict';
+
+const MAX_TRANSACTION_ATTEMPTS = 8;
+
+export class DecisionStoreError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'DecisionStoreError';
+  }
+}
+
+interface RequestItem {
+  pk: string;
+  sk: string;
+  kind: 'request';
+  key: string;
+  actionId: string | null;
+  fingerprint: string;
+  eventId: string;
+  source: string;
+  receivedAt: string;
+  requestJson: string | null;
+  rawDetail: string | null;
+  payloadSha256: string | null;
+  outcome: Outcome;
+  reason: string;
+  policyIds: string[];
+  approval: ApprovalRequirement | null;
+  decidedAt: string | null;
+  /** Absent until set: `if_not_exists` treats a stored NULL as present. */
+  dispatchedAt?: string;
+  reviewers: ReviewerVote[];
+}
+
+function toItem(record: RequestRecord): RequestItem {
+  return {
+    pk: ITEM.pk(record.key),
+    sk: ITEM.requestSk,
+    kind: 'request',
+    key: record.key,
+    actionId: record.actionId,
+    fingerprint: record.fingerprint,
+    eventId: record.eventId,
+    source: record.source,
+    receivedAt: record.receivedAt,
+    // Parameters are kept as canonical JSON text: DynamoDB numbers would round large or precise values.
+    requestJson: record.request === null ? null : canonicalJson(record.request),
+    rawDetail: record.rawDetail,
+    payloadSha256: record.payloadSha256,
+    outcome: record.outcome,
+    reason: record.reason,
+    policyIds: record.policyIds,
+    approval: record.approval,
+    decidedAt: record.decidedAt,
+    dispatchedAt: record.dispatchedAt ?? undefined,
+    reviewers: [],
+  };
+}
+
+function fromItem(item: Record<string, AttributeValue>): RequestRecord {
+  const data = unmarshall(item) as RequestItem;
+  return {
+    key: data.key,
+    actionId: data.actionId ?? null,
+    fingerprint: data.fingerprint,
+    eventId: data.eventId,
+    source: data.source,
+    receivedAt: data.receivedAt,
+    request: data.requestJson ? (JSON.parse(data.requestJson) as ActionRequest) : null,
+    rawDetail: data.rawDetail ?? null,
+    payloadSha256: data.payloadSha256 ?? null,
+    outcome: data.outcome,
+    reason: data.reason,
+    policyIds: data.policyIds ?? [],
+    approval: data.approval ?? null,
+    decidedAt: data.decidedAt ?? null,
+    dispatchedAt: data.dispatchedAt ?? null,
+  };
+}
+
+/** Fields every event item carries, so the audit log and queries need no join. */
+function eventItem(record: RequestRecord, type: EventType, occurredAt: string, discriminator?: string) {
+  const request = record.request;
+  return {
+    pk: ITEM.pk(record.key),
+    sk: ITEM.eventSk(type, discriminator),
+    kind: 'event',
+    eventId: discriminator === undefined ? `${record.key}/${type}` : `${record.key}/${type}/${discriminator}`,
+    eventType: type,
+    occurredAt,
+    key: record.key,
+    actionId: record.actionId,
+    sourceEventId: record.eventId,
+    source: record.source,
+    agentId: request?.agent.id ?? null,
+    onBehalfOf: request?.agent.onBehalfOf ?? null,
+    action: request?.action ?? null,
+    resourceType: request?.resource.type ?? null,
+    resourceId: request?.resource.id ?? null,
+    environment: request?.environment ?? null,
+    payloadSha256: record.payloadSha256,
+  };
+}
+
+const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
+
+function isTransactionConflict(error: TransactionCanceledException): boolean {
+  return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
+}
+
+/** `DecisionStore` on one DynamoDB table (single-table layout, see `ITEM`). */
+export class DynamoDecisionStore implements DecisionStore {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly pause: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  ) {}
+
+  async recordRequest(record: RequestRecord): Promise<RecordResult> {
+    const requested = { ...eventItem(record, 'requested', record.receivedAt), requestJson: toItem(record).requestJson, rawDetail: record.rawDetail };
+    const decided = {
+      ...eventItem(record, 'decided', record.decidedAt ?? record.receivedAt),
+      outcome: record.outcome,
+      reason: record.reason,
+      policyIds: record.policyIds,
+      approval: record.approval,
+    };
+    const newOnly = { ConditionExpression: 'attribute_not_exists(pk)' };
+    const command = new TransactWriteItemsCommand({
+      TransactItems: [
+        { Put: { TableName: this.tableName, Item: marshall(toItem(record), marshallOptions), ...newOnly, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+        { Put: { TableName: this.tableName, Item: marshall(requested, marshallOptions), ...newOnly } },
+        { Put: { TableName: this.tableName, Item: marshall(decided, marshallOptions), ...newOnly } },
+      ],
+    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(command);
+        return { status: 'created', record };
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        if (isTransactionConflict(error) && attempt < MAX_TRANSACTION_ATTEMPTS) {
+          // Another delivery of the same request is writing right now: wait and look again.
+          await this.pause(Math.random() * 20 * 2 ** attempt);
+          continue;
+        }
+        const existingItem = error.CancellationReasons?.[0]?.Item;
+        const existing = existingItem !== undefined ? fromItem(existingItem) : await this.getRecord(record.key);
+        if (existing === undefined) {
+          throw new DecisionStoreError(`recording request ${record.key} was cancelled (${(error.CancellationReasons ?? []).map((r) => r.Code).join(', ')}) but no earlier request exists`, { cause: error });
+        }
+        if (existing.fingerprint === record.fingerprint) return { status: 'duplicate', record: existing };
+        await this.recordConflict(record);
+        return { status: 'conflict', record: existing, conflictFingerprint: record.fingerprint };
+      }
+    }
+  }
+
+  private async recordConflict(refused: RequestRecord): Promise<void> {
+    const item = {
+      ...eventItem(refused, 'conflict', refused.receivedAt, refused.fingerprint),
+      reason: `actionId "${refused.key}" was already used for a different request; this one was refused (send a new actionId)`,
+      refusedFingerprint: refused.fingerprint,
+      requestJson: refused.request === null ? null : canonicalJson(refused.request),
+      rawDetail: refused.rawDetail,
+    };
+    try {
+      await this.client.send(new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall(item, marshallOptions),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }));
+    } catch (error) {
+      // The same conflicting request delivered again: its refusal is already recorded.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async markDispatched(key: string, at: string): Promise<void> {
+    await this.client.send(new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: marshall({ pk: ITEM.pk(key), sk: ITEM.requestSk }),
+      UpdateExpression: 'SET dispatchedAt = if_not_exists(dispatchedAt, :at)',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: marshall({ ':at': at }),
+    }));
+  }
+
+  private async getItem(key: string): Promise<Record<string, AttributeValue> | undefined> {
+    const { Item } = await this.client.send(new GetItemCommand({
+      TableName: this.tableName,
+      Key: marshall({ pk: ITEM.pk(key), sk: ITEM.requestSk }),
+      ConsistentRead: true,
+    }));
+    return Item;
+  }
+
+  async getRecord(key: string): Promise<RequestRecord | undefined> {
+    const item = await this.getItem(key);
+    return item === undefined ? undefined : fromItem(item);
+  }
+
+  async getDecision(actionId: string): Promise<ActionDecidedDetail | undefined> {
+    const item = await this.getItem(actionId);
+    if (item === undefined) return undefined;
+    const data = unmarshall(item) as RequestItem;
+    return {
+      actionId: data.actionId ?? null,
+      requestEventId: data.eventId,
+      outcome: data.outcome,
+      reason: data.reason,
+      payloadSha256: data.payloadSha256 ?? null,
+      policyIds: data.policyIds ?? [],
+      reviewers: data.reviewers ?? [],
+      decidedAt: data.decidedAt ?? null,
+    };
+  }
+}

@@ -1,0 +1,156 @@
+import { canonicalJson, CanonicalJsonError, sha256Hex } from './canonical-json.js';
+import { AGENT_SOURCE_PREFIX, DETAIL_TYPE_REQUESTED, payloadSha256, validateActionRequested, type ActionRequest } from './contract.js';
+import { outcomeOf, type ActionDecidedDetail, type PolicyDecision } from './decision.js';
+import type { DecisionStore, EventPublisher, PolicyEngine, RecordResult, RequestRecord, WorkflowStarter } from '../ports/index.js';
+
+/** The parts of an EventBridge event that intake reads. */
+export interface IncomingEvent {
+  id: string;
+  source: string;
+  detailType: string;
+  detail: unknown;
+}
+
+export interface IntakeDeps {
+  policy: PolicyEngine;
+  store: DecisionStore;
+  publisher: EventPublisher;
+  /** Absent while no approval workflow is deployed: such requests stay pending. */
+  workflow: WorkflowStarter | undefined;
+  now: () => Date;
+}
+
+export type IntakeResult = RecordResult & { dispatched: boolean };
+
+/** Key under which a request without a usable actionId is kept; "/" cannot occur in an actionId. */
+export function invalidKey(eventId: string): string {
+  return `invalid/${eventId}`;
+}
+
+function identityProblem(source: string, request: ActionRequest): string | undefined {
+  if (!source.startsWith(AGENT_SOURCE_PREFIX)) {
+    return `source: "${source}" is not an agent source; agents send with source "agent.<id>"`;
+  }
+  const agentId = source.slice(AGENT_SOURCE_PREFIX.length);
+  if (agentId !== request.agent.id) {
+    return `agent.id: "${request.agent.id}" does not match the event source "${source}"; an agent may only send requests as itself`;
+  }
+  return undefined;
+}
+
+function fingerprintOfRaw(event: IncomingEvent): { fingerprint: string; rawDetail: string } {
+  let rawDetail: string;
+  try {
+    rawDetail = canonicalJson(event.detail);
+  } catch (error) {
+    if (!(error instanceof CanonicalJsonError)) throw error;
+    rawDetail = JSON.stringify(String(event.detail));
+  }
+  return { fingerprint: sha256Hex(canonicalJson({ source: event.source, detailType: event.detailType, detail: rawDetail })), rawDetail };
+}
+
+/** Builds what the store keeps for one incoming event: parse, identity check, policy decision. */
+export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receivedAt: string): RequestRecord {
+  const base = { eventId: event.id, source: event.source, receivedAt, approval: null, dispatchedAt: null } as const;
+  const invalid = (reason: string, actionId: string | undefined): RequestRecord => ({
+    ...base,
+    ...fingerprintOfRaw(event),
+    key: actionId ?? invalidKey(event.id),
+    actionId: actionId ?? null,
+    request: null,
+    payloadSha256: null,
+    outcome: 'invalid',
+    reason,
+    policyIds: [],
+    decidedAt: receivedAt,
+  });
+
+  if (event.detailType !== DETAIL_TYPE_REQUESTED) {
+    return invalid(`detail-type: "${event.detailType}" is not "${DETAIL_TYPE_REQUESTED}"`, undefined);
+  }
+  const validation = validateActionRequested(event.detail);
+  if (!validation.ok) return invalid(validation.reason, validation.actionId);
+  const request = validation.request;
+  const identity = identityProblem(event.source, request);
+  if (identity !== undefined) return invalid(identity, request.actionId);
+
+  const decision: PolicyDecision = policy.decide(request);
+  const outcome = outcomeOf(decision);
+  const hash = payloadSha256(request);
+  return {
+    ...base,
+    key: request.actionId,
+    actionId: request.actionId,
+    fingerprint: hash,
+    rawDetail: null,
+    request,
+    payloadSha256: decision.kind === 'invalid' ? null : hash,
+    outcome,
+    reason: decision.reason,
+    policyIds: decision.policyIds,
+    approval: decision.kind === 'approval' ? decision.approval : null,
+    decidedAt: outcome === 'pending' ? null : receivedAt,
+  };
+}
+
+export function decidedDetailOf(record: RequestRecord): ActionDecidedDetail {
+  return {
+    actionId: record.actionId,
+    requestEventId: record.eventId,
+    outcome: record.outcome,
+    reason: record.reason,
+    payloadSha256: record.payloadSha256,
+    policyIds: record.policyIds,
+    reviewers: [],
+    decidedAt: record.decidedAt,
+  };
+}
+
+/**
+ * Hands a recorded decision on: a final outcome is published, a pending one starts the approval
+ * workflow. Both are safe to repeat, so a redelivery after a crash can finish the job.
+ */
+async function dispatch(record: RequestRecord, deps: IntakeDeps): Promise<boolean> {
+  if (record.outcome === 'pending') {
+    if (deps.workflow === undefined || record.request === null || record.approval === null || record.payloadSha256 === null) return false;
+    await deps.workflow.startApproval({
+      actionId: record.request.actionId,
+      payloadSha256: record.payloadSha256,
+      agentId: record.request.agent.id,
+      onBehalfOf: record.request.agent.onBehalfOf ?? null,
+      action: record.request.action,
+      resource: { type: record.request.resource.type, id: record.request.resource.id },
+      environment: record.request.environment,
+      policyIds: record.policyIds,
+      approval: record.approval,
+      requestedAt: record.receivedAt,
+    });
+  } else {
+    await deps.publisher.publishDecided(decidedDetailOf(record));
+  }
+  await deps.store.markDispatched(record.key, deps.now().toISOString());
+  return true;
+}
+
+/**
+ * Evaluates one `Action Requested` event and records it exactly once. A redelivery of the same
+ * request writes nothing new; the same actionId with a different payload is refused and the
+ * refusal recorded. Throws only on infrastructure failure, which the caller retries.
+ */
+export async function evaluateActionRequested(event: IncomingEvent, deps: IntakeDeps): Promise<IntakeResult> {
+  const record = decideRequest(event, deps.policy, deps.now().toISOString());
+  const result = await deps.store.recordRequest(record);
+  switch (result.status) {
+    case 'created':
+      return { ...result, dispatched: await dispatch(result.record, deps) };
+    case 'duplicate': {
+      // EventBridge redelivers the same event (same id) when the first invocation failed, which
+      // may have been between the write and the hand-off: finish it. Another event with the same
+      // payload (an agent's retry) leaves the hand-off to the delivery that wrote the record.
+      const unfinished = result.record.dispatchedAt === null && result.record.eventId === event.id;
+      return { ...result, dispatched: unfinished ? await dispatch(result.record, deps) : false };
+    }
+    case 'conflict':
+      return { ...result, dispatched: false };
+  }
+}

@@ -1,0 +1,135 @@
+import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { MemoryEventPublisher, MemoryWorkflowStarter } from '../../shared/adapters/memory/memory-adapters.js';
+import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
+import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
+import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
+import { actionRequested } from '../support/requests.js';
+
+const TABLE = 'countersign-decisions-it';
+let ddb: DynamoDbLocal;
+let store: DynamoDecisionStore;
+const policy = new CedarPolicyEngine();
+
+function deps(): IntakeDeps & { publisher: MemoryEventPublisher; workflow: MemoryWorkflowStarter } {
+  return { policy, store, publisher: new MemoryEventPublisher(), workflow: new MemoryWorkflowStarter(), now: () => new Date() };
+}
+
+async function itemsOf(key: string) {
+  const { Items = [] } = await ddb.client.send(new QueryCommand({
+    TableName: TABLE,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': { S: `REQ#${key}` } },
+    ConsistentRead: true,
+  }));
+  return Items.map((item) => unmarshall(item));
+}
+
+beforeAll(async () => {
+  ddb = await startDynamoDbLocal();
+  await ensureDecisionTable(ddb.client, TABLE);
+  store = new DynamoDecisionStore(ddb.client, TABLE);
+});
+
+afterAll(async () => {
+  await ddb?.stop();
+});
+
+describe('evaluate-action on DynamoDB Local', () => {
+  it('records the request and its requested and decided events, and publishes the decision', async () => {
+    const d = deps();
+    const event = actionRequested();
+    const result = await evaluateActionRequested(event, d);
+    const actionId = (event.detail as { actionId: string }).actionId;
+    expect(result).toMatchObject({ status: 'created', dispatched: true });
+    const items = await itemsOf(actionId);
+    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'EVENT#requested', 'REQUEST']);
+    const decided = items.find((i) => i.sk === 'EVENT#decided');
+    expect(decided).toMatchObject({ kind: 'event', eventType: 'decided', outcome: 'allowed', agentId: 'billing-agent', action: 'db.query' });
+    expect(d.publisher.published).toEqual([expect.objectContaining({ actionId, outcome: 'allowed', requestEventId: event.id })]);
+    expect(await store.getDecision(actionId)).toMatchObject({ actionId, outcome: 'allowed', policyIds: decided?.policyIds });
+    expect(items.find((i) => i.sk === 'REQUEST')?.dispatchedAt).toEqual(expect.any(String));
+  });
+
+  it('makes exactly one decision and one set of items from 20 concurrent sends of one actionId', async () => {
+    const d = deps();
+    const first = actionRequested({ action: 'db.export', environment: 'prod' });
+    // An agent retrying its PutEvents: same detail, new EventBridge event ids.
+    const sends = Array.from({ length: 20 }, () => ({ ...first, id: crypto.randomUUID() }));
+    const results = await Promise.all(sends.map((event) => evaluateActionRequested(event, d)));
+    const actionId = (first.detail as { actionId: string }).actionId;
+
+    expect(results.filter((r) => r.status === 'created')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'duplicate')).toHaveLength(19);
+    const items = await itemsOf(actionId);
+    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'EVENT#requested', 'REQUEST']);
+    expect(d.workflow.started.size).toBe(1);
+    expect(d.publisher.published).toHaveLength(0);
+    expect(await store.getDecision(actionId)).toMatchObject({ outcome: 'pending', decidedAt: null });
+  });
+
+  it('changes nothing when the same event is delivered again', async () => {
+    const d = deps();
+    const event = actionRequested();
+    await evaluateActionRequested(event, d);
+    const before = await itemsOf((event.detail as { actionId: string }).actionId);
+    const again = await evaluateActionRequested(event, d);
+    expect(again).toMatchObject({ status: 'duplicate', dispatched: false });
+    expect(await itemsOf((event.detail as { actionId: string }).actionId)).toEqual(before);
+    expect(d.publisher.published).toHaveLength(1);
+  });
+
+  it('finishes the hand-off when EventBridge redelivers an event whose first invocation died after the write', async () => {
+    const event = actionRequested();
+    const failing = { ...deps(), publisher: { publishDecided: async () => { throw new Error('network down'); } } };
+    await expect(evaluateActionRequested(event, failing)).rejects.toThrow('network down');
+    const d = deps();
+    const retried = await evaluateActionRequested(event, d);
+    expect(retried).toMatchObject({ status: 'duplicate', dispatched: true });
+    expect(d.publisher.published).toHaveLength(1);
+    expect((await itemsOf((event.detail as { actionId: string }).actionId)).find((i) => i.sk === 'REQUEST')?.dispatchedAt).toEqual(expect.any(String));
+  });
+
+  it('refuses the same actionId with a different payload, records the refusal once, and keeps the first decision', async () => {
+    const d = deps();
+    const original = actionRequested({ parameters: { sql: 'select 1' } });
+    const actionId = (original.detail as { actionId: string }).actionId;
+    await evaluateActionRequested(original, d);
+    const conflicting = actionRequested({ actionId, parameters: { sql: 'select * from customers' } });
+    const refused = await evaluateActionRequested(conflicting, d);
+    expect(refused).toMatchObject({ status: 'conflict', dispatched: false });
+    await evaluateActionRequested(conflicting, d); // redelivered: still one refusal on record
+
+    const items = await itemsOf(actionId);
+    const conflicts = items.filter((i) => i.eventType === 'conflict');
+    expect(conflicts).toHaveLength(1);
+    expect(conflicts[0]).toMatchObject({ kind: 'event', sourceEventId: conflicting.id, reason: expect.stringContaining('already used for a different request') });
+    expect(JSON.parse(conflicts[0]?.requestJson as string).parameters).toEqual({ sql: 'select * from customers' });
+    expect(await store.getDecision(actionId)).toMatchObject({ outcome: 'allowed' });
+    expect(d.publisher.published).toHaveLength(1);
+  });
+
+  it('records an event without a usable actionId under its event id, with the raw detail kept', async () => {
+    const d = deps();
+    const event = { id: crypto.randomUUID(), source: 'agent.billing-agent', detailType: 'Action Requested', detail: { actionId: 'bad id!', anything: [1, 2] } };
+    const result = await evaluateActionRequested(event, d);
+    expect(result).toMatchObject({ status: 'created', record: { outcome: 'invalid', actionId: null } });
+    const items = await itemsOf(`invalid/${event.id}`);
+    expect(items).toHaveLength(3);
+    expect(JSON.parse(items.find((i) => i.sk === 'REQUEST')?.rawDetail as string)).toEqual(event.detail);
+    expect(d.publisher.published).toEqual([expect.objectContaining({ actionId: null, outcome: 'invalid', requestEventId: event.id })]);
+  });
+
+  it('records an identity mismatch as invalid under the actionId, with a reason naming the field', async () => {
+    const d = deps();
+    const event = actionRequested({ agent: { id: 'ops-agent' } }, { source: 'agent.billing-agent' });
+    const actionId = (event.detail as { actionId: string }).actionId;
+    await evaluateActionRequested(event, d);
+    expect(await store.getDecision(actionId)).toMatchObject({
+      outcome: 'invalid',
+      reason: 'agent.id: "ops-agent" does not match the event source "agent.billing-agent"; an agent may only send requests as itself',
+    });
+  });
+});
