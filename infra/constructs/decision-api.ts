@@ -1,0 +1,59 @@
+import { CfnOutput } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IGrantable, Grant } from 'aws-cdk-lib/aws-iam';
+import { FunctionUrlAuthType, type FunctionUrl } from 'aws-cdk-lib/aws-lambda';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { ENV } from '../../shared/config.js';
+import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
+
+export interface DecisionApiProps {
+  /** The decision table, read with GetItem only; its encryption key, if any, for kms:Decrypt. */
+  readonly table: ITable;
+  /** @default - the house default */
+  readonly logRetention?: RetentionDays;
+  /** @default - the house default */
+  readonly logLevel?: PowertoolsLogLevel;
+}
+
+/**
+ * `GET /actions/{actionId}` as a Lambda Function URL with AWS_IAM auth: callers sign with SigV4 and need
+ * `lambda:InvokeFunctionUrl` (see `grantInvoke`). Read-only on the table.
+ */
+export class DecisionApi extends Construct {
+  readonly handler: HouseFunction;
+  readonly functionUrl: FunctionUrl;
+  /** The Function URL (ends with "/"); also the stack output `DecisionApiUrl`. */
+  readonly url: string;
+
+  constructor(scope: Construct, id: string, props: DecisionApiProps) {
+    super(scope, id);
+    this.handler = new HouseFunction(this, 'Handler', {
+      entry: 'functions/decision-api/handler.ts',
+      serviceName: 'decision-api',
+      description: 'Countersign: GET /actions/{actionId}, the decision on a request',
+      memorySize: 256,
+      environment: { [ENV.tableName]: props.table.tableName },
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+    });
+    const fn = this.handler.function;
+    // The handler's only SDK call: DynamoDecisionStore.getDecision, a GetItem of the request item. Add
+    // dynamodb:Query here (and in the least-privilege test) when it starts reading event items too.
+    props.table.grant(fn, 'dynamodb:GetItem');
+    props.table.encryptionKey?.grant(fn, 'kms:Decrypt');
+
+    this.functionUrl = fn.addFunctionUrl({ authType: FunctionUrlAuthType.AWS_IAM });
+    this.url = this.functionUrl.url;
+    const output = new CfnOutput(this, 'Url', {
+      value: this.url,
+      description: 'Decision API (AWS_IAM auth, SigV4 service "lambda"): GET <url>actions/{actionId}',
+    });
+    output.overrideLogicalId('DecisionApiUrl');
+  }
+
+  /** Lets a principal (a CI role, an executor) call the API. */
+  grantInvoke(grantee: IGrantable): Grant {
+    return this.handler.function.grantInvokeUrl(grantee);
+  }
+}

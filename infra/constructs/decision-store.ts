@@ -1,0 +1,56 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { DECISION_TABLE } from '../../shared/store-schema.js';
+
+/**
+ * The system of record: one DynamoDB table holding each request and its immutable event items (DESIGN.md,
+ * decisions 6 and 7). Stateful, so it survives everything: deletion protection, RETAIN on stack deletion,
+ * point-in-time recovery, and a customer-managed key (rotated yearly) that is retained too. The stream
+ * (NEW_IMAGE) feeds the audit writer.
+ *
+ * The construct ids ("Table", "Key") are part of the logical ids that CloudFormation knows these resources
+ * by; a test pins them, because a changed id means a replaced, empty table.
+ */
+export class DecisionStore extends Construct {
+  readonly table: ITable;
+  /** The customer-managed key the table (and its stream) is encrypted with. */
+  readonly key: IKey;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+
+    const key = new Key(this, 'Key', {
+      description: 'Countersign decision table (items, stream, backups)',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const table = new Table(this, 'Table', {
+      partitionKey: { name: DECISION_TABLE.partitionKey.name, type: attributeType(DECISION_TABLE.partitionKey.type) },
+      sortKey: { name: DECISION_TABLE.sortKey.name, type: attributeType(DECISION_TABLE.sortKey.type) },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: key,
+      stream: StreamViewType.NEW_IMAGE,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.key = key;
+    this.table = table;
+  }
+}
+
+function attributeType(type: 'S' | 'N' | 'B'): AttributeType {
+  switch (type) {
+    case 'S':
+      return AttributeType.STRING;
+    case 'N':
+      return AttributeType.NUMBER;
+    case 'B':
+      return AttributeType.BINARY;
+  }
+}

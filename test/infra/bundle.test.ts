@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../infra/constructs/house-function.js';
+import { CountersignStack } from '../../infra/countersign-stack.js';
+
+/**
+ * The one infra test that bundles for real (local esbuild): the evaluate-action asset must carry the Cedar
+ * policies and cedar-wasm's .wasm binary, and the bundled module must load in a bare directory (no
+ * node_modules to fall back on), which compiles the wasm and parses the policies at module scope.
+ */
+
+type Fn = { Properties: { Code: { S3Key: string }; Handler: string; Environment: { Variables: Record<string, unknown> } } };
+
+const workDir = mkdtempSync(join(tmpdir(), 'countersign-bundle-'));
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+function bundle() {
+  const outdir = join(workDir, 'cdk.out');
+  const app = new App({ outdir });
+  const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
+  const template = Template.fromStack(stack);
+  const fnOf = (service: string) =>
+    Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: service } } } }))[0] as Fn;
+  const assetOf = (fn: Fn) => join(outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+  return { fnOf, assetOf };
+}
+
+/** Copies an asset to a directory outside the repository and imports its index.mjs with the function's environment. */
+function loadInBareDirectory(assetDir: string, fn: Fn, name: string, prepare: (dir: string) => void = () => {}) {
+  const dir = join(workDir, name);
+  cpSync(assetDir, dir, { recursive: true });
+  prepare(dir);
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    AWS_REGION: 'eu-west-1',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  };
+  for (const [key, value] of Object.entries(fn.Properties.Environment.Variables)) {
+    // Tokens (table and bus names) become placeholders; Lambda's /var/task becomes the copy.
+    env[key] = typeof value === 'string' ? value.replace(/^\/var\/task(?=\/|$)/, dir) : `placeholder-${key.toLowerCase()}`;
+  }
+  const script = `import(${JSON.stringify(pathToFileURL(join(dir, 'index.mjs')).href)}).then((m) => console.log('handler:' + typeof m.handler))`;
+  return spawnSync(process.execPath, ['--no-warnings', '--input-type=module', '-e', script], { cwd: dir, env, encoding: 'utf8', timeout: 60_000 });
+}
+
+describe('bundled functions', () => {
+  it('evaluate-action carries the policies and the wasm, and its bundle loads (and fails without the wasm)', { timeout: 120_000 }, () => {
+    const { fnOf, assetOf } = bundle();
+    const evaluate = fnOf('evaluate-action');
+    const asset = assetOf(evaluate);
+    expect(evaluate.Properties.Handler).toBe('index.handler');
+
+    const policySources = readdirSync(join(PROJECT_ROOT, 'policies')).filter((f) => f.endsWith('.cedar') || f === 'schema.cedarschema').sort();
+    expect(policySources.length).toBeGreaterThan(1);
+    expect(readdirSync(join(asset, 'policies')).sort()).toEqual(policySources);
+    expect(readdirSync(asset).sort()).toEqual(['cedar_wasm_bg.wasm', 'index.mjs', 'index.mjs.map', 'policies']);
+
+    const loaded = loadInBareDirectory(asset, evaluate, 'evaluate');
+    expect(loaded.stderr).toBe('');
+    expect(loaded.stdout.trim()).toBe('handler:function');
+    expect(loaded.status).toBe(0);
+
+    const withoutWasm = loadInBareDirectory(asset, evaluate, 'evaluate-without-wasm', (dir) => rmSync(join(dir, 'cedar_wasm_bg.wasm')));
+    expect(withoutWasm.status).not.toBe(0);
+    expect(withoutWasm.stderr).toMatch(/cedar_wasm_bg\.wasm/);
+
+    const decisionApi = fnOf('decision-api');
+    const apiAsset = assetOf(decisionApi);
+    expect(existsSync(join(apiAsset, 'cedar_wasm_bg.wasm'))).toBe(false);
+    const api = loadInBareDirectory(apiAsset, decisionApi, 'decision-api');
+    expect(api.stderr).toBe('');
+    expect(api.stdout.trim()).toBe('handler:function');
+  });
+});

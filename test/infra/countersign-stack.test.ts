@@ -1,0 +1,366 @@
+import { App, Duration, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { describe, expect, it } from 'vitest';
+import { ActionIntake } from '../../infra/constructs/action-intake.js';
+import { DecisionStore } from '../../infra/constructs/decision-store.js';
+import { CountersignStack, type CountersignStackProps } from '../../infra/countersign-stack.js';
+import { ENV } from '../../shared/config.js';
+import { ACTION_REQUESTED_PATTERN, DECISION_TABLE } from '../../shared/store-schema.js';
+
+type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
+
+// No bundling here (bundle.test.ts bundles for real): the assertions are about the template.
+function synth(props: Partial<CountersignStackProps> = {}): { stack: CountersignStack; template: Template } {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test', ...props });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+function onlyResource(template: Template, type: string): [string, Resources[string]] {
+  const found = Object.entries(template.findResources(type) as Resources);
+  expect(found, `resources of type ${type}`).toHaveLength(1);
+  return found[0]!;
+}
+
+function functionByService(template: Template, service: string): [string, Resources[string]] {
+  const found = Object.entries(
+    template.findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: service } } },
+    }) as Resources,
+  );
+  expect(found, `function ${service}`).toHaveLength(1);
+  return found[0]!;
+}
+
+const { stack, template } = synth();
+const [tableId] = onlyResource(template, 'AWS::DynamoDB::Table');
+const [busId] = onlyResource(template, 'AWS::Events::EventBus');
+const [queueId, queue] = onlyResource(template, 'AWS::SQS::Queue');
+const [evaluateId, evaluate] = functionByService(template, 'evaluate-action');
+const [decisionApiId, decisionApi] = functionByService(template, 'decision-api');
+const tableKeyId = stack.getLogicalId(stack.store.key.node.defaultChild as CfnElement);
+const queueKeyId = (queue.Properties?.KmsMasterKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+const evaluateRoleId = (evaluate.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+
+describe('the house function (both functions)', () => {
+  it('has exactly the two Countersign functions: no custom-resource or log-retention helpers', () => {
+    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(2);
+  });
+
+  it.each([
+    ['evaluate-action', evaluate],
+    ['decision-api', decisionApi],
+  ])('%s runs nodejs22.x on arm64 with active tracing, source maps and the Powertools settings', (service, fn) => {
+    expect(fn.Properties).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      Handler: 'index.handler',
+      Environment: {
+        Variables: {
+          NODE_OPTIONS: '--enable-source-maps',
+          POWERTOOLS_SERVICE_NAME: service,
+          POWERTOOLS_METRICS_NAMESPACE: 'Countersign',
+          LOG_LEVEL: 'INFO',
+        },
+      },
+    });
+  });
+
+  it.each([
+    ['evaluate-action', evaluate],
+    ['decision-api', decisionApi],
+  ])('%s logs to its own log group, kept 90 days', (_service, fn) => {
+    const logGroupId = ((fn.Properties?.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup).Ref;
+    const logGroup = (template.findResources('AWS::Logs::LogGroup') as Resources)[logGroupId];
+    expect(logGroup?.Properties).toMatchObject({ RetentionInDays: 90 });
+  });
+
+  it('gives no role an AWS managed policy', () => {
+    for (const [id, role] of Object.entries(template.findResources('AWS::IAM::Role') as Resources)) {
+      expect(role.Properties?.ManagedPolicyArns, id).toBeUndefined();
+    }
+  });
+
+  it('takes a log level', () => {
+    const debug = synth({ logLevel: 'DEBUG' }).template;
+    debug.allResourcesProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'DEBUG' }) } });
+  });
+});
+
+describe('decision store', () => {
+  it('is an on-demand table keyed by DECISION_TABLE, with PITR, deletion protection, the CMK and a NEW_IMAGE stream', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: DECISION_TABLE.partitionKey.name, KeyType: 'HASH' },
+        { AttributeName: DECISION_TABLE.sortKey.name, KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: Match.arrayWith([
+        { AttributeName: DECISION_TABLE.partitionKey.name, AttributeType: DECISION_TABLE.partitionKey.type },
+        { AttributeName: DECISION_TABLE.sortKey.name, AttributeType: DECISION_TABLE.sortKey.type },
+      ]),
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      DeletionProtectionEnabled: true,
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [tableKeyId, 'Arn'] } },
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+    });
+  });
+
+  it('retains the table and its key when the stack or the resource goes away', () => {
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    template.hasResource('AWS::KMS::Key', {
+      Properties: Match.objectLike({ EnableKeyRotation: true }),
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+    expect(tableKeyId).not.toBe(queueKeyId);
+  });
+
+  it('exposes the key as the table\'s encryption key (so grants reach it)', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const store = new DecisionStore(new Stack(app, 'S'), 'Store');
+    expect(store.table.encryptionKey).toBe(store.key);
+  });
+});
+
+describe('action intake', () => {
+  it('routes ACTION_REQUESTED_PATTERN from the custom bus to evaluate-action, with retries and the DLQ', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: busId },
+      EventPattern: ACTION_REQUESTED_PATTERN,
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [evaluateId, 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } },
+        },
+      ],
+    });
+  });
+
+  it('archives Action Requested events from the bus for a year', () => {
+    template.hasResourceProperties('AWS::Events::Archive', {
+      SourceArn: { 'Fn::GetAtt': [busId, 'Arn'] },
+      EventPattern: ACTION_REQUESTED_PATTERN,
+      RetentionDays: 365,
+    });
+  });
+
+  it('takes the archive retention, retries and event age as props', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const s = new Stack(app, 'S');
+    const store = new DecisionStore(s, 'Store');
+    new ActionIntake(s, 'Intake', { table: store.table, archiveRetention: Duration.days(30), retryAttempts: 3, maxEventAge: Duration.minutes(15) });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties('AWS::Events::Archive', { RetentionDays: 30 });
+    t.hasResourceProperties('AWS::Events::Rule', { Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 900 } })] });
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 900 });
+  });
+
+  it.each([
+    [{ retryAttempts: 186 }, /retryAttempts must be an integer from 0 to 185/],
+    [{ retryAttempts: 1.5 }, /retryAttempts must be an integer/],
+    [{ maxEventAge: Duration.seconds(30) }, /maxEventAge must be from 1 minute to 6 hours/],
+    [{ maxEventAge: Duration.hours(7) }, /maxEventAge must be from 1 minute to 6 hours/],
+    [{ archiveRetention: Duration.hours(36) }, /archiveRetention must be a whole number of days/],
+    [{ policyDir: '/nonexistent/policies' }, /cannot read the policy directory/],
+  ])('rejects %o with a specific message', (props, message) => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const s = new Stack(app, 'S');
+    const store = new DecisionStore(s, 'Store');
+    expect(() => new ActionIntake(s, 'Intake', { table: store.table, ...props })).toThrow(message);
+  });
+
+  it('sends failed asynchronous invocations of evaluate-action (after 2 retries, within an hour) to the same DLQ', () => {
+    expect(evaluate.Properties?.DeadLetterConfig).toEqual({ TargetArn: { 'Fn::GetAtt': [queueId, 'Arn'] } });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: evaluateId },
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 3600,
+    });
+  });
+
+  it('keeps dead letters 14 days in a KMS-encrypted queue that refuses plain HTTP', () => {
+    expect(queue.Properties).toMatchObject({ MessageRetentionPeriod: 14 * 24 * 3600, KmsMasterKeyId: { 'Fn::GetAtt': [queueKeyId, 'Arn'] } });
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true, Description: Match.stringLikeRegexp('dead-letter') });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queueId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage' }),
+        ]),
+      },
+    });
+  });
+
+  it('lets EventBridge rules of this bus, and only those, use the DLQ key', () => {
+    const key = (template.findResources('AWS::KMS::Key') as Resources)[queueKeyId];
+    const statements = (key?.Properties?.KeyPolicy as { Statement: Array<Record<string, unknown>> }).Statement;
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', expect.arrayContaining([':rule/', { Ref: busId }, '/*'])] } },
+        },
+      }),
+    );
+  });
+
+  it('tells evaluate-action the table, the bus and the bundled policy directory, and no state machine', () => {
+    const variables = (evaluate.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables).toMatchObject({
+      [ENV.tableName]: { Ref: tableId },
+      [ENV.eventBusName]: { Ref: busId },
+      [ENV.policyDir]: '/var/task/policies',
+    });
+    expect(variables).not.toHaveProperty(ENV.approvalStateMachineArn);
+    expect(decisionApi.Properties?.Environment).toEqual({
+      Variables: expect.objectContaining({ [ENV.tableName]: { Ref: tableId } }),
+    });
+  });
+
+  it('with an approval state machine, passes its ARN and grants StartExecution on it only', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:approval';
+    const workflow = new Stack(app, 'Workflow');
+    Validations.of(workflow).acknowledge({ id: 'CloudFormation-Validate::F0001', reason: 'test fixture: a stack that only imports the state machine' });
+    const approvalStateMachine = StateMachine.fromStateMachineArn(workflow, 'Approval', arn);
+    const withWorkflow = Template.fromStack(new CountersignStack(app, 'Countersign-test', { stage: 'test', approvalStateMachine }));
+    withWorkflow.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'evaluate-action', [ENV.approvalStateMachineArn]: arn }) },
+    });
+    withWorkflow.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([{ Action: 'states:StartExecution', Effect: 'Allow', Resource: arn }]) },
+    });
+  });
+
+  it('alarms on dead letters and on evaluate-action errors, without actions yet', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: evaluateId } }],
+      Threshold: 1,
+    });
+    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
+      expect(alarm.Properties?.AlarmActions).toBeUndefined();
+    }
+    expect(stack.alarms).toHaveLength(2);
+  });
+});
+
+describe('event bus policy', () => {
+  const statements = Object.values(template.findResources('AWS::Events::EventBusPolicy') as Resources).map(
+    (policy) => policy.Properties?.Statement as Record<string, unknown>,
+  );
+
+  it('lets this account put events and denies every other account', () => {
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: 'events:PutEvents',
+        Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']] } },
+      }),
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 'events:PutEvents',
+        Principal: { AWS: '*' },
+        Condition: { StringNotEqualsIfExists: { 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } } },
+      }),
+    );
+    expect(statements.filter((s) => s.Effect === 'Allow')).toHaveLength(1);
+  });
+
+  it('denies forged decisions (source countersign, detail-type Action Decided) to all but evaluate-action', () => {
+    for (const [key, value] of [['events:source', 'countersign'], ['events:detail-type', 'Action Decided']] as const) {
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Condition: { StringEquals: { [key]: value }, ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }] } },
+        }),
+      );
+    }
+  });
+
+  it('exempts (and grants) roles added as decision publishers', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const s = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
+    const outcomeRole = new Role(s, 'OutcomeRole', { assumedBy: new ServicePrincipal('states.amazonaws.com') });
+    s.intake.addDecisionPublisher(outcomeRole);
+    const t = Template.fromStack(s);
+    const roleId = s.getLogicalId(outcomeRole.node.defaultChild as CfnElement);
+    t.hasResourceProperties('AWS::Events::EventBusPolicy', {
+      Statement: Match.objectLike({
+        Condition: Match.objectLike({ ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }, { 'Fn::GetAtt': [roleId, 'Arn'] }] } }),
+      }),
+    });
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: roleId }],
+      PolicyDocument: { Statement: [Match.objectLike({ Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [busId, 'Arn'] } })] },
+    });
+  });
+});
+
+describe('decision API', () => {
+  it('is a Function URL with AWS_IAM auth, output as DecisionApiUrl', () => {
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
+      TargetFunctionArn: { 'Fn::GetAtt': [decisionApiId, 'Arn'] },
+    });
+    const [urlId] = onlyResource(template, 'AWS::Lambda::Url');
+    template.hasOutput('DecisionApiUrl', { Value: { 'Fn::GetAtt': [urlId, 'FunctionUrl'] } });
+  });
+});
+
+describe('stack', () => {
+  it('is termination-protected for prod only (overridable)', () => {
+    expect(synth({ stage: 'prod' }).stack.terminationProtection).toBe(true);
+    expect(stack.terminationProtection).toBe(false);
+    expect(synth({ stage: 'prod', terminationProtection: false }).stack.terminationProtection).toBe(false);
+  });
+
+  it('rejects a stage that cannot name a stack', () => {
+    expect(() => synth({ stage: 'Prod_1' })).toThrow(/stage "Prod_1" must match/);
+  });
+
+  it('outputs what agents and operators need', () => {
+    template.hasOutput('EventBusName', { Value: { Ref: busId } });
+    template.hasOutput('DecisionTableName', { Value: { Ref: tableId } });
+    template.hasOutput('DeadLetterQueueUrl', { Value: { Ref: queueId } });
+  });
+
+  // CloudFormation knows resources by logical id: a changed id replaces the resource, and for these that
+  // means an empty table, a new key, a bus without its archive. Change an id only with a migration plan.
+  it('pins the logical ids of the stateful resources', () => {
+    const ids = (type: string) => Object.keys(template.findResources(type)).sort();
+    expect({
+      table: ids('AWS::DynamoDB::Table'),
+      keys: ids('AWS::KMS::Key'),
+      bus: ids('AWS::Events::EventBus'),
+      archive: ids('AWS::Events::Archive'),
+      deadLetterQueue: ids('AWS::SQS::Queue'),
+    }).toEqual({
+      table: ['DecisionStoreTableE96C120A'],
+      keys: ['DecisionStoreKeyE5DA54A7', 'IntakeDeadLetterKey71B23B68'],
+      bus: ['IntakeBus81FDE4B9'],
+      archive: ['IntakeRequestArchive071572E4'],
+      deadLetterQueue: ['IntakeDeadLetterQueueA5C12DB5'],
+    });
+  });
+});
