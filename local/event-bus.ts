@@ -1,0 +1,441 @@
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { AwsServiceError, type AwsOperations } from './aws-json-server.js';
+import { matchesEventPattern, validateEventPattern, type EventPattern } from './event-pattern.js';
+import { silentLogger, type Logger } from './log.js';
+
+/**
+ * An emulated EventBridge custom bus: `AWSEvents.PutEvents` with EventBridge's validation, rules
+ * matched with event patterns, and asynchronous delivery to targets with a retry policy and a
+ * dead-letter file, like the CDK rule's target retry policy and DLQ.
+ *
+ * What it checks, as EventBridge does (see the notes in `putEvents`):
+ * - 1 to 10 entries, else the whole call fails with `ValidationException`;
+ * - the request's total entry size, computed as AWS documents it, within the limit, else
+ *   `ValidationException: Total size of the entries in the request is over the limit.`;
+ * - per entry, with HTTP 200 and `FailedEntryCount`: `InvalidArgument` for a missing Source,
+ *   DetailType or Detail, `MalformedDetail` when Detail is not a JSON object,
+ *   `NotAuthorizedForSourceException` for the reserved `aws.` sources, and (a local strictness,
+ *   see `busMismatch`) `ResourceNotFoundException` for a bus other than this one or the default.
+ */
+
+/** EventBridge's event envelope, as targets receive it. */
+export interface BusEvent {
+  version: '0';
+  id: string;
+  'detail-type': string;
+  source: string;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: Record<string, unknown>;
+}
+
+/** A rule target: resolves when delivered, throws when the delivery failed (and may be retried). */
+export type EventTarget = (event: BusEvent) => Promise<unknown>;
+
+export interface RetryPolicy {
+  /** Deliveries tried in all, the first included. */
+  maximumAttempts: number;
+  /** Delay before the first retry; doubled for each further retry. */
+  baseDelayMs: number;
+  maxDelayMs?: number;
+}
+
+export interface BusRule {
+  name: string;
+  pattern: EventPattern;
+  /** Names the target in logs and in dead-letter records (`TARGET_ARN`). */
+  targetArn: string;
+  target: EventTarget;
+  retry?: RetryPolicy;
+}
+
+export type BusActivity =
+  | { kind: 'accepted'; event: BusEvent }
+  | { kind: 'delivered'; event: BusEvent; rule: string; attempt: number }
+  | { kind: 'delivery-failed'; event: BusEvent; rule: string; attempt: number; error: unknown; retryInMs: number | null }
+  | { kind: 'dead-lettered'; event: BusEvent; rule: string; attempts: number; error: unknown; file: string };
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead-lettered' | 'abandoned';
+
+export interface RecordedEvent {
+  event: BusEvent;
+  deliveries: { rule: string; status: DeliveryStatus; attempts: number }[];
+}
+
+export interface DeadLetterRecord {
+  event: BusEvent;
+  /** The message attributes EventBridge sets on a dead-lettered event. */
+  attributes: {
+    RULE_ARN: string;
+    TARGET_ARN: string;
+    ERROR_CODE: string;
+    ERROR_MESSAGE: string;
+    EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttempts';
+    RETRY_ATTEMPTS: number;
+  };
+  deadLetteredAt: string;
+}
+
+export interface PutEventsResultEntry {
+  EventId?: string;
+  ErrorCode?: string;
+  ErrorMessage?: string;
+}
+
+export interface PutEventsOutput {
+  FailedEntryCount: number;
+  Entries: PutEventsResultEntry[];
+}
+
+export const LOCAL_ACCOUNT_ID = '000000000000';
+export const MAX_ENTRIES_PER_CALL = 10;
+/**
+ * EventBridge raised the PutEvents limit from 256 KB to 1 MB on 2026-01-29 (AWS Compute Blog,
+ * "serverless services now support payloads up to 1 MB"); measured: a request whose entries total
+ * exactly 1,048,576 bytes is accepted, one byte more is refused. The limit is on the request.
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { maximumAttempts: 3, baseDelayMs: 250, maxDelayMs: 5000 };
+
+export interface LocalEventBusOptions {
+  name: string;
+  region: string;
+  accountId?: string;
+  /** Dead-lettered events are appended here as JSON lines. */
+  deadLetterFile: string;
+  retry?: RetryPolicy;
+  /** How many recent events `recent()` keeps. @default 200 */
+  historySize?: number;
+  maxRequestBytes?: number;
+  log?: Logger;
+  now?: () => Date;
+}
+
+type Entry = Record<string, unknown>;
+
+function utf8Length(value: unknown): number {
+  return typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : 0;
+}
+
+/**
+ * The entry size as the EventBridge user guide defines it ("Calculating PutEvents event entry
+ * size"): 14 bytes for Time when given, plus the UTF-8 bytes of Source, DetailType, Detail and
+ * each of Resources.
+ */
+export function putEventsEntrySize(entry: Entry): number {
+  let size = entry.Time !== undefined && entry.Time !== null ? 14 : 0;
+  size += utf8Length(entry.Source) + utf8Length(entry.DetailType) + utf8Length(entry.Detail);
+  if (Array.isArray(entry.Resources)) for (const resource of entry.Resources) size += utf8Length(resource);
+  return size;
+}
+
+function truncate(text: string, max = 120): string {
+  return text.length <= max ? text : `${text.slice(0, max)}...`;
+}
+
+/** AWS's wording for a constraint violation found while deserializing the request. */
+function constraintError(value: unknown, at: string, constraint: string): AwsServiceError {
+  const shown = typeof value === 'string' ? value : JSON.stringify(value) ?? 'null';
+  return new AwsServiceError('ValidationException', `1 validation error detected: Value '${truncate(shown)}' at '${at}' failed to satisfy constraint: ${constraint}`);
+}
+
+function eventTime(time: unknown, now: Date): string {
+  let date = now;
+  if (typeof time === 'number') date = new Date(time * 1000);
+  else if (typeof time === 'string') date = new Date(time);
+  if (Number.isNaN(date.getTime())) throw new AwsServiceError('SerializationException', `Time ${String(time)} is not a timestamp`);
+  // EventBridge's envelope time has whole seconds: 2026-11-22T10:00:00Z.
+  return `${date.toISOString().slice(0, 19)}Z`;
+}
+
+function errorParts(error: unknown): { code: string; message: string } {
+  if (error instanceof Error) return { code: error.name, message: error.message };
+  return { code: 'Error', message: String(error) };
+}
+
+export class LocalEventBus {
+  readonly name: string;
+  readonly arn: string;
+  readonly region: string;
+  readonly accountId: string;
+  private readonly rules: BusRule[] = [];
+  private readonly history: RecordedEvent[] = [];
+  private readonly listeners = new Set<(activity: BusActivity) => void>();
+  private warnedDefaultBus = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Deliveries waiting for their (next) attempt. */
+  private readonly timers = new Map<NodeJS.Timeout, RecordedEvent['deliveries'][number]>();
+  private readonly idleWaiters: (() => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly options: LocalEventBusOptions) {
+    this.name = options.name;
+    this.region = options.region;
+    this.accountId = options.accountId ?? LOCAL_ACCOUNT_ID;
+    this.arn = `arn:aws:events:${this.region}:${this.accountId}:event-bus/${this.name}`;
+  }
+
+  private get log(): Logger {
+    return this.options.log ?? silentLogger;
+  }
+
+  ruleArn(rule: BusRule): string {
+    return `arn:aws:events:${this.region}:${this.accountId}:rule/${this.name}/${rule.name}`;
+  }
+
+  addRule(rule: BusRule): void {
+    validateEventPattern(rule.pattern);
+    if (this.rules.some((existing) => existing.name === rule.name)) throw new Error(`rule ${rule.name} already exists on bus ${this.name}`);
+    this.rules.push(rule);
+  }
+
+  /** Told of every accepted event and every delivery outcome; returns an unsubscribe function. */
+  subscribe(listener: (activity: BusActivity) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The most recent events, oldest first, with their delivery state. */
+  recent(): readonly RecordedEvent[] {
+    return this.history;
+  }
+
+  get operations(): AwsOperations {
+    return { 'AWSEvents.PutEvents': (input) => this.putEvents(input) };
+  }
+
+  private emit(activity: BusActivity): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(activity);
+      } catch (error) {
+        this.log.error(`an event-bus listener failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * The local endpoint has one bus, Countersign's. An entry without EventBusName (or for
+   * `default`) is taken as meant for it, with a warning, so that a first try with a bare SDK call
+   * works; on AWS such an event would land on the default bus and never reach Countersign.
+   * Any other bus name is refused per entry (EventBridge itself would accept and drop it,
+   * aws/aws-cli#9186): locally the mistake is made loud.
+   */
+  private busMismatch(busName: unknown): PutEventsResultEntry | undefined {
+    if (busName === this.name || busName === this.arn) return undefined;
+    if (busName === undefined || busName === null || busName === '' || busName === 'default') {
+      if (!this.warnedDefaultBus) {
+        this.warnedDefaultBus = true;
+        this.log.warn(`an event was sent without EventBusName (the default bus); the local stack takes it, but on AWS set EventBusName to the Countersign bus (locally "${this.name}")`);
+      }
+      return undefined;
+    }
+    return {
+      ErrorCode: 'ResourceNotFoundException',
+      ErrorMessage: `Event bus ${String(busName)} does not exist. The local stack has one bus: set EventBusName to "${this.name}" (or ${this.arn}).`,
+    };
+  }
+
+  private validateEntry(entry: Entry): PutEventsResultEntry | undefined {
+    for (const field of ['Source', 'DetailType', 'Detail'] as const) {
+      if (entry[field] === undefined || entry[field] === null || entry[field] === '') {
+        return { ErrorCode: 'InvalidArgument', ErrorMessage: `Parameter ${field} is not valid. Reason: ${field} is a required argument.` };
+      }
+    }
+    const mismatch = this.busMismatch(entry.EventBusName);
+    if (mismatch) return mismatch;
+    if ((entry.Source as string).startsWith('aws.')) {
+      return { ErrorCode: 'NotAuthorizedForSourceException', ErrorMessage: 'Not authorized for the source.' };
+    }
+    let detail: unknown;
+    try {
+      detail = JSON.parse(entry.Detail as string);
+    } catch {
+      detail = undefined;
+    }
+    if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) {
+      return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
+    }
+    return undefined;
+  }
+
+  /** Request-level checks: a failure here fails the whole call, as in EventBridge. */
+  private validateRequest(input: Record<string, unknown>): Entry[] {
+    const entries = input.Entries;
+    if (entries === undefined || entries === null) {
+      throw constraintError(null, 'entries', 'Member must not be null');
+    }
+    if (!Array.isArray(entries)) throw new AwsServiceError('SerializationException', 'Entries must be a list');
+    if (entries.length < 1) throw constraintError('[]', 'entries', 'Member must have length greater than or equal to 1');
+    if (entries.length > MAX_ENTRIES_PER_CALL) {
+      throw constraintError(`[${entries.length} entries]`, 'entries', `Member must have length less than or equal to ${MAX_ENTRIES_PER_CALL}`);
+    }
+    entries.forEach((entry: unknown, index) => {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+        throw new AwsServiceError('SerializationException', `Entries[${index}] must be an object`);
+      }
+      const at = `entries.${index + 1}.member`;
+      const fields = entry as Entry;
+      for (const field of ['Source', 'DetailType', 'Detail', 'EventBusName', 'TraceHeader'] as const) {
+        if (fields[field] !== undefined && fields[field] !== null && typeof fields[field] !== 'string') {
+          throw new AwsServiceError('SerializationException', `Entries[${index}].${field} must be a string`);
+        }
+      }
+      if (utf8Length(fields.Source) > 256) throw constraintError(fields.Source, `${at}.source`, 'Member must have length less than or equal to 256');
+      if (utf8Length(fields.DetailType) > 128) throw constraintError(fields.DetailType, `${at}.detailType`, 'Member must have length less than or equal to 128');
+      if (fields.Resources !== undefined && fields.Resources !== null) {
+        if (!Array.isArray(fields.Resources) || fields.Resources.some((r) => typeof r !== 'string')) {
+          throw new AwsServiceError('SerializationException', `Entries[${index}].Resources must be a list of strings`);
+        }
+        if (fields.Resources.length > 100) throw constraintError(`[${fields.Resources.length} resources]`, `${at}.resources`, 'Member must have length less than or equal to 100');
+      }
+    });
+    const total = entries.reduce((sum: number, entry: Entry) => sum + putEventsEntrySize(entry), 0);
+    if (total > (this.options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES)) {
+      throw new AwsServiceError('ValidationException', 'Total size of the entries in the request is over the limit.');
+    }
+    return entries as Entry[];
+  }
+
+  putEvents(input: Record<string, unknown>): PutEventsOutput {
+    const entries = this.validateRequest(input);
+    const now = (this.options.now ?? (() => new Date()))();
+    const results: PutEventsResultEntry[] = [];
+    const accepted: BusEvent[] = [];
+    for (const entry of entries) {
+      const failure = this.validateEntry(entry);
+      if (failure) {
+        results.push(failure);
+        continue;
+      }
+      const event: BusEvent = {
+        version: '0',
+        id: randomUUID(),
+        'detail-type': entry.DetailType as string,
+        source: entry.Source as string,
+        account: this.accountId,
+        time: eventTime(entry.Time, now),
+        region: this.region,
+        resources: Array.isArray(entry.Resources) ? [...(entry.Resources as string[])] : [],
+        detail: JSON.parse(entry.Detail as string) as Record<string, unknown>,
+      };
+      accepted.push(event);
+      results.push({ EventId: event.id });
+    }
+    // Delivery starts after the call has answered, as in EventBridge: PutEvents never waits for targets.
+    for (const event of accepted) this.dispatch(event);
+    return { FailedEntryCount: results.filter((result) => result.ErrorCode !== undefined).length, Entries: results };
+  }
+
+  private dispatch(event: BusEvent): void {
+    const recorded: RecordedEvent = { event, deliveries: [] };
+    this.history.push(recorded);
+    const limit = this.options.historySize ?? 200;
+    if (this.history.length > limit) this.history.splice(0, this.history.length - limit);
+    this.emit({ kind: 'accepted', event });
+    if (this.closed) return;
+    for (const rule of this.rules) {
+      if (!matchesEventPattern(rule.pattern, event)) continue;
+      const delivery = { rule: rule.name, status: 'pending' as DeliveryStatus, attempts: 0 };
+      recorded.deliveries.push(delivery);
+      this.schedule(rule, event, delivery, 0);
+    }
+  }
+
+  private schedule(rule: BusRule, event: BusEvent, delivery: RecordedEvent['deliveries'][number], delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      const promise = this.attempt(rule, event, delivery).finally(() => {
+        this.inFlight.delete(promise);
+        this.settleIfIdle();
+      });
+      this.inFlight.add(promise);
+    }, delayMs);
+    this.timers.set(timer, delivery);
+  }
+
+  private settleIfIdle(): void {
+    if (this.inFlight.size > 0 || this.timers.size > 0) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private async attempt(rule: BusRule, event: BusEvent, delivery: RecordedEvent['deliveries'][number]): Promise<void> {
+    const policy = rule.retry ?? this.options.retry ?? DEFAULT_RETRY_POLICY;
+    delivery.attempts += 1;
+    const attempt = delivery.attempts;
+    try {
+      // Each attempt gets its own copy, as a Lambda invocation gets its own deserialized event.
+      await rule.target(structuredClone(event));
+      delivery.status = 'delivered';
+      this.emit({ kind: 'delivered', event, rule: rule.name, attempt });
+    } catch (error) {
+      if (attempt < policy.maximumAttempts) {
+        if (this.closed) {
+          // A retry the stopped bus will never make; not a dead letter, since nothing gave up on it.
+          delivery.status = 'abandoned';
+          this.emit({ kind: 'delivery-failed', event, rule: rule.name, attempt, error, retryInMs: null });
+          return;
+        }
+        const retryInMs = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs ?? Number.POSITIVE_INFINITY);
+        this.emit({ kind: 'delivery-failed', event, rule: rule.name, attempt, error, retryInMs });
+        this.schedule(rule, event, delivery, retryInMs);
+        return;
+      }
+      this.emit({ kind: 'delivery-failed', event, rule: rule.name, attempt, error, retryInMs: null });
+      await this.deadLetter(rule, event, attempt, error);
+      delivery.status = 'dead-lettered';
+      this.emit({ kind: 'dead-lettered', event, rule: rule.name, attempts: attempt, error, file: this.options.deadLetterFile });
+    }
+  }
+
+  private async deadLetter(rule: BusRule, event: BusEvent, attempts: number, error: unknown): Promise<void> {
+    const { code, message } = errorParts(error);
+    const record: DeadLetterRecord = {
+      event,
+      attributes: {
+        RULE_ARN: this.ruleArn(rule),
+        TARGET_ARN: rule.targetArn,
+        ERROR_CODE: code,
+        ERROR_MESSAGE: message,
+        EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttempts',
+        RETRY_ATTEMPTS: attempts - 1,
+      },
+      deadLetteredAt: new Date().toISOString(),
+    };
+    await mkdir(dirname(this.options.deadLetterFile), { recursive: true });
+    await appendFile(this.options.deadLetterFile, `${JSON.stringify(record)}\n`, 'utf8');
+  }
+
+  /** Resolves once no delivery is running or waiting for a retry. */
+  idle(): Promise<void> {
+    if (this.inFlight.size === 0 && this.timers.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Stops delivering: running deliveries may finish for up to `graceMs`, retries that are still
+   * waiting are abandoned (and counted), like events a stopped machine never delivers.
+   */
+  async close(graceMs = 5000): Promise<{ abandoned: number }> {
+    this.closed = true;
+    let abandoned = 0;
+    for (const [timer, delivery] of this.timers) {
+      clearTimeout(timer);
+      delivery.status = 'abandoned';
+      abandoned += 1;
+    }
+    this.timers.clear();
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      new Promise<void>((resolve) => { timeout = setTimeout(resolve, graceMs); }),
+    ]);
+    clearTimeout(timeout);
+    this.settleIfIdle();
+    return { abandoned };
+  }
+}

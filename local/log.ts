@@ -1,0 +1,75 @@
+/**
+ * The local stack's terminal output: short lines a person reads while agents send requests.
+ * Colours only on an interactive terminal (never with CI=true or NO_COLOR), so piped output and
+ * CI logs stay plain text.
+ */
+
+export type Tone = 'plain' | 'dim' | 'ok' | 'warn' | 'error' | 'accent';
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  /** One step of one request, aligned in columns: `12:00:01 requested  billing-1  db.query ...`. */
+  step(step: string, subject: string, message: string, tone?: Tone): void;
+}
+
+const ANSI: Record<Tone, [string, string]> = {
+  plain: ['', ''],
+  dim: ['\u001b[2m', '\u001b[22m'],
+  ok: ['\u001b[32m', '\u001b[39m'],
+  warn: ['\u001b[33m', '\u001b[39m'],
+  error: ['\u001b[31m', '\u001b[39m'],
+  accent: ['\u001b[36m', '\u001b[39m'],
+};
+
+export function colourWanted(stream: { isTTY?: boolean }, env: Record<string, string | undefined> = process.env): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.CI === 'true' || env.CI === '1') return false;
+  return stream.isTTY === true;
+}
+
+function clock(date: Date): string {
+  return date.toISOString().slice(11, 19);
+}
+
+export interface LoggerOptions {
+  /** Where each finished line goes; defaults to stdout. */
+  write?: (line: string) => void;
+  /** Defaults to colours on a TTY only. */
+  colour?: boolean;
+  now?: () => Date;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const write = options.write ?? ((line: string) => { process.stdout.write(`${line}\n`); });
+  const colour = options.colour ?? colourWanted(process.stdout);
+  const now = options.now ?? (() => new Date());
+  const paint = (tone: Tone, text: string) => {
+    if (!colour || tone === 'plain') return text;
+    const [open, close] = ANSI[tone];
+    return `${open}${text}${close}`;
+  };
+  return {
+    info: (message) => write(message),
+    warn: (message) => write(paint('warn', `warning: ${message}`)),
+    error: (message) => write(paint('error', `error: ${message}`)),
+    step: (step, subject, message, tone = 'plain') => {
+      write(`${paint('dim', clock(now()))} ${paint(tone, step.padEnd(10))} ${paint('accent', subject)}  ${message}`.trimEnd());
+    },
+  };
+}
+
+/** A logger that keeps its lines (plain text) for tests and for callers that print later. */
+export function memoryLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger({ write: (line) => lines.push(line), colour: false });
+  return Object.assign(logger, { lines });
+}
+
+export const silentLogger: Logger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  step: () => undefined,
+};

@@ -1,0 +1,340 @@
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { ExecutionAlreadyExists, InvalidArn, SFNClient, StartExecutionCommand, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ACTION_REQUESTED_PATTERN } from '../../shared/store-schema.js';
+import { handleAwsJsonRequest, startHttpServer, type LocalHttpServer } from '../../local/aws-json-server.js';
+import { LocalEventBus, putEventsEntrySize, type BusEvent, type DeadLetterRecord } from '../../local/event-bus.js';
+import { LocalStepFunctions } from '../../local/step-functions.js';
+import { memoryLogger } from '../../local/log.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const BUS = 'countersign';
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:countersign-approval';
+const MIB = 1024 * 1024;
+
+let dir: string;
+let server: LocalHttpServer;
+let bus: LocalEventBus;
+let stepFunctions: LocalStepFunctions;
+let events: EventBridgeClient;
+let sfn: SFNClient;
+let delivered: BusEvent[];
+/** What the stub target does with each delivery; replaced per test. */
+let targetBehaviour: (event: BusEvent, attempt: number) => Promise<void>;
+const attempts = new Map<string, number>();
+
+const credentials = { accessKeyId: 'x', secretAccessKey: 'x' };
+
+function entry(overrides: Partial<PutEventsRequestEntry> = {}): PutEventsRequestEntry {
+  return {
+    EventBusName: BUS,
+    Source: 'agent.billing-agent',
+    DetailType: 'Action Requested',
+    Detail: JSON.stringify({ actionId: 'a-1', action: 'db.query' }),
+    ...overrides,
+  };
+}
+
+/** A detail whose entry (Source + DetailType + Detail, as AWS counts it) is exactly `bytes` long. */
+function detailForEntrySize(bytes: number, base: PutEventsRequestEntry = entry()): string {
+  const overhead = putEventsEntrySize({ ...base, Detail: JSON.stringify({ pad: '' }) });
+  return JSON.stringify({ pad: 'x'.repeat(bytes - overhead) });
+}
+
+function deadLetters(): DeadLetterRecord[] {
+  const file = join(dir, 'dlq.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as DeadLetterRecord);
+}
+
+beforeAll(async () => {
+  server = await startHttpServer({
+    port: 0,
+    handler: (request) => handleAwsJsonRequest(request, { ...bus.operations, ...stepFunctions.operations }),
+  });
+  events = new EventBridgeClient({ endpoint: server.url, region: 'us-east-1', credentials });
+  sfn = new SFNClient({ endpoint: server.url, region: 'us-east-1', credentials });
+});
+
+afterAll(async () => {
+  events.destroy();
+  sfn.destroy();
+  await server.close();
+});
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'countersign-bus-'));
+  delivered = [];
+  attempts.clear();
+  targetBehaviour = async () => undefined;
+  bus = new LocalEventBus({
+    name: BUS,
+    region: 'us-east-1',
+    deadLetterFile: join(dir, 'dlq.jsonl'),
+    retry: { maximumAttempts: 3, baseDelayMs: 5 },
+    log: memoryLogger(),
+  });
+  bus.addRule({
+    name: 'action-requested',
+    pattern: ACTION_REQUESTED_PATTERN,
+    targetArn: 'arn:aws:lambda:us-east-1:000000000000:function:stub',
+    target: async (event) => {
+      const attempt = (attempts.get(event.id) ?? 0) + 1;
+      attempts.set(event.id, attempt);
+      await targetBehaviour(event, attempt);
+      delivered.push(event);
+    },
+  });
+  stepFunctions = new LocalStepFunctions({ stateMachineArns: [STATE_MACHINE_ARN], journalFile: join(dir, 'executions.jsonl') });
+});
+
+afterEach(async () => {
+  await bus.close(1000);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('PutEvents request validation', () => {
+  it('refuses 11 entries as a whole with ValidationException, and delivers none of them', async () => {
+    const call = events.send(new PutEventsCommand({ Entries: Array.from({ length: 11 }, () => entry()) }));
+    await expect(call).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: expect.stringContaining('Member must have length less than or equal to 10'),
+      $metadata: { httpStatusCode: 400 },
+    });
+    await bus.idle();
+    expect(delivered).toHaveLength(0);
+    expect(bus.recent()).toHaveLength(0);
+  });
+
+  it('refuses an empty list of entries', async () => {
+    await expect(events.send(new PutEventsCommand({ Entries: [] }))).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: expect.stringContaining('Member must have length greater than or equal to 1'),
+    });
+  });
+
+  it('accepts 10 entries', async () => {
+    const response = await events.send(new PutEventsCommand({ Entries: Array.from({ length: 10 }, () => entry()) }));
+    expect(response.FailedEntryCount).toBe(0);
+    expect(new Set(response.Entries?.map((e) => e.EventId)).size).toBe(10);
+  });
+
+  it('limits the request to 1 MiB of entries counted as AWS documents it, Time counting 14 bytes', async () => {
+    // Two entries that together are exactly at the limit pass; one byte more fails the whole call.
+    const half = entry({ Detail: detailForEntrySize(MIB / 2) });
+    expect(putEventsEntrySize(half as Record<string, unknown>)).toBe(MIB / 2);
+    const atLimit = await events.send(new PutEventsCommand({ Entries: [half, half] }));
+    expect(atLimit.FailedEntryCount).toBe(0);
+
+    const overByOne = entry({ Detail: detailForEntrySize(MIB / 2 + 1) });
+    await expect(events.send(new PutEventsCommand({ Entries: [half, overByOne] }))).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: 'Total size of the entries in the request is over the limit.',
+    });
+    const whole = entry({ Detail: detailForEntrySize(MIB) });
+    await expect(events.send(new PutEventsCommand({ Entries: [{ ...whole, Time: new Date() }] }))).rejects.toMatchObject({
+      name: 'ValidationException',
+    });
+    await bus.idle();
+    expect(delivered).toHaveLength(2);
+  });
+
+  it('accepts a 300 KB entry, above the old 256 KB EventBridge limit', async () => {
+    const response = await events.send(new PutEventsCommand({ Entries: [entry({ Detail: detailForEntrySize(300 * 1024) })] }));
+    expect(response.FailedEntryCount).toBe(0);
+  });
+});
+
+describe('PutEvents per-entry errors', () => {
+  it('reports a malformed Detail on its own entry while the good entries of the call succeed', async () => {
+    const response = await events.send(new PutEventsCommand({
+      Entries: [entry(), entry({ Detail: '{"actionId": "a-2",' }), entry()],
+    }));
+    expect(response.FailedEntryCount).toBe(1);
+    expect(response.Entries).toHaveLength(3);
+    expect(response.Entries?.[1]).toEqual({ ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' });
+    expect(response.Entries?.[0]?.EventId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(response.Entries?.[2]?.EventId).toMatch(/^[0-9a-f-]{36}$/);
+    await bus.idle();
+    expect(delivered.map((event) => event.id).sort()).toEqual([response.Entries?.[0]?.EventId, response.Entries?.[2]?.EventId].sort());
+  });
+
+  it('treats a Detail that is JSON but not an object as malformed', async () => {
+    const response = await events.send(new PutEventsCommand({ Entries: [entry({ Detail: '[1,2]' }), entry({ Detail: '"text"' })] }));
+    expect(response.FailedEntryCount).toBe(2);
+    expect(response.Entries?.map((e) => e.ErrorCode)).toEqual(['MalformedDetail', 'MalformedDetail']);
+  });
+
+  it('reports a missing Source, DetailType or Detail as InvalidArgument naming the parameter', async () => {
+    const response = await events.send(new PutEventsCommand({
+      Entries: [entry({ Source: undefined }), entry({ DetailType: undefined }), entry({ Detail: undefined })],
+    }));
+    expect(response.FailedEntryCount).toBe(3);
+    expect(response.Entries).toEqual([
+      { ErrorCode: 'InvalidArgument', ErrorMessage: 'Parameter Source is not valid. Reason: Source is a required argument.' },
+      { ErrorCode: 'InvalidArgument', ErrorMessage: 'Parameter DetailType is not valid. Reason: DetailType is a required argument.' },
+      { ErrorCode: 'InvalidArgument', ErrorMessage: 'Parameter Detail is not valid. Reason: Detail is a required argument.' },
+    ]);
+  });
+
+  it('accepts the bus by name or ARN, takes the default bus as this one, and refuses any other bus', async () => {
+    const response = await events.send(new PutEventsCommand({
+      Entries: [
+        entry({ EventBusName: bus.arn }),
+        entry({ EventBusName: undefined }),
+        entry({ EventBusName: 'default' }),
+        entry({ EventBusName: 'countersign-typo' }),
+      ],
+    }));
+    expect(response.FailedEntryCount).toBe(1);
+    expect(response.Entries?.slice(0, 3).map((e) => e.EventId)).toEqual([expect.any(String), expect.any(String), expect.any(String)]);
+    expect(response.Entries?.[3]?.ErrorCode).toBe('ResourceNotFoundException');
+    expect(response.Entries?.[3]?.ErrorMessage).toContain('Event bus countersign-typo does not exist');
+    expect(response.Entries?.[3]?.ErrorMessage).toContain('set EventBusName to "countersign"');
+  });
+
+  it('refuses the reserved aws. sources', async () => {
+    const response = await events.send(new PutEventsCommand({ Entries: [entry({ Source: 'aws.ec2' })] }));
+    expect(response.Entries?.[0]?.ErrorCode).toBe('NotAuthorizedForSourceException');
+  });
+});
+
+describe('delivery', () => {
+  it('delivers a matching event in EventBridge shape, with the id PutEvents returned', async () => {
+    const time = new Date('2026-11-22T10:11:12.345Z');
+    const response = await events.send(new PutEventsCommand({
+      Entries: [entry({ Time: time, Resources: ['arn:aws:rds:us-east-1:000000000000:db:customers'] })],
+    }));
+    await bus.idle();
+    expect(delivered).toEqual([{
+      version: '0',
+      id: response.Entries?.[0]?.EventId,
+      'detail-type': 'Action Requested',
+      source: 'agent.billing-agent',
+      account: '000000000000',
+      time: '2026-11-22T10:11:12Z',
+      region: 'us-east-1',
+      resources: ['arn:aws:rds:us-east-1:000000000000:db:customers'],
+      detail: { actionId: 'a-1', action: 'db.query' },
+    }]);
+  });
+
+  it('stamps events without Time with the time of the call, in whole seconds', async () => {
+    await events.send(new PutEventsCommand({ Entries: [entry()] }));
+    await bus.idle();
+    expect(delivered[0]?.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(delivered[0]?.resources).toEqual([]);
+  });
+
+  it('does not deliver events the rule does not match, but keeps them for inspection', async () => {
+    const response = await events.send(new PutEventsCommand({
+      Entries: [entry({ Source: 'countersign', DetailType: 'Action Decided', Detail: '{"actionId":"a-1","outcome":"allowed"}' })],
+    }));
+    expect(response.FailedEntryCount).toBe(0);
+    await bus.idle();
+    expect(delivered).toHaveLength(0);
+    expect(bus.recent().map((recorded) => [recorded.event['detail-type'], recorded.deliveries.length])).toEqual([['Action Decided', 0]]);
+  });
+
+  it('retries a failed delivery and succeeds without a dead letter', async () => {
+    targetBehaviour = async (_event, attempt) => {
+      if (attempt < 2) throw new Error('DynamoDB throttled');
+    };
+    await events.send(new PutEventsCommand({ Entries: [entry()] }));
+    await bus.idle();
+    expect(delivered).toHaveLength(1);
+    expect([...attempts.values()]).toEqual([2]);
+    expect(bus.recent()[0]?.deliveries).toEqual([{ rule: 'action-requested', status: 'delivered', attempts: 2 }]);
+    expect(deadLetters()).toEqual([]);
+  });
+
+  it('after the last attempt fails, appends the event and the error to the dead-letter file', async () => {
+    targetBehaviour = async () => {
+      throw new TypeError('cannot reach the table');
+    };
+    const response = await events.send(new PutEventsCommand({ Entries: [entry()] }));
+    await bus.idle();
+    const eventId = response.Entries?.[0]?.EventId;
+    expect(attempts.get(eventId ?? '')).toBe(3);
+    expect(delivered).toHaveLength(0);
+    const letters = deadLetters();
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({
+      event: { id: eventId, source: 'agent.billing-agent', detail: { actionId: 'a-1' } },
+      attributes: {
+        RULE_ARN: 'arn:aws:events:us-east-1:000000000000:rule/countersign/action-requested',
+        TARGET_ARN: 'arn:aws:lambda:us-east-1:000000000000:function:stub',
+        ERROR_CODE: 'TypeError',
+        ERROR_MESSAGE: 'cannot reach the table',
+        EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttempts',
+        RETRY_ATTEMPTS: 2,
+      },
+    });
+    expect(bus.recent()[0]?.deliveries[0]?.status).toBe('dead-lettered');
+  });
+});
+
+describe('the AWS JSON endpoint', () => {
+  it('answers an unknown operation with UnknownOperationException, as AWS does', async () => {
+    const response = await fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.ListRules' },
+      body: '{}',
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('x-amzn-errortype')).toBe('UnknownOperationException');
+    expect(response.headers.get('content-type')).toBe('application/x-amz-json-1.1');
+    expect(await response.json()).toMatchObject({ __type: 'UnknownOperationException' });
+  });
+
+  it('answers a body that is not JSON with SerializationException', async () => {
+    const response = await fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
+      body: '{"Entries": [',
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ __type: 'SerializationException' });
+  });
+});
+
+describe('Step Functions StartExecution on the same endpoint', () => {
+  const start = (name: string, input: string, stateMachineArn = STATE_MACHINE_ARN) =>
+    sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }));
+
+  it('answers a repeated start with the same name and input with the first execution', async () => {
+    const first = await start('act-1', '{"actionId":"act-1"}');
+    const second = await start('act-1', '{"actionId":"act-1"}');
+    expect(first.executionArn).toBe('arn:aws:states:us-east-1:000000000000:execution:countersign-approval:act-1');
+    expect(second.executionArn).toBe(first.executionArn);
+    expect(second.startDate).toEqual(first.startDate);
+    expect(stepFunctions.list()).toHaveLength(1);
+  });
+
+  it('refuses the same name with another input with ExecutionAlreadyExists', async () => {
+    await start('act-2', '{"actionId":"act-2"}');
+    await expect(start('act-2', '{"actionId":"act-2","other":true}')).rejects.toBeInstanceOf(ExecutionAlreadyExists);
+  });
+
+  it('keeps its executions across a restart, like AWS keeps them', async () => {
+    const first = await start('act-3', '{}');
+    const restarted = new LocalStepFunctions({ stateMachineArns: [STATE_MACHINE_ARN], journalFile: join(dir, 'executions.jsonl') });
+    expect(restarted.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: 'act-3', input: '{}' }).executionArn).toBe(first.executionArn);
+    expect(() => restarted.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: 'act-3', input: '{"x":1}' })).toThrow('Execution Already Exists');
+  });
+
+  it('refuses a state machine that is not deployed, and a malformed ARN', async () => {
+    await expect(start('act-4', '{}', 'arn:aws:states:us-east-1:000000000000:stateMachine:other')).rejects.toBeInstanceOf(StateMachineDoesNotExist);
+    await expect(start('act-4', '{}', 'not-an-arn')).rejects.toBeInstanceOf(InvalidArn);
+  });
+
+  it('refuses names Step Functions does not allow', async () => {
+    await expect(start('has space', '{}')).rejects.toMatchObject({ name: 'InvalidName' });
+    await expect(start('a'.repeat(81), '{}')).rejects.toMatchObject({ name: 'InvalidName' });
+    await expect(start('act:5', '{}')).rejects.toMatchObject({ name: 'InvalidName' });
+  });
+});
