@@ -74,5 +74,9 @@ export class CountersignStack extends Stack {
     new CfnOutput(this, 'EventBusArn', { value: this.intake.eventBus.eventBusArn });
     new CfnOutput(this, 'DecisionTableName', { value: this.store.table.tableName });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.intake.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'RequestArchiveArn', {
+      value: this.intake.archive.archiveArn,
+      description: 'Replay Action Requested events from here (aws events start-replay --event-source-arn)',
+    });
   }
 }

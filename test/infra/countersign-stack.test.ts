@@ -343,6 +343,7 @@ describe('stack', () => {
     template.hasOutput('EventBusName', { Value: { Ref: busId } });
     template.hasOutput('DecisionTableName', { Value: { Ref: tableId } });
     template.hasOutput('DeadLetterQueueUrl', { Value: { Ref: queueId } });
+    template.hasOutput('RequestArchiveArn', { Value: { 'Fn::GetAtt': [Object.keys(template.findResources('AWS::Events::Archive'))[0], 'Arn'] } });
   });
 
   // CloudFormation knows resources by logical id: a changed id replaces the resource, and for these that
