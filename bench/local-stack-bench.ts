@@ -1,0 +1,60 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DECIDED_SOURCE } from '../shared/domain/contract.js';
+import { startLocalStack } from '../local/local-stack.js';
+import { silentLogger } from '../local/log.js';
+
+export interface LocalStackBenchRow {
+  actions: number;
+  seconds: number;
+  actionsPerSec: number;
+}
+
+/** End-to-end throughput of auto-decided actions: SDK PutEvents in, "Action Decided" out, through DynamoDB Local. */
+export async function benchLocalStack(actions = 1_000): Promise<LocalStackBenchRow> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'countersign-bench-'));
+  const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger });
+  try {
+    const client = new EventBridgeClient({ endpoint: stack.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    let decided = 0;
+    let allDecided: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => { allDecided = resolve; });
+    stack.bus.subscribe((activity) => {
+      if (activity.kind === 'accepted' && activity.event.source === DECIDED_SOURCE && ++decided === actions) allDecided();
+    });
+    const run = Date.now().toString(36);
+    const entry = (i: number) => ({
+      EventBusName: 'countersign',
+      Source: 'agent.billing-agent',
+      DetailType: 'Action Requested',
+      Detail: JSON.stringify({
+        specVersion: '1', actionId: `bench-${run}-${i}`, agent: { id: 'billing-agent' }, action: 'db.query',
+        resource: { type: 'Database', id: 'customers' }, environment: 'prod',
+        parameters: { sql: `select * from customers where id = ${i}` }, justification: 'benchmark',
+      }),
+    });
+    const batches = Array.from({ length: Math.ceil(actions / 10) }, (_, b) => Array.from({ length: Math.min(10, actions - b * 10) }, (_, i) => entry(b * 10 + i)));
+    const started = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (next < batches.length) {
+        const batch = batches[next++] ?? [];
+        const response = await client.send(new PutEventsCommand({ Entries: batch }));
+        if ((response.FailedEntryCount ?? 0) > 0) throw new Error(`PutEvents refused entries: ${JSON.stringify(response.Entries)}`);
+      }
+    }));
+    await done;
+    const seconds = (performance.now() - started) / 1000;
+    client.destroy();
+    return { actions, seconds, actionsPerSec: actions / seconds };
+  } finally {
+    await stack.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.table([await benchLocalStack()]);
+}
