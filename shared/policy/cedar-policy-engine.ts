@@ -1,0 +1,570 @@
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { ActionRequestedSchema, type ActionRequest } from '../domain/contract.js';
+import type { ApprovalRequirement, PolicyDecision } from '../domain/decision.js';
+import type { PolicyEngine } from '../ports/index.js';
+import { compareStrictness, describeDuration, parsePolicyAnnotations } from './annotations.js';
+import { defaultPolicyDir, loadPolicySource, PolicyLoadError, type PolicySource } from './load-policies.js';
+
+/*
+ * How a request meets Cedar (DESIGN.md decision 2):
+ *   principal  Agent::"<agent.id>"                (no attributes)
+ *   action     Action::"<verb>"
+ *   resource   <resource.type>::"<resource.id>"   attributes: `id` plus the request's resource.attributes
+ *   context    RequestContext: environment (Environment::"<environment>"), onBehalfOf?, parameterKeys, riskHints
+ * The schema and every policy are validated (strict mode) once, when the engine is built; each request
+ * is then checked against the schema before Cedar sees it, so a verb, resource type or environment the
+ * schema does not know is answered with a readable `invalid`, never with a Cedar error dump.
+ *
+ * The environments are an enumerated entity type of the schema (`entity Environment enum [...]`): the
+ * platform engineers who write the policies own the list, and the request's environment string, which
+ * the agent chooses, is never compared as text. An environment outside the list is `invalid` (the
+ * engine checks first; Cedar's request validation would refuse it too), so a "production" or "prod-eu"
+ * cannot fall through to the rules written for environments other than "prod".
+ */
+
+/** The common type every action's context must use; the engine fills it the same way for every verb. */
+export const CONTEXT_TYPE = 'RequestContext';
+export const PRINCIPAL_TYPE = 'Agent';
+/** The enumerated entity type listing the environments a request may name. */
+export const ENVIRONMENT_TYPE = 'Environment';
+const ACTION_TYPE = 'Action';
+
+const EXPECTED_CONTEXT = {
+  type: 'Record',
+  attributes: {
+    environment: { type: 'Entity', name: ENVIRONMENT_TYPE },
+    onBehalfOf: { type: 'String', required: false },
+    parameterKeys: { type: 'Set', element: { type: 'String' } },
+    riskHints: { type: 'Set', element: { type: 'String' } },
+  },
+};
+const EXPECTED_CONTEXT_TEXT = `type ${CONTEXT_TYPE} = { environment: ${ENVIRONMENT_TYPE}, onBehalfOf?: String, parameterKeys: Set<String>, riskHints: Set<String> };`;
+const EXPECTED_ENVIRONMENT_TEXT = `entity ${ENVIRONMENT_TYPE} enum ["prod", "staging", "dev"];`;
+
+export interface CedarPolicyEngineOptions {
+  /**
+   * Directory holding `schema.cedarschema` and the `*.cedar` files.
+   * @default the repo's `policies/` folder (a bundled Lambda passes the directory the files were copied to)
+   */
+  policyDir?: string;
+  /** The schema and policies as text, instead of a directory (tests, benchmarks). */
+  source?: PolicySource;
+  /**
+   * Evaluate only the policies whose action scope can match the request's verb (plus those whose
+   * scope leaves the action open). Gives the same decisions; it only makes big policy sets faster.
+   * @default true
+   */
+  narrowByAction?: boolean;
+}
+
+type AttributeType = 'String' | 'Long' | 'Bool';
+
+interface ResourceType {
+  /** Attributes a request may set, besides `id`, which the engine always sets to the resource id. */
+  attributes: Map<string, { type: AttributeType; required: boolean }>;
+}
+
+/** One loaded policy, as `npm run policies:check` and the tests see it. */
+export interface LoadedPolicy {
+  id: string;
+  file: string;
+  line: number;
+  effect: 'permit' | 'forbid';
+  /** Set for a permit that carries `@approval`. */
+  approval?: ApprovalRequirement;
+  /** The verbs the policy's action scope can match, or 'any' when the scope leaves the action open. */
+  actions: readonly string[] | 'any';
+}
+
+let nextPolicySetNumber = 0;
+
+export class CedarPolicyEngine implements PolicyEngine {
+  readonly policies: readonly LoadedPolicy[];
+  /** Validator warnings (e.g. a policy that can never apply). Not fatal; `policies:check` prints them. */
+  readonly warnings: readonly string[];
+  /** Verbs the schema declares, with the resource types each accepts. */
+  readonly verbs: ReadonlyMap<string, readonly string[]>;
+  /** The environments a request may name: the schema's `entity Environment enum [...]`, in its order. */
+  readonly environments: readonly string[];
+
+  /** verb -> the preparsed schema and policy set its requests are evaluated with. */
+  private readonly evaluationFor: Map<string, { schemaName: string; setId: string }>;
+  private readonly resourceTypes: ReadonlyMap<string, ResourceType>;
+  private readonly policyById: ReadonlyMap<string, LoadedPolicy>;
+  private readonly knownEnvironments: ReadonlySet<string>;
+
+  /** Parses and validates the policy set; throws `PolicyLoadError` listing every problem. */
+  constructor(options: CedarPolicyEngineOptions = {}) {
+    if (options.source !== undefined && options.policyDir !== undefined) {
+      throw new TypeError('CedarPolicyEngine: give either policyDir or source, not both');
+    }
+    const source = options.source ?? loadPolicySource(options.policyDir);
+    const where = options.source !== undefined ? 'the given policy source' : resolve(options.policyDir ?? defaultPolicyDir());
+    const compiled = compile(source, where);
+
+    // Preparsed once and kept in Cedar's (per thread) cache under names unique to this engine. Cedar
+    // offers no way to drop them: build one engine per process (cold start), not one per request.
+    const base = `countersign-${++nextPolicySetNumber}-${randomUUID()}`;
+    this.evaluationFor = new Map();
+    if (options.narrowByAction === false) {
+      const schemaName = `${base}-schema`;
+      const setId = `${base}-policies`;
+      expectSuccess(cedar.preparseSchema(schemaName, source.schema.text), where, source.schema.file);
+      expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: compiled.texts }), where, 'policies');
+      for (const verb of compiled.verbs.keys()) this.evaluationFor.set(verb, { schemaName, setId });
+    } else {
+      // Per verb: only the policies whose action scope can match it (plus those whose scope is open), and
+      // a schema cut down to that verb, its action groups and the entity types it needs. Both matter for
+      // speed: Cedar's per-request cost grows with the policies it evaluates and with the number of
+      // actions in the schema (it builds every action entity for each request). Decisions are the same.
+      for (const verb of compiled.verbs.keys()) {
+        const subset: Record<string, string> = {};
+        for (const policy of compiled.policies) {
+          if (policy.actions === 'any' || policy.actions.includes(verb)) subset[policy.id] = compiled.texts[policy.id] as string;
+        }
+        const setId = `${base}-policies-${verb}`;
+        const verbSchemaName = `${base}-schema-${verb}`;
+        expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: subset }), where, `policies for ${verb}`);
+        expectSuccess(cedar.preparseSchema(verbSchemaName, schemaForVerb(compiled.schemaJson, verb)), where, `schema for ${verb}`);
+        this.evaluationFor.set(verb, { schemaName: verbSchemaName, setId });
+      }
+    }
+
+    this.policies = compiled.policies;
+    this.warnings = compiled.warnings;
+    this.verbs = compiled.verbs;
+    this.environments = compiled.environments;
+    this.knownEnvironments = new Set(compiled.environments);
+    this.resourceTypes = compiled.resourceTypes;
+    this.policyById = new Map(compiled.policies.map((policy) => [policy.id, policy]));
+  }
+
+  decide(request: ActionRequest): PolicyDecision {
+    const verb = request.action;
+    const resourceTypes = this.verbs.get(verb);
+    const evaluation = this.evaluationFor.get(verb);
+    if (resourceTypes === undefined || evaluation === undefined) {
+      return invalid(`action "${verb}" is not a verb the policy schema knows`);
+    }
+    const type = request.resource.type;
+    const resourceType = this.resourceTypes.get(type);
+    if (!resourceTypes.includes(type) || resourceType === undefined) {
+      return invalid(`resource type "${type}" is not valid for action "${verb}" (expected ${resourceTypes.join(' or ')})`);
+    }
+    // Never evaluated: an unlisted environment would otherwise get the outcome of the rules written for
+    // "not prod". Cedar's request validation refuses it too; this check gives the readable reason.
+    if (!this.knownEnvironments.has(request.environment)) {
+      return invalid(`environment: ${JSON.stringify(request.environment)} is not an environment the policy schema knows (known: ${this.environments.join(', ')})`);
+    }
+
+    const attrs: Record<string, string | number | boolean> = {};
+    const given = request.resource.attributes ?? {};
+    // Only attributes the schema declares for the type are passed on; others are ignored, so agents may
+    // send descriptive attributes that no policy reads yet. `id` is always the resource id: a request
+    // cannot pass off one resource as another through an `id` attribute.
+    for (const [name, declared] of resourceType.attributes) {
+      const value = Object.hasOwn(given, name) ? given[name] : undefined;
+      if (value === undefined) {
+        if (declared.required) return invalid(`resource.attributes.${name} is required for a ${type} by the policy schema`);
+        continue;
+      }
+      const problem = attributeTypeProblem(value, declared.type);
+      if (problem !== undefined) return invalid(`resource.attributes.${name} must be ${problem} for a ${type} (got ${JSON.stringify(value)})`);
+      attrs[name] = value;
+    }
+    attrs.id = request.resource.id;
+
+    const context: Record<string, cedar.CedarValueJson> = {
+      environment: { __entity: { type: ENVIRONMENT_TYPE, id: request.environment } },
+      parameterKeys: Object.keys(request.parameters),
+      riskHints: riskHintsOf(request.context),
+    };
+    if (request.agent.onBehalfOf !== undefined) context.onBehalfOf = request.agent.onBehalfOf;
+
+    const principal = { type: PRINCIPAL_TYPE, id: request.agent.id };
+    const resource = { type, id: request.resource.id };
+    const answer = cedar.statefulIsAuthorized({
+      principal,
+      action: { type: ACTION_TYPE, id: verb },
+      resource,
+      context,
+      // The Agent entity is left out: it has no attributes or parents, and Cedar treats an absent
+      // entity exactly so. Each entity costs parsing time on every request.
+      entities: [{ uid: resource, attrs, parents: [] }],
+      preparsedSchemaName: evaluation.schemaName,
+      preparsedPolicySetId: evaluation.setId,
+      validateRequest: true,
+    });
+    if (answer.type === 'failure') {
+      // The checks above mirror the schema, so this is not expected; it is still answered, not thrown
+      // (and `invalid` is never evaluated, so a request Cedar refuses cannot be allowed).
+      return invalid(`the policy engine refused the request: ${answer.errors.map((e) => e.message).join('; ')}`);
+    }
+    return this.interpret(request, answer.response);
+  }
+
+  private interpret(request: ActionRequest, response: cedar.Response): PolicyDecision {
+    const verb = request.action;
+    // Cedar skips a policy whose evaluation errors. For a forbid or an approval policy that would fail
+    // open, so such an error denies the request instead. (Strict validation makes these errors rare:
+    // they need e.g. an integer overflow.) An erroring plain permit just does not permit, as in Cedar.
+    const failedGuard = response.diagnostics.errors.filter((error) => {
+      const policy = this.policyById.get(error.policyId);
+      return policy === undefined || policy.effect === 'forbid' || policy.approval !== undefined;
+    });
+    if (failedGuard.length > 0) {
+      const ids = failedGuard.map((error) => error.policyId);
+      const details = failedGuard.map((error) => `policy ${error.policyId}: ${error.error.message}`).join('; ');
+      return { kind: 'deny', policyIds: ids, reason: `denied because a guarding policy could not be evaluated (${details})` };
+    }
+
+    const determining = [...response.diagnostics.reason].sort();
+    if (response.decision === 'deny') {
+      if (determining.length === 0) {
+        return { kind: 'deny', policyIds: [], reason: `no policy permits ${verb} on ${request.resource.type} in ${request.environment}` };
+      }
+      return { kind: 'deny', policyIds: determining, reason: `forbidden by ${policyList(determining)}` };
+    }
+
+    const approvals = determining
+      .map((id) => ({ id, approval: this.policyById.get(id)?.approval }))
+      .filter((p): p is { id: string; approval: ApprovalRequirement } => p.approval !== undefined)
+      .sort((a, b) => compareStrictness(a.approval, b.approval) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const strictest = approvals[0];
+    if (strictest === undefined) {
+      return { kind: 'allow', policyIds: determining, reason: `permitted by ${policyList(determining)}` };
+    }
+    const approvalIds = approvals.map((p) => p.id);
+    const policyIds = [...approvalIds, ...determining.filter((id) => !approvalIds.includes(id))];
+    const { approvers, quorum, escalate } = strictest.approval;
+    const reason =
+      `needs ${quorum} approval${quorum === 1 ? '' : 's'} from ${approvers} within ${describeDuration(strictest.approval.timeoutSeconds)}` +
+      (escalate !== undefined ? `, escalating to ${escalate}` : '') +
+      ` (${policyList([strictest.id])}` +
+      (approvals.length > 1 ? `, the strictest of ${approvals.length} that apply)` : ')');
+    return { kind: 'approval', policyIds, reason, approval: { ...strictest.approval } };
+  }
+}
+
+function invalid(reason: string): PolicyDecision {
+  return { kind: 'invalid', policyIds: [], reason };
+}
+
+function policyList(ids: readonly string[]): string {
+  return ids.length === 1 ? `policy ${ids[0]}` : `policies ${ids.join(', ')}`;
+}
+
+function attributeTypeProblem(value: string | number | boolean, type: AttributeType): string | undefined {
+  switch (type) {
+    case 'String':
+      return typeof value === 'string' ? undefined : 'a string';
+    case 'Bool':
+      return typeof value === 'boolean' ? undefined : 'true or false';
+    case 'Long':
+      return typeof value === 'number' && Number.isSafeInteger(value) ? undefined : 'an integer';
+  }
+}
+
+/** `context.riskHints` when the agent sent an array of strings; anything else counts as no hints. */
+function riskHintsOf(context: Record<string, unknown> | undefined): string[] {
+  const hints = context?.riskHints;
+  if (!Array.isArray(hints) || !hints.every((hint): hint is string => typeof hint === 'string')) return [];
+  return [...new Set(hints)];
+}
+
+function expectSuccess(answer: cedar.CheckParseAnswer, where: string, what: string): void {
+  if (answer.type === 'failure') {
+    throw new PolicyLoadError(where, answer.errors.map((error) => `${what}: ${describeCedarError(error)}`));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Compilation: schema model, policy metadata, validation. Every problem is collected, then thrown once.
+
+interface Compiled {
+  /** The schema in Cedar's JSON format (`schemaToJson`), to cut per-verb schemas from. */
+  schemaJson: cedar.SchemaJson<string>;
+  policies: LoadedPolicy[];
+  texts: Record<string, string>;
+  warnings: string[];
+  verbs: Map<string, string[]>;
+  resourceTypes: Map<string, ResourceType>;
+  environments: string[];
+}
+
+interface Located {
+  file: string;
+  text: string;
+  /** Offset of the policy text in its file. */
+  offset: number;
+  line: number;
+}
+
+type SchemaTypeJson = { type: string; required?: boolean; element?: SchemaTypeJson; attributes?: Record<string, SchemaTypeJson>; name?: string };
+type NamespaceJson = {
+  commonTypes?: Record<string, SchemaTypeJson>;
+  entityTypes: Record<string, { shape?: SchemaTypeJson; enum?: string[] }>;
+  actions: Record<string, { appliesTo?: { resourceTypes: string[]; principalTypes: string[]; context?: SchemaTypeJson }; memberOf?: Array<{ id: string; type?: string }> }>;
+};
+
+function compile(source: PolicySource, where: string): Compiled {
+  const schemaFile = source.schema.file;
+  const problems: string[] = [];
+
+  // --- the schema
+  const schemaAnswer = cedar.schemaToJsonWithResolvedTypes(source.schema.text);
+  if (schemaAnswer.type === 'failure') {
+    throw new PolicyLoadError(where, schemaAnswer.errors.map((error) => `${schemaFile}${lineSuffix(source.schema.text, 0, error)}: ${describeCedarError(error)}`));
+  }
+  const namespaces = schemaAnswer.json as unknown as Record<string, NamespaceJson>;
+  const namespaceNames = Object.keys(namespaces).filter((name) => name !== '');
+  if (namespaceNames.length > 0) {
+    problems.push(`${schemaFile}: declare the types outside any namespace (found namespace ${namespaceNames.join(', ')}); requests name actions Action::"<verb>" and resources <Type>::"<id>"`);
+  }
+  const schema: NamespaceJson = namespaces[''] ?? { entityTypes: {}, actions: {} };
+  const commonTypes = schema.commonTypes ?? {};
+  const resolve = (t: SchemaTypeJson): SchemaTypeJson => {
+    const common = commonTypes[t.type];
+    return common === undefined ? t : { ...resolve(common), ...(t.required === false ? { required: false } : {}) };
+  };
+
+  const agent = schema.entityTypes[PRINCIPAL_TYPE];
+  if (agent === undefined || agent.enum !== undefined) {
+    problems.push(`${schemaFile}: declare \`entity ${PRINCIPAL_TYPE};\`, the type of every principal`);
+  } else if (Object.keys(agent.shape?.attributes ?? {}).length > 0) {
+    problems.push(`${schemaFile}: declare \`entity ${PRINCIPAL_TYPE};\` without attributes: the engine knows an agent only by its id (facts about a request belong in ${CONTEXT_TYPE})`);
+  }
+  const declaredContext = commonTypes[CONTEXT_TYPE];
+  if (declaredContext === undefined || !sameJson(declaredContext, EXPECTED_CONTEXT)) {
+    problems.push(`${schemaFile}: declare the context type exactly as the engine fills it: ${EXPECTED_CONTEXT_TEXT}`);
+  }
+  const environments = schema.entityTypes[ENVIRONMENT_TYPE]?.enum ?? [];
+  if (environments.length === 0) {
+    problems.push(`${schemaFile}: declare the environments requests may name as an enumerated entity type, e.g. ${EXPECTED_ENVIRONMENT_TEXT} (a request naming any other environment is answered invalid)`);
+  }
+  for (const environment of environments) {
+    const checked = ActionRequestedSchema.shape.environment.safeParse(environment);
+    if (!checked.success) {
+      problems.push(`${schemaFile}: environment ${JSON.stringify(environment)} of ${ENVIRONMENT_TYPE} can never be requested: an environment ${checked.error.issues[0]?.message ?? 'does not match the event contract'}`);
+    }
+  }
+
+  const verbs = new Map<string, string[]>();
+  const resourceTypes = new Map<string, ResourceType>();
+  const parentsOf = new Map<string, string[]>();
+  for (const [verb, action] of Object.entries(schema.actions)) {
+    parentsOf.set(verb, (action.memberOf ?? []).filter((m) => (m.type ?? ACTION_TYPE) === ACTION_TYPE).map((m) => m.id));
+    const applies = action.appliesTo;
+    if (applies === undefined || applies.resourceTypes.length === 0) continue; // an action group
+    if (applies.principalTypes.length !== 1 || applies.principalTypes[0] !== PRINCIPAL_TYPE) {
+      problems.push(`${schemaFile}: action "${verb}" must apply to principal [${PRINCIPAL_TYPE}] (found [${applies.principalTypes.join(', ')}])`);
+    }
+    if (applies.context?.type !== CONTEXT_TYPE) {
+      problems.push(`${schemaFile}: action "${verb}" must use \`context: ${CONTEXT_TYPE}\`, the one context the engine builds`);
+    }
+    verbs.set(verb, [...applies.resourceTypes]);
+    for (const typeName of applies.resourceTypes) {
+      if (resourceTypes.has(typeName)) continue;
+      const entity = schema.entityTypes[typeName];
+      const attributes = new Map<string, { type: AttributeType; required: boolean }>();
+      resourceTypes.set(typeName, { attributes });
+      const shape = entity?.shape === undefined ? undefined : resolve(entity.shape);
+      const declared = shape?.attributes ?? {};
+      const id = declared.id === undefined ? undefined : resolve(declared.id);
+      if (entity?.enum !== undefined || id === undefined || id.type !== 'String' || id.required === false) {
+        problems.push(`${schemaFile}: resource type ${typeName} must declare a required \`id: String\` attribute (the engine sets it to the resource id so policies can match on it)`);
+      }
+      for (const [name, raw] of Object.entries(declared)) {
+        if (name === 'id') continue;
+        const t = resolve(raw);
+        if (t.type !== 'String' && t.type !== 'Long' && t.type !== 'Bool') {
+          problems.push(`${schemaFile}: attribute ${name} of ${typeName} has type ${t.type === 'EntityOrCommon' || t.type === 'Entity' ? (t.name ?? t.type) : t.type}; request attributes can only be String, Long or Bool`);
+          continue;
+        }
+        attributes.set(name, { type: t.type, required: raw.required !== false });
+      }
+    }
+  }
+  if (verbs.size === 0) problems.push(`${schemaFile}: declares no action that applies to a resource`);
+
+  // --- the policies: split, read annotations and action scope, check ids
+  const policies: LoadedPolicy[] = [];
+  const texts: Record<string, string> = {};
+  const located = new Map<string, Located>();
+  for (const file of source.policies) {
+    const parts = cedar.policySetTextToParts(file.text);
+    if (parts.type === 'failure') {
+      for (const error of parts.errors) problems.push(`${file.file}${lineSuffix(file.text, 0, error)}: ${describeCedarError(error)}`);
+      continue;
+    }
+    if (parts.policy_templates.length > 0) {
+      problems.push(`${file.file}: contains a policy template (a policy with ?principal or ?resource); Countersign ships static policies only`);
+    }
+    let cursor = 0;
+    for (const text of parts.policies) {
+      const found = file.text.indexOf(text, cursor);
+      const offset = found === -1 ? cursor : found;
+      cursor = found === -1 ? cursor : found + text.length;
+      const line = lineOf(file.text, offset);
+      const at = `${file.file}:${line}`;
+      const json = cedar.policyToJson(text);
+      if (json.type === 'failure') {
+        for (const error of json.errors) problems.push(`${at}: ${describeCedarError(error)}`);
+        continue;
+      }
+      const effect = json.json.effect;
+      const annotations = parsePolicyAnnotations(json.json.annotations as Record<string, string | null> | undefined, effect);
+      const label = annotations.id === undefined ? `${at}:` : `${at}: policy "${annotations.id}"`;
+      for (const problem of annotations.problems) problems.push(`${label}${annotations.id === undefined ? ' ' : ': '}${problem}`);
+      if (annotations.id === undefined) continue;
+      const earlier = located.get(annotations.id);
+      if (earlier !== undefined) {
+        problems.push(`${label}: reuses the @id of the policy at ${earlier.file}:${earlier.line}; every @id must be unique`);
+        continue;
+      }
+      located.set(annotations.id, { file: file.file, text, offset, line });
+      texts[annotations.id] = text;
+      const policy: LoadedPolicy = {
+        id: annotations.id,
+        file: file.file,
+        line,
+        effect,
+        actions: actionsInScope(json.json.action, verbs, parentsOf),
+      };
+      if (annotations.approval !== undefined) policy.approval = annotations.approval;
+      policies.push(policy);
+    }
+  }
+  if (problems.length > 0) throw new PolicyLoadError(where, problems);
+
+  // --- validation against the schema, strict mode
+  const warnings: string[] = [];
+  const validation = cedar.validate({ schema: source.schema.text, policies: { staticPolicies: texts }, validationSettings: { mode: 'strict' } });
+  if (validation.type === 'failure') {
+    throw new PolicyLoadError(where, validation.errors.map((error) => `validation could not run: ${describeCedarError(error)}`));
+  }
+  const describe = (item: cedar.ValidationError) => {
+    const at = located.get(item.policyId);
+    const place = at === undefined ? '' : `${at.file}${lineSuffix(sourceOf(source, at.file), at.offset, item.error)}: `;
+    // Cedar prefixes "for policy `x`, " (or ": ", and in the help too); the place already names the policy.
+    let message = describeCedarError(item.error).replace(/(^|\()for policy `[^`]*`[,:] /g, '$1');
+    if (/\bString and Environment\b|\bEnvironment and String\b/.test(message)) {
+      message += `; name an environment as ${ENVIRONMENT_TYPE}::"prod", not as the string "prod"`;
+    }
+    return `${place}policy "${item.policyId}": ${message}`;
+  };
+  for (const item of validation.validationErrors) problems.push(describe(item));
+  for (const item of validation.validationWarnings) warnings.push(describe(item));
+  for (const item of validation.otherWarnings) warnings.push(describeCedarError(item));
+  if (problems.length > 0) throw new PolicyLoadError(where, [...new Set(problems)]);
+
+  const schemaJson = cedar.schemaToJson(source.schema.text);
+  if (schemaJson.type === 'failure') throw new PolicyLoadError(where, schemaJson.errors.map((error) => `${schemaFile}: ${describeCedarError(error)}`));
+  return { schemaJson: schemaJson.json, policies, texts, warnings: [...new Set(warnings)], verbs, resourceTypes, environments: [...environments] };
+}
+
+/**
+ * The part of the schema a request for `verb` needs: the verb, its action groups (without their own
+ * appliesTo, which could name other types), every common type, and the entity types reachable from the
+ * verb's principal and resource types and from the common types, through parents and attribute types.
+ */
+function schemaForVerb(schema: cedar.SchemaJson<string>, verb: string): cedar.SchemaJson<string> {
+  const namespace = schema[''] as cedar.NamespaceDefinition<string>;
+  const action = namespace.actions[verb] as cedar.ActionType<string>;
+  const actions: Record<string, cedar.ActionType<string>> = { [verb]: action };
+  const pendingActions = (action.memberOf ?? []).map((m) => m.id);
+  for (let next = pendingActions.pop(); next !== undefined; next = pendingActions.pop()) {
+    const group = namespace.actions[next];
+    if (group === undefined || actions[next] !== undefined) continue;
+    actions[next] = group.memberOf === undefined ? {} : { memberOf: group.memberOf };
+    pendingActions.push(...group.memberOf?.map((m) => m.id) ?? []);
+  }
+
+  const commonTypes = namespace.commonTypes ?? {};
+  const entityTypes: Record<string, cedar.EntityType<string>> = {};
+  const pendingTypes = [...(action.appliesTo?.principalTypes ?? []), ...(action.appliesTo?.resourceTypes ?? [])];
+  const seenCommon = new Set<string>();
+  // Collects every type name mentioned anywhere in a type (over-including is harmless).
+  const namesIn = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(namesIn);
+    if (typeof value !== 'object' || value === null) return;
+    for (const [key, inner] of Object.entries(value)) {
+      if (key === 'name' && typeof inner === 'string') {
+        if (commonTypes[inner] === undefined) {
+          pendingTypes.push(inner);
+        } else if (!seenCommon.has(inner)) {
+          seenCommon.add(inner);
+          namesIn(commonTypes[inner]);
+        }
+      } else namesIn(inner);
+    }
+  };
+  // Every common type is kept, so every entity type they name is needed too (e.g. the context's Environment).
+  for (const name of Object.keys(commonTypes)) {
+    if (seenCommon.has(name)) continue;
+    seenCommon.add(name);
+    namesIn(commonTypes[name]);
+  }
+  for (let next = pendingTypes.pop(); next !== undefined; next = pendingTypes.pop()) {
+    const entity = namespace.entityTypes[next];
+    if (entity === undefined || entityTypes[next] !== undefined) continue;
+    entityTypes[next] = entity;
+    if ('memberOfTypes' in entity) pendingTypes.push(...(entity.memberOfTypes ?? []));
+    namesIn(entity);
+  }
+  return { '': { commonTypes, entityTypes, actions } };
+}
+
+/** The verbs a policy's action scope can match, expanding action groups through the schema's memberOf. */
+function actionsInScope(scope: cedar.ActionConstraint, verbs: ReadonlyMap<string, readonly string[]>, parentsOf: ReadonlyMap<string, readonly string[]>): readonly string[] | 'any' {
+  if (scope.op === 'All') return 'any';
+  const uidId = (uid: cedar.EntityUidJson) => ('__entity' in uid ? uid.__entity.id : uid.id);
+  if (scope.op === '==') return 'entity' in scope ? [uidId(scope.entity)] : 'any';
+  const targets = new Set('entities' in scope ? scope.entities.map(uidId) : [uidId(scope.entity)]);
+  const ancestorsOrSelf = (verb: string): Set<string> => {
+    const seen = new Set<string>([verb]);
+    const queue = [verb];
+    for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+      for (const parent of parentsOf.get(next) ?? []) {
+        if (seen.has(parent)) continue;
+        seen.add(parent);
+        queue.push(parent);
+      }
+    }
+    return seen;
+  };
+  return [...verbs.keys()].filter((verb) => [...ancestorsOrSelf(verb)].some((a) => targets.has(a)));
+}
+
+function sourceOf(source: PolicySource, file: string): string {
+  return source.policies.find((p) => p.file === file)?.text ?? '';
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return a === b;
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+/** `:line:column` of the first source location of a Cedar error, relative to `text` from `base`. */
+function lineSuffix(text: string, base: number, error: cedar.DetailedError): string {
+  const start = error.sourceLocations?.[0]?.start;
+  if (start === undefined || text === '') return '';
+  const offset = base + start;
+  const line = lineOf(text, offset);
+  const column = offset - (text.lastIndexOf('\n', offset - 1) + 1) + 1;
+  return `:${line}:${column}`;
+}
+
+function describeCedarError(error: cedar.DetailedError): string {
+  return error.help === null || error.help === '' ? error.message : `${error.message} (${error.help})`;
+}
