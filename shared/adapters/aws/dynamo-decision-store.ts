@@ -11,7 +11,8 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { canonicalJson } from '../../domain/canonical-json.js';
 import type { ActionRequest } from '../../domain/contract.js';
-import type { ActionDecidedDetail, ApprovalRequirement, Outcome, ReviewerVote } from '../../domain/decision.js';
+import type { ActionDecidedDetail, ReviewerVote } from '../../domain/decision.js';
+import { decidedDetailOf } from '../../domain/intake.js';
 import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
 
 /** Item layout of the decision table: one mutable request item and immutable event items per request. */
@@ -32,28 +33,16 @@ export class DecisionStoreError extends Error {
   }
 }
 
-interface RequestItem {
+/** The stored form of a `RequestRecord`: the request as canonical JSON text, plus keys and reviewers. */
+type RequestItem = Omit<RequestRecord, 'request' | 'dispatchedAt'> & {
   pk: string;
   sk: string;
   kind: 'request';
-  key: string;
-  actionId: string | null;
-  fingerprint: string;
-  eventId: string;
-  source: string;
-  receivedAt: string;
   requestJson: string | null;
-  rawDetail: string | null;
-  payloadSha256: string | null;
-  outcome: Outcome;
-  reason: string;
-  policyIds: string[];
-  approval: ApprovalRequirement | null;
-  decidedAt: string | null;
   /** Absent until set: `if_not_exists` treats a stored NULL as present. */
   dispatchedAt?: string;
   reviewers: ReviewerVote[];
-}
+};
 
 function toItem(record: RequestRecord): RequestItem {
   return {
@@ -226,16 +215,7 @@ export class DynamoDecisionStore implements DecisionStore {
   async getDecision(actionId: string): Promise<ActionDecidedDetail | undefined> {
     const item = await this.getItem(actionId);
     if (item === undefined) return undefined;
-    const data = unmarshall(item) as RequestItem;
-    return {
-      actionId: data.actionId ?? null,
-      requestEventId: data.eventId,
-      outcome: data.outcome,
-      reason: data.reason,
-      payloadSha256: data.payloadSha256 ?? null,
-      policyIds: data.policyIds ?? [],
-      reviewers: data.reviewers ?? [],
-      decidedAt: data.decidedAt ?? null,
-    };
+    const { reviewers } = unmarshall(item) as Pick<RequestItem, 'reviewers'>;
+    return { ...decidedDetailOf(fromItem(item)), reviewers: reviewers ?? [] };
   }
 }
