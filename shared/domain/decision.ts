@@ -58,3 +58,16 @@ export function outcomeOf(decision: PolicyDecision): Outcome {
       return 'invalid';
   }
 }
+
+/**
+ * Splits a policy timeout into the workflow's waits: a reminder at half time, the deadline at the
+ * full timeout, and, when the policy escalates, half the timeout again for the escalation group.
+ */
+export function approvalTiming(approval: ApprovalRequirement): { reminderAfterSeconds: number; deadlineAfterSeconds: number; escalationSeconds: number } {
+  const reminderAfterSeconds = Math.max(1, Math.floor(approval.timeoutSeconds / 2));
+  return {
+    reminderAfterSeconds,
+    deadlineAfterSeconds: Math.max(1, approval.timeoutSeconds - reminderAfterSeconds),
+    escalationSeconds: Math.max(1, Math.floor(approval.timeoutSeconds / 2)),
+  };
+}

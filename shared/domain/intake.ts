@@ -1,6 +1,6 @@
 import { canonicalJson, CanonicalJsonError, sha256Hex } from './canonical-json.js';
 import { AGENT_SOURCE_PREFIX, DETAIL_TYPE_REQUESTED, payloadSha256, validateActionRequested, type ActionRequest } from './contract.js';
-import { outcomeOf, type ActionDecidedDetail, type PolicyDecision } from './decision.js';
+import { approvalTiming, outcomeOf, type ActionDecidedDetail, type PolicyDecision } from './decision.js';
 import type { DecisionStore, EventPublisher, PolicyEngine, RecordResult, RequestRecord, WorkflowStarter } from '../ports/index.js';
 
 /** The parts of an EventBridge event that intake reads. */
@@ -123,6 +123,7 @@ async function dispatch(record: RequestRecord, deps: IntakeDeps): Promise<boolea
       environment: record.request.environment,
       policyIds: record.policyIds,
       approval: record.approval,
+      timing: approvalTiming(record.approval),
       requestedAt: record.receivedAt,
     });
   } else {

@@ -62,7 +62,18 @@ export interface ApprovalWorkflowInput {
   environment: string;
   policyIds: string[];
   approval: ApprovalRequirement;
+  /** When to remind, expire or escalate, in whole seconds (see `approvalTiming`). */
+  timing: ApprovalTiming;
   requestedAt: string;
+}
+
+export interface ApprovalTiming {
+  /** The first wait: the reminder goes out after this. */
+  reminderAfterSeconds: number;
+  /** The second wait: the rest of the policy's timeout. */
+  deadlineAfterSeconds: number;
+  /** The escalation group's window after the deadline, when the policy names one. */
+  escalationSeconds: number;
 }
 
 /** Starts the approval workflow for a request that needs humans. Starting twice is harmless. */

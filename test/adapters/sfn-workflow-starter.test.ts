@@ -17,6 +17,7 @@ const input: ApprovalWorkflowInput = {
   environment: 'prod',
   policyIds: ['data.export.prod'],
   approval: { approvers: 'data-owners', quorum: 1, timeout: 'PT30M', timeoutSeconds: 1800 },
+  timing: { reminderAfterSeconds: 900, deadlineAfterSeconds: 900, escalationSeconds: 900 },
   requestedAt: '2026-11-22T03:00:00.000Z',
 };
 

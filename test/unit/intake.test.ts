@@ -27,6 +27,7 @@ describe('evaluateActionRequested', () => {
       environment: 'prod',
       policyIds: result.record.policyIds,
       approval: expect.objectContaining({ approvers: 'data-owners', quorum: 1, timeoutSeconds: 1800 }),
+      timing: { reminderAfterSeconds: 900, deadlineAfterSeconds: 900, escalationSeconds: 900 },
       requestedAt: '2026-11-22T03:00:00.000Z',
     });
     expect(await d.store.getDecision(sample.detail.actionId)).toMatchObject({ outcome: 'pending', payloadSha256: '50329cc4ab8bd2dc2184d62d1c6448c87ae977c0adad834060499982074c1e3d' });

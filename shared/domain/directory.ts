@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+/**
+ * The approver directory: who the reviewers are, which groups they are in, where each group is
+ * asked, and who owns each agent. Deployed with the stack as a JSON file (config/directory.json).
+ */
+const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, ".", "_" or "-"');
+
+export const MemberSchema = z.strictObject({
+  id,
+  slackUserId: z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'must be a Slack user id such as "U0ALICE"'),
+  email: z.email(),
+  /** IAM principal ARNs that act as this reviewer on the votes API (AWS_IAM auth). */
+  iamPrincipalArns: z.array(z.string().startsWith('arn:')).default([]),
+});
+
+export const DirectorySchema = z.strictObject({
+  slack: z.strictObject({ teamId: z.string().regex(/^T[A-Z0-9]+$/), appId: z.string().regex(/^A[A-Z0-9]+$/) }),
+  members: z.array(MemberSchema).min(1),
+  groups: z.record(id, z.strictObject({
+    members: z.array(id).min(1),
+    channel: z.strictObject({ id: z.string().regex(/^[CG][A-Z0-9]+$/, 'must be a Slack channel id such as "C0SECURITY"'), name: z.string().min(1) }),
+  })),
+  agents: z.record(id, z.strictObject({ owners: z.array(id) })),
+}).superRefine((directory, ctx) => {
+  const known = new Set(directory.members.map((m) => m.id));
+  for (const [group, { members }] of Object.entries(directory.groups)) {
+    for (const member of members) if (!known.has(member)) ctx.addIssue({ code: 'custom', path: ['groups', group, 'members'], message: `"${member}" is not a member of the directory` });
+  }
+  for (const [agent, { owners }] of Object.entries(directory.agents)) {
+    for (const owner of owners) if (!known.has(owner)) ctx.addIssue({ code: 'custom', path: ['agents', agent, 'owners'], message: `"${owner}" is not a member of the directory` });
+  }
+});
+
+export type Member = z.infer<typeof MemberSchema>;
+export type DirectoryData = z.infer<typeof DirectorySchema>;
+
+export class DirectoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DirectoryError';
+  }
+}
+
+/** Lookups over a validated directory. */
+export class Directory {
+  private readonly bySlackId: Map<string, Member>;
+  private readonly byId: Map<string, Member>;
+
+  constructor(readonly data: DirectoryData) {
+    this.byId = new Map(data.members.map((m) => [m.id, m]));
+    this.bySlackId = new Map(data.members.map((m) => [m.slackUserId, m]));
+  }
+
+  static parse(json: unknown, where = 'directory'): Directory {
+    const parsed = DirectorySchema.safeParse(json);
+    if (!parsed.success) {
+      throw new DirectoryError(`${where} is not a valid approver directory: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    return new Directory(parsed.data);
+  }
+
+  member(id: string): Member | undefined {
+    return this.byId.get(id);
+  }
+
+  memberBySlackId(slackUserId: string): Member | undefined {
+    return this.bySlackId.get(slackUserId);
+  }
+
+  memberByIamPrincipal(arn: string): Member | undefined {
+    return this.data.members.find((m) => m.iamPrincipalArns.includes(arn));
+  }
+
+  isInGroup(member: Member, group: string): boolean {
+    return this.data.groups[group]?.members.includes(member.id) ?? false;
+  }
+
+  membersOf(group: string): Member[] {
+    return (this.data.groups[group]?.members ?? []).flatMap((id) => this.byId.get(id) ?? []);
+  }
+
+  channelOf(group: string): { id: string; name: string } {
+    const channel = this.data.groups[group]?.channel;
+    if (channel === undefined) throw new DirectoryError(`approver group "${group}" has no channel in the directory; add it under groups`);
+    return channel;
+  }
+
+  ownersOf(agentId: string): Member[] {
+    return (this.data.agents[agentId]?.owners ?? []).flatMap((id) => this.byId.get(id) ?? []);
+  }
+
+  /** Whether `onBehalfOf` (free text from the agent) names this member: id, e-mail or Slack id, case-insensitive. */
+  isOnBehalfOf(member: Member, onBehalfOf: string | null): boolean {
+    if (onBehalfOf === null) return false;
+    const who = onBehalfOf.trim().toLowerCase();
+    return [member.id, member.email, member.slackUserId].some((name) => name.toLowerCase() === who);
+  }
+}

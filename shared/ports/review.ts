@@ -1,0 +1,48 @@
+import type { ActionRequest } from '../domain/contract.js';
+import type { ApprovalRequirement, FinalOutcome, ReviewerVote } from '../domain/decision.js';
+
+/** Where a review message lives in Slack. */
+export interface MessageRef {
+  channel: string;
+  ts: string;
+}
+
+/** Everything a reviewer is shown about one request. Agent-written fields are untrusted text. */
+export interface ReviewView {
+  /** Opaque id carried by the buttons (never the task token). */
+  reviewId: string;
+  actionId: string;
+  request: ActionRequest;
+  payloadSha256: string;
+  policyIds: string[];
+  approval: ApprovalRequirement;
+  /** Distinct approving reviewers so far. */
+  approvals: ReviewerVote[];
+  /** ISO time the request expires (the deadline, or the end of the escalation window once escalated). */
+  expiresAt: string;
+  /** The group asked at the deadline, once escalated. */
+  escalatedTo?: string;
+  status:
+    | { state: 'open' }
+    | { state: 'closed'; outcome: Exclude<FinalOutcome, 'allowed' | 'denied' | 'invalid'>; reason: string; reviewers: ReviewerVote[]; decidedAt: string };
+}
+
+/** The review conversation: Slack in AWS and against the local Slack emulator. */
+export interface ReviewChannel {
+  /** Posts the review message to a group's channel. Retries on rate limits (429 + Retry-After). */
+  postReview(channelId: string, view: ReviewView): Promise<MessageRef>;
+  /** Replaces the message's blocks (quorum progress, outcome, who decided and when). */
+  updateReview(message: MessageRef, view: ReviewView): Promise<void>;
+  /** A reply in the message's thread, mentioning the reviewers still able to vote. */
+  postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[]): Promise<void>;
+  /** An ephemeral notice to one user in a channel (refusals, confirmations). */
+  notify(channelId: string, slackUserId: string, text: string): Promise<void>;
+  /** Opens the deny modal, which requires a reason; its submission carries `reviewId` in private_metadata. */
+  openDenyModal(triggerId: string, view: ReviewView): Promise<void>;
+}
+
+/** Resumes a waiting workflow. Task tokens stay inside the backend. */
+export interface TaskCallbacks {
+  succeed(taskToken: string, output: unknown): Promise<void>;
+  fail(taskToken: string, error: string, cause: string): Promise<void>;
+}

@@ -1,0 +1,47 @@
+import type { ReviewerVote } from '../domain/decision.js';
+import type { ApprovalWorkflowInput } from '../ports/index.js';
+
+/**
+ * The approval state machine's contract: its state names (the local runner maps Task states to
+ * handlers by name) and the payloads its Lambda tasks receive and its callbacks return.
+ */
+export const WORKFLOW_STATES = {
+  requestReview: 'RequestReview',
+  remindReviewers: 'RemindReviewers',
+  escalateReview: 'EscalateReview',
+  hasEscalation: 'HasEscalation',
+  recordApproved: 'RecordApproved',
+  recordRejected: 'RecordRejected',
+  recordExpired: 'RecordExpired',
+  recordFailed: 'RecordFailed',
+} as const;
+
+/** The error name SendTaskFailure uses for a deny; the state machine catches it. */
+export const REJECTED_ERROR = 'Rejected';
+
+export type ReviewPhase = 'initial' | 'reminder' | 'escalation';
+
+/** Payload of the request-review function (lambda:invoke.waitForTaskToken). */
+export interface RequestReviewEvent {
+  taskToken: string;
+  phase: ReviewPhase;
+  request: ApprovalWorkflowInput;
+}
+
+/** What SendTaskSuccess returns to the workflow when quorum is reached. */
+export interface ApprovedResult {
+  outcome: 'approved';
+  reason: string;
+  reviewers: ReviewerVote[];
+  decidedAt: string;
+}
+
+/** Payload of the record-outcome function. `failed` is any error path: it fails closed, as `rejected`. */
+export interface RecordOutcomeEvent {
+  request: ApprovalWorkflowInput;
+  outcome: 'approved' | 'rejected' | 'expired' | 'failed';
+  /** The ApprovedResult, for `approved`. */
+  result?: ApprovedResult;
+  /** Step Functions' error object ({Error, Cause}) for `rejected` and `failed`. */
+  error?: { Error?: string; Cause?: string };
+}
