@@ -7,6 +7,15 @@ export const ENV = {
   eventBusName: 'COUNTERSIGN_EVENT_BUS_NAME',
   approvalStateMachineArn: 'COUNTERSIGN_APPROVAL_STATE_MACHINE_ARN',
   policyDir: 'COUNTERSIGN_POLICY_DIR',
+  /** Path of the approver directory JSON. Default: the bundled config/directory.json. */
+  directoryFile: 'COUNTERSIGN_DIRECTORY_FILE',
+  /** Secrets Manager secret (JSON `{"botToken": "...", "signingSecret": "..."}`) in AWS. */
+  slackSecretArn: 'COUNTERSIGN_SLACK_SECRET_ARN',
+  /** Local overrides of the Slack secret (and the way to run without Secrets Manager). */
+  slackBotToken: 'SLACK_BOT_TOKEN',
+  slackSigningSecret: 'SLACK_SIGNING_SECRET',
+  /** Slack Web API base URL; the local stack points it at its Slack emulator. Default: Slack's. */
+  slackApiUrl: 'COUNTERSIGN_SLACK_API_URL',
 } as const;
 
 export class ConfigError extends Error {
