@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { CountersignStack, STAGE_PATTERN } from './countersign-stack.js';
 
@@ -8,8 +9,16 @@ if (typeof stage !== 'string' || !STAGE_PATTERN.test(stage)) {
   throw new Error(`context "stage" must match ${STAGE_PATTERN}, e.g. \`npx cdk synth -c stage=prod\`; got ${JSON.stringify(stage)}`);
 }
 
+// The approver directory; a relative path is taken from where `cdk` runs.
+const directory: unknown = app.node.tryGetContext('directory');
+if (directory !== undefined && (typeof directory !== 'string' || directory.trim() === '')) {
+  throw new Error(`context "directory" must be the path of an approver directory JSON, e.g. \`npx cdk deploy -c directory=config/prod-directory.json\`; got ${JSON.stringify(directory)}`);
+}
+const directoryFile = typeof directory === 'string' ? resolve(directory) : undefined;
+
 new CountersignStack(app, `Countersign-${stage}`, {
   stage,
+  directoryFile,
   // Unset offline (no credentials): the stack is then environment-agnostic, which synth accepts.
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

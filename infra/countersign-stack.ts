@@ -1,12 +1,15 @@
+import { join } from 'node:path';
 import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ActionIntake } from './constructs/action-intake.js';
+import { ApprovalWorkflow } from './constructs/approval-workflow.js';
 import { DecisionApi } from './constructs/decision-api.js';
 import { DecisionStore } from './constructs/decision-store.js';
-import type { PowertoolsLogLevel } from './constructs/house-function.js';
+import { PROJECT_ROOT, type PowertoolsLogLevel } from './constructs/house-function.js';
+import { SlackReviews } from './constructs/slack-reviews.js';
+import { CedarPolicyEngine } from '../shared/policy/cedar-policy-engine.js';
 
 export const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,15}$/;
 
@@ -19,10 +22,11 @@ export interface CountersignStackProps extends StackProps {
    */
   readonly terminationProtection?: boolean;
   /**
-   * The approval workflow (arrives with the Slack issue).
-   * @default - none: requests that need approval stay `pending`
+   * The approver directory JSON (absolute, or relative to the project root); validated at synth and bundled
+   * into the review functions. `infra/app.ts` takes it from `-c directory=<path>`.
+   * @default - `config/directory.json`
    */
-  readonly approvalStateMachine?: IStateMachine;
+  readonly directoryFile?: string;
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
   /** @default 'INFO' */
@@ -31,13 +35,16 @@ export interface CountersignStackProps extends StackProps {
 
 /**
  * Countersign's one stack: it composes the capabilities and holds no resources of its own. The stateful
- * resources (table, its key, the bus, the archive, the dead-letter queue) are retained on deletion and pinned
+ * resources (table, its key, the bus, the archive, the dead-letter queue and its key, the Slack secret and
+ * its key) are retained on deletion and pinned
  * by logical id in the infra tests; the prod stack is also termination-protected.
  */
 export class CountersignStack extends Stack {
   readonly store: DecisionStore;
   readonly intake: ActionIntake;
   readonly decisionApi: DecisionApi;
+  readonly reviews: SlackReviews;
+  readonly approvalWorkflow: ApprovalWorkflow;
   /** Every alarm, without actions: a later issue routes them. */
   readonly alarms: IAlarm[];
 
@@ -54,18 +61,38 @@ export class CountersignStack extends Stack {
     Tags.of(this).add('stage', props.stage);
 
     this.store = new DecisionStore(this, 'DecisionStore');
-    this.intake = new ActionIntake(this, 'Intake', {
+    // Built in this order because each needs the one before: the workflow invokes the review functions,
+    // the intake starts the workflow; record-outcome then learns the intake's bus (connectDecisionBus).
+    this.reviews = new SlackReviews(this, 'Reviews', {
       table: this.store.table,
-      approvalStateMachine: props.approvalStateMachine,
+      directoryFile: props.directoryFile,
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });
+    this.approvalWorkflow = new ApprovalWorkflow(this, 'ApprovalWorkflow', {
+      requestReview: this.reviews.requestReview.function,
+      recordOutcome: this.reviews.recordOutcome.function,
+      logRetention: props.logRetention,
+    });
+    this.intake = new ActionIntake(this, 'Intake', {
+      table: this.store.table,
+      approvalStateMachine: this.approvalWorkflow.stateMachine,
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+    });
+    this.reviews.connectDecisionBus(this.intake);
+    checkDirectoryCoversPolicies(this.reviews);
     this.decisionApi = new DecisionApi(this, 'DecisionApi', {
       table: this.store.table,
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });
-    this.alarms = [this.intake.deadLetterAlarm, this.intake.evaluateErrorsAlarm];
+    this.alarms = [
+      this.intake.deadLetterAlarm,
+      this.intake.evaluateErrorsAlarm,
+      this.approvalWorkflow.failedAlarm,
+      this.approvalWorkflow.timedOutAlarm,
+    ];
 
     new CfnOutput(this, 'EventBusName', {
       value: this.intake.eventBus.eventBusName,
@@ -78,5 +105,44 @@ export class CountersignStack extends Stack {
       value: this.intake.archive.archiveArn,
       description: 'Replay Action Requested events from here (aws events start-replay --event-source-arn)',
     });
+    new CfnOutput(this, 'SlackInteractionsUrl', {
+      value: this.reviews.slackInteractionsUrl.url,
+      description: 'The Slack app\'s Interactivity Request URL (Slack signs each request; the function verifies it)',
+    });
+    new CfnOutput(this, 'ReviewApiUrl', {
+      value: this.reviews.reviewApiUrl.url,
+      description: 'Votes for CI pipelines (AWS_IAM auth, SigV4 service "lambda"): POST <url>actions/{actionId}/votes',
+    });
+    new CfnOutput(this, 'SlackSecretArn', {
+      value: this.reviews.slackSecret.secretArn,
+      description: 'Put the Slack app\'s {"botToken","signingSecret"} here (aws secretsmanager put-secret-value --secret-id)',
+    });
+    new CfnOutput(this, 'ApprovalStateMachineArn', { value: this.approvalWorkflow.stateMachine.stateMachineArn });
+  }
+}
+
+/**
+ * Every approver group a policy names (`@approvers`, `@escalate`) must be in the approver directory, or its
+ * reviews would fail when they are posted (and the requests fail closed). Checked at synth, with the policies
+ * evaluate-action bundles (ActionIntake's default policy directory).
+ */
+function checkDirectoryCoversPolicies(reviews: SlackReviews): void {
+  const engine = new CedarPolicyEngine({ policyDir: join(PROJECT_ROOT, 'policies') });
+  const groups = reviews.directory.data.groups;
+  const problems = engine.policies.flatMap((policy) => {
+    const approval = policy.approval;
+    if (approval === undefined) return [];
+    return [
+      ['@approvers', approval.approvers],
+      ['@escalate', approval.escalate],
+    ].flatMap(([annotation, group]) =>
+      group === undefined || Object.prototype.hasOwnProperty.call(groups, group) ? [] : [`policy ${policy.id} names group "${group}" in ${annotation}`],
+    );
+  });
+  if (problems.length > 0) {
+    throw new Error(
+      `CountersignStack: the approver directory ${reviews.directoryFile} lacks groups the policies need: ${problems.join('; ')}. ` +
+        'Add each group (members and a channel) to the directory, or change the policy.',
+    );
   }
 }

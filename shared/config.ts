@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+
 /**
  * The environment variables the functions read. The names are shared with the constructs that set
  * them, so a rename cannot leave a function reading a variable nobody sets.
@@ -63,4 +65,72 @@ export interface DecisionApiConfig {
 
 export function decisionApiConfig(env: Env = process.env): DecisionApiConfig {
   return { tableName: required(env, ENV.tableName) };
+}
+
+/** Where the Slack credentials come from: the env overrides, else the Secrets Manager secret. */
+export interface SlackConfig {
+  /** Secrets Manager secret with `{"botToken": "...", "signingSecret": "..."}`; unused when both overrides are set. */
+  secretArn: string | undefined;
+  botToken: string | undefined;
+  signingSecret: string | undefined;
+  /** Web API base URL. @default Slack's own */
+  apiUrl: string | undefined;
+}
+
+function slackConfig(env: Env, needs: { signingSecret: boolean }): SlackConfig {
+  const config: SlackConfig = {
+    secretArn: optional(env, ENV.slackSecretArn),
+    botToken: optional(env, ENV.slackBotToken),
+    signingSecret: optional(env, ENV.slackSigningSecret),
+    apiUrl: optional(env, ENV.slackApiUrl),
+  };
+  const missing = [config.botToken === undefined ? ENV.slackBotToken : undefined, needs.signingSecret && config.signingSecret === undefined ? ENV.slackSigningSecret : undefined]
+    .filter((name) => name !== undefined);
+  if (config.secretArn === undefined && missing.length > 0) {
+    throw new ConfigError(`environment variable ${ENV.slackSecretArn} is not set, and neither ${missing.join(' nor ')} overrides it; the stack sets the secret ARN, the local stack the overrides`);
+  }
+  return config;
+}
+
+/** The approver directory bundled with the code: config/directory.json at the repository root. */
+export function defaultDirectoryFile(): string {
+  return fileURLToPath(new URL('../config/directory.json', import.meta.url));
+}
+
+export interface ReviewFunctionConfig {
+  tableName: string;
+  directoryFile: string;
+  slack: SlackConfig;
+}
+
+function reviewFunctionConfig(env: Env, needs: { signingSecret: boolean }): ReviewFunctionConfig {
+  return {
+    tableName: required(env, ENV.tableName),
+    directoryFile: optional(env, ENV.directoryFile) ?? defaultDirectoryFile(),
+    slack: slackConfig(env, needs),
+  };
+}
+
+/** request-review: stores task tokens, posts reviews, may resume the workflow. */
+export function requestReviewConfig(env: Env = process.env): ReviewFunctionConfig {
+  return reviewFunctionConfig(env, { signingSecret: false });
+}
+
+/** slack-interactions: verifies Slack's signature, records votes, resumes the workflow. */
+export function slackInteractionsConfig(env: Env = process.env): ReviewFunctionConfig {
+  return reviewFunctionConfig(env, { signingSecret: true });
+}
+
+/** review-api: the votes API for CI pipelines (updates the Slack message after a vote). */
+export function reviewApiConfig(env: Env = process.env): ReviewFunctionConfig {
+  return reviewFunctionConfig(env, { signingSecret: false });
+}
+
+export interface RecordOutcomeConfig extends ReviewFunctionConfig {
+  eventBusName: string;
+}
+
+/** record-outcome: closes the request, publishes `Action Decided`, updates the Slack message. */
+export function recordOutcomeConfig(env: Env = process.env): RecordOutcomeConfig {
+  return { ...reviewFunctionConfig(env, { signingSecret: false }), eventBusName: required(env, ENV.eventBusName) };
 }

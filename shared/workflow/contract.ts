@@ -19,6 +19,20 @@ export const WORKFLOW_STATES = {
 /** The error name SendTaskFailure uses for a deny; the state machine catches it. */
 export const REJECTED_ERROR = 'Rejected';
 
+/**
+ * The error request-review fails with when a vote decided the request while the workflow was
+ * between phases: the workflow goes straight to recording, where the decision on record wins.
+ * (request-review may not call SendTask*: only the vote paths hold those permissions.)
+ */
+export const REVIEW_CLOSED_ERROR = 'ReviewClosed';
+
+export class ReviewClosedError extends Error {
+  constructor(actionId: string, outcome: string) {
+    super(`request ${actionId} was already ${outcome} by a vote when this review phase began; the workflow records that outcome`);
+    this.name = REVIEW_CLOSED_ERROR;
+  }
+}
+
 export type ReviewPhase = 'initial' | 'reminder' | 'escalation';
 
 /** Payload of the request-review function (lambda:invoke.waitForTaskToken). */

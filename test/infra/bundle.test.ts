@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,11 +8,13 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/constructs/house-function.js';
 import { CountersignStack } from '../../infra/countersign-stack.js';
+import { ENV } from '../../shared/config.js';
 
 /**
  * The one infra test that bundles for real (local esbuild): the evaluate-action asset must carry the Cedar
- * policies and cedar-wasm's .wasm binary, and the bundled module must load in a bare directory (no
- * node_modules to fall back on), which compiles the wasm and parses the policies at module scope.
+ * policies and cedar-wasm's .wasm binary, the review functions' assets the approver directory, and each
+ * bundled module must load in a bare directory (no node_modules to fall back on), which compiles the wasm,
+ * parses the policies and reads the directory at module scope.
  */
 
 type Fn = { Properties: { Code: { S3Key: string }; Handler: string; Environment: { Variables: Record<string, unknown> } } };
@@ -20,7 +22,13 @@ type Fn = { Properties: { Code: { S3Key: string }; Handler: string; Environment:
 const workDir = mkdtempSync(join(tmpdir(), 'countersign-bundle-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
+let bundled: ReturnType<typeof synthWithBundling> | undefined;
+/** Bundling all six functions takes a while: once for the file. */
 function bundle() {
+  return (bundled ??= synthWithBundling());
+}
+
+function synthWithBundling() {
   const outdir = join(workDir, 'cdk.out');
   const app = new App({ outdir });
   const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
@@ -51,7 +59,7 @@ function loadInBareDirectory(assetDir: string, fn: Fn, name: string, prepare: (d
 }
 
 describe('bundled functions', () => {
-  it('evaluate-action carries the policies and the wasm, and its bundle loads (and fails without the wasm)', { timeout: 120_000 }, () => {
+  it('evaluate-action carries the policies and the wasm, and its bundle loads (and fails without the wasm)', { timeout: 240_000 }, () => {
     const { fnOf, assetOf } = bundle();
     const evaluate = fnOf('evaluate-action');
     const asset = assetOf(evaluate);
@@ -77,5 +85,34 @@ describe('bundled functions', () => {
     const api = loadInBareDirectory(apiAsset, decisionApi, 'decision-api');
     expect(api.stderr).toBe('');
     expect(api.stdout.trim()).toBe('handler:function');
+  });
+});
+
+describe('bundled review functions', () => {
+  const services = ['request-review', 'record-outcome', 'slack-interactions', 'review-api'];
+
+  it('carry the approver directory where COUNTERSIGN_DIRECTORY_FILE points, and their bundles load', { timeout: 240_000 }, () => {
+    const { fnOf, assetOf } = bundle();
+    const directory = readFileSync(join(PROJECT_ROOT, 'config', 'directory.json'), 'utf8');
+    for (const service of services) {
+      const fn = fnOf(service);
+      const asset = assetOf(fn);
+      expect(fn.Properties.Environment.Variables[ENV.directoryFile], service).toBe('/var/task/config/directory.json');
+      expect(readdirSync(asset).sort(), service).toEqual(['config', 'index.mjs', 'index.mjs.map']);
+      expect(readFileSync(join(asset, 'config', 'directory.json'), 'utf8'), service).toBe(directory);
+
+      const loaded = loadInBareDirectory(asset, fn, service);
+      expect(loaded.stderr, service).toBe('');
+      expect(loaded.stdout.trim(), service).toBe('handler:function');
+      expect(loaded.status, service).toBe(0);
+    }
+  });
+
+  it('fail to load without the directory, naming the file (so the bundled copy is what they read)', { timeout: 120_000 }, () => {
+    const { fnOf, assetOf } = bundle();
+    const fn = fnOf('slack-interactions');
+    const loaded = loadInBareDirectory(assetOf(fn), fn, 'interactions-without-directory', (dir) => rmSync(join(dir, 'config', 'directory.json')));
+    expect(loaded.status).not.toBe(0);
+    expect(loaded.stderr).toMatch(/directory\.json/);
   });
 });

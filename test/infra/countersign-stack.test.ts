@@ -1,4 +1,4 @@
-import { App, Duration, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
+import { App, Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
@@ -24,6 +24,15 @@ function onlyResource(template: Template, type: string): [string, Resources[stri
   return found[0]!;
 }
 
+/** The logical id of the Function URL of a function. */
+function urlOf(functionId: string): string {
+  const found = Object.entries(template.findResources('AWS::Lambda::Url') as Resources).filter(
+    ([, url]) => JSON.stringify(url.Properties?.TargetFunctionArn) === JSON.stringify({ 'Fn::GetAtt': [functionId, 'Arn'] }),
+  );
+  expect(found, `Function URL of ${functionId}`).toHaveLength(1);
+  return found[0]![0];
+}
+
 function functionByService(template: Template, service: string): [string, Resources[string]] {
   const found = Object.entries(
     template.findResources('AWS::Lambda::Function', {
@@ -40,19 +49,32 @@ const [busId] = onlyResource(template, 'AWS::Events::EventBus');
 const [queueId, queue] = onlyResource(template, 'AWS::SQS::Queue');
 const [evaluateId, evaluate] = functionByService(template, 'evaluate-action');
 const [decisionApiId, decisionApi] = functionByService(template, 'decision-api');
+const [, requestReview] = functionByService(template, 'request-review');
+const [, recordOutcome] = functionByService(template, 'record-outcome');
+const [interactionsId, interactions] = functionByService(template, 'slack-interactions');
+const [reviewApiId, reviewApi] = functionByService(template, 'review-api');
+const [stateMachineId] = onlyResource(template, 'AWS::StepFunctions::StateMachine');
+const [secretId] = onlyResource(template, 'AWS::SecretsManager::Secret');
 const tableKeyId = stack.getLogicalId(stack.store.key.node.defaultChild as CfnElement);
 const queueKeyId = (queue.Properties?.KmsMasterKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-const evaluateRoleId = (evaluate.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+const roleIdOf = (fn: Resources[string]) => (fn.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+const evaluateRoleId = roleIdOf(evaluate);
+const recordOutcomeRoleId = roleIdOf(recordOutcome);
+const allFunctions = [
+  ['evaluate-action', evaluate],
+  ['decision-api', decisionApi],
+  ['request-review', requestReview],
+  ['record-outcome', recordOutcome],
+  ['slack-interactions', interactions],
+  ['review-api', reviewApi],
+] as const;
 
-describe('the house function (both functions)', () => {
-  it('has exactly the two Countersign functions: no custom-resource or log-retention helpers', () => {
-    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(2);
+describe('the house function (every function)', () => {
+  it('has exactly the six Countersign functions: no custom-resource or log-retention helpers', () => {
+    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(allFunctions.length);
   });
 
-  it.each([
-    ['evaluate-action', evaluate],
-    ['decision-api', decisionApi],
-  ])('%s runs nodejs22.x on arm64 with active tracing, source maps and the Powertools settings', (service, fn) => {
+  it.each(allFunctions)('%s runs nodejs22.x on arm64 with active tracing, source maps and the Powertools settings', (service, fn) => {
     expect(fn.Properties).toMatchObject({
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -69,10 +91,7 @@ describe('the house function (both functions)', () => {
     });
   });
 
-  it.each([
-    ['evaluate-action', evaluate],
-    ['decision-api', decisionApi],
-  ])('%s logs to its own log group, kept 90 days', (_service, fn) => {
+  it.each(allFunctions)('%s logs to its own log group, kept 90 days', (_service, fn) => {
     const logGroupId = ((fn.Properties?.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup).Ref;
     const logGroup = (template.findResources('AWS::Logs::LogGroup') as Resources)[logGroupId];
     expect(logGroup?.Properties).toMatchObject({ RetentionInDays: 90 });
@@ -212,35 +231,45 @@ describe('action intake', () => {
     );
   });
 
-  it('tells evaluate-action the table, the bus and the bundled policy directory, and no state machine', () => {
+  it('tells evaluate-action the table, the bus, the bundled policy directory and the approval state machine', () => {
     const variables = (evaluate.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(variables).toMatchObject({
       [ENV.tableName]: { Ref: tableId },
       [ENV.eventBusName]: { Ref: busId },
       [ENV.policyDir]: '/var/task/policies',
+      [ENV.approvalStateMachineArn]: { Ref: stateMachineId },
     });
-    expect(variables).not.toHaveProperty(ENV.approvalStateMachineArn);
     expect(decisionApi.Properties?.Environment).toEqual({
       Variables: expect.objectContaining({ [ENV.tableName]: { Ref: tableId } }),
     });
   });
 
-  it('with an approval state machine, passes its ARN and grants StartExecution on it only', () => {
+  it('without an approval state machine (the construct alone), sets no ARN and grants no states action', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const s = new Stack(app, 'S');
+    const intake = new ActionIntake(s, 'Intake', { table: new DecisionStore(s, 'Store').table });
+    const t = Template.fromStack(s);
+    const fn = t.findResources('AWS::Lambda::Function')[s.getLogicalId(intake.evaluateAction.function.node.defaultChild as CfnElement)] as Resources[string];
+    expect((fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables).not.toHaveProperty(ENV.approvalStateMachineArn);
+    expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).not.toMatch(/"states:/);
+  });
+
+  it('given an imported approval state machine, passes its ARN and grants StartExecution on it only', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:approval';
-    const workflow = new Stack(app, 'Workflow');
-    Validations.of(workflow).acknowledge({ id: 'CloudFormation-Validate::F0001', reason: 'test fixture: a stack that only imports the state machine' });
-    const approvalStateMachine = StateMachine.fromStateMachineArn(workflow, 'Approval', arn);
-    const withWorkflow = Template.fromStack(new CountersignStack(app, 'Countersign-test', { stage: 'test', approvalStateMachine }));
-    withWorkflow.hasResourceProperties('AWS::Lambda::Function', {
+    const s = new Stack(app, 'S');
+    const approvalStateMachine = StateMachine.fromStateMachineArn(s, 'Approval', arn);
+    new ActionIntake(s, 'Intake', { table: new DecisionStore(s, 'Store').table, approvalStateMachine });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'evaluate-action', [ENV.approvalStateMachineArn]: arn }) },
     });
-    withWorkflow.hasResourceProperties('AWS::IAM::Policy', {
+    t.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: { Statement: Match.arrayWith([{ Action: 'states:StartExecution', Effect: 'Allow', Resource: arn }]) },
     });
   });
 
-  it('alarms on dead letters and on evaluate-action errors, without actions yet', () => {
+  it('alarms on dead letters and on evaluate-action errors', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -255,10 +284,6 @@ describe('action intake', () => {
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: evaluateId } }],
       Threshold: 1,
     });
-    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
-      expect(alarm.Properties?.AlarmActions).toBeUndefined();
-    }
-    expect(stack.alarms).toHaveLength(2);
   });
 });
 
@@ -286,13 +311,14 @@ describe('event bus policy', () => {
     expect(statements.filter((s) => s.Effect === 'Allow')).toHaveLength(1);
   });
 
-  it('denies forged decisions (source countersign, detail-type Action Decided) to all but evaluate-action', () => {
+  it('denies forged decisions (source countersign, detail-type Action Decided) to all but evaluate-action and record-outcome', () => {
+    const publishers = [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }, { 'Fn::GetAtt': [recordOutcomeRoleId, 'Arn'] }];
     for (const [key, value] of [['events:source', 'countersign'], ['events:detail-type', 'Action Decided']] as const) {
       expect(statements).toContainEqual(
         expect.objectContaining({
           Effect: 'Deny',
           Principal: { AWS: '*' },
-          Condition: { StringEquals: { [key]: value }, ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }] } },
+          Condition: { StringEquals: { [key]: value }, ArnNotEquals: { 'aws:PrincipalArn': publishers } },
         }),
       );
     }
@@ -307,7 +333,9 @@ describe('event bus policy', () => {
     const roleId = s.getLogicalId(outcomeRole.node.defaultChild as CfnElement);
     t.hasResourceProperties('AWS::Events::EventBusPolicy', {
       Statement: Match.objectLike({
-        Condition: Match.objectLike({ ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }, { 'Fn::GetAtt': [roleId, 'Arn'] }] } }),
+        Condition: Match.objectLike({
+          ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }, { 'Fn::GetAtt': [recordOutcomeRoleId, 'Arn'] }, { 'Fn::GetAtt': [roleId, 'Arn'] }] },
+        }),
       }),
     });
     t.hasResourceProperties('AWS::IAM::Policy', {
@@ -323,8 +351,7 @@ describe('decision API', () => {
       AuthType: 'AWS_IAM',
       TargetFunctionArn: { 'Fn::GetAtt': [decisionApiId, 'Arn'] },
     });
-    const [urlId] = onlyResource(template, 'AWS::Lambda::Url');
-    template.hasOutput('DecisionApiUrl', { Value: { 'Fn::GetAtt': [urlId, 'FunctionUrl'] } });
+    template.hasOutput('DecisionApiUrl', { Value: { 'Fn::GetAtt': [urlOf(decisionApiId), 'FunctionUrl'] } });
   });
 });
 
@@ -344,6 +371,19 @@ describe('stack', () => {
     template.hasOutput('DecisionTableName', { Value: { Ref: tableId } });
     template.hasOutput('DeadLetterQueueUrl', { Value: { Ref: queueId } });
     template.hasOutput('RequestArchiveArn', { Value: { 'Fn::GetAtt': [Object.keys(template.findResources('AWS::Events::Archive'))[0], 'Arn'] } });
+    template.hasOutput('SlackInteractionsUrl', { Value: { 'Fn::GetAtt': [urlOf(interactionsId), 'FunctionUrl'] } });
+    template.hasOutput('ReviewApiUrl', { Value: { 'Fn::GetAtt': [urlOf(reviewApiId), 'FunctionUrl'] } });
+    template.hasOutput('SlackSecretArn', { Value: { Ref: secretId } });
+    template.hasOutput('ApprovalStateMachineArn', { Value: { Ref: stateMachineId } });
+  });
+
+  it('collects every alarm in stack.alarms, without actions yet', () => {
+    const alarmIds = Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort();
+    expect(alarmIds).toHaveLength(4);
+    expect(stack.alarms.map((alarm) => stack.getLogicalId(alarm.node.defaultChild as CfnElement)).sort()).toEqual(alarmIds);
+    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
+      expect(alarm.Properties?.AlarmActions).toBeUndefined();
+    }
   });
 
   // CloudFormation knows resources by logical id: a changed id replaces the resource, and for these that
@@ -356,12 +396,18 @@ describe('stack', () => {
       bus: ids('AWS::Events::EventBus'),
       archive: ids('AWS::Events::Archive'),
       deadLetterQueue: ids('AWS::SQS::Queue'),
+      secret: ids('AWS::SecretsManager::Secret'),
+      stateMachine: ids('AWS::StepFunctions::StateMachine'),
     }).toEqual({
       table: ['DecisionStoreTableE96C120A'],
-      keys: ['DecisionStoreKeyE5DA54A7', 'IntakeDeadLetterKey71B23B68'],
+      keys: ['DecisionStoreKeyE5DA54A7', 'IntakeDeadLetterKey71B23B68', 'ReviewsSlackSecretKey0268EC75'],
       bus: ['IntakeBus81FDE4B9'],
       archive: ['IntakeRequestArchive071572E4'],
       deadLetterQueue: ['IntakeDeadLetterQueueA5C12DB5'],
+      // The secret holds the operator's Slack credentials: a new one would be a placeholder again.
+      secret: ['ReviewsSlackSecret94296923'],
+      // Running approvals belong to this state machine; a replacement would orphan them from the new ARN.
+      stateMachine: ['ApprovalWorkflowStateMachine8774E493'],
     });
   });
 });

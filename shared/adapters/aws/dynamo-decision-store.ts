@@ -22,7 +22,8 @@ export const ITEM = {
   eventSk: (type: string, discriminator?: string) => (discriminator === undefined ? `EVENT#${type}` : `EVENT#${type}#${discriminator}`),
 } as const;
 
-export type EventType = 'requested' | 'decided' | 'conflict';
+/** Event item types: the spine's, and the review's (written by `DynamoReviewStore`). */
+export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome';
 
 const MAX_TRANSACTION_ATTEMPTS = 8;
 
@@ -69,7 +70,7 @@ function toItem(record: RequestRecord): RequestItem {
   };
 }
 
-function fromItem(item: Record<string, AttributeValue>): RequestRecord {
+export function fromItem(item: Record<string, AttributeValue>): RequestRecord {
   const data = unmarshall(item) as RequestItem;
   return {
     key: data.key,
@@ -91,7 +92,7 @@ function fromItem(item: Record<string, AttributeValue>): RequestRecord {
 }
 
 /** Fields every event item carries, so the audit log and queries need no join. */
-function eventItem(record: RequestRecord, type: EventType, occurredAt: string, discriminator?: string) {
+export function eventItem(record: RequestRecord, type: EventType, occurredAt: string, discriminator?: string) {
   const request = record.request;
   return {
     pk: ITEM.pk(record.key),
@@ -114,7 +115,7 @@ function eventItem(record: RequestRecord, type: EventType, occurredAt: string, d
   };
 }
 
-const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
+export const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
 
 function isTransactionConflict(error: TransactionCanceledException): boolean {
   return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');

@@ -1,0 +1,37 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Context } from 'aws-lambda';
+import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
+import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
+import { requestReviewConfig } from '../../shared/config.js';
+import { loadDirectoryFile } from '../../shared/review/directory-file.js';
+import { openReview, type OpenReviewDeps } from '../../shared/review/open-review.js';
+import type { RequestReviewEvent } from '../../shared/workflow/contract.js';
+
+const config = requestReviewConfig();
+const logger = new Logger({ serviceName: 'request-review' });
+const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'request-review' });
+const tracer = new Tracer({ serviceName: 'request-review' });
+const directory = loadDirectoryFile(config.directoryFile);
+const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
+
+// The Slack secret is read once per cold start, on first use; a failed read is tried again next time.
+let ready: Promise<OpenReviewDeps> | undefined;
+const deps = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken }): OpenReviewDeps => ({
+  store, directory, now: () => new Date(),
+  channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
+})).catch((error: unknown) => { ready = undefined; throw error; }));
+
+/** Invoked by the approval workflow (lambda:invoke.waitForTaskToken) for each phase. The event holds the task token: never log it. */
+export const handler = async (event: RequestReviewEvent, context: Context) => {
+  logger.addContext(context);
+  const result = await openReview(event, await deps());
+  logger.info('review phase opened', { ...result });
+  metrics.addDimension('phase', result.phase);
+  metrics.addMetric(result.status === 'posted' ? 'ReviewsPosted' : 'ReviewPhaseRepeats', MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
+  return result;
+};

@@ -1,0 +1,45 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context, LambdaFunctionURLResult } from 'aws-lambda';
+import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
+import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
+import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
+import { reviewApiConfig } from '../../shared/config.js';
+import { loadDirectoryFile } from '../../shared/review/directory-file.js';
+import { errorResponse } from '../../shared/review/slack-interaction.js';
+import { answerVoteRequest, type VotesApiDeps } from '../../shared/review/votes-api.js';
+
+const config = reviewApiConfig();
+const logger = new Logger({ serviceName: 'review-api' });
+const tracer = new Tracer({ serviceName: 'review-api' });
+const directory = loadDirectoryFile(config.directoryFile);
+const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
+const store = new DynamoReviewStore(dynamo, config.tableName);
+const decisions = new DynamoDecisionStore(dynamo, config.tableName);
+const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
+
+let ready: Promise<VotesApiDeps> | undefined;
+const deps = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken }): VotesApiDeps => ({
+  store, decisions, callbacks, directory, now: () => new Date(),
+  channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
+})).catch((error: unknown) => { ready = undefined; throw error; }));
+
+/** `POST /actions/{actionId}/votes` behind a Function URL with AWS_IAM auth: the caller is the reviewer. */
+export const handler = async (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context): Promise<LambdaFunctionURLResult> => {
+  logger.addContext(context);
+  try {
+    const body = event.isBase64Encoded && event.body !== undefined ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+    // Optional chaining: a misconfigured URL (auth NONE) has no authorizer, and is answered 403.
+    const callerArn = (event.requestContext.authorizer as Partial<typeof event.requestContext.authorizer> | undefined)?.iam?.userArn;
+    const { response, log } = await answerVoteRequest({ method: event.requestContext.http.method, path: event.rawPath, body, callerArn }, await deps());
+    logger.info('vote request answered', log);
+    return response;
+  } catch (error) {
+    logger.error('vote request failed', { error });
+    return errorResponse(500, 'InternalError', 'Countersign could not handle this vote; try again');
+  }
+};

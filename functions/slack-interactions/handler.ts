@@ -1,0 +1,53 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Context, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
+import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
+import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
+import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
+import { slackInteractionsConfig } from '../../shared/config.js';
+import { loadDirectoryFile } from '../../shared/review/directory-file.js';
+import type { ReviewDeps } from '../../shared/review/review-deps.js';
+import { answerSlackRequest, errorResponse } from '../../shared/review/slack-interaction.js';
+
+const config = slackInteractionsConfig();
+const logger = new Logger({ serviceName: 'slack-interactions' });
+const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'slack-interactions' });
+const tracer = new Tracer({ serviceName: 'slack-interactions' });
+const directory = loadDirectoryFile(config.directoryFile);
+const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
+const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
+
+// Slack wants an answer within 3 seconds: Web API retries stay short here.
+const SLACK_CALLS = { timeoutMs: 2_000, retryConfig: { retries: 1, minTimeout: 100, maxTimeout: 300 } };
+
+let ready: Promise<{ signingSecret: string; deps: ReviewDeps }> | undefined;
+const init = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken, signingSecret }) => ({
+  signingSecret,
+  deps: {
+    store, callbacks, directory, now: () => new Date(),
+    channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl, ...SLACK_CALLS }), directory),
+  },
+})).catch((error: unknown) => { ready = undefined; throw error; }));
+
+/** Slack's interactivity URL (Function URL, auth NONE: Slack signs each request). */
+export const handler = async (event: LambdaFunctionURLEvent, context: Context): Promise<LambdaFunctionURLResult> => {
+  logger.addContext(context);
+  try {
+    const { signingSecret, deps } = await init();
+    const request = { method: event.requestContext.http.method, headers: event.headers ?? {}, body: event.body, isBase64Encoded: event.isBase64Encoded, nowSeconds: Math.floor(Date.now() / 1000) };
+    const { response, log } = await answerSlackRequest(request, signingSecret, deps);
+    if (response.statusCode >= 400) logger.warn('interaction refused', { statusCode: response.statusCode, ...log });
+    else logger.info('interaction answered', { statusCode: response.statusCode, ...log });
+    metrics.addDimension('status', String(log.status ?? response.statusCode));
+    metrics.addMetric('Interactions', MetricUnit.Count, 1);
+    metrics.publishStoredMetrics();
+    return response;
+  } catch (error) {
+    logger.error('interaction failed', { error });
+    return errorResponse(500, 'InternalError', 'Countersign could not handle this interaction; try again');
+  }
+};

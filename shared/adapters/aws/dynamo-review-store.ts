@@ -1,0 +1,408 @@
+/**
+ * `ReviewStore` on the decision table (the spine's single-table layout, extended).
+ *
+ * Partition `REQ#<actionId>` (the request's own partition):
+ * - `REQUEST` (kind `request`, the spine's request item) gains:
+ *   `reviewId` (set once, `if_not_exists`, by the first phase that runs: every retry and phase reuses it);
+ *   `voteCount` (accepted votes: the version each vote's transaction checks, so two votes never
+ *   tally from the same state); and, set once by the close whose condition is `outcome = pending`,
+ *   `outcome`, `reason`, `reviewers`, `decidedAt`; then `outcomePublishedAt` once `Action Decided` is out.
+ * - Immutable event items (kind `event`, each with the spine's denormalized fields: agent, action,
+ *   resource, environment, payloadSha256, so the audit log needs no join), all written with
+ *   `attribute_not_exists`:
+ *   `EVENT#review_requested`, `EVENT#reminded`, `EVENT#escalated` (reviewId, phase, channel and
+ *   message ts, `taskTokenSha256`: a hash, never the token);
+ *   `EVENT#vote#<reviewerId>`: an accepted vote; the condition is what makes a double click one vote;
+ *   `EVENT#vote_refused#<reviewerId>#<time>#<nonce>`: a refused attempt with its `rule` and `message`
+ *   (the nonce keeps two refusals in the same millisecond apart);
+ *   `EVENT#outcome`: how the workflow ended and the outcome on record.
+ *
+ * Partition `REVIEW#<reviewId>`, sort key `REVIEW` (kind `review`): the lookup the buttons' opaque id
+ * resolves through: `actionId`, the current phase and `phaseRank`, the CURRENT `taskToken` (each
+ * phase gets a new one; stored only here, server side), `taskTokenSha256`, `openedAt`, `deadlineAt`,
+ * `escalatedTo`, `escalationExpiresAt`, `initialMessage` / `escalationMessage` ({channel, ts}) and
+ * `reminderNotedAt` / `escalationNotedAt`. This item holds a secret: the audit writer takes only
+ * `kind = event` items from the stream.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { ReviewerVote } from '../../domain/decision.js';
+import type { ReviewPhase } from '../../workflow/contract.js';
+import type { MessageRef } from '../../ports/review.js';
+import {
+  ReviewStoreError,
+  type OpenReviewInput,
+  type OpenReviewResult,
+  type OutcomeWrite,
+  type RecordVoteResult,
+  type RefusalWrite,
+  type RequestState,
+  type ReviewEventType,
+  type ReviewRecord,
+  type ReviewSnapshot,
+  type ReviewStore,
+  type VoteWrite,
+} from '../../ports/review-store.js';
+import { eventItem, fromItem, ITEM, marshallOptions } from './dynamo-decision-store.js';
+
+export const REVIEW_ITEM = {
+  pk: (reviewId: string) => `REVIEW#${reviewId}`,
+  sk: 'REVIEW',
+  votePrefix: 'EVENT#vote#',
+  refusalSk: (reviewerId: string, at: string, nonce: string) => ITEM.eventSk('vote_refused', `${reviewerId}#${at}#${nonce}`),
+} as const;
+
+const PHASE_RANK: Record<ReviewPhase, number> = { initial: 0, reminder: 1, escalation: 2 };
+
+export function taskTokenSha256(taskToken: string): string {
+  return createHash('sha256').update(taskToken).digest('hex');
+}
+
+interface ReviewItem {
+  reviewId: string;
+  actionId: string;
+  phase: ReviewPhase;
+  taskToken: string;
+  taskTokenSha256: string;
+  openedAt: string;
+  deadlineAt: string;
+  escalatedTo?: string;
+  escalationExpiresAt?: string;
+  initialMessage?: MessageRef;
+  escalationMessage?: MessageRef;
+  reminderNotedAt?: string;
+  escalationNotedAt?: string;
+}
+
+function reviewOf(item: Record<string, AttributeValue>): ReviewRecord {
+  const data = unmarshall(item) as ReviewItem;
+  return {
+    reviewId: data.reviewId,
+    actionId: data.actionId,
+    phase: data.phase,
+    taskToken: data.taskToken,
+    taskTokenSha256: data.taskTokenSha256,
+    openedAt: data.openedAt,
+    expiresAt: data.escalationExpiresAt ?? data.deadlineAt,
+    escalatedTo: data.escalatedTo ?? null,
+    messages: {
+      ...(data.initialMessage === undefined ? {} : { initial: data.initialMessage }),
+      ...(data.escalationMessage === undefined ? {} : { escalation: data.escalationMessage }),
+    },
+    notes: {
+      ...(data.reminderNotedAt === undefined ? {} : { reminder: data.reminderNotedAt }),
+      ...(data.escalationNotedAt === undefined ? {} : { escalation: data.escalationNotedAt }),
+    },
+  };
+}
+
+function requestStateOf(item: Record<string, AttributeValue>): RequestState {
+  const data = unmarshall(item) as { reviewId?: string; reviewers?: ReviewerVote[]; voteCount?: number; outcomePublishedAt?: string };
+  return {
+    record: fromItem(item),
+    reviewId: data.reviewId ?? null,
+    reviewers: data.reviewers ?? [],
+    voteCount: data.voteCount ?? 0,
+    outcomePublishedAt: data.outcomePublishedAt ?? null,
+  };
+}
+
+function byTime(a: ReviewerVote, b: ReviewerVote): number {
+  return a.at === b.at ? a.id.localeCompare(b.id) : a.at.localeCompare(b.at);
+}
+
+/** `SET #a = :a, ...` over the given fields, with `if_not_exists` for the ones listed. */
+function setExpression(fields: Record<string, unknown>, keepExisting: readonly string[] = []) {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const parts = Object.entries(fields).filter(([, value]) => value !== undefined).map(([name, value]) => {
+    names[`#${name}`] = name;
+    values[`:${name}`] = value;
+    return keepExisting.includes(name) ? `#${name} = if_not_exists(#${name}, :${name})` : `#${name} = :${name}`;
+  });
+  return { expression: `SET ${parts.join(', ')}`, names, values };
+}
+
+export class DynamoReviewStore implements ReviewStore {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {}
+
+  async openReview(input: OpenReviewInput): Promise<OpenReviewResult> {
+    let requestItem: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Attributes: requestItem } = await this.client.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: marshall({ pk: ITEM.pk(input.actionId), sk: ITEM.requestSk }),
+        UpdateExpression: 'SET #reviewId = if_not_exists(#reviewId, :reviewId)',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#reviewId': 'reviewId' },
+        ExpressionAttributeValues: marshall({ ':reviewId': input.candidateReviewId }),
+        ReturnValues: 'ALL_NEW',
+      })));
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ReviewStoreError(`no request with actionId "${input.actionId}" is recorded, so no review can be opened for it`, { cause: error });
+      }
+      throw error;
+    }
+    if (requestItem === undefined) throw new ReviewStoreError(`opening the review of ${input.actionId} returned no request item`);
+    const request = requestStateOf(requestItem);
+    const reviewId = request.reviewId ?? input.candidateReviewId;
+
+    const rank = PHASE_RANK[input.phase];
+    const set = setExpression({
+      kind: 'review',
+      reviewId,
+      actionId: input.actionId,
+      phase: input.phase,
+      phaseRank: rank,
+      taskToken: input.taskToken,
+      taskTokenSha256: taskTokenSha256(input.taskToken),
+      updatedAt: input.at,
+      openedAt: input.at,
+      deadlineAt: input.deadlineAt,
+      escalatedTo: input.escalation?.group,
+      escalationExpiresAt: input.escalation?.expiresAt,
+    }, ['openedAt', 'deadlineAt', 'escalationExpiresAt']);
+    let status: OpenReviewResult['status'] = 'opened';
+    let reviewItem: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Attributes: reviewItem } = await this.client.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: marshall({ pk: REVIEW_ITEM.pk(reviewId), sk: REVIEW_ITEM.sk }),
+        UpdateExpression: set.expression,
+        // A late retry of an earlier phase must not put back a token the workflow no longer waits on.
+        ConditionExpression: 'attribute_not_exists(pk) OR #phaseRank <= :phaseRank',
+        ExpressionAttributeNames: set.names,
+        ExpressionAttributeValues: marshall(set.values, marshallOptions),
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      })));
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      status = 'stale';
+      reviewItem = error.Item;
+    }
+    if (reviewItem === undefined) throw new ReviewStoreError(`opening review ${reviewId} of ${input.actionId} returned no review item`);
+    const votes = await this.votesOf(input.actionId);
+    return { status, snapshot: { request, review: reviewOf(reviewItem), votes } };
+  }
+
+  async getReview(reviewId: string): Promise<ReviewSnapshot | undefined> {
+    const reviewItem = await this.get(REVIEW_ITEM.pk(reviewId), REVIEW_ITEM.sk);
+    if (reviewItem === undefined) return undefined;
+    const review = reviewOf(reviewItem);
+    const [requestItem, votes] = await Promise.all([this.get(ITEM.pk(review.actionId), ITEM.requestSk), this.votesOf(review.actionId)]);
+    if (requestItem === undefined) throw new ReviewStoreError(`review ${reviewId} points at request ${review.actionId}, which is not recorded`);
+    return { request: requestStateOf(requestItem), review, votes };
+  }
+
+  async getByAction(actionId: string) {
+    const requestItem = await this.get(ITEM.pk(actionId), ITEM.requestSk);
+    if (requestItem === undefined) return undefined;
+    const request = requestStateOf(requestItem);
+    const [reviewItem, votes] = await Promise.all([
+      request.reviewId === null ? undefined : this.get(REVIEW_ITEM.pk(request.reviewId), REVIEW_ITEM.sk),
+      this.votesOf(actionId),
+    ]);
+    return { request, review: reviewItem === undefined ? undefined : reviewOf(reviewItem), votes };
+  }
+
+  async saveMessage(reviewId: string, slot: 'initial' | 'escalation', message: MessageRef): Promise<MessageRef> {
+    const attribute = slot === 'initial' ? 'initialMessage' : 'escalationMessage';
+    const { Attributes } = await this.client.send(new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: marshall({ pk: REVIEW_ITEM.pk(reviewId), sk: REVIEW_ITEM.sk }),
+      UpdateExpression: 'SET #m = if_not_exists(#m, :m)',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#m': attribute },
+      ExpressionAttributeValues: marshall({ ':m': { channel: message.channel, ts: message.ts } }),
+      ReturnValues: 'ALL_NEW',
+    }));
+    const kept = Attributes === undefined ? undefined : reviewOf(Attributes).messages[slot];
+    return kept ?? message;
+  }
+
+  async markNoted(reviewId: string, note: 'reminder' | 'escalation', at: string): Promise<void> {
+    await this.client.send(new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: marshall({ pk: REVIEW_ITEM.pk(reviewId), sk: REVIEW_ITEM.sk }),
+      UpdateExpression: 'SET #n = if_not_exists(#n, :at)',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#n': note === 'reminder' ? 'reminderNotedAt' : 'escalationNotedAt' },
+      ExpressionAttributeValues: marshall({ ':at': at }),
+    }));
+  }
+
+  async recordReviewEvent(snapshot: ReviewSnapshot, type: ReviewEventType, at: string, details: Record<string, unknown>): Promise<boolean> {
+    const { review } = snapshot;
+    return this.putNew({
+      ...details,
+      ...eventItem(snapshot.request.record, type, at),
+      reviewId: review.reviewId,
+      phase: review.phase,
+      taskTokenSha256: review.taskTokenSha256,
+      expiresAt: review.expiresAt,
+      escalatedTo: review.escalatedTo,
+    });
+  }
+
+  async recordVote(write: VoteWrite): Promise<RecordVoteResult> {
+    const { snapshot, vote, closing } = write;
+    const record = snapshot.request.record;
+    const seen = snapshot.request.voteCount;
+    const voteItem = {
+      ...eventItem(record, 'vote', vote.at, vote.id),
+      reviewId: snapshot.review.reviewId,
+      phase: snapshot.review.phase,
+      reviewerId: vote.id,
+      slackUserId: write.slackUserId,
+      vote: vote.vote,
+      comment: vote.comment,
+      closesRequest: closing?.outcome ?? null,
+    };
+    const update = setExpression({
+      voteCount: seen + 1,
+      ...(closing === null ? {} : { outcome: closing.outcome, reason: closing.reason, reviewers: closing.reviewers, decidedAt: closing.decidedAt }),
+    });
+    const command = new TransactWriteItemsCommand({
+      TransactItems: [
+        { Put: { TableName: this.tableName, Item: marshall(voteItem, marshallOptions), ConditionExpression: 'attribute_not_exists(pk)' } },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: marshall({ pk: ITEM.pk(record.key), sk: ITEM.requestSk }),
+            UpdateExpression: update.expression,
+            // Only while pending, and only from the tally this vote was judged against.
+            ConditionExpression: `#outcome = :pending AND ${seen === 0 ? 'attribute_not_exists(#voteCount)' : '#voteCount = :seen'}`,
+            ExpressionAttributeNames: { ...update.names, '#outcome': 'outcome', '#voteCount': 'voteCount' },
+            ExpressionAttributeValues: marshall({ ...update.values, ':pending': 'pending', ...(seen === 0 ? {} : { ':seen': seen }) }, marshallOptions),
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+      ],
+    });
+    try {
+      await this.client.send(command);
+      return { status: 'recorded' };
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const [voteReason, requestReason] = error.CancellationReasons ?? [];
+      if (requestReason?.Code === 'ConditionalCheckFailed') {
+        const current = requestReason.Item ?? (await this.get(ITEM.pk(record.key), ITEM.requestSk));
+        if (current !== undefined && requestStateOf(current).record.outcome !== 'pending') return { status: 'closed' };
+      }
+      if (voteReason?.Code === 'ConditionalCheckFailed') return { status: 'already_voted' };
+      const codes = [voteReason?.Code, requestReason?.Code];
+      if (codes.includes('ConditionalCheckFailed') || codes.includes('TransactionConflict')) return { status: 'retry' };
+      throw new ReviewStoreError(`recording ${vote.id}'s vote on ${record.key} was cancelled (${codes.join(', ')})`, { cause: error });
+    }
+  }
+
+  async recordRefusal(write: RefusalWrite): Promise<void> {
+    const nonce = randomBytes(4).toString('hex');
+    await this.putNew({
+      ...eventItem(write.request, 'vote_refused', write.at, `${write.reviewerId}#${write.at}#${nonce}`),
+      reviewId: write.reviewId,
+      reviewerId: write.reviewerId,
+      slackUserId: write.slackUserId,
+      vote: write.vote,
+      comment: write.comment,
+      rule: write.rule,
+      message: write.message,
+    });
+  }
+
+  async closeRequest(actionId: string, closing: { outcome: 'approved' | 'rejected' | 'expired'; reason: string; reviewers: ReviewerVote[]; decidedAt: string }): Promise<boolean> {
+    const set = setExpression({ outcome: closing.outcome, reason: closing.reason, reviewers: closing.reviewers, decidedAt: closing.decidedAt });
+    try {
+      await this.client.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: marshall({ pk: ITEM.pk(actionId), sk: ITEM.requestSk }),
+        UpdateExpression: set.expression,
+        ConditionExpression: '#outcome = :pending',
+        ExpressionAttributeNames: set.names,
+        ExpressionAttributeValues: marshall({ ...set.values, ':pending': 'pending' }, marshallOptions),
+      }));
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async recordOutcome(write: OutcomeWrite): Promise<boolean> {
+    return this.putNew({
+      ...eventItem(write.request, 'outcome', write.at),
+      reviewId: write.reviewId,
+      workflowOutcome: write.workflowOutcome,
+      outcome: write.outcome,
+      reason: write.reason,
+      reviewers: write.reviewers,
+      decidedAt: write.decidedAt,
+    });
+  }
+
+  async markOutcomePublished(actionId: string, at: string): Promise<void> {
+    await this.client.send(new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: marshall({ pk: ITEM.pk(actionId), sk: ITEM.requestSk }),
+      UpdateExpression: 'SET #p = if_not_exists(#p, :at)',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#p': 'outcomePublishedAt' },
+      ExpressionAttributeValues: marshall({ ':at': at }),
+    }));
+  }
+
+  private async putNew(item: Record<string, unknown>): Promise<boolean> {
+    try {
+      await this.client.send(new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall(item, marshallOptions),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }));
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  private async get(pk: string, sk: string): Promise<Record<string, AttributeValue> | undefined> {
+    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: marshall({ pk, sk }), ConsistentRead: true }));
+    return Item;
+  }
+
+  private async votesOf(actionId: string): Promise<ReviewerVote[]> {
+    const votes: ReviewerVote[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: marshall({ ':pk': ITEM.pk(actionId), ':prefix': REVIEW_ITEM.votePrefix }),
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }));
+      for (const item of page.Items ?? []) {
+        const data = unmarshall(item) as { reviewerId: string; vote: 'approve' | 'deny'; occurredAt: string; comment?: string };
+        votes.push({ id: data.reviewerId, vote: data.vote, at: data.occurredAt, ...(data.comment === undefined ? {} : { comment: data.comment }) });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return votes.sort(byTime);
+  }
+}

@@ -1,0 +1,169 @@
+import type { ReviewerVote } from '../domain/decision.js';
+import { judgeVote, type Closing, type RefusalRule, type ReviewerRef } from '../domain/review.js';
+import type { ReviewSnapshot } from '../ports/review-store.js';
+import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
+import { reviewStateOf, reviewViewOf } from './review-view.js';
+import { resumeWorkflow, type CallbackResult } from './resume-workflow.js';
+
+/** Longest comment kept with a vote (Slack's modal input allows 3000). */
+export const MAX_COMMENT_CHARS = 3000;
+
+export interface CastVoteInput {
+  /** The opaque id the buttons carry; the votes API looks it up from the actionId. */
+  reviewId: string;
+  reviewer: ReviewerRef;
+  vote: 'approve' | 'deny';
+  /** Required for a deny (the reason). */
+  comment?: string;
+  /**
+   * Slack's trigger id, given for a Deny button press without a reason yet: the rules are checked
+   * first (a reviewer who may not vote is told so at once), then the deny modal is opened, and the
+   * deny is recorded when the modal is submitted.
+   */
+  triggerId?: string;
+}
+
+export type CastVoteResult =
+  /** No review with this id: nothing recorded (there is no request to record it on). */
+  | { status: 'not_found'; reviewId: string; message: string }
+  | {
+      status: 'refused';
+      reviewId: string;
+      actionId: string;
+      rule: RefusalRule;
+      message: string;
+      reviewerId: string;
+      /** The review message's channel, where an ephemeral notice can reach the reviewer. */
+      channelId: string | null;
+    }
+  | { status: 'modal_opened'; reviewId: string; actionId: string }
+  | {
+      status: 'recorded';
+      reviewId: string;
+      actionId: string;
+      vote: ReviewerVote;
+      /** Distinct approvals after this vote, and the quorum. */
+      approvals: number;
+      quorum: number;
+      /** Set when this vote decided the request. */
+      closed: Closing | null;
+      /** What the workflow answered to the decision; null when the request is still open. */
+      callback: CallbackResult | 'failed' | null;
+      /** Things that went wrong after the vote was on record (a Slack update, the callback). */
+      warnings: string[];
+    };
+
+const MAX_ATTEMPTS = 12;
+
+function pause(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * 2 ** Math.min(attempt, 6)));
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+async function updateMessages(snapshot: ReviewSnapshot, deps: ReviewDeps, warnings: string[]): Promise<void> {
+  const view = reviewViewOf(snapshot.request, snapshot.review, snapshot.votes);
+  const { initial, escalation } = snapshot.review.messages;
+  for (const message of [initial, escalation]) {
+    if (message === undefined) continue;
+    try {
+      await deps.channel.updateReview(message, view);
+    } catch (error) {
+      // The vote is on record; the message catches up with the next vote or the outcome.
+      warnings.push(`updating the review message ${message.channel}/${message.ts} failed: ${describe(error)}`);
+    }
+  }
+}
+
+/**
+ * One vote, from Slack or the votes API, under the reviewer rules (`judgeVote`). A refusal is
+ * recorded and returned so the caller can tell the reviewer. An accepted vote is a conditional
+ * write (one per reviewer, only while pending, only from the tally it was judged on; on a lost race
+ * it is judged again). A deciding vote closes the request in the same write, then resumes the
+ * workflow: quorum → SendTaskSuccess, a deny → SendTaskFailure `Rejected`. Then the message shows
+ * the progress or the outcome.
+ */
+export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<CastVoteResult> {
+  const comment = input.comment?.trim().slice(0, MAX_COMMENT_CHARS);
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const snapshot = await deps.store.getReview(input.reviewId);
+    if (snapshot === undefined) {
+      return { status: 'not_found', reviewId: input.reviewId, message: `no review with id "${input.reviewId}" exists` };
+    }
+    const { request, review } = snapshot;
+    const at = deps.now().toISOString();
+    const judgement = judgeVote(
+      reviewStateOf(request, review, snapshot.votes),
+      { reviewer: input.reviewer, vote: input.vote, at, ...(comment === undefined || comment === '' ? {} : { comment }) },
+      deps.directory,
+    );
+    const base = { reviewId: review.reviewId, actionId: review.actionId };
+
+    if (!judgement.accepted) {
+      if (judgement.rule === 'reason_required' && input.triggerId !== undefined) {
+        await deps.channel.openDenyModal(input.triggerId, reviewViewOf(request, review, snapshot.votes));
+        return { ...base, status: 'modal_opened' };
+      }
+      await deps.store.recordRefusal({
+        request: request.record,
+        reviewId: review.reviewId,
+        reviewerId: judgement.reviewerId,
+        slackUserId: judgement.member?.slackUserId ?? (input.reviewer.kind === 'slack' ? input.reviewer.slackUserId : null),
+        vote: input.vote,
+        ...(comment === undefined || comment === '' ? {} : { comment }),
+        rule: judgement.rule,
+        message: judgement.message,
+        at,
+      });
+      if (judgement.rule === 'request_closed') {
+        // A click on a message that still shows buttons: the outcome update may have failed. Show it now.
+        await updateMessages(snapshot, deps, []);
+      }
+      return {
+        ...base,
+        status: 'refused',
+        rule: judgement.rule,
+        message: judgement.message,
+        reviewerId: judgement.reviewerId,
+        channelId: review.messages.initial?.channel ?? review.messages.escalation?.channel ?? null,
+      };
+    }
+
+    const written = await deps.store.recordVote({ snapshot, vote: judgement.vote, slackUserId: judgement.member.slackUserId, closing: judgement.closes });
+    if (written.status !== 'recorded') {
+      // Another vote, a close or this reviewer's other click landed first: read again, and the
+      // rules answer from the new state (already voted, closed, or a tally to build on).
+      if (written.status === 'retry') await pause(attempt);
+      continue;
+    }
+
+    const warnings: string[] = [];
+    let callback: CallbackResult | 'failed' | null = null;
+    // Read after the write: if the workflow moved to a new phase meanwhile, this holds its token,
+    // and if the phase stored its token after this read, it sees the closed request itself.
+    const after = (await deps.store.getReview(input.reviewId)) ?? snapshot;
+    if (judgement.closes !== null) {
+      try {
+        callback = await resumeWorkflow(deps.callbacks, after.review.taskToken, judgement.closes);
+      } catch (error) {
+        // The decision is on record; record-outcome publishes it when the workflow's wait ends.
+        callback = 'failed';
+        warnings.push(`resuming the workflow failed: ${describe(error)}`);
+      }
+    }
+    await updateMessages(after, deps, warnings);
+    return {
+      ...base,
+      status: 'recorded',
+      vote: judgement.vote,
+      approvals: judgement.approvals.length,
+      quorum: request.record.approval?.quorum ?? judgement.approvals.length,
+      closed: judgement.closes,
+      callback,
+      warnings,
+    };
+  }
+  throw new ReviewServiceError(`the vote on review ${input.reviewId} lost the race ${MAX_ATTEMPTS} times in a row; try again`);
+}

@@ -1,0 +1,147 @@
+import { pendingReviewers, reviewExpiresAt } from '../domain/review.js';
+import type { ReviewSnapshot } from '../ports/review-store.js';
+import type { MessageRef } from '../ports/review.js';
+import type { RequestReviewEvent, ReviewPhase } from '../workflow/contract.js';
+import { newReviewId, ReviewServiceError, type ReviewDeps } from './review-deps.js';
+
+/** What opening a review phase needs: no task callbacks, which only the vote paths may use. */
+export type OpenReviewDeps = Omit<ReviewDeps, 'callbacks'>;
+import { ReviewClosedError } from '../workflow/contract.js';
+import { reviewStateOf, reviewViewOf } from './review-view.js';
+
+export interface OpenReviewOutcome {
+  reviewId: string;
+  actionId: string;
+  phase: ReviewPhase;
+  /**
+   * `posted`: this call posted (message or thread note); `already_posted`: a retry found it done;
+   * `stale`: a late retry of an earlier phase, ignored. (A request decided meanwhile throws ReviewClosedError.)
+   */
+  status: 'posted' | 'already_posted' | 'stale';
+  /** The message this phase is about (the review, or for escalation the one in the escalation channel). */
+  message?: MessageRef;
+  /** A reference to the stored token that may be logged; the token itself never is. */
+  taskTokenSha256: string;
+}
+
+function viewOf(snapshot: ReviewSnapshot) {
+  return reviewViewOf(snapshot.request, snapshot.review, snapshot.votes);
+}
+
+function channelName(deps: OpenReviewDeps, group: string): string {
+  return `#${deps.directory.channelOf(group).name}`;
+}
+
+/** Posts the review to the approver group's channel, once per request. */
+async function ensureInitialMessage(snapshot: ReviewSnapshot, deps: OpenReviewDeps): Promise<{ message: MessageRef; posted: boolean }> {
+  const existing = snapshot.review.messages.initial;
+  if (existing !== undefined) return { message: existing, posted: false };
+  const view = viewOf(snapshot);
+  const posted = await deps.channel.postReview(deps.directory.channelOf(view.approval.approvers).id, view);
+  return { message: await deps.store.saveMessage(snapshot.review.reviewId, 'initial', posted), posted: true };
+}
+
+/**
+ * The request-review task, for each workflow phase. Stores the phase's task token (server side),
+ * then: `initial` posts the review to the approver group's channel; `reminder` posts a thread note
+ * that mentions who can still vote; `escalation` posts the review to the `@escalate` group's channel,
+ * notes it in the original thread and extends the deadline. Each phase records its event item.
+ * Safe to retry: a message or note already posted for the phase is not posted again. A Slack failure
+ * throws, so the workflow retries; the request stays pending meanwhile.
+ */
+export async function openReview(event: RequestReviewEvent, deps: OpenReviewDeps): Promise<OpenReviewOutcome> {
+  const now = deps.now().toISOString();
+  const { request: input, phase } = event;
+  let escalation: { group: string; expiresAt: string } | undefined;
+  if (phase === 'escalation') {
+    if (input.approval.escalate === undefined) {
+      throw new ReviewServiceError(`request ${input.actionId} reached the escalation phase, but its policy names no @escalate group; the workflow should not escalate it`);
+    }
+    escalation = { group: input.approval.escalate, expiresAt: reviewExpiresAt(input.timing, phase, now) };
+  }
+  const opened = await deps.store.openReview({
+    actionId: input.actionId,
+    candidateReviewId: (deps.newReviewId ?? newReviewId)(),
+    phase,
+    taskToken: event.taskToken,
+    at: now,
+    deadlineAt: reviewExpiresAt(input.timing, phase, now),
+    ...(escalation === undefined ? {} : { escalation }),
+  });
+  const { snapshot } = opened;
+  const { review, request } = snapshot;
+  const base = { reviewId: review.reviewId, actionId: input.actionId, phase, taskTokenSha256: review.taskTokenSha256 };
+  if (opened.status === 'stale') return { ...base, status: 'stale' };
+
+  // Decided while the workflow was between phases (the vote's callback found no one waiting). This
+  // function may not resume the workflow itself (SendTask* is only for the vote paths): it fails
+  // with ReviewClosed, which the workflow routes to recording, where the outcome on record wins.
+  const outcome = request.record.outcome;
+  if (outcome !== 'pending') throw new ReviewClosedError(input.actionId, outcome);
+
+  const approval = input.approval;
+  switch (phase) {
+    case 'initial': {
+      const { message, posted } = await ensureInitialMessage(snapshot, deps);
+      await deps.store.recordReviewEvent(snapshot, 'review_requested', now, {
+        channel: message.channel,
+        messageTs: message.ts,
+        approvers: approval.approvers,
+        quorum: approval.quorum,
+      });
+      return { ...base, status: posted ? 'posted' : 'already_posted', message };
+    }
+    case 'reminder': {
+      const { message, posted: reposted } = await ensureInitialMessage(snapshot, deps);
+      const waitingOn = pendingReviewers(reviewStateOf(request, review, snapshot.votes), deps.directory);
+      let posted = reposted;
+      if (review.notes.reminder === undefined) {
+        const approvals = snapshot.votes.filter((v) => v.vote === 'approve').length;
+        const missing = Math.max(1, approval.quorum - approvals);
+        await deps.channel.postThreadNote(
+          message,
+          `Reminder: this request still needs ${missing} more approval${missing === 1 ? '' : 's'} from ${channelName(deps, approval.approvers)} before ${review.expiresAt}.`,
+          waitingOn.map((m) => m.slackUserId),
+        );
+        await deps.store.markNoted(review.reviewId, 'reminder', now);
+        posted = true;
+      }
+      await deps.store.recordReviewEvent(snapshot, 'reminded', now, {
+        channel: message.channel,
+        messageTs: message.ts,
+        waitingOn: waitingOn.map((m) => m.id),
+      });
+      return { ...base, status: posted ? 'posted' : 'already_posted', message };
+    }
+    case 'escalation': {
+      const group = review.escalatedTo ?? approval.approvers;
+      const view = viewOf(snapshot);
+      let posted = false;
+      let message = review.messages.escalation;
+      if (message === undefined) {
+        message = await deps.store.saveMessage(review.reviewId, 'escalation', await deps.channel.postReview(deps.directory.channelOf(group).id, view));
+        posted = true;
+      }
+      const original = review.messages.initial;
+      if (original !== undefined && review.notes.escalation === undefined) {
+        await deps.channel.postThreadNote(
+          original,
+          `No decision by the deadline: escalated to ${channelName(deps, group)}. Members of either group can now vote until ${review.expiresAt}.`,
+          [],
+        );
+        await deps.store.markNoted(review.reviewId, 'escalation', now);
+        // The original message shows the new deadline and who else may vote now.
+        await deps.channel.updateReview(original, view);
+        posted = true;
+      }
+      await deps.store.recordReviewEvent(snapshot, 'escalated', now, {
+        channel: message.channel,
+        messageTs: message.ts,
+        escalatedTo: group,
+        originalChannel: original?.channel ?? null,
+        originalMessageTs: original?.ts ?? null,
+      });
+      return { ...base, status: posted ? 'posted' : 'already_posted', message };
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import type { ActionDecidedDetail, ReviewerVote } from '../domain/decision.js';
+import { decidedDetailOf } from '../domain/intake.js';
+import { votingGroups } from '../domain/review.js';
+import type { EventPublisher } from '../ports/index.js';
+import type { RequestState, ReviewRecord } from '../ports/review-store.js';
+import type { RecordOutcomeEvent } from '../workflow/contract.js';
+import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
+import { reviewViewOf } from './review-view.js';
+import type { RejectedCause } from './resume-workflow.js';
+
+/** record-outcome publishes `Action Decided` and resumes no workflow. */
+export type RecordOutcomeDeps = Pick<ReviewDeps, 'store' | 'channel' | 'directory' | 'now'> & { publisher: EventPublisher };
+
+export interface RecordOutcomeResult {
+  /** The decision on record, as `Action Decided` carries it. */
+  decision: ActionDecidedDetail;
+  /** Whether this call closed the request (false when a vote had closed it already). */
+  closedNow: boolean;
+  /** Whether this call published `Action Decided` (false on a retry after it went out). */
+  published: boolean;
+  messagesUpdated: number;
+  warnings: string[];
+}
+
+type Closing = { outcome: 'approved' | 'rejected' | 'expired'; reason: string; reviewers: ReviewerVote[]; decidedAt: string };
+
+const MAX_CAUSE_IN_REASON = 300;
+
+function parseRejectedCause(cause: string | undefined): Partial<RejectedCause> {
+  if (cause === undefined) return {};
+  try {
+    const parsed = JSON.parse(cause) as Partial<RejectedCause>;
+    return typeof parsed === 'object' && parsed !== null ? parsed : {};
+  } catch (error) {
+    if (error instanceof SyntaxError) return {};
+    throw error;
+  }
+}
+
+/** A Lambda error's Cause is JSON with `errorMessage`; other causes are text. Shortened for the record. */
+function describeFailure(error: RecordOutcomeEvent['error']): string {
+  const name = error?.Error ?? 'an unknown error';
+  let detail = error?.Cause ?? '';
+  try {
+    const parsed = JSON.parse(detail) as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') detail = parsed.errorMessage;
+  } catch (failure) {
+    if (!(failure instanceof SyntaxError)) throw failure;
+  }
+  detail = detail.length > MAX_CAUSE_IN_REASON ? `${detail.slice(0, MAX_CAUSE_IN_REASON)}…` : detail;
+  return detail === '' ? name : `${name}: ${detail}`;
+}
+
+/** How the workflow's end closes a request that is still pending. Never leaves it pending. */
+function closingFor(event: RecordOutcomeEvent, request: RequestState, review: ReviewRecord | undefined, votes: ReviewerVote[], now: string): Closing {
+  const approvals = votes.filter((v) => v.vote === 'approve');
+  const approval = event.request.approval;
+  switch (event.outcome) {
+    case 'approved': {
+      if (event.result === undefined) throw new ReviewServiceError(`record-outcome for ${event.request.actionId}: outcome approved without the ApprovedResult`);
+      return { outcome: 'approved', reason: event.result.reason, reviewers: event.result.reviewers, decidedAt: event.result.decidedAt };
+    }
+    case 'rejected': {
+      const cause = parseRejectedCause(event.error?.Cause);
+      return {
+        outcome: 'rejected',
+        reason: cause.reason ?? `rejected (${describeFailure(event.error)})`,
+        reviewers: cause.reviewers ?? votes,
+        decidedAt: cause.decidedAt ?? now,
+      };
+    }
+    case 'expired': {
+      const groups = votingGroups({ approval, escalatedTo: review?.escalatedTo ?? null }).map((g) => `"${g}"`).join(' and ');
+      return {
+        outcome: 'expired',
+        reason: `no decision before the deadline (${review?.expiresAt ?? now}): ${approvals.length} of ${approval.quorum} approval${approval.quorum === 1 ? '' : 's'} from ${groups}; the request fails closed`,
+        reviewers: votes,
+        decidedAt: now,
+      };
+    }
+    case 'failed':
+      return {
+        outcome: 'rejected',
+        reason: `the approval workflow failed (${describeFailure(event.error)}), so the request fails closed; the agent may send a new request`,
+        reviewers: votes,
+        decidedAt: now,
+      };
+  }
+  throw new ReviewServiceError(`record-outcome for ${request.record.key}: unknown workflow outcome`);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * The workflow's last step, on every path: closes the request if it is still pending (expired, or
+ * rejected when the workflow failed), records the `outcome` event item, publishes `Action Decided`
+ * with the reviewers, and shows the outcome on the Slack message(s). Safe to retry: the close is
+ * conditional, the event item is written once, the publication is marked. A vote that closed the
+ * request first stays the outcome on record. A Slack failure throws so the workflow retries, except
+ * on the `failed` path, the last resort, which must end.
+ */
+export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutcomeDeps): Promise<RecordOutcomeResult> {
+  const now = deps.now().toISOString();
+  const actionId = event.request.actionId;
+  let current = await deps.store.getByAction(actionId);
+  if (current === undefined) throw new ReviewServiceError(`record-outcome: no request with actionId "${actionId}" is recorded`);
+
+  let closedNow = false;
+  if (current.request.record.outcome === 'pending') {
+    closedNow = await deps.store.closeRequest(actionId, closingFor(event, current.request, current.review, current.votes, now));
+    current = await deps.store.getByAction(actionId);
+    if (current === undefined) throw new ReviewServiceError(`record-outcome: request "${actionId}" disappeared`);
+  }
+  const { request, review, votes } = current;
+  const { record } = request;
+  await deps.store.recordOutcome({
+    request: record,
+    reviewId: review?.reviewId ?? null,
+    workflowOutcome: event.outcome,
+    outcome: record.outcome,
+    reason: record.reason,
+    reviewers: request.reviewers,
+    decidedAt: record.decidedAt ?? now,
+    at: now,
+  });
+
+  const decision: ActionDecidedDetail = { ...decidedDetailOf(record), reviewers: request.reviewers };
+  let published = false;
+  if (request.outcomePublishedAt === null) {
+    await deps.publisher.publishDecided(decision);
+    await deps.store.markOutcomePublished(actionId, now);
+    published = true;
+  }
+
+  const warnings: string[] = [];
+  let messagesUpdated = 0;
+  if (review !== undefined) {
+    const view = reviewViewOf(request, review, votes);
+    for (const message of [review.messages.initial, review.messages.escalation]) {
+      if (message === undefined) continue;
+      try {
+        await deps.channel.updateReview(message, view);
+        messagesUpdated++;
+      } catch (error) {
+        if (event.outcome !== 'failed') throw error;
+        warnings.push(`updating the review message ${message.channel}/${message.ts} failed: ${describe(error)}`);
+      }
+    }
+  }
+  return { decision, closedNow, published, messagesUpdated, warnings };
+}

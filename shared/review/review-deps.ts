@@ -1,0 +1,27 @@
+import { randomBytes } from 'node:crypto';
+import type { Directory } from '../domain/directory.js';
+import type { ReviewStore } from '../ports/review-store.js';
+import type { ReviewChannel, TaskCallbacks } from '../ports/review.js';
+
+/** What the review service needs; the handlers wire the AWS and Slack adapters, tests the memory ones. */
+export interface ReviewDeps {
+  store: ReviewStore;
+  channel: ReviewChannel;
+  callbacks: TaskCallbacks;
+  directory: Directory;
+  now: () => Date;
+  /** A fresh opaque review id; only the first one per request is kept. @default `newReviewId` */
+  newReviewId?: () => string;
+}
+
+export class ReviewServiceError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ReviewServiceError';
+  }
+}
+
+/** 128 random bits, URL-safe: an id the buttons may carry that says nothing and cannot be guessed. */
+export function newReviewId(): string {
+  return `rv-${randomBytes(16).toString('base64url')}`;
+}

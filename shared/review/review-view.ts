@@ -1,0 +1,53 @@
+import type { ReviewerVote } from '../domain/decision.js';
+import type { ReviewState } from '../domain/review.js';
+import type { RequestState, ReviewRecord } from '../ports/review-store.js';
+import type { ReviewView } from '../ports/review.js';
+import { ReviewServiceError } from './review-deps.js';
+
+type ClosedOutcome = Extract<ReviewView['status'], { state: 'closed' }>['outcome'];
+const CLOSED_OUTCOMES: readonly string[] = ['approved', 'rejected', 'expired'] satisfies ClosedOutcome[];
+
+function approvalOf(request: RequestState) {
+  const { record } = request;
+  if (record.request === null || record.approval === null || record.payloadSha256 === null) {
+    throw new ReviewServiceError(`request ${record.key} is not one that needs approval (outcome ${record.outcome}), so it has no review`);
+  }
+  return { request: record.request, approval: record.approval, payloadSha256: record.payloadSha256 };
+}
+
+/** The rules' view of a review: what `judgeVote` decides on. */
+export function reviewStateOf(request: RequestState, review: ReviewRecord, votes: ReviewerVote[]): ReviewState {
+  const { request: action, approval } = approvalOf(request);
+  return {
+    actionId: request.record.key,
+    agentId: action.agent.id,
+    onBehalfOf: action.agent.onBehalfOf ?? null,
+    approval,
+    escalatedTo: review.escalatedTo,
+    expiresAt: review.expiresAt,
+    outcome: request.record.outcome,
+    reason: request.record.reason,
+    votes,
+  };
+}
+
+/** What a reviewer is shown: the request from the stored request item, the tally, and the outcome once closed. */
+export function reviewViewOf(request: RequestState, review: ReviewRecord, votes: ReviewerVote[]): ReviewView {
+  const { request: action, approval, payloadSha256 } = approvalOf(request);
+  const { record } = request;
+  const closed = CLOSED_OUTCOMES.includes(record.outcome);
+  return {
+    reviewId: review.reviewId,
+    actionId: record.key,
+    request: action,
+    payloadSha256,
+    policyIds: record.policyIds,
+    approval,
+    approvals: votes.filter((v) => v.vote === 'approve'),
+    expiresAt: review.expiresAt,
+    ...(review.escalatedTo === null ? {} : { escalatedTo: review.escalatedTo }),
+    status: closed
+      ? { state: 'closed', outcome: record.outcome as ClosedOutcome, reason: record.reason, reviewers: request.reviewers, decidedAt: record.decidedAt ?? '' }
+      : { state: 'open' },
+  };
+}

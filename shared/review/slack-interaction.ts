@@ -1,0 +1,139 @@
+import type { ApiResponse } from '../api/decision-api.js';
+import { InteractionParseError, parseInteraction } from '../slack/interactions.js';
+import { verifySlackSignature } from '../slack/verify-signature.js';
+import { castVote, type CastVoteResult } from './cast-vote.js';
+import type { ReviewDeps } from './review-deps.js';
+
+/**
+ * A Slack interaction after its signature was checked and its payload parsed (the shape of
+ * `parseInteraction` in shared/slack/interactions.ts, restated so the review service does not
+ * depend on the parser).
+ */
+export type SlackInteraction =
+  | { type: 'block_actions'; teamId: string; appId: string; userId: string; triggerId: string; actionId: 'approve' | 'deny'; reviewId: string; channelId?: string; messageTs?: string }
+  | { type: 'view_submission'; teamId: string; appId: string; userId: string; reviewId: string; reason: string }
+  | { type: 'other'; kind?: string };
+
+export interface InteractionAnswer {
+  response: ApiResponse;
+  /** What happened, for the handler's log line. Never holds a token. */
+  log: Record<string, unknown>;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+
+/** Slack only needs a 200 within 3 seconds; the body is empty for block_actions. */
+export function ack(): ApiResponse {
+  return { statusCode: 200, headers: {}, body: '' };
+}
+
+export function jsonResponse(statusCode: number, body: unknown): ApiResponse {
+  return { statusCode, headers: JSON_HEADERS, body: JSON.stringify(body) };
+}
+
+export function errorResponse(statusCode: number, error: string, message: string): ApiResponse {
+  return jsonResponse(statusCode, { error, message });
+}
+
+/** `view_submission` answers: close the modal, or show an error under one of its inputs. */
+export function clearModal(): ApiResponse {
+  return jsonResponse(200, { response_action: 'clear' });
+}
+
+export function modalErrors(blockId: string, message: string): ApiResponse {
+  return jsonResponse(200, { response_action: 'errors', errors: { [blockId]: message } });
+}
+
+function summary(result: CastVoteResult): Record<string, unknown> {
+  switch (result.status) {
+    case 'recorded':
+      return { status: result.status, actionId: result.actionId, reviewer: result.vote.id, vote: result.vote.vote, approvals: result.approvals, quorum: result.quorum, closed: result.closed?.outcome ?? null, callback: result.callback, warnings: result.warnings };
+    case 'refused':
+      return { status: result.status, actionId: result.actionId, reviewer: result.reviewerId, rule: result.rule };
+    case 'modal_opened':
+      return { status: result.status, actionId: result.actionId };
+    case 'not_found':
+      return { status: result.status, reviewId: result.reviewId };
+  }
+}
+
+/**
+ * Answers one verified, parsed interaction: checks it comes from the directory's Slack team and
+ * app, then Approve → a vote; Deny → the rules, then the deny modal; the modal's submission → the
+ * deny with its reason. A refusal is shown to the reviewer as an ephemeral message (and recorded).
+ */
+export async function answerInteraction(interaction: SlackInteraction, deps: ReviewDeps): Promise<InteractionAnswer> {
+  if (interaction.type === 'other') return { response: ack(), log: { status: 'ignored', kind: interaction.kind ?? 'unknown' } };
+
+  const slack = deps.directory.data.slack;
+  if (interaction.teamId !== slack.teamId || interaction.appId !== slack.appId) {
+    return {
+      response: errorResponse(401, 'UnknownSlackApp', `this endpoint serves Slack team ${slack.teamId}, app ${slack.appId}; the request came from team ${interaction.teamId}, app ${interaction.appId}`),
+      log: { status: 'refused_team', teamId: interaction.teamId, appId: interaction.appId },
+    };
+  }
+
+  const reviewer = { kind: 'slack', slackUserId: interaction.userId } as const;
+  const result = interaction.type === 'block_actions'
+    ? await castVote(
+        interaction.actionId === 'approve'
+          ? { reviewId: interaction.reviewId, reviewer, vote: 'approve' }
+          : { reviewId: interaction.reviewId, reviewer, vote: 'deny', triggerId: interaction.triggerId },
+        deps,
+      )
+    : await castVote({ reviewId: interaction.reviewId, reviewer, vote: 'deny', comment: interaction.reason }, deps);
+
+  const log: Record<string, unknown> = { ...summary(result), interaction: interaction.type, slackUserId: interaction.userId };
+  if (result.status === 'not_found') {
+    return { response: errorResponse(404, 'ReviewNotFound', `no review with id "${interaction.reviewId}" exists`), log };
+  }
+  if (result.status === 'refused') {
+    const channelId = (interaction.type === 'block_actions' ? interaction.channelId : undefined) ?? result.channelId;
+    if (channelId === null) {
+      log.notice = 'no channel to notify the reviewer in';
+    } else {
+      try {
+        await deps.channel.notify(channelId, interaction.userId, result.message);
+      } catch (error) {
+        // The refusal is recorded; Slack's answer must still be a 200 or Slack shows a generic error.
+        log.notice = `telling the reviewer failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+      }
+    }
+  }
+  return { response: interaction.type === 'view_submission' ? clearModal() : ack(), log };
+}
+
+/** The parts of a Function URL request the interactions endpoint reads. */
+export interface SlackHttpRequest {
+  method: string;
+  headers: Record<string, string | undefined>;
+  body: string | undefined;
+  isBase64Encoded: boolean;
+  nowSeconds: number;
+}
+
+/**
+ * The interactions endpoint: the raw body (base64-decoded when the Function URL delivers it so),
+ * Slack's signature and timestamp, then the payload, then `answerInteraction`. Anything unsigned,
+ * badly signed, stale or malformed gets 400/401 and records nothing.
+ */
+export async function answerSlackRequest(request: SlackHttpRequest, signingSecret: string, deps: ReviewDeps): Promise<InteractionAnswer> {
+  if (request.method !== 'POST') {
+    return { response: errorResponse(405, 'MethodNotAllowed', `${request.method} is not allowed; Slack POSTs interactions`), log: { status: 'bad_method', method: request.method } };
+  }
+  const rawBody = request.isBase64Encoded ? Buffer.from(request.body ?? '', 'base64').toString('utf8') : (request.body ?? '');
+  const signature = verifySlackSignature({ headers: request.headers, rawBody, signingSecret, nowSeconds: request.nowSeconds });
+  if (!signature.ok) {
+    return { response: errorResponse(signature.status, signature.status === 400 ? 'BadRequest' : 'BadSignature', signature.reason), log: { status: 'bad_signature', reason: signature.reason } };
+  }
+  let interaction: SlackInteraction;
+  try {
+    interaction = parseInteraction(rawBody);
+  } catch (error) {
+    if (!(error instanceof InteractionParseError)) throw error;
+    // A modal input problem (an empty reason) is shown under that input, as Slack expects.
+    const response = error.blockId !== undefined ? modalErrors(error.blockId, error.message) : errorResponse(400, 'BadRequest', error.message);
+    return { response, log: { status: 'bad_payload', reason: error.message } };
+  }
+  return answerInteraction(interaction, deps);
+}
