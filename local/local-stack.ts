@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, parse as parsePath, relative, resolve } from 'node:path';
@@ -18,18 +17,28 @@ import {
   type HttpResponse,
   type LocalHttpServer,
 } from './aws-json-server.js';
-import { ensureDecisionTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { ensureDecisionTable, freePort, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { LOCAL_ACCOUNT_ID, LocalEventBus, type BusActivity, type BusEvent, type RetryPolicy } from './event-bus.js';
 import { matchesEventPattern } from './event-pattern.js';
+import { functionUrlEvent, functionUrlFailure, functionUrlResponse, lambdaContext, type IamCaller } from './lambda-runtime.js';
+import { localIamPrincipalArn, REVIEWER_HEADER, writeLocalDirectory } from './local-directory.js';
 import { createLogger, type Logger, type Tone } from './log.js';
+import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET, SlackEmulator } from './slack/emulator.js';
+import type { RateLimit } from './slack/rate-limit.js';
 import { LocalStepFunctions } from './step-functions.js';
+import type { ApprovalDefinition } from './workflow-definition.js';
 
 /**
- * The whole system on one machine: DynamoDB Local, one HTTP port on 127.0.0.1 that speaks the AWS
- * JSON protocol for EventBridge `PutEvents` and Step Functions `StartExecution`, and the decision
- * API. The Lambda handlers are the real modules (the stack reuses, never forks): they are imported
- * after the environment points the AWS SDK at the local endpoints, and called with Lambda-shaped
- * events and a Lambda context.
+ * The whole system on one machine: DynamoDB Local, and one HTTP port on 127.0.0.1 that serves
+ * - the AWS JSON protocol for EventBridge `PutEvents` and Step Functions `StartExecution`,
+ *   `DescribeExecution`, `SendTaskSuccess`, `SendTaskFailure`, `SendTaskHeartbeat` (`POST /`);
+ * - the approval workflow synthesized by the CDK app, run on aws-local-stepfunctions;
+ * - the Slack workspace emulator (`/api/<method>`, the page at `/slack`), whose buttons and modals
+ *   post signed interactions to the slack-interactions handler (`POST /slack/interactions`);
+ * - the decision API (`GET /actions/{id}`) and the votes API (`POST /actions/{id}/votes`).
+ * The Lambda handlers are the real modules (the stack reuses, never forks): they are imported
+ * after the environment points the AWS SDK and the Slack client at the local endpoints, and
+ * called with Lambda-shaped events and a Lambda context.
  */
 
 export const LOCAL_TABLE_NAME = 'countersign-decisions';
@@ -41,14 +50,26 @@ export const DEFAULT_DATA_DIR = join(REPO_ROOT, '.countersign');
 
 const EVALUATE_FUNCTION = 'countersign-evaluate-action';
 const DECISION_API_FUNCTION = 'countersign-decision-api';
+const REQUEST_REVIEW_FUNCTION = 'countersign-request-review';
+const RECORD_OUTCOME_FUNCTION = 'countersign-record-outcome';
+const SLACK_INTERACTIONS_FUNCTION = 'countersign-slack-interactions';
+const REVIEW_API_FUNCTION = 'countersign-review-api';
 const ACTION_REQUESTED_RULE = 'countersign-action-requested';
+const VOTES_PATH = /^\/actions\/[^/]+\/votes\/?$/;
+const MEMBER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export type EvaluateActionHandler = (event: EventBridgeEvent<string, unknown>, context: Context) => Promise<unknown>;
-export type DecisionApiHandler = (event: LambdaFunctionURLEvent, context: Context) => Promise<LambdaFunctionURLResult>;
+export type FunctionUrlHandler = (event: LambdaFunctionURLEvent, context: Context) => Promise<LambdaFunctionURLResult>;
+/** A function the approval workflow invokes (lambda:invoke), with its Payload. */
+export type WorkflowTaskHandler = (payload: never, context: Context) => Promise<unknown>;
 
 export interface LocalHandlers {
   evaluateAction: EvaluateActionHandler;
-  decisionApi: DecisionApiHandler;
+  decisionApi: FunctionUrlHandler;
+  requestReview: WorkflowTaskHandler;
+  recordOutcome: WorkflowTaskHandler;
+  slackInteractions: FunctionUrlHandler;
+  reviewApi: FunctionUrlHandler;
 }
 
 export class LocalStackError extends Error {
@@ -86,6 +107,19 @@ export interface LocalStackOptions {
   retry?: RetryPolicy;
   /** Replaces the real handler modules (tests of the stack's own wiring). @default the modules in `functions/` */
   loadHandlers?: () => Promise<LocalHandlers>;
+  /**
+   * Workflow time runs this many times faster: `timing` in each execution's input is divided by it,
+   * in whole seconds rounded up (see `scaleExecutionInput` in workflow-definition.ts). At 600 a
+   * 30-minute policy (reminder after 900 s, deadline 900 s later) reminds after 2 s, expires after 4 s.
+   * @default the COUNTERSIGN_TIME_SCALE environment variable, else 1
+   */
+  timeScale?: number;
+  /** Slack's chat.postMessage limit per channel; false lifts it (benchmarks). @default about 1/s, bursts of 4 */
+  slackRateLimit?: RateLimit | false;
+  /** The approver directory to start from. @default COUNTERSIGN_DIRECTORY_FILE as it was when the first stack started, else config/directory.json */
+  directoryFile?: string;
+  /** Replaces the synthesized state machine (tests of the stack's own wiring). @default `synthesizeApprovalDefinition()` of infra/approval-definition.ts */
+  loadApprovalDefinition?: () => Promise<ApprovalDefinition>;
 }
 
 export interface LocalStack {
@@ -96,8 +130,21 @@ export interface LocalStack {
   dynamoDbEndpoint: string;
   bus: LocalEventBus;
   stepFunctions: LocalStepFunctions;
-  /** Stops delivering, closes the port and stops DynamoDB Local (its Java process included). */
+  slack: SlackEmulator;
+  /** The Web API base URL the handlers use (`slackApiUrl`), e.g. http://127.0.0.1:4010/api/ */
+  slackApiUrl: string;
+  timeScale: number;
+  /** Stops the workflows, delivering, closes the port and stops DynamoDB Local (its Java process included). */
   stop(): Promise<void>;
+}
+
+export function resolveTimeScale(value: number | string | undefined): number {
+  if (value === undefined || value === '') return 1;
+  const scale = typeof value === 'number' ? value : Number(value);
+  if (!Number.isFinite(scale) || scale < 1) {
+    throw new LocalStackError(`time scale "${String(value)}" is not a number of at least 1 (--time-scale N or COUNTERSIGN_TIME_SCALE=N runs workflow time N times faster)`);
+  }
+  return scale;
 }
 
 export function resolvePort(value: number | string | undefined): number {
@@ -133,9 +180,13 @@ function deleteDataDir(dataDir: string): void {
 }
 
 /** The environment the handler modules read when they build their SDK clients at import time. */
-export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: string }): Record<string, string> {
+export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: string; directoryFile: string; slackBotToken: string; slackSigningSecret: string }): Record<string, string> {
   return {
     [ENV.tableName]: LOCAL_TABLE_NAME,
+    [ENV.directoryFile]: endpoints.directoryFile,
+    [ENV.slackBotToken]: endpoints.slackBotToken,
+    [ENV.slackSigningSecret]: endpoints.slackSigningSecret,
+    [ENV.slackApiUrl]: `${endpoints.url}/api/`,
     [ENV.eventBusName]: LOCAL_BUS_NAME,
     [ENV.approvalStateMachineArn]: LOCAL_APPROVAL_STATE_MACHINE_ARN,
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamoDbEndpoint,
@@ -154,103 +205,70 @@ export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: s
 let realHandlersEndpoints: string | undefined;
 
 function applyHandlerEnvironment(environment: Record<string, string>): void {
-  // A real session token or an opt-out of configured endpoints would send the handlers to AWS.
+  // A real session token or an opt-out of configured endpoints would send the handlers to AWS;
+  // a Slack secret ARN would send them to Secrets Manager instead of the local Slack secrets.
   delete process.env.AWS_SESSION_TOKEN;
   delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
+  delete process.env[ENV.slackSecretArn];
   Object.assign(process.env, environment);
   // Powertools logs at INFO by default; WARN keeps the terminal to the stack's own lines.
   if (process.env.LOG_LEVEL === undefined && process.env.POWERTOOLS_LOG_LEVEL === undefined) process.env.LOG_LEVEL = 'WARN';
 }
 
 async function loadRealHandlers(): Promise<LocalHandlers> {
-  const evaluate = await import('../functions/evaluate-action/handler.js');
-  const decisionApi = await import('../functions/decision-api/handler.js');
-  return { evaluateAction: evaluate.handler, decisionApi: decisionApi.handler };
-}
-
-function lambdaContext(functionName: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  const requestId = randomUUID();
-  const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi] = await Promise.all([
+    import('../functions/evaluate-action/handler.js'),
+    import('../functions/decision-api/handler.js'),
+    import('../functions/request-review/handler.js'),
+    import('../functions/record-outcome/handler.js'),
+    import('../functions/slack-interactions/handler.js'),
+    import('../functions/review-api/handler.js'),
+  ]);
   return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${functionName}`,
-    memoryLimitInMB: '1024',
-    awsRequestId: requestId,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: `${day}/[$LATEST]${requestId.replaceAll('-', '')}`,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
+    evaluateAction: evaluate.handler,
+    decisionApi: decisionApi.handler,
+    requestReview: requestReview.handler,
+    recordOutcome: recordOutcome.handler,
+    slackInteractions: slackInteractions.handler,
+    // The votes API's handler reads the AWS_IAM authorizer, which the Function URL event type leaves out.
+    reviewApi: reviewApi.handler as unknown as FunctionUrlHandler,
   };
 }
 
-function headerText(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(',') : value;
+/** Synthesizing the CDK app takes seconds; the definition does not change while the process runs. */
+let synthesized: Promise<ApprovalDefinition> | undefined;
+
+function loadSynthesizedDefinition(): Promise<ApprovalDefinition> {
+  synthesized ??= import('../infra/approval-definition.js').then(
+    (module): ApprovalDefinition => module.synthesizeApprovalDefinition(),
+  );
+  synthesized.catch(() => { synthesized = undefined; });
+  return synthesized;
 }
 
-/** A Lambda Function URL event (payload format 2.0) for one HTTP request. */
-export function functionUrlEvent(request: HttpRequest, port: number): LambdaFunctionURLEvent {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    const text = headerText(value);
-    if (text !== undefined) headers[name.toLowerCase()] = text;
-  }
-  const query: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams(request.query)) query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
-  const now = new Date();
-  const urlId = 'countersignlocaldecisionapi';
-  const event: LambdaFunctionURLEvent = {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: request.path,
-    rawQueryString: request.query,
-    headers,
-    requestContext: {
-      accountId: LOCAL_ACCOUNT_ID,
-      apiId: urlId,
-      domainName: `127.0.0.1:${port}`,
-      domainPrefix: urlId,
-      http: {
-        method: request.method,
-        path: request.path,
-        protocol: 'HTTP/1.1',
-        sourceIp: request.remoteAddress,
-        userAgent: headers['user-agent'] ?? '',
-      },
-      requestId: randomUUID(),
-      routeKey: '$default',
-      stage: '$default',
-      time: now.toUTCString(),
-      timeEpoch: now.getTime(),
-    },
-    isBase64Encoded: false,
-  };
-  if (Object.keys(query).length > 0) event.queryStringParameters = query;
-  if (request.body.length > 0) {
-    // Function URLs pass text bodies as they are and base64-encode the rest.
-    const textual = /^(text\/|application\/(json|x-www-form-urlencoded|xml))/i.test(headers['content-type'] ?? '');
-    event.body = request.body.toString(textual ? 'utf8' : 'base64');
-    event.isBase64Encoded = !textual;
-  }
-  return event;
+/** The directory file as the user gave it, read before the stack points the variable at its own copy. */
+let userDirectoryFile: string | undefined | null = null;
+
+function sourceDirectoryFile(option: string | undefined): string {
+  if (userDirectoryFile === null) userDirectoryFile = process.env[ENV.directoryFile];
+  return resolve(option ?? userDirectoryFile ?? join(REPO_ROOT, 'config', 'directory.json'));
 }
 
-/** Maps a Function URL result to HTTP the way Lambda does (a bare value is a 200 JSON body). */
-export function functionUrlResponse(result: LambdaFunctionURLResult | unknown): HttpResponse {
-  if (typeof result === 'string') return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: result };
-  if (typeof result === 'object' && result !== null && 'statusCode' in result && typeof result.statusCode === 'number') {
-    const structured = result as { statusCode: number; headers?: Record<string, unknown>; body?: string; isBase64Encoded?: boolean; cookies?: string[] };
-    const headers: Record<string, string | string[]> = { 'content-type': 'application/json' };
-    for (const [name, value] of Object.entries(structured.headers ?? {})) headers[name.toLowerCase()] = String(value);
-    if (structured.cookies !== undefined && structured.cookies.length > 0) headers['set-cookie'] = structured.cookies;
-    const body = structured.body === undefined ? '' : structured.isBase64Encoded === true ? Buffer.from(structured.body, 'base64') : structured.body;
-    return { statusCode: structured.statusCode, headers, body };
-  }
-  return jsonResponse(200, result ?? null);
+/** What an AWS_IAM Function URL answers a request that is not signed. */
+function iamForbidden(): HttpResponse {
+  return jsonResponse(403, { Message: 'Forbidden' });
+}
+
+/**
+ * The caller the votes API sees. In AWS the Function URL authenticates the SigV4 signature and
+ * passes the IAM principal; locally the `x-countersign-reviewer` header names a directory member,
+ * who becomes `arn:aws:iam::000000000000:user/<member id>` (the local directory maps it back).
+ */
+function localIamCaller(request: HttpRequest): IamCaller | undefined {
+  const value = request.headers[REVIEWER_HEADER];
+  const member = Array.isArray(value) ? value[0] : value;
+  if (member === undefined || !MEMBER_ID.test(member)) return undefined;
+  return { userArn: localIamPrincipalArn(member), userId: `AIDALOCAL${member.toUpperCase().replace(/[^A-Z0-9]/g, '')}` };
 }
 
 function detailField(detail: Record<string, unknown>, field: string): unknown {
@@ -303,11 +321,19 @@ function reportActivity(log: Logger, activity: BusActivity): void {
   }
 }
 
+function functionUrlId(functionName: string): string {
+  return `${functionName.replace(/[^a-z0-9]/g, '')}local`;
+}
+
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const log = options.log ?? createLogger();
   const port = resolvePort(options.port ?? process.env.PORT);
+  const timeScale = resolveTimeScale(options.timeScale ?? process.env.COUNTERSIGN_TIME_SCALE);
   const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR);
+  const directorySource = sourceDirectoryFile(options.directoryFile);
+  const slackBotToken = process.env[ENV.slackBotToken] || DEFAULT_SLACK_BOT_TOKEN;
+  const slackSigningSecret = process.env[ENV.slackSigningSecret] || DEFAULT_SLACK_SIGNING_SECRET;
 
   const bus = new LocalEventBus({
     name: LOCAL_BUS_NAME,
@@ -318,12 +344,32 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
   let operations: AwsOperations = bus.operations;
   let handlers: LocalHandlers | undefined;
+  let slack: SlackEmulator | undefined;
   let serverPort = port;
+  /** Workflow function invocations still running; the stack waits for them before stopping DynamoDB Local. */
+  const inFlight = new Set<Promise<unknown>>();
 
   const onInternalError = (error: unknown, where: string) => {
     log.error(`${where} failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
   };
-  const starting = () => awsErrorResponse(new AwsServiceError('ServiceUnavailableException', 'The local stack is still starting; retry once GET /health answers 200.', 503));
+  const startingMessage = 'The local stack is still starting; retry once GET /health answers 200.';
+  const starting = () => awsErrorResponse(new AwsServiceError('ServiceUnavailableException', startingMessage, 503));
+
+  const invokeFunctionUrl = async (functionName: string, handler: FunctionUrlHandler, request: HttpRequest, iam?: IamCaller): Promise<HttpResponse> => {
+    try {
+      const event = functionUrlEvent(request, { port: serverPort, urlId: functionUrlId(functionName), ...(iam === undefined ? {} : { iam }) });
+      return functionUrlResponse(await handler(event, lambdaContext(functionName, 10_000)));
+    } catch (error) {
+      onInternalError(error, functionName);
+      return functionUrlFailure();
+    }
+  };
+
+  /** The slack-interactions Function URL: Slack (here, the emulator) posts interactions to it. */
+  const slackInteractionsUrl = async (request: HttpRequest): Promise<HttpResponse> => {
+    if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
+    return invokeFunctionUrl(SLACK_INTERACTIONS_FUNCTION, handlers.slackInteractions, request);
+  };
 
   const route = async (request: HttpRequest): Promise<HttpResponse> => {
     const { path, method } = request;
@@ -335,48 +381,97 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (method !== 'GET' && method !== 'HEAD') return jsonResponse(405, { message: 'GET /health' });
       return handlers === undefined ? jsonResponse(503, { status: 'starting' }) : jsonResponse(200, { status: 'ok' });
     }
+    if (path === '/slack/interactions') {
+      // Any method reaches the function, as on a Function URL; the handler answers what it does not serve.
+      return slackInteractionsUrl(request);
+    }
+    if (path === '/slack' || path.startsWith('/slack/') || path.startsWith('/api/')) {
+      if (slack === undefined) return jsonResponse(503, { message: startingMessage });
+      const answer = await slack.handle(request);
+      if (answer !== undefined) return answer;
+    }
+    if (VOTES_PATH.test(path)) {
+      if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
+      const caller = localIamCaller(request);
+      if (caller === undefined) return iamForbidden();
+      const headers = { ...request.headers };
+      delete headers[REVIEWER_HEADER];
+      return invokeFunctionUrl(REVIEW_API_FUNCTION, handlers.reviewApi, { ...request, headers }, caller);
+    }
     if (path === '/actions' || path.startsWith('/actions/')) {
-      if (handlers === undefined) return jsonResponse(503, { message: 'The local stack is still starting; retry once GET /health answers 200.' });
-      try {
-        const result = await handlers.decisionApi(functionUrlEvent(request, serverPort), lambdaContext(DECISION_API_FUNCTION, 10_000));
-        return functionUrlResponse(result);
-      } catch (error) {
-        onInternalError(error, 'decision-api');
-        // What a Function URL answers when the function throws.
-        return jsonResponse(502, { message: 'Internal Server Error' });
-      }
+      if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
+      return invokeFunctionUrl(DECISION_API_FUNCTION, handlers.decisionApi, request);
     }
     return jsonResponse(404, {
-      message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}`,
+      message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}, POST /actions/{actionId}/votes, GET /slack, POST /api/<Slack method>, POST /slack/interactions`,
     });
+  };
+
+  const invokeWorkflowFunction = (functionKey: string, payload: unknown): Promise<unknown> => {
+    const current = handlers;
+    if (current === undefined) return Promise.reject(new LocalStackError('the local stack is stopping'));
+    const targets: Record<string, [WorkflowTaskHandler, string]> = {
+      'request-review': [current.requestReview, REQUEST_REVIEW_FUNCTION],
+      'record-outcome': [current.recordOutcome, RECORD_OUTCOME_FUNCTION],
+    };
+    const target = Object.hasOwn(targets, functionKey) ? targets[functionKey] : undefined;
+    if (target === undefined) return Promise.reject(new RangeError(`the workflow names function "${functionKey}"; the local stack knows ${Object.keys(targets).join(', ')}`));
+    const [handler, functionName] = target;
+    const call = Promise.resolve().then(() => handler(payload as never, lambdaContext(functionName, 60_000)));
+    inFlight.add(call);
+    void call.then(() => inFlight.delete(call), () => inFlight.delete(call));
+    return call;
   };
 
   // The port first: a second `npm start -- --fresh` must fail on it before deleting the data of the first.
   const http: LocalHttpServer = await startHttpServer({ port, handler: route, onError: (error) => onInternalError(error, 'HTTP server') });
   serverPort = http.port;
   let dynamoDb: DynamoDbLocal | undefined;
+  let dynamoDbStarting: Promise<DynamoDbLocal> | undefined;
   let stepFunctions: LocalStepFunctions;
   try {
     if (options.fresh === true) deleteDataDir(dataDir);
     mkdirSync(dataDir, { recursive: true });
     checkJava();
+    const directory = writeLocalDirectory(directorySource, dataDir);
+    slack = new SlackEmulator({
+      directory: directory.data,
+      botToken: slackBotToken,
+      signingSecret: slackSigningSecret,
+      interactions: slackInteractionsUrl,
+      baseUrl: () => http.url,
+      timeScale,
+      log,
+      ...(options.slackRateLimit === undefined ? {} : { rateLimit: options.slackRateLimit }),
+    });
+    // DynamoDB Local boots (a JVM, a few seconds) while the CDK app is synthesized.
+    const dynamoDbPort = options.dynamoDbPort ?? await freePort();
+    dynamoDbStarting = startDynamoDbLocal({ dataDir: join(dataDir, 'dynamodb'), port: dynamoDbPort });
+    dynamoDbStarting.catch(() => undefined);
+    const approval = await (options.loadApprovalDefinition ?? loadSynthesizedDefinition)();
     stepFunctions = new LocalStepFunctions({
-      stateMachineArns: [LOCAL_APPROVAL_STATE_MACHINE_ARN],
+      stateMachineArn: LOCAL_APPROVAL_STATE_MACHINE_ARN,
+      approval,
+      invokeFunction: invokeWorkflowFunction,
+      timeScale,
       journalFile: join(dataDir, 'step-functions', 'executions.jsonl'),
       log,
     });
     operations = { ...bus.operations, ...stepFunctions.operations };
-    dynamoDb = await startDynamoDbLocal({
-      dataDir: join(dataDir, 'dynamodb'),
-      ...(options.dynamoDbPort === undefined ? {} : { port: options.dynamoDbPort }),
-    });
+    dynamoDb = await dynamoDbStarting;
     await ensureDecisionTable(dynamoDb.client, LOCAL_TABLE_NAME);
 
-    const environment = handlerEnvironment({ url: http.url, dynamoDbEndpoint: dynamoDb.endpoint });
+    const environment = handlerEnvironment({
+      url: http.url,
+      dynamoDbEndpoint: dynamoDb.endpoint,
+      directoryFile: directory.file,
+      slackBotToken,
+      slackSigningSecret,
+    });
     if (options.loadHandlers === undefined) {
-      const endpoints = `${http.url} and ${dynamoDb.endpoint}`;
+      const endpoints = `${http.url} and ${dynamoDb.endpoint}, with the directory ${directorySource}`;
       if (realHandlersEndpoints !== undefined && realHandlersEndpoints !== endpoints) {
-        throw new LocalStackError(`the handler modules in this process already use ${realHandlersEndpoints} (their SDK clients are built once, at import); start the next local stack in this process with the same port and dynamoDbPort`);
+        throw new LocalStackError(`the handler modules in this process already use ${realHandlersEndpoints} (their clients and directory are set up once, at import); start the next local stack in this process with the same port, dynamoDbPort and directory`);
       }
       realHandlersEndpoints = endpoints;
     }
@@ -392,11 +487,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     handlers = loaded;
   } catch (error) {
     await http.close();
-    await dynamoDb?.stop();
+    await (dynamoDb ?? await dynamoDbStarting?.catch(() => undefined))?.stop();
     throw error;
   }
 
   const running = dynamoDb;
+  const emulator = slack;
   let stopping: Promise<void> | undefined;
   return {
     url: http.url,
@@ -405,9 +501,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     dynamoDbEndpoint: running.endpoint,
     bus,
     stepFunctions,
+    slack: emulator,
+    slackApiUrl: `${http.url}/api/`,
+    timeScale,
     stop: () => {
       stopping ??= (async () => {
-        // Deliveries in progress may still publish their decision on this port, so it closes after them.
+        // Running workflows end first; functions they invoked finish (they write to DynamoDB Local
+        // and may publish on the bus), then deliveries in progress, then the port and DynamoDB Local.
+        await stepFunctions.close();
+        await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
         const { abandoned } = await bus.close();
         if (abandoned > 0) log.warn(`${abandoned} deliver${abandoned === 1 ? 'y' : 'ies'} waiting for a retry were dropped at shutdown`);
         handlers = undefined;

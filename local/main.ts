@@ -1,20 +1,24 @@
 /**
  * `npm start`: runs the local stack until Ctrl-C.
- *   npm start -- --fresh      start with an empty data folder
- *   npm start -- --port 4020  serve on another port (or PORT=4020 npm start)
+ *   npm start -- --fresh           start with an empty data folder
+ *   npm start -- --port 4020       serve on another port (or PORT=4020 npm start)
+ *   npm start -- --time-scale 60   workflow time runs 60 times faster (or COUNTERSIGN_TIME_SCALE=60)
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { PortInUseError } from './aws-json-server.js';
 import { DynamoDbLocalError } from './dynamodb-local.js';
 import { createLogger } from './log.js';
-import { JavaMissingError, LOCAL_BUS_NAME, LocalStackError, resolvePort, startLocalStack, type LocalStack } from './local-stack.js';
+import { REVIEWER_HEADER } from './local-directory.js';
+import { JavaMissingError, LOCAL_BUS_NAME, LocalStackError, resolvePort, resolveTimeScale, startLocalStack, type LocalStack } from './local-stack.js';
+import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET } from './slack/emulator.js';
 
-const USAGE = 'usage: npm start [-- --fresh] [-- --port N]';
+const USAGE = 'usage: npm start [-- --fresh] [-- --port N] [-- --time-scale N]';
 
 interface Arguments {
   fresh: boolean;
   port?: number;
+  timeScale?: number;
 }
 
 function parseArguments(argv: readonly string[]): Arguments {
@@ -26,6 +30,12 @@ function parseArguments(argv: readonly string[]): Arguments {
       parsed.port = resolvePort(argv[index + 1]);
       index += 1;
     } else if (argument.startsWith('--port=')) parsed.port = resolvePort(argument.slice('--port='.length));
+    else if (argument === '--time-scale') {
+      const value = argv[index + 1];
+      if (value === undefined || value.startsWith('--')) throw new LocalStackError(`--time-scale needs a number; ${USAGE}`);
+      parsed.timeScale = resolveTimeScale(value);
+      index += 1;
+    } else if (argument.startsWith('--time-scale=')) parsed.timeScale = resolveTimeScale(argument.slice('--time-scale='.length));
     else if (argument === '--help' || argument === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -51,6 +61,8 @@ function fail(error: unknown): never {
 
 function banner(stack: LocalStack): void {
   const dataDir = relative(process.cwd(), stack.dataDir) || '.';
+  const tokenNote = process.env.SLACK_BOT_TOKEN === DEFAULT_SLACK_BOT_TOKEN ? `"${DEFAULT_SLACK_BOT_TOKEN}"` : 'from SLACK_BOT_TOKEN';
+  const secretNote = process.env.SLACK_SIGNING_SECRET === DEFAULT_SLACK_SIGNING_SECRET ? `"${DEFAULT_SLACK_SIGNING_SECRET}"` : 'from SLACK_SIGNING_SECRET';
   const lines = [
     '',
     'Countersign local stack is up',
@@ -58,6 +70,12 @@ function banner(stack: LocalStack): void {
     `                 new EventBridgeClient({ endpoint: '${stack.url}', region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } })`,
     `                 with Entries: [{ EventBusName: '${LOCAL_BUS_NAME}', Source: 'agent.<id>', DetailType: 'Action Requested', Detail: JSON.stringify(...) }]`,
     `  decision API   ${stack.url}/actions/{actionId}`,
+    `  Slack          ${stack.url}/slack   the approval channels; act as any member of the directory`,
+    `                 Web API at ${stack.slackApiUrl} (bot token ${tokenNote}, signing secret ${secretNote})`,
+    `  votes API      POST ${stack.url}/actions/{actionId}/votes  with header ${REVIEWER_HEADER}: <member id>`,
+    `                 curl -X POST ${stack.url}/actions/<id>/votes -H '${REVIEWER_HEADER}: bob' -H 'content-type: application/json' -d '{"vote":"approve","comment":"ok"}'`,
+    `                 (AWS_IAM in AWS: locally the header stands for arn:aws:iam::000000000000:user/<member id>, which the local directory maps to the member)`,
+    `  workflow       ${stack.timeScale === 1 ? 'real time' : `time runs ${stack.timeScale}x faster (policy timeouts divided by ${stack.timeScale}, whole seconds, at least 1 s)`}   (--time-scale N)`,
     `  data folder    ${dataDir.startsWith('..') ? stack.dataDir : dataDir}   (npm start -- --fresh starts clean)`,
     '  Ctrl-C to stop',
     '',
@@ -99,7 +117,12 @@ function watchLauncher(onGone: () => void): void {
 async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
   log.info('starting the Countersign local stack (DynamoDB Local takes a few seconds)...');
-  const stack = await startLocalStack({ fresh: args.fresh, log, ...(args.port === undefined ? {} : { port: args.port }) });
+  const stack = await startLocalStack({
+    fresh: args.fresh,
+    log,
+    ...(args.port === undefined ? {} : { port: args.port }),
+    ...(args.timeScale === undefined ? {} : { timeScale: args.timeScale }),
+  });
   banner(stack);
 
   let stoppingSince: number | undefined;

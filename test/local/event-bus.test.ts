@@ -2,26 +2,21 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { ExecutionAlreadyExists, InvalidArn, SFNClient, StartExecutionCommand, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ACTION_REQUESTED_PATTERN } from '../../shared/store-schema.js';
 import { handleAwsJsonRequest, startHttpServer, type LocalHttpServer } from '../../local/aws-json-server.js';
 import { LocalEventBus, putEventsEntrySize, type BusEvent, type DeadLetterRecord } from '../../local/event-bus.js';
-import { LocalStepFunctions } from '../../local/step-functions.js';
 import { memoryLogger } from '../../local/log.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const BUS = 'countersign';
-const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:countersign-approval';
 const MIB = 1024 * 1024;
 
 let dir: string;
 let server: LocalHttpServer;
 let bus: LocalEventBus;
-let stepFunctions: LocalStepFunctions;
 let events: EventBridgeClient;
-let sfn: SFNClient;
 let delivered: BusEvent[];
 /** What the stub target does with each delivery; replaced per test. */
 let targetBehaviour: (event: BusEvent, attempt: number) => Promise<void>;
@@ -54,15 +49,13 @@ function deadLetters(): DeadLetterRecord[] {
 beforeAll(async () => {
   server = await startHttpServer({
     port: 0,
-    handler: (request) => handleAwsJsonRequest(request, { ...bus.operations, ...stepFunctions.operations }),
+    handler: (request) => handleAwsJsonRequest(request, bus.operations),
   });
   events = new EventBridgeClient({ endpoint: server.url, region: 'us-east-1', credentials });
-  sfn = new SFNClient({ endpoint: server.url, region: 'us-east-1', credentials });
 });
 
 afterAll(async () => {
   events.destroy();
-  sfn.destroy();
   await server.close();
 });
 
@@ -89,7 +82,6 @@ beforeEach(() => {
       delivered.push(event);
     },
   });
-  stepFunctions = new LocalStepFunctions({ stateMachineArns: [STATE_MACHINE_ARN], journalFile: join(dir, 'executions.jsonl') });
 });
 
 afterEach(async () => {
@@ -299,42 +291,5 @@ describe('the AWS JSON endpoint', () => {
     });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ __type: 'SerializationException' });
-  });
-});
-
-describe('Step Functions StartExecution on the same endpoint', () => {
-  const start = (name: string, input: string, stateMachineArn = STATE_MACHINE_ARN) =>
-    sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }));
-
-  it('answers a repeated start with the same name and input with the first execution', async () => {
-    const first = await start('act-1', '{"actionId":"act-1"}');
-    const second = await start('act-1', '{"actionId":"act-1"}');
-    expect(first.executionArn).toBe('arn:aws:states:us-east-1:000000000000:execution:countersign-approval:act-1');
-    expect(second.executionArn).toBe(first.executionArn);
-    expect(second.startDate).toEqual(first.startDate);
-    expect(stepFunctions.list()).toHaveLength(1);
-  });
-
-  it('refuses the same name with another input with ExecutionAlreadyExists', async () => {
-    await start('act-2', '{"actionId":"act-2"}');
-    await expect(start('act-2', '{"actionId":"act-2","other":true}')).rejects.toBeInstanceOf(ExecutionAlreadyExists);
-  });
-
-  it('keeps its executions across a restart, like AWS keeps them', async () => {
-    const first = await start('act-3', '{}');
-    const restarted = new LocalStepFunctions({ stateMachineArns: [STATE_MACHINE_ARN], journalFile: join(dir, 'executions.jsonl') });
-    expect(restarted.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: 'act-3', input: '{}' }).executionArn).toBe(first.executionArn);
-    expect(() => restarted.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: 'act-3', input: '{"x":1}' })).toThrow('Execution Already Exists');
-  });
-
-  it('refuses a state machine that is not deployed, and a malformed ARN', async () => {
-    await expect(start('act-4', '{}', 'arn:aws:states:us-east-1:000000000000:stateMachine:other')).rejects.toBeInstanceOf(StateMachineDoesNotExist);
-    await expect(start('act-4', '{}', 'not-an-arn')).rejects.toBeInstanceOf(InvalidArn);
-  });
-
-  it('refuses names Step Functions does not allow', async () => {
-    await expect(start('has space', '{}')).rejects.toMatchObject({ name: 'InvalidName' });
-    await expect(start('a'.repeat(81), '{}')).rejects.toMatchObject({ name: 'InvalidName' });
-    await expect(start('act:5', '{}')).rejects.toMatchObject({ name: 'InvalidName' });
   });
 });

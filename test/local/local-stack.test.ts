@@ -7,6 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodb-local.js';
 import { memoryLogger } from '../../local/log.js';
 import { startLocalStack, type LocalHandlers, type LocalStack } from '../../local/local-stack.js';
+import { MINIMAL_APPROVAL } from './support.js';
+
+const idleHandlers: LocalHandlers = {
+  evaluateAction: async () => undefined,
+  decisionApi: async () => ({ statusCode: 200 }),
+  requestReview: async () => undefined,
+  recordOutcome: async () => undefined,
+  slackInteractions: async () => ({ statusCode: 200 }),
+  reviewApi: async () => ({ statusCode: 200 }),
+};
 
 /**
  * The local stack end to end: the real handlers, DynamoDB Local, and the real AWS SDK sending
@@ -185,7 +195,7 @@ describe('while it is starting', () => {
     let release: (handlers: LocalHandlers) => void = () => undefined;
     const handlersReady = new Promise<LocalHandlers>((resolve) => { release = resolve; });
     const startingDir = mkdtempSync(join(tmpdir(), 'countersign-starting-'));
-    const starting = startLocalStack({ port, dataDir: startingDir, log: memoryLogger(), loadHandlers: () => handlersReady });
+    const starting = startLocalStack({ port, dataDir: startingDir, log: memoryLogger(), loadHandlers: () => handlersReady, loadApprovalDefinition: async () => MINIMAL_APPROVAL });
     try {
       const url = `http://127.0.0.1:${port}`;
       // The port answers before DynamoDB Local is up; poll until it does (bounded).
@@ -205,6 +215,7 @@ describe('while it is starting', () => {
 
       const evaluated: string[] = [];
       release({
+        ...idleHandlers,
         evaluateAction: async (event) => { evaluated.push(event.id); },
         decisionApi: async () => ({ statusCode: 200, body: '{}' }),
       });
@@ -213,7 +224,7 @@ describe('while it is starting', () => {
       await ready.stop();
       expect(javaRunningFor(startingDir)).toBe(false);
     } finally {
-      release({ evaluateAction: async () => undefined, decisionApi: async () => ({ statusCode: 200 }) });
+      release(idleHandlers);
       await starting.then((s) => s.stop(), () => undefined);
       rmSync(startingDir, { recursive: true, force: true });
     }

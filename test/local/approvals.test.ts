@@ -1,0 +1,228 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signSlackRequest } from '../../shared/slack/verify-signature.js';
+import { memoryLogger } from '../../local/log.js';
+import { startLocalStack, type LocalStack } from '../../local/local-stack.js';
+import type { SlackMessage } from '../../local/slack/workspace.js';
+import { eventually } from './support.js';
+
+/**
+ * Approvals end to end on the local stack: the real handlers, DynamoDB Local, the state machine the
+ * CDK app synthesizes, the Slack emulator driven through the page's own endpoints (the same requests
+ * the browser sends), and the votes API. Workflow time runs 600 times faster: a 30-minute policy
+ * timeout is a reminder after 2 s and expiry after 4 s (whole seconds, rounded up).
+ */
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const run = `ap${Date.now().toString(36)}`;
+const CHANNEL = { dataOwners: 'C0DATAOWNERS', security: 'C0SECURITY', securityLeads: 'C0SECURITYLEADS', dba: 'C0DBA' } as const;
+const USER = { alice: 'U0ALICE', bob: 'U0BOB', carol: 'U0CAROL', dan: 'U0DAN', grace: 'U0GRACE', frank: 'U0FRANK' } as const;
+
+interface Request {
+  action: string;
+  resource: { type: string; id: string };
+  environment: string;
+}
+
+const DB_EXPORT: Request = { action: 'db.export', resource: { type: 'Database', id: 'customers' }, environment: 'prod' };
+const IAM_UPDATE: Request = { action: 'iam.policy.update', resource: { type: 'IamPolicy', id: 'billing-readers' }, environment: 'prod' };
+const SCHEMA_UPDATE: Request = { action: 'db.schema.update', resource: { type: 'Database', id: 'customers' }, environment: 'prod' };
+
+interface Decision {
+  actionId: string;
+  outcome: string;
+  reason: string;
+  reviewers: { id: string; vote: string; comment?: string }[];
+}
+
+let dataDir: string;
+let stack: LocalStack;
+let events: EventBridgeClient;
+const log = memoryLogger();
+const escalatedId = `${run}-escalated`;
+
+async function send(actionId: string, request: Request): Promise<void> {
+  const response = await events.send(new PutEventsCommand({ Entries: [{
+    EventBusName: 'countersign',
+    Source: 'agent.billing-agent',
+    DetailType: 'Action Requested',
+    Detail: JSON.stringify({
+      specVersion: '1',
+      actionId,
+      agent: { id: 'billing-agent', onBehalfOf: 'erin@example.com', runId: 'run-7', model: 'test-model' },
+      ...request,
+      parameters: { table: 'customers', note: '<!channel> <https://evil.example|click>' },
+      justification: 'Quarterly churn analysis <!here>',
+    }),
+  }] }));
+  expect(response.FailedEntryCount).toBe(0);
+}
+
+async function decision(actionId: string): Promise<{ status: number; body: Decision }> {
+  const response = await fetch(`${stack.url}/actions/${encodeURIComponent(actionId)}`);
+  return { status: response.status, body: await response.json() as Decision };
+}
+
+function outcome(actionId: string, wanted: string, timeoutMs = 20_000): Promise<Decision> {
+  return eventually(async () => {
+    const { body } = await decision(actionId);
+    return body.outcome === wanted ? body : undefined;
+  }, `${actionId} to be ${wanted}`, timeoutMs);
+}
+
+/** The review message for a request in a channel, as the Slack emulator holds it. */
+function reviewIn(channel: string, actionId: string, where: (message: SlackMessage) => boolean = () => true): Promise<SlackMessage> {
+  return eventually(() => stack.slack.workspace.messages(channel).find((m) => JSON.stringify(m.blocks ?? []).includes(actionId) && where(m)), `a review of ${actionId} in ${channel}`);
+}
+
+const hasButtons = (message: SlackMessage) => JSON.stringify(message.blocks ?? []).includes('"action_id":"approve"');
+
+/** What the page sends when a member taps a button. */
+async function tap(user: string, channel: string, ts: string, actionId: 'approve' | 'deny'): Promise<{ status: number; problem?: string }> {
+  const response = await fetch(`${stack.url}/slack/act`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, channel, ts, actionId }) });
+  expect(response.status).toBe(200);
+  return await response.json() as { status: number; problem?: string };
+}
+
+function ephemeralsOf(user: string, channel: string): string[] {
+  return stack.slack.workspace.ephemeralsFor(user).filter((e) => e.channel === channel && e.source === 'app').map((e) => e.text);
+}
+
+async function vote(actionId: string, reviewer: string | undefined, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${stack.url}/actions/${encodeURIComponent(actionId)}/votes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(reviewer === undefined ? {} : { 'x-countersign-reviewer': reviewer }) },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'countersign-approvals-'));
+  stack = await startLocalStack({ port: 0, dataDir, log, timeScale: 600 });
+  events = new EventBridgeClient({ endpoint: stack.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  // The longest path (reminder, escalation, expiry: 3 s + 3 s + 3 s) runs while the other cases do.
+  await send(escalatedId, IAM_UPDATE);
+});
+
+afterAll(async () => {
+  events?.destroy();
+  await stack?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('approvals in the Slack emulator', () => {
+  it('db.export in prod: the agent owner is refused, bob approves, the message shows who decided', async () => {
+    const actionId = `${run}-export`;
+    await send(actionId, DB_EXPORT);
+    const message = await reviewIn(CHANNEL.dataOwners, actionId, hasButtons);
+    expect((await decision(actionId)).body.outcome).toBe('pending');
+    // Agent text stays inert: Slack would show it literally (plain_text), never as a broadcast or a link.
+    const texts = JSON.stringify(message.blocks);
+    expect(texts).toContain('<!here>');
+    expect((message.blocks ?? []).filter((b) => JSON.stringify(b).includes('<!here>')).every((b) => !JSON.stringify(b).includes('"mrkdwn"'))).toBe(true);
+
+    expect((await tap(USER.alice, CHANNEL.dataOwners, message.ts, 'approve')).status).toBe(200);
+    const refusal = await eventually(() => ephemeralsOf(USER.alice, CHANNEL.dataOwners)[0], 'the refusal shown to alice');
+    expect(refusal.length).toBeGreaterThan(0);
+    expect((await decision(actionId)).body.outcome).toBe('pending');
+
+    expect((await tap(USER.bob, CHANNEL.dataOwners, message.ts, 'approve')).status).toBe(200);
+    const decided = await outcome(actionId, 'approved');
+    expect(decided.reviewers.map((r) => [r.id, r.vote])).toEqual([['bob', 'approve']]);
+    const updated = await reviewIn(CHANNEL.dataOwners, actionId, (m) => m.edited !== undefined && !hasButtons(m));
+    expect(updated.ts).toBe(message.ts);
+    expect(JSON.stringify(updated.blocks)).toContain('U0BOB');
+  });
+
+  it('iam.policy.update in prod needs two: carol tapping twice counts once, dan completes the quorum', async () => {
+    const actionId = `${run}-iam`;
+    await send(actionId, IAM_UPDATE);
+    const message = await reviewIn(CHANNEL.security, actionId, hasButtons);
+    await tap(USER.carol, CHANNEL.security, message.ts, 'approve');
+    await tap(USER.carol, CHANNEL.security, message.ts, 'approve');
+    await eventually(() => ephemeralsOf(USER.carol, CHANNEL.security).find((text) => /already voted/i.test(text)), 'the second-vote refusal for carol');
+    expect((await decision(actionId)).body.outcome).toBe('pending');
+    await tap(USER.dan, CHANNEL.security, message.ts, 'approve');
+    const decided = await outcome(actionId, 'approved');
+    expect(decided.reviewers.map((r) => r.id).sort()).toEqual(['carol', 'dan']);
+  });
+
+  it('a deny goes through the reason modal and rejects the request', async () => {
+    const actionId = `${run}-schema`;
+    await send(actionId, SCHEMA_UPDATE);
+    const message = await reviewIn(CHANNEL.dba, actionId, hasButtons);
+    expect((await tap(USER.grace, CHANNEL.dba, message.ts, 'deny')).status).toBe(200);
+    const modal = await eventually(() => stack.slack.workspace.openViewFor(USER.grace), 'the deny modal for grace');
+    const input = (modal.view.blocks as { type: string; block_id: string; element?: { action_id: string } }[]).find((b) => b.type === 'input');
+    expect(input).toBeDefined();
+    const submit = await fetch(`${stack.url}/slack/views/submit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: USER.grace, viewId: modal.view.id, values: { [input?.block_id ?? '']: { [input?.element?.action_id ?? '']: 'migration window is next week' } } }),
+    });
+    expect(await submit.json()).toMatchObject({ status: 200, closed: true });
+    const decided = await outcome(actionId, 'rejected');
+    expect(decided.reviewers).toMatchObject([{ id: 'grace', vote: 'deny', comment: 'migration window is next week' }]);
+    expect(decided.reason).toContain('migration window is next week');
+  });
+
+  it('refuses an interaction whose signed body was altered (401), and one without a signature', async () => {
+    const body = new URLSearchParams({ payload: JSON.stringify({ type: 'block_actions', user: { id: USER.bob }, team: { id: 'T0LOCAL' }, api_app_id: 'A0COUNTERSIGN', trigger_id: '1.2.ab', actions: [{ action_id: 'approve', value: 'x' }] }) }).toString();
+    const headers = signSlackRequest({ rawBody: body, signingSecret: 'local-signing-secret', timestampSeconds: Math.floor(Date.now() / 1000) });
+    const tampered = await fetch(`${stack.url}/slack/interactions`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: body.replace('U0BOB', 'U0DAN') });
+    expect(tampered.status).toBe(401);
+    const unsigned = await fetch(`${stack.url}/slack/interactions`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    expect([400, 401]).toContain(unsigned.status);
+  });
+});
+
+describe('approvals through the votes API', () => {
+  it('applies the same rules: no caller is Forbidden, an outsider and the human the agent acts for are refused, a second vote is refused, quorum approves', async () => {
+    const actionId = `${run}-api-iam`;
+    await send(actionId, IAM_UPDATE);
+    await reviewIn(CHANNEL.security, actionId, hasButtons);
+    expect((await vote(actionId, undefined, { vote: 'approve' })).status).toBe(403);
+    expect(await vote(actionId, 'alice', { vote: 'approve' })).toMatchObject({ status: 403, body: { rule: 'not_in_approver_group' } });
+    expect((await vote(actionId, 'carol', { vote: 'approve', comment: 'looks right' })).status).toBe(200);
+    expect(await vote(actionId, 'carol', { vote: 'approve' })).toMatchObject({ status: 403, body: { rule: 'already_voted' } });
+    expect((await vote(actionId, 'erin', { vote: 'approve' })).status).toBe(403);
+    expect((await vote(actionId, 'dan', { vote: 'approve' })).status).toBe(200);
+    const decided = await outcome(actionId, 'approved');
+    expect(decided.reviewers.map((r) => r.id).sort()).toEqual(['carol', 'dan']);
+    // The Slack message follows the API's votes.
+    await reviewIn(CHANNEL.security, actionId, (m) => m.edited !== undefined && !hasButtons(m));
+  });
+
+  it('a deny needs a comment, and rejects the request', async () => {
+    const actionId = `${run}-api-export`;
+    await send(actionId, DB_EXPORT);
+    await reviewIn(CHANNEL.dataOwners, actionId, hasButtons);
+    expect((await vote(actionId, 'bob', { vote: 'deny' })).status).toBe(400);
+    expect((await vote(actionId, 'bob', { vote: 'deny', comment: 'no exports this week' })).status).toBe(200);
+    const decided = await outcome(actionId, 'rejected');
+    expect(decided.reviewers).toMatchObject([{ id: 'bob', vote: 'deny', comment: 'no exports this week' }]);
+    expect(await vote(actionId, 'alice', { vote: 'approve' })).toMatchObject({ status: 409 });
+  });
+});
+
+describe('when nobody votes', () => {
+  it('reminds in the thread, escalates to security-leads, then expires; a late vote is refused', async () => {
+    const message = await reviewIn(CHANNEL.security, escalatedId);
+    const reminder = await eventually(() => stack.slack.workspace.threadReplies(CHANNEL.security, message.ts)[0], 'a reminder in the review thread');
+    expect(reminder.text).toMatch(/<@U0CAROL>|<@U0DAN>|<@U0ERIN>/);
+    const escalated = await reviewIn(CHANNEL.securityLeads, escalatedId, hasButtons);
+    const decided = await outcome(escalatedId, 'expired', 30_000);
+    expect(decided.reviewers).toEqual([]);
+    expect(log.lines.some((line) => line.includes(escalatedId) && /reminded/.test(line))).toBe(true);
+    expect(log.lines.some((line) => line.includes(escalatedId) && /escalated/.test(line))).toBe(true);
+    expect(await vote(escalatedId, 'frank', { vote: 'approve' })).toMatchObject({ status: 409 });
+    // Both messages now show the outcome, without buttons: there is nothing left to tap.
+    await reviewIn(CHANNEL.securityLeads, escalatedId, (m) => m.ts === escalated.ts && m.edited !== undefined && !hasButtons(m));
+    await reviewIn(CHANNEL.security, escalatedId, (m) => m.ts === message.ts && m.edited !== undefined && !hasButtons(m));
+  });
+});
