@@ -1,4 +1,5 @@
 // `npm run bench`: prints the figures the issues ask for. Timings live here, never in tests.
+import { benchApprovals, formatApprovalBench } from './approval-bench.js';
 import { benchIntake } from './intake-bench.js';
 import { benchLocalStack } from './local-stack-bench.js';
 import { printPolicyBench } from './policy-bench.js';
@@ -12,3 +13,6 @@ console.log(`  actions ${intake.actions}   CPU ${intake.cpuMsPerAction.toFixed(3
 console.log('\nlocal stack end to end (SDK PutEvents -> evaluate-action -> DynamoDB Local -> Action Decided)');
 const local = await benchLocalStack();
 console.log(`  actions ${local.actions}   ${local.seconds.toFixed(1)} s   ${local.actionsPerSec.toFixed(0)} actions/s`);
+
+console.log();
+console.log(formatApprovalBench(await benchApprovals()));
