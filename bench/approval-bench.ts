@@ -9,6 +9,8 @@ import { silentLogger } from '../local/log.js';
 
 export interface ApprovalBenchRow {
   requests: number;
+  /** Requests in flight at once. */
+  concurrency: number;
   postedP50ms: number;
   postedP99ms: number;
   decidedP50ms: number;
@@ -94,6 +96,7 @@ export async function benchApprovals(requests = 200, concurrency = 4): Promise<A
   decidedMs.sort((a, b) => a - b);
   return {
     requests,
+    concurrency,
     postedP50ms: quantile(postedMs, 0.5),
     postedP99ms: quantile(postedMs, 0.99),
     decidedP50ms: quantile(decidedMs, 0.5),
@@ -104,12 +107,13 @@ export async function benchApprovals(requests = 200, concurrency = 4): Promise<A
 export function formatApprovalBench(row: ApprovalBenchRow): string {
   const ms = (n: number) => `${n.toFixed(0)} ms`;
   return [
-    `approvals on the local stack (${row.requests} requests, db.schema.update in prod, approved by grace in Slack)`,
+    `approvals on the local stack (${row.requests} requests, ${row.concurrency} in flight, db.schema.update in prod, approved by grace in Slack)`,
     `  event in -> review posted in Slack   p50 ${ms(row.postedP50ms)}   p99 ${ms(row.postedP99ms)}   target p99 <= 250 ms: ${row.postedP99ms <= 250 ? 'met' : 'NOT met'}`,
     `  button tap -> Action Decided          p50 ${ms(row.decidedP50ms)}   p99 ${ms(row.decidedP99ms)}   target p99 <= 150 ms: ${row.decidedP99ms <= 150 ? 'met' : 'NOT met'}`,
   ].join('\n');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  console.log(formatApprovalBench(await benchApprovals()));
+  console.log(formatApprovalBench(await benchApprovals(200, 1)));
+  console.log(formatApprovalBench(await benchApprovals(200, 4)));
 }

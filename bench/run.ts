@@ -15,4 +15,7 @@ const local = await benchLocalStack();
 console.log(`  actions ${local.actions}   ${local.seconds.toFixed(1)} s   ${local.actionsPerSec.toFixed(0)} actions/s`);
 
 console.log();
-console.log(formatApprovalBench(await benchApprovals()));
+// One request at a time measures the path; four at once shows queueing on this 2-core machine, where
+// DynamoDB Local's JVM shares the cores with everything else.
+console.log(formatApprovalBench(await benchApprovals(200, 1)));
+console.log(formatApprovalBench(await benchApprovals(200, 4)));
