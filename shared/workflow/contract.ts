@@ -35,6 +35,9 @@ export class ReviewClosedError extends Error {
 
 export type ReviewPhase = 'initial' | 'reminder' | 'escalation';
 
+/** Phases in workflow order: a late retry of an earlier phase must not replace a later phase's token. */
+export const PHASE_RANK: Record<ReviewPhase, number> = { initial: 0, reminder: 1, escalation: 2 };
+
 /** Payload of the request-review function (lambda:invoke.waitForTaskToken). */
 export interface RequestReviewEvent {
   taskToken: string;

@@ -24,7 +24,8 @@
  * `reminderNotedAt` / `escalationNotedAt`. This item holds a secret: the audit writer takes only
  * `kind = event` items from the stream.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256Hex } from '../../domain/canonical-json.js';
 import {
   ConditionalCheckFailedException,
   GetItemCommand,
@@ -38,7 +39,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ReviewerVote } from '../../domain/decision.js';
-import type { ReviewPhase } from '../../workflow/contract.js';
+import { PHASE_RANK, type ReviewPhase } from '../../workflow/contract.js';
 import type { MessageRef } from '../../ports/review.js';
 import {
   ReviewStoreError,
@@ -63,10 +64,8 @@ export const REVIEW_ITEM = {
   refusalSk: (reviewerId: string, at: string, nonce: string) => ITEM.eventSk('vote_refused', `${reviewerId}#${at}#${nonce}`),
 } as const;
 
-const PHASE_RANK: Record<ReviewPhase, number> = { initial: 0, reminder: 1, escalation: 2 };
-
 export function taskTokenSha256(taskToken: string): string {
-  return createHash('sha256').update(taskToken).digest('hex');
+  return sha256Hex(taskToken);
 }
 
 interface ReviewItem {

@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sha256Hex } from '../../domain/canonical-json.js';
 import type { ActionDecidedDetail, ReviewerVote } from '../../domain/decision.js';
 import { decidedDetailOf } from '../../domain/intake.js';
 import type { RequestRecord } from '../../ports/index.js';
@@ -17,9 +18,8 @@ import {
   type VoteWrite,
 } from '../../ports/review-store.js';
 import type { MessageRef, ReviewChannel, ReviewView, TaskCallbacks } from '../../ports/review.js';
-import type { ReviewPhase } from '../../workflow/contract.js';
+import { PHASE_RANK } from '../../workflow/contract.js';
 
-const PHASE_RANK: Record<ReviewPhase, number> = { initial: 0, reminder: 1, escalation: 2 };
 
 /** An event item as the memory store keeps it: the type, the sort-key discriminator and what it says. */
 export interface MemoryEventItem {
@@ -105,7 +105,7 @@ export class MemoryReviewStore implements ReviewStore {
         actionId: input.actionId,
         phase: input.phase,
         taskToken: input.taskToken,
-        taskTokenSha256: createHash('sha256').update(input.taskToken).digest('hex'),
+        taskTokenSha256: sha256Hex(input.taskToken),
         openedAt: existing?.openedAt ?? input.at,
         deadlineAt: existing?.deadlineAt ?? input.deadlineAt,
         escalationExpiresAt: existing?.escalationExpiresAt ?? input.escalation?.expiresAt,
