@@ -196,8 +196,11 @@ export class DynamoReviewStore implements ReviewStore {
       reviewItem = error.Item;
     }
     if (reviewItem === undefined) throw new ReviewStoreError(`opening review ${reviewId} of ${input.actionId} returned no review item`);
-    const votes = await this.votesOf(input.actionId);
-    return { status, snapshot: { request, review: reviewOf(reviewItem), votes } };
+    // Read the request again AFTER storing the token: a vote that closed it before this read is seen
+    // here (the phase then hands over to recording); one that closes it after this read finds the new
+    // token when it reads the review after its own write (castVote). Either way nobody waits in vain.
+    const [freshItem, votes] = await Promise.all([this.get(ITEM.pk(input.actionId), ITEM.requestSk), this.votesOf(input.actionId)]);
+    return { status, snapshot: { request: freshItem === undefined ? request : requestStateOf(freshItem), review: reviewOf(reviewItem), votes } };
   }
 
   async getReview(reviewId: string): Promise<ReviewSnapshot | undefined> {
