@@ -29,9 +29,11 @@ const deps = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToke
 export const handler = async (event: RequestReviewEvent, context: Context) => {
   logger.addContext(context);
   const result = await openReview(event, await deps());
-  logger.info('review phase opened', { ...result });
+  if (result.status === 'slack_unavailable') logger.warn('review phase opened without Slack; the request waits, pending', { ...result });
+  else logger.info('review phase opened', { ...result });
   metrics.addDimension('phase', result.phase);
-  metrics.addMetric(result.status === 'posted' ? 'ReviewsPosted' : 'ReviewPhaseRepeats', MetricUnit.Count, 1);
+  const metric = { posted: 'ReviewsPosted', already_posted: 'ReviewPhaseRepeats', stale: 'ReviewPhaseRepeats', slack_unavailable: 'ReviewsWithoutSlack' } as const;
+  metrics.addMetric(metric[result.status], MetricUnit.Count, 1);
   metrics.publishStoredMetrics();
   return result;
 };

@@ -90,10 +90,22 @@ export class Directory {
     return (this.data.agents[agentId]?.owners ?? []).flatMap((id) => this.byId.get(id) ?? []);
   }
 
-  /** Whether `onBehalfOf` (free text from the agent) names this member: id, e-mail or Slack id, case-insensitive. */
+  /**
+   * Whether `onBehalfOf` (free text from the agent) names this member. Fails towards "yes": the text
+   * is NFKC-normalized, invisible format characters are dropped, and any e-mail address, Slack
+   * mention (`<@U…>`) or word in it that is the member's id, e-mail or Slack id counts, so
+   * `Bob <bob@example.com>`, `mailto:bob@example.com` or a full-width `ｂｏｂ` are all bob.
+   */
   isOnBehalfOf(member: Member, onBehalfOf: string | null): boolean {
     if (onBehalfOf === null) return false;
-    const who = onBehalfOf.trim().toLowerCase();
-    return [member.id, member.email, member.slackUserId].some((name) => name.toLowerCase() === who);
+    const text = onBehalfOf.normalize('NFKC').replace(/\p{Cf}/gu, '').toLowerCase();
+    const names = new Set([member.id, member.email, member.slackUserId].map((name) => name.toLowerCase()));
+    const candidates = [
+      text.trim(),
+      ...(text.match(/[^\s<>()"',;:]+@[^\s<>()"',;:]+/g) ?? []),
+      ...Array.from(text.matchAll(/<@([a-z0-9]+)(?:\|[^>]*)?>/g), (m) => m[1] ?? ''),
+      ...text.split(/[^a-z0-9._@+-]+/),
+    ];
+    return candidates.some((candidate) => names.has(candidate.replace(/^mailto:/, '')));
   }
 }

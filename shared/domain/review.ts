@@ -136,7 +136,7 @@ export function selfApprovalOf(member: Member, state: Pick<ReviewState, 'agentId
     return `you own the agent "${state.agentId}" that made this request, and nobody may decide on their own agent's request`;
   }
   if (directory.isOnBehalfOf(member, state.onBehalfOf)) {
-    return `the agent acts on your behalf (onBehalfOf "${state.onBehalfOf}"), and nobody may decide on a request made for them`;
+    return 'the agent acts on your behalf (its onBehalfOf names you), and nobody may decide on a request made for them';
   }
   return undefined;
 }

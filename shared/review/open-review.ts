@@ -1,6 +1,6 @@
 import { pendingReviewers, reviewExpiresAt } from '../domain/review.js';
 import type { ReviewSnapshot } from '../ports/review-store.js';
-import type { MessageRef } from '../ports/review.js';
+import type { MessageRef, ReviewChannel } from '../ports/review.js';
 import type { RequestReviewEvent, ReviewPhase } from '../workflow/contract.js';
 import { newReviewId, ReviewServiceError, type ReviewDeps } from './review-deps.js';
 
@@ -15,9 +15,10 @@ export interface OpenReviewOutcome {
   phase: ReviewPhase;
   /**
    * `posted`: this call posted (message or thread note); `already_posted`: a retry found it done;
-   * `stale`: a late retry of an earlier phase, ignored. (A request decided meanwhile throws ReviewClosedError.)
+   * `stale`: a late retry of an earlier phase, ignored; `slack_unavailable`: Slack failed and the phase
+   * went on without it (the request waits, pending). (A request decided meanwhile throws ReviewClosedError.)
    */
-  status: 'posted' | 'already_posted' | 'stale';
+  status: 'posted' | 'already_posted' | 'stale' | 'slack_unavailable';
   /** The message this phase is about (the review, or for escalation the one in the escalation channel). */
   message?: MessageRef;
   /** A reference to the stored token that may be logged; the token itself never is. */
@@ -30,6 +31,39 @@ function viewOf(snapshot: ReviewSnapshot) {
 
 function channelName(deps: OpenReviewDeps, group: string): string {
   return `#${deps.directory.channelOf(group).name}`;
+}
+
+/**
+ * How long the workflow's own retries (with backoff) keep trying to post a new review before the
+ * phase goes on without Slack. After that the request simply waits, pending and visible through the
+ * decision API, votes by API still count, and the next phase tries Slack again: an outage never
+ * turns into a decision.
+ */
+export const SLACK_RETRY_WINDOW_MS = 2 * 60 * 1000;
+
+/** A Slack call failed; carries which one, so the phase can decide to go on without Slack. */
+export class ReviewChannelUnavailableError extends Error {
+  constructor(readonly method: string, cause: unknown) {
+    super(`Slack ${method} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'ReviewChannelUnavailableError';
+  }
+}
+
+function guarded(channel: ReviewChannel): ReviewChannel {
+  const call = async <T>(method: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      throw new ReviewChannelUnavailableError(method, error);
+    }
+  };
+  return {
+    postReview: (channelId, view) => call('chat.postMessage', () => channel.postReview(channelId, view)),
+    updateReview: (message, view) => call('chat.update', () => channel.updateReview(message, view)),
+    postThreadNote: (message, text, mentions) => call('chat.postMessage', () => channel.postThreadNote(message, text, mentions)),
+    notify: (channelId, user, text) => call('chat.postEphemeral', () => channel.notify(channelId, user, text)),
+    openDenyModal: (triggerId, view) => call('views.open', () => channel.openDenyModal(triggerId, view)),
+  };
 }
 
 /** Posts the review to the approver group's channel, once per request. */
@@ -47,9 +81,36 @@ async function ensureInitialMessage(snapshot: ReviewSnapshot, deps: OpenReviewDe
  * that mentions who can still vote; `escalation` posts the review to the `@escalate` group's channel,
  * notes it in the original thread and extends the deadline. Each phase records its event item.
  * Safe to retry: a message or note already posted for the phase is not posted again. A Slack failure
- * throws, so the workflow retries; the request stays pending meanwhile.
+ * throws for a new review within SLACK_RETRY_WINDOW_MS, so the workflow retries; after that, and for
+ * reminders and escalations, the phase goes on without Slack and records why. The request stays
+ * pending either way: a Slack outage never decides it.
  */
 export async function openReview(event: RequestReviewEvent, deps: OpenReviewDeps): Promise<OpenReviewOutcome> {
+  const phaseEvent = { initial: 'review_requested', reminder: 'reminded', escalation: 'escalated' } as const;
+  let opened: { snapshot: ReviewSnapshot; base: Omit<OpenReviewOutcome, 'status'> } | undefined;
+  try {
+    return await openReviewPhase(event, { ...deps, channel: guarded(deps.channel) }, (snapshot, base) => { opened = { snapshot, base }; });
+  } catch (error) {
+    if (!(error instanceof ReviewChannelUnavailableError) || opened === undefined) throw error;
+    const { snapshot, base } = opened;
+    // A new review is retried by the workflow for a while (Slack may be back in seconds); a reminder
+    // or an escalation note, or a review past that window, goes on without Slack.
+    const sinceOpened = deps.now().getTime() - Date.parse(snapshot.review.openedAt);
+    if (event.phase === 'initial' && snapshot.review.messages.initial === undefined && sinceOpened < SLACK_RETRY_WINDOW_MS) throw error;
+    await deps.store.recordReviewEvent(snapshot, phaseEvent[event.phase], deps.now().toISOString(), {
+      channel: null,
+      messageTs: null,
+      slackUnavailable: error.message,
+    });
+    return { ...base, status: 'slack_unavailable' };
+  }
+}
+
+async function openReviewPhase(
+  event: RequestReviewEvent,
+  deps: OpenReviewDeps,
+  onOpened: (snapshot: ReviewSnapshot, base: Omit<OpenReviewOutcome, 'status'>) => void,
+): Promise<OpenReviewOutcome> {
   const now = deps.now().toISOString();
   const { request: input, phase } = event;
   let escalation: { group: string; expiresAt: string } | undefined;
@@ -72,6 +133,7 @@ export async function openReview(event: RequestReviewEvent, deps: OpenReviewDeps
   const { review, request } = snapshot;
   const base = { reviewId: review.reviewId, actionId: input.actionId, phase, taskTokenSha256: review.taskTokenSha256 };
   if (opened.status === 'stale') return { ...base, status: 'stale' };
+  onOpened(snapshot, base);
 
   // Decided while the workflow was between phases (the vote's callback found no one waiting). This
   // function may not resume the workflow itself (SendTask* is only for the vote paths): it fails

@@ -144,7 +144,9 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
         await deps.channel.updateReview(message, view);
         messagesUpdated++;
       } catch (error) {
-        if (event.outcome !== 'failed') throw error;
+        // The outcome is recorded and published: a stale Slack message must not fail the workflow
+        // (its retries would end in a failed execution for a request that was decided). A later tap
+        // on the stale buttons is refused as closed and updates the message then.
         warnings.push(`updating the review message ${message.channel}/${message.ts} failed: ${describe(error)}`);
       }
     }

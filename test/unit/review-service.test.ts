@@ -3,7 +3,7 @@ import { MemoryDecisionStore, MemoryEventPublisher } from '../../shared/adapters
 import { MemoryReviewChannel, MemoryReviewStore, MemoryTaskCallbacks } from '../../shared/adapters/memory/memory-review-adapters.js';
 import type { ApprovalRequirement } from '../../shared/domain/decision.js';
 import { castVote } from '../../shared/review/cast-vote.js';
-import { openReview } from '../../shared/review/open-review.js';
+import { openReview, SLACK_RETRY_WINDOW_MS } from '../../shared/review/open-review.js';
 import { recordOutcome } from '../../shared/review/record-outcome.js';
 import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { REJECTED_ERROR } from '../../shared/workflow/contract.js';
@@ -75,6 +75,31 @@ describe('openReview', () => {
     expect(t.store.events).toEqual([]);
     await expect(openReview(reviewEvent(input, 'initial'), t.deps)).resolves.toMatchObject({ status: 'posted' });
     expect(t.channel.callsOf('postReview').map((c) => c.channelId)).toEqual(['C0DATAOWNERS']);
+  });
+
+  it('goes on without Slack after the retry window: the request waits pending, the reason is recorded, and the reminder posts the review', async () => {
+    const t = setup();
+    const { input } = await seedPendingRequest(t.decisions, DATA_OWNERS_QUORUM_1, { agent: { id: 'billing-agent' } });
+    t.channel.failNext('postReview', new Error('slack is down'));
+    await expect(openReview(reviewEvent(input, 'initial'), t.deps)).rejects.toThrow('Slack chat.postMessage failed: slack is down');
+    t.clock.advance(SLACK_RETRY_WINDOW_MS / 1000 + 1);
+    t.channel.failNext('postReview', new Error('slack is still down'));
+    await expect(openReview(reviewEvent(input, 'initial'), t.deps)).resolves.toMatchObject({ status: 'slack_unavailable' });
+    expect((await t.decisions.getDecision(input.actionId))?.outcome).toBe('pending');
+    expect(t.store.events.filter((e) => e.type === 'review_requested')).toEqual([
+      expect.objectContaining({ data: expect.objectContaining({ channel: null, slackUnavailable: 'Slack chat.postMessage failed: slack is still down' }) }),
+    ]);
+    // Slack is back by the reminder: the review is posted, then the reminder in its thread.
+    await expect(openReview(reviewEvent(input, 'reminder'), t.deps)).resolves.toMatchObject({ status: 'posted' });
+    expect(t.channel.callsOf('postReview').map((c) => c.channelId)).toEqual(['C0DATAOWNERS']);
+    expect(t.channel.callsOf('postThreadNote')).toHaveLength(1);
+  });
+
+  it('never fails a reminder or an escalation because Slack is down', async () => {
+    const t = await opened(SECURITY_QUORUM_2, { agent: { id: 'ops-agent' } });
+    t.channel.failNext('postThreadNote', new Error('slack 503'));
+    await expect(openReview(reviewEvent(t.input, 'reminder'), t.deps)).resolves.toMatchObject({ status: 'slack_unavailable' });
+    expect((await t.decisions.getDecision(t.input.actionId))?.outcome).toBe('pending');
   });
 
   it('reminds in the thread, mentioning only who can still vote, once', async () => {
@@ -210,7 +235,7 @@ describe('castVote', () => {
     t.clock.set('2026-11-22T04:00:01.000Z');
     await expect(castVote({ reviewId: t.reviewId, reviewer: slackUser('U0ERIN'), vote: 'approve' }, t.deps)).resolves.toMatchObject({ status: 'refused', rule: 'request_expired' });
     t.channel.failNext('updateReview'); // the outcome never reached the message: it still shows buttons
-    await expect(recordOutcome({ request: t.input, outcome: 'expired' }, t.outcomeDeps)).rejects.toThrow();
+    await expect(recordOutcome({ request: t.input, outcome: 'expired' }, t.outcomeDeps)).resolves.toMatchObject({ warnings: [expect.stringContaining('updateReview failed')] });
     await expect(castVote({ reviewId: t.reviewId, reviewer: slackUser('U0DAN'), vote: 'approve' }, t.deps)).resolves.toMatchObject({ status: 'refused', rule: 'request_closed', message: expect.stringContaining('already closed (expired') });
     // The late click brings the message up to date.
     expect(t.channel.callsOf('updateReview').at(-1)?.view.status).toMatchObject({ state: 'closed', outcome: 'expired' });
@@ -292,10 +317,12 @@ describe('recordOutcome', () => {
     expect(result.decision).toMatchObject({ outcome: 'rejected', reason: 'denied by erin: no', reviewers: cause.reviewers, decidedAt: cause.decidedAt });
   });
 
-  it('throws when the Slack update fails (the workflow retries) after recording and publishing, and the retry publishes nothing twice', async () => {
+  it('records and publishes even when the Slack update fails, reports it as a warning, and a retry publishes nothing twice', async () => {
     const t = await opened();
     t.channel.failNext('updateReview', new Error('slack 503'));
-    await expect(recordOutcome({ request: t.input, outcome: 'expired' }, t.outcomeDeps)).rejects.toThrow('slack 503');
+    await expect(recordOutcome({ request: t.input, outcome: 'expired' }, t.outcomeDeps)).resolves.toMatchObject({
+      decision: { outcome: 'expired' }, published: true, messagesUpdated: 0, warnings: [expect.stringContaining('slack 503')],
+    });
     expect(t.publisher.published).toHaveLength(1);
     await expect(recordOutcome({ request: t.input, outcome: 'expired' }, t.outcomeDeps)).resolves.toMatchObject({ published: false, messagesUpdated: 1 });
     expect(t.publisher.published).toHaveLength(1);
