@@ -21,15 +21,12 @@ const directory = loadDirectoryFile(config.directoryFile);
 const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
 const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
 
-// Slack wants an answer within 3 seconds: Web API retries stay short here.
-const SLACK_CALLS = { timeoutMs: 2_000, retryConfig: { retries: 1, minTimeout: 100, maxTimeout: 300 } };
-
 let ready: Promise<{ signingSecret: string; deps: ReviewDeps }> | undefined;
 const init = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken, signingSecret }) => ({
   signingSecret,
   deps: {
     store, callbacks, directory, now: () => new Date(),
-    channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl, ...SLACK_CALLS }), directory),
+    channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl, interactive: true }), directory),
   },
 })).catch((error: unknown) => { ready = undefined; throw error; }));
 

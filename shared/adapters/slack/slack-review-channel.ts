@@ -56,6 +56,11 @@ export interface SlackWebClientOptions {
   timeoutMs?: number;
   /** Where the client logs (rate-limit waits at info). @default the client's console logger at WARN */
   logger?: Logger;
+  /**
+   * For code that answers Slack itself (3-second budget): short retries and timeouts, and a 429 is
+   * an error instead of a wait. @default false
+   */
+  interactive?: boolean;
 }
 
 export class SlackClientConfigError extends Error {
@@ -71,14 +76,15 @@ export class SlackClientConfigError extends Error {
  * logs at WARN here, so neither requests nor tokens reach the logs. Absolute URLs as method names
  * are refused, so the token can only ever go to `slackApiUrl`.
  */
-export function slackWebClient({ token, slackApiUrl, retryConfig, timeoutMs, logger }: SlackWebClientOptions): WebClient {
+export function slackWebClient({ token, slackApiUrl, retryConfig, timeoutMs, logger, interactive }: SlackWebClientOptions): WebClient {
   if (token.trim() === '') throw new SlackClientConfigError('the Slack bot token is empty: set SLACK_BOT_TOKEN locally, or the botToken of the Slack secret in AWS');
   return new WebClient(token, {
     ...(slackApiUrl !== undefined ? { slackApiUrl } : {}),
     ...(logger !== undefined ? { logger } : { logLevel: LogLevel.WARN }),
-    retryConfig: retryConfig ?? SLACK_RETRY_CONFIG,
-    rejectRateLimitedCalls: false,
-    timeout: timeoutMs ?? SLACK_REQUEST_TIMEOUT_MS,
+    retryConfig: retryConfig ?? (interactive === true ? SLACK_INTERACTIVE_RETRY_CONFIG : SLACK_RETRY_CONFIG),
+    // Waiting out a Retry-After is right for the workflow's posts, not while Slack waits for an answer.
+    rejectRateLimitedCalls: interactive === true,
+    timeout: timeoutMs ?? (interactive === true ? SLACK_INTERACTIVE_TIMEOUT_MS : SLACK_REQUEST_TIMEOUT_MS),
     allowAbsoluteUrls: false,
   });
 }
