@@ -1,10 +1,11 @@
 import { join } from 'node:path';
-import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Tags, type Duration, type StackProps } from 'aws-cdk-lib';
 import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { ActionIntake } from './constructs/action-intake.js';
 import { ApprovalWorkflow } from './constructs/approval-workflow.js';
+import { AuditTrail, type NamedQuerySpec } from './constructs/audit-trail.js';
 import { DecisionApi } from './constructs/decision-api.js';
 import { DecisionStore } from './constructs/decision-store.js';
 import { PROJECT_ROOT, type PowertoolsLogLevel } from './constructs/house-function.js';
@@ -31,12 +32,23 @@ export interface CountersignStackProps extends StackProps {
   readonly logRetention?: RetentionDays;
   /** @default 'INFO' */
   readonly logLevel?: PowertoolsLogLevel;
+  /**
+   * Default Object Lock (COMPLIANCE) retention of the audit log, whole days from 1 to 36,500. Once an object
+   * is written its retention cannot be shortened by anyone, so choose before the first deploy.
+   * @default Duration.days(365)
+   */
+  readonly auditRetention?: Duration;
+  /**
+   * The auditors' queries, shipped as Athena named queries.
+   * @default - the saved queries of `shared/audit/queries.ts` (the same ones `npm run audit -- query --saved` runs)
+   */
+  readonly auditQueries?: readonly NamedQuerySpec[];
 }
 
 /**
  * Countersign's one stack: it composes the capabilities and holds no resources of its own. The stateful
  * resources (table, its key, the bus, the archive, the dead-letter queue and its key, the Slack secret and
- * its key) are retained on deletion and pinned
+ * its key, the audit buckets, the audit key and the digest signing key) are retained on deletion and pinned
  * by logical id in the infra tests; the prod stack is also termination-protected.
  */
 export class CountersignStack extends Stack {
@@ -45,6 +57,7 @@ export class CountersignStack extends Stack {
   readonly decisionApi: DecisionApi;
   readonly reviews: SlackReviews;
   readonly approvalWorkflow: ApprovalWorkflow;
+  readonly auditTrail: AuditTrail;
   /** Every alarm, without actions: a later issue routes them. */
   readonly alarms: IAlarm[];
 
@@ -87,11 +100,19 @@ export class CountersignStack extends Stack {
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });
+    this.auditTrail = new AuditTrail(this, 'AuditTrail', {
+      table: this.store.table,
+      retention: props.auditRetention,
+      savedQueries: props.auditQueries,
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+    });
     this.alarms = [
       this.intake.deadLetterAlarm,
       this.intake.evaluateErrorsAlarm,
       this.approvalWorkflow.failedAlarm,
       this.approvalWorkflow.timedOutAlarm,
+      ...this.auditTrail.alarms,
     ];
 
     new CfnOutput(this, 'EventBusName', {
@@ -118,6 +139,20 @@ export class CountersignStack extends Stack {
       description: 'Put the Slack app\'s {"botToken","signingSecret"} here (aws secretsmanager put-secret-value --secret-id)',
     });
     new CfnOutput(this, 'ApprovalStateMachineArn', { value: this.approvalWorkflow.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'AuditBucketName', {
+      value: this.auditTrail.bucket.bucketName,
+      description: 'The audit log (Object Lock, COMPLIANCE): npm run audit -- verify --bucket <name>',
+    });
+    new CfnOutput(this, 'AuditFailureBucketName', {
+      value: this.auditTrail.failureBucket.bucketName,
+      description: 'Stream batches the audit writer could not write (FailedBatchesAlarm); replay them, then verify --reconcile',
+    });
+    new CfnOutput(this, 'AthenaWorkGroup', { value: this.auditTrail.workGroupName, description: 'Run the saved audit queries in this workgroup' });
+    new CfnOutput(this, 'GlueDatabase', { value: this.auditTrail.databaseName, description: 'Holds the audit_events table' });
+    new CfnOutput(this, 'DigestSigningKeyArn', {
+      value: this.auditTrail.signingKey.keyArn,
+      description: 'Digests are signed with this key (ECDSA_SHA_256); aws kms get-public-key --key-id <arn> for offline verification',
+    });
   }
 }
 

@@ -18,6 +18,14 @@ export const ENV = {
   slackSigningSecret: 'SLACK_SIGNING_SECRET',
   /** Slack Web API base URL; the local stack points it at its Slack emulator. Default: Slack's. */
   slackApiUrl: 'COUNTERSIGN_SLACK_API_URL',
+  /** The Object Lock bucket of the audit log (AWS). */
+  auditBucket: 'COUNTERSIGN_AUDIT_BUCKET',
+  /** Object-lock retention of each audit object, in days. Default 365. */
+  auditRetentionDays: 'COUNTERSIGN_AUDIT_RETENTION_DAYS',
+  /** Local stack: the directory that stands in for the audit bucket (used instead of the bucket when set). */
+  auditDir: 'COUNTERSIGN_AUDIT_DIR',
+  /** The KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY) that signs the hourly audit digests. */
+  digestKeyId: 'COUNTERSIGN_DIGEST_KEY_ID',
 } as const;
 
 export class ConfigError extends Error {
@@ -133,4 +141,49 @@ export interface RecordOutcomeConfig extends ReviewFunctionConfig {
 /** record-outcome: closes the request, publishes `Action Decided`, updates the Slack message. */
 export function recordOutcomeConfig(env: Env = process.env): RecordOutcomeConfig {
   return { ...reviewFunctionConfig(env, { signingSecret: false }), eventBusName: required(env, ENV.eventBusName) };
+}
+
+export const DEFAULT_AUDIT_RETENTION_DAYS = 365;
+
+export interface AuditWriterConfig {
+  /** The decision table, which also holds the chain heads. */
+  tableName: string;
+  /** Where the objects go: the bucket in AWS, a directory locally (the directory wins when both are set). */
+  target: { kind: 's3'; bucket: string } | { kind: 'local'; dir: string };
+  retentionDays: number;
+}
+
+/** audit-writer: stream batches to the audit log. */
+export function auditWriterConfig(env: Env = process.env): AuditWriterConfig {
+  const dir = optional(env, ENV.auditDir);
+  const days = optional(env, ENV.auditRetentionDays);
+  const retentionDays = days === undefined ? DEFAULT_AUDIT_RETENTION_DAYS : Number(days);
+  if (!Number.isInteger(retentionDays) || retentionDays < 1) {
+    throw new ConfigError(`environment variable ${ENV.auditRetentionDays} is "${days ?? ''}"; it must be a whole number of days, at least 1`);
+  }
+  if (dir === undefined && optional(env, ENV.auditBucket) === undefined) {
+    throw new ConfigError(`neither ${ENV.auditBucket} (AWS) nor ${ENV.auditDir} (local stack) is set; the stack sets the bucket, the local stack the directory`);
+  }
+  return {
+    tableName: required(env, ENV.tableName),
+    target: dir !== undefined ? { kind: 'local', dir } : { kind: 's3', bucket: required(env, ENV.auditBucket) },
+    retentionDays,
+  };
+}
+
+export interface AuditDigestConfig {
+  bucket: string;
+  /** KMS key id or ARN of the digest signing key. */
+  digestKeyId: string;
+  retentionDays: number;
+}
+
+/** audit-digest: the hourly signed digests of the audit bucket. */
+export function auditDigestConfig(env: Env = process.env): AuditDigestConfig {
+  const days = optional(env, ENV.auditRetentionDays);
+  const retentionDays = days === undefined ? DEFAULT_AUDIT_RETENTION_DAYS : Number(days);
+  if (!Number.isInteger(retentionDays) || retentionDays < 1) {
+    throw new ConfigError(`environment variable ${ENV.auditRetentionDays} is "${days ?? ''}"; it must be a whole number of days, at least 1`);
+  }
+  return { bucket: required(env, ENV.auditBucket), digestKeyId: required(env, ENV.digestKeyId), retentionDays };
 }

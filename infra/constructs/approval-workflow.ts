@@ -104,10 +104,11 @@ export class ApprovalWorkflow extends Construct {
         taskTimeout: Timeout.duration(Duration.minutes(2)),
         retryOnServiceExceptions: false,
       });
-      // Bounded: when the outcome still cannot be recorded, the execution fails (FailedAlarm), and a
-      // redrive of the execution (StartExecution cannot reuse the name) records it once the cause is fixed.
-      task.addRetry(retry([...LAMBDA_SERVICE_ERRORS], { interval: 2, maxAttempts: 6, maxDelay: 60 }));
-      task.addRetry(retry(['States.TaskFailed'], { interval: 5, maxAttempts: 5, maxDelay: 120 }));
+      // Recording must outlast an outage of DynamoDB or EventBridge (Slack failures no longer fail it):
+      // about an hour and a quarter of retries. Only then does the execution fail (FailedAlarm); a redrive
+      // of the execution (StartExecution cannot reuse the name) records it once the cause is fixed.
+      task.addRetry(retry([...LAMBDA_SERVICE_ERRORS], { interval: 2, maxAttempts: 10, maxDelay: 300 }));
+      task.addRetry(retry(['States.TaskFailed'], { interval: 5, maxAttempts: 20, maxDelay: 300 }));
       return task;
     };
     const recordApproved = record(WORKFLOW_STATES.recordApproved, 'approved', { result: JsonPath.objectAt('$.result') });

@@ -163,9 +163,8 @@ export class SlackReviews extends Construct {
       this.grantSlackSecretValue(handler.role);
     }
     // Resuming the workflow is reserved to the two ways reviewers vote (the rule; DESIGN.md decision 1
-    // keeps it from agents). request-review's late hand-off (a vote closed the request between two phases,
-    // see shared/review/open-review.ts) is therefore refused here; it fails safe: the phase is retried, then
-    // RecordFailed runs and record-outcome keeps the vote's outcome on record.
+    // keeps it from agents). When a vote closed the request between two phases, request-review fails with
+    // ReviewClosed instead (shared/review/open-review.ts), which the workflow routes to recording.
     for (const [name, handler] of [['SlackInteractions', this.slackInteractions], ['ReviewApi', this.reviewApi]] as const) {
       // A policy of its own, outside the function's scope, so that this acknowledgement (and not the house
       // function's, for X-Ray) is the one that covers the "*".

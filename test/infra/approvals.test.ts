@@ -127,8 +127,9 @@ describe('approval state machine', () => {
       ResultPath: null,
       TimeoutSeconds: 120,
       Retry: [
-        expect.objectContaining({ ErrorEquals: [...LAMBDA_SERVICE_ERRORS], MaxAttempts: 6, BackoffRate: 2 }),
-        expect.objectContaining({ ErrorEquals: ['States.TaskFailed'], MaxAttempts: 5, BackoffRate: 2 }),
+        expect.objectContaining({ ErrorEquals: [...LAMBDA_SERVICE_ERRORS], MaxAttempts: 10, BackoffRate: 2, MaxDelaySeconds: 300 }),
+        // About 75 minutes of retries: recording outlasts an outage of DynamoDB or EventBridge.
+        expect.objectContaining({ ErrorEquals: ['States.TaskFailed'], MaxAttempts: 20, BackoffRate: 2, MaxDelaySeconds: 300 }),
       ],
       // No Catch: an outcome that cannot be recorded fails the execution, and FailedAlarm fires.
       End: true,

@@ -116,3 +116,19 @@ describe('bundled review functions', () => {
     expect(loaded.stderr).toMatch(/directory\.json/);
   });
 });
+
+describe('bundled audit functions', () => {
+  it('audit-writer and audit-digest bundles load in a bare directory with their environment', { timeout: 240_000 }, () => {
+    const { fnOf, assetOf } = bundle();
+    for (const service of ['audit-writer', 'audit-digest']) {
+      const fn = fnOf(service);
+      const asset = assetOf(fn);
+      expect(fn.Properties.Handler, service).toBe('index.handler');
+      expect(readdirSync(asset).sort(), service).toEqual(['index.mjs', 'index.mjs.map']);
+      const loaded = loadInBareDirectory(asset, fn, service);
+      expect(loaded.stderr, service).toBe('');
+      expect(loaded.stdout.trim(), service).toBe('handler:function');
+      expect(loaded.status, service).toBe(0);
+    }
+  });
+});

@@ -36,7 +36,16 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
     const found = acknowledgements(stack);
-    const houseFunctions = ['DecisionApi/Handler', 'Intake/EvaluateAction', 'Reviews/RequestReview', 'Reviews/RecordOutcome', 'Reviews/SlackInteractions', 'Reviews/ReviewApi'];
+    const houseFunctions = [
+      'DecisionApi/Handler',
+      'Intake/EvaluateAction',
+      'Reviews/RequestReview',
+      'Reviews/RecordOutcome',
+      'Reviews/SlackInteractions',
+      'Reviews/ReviewApi',
+      'AuditTrail/Writer',
+      'AuditTrail/Digest',
+    ];
     expect(found.map(({ at, id }) => `${at}: ${id}`).sort()).toEqual(
       [
         // X-Ray's "*" and the pinned runtime, per house function.
@@ -50,6 +59,13 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         'Countersign-test/ApprovalWorkflow/StateMachine: AwsSolutions-IAM5[Resource::*]',
         'Countersign-test/ApprovalWorkflow/StateMachine: AwsSolutions-IAM5[Resource::<ReviewsRequestReviewFunction1D19BE29.Arn>:*]',
         'Countersign-test/ApprovalWorkflow/StateMachine: AwsSolutions-IAM5[Resource::<ReviewsRecordOutcomeFunction32A3C40B.Arn>:*]',
+        // ListStreams takes no resource; Lambda needs it for the stream mapping.
+        'Countersign-test/AuditTrail/WriterListStreams: AwsSolutions-IAM5[Resource::*]',
+        // Object actions under the audit bucket's prefixes, and Lambda-named objects in the failure bucket.
+        'Countersign-test/AuditTrail/Writer: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/audit/*]',
+        'Countersign-test/AuditTrail/Writer: AwsSolutions-IAM5[Resource::<AuditTrailFailureBucket9A6FB0F7.Arn>/*]',
+        'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/audit/*]',
+        'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/digests/*]',
       ].sort(),
     );
     for (const { reason } of found) expect(reason.length).toBeGreaterThan(60);

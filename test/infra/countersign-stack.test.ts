@@ -67,10 +67,12 @@ const allFunctions = [
   ['record-outcome', recordOutcome],
   ['slack-interactions', interactions],
   ['review-api', reviewApi],
+  ['audit-writer', functionByService(template, 'audit-writer')[1]],
+  ['audit-digest', functionByService(template, 'audit-digest')[1]],
 ] as const;
 
 describe('the house function (every function)', () => {
-  it('has exactly the six Countersign functions: no custom-resource or log-retention helpers', () => {
+  it('has exactly the eight Countersign functions: no custom-resource, log-retention or auto-delete helpers', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(allFunctions.length);
   });
 
@@ -379,7 +381,7 @@ describe('stack', () => {
 
   it('collects every alarm in stack.alarms, without actions yet', () => {
     const alarmIds = Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort();
-    expect(alarmIds).toHaveLength(4);
+    expect(alarmIds).toHaveLength(8);
     expect(stack.alarms.map((alarm) => stack.getLogicalId(alarm.node.defaultChild as CfnElement)).sort()).toEqual(alarmIds);
     for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
       expect(alarm.Properties?.AlarmActions).toBeUndefined();
@@ -398,9 +400,12 @@ describe('stack', () => {
       deadLetterQueue: ids('AWS::SQS::Queue'),
       secret: ids('AWS::SecretsManager::Secret'),
       stateMachine: ids('AWS::StepFunctions::StateMachine'),
+      buckets: ids('AWS::S3::Bucket'),
     }).toEqual({
       table: ['DecisionStoreTableE96C120A'],
-      keys: ['DecisionStoreKeyE5DA54A7', 'IntakeDeadLetterKey71B23B68', 'ReviewsSlackSecretKey0268EC75'],
+      // AuditTrailKey encrypts the audit log: without it the log cannot be read. The signing key's public
+      // key is what every digest was verified against.
+      keys: ['AuditTrailDigestSigningKeyA0F1099A', 'AuditTrailKeyA4D56A7A', 'DecisionStoreKeyE5DA54A7', 'IntakeDeadLetterKey71B23B68', 'ReviewsSlackSecretKey0268EC75'],
       bus: ['IntakeBus81FDE4B9'],
       archive: ['IntakeRequestArchive071572E4'],
       deadLetterQueue: ['IntakeDeadLetterQueueA5C12DB5'],
@@ -408,6 +413,9 @@ describe('stack', () => {
       secret: ['ReviewsSlackSecret94296923'],
       // Running approvals belong to this state machine; a replacement would orphan them from the new ARN.
       stateMachine: ['ApprovalWorkflowStateMachine8774E493'],
+      // The audit log (Object Lock: a new bucket would start an empty log), its access logs, failed batches,
+      // query results.
+      buckets: ['AuditTrailAccessLogsBucketDB75E784', 'AuditTrailBucketA91FD435', 'AuditTrailFailureBucket9A6FB0F7', 'AuditTrailQueryResultsBucket0B12D583'],
     });
   });
 });

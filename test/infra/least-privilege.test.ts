@@ -34,6 +34,10 @@ const stateMachine = only('AWS::StepFunctions::StateMachine');
 const queue = only('AWS::SQS::Queue');
 const queueKey = ((resources[queue]!.Properties!.KmsMasterKeyId) as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
 const bus = only('AWS::Events::EventBus');
+const auditBucket = logicalId(stack.auditTrail.bucket.node.defaultChild);
+const failureBucket = logicalId(stack.auditTrail.failureBucket.node.defaultChild);
+const auditKey = logicalId(stack.auditTrail.key.node.defaultChild);
+const signingKey = logicalId(stack.auditTrail.signingKey.node.defaultChild);
 
 function functionOf(service: string): { id: string; roleId: string; logGroupId: string } {
   const found = Object.entries(resources).filter(
@@ -82,11 +86,13 @@ function resourceName(resource: unknown): string | undefined {
   if (typeof value.Ref === 'string') return value.Ref;
   const getAtt = value['Fn::GetAtt'] as [string, string] | undefined;
   if (getAtt !== undefined && getAtt[1] === 'Arn') return getAtt[0];
-  // "<function ARN>:*" (its versions and aliases), as CDK's LambdaInvoke grants it.
+  if (getAtt !== undefined && getAtt[1] === 'StreamArn') return `${getAtt[0]}.StreamArn`;
+  // "<function ARN>:*" (its versions and aliases), as CDK's LambdaInvoke grants it, and "<bucket ARN>/<path>"
+  // (objects under a prefix).
   const join = value['Fn::Join'] as [string, unknown[]] | undefined;
-  if (join !== undefined && join[0] === '' && join[1].length === 2 && join[1][1] === ':*') {
+  if (join !== undefined && join[0] === '' && join[1].length === 2 && typeof join[1][1] === 'string' && /^(:\*|\/.*)$/.test(join[1][1])) {
     const inner = resourceName(join[1][0]);
-    if (inner !== undefined) return `${inner}:*`;
+    if (inner !== undefined) return `${inner}${join[1][1]}`;
   }
   return JSON.stringify(resource); // anything else shows up verbatim and fails the comparison
 }
@@ -143,8 +149,7 @@ describe('least privilege: each role grants what its handler calls, on what it t
     });
   });
 
-  // request-review's code can also call SendTaskSuccess/Failure (the late hand-off in open-review.ts), which
-  // the rule below refuses on purpose; it fails safe (retry, then RecordFailed keeps the vote's outcome).
+  // request-review never resumes the workflow: a request closed between phases fails it with ReviewClosed.
   it('request-review', () => {
     const fn = functionOf('request-review');
     expect(grantsOf(fn.roleId)).toEqual({
@@ -216,6 +221,53 @@ describe('least privilege: each role grants what its handler calls, on what it t
     });
   });
 
+  // S3AuditSink: PutObject (If-None-Match, COMPLIANCE retention date: needs s3:PutObjectRetention), GetObject,
+  // ListObjectsV2 (s3:ListBucket, which also makes a missing key a 404 rather than a 403); DynamoChainStore:
+  // GetItem and a conditional PutItem of the shard's chain head. The event source mapping reads the stream with
+  // this role (ListStreams has no resource-level permissions) and writes failed batches to the failure bucket
+  // (PutObject, ListBucket, GenerateDataKey of its key).
+  it('audit-writer', () => {
+    const fn = functionOf('audit-writer');
+    expect(grantsOf(fn.roleId)).toEqual({
+      's3:PutObject': [`${auditBucket}/audit/*`, `${failureBucket}/*`].sort(),
+      's3:PutObjectRetention': [`${auditBucket}/audit/*`],
+      's3:GetObject': [`${auditBucket}/audit/*`],
+      's3:ListBucket': [auditBucket, failureBucket].sort(),
+      'kms:GenerateDataKey': [auditKey],
+      'kms:Decrypt': [auditKey, tableKey].sort(),
+      'dynamodb:GetItem': [table],
+      'dynamodb:PutItem': [table],
+      'dynamodb:DescribeStream': [`${table}.StreamArn`],
+      'dynamodb:GetRecords': [`${table}.StreamArn`],
+      'dynamodb:GetShardIterator': [`${table}.StreamArn`],
+      'dynamodb:ListStreams': ['*'],
+      ...xrayAndLogs(fn.logGroupId),
+    });
+  });
+
+  // Lists and reads the hour's objects (audit/), reads the previous digest and writes the new one with a
+  // retention date (digests/), signs it (KmsSigner: Sign, GetPublicKey).
+  it('audit-digest', () => {
+    const fn = functionOf('audit-digest');
+    expect(grantsOf(fn.roleId)).toEqual({
+      's3:GetObject': [`${auditBucket}/audit/*`, `${auditBucket}/digests/*`].sort(),
+      's3:PutObject': [`${auditBucket}/digests/*`],
+      's3:PutObjectRetention': [`${auditBucket}/digests/*`],
+      's3:ListBucket': [auditBucket],
+      'kms:GenerateDataKey': [auditKey],
+      'kms:Decrypt': [auditKey],
+      'kms:Sign': [signingKey],
+      'kms:GetPublicKey': [signingKey],
+      ...xrayAndLogs(fn.logGroupId),
+    });
+  });
+
+  it('the digest schedule: invokes audit-digest and nothing else', () => {
+    const schedule = only('AWS::Scheduler::Schedule');
+    const roleId = ((resources[schedule]!.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    expect(grantsOf(roleId)).toEqual({ 'lambda:InvokeFunction': [functionOf('audit-digest').id] });
+  });
+
   it('decrypts with the Slack secret\'s key only through Secrets Manager', () => {
     const slackKeyStatements = ['request-review', 'record-outcome', 'slack-interactions', 'review-api'].flatMap((service) =>
       statementsOf(functionOf(service).roleId).filter((s) => JSON.stringify(s.Resource).includes(`"${slackKey}"`)),
@@ -227,6 +279,53 @@ describe('least privilege: each role grants what its handler calls, on what it t
         Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
       });
     }
+  });
+});
+
+describe('who may sign audit digests (issue 4: only the digest role may kms:Sign)', () => {
+  /** Every Allow statement in the template (IAM policies, key policies, resource policies) with an action that covers kms:Sign. */
+  function signAllows(): Array<{ at: string; statement: Statement }> {
+    const found: Array<{ at: string; statement: Statement }> = [];
+    const covers = (action: string) => /^(\*|kms:\*|kms:sign\*?|kms:s\*|kms:si\*|kms:sig\*)$/i.test(action);
+    const visit = (at: string, value: unknown): void => {
+      if (Array.isArray(value)) value.forEach((item) => visit(at, item));
+      else if (typeof value === 'object' && value !== null) {
+        const object = value as Statement;
+        if ('Effect' in object && object.Effect === 'Allow' && (('Action' in object && ([object.Action].flat() as string[]).some(covers)) || 'NotAction' in object)) {
+          found.push({ at, statement: object });
+        }
+        Object.values(object).forEach((item) => visit(at, item));
+      }
+    };
+    for (const [id, resource] of Object.entries(resources)) visit(id, resource.Properties);
+    return found;
+  }
+
+  it('no IAM policy but the digest role\'s allows kms:Sign, and that one on the signing key only', () => {
+    const digestRole = functionOf('audit-digest').roleId;
+    const inPolicies = signAllows().filter(({ at }) => resources[at]?.Type !== 'AWS::KMS::Key');
+    expect(inPolicies.map(({ at, statement }) => ({ roles: resources[at]?.Properties?.Roles, resource: statement.Resource }))).toEqual([
+      { roles: [{ Ref: digestRole }], resource: { 'Fn::GetAtt': [signingKey, 'Arn'] } },
+    ]);
+  });
+
+  it('the signing key\'s policy denies kms:Sign to every other principal, whatever IAM says', () => {
+    const keyPolicy = (resources[signingKey]!.Properties!.KeyPolicy as { Statement: Statement[] }).Statement;
+    expect(keyPolicy).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'kms:Sign',
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': [functionOf('audit-digest').roleId, 'Arn'] } } },
+      }),
+    );
+    // The only Allow is the account's delegation to IAM (kms:*), which the deny overrides for kms:Sign.
+    expect(keyPolicy.filter((s) => s.Effect === 'Allow').map((s) => s.Action)).toEqual(['kms:*']);
+  });
+
+  it('no other key can sign: the signing key is the only SIGN_VERIFY key', () => {
+    const signing = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::KMS::Key' && r.Properties?.KeyUsage === 'SIGN_VERIFY').map(([id]) => id);
+    expect(signing).toEqual([signingKey]);
   });
 });
 

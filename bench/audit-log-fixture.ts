@@ -1,0 +1,82 @@
+/**
+ * A small audit-log writer for tests, the bench and the generator: records chained per shard and
+ * NDJSON.gz objects exactly as format.ts lays them out, written through an `AuditSink`.
+ * (The product's writer is shared/audit/writer.ts, fed by the table stream.)
+ */
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import type { AuditSink } from '../shared/ports/audit.js';
+import { AUDIT_COLUMNS, AUDIT_PREFIX, GENESIS_HASH, SEQUENCE_KEY_DIGITS, type AuditRecord } from '../shared/audit/format.js';
+
+const SORTED_KEYS = AUDIT_COLUMNS.map((column) => column.name).sort();
+
+/** Canonical JSON of a flat record (strings, nulls, string lists): JSON.stringify with sorted keys. */
+export function flatCanonical(record: Partial<AuditRecord>): string {
+  const sorted: Record<string, unknown> = {};
+  for (const key of SORTED_KEYS) if (key in record) sorted[key] = record[key];
+  return JSON.stringify(sorted);
+}
+
+export type RecordFields = Partial<Omit<AuditRecord, 'shard_id' | 'sequence_number' | 'prev_hash' | 'hash'>> & { event_id: string };
+
+export function baseRecord(fields: RecordFields, shardId: string, sequenceNumber: string, prevHash: string): AuditRecord {
+  const unhashed: Omit<AuditRecord, 'hash'> = {
+    event_type: 'requested', action_id: null, occurred_at: '2026-11-20T10:00:00.000Z', agent_id: null, on_behalf_of: null, action: null,
+    resource_type: null, resource_id: null, environment: null, outcome: null, reason: null, reviewer_id: null, vote: null, comment: null,
+    policy_ids: [], payload_sha256: null, detail: null,
+    ...fields,
+    shard_id: shardId, sequence_number: sequenceNumber, prev_hash: prevHash,
+  };
+  const hash = createHash('sha256').update(flatCanonical(unhashed)).digest('hex');
+  return { ...unhashed, hash };
+}
+
+export interface FixtureObject {
+  key: string;
+  body: Uint8Array;
+  content: string;
+  records: AuditRecord[];
+}
+
+export function objectKeyFor(shardId: string, first: string, last: string, hour: Date): string {
+  const iso = hour.toISOString();
+  const pad = (s: string) => s.padStart(SEQUENCE_KEY_DIGITS, '0');
+  return `${AUDIT_PREFIX}dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/shard=${shardId}/${pad(first)}-${pad(last)}.ndjson.gz`;
+}
+
+export function fixtureObject(records: AuditRecord[], hour: Date, level = 6): FixtureObject {
+  const first = records[0]!;
+  const last = records[records.length - 1]!;
+  const content = records.map((r) => `${flatCanonical(r)}\n`).join('');
+  return { key: objectKeyFor(first.shard_id, first.sequence_number, last.sequence_number, hour), body: gzipSync(content, { level }), content, records };
+}
+
+/** Chains batches per shard (in the order given) and writes one object per batch. */
+export class FixtureLogWriter {
+  private readonly heads = new Map<string, { hash: string; sequence: bigint }>();
+  readonly objects: FixtureObject[] = [];
+
+  constructor(private readonly sink: AuditSink, private readonly retainUntil = new Date('2030-01-01T00:00:00Z'), private readonly gzipLevel = 6, private readonly keepObjects = true) {}
+
+  batch(shardId: string, hour: Date, fields: RecordFields[]): FixtureObject {
+    const head = this.heads.get(shardId) ?? { hash: GENESIS_HASH, sequence: 1000n };
+    let prev = head.hash;
+    let sequence = head.sequence;
+    const records = fields.map((f) => {
+      sequence += 7n;
+      const record = baseRecord(f, shardId, sequence.toString(), prev);
+      prev = record.hash;
+      return record;
+    });
+    this.heads.set(shardId, { hash: prev, sequence });
+    const object = fixtureObject(records, hour, this.gzipLevel);
+    if (this.keepObjects) this.objects.push(object);
+    return object;
+  }
+
+  async write(shardId: string, hour: Date, fields: RecordFields[]): Promise<FixtureObject> {
+    const object = this.batch(shardId, hour, fields);
+    await this.sink.putObject(object.key, object.body, { sha256OfUncompressed: createHash('sha256').update(object.content).digest('hex'), retainUntil: this.retainUntil });
+    return object;
+  }
+}

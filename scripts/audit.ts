@@ -1,0 +1,214 @@
+/**
+ * The auditors' command line.
+ *
+ *   npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--public-key PEM_FILE]
+ *                           [--key-id KMS_KEY] [--reconcile --table NAME [--endpoint URL]] [--json]
+ *   npm run audit -- query "<SQL>" [--dir PATH] [--json | --csv]
+ *   npm run audit -- query --saved NAME [--param name=value]... [--dir PATH] [--json | --csv]
+ *   npm run audit -- queries                      list the saved queries and their parameters
+ *
+ * Exit codes: 0 whole (or the query ran); 1 verify found problems (the report says which); 2 the
+ * command could not run: no log, unreadable log, wrong key, bad date range, bad arguments or SQL.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import { getIfExists, PUBLIC_KEY_OBJECT, type AuditObjectReader } from '../shared/audit/digest-store.js';
+import { AuditQueryError, formatCsv, formatJson, formatTable, openAuditQuery } from '../shared/audit/query.js';
+import { renderSavedQuery, SAVED_QUERIES, savedQuery, SavedQueryError } from '../shared/audit/queries.js';
+import { DEFAULT_LOCAL_AUDIT_DIR, openLocalAuditLog, openS3AuditLog } from '../shared/audit/verify-sources.js';
+import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLog, type VerifyProgress } from '../shared/audit/verify.js';
+
+export { DEFAULT_LOCAL_AUDIT_DIR };
+
+const USAGE = `usage:
+  npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--public-key FILE] [--key-id KMS_KEY] [--reconcile --table NAME [--endpoint URL]] [--json]
+  npm run audit -- query "<SQL>" | --saved NAME [--param name=value]... [--dir PATH] [--json | --csv]
+  npm run audit -- queries`;
+
+class UsageError extends Error {
+  constructor(message: string) {
+    super(`${message}\n${USAGE}`);
+    this.name = 'UsageError';
+  }
+}
+
+interface Args {
+  command: string | undefined;
+  positional: string[];
+  flags: Map<string, string[]>;
+}
+
+const VALUE_FLAGS = new Set(['--from', '--to', '--dir', '--bucket', '--public-key', '--key-id', '--table', '--endpoint', '--saved', '--param']);
+const BOOLEAN_FLAGS = new Set(['--reconcile', '--json', '--csv']);
+
+function parseArgs(argv: string[]): Args {
+  const [command, ...rest] = argv;
+  const flags = new Map<string, string[]>();
+  const positional: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (VALUE_FLAGS.has(name)) {
+      const value = inline ?? rest[++i];
+      if (value === undefined) throw new UsageError(`${name} needs a value`);
+      flags.set(name, [...(flags.get(name) ?? []), value]);
+    } else if (BOOLEAN_FLAGS.has(name)) flags.set(name, ['true']);
+    else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
+    else positional.push(arg);
+  }
+  return { command, positional, flags };
+}
+
+const one = (args: Args, name: string) => args.flags.get(name)?.at(-1);
+const has = (args: Args, name: string) => args.flags.has(name);
+
+function parseDate(name: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const date = new Date(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
+  if (Number.isNaN(date.getTime())) throw new AuditVerifyInputError(`${name} "${text}" is not a date (use ISO 8601, e.g. 2026-11-22 or 2026-11-22T03:00Z)`, 'bad-range');
+  return date;
+}
+
+function progressPrinter(): (progress: VerifyProgress) => void {
+  const started = Date.now();
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (now - started < 1000 || now - last < 1000) return;
+    last = now;
+    const rate = p.records / ((now - started) / 1000);
+    process.stderr.write(`verify: ${p.phase} ${p.done}/${p.total}, ${p.records.toLocaleString('en-US')} records (${Math.round(rate).toLocaleString('en-US')}/s)\n`);
+  };
+}
+
+async function publicKeyFor(args: Args, sink: AuditObjectReader, where: string): Promise<string> {
+  const file = one(args, '--public-key');
+  if (file !== undefined) {
+    try {
+      return await readFile(file, 'utf8');
+    } catch (error) {
+      throw new AuditVerifyInputError(`cannot read the public key ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'wrong-key');
+    }
+  }
+  const keyId = one(args, '--key-id');
+  if (keyId !== undefined) {
+    const response = await new KMSClient({}).send(new GetPublicKeyCommand({ KeyId: keyId }));
+    if (response.PublicKey === undefined) throw new AuditVerifyInputError(`KMS returned no public key for ${keyId}`, 'wrong-key');
+    return `-----BEGIN PUBLIC KEY-----\n${Buffer.from(response.PublicKey).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END PUBLIC KEY-----\n`;
+  }
+  const published = await getIfExists(sink, PUBLIC_KEY_OBJECT);
+  if (published === undefined) throw new AuditVerifyInputError(`no public key: ${where} has no ${PUBLIC_KEY_OBJECT}; pass --public-key FILE or --key-id KMS_KEY`, 'wrong-key');
+  return Buffer.from(published).toString('utf8');
+}
+
+async function tableEventIds(table: string, endpoint: string | undefined): Promise<string[]> {
+  const client = new DynamoDBClient(endpoint === undefined ? {} : { endpoint });
+  const ids: string[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({
+      TableName: table, ExclusiveStartKey: start, FilterExpression: '#kind = :event', ProjectionExpression: '#eventId',
+      ExpressionAttributeNames: { '#kind': 'kind', '#eventId': 'eventId' }, ExpressionAttributeValues: { ':event': { S: 'event' } },
+    }));
+    for (const item of page.Items ?? []) if (item.eventId?.S !== undefined) ids.push(item.eventId.S);
+    start = page.LastEvaluatedKey;
+  } while (start !== undefined);
+  return ids;
+}
+
+async function verifyCommand(args: Args): Promise<number> {
+  const bucket = one(args, '--bucket');
+  if (bucket !== undefined && has(args, '--dir')) throw new UsageError('give --dir or --bucket, not both');
+  const from = parseDate('--from', one(args, '--from'));
+  const to = parseDate('--to', one(args, '--to'));
+  const reconcile = has(args, '--reconcile');
+  const table = one(args, '--table');
+  if (reconcile && table === undefined) throw new UsageError('--reconcile needs --table NAME (and --endpoint URL for DynamoDB Local)');
+  const dir = resolve(one(args, '--dir') ?? DEFAULT_LOCAL_AUDIT_DIR);
+  const sink = bucket !== undefined ? openS3AuditLog(new S3Client({}), bucket) : await openLocalAuditLog(dir);
+  const where = bucket !== undefined ? `s3://${bucket}` : dir;
+  const publicKeyPem = await publicKeyFor(args, sink, where);
+  const report = await verifyAuditLog({
+    sink, publicKeyPem, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
+  });
+  if (reconcile) {
+    const problems = reconcileEventItems(await tableEventIds(table!, one(args, '--endpoint')), report.eventIds!, { wholeLog: from === undefined && to === undefined });
+    report.problems.push(...problems);
+    report.ok = report.problems.length === 0;
+  }
+  if (has(args, '--json')) {
+    const { eventIds: _ids, ...plain } = report;
+    process.stdout.write(`${JSON.stringify(plain, null, 2)}\n`);
+  } else process.stdout.write(`${formatReport(report)}\n`);
+  return report.ok ? 0 : 1;
+}
+
+async function queryCommand(args: Args): Promise<number> {
+  if (has(args, '--bucket')) throw new UsageError('query runs on the local log; on S3, query with Athena (the stack ships the same saved queries as named queries)');
+  if (has(args, '--json') && has(args, '--csv')) throw new UsageError('give --json or --csv, not both');
+  const name = one(args, '--saved');
+  let sql: string;
+  if (name !== undefined) {
+    if (args.positional.length > 0) throw new UsageError('give either SQL or --saved NAME, not both');
+    const params: Record<string, string> = {};
+    for (const pair of args.flags.get('--param') ?? []) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--param takes name=value, not "${pair}"`);
+      params[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    sql = renderSavedQuery(savedQuery(name), params);
+  } else {
+    if (args.positional.length !== 1) throw new UsageError('query takes one SQL text (quote it) or --saved NAME');
+    if (has(args, '--param')) throw new UsageError('--param goes with --saved');
+    sql = args.positional[0]!;
+  }
+  const dir = resolve(one(args, '--dir') ?? DEFAULT_LOCAL_AUDIT_DIR);
+  await openLocalAuditLog(dir);
+  const engine = await openAuditQuery(dir);
+  try {
+    const result = await engine.run(sql);
+    process.stdout.write(has(args, '--json') ? formatJson(result) : has(args, '--csv') ? formatCsv(result) : formatTable(result));
+  } finally {
+    engine.close();
+  }
+  return 0;
+}
+
+function listQueries(): number {
+  for (const query of SAVED_QUERIES) {
+    process.stdout.write(`${query.name}: ${query.description}\n`);
+    for (const [name, param] of Object.entries(query.params)) process.stdout.write(`    --param ${name}=...   ${param.description} (default '${param.default}')\n`);
+  }
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const args = parseArgs(argv);
+    switch (args.command) {
+      case 'verify': return await verifyCommand(args);
+      case 'query': return await queryCommand(args);
+      case 'queries': return listQueries();
+      default: throw new UsageError(args.command === undefined ? 'no command given' : `unknown command "${args.command}"`);
+    }
+  } catch (error) {
+    if (error instanceof AuditVerifyInputError || error instanceof UsageError || error instanceof SavedQueryError || error instanceof AuditQueryError) {
+      process.stderr.write(`audit: ${error.message}\n`);
+      return 2;
+    }
+    const e = error as Error;
+    // A log the SDK or the file system cannot read (no credentials, no bucket, permissions): one line.
+    if (['NoSuchBucket', 'AccessDenied', 'CredentialsProviderError', 'EACCES', 'NotFoundException', 'AccessDeniedException'].includes(e.name) || (e as NodeJS.ErrnoException).code === 'EACCES') {
+      process.stderr.write(`audit: cannot read the audit log: ${e.name}: ${e.message.split('\n')[0]}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,234 @@
+/**
+ * Hourly signed digests (format.ts): for each UTC hour, the objects written in it with the SHA-256
+ * of their uncompressed content, record count and sequence range, chained to the previous hour's
+ * digest and signed over the canonical JSON of the digest without `signature`. Also for empty hours.
+ *
+ * An object can land in an hour's partition after that hour's digest was written (a batch retried
+ * late, or a digest written at shutdown mid-hour). Each digest therefore also lists the objects of
+ * the previous `lateWindowHours` partitions that no earlier digest listed, so every object is in
+ * exactly one digest.
+ */
+import { gunzipSync } from 'node:zlib';
+import { canonicalJson, sha256Hex } from '../domain/canonical-json.js';
+import { publicKeyFingerprint, type Signer, type SigningAlgorithm } from '../ports/signer.js';
+import {
+  auditHourPrefix, digestKey, getIfExists, hourStart, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT,
+  type AuditObjectReader, type AuditObjectWriter,
+} from './digest-store.js';
+import { AUDIT_PREFIX, DIGEST_PREFIX } from './format.js';
+
+export const DIGEST_FORMAT = 'countersign-audit-digest/1';
+export const DEFAULT_LATE_WINDOW_HOURS = 24;
+
+export interface DigestObjectEntry {
+  key: string;
+  /** SHA-256 (hex) of the uncompressed NDJSON. */
+  sha256: string;
+  records: number;
+  shard_id: string;
+  first_sequence: string;
+  last_sequence: string;
+}
+
+export interface DigestReference {
+  key: string;
+  /** SHA-256 (hex) of the previous digest object's stored bytes. */
+  sha256: string;
+  signature: string;
+}
+
+export interface AuditDigest {
+  format: typeof DIGEST_FORMAT;
+  /** Start of the UTC hour, `YYYY-MM-DDTHH:00:00.000Z`. */
+  hour: string;
+  objects: DigestObjectEntry[];
+  previous: DigestReference | null;
+  signing: { algorithm: SigningAlgorithm; key_id: string; public_key_sha256: string };
+  /** Base64 signature over `canonicalJson(digest without signature)`. */
+  signature: string;
+}
+
+export class DigestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DigestError';
+  }
+}
+
+/** The bytes that are signed: canonical JSON of the digest without `signature`. */
+export function signedBytes(digest: Omit<AuditDigest, 'signature'> | AuditDigest): Buffer {
+  const { signature: _ignored, ...unsigned } = digest as AuditDigest;
+  return Buffer.from(canonicalJson(unsigned), 'utf8');
+}
+
+/** The stored form of a digest (canonical JSON, UTF-8): what `previous.sha256` hashes. */
+export function serializeDigest(digest: AuditDigest): Buffer {
+  return Buffer.from(canonicalJson(digest), 'utf8');
+}
+
+/** Reads one object and describes it as a digest lists it. Throws DigestError when it is unreadable. */
+export async function describeObject(store: AuditObjectReader, key: string): Promise<DigestObjectEntry> {
+  const parsed = parseObjectKey(key);
+  if (parsed === undefined) throw new DigestError(`object ${key} does not have an audit object key (format.ts); remove it from ${AUDIT_PREFIX} or fix the writer`);
+  const body = await getIfExists(store, key);
+  if (body === undefined) throw new DigestError(`object ${key} was listed but cannot be read`);
+  let content: Buffer;
+  try {
+    content = gunzipSync(body);
+  } catch (error) {
+    throw new DigestError(`object ${key} is not valid gzip (${(error as Error).message}); it cannot be digested`);
+  }
+  const text = content.toString('utf8');
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const sequenceOf = (line: string | undefined): string => {
+    try {
+      const value = (JSON.parse(line ?? '') as { sequence_number?: unknown }).sequence_number;
+      if (typeof value === 'string') return value;
+    } catch {
+      // fall through to the error below
+    }
+    throw new DigestError(`object ${key} has a line without a sequence_number; it cannot be digested`);
+  };
+  return {
+    key,
+    sha256: sha256Hex(content),
+    records: lines.length,
+    shard_id: parsed.shardId,
+    first_sequence: lines.length === 0 ? parsed.firstSequence : sequenceOf(lines[0]),
+    last_sequence: lines.length === 0 ? parsed.lastSequence : sequenceOf(lines[lines.length - 1]),
+  };
+}
+
+export async function signDigest(unsigned: Omit<AuditDigest, 'signature' | 'signing'>, signer: Signer): Promise<AuditDigest> {
+  const signing = { algorithm: signer.algorithm, key_id: signer.keyId, public_key_sha256: publicKeyFingerprint(await signer.publicKeyPem()) };
+  const withSigning = { ...unsigned, signing };
+  const signature = Buffer.from(await signer.sign(signedBytes(withSigning))).toString('base64');
+  return { ...withSigning, signature };
+}
+
+export interface DigestDeps {
+  sink: AuditObjectWriter;
+  signer: Signer;
+  /** Retention of digest objects. @default 365 days after `now` */
+  retainUntil?: (now: Date) => Date;
+}
+
+export interface DigestOptions {
+  /** How far back late objects are looked for. @default 24 (the stream keeps records 24 h) */
+  lateWindowHours?: number;
+}
+
+interface StoredDigest {
+  key: string;
+  digest: AuditDigest;
+  bytes: Uint8Array;
+}
+
+function referenceTo(stored: StoredDigest): DigestReference {
+  return { key: stored.key, sha256: sha256Hex(stored.bytes), signature: stored.digest.signature };
+}
+
+async function readDigest(store: AuditObjectReader, key: string): Promise<StoredDigest | undefined> {
+  const bytes = await getIfExists(store, key);
+  if (bytes === undefined) return undefined;
+  try {
+    return { key, digest: JSON.parse(Buffer.from(bytes).toString('utf8')) as AuditDigest, bytes };
+  } catch (error) {
+    throw new DigestError(`digest ${key} is not JSON (${(error as Error).message}); run verify to see what happened to it`);
+  }
+}
+
+/** Builds, signs and writes (write-once) the digest of `hour`, chained to `previous`. */
+export async function writeDigestForHour(hour: Date, previous: StoredDigest | null, deps: DigestDeps, options: DigestOptions = {}, now = new Date()): Promise<StoredDigest & { status: 'written' | 'already-written' }> {
+  const start = hourStart(hour);
+  const lateWindow = options.lateWindowHours ?? DEFAULT_LATE_WINDOW_HOURS;
+  const keys = new Set(await listKeys(deps.sink, auditHourPrefix(start)));
+  // Late objects: in a recent partition, listed by no digest since.
+  const listedRecently = new Set<string>();
+  for (let back = 1; back <= lateWindow; back++) {
+    const earlier = new Date(start.getTime() - back * HOUR_MS);
+    const stored = await readDigest(deps.sink, digestKey(earlier));
+    for (const entry of stored?.digest.objects ?? []) listedRecently.add(entry.key);
+  }
+  for (let back = 1; back <= lateWindow; back++) {
+    const earlier = new Date(start.getTime() - back * HOUR_MS);
+    for (const key of await listKeys(deps.sink, auditHourPrefix(earlier))) if (!listedRecently.has(key)) keys.add(key);
+  }
+  const objects: DigestObjectEntry[] = [];
+  for (const key of [...keys].sort()) objects.push(await describeObject(deps.sink, key));
+  const digest = await signDigest({ format: DIGEST_FORMAT, hour: start.toISOString(), objects, previous: previous === null ? null : referenceTo(previous) }, deps.signer);
+  const key = digestKey(start);
+  const bytes = serializeDigest(digest);
+  const retainUntil = deps.retainUntil?.(now) ?? new Date(now.getTime() + 365 * 24 * HOUR_MS);
+  const status = await deps.sink.putObject(key, bytes, { sha256OfUncompressed: sha256Hex(bytes), retainUntil });
+  if (status === 'already-written') {
+    // Someone else wrote this hour first (a concurrent run): theirs is the record; chain onto it.
+    const existing = await readDigest(deps.sink, key);
+    if (existing === undefined) throw new DigestError(`digest ${key} was reported as already written but cannot be read`);
+    return { ...existing, status };
+  }
+  return { key, digest, bytes, status };
+}
+
+export interface WriteDigestsOptions extends DigestOptions {
+  /** At most this many hours per call (a long outage heals over several runs). @default 168 */
+  maxHours?: number;
+  /** Also digest the hour `now` is in (at a clean shutdown). Later objects of it go into the next digest. @default false */
+  includeCurrentHour?: boolean;
+}
+
+export interface WriteDigestsResult {
+  written: string[];
+  /** Hours still to digest when `maxHours` stopped the run. */
+  remainingHours: number;
+  lastDigestKey: string | undefined;
+}
+
+/**
+ * Writes the digest of every hour since the last digest up to the last complete hour before `now`
+ * (so a missed scheduled run heals itself). The first digest is for the hour of the oldest object,
+ * or for the hour before `now` when the log is empty.
+ */
+export async function writeDigestsUpTo(now: Date, deps: DigestDeps, options: WriteDigestsOptions = {}): Promise<WriteDigestsResult> {
+  const lastHour = options.includeCurrentHour === true ? hourStart(now) : new Date(hourStart(now).getTime() - HOUR_MS);
+  const digestHours = (await listKeys(deps.sink, DIGEST_PREFIX)).map((key) => parseDigestKey(key)?.hour).filter((hour): hour is Date => hour !== undefined);
+  let previous: StoredDigest | null = null;
+  let next: Date;
+  const newest = digestHours.reduce<Date | undefined>((max, hour) => (max === undefined || hour > max ? hour : max), undefined);
+  if (newest !== undefined) {
+    previous = (await readDigest(deps.sink, digestKey(newest))) ?? null;
+    next = new Date(newest.getTime() + HOUR_MS);
+  } else {
+    const objectHours = (await listKeys(deps.sink, AUDIT_PREFIX)).map((key) => parseObjectKey(key)?.hour).filter((hour): hour is Date => hour !== undefined);
+    const oldest = objectHours.reduce<Date | undefined>((min, hour) => (min === undefined || hour < min ? hour : min), undefined);
+    next = oldest !== undefined && oldest <= lastHour ? oldest : lastHour;
+  }
+  const maxHours = options.maxHours ?? 168;
+  const written: string[] = [];
+  while (next <= lastHour && written.length < maxHours) {
+    const stored = await writeDigestForHour(next, previous, deps, options, now);
+    if (stored.status === 'written') written.push(stored.key);
+    previous = stored;
+    next = new Date(next.getTime() + HOUR_MS);
+  }
+  const remainingHours = next <= lastHour ? Math.round((lastHour.getTime() - next.getTime()) / HOUR_MS) + 1 : 0;
+  return { written, remainingHours, lastDigestKey: previous?.key };
+}
+
+/**
+ * Publishes the signer's public key beside the log (`digests/public-key.pem`, write-once). Throws
+ * when a different key is already published: verifying with it would fail every new digest.
+ */
+export async function publishPublicKey(sink: AuditObjectWriter, signer: Signer, retainUntil: Date): Promise<'written' | 'already-written'> {
+  const pem = await signer.publicKeyPem();
+  const bytes = Buffer.from(pem, 'utf8');
+  const status = await sink.putObject(PUBLIC_KEY_OBJECT, bytes, { sha256OfUncompressed: sha256Hex(bytes), retainUntil });
+  if (status === 'already-written') {
+    const existing = await getIfExists(sink, PUBLIC_KEY_OBJECT);
+    if (existing !== undefined && publicKeyFingerprint(Buffer.from(existing).toString('utf8')) !== publicKeyFingerprint(pem)) {
+      throw new DigestError(`${PUBLIC_KEY_OBJECT} holds another public key than the digest signer's (${signer.keyId}); the log was signed with a different key: restore that key or start a new log`);
+    }
+  }
+  return status;
+}

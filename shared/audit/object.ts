@@ -1,0 +1,80 @@
+/**
+ * One audit object: the records of one shard batch, as NDJSON of canonical records, gzip, under the
+ * deterministic key of format.ts.
+ */
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { canonicalJson, sha256Hex } from '../domain/canonical-json.js';
+import { AUDIT_PREFIX, SEQUENCE_KEY_DIGITS, type AuditRecord } from './format.js';
+
+export class AuditObjectError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuditObjectError';
+  }
+}
+
+const SHARD_ID = /^[A-Za-z0-9._-]+$/;
+const SEQUENCE = /^\d+$/;
+
+export function paddedSequence(sequenceNumber: string): string {
+  if (!SEQUENCE.test(sequenceNumber) || sequenceNumber.length > SEQUENCE_KEY_DIGITS) {
+    throw new AuditObjectError(`stream sequence number "${sequenceNumber}" is not a decimal of at most ${SEQUENCE_KEY_DIGITS} digits`);
+  }
+  return sequenceNumber.padStart(SEQUENCE_KEY_DIGITS, '0');
+}
+
+/** `audit/dt=YYYY-MM-DD/hour=HH/shard=<shard>/`: the folder of a shard's objects for one hour. */
+export function shardHourPrefix(shardId: string, streamCreatedAt: Date): string {
+  if (!SHARD_ID.test(shardId)) throw new AuditObjectError(`shard id "${shardId}" may hold only letters, digits, ".", "_" and "-" (it is part of object keys)`);
+  if (Number.isNaN(streamCreatedAt.getTime())) throw new AuditObjectError('the stream creation time of the batch is not a valid date');
+  const iso = streamCreatedAt.toISOString();
+  return `${AUDIT_PREFIX}dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/shard=${shardId}/`;
+}
+
+/**
+ * The object key of a batch: partition from the FIRST record's stream creation time (UTC), then
+ * shard and the zero-padded sequence range, so a redelivered batch maps to the same key.
+ */
+export function auditObjectKey(shardId: string, firstSequence: string, lastSequence: string, streamCreatedAt: Date): string {
+  return `${shardHourPrefix(shardId, streamCreatedAt)}${paddedSequence(firstSequence)}-${paddedSequence(lastSequence)}.ndjson.gz`;
+}
+
+export interface AuditObject {
+  key: string;
+  /** gzip of `content`. */
+  body: Uint8Array;
+  /** NDJSON: one canonical record a line, each line ending in "\n". */
+  content: string;
+  /** SHA-256 (hex) of the UNCOMPRESSED content: what digests list and verify checks. */
+  sha256: string;
+  recordCount: number;
+  firstSequence: string;
+  lastSequence: string;
+}
+
+export function toNdjson(records: readonly AuditRecord[]): string {
+  return records.map((record) => `${canonicalJson(record)}\n`).join('');
+}
+
+export function buildAuditObject(records: readonly AuditRecord[], streamCreatedAt: Date): AuditObject {
+  const first = records[0];
+  const last = records[records.length - 1];
+  if (first === undefined || last === undefined) throw new AuditObjectError('an audit object needs at least one record');
+  const content = toNdjson(records);
+  return {
+    key: auditObjectKey(first.shard_id, first.sequence_number, last.sequence_number, streamCreatedAt),
+    // Fixed gzip settings: the same records give the same bytes (gzip writes no time or name by default in zlib).
+    body: new Uint8Array(gzipSync(Buffer.from(content, 'utf8'), { level: 9 })),
+    content,
+    sha256: sha256Hex(content),
+    recordCount: records.length,
+    firstSequence: first.sequence_number,
+    lastSequence: last.sequence_number,
+  };
+}
+
+/** The records of a stored object (gzip NDJSON). */
+export function parseAuditObject(body: Uint8Array): AuditRecord[] {
+  const content = gunzipSync(body).toString('utf8');
+  return content.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as AuditRecord);
+}

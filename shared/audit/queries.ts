@@ -1,0 +1,157 @@
+/**
+ * The auditors' saved queries: ONE source of truth for `npm run audit -- query --saved <name>`
+ * (DuckDB over the local log) and the Athena named queries the stack ships (Trino). The SQL uses
+ * only what both engines share (CAST to TIMESTAMP from 'YYYY-MM-DD HH:MM:SS', substr, strpos,
+ * count(CASE ...), CTEs), and filters on the `dt` partition so Athena prunes what it scans.
+ *
+ * Parameters are written `:name` and are always string values; `renderSavedQuery` replaces them with
+ * SQL string literals (quotes doubled), using each parameter's documented default when not given.
+ * Times are UTC, written 'YYYY-MM-DD HH:MM:SS'.
+ */
+import { AUDIT_TABLE_NAME } from './format.js';
+
+export interface QueryParameter {
+  description: string;
+  /** Used when the caller gives no value (and for the Athena named query's text). */
+  default: string;
+}
+
+export interface SavedQuery {
+  name: string;
+  description: string;
+  params: Readonly<Record<string, QueryParameter>>;
+  sql: string;
+}
+
+const T = AUDIT_TABLE_NAME;
+const FROM: QueryParameter = { description: 'start of the time range, UTC, inclusive (YYYY-MM-DD HH:MM:SS)', default: '1970-01-01 00:00:00' };
+const TO: QueryParameter = { description: 'end of the time range, UTC, exclusive (YYYY-MM-DD HH:MM:SS)', default: '9999-12-31 23:59:59' };
+/** The time range, with the partition filter that lets Athena skip other days. */
+const IN_RANGE = `dt BETWEEN substr(:from, 1, 10) AND substr(:to, 1, 10)
+  AND occurred_at >= CAST(:from AS TIMESTAMP) AND occurred_at < CAST(:to AS TIMESTAMP)`;
+
+export const SAVED_QUERIES: readonly SavedQuery[] = [
+  {
+    name: 'actions-by-agent',
+    description: 'The actions one agent asked for over a time range, with the decision and the final outcome',
+    params: { agent_id: { description: 'the agent (the event source without "agent.")', default: 'billing-agent' }, from: FROM, to: TO },
+    sql: `SELECT action_id,
+  min(occurred_at) AS first_event_at,
+  max(action) AS action,
+  max(resource_type) AS resource_type,
+  max(resource_id) AS resource_id,
+  max(environment) AS environment,
+  max(on_behalf_of) AS on_behalf_of,
+  max(CASE WHEN event_type = 'decided' THEN outcome END) AS decision,
+  max(CASE WHEN event_type = 'outcome' THEN outcome END) AS final_outcome
+FROM ${T}
+WHERE agent_id = :agent_id
+  AND ${IN_RANGE}
+GROUP BY action_id
+ORDER BY first_event_at, action_id`,
+  },
+  {
+    name: 'who-approved',
+    description: 'Who approved a given action: the accepted approve votes, in order',
+    params: { action_id: { description: 'the actionId of the request', default: 'export-2026-11-22-001' } },
+    sql: `SELECT reviewer_id, vote, occurred_at, comment, payload_sha256
+FROM ${T}
+WHERE event_type = 'vote' AND vote = 'approve' AND action_id = :action_id
+ORDER BY occurred_at, reviewer_id`,
+  },
+  {
+    name: 'denied-rejected-expired',
+    description: 'Actions denied by policy, rejected by a reviewer, or expired without a decision',
+    params: { from: FROM, to: TO },
+    sql: `SELECT occurred_at, action_id, agent_id, action, resource_type, resource_id, environment, outcome, reason
+FROM ${T}
+WHERE event_type IN ('decided', 'outcome') AND outcome IN ('denied', 'rejected', 'expired')
+  AND ${IN_RANGE}
+ORDER BY occurred_at, action_id`,
+  },
+  {
+    name: 'votes-per-reviewer',
+    description: 'Accepted votes per reviewer over a time range',
+    params: { from: FROM, to: TO },
+    sql: `SELECT reviewer_id,
+  count(*) AS votes,
+  count(CASE WHEN vote = 'approve' THEN 1 END) AS approvals,
+  count(CASE WHEN vote = 'deny' THEN 1 END) AS denials
+FROM ${T}
+WHERE event_type = 'vote'
+  AND ${IN_RANGE}
+GROUP BY reviewer_id
+ORDER BY votes DESC, reviewer_id`,
+  },
+  {
+    name: 'refused-votes',
+    description: 'Refused votes: self-approval, reviewers outside the approver group, unknown reviewers',
+    params: { from: FROM, to: TO },
+    sql: `SELECT occurred_at, action_id, reviewer_id, agent_id, on_behalf_of, vote,
+  substr(reason, 1, strpos(reason, ':') - 1) AS rule,
+  reason
+FROM ${T}
+WHERE event_type = 'vote_refused'
+  AND (reason LIKE 'self_approval:%' OR reason LIKE 'not_in_approver_group:%' OR reason LIKE 'unknown_reviewer:%')
+  AND ${IN_RANGE}
+ORDER BY occurred_at, action_id`,
+  },
+  {
+    name: 'approval-bypassed',
+    description: 'Allowed or approved actions with no approval where policy required one (should be empty)',
+    params: {},
+    sql: `WITH required AS (
+  SELECT DISTINCT action_id FROM ${T}
+  WHERE (event_type = 'decided' AND outcome = 'pending') OR event_type = 'review_requested'
+), passed AS (
+  SELECT action_id, min(occurred_at) AS passed_at, max(outcome) AS outcome FROM ${T}
+  WHERE (event_type = 'decided' AND outcome = 'allowed') OR (event_type = 'outcome' AND outcome = 'approved')
+  GROUP BY action_id
+), approvals AS (
+  SELECT action_id, count(DISTINCT reviewer_id) AS approvers FROM ${T}
+  WHERE event_type = 'vote' AND vote = 'approve' AND (on_behalf_of IS NULL OR reviewer_id <> on_behalf_of)
+  GROUP BY action_id
+)
+SELECT p.action_id, p.outcome, p.passed_at, coalesce(a.approvers, 0) AS approvers
+FROM passed p
+JOIN required r ON r.action_id = p.action_id
+LEFT JOIN approvals a ON a.action_id = p.action_id
+WHERE coalesce(a.approvers, 0) = 0
+ORDER BY p.passed_at, p.action_id`,
+  },
+];
+
+export class SavedQueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SavedQueryError';
+  }
+}
+
+export function savedQuery(name: string): SavedQuery {
+  const query = SAVED_QUERIES.find((q) => q.name === name);
+  if (query === undefined) throw new SavedQueryError(`no saved query "${name}"; the saved queries are: ${SAVED_QUERIES.map((q) => q.name).join(', ')}`);
+  return query;
+}
+
+/** A SQL string literal: single quotes, embedded quotes doubled (the same in DuckDB and Trino). */
+export function sqlString(value: string): string {
+  if (value.includes('\u0000')) throw new SavedQueryError('a query parameter cannot contain a NUL character');
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** The query's SQL with every `:name` replaced by the given value (or its default) as a literal. */
+export function renderSavedQuery(query: SavedQuery, values: Readonly<Record<string, string>> = {}): string {
+  for (const name of Object.keys(values)) {
+    if (!(name in query.params)) {
+      const known = Object.keys(query.params);
+      throw new SavedQueryError(`saved query "${query.name}" has no parameter "${name}"; ${known.length === 0 ? 'it takes none' : `it takes ${known.join(', ')}`}`);
+    }
+  }
+  // `::` (a cast) is not a parameter; names are lower-case words.
+  return query.sql.replace(/(?<!:):([a-z][a-z0-9_]*)\b/g, (match, name: string) => {
+    const param = query.params[name];
+    if (param === undefined) return match;
+    return sqlString(values[name] ?? param.default);
+  });
+}

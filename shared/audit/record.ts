@@ -1,0 +1,168 @@
+/**
+ * Maps one event item (the unmarshalled `NewImage` of a stream record) to an audit record, before
+ * chaining. Pure. Nothing is ever dropped: an item it cannot map becomes an `unmappable` record
+ * carrying the raw image. Task tokens never reach a record (decision 5): any `taskToken` field, at any
+ * depth, is removed from every `detail`.
+ */
+import { canonicalJson } from '../domain/canonical-json.js';
+import type { AuditEventType, AuditRecord } from './format.js';
+
+/** An audit record before chaining: everything but `prev_hash` and `hash`. */
+export type AuditRecordBody = Omit<AuditRecord, 'prev_hash' | 'hash'>;
+
+/** Where the image came from in the stream: the chain's position, and the stream's own clock. */
+export interface StreamPosition {
+  shardId: string;
+  sequenceNumber: string;
+  /** `ApproximateCreationDateTime` of the stream record, as ISO 8601 UTC; used when the item has no usable time. */
+  streamCreatedAt: string;
+}
+
+const MAPPED_TYPES = ['requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict'] as const;
+type MappedType = (typeof MAPPED_TYPES)[number];
+/** The types whose whole item is kept in `detail` (format.ts). */
+const DETAIL_TYPES: ReadonlySet<AuditEventType> = new Set(['requested', 'conflict', 'unmappable']);
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+/** Keys that hold (or may hold) a Step Functions task token: removed wherever they appear. */
+const SECRET_KEY = /^task[_-]?token$/i;
+
+type Item = Record<string, unknown>;
+
+/**
+ * A JSON-safe copy of an unmarshalled value without secret keys: sets become sorted arrays, binary
+ * becomes base64, so every image has a canonical JSON form.
+ */
+export function jsonSafeImage(value: unknown): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (value instanceof Set) {
+    return [...value].map(jsonSafeImage).sort((a, b) => (canonicalJson(a) < canonicalJson(b) ? -1 : canonicalJson(a) > canonicalJson(b) ? 1 : 0));
+  }
+  if (Array.isArray(value)) return value.map(jsonSafeImage);
+  if (typeof value === 'object') {
+    const out: Item = {};
+    for (const [key, field] of Object.entries(value as Item)) {
+      if (SECRET_KEY.test(key) || field === undefined || typeof field === 'function') continue;
+      out[key] = jsonSafeImage(field);
+    }
+    return out;
+  }
+  return String(value);
+}
+
+function text(item: Item, field: string): string | null {
+  const value = item[field];
+  return typeof value === 'string' ? value : null;
+}
+
+function texts(item: Item, field: string): string[] | null {
+  const value = item[field];
+  if (value === undefined || value === null) return [];
+  const list = value instanceof Set ? [...value] : value;
+  return Array.isArray(list) && list.every((v) => typeof v === 'string') ? (list as string[]) : null;
+}
+
+class Unmappable extends Error {
+  constructor(readonly why: string) {
+    super(why);
+    this.name = 'Unmappable';
+  }
+}
+
+function need(item: Item, field: string, type: string): string {
+  const value = text(item, field);
+  if (value === null || value === '') throw new Unmappable(`${type} event item has no string "${field}"`);
+  return value;
+}
+
+function isMappedType(value: string | null): value is MappedType {
+  return value !== null && (MAPPED_TYPES as readonly string[]).includes(value);
+}
+
+function commonFields(item: Item, position: StreamPosition) {
+  return {
+    action_id: text(item, 'actionId'),
+    agent_id: text(item, 'agentId'),
+    on_behalf_of: text(item, 'onBehalfOf'),
+    action: text(item, 'action'),
+    resource_type: text(item, 'resourceType'),
+    resource_id: text(item, 'resourceId'),
+    environment: text(item, 'environment'),
+    payload_sha256: text(item, 'payloadSha256'),
+    shard_id: position.shardId,
+    sequence_number: position.sequenceNumber,
+  };
+}
+
+const EMPTY = { outcome: null, reason: null, reviewer_id: null, vote: null, comment: null, policy_ids: [] as string[] };
+
+function mapped(item: Item, type: MappedType, position: StreamPosition): AuditRecordBody {
+  const eventId = need(item, 'eventId', type);
+  const occurredAt = need(item, 'occurredAt', type);
+  if (!ISO_UTC.test(occurredAt)) throw new Unmappable(`${type} event item has an occurredAt that is not an ISO 8601 UTC time: "${occurredAt}"`);
+  const base = { event_id: eventId, event_type: type, occurred_at: occurredAt, ...commonFields(item, position), ...EMPTY };
+  const detail = DETAIL_TYPES.has(type) ? canonicalJson(jsonSafeImage(item)) : null;
+  switch (type) {
+    case 'requested':
+    case 'conflict':
+      return { ...base, reason: text(item, 'reason'), detail };
+    case 'decided':
+    case 'outcome': {
+      const policyIds = texts(item, 'policyIds');
+      if (policyIds === null) throw new Unmappable(`${type} event item has policyIds that are not a list of strings`);
+      return { ...base, outcome: need(item, 'outcome', type), reason: text(item, 'reason'), policy_ids: policyIds, detail };
+    }
+    case 'vote':
+      return { ...base, reviewer_id: need(item, 'reviewerId', type), vote: need(item, 'vote', type), comment: text(item, 'comment'), detail };
+    case 'vote_refused':
+      // The attempted vote, and why it was refused: the rule, then the message the reviewer saw.
+      return {
+        ...base,
+        reviewer_id: need(item, 'reviewerId', type),
+        vote: need(item, 'vote', type),
+        comment: text(item, 'comment'),
+        reason: `${need(item, 'rule', type)}: ${need(item, 'message', type)}`,
+        detail,
+      };
+    case 'review_requested':
+    case 'reminded':
+    case 'escalated':
+      return { ...base, detail };
+  }
+}
+
+/** The audit record for one event item; `unmappable` (with the raw image) when it cannot be mapped. */
+export function toAuditRecordBody(image: Item, position: StreamPosition): AuditRecordBody {
+  const type = text(image, 'eventType');
+  try {
+    if (!isMappedType(type)) throw new Unmappable(type === null ? 'event item has no string "eventType"' : `unknown eventType "${type}"`);
+    return mapped(image, type, position);
+  } catch (error) {
+    if (!(error instanceof Unmappable)) throw error;
+    return unmappableRecord(image, position, error.why);
+  }
+}
+
+/**
+ * An image kept as is. `event_id` is the item's `eventId` when it has one, else its table key, else
+ * its stream position: stable across redeliveries either way.
+ */
+export function unmappableRecord(image: unknown, position: StreamPosition, why: string, fields?: Item): AuditRecordBody {
+  // `fields`: the item's plain string fields, when `image` is not in plain form (e.g. AttributeValue form).
+  const item: Item = fields ?? (typeof image === 'object' && image !== null && !Array.isArray(image) ? (image as Item) : {});
+  const eventId = text(item, 'eventId');
+  const pk = text(item, 'pk');
+  const sk = text(item, 'sk');
+  const occurredAt = text(item, 'occurredAt');
+  return {
+    event_id: eventId !== null && eventId !== '' ? eventId : pk !== null && sk !== null ? `${pk}/${sk}` : `stream/${position.shardId}/${position.sequenceNumber}`,
+    event_type: 'unmappable',
+    occurred_at: occurredAt !== null && ISO_UTC.test(occurredAt) ? occurredAt : position.streamCreatedAt,
+    ...commonFields(item, position),
+    ...EMPTY,
+    reason: why,
+    detail: canonicalJson(jsonSafeImage(image)),
+  };
+}

@@ -1,0 +1,562 @@
+/**
+ * `verify`: proves the audit log whole. Walks the digests newest to oldest (signature, chain),
+ * then every object (exists, SHA-256 of the uncompressed content, record count, sequence range),
+ * every record (its hash, the chain within the object) and the per-shard chain across objects, and
+ * finds objects listed by no digest and listed objects that are gone.
+ */
+import { hash as oneShotHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { canonicalJson } from '../domain/canonical-json.js';
+import { PemSignatureVerifier } from '../ports/signer.js';
+import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
+import { getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, type AuditObjectReader } from './digest-store.js';
+import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH } from './format.js';
+
+/** A problem `verify` can name in one line to a user: the CLI exits 2 with it. */
+export class AuditVerifyInputError extends Error {
+  constructor(message: string, readonly reason: 'missing-log' | 'wrong-key' | 'bad-range') {
+    super(message);
+    this.name = 'AuditVerifyInputError';
+  }
+}
+
+export type ProblemKind =
+  | 'digest-unreadable' | 'digest-misplaced' | 'digest-signature' | 'digest-key' | 'digest-chain' | 'digest-missing'
+  | 'object-missing' | 'object-unreadable' | 'object-hash' | 'object-count' | 'object-range' | 'object-extra' | 'object-listed-twice'
+  | 'record-unreadable' | 'record-hash' | 'record-chain' | 'record-order' | 'record-shard'
+  | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra';
+
+export interface VerifyProblem {
+  kind: ProblemKind;
+  message: string;
+  digestKey?: string;
+  objectKey?: string;
+  /** 1-based line in the object's uncompressed NDJSON. */
+  line?: number;
+  eventId?: string;
+}
+
+export interface VerifyProgress {
+  phase: 'digests' | 'objects';
+  done: number;
+  total: number;
+  records: number;
+}
+
+export interface VerifyOptions {
+  sink: AuditObjectReader;
+  publicKeyPem: string;
+  /** Only digests (and object partitions) from this hour on. */
+  from?: Date;
+  /** Only digests (and object partitions) up to this hour. */
+  to?: Date;
+  onProgress?: (progress: VerifyProgress) => void;
+  /** Collect every record's event_id (for `reconcileEventItems`). @default false */
+  collectEventIds?: boolean;
+  /** Must match the digest writer's. @default 24 */
+  lateWindowHours?: number;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  digests: number;
+  objects: number;
+  records: number;
+  newestDigest: string | undefined;
+  oldestDigest: string | undefined;
+  /** Objects written after the newest digest that no digest lists yet: checked, but not yet signed. */
+  pendingObjects: string[];
+  problems: VerifyProblem[];
+  /** event_id -> occurrences, when `collectEventIds`. */
+  eventIds?: Map<string, number>;
+}
+
+const MAX_PROBLEMS_PER_OBJECT = 20;
+
+// The record's keys in canonical (UTF-16) order, without `hash`: the fast path of the record hash.
+const RECORD_KEYS = AUDIT_COLUMNS.map((column) => column.name as string).sort();
+const HASHED_KEYS = RECORD_KEYS.filter((key) => key !== 'hash');
+
+/**
+ * Canonical JSON of a record without `hash`. Records are flat (strings, nulls, a list of strings),
+ * for which JSON.stringify with sorted keys IS canonical JSON; anything else takes the general path.
+ */
+function canonicalWithoutHash(record: Record<string, unknown>): string {
+  const keys = Object.keys(record);
+  if (keys.length === RECORD_KEYS.length) {
+    let text = '{';
+    let fast = true;
+    for (const key of HASHED_KEYS) {
+      const value = record[key];
+      if (value === undefined || (typeof value === 'object' && value !== null && !(Array.isArray(value) && value.every((v) => typeof v === 'string')))) {
+        fast = false;
+        break;
+      }
+      text += `${text.length > 1 ? ',' : ''}${JSON.stringify(key)}:${JSON.stringify(value)}`;
+    }
+    if (fast) return `${text}}`;
+  }
+  const { hash: _ignored, ...rest } = record;
+  return canonicalJson(rest);
+}
+
+// One-shot hashing: about twice as fast as createHash for a record-sized input.
+function sha256(data: string | Uint8Array): string {
+  return oneShotHash('sha256', data, 'hex');
+}
+
+
+
+/**
+ * A copy of a string that does not point into the object's text: V8 keeps a whole parent string
+ * alive for any slice of it, and verify keeps a few values per object across the whole log.
+ */
+function detach(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
+const HASH_FIELD = ',"hash":"';
+
+/**
+ * A string field of a canonical line, found by text: keys are top-level and in canonical order, and
+ * a quote inside a value is always escaped, so `"name":"` is the key. Searches from `from` (or
+ * backwards from `before`) to avoid scanning the whole line for each field.
+ */
+function textField(line: string, name: string, from: number, before?: number): { value: string; end: number } | undefined {
+  const marker = `"${name}":"`;
+  const at = before === undefined ? line.indexOf(marker, from) : line.lastIndexOf(marker, before);
+  if (at < 0) return undefined;
+  const start = at + marker.length;
+  const end = line.indexOf('"', start);
+  if (end < 0) return undefined;
+  const value = line.slice(start, end);
+  // A value with escapes (or an escaped quote before `end`) takes the general path.
+  return value.includes('\\') ? undefined : { value, end };
+}
+
+interface FastRecord {
+  hash: string;
+  prevHash: string;
+  sequence: string;
+  shardId: string;
+  eventId: string;
+}
+
+/**
+ * The fast path for a line as the writer makes it (canonical JSON): the record without `hash` is the
+ * line with `,"hash":"<64 hex>"` cut out, so its hash needs no parse. Anything else (and every
+ * mismatch) goes through JSON.parse, which also names what is wrong.
+ */
+function fastRecord(line: string): FastRecord | undefined {
+  const at = line.indexOf(HASH_FIELD);
+  if (at < 0) return undefined;
+  const hash = line.slice(at + HASH_FIELD.length, at + HASH_FIELD.length + 64);
+  if (line.charCodeAt(at + HASH_FIELD.length + 64) !== 34 /* " */) return undefined;
+  const without = line.slice(0, at) + line.slice(at + HASH_FIELD.length + 65);
+  if (sha256(without) !== hash) return undefined;
+  const after = at + HASH_FIELD.length + 65;
+  const eventId = textField(line, 'event_id', 0, at);
+  const prevHash = textField(line, 'prev_hash', after);
+  const sequence = prevHash === undefined ? undefined : textField(line, 'sequence_number', prevHash.end);
+  const shardId = sequence === undefined ? undefined : textField(line, 'shard_id', sequence.end);
+  if (eventId === undefined || prevHash === undefined || sequence === undefined || shardId === undefined || !/^\d+$/.test(sequence.value)) return undefined;
+  return { hash, prevHash: prevHash.value, sequence: sequence.value, shardId: shardId.value, eventId: eventId.value };
+}
+
+interface ObjectSummary {
+  key: string;
+  shardId: string;
+  firstSequence: bigint;
+  lastSequence: bigint;
+  firstPrevHash: string;
+  lastHash: string;
+  firstEventId: string;
+}
+
+function describeRecord(line: number, eventId: string | undefined): string {
+  return `line ${line}${eventId === undefined ? '' : ` (event_id ${eventId})`}`;
+}
+
+/** Checks one object's content; returns its chain ends for the per-shard check, and the records. */
+function checkObject(
+  key: string,
+  body: Uint8Array,
+  entry: DigestObjectEntry | undefined,
+  digestKey: string | undefined,
+  problems: VerifyProblem[],
+  eventIds: Map<string, number> | undefined,
+): { summary: ObjectSummary | undefined; records: number } {
+  const parsedKey = parseObjectKey(key);
+  const at = { objectKey: key, ...(digestKey === undefined ? {} : { digestKey }) };
+  let content: Buffer;
+  try {
+    content = gunzipSync(body);
+  } catch (error) {
+    problems.push({ kind: 'object-unreadable', ...at, message: `object ${key} cannot be decompressed (${(error as Error).message}): it was truncated or altered` });
+    return { summary: undefined, records: 0 };
+  }
+  if (entry !== undefined && sha256(content) !== entry.sha256) {
+    problems.push({ kind: 'object-hash', ...at, message: `object ${key}: SHA-256 of its content is not the one digest ${digestKey} lists: the object was altered after it was written` });
+  }
+  const text = content.toString('utf8');
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  else if (lines.length > 0) problems.push({ kind: 'record-unreadable', ...at, line: lines.length, message: `object ${key}: the last line has no newline: the object was truncated` });
+  let own = 0;
+  const add = (problem: VerifyProblem) => {
+    own++;
+    if (own <= MAX_PROBLEMS_PER_OBJECT) problems.push(problem);
+  };
+  let summary: ObjectSummary | undefined;
+  let prevHash: string | undefined;
+  let prevSequence: bigint | undefined;
+  for (let index = 0; index < lines.length; index++) {
+    const line = index + 1;
+    const fast = fastRecord(lines[index]!);
+    if (fast !== undefined) {
+      const sequence = BigInt(fast.sequence);
+      const where = { ...at, line, eventId: fast.eventId };
+      if (eventIds !== undefined) eventIds.set(detach(fast.eventId), (eventIds.get(fast.eventId) ?? 0) + 1);
+      if (prevHash !== undefined && fast.prevHash !== prevHash) {
+        add({ kind: 'record-chain', ...where, message: `object ${key} ${describeRecord(line, fast.eventId)}: prev_hash is not line ${line - 1}'s hash: a record was removed, inserted or reordered before it` });
+      }
+      if (prevSequence !== undefined && sequence <= prevSequence) {
+        add({ kind: 'record-order', ...where, message: `object ${key} ${describeRecord(line, fast.eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${prevSequence}: records are out of order` });
+      }
+      if (parsedKey !== undefined && fast.shardId !== parsedKey.shardId) {
+        add({ kind: 'record-shard', ...where, message: `object ${key} ${describeRecord(line, fast.eventId)}: shard_id ${fast.shardId} is not the object's shard ${parsedKey.shardId}` });
+      }
+      if (summary === undefined && parsedKey !== undefined) {
+        summary = { key, shardId: parsedKey.shardId, firstSequence: sequence, lastSequence: sequence, firstPrevHash: fast.prevHash, lastHash: fast.hash, firstEventId: fast.eventId };
+      } else if (summary !== undefined) {
+        summary.lastHash = fast.hash;
+        summary.lastSequence = sequence;
+      }
+      prevHash = fast.hash;
+      prevSequence = sequence;
+      continue;
+    }
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(lines[index]!) as Record<string, unknown>;
+      if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new Error('not a JSON object');
+    } catch (error) {
+      add({ kind: 'record-unreadable', ...at, line, message: `object ${key} ${describeRecord(line, undefined)}: not a JSON record (${(error as Error).message})` });
+      prevHash = undefined;
+      continue;
+    }
+    const eventId = typeof record.event_id === 'string' ? record.event_id : undefined;
+    const where = { ...at, line, ...(eventId === undefined ? {} : { eventId }) };
+    const hash = typeof record.hash === 'string' ? record.hash : '';
+    const recordPrev = typeof record.prev_hash === 'string' ? record.prev_hash : '';
+    if (eventIds !== undefined && eventId !== undefined) eventIds.set(detach(eventId), (eventIds.get(eventId) ?? 0) + 1);
+    if (sha256(canonicalWithoutHash(record)) !== hash) {
+      add({ kind: 'record-hash', ...where, message: `object ${key} ${describeRecord(line, eventId)}: its hash does not match its content: the record was altered` });
+    }
+    if (prevHash !== undefined && recordPrev !== prevHash) {
+      add({ kind: 'record-chain', ...where, message: `object ${key} ${describeRecord(line, eventId)}: prev_hash is not line ${line - 1}'s hash: a record was removed, inserted or reordered before it` });
+    }
+    let sequence: bigint | undefined;
+    try {
+      sequence = typeof record.sequence_number === 'string' ? BigInt(record.sequence_number) : undefined;
+    } catch {
+      sequence = undefined;
+    }
+    if (sequence === undefined) add({ kind: 'record-unreadable', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence_number is not a decimal string` });
+    else if (prevSequence !== undefined && sequence <= prevSequence) {
+      add({ kind: 'record-order', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${prevSequence}: records are out of order` });
+    }
+    if (parsedKey !== undefined && record.shard_id !== parsedKey.shardId) {
+      add({ kind: 'record-shard', ...where, message: `object ${key} ${describeRecord(line, eventId)}: shard_id ${String(record.shard_id)} is not the object's shard ${parsedKey.shardId}` });
+    }
+    if (summary === undefined && parsedKey !== undefined) {
+      summary = { key, shardId: parsedKey.shardId, firstSequence: sequence ?? -1n, lastSequence: sequence ?? -1n, firstPrevHash: recordPrev, lastHash: hash, firstEventId: eventId ?? '?' };
+    } else if (summary !== undefined) {
+      summary.lastHash = hash;
+      if (sequence !== undefined) summary.lastSequence = sequence;
+    }
+    prevHash = hash;
+    if (sequence !== undefined) prevSequence = sequence;
+  }
+  if (summary !== undefined) {
+    summary.firstPrevHash = detach(summary.firstPrevHash);
+    summary.lastHash = detach(summary.lastHash);
+    summary.firstEventId = detach(summary.firstEventId);
+  }
+  if (own > MAX_PROBLEMS_PER_OBJECT) problems.push({ kind: 'record-chain', ...at, message: `object ${key}: ${own - MAX_PROBLEMS_PER_OBJECT} more record problems not shown` });
+  if (entry !== undefined) {
+    if (entry.records !== lines.length) {
+      problems.push({ kind: 'object-count', ...at, message: `object ${key} holds ${lines.length} records; digest ${digestKey} lists ${entry.records}: ${lines.length < entry.records ? 'records were removed' : 'records were added'}` });
+    }
+    if (summary !== undefined && (summary.firstSequence.toString() !== entry.first_sequence || summary.lastSequence.toString() !== entry.last_sequence)) {
+      problems.push({ kind: 'object-range', ...at, message: `object ${key} spans sequences ${summary.firstSequence}-${summary.lastSequence}; digest ${digestKey} lists ${entry.first_sequence}-${entry.last_sequence}` });
+    }
+  }
+  return { summary, records: lines.length };
+}
+
+interface ReadDigest {
+  key: string;
+  hour: Date;
+  digest: AuditDigest;
+  sha256: string;
+}
+
+function isDigest(value: unknown): value is AuditDigest {
+  const d = value as AuditDigest;
+  return typeof d === 'object' && d !== null && typeof d.hour === 'string' && Array.isArray(d.objects) && typeof d.signature === 'string' && typeof d.signing === 'object' && d.signing !== null && (d.previous === null || typeof d.previous === 'object');
+}
+
+function hourText(hour: Date): string {
+  return `${hour.toISOString().slice(0, 13)}:00Z`;
+}
+
+export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyReport> {
+  const { sink, from, to } = options;
+  if (from !== undefined && Number.isNaN(from.getTime())) throw new AuditVerifyInputError('--from is not a valid date (use ISO 8601, e.g. 2026-11-22T03:00Z)', 'bad-range');
+  if (to !== undefined && Number.isNaN(to.getTime())) throw new AuditVerifyInputError('--to is not a valid date (use ISO 8601, e.g. 2026-11-22T03:00Z)', 'bad-range');
+  if (from !== undefined && to !== undefined && from > to) throw new AuditVerifyInputError(`--from ${from.toISOString()} is after --to ${to.toISOString()}`, 'bad-range');
+  let verifier: PemSignatureVerifier;
+  try {
+    verifier = new PemSignatureVerifier(options.publicKeyPem);
+  } catch (error) {
+    throw new AuditVerifyInputError(`the public key cannot be used: ${(error as Error).message}`, 'wrong-key');
+  }
+  const fromHour = from === undefined ? undefined : Math.floor(from.getTime() / HOUR_MS) * HOUR_MS;
+  const inRange = (hour: Date) => (fromHour === undefined || hour.getTime() >= fromHour) && (to === undefined || hour.getTime() <= to.getTime());
+  const problems: VerifyProblem[] = [];
+
+  const digestKeys = (await listKeys(sink, DIGEST_PREFIX)).filter((key) => key.endsWith('.json'));
+  const objectKeys = (await listKeys(sink, AUDIT_PREFIX));
+  if (digestKeys.length === 0 && objectKeys.length === 0) throw new AuditVerifyInputError('no audit log here: no digests and no objects (check --dir or --bucket)', 'missing-log');
+
+  // Digests, newest to oldest.
+  const parsed: ReadDigest[] = [];
+  const placed = digestKeys.map((key) => ({ key, hour: parseDigestKey(key)?.hour }));
+  for (const { key } of placed.filter((p) => p.hour === undefined)) problems.push({ kind: 'digest-misplaced', digestKey: key, message: `${key} is not a digest key (digests/dt=YYYY-MM-DD/hour=HH/digest.json)` });
+  const walk = placed.filter((p): p is { key: string; hour: Date } => p.hour !== undefined && inRange(p.hour)).sort((a, b) => b.hour.getTime() - a.hour.getTime());
+  if (walk.length === 0 && digestKeys.length > 0 && (from !== undefined || to !== undefined)) throw new AuditVerifyInputError(`no digests between ${from?.toISOString() ?? 'the start'} and ${to?.toISOString() ?? 'now'}`, 'bad-range');
+  let signedByOthers = 0;
+  let done = 0;
+  for (const { key, hour } of walk) {
+    options.onProgress?.({ phase: 'digests', done: done++, total: walk.length, records: 0 });
+    const bytes = await getIfExists(sink, key);
+    if (bytes === undefined) {
+      problems.push({ kind: 'digest-missing', digestKey: key, message: `digest ${key} was listed but cannot be read` });
+      continue;
+    }
+    let digest: unknown;
+    try {
+      digest = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    } catch (error) {
+      problems.push({ kind: 'digest-unreadable', digestKey: key, message: `digest ${key} is not JSON (${(error as Error).message}): it was altered` });
+      continue;
+    }
+    if (!isDigest(digest)) {
+      problems.push({ kind: 'digest-unreadable', digestKey: key, message: `digest ${key} does not have the digest's fields (hour, objects, previous, signing, signature)` });
+      continue;
+    }
+    if (digest.hour !== hour.toISOString()) {
+      problems.push({ kind: 'digest-misplaced', digestKey: key, message: `digest ${key} says it is for hour ${digest.hour}, not ${hour.toISOString()}: digests were swapped or moved` });
+    }
+    if (digest.signing.public_key_sha256 !== verifier.fingerprint) {
+      signedByOthers++;
+      problems.push({ kind: 'digest-key', digestKey: key, message: `digest ${key} names signing key ${digest.signing.key_id} (public key SHA-256 ${String(digest.signing.public_key_sha256).slice(0, 16)}…), not the given key (${verifier.fingerprint.slice(0, 16)}…)` });
+    }
+    let signature: Buffer;
+    try {
+      signature = Buffer.from(digest.signature, 'base64');
+    } catch {
+      signature = Buffer.alloc(0);
+    }
+    if (!verifier.verify(signedBytes(digest), signature, digest.signing.algorithm)) {
+      problems.push({ kind: 'digest-signature', digestKey: key, message: `digest ${key}: the signature does not verify with the given public key: the digest was altered or forged` });
+    }
+    parsed.push({ key, hour, digest, sha256: sha256(bytes) });
+  }
+  if (walk.length > 0 && signedByOthers === walk.length) {
+    throw new AuditVerifyInputError(`wrong public key: none of the ${walk.length} digests was signed by the given key (fingerprint ${verifier.fingerprint.slice(0, 16)}…); the log names ${parsed[0]?.digest.signing.key_id ?? 'another key'}`, 'wrong-key');
+  }
+
+  // The digest chain: each digest's `previous` is the digest of the hour before.
+  const byKey = new Map(parsed.map((d) => [d.key, d]));
+  for (let index = 0; index < parsed.length; index++) {
+    const current = parsed[index]!;
+    const older = parsed[index + 1];
+    const previous = current.digest.previous;
+    const expectedKey = `${DIGEST_PREFIX}dt=${new Date(current.hour.getTime() - HOUR_MS).toISOString().slice(0, 10)}/hour=${new Date(current.hour.getTime() - HOUR_MS).toISOString().slice(11, 13)}/digest.json`;
+    if (previous === null) {
+      const olderExists = placed.some((p) => p.hour !== undefined && p.hour < current.hour);
+      if (olderExists) problems.push({ kind: 'digest-chain', digestKey: current.key, message: `digest ${current.key} starts a new chain (previous is null) although older digests exist` });
+      continue;
+    }
+    if (previous.key !== expectedKey) {
+      problems.push({ kind: 'digest-chain', digestKey: current.key, message: `digest ${current.key} points at ${previous.key} as previous, not at the hour before (${expectedKey})` });
+    }
+    let target = byKey.get(previous.key);
+    if (target === undefined && (older === undefined || older.key !== previous.key)) {
+      // Outside the range (or never read): fetch it to check the link.
+      const bytes = await getIfExists(sink, previous.key);
+      if (bytes === undefined) {
+        problems.push({ kind: 'digest-missing', digestKey: previous.key, message: `digest ${previous.key} is missing (digest ${current.key} chains to it): it was deleted` });
+        continue;
+      }
+      try {
+        target = { key: previous.key, hour: current.hour, digest: JSON.parse(Buffer.from(bytes).toString('utf8')) as AuditDigest, sha256: sha256(bytes) };
+      } catch {
+        target = { key: previous.key, hour: current.hour, digest: { signature: '' } as AuditDigest, sha256: sha256(bytes) };
+      }
+    }
+    if (target === undefined) continue;
+    if (previous.sha256 !== target.sha256) {
+      problems.push({ kind: 'digest-chain', digestKey: previous.key, message: `digest ${previous.key} is not the one digest ${current.key} chained to (SHA-256 differs): it was replaced, swapped or forged` });
+    } else if (previous.signature !== target.digest.signature) {
+      problems.push({ kind: 'digest-chain', digestKey: current.key, message: `digest ${current.key} records a different signature for ${previous.key} than it carries` });
+    }
+  }
+  // Hours with no digest at all between the oldest and newest digest in range.
+  const hours = new Set(placed.filter((p) => p.hour !== undefined).map((p) => p.hour!.getTime()));
+  if (walk.length > 1) {
+    for (let t = walk[walk.length - 1]!.hour.getTime() + HOUR_MS; t < walk[0]!.hour.getTime(); t += HOUR_MS) {
+      const missingKey = `${DIGEST_PREFIX}dt=${new Date(t).toISOString().slice(0, 10)}/hour=${new Date(t).toISOString().slice(11, 13)}/digest.json`;
+      if (!hours.has(t) && !problems.some((p) => p.kind === 'digest-missing' && p.digestKey === missingKey)) {
+        problems.push({ kind: 'digest-missing', digestKey: missingKey, message: `no digest for hour ${hourText(new Date(t))} (${missingKey}): it was deleted or never written` });
+      }
+    }
+  }
+
+  // Objects: every listed one, and every unlisted one in range.
+  const listed = new Map<string, { entry: DigestObjectEntry; digestKey: string }>();
+  for (const d of parsed) {
+    for (const entry of d.digest.objects) {
+      const seen = listed.get(entry.key);
+      if (seen !== undefined) problems.push({ kind: 'object-listed-twice', objectKey: entry.key, digestKey: d.key, message: `object ${entry.key} is listed by both ${seen.digestKey} and ${d.key}` });
+      else listed.set(entry.key, { entry, digestKey: d.key });
+    }
+  }
+  const existing = new Set(objectKeys);
+  const newestHour = walk[0]?.hour.getTime();
+  const lateWindow = (options.lateWindowHours ?? DEFAULT_LATE_WINDOW_HOURS) * HOUR_MS;
+  const pendingObjects: string[] = [];
+  const toRead: string[] = [];
+  for (const key of objectKeys) {
+    const parsedKey = parseObjectKey(key);
+    if (parsedKey === undefined) {
+      problems.push({ kind: 'object-extra', objectKey: key, message: `${key} under ${AUDIT_PREFIX} is not an audit object key: something else wrote into the log` });
+      continue;
+    }
+    if (listed.has(key)) {
+      toRead.push(key);
+      continue;
+    }
+    if (!inRange(parsedKey.hour)) continue;
+    if (newestHour === undefined || parsedKey.hour.getTime() >= newestHour - lateWindow) {
+      // Written after the newest digest (or into a partition a later digest will still sweep).
+      pendingObjects.push(key);
+      toRead.push(key);
+    } else {
+      problems.push({ kind: 'object-extra', objectKey: key, message: `object ${key} is listed by no digest: it was added to the log after the fact` });
+    }
+  }
+  for (const [key, { digestKey }] of listed) {
+    if (!existing.has(key)) problems.push({ kind: 'object-missing', objectKey: key, digestKey, message: `object ${key} (listed by digest ${digestKey}) is missing: it was deleted` });
+  }
+
+  const eventIds = options.collectEventIds === true ? new Map<string, number>() : undefined;
+  const summaries: ObjectSummary[] = [];
+  let records = 0;
+  done = 0;
+  // Reads run a few objects ahead of the checks (S3 latency, disk), the checks one at a time.
+  const READ_AHEAD = 4;
+  const reads = new Map<number, Promise<Uint8Array | undefined>>();
+  const readAt = (i: number) => {
+    const k = toRead[i];
+    if (k === undefined || reads.has(i)) return;
+    const read = getIfExists(sink, k);
+    // Handled when awaited below; this keeps an early failure from being an unhandled rejection.
+    read.catch(() => undefined);
+    reads.set(i, read);
+  };
+  for (let i = 0; i < toRead.length; i++) {
+    const key = toRead[i]!;
+    if (done % 64 === 0) options.onProgress?.({ phase: 'objects', done, total: toRead.length, records });
+    done++;
+    for (let ahead = i; ahead <= i + READ_AHEAD; ahead++) readAt(ahead);
+    const body = await reads.get(i)!;
+    reads.delete(i);
+    const info = listed.get(key);
+    if (body === undefined) {
+      problems.push({ kind: 'object-missing', objectKey: key, ...(info === undefined ? {} : { digestKey: info.digestKey }), message: `object ${key} was listed but cannot be read` });
+      continue;
+    }
+    const result = checkObject(key, body, info?.entry, info?.digestKey, problems, eventIds);
+    records += result.records;
+    if (result.summary !== undefined) summaries.push(result.summary);
+  }
+  options.onProgress?.({ phase: 'objects', done, total: toRead.length, records });
+
+  // The chain across objects, per shard, in sequence order.
+  const byShard = new Map<string, ObjectSummary[]>();
+  for (const summary of summaries) byShard.set(summary.shardId, [...(byShard.get(summary.shardId) ?? []), summary]);
+  for (const [shardId, list] of byShard) {
+    list.sort((a, b) => (a.firstSequence < b.firstSequence ? -1 : a.firstSequence > b.firstSequence ? 1 : 0));
+    for (let index = 0; index < list.length; index++) {
+      const current = list[index]!;
+      const before = list[index - 1];
+      if (before === undefined) {
+        if (from === undefined && current.firstPrevHash !== GENESIS_HASH) {
+          problems.push({ kind: 'record-chain', objectKey: current.key, line: 1, eventId: current.firstEventId, message: `object ${current.key} line 1 (event_id ${current.firstEventId}): the first record of shard ${shardId} does not start the chain (prev_hash is not the genesis hash): earlier objects of this shard are missing` });
+        }
+        continue;
+      }
+      if (current.firstSequence <= before.lastSequence) {
+        problems.push({ kind: 'record-order', objectKey: current.key, message: `object ${current.key} overlaps ${before.key} in shard ${shardId} (sequence ${current.firstSequence} <= ${before.lastSequence}): records doubled` });
+      }
+      if (current.firstPrevHash !== before.lastHash) {
+        problems.push({ kind: 'record-chain', objectKey: current.key, line: 1, eventId: current.firstEventId, message: `object ${current.key} line 1 (event_id ${current.firstEventId}): prev_hash is not the last hash of ${before.key}, the shard's previous object: records between sequences ${before.lastSequence} and ${current.firstSequence} are missing or were altered` });
+      }
+    }
+  }
+
+  return {
+    ok: problems.length === 0,
+    digests: parsed.length,
+    objects: toRead.length,
+    records,
+    newestDigest: walk[0]?.key,
+    oldestDigest: walk[walk.length - 1]?.key,
+    pendingObjects,
+    problems,
+    ...(eventIds === undefined ? {} : { eventIds }),
+  };
+}
+
+/**
+ * `--reconcile`: every event item of the table (kind = event) appears in the log exactly once, and
+ * (over the whole log) the log holds no event the table does not.
+ */
+export function reconcileEventItems(tableEventIds: Iterable<string>, logEventIds: Map<string, number>, options: { wholeLog: boolean }): VerifyProblem[] {
+  const problems: VerifyProblem[] = [];
+  const table = new Set<string>();
+  for (const eventId of tableEventIds) {
+    table.add(eventId);
+    const count = logEventIds.get(eventId) ?? 0;
+    if (count === 0) problems.push({ kind: 'reconcile-missing', eventId, message: `event ${eventId} is in the table but not in the audit log` });
+  }
+  for (const [eventId, count] of logEventIds) {
+    if (count > 1) problems.push({ kind: 'reconcile-duplicate', eventId, message: `event ${eventId} appears ${count} times in the audit log` });
+    else if (options.wholeLog && !table.has(eventId)) problems.push({ kind: 'reconcile-extra', eventId, message: `event ${eventId} is in the audit log but not in the table` });
+  }
+  return problems;
+}
+
+export function formatReport(report: VerifyReport): string {
+  const head = report.ok
+    ? `audit log verified: ${report.digests} digests, ${report.objects} objects, ${report.records} records, no problems`
+    : `audit log NOT verified: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} in ${report.digests} digests, ${report.objects} objects, ${report.records} records`;
+  const lines = [head];
+  if (report.newestDigest !== undefined) lines.push(`  digests ${report.oldestDigest} .. ${report.newestDigest}`);
+  if (report.pendingObjects.length > 0) lines.push(`  ${report.pendingObjects.length} object(s) written after the newest digest: checked, not yet signed (the next digest lists them)`);
+  for (const problem of report.problems) lines.push(`  [${problem.kind}] ${problem.message}`);
+  return lines.join('\n');
+}

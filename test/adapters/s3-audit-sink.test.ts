@@ -1,0 +1,58 @@
+import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { S3AuditSink } from '../../shared/adapters/aws/s3-audit-sink.js';
+
+const s3 = mockClient(S3Client);
+const BUCKET = 'countersign-audit';
+const KEY = `audit/dt=2026-11-22/hour=03/shard=shardId-1/${'1'.padStart(40, '0')}-${'9'.padStart(40, '0')}.ndjson.gz`;
+const retainUntil = new Date('2027-11-22T03:00:00.000Z');
+const sink = () => new S3AuditSink(new S3Client({ region: 'eu-west-1' }), BUCKET);
+
+describe('S3AuditSink', () => {
+  beforeEach(() => s3.reset());
+
+  it('writes once, locked in compliance mode until the retention date, with a SHA-256 checksum and the content headers', async () => {
+    s3.on(PutObjectCommand).resolves({});
+    const body = new Uint8Array([31, 139, 8]);
+    expect(await sink().putObject(KEY, body, { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).toBe('written');
+    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, {
+      Bucket: BUCKET, Key: KEY, Body: body, IfNoneMatch: '*', ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: retainUntil,
+      ChecksumAlgorithm: 'SHA256', ContentType: 'application/x-ndjson', ContentEncoding: 'gzip', Metadata: { 'sha256-uncompressed': 'c'.repeat(64) },
+    });
+  });
+
+  it('sends a digest (JSON, not gzip) with its own content type and no encoding', async () => {
+    s3.on(PutObjectCommand).resolves({});
+    await sink().putObject('digests/dt=2026-11-22/hour=03/digest.json', new Uint8Array([123, 125]), { sha256OfUncompressed: 'd'.repeat(64), retainUntil });
+    const input = s3.commandCalls(PutObjectCommand)[0]!.args[0].input;
+    expect(input).toMatchObject({ ContentType: 'application/json', IfNoneMatch: '*', ObjectLockMode: 'COMPLIANCE' });
+    expect(input.ContentEncoding).toBeUndefined();
+  });
+
+  it('answers already-written on 412 Precondition Failed (the key exists: a redelivery)', async () => {
+    s3.on(PutObjectCommand).rejects(new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', $metadata: { httpStatusCode: 412 }, message: 'At least one of the pre-conditions you specified did not hold' }));
+    expect(await sink().putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).toBe('already-written');
+  });
+
+  it('passes on any other failure, such as a 409 conflicting conditional write or access denied', async () => {
+    s3.on(PutObjectCommand).rejects(new S3ServiceException({ name: 'ConditionalRequestConflict', $fault: 'client', $metadata: { httpStatusCode: 409 }, message: 'conflict' }));
+    await expect(sink().putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).rejects.toThrow('conflict');
+    s3.on(PutObjectCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' }));
+    await expect(sink().putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).rejects.toThrow('Access Denied');
+  });
+
+  it('reads an object back, and undefined for a missing key', async () => {
+    s3.on(GetObjectCommand, { Key: KEY }).resolves({ Body: { transformToByteArray: async () => new Uint8Array([5, 6, 7]) } as never });
+    s3.on(GetObjectCommand, { Key: 'missing' }).rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }));
+    expect(await sink().getObject(KEY)).toEqual(new Uint8Array([5, 6, 7]));
+    expect(await sink().getObject('missing')).toBeUndefined();
+  });
+
+  it('lists every page under a prefix, in key order', async () => {
+    s3.on(ListObjectsV2Command, { ContinuationToken: undefined }).resolves({ Contents: [{ Key: 'audit/b' }, { Key: 'audit/a' }], IsTruncated: true, NextContinuationToken: 't1' });
+    s3.on(ListObjectsV2Command, { ContinuationToken: 't1' }).resolves({ Contents: [{ Key: 'audit/c' }], IsTruncated: false });
+    expect(await sink().list('audit/')).toEqual(['audit/a', 'audit/b', 'audit/c']);
+    expect(s3).toHaveReceivedCommandWith(ListObjectsV2Command, { Bucket: BUCKET, Prefix: 'audit/' });
+  });
+});

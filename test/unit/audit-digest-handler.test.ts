@@ -1,0 +1,51 @@
+import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { Context } from 'aws-lambda';
+import { describe, expect, it, vi } from 'vitest';
+import { signedBytes, type AuditDigest } from '../../shared/audit/digest.js';
+import { PemSignatureVerifier } from '../../shared/ports/signer.js';
+import { openS3AuditLog } from '../../shared/audit/verify-sources.js';
+import { verifyAuditLog } from '../../shared/audit/verify.js';
+
+const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/digest';
+const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const s3 = mockClient(S3Client);
+const kms = mockClient(KMSClient);
+
+describe('audit-digest handler (the scheduled hourly run)', () => {
+  it('publishes the KMS public key and writes the missing hour\'s digest, signed by KMS, to the bucket', async () => {
+    vi.stubEnv('COUNTERSIGN_AUDIT_BUCKET', 'audit-bucket');
+    vi.stubEnv('COUNTERSIGN_DIGEST_KEY_ID', KEY);
+    vi.useFakeTimers({ now: new Date('2026-11-20T11:05:00Z'), toFake: ['Date'] });
+    const stored = new Map<string, Uint8Array>();
+    s3.on(ListObjectsV2Command).callsFake((input: { Prefix: string }) => ({ Contents: [...stored.keys()].filter((k) => k.startsWith(input.Prefix)).map((Key) => ({ Key })) }));
+    s3.on(PutObjectCommand).callsFake((input: { Key: string; Body: Uint8Array }) => {
+      stored.set(input.Key, input.Body);
+      return {};
+    });
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => {
+      const body = stored.get(input.Key);
+      if (body === undefined) throw new NoSuchKey({ message: 'no such key', $metadata: {} });
+      return { Body: { transformToByteArray: async () => body } };
+    });
+    kms.on(GetPublicKeyCommand).resolves({ KeyId: KEY, KeySpec: 'ECC_NIST_P256', PublicKey: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })) });
+    kms.on(SignCommand).callsFake((input: { Message: Uint8Array }) => ({ Signature: new Uint8Array(cryptoSign('sha256', input.Message, privateKey)) }));
+
+    const { handler } = await import('../../functions/audit-digest/handler.js');
+    const result = await handler({}, { functionName: 'audit-digest' } as Context);
+    vi.useRealTimers();
+
+    expect(result).toEqual({ written: 1, remainingHours: 0 });
+    expect(kms).toHaveReceivedCommandWith(SignCommand, { KeyId: KEY, SigningAlgorithm: 'ECDSA_SHA_256', MessageType: 'RAW' });
+    const digest = JSON.parse(Buffer.from(stored.get('digests/dt=2026-11-20/hour=10/digest.json')!).toString('utf8')) as AuditDigest;
+    expect(digest).toMatchObject({ hour: '2026-11-20T10:00:00.000Z', objects: [], previous: null, signing: { algorithm: 'ECDSA_SHA_256', key_id: KEY } });
+    const pem = Buffer.from(stored.get('digests/public-key.pem')!).toString('utf8');
+    expect(new PemSignatureVerifier(pem).verify(signedBytes(digest), Buffer.from(digest.signature, 'base64'))).toBe(true);
+    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'audit-bucket', Key: 'digests/dt=2026-11-20/hour=10/digest.json' });
+    // `verify --bucket` reads the same log through the SDK and checks the KMS signature from the PEM.
+    const report = await verifyAuditLog({ sink: openS3AuditLog(new S3Client({}), 'audit-bucket'), publicKeyPem: pem });
+    expect(report).toMatchObject({ ok: true, digests: 1, objects: 0 });
+  });
+});

@@ -1,0 +1,124 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FixtureLogWriter, type RecordFields } from '../../bench/audit-log-fixture.js';
+import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
+import { AUDIT_COLUMNS } from '../../shared/audit/format.js';
+import { formatCsv, openAuditQuery, type AuditQueryEngine } from '../../shared/audit/query.js';
+import { renderSavedQuery, SAVED_QUERIES, savedQuery, sqlString } from '../../shared/audit/queries.js';
+
+let dir: string;
+let engine: AuditQueryEngine;
+
+const at = (hhmm: string, day = '20') => `2026-11-${day}T${hhmm}:00.000Z`;
+function action(id: string, agent: string, behalf: string | null, events: Array<Partial<RecordFields> & { event_type: RecordFields['event_type'] }>, day = '20'): RecordFields[] {
+  return events.map((e, i) => ({
+    event_id: `${id}/${e.event_type}/${i}`, action_id: id, agent_id: agent, on_behalf_of: behalf, action: 'db.export', resource_type: 'Database',
+    resource_id: 'customers', environment: 'prod', occurred_at: at(`10:${String(i).padStart(2, '0')}`, day), ...e,
+  }));
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'audit-query-'));
+  const writer = new FixtureLogWriter(new LocalAuditSink(dir));
+  const h10 = new Date('2026-11-20T10:00:00Z');
+  await writer.write('shard-1', h10, [
+    ...action('act-1', 'billing-agent', 'alice', [{ event_type: 'requested' }, { event_type: 'decided', outcome: 'allowed' }]),
+    ...action('act-2', 'billing-agent', 'alice', [{ event_type: 'requested' }, { event_type: 'decided', outcome: 'denied', reason: 'prod exports are forbidden' }]),
+    ...action('act-3', 'billing-agent', 'alice', [
+      { event_type: 'requested' }, { event_type: 'decided', outcome: 'pending' }, { event_type: 'review_requested' },
+      { event_type: 'vote_refused', reviewer_id: 'alice', vote: 'approve', reason: 'self_approval: You cannot vote on this request' },
+      { event_type: 'vote_refused', reviewer_id: 'carol', vote: 'approve', reason: 'not_in_approver_group: carol is not in data-owners' },
+      { event_type: 'vote_refused', reviewer_id: 'bob', vote: 'approve', reason: 'already_voted: you voted' },
+      { event_type: 'vote', reviewer_id: 'bob', vote: 'approve', comment: "it's fine" },
+      { event_type: 'outcome', outcome: 'approved' },
+    ]),
+  ]);
+  await writer.write('shard-2', h10, [
+    ...action('act-4', 'ops-agent', null, [{ event_type: 'decided', outcome: 'pending' }, { event_type: 'vote', reviewer_id: 'bob', vote: 'deny' }, { event_type: 'outcome', outcome: 'rejected' }]),
+    ...action('act-5', 'ops-agent', null, [{ event_type: 'decided', outcome: 'pending' }, { event_type: 'outcome', outcome: 'expired' }]),
+    // Two bypasses: approved with no vote at all, and approved only by the human the agent acts for.
+    ...action('act-6', 'ops-agent', null, [{ event_type: 'decided', outcome: 'pending' }, { event_type: 'outcome', outcome: 'approved' }]),
+    ...action('act-8', 'ops-agent', 'dave', [{ event_type: 'review_requested' }, { event_type: 'vote', reviewer_id: 'dave', vote: 'approve' }, { event_type: 'outcome', outcome: 'approved' }]),
+  ]);
+  await writer.write('shard-1', new Date('2026-11-21T10:00:00Z'), action('act-7', 'billing-agent', 'alice', [{ event_type: 'requested' }, { event_type: 'decided', outcome: 'allowed' }], '21'));
+  engine = await openAuditQuery(dir);
+});
+
+afterAll(async () => {
+  engine.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const run = async (name: string, params: Record<string, string> = {}) => (await engine.run(renderSavedQuery(savedQuery(name), params))).rows;
+
+describe('audit_events over the local log', () => {
+  it('has exactly the AUDIT_COLUMNS, then dt and hour', async () => {
+    const result = await engine.run('SELECT * FROM audit_events LIMIT 1');
+    expect(result.columns).toEqual([...AUDIT_COLUMNS.map((c) => c.name), 'dt', 'hour']);
+    expect(result.rows[0]).toMatchObject({ dt: '2026-11-20', hour: '10', policy_ids: [] });
+  });
+
+  it('is an empty table over an empty log', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'audit-query-empty-'));
+    const none = await openAuditQuery(empty);
+    expect((await none.run('SELECT count(*) AS n FROM audit_events')).rows).toEqual([{ n: '0' }]);
+    none.close();
+    await rm(empty, { recursive: true });
+  });
+});
+
+describe('saved queries', () => {
+  it('actions-by-agent: one row per action of the agent within the range', async () => {
+    const rows = await run('actions-by-agent', { agent_id: 'billing-agent', from: '2026-11-20 00:00:00', to: '2026-11-21 00:00:00' });
+    expect(rows.map((r) => [r.action_id, r.decision, r.final_outcome])).toEqual([['act-1', 'allowed', null], ['act-2', 'denied', null], ['act-3', 'pending', 'approved']]);
+    expect((await run('actions-by-agent', { agent_id: 'billing-agent' })).map((r) => r.action_id)).toEqual(['act-1', 'act-2', 'act-3', 'act-7']);
+  });
+
+  it('who-approved: the accepted approve votes of one action', async () => {
+    expect(await run('who-approved', { action_id: 'act-3' })).toEqual([expect.objectContaining({ reviewer_id: 'bob', vote: 'approve', comment: "it's fine" })]);
+    expect(await run('who-approved', { action_id: 'act-4' })).toEqual([]);
+  });
+
+  it('denied-rejected-expired', async () => {
+    expect((await run('denied-rejected-expired')).map((r) => [r.action_id, r.outcome])).toEqual([['act-2', 'denied'], ['act-5', 'expired'], ['act-4', 'rejected']]);
+  });
+
+  it('votes-per-reviewer', async () => {
+    expect(await run('votes-per-reviewer')).toEqual([
+      { reviewer_id: 'bob', votes: '2', approvals: '1', denials: '1' },
+      { reviewer_id: 'dave', votes: '1', approvals: '1', denials: '0' },
+    ]);
+  });
+
+  it('refused-votes: self-approval and non-approver attempts, not other refusals', async () => {
+    expect((await run('refused-votes')).map((r) => [r.reviewer_id, r.rule])).toEqual([['alice', 'self_approval'], ['carol', 'not_in_approver_group']]);
+  });
+
+  it('approval-bypassed: approved with no vote, or only by the human the agent acts for', async () => {
+    expect((await run('approval-bypassed')).map((r) => [r.action_id, r.outcome, r.approvers])).toEqual([['act-6', 'approved', '0'], ['act-8', 'approved', '0']]);
+  });
+
+  it('every saved query renders with its defaults and runs', async () => {
+    for (const query of SAVED_QUERIES) await expect(engine.run(renderSavedQuery(query))).resolves.toBeDefined();
+  });
+});
+
+describe('parameters', () => {
+  it('are quoted as SQL string literals, so a value cannot change the query', async () => {
+    expect(sqlString("o'brien")).toBe("'o''brien'");
+    const sql = renderSavedQuery(savedQuery('who-approved'), { action_id: "x' OR '1'='1" });
+    expect(sql).toContain("action_id = 'x'' OR ''1''=''1'");
+    expect(await engine.run(sql)).toMatchObject({ rows: [] });
+  });
+
+  it('unknown parameters and queries are named in the error', () => {
+    expect(() => renderSavedQuery(savedQuery('who-approved'), { agent: 'x' })).toThrow('saved query "who-approved" has no parameter "agent"; it takes action_id');
+    expect(() => savedQuery('nope')).toThrow(/no saved query "nope"; the saved queries are: actions-by-agent, who-approved/);
+  });
+
+  it('CSV quotes what needs quoting', () => {
+    expect(formatCsv({ columns: ['a', 'b'], rows: [{ a: 'x,y', b: 'say "hi"' }, { a: null, b: ['p1'] }] })).toBe('a,b\n"x,y","say ""hi"""\n,"[""p1""]"\n');
+  });
+});

@@ -1,0 +1,252 @@
+import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FixtureLogWriter, type FixtureObject } from '../../bench/audit-log-fixture.js';
+import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
+import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
+import { signDigest, serializeDigest, writeDigestsUpTo, type AuditDigest } from '../../shared/audit/digest.js';
+import { digestKey } from '../../shared/audit/digest-store.js';
+import { AuditVerifyInputError, reconcileEventItems, verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
+
+const H10 = new Date('2026-11-20T10:00:00Z');
+const H11 = new Date('2026-11-20T11:00:00Z');
+const H12 = new Date('2026-11-20T12:00:00Z');
+const NOW = new Date('2026-11-20T13:05:00Z');
+
+let dir: string;
+let sink: LocalAuditSink;
+let signer: Ed25519Signer;
+let publicKeyPem: string;
+let objects: FixtureObject[];
+
+const events = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ event_id: `${prefix}/${i}`, agent_id: 'agent-a', action_id: prefix }));
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'audit-verify-'));
+  sink = new LocalAuditSink(dir);
+  signer = Ed25519Signer.generate();
+  publicKeyPem = await signer.publicKeyPem();
+  const writer = new FixtureLogWriter(sink);
+  await writer.write('shard-a', H10, events('a1', 5));
+  await writer.write('shard-b', H10, events('b1', 3));
+  await writer.write('shard-a', H11, events('a2', 4));
+  await writer.write('shard-a', H12, events('a3', 6));
+  await writer.write('shard-b', H12, events('b2', 2));
+  objects = writer.objects;
+  await writeDigestsUpTo(NOW, { sink, signer });
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const pathOf = (key: string) => join(dir, ...key.split('/'));
+const verify = (extra: Partial<Parameters<typeof verifyAuditLog>[0]> = {}) => verifyAuditLog({ sink, publicKeyPem, ...extra });
+
+async function rewriteContent(object: FixtureObject, change: (lines: string[]) => string[]): Promise<void> {
+  const lines = gunzipSync(await readFile(pathOf(object.key))).toString('utf8').split('\n').filter((l) => l !== '');
+  await writeFile(pathOf(object.key), gzipSync(change(lines).map((l) => `${l}\n`).join('')));
+}
+
+function kinds(report: VerifyReport): string[] {
+  return [...new Set(report.problems.map((p) => p.kind))].sort();
+}
+
+describe('verifyAuditLog on an untouched log', () => {
+  it('passes, counting every digest, object and record', async () => {
+    const report = await verify();
+    expect(report.problems).toEqual([]);
+    expect(report).toMatchObject({ ok: true, digests: 3, objects: 5, records: 20, pendingObjects: [] });
+  });
+
+  it('reports objects written after the newest digest as pending, not as problems', async () => {
+    const writer = new FixtureLogWriter(sink);
+    const late = await writer.write('shard-c', new Date('2026-11-20T13:00:00Z'), events('c1', 2));
+    const report = await verify();
+    expect(report.ok).toBe(true);
+    expect(report.pendingObjects).toEqual([late.key]);
+  });
+});
+
+describe('tamper suite: each change is found and named precisely', () => {
+  it('a byte changed inside a record (object re-gzipped)', async () => {
+    const target = objects[0]!;
+    await rewriteContent(target, (lines) => lines.map((l, i) => (i === 2 ? l.replace('"agent_id":"agent-a"', '"agent_id":"agent-b"') : l)));
+    const report = await verify();
+    expect(report.ok).toBe(false);
+    expect(kinds(report)).toEqual(['object-hash', 'record-hash']);
+    const recordProblem = report.problems.find((p) => p.kind === 'record-hash')!;
+    expect(recordProblem).toMatchObject({ objectKey: target.key, line: 3, eventId: 'a1/2' });
+    expect(recordProblem.message).toContain('line 3 (event_id a1/2): its hash does not match its content');
+  });
+
+  it('a byte changed in the stored gzip bytes', async () => {
+    const target = objects[2]!;
+    const bytes = await readFile(pathOf(target.key));
+    bytes[bytes.length - 6] = bytes[bytes.length - 6]! ^ 0xff;
+    await writeFile(pathOf(target.key), bytes);
+    const report = await verify();
+    expect(report.problems.map((p) => p.kind)).toContain('object-unreadable');
+    expect(report.problems.find((p) => p.kind === 'object-unreadable')!.message).toContain(`object ${target.key} cannot be decompressed`);
+  });
+
+  it('a record removed', async () => {
+    const target = objects[0]!;
+    await rewriteContent(target, (lines) => lines.filter((_, i) => i !== 1));
+    const report = await verify();
+    expect(kinds(report)).toEqual(['object-count', 'object-hash', 'record-chain']);
+    expect(report.problems.find((p) => p.kind === 'record-chain')).toMatchObject({ objectKey: target.key, line: 2, eventId: 'a1/2' });
+    expect(report.problems.find((p) => p.kind === 'object-count')!.message).toContain('holds 4 records; digest digests/dt=2026-11-20/hour=10/digest.json lists 5: records were removed');
+  });
+
+  it('a record inserted (with a correct hash of its own)', async () => {
+    const target = objects[2]!;
+    await rewriteContent(target, (lines) => {
+      const copy = JSON.parse(lines[1]!) as Record<string, unknown>;
+      copy.event_id = 'forged';
+      return [lines[0]!, JSON.stringify(copy), ...lines.slice(1)];
+    });
+    const report = await verify();
+    expect(report.ok).toBe(false);
+    expect(report.problems.some((p) => p.kind === 'record-hash' && p.eventId === 'forged' && p.line === 2)).toBe(true);
+    expect(report.problems.some((p) => p.kind === 'record-chain' && p.line === 3)).toBe(true);
+    expect(report.problems.find((p) => p.kind === 'object-count')!.message).toContain('records were added');
+  });
+
+  it('records reordered', async () => {
+    const target = objects[3]!;
+    await rewriteContent(target, (lines) => [lines[0]!, lines[2]!, lines[1]!, ...lines.slice(3)]);
+    const report = await verify();
+    expect(report.problems.some((p) => p.kind === 'record-order' && p.line === 3 && p.eventId === 'a3/1')).toBe(true);
+    expect(report.problems.some((p) => p.kind === 'record-chain' && p.line === 2 && p.eventId === 'a3/2')).toBe(true);
+    expect(report.problems.some((p) => p.kind === 'object-hash')).toBe(true);
+  });
+
+  it('an object deleted', async () => {
+    const target = objects[2]!;
+    await unlink(pathOf(target.key));
+    const report = await verify();
+    expect(report.problems.find((p) => p.kind === 'object-missing')!.message).toBe(`object ${target.key} (listed by digest digests/dt=2026-11-20/hour=11/digest.json) is missing: it was deleted`);
+    // The shard's chain shows the gap too: the next object of shard-a does not follow the one before.
+    expect(report.problems.some((p) => p.kind === 'record-chain' && p.objectKey === objects[3]!.key && p.message.includes('are missing or were altered'))).toBe(true);
+  });
+
+  it('an object truncated', async () => {
+    const target = objects[3]!;
+    const bytes = await readFile(pathOf(target.key));
+    await writeFile(pathOf(target.key), bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const report = await verify();
+    expect(report.problems.find((p) => p.objectKey === target.key)!.message).toMatch(/cannot be decompressed \(unexpected end of file\): it was truncated or altered/);
+  });
+
+  it('an object truncated to whole records (re-gzipped)', async () => {
+    const target = objects[3]!;
+    await rewriteContent(target, (lines) => lines.slice(0, 3));
+    const report = await verify();
+    expect(kinds(report)).toEqual(['object-count', 'object-hash', 'object-range']);
+  });
+
+  it('an object added that no digest lists', async () => {
+    const writer = new FixtureLogWriter(sink);
+    const extra = writer.batch('shard-z', new Date('2026-11-10T10:00:00Z'), events('z', 1));
+    await sink.putObject(extra.key, extra.body, { sha256OfUncompressed: 'x', retainUntil: NOW });
+    const report = await verify();
+    expect(report.problems).toEqual([{ kind: 'object-extra', objectKey: extra.key, message: `object ${extra.key} is listed by no digest: it was added to the log after the fact` }]);
+  });
+
+  it('a digest deleted', async () => {
+    await unlink(pathOf(digestKey(H11)));
+    const report = await verify();
+    expect(report.problems.map((p) => p.message)).toContain('digest digests/dt=2026-11-20/hour=11/digest.json is missing (digest digests/dt=2026-11-20/hour=12/digest.json chains to it): it was deleted');
+    expect(report.problems.some((p) => p.kind === 'object-extra' || p.kind === 'object-missing') || report.pendingObjects.includes(objects[2]!.key)).toBe(true);
+  });
+
+  it('a digest forged (content changed, signature kept)', async () => {
+    const key = digestKey(H11);
+    const digest = JSON.parse(await readFile(pathOf(key), 'utf8')) as AuditDigest;
+    digest.objects[0]!.records = 99;
+    await writeFile(pathOf(key), serializeDigest(digest));
+    const report = await verify();
+    expect(report.problems.map((p) => p.message)).toEqual(expect.arrayContaining([
+      `digest ${key}: the signature does not verify with the given public key: the digest was altered or forged`,
+      `digest ${key} is not the one digest digests/dt=2026-11-20/hour=12/digest.json chained to (SHA-256 differs): it was replaced, swapped or forged`,
+    ]));
+  });
+
+  it('a digest forged and re-signed with another key', async () => {
+    const key = digestKey(H11);
+    const digest = JSON.parse(await readFile(pathOf(key), 'utf8')) as AuditDigest;
+    const { signature: _s, signing: _k, ...unsigned } = digest;
+    const forged = await signDigest({ ...unsigned, objects: [] }, Ed25519Signer.generate());
+    await writeFile(pathOf(key), serializeDigest(forged));
+    const report = await verify();
+    expect(kinds(report)).toEqual(expect.arrayContaining(['digest-key', 'digest-signature', 'digest-chain']));
+  });
+
+  it('two digests swapped', async () => {
+    const a = await readFile(pathOf(digestKey(H10)));
+    const b = await readFile(pathOf(digestKey(H11)));
+    await writeFile(pathOf(digestKey(H10)), b);
+    await writeFile(pathOf(digestKey(H11)), a);
+    const report = await verify();
+    expect(report.problems.map((p) => p.message)).toContain(`digest ${digestKey(H10)} says it is for hour 2026-11-20T11:00:00.000Z, not 2026-11-20T10:00:00.000Z: digests were swapped or moved`);
+    expect(report.problems.some((p) => p.kind === 'digest-chain')).toBe(true);
+  });
+});
+
+describe('verifyAuditLog input errors (one line for the CLI)', () => {
+  it('a wrong key', async () => {
+    const other = await Ed25519Signer.generate().publicKeyPem();
+    await expect(verify({ publicKeyPem: other })).rejects.toThrow(/^wrong public key: none of the 3 digests was signed by the given key/);
+  });
+
+  it('a missing log', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'audit-empty-'));
+    await expect(verifyAuditLog({ sink: new LocalAuditSink(empty), publicKeyPem })).rejects.toMatchObject({ reason: 'missing-log' });
+    await rm(empty, { recursive: true });
+  });
+
+  it('a bad date range', async () => {
+    await expect(verify({ from: new Date('2026-11-21T00:00:00Z'), to: new Date('2026-11-20T00:00:00Z') })).rejects.toBeInstanceOf(AuditVerifyInputError);
+    await expect(verify({ from: new Date('nonsense') })).rejects.toThrow('--from is not a valid date');
+    await expect(verify({ from: new Date('2027-01-01T00:00:00Z') })).rejects.toMatchObject({ reason: 'bad-range' });
+  });
+});
+
+describe('a range and reconciliation', () => {
+  it('verifies only the hours asked for, checking the link to the digest before', async () => {
+    const report = await verify({ from: H11, to: H12 });
+    expect(report).toMatchObject({ ok: true, digests: 2, objects: 3, records: 12 });
+  });
+
+  it('--reconcile finds table events missing from the log, and events written twice', async () => {
+    const report = await verify({ collectEventIds: true });
+    const tableIds = [...report.eventIds!.keys(), 'a9/missing'];
+    report.eventIds!.set('a1/0', 2);
+    const problems = reconcileEventItems(tableIds, report.eventIds!, { wholeLog: true });
+    expect(problems.map((p) => p.message)).toEqual(['event a9/missing is in the table but not in the audit log', 'event a1/0 appears 2 times in the audit log']);
+  });
+});
+
+describe('objects made by the product writer (shared/audit/object.ts, chain.ts)', () => {
+  it('verify accepts them: the writer and the verifier read format.ts alike', async () => {
+    const { chainRecords } = await import('../../shared/audit/chain.js');
+    const { buildAuditObject } = await import('../../shared/audit/object.js');
+    const fresh = await mkdtemp(join(tmpdir(), 'audit-writer-format-'));
+    const freshSink = new LocalAuditSink(fresh);
+    const body = (i: number) => ({
+      event_id: `w/${i}`, event_type: 'vote' as const, action_id: 'w', occurred_at: '2026-11-20T10:00:00.000Z', agent_id: 'agent-a', on_behalf_of: null, action: 'db.export',
+      resource_type: 'Database', resource_id: 'customers', environment: 'prod', outcome: null, reason: null, reviewer_id: 'bob', vote: 'approve', comment: 'ok "quoted" \\ text',
+      policy_ids: ['p1'], payload_sha256: null, shard_id: 'shardId-0001', sequence_number: String(100 + i), detail: '{"a":1}',
+    });
+    const records = chainRecords([body(1), body(2), body(3)], '0'.repeat(64));
+    const object = buildAuditObject(records, H10);
+    await freshSink.putObject(object.key, object.body, { sha256OfUncompressed: object.sha256, retainUntil: NOW });
+    await writeDigestsUpTo(NOW, { sink: freshSink, signer });
+    const report = await verifyAuditLog({ sink: freshSink, publicKeyPem });
+    expect(report).toMatchObject({ ok: true, records: 3, objects: 1 });
+    await rm(fresh, { recursive: true, force: true });
+  });
+});
