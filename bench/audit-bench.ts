@@ -74,8 +74,8 @@ function flag(argv: string[], name: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
-  const argv = process.argv.slice(2);
+/** Verify and query figures over a generated log (1M records by default, or `--dir` / `--records`); `npm run bench` calls it too. */
+export async function printAuditBench(argv: string[] = []): Promise<void> {
   let dir = flag(argv, '--dir');
   if (dir === undefined) {
     dir = resolve(`${DEFAULT_GENERATED_DIR}-bench`);
@@ -88,4 +88,8 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new UR
   for (const q of await benchAuditQueries(resolve(dir))) {
     console.log(`audit query ${q.name}: ${q.rows} rows, median ${q.medianMs.toFixed(0)} ms (runs ${q.runsMs.map((t) => t.toFixed(0)).join(', ')})${q.name.startsWith('one agent') ? `   target <= 1000 ms: ${q.medianMs <= 1000 ? 'met' : 'NOT met'}` : ''}`);
   }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+  await printAuditBench(process.argv.slice(2));
 }

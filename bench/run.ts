@@ -1,5 +1,6 @@
 // `npm run bench`: prints the figures the issues ask for. Timings live here, never in tests.
 import { benchApprovals, formatApprovalBench } from './approval-bench.js';
+import { printAuditBench } from './audit-bench.js';
 import { benchIntake } from './intake-bench.js';
 import { benchLocalStack } from './local-stack-bench.js';
 import { printPolicyBench } from './policy-bench.js';
@@ -19,3 +20,6 @@ console.log();
 // DynamoDB Local's JVM shares the cores with everything else.
 console.log(formatApprovalBench(await benchApprovals(200, 1)));
 console.log(formatApprovalBench(await benchApprovals(200, 4)));
+
+console.log();
+await printAuditBench();
