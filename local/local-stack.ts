@@ -3,7 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join, parse as parsePath, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context, EventBridgeEvent, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
-import { ENV } from '../shared/config.js';
+import { DEFAULT_AUDIT_RETENTION_DAYS, ENV } from '../shared/config.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED, DETAIL_TYPE_REQUESTED } from '../shared/domain/contract.js';
 import { ACTION_REQUESTED_PATTERN } from '../shared/store-schema.js';
 import {
@@ -22,7 +22,9 @@ import { LOCAL_ACCOUNT_ID, LocalEventBus, type BusActivity, type BusEvent, type 
 import { matchesEventPattern } from './event-pattern.js';
 import { functionUrlEvent, functionUrlFailure, functionUrlResponse, lambdaContext, type IamCaller } from './lambda-runtime.js';
 import { localIamPrincipalArn, REVIEWER_HEADER, writeLocalDirectory } from './local-directory.js';
+import { localAuditDir, startLocalAudit, type LocalAudit } from './audit.js';
 import { createLogger, type Logger, type Tone } from './log.js';
+import type { StreamHandler } from './stream-poller.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET, SlackEmulator } from './slack/emulator.js';
 import type { RateLimit } from './slack/rate-limit.js';
 import { LocalStepFunctions } from './step-functions.js';
@@ -70,6 +72,8 @@ export interface LocalHandlers {
   recordOutcome: WorkflowTaskHandler;
   slackInteractions: FunctionUrlHandler;
   reviewApi: FunctionUrlHandler;
+  /** The audit-writer, fed by the stream poller; without it the stack keeps no audit trail. */
+  auditWriter?: StreamHandler;
 }
 
 export class LocalStackError extends Error {
@@ -120,6 +124,14 @@ export interface LocalStackOptions {
   directoryFile?: string;
   /** Replaces the synthesized state machine (tests of the stack's own wiring). @default `synthesizeApprovalDefinition()` of infra/approval-definition.ts */
   loadApprovalDefinition?: () => Promise<ApprovalDefinition>;
+  /**
+   * The audit trail: the stream poller feeding the audit-writer, the audit bucket in
+   * `<dataDir>/audit-bucket`, digests on the hour and at stop. Needs `auditWriter` among the handlers.
+   * @default true
+   */
+  audit?: boolean;
+  /** Object-lock retention of local audit objects, in days. @default COUNTERSIGN_AUDIT_RETENTION_DAYS, else 365 */
+  auditRetentionDays?: number;
 }
 
 export interface LocalStack {
@@ -134,6 +146,8 @@ export interface LocalStack {
   /** The Web API base URL the handlers use (`slackApiUrl`), e.g. http://127.0.0.1:4010/api/ */
   slackApiUrl: string;
   timeScale: number;
+  /** The audit bucket directory, when the audit trail runs. */
+  auditDir: string | undefined;
   /** Stops the workflows, delivering, closes the port and stops DynamoDB Local (its Java process included). */
   stop(): Promise<void>;
 }
@@ -180,8 +194,10 @@ function deleteDataDir(dataDir: string): void {
 }
 
 /** The environment the handler modules read when they build their SDK clients at import time. */
-export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: string; directoryFile: string; slackBotToken: string; slackSigningSecret: string }): Record<string, string> {
+export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: string; directoryFile: string; slackBotToken: string; slackSigningSecret: string; auditDir?: string; auditRetentionDays?: number }): Record<string, string> {
   return {
+    ...(endpoints.auditDir === undefined ? {} : { [ENV.auditDir]: endpoints.auditDir }),
+    [ENV.auditRetentionDays]: String(endpoints.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS),
     [ENV.tableName]: LOCAL_TABLE_NAME,
     [ENV.directoryFile]: endpoints.directoryFile,
     [ENV.slackBotToken]: endpoints.slackBotToken,
@@ -216,13 +232,14 @@ function applyHandlerEnvironment(environment: Record<string, string>): void {
 }
 
 async function loadRealHandlers(): Promise<LocalHandlers> {
-  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi] = await Promise.all([
+  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi, auditWriter] = await Promise.all([
     import('../functions/evaluate-action/handler.js'),
     import('../functions/decision-api/handler.js'),
     import('../functions/request-review/handler.js'),
     import('../functions/record-outcome/handler.js'),
     import('../functions/slack-interactions/handler.js'),
     import('../functions/review-api/handler.js'),
+    import('../functions/audit-writer/handler.js'),
   ]);
   return {
     evaluateAction: evaluate.handler,
@@ -232,6 +249,8 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
     slackInteractions: slackInteractions.handler,
     // The votes API's handler reads the AWS_IAM authorizer, which the Function URL event type leaves out.
     reviewApi: reviewApi.handler as unknown as FunctionUrlHandler,
+    // Its event type adds the tumbling window's `shardId`, which the poller sends.
+    auditWriter: auditWriter.handler as unknown as StreamHandler,
   };
 }
 
@@ -429,7 +448,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let dynamoDb: DynamoDbLocal | undefined;
   let dynamoDbStarting: Promise<DynamoDbLocal> | undefined;
   let stepFunctions: LocalStepFunctions;
+  let audit: LocalAudit | undefined;
+  const auditDir = localAuditDir(dataDir);
+  const auditRetentionDays = options.auditRetentionDays ?? Number(process.env[ENV.auditRetentionDays] || DEFAULT_AUDIT_RETENTION_DAYS);
   try {
+    if (!Number.isInteger(auditRetentionDays) || auditRetentionDays < 1) throw new LocalStackError(`audit retention "${auditRetentionDays}" is not a whole number of days, at least 1 (${ENV.auditRetentionDays})`);
     if (options.fresh === true) deleteDataDir(dataDir);
     mkdirSync(dataDir, { recursive: true });
     checkJava();
@@ -467,9 +490,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       directoryFile: directory.file,
       slackBotToken,
       slackSigningSecret,
+      auditDir,
+      auditRetentionDays,
     });
     if (options.loadHandlers === undefined) {
-      const endpoints = `${http.url} and ${dynamoDb.endpoint}, with the directory ${directorySource}`;
+      const endpoints = `${http.url} and ${dynamoDb.endpoint}, with the directory ${directorySource} and the audit bucket ${auditDir}`;
       if (realHandlersEndpoints !== undefined && realHandlersEndpoints !== endpoints) {
         throw new LocalStackError(`the handler modules in this process already use ${realHandlersEndpoints} (their clients and directory are set up once, at import); start the next local stack in this process with the same port, dynamoDbPort and directory`);
       }
@@ -484,8 +509,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       target: (event) => loaded.evaluateAction(event, lambdaContext(EVALUATE_FUNCTION, 30_000)),
     });
     bus.subscribe((activity) => reportActivity(log, activity));
+    if (options.audit !== false && loaded.auditWriter !== undefined) {
+      audit = await startLocalAudit({
+        dataDir,
+        dynamoDb: dynamoDb.client,
+        dynamoDbEndpoint: dynamoDb.endpoint,
+        tableName: LOCAL_TABLE_NAME,
+        retentionDays: auditRetentionDays,
+        handler: loaded.auditWriter,
+        log,
+      });
+    }
     handlers = loaded;
   } catch (error) {
+    await audit?.stop().catch(() => undefined);
     await http.close();
     await (dynamoDb ?? await dynamoDbStarting?.catch(() => undefined))?.stop();
     throw error;
@@ -493,6 +530,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const running = dynamoDb;
   const emulator = slack;
+  const auditTrail = audit;
   let stopping: Promise<void> | undefined;
   return {
     url: http.url,
@@ -504,6 +542,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     slack: emulator,
     slackApiUrl: `${http.url}/api/`,
     timeScale,
+    auditDir: auditTrail?.auditDir,
     stop: () => {
       stopping ??= (async () => {
         // Running workflows end first; functions they invoked finish (they write to DynamoDB Local
@@ -514,6 +553,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (abandoned > 0) log.warn(`${abandoned} deliver${abandoned === 1 ? 'y' : 'ies'} waiting for a retry were dropped at shutdown`);
         handlers = undefined;
         await http.close();
+        // Nothing writes to the table now: the poller drains the stream, then the digests are signed.
+        await auditTrail?.stop();
         await running.stop();
       })();
       return stopping;

@@ -5,7 +5,8 @@
  *   npm start -- --time-scale 60   workflow time runs 60 times faster (or COUNTERSIGN_TIME_SCALE=60)
  */
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
+import { DEFAULT_LOCAL_AUDIT_DIR } from '../shared/audit/verify-sources.js';
 import { PortInUseError } from './aws-json-server.js';
 import { DynamoDbLocalError } from './dynamodb-local.js';
 import { createLogger } from './log.js';
@@ -59,6 +60,17 @@ function fail(error: unknown): never {
   process.exit(1);
 }
 
+function auditLines(auditDir: string): string[] {
+  const shown = relative(process.cwd(), auditDir);
+  const where = shown.startsWith('..') || shown === '' ? auditDir : shown;
+  const dirFlag = resolve(auditDir) === resolve(DEFAULT_LOCAL_AUDIT_DIR) ? '' : ` --dir ${auditDir}`;
+  return [
+    `  audit log      ${where}   hash-chained, write-once; digests signed on the hour and at stop`,
+    `                 npm run audit -- verify${dirFlag}`,
+    `                 npm run audit -- query --saved actions-by-agent${dirFlag}`,
+  ];
+}
+
 function banner(stack: LocalStack): void {
   const dataDir = relative(process.cwd(), stack.dataDir) || '.';
   const tokenNote = process.env.SLACK_BOT_TOKEN === DEFAULT_SLACK_BOT_TOKEN ? `"${DEFAULT_SLACK_BOT_TOKEN}"` : 'from SLACK_BOT_TOKEN';
@@ -77,6 +89,7 @@ function banner(stack: LocalStack): void {
     `                 (AWS_IAM in AWS: locally the header stands for arn:aws:iam::000000000000:user/<member id>, which the local directory maps to the member)`,
     `  workflow       ${stack.timeScale === 1 ? 'real time' : `time runs ${stack.timeScale}x faster (policy timeouts divided by ${stack.timeScale}, whole seconds, at least 1 s)`}   (--time-scale N)`,
     `  data folder    ${dataDir.startsWith('..') ? stack.dataDir : dataDir}   (npm start -- --fresh starts clean)`,
+    ...(stack.auditDir === undefined ? [] : auditLines(stack.auditDir)),
     '  Ctrl-C to stop',
     '',
   ];

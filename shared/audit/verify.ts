@@ -288,7 +288,8 @@ function checkObject(
     if (entry.records !== lines.length) {
       problems.push({ kind: 'object-count', ...at, message: `object ${key} holds ${lines.length} records; digest ${digestKey} lists ${entry.records}: ${lines.length < entry.records ? 'records were removed' : 'records were added'}` });
     }
-    if (summary !== undefined && (summary.firstSequence.toString() !== entry.first_sequence || summary.lastSequence.toString() !== entry.last_sequence)) {
+    // Compared as numbers: stream sequence numbers may carry leading zeros (DynamoDB Local's do).
+    if (summary !== undefined && (summary.firstSequence !== sequenceValue(entry.first_sequence) || summary.lastSequence !== sequenceValue(entry.last_sequence))) {
       problems.push({ kind: 'object-range', ...at, message: `object ${key} spans sequences ${summary.firstSequence}-${summary.lastSequence}; digest ${digestKey} lists ${entry.first_sequence}-${entry.last_sequence}` });
     }
   }
@@ -559,4 +560,8 @@ export function formatReport(report: VerifyReport): string {
   if (report.pendingObjects.length > 0) lines.push(`  ${report.pendingObjects.length} object(s) written after the newest digest: checked, not yet signed (the next digest lists them)`);
   for (const problem of report.problems) lines.push(`  [${problem.kind}] ${problem.message}`);
   return lines.join('\n');
+}
+
+function sequenceValue(text: string): bigint | undefined {
+  return /^\d+$/.test(text) ? BigInt(text) : undefined;
 }

@@ -1,0 +1,152 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { LocalAuditSink } from '../shared/adapters/local/local-audit-sink.js';
+import { Ed25519Signer } from '../shared/adapters/local/ed25519-signer.js';
+import { publishPublicKey, writeDigestsUpTo, type DigestDeps } from '../shared/audit/digest.js';
+import { paddedSequence, shardHourPrefix } from '../shared/audit/object.js';
+import type { Logger } from './log.js';
+import { StreamPoller, type StreamHandler } from './stream-poller.js';
+
+/**
+ * The audit trail of the local stack: the audit bucket as `<dataDir>/audit-bucket` (the key layout
+ * of the S3 bucket, write-once, retention kept per object), the stream poller feeding the real
+ * audit-writer handler, an Ed25519 digest key under `<dataDir>/keys/` (its public key published
+ * beside the log), and signed digests on the hour and at a clean shutdown.
+ */
+
+export const AUDIT_BUCKET_DIR = 'audit-bucket';
+export const AUDIT_KEYS_DIR = 'keys';
+export const STREAM_CHECKPOINT_FILE = 'stream-checkpoint.json';
+export const AUDIT_FAILURES_FILE = 'audit-failures.jsonl';
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+export function localAuditDir(dataDir: string): string {
+  return join(dataDir, AUDIT_BUCKET_DIR);
+}
+
+export interface LocalAuditOptions {
+  dataDir: string;
+  dynamoDb: DynamoDBClient;
+  dynamoDbEndpoint: string;
+  tableName: string;
+  retentionDays: number;
+  handler: StreamHandler;
+  log: Logger;
+  /** Stream poller tuning (tests). */
+  pollIntervalMs?: number;
+  batchWindowMs?: number;
+}
+
+export interface LocalAudit {
+  auditDir: string;
+  poller: StreamPoller;
+  /** Writes the digests of every finished hour not yet digested (the hourly timer calls it). */
+  writeDigests(includeCurrentHour?: boolean): Promise<string[]>;
+  /** Drains the poller, then writes the digests up to and including the current hour. */
+  stop(): Promise<void>;
+}
+
+async function streamArnOf(client: DynamoDBClient, tableName: string): Promise<string> {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const arn = Table?.LatestStreamArn;
+  if (arn === undefined || Table?.StreamSpecification?.StreamEnabled !== true) {
+    throw new Error(`the table ${tableName} has no stream; the audit trail reads its stream (delete the data folder's dynamodb/ to recreate the table)`);
+  }
+  return arn;
+}
+
+/** The objects an invocation wrote: in the records' shard-hour folders, starting within the batch's sequence range. */
+function auditedObjectsProbe(sink: LocalAuditSink) {
+  return async (shardId: string, records: readonly DynamoDBRecord[]): Promise<string[]> => {
+    const sequences = records.map((r) => r.dynamodb?.SequenceNumber).filter((s): s is string => s !== undefined).map(paddedSequence).sort();
+    const first = sequences[0];
+    const last = sequences.at(-1);
+    if (first === undefined || last === undefined) return [];
+    const prefixes = new Set(records.map((r) => shardHourPrefix(shardId, new Date((r.dynamodb?.ApproximateCreationDateTime ?? 0) * 1000))));
+    const keys: string[] = [];
+    for (const prefix of prefixes) {
+      for (const key of await sink.list(prefix)) {
+        const start = key.slice(prefix.length).split('-')[0] ?? '';
+        if (start >= first && start <= last) keys.push(key);
+      }
+    }
+    return keys.sort();
+  };
+}
+
+export async function startLocalAudit(options: LocalAuditOptions): Promise<LocalAudit> {
+  const { dataDir, log } = options;
+  const auditDir = localAuditDir(dataDir);
+  mkdirSync(auditDir, { recursive: true });
+  const sink = new LocalAuditSink(auditDir);
+  const signer = await Ed25519Signer.fromKeyDir(join(dataDir, AUDIT_KEYS_DIR));
+  const retainUntil = (now: Date) => new Date(now.getTime() + options.retentionDays * DAY_MS);
+  await publishPublicKey(sink, signer, retainUntil(new Date()));
+  const digestDeps: DigestDeps = { sink, signer, retainUntil };
+
+  const poller = new StreamPoller({
+    endpoint: options.dynamoDbEndpoint,
+    streamArn: await streamArnOf(options.dynamoDb, options.tableName),
+    handler: options.handler,
+    checkpointFile: join(dataDir, STREAM_CHECKPOINT_FILE),
+    failureFile: join(dataDir, AUDIT_FAILURES_FILE),
+    log,
+    functionName: 'countersign-audit-writer',
+    auditedObjects: auditedObjectsProbe(sink),
+    ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+    ...(options.batchWindowMs === undefined ? {} : { batchWindowMs: options.batchWindowMs }),
+  });
+
+  // Digest runs one at a time (the timer's and the shutdown's).
+  let digestQueue: Promise<unknown> = Promise.resolve();
+  const writeDigests = (includeCurrentHour = false): Promise<string[]> => {
+    const run = digestQueue.then(async () => {
+      const result = await writeDigestsUpTo(new Date(), digestDeps, { includeCurrentHour });
+      for (const key of result.written) log.step('digest', 'audit', `signed ${key}`, 'dim');
+      return result.written;
+    });
+    digestQueue = run.catch(() => undefined);
+    return run;
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const scheduleNextHour = () => {
+    if (stopped) return;
+    const now = Date.now();
+    // A second past the hour, so the hour that just ended is complete.
+    const delay = Math.ceil((now + 1) / HOUR_MS) * HOUR_MS - now + 1_000;
+    timer = setTimeout(() => {
+      writeDigests().catch((error: unknown) => log.error(`the hourly audit digest failed: ${(error as Error).message}`)).finally(scheduleNextHour);
+    }, delay);
+    timer.unref();
+  };
+
+  // Hours missed while the stack was not running are digested now (the digest chain has no gaps).
+  await writeDigests().catch((error: unknown) => log.warn(`audit digests of past hours not written: ${(error as Error).message}`));
+  poller.start();
+  scheduleNextHour();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    auditDir,
+    poller,
+    writeDigests,
+    stop: () => {
+      stopping ??= (async () => {
+        stopped = true;
+        if (timer !== undefined) clearTimeout(timer);
+        await poller.drain();
+        try {
+          await writeDigests(true);
+        } catch (error) {
+          log.error(`the audit digest at shutdown failed: ${(error as Error).message}`);
+        }
+      })();
+      return stopping;
+    },
+  };
+}
