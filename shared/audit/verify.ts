@@ -10,6 +10,9 @@ import { canonicalJson } from '../domain/canonical-json.js';
 import { PemSignatureVerifier } from '../ports/signer.js';
 import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
 import { getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, type AuditObjectReader } from './digest-store.js';
+
+/** See `VerifyOptions.maxUnsignedAgeHours`. */
+export const DEFAULT_MAX_UNSIGNED_AGE_HOURS = 2;
 import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH } from './format.js';
 
 /** A problem `verify` can name in one line to a user: the CLI exits 2 with it. */
@@ -23,6 +26,7 @@ export class AuditVerifyInputError extends Error {
 export type ProblemKind =
   | 'digest-unreadable' | 'digest-misplaced' | 'digest-signature' | 'digest-key' | 'digest-chain' | 'digest-missing'
   | 'object-missing' | 'object-unreadable' | 'object-hash' | 'object-count' | 'object-range' | 'object-extra' | 'object-listed-twice'
+  | 'object-unsigned'
   | 'record-unreadable' | 'record-hash' | 'record-chain' | 'record-order' | 'record-shard'
   | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra';
 
@@ -55,6 +59,14 @@ export interface VerifyOptions {
   collectEventIds?: boolean;
   /** Must match the digest writer's. @default 24 */
   lateWindowHours?: number;
+  /**
+   * An object no digest lists is fine while its hour is recent (the next digest lists it). Once its
+   * hour ended longer ago than this, the digest that should list it is missing: deleted (the newest
+   * digests are the ones a truncation removes) or never written. @default 2
+   */
+  maxUnsignedAgeHours?: number;
+  /** The verifier's clock, for `maxUnsignedAgeHours`. @default the current time */
+  now?: Date;
 }
 
 export interface VerifyReport {
@@ -453,7 +465,12 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     if (!inRange(parsedKey.hour)) continue;
     if (newestHour === undefined || parsedKey.hour.getTime() >= newestHour - lateWindow) {
       // Written after the newest digest (or into a partition a later digest will still sweep).
-      pendingObjects.push(key);
+      const endedAgo = (options.now ?? new Date()).getTime() - (parsedKey.hour.getTime() + HOUR_MS);
+      if (endedAgo > (options.maxUnsignedAgeHours ?? DEFAULT_MAX_UNSIGNED_AGE_HOURS) * HOUR_MS) {
+        problems.push({ kind: 'object-unsigned', objectKey: key, message: `object ${key} is listed by no digest although its hour ended ${Math.floor(endedAgo / HOUR_MS)} h ago: the digest that should list it is missing (deleted, or the digest job is not running)` });
+      } else {
+        pendingObjects.push(key);
+      }
       toRead.push(key);
     } else {
       problems.push({ kind: 'object-extra', objectKey: key, message: `object ${key} is listed by no digest: it was added to the log after the fact` });

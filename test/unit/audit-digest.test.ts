@@ -90,10 +90,10 @@ describe('writeDigestsUpTo', () => {
     // Clean shutdown at 10:40 digests the current hour; a batch of 10:xx arrives at 10:50.
     await writeDigestsUpTo(new Date('2026-11-20T10:40:00Z'), { sink, signer }, { includeCurrentHour: true });
     const late = await writer.write('shard-a', H10, [{ event_id: 'e2' }]);
-    expect((await verifyAuditLog({ sink, publicKeyPem: await signer.publicKeyPem() })).pendingObjects).toEqual([late.key]);
+    expect((await verifyAuditLog({ sink, publicKeyPem: await signer.publicKeyPem(), now: new Date('2026-11-20T10:55:00Z') })).pendingObjects).toEqual([late.key]);
     await writeDigestsUpTo(new Date('2026-11-20T12:00:00Z'), { sink, signer });
     expect((await readDigest(new Date('2026-11-20T11:00:00Z'))).digest.objects.map((o) => o.key)).toEqual([late.key]);
-    const report = await verifyAuditLog({ sink, publicKeyPem: await signer.publicKeyPem() });
+    const report = await verifyAuditLog({ sink, publicKeyPem: await signer.publicKeyPem(), now: new Date('2026-11-20T12:05:00Z') });
     expect(report).toMatchObject({ ok: true, pendingObjects: [], records: 2 });
   });
 });

@@ -43,7 +43,7 @@ afterEach(async () => {
 });
 
 const pathOf = (key: string) => join(dir, ...key.split('/'));
-const verify = (extra: Partial<Parameters<typeof verifyAuditLog>[0]> = {}) => verifyAuditLog({ sink, publicKeyPem, ...extra });
+const verify = (extra: Partial<Parameters<typeof verifyAuditLog>[0]> = {}) => verifyAuditLog({ sink, publicKeyPem, now: NOW, ...extra });
 
 async function rewriteContent(object: FixtureObject, change: (lines: string[]) => string[]): Promise<void> {
   const lines = gunzipSync(await readFile(pathOf(object.key))).toString('utf8').split('\n').filter((l) => l !== '');
@@ -161,6 +161,16 @@ describe('tamper suite: each change is found and named precisely', () => {
     const report = await verify();
     expect(report.problems.map((p) => p.message)).toContain('digest digests/dt=2026-11-20/hour=11/digest.json is missing (digest digests/dt=2026-11-20/hour=12/digest.json chains to it): it was deleted');
     expect(report.problems.some((p) => p.kind === 'object-extra' || p.kind === 'object-missing') || report.pendingObjects.includes(objects[2]!.key)).toBe(true);
+  });
+
+  it('the newest digest deleted (the log truncated at its end)', async () => {
+    await unlink(pathOf(digestKey(H12)));
+    // Right after hour 12 its objects may still wait for their digest; hours later they may not.
+    expect((await verify({ now: new Date('2026-11-20T13:05:00Z') })).problems).toEqual([]);
+    const report = await verify({ now: new Date('2026-11-20T16:00:00Z') });
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => p.kind)).toContain('object-unsigned');
+    expect(report.problems.find((p) => p.kind === 'object-unsigned')?.message).toMatch(/hour=12\/.* is listed by no digest although its hour ended 3 h ago: the digest that should list it is missing/);
   });
 
   it('a digest forged (content changed, signature kept)', async () => {
