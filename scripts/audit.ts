@@ -134,15 +134,18 @@ async function verifyCommand(args: Args): Promise<number> {
   const report = await verifyAuditLog({
     sink, publicKeyPem, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
   });
+  let reconciled: string | undefined;
   if (reconcile) {
-    const problems = reconcileEventItems(await tableEventIds(table!, one(args, '--endpoint')), report.eventIds!, { wholeLog: from === undefined && to === undefined });
+    const tableIds = await tableEventIds(table!, one(args, '--endpoint'));
+    const problems = reconcileEventItems(tableIds, report.eventIds!, { wholeLog: from === undefined && to === undefined });
     report.problems.push(...problems);
     report.ok = report.problems.length === 0;
+    if (problems.length === 0) reconciled = `reconciled with table ${table}: ${tableIds.length} event items, each in the log exactly once`;
   }
   if (has(args, '--json')) {
     const { eventIds: _ids, ...plain } = report;
     process.stdout.write(`${JSON.stringify(plain, null, 2)}\n`);
-  } else process.stdout.write(`${formatReport(report)}\n`);
+  } else process.stdout.write(`${formatReport(report)}\n${reconciled === undefined ? '' : `${reconciled}\n`}`);
   return report.ok ? 0 : 1;
 }
 

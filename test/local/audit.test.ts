@@ -101,6 +101,7 @@ async function verify(): Promise<VerifyReport> {
   return verifyAuditLog({ sink, publicKeyPem, collectEventIds: true });
 }
 
+let reconciled: { code: number; out: string } = { code: -1, out: '' };
 let tableIds: string[] = [];
 let firstVerify: VerifyReport;
 let dynamoDbPort: number;
@@ -138,6 +139,10 @@ beforeAll(async () => {
       return ids.length > 0 && ids.every((id) => logged.has(id)) ? ids : undefined;
     }, 'the audit log to hold every event item', 30_000);
     tableIds = await tableEventIds(client);
+    // The CLI's reconciliation scans the live table and finds every event item once in the log.
+    reconciled = await exec('npx', ['tsx', join(REPO_ROOT, 'scripts', 'audit.ts'), 'verify', '--dir', auditDir, '--reconcile', '--table', 'countersign-decisions', '--endpoint', stack.dynamoDbEndpoint], {
+      cwd: REPO_ROOT, timeout: 60_000, env: { ...process.env, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' },
+    }).then((r) => ({ code: 0, out: r.stdout }), (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }));
     await stack.stop();
   } finally {
     client.destroy();
@@ -193,6 +198,11 @@ describe('the audit trail of the local stack', () => {
     expect(report.records).toBe(records.length);
     expect(records.filter((r) => !before.has(r.eventId)).length).toBe(report.records - firstVerify.records);
     expect([...report.eventIds!.values()].every((count) => count === 1)).toBe(true);
+  });
+
+  it('the CLI reconciles the table with the log', () => {
+    expect(reconciled.out).toMatch(/reconciled with table countersign-decisions: \d+ event items, each in the log exactly once/);
+    expect(reconciled.code).toBe(0);
   });
 
   it('the CLI verifies the log and answers a saved query', async () => {
