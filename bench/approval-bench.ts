@@ -1,11 +1,8 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DECIDED_SOURCE } from '../shared/domain/contract.js';
-import { startLocalStack } from '../local/local-stack.js';
-import { silentLogger } from '../local/log.js';
+import type { LocalStack } from '../local/local-stack.js';
+import { borrowBenchStack, startBenchStack } from './bench-stack.js';
 
 export interface ApprovalBenchRow {
   requests: number;
@@ -28,9 +25,8 @@ function quantile(sorted: number[], q: number): number {
  * On the local stack (real handlers, DynamoDB Local, the synthesized workflow, the Slack emulator
  * without its rate limit): event in → review message posted, and button tap → `Action Decided`.
  */
-export async function benchApprovals(requests = 200, concurrency = 4): Promise<ApprovalBenchRow> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'countersign-approval-bench-'));
-  const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger, slackRateLimit: false });
+export async function benchApprovals(requests = 200, concurrency = 4, shared?: LocalStack): Promise<ApprovalBenchRow> {
+  const { stack, release } = await borrowBenchStack(shared);
   const waiters = new Map<string, (value: number) => void>();
   const posted = new Map<string, { channel: string; ts: string; at: number }>();
   const watchPosts = stack.slack.workspace.onChange(() => {
@@ -89,8 +85,7 @@ export async function benchApprovals(requests = 200, concurrency = 4): Promise<A
     watchPosts();
     watchDecisions();
     client.destroy();
-    await stack.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await release();
   }
   postedMs.sort((a, b) => a - b);
   decidedMs.sort((a, b) => a - b);
@@ -114,6 +109,11 @@ export function formatApprovalBench(row: ApprovalBenchRow): string {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  console.log(formatApprovalBench(await benchApprovals(200, 1)));
-  console.log(formatApprovalBench(await benchApprovals(200, 4)));
+  const { stack, release } = await startBenchStack();
+  try {
+    console.log(formatApprovalBench(await benchApprovals(200, 1, stack)));
+    console.log(formatApprovalBench(await benchApprovals(200, 4, stack)));
+  } finally {
+    await release();
+  }
 }

@@ -78,8 +78,9 @@ function flag(argv: string[], name: string): string | undefined {
 export async function printAuditBench(argv: string[] = []): Promise<void> {
   let dir = flag(argv, '--dir');
   if (dir === undefined) {
-    dir = resolve(`${DEFAULT_GENERATED_DIR}-bench`);
     const records = Number(flag(argv, '--records') ?? 1_000_000);
+    // The generated log is kept for the next run, one folder per size.
+    dir = resolve(records === 1_000_000 ? `${DEFAULT_GENERATED_DIR}-bench` : `${DEFAULT_GENERATED_DIR}-bench-${records}`);
     if (!existsSync(dir)) await generateAuditLog({ records, dir, days: 30, perObject: 1000, agents: 50, shards: 4, start: new Date('2026-10-01T00:00:00Z') });
   }
   const verify = await benchVerify(resolve(dir));

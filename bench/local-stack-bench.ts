@@ -1,10 +1,7 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DECIDED_SOURCE } from '../shared/domain/contract.js';
-import { startLocalStack } from '../local/local-stack.js';
-import { silentLogger } from '../local/log.js';
+import type { LocalStack } from '../local/local-stack.js';
+import { borrowBenchStack } from './bench-stack.js';
 
 export interface LocalStackBenchRow {
   actions: number;
@@ -13,15 +10,14 @@ export interface LocalStackBenchRow {
 }
 
 /** End-to-end throughput of auto-decided actions: SDK PutEvents in, "Action Decided" out, through DynamoDB Local. */
-export async function benchLocalStack(actions = 1_000): Promise<LocalStackBenchRow> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'countersign-bench-'));
-  const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger });
+export async function benchLocalStack(actions = 1_000, shared?: LocalStack): Promise<LocalStackBenchRow> {
+  const { stack, release } = await borrowBenchStack(shared);
   try {
     const client = new EventBridgeClient({ endpoint: stack.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
     let decided = 0;
     let allDecided: () => void = () => undefined;
     const done = new Promise<void>((resolve) => { allDecided = resolve; });
-    stack.bus.subscribe((activity) => {
+    const unsubscribe = stack.bus.subscribe((activity) => {
       if (activity.kind === 'accepted' && activity.event.source === DECIDED_SOURCE && ++decided === actions) allDecided();
     });
     const run = Date.now().toString(36);
@@ -48,10 +44,10 @@ export async function benchLocalStack(actions = 1_000): Promise<LocalStackBenchR
     await done;
     const seconds = (performance.now() - started) / 1000;
     client.destroy();
+    unsubscribe();
     return { actions, seconds, actionsPerSec: actions / seconds };
   } finally {
-    await stack.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await release();
   }
 }
 

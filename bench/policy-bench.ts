@@ -178,12 +178,12 @@ export function formatPolicyBench(rows: readonly PolicyBenchRow[], title: string
 }
 
 /** Prints both tables and the verdict on the issue's target; `npm run bench` calls it too. */
-export async function printPolicyBench(): Promise<void> {
-  const narrowed = await benchPolicies({ narrowByAction: true });
+export async function printPolicyBench(options: { sizes?: number[]; decisions?: number } = {}): Promise<void> {
+  const narrowed = await benchPolicies({ ...options, narrowByAction: true });
   console.log(formatPolicyBench(narrowed, 'Policy decisions, narrowed by action (production setting)'));
   console.log();
   // Fewer decisions: unnarrowed, 1,000 policies take about 2 ms each.
-  const all = await benchPolicies({ narrowByAction: false, decisions: 5_000 });
+  const all = await benchPolicies({ ...options, narrowByAction: false, decisions: Math.min(options.decisions ?? 5_000, 5_000) });
   console.log(formatPolicyBench(all, 'Policy decisions, every policy evaluated (Cedar alone)'));
   const worst = narrowed.find((row) => row.policies === 1000);
   if (worst !== undefined) console.log(`\ntarget p99 ≤ 100 µs at 1,000 policies: ${worst.p99us <= 100 ? 'met' : 'NOT met'} (${worst.p99us} µs)`);

@@ -1,25 +1,39 @@
 // `npm run bench`: prints the figures the issues ask for. Timings live here, never in tests.
+// `npm run bench -- --quick` runs every part on small sizes (a smoke run: its figures mean little).
 import { benchApprovals, formatApprovalBench } from './approval-bench.js';
 import { printAuditBench } from './audit-bench.js';
+import { startBenchStack } from './bench-stack.js';
 import { benchIntake } from './intake-bench.js';
 import { benchLocalStack } from './local-stack-bench.js';
 import { printPolicyBench } from './policy-bench.js';
 
-await printPolicyBench();
+const quick = process.argv.includes('--quick');
+const unknown = process.argv.slice(2).filter((argument) => argument !== '--quick');
+if (unknown.length > 0) {
+  console.error(`unknown argument "${unknown[0]}"; usage: npm run bench [-- --quick]`);
+  process.exit(2);
+}
+if (quick) console.log('quick run: small sizes, to check that every part runs; the figures are not comparable to a full run\n');
+
+await printPolicyBench(quick ? { sizes: [10, 100], decisions: 500 } : {});
 
 console.log('\nevaluate-action CPU per auto-decided action (in-memory adapters: parse, identity, Cedar, hash, record, publish)');
-const intake = await benchIntake();
+const intake = await benchIntake(quick ? 200 : undefined);
 console.log(`  actions ${intake.actions}   CPU ${intake.cpuMsPerAction.toFixed(3)} ms/action   wall ${intake.wallMsPerAction.toFixed(3)} ms/action   target <= 2 ms CPU: ${intake.cpuMsPerAction <= 2 ? 'met' : 'NOT met'}`);
 
+// One local stack for every part that needs one: the handler modules bind to the first of a process.
+const { stack, release } = await startBenchStack();
 console.log('\nlocal stack end to end (SDK PutEvents -> evaluate-action -> DynamoDB Local -> Action Decided)');
-const local = await benchLocalStack();
+const local = await benchLocalStack(quick ? 50 : undefined, stack);
 console.log(`  actions ${local.actions}   ${local.seconds.toFixed(1)} s   ${local.actionsPerSec.toFixed(0)} actions/s`);
 
 console.log();
 // One request at a time measures the path; four at once shows queueing on this 2-core machine, where
 // DynamoDB Local's JVM shares the cores with everything else.
-console.log(formatApprovalBench(await benchApprovals(200, 1)));
-console.log(formatApprovalBench(await benchApprovals(200, 4)));
+const approvals = quick ? 8 : 200;
+console.log(formatApprovalBench(await benchApprovals(approvals, 1, stack)));
+console.log(formatApprovalBench(await benchApprovals(approvals, 4, stack)));
+await release();
 
 console.log();
-await printAuditBench();
+await printAuditBench(quick ? ['--records', '5000'] : []);

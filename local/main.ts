@@ -3,6 +3,7 @@
  *   npm start -- --fresh           start with an empty data folder
  *   npm start -- --port 4020       serve on another port (or PORT=4020 npm start)
  *   npm start -- --time-scale 60   workflow time runs 60 times faster (or COUNTERSIGN_TIME_SCALE=60)
+ *   npm start -- --data-dir DIR    keep the data in DIR instead of .countersign/
  */
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
@@ -11,13 +12,14 @@ import { PortInUseError } from './aws-json-server.js';
 import { DynamoDbLocalError } from './dynamodb-local.js';
 import { createLogger } from './log.js';
 import { REVIEWER_HEADER } from './local-directory.js';
-import { JavaMissingError, LOCAL_BUS_NAME, LocalStackError, resolvePort, resolveTimeScale, startLocalStack, type LocalStack } from './local-stack.js';
+import { DEFAULT_PORT, JavaMissingError, LOCAL_BUS_NAME, LocalStackError, resolvePort, resolveTimeScale, startLocalStack, type LocalStack } from './local-stack.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET } from './slack/emulator.js';
 
-const USAGE = 'usage: npm start [-- --fresh] [-- --port N] [-- --time-scale N]';
+const USAGE = 'usage: npm start [-- --fresh] [-- --port N] [-- --time-scale N] [-- --data-dir DIR]';
 
 interface Arguments {
   fresh: boolean;
+  dataDir?: string;
   port?: number;
   timeScale?: number;
 }
@@ -37,7 +39,16 @@ function parseArguments(argv: readonly string[]): Arguments {
       parsed.timeScale = resolveTimeScale(value);
       index += 1;
     } else if (argument.startsWith('--time-scale=')) parsed.timeScale = resolveTimeScale(argument.slice('--time-scale='.length));
-    else if (argument === '--help' || argument === '-h') {
+    else if (argument === '--data-dir') {
+      const value = argv[index + 1];
+      if (value === undefined || value.startsWith('--') || value === '') throw new LocalStackError(`--data-dir needs a folder; ${USAGE}`);
+      parsed.dataDir = resolve(value);
+      index += 1;
+    } else if (argument.startsWith('--data-dir=')) {
+      const value = argument.slice('--data-dir='.length);
+      if (value === '') throw new LocalStackError(`--data-dir needs a folder; ${USAGE}`);
+      parsed.dataDir = resolve(value);
+    } else if (argument === '--help' || argument === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
     } else throw new LocalStackError(`unknown argument "${argument}"; ${USAGE}`);
@@ -60,36 +71,37 @@ function fail(error: unknown): never {
   process.exit(1);
 }
 
-function auditLines(auditDir: string): string[] {
-  const shown = relative(process.cwd(), auditDir);
-  const where = shown.startsWith('..') || shown === '' ? auditDir : shown;
-  const dirFlag = resolve(auditDir) === resolve(DEFAULT_LOCAL_AUDIT_DIR) ? '' : ` --dir ${auditDir}`;
+/** A path as the user would type it from here: relative when inside the working folder. */
+function shownPath(path: string): string {
+  const shown = relative(process.cwd(), path);
+  return shown === '' ? '.' : shown.startsWith('..') ? path : shown;
+}
+
+function auditLines(url: string, auditDir: string): string[] {
+  const dirFlag = resolve(auditDir) === resolve(DEFAULT_LOCAL_AUDIT_DIR) ? '' : ` --dir ${shownPath(auditDir)}`;
   return [
-    `  audit log      ${where}   hash-chained, write-once; digests signed on the hour and at stop`,
+    `  audit          ${url}/audit   records, decisions per hour, approval latency`,
+    `                 log in ${shownPath(auditDir)} (hash-chained, write-once; digests signed hourly and at stop)`,
     `                 npm run audit -- verify${dirFlag}`,
-    `                 npm run audit -- query --saved actions-by-agent${dirFlag}`,
   ];
 }
 
+/** Short on purpose: where everything is and how to stop. The README has the details. */
 function banner(stack: LocalStack): void {
-  const dataDir = relative(process.cwd(), stack.dataDir) || '.';
-  const tokenNote = process.env.SLACK_BOT_TOKEN === DEFAULT_SLACK_BOT_TOKEN ? `"${DEFAULT_SLACK_BOT_TOKEN}"` : 'from SLACK_BOT_TOKEN';
-  const secretNote = process.env.SLACK_SIGNING_SECRET === DEFAULT_SLACK_SIGNING_SECRET ? `"${DEFAULT_SLACK_SIGNING_SECRET}"` : 'from SLACK_SIGNING_SECRET';
+  const slackSecrets = process.env.SLACK_BOT_TOKEN === DEFAULT_SLACK_BOT_TOKEN && process.env.SLACK_SIGNING_SECRET === DEFAULT_SLACK_SIGNING_SECRET
+    ? `bot token "${DEFAULT_SLACK_BOT_TOKEN}", signing secret "${DEFAULT_SLACK_SIGNING_SECRET}"`
+    : 'bot token and signing secret from SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET';
   const lines = [
     '',
     'Countersign local stack is up',
-    `  bus endpoint   ${stack.url}   EventBridge PutEvents, bus "${LOCAL_BUS_NAME}"`,
-    `                 new EventBridgeClient({ endpoint: '${stack.url}', region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } })`,
-    `                 with Entries: [{ EventBusName: '${LOCAL_BUS_NAME}', Source: 'agent.<id>', DetailType: 'Action Requested', Detail: JSON.stringify(...) }]`,
-    `  decision API   ${stack.url}/actions/{actionId}`,
-    `  Slack          ${stack.url}/slack   the approval channels; act as any member of the directory`,
-    `                 Web API at ${stack.slackApiUrl} (bot token ${tokenNote}, signing secret ${secretNote})`,
-    `  votes API      POST ${stack.url}/actions/{actionId}/votes  with header ${REVIEWER_HEADER}: <member id>`,
-    `                 curl -X POST ${stack.url}/actions/<id>/votes -H '${REVIEWER_HEADER}: bob' -H 'content-type: application/json' -d '{"vote":"approve","comment":"ok"}'`,
-    `                 (AWS_IAM in AWS: locally the header stands for arn:aws:iam::000000000000:user/<member id>, which the local directory maps to the member)`,
-    `  workflow       ${stack.timeScale === 1 ? 'real time' : `time runs ${stack.timeScale}x faster (policy timeouts divided by ${stack.timeScale}, whole seconds, at least 1 s)`}   (--time-scale N)`,
-    `  data folder    ${dataDir.startsWith('..') ? stack.dataDir : dataDir}   (npm start -- --fresh starts clean)`,
-    ...(stack.auditDir === undefined ? [] : auditLines(stack.auditDir)),
+    `  bus endpoint   ${stack.url}   EventBridge PutEvents to bus "${LOCAL_BUS_NAME}", Source "agent.<id>", DetailType "Action Requested"`,
+    `  Slack          ${stack.url}/slack   review messages; act as any member of the directory`,
+    `                 Web API ${stack.slackApiUrl} (${slackSecrets})`,
+    `  decision API   GET ${stack.url}/actions/{actionId}`,
+    `                 votes: POST ${stack.url}/actions/{actionId}/votes with header ${REVIEWER_HEADER}: <member id>`,
+    ...(stack.auditDir === undefined ? [] : auditLines(stack.url, stack.auditDir)),
+    `  workflow       ${stack.timeScale === 1 ? 'real time' : `${stack.timeScale}x faster`} (--time-scale N)   data in ${shownPath(stack.dataDir)} (--fresh starts clean)`,
+    `  try it         npm run demo${stack.port === DEFAULT_PORT ? '' : ` -- --endpoint ${stack.url}`}   in another terminal: a demo agent asks for six actions`,
     '  Ctrl-C to stop',
     '',
   ];
@@ -133,6 +145,7 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({
     fresh: args.fresh,
     log,
+    ...(args.dataDir === undefined ? {} : { dataDir: args.dataDir }),
     ...(args.port === undefined ? {} : { port: args.port }),
     ...(args.timeScale === undefined ? {} : { timeScale: args.timeScale }),
   });

@@ -420,10 +420,20 @@ export class StreamPoller {
     if (this.options.auditedObjects === undefined || records.length === 0) return;
     try {
       const keys = (await this.options.auditedObjects(shardId, records)).filter((key) => !this.logged.has(key));
-      for (const key of keys) {
-        this.logged.add(key);
-        const count = keys.length === 1 ? ` (${records.length} record${records.length === 1 ? '' : 's'})` : '';
-        this.options.log.step('audited', 'audit', `${key}${count}`, 'dim');
+      if (keys.length === 0) return;
+      for (const key of keys) this.logged.add(key);
+      const where = keys.length === 1 ? keys[0]! : `${keys.length} objects (${keys[0]} ...)`;
+      // One line per request, as the other steps are: which of its events the log now holds, and where.
+      const byAction = new Map<string, string[]>();
+      for (const record of records) {
+        const image = record.dynamodb?.NewImage;
+        const actionId = image?.actionId?.S ?? image?.pk?.S ?? 'unknown';
+        const types = byAction.get(actionId) ?? [];
+        types.push(image?.eventType?.S ?? 'unmappable');
+        byAction.set(actionId, types);
+      }
+      for (const [actionId, types] of byAction) {
+        this.options.log.step('audited', actionId, `${types.join(', ')} in ${where}`, 'dim');
       }
     } catch (error) {
       this.options.log.warn(`could not list the audit objects just written: ${(error as Error).message}`);

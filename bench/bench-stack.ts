@@ -1,0 +1,32 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../local/log.js';
+import { startLocalStack, type LocalStack } from '../local/local-stack.js';
+
+/**
+ * The handler modules bind to the first local stack of a process (their SDK clients are built at
+ * import), so `npm run bench` starts one stack and every part that needs one borrows it. A bench
+ * run on its own starts (and stops) its own.
+ */
+export interface BenchStack {
+  stack: LocalStack;
+  release(): Promise<void>;
+}
+
+export async function startBenchStack(): Promise<BenchStack> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'countersign-bench-'));
+  const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger, slackRateLimit: false });
+  return {
+    stack,
+    release: async () => {
+      await stack.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function borrowBenchStack(shared: LocalStack | undefined): Promise<BenchStack> {
+  if (shared === undefined) return startBenchStack();
+  return { stack: shared, release: async () => undefined };
+}
