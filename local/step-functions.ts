@@ -532,7 +532,7 @@ export class LocalStepFunctions {
       ? ` (${approval.approvers}, quorum ${String(approval.quorum ?? 1)}${typeof approval.timeout === 'string' ? `, timeout ${approval.timeout}` : ''}${typeof approval.escalate === 'string' ? `, then ${approval.escalate}` : ''})`
       : '';
     const scale = this.timeScale === 1 ? '' : `; time runs ${this.timeScale}x faster`;
-    this.log.step('pending', this.subjectOf(execution), `approval workflow started${needs}${scale}`, 'warn');
+    this.log.step('decided', this.subjectOf(execution), `pending - needs approval${needs}; approval workflow started${scale}`, 'warn');
   }
 
   private journal(record: Execution | Partial<Execution>): void {

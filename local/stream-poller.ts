@@ -416,6 +416,22 @@ export class StreamPoller {
     this.options.log.step('failed', shardId, `audit-writer gave up on records ${first}..${last} (${error}); the payload is in ${this.options.failureFile}`, 'error');
   }
 
+  /** Votes are steps of a request too, from Slack and from the votes API alike: the stream sees both. */
+  private logVote(record: DynamoDBRecord): void {
+    const image = record.dynamodb?.NewImage;
+    const type = image?.eventType?.S;
+    if (type !== 'vote' && type !== 'vote_refused') return;
+    const actionId = image?.actionId?.S ?? 'unknown';
+    const who = image?.reviewerId?.S ?? 'someone';
+    const vote = image?.vote?.S ?? 'a vote';
+    if (type === 'vote') {
+      const closes = image?.closesRequest?.S;
+      this.options.log.step('vote', actionId, `${who}: ${vote}${closes === undefined ? ', counted' : `, counted; closes it: ${closes}`}`, vote === 'approve' ? 'ok' : 'error');
+    } else {
+      this.options.log.step('vote', actionId, `${who}: ${vote} refused (${image?.rule?.S ?? 'rule'}): ${image?.message?.S ?? ''}`.trimEnd(), 'warn');
+    }
+  }
+
   private async logAudited(shardId: string, records: readonly DynamoDBRecord[]): Promise<void> {
     if (this.options.auditedObjects === undefined || records.length === 0) return;
     try {
@@ -432,6 +448,7 @@ export class StreamPoller {
         types.push(image?.eventType?.S ?? 'unmappable');
         byAction.set(actionId, types);
       }
+      for (const record of records) this.logVote(record);
       for (const [actionId, types] of byAction) {
         this.options.log.step('audited', actionId, `${types.join(', ')} in ${where}`, 'dim');
       }

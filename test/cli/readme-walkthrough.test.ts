@@ -1,0 +1,165 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../local/local-stack.js';
+import { readmeBlock } from './readme.js';
+
+/**
+ * The README's "Try it locally" path, run as a newcomer runs it: `npm start` in one process, the
+ * README's own `try.mjs` and `curl` lines in others, then Ctrl-C and the audit commands. The README
+ * text is the script: change a command there and this test runs the new one.
+ */
+
+const README_URL = 'http://127.0.0.1:4010';
+const dataDir = mkdtempSync(join(tmpdir(), 'countersign-readme-'));
+const scratch = join(REPO_ROOT, 'test-results');
+let start: ChildProcess | undefined;
+let output = '';
+let url = '';
+let exited: Promise<number | null> = Promise.resolve(null);
+
+function waitForOutput(pattern: RegExp, what: string, timeoutMs = 90_000): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const match = pattern.exec(output);
+      if (match !== null) {
+        clearInterval(timer);
+        clearTimeout(deadline);
+        resolve(match);
+      }
+    };
+    const timer = setInterval(check, 100);
+    const deadline = setTimeout(() => {
+      clearInterval(timer);
+      reject(new Error(`npm start never printed ${what}; it printed:\n${output}`));
+    }, timeoutMs);
+    check();
+  });
+}
+
+function run(command: string, args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(command, args, { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true' }, input, timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `npm run audit -- …` exactly as the README writes it, on this test's audit folder. */
+function audit(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return run('npm', ['run', '--silent', 'audit', '--', ...args, '--dir', join(dataDir, 'audit-bucket')]);
+}
+
+beforeAll(async () => {
+  mkdirSync(scratch, { recursive: true });
+  // detached: its own process group, so the test can press Ctrl-C on the whole group as a terminal does.
+  start = spawn('npm', ['start', '--', '--port', '0', '--data-dir', dataDir, '--time-scale', '2'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, CI: 'true', PORT: '' },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  start.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
+  start.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
+  const child = start;
+  exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const [, found] = await waitForOutput(/bus endpoint\s+(http:\/\/127\.0\.0\.1:\d+)/, 'its banner');
+  url = found ?? '';
+  await waitForOutput(/Ctrl-C to stop/, 'the end of its banner');
+}, 120_000);
+
+afterAll(() => {
+  if (start?.pid !== undefined && start.exitCode === null) {
+    try {
+      process.kill(-start.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('the README, followed step by step', () => {
+  let actionId = '';
+
+  it('npm start prints the short banner: where the bus, Slack, the decision API and the audit log are, and how to stop', () => {
+    expect(output).toContain('Countersign local stack is up');
+    for (const line of ['bus endpoint', 'Slack ', 'decision API', 'audit ', 'Ctrl-C to stop']) expect(output).toContain(line);
+    expect(output).toContain(`${url}/slack`);
+    expect(output).toContain(`${url}/audit`);
+    expect(output).toContain(`npm run demo -- --endpoint ${url}`);
+    expect(output).not.toMatch(/\u001b\[/); // plain text with CI=true
+  });
+
+  it("the README's try.mjs sends an export and gets pending", () => {
+    const script = readmeBlock('js', 'save as `try.mjs`');
+    expect(script).toContain(README_URL);
+    const file = join(scratch, `readme-try-${process.pid}.mjs`);
+    writeFileSync(file, script.replaceAll(README_URL, url));
+    const result = run('node', [file]);
+    rmSync(file, { force: true });
+    expect(result.stderr).not.toMatch(/Error/);
+    expect(result.stdout).toMatch(/EventId: '[0-9a-f-]+'/);
+    expect(result.stdout).toContain("outcome: 'pending'");
+    actionId = /actionId: '(export-\d+)'/.exec(result.stdout)?.[1] ?? '';
+    expect(actionId).not.toBe('');
+  });
+
+  it("the README's curl line approves it as bob", async () => {
+    const curl = readmeBlock('sh', 'curl -X POST');
+    expect(curl).toContain(`${README_URL}/actions/<actionId>/votes`);
+    const result = run('bash', ['-c', curl.replaceAll(README_URL, url).replaceAll('<actionId>', actionId)]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'approved' });
+    const decision = await (await fetch(`${url}/actions/${actionId}`)).json() as { outcome: string; reviewers: Array<{ id: string }> };
+    expect(decision.outcome).toBe('approved');
+    expect(decision.reviewers.map((r) => r.id)).toEqual(['bob']);
+  });
+
+  it('npm start printed one line per step of the request, up to audited', async () => {
+    const steps = ['requested', 'decided', 'review', 'vote', 'outcome', 'audited'];
+    await waitForOutput(new RegExp(`audited\\s+${actionId}\\s.*outcome`), `the audited line with the outcome of ${actionId}`);
+    const lines = output.split('\n').filter((line) => line.includes(actionId));
+    for (const step of steps) expect(lines.some((line) => new RegExp(`^\\d\\d:\\d\\d:\\d\\d ${step}`).test(line)), `a "${step}" line for ${actionId} in:\n${lines.join('\n')}`).toBe(true);
+  });
+
+  it('Ctrl-C stops everything, DynamoDB Local included, and signs a last digest', async () => {
+    if (start?.pid === undefined) throw new Error('npm start did not run');
+    process.kill(-start.pid, 'SIGINT');
+    await exited;
+    expect(output).toContain('stopped');
+    expect(output).toMatch(/digest\s+audit\s+signed digests\//);
+    const left = run('pgrep', ['-f', dataDir]);
+    expect(left.stdout.trim()).toBe('');
+  });
+
+  it('npm run audit -- verify proves the log whole, and the saved queries answer who asked and who approved', () => {
+    const verify = audit(['verify']);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/verified: .* no problems/);
+
+    const queries = run('npm', ['run', '--silent', 'audit', '--', 'queries']);
+    expect(queries.status).toBe(0);
+    expect(queries.stdout).toContain('who-approved');
+
+    const byAgent = audit(['query', '--saved', 'actions-by-agent']);
+    expect(byAgent.status, byAgent.stderr).toBe(0);
+    expect(byAgent.stdout).toContain(actionId);
+
+    const approved = audit(['query', '--saved', 'who-approved', '--param', `action_id=${actionId}`]);
+    expect(approved.status, approved.stderr).toBe(0);
+    expect(approved.stdout).toContain('bob');
+
+    const refused = audit(['query', '--saved', 'refused-votes', '--csv']);
+    expect(refused.status, refused.stderr).toBe(0);
+    expect(refused.stdout.split('\n')[0]).toMatch(/,/);
+
+    const sql = audit(['query', 'SELECT event_type, count(*) AS n FROM audit_events GROUP BY 1 ORDER BY 1', '--json']);
+    expect(sql.status, sql.stderr).toBe(0);
+    const rows = JSON.parse(sql.stdout) as Array<{ event_type: string; n: number }>;
+    expect(rows.map((row) => row.event_type)).toEqual(expect.arrayContaining(['requested', 'decided', 'vote', 'outcome']));
+  });
+
+  it('keeps the data where --data-dir said', () => {
+    expect(readFileSync(join(dataDir, 'audit-bucket', 'digests', 'public-key.pem'), 'utf8')).toContain('PUBLIC KEY');
+  });
+});
