@@ -1,0 +1,43 @@
+/**
+ * The agent client: send `Action Requested`, wait for the decision, and run an action only when it
+ * is allowed or approved, exactly as approved.
+ */
+export {
+  backoffDelay,
+  createAgentClient,
+  decisionUrl,
+  localAgentClient,
+  networkErrorCode,
+  DEFAULT_EVENT_BUS_NAME,
+  DEFAULT_LOCAL_URL,
+  DEFAULT_POLL_INTERVAL_MS,
+  DEFAULT_WAIT_TIMEOUT_MS,
+  type ActionSpec,
+  type AgentClient,
+  type AgentClientOptions,
+  type WaitForDecisionOptions,
+  type WaitOptions,
+} from './agent-client.js';
+export {
+  isApproval,
+  type ApprovalDecision,
+  type DeepReadonly,
+  type FinalDecision,
+  type GuardedApproval,
+  type PendingDecision,
+  type RefusalDecision,
+  type Reviewer,
+} from './decision.js';
+export {
+  ActionNotPermittedError,
+  CountersignAccessDeniedError,
+  CountersignClientError,
+  CountersignUnreachableError,
+  DecisionTimeoutError,
+  InvalidActionRequestError,
+  PayloadChangedError,
+  PayloadMismatchError,
+  PutEventsFailedError,
+  UnexpectedResponseError,
+} from './errors.js';
+export { isLocalUrl, regionOfFunctionUrl, sigV4Signer, type Credentials, type RequestSigner } from './sigv4.js';

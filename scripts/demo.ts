@@ -1,0 +1,409 @@
+/**
+ * A demo agent on the agent client, against the local stack (`npm start` in another terminal).
+ *
+ *   npm run demo [-- --endpoint URL] [--only NAME[,NAME]] [--timeout SECONDS]
+ *
+ * It plays the scenarios below at the same time and prints one line per event as it happens:
+ *   -> NAME  what the agent asks
+ *   .. NAME  pending / where to approve it / what the client refused before sending
+ *   <= NAME  OUTCOME  the final outcome (allowed, approved, denied, rejected, expired, invalid)
+ *      NAME  ran      what the guarded action did (fake: nothing leaves this machine)
+ *   !! NAME  error    why the scenario could not finish
+ *
+ * Exit codes: 0 every scenario reached a final outcome (whatever it is); 1 an error (the stack is not
+ * running, a wait timed out); 2 bad arguments.
+ */
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  ActionNotPermittedError,
+  CountersignClientError,
+  DEFAULT_LOCAL_URL,
+  InvalidActionRequestError,
+  localAgentClient,
+  networkErrorCode,
+  type ActionSpec,
+  type AgentClient,
+  type FinalDecision,
+  type GuardedApproval,
+  type PendingDecision,
+} from '../client/index.js';
+import { short } from '../client/errors.js';
+import { AGENT_SOURCE_PREFIX, DETAIL_TYPE_REQUESTED, SPEC_VERSION } from '../shared/domain/contract.js';
+import { colourWanted, type Tone } from '../local/log.js';
+
+export const SCENARIO_NAMES = ['query', 'export', 'iam', 'password', 'delete-audit', 'malformed'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+export const DEFAULT_TIMEOUT_SECONDS = 1800;
+
+const USAGE = `usage: npm run demo [-- --endpoint URL] [--only NAME[,NAME]] [--timeout SECONDS]
+  --endpoint URL      the local stack (default ${DEFAULT_LOCAL_URL}; start it with npm start)
+  --only NAMES        play only these scenarios: ${SCENARIO_NAMES.join(', ')}
+  --timeout SECONDS   how long to wait for a pending request's outcome (default ${DEFAULT_TIMEOUT_SECONDS})
+  --help              this text
+Exit 0 when every scenario reached a final outcome, 1 on an error, 2 on bad arguments.`;
+
+export interface DemoOptions {
+  /** The local stack's URL: bus endpoint and decision API. */
+  endpoint: string;
+  /** @default every scenario */
+  only?: readonly ScenarioName[];
+  /** @default 1800 */
+  timeoutSeconds?: number;
+  /** Where each line of output goes. @default stdout */
+  write?: (line: string) => void;
+  /** Where the one line that says the demo could not start goes. @default stderr */
+  writeError?: (line: string) => void;
+  /** @default false */
+  colour?: boolean;
+  /** Called when a scenario's request is pending (a test votes here). */
+  onPending?: (scenario: ScenarioName, pending: PendingDecision) => void;
+  /** Polling bounds of the clients. @default { initial: 200, max: 1000 }: the local stack is cheap to ask */
+  pollIntervalMs?: { initial: number; max: number };
+  /** How long to wait for a stack that answers /health with 503 (starting). @default 60 s */
+  startupWaitMs?: number;
+}
+
+interface Scenario {
+  name: ScenarioName;
+  agentId: string;
+  spec: ActionSpec;
+  /** Shown in the header after the request itself. */
+  note?: string;
+  /** Where a person approves it, when it needs approval. */
+  approveHint?: (endpoint: string) => string;
+  /** The fake action the guard runs once allowed or approved. */
+  perform?: (approval: GuardedApproval) => string;
+}
+
+function localDate(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The scenarios, from config/directory.json and policies/*.cedar. */
+function scenarios(): Scenario[] {
+  return [
+    {
+      name: 'query',
+      agentId: 'billing-agent',
+      spec: {
+        action: 'db.query',
+        resource: { type: 'Database', id: 'customers' },
+        environment: 'prod',
+        parameters: { sql: 'SELECT plan, count(*) FROM customers GROUP BY plan' },
+        justification: 'Weekly plan mix for the billing report',
+      },
+      perform: (approval) => `ran ${text(approval.parameters.sql)} on customers (prod): 3 rows (fake)`,
+    },
+    {
+      name: 'export',
+      agentId: 'billing-agent',
+      spec: {
+        agent: { onBehalfOf: 'alice@example.com', runId: 'demo', model: 'demo-agent' },
+        action: 'db.export',
+        resource: { type: 'Database', id: 'customers' },
+        environment: 'prod',
+        parameters: { table: 'customers', format: 'csv' },
+        justification: 'Quarterly churn analysis for finance',
+      },
+      approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-data-owners, act as bob and tap Approve (alice owns billing-agent and cannot approve)`,
+      perform: (approval) => `exported ${text(approval.parameters.table)} as ${text(approval.parameters.format)} to exports/customers.${text(approval.parameters.format)} (fake: nothing left this machine)`,
+    },
+    {
+      name: 'iam',
+      agentId: 'ops-agent',
+      spec: {
+        action: 'iam.policy.update',
+        resource: { type: 'IamPolicy', id: 'billing-readers' },
+        environment: 'prod',
+        parameters: { policyName: 'billing-readers', statement: { effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::invoices/*'] } },
+        justification: 'Billing readers need the invoice archive for the audit',
+      },
+      approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-security, act as dan and tap Approve, then as erin (2 needed; carol owns ops-agent and cannot approve)`,
+      perform: (approval) => {
+        const statement = approval.parameters.statement as { effect?: unknown; actions?: unknown; resources?: unknown } | undefined;
+        return `added ${text(statement?.effect)} ${text(statement?.actions)} on ${text(statement?.resources)} to ${text(approval.parameters.policyName)} (fake)`;
+      },
+    },
+    {
+      name: 'password',
+      // support-agent's owner (heidi) is not in security: carol, dan and erin may all approve.
+      agentId: 'support-agent',
+      spec: {
+        agent: { onBehalfOf: 'grace@example.com' },
+        action: 'user.password.reset',
+        resource: { type: 'User', id: 'grace', attributes: { admin: true } },
+        environment: 'prod',
+        parameters: { user: 'grace', delivery: 'reset link to the registered e-mail' },
+        justification: 'Grace is locked out of her admin account during an incident',
+        context: { requestedAt: `${localDate(new Date())}T03:00:00`, riskHints: ['off-hours'] },
+      },
+      note: 'at 3 a.m.',
+      approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-security, act as carol, dan or erin and tap Approve (heidi owns support-agent; grace is who it is for)`,
+      perform: (approval) => `sent ${text(approval.parameters.user)} a ${text(approval.parameters.delivery)} (fake)`,
+    },
+    {
+      name: 'delete-audit',
+      agentId: 'ops-agent',
+      spec: {
+        action: 'storage.bucket.delete',
+        resource: { type: 'Bucket', id: 'audit/countersign-trail' },
+        environment: 'prod',
+        parameters: { bucket: 'audit/countersign-trail', force: true },
+        justification: 'Free up storage',
+      },
+      perform: (approval) => `deleted ${text(approval.parameters.bucket)} (fake)`,
+    },
+    {
+      name: 'malformed',
+      agentId: 'billing-agent',
+      // Breaks the contract twice: a field v1 does not have, and an empty justification.
+      spec: {
+        action: 'db.export',
+        resource: { type: 'Database', id: 'customers' },
+        environment: 'prod',
+        parameters: { table: 'customers', format: 'csv' },
+        justification: '',
+        priority: 'urgent',
+      } as ActionSpec,
+      note: 'with a request that breaks the contract',
+    },
+  ];
+}
+
+const ANSI: Record<Tone, [string, string]> = {
+  plain: ['', ''],
+  dim: ['\u001b[2m', '\u001b[22m'],
+  ok: ['\u001b[32m', '\u001b[39m'],
+  warn: ['\u001b[33m', '\u001b[39m'],
+  error: ['\u001b[31m', '\u001b[39m'],
+  accent: ['\u001b[36m', '\u001b[39m'],
+};
+
+const TONE_OF: Record<string, Tone> = {
+  allowed: 'ok', approved: 'ok', ran: 'ok', denied: 'error', rejected: 'error', expired: 'warn', invalid: 'warn',
+  pending: 'warn', waiting: 'warn', refused: 'warn', sent: 'plain', error: 'error',
+};
+
+type Printer = (mark: '->' | '..' | '<=' | '  ' | '!!', scenario: string, word: string, message: string) => void;
+
+function printer(write: (line: string) => void, colour: boolean): Printer {
+  const paint = (tone: Tone, value: string) => (colour && tone !== 'plain' ? `${ANSI[tone][0]}${value}${ANSI[tone][1]}` : value);
+  return (mark, scenario, word, message) => {
+    const wordColumn = word === '' ? '' : `${paint(TONE_OF[word] ?? 'plain', word.padEnd(9))} `;
+    write(`${paint('dim', mark)} ${paint('accent', scenario.padEnd(12))} ${wordColumn}${message}`.trimEnd());
+  };
+}
+
+function describe(scenario: Scenario): string {
+  const { spec } = scenario;
+  const forWhom = spec.agent?.onBehalfOf === undefined ? '' : ` for ${spec.agent.onBehalfOf}`;
+  const note = scenario.note === undefined ? '' : ` ${scenario.note}`;
+  return `${scenario.agentId}${forWhom} asks ${spec.action} ${spec.resource.type} ${spec.resource.id} (${spec.environment})${note}`;
+}
+
+function decidedBy(decision: FinalDecision): string {
+  if (decision.outcome === 'approved' || decision.outcome === 'rejected') {
+    const voters = decision.reviewers.filter((r) => r.vote === (decision.outcome === 'approved' ? 'approve' : 'deny')).map((r) => r.id);
+    if (voters.length > 0) return `by ${voters.join(' and ')}`;
+  }
+  return decision.policyIds.length > 0 ? `by policy ${decision.policyIds.join(', ')}` : '';
+}
+
+async function playGuarded(scenario: Scenario, client: AgentClient, print: Printer, onPending: (pending: PendingDecision) => void): Promise<void> {
+  const perform = scenario.perform ?? (() => 'done (fake)');
+  try {
+    const result = await client.guard(scenario.spec, (approval) => {
+      print('<=', scenario.name, approval.outcome, `${decidedBy(approval)}: running it (payload ${short(approval.payloadSha256)})`);
+      return perform(approval);
+    }, { onPending });
+    print('  ', scenario.name, 'ran', result);
+  } catch (error) {
+    if (!(error instanceof ActionNotPermittedError)) throw error;
+    const { decision } = error;
+    // A policy's reason already names its policies; a rejection names who denied it.
+    const by = decision.outcome === 'rejected' ? decidedBy(decision) : '';
+    print('<=', scenario.name, decision.outcome, `${by === '' ? '' : `${by}: `}${decision.reason}`);
+  }
+}
+
+async function playMalformed(scenario: Scenario, client: AgentClient, endpoint: string, print: Printer): Promise<void> {
+  const actionId = `${scenario.agentId}-${randomUUID()}`;
+  const spec = { ...scenario.spec, actionId };
+  let clientReason: string;
+  try {
+    await client.requestAction(spec);
+    throw new CountersignClientError('the client sent a request that breaks the contract; it should have refused it');
+  } catch (error) {
+    if (!(error instanceof InvalidActionRequestError)) throw error;
+    clientReason = error.message;
+  }
+  print('..', scenario.name, 'refused', `the client refuses to send it: ${clientReason}`);
+
+  // The same detail the client built, sent with the plain SDK: nothing checks it before the server.
+  const { agent, actionId: _id, ...rest } = spec;
+  const detail = { specVersion: SPEC_VERSION, actionId, agent: { ...agent, id: scenario.agentId }, ...rest };
+  const events = new EventBridgeClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  try {
+    const response = await events.send(new PutEventsCommand({ Entries: [{
+      EventBusName: 'countersign', Source: `${AGENT_SOURCE_PREFIX}${scenario.agentId}`, DetailType: DETAIL_TYPE_REQUESTED, Detail: JSON.stringify(detail),
+    }] }));
+    if ((response.FailedEntryCount ?? 0) > 0) throw new CountersignClientError(`the bus refused the raw request: ${response.Entries?.[0]?.ErrorMessage ?? 'no message'}`);
+  } catch (error) {
+    if (error instanceof CountersignClientError) throw error;
+    throw new CountersignClientError(`sending the raw request failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, { cause: error });
+  } finally {
+    events.destroy();
+  }
+  print('..', scenario.name, 'sent', `sent anyway with the raw EventBridge SDK (no validation), actionId ${actionId}`);
+  const decision = await client.waitForDecision(actionId);
+  const same = decision.reason === clientReason ? 'the same reason the client gave' : `the client said: ${clientReason}`;
+  print('<=', scenario.name, decision.outcome, `${decision.reason} (${same})`);
+}
+
+type Preflight = { ok: true } | { ok: false; message: string };
+
+async function preflight(endpoint: string, startupWaitMs: number, print: Printer): Promise<Preflight> {
+  const url = new URL('health', endpoint.endsWith('/') ? endpoint : `${endpoint}/`);
+  const deadline = Date.now() + startupWaitMs;
+  let saidStarting = false;
+  for (;;) {
+    let response: Response;
+    let body: string;
+    try {
+      response = await fetch(url);
+      body = await response.text();
+    } catch (error) {
+      const code = networkErrorCode(error);
+      const why = code === 'ECONNREFUSED' ? 'connection refused' : code ?? (error instanceof Error ? error.message : String(error));
+      return { ok: false, message: `cannot reach the Countersign local stack at ${endpoint} (${why}): is \`npm start\` running? (or pass --endpoint URL)` };
+    }
+    if (response.status === 200) return { ok: true };
+    if (response.status === 503 && Date.now() < deadline) {
+      if (!saidStarting) print('..', 'stack', 'waiting', `the local stack at ${endpoint} is starting`);
+      saidStarting = true;
+      await new Promise((done) => setTimeout(done, 500));
+      continue;
+    }
+    const what = `${response.status} ${response.headers.get('content-type') ?? 'no content type'} ${JSON.stringify(body.replace(/\s+/g, ' ').slice(0, 60))}`;
+    return { ok: false, message: `${endpoint} does not answer like the Countersign local stack (GET ${url.pathname} answered ${what}): check --endpoint, or run \`npm start\`` };
+  }
+}
+
+/** Plays the scenarios against the stack at `options.endpoint`; resolves to the exit code. */
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const write = options.write ?? ((line: string) => { process.stdout.write(`${line}\n`); });
+  const writeError = options.writeError ?? ((line: string) => { process.stderr.write(`${line}\n`); });
+  const print = printer(write, options.colour ?? false);
+  const endpoint = options.endpoint.replace(/\/+$/, '');
+  const chosen = scenarios().filter((scenario) => options.only === undefined || options.only.includes(scenario.name));
+  const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+
+  const ready = await preflight(endpoint, options.startupWaitMs ?? 60_000, print);
+  if (!ready.ok) {
+    writeError(ready.message);
+    return 1;
+  }
+
+  write(`Countersign demo against ${endpoint}: ${chosen.map((s) => s.name).join(', ')}, at the same time (pending waits up to ${timeoutSeconds} s)`);
+  for (const scenario of chosen) print('->', scenario.name, '', describe(scenario));
+
+  const clients = new Map<string, AgentClient>();
+  const clientFor = (agentId: string) => {
+    let client = clients.get(agentId);
+    if (client === undefined) {
+      client = localAgentClient(agentId, endpoint, { waitTimeoutMs: timeoutSeconds * 1000, pollIntervalMs: options.pollIntervalMs ?? { initial: 200, max: 1000 } });
+      clients.set(agentId, client);
+    }
+    return client;
+  };
+
+  const results = await Promise.all(chosen.map(async (scenario): Promise<boolean> => {
+    const client = clientFor(scenario.agentId);
+    const onPending = (pending: PendingDecision) => {
+      print('..', scenario.name, 'pending', `${pending.reason} [${pending.actionId}]`);
+      if (scenario.approveHint !== undefined) print('..', scenario.name, 'waiting', scenario.approveHint(endpoint));
+      options.onPending?.(scenario.name, pending);
+    };
+    try {
+      if (scenario.name === 'malformed') await playMalformed(scenario, client, endpoint, print);
+      else await playGuarded(scenario, client, print, onPending);
+      return true;
+    } catch (error) {
+      const message = error instanceof CountersignClientError ? error.message : `unexpected ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+      print('!!', scenario.name, 'error', message.split('\n')[0] ?? '');
+      return false;
+    }
+  }));
+  for (const client of clients.values()) client.destroy();
+
+  const failed = results.filter((ok) => !ok).length;
+  if (failed > 0) {
+    write(`${failed} of ${chosen.length} scenario${chosen.length === 1 ? '' : 's'} did not reach a final outcome`);
+    return 1;
+  }
+  write(`every scenario reached a final outcome (${chosen.length})`);
+  return 0;
+}
+
+class UsageError extends Error {
+  constructor(message: string) {
+    super(`${message} (npm run demo -- --help)`);
+    this.name = 'UsageError';
+  }
+}
+
+export function parseDemoArguments(argv: string[]): { help: true } | { help: false; endpoint: string; only?: ScenarioName[]; timeoutSeconds: number } {
+  let values: { endpoint?: string; only?: string; timeout?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { endpoint: { type: 'string' }, only: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help === true) return { help: true };
+  const endpoint = values.endpoint ?? DEFAULT_LOCAL_URL;
+  if (!URL.canParse(endpoint) || !/^https?:$/.test(new URL(endpoint).protocol)) throw new UsageError(`--endpoint "${endpoint}" is not an http(s) URL`);
+  let only: ScenarioName[] | undefined;
+  if (values.only !== undefined) {
+    const names = values.only.split(',').map((name) => name.trim()).filter((name) => name !== '');
+    const unknown = names.filter((name) => !(SCENARIO_NAMES as readonly string[]).includes(name));
+    if (names.length === 0 || unknown.length > 0) throw new UsageError(`--only: unknown scenario ${unknown.map((n) => `"${n}"`).join(', ') || '(none given)'}; the scenarios are ${SCENARIO_NAMES.join(', ')}`);
+    only = names as ScenarioName[];
+  }
+  const timeoutSeconds = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(values.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout "${values.timeout ?? ''}" is not a positive number of seconds`);
+  return { help: false, endpoint, ...(only === undefined ? {} : { only }), timeoutSeconds };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parseDemoArguments>;
+  try {
+    args = parseDemoArguments(argv);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return runDemo({ ...args, colour: colourWanted(process.stdout) });
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,156 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localAgentClient, type AgentClient } from '../../client/index.js';
+import { freePort } from '../../local/dynamodb-local.js';
+import { memoryLogger } from '../../local/log.js';
+import { REPO_ROOT, startLocalStack, type LocalStack } from '../../local/local-stack.js';
+import { runDemo, type ScenarioName } from '../../scripts/demo.js';
+import { validateActionRequested } from '../../shared/domain/contract.js';
+import { eventually } from './support.js';
+
+/**
+ * `npm run demo` against the whole local stack: the demo agent plays every scenario at once while
+ * this test votes through the votes API as the README's reviewers would in Slack (bob for the
+ * export; dan and erin for the IAM change; dan for the 3 a.m. admin password reset). Workflow time
+ * runs at the real pace, so nothing expires while the test votes.
+ */
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const run = promisify(execFile);
+const TSX = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+const DEMO = join(REPO_ROOT, 'scripts', 'demo.ts');
+
+const VOTERS: Partial<Record<ScenarioName, string[]>> = {
+  export: ['bob'],
+  iam: ['dan', 'erin'],
+  password: ['dan'],
+};
+
+let dataDir: string;
+let stack: LocalStack;
+const clients: AgentClient[] = [];
+
+/** Votes approve; the decision API says pending a moment before the workflow opens the review, so ReviewNotOpen is retried. */
+async function vote(actionId: string, reviewer: string): Promise<number> {
+  return eventually(async () => {
+    const response = await fetch(`${stack.url}/actions/${encodeURIComponent(actionId)}/votes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-countersign-reviewer': reviewer },
+      body: JSON.stringify({ vote: 'approve', comment: 'checked in the demo test' }),
+    });
+    const body = await response.json() as { error?: string };
+    return body.error === 'ReviewNotOpen' ? undefined : response.status;
+  }, `the review of ${actionId} to open for ${reviewer}`, 20_000);
+}
+
+/** Runs the demo CLI as a person would; never throws on a non-zero exit. */
+async function demoCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(TSX, [DEMO, ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 50_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof failed.code === 'number' ? failed.code : -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'countersign-demo-'));
+  stack = await startLocalStack({ port: 0, dataDir, log: memoryLogger(), timeScale: 1 });
+});
+
+afterAll(async () => {
+  for (const client of clients) client.destroy();
+  await stack?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('npm run demo', () => {
+  it('plays every scenario to its outcome while reviewers vote', async () => {
+    const lines: string[] = [];
+    const votes: Promise<number>[] = [];
+    const code = await runDemo({
+      endpoint: stack.url,
+      timeoutSeconds: 40,
+      write: (line) => lines.push(line),
+      writeError: (line) => lines.push(`stderr: ${line}`),
+      onPending: (scenario, pending) => {
+        // One after the other: the IAM change needs two distinct reviewers.
+        votes.push((async () => {
+          let last = 200;
+          for (const reviewer of VOTERS[scenario] ?? []) last = Math.max(last, await vote(pending.actionId, reviewer));
+          return last;
+        })());
+      },
+    });
+    const output = lines.join('\n');
+    expect(await Promise.all(votes), output).toEqual([200, 200, 200]);
+    expect(code, output).toBe(0);
+
+    for (const scenario of ['query', 'export', 'iam', 'password', 'delete-audit', 'malformed']) {
+      expect(lines.some((line) => line.startsWith(`-> ${scenario} `)), `header of ${scenario}\n${output}`).toBe(true);
+    }
+    const outcome = (scenario: string) => lines.find((line) => new RegExp(`^<= ${scenario}\\s`).test(line));
+    expect(outcome('query')).toMatch(/^<= query\s+allowed\s+by policy db-query: running it/);
+    expect(outcome('export')).toMatch(/^<= export\s+approved\s+by bob: running it \(payload [0-9a-f]{8}…\)$/);
+    expect(outcome('iam')).toMatch(/^<= iam\s+approved\s+by dan and erin: running it/);
+    expect(outcome('password')).toMatch(/^<= password\s+approved\s+by dan: running it/);
+    expect(outcome('delete-audit')).toMatch(/^<= delete-audit\s+denied\s+forbidden by polic/);
+    expect(lines.some((line) => /^\s+export\s+ran\s+exported customers as csv/.test(line)), output).toBe(true);
+    expect(lines.some((line) => /^\.\. export\s+waiting\s+open .*\/slack, channel #approvals-data-owners, act as bob and tap Approve/.test(line)), output).toBe(true);
+
+    // The client refused the malformed request with the very reason the server then recorded.
+    const refused = /^\.\. malformed\s+refused\s+the client refuses to send it: (.+)$/.exec(lines.find((line) => line.startsWith('.. malformed') && line.includes('refused')) ?? '')?.[1];
+    const invalid = /^<= malformed\s+invalid\s+(.+) \(the same reason the client gave\)$/.exec(outcome('malformed') ?? '')?.[1];
+    expect(refused, output).toBeDefined();
+    expect(invalid, output).toBe(refused);
+  });
+
+  it('exits 0 from the command line when its scenarios reach an outcome', async () => {
+    const result = await demoCli(['--endpoint', stack.url, '--only', 'query,delete-audit']);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^<= query\s+allowed/m);
+    expect(result.stdout).toMatch(/^<= delete-audit\s+denied/m);
+    expect(result.stdout).not.toContain('\u001b[');
+  });
+
+  it('says in one line to run npm start, and exits 1, when no stack answers', async () => {
+    const port = await freePort();
+    const result = await demoCli(['--endpoint', `http://127.0.0.1:${port}`]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trim()).toBe(`cannot reach the Countersign local stack at http://127.0.0.1:${port} (connection refused): is \`npm start\` running? (or pass --endpoint URL)`);
+  });
+
+  it('prints its usage for --help, and exits 2 on a bad argument', async () => {
+    const help = await demoCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('usage: npm run demo');
+    const bad = await demoCli(['--only', 'query,nope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe('--only: unknown scenario "nope"; the scenarios are query, export, iam, password, delete-audit, malformed (npm run demo -- --help)');
+  });
+});
+
+describe('what only the server can tell', () => {
+  // The client runs the contract checks (validateActionRequested) before sending. Whether the policy
+  // schema knows the verb and the environment is the server's to say: such a request passes the
+  // client and comes back `invalid`, with the server's reason, as a decision (not an exception).
+  it.each([
+    ['an environment the schema does not know', { environment: 'production', action: 'db.query' }, 'environment: "production" is not an environment the policy schema knows'],
+    ['a verb the schema does not know', { environment: 'prod', action: 'db.explode' }, 'db.explode'],
+  ])('%s passes the client and is answered invalid', async (_name, change, reason) => {
+    const client = localAgentClient('billing-agent', stack.url, { pollIntervalMs: { initial: 50, max: 500 }, waitTimeoutMs: 30_000 });
+    clients.push(client);
+    const spec = { resource: { type: 'Database', id: 'customers' }, parameters: { sql: 'SELECT 1' }, justification: 'schema check', ...change };
+    expect(validateActionRequested({ specVersion: '1', actionId: 'x', agent: { id: 'billing-agent' }, ...spec }).ok).toBe(true);
+    const decision = await client.requestAction(spec);
+    expect(decision.outcome).toBe('invalid');
+    expect(decision.reason).toContain(reason);
+  });
+});

@@ -1,0 +1,355 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  ActionNotPermittedError,
+  backoffDelay,
+  CountersignAccessDeniedError,
+  CountersignUnreachableError,
+  createAgentClient,
+  DecisionTimeoutError,
+  decisionUrl,
+  InvalidActionRequestError,
+  localAgentClient,
+  PayloadChangedError,
+  PayloadMismatchError,
+  PutEventsFailedError,
+  UnexpectedResponseError,
+  type ActionSpec,
+  type AgentClient,
+} from '../../client/index.js';
+import { payloadSha256, validateActionRequested, type ActionRequest } from '../../shared/domain/contract.js';
+
+/**
+ * The agent client against an in-process stand-in for Countersign: one HTTP server that speaks the
+ * AWS JSON PutEvents protocol on `POST /` (the real AWS SDK sends to it) and answers
+ * `GET /actions/{actionId}` from a script per test. No module is mocked.
+ */
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+interface Sent {
+  source: string;
+  detailType: string;
+  eventBusName: string;
+  detail: ActionRequest;
+}
+
+type Answer = { status: number; body: unknown; contentType?: string };
+/** What GET /actions/{id} answers on its n-th read (0-based), given what was sent under that id. */
+type Script = (read: number, sent: Sent | undefined) => Answer;
+
+let server: Server;
+let url: string;
+let sent: Sent[] = [];
+let reads = new Map<string, number>();
+let script: Script;
+let putEventsAnswer: ((entry: Sent) => unknown) | undefined;
+
+function decision(actionId: string, outcome: string, hash: string | null, extra: Record<string, unknown> = {}) {
+  return {
+    actionId,
+    requestEventId: 'ev-1',
+    outcome,
+    reason: outcome === 'pending' ? 'needs 1 approval from data-owners within 30 minutes (policy db-export-prod-needs-data-owners)' : `${outcome} by the test`,
+    payloadSha256: hash,
+    policyIds: ['db-export-prod-needs-data-owners'],
+    reviewers: outcome === 'approved' ? [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:00:00.000Z' }] : [],
+    decidedAt: outcome === 'pending' ? null : '2026-11-22T03:00:00.000Z',
+    ...extra,
+  };
+}
+
+const notFound = (actionId: string): Answer => ({ status: 404, body: { error: 'ActionNotFound', message: `no request with actionId "${actionId}" has been received` } });
+const hashOf = (entry: Sent | undefined) => (entry === undefined ? null : payloadSha256(entry.detail));
+
+/** Answers 404 `first404` times, then pending `pendings` times, then `outcome` for the payload that was sent. */
+function scripted(outcome: string, first404 = 0, pendings = 0, hash: (entry: Sent | undefined) => string | null = hashOf): Script {
+  return (read, entry) => {
+    const actionId = entry?.detail.actionId ?? 'unknown';
+    if (read < first404) return notFound(actionId);
+    if (read < first404 + pendings) return { status: 200, body: decision(actionId, 'pending', hash(entry)) };
+    return { status: 200, body: decision(actionId, outcome, hash(entry)) };
+  };
+}
+
+async function body(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const path = new URL(request.url ?? '/', 'http://x').pathname;
+  if (request.method === 'POST' && path === '/') {
+    const input = JSON.parse(await body(request)) as { Entries: { Source: string; DetailType: string; EventBusName: string; Detail: string }[] };
+    const results = input.Entries.map((entry) => {
+      const record: Sent = { source: entry.Source, detailType: entry.DetailType, eventBusName: entry.EventBusName, detail: JSON.parse(entry.Detail) as ActionRequest };
+      sent.push(record);
+      return putEventsAnswer?.(record) ?? { EventId: `ev-${sent.length}` };
+    });
+    const failed = results.filter((r) => typeof r === 'object' && r !== null && 'ErrorCode' in r).length;
+    response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+    response.end(JSON.stringify({ FailedEntryCount: failed, Entries: results }));
+    return;
+  }
+  const match = /^\/actions\/([^/]+)$/.exec(path);
+  if (request.method === 'GET' && match !== null) {
+    const actionId = decodeURIComponent(match[1] ?? '');
+    const read = reads.get(actionId) ?? 0;
+    reads.set(actionId, read + 1);
+    const answer = script(read, sent.find((s) => s.detail.actionId === actionId));
+    response.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' });
+    response.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
+    return;
+  }
+  response.writeHead(404, { 'content-type': 'text/html' });
+  response.end('<html><body><h1>Not Found</h1></body></html>');
+}
+
+function listen(handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+  const created = createServer(handler);
+  return new Promise((resolve) => {
+    created.listen(0, '127.0.0.1', () => resolve({ server: created, url: `http://127.0.0.1:${(created.address() as AddressInfo).port}` }));
+  });
+}
+
+/** A port nothing listens on (opened, then closed). */
+async function closedPort(): Promise<number> {
+  const { server: probe } = await listen(() => undefined);
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+const EXPORT: ActionSpec = {
+  agent: { onBehalfOf: 'alice@example.com' },
+  action: 'db.export',
+  resource: { type: 'Database', id: 'customers' },
+  environment: 'prod',
+  parameters: { table: 'customers', format: 'csv' },
+  justification: 'Quarterly churn analysis for finance',
+};
+
+const clients: AgentClient[] = [];
+function client(options: Parameters<typeof localAgentClient>[2] = {}, base = url): AgentClient {
+  const created = localAgentClient('billing-agent', base, { pollIntervalMs: { initial: 1, max: 5 }, waitTimeoutMs: 10_000, ...options });
+  clients.push(created);
+  return created;
+}
+
+beforeAll(async () => {
+  ({ server, url } = await listen((request, response) => { void handle(request, response); }));
+});
+
+afterAll(async () => {
+  for (const created of clients) created.destroy();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+beforeEach(() => {
+  sent = [];
+  reads = new Map();
+  putEventsAnswer = undefined;
+  script = scripted('allowed');
+});
+
+describe('requestAction: validation before sending', () => {
+  const BAD: [string, ActionSpec][] = [
+    ['an empty justification', { ...EXPORT, justification: '' }],
+    ['a field the contract does not have', { ...EXPORT, priority: 'urgent' } as ActionSpec],
+    ['an actionId with a space', { ...EXPORT, actionId: 'export 1' }],
+    ['a lower-case resource type', { ...EXPORT, resource: { type: 'database', id: 'customers' } }],
+    ['an upper-case agent id', { ...EXPORT, agent: { id: 'Billing' } }],
+    ['an environment with a space', { ...EXPORT, environment: 'prod east' }],
+    ['a verb without a dot', { ...EXPORT, action: 'export' }],
+    ['parameters over 64 KiB', { ...EXPORT, parameters: { blob: 'x'.repeat(70_000) } }],
+    ['several problems at once', { ...EXPORT, justification: '', action: 'EXPORT', resource: { type: 'Database', id: '' } }],
+  ];
+
+  it.each(BAD)('refuses %s with exactly the reason the server would record, and sends nothing', async (_name, spec) => {
+    const actionId = spec.actionId ?? 'fixed-id';
+    const { actionId: _id, agent, ...rest } = spec;
+    const server = validateActionRequested({ specVersion: '1', actionId, agent: { ...agent, id: agent?.id ?? 'billing-agent' }, ...rest });
+    expect(server.ok).toBe(false);
+    const error = await client().requestAction({ ...spec, actionId }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidActionRequestError);
+    expect((error as Error).name).toBe('InvalidActionRequestError');
+    expect((error as Error).message).toBe(server.ok ? '' : server.reason);
+    expect(sent).toEqual([]);
+  });
+});
+
+describe('requestAction: sending and waiting', () => {
+  it('sends Action Requested as agent.<id>, then waits through 404 and pending to the approval', async () => {
+    script = scripted('approved', 2, 3);
+    const onPending = vi.fn();
+    const result = await client({ onPending }).requestAction(EXPORT);
+
+    expect(sent).toHaveLength(1);
+    const [entry] = sent;
+    expect(entry).toMatchObject({ source: 'agent.billing-agent', detailType: 'Action Requested', eventBusName: 'countersign' });
+    expect(entry?.detail).toMatchObject({ specVersion: '1', agent: { id: 'billing-agent', onBehalfOf: 'alice@example.com' }, parameters: { table: 'customers', format: 'csv' } });
+    expect(entry?.detail.actionId).toMatch(/^billing-agent-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(reads.get(entry?.detail.actionId ?? '')).toBe(6);
+
+    expect(onPending).toHaveBeenCalledTimes(1);
+    expect(onPending.mock.calls[0]?.[0]).toMatchObject({ outcome: 'pending', actionId: entry?.detail.actionId, reason: expect.stringContaining('needs 1 approval') });
+    expect(result).toEqual({
+      outcome: 'approved',
+      actionId: entry?.detail.actionId,
+      requestEventId: 'ev-1',
+      reason: 'approved by the test',
+      payloadSha256: payloadSha256(entry?.detail as ActionRequest),
+      policyIds: ['db-export-prod-needs-data-owners'],
+      reviewers: [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:00:00.000Z' }],
+      decidedAt: '2026-11-22T03:00:00.000Z',
+    });
+  });
+
+  it.each(['allowed', 'denied', 'rejected', 'expired', 'invalid'] as const)('returns the final outcome %s as it is', async (outcome) => {
+    script = scripted(outcome);
+    const result = await client().requestAction({ ...EXPORT, actionId: `id-${outcome}` });
+    expect(result.outcome).toBe(outcome);
+    expect(result.actionId).toBe(`id-${outcome}`);
+    expect(result.reason).toBe(`${outcome} by the test`);
+  });
+
+  it('refuses an approval the server recorded for another payload', async () => {
+    script = scripted('approved', 0, 0, () => 'f'.repeat(64));
+    const error = await client().requestAction({ ...EXPORT, actionId: 'reused-id' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PayloadMismatchError);
+    expect((error as Error).message).toMatch(/^the decision for reused-id is for payload ffffffff…, not for the request this agent sent \([0-9a-f]{8}…\): the actionId was already used/);
+  });
+
+  it('gives up after the wait timeout in one line that says it is still pending', async () => {
+    script = scripted('approved', 0, Number.POSITIVE_INFINITY);
+    const error = await client({ waitTimeoutMs: 50 }).requestAction({ ...EXPORT, actionId: 'slow-1' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DecisionTimeoutError);
+    expect((error as Error).message).toBe('no decision for slow-1 after 0.1 s; it is still pending: needs 1 approval from data-owners within 30 minutes (policy db-export-prod-needs-data-owners)');
+  });
+
+  it('stops waiting when the signal aborts, with the signal\'s reason', async () => {
+    script = scripted('approved', 0, Number.POSITIVE_INFINITY);
+    const controller = new AbortController();
+    const waiting = client({ signal: controller.signal, onPending: () => controller.abort(new Error('agent shutting down')) }).requestAction({ ...EXPORT, actionId: 'aborted-1' });
+    await expect(waiting).rejects.toThrow('agent shutting down');
+    expect(sent).toHaveLength(1);
+  });
+
+  it('throws PutEventsFailedError when the bus refuses the entry', async () => {
+    putEventsAnswer = () => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' });
+    const error = await client().requestAction({ ...EXPORT, actionId: 'refused-1' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PutEventsFailedError);
+    expect((error as Error).message).toBe(`the bus ${url} refused refused-1 (InternalFailure: try again)`);
+    expect(reads.size).toBe(0);
+  });
+});
+
+describe('guard', () => {
+  it('runs the function on allowed, with a deep-frozen copy of the approved parameters, and returns its result', async () => {
+    script = scripted('allowed');
+    const spec: ActionSpec = { ...EXPORT, parameters: { table: 'customers', columns: ['id', 'plan'] } };
+    const fn = vi.fn((approval: { parameters: { columns?: unknown } }) => {
+      expect(() => { (approval.parameters.columns as string[]).push('ssn'); }).toThrow(TypeError);
+      return 'exported';
+    });
+    await expect(client().guard(spec, fn)).resolves.toBe('exported');
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(fn.mock.calls[0]?.[0]).toMatchObject({ outcome: 'allowed', parameters: { table: 'customers', columns: ['id', 'plan'] } });
+    expect(spec.parameters.columns).toEqual(['id', 'plan']);
+  });
+
+  it.each(['denied', 'rejected', 'expired', 'invalid'] as const)('does not run the function on %s and throws ActionNotPermittedError with the decision', async (outcome) => {
+    script = scripted(outcome);
+    const fn = vi.fn();
+    const error = await client().guard({ ...EXPORT, actionId: `g-${outcome}` }, fn).catch((e: unknown) => e);
+    expect(fn).not.toHaveBeenCalled();
+    expect(error).toBeInstanceOf(ActionNotPermittedError);
+    expect((error as ActionNotPermittedError).decision).toMatchObject({ outcome, actionId: `g-${outcome}` });
+    expect((error as Error).message).toBe(`g-${outcome} was ${outcome}: ${outcome} by the test`);
+  });
+
+  it('refuses to run when the request\'s parameters were changed while waiting for approval', async () => {
+    script = scripted('approved', 0, 2);
+    const spec = { ...EXPORT, parameters: { table: 'customers', format: 'csv' } };
+    const fn = vi.fn();
+    const onPending = () => { spec.parameters.table = 'customers_with_card_numbers'; };
+    const error = await client().guard(spec, fn, { onPending }).catch((e: unknown) => e);
+    expect(fn).not.toHaveBeenCalled();
+    expect(error).toBeInstanceOf(PayloadChangedError);
+    expect((error as Error).message).toMatch(/changed after it was sent \(approved payload [0-9a-f]{8}…, now [0-9a-f]{8}…\): refusing to run it/);
+    // What was sent (and approved) is the request as it was when guard was called.
+    expect(sent[0]?.detail.parameters).toEqual({ table: 'customers', format: 'csv' });
+  });
+});
+
+describe('errors a person meets are one line', () => {
+  it('says the bus is unreachable and to run npm start', async () => {
+    const port = await closedPort();
+    const error = await client({}, `http://127.0.0.1:${port}`).requestAction(EXPORT).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CountersignUnreachableError);
+    expect((error as Error).message).toBe(`cannot reach the Countersign bus at http://127.0.0.1:${port} (connection refused): is \`npm start\` running?`);
+    expect((error as Error).cause).toBeDefined();
+  });
+
+  it('says the decision API is unreachable and to run npm start', async () => {
+    const port = await closedPort();
+    const apiDown = createAgentClient({ agentId: 'billing-agent', busEndpoint: url, decisionApiUrl: `http://127.0.0.1:${port}/`, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    clients.push(apiDown);
+    const error = await apiDown.requestAction(EXPORT).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CountersignUnreachableError);
+    expect((error as Error).message).toBe(`cannot reach the Countersign decision API at http://127.0.0.1:${port} (connection refused): is \`npm start\` running?`);
+  });
+
+  it('names the URL and what answered when the bus endpoint is not an EventBridge endpoint', async () => {
+    const { server: html, url: htmlUrl } = await listen((_request, response) => {
+      response.writeHead(404, { 'content-type': 'text/html' });
+      response.end('<html><body>Not Found</body></html>');
+    });
+    try {
+      const error = await client({}, htmlUrl).requestAction(EXPORT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnexpectedResponseError);
+      expect((error as Error).message).toMatch(new RegExp(`^PutEvents to ${htmlUrl} answered 404 \\(.+\\): that is not an EventBridge endpoint`));
+      expect((error as Error).message).not.toContain('\n');
+    } finally {
+      await new Promise((resolve) => html.close(resolve));
+    }
+  });
+
+  it('names the URL and what answered when the decision API route answers HTML', async () => {
+    script = () => ({ status: 404, body: '<html><body>Not Found</body></html>', contentType: 'text/html' });
+    const error = await client().requestAction({ ...EXPORT, actionId: 'html-1' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnexpectedResponseError);
+    expect((error as Error).message).toBe(`GET ${url}/actions/html-1 answered 404 text/html "<html><body>Not Found</body></html>": no decision API there; decisionApiUrl is the local stack's URL (http://127.0.0.1:4010) or the stack's DecisionApiUrl output`);
+  });
+
+  it('refuses a 200 that is not a decision', async () => {
+    script = () => ({ status: 200, body: '<!doctype html><title>Welcome</title>', contentType: 'text/html' });
+    const error = await client().requestAction({ ...EXPORT, actionId: 'html-2' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnexpectedResponseError);
+    expect((error as Error).message).toContain(`GET ${url}/actions/html-2 answered 200 text/html "<!doctype html><title>Welcome</title>", not a decision`);
+  });
+
+  it('explains a 403 from a Function URL', async () => {
+    script = () => ({ status: 403, body: { Message: 'Forbidden' } });
+    const error = await client().requestAction({ ...EXPORT, actionId: 'forbidden-1' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CountersignAccessDeniedError);
+    expect((error as Error).message).toMatch(/answered 403 application\/json .*: the request was not signed: in AWS the decision API needs SigV4 \(sign: true\) and lambda:InvokeFunctionUrl$/);
+  });
+});
+
+describe('polling and URLs', () => {
+  it('backs off from the initial delay, doubling, never above the cap, with jitter in the upper half', () => {
+    const bounds = { initial: 200, max: 5000 };
+    expect([0, 1, 2, 3, 4, 5, 10].map((attempt) => backoffDelay(attempt, bounds, () => 1))).toEqual([200, 400, 800, 1600, 3200, 5000, 5000]);
+    expect([0, 1, 5].map((attempt) => backoffDelay(attempt, bounds, () => 0))).toEqual([100, 200, 2500]);
+  });
+
+  it('reads decisions at <base>/actions/<encoded id>, with or without a trailing slash', () => {
+    expect(decisionUrl('http://127.0.0.1:4010', 'a:b').href).toBe('http://127.0.0.1:4010/actions/a%3Ab');
+    expect(decisionUrl('http://127.0.0.1:4010/', 'a:b').href).toBe('http://127.0.0.1:4010/actions/a%3Ab');
+    expect(decisionUrl('https://abc123.lambda-url.eu-west-1.on.aws/', 'x-1').href).toBe('https://abc123.lambda-url.eu-west-1.on.aws/actions/x-1');
+    expect(decisionUrl('https://example.com/countersign', 'x-1').href).toBe('https://example.com/countersign/actions/x-1');
+  });
+});
