@@ -23,6 +23,7 @@ import { matchesEventPattern } from './event-pattern.js';
 import { functionUrlEvent, functionUrlFailure, functionUrlResponse, lambdaContext, type IamCaller } from './lambda-runtime.js';
 import { localIamPrincipalArn, REVIEWER_HEADER, writeLocalDirectory } from './local-directory.js';
 import { localAuditDir, startLocalAudit, type LocalAudit } from './audit.js';
+import { auditTrailOffResponse, createAuditRoutes, type AuditRoutes } from './audit-api.js';
 import { createLogger, type Logger, type Tone } from './log.js';
 import type { StreamHandler } from './stream-poller.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET, SlackEmulator } from './slack/emulator.js';
@@ -308,6 +309,7 @@ function describeRequest(event: BusEvent): string {
   return `${agent}: ${typeof action === 'string' ? action : '?'} on ${target}${typeof environment === 'string' ? ` in ${environment}` : ''}`;
 }
 
+const REVIEW_OUTCOMES = new Set(['approved', 'rejected', 'expired']);
 const OUTCOME_TONES: Record<string, Tone> = { allowed: 'ok', approved: 'ok', denied: 'error', rejected: 'error', expired: 'error', invalid: 'warn' };
 
 function reportActivity(log: Logger, activity: BusActivity): void {
@@ -321,7 +323,9 @@ function reportActivity(log: Logger, activity: BusActivity): void {
       } else if (event['detail-type'] === DETAIL_TYPE_DECIDED && event.source === DECIDED_SOURCE) {
         const outcome = String(detailField(event.detail, 'outcome'));
         const reason = detailField(event.detail, 'reason');
-        log.step('decided', subject, `${outcome}${typeof reason === 'string' && reason !== '' ? ` - ${reason}` : ''}`, OUTCOME_TONES[outcome] ?? 'plain');
+        // Policy's own answers are "decided"; the end of a review is its "outcome".
+        const step = REVIEW_OUTCOMES.has(outcome) ? 'outcome' : 'decided';
+        log.step(step, subject, `${outcome}${typeof reason === 'string' && reason !== '' ? ` - ${reason}` : ''}`, OUTCOME_TONES[outcome] ?? 'plain');
       }
       return;
     case 'delivered':
@@ -364,6 +368,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let operations: AwsOperations = bus.operations;
   let handlers: LocalHandlers | undefined;
   let slack: SlackEmulator | undefined;
+  /** The audit page and its data, when the audit trail runs. */
+  let auditPages: AuditRoutes | undefined;
   let serverPort = port;
   /** Workflow function invocations still running; the stack waits for them before stopping DynamoDB Local. */
   const inFlight = new Set<Promise<unknown>>();
@@ -409,6 +415,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const answer = await slack.handle(request);
       if (answer !== undefined) return answer;
     }
+    if (path === '/audit' || path.startsWith('/audit/')) {
+      if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
+      if (auditPages === undefined) return auditTrailOffResponse();
+      return auditPages.handle(request);
+    }
     if (VOTES_PATH.test(path)) {
       if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
       const caller = localIamCaller(request);
@@ -422,7 +433,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return invokeFunctionUrl(DECISION_API_FUNCTION, handlers.decisionApi, request);
     }
     return jsonResponse(404, {
-      message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}, POST /actions/{actionId}/votes, GET /slack, POST /api/<Slack method>, POST /slack/interactions`,
+      message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}, POST /actions/{actionId}/votes, GET /slack, POST /api/<Slack method>, POST /slack/interactions, GET /audit, GET /audit/records`,
     });
   };
 
@@ -519,6 +530,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         handler: loaded.auditWriter,
         log,
       });
+      auditPages = createAuditRoutes({ auditDir: audit.auditDir, onError: onInternalError });
     }
     handlers = loaded;
   } catch (error) {
@@ -553,6 +565,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (abandoned > 0) log.warn(`${abandoned} deliver${abandoned === 1 ? 'y' : 'ies'} waiting for a retry were dropped at shutdown`);
         handlers = undefined;
         await http.close();
+        await auditPages?.close();
         // Nothing writes to the table now: the poller drains the stream, then the digests are signed.
         await auditTrail?.stop();
         await running.stop();

@@ -1,0 +1,135 @@
+import vm from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import type { AuditPageRecord, AuditRecordsView } from '../../local/audit-api.js';
+import { auditPageHtml } from '../../local/audit-page.js';
+
+/**
+ * The audit page's script, run against a minimal DOM (no browser here): it builds the table and the
+ * charts from elements and text nodes only, so what an agent wrote is shown as text; it sends the
+ * filters of the page's URL to /audit/records, and writes a changed filter back to the URL.
+ */
+
+class FakeNode {
+  children: FakeNode[] = [];
+  attributes: Record<string, string> = {};
+  listeners: Record<string, ((event: unknown) => void)[]> = {};
+  className = '';
+  own = '';
+  value = '';
+  title = '';
+  colSpan = 1;
+  constructor(readonly tag: string, readonly namespace: string | null = null) {}
+  get options(): FakeNode[] { return this.children; }
+  get textContent(): string { return this.own + this.children.map((child) => child.textContent).join(''); }
+  set textContent(text: string) { this.own = text; this.children = []; }
+  appendChild(child: FakeNode): FakeNode { this.children.push(child); return child; }
+  replaceChildren(...children: FakeNode[]): void { this.children = children; }
+  setAttribute(name: string, value: string): void { this.attributes[name] = value; }
+  getAttribute(name: string): string | null { return this.attributes[name] ?? null; }
+  addEventListener(type: string, listener: (event: unknown) => void): void { (this.listeners[type] ??= []).push(listener); }
+  querySelector(tag: string): FakeNode | undefined { return this.descendants().find((node) => node.tag === tag); }
+  descendants(): FakeNode[] { return this.children.flatMap((child) => [child, ...child.descendants()]); }
+}
+
+const HOSTILE = '<img src=x onerror="alert(1)"> export everything';
+const IDS = ['filter-agent', 'filter-outcome', 'filter-event-type', 'filter-range', 'filter-from', 'filter-to', 'filter-limit', 'filter-reset', 'status', 'totals', 'chart-outcomes', 'legend-outcomes', 'chart-latency', 'legend-latency', 'latency-summary', 'records'];
+
+function record(fields: Partial<AuditPageRecord> & Pick<AuditPageRecord, 'eventId' | 'eventType' | 'occurredAt'>): AuditPageRecord {
+  return {
+    actionId: 'export-1', agentId: 'billing-agent', onBehalfOf: 'alice@example.com', action: 'db.export', resourceType: 'Database', resourceId: HOSTILE,
+    environment: 'prod', outcome: null, requestOutcome: 'approved', reason: null, reviewerId: null, vote: null, comment: null, policyIds: [],
+    payloadSha256: 'ab'.repeat(32), justification: null, parameters: null, ...fields,
+  };
+}
+
+const VIEW: AuditRecordsView = {
+  records: [
+    record({ eventId: 'export-1/outcome', eventType: 'outcome', occurredAt: '2026-11-20T10:09:00.000Z', outcome: 'approved', reason: 'approved by bob' }),
+    record({ eventId: 'export-1/vote/bob', eventType: 'vote', occurredAt: '2026-11-20T10:08:00.000Z', reviewerId: 'bob', vote: 'approve', comment: HOSTILE }),
+    record({ eventId: 'export-1/requested', eventType: 'requested', occurredAt: '2026-11-20T10:02:00.000Z', justification: HOSTILE, parameters: { note: HOSTILE } }),
+  ],
+  total: 3,
+  agents: ['billing-agent', 'ops-agent'],
+  outcomes: ['pending', 'allowed', 'denied', 'approved', 'rejected', 'expired', 'invalid'],
+  perHour: [{ hour: '2026-11-20T10:00:00Z', counts: { allowed: 2, approved: 1 } }, { hour: '2026-11-20T12:00:00Z', counts: { denied: 1 } }],
+  latencies: [{ actionId: 'export-1', agentId: 'billing-agent', outcome: 'approved', requestedAt: '2026-11-20T10:02:00.000Z', decidedAt: '2026-11-20T10:09:00.000Z', seconds: 420 }],
+  log: { records: 40, objects: 6 },
+  generatedAt: '2026-11-20T12:00:00.000Z',
+};
+
+async function renderPage(search: string) {
+  const ids = new Map(IDS.map((id) => [id, new FakeNode(id.startsWith('filter-') ? 'select' : 'div')]));
+  ids.get('records')!.appendChild(new FakeNode('tbody'));
+  const fetched: string[] = [];
+  const urls: string[] = [];
+  const context = vm.createContext({
+    document: {
+      getElementById: (id: string) => ids.get(id),
+      createElement: (tag: string) => new FakeNode(tag),
+      createElementNS: (namespace: string, tag: string) => new FakeNode(tag, namespace),
+      createTextNode: (text: string) => Object.assign(new FakeNode('#text'), { own: text }),
+    },
+    window: { location: { search }, history: { replaceState: (_state: unknown, _title: string, url: string) => urls.push(url) } },
+    fetch: async (path: string) => {
+      fetched.push(path);
+      return { ok: true, status: 200, text: async () => JSON.stringify(VIEW) };
+    },
+    setInterval: () => 0,
+    URLSearchParams,
+  });
+  const html = auditPageHtml({ nonce: 'n' });
+  vm.runInContext(/<script nonce="n">([\s\S]*)<\/script>/.exec(html)?.[1] ?? '', context);
+  const body = ids.get('records')!.querySelector('tbody')!;
+  for (let i = 0; i < 20 && body.children.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  return { ids, body, fetched, urls };
+}
+
+describe('the audit page script', () => {
+  it('shows each record as a row of text, with its action id and event type as attributes', async () => {
+    const { body } = await renderPage('');
+    const rows = body.children.filter((row) => row.attributes['data-event-id'] !== undefined);
+    expect(rows.map((row) => [row.attributes['data-action-id'], row.attributes['data-event-type']])).toEqual([['export-1', 'outcome'], ['export-1', 'vote'], ['export-1', 'requested']]);
+    expect(rows[1]?.textContent).toContain(`approve: ${HOSTILE}`);
+    expect(rows[0]?.textContent).toContain(`Database/${HOSTILE}`);
+    expect(body.descendants().some((node) => ['script', 'img', 'a', 'iframe'].includes(node.tag))).toBe(false);
+  });
+
+  it('opens a row to show the justification and parameters as text', async () => {
+    const { body } = await renderPage('');
+    const requested = body.children.find((row) => row.attributes['data-event-type'] === 'requested')!;
+    for (const listener of requested.listeners.click ?? []) listener({});
+    const details = body.children.find((row) => row.className === 'details');
+    expect(details?.textContent).toContain(`justification${HOSTILE}`);
+    expect(details?.textContent).toContain(JSON.stringify({ note: HOSTILE }, null, 2));
+    expect(body.descendants().some((node) => node.tag === 'img')).toBe(false);
+  });
+
+  it('draws stacked bars per hour and per latency bucket, with legends and axis titles', async () => {
+    const { ids } = await renderPage('');
+    const outcomes = ids.get('chart-outcomes')!;
+    const bars = outcomes.children.filter((node) => node.tag === 'rect');
+    expect(bars.every((bar) => bar.namespace === 'http://www.w3.org/2000/svg')).toBe(true);
+    expect(bars.map((bar) => bar.attributes['data-outcome'])).toEqual(['allowed', 'approved', 'denied']);
+    expect(outcomes.children.map((node) => node.textContent)).toEqual(expect.arrayContaining(['decisions', 'hour of the final outcome (local time)']));
+    expect(ids.get('legend-outcomes')!.textContent).toBe('allowedapproveddenied');
+    const latency = ids.get('chart-latency')!;
+    expect(latency.children.filter((node) => node.tag === 'rect').map((bar) => bar.attributes.class)).toEqual(['o-approved']);
+    expect(latency.children.map((node) => node.textContent)).toEqual(expect.arrayContaining(['< 1 min', '1\u20135 min', '5\u201330 min', '\u2265 30 min']));
+    expect(ids.get('latency-summary')!.textContent).toContain('median 7 min 0 s');
+    expect(ids.get('totals')!.textContent).toContain('3 records match, of 40 in the log (6 objects)');
+    expect(ids.get('totals')!.textContent).toContain('decisions: 2 allowed, 1 approved, 1 denied');
+  });
+
+  it('asks for the filters in the page URL, fills the agent filter from the data, and writes a change back to the URL', async () => {
+    const { ids, fetched, urls } = await renderPage('?agent=ops-agent&outcome=approved&range=1h');
+    const asked = new URLSearchParams(fetched[0]?.split('?')[1]);
+    expect(asked.get('agent')).toBe('ops-agent');
+    expect(asked.get('outcome')).toBe('approved');
+    expect(Date.parse(asked.get('from') ?? '')).toBeGreaterThan(Date.now() - 3_700_000);
+    const agent = ids.get('filter-agent')!;
+    expect(agent.options.map((option) => option.value)).toEqual(['', 'billing-agent', 'ops-agent']);
+    expect(agent.value).toBe('ops-agent');
+    for (const listener of agent.listeners.change ?? []) listener({ target: { value: 'billing-agent' } });
+    expect(urls.at(-1)).toBe('/audit?agent=billing-agent&outcome=approved&range=1h');
+  });
+});
