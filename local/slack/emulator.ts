@@ -64,6 +64,10 @@ export class SlackEmulator {
   readonly workspace: SlackWorkspace;
   readonly interactions: SlackInteractions;
   private readonly groupsOf = new Map<string, string[]>();
+  /** The agents each member owns, by Slack user id (the page shows who cannot approve what). */
+  private readonly agentsOf = new Map<string, string[]>();
+  /** The group each channel asks, and its members' Slack user ids. */
+  private readonly groupOfChannel = new Map<string, { group: string; members: string[] }>();
 
   constructor(private readonly options: SlackEmulatorOptions) {
     this.workspace = new SlackWorkspace({
@@ -77,10 +81,21 @@ export class SlackEmulator {
       endpoint: options.interactions,
       baseUrl: options.baseUrl,
     });
-    for (const [group, { members }] of Object.entries(options.directory.groups)) {
+    const slackIdOf = (memberId: string) => options.directory.members.find((member) => member.id === memberId)?.slackUserId;
+    for (const [group, { members, channel }] of Object.entries(options.directory.groups)) {
+      const slackIds: string[] = [];
       for (const memberId of members) {
-        const slackId = options.directory.members.find((member) => member.id === memberId)?.slackUserId;
-        if (slackId !== undefined) this.groupsOf.set(slackId, [...(this.groupsOf.get(slackId) ?? []), group]);
+        const slackId = slackIdOf(memberId);
+        if (slackId === undefined) continue;
+        slackIds.push(slackId);
+        this.groupsOf.set(slackId, [...(this.groupsOf.get(slackId) ?? []), group]);
+      }
+      this.groupOfChannel.set(channel.id, { group, members: slackIds });
+    }
+    for (const [agent, { owners }] of Object.entries(options.directory.agents)) {
+      for (const owner of owners) {
+        const slackId = slackIdOf(owner);
+        if (slackId !== undefined) this.agentsOf.set(slackId, [...(this.agentsOf.get(slackId) ?? []), agent]);
       }
     }
   }
@@ -158,10 +173,13 @@ export class SlackEmulator {
     return {
       team: { id: workspace.teamId, name: 'Countersign (local Slack)' },
       timeScale: this.options.timeScale ?? 1,
-      users: workspace.users.map((user) => ({ id: user.id, name: user.name, groups: this.groupsOf.get(user.id) ?? [] })),
+      users: workspace.users.map((user) => ({ id: user.id, name: user.name, realName: user.realName, groups: this.groupsOf.get(user.id) ?? [], owns: this.agentsOf.get(user.id) ?? [] })),
       channels: workspace.channels.map((channel) => ({
         id: channel.id,
         name: channel.name,
+        group: this.groupOfChannel.get(channel.id)?.group ?? null,
+        purpose: `Countersign approvals for ${this.groupOfChannel.get(channel.id)?.group ?? channel.name}`,
+        members: this.groupOfChannel.get(channel.id)?.members ?? [],
         messages: workspace.messages(channel.id).map((message) => ({ ...message, replies: message.reply_count ? workspace.threadReplies(channel.id, message.ts) : [] })),
       })),
       ephemerals: workspace.ephemeralsFor(userId),

@@ -32,6 +32,8 @@ class FakeNode {
   appendChild(child: FakeNode): FakeNode { this.children.push(child); return child; }
   replaceChildren(...children: FakeNode[]): void { this.children = children; }
   addEventListener(type: string, listener: (event: unknown) => void): void { (this.listeners[type] ??= []).push(listener); }
+  setAttribute(name: string, value: string): void { if (name.startsWith('data-')) this.dataset[name.slice(5)] = value; }
+  click(): void { for (const listener of this.listeners.click ?? []) listener({}); }
   descendants(): FakeNode[] { return this.children.flatMap((child) => [child, ...child.descendants()]); }
   querySelectorAll(selector: string): FakeNode[] {
     const attribute = /\[data-([a-z-]+)\]/.exec(selector)?.[1]?.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase()) ?? '';
@@ -46,10 +48,13 @@ function state(user: string): unknown {
   return {
     team: { id: 'T0LOCAL', name: 'Countersign (local Slack)' },
     timeScale: 600,
-    users: [{ id: 'U0ALICE', name: 'alice', groups: ['data-owners'] }, { id: 'U0BOB', name: 'bob', groups: ['data-owners'] }],
+    users: [{ id: 'U0ALICE', name: 'alice', realName: 'Alice', groups: ['data-owners'], owns: ['billing-agent'] }, { id: 'U0BOB', name: 'bob', realName: 'Bob', groups: ['data-owners'], owns: [] }],
     channels: [{
       id: 'C0DATAOWNERS',
       name: 'approvals-data-owners',
+      group: 'data-owners',
+      purpose: 'Countersign approvals for data-owners',
+      members: ['U0ALICE', 'U0BOB'],
       messages: [{
         ...BOT,
         ts: '1795316221.000100',
@@ -60,9 +65,20 @@ function state(user: string): unknown {
           { type: 'section', text: { type: 'plain_text', text: '<script>alert(1)</script> <!channel> *not bold*' } },
           { type: 'section', text: { type: 'mrkdwn', text: '*Approved* by <@U0BOB> &lt;b&gt; <!channel> <https://evil.example|click me>' } },
           { type: 'actions', block_id: 'countersign_review_actions', elements: [{ type: 'button', action_id: 'approve', text: { type: 'plain_text', text: 'Approve' }, style: 'primary', value: 'rv-1' }] },
+          { type: 'context', elements: [{ type: 'plain_text', text: 'Action export-1 \u00b7 review rv-1' }] },
         ],
         replies: [{ ...BOT, ts: '1795316223.000100', thread_ts: '1795316221.000100', text: '<@U0ALICE> reminder' }],
       }],
+    }, {
+      id: 'C0SECURITY',
+      name: 'approvals-security',
+      group: 'security',
+      purpose: 'Countersign approvals for security',
+      members: [],
+      messages: [
+        { ...BOT, ts: '1795316225.000100', text: 'one', blocks: [{ type: 'context', elements: [{ type: 'plain_text', text: 'Action <b>x · review rv-2' }] }] },
+        { ...BOT, ts: '1795316226.000100', text: 'two', replies: [{ ...BOT, ts: '1795316227.000100', thread_ts: '1795316226.000100', text: 'reply' }] },
+      ],
     }],
     ephemerals: user === 'U0ALICE' ? [{ source: 'app', channel: 'C0DATAOWNERS', user: 'U0ALICE', ts: '1795316224.000100', text: 'You cannot vote on this request' }] : [],
     modal: user === 'U0BOB'
@@ -73,12 +89,15 @@ function state(user: string): unknown {
 
 async function renderPage(user: string) {
   const ids = new Map<string, FakeNode>();
-  for (const id of ['team', 'acting', 'channels', 'scale', 'channel-title', 'messages', 'modal-backdrop', 'modal', 'toast']) ids.set(id, new FakeNode(id === 'acting' ? 'select' : 'div'));
+  const byId = (id: string): FakeNode => {
+    if (!ids.has(id)) ids.set(id, new FakeNode(id === 'acting' ? 'select' : 'div'));
+    return ids.get(id) as FakeNode;
+  };
   const posted: { path: string; body: unknown }[] = [];
-  const storage = new Map<string, string>([['countersign.user', user]]);
+  const storage = new Map<string, string>([['countersign.user', user], ['countersign.channel', 'C0DATAOWNERS']]);
   const context = vm.createContext({
     document: {
-      getElementById: (id: string) => ids.get(id),
+      getElementById: byId,
       createElement: (tag: string) => new FakeNode(tag),
       createTextNode: (text: string) => Object.assign(new FakeNode('#text'), { own: text }),
       querySelectorAll: (selector: string) => ids.get('modal')?.querySelectorAll(selector) ?? [],
@@ -98,8 +117,8 @@ async function renderPage(user: string) {
   });
   const html = slackPageHtml({ nonce: 'n', teamName: 'Countersign (local Slack)' });
   vm.runInContext(/<script nonce="n">([\s\S]*)<\/script>/.exec(html)?.[1] ?? '', context);
-  for (let i = 0; i < 20 && ids.get('messages')?.children.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  return { posted, messages: ids.get('messages') as FakeNode, modal: ids.get('modal') as FakeNode, backdrop: ids.get('modal-backdrop') as FakeNode };
+  for (let i = 0; i < 20 && byId('messages').children.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  return { posted, messages: byId('messages'), modal: byId('modal'), backdrop: byId('modal-backdrop'), byId };
 }
 
 describe('the workspace page script', () => {
@@ -147,5 +166,60 @@ describe('the workspace page script', () => {
     submit?.listeners.click?.[0]?.({});
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(posted).toEqual([{ path: '/slack/views/submit', body: { user: 'U0BOB', viewId: 'V0MODAL', values: { countersign_deny_reason: { reason: 'not this quarter' } } } }]);
+  });
+
+  it('marks review messages with their ts and action id, and channels with their name and unread count', async () => {
+    const { messages, byId } = await renderPage('U0BOB');
+    const review = messages.find('message').find((node) => node.dataset.ts === '1795316221.000100');
+    expect(review?.dataset.actionId).toBe('export-1');
+    const channels = byId('channels').children;
+    expect(channels.map((node) => node.dataset.channel)).toEqual(['approvals-data-owners', 'approvals-security']);
+    expect(channels[0]?.find('badge')).toHaveLength(0);
+    expect(channels[1]?.find('badge').map((node) => node.textContent)).toEqual(['3']);
+    channels[1]?.click();
+    expect(byId('channel-title').textContent).toBe('# approvals-security');
+    expect(byId('channels').children[1]?.find('badge')).toHaveLength(0);
+    // A context line that is not the renderer's "Action <id> · review <id>" names no action.
+    expect(messages.find('message').map((node) => node.dataset.actionId ?? '')).toEqual(['', '', '']);
+  });
+
+  it('shows who the member acts as: groups and the agents they own', async () => {
+    const { byId } = await renderPage('U0ALICE');
+    expect(byId('acting').options.map((option) => option.value)).toEqual(['U0ALICE', 'U0BOB']);
+    expect(byId('acting').value).toBe('U0ALICE');
+    const info = byId('acting-info').textContent;
+    expect(info).toContain('@alice');
+    expect(info).toContain('data-owners');
+    expect(info).toContain('Owns billing-agent');
+    expect((await renderPage('U0BOB')).byId('acting-info').textContent).toContain('Owns no agent');
+  });
+
+  it('folds a thread into "N replies" that opens on a click', async () => {
+    const { messages } = await renderPage('U0BOB');
+    const summary = messages.find('thread-summary')[0];
+    expect(summary?.find('thread-count')[0]?.textContent).toBe('1 reply');
+    expect(messages.find('thread')[0]?.className).toContain('collapsed');
+    summary?.click();
+    expect(messages.find('thread')[0]?.className).not.toContain('collapsed');
+    expect(messages.find('thread')[0]?.textContent).toContain('@alice reminder');
+  });
+
+  it('shows an ephemeral message as only visible to this member, until dismissed', async () => {
+    const { messages } = await renderPage('U0ALICE');
+    const notice = messages.find('ephemeral')[0];
+    expect(notice?.textContent).toContain('Only visible to you');
+    notice?.find('dismiss')[0]?.click();
+    expect(messages.find('ephemeral')).toHaveLength(0);
+    expect(messages.textContent).toContain('Approval needed');
+  });
+
+  it('checks a required input before submitting, as Slack does', async () => {
+    const { modal, posted } = await renderPage('U0BOB');
+    const [field] = modal.querySelectorAll('[data-block-id]');
+    (field as FakeNode).value = '   ';
+    modal.descendants().find((node) => node.tag === 'button' && node.textContent === 'Deny')?.click();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(posted).toEqual([]);
+    expect(modal.querySelectorAll('[data-error-for]')[0]?.textContent).toBe('Please complete this required field.');
   });
 });
