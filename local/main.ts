@@ -12,50 +12,9 @@ import { PortInUseError } from './aws-json-server.js';
 import { DynamoDbLocalError } from './dynamodb-local.js';
 import { createLogger } from './log.js';
 import { REVIEWER_HEADER } from './local-directory.js';
-import { DEFAULT_PORT, JavaMissingError, LOCAL_BUS_NAME, LocalStackError, resolvePort, resolveTimeScale, startLocalStack, type LocalStack } from './local-stack.js';
+import { DEFAULT_PORT, JavaMissingError, LOCAL_BUS_NAME, LocalStackError, startLocalStack, type LocalStack } from './local-stack.js';
+import { parseStartArguments, START_USAGE } from './start-arguments.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET } from './slack/emulator.js';
-
-const USAGE = 'usage: npm start [-- --fresh] [-- --port N] [-- --time-scale N] [-- --data-dir DIR]';
-
-interface Arguments {
-  fresh: boolean;
-  dataDir?: string;
-  port?: number;
-  timeScale?: number;
-}
-
-function parseArguments(argv: readonly string[]): Arguments {
-  const parsed: Arguments = { fresh: false };
-  for (let index = 0; index < argv.length; index += 1) {
-    const argument = argv[index] ?? '';
-    if (argument === '--fresh') parsed.fresh = true;
-    else if (argument === '--port') {
-      parsed.port = resolvePort(argv[index + 1]);
-      index += 1;
-    } else if (argument.startsWith('--port=')) parsed.port = resolvePort(argument.slice('--port='.length));
-    else if (argument === '--time-scale') {
-      const value = argv[index + 1];
-      if (value === undefined || value.startsWith('--')) throw new LocalStackError(`--time-scale needs a number; ${USAGE}`);
-      parsed.timeScale = resolveTimeScale(value);
-      index += 1;
-    } else if (argument.startsWith('--time-scale=')) parsed.timeScale = resolveTimeScale(argument.slice('--time-scale='.length));
-    else if (argument === '--data-dir') {
-      const value = argv[index + 1];
-      if (value === undefined || value.startsWith('--') || value === '') throw new LocalStackError(`--data-dir needs a folder; ${USAGE}`);
-      parsed.dataDir = resolve(value);
-      index += 1;
-    } else if (argument.startsWith('--data-dir=')) {
-      const value = argument.slice('--data-dir='.length);
-      if (value === '') throw new LocalStackError(`--data-dir needs a folder; ${USAGE}`);
-      parsed.dataDir = resolve(value);
-    } else if (argument === '--help' || argument === '-h') {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    } else throw new LocalStackError(`unknown argument "${argument}"; ${USAGE}`);
-  }
-  if (argv.includes('--port') && parsed.port === undefined) throw new LocalStackError(`--port needs a number; ${USAGE}`);
-  return parsed;
-}
 
 const log = createLogger();
 
@@ -140,14 +99,18 @@ function watchLauncher(onGone: () => void): void {
 }
 
 async function main(): Promise<void> {
-  const args = parseArguments(process.argv.slice(2));
+  const args = parseStartArguments(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write(`${START_USAGE}\n`);
+    return;
+  }
   log.info('starting the Countersign local stack (DynamoDB Local takes a few seconds)...');
   const stack = await startLocalStack({
     fresh: args.fresh,
     log,
+    port: args.port,
+    timeScale: args.timeScale,
     ...(args.dataDir === undefined ? {} : { dataDir: args.dataDir }),
-    ...(args.port === undefined ? {} : { port: args.port }),
-    ...(args.timeScale === undefined ? {} : { timeScale: args.timeScale }),
   });
   banner(stack);
 

@@ -112,6 +112,13 @@ export function lambdaSequenceNumber(sequence: string): string {
 }
 
 /** One record of the Streams API in the shape Lambda passes it (`ApproximateCreationDateTime` in whole seconds). */
+/** An object key as a person reads it on the terminal: the shard's tail, sequence numbers without their padding. */
+export function shortKey(key: string): string {
+  return key
+    .replace(/shard=[^/]*([^/]{8})\//, 'shard=…$1/')
+    .replace(/\b0{8,}(\d+)/g, '$1');
+}
+
 export function toLambdaRecord(record: StreamRecord, streamArn: string): DynamoDBRecord {
   const stream = record.dynamodb ?? {};
   const created = stream.ApproximateCreationDateTime;
@@ -438,7 +445,7 @@ export class StreamPoller {
       const keys = (await this.options.auditedObjects(shardId, records)).filter((key) => !this.logged.has(key));
       if (keys.length === 0) return;
       for (const key of keys) this.logged.add(key);
-      const where = keys.length === 1 ? keys[0]! : `${keys.length} objects (${keys[0]} ...)`;
+      const where = keys.length === 1 ? shortKey(keys[0]!) : `${keys.length} objects (${shortKey(keys[0]!)} ...)`;
       // One line per request, as the other steps are: which of its events the log now holds, and where.
       const byAction = new Map<string, string[]>();
       for (const record of records) {

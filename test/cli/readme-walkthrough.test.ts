@@ -115,6 +115,22 @@ describe('the README, followed step by step', () => {
     expect(decision.reviewers.map((r) => r.id)).toEqual(['bob']);
   });
 
+  it("the README's agent client example runs its guarded query", () => {
+    const example = readmeBlock('ts', "import { localAgentClient } from './client/index.js';");
+    expect(example).toContain("localAgentClient('billing-agent')");
+    // Saved beside the README, as a reader would, so its `./client/index.js` import resolves.
+    const file = join(REPO_ROOT, `readme-agent-${process.pid}.ts`);
+    writeFileSync(file, example.replace("localAgentClient('billing-agent')", `localAgentClient('billing-agent', '${url}')`));
+    try {
+      const result = run('npx', ['tsx', file]);
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/^allowed \(payload [0-9a-f]{8}…\): running SELECT count\(\*\) FROM customers$/m);
+      expect(result.stdout.trim().split('\n').at(-1)).toBe('42');
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+
   it('npm start printed one line per step of the request, up to audited', async () => {
     const steps = ['requested', 'decided', 'review', 'vote', 'outcome', 'audited'];
     await waitForOutput(new RegExp(`audited\\s+${actionId}\\s.*outcome`), `the audited line with the outcome of ${actionId}`);
@@ -157,6 +173,16 @@ describe('the README, followed step by step', () => {
     expect(sql.status, sql.stderr).toBe(0);
     const rows = JSON.parse(sql.stdout) as Array<{ event_type: string; n: number }>;
     expect(rows.map((row) => row.event_type)).toEqual(expect.arrayContaining(['requested', 'decided', 'vote', 'outcome']));
+  });
+
+  it('npm start -- --help prints the usage; a mistyped option is one line and exit 1', () => {
+    const help = run('npm', ['start', '--silent', '--', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('usage: npm start [-- --fresh] [-- --port N] [-- --time-scale N] [-- --data-dir DIR]');
+    const wrong = run('npm', ['start', '--silent', '--', '--frseh']);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stdout.trim()).toMatch(/^error: Unknown option '--frseh'.*usage: npm start/);
+    expect(wrong.stdout.trim().split('\n')).toHaveLength(1);
   });
 
   it('keeps the data where --data-dir said', () => {
