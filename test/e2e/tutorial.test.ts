@@ -19,7 +19,6 @@ import { HAS_CHROMIUM, IN_CI, launchChromium, MISSING_CHROMIUM, RunningProcess, 
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-const DEMO_SCRIPT = 'scripts/demo.ts';
 const WAIT_MS = 20_000;
 
 interface Decision {
@@ -77,7 +76,8 @@ describe.skipIf(!HAS_CHROMIUM)(`the README tutorial in Chromium${HAS_CHROMIUM ? 
   });
 
   it('1-2. the demo sends the export request, which waits for a data owner', async () => {
-    demo = new RunningProcess('npx', ['tsx', DEMO_SCRIPT, '--endpoint', stack.url, '--only', 'export']);
+    // The README's command, pointed at this test's stack.
+    demo = new RunningProcess('npm', ['run', '--silent', 'demo', '--', '--endpoint', stack.url, '--only', 'export']);
     await demo.waitForLine((line) => /export/i.test(line) && /pending|waiting/i.test(line), 'a line saying the export is pending', WAIT_MS);
   });
 
@@ -149,7 +149,7 @@ describe.skipIf(!HAS_CHROMIUM)(`the README tutorial in Chromium${HAS_CHROMIUM ? 
     expect(auditDir).toBeDefined();
     stopped = true;
     await stack.stop();
-    const verify = new RunningProcess('npx', ['tsx', 'scripts/audit.ts', 'verify', '--dir', auditDir ?? '']);
+    const verify = new RunningProcess('npm', ['run', '--silent', 'audit', '--', 'verify', '--dir', auditDir ?? '']);
     const exit = await verify.waitForExit(WAIT_MS);
     expect(exit.code, verify.transcript()).toBe(0);
     expect(exit.output).toMatch(/^audit log verified: \d+ digests?, \d+ objects?, \d+ records?, no problems$/m);

@@ -22,8 +22,6 @@ import { eventually } from './support.js';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const run = promisify(execFile);
-const TSX = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-const DEMO = join(REPO_ROOT, 'scripts', 'demo.ts');
 
 const VOTERS: Partial<Record<ScenarioName, string[]>> = {
   export: ['bob'],
@@ -51,7 +49,7 @@ async function vote(actionId: string, reviewer: string): Promise<number> {
 /** Runs the demo CLI as a person would; never throws on a non-zero exit. */
 async function demoCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(TSX, [DEMO, ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 50_000 });
+    const { stdout, stderr } = await run('npm', ['run', '--silent', 'demo', '--', ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 50_000 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };

@@ -1,0 +1,29 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../local/local-stack.js';
+
+// `npm run bench` prints figures and is never a test of speed; this only proves that every part of
+// it runs, on small sizes, and that it ends (it once stopped half way through).
+describe('npm run bench -- --quick', () => {
+  it('runs every part and exits 0', () => {
+    const result = spawnSync('npm', ['run', '--silent', 'bench', '--', '--quick'], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 170_000 });
+    expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+    for (const part of [
+      'Policy decisions, narrowed by action',
+      'Policy decisions, every policy evaluated',
+      'evaluate-action CPU per auto-decided action',
+      'local stack end to end',
+      'approvals on the local stack (8 requests, 1 in flight',
+      'approvals on the local stack (8 requests, 4 in flight',
+      'audit verify: 5,000 records',
+      'audit query one agent, one day',
+    ]) expect(result.stdout).toContain(part);
+    expect(result.stdout).toContain('log whole');
+  }, 180_000);
+
+  it('refuses an unknown argument with exit 2', () => {
+    const result = spawnSync('npm', ['run', '--silent', 'bench', '--', '--quik'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('unknown argument "--quik"; usage: npm run bench [-- --quick]');
+  });
+});

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../local/local-stack.js';
+import { fencedBlocks, readmeText } from './readme.js';
+
+/**
+ * Every command the README tells a reader to type is run somewhere: by a test or by CI. This is
+ * the ledger. A new command in the README fails here until an entry names what runs it; an entry
+ * whose evidence disappears from that file fails too. Commands that need an AWS account say so,
+ * and name what runs in their place here.
+ */
+
+interface Evidence {
+  /** A file of the repository, and a text in it that runs the command (or its exact equivalent). */
+  file: string;
+  contains: string;
+}
+
+interface Entry {
+  command: RegExp;
+  runBy: Evidence[];
+  /** Set when the command itself can only run against AWS: why, and what stands in for it here. */
+  needsAws?: string;
+}
+
+const WALKTHROUGH = 'test/cli/readme-walkthrough.test.ts';
+const E2E = 'test/e2e/tutorial.test.ts';
+const DEMO = 'test/local/demo.test.ts';
+const START_ARGS = 'test/unit/start-arguments.test.ts';
+const CI = '.ci/run';
+
+const LEDGER: Entry[] = [
+  { command: /^npm ci && npm start$/, runBy: [{ file: CI, contains: 'npm ci --no-audit' }, { file: WALKTHROUGH, contains: "spawn('npm', ['start', '--'" }] },
+  { command: /^npm start$/, runBy: [{ file: WALKTHROUGH, contains: "spawn('npm', ['start', '--'" }] },
+  { command: /^npm start -- --time-scale (600|N)$/, runBy: [{ file: WALKTHROUGH, contains: "'--time-scale', '2'" }, { file: START_ARGS, contains: 'npm start -- --time-scale 600' }] },
+  { command: /^npm start -- --data-dir DIR$/, runBy: [{ file: WALKTHROUGH, contains: "'--data-dir', dataDir" }, { file: START_ARGS, contains: 'npm start -- --data-dir DIR' }] },
+  { command: /^npm start -- --fresh$/, runBy: [{ file: START_ARGS, contains: 'npm start -- --fresh' }, { file: 'test/local/local-stack.test.ts', contains: 'fresh: true' }] },
+  { command: /^(npm start -- --port 4011|PORT=4011 npm start)$/, runBy: [{ file: START_ARGS, contains: 'PORT=4011 npm start' }, { file: WALKTHROUGH, contains: "'--port', '0'" }] },
+  { command: /^npm run demo$/, runBy: [{ file: DEMO, contains: "run('npm', ['run', '--silent', 'demo', '--'" }] },
+  { command: /^npm run demo -- --only export$/, runBy: [{ file: E2E, contains: "'demo', '--', '--endpoint', stack.url, '--only', 'export'" }] },
+  { command: /^npm run demo -- --help$/, runBy: [{ file: DEMO, contains: "demoCli(['--help'])" }] },
+  { command: /^npm run demo -- --endpoint http:\/\/127\.0\.0\.1:\d+$/, runBy: [{ file: E2E, contains: "'--endpoint', stack.url" }] },
+  { command: /^node try\.mjs$/, runBy: [{ file: WALKTHROUGH, contains: "readmeBlock('js', 'save as `try.mjs`')" }] },
+  { command: /^curl -X POST http:\/\/127\.0\.0\.1:4010\/actions\/<actionId>\/votes /, runBy: [{ file: WALKTHROUGH, contains: "readmeBlock('sh', 'curl -X POST')" }] },
+  { command: /^npm run audit -- verify$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['verify'])" }, { file: E2E, contains: "'audit', '--', 'verify'" }] },
+  { command: /^npm run audit -- queries$/, runBy: [{ file: WALKTHROUGH, contains: "'audit', '--', 'queries'" }] },
+  { command: /^npm run audit -- query --saved actions-by-agent$/, runBy: [{ file: WALKTHROUGH, contains: "'--saved', 'actions-by-agent'" }] },
+  { command: /^npm run audit -- query --saved who-approved --param action_id=<actionId>$/, runBy: [{ file: WALKTHROUGH, contains: "'--saved', 'who-approved', '--param', `action_id=" }] },
+  { command: /^npm run audit -- query --saved refused-votes --csv$/, runBy: [{ file: WALKTHROUGH, contains: "'--saved', 'refused-votes', '--csv'" }] },
+  { command: /^npm run audit -- query "SELECT .*" --json$/, runBy: [{ file: WALKTHROUGH, contains: "FROM audit_events GROUP BY 1" }] },
+  {
+    command: /^npm run audit -- verify --bucket <AuditBucketName> --key-id <DigestSigningKeyArn> --from \S+$/,
+    needsAws: 'reads the S3 bucket and the KMS public key of a deployment',
+    runBy: [{ file: 'test/adapters/s3-audit-sink.test.ts', contains: 'S3AuditSink' }, { file: WALKTHROUGH, contains: "audit(['verify'])" }],
+  },
+  { command: /^npm run policies:check$/, runBy: [{ file: CI, contains: 'npm run policies:check' }] },
+  { command: /^npm test$/, runBy: [{ file: CI, contains: 'npm test' }] },
+  { command: /^npm run lint$/, runBy: [{ file: CI, contains: 'npm run lint' }] },
+  { command: /^npm run synth$/, runBy: [{ file: CI, contains: 'npm run synth --' }] },
+  { command: /^npm run bench( -- --quick)?$/, runBy: [{ file: 'test/cli/bench-quick.test.ts', contains: "['run', '--silent', 'bench', '--', '--quick']" }] },
+  { command: /^apt-get install chromium$/, runBy: [{ file: CI, contains: 'apt-get install -y -qq chromium' }] },
+  {
+    command: /^npx cdk (bootstrap|deploy -c stage=prod -c directory=path\/to\/your-directory\.json)$/,
+    needsAws: 'deploys to an AWS account; CI synthesizes the same app with the same context instead',
+    runBy: [{ file: CI, contains: 'npm run synth -- --quiet -c stage=prod -c directory=config/directory.json' }],
+  },
+  {
+    command: /^aws (secretsmanager put-secret-value|sqs start-message-move-task)\b/,
+    needsAws: 'the AWS CLI against a deployment; the secret format is read by the tested Slack credentials adapter',
+    runBy: [{ file: 'test/adapters/slack-credentials.test.ts', contains: 'botToken' }],
+  },
+];
+
+/** The commands a reader types: every line of the ```sh blocks, and inline `npm …`-style spans. */
+function readmeCommands(): string[] {
+  const text = readmeText();
+  const commands = new Set<string>();
+  for (const block of fencedBlocks(text)) {
+    if (block.lang !== 'sh') continue;
+    for (const line of block.body.replace(/\\\n\s*/g, ' ').split('\n')) {
+      const command = line.replace(/\s+#.*$/, '').replace(/\s+/g, ' ').trim();
+      if (command !== '' && !command.startsWith('#')) commands.add(command);
+    }
+  }
+  for (const match of text.matchAll(/`([^`\n]+)`/g)) {
+    const span = (match[1] ?? '').trim();
+    if (/^(PORT=\d+ )?(npm|npx|node|curl|aws|apt-get) /.test(span)) commands.add(span);
+  }
+  return [...commands];
+}
+
+describe('every command in the README is run by a test or by CI', () => {
+  const commands = readmeCommands();
+
+  it('finds the commands (the extraction itself works)', () => {
+    expect(commands).toContain('npm ci && npm start');
+    expect(commands).toContain('npm test');
+    expect(commands.length).toBeGreaterThan(20);
+  });
+
+  it.each(commands)('%s', (command) => {
+    const entries = LEDGER.filter((entry) => entry.command.test(command));
+    expect(entries, `no ledger entry runs "${command}": add a test that runs it, and an entry here`).not.toHaveLength(0);
+  });
+
+  it.each(LEDGER.map((entry) => [entry.command.source, entry] as const))('the evidence for %s is where the ledger says', (_source, entry) => {
+    expect(commands.some((command) => entry.command.test(command)), 'the README no longer has this command: remove the entry').toBe(true);
+    for (const evidence of entry.runBy) {
+      const text = readFileSync(join(REPO_ROOT, evidence.file), 'utf8');
+      expect(text, `${evidence.file} should contain ${evidence.contains}`).toContain(evidence.contains);
+    }
+  });
+
+  it('the README says which commands need an AWS account', () => {
+    const awsOnly = commands.filter((command) => LEDGER.some((entry) => entry.needsAws !== undefined && entry.command.test(command)));
+    expect(awsOnly.every((command) => /^(npx cdk|aws |npm run audit -- verify --bucket)/.test(command))).toBe(true);
+  });
+});
