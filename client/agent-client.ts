@@ -9,6 +9,7 @@ import {
   validateActionRequested,
   type ActionRequest,
 } from '../shared/domain/contract.js';
+import { identityProblem } from '../shared/domain/intake.js';
 import {
   DecisionResponseSchema,
   isApproval,
@@ -316,10 +317,12 @@ class CountersignAgentClient implements AgentClient {
 
   async #submit(spec: ActionSpec, options: WaitOptions): Promise<{ request: ActionRequest; decision: FinalDecision }> {
     const actionId = spec.actionId ?? `${this.agentId}-${randomUUID()}`;
-    // Contract checks only: whether the schema knows the verb, resource type and environment, and
-    // whether agent.id matches the sender, are the server's to say (it answers `invalid`).
+    // The contract and the identity rule, with the server's own functions and messages. Whether the
+    // schema knows the verb, resource type and environment is the server's to say (it answers `invalid`).
     const validation = validateActionRequested(this.#detailOf(spec, actionId));
     if (!validation.ok) throw new InvalidActionRequestError(validation.reason, validation.actionId);
+    const identity = identityProblem(`${AGENT_SOURCE_PREFIX}${this.agentId}`, validation.request);
+    if (identity !== undefined) throw new InvalidActionRequestError(identity, validation.request.actionId);
     // A snapshot: the caller's nested objects may change after this point, the request sent may not.
     const request = structuredClone(validation.request);
     const hash = payloadSha256(request);

@@ -27,7 +27,8 @@ export function invalidKey(eventId: string): string {
   return `invalid/${eventId}`;
 }
 
-function identityProblem(source: string, request: ActionRequest): string | undefined {
+/** Why a request may not come from this source; the agent client asks it too, before sending. */
+export function identityProblem(source: string, request: ActionRequest): string | undefined {
   if (!source.startsWith(AGENT_SOURCE_PREFIX)) {
     return `source: "${source}" is not an agent source; agents send with source "agent.<id>"`;
   }

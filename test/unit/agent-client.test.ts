@@ -180,6 +180,15 @@ describe('requestAction: validation before sending', () => {
   });
 });
 
+describe('requestAction: identity before sending', () => {
+  it("refuses to send another agent's request, with the server's own message, and sends nothing", async () => {
+    const error = await client().requestAction({ ...EXPORT, actionId: 'impostor-1', agent: { id: 'ops-agent' } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidActionRequestError);
+    expect((error as Error).message).toBe('agent.id: "ops-agent" does not match the event source "agent.billing-agent"; an agent may only send requests as itself');
+    expect(sent).toEqual([]);
+  });
+});
+
 describe('requestAction: sending and waiting', () => {
   it('sends Action Requested as agent.<id>, then waits through 404 and pending to the approval', async () => {
     script = scripted('approved', 2, 3);
