@@ -476,6 +476,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       baseUrl: () => http.url,
       timeScale,
       log,
+      stateFile: join(dataDir, 'slack', 'workspace.json'),
       ...(options.slackRateLimit === undefined ? {} : { rateLimit: options.slackRateLimit }),
     });
     // DynamoDB Local boots (a JVM, a few seconds) while the CDK app is synthesized.
@@ -533,6 +534,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       auditPages = createAuditRoutes({ auditDir: audit.auditDir, onError: onInternalError });
     }
     handlers = loaded;
+    // Approvals that were waiting when the stack last stopped wait again, now that their functions are here.
+    stepFunctions.resumeInterrupted();
   } catch (error) {
     await audit?.stop().catch(() => undefined);
     await http.close();
@@ -565,6 +568,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (abandoned > 0) log.warn(`${abandoned} deliver${abandoned === 1 ? 'y' : 'ies'} waiting for a retry were dropped at shutdown`);
         handlers = undefined;
         await http.close();
+        emulator.workspace.flush();
         await auditPages?.close();
         // Nothing writes to the table now: the poller drains the stream, then the digests are signed.
         await auditTrail?.stop();

@@ -15,12 +15,13 @@ import { REVIEWER_HEADER } from './local-directory.js';
 import { DEFAULT_PORT, JavaMissingError, LOCAL_BUS_NAME, LocalStackError, startLocalStack, type LocalStack } from './local-stack.js';
 import { parseStartArguments, START_USAGE } from './start-arguments.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET } from './slack/emulator.js';
+import { SlackWorkspaceFileError } from './slack/workspace.js';
 
 const log = createLogger();
 
 function fail(error: unknown): never {
   // Problems a user can fix get one line; anything else keeps its stack for a bug report.
-  if (error instanceof PortInUseError || error instanceof JavaMissingError || error instanceof LocalStackError) {
+  if (error instanceof PortInUseError || error instanceof JavaMissingError || error instanceof LocalStackError || error instanceof SlackWorkspaceFileError) {
     log.error(error.message);
   } else if (error instanceof DynamoDbLocalError) {
     log.error(`DynamoDB Local did not start: ${error.message}`);

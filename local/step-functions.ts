@@ -42,8 +42,11 @@ import {
  * `InvalidToken`; a closed one (timed out, answered, execution over) -> `TaskTimedOut`.
  *
  * Executions are kept in memory (status RUNNING, SUCCEEDED, FAILED, ABORTED; DescribeExecution) and
- * journalled, so a restarted stack keeps AWS's name semantics. The runner cannot resume a run across
- * a restart: an execution the journal shows running is marked ABORTED, with a warning.
+ * journalled, so a restarted stack keeps AWS's name semantics. In AWS an execution outlives any
+ * outage; here an execution that was running when the stack stopped (or crashed) is run again from
+ * its first state when the stack is back (`resumeInterrupted`): same name, same input, so its request
+ * gets a new task token and, from the review phase, a new window. The runner cannot restore the
+ * library's position inside a run, so resuming from the start is the closest it comes.
  */
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -59,6 +62,8 @@ export interface Execution {
   output?: string;
   error?: string;
   cause?: string;
+  /** Stopped only because the local stack stopped: run again at the next start. */
+  suspended?: boolean;
 }
 
 /** Invokes one workflow function (the key is the value in `functionStates`) with a payload; resolves with its result. */
@@ -158,6 +163,8 @@ function optionalString(input: Record<string, unknown>, name: string, max: numbe
 export class LocalStepFunctions {
   private readonly executions = new Map<string, Execution>();
   private readonly runs = new Map<string, Run>();
+  /** Executions the journal shows running when this runner started; `resumeInterrupted` runs them. */
+  private readonly interrupted: Execution[] = [];
   private readonly tasks = new Map<string, PendingTask>();
   private readonly closedTokens: string[] = [];
   private readonly listeners = new Set<(execution: Execution) => void>();
@@ -393,8 +400,10 @@ export class LocalStepFunctions {
 
   private finish(execution: Execution, status: ExecutionStatus, details: { output?: string; error?: string; cause?: string }): void {
     if (execution.status !== 'RUNNING') return;
-    Object.assign(execution, { status, stopDate: this.now().toISOString() }, details);
-    this.journal({ executionArn: execution.executionArn, status, stopDate: execution.stopDate, ...details });
+    // Aborted by the stack's own stop, not by the workflow: the next start runs it again.
+    const suspended = status === 'ABORTED' && this.closed && this.runs.get(execution.executionArn)?.stopping === true;
+    Object.assign(execution, { status, stopDate: this.now().toISOString() }, details, suspended ? { suspended } : {});
+    this.journal({ executionArn: execution.executionArn, status, stopDate: execution.stopDate, ...details, ...(suspended ? { suspended } : {}) });
     if (status === 'FAILED' || status === 'TIMED_OUT') {
       this.log.step('workflow', this.subjectOf(execution), `execution ${status}${details.error === undefined ? '' : `: ${details.error}`}${details.cause ? ` - ${details.cause.slice(0, 300)}` : ''}`, 'error');
     }
@@ -535,7 +544,7 @@ export class LocalStepFunctions {
     this.log.step('decided', this.subjectOf(execution), `pending - needs approval${needs}; approval workflow started${scale}`, 'warn');
   }
 
-  private journal(record: Execution | Partial<Execution>): void {
+  private journal(record: Partial<Execution> & { resumedAt?: string }): void {
     const file = this.options.journalFile;
     if (file === undefined) return;
     mkdirSync(dirname(file), { recursive: true });
@@ -547,18 +556,46 @@ export class LocalStepFunctions {
     if (file === undefined || !existsSync(file)) return;
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
-      const record = JSON.parse(line) as Partial<Execution> & { executionArn: string };
+      const record = JSON.parse(line) as Partial<Execution> & { executionArn: string; resumedAt?: string };
       const known = this.executions.get(record.executionArn);
       if (known === undefined) this.executions.set(record.executionArn, { status: 'RUNNING', ...record } as Execution);
-      else Object.assign(known, record);
+      else if (record.resumedAt !== undefined) {
+        // Running again: what the earlier stop recorded no longer applies.
+        for (const key of ['stopDate', 'output', 'error', 'cause', 'suspended'] as const) delete known[key];
+        known.status = 'RUNNING';
+      } else Object.assign(known, record);
     }
-    const interrupted = [...this.executions.values()].filter((execution) => execution.status === 'RUNNING');
-    for (const execution of interrupted) {
-      this.finish(execution, 'ABORTED', { error: 'States.Runtime', cause: 'the local stack stopped while this execution ran; the local runner cannot resume it' });
+    // Running when the stack crashed, or stopped by the stack's stop: both are still running as far
+    // as their requests know. They stay RUNNING (as in AWS) until resumeInterrupted() runs them.
+    for (const execution of this.executions.values()) {
+      if (execution.status === 'RUNNING' || (execution.status === 'ABORTED' && execution.suspended === true)) {
+        for (const key of ['stopDate', 'output', 'error', 'cause', 'suspended'] as const) delete execution[key];
+        execution.status = 'RUNNING';
+        this.interrupted.push(execution);
+      }
     }
-    if (interrupted.length > 0) {
-      this.log.warn(`${interrupted.length} approval workflow${interrupted.length === 1 ? ' was' : 's were'} running when the local stack last stopped; the local runner cannot resume ${interrupted.length === 1 ? 'it' : 'them'}, so ${interrupted.length === 1 ? 'it is' : 'they are'} marked ABORTED and ${interrupted.length === 1 ? 'its request stays' : 'their requests stay'} pending (send a new request with a new actionId)`);
+  }
+
+  /**
+   * Runs again, from their first state, the executions that were running when the stack last
+   * stopped; call it once the functions they invoke are ready. Returns how many.
+   */
+  resumeInterrupted(): number {
+    const resumable = this.interrupted.splice(0);
+    for (const execution of resumable) {
+      if (this.closed || execution.status !== 'RUNNING') continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(execution.input);
+      } catch (error) {
+        this.finish(execution, 'ABORTED', { error: 'States.Runtime', cause: `the journalled input cannot be read again: ${(error as Error).message}` });
+        continue;
+      }
+      this.journal({ executionArn: execution.executionArn, resumedAt: this.now().toISOString() });
+      this.log.step('resumed', this.subjectOf(execution), 'the local stack restarted while this approval waited: its workflow runs again from the start (a new review window)', 'warn');
+      this.run(execution, parsed);
     }
+    return resumable.length;
   }
 }
 

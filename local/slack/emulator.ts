@@ -36,6 +36,8 @@ export interface SlackEmulatorOptions {
   timeScale?: number;
   /** One line per tap and modal submission. */
   log?: Logger;
+  /** Keeps the channels' messages across restarts. @default in memory only */
+  stateFile?: string;
 }
 
 function header(request: HttpRequest, name: string): string | undefined {
@@ -74,6 +76,7 @@ export class SlackEmulator {
       directory: options.directory,
       botToken: options.botToken,
       ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+      ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile }),
     });
     this.interactions = new SlackInteractions({
       workspace: this.workspace,

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { DirectoryData } from '../../shared/domain/directory.js';
 import { RateLimiter, SLACK_POST_MESSAGE_LIMIT, type RateLimit } from './rate-limit.js';
 
@@ -91,7 +93,32 @@ export interface SlackWorkspaceOptions {
   /** How long a trigger_id can be exchanged for a modal. @default 3000 (Slack: "expires in 3 seconds") */
   triggerTtlMs?: number;
   now?: () => number;
+  /**
+   * Where the channels' messages and threads are kept across restarts (as Slack keeps them), so a
+   * review posted before a restart can still be answered after it. Ephemeral messages and modals
+   * are not kept: Slack does not keep them either. @default in memory only
+   */
+  stateFile?: string;
 }
+
+/** What `stateFile` holds. */
+interface SavedWorkspace {
+  version: 1;
+  lastTsMicros: number;
+  history: Record<string, SlackMessage[]>;
+  replies: Record<string, SlackMessage[]>;
+}
+
+/** The saved workspace cannot be used: the message says which file and what to do. */
+export class SlackWorkspaceFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SlackWorkspaceFileError';
+  }
+}
+
+/** Saves are coalesced: a burst of posts writes the file once. */
+const SAVE_DELAY_MS = 50;
 
 export const BOT_USER_ID = 'U0COUNTERSIGNBOT';
 export const BOT_ID = 'B0COUNTERSIGN';
@@ -170,6 +197,7 @@ export class SlackWorkspace {
   private readonly listeners = new Set<() => void>();
   private lastTsMicros = 0;
   private readonly now: () => number;
+  private saveTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SlackWorkspaceOptions) {
     this.now = options.now ?? Date.now;
@@ -185,6 +213,45 @@ export class SlackWorkspace {
       this.history.set(channel.id, []);
     }
     this.limiter = options.rateLimit === false ? undefined : new RateLimiter(options.rateLimit ?? SLACK_POST_MESSAGE_LIMIT, this.now);
+    this.restore();
+  }
+
+  /** Writes the messages now (the stack calls it when it stops). */
+  flush(): void {
+    if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    const file = this.options.stateFile;
+    if (file === undefined) return;
+    const saved: SavedWorkspace = {
+      version: 1,
+      lastTsMicros: this.lastTsMicros,
+      history: Object.fromEntries(this.history),
+      replies: Object.fromEntries(this.replies),
+    };
+    mkdirSync(dirname(file), { recursive: true });
+    // Write then rename: a crash mid-write leaves the previous file, never half of one.
+    writeFileSync(`${file}.tmp`, JSON.stringify(saved), 'utf8');
+    renameSync(`${file}.tmp`, file);
+  }
+
+  private restore(): void {
+    const file = this.options.stateFile;
+    if (file === undefined || !existsSync(file)) return;
+    let saved: SavedWorkspace;
+    try {
+      saved = JSON.parse(readFileSync(file, 'utf8')) as SavedWorkspace;
+    } catch (error) {
+      throw new SlackWorkspaceFileError(`the local Slack workspace file ${file} cannot be read (${(error as Error).message}); delete it to start with empty channels`);
+    }
+    if (saved.version !== 1) throw new SlackWorkspaceFileError(`the local Slack workspace file ${file} has version ${String(saved.version)}, not 1; delete it to start with empty channels`);
+    this.lastTsMicros = saved.lastTsMicros;
+    // Channels the directory no longer has are left out; their messages stay in the file until it is rewritten.
+    for (const [channelId, messages] of Object.entries(saved.history)) {
+      if (this.channelsById.has(channelId)) this.history.set(channelId, messages);
+    }
+    for (const [key, messages] of Object.entries(saved.replies)) {
+      if (this.channelsById.has(key.split('/')[0] ?? '')) this.replies.set(key, messages);
+    }
   }
 
   /** Told after every change (a message, an update, an ephemeral, a modal). */
@@ -318,6 +385,10 @@ export class SlackWorkspace {
   };
 
   private changed(): void {
+    if (this.options.stateFile !== undefined && this.saveTimer === undefined) {
+      this.saveTimer = setTimeout(() => this.flush(), SAVE_DELAY_MS);
+      this.saveTimer.unref();
+    }
     for (const listener of this.listeners) listener();
   }
 

@@ -122,17 +122,46 @@ describe('StartExecution', () => {
     await expect(start('act-2')).rejects.toBeInstanceOf(ExecutionAlreadyExists);
   });
 
-  it('keeps its executions across a restart; one that was running is ABORTED, not resumed', async () => {
+  it('keeps its executions across a crash; one that was running is run again from its first state, with a new token', async () => {
     const first = await start('act-3');
-    await tokenOf('act-3');
+    const oldToken = await tokenOf('act-3');
+    // No close(): as after a crash, the journal still shows it running.
     const restarted = createRunner();
     try {
-      expect(restarted.get(first.executionArn ?? '')?.status).toBe('ABORTED');
-      expect(() => restarted.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: 'act-3', input: input('act-3') })).toThrow('Execution Already Exists');
-      expect(log.lines.some((line) => line.includes('cannot resume'))).toBe(true);
+      expect(restarted.get(first.executionArn ?? '')?.status).toBe('RUNNING');
+      expect(() => restarted.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: 'act-3', input: input('act-3', 601) })).toThrow('Execution Already Exists');
+      expect(restarted.resumeInterrupted()).toBe(1);
+      const newToken = await tokenOf('act-3', 1);
+      expect(newToken).not.toBe(oldToken);
+      expect(log.lines.some((line) => / resumed +act-3 /.test(line))).toBe(true);
+      restarted.sendTaskSuccess({ taskToken: newToken, output: '{"outcome":"approved"}' });
+      await eventually(() => (restarted.get(first.executionArn ?? '')?.status === 'SUCCEEDED' ? true : undefined), 'the resumed execution to succeed');
     } finally {
       await restarted.close();
     }
+    // Once it ended, a later start leaves it alone.
+    const third = createRunner();
+    try {
+      expect(third.get(first.executionArn ?? '')?.status).toBe('SUCCEEDED');
+      expect(third.resumeInterrupted()).toBe(0);
+    } finally {
+      await third.close();
+    }
+  });
+
+  it("an execution stopped by the stack's own stop is resumed at the next start; one that ended is not", async () => {
+    const waiting = await start('act-5');
+    await tokenOf('act-5');
+    const ended = await start('act-6');
+    await sfn.send(new SendTaskSuccessCommand({ taskToken: await tokenOf('act-6'), output: '{"outcome":"approved"}' }));
+    await eventually(async () => ((await statusOf(ended.executionArn ?? '')) === 'SUCCEEDED' ? true : undefined), 'act-6 to succeed');
+    await stepFunctions.close();
+    expect(stepFunctions.get(waiting.executionArn ?? '')?.status).toBe('ABORTED');
+    stepFunctions = createRunner();
+    expect(stepFunctions.get(waiting.executionArn ?? '')?.status).toBe('RUNNING');
+    expect(stepFunctions.resumeInterrupted()).toBe(1);
+    await tokenOf('act-5', 1);
+    expect(invocations.filter((i) => (i.payload.request as { actionId?: string } | undefined)?.actionId === 'act-6' && i.functionKey === 'request-review')).toHaveLength(1);
   });
 
   it('refuses a state machine that is not deployed, a malformed ARN and names Step Functions does not allow', async () => {
