@@ -134,9 +134,13 @@ export class CountersignStack extends Stack {
       value: this.reviews.reviewApiUrl.url,
       description: 'Votes for CI pipelines (AWS_IAM auth, SigV4 service "lambda"): POST <url>actions/{actionId}/votes',
     });
-    new CfnOutput(this, 'SlackSecretArn', {
-      value: this.reviews.slackSecret.secretArn,
-      description: 'Put the Slack app\'s {"botToken","signingSecret"} here (aws secretsmanager put-secret-value --secret-id)',
+    new CfnOutput(this, 'SlackBotTokenSecretArn', {
+      value: this.reviews.slackBotTokenSecret.secretArn,
+      description: 'Put the Slack bot token here: JSON {"botToken":"xoxb-..."}',
+    });
+    new CfnOutput(this, 'SlackSigningSecretArn', {
+      value: this.reviews.slackSigningSecret.secretArn,
+      description: 'Put the Slack signing secret here: JSON {"signingSecret":"..."}',
     });
     new CfnOutput(this, 'ApprovalStateMachineArn', { value: this.approvalWorkflow.stateMachine.stateMachineArn });
     new CfnOutput(this, 'AuditBucketName', {

@@ -226,7 +226,8 @@ function applyHandlerEnvironment(environment: Record<string, string>): void {
   // a Slack secret ARN would send them to Secrets Manager instead of the local Slack secrets.
   delete process.env.AWS_SESSION_TOKEN;
   delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
-  delete process.env[ENV.slackSecretArn];
+  delete process.env[ENV.slackBotTokenSecretArn];
+  delete process.env[ENV.slackSigningSecretArn];
   Object.assign(process.env, environment);
   // Powertools logs at INFO by default; WARN keeps the terminal to the stack's own lines.
   if (process.env.LOG_LEVEL === undefined && process.env.POWERTOOLS_LOG_LEVEL === undefined) process.env.LOG_LEVEL = 'WARN';

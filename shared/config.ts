@@ -12,7 +12,10 @@ export const ENV = {
   /** Path of the approver directory JSON. Default: the bundled config/directory.json. */
   directoryFile: 'COUNTERSIGN_DIRECTORY_FILE',
   /** Secrets Manager secret (JSON `{"botToken": "...", "signingSecret": "..."}`) in AWS. */
-  slackSecretArn: 'COUNTERSIGN_SLACK_SECRET_ARN',
+  /** The bot token's secret, JSON `{"botToken": "xoxb-..."}`: every function that talks to Slack. */
+  slackBotTokenSecretArn: 'COUNTERSIGN_SLACK_BOT_TOKEN_SECRET_ARN',
+  /** The signing secret's secret, JSON `{"signingSecret": "..."}`: slack-interactions only. */
+  slackSigningSecretArn: 'COUNTERSIGN_SLACK_SIGNING_SECRET_ARN',
   /** Local overrides of the Slack secret (and the way to run without Secrets Manager). */
   slackBotToken: 'SLACK_BOT_TOKEN',
   slackSigningSecret: 'SLACK_SIGNING_SECRET',
@@ -75,10 +78,18 @@ export function decisionApiConfig(env: Env = process.env): DecisionApiConfig {
   return { tableName: required(env, ENV.tableName) };
 }
 
-/** Where the Slack credentials come from: the env overrides, else the Secrets Manager secret. */
+/**
+ * Where the Slack credentials come from: the env overrides (the local stack), else two Secrets
+ * Manager secrets. The signing secret is separate so that only the function that verifies Slack's
+ * requests can read it: whoever holds it can forge a reviewer's tap.
+ */
 export interface SlackConfig {
-  /** Secrets Manager secret with `{"botToken": "...", "signingSecret": "..."}`; unused when both overrides are set. */
-  secretArn: string | undefined;
+  /** Secret with `{"botToken": "xoxb-..."}`; unused when SLACK_BOT_TOKEN is set. */
+  botTokenSecretArn: string | undefined;
+  /** Secret with `{"signingSecret": "..."}`; only for a function that verifies requests. */
+  signingSecretArn: string | undefined;
+  /** Whether this function verifies Slack's requests (and so needs the signing secret). */
+  needsSigningSecret: boolean;
   botToken: string | undefined;
   signingSecret: string | undefined;
   /** Web API base URL. @default Slack's own */
@@ -87,15 +98,18 @@ export interface SlackConfig {
 
 function slackConfig(env: Env, needs: { signingSecret: boolean }): SlackConfig {
   const config: SlackConfig = {
-    secretArn: optional(env, ENV.slackSecretArn),
+    botTokenSecretArn: optional(env, ENV.slackBotTokenSecretArn),
+    signingSecretArn: needs.signingSecret ? optional(env, ENV.slackSigningSecretArn) : undefined,
+    needsSigningSecret: needs.signingSecret,
     botToken: optional(env, ENV.slackBotToken),
-    signingSecret: optional(env, ENV.slackSigningSecret),
+    signingSecret: needs.signingSecret ? optional(env, ENV.slackSigningSecret) : undefined,
     apiUrl: optional(env, ENV.slackApiUrl),
   };
-  const missing = [config.botToken === undefined ? ENV.slackBotToken : undefined, needs.signingSecret && config.signingSecret === undefined ? ENV.slackSigningSecret : undefined]
-    .filter((name) => name !== undefined);
-  if (config.secretArn === undefined && missing.length > 0) {
-    throw new ConfigError(`environment variable ${ENV.slackSecretArn} is not set, and neither ${missing.join(' nor ')} overrides it; the stack sets the secret ARN, the local stack the overrides`);
+  if (config.botTokenSecretArn === undefined && config.botToken === undefined) {
+    throw new ConfigError(`environment variable ${ENV.slackBotTokenSecretArn} is not set, and ${ENV.slackBotToken} does not override it; the stack sets the secret ARN, the local stack the override`);
+  }
+  if (needs.signingSecret && config.signingSecretArn === undefined && config.signingSecret === undefined) {
+    throw new ConfigError(`environment variable ${ENV.slackSigningSecretArn} is not set, and ${ENV.slackSigningSecret} does not override it; the stack sets the secret ARN, the local stack the override`);
   }
   return config;
 }

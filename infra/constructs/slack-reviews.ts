@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, isAbsolute, posix, resolve } from 'node:path';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, SecretValue, Stack, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Policy, PolicyStatement, type Grant, type IGrantable, type IRole } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -61,9 +61,11 @@ export class SlackReviews extends Construct {
   readonly reviewApi: HouseFunction;
   readonly slackInteractionsUrl: FunctionUrl;
   readonly reviewApiUrl: FunctionUrl;
-  /** JSON `{"botToken": "xoxb-...", "signingSecret": "..."}`; the operator puts the real values after the first deploy. */
-  readonly slackSecret: Secret;
-  /** The customer-managed key of the Slack secret. */
+  /** JSON `{"botToken": "xoxb-..."}`; the operator puts the real value after the first deploy. Read by every review function. */
+  readonly slackBotTokenSecret: Secret;
+  /** JSON `{"signingSecret": "..."}`; the operator puts the real value after the first deploy. Read by slack-interactions only. */
+  readonly slackSigningSecret: Secret;
+  /** The customer-managed key of both Slack secrets. */
   readonly slackSecretKey: Key;
   /** The validated approver directory that was bundled, and its file. */
   readonly directory: Directory;
@@ -79,38 +81,50 @@ export class SlackReviews extends Construct {
     const bundledDirectory = { source: directoryFile, targetDir: BUNDLED_CONFIG_DIR };
     const directoryEnvironment = { [ENV.directoryFile]: posix.join(LAMBDA_TASK_ROOT, BUNDLED_CONFIG_DIR, basename(directoryFile)) };
 
-    // A key of our own rather than aws/secretsmanager: the signing secret lets whoever holds it forge Slack
-    // votes, so reading it takes both secretsmanager:GetSecretValue on the secret and kms:Decrypt on this key
-    // (granted only through Secrets Manager, only to the functions below), every use of it is in CloudTrail,
-    // and disabling the key cuts off the secret at once. Retained with the secret it protects.
+    // A key of our own rather than aws/secretsmanager: reading a Slack secret takes both
+    // secretsmanager:GetSecretValue on it and kms:Decrypt on this key (granted only through Secrets
+    // Manager, only to the functions below), every use is in CloudTrail, and disabling the key cuts both
+    // secrets off at once. Retained with the secrets it protects.
     this.slackSecretKey = new Key(this, 'SlackSecretKey', {
-      description: 'Countersign Slack app secret (bot token, signing secret)',
+      description: 'Countersign Slack app secrets (bot token, signing secret)',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.slackSecret = new Secret(this, 'SlackSecret', {
+    // Two secrets, because they are not equally dangerous: the bot token posts messages, the signing
+    // secret lets whoever holds it forge a reviewer's tap. Only slack-interactions may read the second.
+    this.slackBotTokenSecret = new Secret(this, 'SlackBotToken', {
       description:
-        'Countersign Slack app credentials, JSON {"botToken","signingSecret"}. Created with a placeholder bot token and a random signing ' +
-        'secret that no Slack request matches: put the real values (Slack app > OAuth & Permissions > Bot User OAuth Token; ' +
-        'Basic Information > Signing Secret) with `aws secretsmanager put-secret-value`. Functions read it once per cold start.',
+        'Countersign Slack bot token, JSON {"botToken"}. Created with a placeholder: put the real value (Slack app > OAuth & Permissions > ' +
+        'Bot User OAuth Token) with `aws secretsmanager put-secret-value`. Functions read it once per cold start.',
       encryptionKey: this.slackSecretKey,
-      // Changing this template later would make CloudFormation generate a new value over the real one.
+      // A placeholder, not a secret, so it may sit in the template. Changing it later would make
+      // CloudFormation write it over the real token.
+      secretObjectValue: { botToken: SecretValue.unsafePlainText('xoxb-replace-with-the-bot-token') },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.slackSigningSecret = new Secret(this, 'SlackSigningSecret', {
+      description:
+        'Countersign Slack signing secret, JSON {"signingSecret"}. Created with a random value that no Slack request matches: put the real ' +
+        'value (Slack app > Basic Information > Signing Secret) with `aws secretsmanager put-secret-value`. Only slack-interactions reads it.',
+      encryptionKey: this.slackSecretKey,
       generateSecretString: {
-        secretStringTemplate: JSON.stringify({ botToken: 'xoxb-replace-with-the-bot-token' }),
+        secretStringTemplate: JSON.stringify({}),
         generateStringKey: 'signingSecret',
         excludePunctuation: true,
         passwordLength: 48,
       },
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    Validations.of(this.slackSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason: 'The bot token and signing secret are issued and rotated in Slack (app settings), not by a rotation Lambda: Secrets Manager cannot mint them. The operator puts the new values after rotating in Slack.',
-    });
+    for (const secret of [this.slackBotTokenSecret, this.slackSigningSecret]) {
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'The bot token and signing secret are issued and rotated in Slack (app settings), not by a rotation Lambda: Secrets Manager cannot mint them. The operator puts the new values after rotating in Slack.',
+      });
+    }
 
     const common = { logRetention: props.logRetention, logLevel: props.logLevel };
     const tableEnvironment = { [ENV.tableName]: props.table.tableName };
-    const secretEnvironment = { [ENV.slackSecretArn]: this.slackSecret.secretArn };
+    const secretEnvironment = { [ENV.slackBotTokenSecretArn]: this.slackBotTokenSecret.secretArn };
 
     this.requestReview = new HouseFunction(this, 'RequestReview', {
       entry: 'functions/request-review/handler.ts',
@@ -137,7 +151,7 @@ export class SlackReviews extends Construct {
       description: 'Countersign: Slack button and modal requests (signature-verified): records votes, resumes the workflow',
       // Slack wants an answer within 3 seconds, cold start included: more memory is more CPU.
       memorySize: 1024,
-      environment: { ...tableEnvironment, ...secretEnvironment, ...directoryEnvironment },
+      environment: { ...tableEnvironment, ...secretEnvironment, [ENV.slackSigningSecretArn]: this.slackSigningSecret.secretArn, ...directoryEnvironment },
       bundledFiles: [bundledDirectory],
       ...common,
     });
@@ -157,11 +171,12 @@ export class SlackReviews extends Construct {
       // DynamoDB generates data keys under its own grant; callers need kms:Decrypt only.
       props.table.encryptionKey?.grant(handler.function, 'kms:Decrypt');
     }
-    // Every review function talks to Slack (post, thread notes, chat.update, views.open); slack-interactions
-    // also verifies signatures with the signing secret.
+    // Every review function talks to Slack (post, thread notes, chat.update, views.open); only
+    // slack-interactions verifies signatures, so only it reads the signing secret.
     for (const handler of [this.requestReview, this.recordOutcome, this.slackInteractions, this.reviewApi]) {
-      this.grantSlackSecretValue(handler.role);
+      this.grantSlackSecretValue(handler.role, this.slackBotTokenSecret);
     }
+    this.grantSlackSecretValue(this.slackInteractions.role, this.slackSigningSecret);
     // Resuming the workflow is reserved to the two ways reviewers vote (the issue's rule; DESIGN.md decision 1
     // keeps it from agents). When a vote closed the request between two phases, request-review fails with
     // ReviewClosed instead (shared/review/open-review.ts), which the workflow routes to recording.
@@ -199,9 +214,9 @@ export class SlackReviews extends Construct {
     return this.reviewApi.function.grantInvokeUrl(grantee);
   }
 
-  /** secretsmanager:GetSecretValue on the Slack secret, and kms:Decrypt of its key through Secrets Manager only. */
-  private grantSlackSecretValue(role: IRole): void {
-    role.addToPrincipalPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [this.slackSecret.secretArn] }));
+  /** secretsmanager:GetSecretValue on one Slack secret, and kms:Decrypt of their key through Secrets Manager only. */
+  private grantSlackSecretValue(role: IRole, secret: Secret): void {
+    role.addToPrincipalPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
     // In the role's policy (not the key policy, where Key.grant would put it for a ViaServicePrincipal), so
     // that each role's whole grant is in one place for the least-privilege test.
     role.addToPrincipalPolicy(

@@ -3,48 +3,68 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
-import { ConfigError, defaultDirectoryFile, recordOutcomeConfig, slackInteractionsConfig } from '../../shared/config.js';
+import { ConfigError, defaultDirectoryFile, recordOutcomeConfig, requestReviewConfig, slackInteractionsConfig, type SlackConfig } from '../../shared/config.js';
 
 const secrets = mockClient(SecretsManagerClient);
-const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:countersign/slack-AbCdEf';
+const BOT_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:countersign/slack-bot-token-AbCdEf';
+const SIGNING_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:countersign/slack-signing-secret-GhIjKl';
 const base = { COUNTERSIGN_TABLE_NAME: 'decisions' };
+const both = { ...base, COUNTERSIGN_SLACK_BOT_TOKEN_SECRET_ARN: BOT_ARN, COUNTERSIGN_SLACK_SIGNING_SECRET_ARN: SIGNING_ARN };
+const config = (overrides: Partial<SlackConfig>): SlackConfig => ({
+  botTokenSecretArn: undefined, signingSecretArn: undefined, needsSigningSecret: false, botToken: undefined, signingSecret: undefined, apiUrl: undefined, ...overrides,
+});
 
 describe('review function config', () => {
-  it('needs the Slack secret ARN unless the env overrides stand in for it, naming what is missing', () => {
+  it('needs each secret ARN unless the env overrides stand in for it, naming what is missing', () => {
     expect(() => slackInteractionsConfig(base)).toThrow(ConfigError);
-    expect(() => slackInteractionsConfig({ ...base, SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/COUNTERSIGN_SLACK_SECRET_ARN is not set, and neither SLACK_SIGNING_SECRET overrides it/);
-    expect(slackInteractionsConfig({ ...base, SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's' }).slack).toMatchObject({ botToken: 'xoxb-1', signingSecret: 's', secretArn: undefined });
-    expect(() => recordOutcomeConfig({ ...base, COUNTERSIGN_SLACK_SECRET_ARN: ARN })).toThrow(/COUNTERSIGN_EVENT_BUS_NAME/);
+    expect(() => slackInteractionsConfig(base)).toThrow(/COUNTERSIGN_SLACK_BOT_TOKEN_SECRET_ARN is not set, and SLACK_BOT_TOKEN does not override it/);
+    expect(() => slackInteractionsConfig({ ...base, SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/COUNTERSIGN_SLACK_SIGNING_SECRET_ARN is not set, and SLACK_SIGNING_SECRET does not override it/);
+    expect(slackInteractionsConfig({ ...base, SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's' }).slack).toMatchObject({ botToken: 'xoxb-1', signingSecret: 's', needsSigningSecret: true });
+    expect(() => recordOutcomeConfig({ ...base, COUNTERSIGN_SLACK_BOT_TOKEN_SECRET_ARN: BOT_ARN })).toThrow(/COUNTERSIGN_EVENT_BUS_NAME/);
+  });
+
+  it('gives the signing secret only to the function that verifies requests, even when its ARN is set', () => {
+    expect(requestReviewConfig(both).slack).toMatchObject({ botTokenSecretArn: BOT_ARN, signingSecretArn: undefined, needsSigningSecret: false });
+    expect(requestReviewConfig({ ...both, SLACK_SIGNING_SECRET: 's' }).slack.signingSecret).toBeUndefined();
+    expect(slackInteractionsConfig(both).slack).toMatchObject({ botTokenSecretArn: BOT_ARN, signingSecretArn: SIGNING_ARN, needsSigningSecret: true });
   });
 
   it('defaults the directory to the bundled config/directory.json', () => {
-    const config = slackInteractionsConfig({ ...base, COUNTERSIGN_SLACK_SECRET_ARN: ARN });
-    expect(config.directoryFile).toBe(defaultDirectoryFile());
-    expect(config.directoryFile.endsWith('/config/directory.json')).toBe(true);
-    expect(existsSync(config.directoryFile)).toBe(true);
-    expect(slackInteractionsConfig({ ...base, COUNTERSIGN_SLACK_SECRET_ARN: ARN, COUNTERSIGN_DIRECTORY_FILE: '/opt/dir.json' }).directoryFile).toBe('/opt/dir.json');
+    const loaded = slackInteractionsConfig(both);
+    expect(loaded.directoryFile).toBe(defaultDirectoryFile());
+    expect(loaded.directoryFile.endsWith('/config/directory.json')).toBe(true);
+    expect(existsSync(loaded.directoryFile)).toBe(true);
+    expect(slackInteractionsConfig({ ...both, COUNTERSIGN_DIRECTORY_FILE: '/opt/dir.json' }).directoryFile).toBe('/opt/dir.json');
   });
 });
 
 describe('loadSlackCredentials', () => {
   beforeEach(() => secrets.reset());
 
-  it('reads the bot token and signing secret from the Secrets Manager secret (JSON)', async () => {
-    secrets.on(GetSecretValueCommand, { SecretId: ARN }).resolves({ SecretString: JSON.stringify({ botToken: 'xoxb-aws', signingSecret: 'sig-aws' }) });
-    await expect(loadSlackCredentials({ secretArn: ARN, botToken: undefined, signingSecret: undefined, apiUrl: undefined })).resolves.toEqual({ botToken: 'xoxb-aws', signingSecret: 'sig-aws' });
+  it('reads the bot token and the signing secret from their own secrets (JSON)', async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: BOT_ARN }).resolves({ SecretString: JSON.stringify({ botToken: 'xoxb-aws' }) });
+    secrets.on(GetSecretValueCommand, { SecretId: SIGNING_ARN }).resolves({ SecretString: JSON.stringify({ signingSecret: 'sig-aws' }) });
+    await expect(loadSlackCredentials(config({ botTokenSecretArn: BOT_ARN, signingSecretArn: SIGNING_ARN, needsSigningSecret: true }))).resolves.toEqual({ botToken: 'xoxb-aws', signingSecret: 'sig-aws' });
+    expect(secrets).toHaveReceivedCommandTimes(GetSecretValueCommand, 2);
+  });
+
+  it('reads only the bot token for a function that does not verify requests', async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: `${BOT_ARN}-2` }).resolves({ SecretString: JSON.stringify({ botToken: 'xoxb-aws' }) });
+    await expect(loadSlackCredentials(config({ botTokenSecretArn: `${BOT_ARN}-2` }))).resolves.toEqual({ botToken: 'xoxb-aws', signingSecret: '' });
     expect(secrets).toHaveReceivedCommandTimes(GetSecretValueCommand, 1);
+    expect(secrets).toHaveReceivedCommandWith(GetSecretValueCommand, { SecretId: `${BOT_ARN}-2` });
   });
 
   it('lets SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET override, without calling Secrets Manager when both are set', async () => {
-    await expect(loadSlackCredentials({ secretArn: ARN, botToken: 'xoxb-env', signingSecret: 'sig-env', apiUrl: undefined })).resolves.toEqual({ botToken: 'xoxb-env', signingSecret: 'sig-env' });
+    await expect(loadSlackCredentials(config({ botTokenSecretArn: BOT_ARN, signingSecretArn: SIGNING_ARN, needsSigningSecret: true, botToken: 'xoxb-env', signingSecret: 'sig-env' }))).resolves.toEqual({ botToken: 'xoxb-env', signingSecret: 'sig-env' });
     expect(secrets).toHaveReceivedCommandTimes(GetSecretValueCommand, 0);
   });
 
-  it('refuses a secret without the fields, naming them and not the values', async () => {
+  it('refuses a secret without its field, naming the field and not the value', async () => {
     secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ token: 'xoxb-secret-value' }) });
-    const failure = await loadSlackCredentials({ secretArn: `${ARN}-2`, botToken: undefined, signingSecret: undefined, apiUrl: undefined }).catch((e: unknown) => e);
+    const failure = await loadSlackCredentials(config({ botTokenSecretArn: `${BOT_ARN}-3` })).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ConfigError);
-    expect((failure as Error).message).toMatch(/botToken: .*signingSecret/);
+    expect((failure as Error).message).toMatch(/must be JSON \{"botToken": "xoxb-\.\.\."\}: botToken: /);
     expect((failure as Error).message).not.toContain('xoxb-secret-value');
   });
 });

@@ -204,20 +204,33 @@ describe('Slack reviews', () => {
     expect(publicPermissions).toHaveLength(2);
   });
 
-  it('keeps the Slack credentials in a retained secret, encrypted with its own rotated key, created with placeholders', () => {
-    const [secretId, secret] = Object.entries(template.findResources('AWS::SecretsManager::Secret') as Resources)[0]!;
-    const keyId = (secret.Properties?.KmsKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-    expect(resources[keyId]).toMatchObject({ Type: 'AWS::KMS::Key', Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain' });
-    expect(secret.DeletionPolicy).toBe('Retain');
-    const generate = secret.Properties?.GenerateSecretString as { SecretStringTemplate: string; GenerateStringKey: string; PasswordLength: number };
-    expect(Object.keys(JSON.parse(generate.SecretStringTemplate) as Json)).toEqual(['botToken']);
+  it('keeps the bot token and the signing secret in two retained secrets, under their own rotated key, created with placeholders', () => {
+    const secrets = Object.entries(template.findResources('AWS::SecretsManager::Secret') as Resources);
+    expect(secrets).toHaveLength(2);
+    const byDescription = (pattern: RegExp) => secrets.find(([, secret]) => pattern.test(String(secret.Properties?.Description)))!;
+    const [botTokenId, botToken] = byDescription(/bot token/);
+    const [signingId, signing] = byDescription(/signing secret/);
+    for (const secret of [botToken, signing]) {
+      const keyId = (secret!.Properties?.KmsKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(resources[keyId]).toMatchObject({ Type: 'AWS::KMS::Key', Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain' });
+      expect(secret!.DeletionPolicy).toBe('Retain');
+      expect(secret!.Properties?.Description).toMatch(/put-secret-value/);
+    }
+    // The bot token starts as a named placeholder; the signing secret as a random value no Slack request matches.
+    expect(JSON.parse(String(botToken!.Properties?.SecretString))).toEqual({ botToken: 'xoxb-replace-with-the-bot-token' });
+    const generate = signing!.Properties?.GenerateSecretString as { SecretStringTemplate: string; GenerateStringKey: string; PasswordLength: number };
+    expect(JSON.parse(generate.SecretStringTemplate)).toEqual({});
     expect(generate.GenerateStringKey).toBe('signingSecret');
     expect(generate.PasswordLength).toBeGreaterThanOrEqual(32);
-    expect(secret.Properties?.Description).toMatch(/botToken.*signingSecret.*put-secret-value/s);
     for (const service of ['request-review', 'record-outcome', 'slack-interactions', 'review-api']) {
-      expect(variablesOf(service)[ENV.slackSecretArn], service).toEqual({ Ref: secretId });
+      expect(variablesOf(service)[ENV.slackBotTokenSecretArn], service).toEqual({ Ref: botTokenId });
     }
-    for (const service of ['evaluate-action', 'decision-api']) expect(variablesOf(service), service).not.toHaveProperty(ENV.slackSecretArn);
+    // Only the function that verifies Slack's requests knows where the signing secret is.
+    expect(variablesOf('slack-interactions')[ENV.slackSigningSecretArn]).toEqual({ Ref: signingId });
+    for (const service of ['request-review', 'record-outcome', 'review-api', 'evaluate-action', 'decision-api']) {
+      expect(variablesOf(service), service).not.toHaveProperty(ENV.slackSigningSecretArn);
+    }
+    for (const service of ['evaluate-action', 'decision-api']) expect(variablesOf(service), service).not.toHaveProperty(ENV.slackBotTokenSecretArn);
   });
 
   it('tells the review functions the table and the bundled directory, and record-outcome the bus', () => {

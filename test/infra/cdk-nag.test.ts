@@ -54,7 +54,8 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         'Countersign-test/Reviews/SlackInteractionsTaskCallbacks: AwsSolutions-IAM5[Resource::*]',
         'Countersign-test/Reviews/ReviewApiTaskCallbacks: AwsSolutions-IAM5[Resource::*]',
         // Slack tokens are rotated in Slack.
-        'Countersign-test/Reviews/SlackSecret: AwsSolutions-SMG4',
+        'Countersign-test/Reviews/SlackBotToken: AwsSolutions-SMG4',
+        'Countersign-test/Reviews/SlackSigningSecret: AwsSolutions-SMG4',
         // Log delivery and X-Ray take no resource; LambdaInvoke's "<function>:*" (versions and aliases).
         'Countersign-test/ApprovalWorkflow/StateMachine: AwsSolutions-IAM5[Resource::*]',
         'Countersign-test/ApprovalWorkflow/StateMachine: AwsSolutions-IAM5[Resource::<ReviewsRequestReviewFunction1D19BE29.Arn>:*]',

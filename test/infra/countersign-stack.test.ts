@@ -54,7 +54,8 @@ const [, recordOutcome] = functionByService(template, 'record-outcome');
 const [interactionsId, interactions] = functionByService(template, 'slack-interactions');
 const [reviewApiId, reviewApi] = functionByService(template, 'review-api');
 const [stateMachineId] = onlyResource(template, 'AWS::StepFunctions::StateMachine');
-const [secretId] = onlyResource(template, 'AWS::SecretsManager::Secret');
+const botTokenSecretId = stack.getLogicalId(stack.reviews.slackBotTokenSecret.node.defaultChild as CfnElement);
+const signingSecretId = stack.getLogicalId(stack.reviews.slackSigningSecret.node.defaultChild as CfnElement);
 const tableKeyId = stack.getLogicalId(stack.store.key.node.defaultChild as CfnElement);
 const queueKeyId = (queue.Properties?.KmsMasterKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
 const roleIdOf = (fn: Resources[string]) => (fn.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
@@ -375,7 +376,8 @@ describe('stack', () => {
     template.hasOutput('RequestArchiveArn', { Value: { 'Fn::GetAtt': [Object.keys(template.findResources('AWS::Events::Archive'))[0], 'Arn'] } });
     template.hasOutput('SlackInteractionsUrl', { Value: { 'Fn::GetAtt': [urlOf(interactionsId), 'FunctionUrl'] } });
     template.hasOutput('ReviewApiUrl', { Value: { 'Fn::GetAtt': [urlOf(reviewApiId), 'FunctionUrl'] } });
-    template.hasOutput('SlackSecretArn', { Value: { Ref: secretId } });
+    template.hasOutput('SlackBotTokenSecretArn', { Value: { Ref: botTokenSecretId } });
+    template.hasOutput('SlackSigningSecretArn', { Value: { Ref: signingSecretId } });
     template.hasOutput('ApprovalStateMachineArn', { Value: { Ref: stateMachineId } });
   });
 
@@ -410,7 +412,7 @@ describe('stack', () => {
       archive: ['IntakeRequestArchive071572E4'],
       deadLetterQueue: ['IntakeDeadLetterQueueA5C12DB5'],
       // The secret holds the operator's Slack credentials: a new one would be a placeholder again.
-      secret: ['ReviewsSlackSecret94296923'],
+      secret: ['ReviewsSlackBotToken0F9C24EB', 'ReviewsSlackSigningSecretEE68F39A'],
       // Running approvals belong to this state machine; a replacement would orphan them from the new ARN.
       stateMachine: ['ApprovalWorkflowStateMachine8774E493'],
       // The audit log (Object Lock: a new bucket would start an empty log), its access logs, failed batches,

@@ -29,7 +29,8 @@ const logicalId = (element: unknown) => stack.getLogicalId(element as CfnElement
 const table = only('AWS::DynamoDB::Table');
 const tableKey = logicalId(stack.store.key.node.defaultChild);
 const slackKey = logicalId(stack.reviews.slackSecretKey.node.defaultChild);
-const secret = only('AWS::SecretsManager::Secret');
+const botTokenSecret = logicalId(stack.reviews.slackBotTokenSecret.node.defaultChild);
+const signingSecret = logicalId(stack.reviews.slackSigningSecret.node.defaultChild);
 const stateMachine = only('AWS::StepFunctions::StateMachine');
 const queue = only('AWS::SQS::Queue');
 const queueKey = ((resources[queue]!.Properties!.KmsMasterKeyId) as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
@@ -156,8 +157,8 @@ describe('least privilege: each role grants what its handler calls, on what it t
       ...reviewTable,
       // The table key, and the Slack secret's key through Secrets Manager (condition checked below).
       'kms:Decrypt': [tableKey, slackKey].sort(),
-      // Powertools parameters: GetSecretValue of the Slack secret (bot token), once per cold start.
-      'secretsmanager:GetSecretValue': [secret],
+      // Powertools parameters: GetSecretValue of the bot token's secret, once per cold start; never the signing secret.
+      'secretsmanager:GetSecretValue': [botTokenSecret],
       ...xrayAndLogs(fn.logGroupId),
     });
   });
@@ -167,8 +168,8 @@ describe('least privilege: each role grants what its handler calls, on what it t
     expect(grantsOf(fn.roleId)).toEqual({
       ...reviewTable,
       'kms:Decrypt': [tableKey, slackKey].sort(),
-      // chat.update of the review message.
-      'secretsmanager:GetSecretValue': [secret],
+      // The bot token: chat.update of the review message.
+      'secretsmanager:GetSecretValue': [botTokenSecret],
       // EventBridgeEventPublisher: Action Decided (the bus policy exempts this role, see the stack test).
       'events:PutEvents': [bus],
       ...xrayAndLogs(fn.logGroupId),
@@ -180,8 +181,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
     expect(grantsOf(fn.roleId)).toEqual({
       ...reviewTable,
       'kms:Decrypt': [tableKey, slackKey].sort(),
-      // The signing secret (signature check) and the bot token (views.open, chat.update, ephemeral notices).
-      'secretsmanager:GetSecretValue': [secret],
+      // The signing secret (signature check: the only role that reads it) and the bot token (views.open,
+      // chat.update, ephemeral notices).
+      'secretsmanager:GetSecretValue': [botTokenSecret, signingSecret].sort(),
       // SfnTaskCallbacks: quorum -> SendTaskSuccess, a deny -> SendTaskFailure("Rejected"). Neither action
       // supports resource-level permissions; the task token is the capability.
       'states:SendTaskSuccess': ['*'],
@@ -197,7 +199,7 @@ describe('least privilege: each role grants what its handler calls, on what it t
       ...reviewTable,
       'kms:Decrypt': [tableKey, slackKey].sort(),
       // The bot token: chat.update of the review message after a vote.
-      'secretsmanager:GetSecretValue': [secret],
+      'secretsmanager:GetSecretValue': [botTokenSecret],
       'states:SendTaskSuccess': ['*'],
       'states:SendTaskFailure': ['*'],
       ...xrayAndLogs(fn.logGroupId),
@@ -272,6 +274,7 @@ describe('least privilege: each role grants what its handler calls, on what it t
     const slackKeyStatements = ['request-review', 'record-outcome', 'slack-interactions', 'review-api'].flatMap((service) =>
       statementsOf(functionOf(service).roleId).filter((s) => JSON.stringify(s.Resource).includes(`"${slackKey}"`)),
     );
+    // One per role (slack-interactions' second grant, for the signing secret, is the same statement).
     expect(slackKeyStatements).toHaveLength(4);
     for (const statement of slackKeyStatements) {
       expect(statement).toMatchObject({
