@@ -154,6 +154,31 @@ export function pendingReviewers(state: ReviewState, directory: Directory): Memb
     });
 }
 
+/**
+ * Why the open review cannot reach its quorum with the groups voting now, or undefined when it still
+ * can: fewer members may still approve than approvals are missing (the rest own the agent, are who
+ * it acts for, or voted already). Without this, such a request only ever expires, silently.
+ */
+export function quorumShortfall(state: ReviewState, directory: Directory): string | undefined {
+  if (state.outcome !== 'pending') return undefined;
+  const approved = new Set(state.votes.filter((v) => v.vote === 'approve').map((v) => v.id)).size;
+  const missing = state.approval.quorum - approved;
+  const possible = pendingReviewers(state, directory);
+  if (missing <= possible.length) return undefined;
+  const groups = votingGroups(state);
+  const excluded = groups
+    .flatMap((group) => directory.membersOf(group))
+    .filter((member, index, all) => all.findIndex((m) => m.id === member.id) === index)
+    .filter((member) => selfApprovalOf(member, state, directory) !== undefined)
+    .map((member) => member.id);
+  const who = possible.length === 0 ? 'nobody' : `only ${listNames(possible.map((m) => m.id))}`;
+  const why = excluded.length === 0 ? '' : ` (${listNames(excluded)} ${excluded.length === 1 ? 'owns the agent or is' : 'own the agent or are'} who it acts for)`;
+  const next = state.escalatedTo === null && state.approval.escalate !== undefined && state.approval.escalate !== state.approval.approvers
+    ? `At the deadline it is escalated to ${state.approval.escalate}.`
+    : 'It will expire unless someone who may approve is added to the group.';
+  return `Quorum cannot be reached: ${missing} more approval${missing === 1 ? '' : 's'} needed from ${groupsText(groups)}, and ${who} may still vote${why}. ${next}`;
+}
+
 function listNames(names: string[]): string {
   if (names.length <= 1) return names.join('');
   return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;

@@ -22,6 +22,8 @@ export interface ReviewView {
   expiresAt: string;
   /** The group asked at the deadline, once escalated. */
   escalatedTo?: string;
+  /** Set while open when the groups voting now cannot reach the quorum (`quorumShortfall`). */
+  quorumWarning?: string;
   status:
     | { state: 'open' }
     | { state: 'closed'; outcome: Exclude<FinalOutcome, 'allowed' | 'denied' | 'invalid'>; reason: string; reviewers: ReviewerVote[]; decidedAt: string };

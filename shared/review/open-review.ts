@@ -25,8 +25,8 @@ export interface OpenReviewOutcome {
   taskTokenSha256: string;
 }
 
-function viewOf(snapshot: ReviewSnapshot) {
-  return reviewViewOf(snapshot.request, snapshot.review, snapshot.votes);
+function viewOf(snapshot: ReviewSnapshot, deps: Pick<OpenReviewDeps, 'directory'>) {
+  return reviewViewOf(snapshot.request, snapshot.review, snapshot.votes, deps.directory);
 }
 
 function channelName(deps: OpenReviewDeps, group: string): string {
@@ -70,7 +70,7 @@ function guarded(channel: ReviewChannel): ReviewChannel {
 async function ensureInitialMessage(snapshot: ReviewSnapshot, deps: OpenReviewDeps): Promise<{ message: MessageRef; posted: boolean }> {
   const existing = snapshot.review.messages.initial;
   if (existing !== undefined) return { message: existing, posted: false };
-  const view = viewOf(snapshot);
+  const view = viewOf(snapshot, deps);
   const posted = await deps.channel.postReview(deps.directory.channelOf(view.approval.approvers).id, view);
   return { message: await deps.store.saveMessage(snapshot.review.reviewId, 'initial', posted), posted: true };
 }
@@ -177,7 +177,7 @@ async function openReviewPhase(
     }
     case 'escalation': {
       const group = review.escalatedTo ?? approval.approvers;
-      const view = viewOf(snapshot);
+      const view = viewOf(snapshot, deps);
       let posted = false;
       let message = review.messages.escalation;
       if (message === undefined) {

@@ -137,7 +137,7 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
   const warnings: string[] = [];
   let messagesUpdated = 0;
   if (review !== undefined) {
-    const view = reviewViewOf(request, review, votes);
+    const view = reviewViewOf(request, review, votes, deps.directory);
     for (const message of [review.messages.initial, review.messages.escalation]) {
       if (message === undefined) continue;
       try {

@@ -1,5 +1,6 @@
 import type { ReviewerVote } from '../domain/decision.js';
-import type { ReviewState } from '../domain/review.js';
+import type { Directory } from '../domain/directory.js';
+import { quorumShortfall, type ReviewState } from '../domain/review.js';
 import type { RequestState, ReviewRecord } from '../ports/review-store.js';
 import type { ReviewView } from '../ports/review.js';
 import { ReviewServiceError } from './review-deps.js';
@@ -31,11 +32,15 @@ export function reviewStateOf(request: RequestState, review: ReviewRecord, votes
   };
 }
 
-/** What a reviewer is shown: the request from the stored request item, the tally, and the outcome once closed. */
-export function reviewViewOf(request: RequestState, review: ReviewRecord, votes: ReviewerVote[]): ReviewView {
+/**
+ * What a reviewer is shown: the request from the stored request item, the tally, the outcome once
+ * closed, and (given the directory) a warning while open when the quorum cannot be reached.
+ */
+export function reviewViewOf(request: RequestState, review: ReviewRecord, votes: ReviewerVote[], directory?: Directory): ReviewView {
   const { request: action, approval, payloadSha256 } = approvalOf(request);
   const { record } = request;
   const closed = CLOSED_OUTCOMES.includes(record.outcome);
+  const warning = closed || directory === undefined ? undefined : quorumShortfall(reviewStateOf(request, review, votes), directory);
   return {
     reviewId: review.reviewId,
     actionId: record.key,
@@ -46,6 +51,7 @@ export function reviewViewOf(request: RequestState, review: ReviewRecord, votes:
     approvals: votes.filter((v) => v.vote === 'approve'),
     expiresAt: review.expiresAt,
     ...(review.escalatedTo === null ? {} : { escalatedTo: review.escalatedTo }),
+    ...(warning === undefined ? {} : { quorumWarning: warning }),
     status: closed
       ? { state: 'closed', outcome: record.outcome as ClosedOutcome, reason: record.reason, reviewers: request.reviewers, decidedAt: record.decidedAt ?? '' }
       : { state: 'open' },

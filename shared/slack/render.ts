@@ -257,6 +257,9 @@ export function reviewMessage(view: ReviewView, options: RenderOptions = {}): { 
   if (view.escalatedTo !== undefined) {
     blocks.push(section(mrkdwn(`:rotating_light: *Escalated to ${escapeMrkdwn(view.escalatedTo)}*: the first deadline passed without a decision.`)));
   }
+  if (closed === undefined && view.quorumWarning !== undefined) {
+    blocks.push(section(mrkdwn(`:warning: ${escapeMrkdwn(view.quorumWarning)}`)));
+  }
   blocks.push(
     section(label('Justification')),
     section(plain(request.justification, SLACK_LIMITS.sectionText, 'bytes')),

@@ -23,6 +23,7 @@ const CHANNEL = { dataOwners: 'C0DATAOWNERS', security: 'C0SECURITY', securityLe
 const USER = { alice: 'U0ALICE', bob: 'U0BOB', carol: 'U0CAROL', dan: 'U0DAN', grace: 'U0GRACE', frank: 'U0FRANK' } as const;
 
 interface Request {
+  agent?: { id: string; onBehalfOf?: string };
   action: string;
   resource: { type: string; id: string };
   environment: string;
@@ -178,6 +179,17 @@ describe('approvals in the Slack emulator', () => {
     expect(tampered.status).toBe(401);
     const unsigned = await fetch(`${stack.url}/slack/interactions`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
     expect([400, 401]).toContain(unsigned.status);
+  });
+});
+
+describe('a request nobody may approve', () => {
+  it('says so in the review message: the owner and the human it acts for are all the group has', async () => {
+    const actionId = `${run}-unreachable`;
+    // data-owners is alice (owns billing-agent) and bob (who it acts for, here).
+    await send(actionId, { ...DB_EXPORT, agent: { id: 'billing-agent', onBehalfOf: 'bob@example.com' } });
+    const message = await reviewIn(CHANNEL.dataOwners, actionId);
+    const text = JSON.stringify(message.blocks);
+    expect(text).toContain(':warning: Quorum cannot be reached: 1 more approval needed from \\"data-owners\\", and nobody may still vote (alice and bob own the agent or are who it acts for). It will expire unless someone who may approve is added to the group.');
   });
 });
 

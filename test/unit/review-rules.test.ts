@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ReviewerVote } from '../../shared/domain/decision.js';
-import { judgeVote, memberByPrincipal, pendingReviewers, reviewExpiresAt, type ReviewState, type VoteAttempt } from '../../shared/domain/review.js';
+import { judgeVote, memberByPrincipal, pendingReviewers, quorumShortfall, reviewExpiresAt, type ReviewState, type VoteAttempt } from '../../shared/domain/review.js';
 import { directoryWithIam, localDirectory as directory, SECURITY_QUORUM_2 } from '../support/reviews.js';
 
 const AT = '2026-11-22T03:10:00.000Z';
@@ -168,6 +168,23 @@ describe('who is still waited on, and when votes stop counting', () => {
     expect(pendingReviewers(state({ votes: [approveBy('erin')] }), directory).map((m) => m.id)).toEqual([]);
     expect(pendingReviewers(state({ onBehalfOf: null }), directory).map((m) => m.id)).toEqual(['dan', 'erin']);
     expect(pendingReviewers(state({ onBehalfOf: null, escalatedTo: 'security-leads' }), directory).map((m) => m.id)).toEqual(['dan', 'erin', 'frank']);
+  });
+
+  it('says when the quorum cannot be reached, who is left out and what happens next; nothing while it can', () => {
+    // security is carol, dan, erin; carol owns ops-agent and dan is who it acts for: erin alone cannot make 2.
+    expect(quorumShortfall(state(), directory)).toBe(
+      'Quorum cannot be reached: 2 more approvals needed from "security", and only erin may still vote (carol and dan own the agent or are who it acts for). At the deadline it is escalated to security-leads.',
+    );
+    expect(quorumShortfall(state({ onBehalfOf: null }), directory)).toBeUndefined();
+    expect(quorumShortfall(state({ onBehalfOf: null, votes: [approveBy('dan')] }), directory)).toBeUndefined();
+    // After escalation frank can vote too: reachable again.
+    expect(quorumShortfall(state({ escalatedTo: 'security-leads' }), directory)).toBeUndefined();
+    // platform is heidi alone, who owns support-agent, and there is no escalation.
+    const platform = state({ agentId: 'support-agent', onBehalfOf: null, approval: { approvers: 'platform', quorum: 1, timeout: 'PT1H', timeoutSeconds: 3600 } });
+    expect(quorumShortfall(platform, directory)).toBe(
+      'Quorum cannot be reached: 1 more approval needed from "platform", and nobody may still vote (heidi owns the agent or is who it acts for). It will expire unless someone who may approve is added to the group.',
+    );
+    expect(quorumShortfall({ ...platform, outcome: 'expired' }, directory)).toBeUndefined();
   });
 
   it('sets the deadline to the whole timeout from the first ask, and the escalation window from escalation', () => {

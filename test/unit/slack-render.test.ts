@@ -231,6 +231,15 @@ describe('review message', () => {
     expect(shown?.text).toMatch(/^(😀)+\n… truncated \(8000 bytes\)$/u);
   });
 
+  it('warns, as inert text, while open when the quorum cannot be reached; not once closed', () => {
+    const warning = 'Quorum cannot be reached: 1 more approval needed from "platform", and nobody may still vote (<!channel> owns the agent).';
+    const open = reviewMessage(openView({ quorumWarning: warning }));
+    expect(textObjects(open.blocks).map((o) => o.text)).toContain(':warning: Quorum cannot be reached: 1 more approval needed from "platform", and nobody may still vote (&lt;!channel&gt; owns the agent).');
+    expect(JSON.stringify(reviewMessage(openView()).blocks)).not.toContain('Quorum cannot be reached');
+    const closed = reviewMessage(openView({ quorumWarning: warning, status: { state: 'closed', outcome: 'expired', reason: 'expired', reviewers: [], decidedAt: '2026-11-22T04:00:00Z' } }));
+    expect(JSON.stringify(closed.blocks)).not.toContain('Quorum cannot be reached');
+  });
+
   it('names the escalation when the review was escalated', () => {
     const { text, blocks } = reviewMessage(openView({ escalatedTo: 'security-leads' }));
     expect(blocks[0]).toMatchObject({ type: 'header', text: { text: 'Escalated: db.export in prod needs approval' } });
