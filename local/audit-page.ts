@@ -463,11 +463,15 @@ export function auditPageHtml(options: { nonce: string }): string {
     renderRecords();
   }
 
+  // A change of filters while an older answer is on its way: only the newest request's answer is drawn.
+  let latestRequest = 0;
   async function refresh() {
     const status = $('status');
+    const request = ++latestRequest;
     try {
       const response = await fetch('/audit/records?' + apiQuery().toString());
       const json = await response.text();
+      if (request !== latestRequest) return;
       if (!response.ok) {
         let message = 'HTTP ' + response.status;
         try { message = JSON.parse(json).message || message; } catch (error) { message = message + ' ' + String(error); }
@@ -484,6 +488,7 @@ export function auditPageHtml(options: { nonce: string }): string {
       data = next;
       render();
     } catch (error) {
+      if (request !== latestRequest) return;
       status.className = 'error';
       status.textContent = 'The local stack is not answering (' + String(error) + ')';
     }
@@ -491,7 +496,13 @@ export function auditPageHtml(options: { nonce: string }): string {
 
   showFilters();
   refresh();
-  setInterval(refresh, REFRESH_MS);
+  // One poll at a time: a slow query is not queued behind by more of them.
+  let polling = false;
+  setInterval(() => {
+    if (polling) return;
+    polling = true;
+    refresh().finally(() => { polling = false; });
+  }, REFRESH_MS);
 })();
 </script>
 </body>

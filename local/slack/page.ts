@@ -792,10 +792,16 @@ export function slackPageHtml(options: { nonce: string; teamName: string }): str
     return post('/slack/act', { user, channel: channelId, ts, actionId, blockId });
   }
 
+  // Answers can arrive out of order (a poll, a click, a switch of member): only the newest request's
+  // answer, for the member acting now, is drawn; an older one could show another member's notices.
+  let latestRequest = 0;
   async function refresh() {
+    const request = ++latestRequest;
+    const forUser = user;
     try {
-      const response = await fetch('/slack/state?user=' + encodeURIComponent(user));
+      const response = await fetch('/slack/state?user=' + encodeURIComponent(forUser));
       const json = await response.text();
+      if (request !== latestRequest || forUser !== user) return;
       $('offline').style.display = 'none';
       if (json === lastJson) return;
       lastJson = json;
@@ -824,7 +830,13 @@ export function slackPageHtml(options: { nonce: string; teamName: string }): str
     refresh();
   });
   refresh();
-  setInterval(refresh, 1000);
+  // One poll at a time: a slow answer is not queued behind by more of them.
+  let polling = false;
+  setInterval(() => {
+    if (polling) return;
+    polling = true;
+    refresh().finally(() => { polling = false; });
+  }, 1000);
 })();
 </script>
 </body>
