@@ -34,8 +34,10 @@ import { isLocalUrl, regionOfFunctionUrl, sigV4Signer, unsignedRequests, type Cr
 
 export const DEFAULT_LOCAL_URL = 'http://127.0.0.1:4010';
 export const DEFAULT_EVENT_BUS_NAME = 'countersign';
-/** The longest shipped policy waits an hour, then half an hour more after escalation; most wait less. */
-export const DEFAULT_WAIT_TIMEOUT_MS = 30 * 60 * 1000;
+/** The longest shipped policy waits an hour, then half an hour more after escalation: 90 minutes, and some slack. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 2 * 60 * 60 * 1000;
+/** One HTTP exchange (PutEvents, or one read of the decision API) that takes longer has failed. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_POLL_INTERVAL_MS = { initial: 200, max: 5000 } as const;
 /** 5xx and 429 answers are retried this many times in a row before the wait gives up. */
 const MAX_CONSECUTIVE_TRANSIENT_FAILURES = 5;
@@ -84,10 +86,12 @@ export interface AgentClientOptions {
   credentials?: Credentials;
   /** SigV4-sign decision API reads (service `lambda`). @default true unless the decision API host is 127.0.0.1 or localhost */
   sign?: boolean;
-  /** How long `requestAction` waits for a final outcome. @default 30 minutes */
+  /** How long `requestAction` waits for a final outcome. @default 2 hours (the longest shipped policy, escalation included, is 90 minutes) */
   waitTimeoutMs?: number;
   /** Polling backoff bounds: starts at `initial`, doubles with jitter, never above `max`. @default { initial: 200, max: 5000 } */
   pollIntervalMs?: { initial?: number; max?: number };
+  /** How long one HTTP exchange may take before it counts as unanswered. @default 10 s */
+  requestTimeoutMs?: number;
   /** Aborts every send and wait of this client. */
   signal?: AbortSignal;
   /** @default globalThis.fetch */
@@ -192,6 +196,10 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+function formatSeconds(ms: number): string {
+  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 100) / 10} s`;
+}
+
 function combine(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
   const present = signals.filter((signal): signal is AbortSignal => signal !== undefined);
   if (present.length <= 1) return present[0];
@@ -201,7 +209,7 @@ function combine(...signals: (AbortSignal | undefined)[]): AbortSignal | undefin
 type DecisionRead =
   | { kind: 'not-recorded' }
   | { kind: 'decision'; decision: DecisionResponse }
-  | { kind: 'transient'; problem: string };
+  | { kind: 'transient'; problem: string; noAnswer?: boolean };
 
 class CountersignAgentClient implements AgentClient {
   readonly agentId: string;
@@ -215,6 +223,7 @@ class CountersignAgentClient implements AgentClient {
   readonly #signs: boolean;
   readonly #fetch: typeof fetch;
   readonly #waitTimeoutMs: number;
+  readonly #requestTimeoutMs: number;
   readonly #poll: { initial: number; max: number };
   readonly #signal: AbortSignal | undefined;
   readonly #onPending: ((pending: PendingDecision) => void) | undefined;
@@ -248,6 +257,7 @@ class CountersignAgentClient implements AgentClient {
       : unsignedRequests;
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#poll = {
       initial: options.pollIntervalMs?.initial ?? DEFAULT_POLL_INTERVAL_MS.initial,
       max: options.pollIntervalMs?.max ?? DEFAULT_POLL_INTERVAL_MS.max,
@@ -282,9 +292,10 @@ class CountersignAgentClient implements AgentClient {
     let transientFailures = 0;
     for (let attempt = 0; ; attempt += 1) {
       signal?.throwIfAborted();
-      const read = await this.#read(actionId, signal);
+      const read = await this.#read(actionId, signal, Math.max(1, Math.min(this.#requestTimeoutMs, deadline - Date.now())));
       if (read.kind === 'transient') {
         transientFailures += 1;
+        if (read.noAnswer === true && lastState.kind === 'not-recorded') lastState = { kind: 'no-answer', problem: read.problem };
         if (transientFailures >= MAX_CONSECUTIVE_TRANSIENT_FAILURES) {
           throw new UnexpectedResponseError(`the decision API kept failing while reading ${actionId}: ${read.problem}`, decisionUrl(this.#decisionApiUrl, actionId).href, undefined);
         }
@@ -326,19 +337,25 @@ class CountersignAgentClient implements AgentClient {
     // A snapshot: the caller's nested objects may change after this point, the request sent may not.
     const request = structuredClone(validation.request);
     const hash = payloadSha256(request);
-    await this.#send(request, combine(this.#signal, options.signal));
+    await this.#send(request, combine(this.#signal, options.signal), Math.min(this.#requestTimeoutMs, options.waitTimeoutMs ?? this.#waitTimeoutMs));
     const decision = await this.waitForDecision(request.actionId, { ...options, payloadSha256: hash });
     return { request, decision };
   }
 
-  async #send(request: ActionRequest, signal: AbortSignal | undefined): Promise<void> {
+  async #send(request: ActionRequest, signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
     const source = `${AGENT_SOURCE_PREFIX}${this.agentId}`;
+    const timeout = AbortSignal.timeout(timeoutMs);
     let response: PutEventsCommandOutput;
     try {
       response = await this.#events.send(new PutEventsCommand({
         Entries: [{ EventBusName: this.#eventBusName, Source: source, DetailType: DETAIL_TYPE_REQUESTED, Detail: JSON.stringify(request) }],
-      }), { abortSignal: signal });
+      }), { abortSignal: combine(signal, timeout) });
     } catch (error) {
+      if (signal?.aborted === true) throw signal.reason;
+      if (timeout.aborted) {
+        const hint = this.#busIsLocal ? 'is it the local stack, and is `npm start` healthy?' : 'check busEndpoint and the network';
+        throw new CountersignUnreachableError(`the bus at ${this.#busLabel} did not answer PutEvents within ${formatSeconds(timeoutMs)}: ${hint}`, this.#busLabel, { cause: error });
+      }
       if (isAbort(error, signal)) throw signal?.reason ?? error;
       throw this.#busError(error, source);
     }
@@ -379,15 +396,19 @@ class CountersignAgentClient implements AgentClient {
     return new CountersignClientError(`PutEvents to ${this.#busLabel} failed (${status === undefined ? '' : `${status} `}${name}: ${said})`, { cause: error });
   }
 
-  async #read(actionId: string, signal: AbortSignal | undefined): Promise<DecisionRead> {
+  async #read(actionId: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<DecisionRead> {
     const url = decisionUrl(this.#decisionApiUrl, actionId);
+    const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;
     let body: string;
     try {
       const headers = await this.#signer.headersFor('GET', url, { accept: 'application/json' });
-      response = await this.#fetch(url, { method: 'GET', headers, ...(signal === undefined ? {} : { signal }) });
+      response = await this.#fetch(url, { method: 'GET', headers, signal: combine(signal, timeout) });
       body = await response.text();
     } catch (error) {
+      if (signal?.aborted === true) throw signal.reason;
+      // Connected, but nothing came back in time: a hung server or a black hole, retried until the wait ends.
+      if (timeout.aborted) return { kind: 'transient', problem: `${url.origin} did not answer within ${formatSeconds(timeoutMs)}`, noAnswer: true };
       if (isAbort(error, signal)) throw signal?.reason ?? error;
       if (error instanceof CountersignClientError) throw error;
       const code = networkErrorCode(error);
@@ -464,7 +485,9 @@ class CountersignAgentClient implements AgentClient {
     const seconds = timeoutMs >= 10_000 ? Math.round(timeoutMs / 1000) : Math.round(timeoutMs / 100) / 10;
     const state = lastState.kind === 'pending'
       ? `it is still pending: ${lastState.reason}`
-      : `the decision API has no record of it (the bus accepted it: is ${this.#decisionApiUrl} the decision API of the stack behind ${this.#busLabel}?)`;
+      : lastState.kind === 'no-answer'
+        ? `the decision API never answered (${lastState.problem})`
+        : `the decision API has no record of it (the bus accepted it: is ${this.#decisionApiUrl} the decision API of the stack behind ${this.#busLabel}?)`;
     return new DecisionTimeoutError(`no decision for ${actionId} after ${seconds} s; ${state}`, actionId, lastState);
   }
 }

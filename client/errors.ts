@@ -61,7 +61,7 @@ export class DecisionTimeoutError extends CountersignClientError {
     message: string,
     readonly actionId: string,
     /** `pending` with the server's reason, or `not-recorded` when the API never knew the id. */
-    readonly lastState: { kind: 'pending'; reason: string } | { kind: 'not-recorded' },
+    readonly lastState: { kind: 'pending'; reason: string } | { kind: 'not-recorded' } | { kind: 'no-answer'; problem: string },
   ) {
     super(message);
     this.name = 'DecisionTimeoutError';

@@ -38,6 +38,7 @@ export const SCENARIO_NAMES = ['query', 'export', 'iam', 'password', 'delete-aud
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export const DEFAULT_TIMEOUT_SECONDS = 1800;
+const HEALTH_TIMEOUT_MS = 5000;
 
 const USAGE = `usage: npm run demo [-- --endpoint URL] [--only NAME[,NAME]] [--timeout SECONDS]
   --endpoint URL      the local stack (default ${DEFAULT_LOCAL_URL}; start it with npm start)
@@ -279,9 +280,12 @@ async function preflight(endpoint: string, startupWaitMs: number, print: Printer
     let response: Response;
     let body: string;
     try {
-      response = await fetch(url);
+      response = await fetch(url, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
       body = await response.text();
     } catch (error) {
+      if (error instanceof Error && error.name === 'TimeoutError') {
+        return { ok: false, message: `the Countersign local stack at ${endpoint} did not answer GET /health within ${HEALTH_TIMEOUT_MS / 1000} s: is it the local stack, and is \`npm start\` healthy? (or pass --endpoint URL)` };
+      }
       const code = networkErrorCode(error);
       const why = code === 'ECONNREFUSED' ? 'connection refused' : code ?? (error instanceof Error ? error.message : String(error));
       return { ok: false, message: `cannot reach the Countersign local stack at ${endpoint} (${why}): is \`npm start\` running? (or pass --endpoint URL)` };

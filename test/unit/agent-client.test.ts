@@ -311,6 +311,33 @@ describe('errors a person meets are one line', () => {
     expect((error as Error).message).toBe(`cannot reach the Countersign decision API at http://127.0.0.1:${port} (connection refused): is \`npm start\` running?`);
   });
 
+  it('gives up on a bus that accepts the connection and never answers, in one line', async () => {
+    const { server: silent, url: silentUrl } = await listen(() => undefined);
+    try {
+      const hung = client({ requestTimeoutMs: 300 }, silentUrl);
+      const error = await hung.requestAction(EXPORT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CountersignUnreachableError);
+      expect((error as Error).message).toBe(`the bus at ${silentUrl} did not answer PutEvents within 0.3 s: is it the local stack, and is \`npm start\` healthy?`);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('gives up on a decision API that never answers when the wait ends, and says so', async () => {
+    const { server: silent, url: silentUrl } = await listen(() => undefined);
+    try {
+      const apiHung = createAgentClient({ agentId: 'billing-agent', busEndpoint: url, decisionApiUrl: silentUrl, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, requestTimeoutMs: 200, waitTimeoutMs: 700 });
+      clients.push(apiHung);
+      const error = await apiHung.requestAction({ ...EXPORT, actionId: 'hung-api-1' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DecisionTimeoutError);
+      expect((error as Error).message).toBe(`no decision for hung-api-1 after 0.7 s; the decision API never answered (${silentUrl} did not answer within 0.2 s)`);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it('names the URL and what answered when the bus endpoint is not an EventBridge endpoint', async () => {
     const { server: html, url: htmlUrl } = await listen((_request, response) => {
       response.writeHead(404, { 'content-type': 'text/html' });
