@@ -24,7 +24,7 @@ import { functionUrlEvent, functionUrlFailure, functionUrlResponse, lambdaContex
 import { localIamPrincipalArn, REVIEWER_HEADER, writeLocalDirectory } from './local-directory.js';
 import { localAuditDir, startLocalAudit, type LocalAudit } from './audit.js';
 import { auditTrailOffResponse, createAuditRoutes, type AuditRoutes } from './audit-api.js';
-import { createLogger, type Logger, type Tone } from './log.js';
+import { createLogger, OUTCOME_TONES, type Logger } from './log.js';
 import type { StreamHandler } from './stream-poller.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET, SlackEmulator } from './slack/emulator.js';
 import type { RateLimit } from './slack/rate-limit.js';
@@ -311,9 +311,12 @@ function describeRequest(event: BusEvent): string {
 }
 
 const REVIEW_OUTCOMES = new Set(['approved', 'rejected', 'expired']);
-const OUTCOME_TONES: Record<string, Tone> = { allowed: 'ok', approved: 'ok', denied: 'error', rejected: 'error', expired: 'error', invalid: 'warn' };
 
-function reportActivity(log: Logger, activity: BusActivity): void {
+/**
+ * `outcomesFromStream`: the audit trail's stream poller prints review outcomes after the votes that
+ * led to them (both come from the table's stream, in order); the bus would print them first.
+ */
+function reportActivity(log: Logger, activity: BusActivity, outcomesFromStream: boolean): void {
   const { event } = activity;
   const subject = subjectOf(event);
   switch (activity.kind) {
@@ -326,6 +329,7 @@ function reportActivity(log: Logger, activity: BusActivity): void {
         const reason = detailField(event.detail, 'reason');
         // Policy's own answers are "decided"; the end of a review is its "outcome".
         const step = REVIEW_OUTCOMES.has(outcome) ? 'outcome' : 'decided';
+        if (step === 'outcome' && outcomesFromStream) return;
         log.step(step, subject, `${outcome}${typeof reason === 'string' && reason !== '' ? ` - ${reason}` : ''}`, OUTCOME_TONES[outcome] ?? 'plain');
       }
       return;
@@ -521,8 +525,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       targetArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${EVALUATE_FUNCTION}`,
       target: (event) => loaded.evaluateAction(event, lambdaContext(EVALUATE_FUNCTION, 30_000)),
     });
-    bus.subscribe((activity) => reportActivity(log, activity));
-    if (options.audit !== false && loaded.auditWriter !== undefined) {
+    const auditOn = options.audit !== false && loaded.auditWriter !== undefined;
+    bus.subscribe((activity) => reportActivity(log, activity, auditOn));
+    if (auditOn && loaded.auditWriter !== undefined) {
       audit = await startLocalAudit({
         dataDir,
         dynamoDb: dynamoDb.client,

@@ -23,6 +23,9 @@ const ANSI: Record<Tone, [string, string]> = {
   accent: ['\u001b[36m', '\u001b[39m'],
 };
 
+/** How each outcome is coloured on the terminal, wherever its line comes from. */
+export const OUTCOME_TONES: Readonly<Record<string, Tone>> = { allowed: 'ok', approved: 'ok', denied: 'error', rejected: 'error', expired: 'error', invalid: 'warn' };
+
 export function colourWanted(stream: { isTTY?: boolean }, env: Record<string, string | undefined> = process.env): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.CI === 'true' || env.CI === '1') return false;

@@ -14,7 +14,7 @@ import {
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './dynamodb-local.js';
 import { lambdaContext, lambdaFunctionError } from './lambda-runtime.js';
-import type { Logger } from './log.js';
+import { OUTCOME_TONES, type Logger } from './log.js';
 
 /**
  * Lambda's DynamoDB event source mapping, for DynamoDB Local: reads the table's stream with the
@@ -167,6 +167,8 @@ export class StreamPoller {
   private drainRequested = false;
   private wake: (() => void) | undefined;
   private readonly logged = new Set<string>();
+  /** Per shard, the last record whose vote or outcome line was printed (a retried batch prints nothing twice). */
+  private readonly reviewStepsTold = new Map<string, bigint>();
   /** Records handed to the function (after the filter), and invocations. */
   readonly stats = { records: 0, invocations: 0, failures: 0 };
 
@@ -331,6 +333,14 @@ export class StreamPoller {
   /** The filter, then the function; the checkpoint moves to the batch's last record on success. */
   private async deliverAll(shardId: string, records: StreamRecord[]): Promise<boolean> {
     const passing = records.filter(passesAuditFilter);
+    // The steps happened in the table whatever becomes of the audit write: tell them now, once each.
+    for (const record of passing) {
+      const sequence = BigInt(sequenceOf(record));
+      const last = this.reviewStepsTold.get(shardId);
+      if (last !== undefined && sequence <= last) continue;
+      this.reviewStepsTold.set(shardId, sequence);
+      this.logReviewStep(toLambdaRecord(record, this.options.streamArn));
+    }
     if (passing.length > 0 && !(await this.deliver(shardId, passing))) return false;
     this.saveCheckpoint(shardId, { sequenceNumber: sequenceOf(records.at(-1)!) });
     return true;
@@ -423,12 +433,21 @@ export class StreamPoller {
     this.options.log.step('failed', shardId, `audit-writer gave up on records ${first}..${last} (${error}); the payload is in ${this.options.failureFile}`, 'error');
   }
 
-  /** Votes are steps of a request too, from Slack and from the votes API alike: the stream sees both. */
-  private logVote(record: DynamoDBRecord): void {
+  /**
+   * Votes and review outcomes are steps of a request too, from Slack and the votes API alike: the
+   * stream sees them all, in the order they were recorded.
+   */
+  private logReviewStep(record: DynamoDBRecord): void {
     const image = record.dynamodb?.NewImage;
     const type = image?.eventType?.S;
-    if (type !== 'vote' && type !== 'vote_refused') return;
     const actionId = image?.actionId?.S ?? 'unknown';
+    if (type === 'outcome') {
+      const outcome = image?.outcome?.S ?? 'unknown';
+      const reason = image?.reason?.S ?? '';
+      this.options.log.step('outcome', actionId, `${outcome}${reason === '' ? '' : ` - ${reason}`}`, OUTCOME_TONES[outcome] ?? 'plain');
+      return;
+    }
+    if (type !== 'vote' && type !== 'vote_refused') return;
     const who = image?.reviewerId?.S ?? 'someone';
     const vote = image?.vote?.S ?? 'a vote';
     if (type === 'vote') {
@@ -455,7 +474,6 @@ export class StreamPoller {
         types.push(image?.eventType?.S ?? 'unmappable');
         byAction.set(actionId, types);
       }
-      for (const record of records) this.logVote(record);
       for (const [actionId, types] of byAction) {
         this.options.log.step('audited', actionId, `${types.join(', ')} in ${where}`, 'dim');
       }

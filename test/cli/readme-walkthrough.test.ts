@@ -135,7 +135,13 @@ describe('the README, followed step by step', () => {
     const steps = ['requested', 'decided', 'review', 'vote', 'outcome', 'audited'];
     await waitForOutput(new RegExp(`audited\\s+${actionId}\\s.*outcome`), `the audited line with the outcome of ${actionId}`);
     const lines = output.split('\n').filter((line) => line.includes(actionId));
-    for (const step of steps) expect(lines.some((line) => new RegExp(`^\\d\\d:\\d\\d:\\d\\d ${step}`).test(line)), `a "${step}" line for ${actionId} in:\n${lines.join('\n')}`).toBe(true);
+    const at = (step: string) => lines.findIndex((line) => new RegExp(`^\\d\\d:\\d\\d:\\d\\d ${step}`).test(line));
+    for (const step of steps) expect(at(step), `a "${step}" line for ${actionId} in:\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0);
+    // In the order they happened: the vote before the outcome it led to.
+    expect(at('requested')).toBeLessThan(at('decided'));
+    expect(at('decided')).toBeLessThan(at('review'));
+    expect(at('vote'), lines.join('\n')).toBeLessThan(at('outcome'));
+    expect(lines.some((line) => /^\d\d:\d\d:\d\d vote +\S+ +bob: approve, counted; closes it: approved$/.test(line)), lines.join('\n')).toBe(true);
   });
 
   it('Ctrl-C stops everything, DynamoDB Local included, and signs a last digest', async () => {
