@@ -23,17 +23,20 @@ console.log(`  actions ${intake.actions}   CPU ${intake.cpuMsPerAction.toFixed(3
 
 // One local stack for every part that needs one: the handler modules bind to the first of a process.
 const { stack, release } = await startBenchStack();
-console.log('\nlocal stack end to end (SDK PutEvents -> evaluate-action -> DynamoDB Local -> Action Decided)');
-const local = await benchLocalStack(quick ? 50 : undefined, stack);
-console.log(`  actions ${local.actions}   ${local.seconds.toFixed(1)} s   ${local.actionsPerSec.toFixed(0)} actions/s`);
+try {
+  console.log('\nlocal stack end to end (SDK PutEvents -> evaluate-action -> DynamoDB Local -> Action Decided)');
+  const local = await benchLocalStack(quick ? 50 : undefined, stack);
+  console.log(`  actions ${local.actions}   ${local.seconds.toFixed(1)} s   ${local.actionsPerSec.toFixed(0)} actions/s`);
 
-console.log();
-// One request at a time measures the path; four at once shows queueing on this 2-core machine, where
-// DynamoDB Local's JVM shares the cores with everything else.
-const approvals = quick ? 8 : 200;
-console.log(formatApprovalBench(await benchApprovals(approvals, 1, stack)));
-console.log(formatApprovalBench(await benchApprovals(approvals, 4, stack)));
-await release();
+  console.log();
+  // One request at a time measures the path; four at once shows queueing on this 2-core machine, where
+  // DynamoDB Local's JVM shares the cores with everything else.
+  const approvals = quick ? 8 : 200;
+  console.log(formatApprovalBench(await benchApprovals(approvals, 1, stack)));
+  console.log(formatApprovalBench(await benchApprovals(approvals, 4, stack)));
+} finally {
+  await release();
+}
 
 console.log();
 await printAuditBench(quick ? ['--records', '5000'] : []);

@@ -9,7 +9,6 @@
  * table, the totals and the charts of one answer agree with each other. User input reaches SQL only
  * as bound parameters.
  */
-import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance, INTEGER, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
@@ -19,6 +18,7 @@ import { AUDIT_EVENT_TYPES, AUDIT_PREFIX, AUDIT_TABLE_NAME } from '../shared/aud
 import { defineAuditEvents } from '../shared/audit/query.js';
 import { jsonResponse, type HttpRequest, type HttpResponse } from './aws-json-server.js';
 import { auditPageHtml } from './audit-page.js';
+import { htmlPageResponse } from './page-response.js';
 
 export const DEFAULT_RECORDS_LIMIT = 200;
 export const MAX_RECORDS_LIMIT = 1000;
@@ -415,19 +415,7 @@ export function auditTrailOffResponse(): HttpResponse {
 }
 
 function auditPage(): HttpResponse {
-  const nonce = randomBytes(16).toString('base64');
-  return {
-    statusCode: 200,
-    headers: {
-      'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
-      'x-frame-options': 'DENY',
-      'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
-    },
-    body: auditPageHtml({ nonce }),
-  };
+  return htmlPageResponse((nonce) => auditPageHtml({ nonce }));
 }
 
 export function createAuditRoutes(options: { auditDir: string; onError?: (error: unknown, where: string) => void }): AuditRoutes {

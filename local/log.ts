@@ -44,15 +44,20 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
-export function createLogger(options: LoggerOptions = {}): Logger {
-  const write = options.write ?? ((line: string) => { process.stdout.write(`${line}\n`); });
-  const colour = options.colour ?? colourWanted(process.stdout);
-  const now = options.now ?? (() => new Date());
-  const paint = (tone: Tone, text: string) => {
+/** Colours text for a terminal; returns it unchanged when `colour` is false (piped, CI, NO_COLOR). */
+export function painter(colour: boolean): (tone: Tone, text: string) => string {
+  return (tone, text) => {
     if (!colour || tone === 'plain') return text;
     const [open, close] = ANSI[tone];
     return `${open}${text}${close}`;
   };
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const write = options.write ?? ((line: string) => { process.stdout.write(`${line}\n`); });
+  const colour = options.colour ?? colourWanted(process.stdout);
+  const now = options.now ?? (() => new Date());
+  const paint = painter(colour);
   return {
     info: (message) => write(message),
     warn: (message) => write(paint('warn', `warning: ${message}`)),

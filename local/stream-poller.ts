@@ -111,7 +111,6 @@ export function lambdaSequenceNumber(sequence: string): string {
   return /^\d+$/.test(sequence) ? sequence.replace(/^0+(?=\d)/, '') : sequence;
 }
 
-/** One record of the Streams API in the shape Lambda passes it (`ApproximateCreationDateTime` in whole seconds). */
 /** An object key as a person reads it on the terminal: the shard's tail, sequence numbers without their padding. */
 export function shortKey(key: string): string {
   return key
@@ -119,6 +118,7 @@ export function shortKey(key: string): string {
     .replace(/\b0{8,}(\d+)/g, '$1');
 }
 
+/** One record of the Streams API in the shape Lambda passes it (`ApproximateCreationDateTime` in whole seconds). */
 export function toLambdaRecord(record: StreamRecord, streamArn: string): DynamoDBRecord {
   const stream = record.dynamodb ?? {};
   const created = stream.ApproximateCreationDateTime;

@@ -32,7 +32,7 @@ import {
 } from '../client/index.js';
 import { short } from '../client/errors.js';
 import { AGENT_SOURCE_PREFIX, DETAIL_TYPE_REQUESTED, SPEC_VERSION } from '../shared/domain/contract.js';
-import { colourWanted, type Tone } from '../local/log.js';
+import { colourWanted, painter, type Tone } from '../local/log.js';
 
 export const SCENARIO_NAMES = ['query', 'export', 'iam', 'password', 'delete-audit', 'malformed'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
@@ -180,15 +180,6 @@ function scenarios(): Scenario[] {
   ];
 }
 
-const ANSI: Record<Tone, [string, string]> = {
-  plain: ['', ''],
-  dim: ['\u001b[2m', '\u001b[22m'],
-  ok: ['\u001b[32m', '\u001b[39m'],
-  warn: ['\u001b[33m', '\u001b[39m'],
-  error: ['\u001b[31m', '\u001b[39m'],
-  accent: ['\u001b[36m', '\u001b[39m'],
-};
-
 const TONE_OF: Record<string, Tone> = {
   allowed: 'ok', approved: 'ok', ran: 'ok', denied: 'error', rejected: 'error', expired: 'warn', invalid: 'warn',
   pending: 'warn', waiting: 'warn', refused: 'warn', sent: 'plain', error: 'error',
@@ -197,7 +188,7 @@ const TONE_OF: Record<string, Tone> = {
 type Printer = (mark: '->' | '..' | '<=' | '  ' | '!!', scenario: string, word: string, message: string) => void;
 
 function printer(write: (line: string) => void, colour: boolean): Printer {
-  const paint = (tone: Tone, value: string) => (colour && tone !== 'plain' ? `${ANSI[tone][0]}${value}${ANSI[tone][1]}` : value);
+  const paint = painter(colour);
   return (mark, scenario, word, message) => {
     const wordColumn = word === '' ? '' : `${paint(TONE_OF[word] ?? 'plain', word.padEnd(9))} `;
     write(`${paint('dim', mark)} ${paint('accent', scenario.padEnd(12))} ${wordColumn}${message}`.trimEnd());

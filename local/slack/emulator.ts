@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { DirectoryData } from '../../shared/domain/directory.js';
 import { jsonResponse, type HttpRequest, type HttpResponse } from '../aws-json-server.js';
 import { silentLogger, type Logger } from '../log.js';
 import { InteractionError, SlackInteractions, type InteractionsEndpoint } from './interactions.js';
 import { slackPageHtml } from './page.js';
+import { htmlPageResponse } from '../page-response.js';
 import type { RateLimit } from './rate-limit.js';
 import { handleSlackWebApi } from './web-api.js';
 import { SlackWorkspace } from './workspace.js';
@@ -191,18 +191,7 @@ export class SlackEmulator {
   }
 
   private page(): HttpResponse {
-    const nonce = randomBytes(16).toString('base64');
-    return {
-      statusCode: 200,
-      headers: {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-        'x-content-type-options': 'nosniff',
-        'referrer-policy': 'no-referrer',
-        'x-frame-options': 'DENY',
-        'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
-      },
-      body: slackPageHtml({ nonce, teamName: 'Countersign (local Slack)' }),
-    };
+    return htmlPageResponse((nonce) => slackPageHtml({ nonce, teamName: 'Countersign (local Slack)' }));
   }
+
 }
