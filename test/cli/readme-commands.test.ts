@@ -11,17 +11,27 @@ import { fencedBlocks, readmeText } from './readme.js';
  * and name what runs in their place here.
  */
 
+/**
+ * How a file runs a command:
+ * - `runs`: it runs the command as the README writes it, pointed at the test's own stack, port or
+ *   folder where the README's would clash (`--endpoint`, `--dir`, `PORT=0`);
+ * - `parses`: it gives the command's arguments to the very function `npm start` parses them with,
+ *   without starting a stack with them;
+ * - `stands-in`: the command needs AWS; the file runs what can run here in its place.
+ */
 interface Evidence {
-  /** A file of the repository, and a text in it that runs the command (or its exact equivalent). */
   file: string;
   contains: string;
+  how: 'runs' | 'parses' | 'stands-in';
 }
 
 interface Entry {
   command: RegExp;
   runBy: Evidence[];
-  /** Set when the command itself can only run against AWS: why, and what stands in for it here. */
+  /** Set when the command itself can only run against AWS. */
   needsAws?: string;
+  /** Set when no test starts the command itself, only parses it: why. */
+  parseOnly?: string;
 }
 
 const WALKTHROUGH = 'test/cli/readme-walkthrough.test.ts';
@@ -29,46 +39,55 @@ const E2E = 'test/e2e/tutorial.test.ts';
 const DEMO = 'test/local/demo.test.ts';
 const START_ARGS = 'test/unit/start-arguments.test.ts';
 const CI = '.ci/run';
+const START_SPAWN = "spawn('npm', ['start', '--', '--fresh', '--data-dir', dataDir, '--time-scale', '2']";
 
 const LEDGER: Entry[] = [
-  { command: /^npm ci && npm start$/, runBy: [{ file: CI, contains: 'npm ci --no-audit' }, { file: WALKTHROUGH, contains: "spawn('npm', ['start', '--'" }] },
-  { command: /^npm start$/, runBy: [{ file: WALKTHROUGH, contains: "spawn('npm', ['start', '--'" }] },
-  { command: /^npm start -- --time-scale (600|N)$/, runBy: [{ file: WALKTHROUGH, contains: "'--time-scale', '2'" }, { file: START_ARGS, contains: 'npm start -- --time-scale 600' }] },
-  { command: /^npm start -- --data-dir DIR$/, runBy: [{ file: WALKTHROUGH, contains: "'--data-dir', dataDir" }, { file: START_ARGS, contains: 'npm start -- --data-dir DIR' }] },
-  { command: /^npm start -- --fresh$/, runBy: [{ file: START_ARGS, contains: 'npm start -- --fresh' }, { file: 'test/local/local-stack.test.ts', contains: 'fresh: true' }] },
-  { command: /^(npm start -- --port 4011|PORT=4011 npm start)$/, runBy: [{ file: START_ARGS, contains: 'PORT=4011 npm start' }, { file: WALKTHROUGH, contains: "'--port', '0'" }] },
-  { command: /^npm run demo$/, runBy: [{ file: DEMO, contains: "run('npm', ['run', '--silent', 'demo', '--'" }] },
-  { command: /^npm run demo -- --only export$/, runBy: [{ file: E2E, contains: "'demo', '--', '--endpoint', stack.url, '--only', 'export'" }] },
-  { command: /^npm run demo -- --help$/, runBy: [{ file: DEMO, contains: "demoCli(['--help'])" }] },
-  { command: /^npm run demo -- --endpoint http:\/\/127\.0\.0\.1:\d+$/, runBy: [{ file: E2E, contains: "'--endpoint', stack.url" }] },
-  { command: /^node try\.mjs$/, runBy: [{ file: WALKTHROUGH, contains: "readmeBlock('js', 'save as `try.mjs`')" }] },
-  { command: /^curl -X POST http:\/\/127\.0\.0\.1:4010\/actions\/<actionId>\/votes /, runBy: [{ file: WALKTHROUGH, contains: "readmeBlock('sh', 'curl -X POST')" }] },
-  { command: /^npm run audit -- verify$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['verify'])" }, { file: E2E, contains: "'audit', '--', 'verify'" }] },
-  { command: /^npm run audit -- queries$/, runBy: [{ file: WALKTHROUGH, contains: "'audit', '--', 'queries'" }] },
-  { command: /^npm run audit -- query --saved actions-by-agent$/, runBy: [{ file: WALKTHROUGH, contains: "'--saved', 'actions-by-agent'" }] },
-  { command: /^npm run audit -- query --saved who-approved --param action_id=<actionId>$/, runBy: [{ file: WALKTHROUGH, contains: "'--saved', 'who-approved', '--param', `action_id=" }] },
-  { command: /^npm run audit -- query --saved refused-votes --csv$/, runBy: [{ file: WALKTHROUGH, contains: "'--saved', 'refused-votes', '--csv'" }] },
-  { command: /^npm run audit -- query "SELECT .*" --json$/, runBy: [{ file: WALKTHROUGH, contains: "FROM audit_events GROUP BY 1" }] },
+  { command: /^npm ci && npm start$/, runBy: [{ file: CI, contains: 'npm ci --no-audit', how: 'runs' }, { file: WALKTHROUGH, contains: START_SPAWN, how: 'runs' }] },
+  { command: /^npm start$/, runBy: [{ file: WALKTHROUGH, contains: START_SPAWN, how: 'runs' }] },
+  { command: /^npm start -- --time-scale (600|N)$/, runBy: [{ file: WALKTHROUGH, contains: START_SPAWN, how: 'runs' }, { file: START_ARGS, contains: "parseStartArguments(['--time-scale', '600'], {})", how: 'parses' }] },
+  { command: /^npm start -- --data-dir DIR$/, runBy: [{ file: WALKTHROUGH, contains: START_SPAWN, how: 'runs' }, { file: START_ARGS, contains: "parseStartArguments(['--data-dir', 'tmp/x'], {})", how: 'parses' }] },
+  { command: /^npm start -- --fresh$/, runBy: [{ file: WALKTHROUGH, contains: START_SPAWN, how: 'runs' }, { file: START_ARGS, contains: "parseStartArguments(['--fresh'], {})", how: 'parses' }] },
+  { command: /^PORT=4011 npm start$/, runBy: [{ file: WALKTHROUGH, contains: "PORT: '0'", how: 'runs' }, { file: START_ARGS, contains: "parseStartArguments([], { PORT: '4011' })", how: 'parses' }] },
+  {
+    command: /^npm start -- --port 4011$/,
+    parseOnly: 'a fixed port could be taken on the machine running the tests; PORT=0 runs the same resolvePort',
+    runBy: [{ file: START_ARGS, contains: "parseStartArguments(['--port', '4011'], {})", how: 'parses' }],
+  },
+  { command: /^npm run demo$/, runBy: [{ file: DEMO, contains: "run('npm', ['run', '--silent', 'demo', '--', ...args]", how: 'runs' }] },
+  { command: /^npm run demo -- --only export$/, runBy: [{ file: E2E, contains: "'demo', '--', '--endpoint', stack.url, '--only', 'export'", how: 'runs' }] },
+  { command: /^npm run demo -- --help$/, runBy: [{ file: DEMO, contains: "demoCli(['--help'])", how: 'runs' }] },
+  { command: /^npm run demo -- --endpoint http:\/\/127\.0\.0\.1:\d+$/, runBy: [{ file: E2E, contains: "'--endpoint', stack.url", how: 'runs' }] },
+  { command: /^node try\.mjs$/, runBy: [{ file: WALKTHROUGH, contains: "readmeBlock('js', 'save as `try.mjs`')", how: 'runs' }] },
+  { command: /^curl -X POST http:\/\/127\.0\.0\.1:4010\/actions\/<actionId>\/votes /, runBy: [{ file: WALKTHROUGH, contains: "readmeBlock('sh', 'curl -X POST')", how: 'runs' }] },
+  { command: /^npm run audit -- verify$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['verify'])", how: 'runs' }, { file: E2E, contains: "'audit', '--', 'verify'", how: 'runs' }] },
+  { command: /^npm run audit -- queries$/, runBy: [{ file: WALKTHROUGH, contains: "'audit', '--', 'queries'", how: 'runs' }] },
+  { command: /^npm run audit -- query --saved actions-by-agent$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', '--saved', 'actions-by-agent'])", how: 'runs' }] },
+  { command: /^npm run audit -- query --saved who-approved --param action_id=<actionId>$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', '--saved', 'who-approved', '--param', `action_id=", how: 'runs' }] },
+  { command: /^npm run audit -- query --saved refused-votes --csv$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', '--saved', 'refused-votes', '--csv'])", how: 'runs' }] },
+  { command: /^npm run audit -- query "SELECT .*" --json$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', 'SELECT event_type, count(*) AS n FROM audit_events GROUP BY 1", how: 'runs' }] },
   {
     command: /^npm run audit -- verify --bucket <AuditBucketName> --key-id <DigestSigningKeyArn> --from \S+$/,
     needsAws: 'reads the S3 bucket and the KMS public key of a deployment',
-    runBy: [{ file: 'test/adapters/s3-audit-sink.test.ts', contains: 'S3AuditSink' }, { file: WALKTHROUGH, contains: "audit(['verify'])" }],
+    runBy: [
+      { file: 'test/adapters/s3-audit-sink.test.ts', contains: 'new S3AuditSink(', how: 'stands-in' },
+      { file: WALKTHROUGH, contains: "audit(['verify'])", how: 'stands-in' },
+    ],
   },
-  { command: /^npm run policies:check$/, runBy: [{ file: CI, contains: 'npm run policies:check' }] },
-  { command: /^npm test$/, runBy: [{ file: CI, contains: 'npm test' }] },
-  { command: /^npm run lint$/, runBy: [{ file: CI, contains: 'npm run lint' }] },
-  { command: /^npm run synth$/, runBy: [{ file: CI, contains: 'npm run synth --' }] },
-  { command: /^npm run bench( -- --quick)?$/, runBy: [{ file: 'test/cli/bench-quick.test.ts', contains: "['run', '--silent', 'bench', '--', '--quick']" }] },
-  { command: /^apt-get install chromium$/, runBy: [{ file: CI, contains: 'apt-get install -y -qq chromium' }] },
+  { command: /^npm run policies:check$/, runBy: [{ file: CI, contains: 'npm run policies:check', how: 'runs' }] },
+  { command: /^npm test$/, runBy: [{ file: CI, contains: 'npm test', how: 'runs' }] },
+  { command: /^npm run lint$/, runBy: [{ file: CI, contains: 'npm run lint', how: 'runs' }] },
+  { command: /^npm run synth$/, runBy: [{ file: CI, contains: 'npm run synth --', how: 'runs' }] },
+  { command: /^npm run bench( -- --quick)?$/, runBy: [{ file: 'test/cli/bench-quick.test.ts', contains: "['run', '--silent', 'bench', '--', '--quick']", how: 'runs' }] },
+  { command: /^apt-get install chromium$/, runBy: [{ file: CI, contains: 'apt-get install -y -qq chromium', how: 'runs' }] },
   {
     command: /^npx cdk (bootstrap|deploy -c stage=prod -c directory=path\/to\/your-directory\.json)$/,
     needsAws: 'deploys to an AWS account; CI synthesizes the same app with the same context instead',
-    runBy: [{ file: CI, contains: 'npm run synth -- --quiet -c stage=prod -c directory=config/directory.json' }],
+    runBy: [{ file: CI, contains: 'npm run synth -- --quiet -c stage=prod -c directory=config/directory.json', how: 'stands-in' }],
   },
   {
     command: /^aws (secretsmanager put-secret-value|sqs start-message-move-task)\b/,
-    needsAws: 'the AWS CLI against a deployment; the secret format is read by the tested Slack credentials adapter',
-    runBy: [{ file: 'test/adapters/slack-credentials.test.ts', contains: 'botToken' }],
+    needsAws: 'the AWS CLI against a deployment; the secrets\' JSON shapes are what the tested credentials adapter reads',
+    runBy: [{ file: 'test/adapters/slack-credentials.test.ts', contains: "SecretString: JSON.stringify({ botToken: 'xoxb-aws' })", how: 'stands-in' }],
   },
 ];
 
@@ -110,6 +129,13 @@ describe('every command in the README is run by a test or by CI', () => {
       const text = readFileSync(join(REPO_ROOT, evidence.file), 'utf8');
       expect(text, `${evidence.file} should contain ${evidence.contains}`).toContain(evidence.contains);
     }
+  });
+
+  it.each(LEDGER.map((entry) => [entry.command.source, entry] as const))('%s is run, or says why it cannot be', (_source, entry) => {
+    const runs = entry.runBy.some((evidence) => evidence.how === 'runs');
+    if (entry.needsAws !== undefined) expect(entry.runBy.every((evidence) => evidence.how === 'stands-in')).toBe(true);
+    else if (entry.parseOnly !== undefined) expect(runs).toBe(false);
+    else expect(runs, 'a command that can run here must be run by a test or CI').toBe(true);
   });
 
   it('the README says which commands need an AWS account', () => {

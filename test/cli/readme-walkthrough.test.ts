@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../local/local-stack.js';
 import { readmeBlock } from './readme.js';
@@ -52,9 +53,10 @@ function audit(args: string[]): { status: number | null; stdout: string; stderr:
 beforeAll(async () => {
   mkdirSync(scratch, { recursive: true });
   // detached: its own process group, so the test can press Ctrl-C on the whole group as a terminal does.
-  start = spawn('npm', ['start', '--', '--port', '0', '--data-dir', dataDir, '--time-scale', '2'], {
+  // The README's options, pointed at a free port (PORT=0) and a folder of this test's own.
+  start = spawn('npm', ['start', '--', '--fresh', '--data-dir', dataDir, '--time-scale', '2'], {
     cwd: REPO_ROOT,
-    env: { ...process.env, CI: 'true', PORT: '' },
+    env: { ...process.env, CI: 'true', PORT: '0' },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -118,9 +120,12 @@ describe('the README, followed step by step', () => {
   it("the README's agent client example runs its guarded query", () => {
     const example = readmeBlock('ts', "import { localAgentClient } from './client/index.js';");
     expect(example).toContain("localAgentClient('billing-agent')");
-    // Saved beside the README, as a reader would, so its `./client/index.js` import resolves.
-    const file = join(REPO_ROOT, `readme-agent-${process.pid}.ts`);
-    writeFileSync(file, example.replace("localAgentClient('billing-agent')", `localAgentClient('billing-agent', '${url}')`));
+    // Saved outside the repository, with its `./client/index.js` import pointed at this repository's client.
+    const file = join(dataDir, 'readme-agent.mts'); // .mts: an ES module, outside the repository's package.json
+    const client = pathToFileURL(join(REPO_ROOT, 'client', 'index.ts')).href;
+    writeFileSync(file, example
+      .replace("from './client/index.js'", `from '${client}'`)
+      .replace("localAgentClient('billing-agent')", `localAgentClient('billing-agent', '${url}')`));
     try {
       const result = run('npx', ['tsx', file]);
       expect(result.status, result.stderr).toBe(0);
