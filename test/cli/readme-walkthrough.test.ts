@@ -107,6 +107,8 @@ describe('the README, followed step by step', () => {
   });
 
   it("the README's curl line approves it as bob", async () => {
+    // As a reviewer would: once the review is posted (the votes API refuses votes until it is open).
+    await waitForOutput(new RegExp(`review\\s+${actionId}\\s+posted`), `the review of ${actionId} posted`);
     const curl = readmeBlock('sh', 'curl -X POST');
     expect(curl).toContain(`${README_URL}/actions/<actionId>/votes`);
     const result = run('bash', ['-c', curl.replaceAll(README_URL, url).replaceAll('<actionId>', actionId)]);
