@@ -1,3 +1,4 @@
+import { createHash, createHmac } from 'node:crypto';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -86,6 +87,45 @@ describe('agent client in AWS', () => {
     await client.requestAction(SPEC);
     expect(recorded[0]?.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKID\/\d{8}\/us-east-1\/lambda\/aws4_request, /);
     expect(recorded[0]?.headers['x-amz-security-token']).toBeUndefined();
+  });
+
+  it('signs what Lambda will check: the signature recomputed from the AWS SigV4 rules matches, for an id with ":" and a URL with a port', async () => {
+    const client = createAgentClient({
+      agentId: 'billing-agent',
+      decisionApiUrl: 'https://decisions.example.com:8443/prod/',
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
+      fetch: decisionApi,
+    });
+    clients.push(client);
+    await client.requestAction({ ...SPEC, actionId: 'run:42.query' });
+    const read = recorded[0]!;
+    const url = new URL(read.url);
+    expect(url.pathname).toBe('/prod/actions/run%3A42.query'); // the decision API decodes it
+    const authorization = /^AWS4-HMAC-SHA256 Credential=AKID\/(\d{8})\/eu-west-1\/lambda\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(read.headers.authorization ?? '');
+    expect(authorization).not.toBeNull();
+    const [, day, signedHeaderList, signature] = authorization!;
+    // What the server sees: the headers fetch sends, with Host as the URL's host (port included).
+    const received: Record<string, string> = { ...read.headers, host: url.host };
+    const signedHeaders = signedHeaderList!.split(';');
+    expect(signedHeaders).toEqual(expect.arrayContaining(['host', 'x-amz-date']));
+    // Canonical request (non-S3): every path segment URI-encoded again, as received; sorted, trimmed headers.
+    const encode = (segment: string) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const canonicalRequest = [
+      'GET',
+      url.pathname.split('/').map(encode).join('/'),
+      '',
+      ...signedHeaders.map((name) => `${name}:${(received[name] ?? '').trim()}`),
+      '',
+      signedHeaderList,
+      createHash('sha256').update('').digest('hex'),
+    ].join('\n');
+    const date = read.headers['x-amz-date']!;
+    const scope = `${day}/eu-west-1/lambda/aws4_request`;
+    const stringToSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
+    const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
+    const signingKey = hmac(hmac(hmac(hmac('AWS4SECRET', day!), 'eu-west-1'), 'lambda'), 'aws4_request');
+    expect(signature).toBe(createHmac('sha256', signingKey).update(stringToSign).digest('hex'));
   });
 
   it('does not sign when told not to', async () => {
