@@ -73,7 +73,7 @@ const LEDGER: Entry[] = [
       { file: WALKTHROUGH, contains: "audit(['verify'])", how: 'stands-in' },
     ],
   },
-  { command: /^npm run policies:check$/, runBy: [{ file: CI, contains: 'npm run policies:check', how: 'runs' }] },
+  { command: /^npm run policies:check$/, runBy: [{ file: CI, contains: 'npm run policies:check', how: 'runs' }, { file: 'test/cli/readme-policy.test.ts', contains: "spawnSync('npm', ['run', '--silent', 'policies:check', '--', '--dir', dir]", how: 'runs' }] },
   { command: /^npm test$/, runBy: [{ file: CI, contains: 'npm test', how: 'runs' }] },
   { command: /^npm run lint$/, runBy: [{ file: CI, contains: 'npm run lint', how: 'runs' }] },
   { command: /^npm run synth$/, runBy: [{ file: CI, contains: 'npm run synth --', how: 'runs' }] },
