@@ -6,14 +6,12 @@
  *   npm start -- --data-dir DIR    keep the data in DIR instead of .countersign/
  */
 import { readFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
-import { DEFAULT_LOCAL_AUDIT_DIR } from '../shared/audit/verify-sources.js';
 import { PortInUseError } from './aws-json-server.js';
 import { DynamoDbLocalError } from './dynamodb-local.js';
 import { createLogger } from './log.js';
-import { REVIEWER_HEADER } from './local-directory.js';
-import { DEFAULT_PORT, JavaMissingError, LOCAL_BUS_NAME, LocalStackError, startLocalStack, type LocalStack } from './local-stack.js';
+import { JavaMissingError, LocalStackError, startLocalStack, type LocalStack } from './local-stack.js';
 import { parseStartArguments, START_USAGE } from './start-arguments.js';
+import { bannerLines } from './banner.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET } from './slack/emulator.js';
 import { SlackWorkspaceFileError } from './slack/workspace.js';
 
@@ -31,41 +29,9 @@ function fail(error: unknown): never {
   process.exit(1);
 }
 
-/** A path as the user would type it from here: relative when inside the working folder. */
-function shownPath(path: string): string {
-  const shown = relative(process.cwd(), path);
-  return shown === '' ? '.' : shown.startsWith('..') ? path : shown;
-}
-
-function auditLines(url: string, auditDir: string): string[] {
-  const dirFlag = resolve(auditDir) === resolve(DEFAULT_LOCAL_AUDIT_DIR) ? '' : ` --dir ${shownPath(auditDir)}`;
-  return [
-    `  audit          ${url}/audit   records, decisions per hour, approval latency`,
-    `                 log in ${shownPath(auditDir)} (hash-chained, write-once; digests signed hourly and at stop)`,
-    `                 npm run audit -- verify${dirFlag}`,
-  ];
-}
-
-/** Short on purpose: where everything is and how to stop. The README has the details. */
 function banner(stack: LocalStack): void {
-  const slackSecrets = process.env.SLACK_BOT_TOKEN === DEFAULT_SLACK_BOT_TOKEN && process.env.SLACK_SIGNING_SECRET === DEFAULT_SLACK_SIGNING_SECRET
-    ? `bot token "${DEFAULT_SLACK_BOT_TOKEN}", signing secret "${DEFAULT_SLACK_SIGNING_SECRET}"`
-    : 'bot token and signing secret from SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET';
-  const lines = [
-    '',
-    'Countersign local stack is up',
-    `  bus endpoint   ${stack.url}   EventBridge PutEvents to bus "${LOCAL_BUS_NAME}", Source "agent.<id>", DetailType "Action Requested"`,
-    `  Slack          ${stack.url}/slack   review messages; act as any member of the directory`,
-    `                 Web API ${stack.slackApiUrl} (${slackSecrets})`,
-    `  decision API   GET ${stack.url}/actions/{actionId}`,
-    `                 votes: POST ${stack.url}/actions/{actionId}/votes with header ${REVIEWER_HEADER}: <member id>`,
-    ...(stack.auditDir === undefined ? [] : auditLines(stack.url, stack.auditDir)),
-    `  workflow       ${stack.timeScale === 1 ? 'real time' : `${stack.timeScale}x faster`} (--time-scale N)   data in ${shownPath(stack.dataDir)} (--fresh starts clean)`,
-    `  try it         npm run demo${stack.port === DEFAULT_PORT ? '' : ` -- --endpoint ${stack.url}`}   in another terminal: a demo agent asks for six actions`,
-    '  Ctrl-C to stop',
-    '',
-  ];
-  for (const line of lines) log.info(line);
+  const defaultSecrets = process.env.SLACK_BOT_TOKEN === DEFAULT_SLACK_BOT_TOKEN && process.env.SLACK_SIGNING_SECRET === DEFAULT_SLACK_SIGNING_SECRET;
+  for (const line of bannerLines({ ...stack, defaultSlackSecrets: defaultSecrets, cwd: process.cwd() })) log.info(line);
 }
 
 /** The parent of a process, from /proc (Linux); undefined where /proc is not available. */
