@@ -58,6 +58,8 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Called once, when the decision API first answers `pending` (a review is open). */
   onPending?: (pending: PendingDecision) => void;
+  /** Called while pending each time the decision API shows another vote counted (`reviewers`, oldest first). */
+  onVote?: (pending: PendingDecision) => void;
 }
 
 export interface WaitForDecisionOptions extends WaitOptions {
@@ -98,6 +100,8 @@ export interface AgentClientOptions {
   fetch?: typeof fetch;
   /** Called once per request when the decision API first answers `pending`. */
   onPending?: (pending: PendingDecision) => void;
+  /** Called while pending each time another vote is counted. */
+  onVote?: (pending: PendingDecision) => void;
 }
 
 export interface AgentClient {
@@ -227,6 +231,7 @@ class CountersignAgentClient implements AgentClient {
   readonly #poll: { initial: number; max: number };
   readonly #signal: AbortSignal | undefined;
   readonly #onPending: ((pending: PendingDecision) => void) | undefined;
+  readonly #onVote: ((pending: PendingDecision) => void) | undefined;
 
   constructor(options: AgentClientOptions) {
     let apiUrl: URL;
@@ -264,6 +269,7 @@ class CountersignAgentClient implements AgentClient {
     };
     this.#signal = options.signal;
     this.#onPending = options.onPending;
+    this.#onVote = options.onVote;
   }
 
   async requestAction(spec: ActionSpec, options: WaitOptions = {}): Promise<FinalDecision> {
@@ -287,6 +293,8 @@ class CountersignAgentClient implements AgentClient {
     const signal = combine(this.#signal, options.signal);
     const timeoutMs = options.waitTimeoutMs ?? this.#waitTimeoutMs;
     const onPending = options.onPending ?? this.#onPending;
+    const onVote = options.onVote ?? this.#onVote;
+    let votesSeen = 0;
     const deadline = Date.now() + timeoutMs;
     let lastState: DecisionTimeoutError['lastState'] = { kind: 'not-recorded' };
     let transientFailures = 0;
@@ -306,6 +314,10 @@ class CountersignAgentClient implements AgentClient {
         const { decision } = read;
         if (decision.outcome === 'pending') {
           if (lastState.kind !== 'pending') onPending?.({ ...decision, actionId, outcome: 'pending' });
+          if (decision.reviewers.length > votesSeen) {
+            votesSeen = decision.reviewers.length;
+            onVote?.({ ...decision, actionId, outcome: 'pending' });
+          }
           lastState = { kind: 'pending', reason: decision.reason };
         } else {
           return this.#final(actionId, decision, options.payloadSha256);

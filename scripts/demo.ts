@@ -29,6 +29,7 @@ import {
   type FinalDecision,
   type GuardedApproval,
   type PendingDecision,
+  type WaitOptions,
 } from '../client/index.js';
 import { short } from '../client/errors.js';
 import { AGENT_SOURCE_PREFIX, DETAIL_TYPE_REQUESTED, SPEC_VERSION } from '../shared/domain/contract.js';
@@ -182,7 +183,7 @@ function scenarios(): Scenario[] {
 
 const TONE_OF: Record<string, Tone> = {
   allowed: 'ok', approved: 'ok', ran: 'ok', denied: 'error', rejected: 'error', expired: 'warn', invalid: 'warn',
-  pending: 'warn', waiting: 'warn', refused: 'warn', sent: 'plain', error: 'error',
+  pending: 'warn', waiting: 'warn', vote: 'plain', refused: 'warn', sent: 'plain', error: 'error',
 };
 
 type Printer = (mark: '->' | '..' | '<=' | '  ' | '!!', scenario: string, word: string, message: string) => void;
@@ -210,13 +211,13 @@ function decidedBy(decision: FinalDecision): string {
   return decision.policyIds.length > 0 ? `by policy ${decision.policyIds.join(', ')}` : '';
 }
 
-async function playGuarded(scenario: Scenario, client: AgentClient, print: Printer, onPending: (pending: PendingDecision) => void): Promise<void> {
+async function playGuarded(scenario: Scenario, client: AgentClient, print: Printer, hooks: Pick<WaitOptions, 'onPending' | 'onVote'>): Promise<void> {
   const perform = scenario.perform ?? (() => 'done (fake)');
   try {
     const result = await client.guard(scenario.spec, (approval) => {
       print('<=', scenario.name, approval.outcome, `${decidedBy(approval)}: running it (payload ${short(approval.payloadSha256)})`);
       return perform(approval);
-    }, { onPending });
+    }, hooks);
     print('  ', scenario.name, 'ran', result);
   } catch (error) {
     if (!(error instanceof ActionNotPermittedError)) throw error;
@@ -328,9 +329,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       if (scenario.approveHint !== undefined) print('..', scenario.name, 'waiting', scenario.approveHint(endpoint));
       options.onPending?.(scenario.name, pending);
     };
+    // Progress on the way to a quorum: who has approved so far.
+    const onVote = (pending: PendingDecision) => {
+      const approvals = pending.reviewers.filter((vote) => vote.vote === 'approve').map((vote) => vote.id);
+      print('..', scenario.name, 'vote', `${approvals.join(' and ')} approved so far; still pending: ${pending.reason}`);
+    };
     try {
       if (scenario.name === 'malformed') await playMalformed(scenario, client, endpoint, print);
-      else await playGuarded(scenario, client, print, onPending);
+      else await playGuarded(scenario, client, print, { onPending, onVote });
       return true;
     } catch (error) {
       const message = error instanceof CountersignClientError ? error.message : `unexpected ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;

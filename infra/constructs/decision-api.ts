@@ -8,7 +8,7 @@ import { ENV } from '../../shared/config.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
 
 export interface DecisionApiProps {
-  /** The decision table, read with GetItem only; its encryption key, if any, for kms:Decrypt. */
+  /** The decision table, read with GetItem and Query only; its encryption key, if any, for kms:Decrypt. */
   readonly table: ITable;
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
@@ -38,9 +38,9 @@ export class DecisionApi extends Construct {
       logLevel: props.logLevel,
     });
     const fn = this.handler.function;
-    // The handler's only SDK call: DynamoDecisionStore.getDecision, a GetItem of the request item. Add
-    // dynamodb:Query here (and in the least-privilege test) when it starts reading event items too.
-    props.table.grant(fn, 'dynamodb:GetItem');
+    // The handler's only SDK calls, in DynamoDecisionStore.getDecision: GetItem of the request item, and
+    // Query of its accepted votes while a review is open (the least-privilege test pins both).
+    props.table.grant(fn, 'dynamodb:GetItem', 'dynamodb:Query');
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');
 
     this.functionUrl = fn.addFunctionUrl({ authType: FunctionUrlAuthType.AWS_IAM });

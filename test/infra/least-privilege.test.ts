@@ -143,8 +143,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
   it('decision-api', () => {
     const fn = functionOf('decision-api');
     expect(grantsOf(fn.roleId)).toEqual({
-      // DynamoDecisionStore.getDecision: GetItem of the request item.
+      // DynamoDecisionStore.getDecision: GetItem of the request item, Query of its votes while pending.
       'dynamodb:GetItem': [table],
+      'dynamodb:Query': [table],
       'kms:Decrypt': [tableKey],
       ...xrayAndLogs(fn.logGroupId),
     });

@@ -147,7 +147,10 @@ describe('approvals in the Slack emulator', () => {
     await tap(USER.carol, CHANNEL.security, message.ts, 'approve');
     await tap(USER.carol, CHANNEL.security, message.ts, 'approve');
     await eventually(() => ephemeralsOf(USER.carol, CHANNEL.security).find((text) => /already voted/i.test(text)), 'the second-vote refusal for carol');
-    expect((await decision(actionId)).body.outcome).toBe('pending');
+    // Still pending, and the decision API shows the one vote counted so far.
+    const halfway = (await decision(actionId)).body;
+    expect(halfway.outcome).toBe('pending');
+    expect(halfway.reviewers.map((r) => [r.id, r.vote])).toEqual([['carol', 'approve']]);
     await tap(USER.dan, CHANNEL.security, message.ts, 'approve');
     const decided = await outcome(actionId, 'approved');
     expect(decided.reviewers.map((r) => r.id).sort()).toEqual(['carol', 'dan']);

@@ -293,6 +293,26 @@ describe('guard', () => {
   });
 });
 
+describe('progress while pending', () => {
+  it('calls onVote once per newly counted vote, with the votes so far, and onPending once', async () => {
+    const dan = { id: 'dan', vote: 'approve', at: '2026-11-22T03:00:00.000Z' };
+    const answers = [[], [dan], [dan]];
+    script = (read, entry) => {
+      const actionId = entry?.detail.actionId ?? 'unknown';
+      const reviewers = answers[read];
+      if (reviewers !== undefined) return { status: 200, body: decision(actionId, 'pending', hashOf(entry), { reviewers }) };
+      return { status: 200, body: decision(actionId, 'approved', hashOf(entry)) };
+    };
+    const onPending = vi.fn();
+    const onVote = vi.fn();
+    const result = await client({ onVote }).requestAction(EXPORT, { onPending });
+    expect(result.outcome).toBe('approved');
+    expect(onPending).toHaveBeenCalledTimes(1);
+    expect(onVote).toHaveBeenCalledTimes(1);
+    expect(onVote.mock.calls[0]?.[0]).toMatchObject({ outcome: 'pending', reviewers: [dan] });
+  });
+});
+
 describe('errors a person meets are one line', () => {
   it('says the bus is unreachable and to run npm start', async () => {
     const port = await closedPort();

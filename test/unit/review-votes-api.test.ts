@@ -27,7 +27,8 @@ describe('POST /actions/{actionId}/votes', () => {
     const t = await setup();
     const { response } = await t.post({ vote: 'approve', comment: 'checked in CI' });
     expect(response.statusCode).toBe(200);
-    expect(JSON.parse(response.body)).toMatchObject({ actionId: t.input.actionId, outcome: 'pending', reviewers: [], payloadSha256: t.input.payloadSha256 });
+    // Still pending (quorum 2), and the answer shows the vote counted so far.
+    expect(JSON.parse(response.body)).toMatchObject({ actionId: t.input.actionId, outcome: 'pending', reviewers: [{ id: 'erin', vote: 'approve', comment: 'checked in CI' }], payloadSha256: t.input.payloadSha256 });
     const second = await t.post({ vote: 'approve' }, DAN);
     expect(JSON.parse(second.response.body)).toMatchObject({ outcome: 'approved', reviewers: [{ id: 'erin', vote: 'approve', comment: 'checked in CI' }, { id: 'dan', vote: 'approve' }] });
   });

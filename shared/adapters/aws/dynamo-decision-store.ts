@@ -2,6 +2,7 @@ import {
   ConditionalCheckFailedException,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -21,6 +22,30 @@ export const ITEM = {
   requestSk: 'REQUEST',
   eventSk: (type: string, discriminator?: string) => (discriminator === undefined ? `EVENT#${type}` : `EVENT#${type}#${discriminator}`),
 } as const;
+
+/** The sort key prefix of accepted votes (`EVENT#vote#<reviewerId>`); refusals are `EVENT#vote_refused#…`. */
+export const VOTE_SK_PREFIX = 'EVENT#vote#';
+
+/** A request's accepted votes, oldest first, read consistently (the review store and the decision API). */
+export async function queryAcceptedVotes(client: DynamoDBClient, tableName: string, actionId: string): Promise<ReviewerVote[]> {
+  const votes: ReviewerVote[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: marshall({ ':pk': ITEM.pk(actionId), ':prefix': VOTE_SK_PREFIX }),
+      ConsistentRead: true,
+      ExclusiveStartKey: startKey,
+    }));
+    for (const item of page.Items ?? []) {
+      const data = unmarshall(item) as { reviewerId: string; vote: 'approve' | 'deny'; occurredAt: string; comment?: string };
+      votes.push({ id: data.reviewerId, vote: data.vote, at: data.occurredAt, ...(data.comment === undefined ? {} : { comment: data.comment }) });
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey !== undefined);
+  return votes.sort((a, b) => a.at.localeCompare(b.at) || a.id.localeCompare(b.id));
+}
 
 /** Event item types: the spine's, and the review's (written by `DynamoReviewStore`). */
 export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome';
@@ -213,10 +238,13 @@ export class DynamoDecisionStore implements DecisionStore {
     return item === undefined ? undefined : fromItem(item);
   }
 
+  /** The decision; while a review is open, `reviewers` are the votes counted so far. */
   async getDecision(actionId: string): Promise<ActionDecidedDetail | undefined> {
     const item = await this.getItem(actionId);
     if (item === undefined) return undefined;
     const { reviewers } = unmarshall(item) as Pick<RequestItem, 'reviewers'>;
-    return { ...decidedDetailOf(fromItem(item)), reviewers: reviewers ?? [] };
+    const decided = decidedDetailOf(fromItem(item));
+    if (decided.outcome === 'pending') return { ...decided, reviewers: await queryAcceptedVotes(this.client, this.tableName, actionId) };
+    return { ...decided, reviewers: reviewers ?? [] };
   }
 }

@@ -30,7 +30,6 @@ import {
   ConditionalCheckFailedException,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -55,12 +54,12 @@ import {
   type ReviewStore,
   type VoteWrite,
 } from '../../ports/review-store.js';
-import { eventItem, fromItem, ITEM, marshallOptions } from './dynamo-decision-store.js';
+import { eventItem, fromItem, ITEM, marshallOptions, queryAcceptedVotes, VOTE_SK_PREFIX } from './dynamo-decision-store.js';
 
 export const REVIEW_ITEM = {
   pk: (reviewId: string) => `REVIEW#${reviewId}`,
   sk: 'REVIEW',
-  votePrefix: 'EVENT#vote#',
+  votePrefix: VOTE_SK_PREFIX,
   refusalSk: (reviewerId: string, at: string, nonce: string) => ITEM.eventSk('vote_refused', `${reviewerId}#${at}#${nonce}`),
 } as const;
 
@@ -115,10 +114,6 @@ function requestStateOf(item: Record<string, AttributeValue>): RequestState {
     voteCount: data.voteCount ?? 0,
     outcomePublishedAt: data.outcomePublishedAt ?? null,
   };
-}
-
-function byTime(a: ReviewerVote, b: ReviewerVote): number {
-  return a.at === b.at ? a.id.localeCompare(b.id) : a.at.localeCompare(b.at);
 }
 
 /** `SET #a = :a, ...` over the given fields, with `if_not_exists` for the ones listed. */
@@ -388,23 +383,7 @@ export class DynamoReviewStore implements ReviewStore {
     return Item;
   }
 
-  private async votesOf(actionId: string): Promise<ReviewerVote[]> {
-    const votes: ReviewerVote[] = [];
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.client.send(new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: marshall({ ':pk': ITEM.pk(actionId), ':prefix': REVIEW_ITEM.votePrefix }),
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }));
-      for (const item of page.Items ?? []) {
-        const data = unmarshall(item) as { reviewerId: string; vote: 'approve' | 'deny'; occurredAt: string; comment?: string };
-        votes.push({ id: data.reviewerId, vote: data.vote, at: data.occurredAt, ...(data.comment === undefined ? {} : { comment: data.comment }) });
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
-    return votes.sort(byTime);
+  private votesOf(actionId: string): Promise<ReviewerVote[]> {
+    return queryAcceptedVotes(this.client, this.tableName, actionId);
   }
 }

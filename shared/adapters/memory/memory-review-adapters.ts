@@ -210,11 +210,14 @@ export class MemoryReviewStore implements ReviewStore {
     this.extrasOf(actionId).outcomePublishedAt ??= at;
   }
 
-  /** The decision API's answer, reviewers included. */
+  /** The decision API's answer, reviewers included (the votes so far while pending). */
   async getDecision(actionId: string): Promise<ActionDecidedDetail | undefined> {
     const record = this.records.get(actionId);
     if (record === undefined) return undefined;
-    return { ...decidedDetailOf(record), reviewers: structuredClone(this.extrasOf(actionId).reviewers) };
+    const decided = decidedDetailOf(record);
+    // While a review is open: the votes counted so far, as the DynamoDB store answers.
+    if (decided.outcome === 'pending') return { ...decided, reviewers: structuredClone(this.votes(actionId)) };
+    return { ...decided, reviewers: structuredClone(this.extrasOf(actionId).reviewers) };
   }
 
   /** Test helper: the stored task token of a review. */
