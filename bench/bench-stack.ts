@@ -16,7 +16,8 @@ export interface BenchStack {
 
 export async function startBenchStack(): Promise<BenchStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'countersign-bench-'));
-  const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger, slackRateLimit: false });
+  // No Slack rate limit and no Slack file: the figures are about the product's path, not the emulator's.
+  const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger, slackRateLimit: false, slackPersistence: false });
   return {
     stack,
     release: async () => {

@@ -121,6 +121,12 @@ export interface LocalStackOptions {
   timeScale?: number;
   /** Slack's chat.postMessage limit per channel; false lifts it (benchmarks). @default about 1/s, bursts of 4 */
   slackRateLimit?: RateLimit | false;
+  /**
+   * Keeps the Slack channels' messages in `<dataDir>/slack/workspace.json` across restarts; false keeps
+   * them in memory only (benchmarks: the file is rewritten after every burst of posts).
+   * @default true
+   */
+  slackPersistence?: boolean;
   /** The approver directory to start from. @default COUNTERSIGN_DIRECTORY_FILE as it was when the first stack started, else config/directory.json */
   directoryFile?: string;
   /** Replaces the synthesized state machine (tests of the stack's own wiring). @default `synthesizeApprovalDefinition()` of infra/approval-definition.ts */
@@ -481,7 +487,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       baseUrl: () => http.url,
       timeScale,
       log,
-      stateFile: join(dataDir, 'slack', 'workspace.json'),
+      ...(options.slackPersistence === false ? {} : { stateFile: join(dataDir, 'slack', 'workspace.json') }),
       ...(options.slackRateLimit === undefined ? {} : { rateLimit: options.slackRateLimit }),
     });
     // DynamoDB Local boots (a JVM, a few seconds) while the CDK app is synthesized.
