@@ -6,6 +6,7 @@ import { LocalAuditSink } from '../shared/adapters/local/local-audit-sink.js';
 import { Ed25519Signer } from '../shared/adapters/local/ed25519-signer.js';
 import { publishPublicKey, writeDigestsUpTo, type DigestDeps } from '../shared/audit/digest.js';
 import { paddedSequence, shardHourPrefix } from '../shared/audit/object.js';
+import { LOCAL_KEYS_DIR } from '../shared/audit/verify-sources.js';
 import type { Logger } from './log.js';
 import { StreamPoller, type StreamHandler } from './stream-poller.js';
 
@@ -17,7 +18,7 @@ import { StreamPoller, type StreamHandler } from './stream-poller.js';
  */
 
 export const AUDIT_BUCKET_DIR = 'audit-bucket';
-export const AUDIT_KEYS_DIR = 'keys';
+export const AUDIT_KEYS_DIR = LOCAL_KEYS_DIR;
 export const STREAM_CHECKPOINT_FILE = 'stream-checkpoint.json';
 export const AUDIT_FAILURES_FILE = 'audit-failures.jsonl';
 const HOUR_MS = 3_600_000;

@@ -1,8 +1,13 @@
 /**
  * The auditors' command line.
  *
- *   npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--public-key PEM_FILE]
- *                           [--key-id KMS_KEY] [--reconcile --table NAME [--endpoint URL]] [--json]
+ *   npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME]
+ *                           [--keys DIR | --public-key PEM_FILE | --key-id KMS_KEY | --trust-key-in-log]
+ *                           [--reconcile --table NAME [--endpoint URL]] [--json]
+ *
+ * The trust anchor (the key the digests must be signed with) never comes from the log unless
+ * `--trust-key-in-log` says so: locally the data folder's `keys/` (beside the log's folder), in AWS
+ * the KMS key (`--key-id`, the stack output DigestSigningKeyArn), or a PEM file kept elsewhere.
  *   npm run audit -- query "<SQL>" [--dir PATH] [--json | --csv]
  *   npm run audit -- query --saved NAME [--param name=value]... [--dir PATH] [--json | --csv]
  *   npm run audit -- queries                      list the saved queries and their parameters
@@ -11,20 +16,21 @@
  * command could not run: no log, unreadable log, wrong key, bad date range, bad arguments or SQL.
  */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { ED25519_KEY_FILE, Ed25519Signer } from '../shared/adapters/local/ed25519-signer.js';
 import { getIfExists, PUBLIC_KEY_OBJECT, type AuditObjectReader } from '../shared/audit/digest-store.js';
 import { AuditQueryError, formatCsv, formatJson, formatTable, openAuditQuery } from '../shared/audit/query.js';
 import { renderSavedQuery, SAVED_QUERIES, savedQuery, SavedQueryError } from '../shared/audit/queries.js';
-import { DEFAULT_LOCAL_AUDIT_DIR, openLocalAuditLog, openS3AuditLog } from '../shared/audit/verify-sources.js';
+import { DEFAULT_LOCAL_AUDIT_DIR, LOCAL_KEYS_DIR, openLocalAuditLog, openS3AuditLog } from '../shared/audit/verify-sources.js';
 import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLog, type VerifyProgress } from '../shared/audit/verify.js';
 
 export { DEFAULT_LOCAL_AUDIT_DIR };
 
 const USAGE = `usage:
-  npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--public-key FILE] [--key-id KMS_KEY] [--reconcile --table NAME [--endpoint URL]] [--json]
+  npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--keys DIR | --public-key FILE | --key-id KMS_KEY | --trust-key-in-log] [--reconcile --table NAME [--endpoint URL]] [--json]
   npm run audit -- query "<SQL>" | --saved NAME [--param name=value]... [--dir PATH] [--json | --csv]
   npm run audit -- queries`;
 
@@ -41,8 +47,8 @@ interface Args {
   flags: Map<string, string[]>;
 }
 
-const VALUE_FLAGS = new Set(['--from', '--to', '--dir', '--bucket', '--public-key', '--key-id', '--table', '--endpoint', '--saved', '--param']);
-const BOOLEAN_FLAGS = new Set(['--reconcile', '--json', '--csv']);
+const VALUE_FLAGS = new Set(['--from', '--to', '--dir', '--bucket', '--keys', '--public-key', '--key-id', '--table', '--endpoint', '--saved', '--param']);
+const BOOLEAN_FLAGS = new Set(['--reconcile', '--json', '--csv', '--trust-key-in-log']);
 
 function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
@@ -84,11 +90,24 @@ function progressPrinter(): (progress: VerifyProgress) => void {
   };
 }
 
-async function publicKeyFor(args: Args, sink: AuditObjectReader, where: string): Promise<string> {
+interface TrustAnchor {
+  publicKeyPem: string;
+  source: string;
+}
+
+const ANCHOR_FLAGS = ['--keys', '--public-key', '--key-id', '--trust-key-in-log'] as const;
+
+/**
+ * The key the digests must be signed with, from outside the log: the local stack's key folder, a
+ * PEM file, or the KMS key. The key published in the log only when asked for by name.
+ */
+async function trustAnchorFor(args: Args, sink: AuditObjectReader, where: string, logDir: string | undefined): Promise<TrustAnchor> {
+  const given = ANCHOR_FLAGS.filter((flag) => has(args, flag));
+  if (given.length > 1) throw new UsageError(`give one trust anchor, not ${given.join(' and ')}`);
   const file = one(args, '--public-key');
   if (file !== undefined) {
     try {
-      return await readFile(file, 'utf8');
+      return { publicKeyPem: await readFile(file, 'utf8'), source: `public key file ${file}` };
     } catch (error) {
       throw new AuditVerifyInputError(`cannot read the public key ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'wrong-key');
     }
@@ -97,11 +116,33 @@ async function publicKeyFor(args: Args, sink: AuditObjectReader, where: string):
   if (keyId !== undefined) {
     const response = await new KMSClient({}).send(new GetPublicKeyCommand({ KeyId: keyId }));
     if (response.PublicKey === undefined) throw new AuditVerifyInputError(`KMS returned no public key for ${keyId}`, 'wrong-key');
-    return `-----BEGIN PUBLIC KEY-----\n${Buffer.from(response.PublicKey).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END PUBLIC KEY-----\n`;
+    return {
+      publicKeyPem: `-----BEGIN PUBLIC KEY-----\n${Buffer.from(response.PublicKey).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END PUBLIC KEY-----\n`,
+      source: `KMS key ${response.KeyId ?? keyId}`,
+    };
   }
-  const published = await getIfExists(sink, PUBLIC_KEY_OBJECT);
-  if (published === undefined) throw new AuditVerifyInputError(`no public key: ${where} has no ${PUBLIC_KEY_OBJECT}; pass --public-key FILE or --key-id KMS_KEY`, 'wrong-key');
-  return Buffer.from(published).toString('utf8');
+  if (has(args, '--trust-key-in-log')) {
+    const published = await getIfExists(sink, PUBLIC_KEY_OBJECT);
+    if (published === undefined) throw new AuditVerifyInputError(`--trust-key-in-log: ${where} has no ${PUBLIC_KEY_OBJECT}`, 'wrong-key');
+    process.stderr.write(`audit: warning: trusting ${PUBLIC_KEY_OBJECT} from the log itself: this proves the log intact only against someone who could not replace that key; compare its fingerprint with one kept outside the bucket\n`);
+    return { publicKeyPem: Buffer.from(published).toString('utf8'), source: `the key published in the log (${where}/${PUBLIC_KEY_OBJECT}), trusted on request` };
+  }
+  if (logDir === undefined) {
+    throw new AuditVerifyInputError(`verifying ${where} needs a trust anchor outside the bucket: --key-id <DigestSigningKeyArn> (the stack output), or --public-key FILE kept elsewhere (or --trust-key-in-log, which proves less)`, 'wrong-key');
+  }
+  const keysDir = resolve(one(args, '--keys') ?? join(dirname(logDir), LOCAL_KEYS_DIR));
+  const keyFile = join(keysDir, ED25519_KEY_FILE);
+  let pem: string;
+  try {
+    pem = await readFile(keyFile, 'utf8');
+  } catch (error) {
+    throw new AuditVerifyInputError(`no trust anchor: cannot read the local digest key ${keyFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the local stack keeps it in its data folder's ${LOCAL_KEYS_DIR}/, beside the log: pass --keys DIR or --public-key FILE (or --trust-key-in-log, which proves less)`, 'wrong-key');
+  }
+  try {
+    return { publicKeyPem: await Ed25519Signer.fromPrivateKeyPem(pem).publicKeyPem(), source: `local key ${keyFile}` };
+  } catch (error) {
+    throw new AuditVerifyInputError(`the local digest key ${keyFile} is not usable: ${(error as Error).message}`, 'wrong-key');
+  }
 }
 
 async function tableEventIds(table: string, endpoint: string | undefined): Promise<string[]> {
@@ -130,9 +171,9 @@ async function verifyCommand(args: Args): Promise<number> {
   const dir = resolve(one(args, '--dir') ?? DEFAULT_LOCAL_AUDIT_DIR);
   const sink = bucket !== undefined ? openS3AuditLog(new S3Client({}), bucket) : await openLocalAuditLog(dir);
   const where = bucket !== undefined ? `s3://${bucket}` : dir;
-  const publicKeyPem = await publicKeyFor(args, sink, where);
+  const anchor = await trustAnchorFor(args, sink, where, bucket === undefined ? dir : undefined);
   const report = await verifyAuditLog({
-    sink, publicKeyPem, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
+    sink, publicKeyPem: anchor.publicKeyPem, anchorSource: anchor.source, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
   });
   let reconciled: string | undefined;
   if (reconcile) {

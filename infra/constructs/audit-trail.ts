@@ -341,6 +341,21 @@ export class AuditTrail extends Construct {
         resources: [this.bucket.arnForObjects('*')],
       }),
     );
+    // Under versioning an unconditional PutObject on an existing key adds a new current version on top
+    // of the locked one: a forgery a plain GET returns. Every object-creating request must carry
+    // If-None-Match (the writers always do), so no principal can overwrite a key. Multipart part
+    // uploads carry no conditional header: s3:ObjectCreationOperation is false for them (S3 User Guide,
+    // "Enforce conditional writes"), and their CompleteMultipartUpload is held to the same rule.
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'NoOverwrites',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects('*')],
+        conditions: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+      }),
+    );
     // Lifecycle rules act outside the bucket policy: an expiration rule would delete versions once their
     // retention ends. The bucket has none, and nobody may add one. (PutBucketObjectLockConfiguration stays
     // allowed: it is how a changed `retention` prop deploys, and it cannot shorten any written object's date.)

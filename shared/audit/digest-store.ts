@@ -2,6 +2,7 @@
  * The part of the audit sink (shared/ports/audit.ts) that digests and `verify` use, plus the key
  * layout of format.ts as parsers. Kept structural so any `AuditSink` fits.
  */
+import type { ObjectVersion } from '../ports/audit.js';
 import { AUDIT_PREFIX, DIGEST_PREFIX } from './format.js';
 
 export interface AuditObjectReader {
@@ -9,6 +10,9 @@ export interface AuditObjectReader {
   getObject(key: string): Promise<Uint8Array | undefined | null>;
   /** Keys under a prefix (strings, or `{ key }` entries). */
   list(prefix: string): Promise<ReadonlyArray<string | { key: string }>>;
+  /** Every version and delete marker under a prefix (a versioned store); `verify` reads them all when present. */
+  listVersions?(prefix: string): Promise<ObjectVersion[]>;
+  getObjectVersion?(key: string, versionId: string): Promise<Uint8Array | undefined>;
 }
 
 export interface AuditObjectWriter extends AuditObjectReader {

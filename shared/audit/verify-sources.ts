@@ -7,6 +7,8 @@ import { AuditVerifyInputError } from './verify.js';
 
 /** The local stack's audit bucket, relative to the repository root (the local stack uses the same). */
 export const DEFAULT_LOCAL_AUDIT_DIR = '.countersign/audit-bucket';
+/** The local digest key's folder in the data folder, beside (never inside) the log's folder: the trust anchor. */
+export const LOCAL_KEYS_DIR = 'keys';
 
 /** The local log; a one-line error when the directory is not there. */
 export async function openLocalAuditLog(dir: string): Promise<LocalAuditSink> {

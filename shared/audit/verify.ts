@@ -7,13 +7,14 @@
 import { hash as oneShotHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { canonicalJson } from '../domain/canonical-json.js';
-import { PemSignatureVerifier } from '../ports/signer.js';
+import { PemSignatureVerifier, publicKeyFingerprint } from '../ports/signer.js';
 import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
-import { getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, type AuditObjectReader } from './digest-store.js';
+import type { ObjectVersion } from '../ports/audit.js';
+import { getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
+import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH } from './format.js';
 
 /** See `VerifyOptions.maxUnsignedAgeHours`. */
 export const DEFAULT_MAX_UNSIGNED_AGE_HOURS = 2;
-import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH } from './format.js';
 
 /** A problem `verify` can name in one line to a user: the CLI exits 2 with it. */
 export class AuditVerifyInputError extends Error {
@@ -26,7 +27,7 @@ export class AuditVerifyInputError extends Error {
 export type ProblemKind =
   | 'digest-unreadable' | 'digest-misplaced' | 'digest-signature' | 'digest-key' | 'digest-chain' | 'digest-missing'
   | 'object-missing' | 'object-unreadable' | 'object-hash' | 'object-count' | 'object-range' | 'object-extra' | 'object-listed-twice'
-  | 'object-unsigned'
+  | 'object-unsigned' | 'object-versions' | 'digest-versions' | 'published-key'
   | 'record-unreadable' | 'record-hash' | 'record-chain' | 'record-order' | 'record-shard'
   | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra';
 
@@ -49,7 +50,10 @@ export interface VerifyProgress {
 
 export interface VerifyOptions {
   sink: AuditObjectReader;
+  /** The trust anchor: the key the digests must be signed with. Never take it from the log being checked. */
   publicKeyPem: string;
+  /** Where the anchor came from, for the report (e.g. `KMS key arn:…`, `local key .countersign/keys/…`). */
+  anchorSource?: string;
   /** Only digests (and object partitions) from this hour on. */
   from?: Date;
   /** Only digests (and object partitions) up to this hour. */
@@ -81,6 +85,12 @@ export interface VerifyReport {
   problems: VerifyProblem[];
   /** event_id -> occurrences, when `collectEventIds`. */
   eventIds?: Map<string, number>;
+  /** The key the digests were checked against. */
+  anchor: { source: string; algorithm: string; fingerprint: string };
+  /** Whether `digests/public-key.pem` (its current version) is the anchor's key. */
+  publishedKey: 'matches' | 'differs' | 'absent' | 'unreadable';
+  /** Whether every version of every key was read (a versioned store). */
+  versionsChecked: boolean;
 }
 
 const MAX_PROBLEMS_PER_OBJECT = 20;
@@ -339,9 +349,28 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   const inRange = (hour: Date) => (fromHour === undefined || hour.getTime() >= fromHour) && (to === undefined || hour.getTime() <= to.getTime());
   const problems: VerifyProblem[] = [];
 
-  const digestKeys = (await listKeys(sink, DIGEST_PREFIX)).filter((key) => key.endsWith('.json'));
-  const objectKeys = (await listKeys(sink, AUDIT_PREFIX));
+  // A versioned store (S3 under Object Lock) keeps what an overwrite or a delete put on top of a
+  // locked object: every key is read at its oldest version (the one written with If-None-Match), and
+  // any later version or delete marker is a finding.
+  const versions = await listAllVersions(sink);
+  const read = (key: string): Promise<Uint8Array | undefined> => {
+    const oldest = versions?.get(key)?.find((v) => !v.isDeleteMarker);
+    if (oldest === undefined || versions!.get(key)!.length === 1 || sink.getObjectVersion === undefined) return getIfExists(sink, key);
+    return sink.getObjectVersion(key, oldest.versionId);
+  };
+  const keysUnder = async (prefix: string) => (versions === undefined
+    ? listKeys(sink, prefix)
+    : [...versions.keys()].filter((key) => key.startsWith(prefix) && versions.get(key)!.some((v) => !v.isDeleteMarker)).sort());
+  const digestKeys = (await keysUnder(DIGEST_PREFIX)).filter((key) => key.endsWith('.json'));
+  const objectKeys = await keysUnder(AUDIT_PREFIX);
   if (digestKeys.length === 0 && objectKeys.length === 0) throw new AuditVerifyInputError('no audit log here: no digests and no objects (check --dir or --bucket)', 'missing-log');
+  for (const [key, list] of versions ?? []) {
+    if (list.length > 1 || list.some((v) => v.isDeleteMarker)) problems.push(versionProblem(key, list));
+  }
+  const publishedKey = await publishedKeyState(sink, verifier.fingerprint);
+  if (publishedKey === 'differs' || publishedKey === 'unreadable') {
+    problems.push({ kind: 'published-key', digestKey: PUBLIC_KEY_OBJECT, message: `${PUBLIC_KEY_OBJECT} is ${publishedKey === 'differs' ? 'not the trust anchor\'s key' : 'not a readable public key'} (anchor fingerprint ${verifier.fingerprint}): a third party who trusts the key in the log would be misled; it was replaced, or the log is signed by another key` });
+  }
 
   // Digests, newest to oldest.
   const parsed: ReadDigest[] = [];
@@ -353,7 +382,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   let done = 0;
   for (const { key, hour } of walk) {
     options.onProgress?.({ phase: 'digests', done: done++, total: walk.length, records: 0 });
-    const bytes = await getIfExists(sink, key);
+    const bytes = await read(key);
     if (bytes === undefined) {
       problems.push({ kind: 'digest-missing', digestKey: key, message: `digest ${key} was listed but cannot be read` });
       continue;
@@ -388,7 +417,16 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     parsed.push({ key, hour, digest, sha256: sha256(bytes) });
   }
   if (walk.length > 0 && signedByOthers === walk.length) {
-    throw new AuditVerifyInputError(`wrong public key: none of the ${walk.length} digests was signed by the given key (fingerprint ${verifier.fingerprint.slice(0, 16)}…); the log names ${parsed[0]?.digest.signing.key_id ?? 'another key'}`, 'wrong-key');
+    // Not one digest is the anchor's: one finding instead of two per digest. The log cannot tell a
+    // forger who replaced the key and re-signed everything from an anchor that is not this log's.
+    const named = new Set(parsed.map((d) => `${d.digest.signing.key_id} (public key SHA-256 ${String(d.digest.signing.public_key_sha256).slice(0, 16)}…)`));
+    for (let index = problems.length - 1; index >= 0; index--) {
+      if (problems[index]!.kind === 'digest-key' || problems[index]!.kind === 'digest-signature') problems.splice(index, 1);
+    }
+    problems.push({
+      kind: 'digest-key',
+      message: `none of the ${walk.length} digests is signed by the trust anchor (public key SHA-256 ${verifier.fingerprint}); they name ${[...named].join(', ')}: the digests were re-signed with another key (and the published key replaced), or the anchor given is not this log's key`,
+    });
   }
 
   // The digest chain: each digest's `previous` is the digest of the hour before.
@@ -409,7 +447,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     let target = byKey.get(previous.key);
     if (target === undefined && (older === undefined || older.key !== previous.key)) {
       // Outside the range (or never read): fetch it to check the link.
-      const bytes = await getIfExists(sink, previous.key);
+      const bytes = await read(previous.key);
       if (bytes === undefined) {
         problems.push({ kind: 'digest-missing', digestKey: previous.key, message: `digest ${previous.key} is missing (digest ${current.key} chains to it): it was deleted` });
         continue;
@@ -490,10 +528,10 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   const readAt = (i: number) => {
     const k = toRead[i];
     if (k === undefined || reads.has(i)) return;
-    const read = getIfExists(sink, k);
+    const pending = read(k);
     // Handled when awaited below; this keeps an early failure from being an unhandled rejection.
-    read.catch(() => undefined);
-    reads.set(i, read);
+    pending.catch(() => undefined);
+    reads.set(i, pending);
   };
   for (let i = 0; i < toRead.length; i++) {
     const key = toRead[i]!;
@@ -546,7 +584,44 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     pendingObjects,
     problems,
     ...(eventIds === undefined ? {} : { eventIds }),
+    anchor: { source: options.anchorSource ?? 'the given public key', algorithm: verifier.algorithm, fingerprint: verifier.fingerprint },
+    publishedKey,
+    versionsChecked: versions !== undefined,
   };
+}
+
+/** Every version under the log's prefixes, by key (oldest first); undefined for a store without versions. */
+async function listAllVersions(sink: AuditObjectReader): Promise<Map<string, ObjectVersion[]> | undefined> {
+  if (sink.listVersions === undefined || sink.getObjectVersion === undefined) return undefined;
+  const byKey = new Map<string, ObjectVersion[]>();
+  for (const prefix of [AUDIT_PREFIX, DIGEST_PREFIX]) {
+    for (const version of await sink.listVersions(prefix)) byKey.set(version.key, [...(byKey.get(version.key) ?? []), version]);
+  }
+  return byKey;
+}
+
+function versionProblem(key: string, list: readonly ObjectVersion[]): VerifyProblem {
+  const [first, ...later] = list;
+  const describe = (v: ObjectVersion) => `${v.isDeleteMarker ? 'a delete marker' : 'a new version'} ${v.versionId} at ${v.lastModified.toISOString()}`;
+  const isDigest = key.startsWith(DIGEST_PREFIX);
+  const what = first === undefined || first.isDeleteMarker
+    ? `has no version but ${list.map(describe).join(', ')}`
+    : `has ${list.length} versions: the original ${first.versionId} (${first.lastModified.toISOString()}), verified, and later ${later.map(describe).join(', ')}`;
+  return {
+    kind: isDigest ? 'digest-versions' : 'object-versions',
+    ...(isDigest ? { digestKey: key } : { objectKey: key }),
+    message: `${isDigest ? 'digest' : 'object'} ${key} ${what}: it was overwritten or deleted after it was written (a plain GET returns the newest version, not the locked original)`,
+  };
+}
+
+async function publishedKeyState(sink: AuditObjectReader, fingerprint: string): Promise<VerifyReport['publishedKey']> {
+  const bytes = await getIfExists(sink, PUBLIC_KEY_OBJECT);
+  if (bytes === undefined) return 'absent';
+  try {
+    return publicKeyFingerprint(Buffer.from(bytes).toString('utf8')) === fingerprint ? 'matches' : 'differs';
+  } catch {
+    return 'unreadable';
+  }
 }
 
 /**
@@ -568,11 +643,21 @@ export function reconcileEventItems(tableEventIds: Iterable<string>, logEventIds
   return problems;
 }
 
+const PUBLISHED_KEY_TEXT: Record<VerifyReport['publishedKey'], string> = {
+  matches: 'matches the trust anchor',
+  differs: 'DIFFERS from the trust anchor',
+  absent: 'not published',
+  unreadable: 'not a readable public key',
+};
+
 export function formatReport(report: VerifyReport): string {
   const head = report.ok
     ? `audit log verified: ${report.digests} digests, ${report.objects} objects, ${report.records} records, no problems`
     : `audit log NOT verified: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} in ${report.digests} digests, ${report.objects} objects, ${report.records} records`;
   const lines = [head];
+  lines.push(`  trust anchor: ${report.anchor.source} (${report.anchor.algorithm}, public key SHA-256 ${report.anchor.fingerprint})`);
+  lines.push(`  published key ${PUBLIC_KEY_OBJECT}: ${PUBLISHED_KEY_TEXT[report.publishedKey]}`);
+  lines.push(report.versionsChecked ? '  every version of every key read: the oldest verified, later versions and delete markers reported' : '  object versions: not available from this store (current versions read)');
   if (report.newestDigest !== undefined) lines.push(`  digests ${report.oldestDigest} .. ${report.newestDigest}`);
   if (report.pendingObjects.length > 0) lines.push(`  ${report.pendingObjects.length} object(s) written after the newest digest: checked, not yet signed (the next digest lists them)`);
   for (const problem of report.problems) lines.push(`  [${problem.kind}] ${problem.message}`);

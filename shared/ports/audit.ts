@@ -11,6 +11,17 @@ export interface PutAuditObjectOptions {
   contentEncoding?: string;
 }
 
+/**
+ * One stored version of a key (S3 versioning). Under Object Lock an overwrite or a delete does not
+ * destroy the locked version: it adds a new current version or a delete marker on top of it.
+ */
+export interface ObjectVersion {
+  key: string;
+  versionId: string;
+  isDeleteMarker: boolean;
+  lastModified: Date;
+}
+
 /** Write-once object storage with the audit log's key layout (S3 with Object Lock, or a directory). */
 export interface AuditSink {
   /** Writes the object only if the key is new: `already-written` when it exists (a redelivery), never an overwrite. */
@@ -19,6 +30,10 @@ export interface AuditSink {
   getObject(key: string): Promise<Uint8Array | undefined>;
   /** All keys under a prefix, in key order. */
   list(prefix: string): Promise<string[]>;
+  /** Every version and delete marker under a prefix, oldest first within a key (versioned stores). */
+  listVersions?(prefix: string): Promise<ObjectVersion[]>;
+  /** One version's bytes, or undefined when there is no such version (or it is a delete marker). */
+  getObjectVersion?(key: string, versionId: string): Promise<Uint8Array | undefined>;
 }
 
 /** Where a shard's chain stands: the last record written and its hash. */

@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { S3AuditSink } from '../../shared/adapters/aws/s3-audit-sink.js';
@@ -54,5 +54,28 @@ describe('S3AuditSink', () => {
     s3.on(ListObjectsV2Command, { ContinuationToken: 't1' }).resolves({ Contents: [{ Key: 'audit/c' }], IsTruncated: false });
     expect(await sink().list('audit/')).toEqual(['audit/a', 'audit/b', 'audit/c']);
     expect(s3).toHaveReceivedCommandWith(ListObjectsV2Command, { Bucket: BUCKET, Prefix: 'audit/' });
+  });
+
+  it('lists every version and delete marker across pages, oldest first within a key, the latest last on a tie', async () => {
+    const t = (s: number) => new Date(Date.UTC(2026, 10, 22, 3, 0, s));
+    s3.on(ListObjectVersionsCommand, { Bucket: BUCKET, Prefix: 'audit/', KeyMarker: undefined, VersionIdMarker: undefined }).resolves({
+      // S3 lists a key's versions newest first.
+      Versions: [{ Key: KEY, VersionId: 'v3', IsLatest: false, LastModified: t(9) }, { Key: KEY, VersionId: 'v2', IsLatest: false, LastModified: t(9) }, { Key: KEY, VersionId: 'v1', IsLatest: false, LastModified: t(1) }],
+      DeleteMarkers: [{ Key: KEY, VersionId: 'd4', IsLatest: true, LastModified: t(9) }],
+      IsTruncated: true, NextKeyMarker: KEY, NextVersionIdMarker: 'v1',
+    });
+    s3.on(ListObjectVersionsCommand, { Bucket: BUCKET, Prefix: 'audit/', KeyMarker: KEY, VersionIdMarker: 'v1' }).resolves({
+      Versions: [{ Key: `${KEY}.other`, VersionId: 'o1', IsLatest: true, LastModified: t(0) }], IsTruncated: false,
+    });
+    expect((await sink().listVersions('audit/')).map((v) => `${v.key === KEY ? 'k' : 'o'}:${v.versionId}${v.isDeleteMarker ? ' (delete marker)' : ''}`)).toEqual(['k:v1', 'k:v2', 'k:v3', 'k:d4 (delete marker)', 'o:o1']);
+  });
+
+  it('reads one version by id, and answers undefined for a delete marker (405) or an unknown version', async () => {
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: KEY, VersionId: 'v1' }).resolves({ Body: { transformToByteArray: async () => new Uint8Array([7]) } } as never);
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: KEY, VersionId: 'd2' }).rejects(new S3ServiceException({ name: 'MethodNotAllowed', $fault: 'client', $metadata: { httpStatusCode: 405 }, message: 'delete marker' }));
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: KEY, VersionId: 'zz' }).rejects(new S3ServiceException({ name: 'NoSuchVersion', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'no such version' }));
+    expect(await sink().getObjectVersion(KEY, 'v1')).toEqual(new Uint8Array([7]));
+    expect(await sink().getObjectVersion(KEY, 'd2')).toBeUndefined();
+    expect(await sink().getObjectVersion(KEY, 'zz')).toBeUndefined();
   });
 });

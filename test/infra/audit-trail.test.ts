@@ -119,6 +119,17 @@ describe('the locked audit bucket', () => {
     expect([...AUDIT_BUCKET_DENIED_ACTIONS].sort()).toEqual(['s3:BypassGovernanceRetention', 's3:DeleteObject', 's3:DeleteObjectVersion']);
   });
 
+  it('denies every object-creating PutObject without If-None-Match to every principal: nobody can overwrite a key as a new version', () => {
+    expect(bucketPolicyStatements(bucketId)).toContainEqual({
+      Sid: 'NoOverwrites',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 's3:PutObject',
+      Resource: objectsOf(bucketId, '*'),
+      Condition: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+    });
+  });
+
   it('denies s3:PutObjectRetention to everyone but the writer and digest roles (PutObject with a retention date needs it)', () => {
     expect(bucketPolicyStatements(bucketId)).toContainEqual({
       Sid: 'OnlyAuditWritersSetRetention',

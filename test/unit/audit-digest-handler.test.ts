@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
@@ -21,6 +21,10 @@ describe('audit-digest handler (the scheduled hourly run)', () => {
     vi.useFakeTimers({ now: new Date('2026-11-20T11:05:00Z'), toFake: ['Date'] });
     const stored = new Map<string, Uint8Array>();
     s3.on(ListObjectsV2Command).callsFake((input: { Prefix: string }) => ({ Contents: [...stored.keys()].filter((k) => k.startsWith(input.Prefix)).map((Key) => ({ Key })) }));
+    // Versioned under Object Lock: one version per key here, none overwritten.
+    s3.on(ListObjectVersionsCommand).callsFake((input: { Prefix: string }) => ({
+      Versions: [...stored.keys()].filter((k) => k.startsWith(input.Prefix)).map((Key) => ({ Key, VersionId: `v-${Key}`, IsLatest: true, LastModified: new Date('2026-11-20T11:05:00Z') })),
+    }));
     s3.on(PutObjectCommand).callsFake((input: { Key: string; Body: Uint8Array }) => {
       stored.set(input.Key, input.Body);
       return {};
@@ -46,6 +50,6 @@ describe('audit-digest handler (the scheduled hourly run)', () => {
     expect(s3).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'audit-bucket', Key: 'digests/dt=2026-11-20/hour=10/digest.json' });
     // `verify --bucket` reads the same log through the SDK and checks the KMS signature from the PEM.
     const report = await verifyAuditLog({ sink: openS3AuditLog(new S3Client({}), 'audit-bucket'), publicKeyPem: pem });
-    expect(report).toMatchObject({ ok: true, digests: 1, objects: 0 });
+    expect(report).toMatchObject({ ok: true, digests: 1, objects: 0, versionsChecked: true, publishedKey: 'matches' });
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,16 +6,19 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FixtureLogWriter } from '../../bench/audit-log-fixture.js';
 import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
-import { publishPublicKey, writeDigestsUpTo } from '../../shared/audit/digest.js';
+import { publishPublicKey, writeDigestsUpTo, type AuditDigest } from '../../shared/audit/digest.js';
+import { publicKeyFingerprint } from '../../shared/ports/signer.js';
 import { main } from '../../scripts/audit.js';
 
 let dir: string;
 let objectKey: string;
+let signer: Ed25519Signer;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'audit-cli-'));
   const sink = new LocalAuditSink(join(dir, 'log'));
-  const signer = Ed25519Signer.generate();
+  // The trust anchor: the data folder's keys/, beside the log's folder (as the local stack lays them out).
+  signer = await Ed25519Signer.fromKeyDir(join(dir, 'keys'));
   const object = await new FixtureLogWriter(sink).write('shard-a', new Date('2026-11-20T10:00:00Z'), [
     { event_id: 'e1', event_type: 'vote', action_id: 'act-1', reviewer_id: 'bob', vote: 'approve', occurred_at: '2026-11-20T10:01:00.000Z' },
     { event_id: 'e2', agent_id: 'agent-a', action_id: 'act-1' },
@@ -43,15 +47,50 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 describe('npm run audit -- verify', () => {
-  it('exits 0 on a whole log, with the public key published beside it', async () => {
+  it('exits 0 on a whole log, checked against the key in the data folder, and prints the anchor', async () => {
     const result = await cli('verify', '--dir', join(dir, 'log'));
     expect(result).toMatchObject({ code: 0, err: '' });
     expect(result.out).toContain('audit log verified: 2 digests, 1 objects, 2 records, no problems');
+    const fingerprint = publicKeyFingerprint(await signer.publicKeyPem());
+    expect(result.out).toContain(`trust anchor: local key ${join(dir, 'keys', 'digest-ed25519.pem')} (Ed25519, public key SHA-256 ${fingerprint})`);
+    expect(result.out).toContain('published key digests/public-key.pem: matches the trust anchor');
   });
 
-  it('exits 2 with one line for a missing log, a wrong key, a bad range and bad arguments', async () => {
+  it('takes the key published in the log only with --trust-key-in-log, and warns', async () => {
+    const result = await cli('verify', '--dir', join(dir, 'log'), '--trust-key-in-log');
+    expect(result.code).toBe(0);
+    expect(result.err).toMatch(/^audit: warning: trusting digests\/public-key\.pem from the log itself: this proves the log intact only against someone who could not replace that key/);
+    expect(result.out).toContain('trust anchor: the key published in the log');
+  });
+
+  it('exits 1 when the published key was replaced and every digest re-signed with it', async () => {
+    const copy = join(dir, 'resigned');
+    await cpDir(join(dir, 'log'), copy);
+    const forger = Ed25519Signer.generate();
+    const { signDigest, serializeDigest } = await import('../../shared/audit/digest.js');
+    await writeFile(join(copy, 'digests', 'public-key.pem'), await forger.publicKeyPem());
+    let previous: { key: string; sha256: string; signature: string } | null = null;
+    for (const key of ['digests/dt=2026-11-20/hour=10/digest.json', 'digests/dt=2026-11-20/hour=11/digest.json']) {
+      const path = join(copy, ...key.split('/'));
+      const { signature: _s, signing: _k, previous: _p, ...unsigned } = JSON.parse(await readFile(path, 'utf8')) as AuditDigest;
+      const bytes = serializeDigest(await signDigest({ ...unsigned, previous }, forger));
+      await writeFile(path, bytes);
+      previous = { key, sha256: createHash('sha256').update(bytes).digest('hex'), signature: (JSON.parse(bytes.toString('utf8')) as AuditDigest).signature };
+    }
+    expect((await cli('verify', '--dir', copy, '--trust-key-in-log')).code).toBe(0);
+    const result = await cli('verify', '--dir', copy);
+    expect(result.code).toBe(1);
+    expect(result.out).toContain('[published-key] digests/public-key.pem is not the trust anchor\'s key');
+    expect(result.out).toContain('[digest-key] none of the 2 digests is signed by the trust anchor');
+  });
+
+  it('exits 2 with one line for a missing log, a missing anchor, a bad range and bad arguments', async () => {
     expect(await cli('verify', '--dir', join(dir, 'nope'))).toMatchObject({ code: 2, err: expect.stringMatching(/^audit: no audit log at .*nope \(ENOENT\); start the local stack, or pass --dir or --bucket\n$/) });
-    expect(await cli('verify', '--dir', join(dir, 'log'), '--public-key', join(dir, 'other.pem'))).toMatchObject({ code: 2, err: expect.stringMatching(/^audit: wrong public key: none of the 2 digests was signed by the given key/) });
+    expect(await cli('verify', '--dir', join(dir, 'log'), '--keys', join(dir, 'no-keys'))).toMatchObject({ code: 2, err: expect.stringMatching(/^audit: no trust anchor: cannot read the local digest key .*no-keys\/digest-ed25519\.pem \(ENOENT\)/) });
+    expect(await cli('verify', '--dir', join(dir, 'log'), '--keys', join(dir, 'keys'), '--trust-key-in-log')).toMatchObject({ code: 2, err: expect.stringMatching(/^audit: give one trust anchor, not --keys and --trust-key-in-log/) });
+    const other = await cli('verify', '--dir', join(dir, 'log'), '--public-key', join(dir, 'other.pem'));
+    expect(other.code).toBe(1);
+    expect(other.out).toContain('[digest-key] none of the 2 digests is signed by the trust anchor');
     expect(await cli('verify', '--dir', join(dir, 'log'), '--from', 'yesterday')).toMatchObject({ code: 2, err: 'audit: --from "yesterday" is not a date (use ISO 8601, e.g. 2026-11-22 or 2026-11-22T03:00Z)\n' });
     expect((await cli('verify', '--frm', 'x')).code).toBe(2);
   });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,8 @@ import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js'
 import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { signDigest, serializeDigest, writeDigestsUpTo, type AuditDigest } from '../../shared/audit/digest.js';
 import { digestKey } from '../../shared/audit/digest-store.js';
-import { AuditVerifyInputError, reconcileEventItems, verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
+import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
+import { publicKeyFingerprint } from '../../shared/ports/signer.js';
 
 const H10 = new Date('2026-11-20T10:00:00Z');
 const H11 = new Date('2026-11-20T11:00:00Z');
@@ -209,10 +211,84 @@ describe('tamper suite: each change is found and named precisely', () => {
   });
 });
 
+describe('tamper suite: the trust anchor is outside the log (issue 9)', () => {
+  it('the published key replaced and every digest re-signed with it: found against the anchor', async () => {
+    const { publishPublicKey } = await import('../../shared/audit/digest.js');
+    await publishPublicKey(sink, signer, NOW);
+    const forger = Ed25519Signer.generate();
+    // The forger rewrites the files in place (a directory has no versions): key and all three digests.
+    await writeFile(pathOf('digests/public-key.pem'), await forger.publicKeyPem());
+    let previous: { key: string; sha256: string; signature: string } | null = null;
+    for (const hour of [H10, H11, H12]) {
+      const key = digestKey(hour);
+      const { signature: _s, signing: _k, previous: _p, ...unsigned } = JSON.parse(await readFile(pathOf(key), 'utf8')) as AuditDigest;
+      const forged = await signDigest({ ...unsigned, previous }, forger);
+      const bytes = serializeDigest(forged);
+      await writeFile(pathOf(key), bytes);
+      previous = { key, sha256: createHash('sha256').update(bytes).digest('hex'), signature: forged.signature };
+    }
+    // Trusting the key found in the log, everything checks out: that is why verify never does so by default.
+    expect((await verify({ publicKeyPem: await forger.publicKeyPem() })).ok).toBe(true);
+    const report = await verify({ anchorSource: 'local key keys/digest-ed25519.pem' });
+    expect(report.ok).toBe(false);
+    expect(report.publishedKey).toBe('differs');
+    expect(report.anchor).toEqual({ source: 'local key keys/digest-ed25519.pem', algorithm: 'Ed25519', fingerprint: publicKeyFingerprint(publicKeyPem) });
+    expect(report.problems.map((p) => p.message)).toEqual([
+      `digests/public-key.pem is not the trust anchor's key (anchor fingerprint ${publicKeyFingerprint(publicKeyPem)}): a third party who trusts the key in the log would be misled; it was replaced, or the log is signed by another key`,
+      `none of the 3 digests is signed by the trust anchor (public key SHA-256 ${publicKeyFingerprint(publicKeyPem)}); they name ${forger.keyId} (public key SHA-256 ${publicKeyFingerprint(await forger.publicKeyPem()).slice(0, 16)}…): the digests were re-signed with another key (and the published key replaced), or the anchor given is not this log's key`,
+    ]);
+    expect(formatReport(report)).toContain(`trust anchor: local key keys/digest-ed25519.pem (Ed25519, public key SHA-256 ${publicKeyFingerprint(publicKeyPem)})`);
+    expect(formatReport(report)).toContain('published key digests/public-key.pem: DIFFERS from the trust anchor');
+  });
+
+  it('reports a published key that matches the anchor, and one that is absent', async () => {
+    expect((await verify()).publishedKey).toBe('absent');
+    const { publishPublicKey } = await import('../../shared/audit/digest.js');
+    await publishPublicKey(sink, signer, NOW);
+    const report = await verify();
+    expect(report).toMatchObject({ ok: true, publishedKey: 'matches' });
+    expect(formatReport(report)).toContain('published key digests/public-key.pem: matches the trust anchor');
+  });
+});
+
+describe('tamper suite: every version is read (issue 9)', () => {
+  it('an object overwritten as a new version: the locked original is verified, the new version named', async () => {
+    const target = objects[1]!;
+    const forged = gzipSync(gunzipSync(await readFile(pathOf(target.key))).toString('utf8').replace(/"agent_id":"agent-a"/g, '"agent_id":"agent-x"'));
+    expect(await sink.putObjectVersion(target.key, forged)).toBe('000002');
+    // A plain read now returns the forgery, as a GET in S3 does.
+    expect(Buffer.from((await sink.getObject(target.key))!)).toEqual(forged);
+    const report = await verify();
+    expect(report.ok).toBe(false);
+    expect(report.versionsChecked).toBe(true);
+    expect(kinds(report)).toEqual(['object-versions']);
+    expect(report.problems[0]!.message).toMatch(new RegExp(`^object ${target.key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} has 2 versions: the original 000001 \\(.+\\), verified, and later a new version 000002 at .+: it was overwritten or deleted after it was written`));
+    expect(report.records).toBe(20);
+  });
+
+  it('a digest overwritten as a new version (re-signed with another key) and a delete marker on an object', async () => {
+    const key = digestKey(H11);
+    const digest = JSON.parse(await readFile(pathOf(key), 'utf8')) as AuditDigest;
+    const { signature: _s, signing: _k, ...unsigned } = digest;
+    await sink.putObjectVersion(key, serializeDigest(await signDigest({ ...unsigned, objects: [] }, Ed25519Signer.generate())));
+    await sink.deleteObject(objects[0]!.key);
+    expect(await sink.list('audit/')).not.toContain(objects[0]!.key);
+    const report = await verify();
+    expect(kinds(report)).toEqual(['digest-versions', 'object-versions']);
+    expect(report.problems.find((p) => p.kind === 'digest-versions')).toMatchObject({ digestKey: key, message: expect.stringContaining('later a new version 000002') });
+    expect(report.problems.find((p) => p.kind === 'object-versions')).toMatchObject({ objectKey: objects[0]!.key, message: expect.stringContaining('later a delete marker 000002') });
+    // The originals are what was verified: every record is still counted.
+    expect(report).toMatchObject({ digests: 3, objects: 5, records: 20 });
+  });
+});
+
 describe('verifyAuditLog input errors (one line for the CLI)', () => {
-  it('a wrong key', async () => {
+  it('a wrong key is one finding, not one per digest', async () => {
     const other = await Ed25519Signer.generate().publicKeyPem();
-    await expect(verify({ publicKeyPem: other })).rejects.toThrow(/^wrong public key: none of the 3 digests was signed by the given key/);
+    const report = await verify({ publicKeyPem: other });
+    expect(report.ok).toBe(false);
+    expect(report.problems).toHaveLength(1);
+    expect(report.problems[0]!.message).toMatch(/^none of the 3 digests is signed by the trust anchor/);
   });
 
   it('a missing log', async () => {

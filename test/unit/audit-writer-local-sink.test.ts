@@ -41,9 +41,22 @@ describe('LocalAuditSink', () => {
     expect(await sink.retentionOf(KEY)).toEqual(retainUntil);
   });
 
-  it('exposes no delete', () => {
-    expect('deleteObject' in new LocalAuditSink(root)).toBe(false);
-    expect(Object.getOwnPropertyNames(LocalAuditSink.prototype).filter((n) => /delete|remove|unlink/i.test(n))).toEqual([]);
+  it('destroys nothing: an overwrite or a delete adds a version on top of the first, as S3 under Object Lock', async () => {
+    const sink = new LocalAuditSink(root);
+    expect(Object.getOwnPropertyNames(LocalAuditSink.prototype).filter((n) => /remove|unlink|rm/i.test(n))).toEqual([]);
+    await sink.putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil });
+    // The product's conditional write still refuses an existing key.
+    expect(await sink.putObject(KEY, new Uint8Array([2]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).toBe('already-written');
+    expect(await sink.putObjectVersion(KEY, new Uint8Array([3]))).toBe('000002');
+    expect(await sink.getObject(KEY)).toEqual(new Uint8Array([3]));
+    expect(await sink.deleteObject(KEY)).toBe('000003');
+    expect(await sink.getObject(KEY)).toBeUndefined();
+    expect(await sink.list('audit/')).toEqual([]);
+    expect((await sink.listVersions('audit/')).map((v) => [v.versionId, v.isDeleteMarker])).toEqual([['000001', false], ['000002', false], ['000003', true]]);
+    expect(await sink.getObjectVersion(KEY, '000001')).toEqual(new Uint8Array([1]));
+    expect(await sink.getObjectVersion(KEY, '000002')).toEqual(new Uint8Array([3]));
+    expect(await sink.getObjectVersion(KEY, '000003')).toBeUndefined();
+    await expect(sink.putObject(`${KEY}.versions/000009`, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).rejects.toThrow('is not a usable object key');
   });
 
   it('lists keys under a prefix in order, without retention sidecars or temporary files', async () => {

@@ -1,12 +1,13 @@
 import {
   GetObjectCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   NoSuchKey,
   PutObjectCommand,
   S3ServiceException,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { defaultContentEncoding, defaultContentType, type AuditSink, type PutAuditObjectOptions } from '../../ports/audit.js';
+import { defaultContentEncoding, defaultContentType, type AuditSink, type ObjectVersion, type PutAuditObjectOptions } from '../../ports/audit.js';
 
 /**
  * `AuditSink` on the Object Lock bucket: every put is conditional (`If-None-Match: *`) and locked in
@@ -61,5 +62,43 @@ export class S3AuditSink implements AuditSink {
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
     return keys.sort();
+  }
+
+  async getObjectVersion(key: string, versionId: string): Promise<Uint8Array | undefined> {
+    try {
+      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }));
+      if (Body === undefined) return new Uint8Array();
+      return await Body.transformToByteArray();
+    } catch (error) {
+      // A version that is a delete marker answers 405 MethodNotAllowed; an unknown version 404.
+      if (error instanceof NoSuchKey || (error instanceof S3ServiceException && [404, 405].includes(error.$metadata.httpStatusCode ?? 0))) return undefined;
+      throw error;
+    }
+  }
+
+  /** ListObjectVersions, every page: versions and delete markers, oldest first within a key. */
+  async listVersions(prefix: string): Promise<ObjectVersion[]> {
+    const versions: Array<ObjectVersion & { isLatest: boolean; order: number }> = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }));
+      const add = (entries: ReadonlyArray<{ Key?: string; VersionId?: string; LastModified?: Date; IsLatest?: boolean }> | undefined, isDeleteMarker: boolean) => {
+        for (const entry of entries ?? []) {
+          if (entry.Key === undefined) continue;
+          versions.push({ key: entry.Key, versionId: entry.VersionId ?? 'null', isDeleteMarker, lastModified: entry.LastModified ?? new Date(0), isLatest: entry.IsLatest === true, order: versions.length });
+        }
+      };
+      add(page.Versions, false);
+      add(page.DeleteMarkers, true);
+      const more = page.IsTruncated === true;
+      keyMarker = more ? page.NextKeyMarker : undefined;
+      versionIdMarker = more ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker !== undefined);
+    // S3 lists a key's versions newest first; LastModified has second precision, so ties keep that
+    // order reversed, and the latest version always sorts last.
+    versions.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1
+      : a.lastModified.getTime() - b.lastModified.getTime() || Number(a.isLatest) - Number(b.isLatest) || b.order - a.order));
+    return versions.map(({ isLatest: _latest, order: _order, ...version }) => version);
   }
 }

@@ -6,14 +6,24 @@
  * half-written object under its key. There is no delete. Each object's retention date sits beside it
  * in `<key>.retention.json` (`{"retainUntil": "<ISO>", "sha256OfUncompressed": "<hex>"}`), written
  * first, the same way, and never rewritten; `list` does not return the sidecars.
+ *
+ * Versions, as S3 keeps them under Object Lock: the first write under a key is its first version and
+ * stays. What S3 would accept on top of it (a PutObject without `If-None-Match`, a DeleteObject) is
+ * emulated by `putObjectVersion` and `deleteObject`: each adds a version under `<key>.versions/`
+ * (`NNNNNN` with the bytes, or `NNNNNN.delete-marker`), the newest of which is what `getObject`
+ * returns, as a plain GET in S3 does. `verify` reads them all through `listVersions`.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import type { AuditSink, PutAuditObjectOptions } from '../../ports/audit.js';
+import type { AuditSink, ObjectVersion, PutAuditObjectOptions } from '../../ports/audit.js';
 
 export const RETENTION_SUFFIX = '.retention.json';
+export const VERSIONS_SUFFIX = '.versions';
+const DELETE_MARKER_SUFFIX = '.delete-marker';
 const TMP_DIR = '.tmp';
+/** The first write's version id; later versions count up from it. */
+const FIRST_VERSION = '000001';
 
 export class LocalAuditSinkError extends Error {
   constructor(message: string) {
@@ -31,8 +41,8 @@ export class LocalAuditSink implements AuditSink {
 
   private pathOf(key: string): string {
     const parts = key.split('/');
-    if (key === '' || key.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..') || parts[0] === TMP_DIR || key.endsWith(RETENTION_SUFFIX)) {
-      throw new LocalAuditSinkError(`"${key}" is not a usable object key (relative, no empty, "." or ".." segments, not ${TMP_DIR}/, not ending in ${RETENTION_SUFFIX})`);
+    if (key === '' || key.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..' || p.endsWith(VERSIONS_SUFFIX)) || parts[0] === TMP_DIR || key.endsWith(RETENTION_SUFFIX)) {
+      throw new LocalAuditSinkError(`"${key}" is not a usable object key (relative, no empty, "." or ".." segments, not ${TMP_DIR}/, not ending in ${RETENTION_SUFFIX} or containing a ${VERSIONS_SUFFIX} segment)`);
     }
     return join(this.root, ...parts);
   }
@@ -63,13 +73,78 @@ export class LocalAuditSink implements AuditSink {
     return (await this.publishOnce(path, body)) ? 'written' : 'already-written';
   }
 
+  /** The current version: the newest one, or undefined when that is a delete marker (as a plain S3 GET). */
   async getObject(key: string): Promise<Uint8Array | undefined> {
+    const path = this.pathOf(key);
+    const later = await this.laterVersions(path);
+    const newest = later.at(-1);
+    if (newest !== undefined) return newest.endsWith(DELETE_MARKER_SUFFIX) ? undefined : readIfExists(join(`${path}${VERSIONS_SUFFIX}`, newest));
+    return readIfExists(path);
+  }
+
+  async getObjectVersion(key: string, versionId: string): Promise<Uint8Array | undefined> {
+    const path = this.pathOf(key);
+    if (versionId === FIRST_VERSION) return readIfExists(path);
+    if (!/^\d{6}$/.test(versionId)) return undefined;
+    return readIfExists(join(`${path}${VERSIONS_SUFFIX}`, versionId));
+  }
+
+  /**
+   * What S3 does with a PutObject without `If-None-Match` on a versioned, locked bucket: a new current
+   * version on top of the locked one (which stays). The product never calls it; tamper tests do.
+   */
+  async putObjectVersion(key: string, body: Uint8Array): Promise<string> {
+    const path = this.pathOf(key);
+    if (await this.publishOnce(path, body)) return FIRST_VERSION;
+    return this.addVersion(path, body, '');
+  }
+
+  /** A DeleteObject without a version id on a versioned bucket: a delete marker becomes the current version. */
+  async deleteObject(key: string): Promise<string> {
+    const path = this.pathOf(key);
+    if ((await readIfExists(path)) === undefined) throw new LocalAuditSinkError(`no object ${key} to delete`);
+    return this.addVersion(path, new Uint8Array(), DELETE_MARKER_SUFFIX);
+  }
+
+  private async addVersion(path: string, body: Uint8Array, suffix: string): Promise<string> {
+    const dir = `${path}${VERSIONS_SUFFIX}`;
+    await mkdir(dir, { recursive: true });
+    for (;;) {
+      const next = String((await this.laterVersions(path)).length + 2).padStart(6, '0');
+      try {
+        await writeFile(join(dir, `${next}${suffix}`), body, { flag: 'wx' });
+        return next;
+      } catch (error) {
+        if (!isCode(error, 'EEXIST')) throw error;
+      }
+    }
+  }
+
+  /** The file names of the versions after the first, oldest first. */
+  private async laterVersions(path: string): Promise<string[]> {
     try {
-      return new Uint8Array(await readFile(this.pathOf(key)));
+      return (await readdir(`${path}${VERSIONS_SUFFIX}`)).filter((name) => /^\d{6}(\.delete-marker)?$/.test(name)).sort();
     } catch (error) {
-      if (isCode(error, 'ENOENT')) return undefined;
+      if (isCode(error, 'ENOENT')) return [];
       throw error;
     }
+  }
+
+  async listVersions(prefix: string): Promise<ObjectVersion[]> {
+    const versions: ObjectVersion[] = [];
+    for (const key of await this.keysUnder(prefix)) {
+      const path = this.pathOf(key);
+      const first = await stat(path).catch((error: unknown) => {
+        if (isCode(error, 'ENOENT')) return undefined;
+        throw error;
+      });
+      if (first !== undefined) versions.push({ key, versionId: FIRST_VERSION, isDeleteMarker: false, lastModified: first.mtime });
+      for (const name of await this.laterVersions(path)) {
+        const { mtime } = await stat(join(`${path}${VERSIONS_SUFFIX}`, name));
+        versions.push({ key, versionId: name.slice(0, 6), isDeleteMarker: name.endsWith(DELETE_MARKER_SUFFIX), lastModified: mtime });
+      }
+    }
+    return versions;
   }
 
   /** The retention date kept for an object, or undefined when there is no such object. */
@@ -83,7 +158,17 @@ export class LocalAuditSink implements AuditSink {
     }
   }
 
+  /** Keys whose current version is not a delete marker, as S3's ListObjectsV2. */
   async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    for (const key of await this.keysUnder(prefix)) {
+      const newest = (await this.laterVersions(this.pathOf(key))).at(-1);
+      if (newest === undefined || !newest.endsWith(DELETE_MARKER_SUFFIX)) keys.push(key);
+    }
+    return keys;
+  }
+
+  private async keysUnder(prefix: string): Promise<string[]> {
     const keys: string[] = [];
     const walk = async (dir: string): Promise<void> => {
       let entries;
@@ -97,7 +182,7 @@ export class LocalAuditSink implements AuditSink {
         const path = join(dir, entry.name);
         const key = relative(this.root, path).split(sep).join('/');
         if (entry.isDirectory()) {
-          if (key === TMP_DIR) continue;
+          if (key === TMP_DIR || entry.name.endsWith(VERSIONS_SUFFIX)) continue;
           // Descend only into folders that can hold keys under the prefix.
           if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix)) await walk(path);
         } else if (entry.isFile() && key.startsWith(prefix) && !key.endsWith(RETENTION_SUFFIX)) {
@@ -107,5 +192,14 @@ export class LocalAuditSink implements AuditSink {
     };
     await walk(this.root);
     return keys.sort();
+  }
+}
+
+async function readIfExists(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return undefined;
+    throw error;
   }
 }
