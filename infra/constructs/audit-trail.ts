@@ -548,6 +548,7 @@ export function glueType(type: string): string {
     case 'string':
     case 'timestamp':
     case 'array<string>':
+    case 'bigint':
       return type;
     default:
       throw new Error(`AuditTrail: no Glue type for the audit column type "${type}"; add it to glueType in infra/constructs/audit-trail.ts`);

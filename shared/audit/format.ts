@@ -19,6 +19,8 @@
 export const AUDIT_PREFIX = 'audit/';
 export const DIGEST_PREFIX = 'digests/';
 export const GENESIS_HASH = '0'.repeat(64);
+/** The chain of redriven records of a shard: `late.<shard>` (format above). */
+export const LATE_CHAIN_PREFIX = 'late.';
 export const AUDIT_TABLE_NAME = 'audit_events';
 export const SEQUENCE_KEY_DIGITS = 40;
 
@@ -46,9 +48,20 @@ export interface AuditRecord {
   comment: string | null;
   policy_ids: string[];
   payload_sha256: string | null;
-  /** The stream shard and sequence number the record came from: the chain's order. */
+  /**
+   * The event's place among its request's events (`requested` 1, `decided` 2, …), written with the
+   * event item: a request's numbers in the log must run 1..n with no gap. Null for items written
+   * before the store numbered them.
+   */
+  request_seq: number | null;
+  /**
+   * The chain the record is in: the stream shard it came from, or `late.<shard>` for records that went
+   * to the failure destination and were redriven later. With the sequence number: the chain's order.
+   */
   shard_id: string;
   sequence_number: string;
+  /** When a record that went to the failure destination was redriven into the log; null for every other. */
+  redriven_at: string | null;
   /** The event item as written (canonical JSON) for `requested`, `conflict` and `unmappable`, else null. */
   detail: string | null;
   prev_hash: string;
@@ -56,7 +69,7 @@ export interface AuditRecord {
 }
 
 /** The `audit_events` columns, in table order, with their types (Glue/Athena and DuckDB alike). */
-export const AUDIT_COLUMNS: ReadonlyArray<{ name: keyof AuditRecord; type: 'string' | 'array<string>' | 'timestamp' }> = [
+export const AUDIT_COLUMNS: ReadonlyArray<{ name: keyof AuditRecord; type: 'string' | 'array<string>' | 'timestamp' | 'bigint' }> = [
   { name: 'event_id', type: 'string' },
   { name: 'event_type', type: 'string' },
   { name: 'action_id', type: 'string' },
@@ -74,8 +87,10 @@ export const AUDIT_COLUMNS: ReadonlyArray<{ name: keyof AuditRecord; type: 'stri
   { name: 'comment', type: 'string' },
   { name: 'policy_ids', type: 'array<string>' },
   { name: 'payload_sha256', type: 'string' },
+  { name: 'request_seq', type: 'bigint' },
   { name: 'shard_id', type: 'string' },
   { name: 'sequence_number', type: 'string' },
+  { name: 'redriven_at', type: 'string' },
   { name: 'detail', type: 'string' },
   { name: 'prev_hash', type: 'string' },
   { name: 'hash', type: 'string' },

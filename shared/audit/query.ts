@@ -14,7 +14,7 @@ export class AuditQueryError extends Error {
   }
 }
 
-const DUCKDB_TYPES = { string: 'VARCHAR', 'array<string>': 'VARCHAR[]', timestamp: 'TIMESTAMP' } as const;
+const DUCKDB_TYPES = { string: 'VARCHAR', 'array<string>': 'VARCHAR[]', timestamp: 'TIMESTAMP', bigint: 'BIGINT' } as const;
 
 export interface QueryResult {
   columns: string[];

@@ -16,12 +16,14 @@ export interface StreamPosition {
   sequenceNumber: string;
   /** `ApproximateCreationDateTime` of the stream record, as ISO 8601 UTC; used when the item has no usable time. */
   streamCreatedAt: string;
+  /** Set when the record went to the failure destination and is redriven now (ISO 8601 UTC). */
+  redrivenAt?: string;
 }
 
 const MAPPED_TYPES = ['requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict'] as const;
 type MappedType = (typeof MAPPED_TYPES)[number];
 /** The types whose whole item is kept in `detail` (format.ts). */
-const DETAIL_TYPES: ReadonlySet<AuditEventType> = new Set(['requested', 'conflict', 'unmappable']);
+const DETAIL_TYPES: ReadonlySet<AuditEventType> = new Set(['requested', 'conflict', 'review_requested', 'escalated', 'unmappable']);
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 /** Keys that hold (or may hold) a Step Functions task token: removed wherever they appear. */
 const SECRET_KEY = /^task[_-]?token$/i;
@@ -91,8 +93,10 @@ function commonFields(item: Item, position: StreamPosition) {
     resource_id: text(item, 'resourceId'),
     environment: text(item, 'environment'),
     payload_sha256: text(item, 'payloadSha256'),
+    request_seq: typeof item.requestSeq === 'number' && Number.isSafeInteger(item.requestSeq) && item.requestSeq > 0 ? item.requestSeq : null,
     shard_id: position.shardId,
     sequence_number: position.sequenceNumber,
+    redriven_at: position.redrivenAt ?? null,
   };
 }
 

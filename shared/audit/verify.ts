@@ -11,7 +11,9 @@ import { PemSignatureVerifier, publicKeyFingerprint } from '../ports/signer.js';
 import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
 import type { ObjectVersion } from '../ports/audit.js';
 import { getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
-import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH } from './format.js';
+import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
+import { failedEventItems, type FailedBatch } from './failures.js';
+import { RequestSequences, type RequestEventFact } from './request-sequence.js';
 
 /** See `VerifyOptions.maxUnsignedAgeHours`. */
 export const DEFAULT_MAX_UNSIGNED_AGE_HOURS = 2;
@@ -29,6 +31,7 @@ export type ProblemKind =
   | 'object-missing' | 'object-unreadable' | 'object-hash' | 'object-count' | 'object-range' | 'object-extra' | 'object-listed-twice'
   | 'object-unsigned' | 'object-versions' | 'digest-versions' | 'published-key'
   | 'record-unreadable' | 'record-hash' | 'record-chain' | 'record-order' | 'record-shard'
+  | 'request-sequence' | 'request-outcome' | 'record-pending-redrive'
   | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra';
 
 export interface VerifyProblem {
@@ -71,6 +74,11 @@ export interface VerifyOptions {
   maxUnsignedAgeHours?: number;
   /** The verifier's clock, for `maxUnsignedAgeHours`. @default the current time */
   now?: Date;
+  /**
+   * The writer's on-failure destination, read (failures.ts). Each of its event items must be in the
+   * log (redriven into `late.<shard>`); one that is not yet is a finding. Undefined: not checked.
+   */
+  failures?: readonly FailedBatch[];
 }
 
 export interface VerifyReport {
@@ -91,6 +99,10 @@ export interface VerifyReport {
   publishedKey: 'matches' | 'differs' | 'absent' | 'unreadable';
   /** Whether every version of every key was read (a versioned store). */
   versionsChecked: boolean;
+  /** Requests whose event numbers were checked (whole-log runs only), or null. */
+  requestsChecked: number | null;
+  /** The failure destination: null when not given; else its batches and the event items not yet in the log. */
+  failureDestination: { batches: number; eventItems: number; pending: number } | null;
 }
 
 const MAX_PROBLEMS_PER_OBJECT = 20;
@@ -185,6 +197,62 @@ function fastRecord(line: string): FastRecord | undefined {
   return { hash, prevHash: prevHash.value, sequence: sequence.value, shardId: shardId.value, eventId: eventId.value };
 }
 
+/** A nullable field of a canonical line: the raw JSON token (`null`, a number, or a simple string's text). */
+function simpleField(line: string, name: string): { value: string | null } | undefined {
+  const marker = `"${name}":`;
+  const at = line.indexOf(marker);
+  if (at < 0) return undefined;
+  const start = at + marker.length;
+  if (line.startsWith('null', start)) return { value: null };
+  if (line.charCodeAt(start) === 34 /* " */) {
+    const end = line.indexOf('"', start + 1);
+    const value = line.slice(start + 1, end);
+    return end < 0 || value.includes('\\') ? undefined : { value };
+  }
+  const match = /^-?\d+/.exec(line.slice(start, start + 24));
+  return match === null ? undefined : { value: match[0] };
+}
+
+/** The request facts of a parsed record (request-sequence.ts). */
+function factOfRecord(record: Record<string, unknown>): RequestEventFact | undefined {
+  if (typeof record.event_id !== 'string' || typeof record.event_type !== 'string') return undefined;
+  const seq = record.request_seq;
+  let expiresAt: string | undefined;
+  if ((record.event_type === 'review_requested' || record.event_type === 'escalated') && typeof record.detail === 'string') {
+    try {
+      const detail = JSON.parse(record.detail) as { expiresAt?: unknown };
+      if (typeof detail.expiresAt === 'string') expiresAt = detail.expiresAt;
+    } catch {
+      // A detail that is not JSON was altered: the record's hash check names it.
+    }
+  }
+  return {
+    eventId: record.event_id,
+    eventType: record.event_type,
+    actionId: typeof record.action_id === 'string' ? record.action_id : null,
+    requestSeq: typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : null,
+    outcome: typeof record.outcome === 'string' ? record.outcome : null,
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+  };
+}
+
+/** The request facts of a canonical line without parsing it, when its fields are simple; else a parse. */
+function factOfLine(line: string, eventId: string): RequestEventFact | undefined {
+  const seq = simpleField(line, 'request_seq');
+  if (seq !== undefined && seq.value === null) return undefined;
+  const eventType = simpleField(line, 'event_type');
+  const actionId = simpleField(line, 'action_id');
+  const outcome = simpleField(line, 'outcome');
+  if (seq === undefined || eventType?.value == null || actionId === undefined || outcome === undefined || eventType.value === 'review_requested' || eventType.value === 'escalated') {
+    try {
+      return factOfRecord(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      return undefined;
+    }
+  }
+  return { eventId, eventType: eventType.value, actionId: actionId.value, requestSeq: Number(seq.value), outcome: outcome.value };
+}
+
 interface ObjectSummary {
   key: string;
   shardId: string;
@@ -207,6 +275,7 @@ function checkObject(
   digestKey: string | undefined,
   problems: VerifyProblem[],
   eventIds: Map<string, number> | undefined,
+  onRecord: (shardId: string, sequence: bigint, fact: RequestEventFact | undefined) => void,
 ): { summary: ObjectSummary | undefined; records: number } {
   const parsedKey = parseObjectKey(key);
   const at = { objectKey: key, ...(digestKey === undefined ? {} : { digestKey }) };
@@ -239,6 +308,7 @@ function checkObject(
       const sequence = BigInt(fast.sequence);
       const where = { ...at, line, eventId: fast.eventId };
       if (eventIds !== undefined) eventIds.set(detach(fast.eventId), (eventIds.get(fast.eventId) ?? 0) + 1);
+      onRecord(fast.shardId, sequence, factOfLine(lines[index]!, fast.eventId));
       if (prevHash !== undefined && fast.prevHash !== prevHash) {
         add({ kind: 'record-chain', ...where, message: `object ${key} ${describeRecord(line, fast.eventId)}: prev_hash is not line ${line - 1}'s hash: a record was removed, inserted or reordered before it` });
       }
@@ -284,6 +354,7 @@ function checkObject(
     } catch {
       sequence = undefined;
     }
+    if (sequence !== undefined && typeof record.shard_id === 'string') onRecord(record.shard_id, sequence, factOfRecord(record));
     if (sequence === undefined) add({ kind: 'record-unreadable', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence_number is not a decimal string` });
     else if (prevSequence !== undefined && sequence <= prevSequence) {
       add({ kind: 'record-order', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${prevSequence}: records are out of order` });
@@ -519,6 +590,16 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   }
 
   const eventIds = options.collectEventIds === true ? new Map<string, number>() : undefined;
+  // Per-request numbering and the failure destination: over the whole log only (a range reads only
+  // some partitions; redriven records sit in the partition of their redrive).
+  const wholeLog = from === undefined && to === undefined;
+  const sequences = wholeLog ? new RequestSequences() : undefined;
+  const failed = wholeLog && options.failures !== undefined ? options.failures.map((batch) => ({ batch, items: failedEventItems(batch) })) : [];
+  const wanted = new Set(failed.flatMap(({ items }) => items.map((item) => `${item.shardId}#${item.sequence}`)));
+  const onRecord = (shardId: string, sequence: bigint, fact: RequestEventFact | undefined) => {
+    if (fact !== undefined) sequences?.add(fact);
+    if (wanted.size > 0) wanted.delete(`${shardId.startsWith(LATE_CHAIN_PREFIX) ? shardId.slice(LATE_CHAIN_PREFIX.length) : shardId}#${sequence}`);
+  };
   const summaries: ObjectSummary[] = [];
   let records = 0;
   done = 0;
@@ -545,7 +626,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
       problems.push({ kind: 'object-missing', objectKey: key, ...(info === undefined ? {} : { digestKey: info.digestKey }), message: `object ${key} was listed but cannot be read` });
       continue;
     }
-    const result = checkObject(key, body, info?.entry, info?.digestKey, problems, eventIds);
+    const result = checkObject(key, body, info?.entry, info?.digestKey, problems, eventIds, onRecord);
     records += result.records;
     if (result.summary !== undefined) summaries.push(result.summary);
   }
@@ -574,6 +655,25 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     }
   }
 
+  // The failure destination: what went there and is not in the log yet.
+  const pendingRedrive = new Set<string>();
+  let pendingItems = 0;
+  for (const { batch, items } of failed) {
+    const missing = items.filter((item) => wanted.has(`${item.shardId}#${item.sequence}`));
+    if (!batch.hasPayload) {
+      problems.push({ kind: 'record-pending-redrive', message: `${batch.source}: a batch of shard ${batch.shardId} (sequences ${batch.startSequenceNumber}-${batch.endSequenceNumber}) failed at ${batch.failedAt} and the destination kept no payload: its records cannot be redriven from it; compare with the table (--reconcile)` });
+      continue;
+    }
+    if (missing.length === 0) continue;
+    pendingItems += missing.length;
+    for (const item of missing) if (item.requestSeqKey !== null) pendingRedrive.add(item.requestSeqKey);
+    problems.push({
+      kind: 'record-pending-redrive',
+      message: `${batch.source}: ${missing.length} event item(s) of shard ${batch.shardId} (sequences ${missing[0]!.sequence}-${missing.at(-1)!.sequence}${missing[0]!.eventId === null ? '' : `, first ${missing[0]!.eventId}`}) went to the failure destination at ${batch.failedAt} and are not in the log yet: the log is not whole until they are redriven (the local stack's next start, or the hourly redrive in AWS)`,
+    });
+  }
+  if (sequences !== undefined) problems.push(...sequences.problems({ now: options.now ?? new Date(), pendingRedrive }));
+
   return {
     ok: problems.length === 0,
     digests: parsed.length,
@@ -587,6 +687,10 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     anchor: { source: options.anchorSource ?? 'the given public key', algorithm: verifier.algorithm, fingerprint: verifier.fingerprint },
     publishedKey,
     versionsChecked: versions !== undefined,
+    requestsChecked: sequences?.size ?? null,
+    failureDestination: wholeLog && options.failures !== undefined
+      ? { batches: options.failures.length, eventItems: failed.reduce((n, { items }) => n + items.length, 0), pending: pendingItems }
+      : null,
   };
 }
 
@@ -658,6 +762,12 @@ export function formatReport(report: VerifyReport): string {
   lines.push(`  trust anchor: ${report.anchor.source} (${report.anchor.algorithm}, public key SHA-256 ${report.anchor.fingerprint})`);
   lines.push(`  published key ${PUBLIC_KEY_OBJECT}: ${PUBLISHED_KEY_TEXT[report.publishedKey]}`);
   lines.push(report.versionsChecked ? '  every version of every key read: the oldest verified, later versions and delete markers reported' : '  object versions: not available from this store (current versions read)');
+  if (report.requestsChecked !== null) lines.push(`  ${report.requestsChecked} request(s): each one's events numbered 1..n with no gap, and an outcome for each review that ended`);
+  else lines.push('  request numbering and the failure destination: checked over the whole log only (no --from/--to)');
+  if (report.failureDestination !== null) {
+    const f = report.failureDestination;
+    lines.push(`  failure destination: ${f.batches} failed batch(es), ${f.eventItems} event item(s), ${f.pending === 0 ? 'all of them in the log' : `${f.pending} not in the log yet`}`);
+  } else if (report.requestsChecked !== null) lines.push('  failure destination: not checked (give --failures FILE or --failure-bucket NAME)');
   if (report.newestDigest !== undefined) lines.push(`  digests ${report.oldestDigest} .. ${report.newestDigest}`);
   if (report.pendingObjects.length > 0) lines.push(`  ${report.pendingObjects.length} object(s) written after the newest digest: checked, not yet signed (the next digest lists them)`);
   for (const problem of report.problems) lines.push(`  [${problem.kind}] ${problem.message}`);

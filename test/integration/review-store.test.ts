@@ -104,6 +104,26 @@ describe('review store on DynamoDB Local', () => {
     }
   });
 
+  it('numbers a request\'s events 1..n with no gap and no repeat, even when refusals and votes land at the same moment', async () => {
+    const t = await opened(SECURITY_QUORUM_2, {});
+    const clicks = [
+      ...Array.from({ length: 6 }, () => click(t.reviewId, 'U0MALLORY')),
+      ...Array.from({ length: 4 }, () => click(t.reviewId, 'U0GRACE')),
+      click(t.reviewId, 'U0ERIN'), click(t.reviewId, 'U0DAN', 'deny'), click(t.reviewId, 'U0ERIN'),
+    ];
+    await Promise.all(clicks.map((c) => castVote(c, t.deps)));
+    await recordOutcome({ request: t.input, outcome: 'rejected' }, { ...t.deps, publisher: new MemoryEventPublisher() });
+    const items = await t.items();
+    const events = items.filter((i) => i.kind === 'event');
+    // requested, decided, review_requested, and one item per click (accepted or refused), then the outcome.
+    expect(events.length).toBeGreaterThanOrEqual(3 + clicks.length);
+    expect(events.map((i) => i.requestSeq as number).sort((a, b) => a - b)).toEqual(events.map((_, index) => index + 1));
+    expect(events.find((i) => i.eventType === 'requested')?.requestSeq).toBe(1);
+    expect(events.find((i) => i.eventType === 'decided')?.requestSeq).toBe(2);
+    expect(events.find((i) => i.eventType === 'review_requested')?.requestSeq).toBe(3);
+    expect(items.find((i) => i.sk === 'REQUEST')?.eventSeq).toBe(events.length);
+  });
+
   it('counts 20 concurrent clicks by one reviewer as one vote (quorum 2), then closes once on the second reviewer', async () => {
     const t = await opened(SECURITY_QUORUM_2, { agent: { id: 'ops-agent' } });
     const erin = await Promise.all(Array.from({ length: 20 }, () => castVote(click(t.reviewId, 'U0ERIN'), t.deps)));

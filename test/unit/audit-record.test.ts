@@ -1,4 +1,4 @@
-import { DynamoDBClient, PutItemCommand, TransactionCanceledException, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, TransactionCanceledException, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -25,6 +25,8 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
     return {};
   });
   ddb.on(PutItemCommand).callsFake((input: { Item: never }) => { written.push(unmarshall(input.Item)); return {}; });
+  // The request item's event count, as the stores read it before each new event.
+  ddb.on(GetItemCommand).callsFake(() => ({ Item: marshall({ pk: 'REQ#x', eventSeq: written.filter((i) => i.kind === 'event').length }) }));
   const client = new DynamoDBClient({});
   const decisions = new DynamoDecisionStore(client, 't');
   const reviews = new DynamoReviewStore(client, 't');
@@ -67,6 +69,11 @@ describe('toAuditRecordBody on the items the stores write', () => {
     }
   });
 
+  it('numbers every event of the request in the order written: requested 1, decided 2, then each next', () => {
+    const order = ['requested', 'decided', 'conflict', 'review_requested', 'reminded', 'escalated', 'vote_refused', 'vote', 'outcome'];
+    expect(order.map((type) => toAuditRecordBody(items[type]!, position).request_seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
   it('carries outcome, reason and policies of decisions and outcomes', () => {
     expect(toAuditRecordBody(items.decided!, position)).toMatchObject({ outcome: 'pending', reason: 'needs approval', policy_ids: ['data.export.prod'], payload_sha256: expect.stringMatching(/^[0-9a-f]{64}$/), detail: null });
     expect(toAuditRecordBody(items.outcome!, position)).toMatchObject({ outcome: 'approved', reason: 'quorum reached', policy_ids: [] });
@@ -79,13 +86,16 @@ describe('toAuditRecordBody on the items the stores write', () => {
     });
   });
 
-  it('keeps the whole item as canonical JSON for requested and conflict, and nothing for the others', () => {
+  it('keeps the whole item as canonical JSON for requested, conflict and the review phases (their deadline), and nothing for the others', () => {
     const requested = toAuditRecordBody(items.requested!, position);
     expect(JSON.parse(requested.detail!)).toMatchObject({ eventType: 'requested', requestJson: expect.stringContaining('"action":"db.export"') });
     const conflict = toAuditRecordBody(items.conflict!, position);
     expect(conflict.reason).toContain('already used for a different request');
     expect(JSON.parse(conflict.detail!)).toMatchObject({ refusedFingerprint: expect.any(String) });
-    for (const type of ['decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome']) {
+    // verify reads a review's deadline from these: an outcome must follow it.
+    expect(JSON.parse(toAuditRecordBody(items.review_requested!, position).detail!)).toMatchObject({ expiresAt: '2026-11-22T03:30:01.000Z', taskTokenSha256: 'f'.repeat(64) });
+    expect(JSON.parse(toAuditRecordBody(items.escalated!, position).detail!)).toMatchObject({ expiresAt: '2026-11-22T03:30:01.000Z', escalatedTo: null });
+    for (const type of ['decided', 'reminded', 'vote', 'vote_refused', 'outcome']) {
       expect(toAuditRecordBody(items[type]!, position).detail, type).toBeNull();
     }
   });

@@ -328,7 +328,7 @@ describe('objects made by the product writer (shared/audit/object.ts, chain.ts)'
     const body = (i: number) => ({
       event_id: `w/${i}`, event_type: 'vote' as const, action_id: 'w', occurred_at: '2026-11-20T10:00:00.000Z', agent_id: 'agent-a', on_behalf_of: null, action: 'db.export',
       resource_type: 'Database', resource_id: 'customers', environment: 'prod', outcome: null, reason: null, reviewer_id: 'bob', vote: 'approve', comment: 'ok "quoted" \\ text',
-      policy_ids: ['p1'], payload_sha256: null, shard_id: 'shardId-0001', sequence_number: String(100 + i), detail: '{"a":1}',
+      policy_ids: ['p1'], payload_sha256: null, request_seq: i, shard_id: 'shardId-0001', sequence_number: String(100 + i), redriven_at: null, detail: '{"a":1}',
     });
     const records = chainRecords([body(1), body(2), body(3)], '0'.repeat(64));
     const object = buildAuditObject(records, H10);
@@ -337,5 +337,48 @@ describe('objects made by the product writer (shared/audit/object.ts, chain.ts)'
     const report = await verifyAuditLog({ sink: freshSink, publicKeyPem });
     expect(report).toMatchObject({ ok: true, records: 3, objects: 1 });
     await rm(fresh, { recursive: true, force: true });
+  });
+});
+
+describe('tamper suite: holes visible from the log alone (issue 9)', () => {
+  const numbered = (actionId: string, seqs: number[], extra: (seq: number) => Record<string, unknown> = () => ({})) =>
+    seqs.map((seq) => ({ event_id: `${actionId}/e${seq}`, action_id: actionId, agent_id: 'agent-a', request_seq: seq, event_type: 'vote' as const, ...extra(seq) }));
+
+  it('a request whose events skip a number (a record that never reached the log) is named with what is missing', async () => {
+    const writer = new FixtureLogWriter(sink);
+    await writer.write('shard-n', H12, numbered('req-hole', [1, 2, 4, 5]));
+    await writer.write('shard-n', H12, numbered('req-whole', [1, 2, 3]));
+    await writeDigestsUpTo(NOW, { sink, signer });
+    const report = await verify();
+    expect(report.requestsChecked).toBe(2);
+    expect(report.problems.map((p) => `[${p.kind}] ${p.message}`)).toEqual([
+      '[request-sequence] request req-hole: the log holds its events 1-2, 4-5 but not 3: records were lost on the way to the log or removed from it',
+    ]);
+  });
+
+  it('an event number twice, and a reviewed request with no outcome after its last deadline', async () => {
+    const writer = new FixtureLogWriter(sink);
+    await writer.write('shard-n', H12, [
+      ...numbered('req-twice', [1, 2, 2]).map((r, i) => ({ ...r, event_id: `req-twice/e${i}` })),
+      { event_id: 'req-open/requested', action_id: 'req-open', event_type: 'requested', request_seq: 1 },
+      { event_id: 'req-open/decided', action_id: 'req-open', event_type: 'decided', outcome: 'pending', request_seq: 2 },
+      { event_id: 'req-open/review_requested', action_id: 'req-open', event_type: 'review_requested', request_seq: 3, detail: JSON.stringify({ expiresAt: '2026-11-20T11:30:00.000Z' }) },
+      { event_id: 'req-live/decided', action_id: 'req-live', event_type: 'decided', outcome: 'pending', request_seq: 2 },
+      { event_id: 'req-live/escalated', action_id: 'req-live', event_type: 'escalated', request_seq: 3, detail: JSON.stringify({ expiresAt: '2026-11-20T12:45:00.000Z' }) },
+    ]);
+    await writeDigestsUpTo(NOW, { sink, signer });
+    const messages = (await verify()).problems.map((p) => `[${p.kind}] ${p.message}`);
+    expect(messages).toEqual([
+      'request req-live: the log holds its events 2-3 but not 1: records were lost on the way to the log or removed from it'.replace(/^/, '[request-sequence] '),
+      '[request-outcome] request req-open was pending a review whose last deadline was 2026-11-20T11:30:00.000Z, but the log has no outcome for it: the outcome record was lost, or the workflow that records it is not running',
+      '[request-sequence] request req-twice: event number 2 appears 2 times (req-twice/e1, req-twice/e2): records were doubled',
+    ]);
+    // req-live's review ends 12:45; within the hour's grace at 13:05 its outcome may still be on its way.
+  });
+
+  it('is checked over the whole log only: a range says so', async () => {
+    const report = await verify({ from: H11 });
+    expect(report.requestsChecked).toBeNull();
+    expect(formatReport(report)).toContain('request numbering and the failure destination: checked over the whole log only (no --from/--to)');
   });
 });

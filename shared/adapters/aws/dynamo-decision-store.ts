@@ -1,7 +1,5 @@
 import {
-  ConditionalCheckFailedException,
   GetItemCommand,
-  PutItemCommand,
   QueryCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
@@ -16,7 +14,14 @@ import type { ActionDecidedDetail, ReviewerVote } from '../../domain/decision.js
 import { decidedDetailOf } from '../../domain/intake.js';
 import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
 
-/** Item layout of the decision table: one mutable request item and immutable event items per request. */
+/**
+ * Item layout of the decision table: one mutable request item and immutable event items per request.
+ *
+ * Every event item carries `requestSeq`, its place among its request's events (`requested` is 1,
+ * `decided` 2, then each later event the next number), written in the same transaction that moves
+ * the request item's `eventSeq` from the number before it. So the audit log alone shows a hole: a
+ * request whose events are not 1..n with no gap lost some on the way.
+ */
 export const ITEM = {
   pk: (key: string) => `REQ#${key}`,
   requestSk: 'REQUEST',
@@ -68,6 +73,8 @@ type RequestItem = Omit<RequestRecord, 'request' | 'dispatchedAt'> & {
   /** Absent until set: `if_not_exists` treats a stored NULL as present. */
   dispatchedAt?: string;
   reviewers: ReviewerVote[];
+  /** How many event items the request has: the `requestSeq` of its newest. */
+  eventSeq: number;
 };
 
 function toItem(record: RequestRecord): RequestItem {
@@ -92,6 +99,7 @@ function toItem(record: RequestRecord): RequestItem {
     decidedAt: record.decidedAt,
     dispatchedAt: record.dispatchedAt ?? undefined,
     reviewers: [],
+    eventSeq: 2,
   };
 }
 
@@ -142,6 +150,93 @@ export function eventItem(record: RequestRecord, type: EventType, occurredAt: st
 
 export const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
 
+/**
+ * The request's `eventSeq` as stored now (read consistently). A request recorded before sequence
+ * numbers existed has none: its event items are counted instead, and the first append sets it.
+ */
+export async function currentEventSeq(client: DynamoDBClient, tableName: string, key: string): Promise<{ seq: number; stored: boolean }> {
+  const { Item } = await client.send(new GetItemCommand({
+    TableName: tableName,
+    Key: marshall({ pk: ITEM.pk(key), sk: ITEM.requestSk }),
+    ConsistentRead: true,
+    ProjectionExpression: 'pk, eventSeq',
+  }));
+  if (Item === undefined) throw new DecisionStoreError(`no request "${key}" is recorded, so no event can be added to it`);
+  const stored = Item.eventSeq?.N;
+  if (stored !== undefined) return { seq: Number(stored), stored: true };
+  let count = 0;
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: marshall({ ':pk': ITEM.pk(key), ':prefix': 'EVENT#' }),
+      Select: 'COUNT',
+      ConsistentRead: true,
+      ExclusiveStartKey: startKey,
+    }));
+    count += page.Count ?? 0;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey !== undefined);
+  return { seq: count, stored: false };
+}
+
+/** The request item's part of an event's transaction: `eventSeq` moves from `seen` to `seen + 1`, and only from there. */
+export function eventSeqUpdate(tableName: string, key: string, seen: { seq: number; stored: boolean }) {
+  return {
+    TableName: tableName,
+    Key: marshall({ pk: ITEM.pk(key), sk: ITEM.requestSk }),
+    ConditionExpression: seen.stored ? '#eventSeq = :seen' : 'attribute_exists(pk) AND attribute_not_exists(#eventSeq)',
+    names: { '#eventSeq': 'eventSeq' },
+    values: { ':next': seen.seq + 1, ...(seen.stored ? { ':seen': seen.seq } : {}) },
+    set: '#eventSeq = :next',
+  };
+}
+
+/**
+ * Adds an immutable event item to a request with the next `requestSeq`, in one transaction with the
+ * request's `eventSeq`. False when an item with that key exists already (a redelivery). Another event
+ * of the same request written at the same moment makes the transaction fail: read again and retry.
+ */
+export async function appendRequestEvent(
+  client: DynamoDBClient,
+  tableName: string,
+  key: string,
+  item: Record<string, unknown>,
+  pause: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    const seen = await currentEventSeq(client, tableName, key);
+    const update = eventSeqUpdate(tableName, key, seen);
+    try {
+      await client.send(new TransactWriteItemsCommand({
+        TransactItems: [
+          { Put: { TableName: tableName, Item: marshall({ ...item, requestSeq: seen.seq + 1 }, marshallOptions), ConditionExpression: 'attribute_not_exists(pk)' } },
+          {
+            Update: {
+              TableName: update.TableName, Key: update.Key, UpdateExpression: `SET ${update.set}`, ConditionExpression: update.ConditionExpression,
+              ExpressionAttributeNames: update.names, ExpressionAttributeValues: marshall(update.values),
+            },
+          },
+        ],
+      }));
+      return true;
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const [eventReason, requestReason] = error.CancellationReasons ?? [];
+      if (eventReason?.Code === 'ConditionalCheckFailed') return false;
+      const racing = requestReason?.Code === 'ConditionalCheckFailed' || [eventReason?.Code, requestReason?.Code].includes('TransactionConflict');
+      if (racing && attempt < MAX_EVENT_APPEND_ATTEMPTS) {
+        await pause(Math.random() * 10 * 2 ** Math.min(attempt, 6));
+        continue;
+      }
+      throw new DecisionStoreError(`adding event ${String(item.sk)} to request ${key} was cancelled (${(error.CancellationReasons ?? []).map((r) => r.Code).join(', ')}) after ${attempt} attempt(s)`, { cause: error });
+    }
+  }
+}
+
+const MAX_EVENT_APPEND_ATTEMPTS = 20;
+
 function isTransactionConflict(error: TransactionCanceledException): boolean {
   return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
 }
@@ -155,9 +250,10 @@ export class DynamoDecisionStore implements DecisionStore {
   ) {}
 
   async recordRequest(record: RequestRecord): Promise<RecordResult> {
-    const requested = { ...eventItem(record, 'requested', record.receivedAt), requestJson: toItem(record).requestJson, rawDetail: record.rawDetail };
+    const requested = { ...eventItem(record, 'requested', record.receivedAt), requestSeq: 1, requestJson: toItem(record).requestJson, rawDetail: record.rawDetail };
     const decided = {
       ...eventItem(record, 'decided', record.decidedAt ?? record.receivedAt),
+      requestSeq: 2,
       outcome: record.outcome,
       reason: record.reason,
       policyIds: record.policyIds,
@@ -202,16 +298,8 @@ export class DynamoDecisionStore implements DecisionStore {
       requestJson: refused.request === null ? null : canonicalJson(refused.request),
       rawDetail: refused.rawDetail,
     };
-    try {
-      await this.client.send(new PutItemCommand({
-        TableName: this.tableName,
-        Item: marshall(item, marshallOptions),
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }));
-    } catch (error) {
-      // The same conflicting request delivered again: its refusal is already recorded.
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    // The same conflicting request delivered again: its refusal is already recorded (false).
+    await appendRequestEvent(this.client, this.tableName, refused.key, item, this.pause);
   }
 
   async markDispatched(key: string, at: string): Promise<void> {

@@ -29,7 +29,6 @@ import { sha256Hex } from '../../domain/canonical-json.js';
 import {
   ConditionalCheckFailedException,
   GetItemCommand,
-  PutItemCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -54,7 +53,7 @@ import {
   type ReviewStore,
   type VoteWrite,
 } from '../../ports/review-store.js';
-import { eventItem, fromItem, ITEM, marshallOptions, queryAcceptedVotes, VOTE_SK_PREFIX } from './dynamo-decision-store.js';
+import { appendRequestEvent, currentEventSeq, eventItem, eventSeqUpdate, fromItem, ITEM, marshallOptions, queryAcceptedVotes, VOTE_SK_PREFIX } from './dynamo-decision-store.js';
 
 export const REVIEW_ITEM = {
   pk: (reviewId: string) => `REVIEW#${reviewId}`,
@@ -246,7 +245,7 @@ export class DynamoReviewStore implements ReviewStore {
 
   async recordReviewEvent(snapshot: ReviewSnapshot, type: ReviewEventType, at: string, details: Record<string, unknown>): Promise<boolean> {
     const { review } = snapshot;
-    return this.putNew({
+    return this.putNew(snapshot.request.record.key, {
       ...details,
       ...eventItem(snapshot.request.record, type, at),
       reviewId: review.reviewId,
@@ -261,8 +260,12 @@ export class DynamoReviewStore implements ReviewStore {
     const { snapshot, vote, closing } = write;
     const record = snapshot.request.record;
     const seen = snapshot.request.voteCount;
+    // The vote is the request's next event: its requestSeq moves with the tally, in one transaction.
+    const eventSeq = await currentEventSeq(this.client, this.tableName, record.key);
+    const seqUpdate = eventSeqUpdate(this.tableName, record.key, eventSeq);
     const voteItem = {
       ...eventItem(record, 'vote', vote.at, vote.id),
+      requestSeq: eventSeq.seq + 1,
       reviewId: snapshot.review.reviewId,
       phase: snapshot.review.phase,
       reviewerId: vote.id,
@@ -282,11 +285,11 @@ export class DynamoReviewStore implements ReviewStore {
           Update: {
             TableName: this.tableName,
             Key: marshall({ pk: ITEM.pk(record.key), sk: ITEM.requestSk }),
-            UpdateExpression: update.expression,
-            // Only while pending, and only from the tally this vote was judged against.
-            ConditionExpression: `#outcome = :pending AND ${seen === 0 ? 'attribute_not_exists(#voteCount)' : '#voteCount = :seen'}`,
-            ExpressionAttributeNames: { ...update.names, '#outcome': 'outcome', '#voteCount': 'voteCount' },
-            ExpressionAttributeValues: marshall({ ...update.values, ':pending': 'pending', ...(seen === 0 ? {} : { ':seen': seen }) }, marshallOptions),
+            UpdateExpression: `${update.expression}, ${seqUpdate.set}`,
+            // Only while pending, only from the tally this vote was judged against, and only as the event after the last.
+            ConditionExpression: `#outcome = :pending AND ${seen === 0 ? 'attribute_not_exists(#voteCount)' : '#voteCount = :seenVotes'} AND ${seqUpdate.ConditionExpression}`,
+            ExpressionAttributeNames: { ...update.names, ...seqUpdate.names, '#outcome': 'outcome', '#voteCount': 'voteCount' },
+            ExpressionAttributeValues: marshall({ ...update.values, ...seqUpdate.values, ':pending': 'pending', ...(seen === 0 ? {} : { ':seenVotes': seen }) }, marshallOptions),
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           },
         },
@@ -311,7 +314,7 @@ export class DynamoReviewStore implements ReviewStore {
 
   async recordRefusal(write: RefusalWrite): Promise<void> {
     const nonce = randomBytes(4).toString('hex');
-    await this.putNew({
+    await this.putNew(write.request.key, {
       ...eventItem(write.request, 'vote_refused', write.at, `${write.reviewerId}#${write.at}#${nonce}`),
       reviewId: write.reviewId,
       reviewerId: write.reviewerId,
@@ -342,7 +345,7 @@ export class DynamoReviewStore implements ReviewStore {
   }
 
   async recordOutcome(write: OutcomeWrite): Promise<boolean> {
-    return this.putNew({
+    return this.putNew(write.request.key, {
       ...eventItem(write.request, 'outcome', write.at),
       reviewId: write.reviewId,
       workflowOutcome: write.workflowOutcome,
@@ -364,18 +367,9 @@ export class DynamoReviewStore implements ReviewStore {
     }));
   }
 
-  private async putNew(item: Record<string, unknown>): Promise<boolean> {
-    try {
-      await this.client.send(new PutItemCommand({
-        TableName: this.tableName,
-        Item: marshall(item, marshallOptions),
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }));
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+  /** A new event item of the request `key`, numbered after its last one; false when it exists already. */
+  private putNew(key: string, item: Record<string, unknown>): Promise<boolean> {
+    return appendRequestEvent(this.client, this.tableName, key, item);
   }
 
   private async get(pk: string, sk: string): Promise<Record<string, AttributeValue> | undefined> {

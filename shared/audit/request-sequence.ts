@@ -1,0 +1,119 @@
+/**
+ * Holes visible from the log alone (issue 9): every event item carries `request_seq`, its place among
+ * its request's events, so a request's records must be numbered 1..n with no gap and no number twice;
+ * and a request that was pending a review must have its `outcome` once that review's last deadline
+ * (`expiresAt` of its `review_requested` / `escalated` records) is well past.
+ *
+ * What it cannot see: events after a request's newest record in the log (a missing tail). The
+ * outcome rule closes that for reviewed requests; the failure destination check and `--reconcile`
+ * close it for the rest.
+ */
+import type { VerifyProblem } from './verify.js';
+
+/** What verify reads of one record for these checks. */
+export interface RequestEventFact {
+  eventId: string;
+  eventType: string;
+  actionId: string | null;
+  requestSeq: number | null;
+  outcome: string | null;
+  /** For `review_requested` / `escalated`: when that review phase ends. */
+  expiresAt?: string;
+}
+
+interface RequestFacts {
+  seqs: Map<number, string[]>;
+  pendingSince: boolean;
+  hasOutcome: boolean;
+  latestExpiry: number | undefined;
+}
+
+export interface RequestSequenceOptions {
+  now: Date;
+  /** How long after a review's deadline its outcome may still be on its way. @default 1 hour */
+  outcomeGraceMs?: number;
+  /** `<request>#<requestSeq>` of records known to be in the failure destination (reported there, not here). */
+  pendingRedrive?: ReadonlySet<string>;
+}
+
+const DEFAULT_OUTCOME_GRACE_MS = 3_600_000;
+
+/**
+ * The request an event belongs to: its `action_id`, or for a request without a usable one (stored as
+ * `invalid/<bus event id>`) its event id without the `/<event_type>` suffix.
+ */
+export function requestKeyOf(fact: Pick<RequestEventFact, 'actionId' | 'eventId' | 'eventType'>): string {
+  if (fact.actionId !== null) return fact.actionId;
+  const marker = `/${fact.eventType}`;
+  const at = fact.eventId.lastIndexOf(marker);
+  return at > 0 ? fact.eventId.slice(0, at) : fact.eventId;
+}
+
+export class RequestSequences {
+  private readonly requests = new Map<string, RequestFacts>();
+
+  add(fact: RequestEventFact): void {
+    if (fact.requestSeq === null) return;
+    const key = requestKeyOf(fact);
+    let facts = this.requests.get(key);
+    if (facts === undefined) {
+      facts = { seqs: new Map(), pendingSince: false, hasOutcome: false, latestExpiry: undefined };
+      this.requests.set(key, facts);
+    }
+    facts.seqs.set(fact.requestSeq, [...(facts.seqs.get(fact.requestSeq) ?? []), fact.eventId]);
+    if (fact.eventType === 'decided' && fact.outcome === 'pending') facts.pendingSince = true;
+    if (fact.eventType === 'outcome') facts.hasOutcome = true;
+    if (fact.expiresAt !== undefined) {
+      const at = Date.parse(fact.expiresAt);
+      if (Number.isFinite(at)) facts.latestExpiry = Math.max(facts.latestExpiry ?? at, at);
+    }
+  }
+
+  get size(): number {
+    return this.requests.size;
+  }
+
+  problems(options: RequestSequenceOptions): VerifyProblem[] {
+    const problems: VerifyProblem[] = [];
+    const grace = options.outcomeGraceMs ?? DEFAULT_OUTCOME_GRACE_MS;
+    for (const [key, facts] of [...this.requests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const numbers = [...facts.seqs.keys()].sort((a, b) => a - b);
+      const newest = numbers.at(-1) ?? 0;
+      const missing: number[] = [];
+      const pending: number[] = [];
+      for (let n = 1; n < newest; n++) {
+        if (facts.seqs.has(n)) continue;
+        if (options.pendingRedrive?.has(`${key}#${n}`) === true) pending.push(n);
+        else missing.push(n);
+      }
+      if (missing.length > 0) {
+        problems.push({
+          kind: 'request-sequence',
+          message: `request ${key}: the log holds its events ${ranges(numbers)} but not ${ranges(missing)}${pending.length > 0 ? ` (${ranges(pending)} pending redrive)` : ''}: records were lost on the way to the log or removed from it`,
+        });
+      }
+      for (const [n, ids] of facts.seqs) {
+        if (ids.length > 1) problems.push({ kind: 'request-sequence', eventId: ids[1]!, message: `request ${key}: event number ${n} appears ${ids.length} times (${ids.join(', ')}): records were doubled` });
+      }
+      if (facts.pendingSince && !facts.hasOutcome && facts.latestExpiry !== undefined && options.now.getTime() > facts.latestExpiry + grace) {
+        problems.push({
+          kind: 'request-outcome',
+          message: `request ${key} was pending a review whose last deadline was ${new Date(facts.latestExpiry).toISOString()}, but the log has no outcome for it: the outcome record was lost, or the workflow that records it is not running`,
+        });
+      }
+    }
+    return problems;
+  }
+}
+
+/** `1-3, 5, 7-9`. */
+function ranges(numbers: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < numbers.length; i++) {
+    const start = numbers[i]!;
+    let end = start;
+    while (numbers[i + 1] === end + 1) end = numbers[++i]!;
+    parts.push(start === end ? String(start) : `${start}-${end}`);
+  }
+  return parts.join(', ');
+}
