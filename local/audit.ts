@@ -4,9 +4,12 @@ import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynam
 import type { DynamoDBRecord } from 'aws-lambda';
 import { LocalAuditSink } from '../shared/adapters/local/local-audit-sink.js';
 import { Ed25519Signer } from '../shared/adapters/local/ed25519-signer.js';
+import { DynamoChainStore } from '../shared/adapters/aws/dynamo-chain-store.js';
 import { publishPublicKey, writeDigestsUpTo, type DigestDeps } from '../shared/audit/digest.js';
+import { readLocalFailures } from '../shared/audit/failures.js';
+import { redriveFailures } from '../shared/audit/redrive.js';
 import { paddedSequence, shardHourPrefix } from '../shared/audit/object.js';
-import { LOCAL_KEYS_DIR } from '../shared/audit/verify-sources.js';
+import { AUDIT_FAILURES_FILE, LOCAL_KEYS_DIR } from '../shared/audit/verify-sources.js';
 import type { Logger } from './log.js';
 import { StreamPoller, type StreamHandler } from './stream-poller.js';
 
@@ -20,7 +23,7 @@ import { StreamPoller, type StreamHandler } from './stream-poller.js';
 export const AUDIT_BUCKET_DIR = 'audit-bucket';
 export const AUDIT_KEYS_DIR = LOCAL_KEYS_DIR;
 export const STREAM_CHECKPOINT_FILE = 'stream-checkpoint.json';
-export const AUDIT_FAILURES_FILE = 'audit-failures.jsonl';
+export { AUDIT_FAILURES_FILE };
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
@@ -39,6 +42,8 @@ export interface LocalAuditOptions {
   /** Stream poller tuning (tests). */
   pollIntervalMs?: number;
   batchWindowMs?: number;
+  retryBackoffMs?: number;
+  maxRetries?: number;
 }
 
 export interface LocalAudit {
@@ -46,6 +51,8 @@ export interface LocalAudit {
   poller: StreamPoller;
   /** Writes the digests of every finished hour not yet digested (the hourly timer calls it). */
   writeDigests(includeCurrentHour?: boolean): Promise<string[]>;
+  /** Writes what went to the failure file into the log (at start, and before each hourly digest). */
+  redrive(): Promise<number>;
   /** Drains the poller, then writes the digests up to and including the current hour. */
   stop(): Promise<void>;
 }
@@ -99,10 +106,32 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
     auditedObjects: auditedObjectsProbe(sink),
     ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
     ...(options.batchWindowMs === undefined ? {} : { batchWindowMs: options.batchWindowMs }),
+    ...(options.retryBackoffMs === undefined ? {} : { retryBackoffMs: options.retryBackoffMs }),
+    ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
   });
 
-  // Digest runs one at a time (the timer's and the shutdown's).
+  // Digest and redrive runs one at a time (the timer's, the start's and the shutdown's).
   let digestQueue: Promise<unknown> = Promise.resolve();
+  const failureFile = join(dataDir, AUDIT_FAILURES_FILE);
+  const redriveDeps = {
+    sink,
+    chain: new DynamoChainStore(options.dynamoDb, options.tableName),
+    retentionDays: options.retentionDays,
+    now: () => new Date(),
+  };
+  const redrive = (): Promise<number> => {
+    const run = digestQueue.then(async () => {
+      const batches = await readLocalFailures(failureFile);
+      if (batches.length === 0) return 0;
+      const result = await redriveFailures(batches, redriveDeps);
+      if (result.recordsWritten > 0) log.step('redriven', 'audit', `${result.recordsWritten} record(s) from ${AUDIT_FAILURES_FILE} written to the log, late (chain late.<shard>)`, 'dim');
+      for (const failure of result.failed) log.warn(`the redrive of ${failure.source} (shard ${failure.shardId}) failed: ${failure.error}; it is tried again at the next hour and the next start`);
+      for (const source of result.withoutPayload) log.warn(`${source} has no payload to redrive; compare the log with the table (npm run audit -- verify --reconcile)`);
+      return result.recordsWritten;
+    });
+    digestQueue = run.catch(() => undefined);
+    return run;
+  };
   const writeDigests = (includeCurrentHour = false): Promise<string[]> => {
     const run = digestQueue.then(async () => {
       const result = await writeDigestsUpTo(new Date(), digestDeps, { includeCurrentHour });
@@ -121,11 +150,14 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
     // A second past the hour, so the hour that just ended is complete.
     const delay = Math.ceil((now + 1) / HOUR_MS) * HOUR_MS - now + 1_000;
     timer = setTimeout(() => {
+      redrive().catch((error: unknown) => log.error(`the audit redrive failed: ${(error as Error).message}`));
       writeDigests().catch((error: unknown) => log.error(`the hourly audit digest failed: ${(error as Error).message}`)).finally(scheduleNextHour);
     }, delay);
     timer.unref();
   };
 
+  // Records that went to the failure file are written now that the cause is gone (the table answers).
+  await redrive().catch((error: unknown) => log.warn(`the audit redrive at start failed: ${(error as Error).message}; it is tried again at the next hour`));
   // Hours missed while the stack was not running are digested now (the digest chain has no gaps).
   await writeDigests().catch((error: unknown) => log.warn(`audit digests of past hours not written: ${(error as Error).message}`));
   poller.start();
@@ -136,6 +168,7 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
     auditDir,
     poller,
     writeDigests,
+    redrive,
     stop: () => {
       stopping ??= (async () => {
         stopped = true;

@@ -3,7 +3,10 @@
  *
  *   npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME]
  *                           [--keys DIR | --public-key PEM_FILE | --key-id KMS_KEY | --trust-key-in-log]
- *                           [--reconcile --table NAME [--endpoint URL]] [--json]
+ *                           [--failures FILE | --failure-bucket NAME] [--reconcile --table NAME [--endpoint URL]] [--json]
+ *
+ * The failure destination is read too: locally the data folder's audit-failures.jsonl (beside the
+ * log's folder), in AWS the failure bucket (`--failure-bucket`, the stack output AuditFailureBucketName).
  *
  * The trust anchor (the key the digests must be signed with) never comes from the log unless
  * `--trust-key-in-log` says so: locally the data folder's `keys/` (beside the log's folder), in AWS
@@ -24,13 +27,15 @@ import { ED25519_KEY_FILE, Ed25519Signer } from '../shared/adapters/local/ed2551
 import { getIfExists, PUBLIC_KEY_OBJECT, type AuditObjectReader } from '../shared/audit/digest-store.js';
 import { AuditQueryError, formatCsv, formatJson, formatTable, openAuditQuery } from '../shared/audit/query.js';
 import { renderSavedQuery, SAVED_QUERIES, savedQuery, SavedQueryError } from '../shared/audit/queries.js';
-import { DEFAULT_LOCAL_AUDIT_DIR, LOCAL_KEYS_DIR, openLocalAuditLog, openS3AuditLog } from '../shared/audit/verify-sources.js';
+import { S3AuditSink } from '../shared/adapters/aws/s3-audit-sink.js';
+import { FailureEntryError, readLocalFailures, readS3Failures, type FailedBatch } from '../shared/audit/failures.js';
+import { AUDIT_FAILURES_FILE, DEFAULT_LOCAL_AUDIT_DIR, LOCAL_KEYS_DIR, openLocalAuditLog, openS3AuditLog } from '../shared/audit/verify-sources.js';
 import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLog, type VerifyProgress } from '../shared/audit/verify.js';
 
 export { DEFAULT_LOCAL_AUDIT_DIR };
 
 const USAGE = `usage:
-  npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--keys DIR | --public-key FILE | --key-id KMS_KEY | --trust-key-in-log] [--reconcile --table NAME [--endpoint URL]] [--json]
+  npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--keys DIR | --public-key FILE | --key-id KMS_KEY | --trust-key-in-log] [--failures FILE | --failure-bucket NAME] [--reconcile --table NAME [--endpoint URL]] [--json]
   npm run audit -- query "<SQL>" | --saved NAME [--param name=value]... [--dir PATH] [--json | --csv]
   npm run audit -- queries`;
 
@@ -47,7 +52,7 @@ interface Args {
   flags: Map<string, string[]>;
 }
 
-const VALUE_FLAGS = new Set(['--from', '--to', '--dir', '--bucket', '--keys', '--public-key', '--key-id', '--table', '--endpoint', '--saved', '--param']);
+const VALUE_FLAGS = new Set(['--from', '--to', '--dir', '--bucket', '--keys', '--public-key', '--key-id', '--failures', '--failure-bucket', '--table', '--endpoint', '--saved', '--param']);
 const BOOLEAN_FLAGS = new Set(['--reconcile', '--json', '--csv', '--trust-key-in-log']);
 
 function parseArgs(argv: string[]): Args {
@@ -145,6 +150,22 @@ async function trustAnchorFor(args: Args, sink: AuditObjectReader, where: string
   }
 }
 
+/** The writer's failure destination: the local file beside the log's folder, or the failure bucket. Undefined: not checked. */
+async function failuresFor(args: Args, logDir: string | undefined): Promise<FailedBatch[] | undefined> {
+  const bucket = one(args, '--failure-bucket');
+  const file = one(args, '--failures');
+  if (bucket !== undefined && file !== undefined) throw new UsageError('give --failures or --failure-bucket, not both');
+  try {
+    if (bucket !== undefined) return await readS3Failures(new S3AuditSink(new S3Client({}), bucket), bucket);
+    if (file !== undefined) return await readLocalFailures(resolve(file));
+    if (logDir !== undefined) return await readLocalFailures(join(dirname(logDir), AUDIT_FAILURES_FILE));
+  } catch (error) {
+    if (error instanceof FailureEntryError) throw new AuditVerifyInputError(`the failure destination cannot be read: ${error.message}`, 'missing-log');
+    throw error;
+  }
+  return undefined;
+}
+
 async function tableEventIds(table: string, endpoint: string | undefined): Promise<string[]> {
   const client = new DynamoDBClient(endpoint === undefined ? {} : { endpoint });
   const ids: string[] = [];
@@ -172,8 +193,9 @@ async function verifyCommand(args: Args): Promise<number> {
   const sink = bucket !== undefined ? openS3AuditLog(new S3Client({}), bucket) : await openLocalAuditLog(dir);
   const where = bucket !== undefined ? `s3://${bucket}` : dir;
   const anchor = await trustAnchorFor(args, sink, where, bucket === undefined ? dir : undefined);
+  const failures = await failuresFor(args, bucket === undefined ? dir : undefined);
   const report = await verifyAuditLog({
-    sink, publicKeyPem: anchor.publicKeyPem, anchorSource: anchor.source, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
+    sink, publicKeyPem: anchor.publicKeyPem, anchorSource: anchor.source, ...(failures === undefined ? {} : { failures }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
   });
   let reconciled: string | undefined;
   if (reconcile) {

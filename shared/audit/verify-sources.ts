@@ -9,6 +9,8 @@ import { AuditVerifyInputError } from './verify.js';
 export const DEFAULT_LOCAL_AUDIT_DIR = '.countersign/audit-bucket';
 /** The local digest key's folder in the data folder, beside (never inside) the log's folder: the trust anchor. */
 export const LOCAL_KEYS_DIR = 'keys';
+/** The local stream poller's on-failure destination in the data folder (one failure document a line). */
+export const AUDIT_FAILURES_FILE = 'audit-failures.jsonl';
 
 /** The local log; a one-line error when the directory is not there. */
 export async function openLocalAuditLog(dir: string): Promise<LocalAuditSink> {

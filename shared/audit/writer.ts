@@ -118,8 +118,20 @@ function positioned(record: AuditStreamRecord): Positioned {
   }
 }
 
-function bodyOf(record: Positioned, shardId: string): AuditRecordBody {
-  const position = { shardId, sequenceNumber: record.sequenceNumber, streamCreatedAt: record.streamCreatedAt.toISOString() };
+/**
+ * A redrive (redrive.ts): the records went to the failure destination and the shard's chain moved on
+ * without them, so they go into their own chain `late.<shard>`, marked with the redrive time, in the
+ * partition of that time (the next digest lists them; their stream time may be days old).
+ */
+export interface LateWrite {
+  redrivenAt: Date;
+}
+
+function bodyOf(record: Positioned, shardId: string, late: LateWrite | undefined): AuditRecordBody {
+  const position = {
+    shardId, sequenceNumber: record.sequenceNumber, streamCreatedAt: record.streamCreatedAt.toISOString(),
+    ...(late === undefined ? {} : { redrivenAt: late.redrivenAt.toISOString() }),
+  };
   if (record.image === undefined) {
     // Kept as the stream gave it (AttributeValue form): nothing is dropped.
     const strings = Object.fromEntries(Object.keys(record.raw).flatMap((name) => {
@@ -149,7 +161,7 @@ async function advance(deps: AuditWriterDeps, shardId: string, from: ChainHead |
   return to;
 }
 
-async function writeShardBatch(shardId: string, records: Positioned[], deps: AuditWriterDeps): Promise<ShardBatchResult> {
+async function writeShardBatch(shardId: string, records: Positioned[], deps: AuditWriterDeps, late: LateWrite | undefined): Promise<ShardBatchResult> {
   const sorted = [...new Map(records.map((r) => [r.sequenceNumber, r])).values()].sort((a, b) => compareSequence(a.sequenceNumber, b.sequenceNumber));
   let head = await deps.chain.get(shardId);
   const objectKeys: string[] = [];
@@ -162,16 +174,20 @@ async function writeShardBatch(shardId: string, records: Positioned[], deps: Aud
     if (first === undefined) {
       return { shardId, status: written > 0 ? 'written' : adopted ? 'recovered' : 'duplicate', objectKeys, recordsWritten: written, recordsSkipped: sorted.length - written, head };
     }
-    // An object that starts at the first fresh record was written by an attempt that crashed before moving the head.
-    const orphanPrefix = `${shardHourPrefix(shardId, first.streamCreatedAt)}${paddedSequence(first.sequenceNumber)}-`;
-    const [orphan] = await deps.sink.list(orphanPrefix);
+    // An object that starts at the first fresh record was written by an attempt that crashed before
+    // moving the head. A late object's partition is its redrive's hour: the crashed attempt may have run
+    // in the hour before this one.
+    const partitionTime = late?.redrivenAt ?? first.streamCreatedAt;
+    const hours = late === undefined ? [partitionTime] : [partitionTime, new Date(partitionTime.getTime() - 3_600_000)];
+    let orphan: string | undefined;
+    for (const hour of hours) orphan ??= (await deps.sink.list(`${shardHourPrefix(shardId, hour)}${paddedSequence(first.sequenceNumber)}-`))[0];
     if (orphan !== undefined) {
       head = await advance(deps, shardId, head, await headOfObject(deps.sink, orphan));
       objectKeys.push(orphan);
       adopted = true;
       continue;
     }
-    const object = buildAuditObject(chainRecords(fresh.map((r) => bodyOf(r, shardId)), head?.lastHash ?? GENESIS_HASH), first.streamCreatedAt);
+    const object = buildAuditObject(chainRecords(fresh.map((r) => bodyOf(r, shardId, late)), head?.lastHash ?? GENESIS_HASH), partitionTime);
     const outcome = await deps.sink.putObject(object.key, object.body, { sha256OfUncompressed: object.sha256, retainUntil: retainUntil(deps) });
     await deps.afterObjectWrite?.(object);
     const last = outcome === 'written' ? { lastSequence: object.lastSequence, lastHash: parseLastHash(object) } : await headOfObject(deps.sink, object.key);
@@ -193,7 +209,7 @@ function parseLastHash(object: AuditObject): string {
  * shard, each shard chained onto its head. Throws when a shard's write fails (the whole batch is then
  * retried; what was written is skipped the next time).
  */
-export async function writeAuditBatch(records: readonly AuditStreamRecord[], deps: AuditWriterDeps, options: { shardId?: string } = {}): Promise<ShardBatchResult[]> {
+export async function writeAuditBatch(records: readonly AuditStreamRecord[], deps: AuditWriterDeps, options: { shardId?: string; late?: LateWrite } = {}): Promise<ShardBatchResult[]> {
   const byShard = new Map<string, Positioned[]>();
   for (const record of records) {
     if (!isAuditEvent(record)) continue;
@@ -205,7 +221,7 @@ export async function writeAuditBatch(records: readonly AuditStreamRecord[], dep
   const results: ShardBatchResult[] = [];
   for (const [shardId, shardRecords] of byShard) {
     try {
-      results.push(await writeShardBatch(shardId, shardRecords, deps));
+      results.push(await writeShardBatch(shardId, shardRecords, deps, options.late));
     } catch (error) {
       if (error instanceof ChainHeadConflictError) throw error;
       throw new AuditWriterError(`writing the audit records of shard ${shardId} failed: ${(error as Error).message}`, { cause: error });
