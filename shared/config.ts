@@ -29,6 +29,8 @@ export const ENV = {
   auditDir: 'COUNTERSIGN_AUDIT_DIR',
   /** The KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY) that signs the hourly audit digests. */
   digestKeyId: 'COUNTERSIGN_DIGEST_KEY_ID',
+  /** The audit writer's on-failure bucket (failed stream batches), which the redrive reads. */
+  auditFailureBucket: 'COUNTERSIGN_AUDIT_FAILURE_BUCKET',
 } as const;
 
 export class ConfigError extends Error {
@@ -183,6 +185,20 @@ export function auditWriterConfig(env: Env = process.env): AuditWriterConfig {
     target: dir !== undefined ? { kind: 'local', dir } : { kind: 's3', bucket: required(env, ENV.auditBucket) },
     retentionDays,
   };
+}
+
+export interface AuditRedriveConfig {
+  tableName: string;
+  bucket: string;
+  failureBucket: string;
+  retentionDays: number;
+}
+
+/** audit-redrive: the writer's own settings, plus the failure bucket it reads. */
+export function auditRedriveConfig(env: Env = process.env): AuditRedriveConfig {
+  const writer = auditWriterConfig(env);
+  if (writer.target.kind !== 's3') throw new ConfigError(`audit-redrive runs in AWS only (the local stack redrives at start); set ${ENV.auditBucket}, not ${ENV.auditDir}`);
+  return { tableName: writer.tableName, bucket: writer.target.bucket, failureBucket: required(env, ENV.auditFailureBucket), retentionDays: writer.retentionDays };
 }
 
 export interface AuditDigestConfig {

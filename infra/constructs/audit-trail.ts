@@ -1,6 +1,6 @@
 import { Aws, CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { CfnNamedQuery, CfnWorkGroup } from 'aws-cdk-lib/aws-athena';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, MathExpression, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { CfnDatabase, CfnTable } from 'aws-cdk-lib/aws-glue';
 import { AnyPrincipal, Effect, Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -102,6 +102,8 @@ export interface AuditTrailProps {
   readonly writerEntry?: string;
   /** @default 'functions/audit-digest/handler.ts' */
   readonly digestEntry?: string;
+  /** @default 'functions/audit-redrive/handler.ts' */
+  readonly redriveEntry?: string;
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
   /** @default - the house default */
@@ -122,7 +124,10 @@ export interface AuditTrailProps {
  * - a Glue database and the `audit_events` table (from `AUDIT_COLUMNS`/`AUDIT_PARTITIONS`, partition
  *   projection), an Athena workgroup with an enforced, KMS-encrypted result location and a scan cutoff, and
  *   one named query per saved query;
- * - alarms: writer iterator age and errors, digest errors, batches in the failure bucket.
+ * - audit-redrive, invoked hourly: writes the failure bucket's batches into the log (chain `late.<shard>`,
+ *   marked `redriven_at`) with the writer's own code and grants, plus read access to the failure bucket;
+ * - alarms: writer iterator age and errors, digest errors, batches in the failure bucket, redrive errors
+ *   and batches it could not redrive.
  */
 export class AuditTrail extends Construct {
   readonly bucket: Bucket;
@@ -136,6 +141,10 @@ export class AuditTrail extends Construct {
   readonly signingKey: Key;
   readonly writer: HouseFunction;
   readonly digest: HouseFunction;
+  /** Writes the failure bucket's batches into the log, hourly (chain `late.<shard>`). */
+  readonly redrive: HouseFunction;
+  readonly redriveSchedule: CfnSchedule;
+  readonly redriveErrorsAlarm: Alarm;
   readonly streamMapping: EventSourceMapping;
   readonly schedule: CfnSchedule;
   readonly schedulerRole: Role;
@@ -235,6 +244,12 @@ export class AuditTrail extends Construct {
 
     // --- Functions ----------------------------------------------------------------------------------------
     const common = { logRetention: props.logRetention, logLevel: props.logLevel };
+    // The writer's settings: the redrive runs the writer's code with them.
+    const writerEnvironment = {
+      [ENV.tableName]: props.table.tableName,
+      [ENV.auditBucket]: this.bucket.bucketName,
+      [ENV.auditRetentionDays]: String(this.retentionDays),
+    };
     this.writer = new HouseFunction(this, 'Writer', {
       entry: props.writerEntry ?? 'functions/audit-writer/handler.ts',
       serviceName: 'audit-writer',
@@ -242,11 +257,7 @@ export class AuditTrail extends Construct {
       // A batch of up to 1,000 records: gzip, a PutObject, the chain head's read and conditional write.
       memorySize: 1024,
       timeout: Duration.minutes(2),
-      environment: {
-        [ENV.tableName]: props.table.tableName,
-        [ENV.auditBucket]: this.bucket.bucketName,
-        [ENV.auditRetentionDays]: String(this.retentionDays),
-      },
+      environment: writerEnvironment,
       ...common,
     });
     this.digest = new HouseFunction(this, 'Digest', {
@@ -262,6 +273,16 @@ export class AuditTrail extends Construct {
         // KMS accepts a key ARN wherever it takes a KeyId; the ARN also tells verifiers the region and account.
         [ENV.digestKeyId]: this.signingKey.keyArn,
       },
+      ...common,
+    });
+
+    this.redrive = new HouseFunction(this, 'Redrive', {
+      entry: props.redriveEntry ?? 'functions/audit-redrive/handler.ts',
+      serviceName: 'audit-redrive',
+      description: 'Countersign: hourly, writes the stream batches the audit writer gave up on (failure bucket) into the audit log, marked late',
+      memorySize: 1024,
+      timeout: Duration.minutes(5),
+      environment: { ...writerEnvironment, [ENV.auditFailureBucket]: this.failureBucket.bucketName },
       ...common,
     });
 
@@ -296,6 +317,16 @@ export class AuditTrail extends Construct {
     this.writer.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:PutObject'], resources: [this.failureBucket.arnForObjects('*')] }));
     this.writer.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.failureBucket.bucketArn] }));
 
+    // audit-redrive: the writer's grants on the log and the chain heads (it runs the writer's code), and
+    // reads the failure bucket (ListObjectsV2, GetObject, and its key's Decrypt).
+    this.redrive.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject'], resources: [objects(AUDIT_PREFIX)] }),
+    );
+    this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn, this.failureBucket.bucketArn] }));
+    this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.failureBucket.arnForObjects('*')] }));
+    this.key.grant(this.redrive.role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    props.table.grant(this.redrive.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
+
     // audit-digest: reads the hour's objects and the previous digest, writes the digest (and, once,
     // digests/public-key.pem) with a retention date.
     this.digest.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [objects(AUDIT_PREFIX), objects(DIGEST_PREFIX)] }));
@@ -318,7 +349,7 @@ export class AuditTrail extends Construct {
       }),
     );
 
-    for (const [fn, prefixes] of [[this.writer, [AUDIT_PREFIX]], [this.digest, [AUDIT_PREFIX, DIGEST_PREFIX]]] as const) {
+    for (const [fn, prefixes] of [[this.writer, [AUDIT_PREFIX]], [this.redrive, [AUDIT_PREFIX]], [this.digest, [AUDIT_PREFIX, DIGEST_PREFIX]]] as const) {
       for (const prefix of prefixes) {
         Validations.of(fn).acknowledge({
           id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.bucket.node.defaultChild as CfnResource)}.Arn>/${prefix}*]`,
@@ -330,8 +361,12 @@ export class AuditTrail extends Construct {
       id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.failureBucket.node.defaultChild as CfnResource)}.Arn>/*]`,
       reason: 'Lambda names the objects it writes to the on-failure bucket (one per failed batch), so PutObject needs the whole bucket; the bucket holds nothing else.',
     });
+    Validations.of(this.redrive).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.failureBucket.node.defaultChild as CfnResource)}.Arn>/*]`,
+      reason: 'The redrive reads every failed batch Lambda wrote to the on-failure bucket (objects named by Lambda); the bucket holds nothing else.',
+    });
     // --- The bucket policy ----------------------------------------------------------------------------------
-    const retentionWriters = [this.writer.role.roleArn, this.digest.role.roleArn];
+    const retentionWriters = [this.writer.role.roleArn, this.redrive.role.roleArn, this.digest.role.roleArn];
     this.bucket.addToResourcePolicy(
       new PolicyStatement({
         sid: 'NoDeletesNoBypass',
@@ -431,6 +466,25 @@ export class AuditTrail extends Construct {
       },
     });
 
+    // --- The hourly redrive (five past: before the digest, which then lists what it wrote) --------------------
+    const redriveSchedulerRole = new Role(this, 'RedriveScheduleRole', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
+      description: 'EventBridge Scheduler: invokes audit-redrive every hour',
+    });
+    redriveSchedulerRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.redrive.function.functionArn] }));
+    this.redriveSchedule = new CfnSchedule(this, 'RedriveSchedule', {
+      description: 'Countersign: writes the failure bucket\'s stream batches into the audit log, five minutes past each hour (UTC)',
+      scheduleExpression: 'cron(5 * * * ? *)',
+      scheduleExpressionTimezone: 'UTC',
+      flexibleTimeWindow: { mode: 'OFF' },
+      state: 'ENABLED',
+      target: {
+        arn: this.redrive.function.functionArn,
+        roleArn: redriveSchedulerRole.roleArn,
+        retryPolicy: { maximumRetryAttempts: 10, maximumEventAgeInSeconds: 3600 },
+      },
+    });
+
     // --- Glue and Athena -----------------------------------------------------------------------------------
     this.databaseName = props.databaseName ?? `${stack.stackName.toLowerCase().replace(/[^a-z0-9]+/g, '_')}_audit`;
     if (!/^[a-z0-9_]{1,255}$/.test(this.databaseName)) {
@@ -498,7 +552,7 @@ export class AuditTrail extends Construct {
     });
 
     // --- Alarms --------------------------------------------------------------------------------------------
-    const alarm = (alarmId: string, description: string, metric: Metric, threshold: number) =>
+    const alarm = (alarmId: string, description: string, metric: IMetric, threshold: number) =>
       new Alarm(this, alarmId, {
         alarmDescription: description,
         metric,
@@ -537,7 +591,20 @@ export class AuditTrail extends Construct {
       }),
       1,
     );
-    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm];
+    this.redriveErrorsAlarm = alarm(
+      'RedriveNotDoneAlarm',
+      'Countersign: the hourly audit redrive failed or left failed batches out of the log; verify reports them as pending until they are in',
+      new MathExpression({
+        expression: 'errors + notRedriven',
+        usingMetrics: {
+          errors: this.redrive.function.metricErrors({ statistic: 'Sum' }),
+          notRedriven: new Metric({ namespace: 'Countersign', metricName: 'AuditBatchesNotRedriven', dimensionsMap: { service: 'audit-redrive' }, statistic: 'Sum' }),
+        },
+        period: Duration.hours(1),
+      }),
+      1,
+    );
+    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm];
   }
 
 }

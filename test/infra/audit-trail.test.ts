@@ -47,6 +47,9 @@ const writerId = id(trail.writer.function.node.defaultChild);
 const digestId = id(trail.digest.function.node.defaultChild);
 const writerRoleId = id(trail.writer.role.node.defaultChild);
 const digestRoleId = id(trail.digest.role.node.defaultChild);
+const redriveId = id(trail.redrive.function.node.defaultChild);
+const redriveRoleId = id(trail.redrive.role.node.defaultChild);
+const schedulerRoleIdOf = () => id(trail.schedulerRole.node.defaultChild);
 const tableId = id(stack.store.table.node.defaultChild);
 const getAtt = (logicalId: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [logicalId, attribute] });
 const objectsOf = (logicalId: string, path: string) => ({ 'Fn::Join': ['', [getAtt(logicalId), `/${path}`]] });
@@ -130,14 +133,14 @@ describe('the locked audit bucket', () => {
     });
   });
 
-  it('denies s3:PutObjectRetention to everyone but the writer and digest roles (PutObject with a retention date needs it)', () => {
+  it('denies s3:PutObjectRetention to everyone but the writer, redrive and digest roles (PutObject with a retention date needs it)', () => {
     expect(bucketPolicyStatements(bucketId)).toContainEqual({
       Sid: 'OnlyAuditWritersSetRetention',
       Effect: 'Deny',
       Principal: { AWS: '*' },
       Action: 's3:PutObjectRetention',
       Resource: objectsOf(bucketId, '*'),
-      Condition: { ArnNotEquals: { 'aws:PrincipalArn': [getAtt(writerRoleId), getAtt(digestRoleId)] } },
+      Condition: { ArnNotEquals: { 'aws:PrincipalArn': [getAtt(writerRoleId), getAtt(redriveRoleId), getAtt(digestRoleId)] } },
     });
   });
 
@@ -248,11 +251,12 @@ describe('audit-writer on the table stream', () => {
 });
 
 describe('the hourly digest', () => {
-  const [scheduleId, schedule] = Object.entries(template.findResources('AWS::Scheduler::Schedule') as Resources)[0]!;
+  const scheduleId = id(trail.schedule);
+  const schedule = resources[scheduleId]!;
   const schedulerRoleId = id(trail.schedulerRole.node.defaultChild);
 
   it('runs audit-digest ten minutes past every hour (UTC), with retries, through its own role', () => {
-    expect(Object.keys(template.findResources('AWS::Scheduler::Schedule'))).toEqual([scheduleId]);
+    expect(Object.keys(template.findResources('AWS::Scheduler::Schedule')).sort()).toEqual([scheduleId, id(trail.redriveSchedule)].sort());
     expect(schedule.Properties).toMatchObject({
       ScheduleExpression: 'cron(10 * * * ? *)',
       ScheduleExpressionTimezone: 'UTC',
@@ -409,6 +413,37 @@ describe('Glue and Athena', () => {
   });
 });
 
+describe('the hourly redrive (issue 9: nothing is skipped for good)', () => {
+  const redriveSchedule = resources[id(trail.redriveSchedule)]!;
+  const roleOfSchedule = ((redriveSchedule.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+
+  it('runs audit-redrive five minutes past every hour (UTC), before the digest lists what it wrote, with retries, through its own role', () => {
+    expect(redriveSchedule.Properties).toMatchObject({
+      ScheduleExpression: 'cron(5 * * * ? *)',
+      ScheduleExpressionTimezone: 'UTC',
+      State: 'ENABLED',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: { Arn: getAtt(redriveId), RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 } },
+    });
+    expect(roleOfSchedule).not.toBe(schedulerRoleIdOf());
+  });
+
+  it('tells the redrive the table, the audit and failure buckets and the retention', () => {
+    expect((resources[redriveId]?.Properties?.Environment as { Variables: Json }).Variables).toMatchObject({
+      [ENV.tableName]: expect.anything(),
+      [ENV.auditBucket]: { Ref: bucketId },
+      [ENV.auditFailureBucket]: { Ref: failureBucketId },
+      [ENV.auditRetentionDays]: '365',
+    });
+  });
+
+  it('alarms when the redrive fails or leaves batches out', () => {
+    const alarmResource = resources[id(trail.redriveErrorsAlarm.node.defaultChild)]!;
+    expect(JSON.stringify(alarmResource.Properties)).toContain('AuditBatchesNotRedriven');
+    expect(alarmResource.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
+  });
+});
+
 describe('alarms', () => {
   const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map((a) => a.Properties!);
 
@@ -441,7 +476,7 @@ describe('alarms', () => {
 
   it('are all in stack.alarms', () => {
     const auditAlarms = trail.alarms.map((alarm) => id(alarm.node.defaultChild));
-    expect(auditAlarms).toHaveLength(4);
+    expect(auditAlarms).toHaveLength(5);
     expect(stack.alarms.map((alarm) => id(alarm.node.defaultChild))).toEqual(expect.arrayContaining(auditAlarms));
   });
 });

@@ -118,9 +118,9 @@ describe('bundled review functions', () => {
 });
 
 describe('bundled audit functions', () => {
-  it('audit-writer and audit-digest bundles load in a bare directory with their environment', { timeout: 240_000 }, () => {
+  it('audit-writer, audit-redrive and audit-digest bundles load in a bare directory with their environment', { timeout: 300_000 }, () => {
     const { fnOf, assetOf } = bundle();
-    for (const service of ['audit-writer', 'audit-digest']) {
+    for (const service of ['audit-writer', 'audit-redrive', 'audit-digest']) {
       const fn = fnOf(service);
       const asset = assetOf(fn);
       expect(fn.Properties.Handler, service).toBe('index.handler');

@@ -44,6 +44,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       'Reviews/SlackInteractions',
       'Reviews/ReviewApi',
       'AuditTrail/Writer',
+      'AuditTrail/Redrive',
       'AuditTrail/Digest',
     ];
     expect(found.map(({ at, id }) => `${at}: ${id}`).sort()).toEqual(
@@ -65,6 +66,8 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         // Object actions under the audit bucket's prefixes, and Lambda-named objects in the failure bucket.
         'Countersign-test/AuditTrail/Writer: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/audit/*]',
         'Countersign-test/AuditTrail/Writer: AwsSolutions-IAM5[Resource::<AuditTrailFailureBucket9A6FB0F7.Arn>/*]',
+        'Countersign-test/AuditTrail/Redrive: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/audit/*]',
+        'Countersign-test/AuditTrail/Redrive: AwsSolutions-IAM5[Resource::<AuditTrailFailureBucket9A6FB0F7.Arn>/*]',
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/audit/*]',
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/digests/*]',
       ].sort(),

@@ -69,11 +69,12 @@ const allFunctions = [
   ['slack-interactions', interactions],
   ['review-api', reviewApi],
   ['audit-writer', functionByService(template, 'audit-writer')[1]],
+  ['audit-redrive', functionByService(template, 'audit-redrive')[1]],
   ['audit-digest', functionByService(template, 'audit-digest')[1]],
 ] as const;
 
 describe('the house function (every function)', () => {
-  it('has exactly the eight Countersign functions: no custom-resource, log-retention or auto-delete helpers', () => {
+  it('has exactly the nine Countersign functions: no custom-resource, log-retention or auto-delete helpers', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(allFunctions.length);
   });
 
@@ -383,7 +384,7 @@ describe('stack', () => {
 
   it('collects every alarm in stack.alarms, without actions yet', () => {
     const alarmIds = Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort();
-    expect(alarmIds).toHaveLength(8);
+    expect(alarmIds).toHaveLength(9);
     expect(stack.alarms.map((alarm) => stack.getLogicalId(alarm.node.defaultChild as CfnElement)).sort()).toEqual(alarmIds);
     for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
       expect(alarm.Properties?.AlarmActions).toBeUndefined();

@@ -248,6 +248,22 @@ describe('least privilege: each role grants what its handler calls, on what it t
     });
   });
 
+  // The writer's code and grants on the log and the chain heads, plus reading the failure bucket.
+  it('audit-redrive', () => {
+    const fn = functionOf('audit-redrive');
+    expect(grantsOf(fn.roleId)).toEqual({
+      's3:PutObject': [`${auditBucket}/audit/*`],
+      's3:PutObjectRetention': [`${auditBucket}/audit/*`],
+      's3:GetObject': [`${auditBucket}/audit/*`, `${failureBucket}/*`].sort(),
+      's3:ListBucket': [auditBucket, failureBucket].sort(),
+      'kms:GenerateDataKey': [auditKey],
+      'kms:Decrypt': [auditKey],
+      'dynamodb:GetItem': [table],
+      'dynamodb:PutItem': [table],
+      ...xrayAndLogs(fn.logGroupId),
+    });
+  });
+
   // Lists and reads the hour's objects (audit/), reads the previous digest and writes the new one with a
   // retention date (digests/), signs it (KmsSigner: Sign, GetPublicKey).
   it('audit-digest', () => {
@@ -265,10 +281,16 @@ describe('least privilege: each role grants what its handler calls, on what it t
     });
   });
 
-  it('the digest schedule: invokes audit-digest and nothing else', () => {
-    const schedule = only('AWS::Scheduler::Schedule');
-    const roleId = ((resources[schedule]!.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-    expect(grantsOf(roleId)).toEqual({ 'lambda:InvokeFunction': [functionOf('audit-digest').id] });
+  it('each schedule invokes its one function and nothing else', () => {
+    const invoked = Object.values(template.findResources('AWS::Scheduler::Schedule') as Record<string, { Properties: Json }>).map((schedule) => {
+      const roleId = ((schedule.Properties.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      return grantsOf(roleId);
+    });
+    expect(invoked).toEqual(expect.arrayContaining([
+      { 'lambda:InvokeFunction': [functionOf('audit-digest').id] },
+      { 'lambda:InvokeFunction': [functionOf('audit-redrive').id] },
+    ]));
+    expect(invoked).toHaveLength(2);
   });
 
   it('decrypts with the Slack secret\'s key only through Secrets Manager', () => {

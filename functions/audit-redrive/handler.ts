@@ -1,0 +1,43 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Context } from 'aws-lambda';
+import { DynamoChainStore } from '../../shared/adapters/aws/dynamo-chain-store.js';
+import { S3AuditSink } from '../../shared/adapters/aws/s3-audit-sink.js';
+import { readS3Failures } from '../../shared/audit/failures.js';
+import { redriveFailures } from '../../shared/audit/redrive.js';
+import type { AuditWriterDeps } from '../../shared/audit/writer.js';
+import { auditRedriveConfig } from '../../shared/config.js';
+
+const config = auditRedriveConfig();
+const logger = new Logger({ serviceName: 'audit-redrive' });
+const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'audit-redrive' });
+const tracer = new Tracer({ serviceName: 'audit-redrive' });
+const s3 = tracer.captureAWSv3Client(new S3Client({}));
+const failures = new S3AuditSink(s3, config.failureBucket);
+const deps: AuditWriterDeps = {
+  sink: new S3AuditSink(s3, config.bucket),
+  chain: new DynamoChainStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName),
+  retentionDays: config.retentionDays,
+  now: () => new Date(),
+};
+
+/**
+ * EventBridge Scheduler invokes this hourly (the payload is not used): every batch in the failure
+ * bucket is written into the log (chain `late.<shard>`), what an earlier run wrote is skipped. A shard
+ * that still fails is reported (metric AuditBatchesNotRedriven, alarmed) and tried again next hour.
+ */
+export const handler = async (_event: unknown, context: Context) => {
+  logger.addContext(context);
+  try {
+    const result = await redriveFailures(await readS3Failures(failures, config.failureBucket), deps);
+    logger.info('audit redrive', { ...result });
+    metrics.addMetric('AuditRecordsRedriven', MetricUnit.Count, result.recordsWritten);
+    metrics.addMetric('AuditBatchesNotRedriven', MetricUnit.Count, result.failed.length + result.withoutPayload.length);
+    return { redriven: result.redriven, recordsWritten: result.recordsWritten, failed: result.failed.length, withoutPayload: result.withoutPayload.length };
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};
