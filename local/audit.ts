@@ -8,6 +8,8 @@ import { DynamoChainStore } from '../shared/adapters/aws/dynamo-chain-store.js';
 import { publishPublicKey, writeDigestsUpTo, type DigestDeps } from '../shared/audit/digest.js';
 import { readLocalFailures } from '../shared/audit/failures.js';
 import { redriveFailures } from '../shared/audit/redrive.js';
+import { describeStatement, reconcileAndRecord } from '../shared/audit/reconcile.js';
+import { scanEventItems } from '../shared/adapters/aws/dynamo-decision-store.js';
 import { paddedSequence, shardHourPrefix } from '../shared/audit/object.js';
 import { AUDIT_FAILURES_FILE, LOCAL_KEYS_DIR } from '../shared/audit/verify-sources.js';
 import type { Logger } from './log.js';
@@ -178,6 +180,17 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
           await writeDigests(true);
         } catch (error) {
           log.error(`the audit digest at shutdown failed: ${(error as Error).message}`);
+        }
+        // The table and the whole log, compared and recorded as a signed statement.
+        try {
+          const { key, statement } = await reconcileAndRecord({
+            sink, signer, tableName: options.tableName, retainUntil: retainUntil(new Date()),
+            tableEventItems: () => scanEventItems(options.dynamoDb, options.tableName),
+          }, { now: new Date() });
+          if (statement.differences === 0) log.step('reconciled', 'audit', describeStatement(key, statement), 'dim');
+          else log.warn(`${describeStatement(key, statement)}: records still in ${AUDIT_FAILURES_FILE} are redriven at the next start`);
+        } catch (error) {
+          log.warn(`the reconciliation of the table with the audit log at shutdown failed: ${(error as Error).message}`);
         }
       })();
       return stopping;

@@ -20,7 +20,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { scanEventItems } from '../shared/adapters/aws/dynamo-decision-store.js';
 import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ED25519_KEY_FILE, Ed25519Signer } from '../shared/adapters/local/ed25519-signer.js';
@@ -167,18 +168,7 @@ async function failuresFor(args: Args, logDir: string | undefined): Promise<Fail
 }
 
 async function tableEventIds(table: string, endpoint: string | undefined): Promise<string[]> {
-  const client = new DynamoDBClient(endpoint === undefined ? {} : { endpoint });
-  const ids: string[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await client.send(new ScanCommand({
-      TableName: table, ExclusiveStartKey: start, FilterExpression: '#kind = :event', ProjectionExpression: '#eventId',
-      ExpressionAttributeNames: { '#kind': 'kind', '#eventId': 'eventId' }, ExpressionAttributeValues: { ':event': { S: 'event' } },
-    }));
-    for (const item of page.Items ?? []) if (item.eventId?.S !== undefined) ids.push(item.eventId.S);
-    start = page.LastEvaluatedKey;
-  } while (start !== undefined);
-  return ids;
+  return (await scanEventItems(new DynamoDBClient(endpoint === undefined ? {} : { endpoint }), table)).map((item) => item.eventId);
 }
 
 async function verifyCommand(args: Args): Promise<number> {

@@ -203,6 +203,8 @@ export function auditRedriveConfig(env: Env = process.env): AuditRedriveConfig {
 
 export interface AuditDigestConfig {
   bucket: string;
+  /** The decision table: the daily reconciliation reads its event items' ids. */
+  tableName: string;
   /** KMS key id or ARN of the digest signing key. */
   digestKeyId: string;
   retentionDays: number;
@@ -215,5 +217,5 @@ export function auditDigestConfig(env: Env = process.env): AuditDigestConfig {
   if (!Number.isInteger(retentionDays) || retentionDays < 1) {
     throw new ConfigError(`environment variable ${ENV.auditRetentionDays} is "${days ?? ''}"; it must be a whole number of days, at least 1`);
   }
-  return { bucket: required(env, ENV.auditBucket), digestKeyId: required(env, ENV.digestKeyId), retentionDays };
+  return { bucket: required(env, ENV.auditBucket), tableName: required(env, ENV.tableName), digestKeyId: required(env, ENV.digestKeyId), retentionDays };
 }

@@ -1,15 +1,20 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
+import { scanEventItems } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { KmsSigner } from '../../shared/adapters/aws/kms-signer.js';
 import { S3AuditSink } from '../../shared/adapters/aws/s3-audit-sink.js';
 import { publishPublicKey, writeDigestsUpTo, type DigestDeps } from '../../shared/audit/digest.js';
+import { listKeys } from '../../shared/audit/digest-store.js';
+import { describeStatement, reconcileAndRecord, RECONCILIATION_PREFIX } from '../../shared/audit/reconcile.js';
 import { auditDigestConfig } from '../../shared/config.js';
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 const config = auditDigestConfig();
 const logger = new Logger({ serviceName: 'audit-digest' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'audit-digest' });
@@ -19,6 +24,7 @@ const deps: DigestDeps = {
   signer: new KmsSigner(tracer.captureAWSv3Client(new KMSClient({})), config.digestKeyId),
   retainUntil: (now) => new Date(now.getTime() + config.retentionDays * DAY_MS),
 };
+const dynamoDb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 
 /**
  * EventBridge Scheduler invokes this hourly (the payload is not used). Each run digests every hour
@@ -32,6 +38,23 @@ export const handler = async (_event: unknown, context: Context) => {
   logger.info('audit digests', { written: result.written, remainingHours: result.remainingHours, lastDigestKey: result.lastDigestKey });
   metrics.addMetric('AuditDigestsWritten', MetricUnit.Count, result.written.length);
   metrics.addMetric('AuditDigestHoursBehind', MetricUnit.Count, result.remainingHours);
+  const reconciled = await reconcileDaily(now);
   metrics.publishStoredMetrics();
-  return { written: result.written.length, remainingHours: result.remainingHours };
+  return { written: result.written.length, remainingHours: result.remainingHours, ...(reconciled === undefined ? {} : { reconciled }) };
 };
+
+/**
+ * Once a day (the first run of the UTC day): the table and the log compared over the last two days,
+ * signed and written beside the digests; differences are a metric with an alarm.
+ */
+async function reconcileDaily(now: Date): Promise<{ key: string; differences: number } | undefined> {
+  if ((await listKeys(deps.sink, `${RECONCILIATION_PREFIX}dt=${now.toISOString().slice(0, 10)}/`)).length > 0) return undefined;
+  const { key, statement } = await reconcileAndRecord({
+    sink: deps.sink, signer: deps.signer, tableName: config.tableName, retainUntil: deps.retainUntil!(now),
+    tableEventItems: () => scanEventItems(dynamoDb, config.tableName),
+  }, { now, from: new Date(now.getTime() - 2 * DAY_MS), settleMs: HOUR_MS });
+  if (statement.differences === 0) logger.info('audit reconciliation', { key, line: describeStatement(key, statement) });
+  else logger.error('audit reconciliation found differences', { key, line: describeStatement(key, statement), missing: statement.missing, extra: statement.extra, duplicate: statement.duplicate });
+  metrics.addMetric('AuditReconcileDifferences', MetricUnit.Count, statement.differences);
+  return { key, differences: statement.differences };
+}

@@ -13,6 +13,7 @@ import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME, DIGEST_PREFIX } from '../../shared/audit/format.js';
+import { RECONCILIATION_PREFIX } from '../../shared/audit/reconcile.js';
 import { renderSavedQuery, SAVED_QUERIES, sqlString, type SavedQuery } from '../../shared/audit/queries.js';
 import { DECISION_TABLE } from '../../shared/store-schema.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
@@ -42,6 +43,9 @@ export function namedQueryOf(query: SavedQuery): NamedQuerySpec {
  * but the two roles that write objects with a retention date (writer and digest), and
  * `s3:PutLifecycleConfiguration` to everyone.
  */
+/** The only attributes the digest role may read from the table (the reconciliation's Scan; keys for paging). */
+export const RECONCILIATION_TABLE_ATTRIBUTES = ['pk', 'sk', 'kind', 'eventId', 'occurredAt'] as const;
+
 export const AUDIT_BUCKET_DENIED_ACTIONS = ['s3:BypassGovernanceRetention', 's3:DeleteObject', 's3:DeleteObjectVersion'] as const;
 
 /** The Lambda settings the writer reads the table stream with (see the construct's documentation). */
@@ -145,6 +149,8 @@ export class AuditTrail extends Construct {
   readonly redrive: HouseFunction;
   readonly redriveSchedule: CfnSchedule;
   readonly redriveErrorsAlarm: Alarm;
+  /** The daily reconciliation of the table with the log found differences. */
+  readonly reconcileDifferencesAlarm: Alarm;
   readonly streamMapping: EventSourceMapping;
   readonly schedule: CfnSchedule;
   readonly schedulerRole: Role;
@@ -268,6 +274,8 @@ export class AuditTrail extends Construct {
       timeout: Duration.minutes(5),
       environment: {
         [ENV.auditBucket]: this.bucket.bucketName,
+        // The daily reconciliation reads the event items' ids and times.
+        [ENV.tableName]: props.table.tableName,
         // Digests (and digests/public-key.pem) are locked as long as the objects they vouch for.
         [ENV.auditRetentionDays]: String(this.retentionDays),
         // KMS accepts a key ARN wherever it takes a KeyId; the ARN also tells verifiers the region and account.
@@ -329,8 +337,19 @@ export class AuditTrail extends Construct {
 
     // audit-digest: reads the hour's objects and the previous digest, writes the digest (and, once,
     // digests/public-key.pem) with a retention date.
-    this.digest.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [objects(AUDIT_PREFIX), objects(DIGEST_PREFIX)] }));
-    this.digest.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectRetention'], resources: [objects(DIGEST_PREFIX)] }));
+    this.digest.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [objects(AUDIT_PREFIX), objects(DIGEST_PREFIX), objects(RECONCILIATION_PREFIX)] }));
+    this.digest.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectRetention'], resources: [objects(DIGEST_PREFIX), objects(RECONCILIATION_PREFIX)] }));
+    // The daily reconciliation scans the table for the event items' ids and times, and may read no other
+    // attribute (review items hold task tokens): fine-grained access on the attributes and the Select.
+    this.digest.role.addToPrincipalPolicy(new PolicyStatement({
+      actions: ['dynamodb:Scan'],
+      resources: [props.table.tableArn],
+      conditions: {
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...RECONCILIATION_TABLE_ATTRIBUTES] },
+        StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+      },
+    }));
+    props.table.encryptionKey?.grant(this.digest.role, 'kms:Decrypt');
     this.digest.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
     this.key.grant(this.digest.role, 'kms:GenerateDataKey', 'kms:Decrypt');
     this.signingKey.grant(this.digest.role, 'kms:Sign', 'kms:GetPublicKey');
@@ -349,7 +368,7 @@ export class AuditTrail extends Construct {
       }),
     );
 
-    for (const [fn, prefixes] of [[this.writer, [AUDIT_PREFIX]], [this.redrive, [AUDIT_PREFIX]], [this.digest, [AUDIT_PREFIX, DIGEST_PREFIX]]] as const) {
+    for (const [fn, prefixes] of [[this.writer, [AUDIT_PREFIX]], [this.redrive, [AUDIT_PREFIX]], [this.digest, [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX]]] as const) {
       for (const prefix of prefixes) {
         Validations.of(fn).acknowledge({
           id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.bucket.node.defaultChild as CfnResource)}.Arn>/${prefix}*]`,
@@ -604,7 +623,13 @@ export class AuditTrail extends Construct {
       }),
       1,
     );
-    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm];
+    this.reconcileDifferencesAlarm = alarm(
+      'ReconcileDifferencesAlarm',
+      'Countersign: the daily reconciliation found event items of the table missing from the audit log (or records the table does not hold); see the signed statement under reconciliations/ and the digest function\'s logs',
+      new Metric({ namespace: 'Countersign', metricName: 'AuditReconcileDifferences', dimensionsMap: { service: 'audit-digest' }, period: Duration.hours(1), statistic: 'Maximum' }),
+      1,
+    );
+    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm, this.reconcileDifferencesAlarm];
   }
 
 }

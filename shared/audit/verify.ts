@@ -13,6 +13,7 @@ import type { ObjectVersion } from '../ports/audit.js';
 import { getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
 import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
 import { failedEventItems, type FailedBatch } from './failures.js';
+import { describeStatement, RECONCILIATION_PREFIX, statementSignedBytes, type ReconciliationStatement } from './reconcile.js';
 import { RequestSequences, type RequestEventFact } from './request-sequence.js';
 
 /** See `VerifyOptions.maxUnsignedAgeHours`. */
@@ -32,7 +33,7 @@ export type ProblemKind =
   | 'object-unsigned' | 'object-versions' | 'digest-versions' | 'published-key'
   | 'record-unreadable' | 'record-hash' | 'record-chain' | 'record-order' | 'record-shard'
   | 'request-sequence' | 'request-outcome' | 'record-pending-redrive'
-  | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra';
+  | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra' | 'reconcile-statement';
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -103,6 +104,8 @@ export interface VerifyReport {
   requestsChecked: number | null;
   /** The failure destination: null when not given; else its batches and the event items not yet in the log. */
   failureDestination: { batches: number; eventItems: number; pending: number } | null;
+  /** The signed reconciliation statements beside the digests: how many, and the newest one's result. */
+  reconciliation: { statements: number; newest: string | undefined };
 }
 
 const MAX_PROBLEMS_PER_OBJECT = 20;
@@ -439,6 +442,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     if (list.length > 1 || list.some((v) => v.isDeleteMarker)) problems.push(versionProblem(key, list));
   }
   const publishedKey = await publishedKeyState(sink, verifier.fingerprint);
+  const reconciliation = await checkStatements(await keysUnder(RECONCILIATION_PREFIX), read, verifier, problems);
   if (publishedKey === 'differs' || publishedKey === 'unreadable') {
     problems.push({ kind: 'published-key', digestKey: PUBLIC_KEY_OBJECT, message: `${PUBLIC_KEY_OBJECT} is ${publishedKey === 'differs' ? 'not the trust anchor\'s key' : 'not a readable public key'} (anchor fingerprint ${verifier.fingerprint}): a third party who trusts the key in the log would be misled; it was replaced, or the log is signed by another key` });
   }
@@ -688,17 +692,41 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     publishedKey,
     versionsChecked: versions !== undefined,
     requestsChecked: sequences?.size ?? null,
+    reconciliation,
     failureDestination: wholeLog && options.failures !== undefined
       ? { batches: options.failures.length, eventItems: failed.reduce((n, { items }) => n + items.length, 0), pending: pendingItems }
       : null,
   };
 }
 
+/** Each statement signed by the anchor; the newest one's differences are a finding (the table and the log disagree now). */
+async function checkStatements(keys: readonly string[], read: (key: string) => Promise<Uint8Array | undefined>, verifier: PemSignatureVerifier, problems: VerifyProblem[]): Promise<VerifyReport['reconciliation']> {
+  let newest: { key: string; statement: ReconciliationStatement } | undefined;
+  for (const key of keys) {
+    const bytes = await read(key);
+    let statement: ReconciliationStatement;
+    try {
+      statement = JSON.parse(Buffer.from(bytes ?? '').toString('utf8')) as ReconciliationStatement;
+      if (typeof statement.signature !== 'string' || typeof statement.window?.to !== 'string') throw new Error('not a reconciliation statement');
+    } catch (error) {
+      problems.push({ kind: 'reconcile-statement', message: `reconciliation statement ${key} is unreadable (${(error as Error).message}): it was altered` });
+      continue;
+    }
+    if (!verifier.verify(statementSignedBytes(statement), Buffer.from(statement.signature, 'base64'), statement.signing?.algorithm)) {
+      problems.push({ kind: 'reconcile-statement', message: `reconciliation statement ${key}: the signature does not verify with the trust anchor: it was altered or forged` });
+      continue;
+    }
+    if (newest === undefined || statement.window.to > newest.statement.window.to) newest = { key, statement };
+  }
+  if (newest !== undefined && newest.statement.differences > 0) problems.push({ kind: 'reconcile-statement', message: `the newest reconciliation statement says ${describeStatement(newest.key, newest.statement)}` });
+  return { statements: keys.length, newest: newest === undefined ? undefined : describeStatement(newest.key, newest.statement) };
+}
+
 /** Every version under the log's prefixes, by key (oldest first); undefined for a store without versions. */
 async function listAllVersions(sink: AuditObjectReader): Promise<Map<string, ObjectVersion[]> | undefined> {
   if (sink.listVersions === undefined || sink.getObjectVersion === undefined) return undefined;
   const byKey = new Map<string, ObjectVersion[]>();
-  for (const prefix of [AUDIT_PREFIX, DIGEST_PREFIX]) {
+  for (const prefix of [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX]) {
     for (const version of await sink.listVersions(prefix)) byKey.set(version.key, [...(byKey.get(version.key) ?? []), version]);
   }
   return byKey;
@@ -768,6 +796,7 @@ export function formatReport(report: VerifyReport): string {
     const f = report.failureDestination;
     lines.push(`  failure destination: ${f.batches} failed batch(es), ${f.eventItems} event item(s), ${f.pending === 0 ? 'all of them in the log' : `${f.pending} not in the log yet`}`);
   } else if (report.requestsChecked !== null) lines.push('  failure destination: not checked (give --failures FILE or --failure-bucket NAME)');
+  if (report.reconciliation.newest !== undefined) lines.push(`  reconciliation statements: ${report.reconciliation.statements}; the newest: ${report.reconciliation.newest}`);
   if (report.newestDigest !== undefined) lines.push(`  digests ${report.oldestDigest} .. ${report.newestDigest}`);
   if (report.pendingObjects.length > 0) lines.push(`  ${report.pendingObjects.length} object(s) written after the newest digest: checked, not yet signed (the next digest lists them)`);
   for (const problem of report.problems) lines.push(`  [${problem.kind}] ${problem.message}`);

@@ -70,6 +70,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         'Countersign-test/AuditTrail/Redrive: AwsSolutions-IAM5[Resource::<AuditTrailFailureBucket9A6FB0F7.Arn>/*]',
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/audit/*]',
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/digests/*]',
+        'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/reconciliations/*]',
       ].sort(),
     );
     for (const { reason } of found) expect(reason.length).toBeGreaterThan(60);

@@ -269,15 +269,26 @@ describe('least privilege: each role grants what its handler calls, on what it t
   it('audit-digest', () => {
     const fn = functionOf('audit-digest');
     expect(grantsOf(fn.roleId)).toEqual({
-      's3:GetObject': [`${auditBucket}/audit/*`, `${auditBucket}/digests/*`].sort(),
-      's3:PutObject': [`${auditBucket}/digests/*`],
-      's3:PutObjectRetention': [`${auditBucket}/digests/*`],
+      's3:GetObject': [`${auditBucket}/audit/*`, `${auditBucket}/digests/*`, `${auditBucket}/reconciliations/*`].sort(),
+      's3:PutObject': [`${auditBucket}/digests/*`, `${auditBucket}/reconciliations/*`].sort(),
+      's3:PutObjectRetention': [`${auditBucket}/digests/*`, `${auditBucket}/reconciliations/*`].sort(),
       's3:ListBucket': [auditBucket],
+      // The daily reconciliation: event ids and times only (the statement's conditions are pinned below).
+      'dynamodb:Scan': [table],
       'kms:GenerateDataKey': [auditKey],
-      'kms:Decrypt': [auditKey],
+      'kms:Decrypt': [auditKey, tableKey].sort(),
       'kms:Sign': [signingKey],
       'kms:GetPublicKey': [signingKey],
       ...xrayAndLogs(fn.logGroupId),
+    });
+  });
+
+  it('audit-digest may scan the table for event ids and times only, never a review item\'s task token', () => {
+    const scan = statementsOf(functionOf('audit-digest').roleId).filter((s) => s.Action === 'dynamodb:Scan');
+    expect(scan).toHaveLength(1);
+    expect(scan[0]!.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'kind', 'eventId', 'occurredAt'] },
+      StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
     });
   });
 

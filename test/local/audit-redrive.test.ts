@@ -123,7 +123,7 @@ describe('records sent to the failure destination', () => {
   it('are pending until redriven: verify names them from the failure file, not whole', () => {
     expect(pending.ok).toBe(false);
     expect(pending.failureDestination).toEqual({ batches: expect.any(Number), eventItems: 4, pending: 4 });
-    const messages = pending.problems.map((p) => `[${p.kind}] ${p.message}`);
+    const messages = pending.problems.filter((p) => p.kind !== 'reconcile-statement').map((p) => `[${p.kind}] ${p.message}`);
     expect(messages.length).toBeGreaterThan(0);
     for (const message of messages) expect(message).toMatch(/^\[record-pending-redrive\] .*audit-failures\.jsonl line \d+: \d event item\(s\) of shard \S+ \(sequences \d+-\d+, first lost-\d\/(requested|decided)\) went to the failure destination at \S+ and are not in the log yet/);
     for (const id of lostIds) expect(pending.eventIds!.has(id)).toBe(false);
@@ -139,6 +139,13 @@ describe('records sent to the failure destination', () => {
     expect(late.map((r) => r.event_id).sort()).toEqual(lostIds);
     for (const r of late) expect(r.shard_id).toMatch(/^late\./);
     expect((await logRecords()).filter((r) => r.redriven_at === null)).toHaveLength(6);
+  });
+
+  it('records a signed reconciliation at each stop: the first names what is missing, the one after the redrive agrees', () => {
+    expect(log.lines.some((line) => /reconciliations\/dt=\S+\/reconciliation-\d{9}Z\.json: table countersign-redrive-it and the log differ over the start \.\. \S+: 4 missing from the log \(lost-1\/decided, lost-1\/requested, lost-2\/decided, …\)/.test(line))).toBe(true);
+    expect(pending.problems.some((p) => p.kind === 'reconcile-statement' && p.message.includes('4 missing from the log'))).toBe(true);
+    expect(whole.reconciliation.statements).toBe(2);
+    expect(whole.reconciliation.newest).toMatch(/: table countersign-redrive-it and the log agree over the start \.\. \S+ \(10 event items, each in the log exactly once\)$/);
   });
 
   it('reconciles with the table: every event item in the log exactly once', async () => {

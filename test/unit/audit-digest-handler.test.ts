@@ -1,4 +1,5 @@
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -13,11 +14,14 @@ const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/digest';
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const s3 = mockClient(S3Client);
 const kms = mockClient(KMSClient);
+const ddb = mockClient(DynamoDBClient);
 
 describe('audit-digest handler (the scheduled hourly run)', () => {
   it('publishes the KMS public key and writes the missing hour\'s digest, signed by KMS, to the bucket', async () => {
     vi.stubEnv('COUNTERSIGN_AUDIT_BUCKET', 'audit-bucket');
     vi.stubEnv('COUNTERSIGN_DIGEST_KEY_ID', KEY);
+    vi.stubEnv('COUNTERSIGN_TABLE_NAME', 'decisions');
+    ddb.on(ScanCommand).resolves({ Items: [] });
     vi.useFakeTimers({ now: new Date('2026-11-20T11:05:00Z'), toFake: ['Date'] });
     const stored = new Map<string, Uint8Array>();
     s3.on(ListObjectsV2Command).callsFake((input: { Prefix: string }) => ({ Contents: [...stored.keys()].filter((k) => k.startsWith(input.Prefix)).map((Key) => ({ Key })) }));
@@ -41,7 +45,12 @@ describe('audit-digest handler (the scheduled hourly run)', () => {
     const result = await handler({}, { functionName: 'audit-digest' } as Context);
     vi.useRealTimers();
 
-    expect(result).toEqual({ written: 1, remainingHours: 0 });
+    // The first run of the day also reconciles the table with the log, and signs the statement.
+    expect(result).toEqual({ written: 1, remainingHours: 0, reconciled: { key: 'reconciliations/dt=2026-11-20/reconciliation-100500000Z.json', differences: 0 } });
+    expect(ddb).toHaveReceivedCommandWith(ScanCommand, { TableName: 'decisions', Select: 'SPECIFIC_ATTRIBUTES', ProjectionExpression: '#kind, #eventId, #occurredAt' });
+    expect(JSON.parse(Buffer.from(stored.get('reconciliations/dt=2026-11-20/reconciliation-100500000Z.json')!).toString('utf8'))).toMatchObject({
+      window: { from: '2026-11-18T11:05:00.000Z', to: '2026-11-20T10:05:00.000Z' }, table: 'decisions', differences: 0, signing: { algorithm: 'ECDSA_SHA_256', key_id: KEY },
+    });
     expect(kms).toHaveReceivedCommandWith(SignCommand, { KeyId: KEY, SigningAlgorithm: 'ECDSA_SHA_256', MessageType: 'RAW' });
     const digest = JSON.parse(Buffer.from(stored.get('digests/dt=2026-11-20/hour=10/digest.json')!).toString('utf8')) as AuditDigest;
     expect(digest).toMatchObject({ hour: '2026-11-20T10:00:00.000Z', objects: [], previous: null, signing: { algorithm: 'ECDSA_SHA_256', key_id: KEY } });
@@ -50,6 +59,11 @@ describe('audit-digest handler (the scheduled hourly run)', () => {
     expect(s3).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'audit-bucket', Key: 'digests/dt=2026-11-20/hour=10/digest.json' });
     // `verify --bucket` reads the same log through the SDK and checks the KMS signature from the PEM.
     const report = await verifyAuditLog({ sink: openS3AuditLog(new S3Client({}), 'audit-bucket'), publicKeyPem: pem });
-    expect(report).toMatchObject({ ok: true, digests: 1, objects: 0, versionsChecked: true, publishedKey: 'matches' });
+    expect(report).toMatchObject({ ok: true, digests: 1, objects: 0, versionsChecked: true, publishedKey: 'matches', reconciliation: { statements: 1 } });
+    // A second run the same day does not reconcile again.
+    vi.useFakeTimers({ now: new Date('2026-11-20T12:05:00Z'), toFake: ['Date'] });
+    const again = await handler({}, { functionName: 'audit-digest' } as Context);
+    vi.useRealTimers();
+    expect(again).toEqual({ written: 1, remainingHours: 0 });
   });
 });

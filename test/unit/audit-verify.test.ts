@@ -382,3 +382,29 @@ describe('tamper suite: holes visible from the log alone (issue 9)', () => {
     expect(formatReport(report)).toContain('request numbering and the failure destination: checked over the whole log only (no --from/--to)');
   });
 });
+
+describe('signed reconciliation statements beside the digests (issue 9)', () => {
+  const deps = (table: Array<{ eventId: string; occurredAt: string }>) => ({ sink, signer, tableName: 'decisions', retainUntil: NOW, tableEventItems: async () => table });
+  const logged = () => objects.flatMap((o) => o.records.map((r) => ({ eventId: r.event_id, occurredAt: r.occurred_at })));
+
+  it('verify checks each statement\'s signature with the anchor and reports the newest one', async () => {
+    const { reconcileAndRecord } = await import('../../shared/audit/reconcile.js');
+    const clean = await reconcileAndRecord(deps(logged()), { now: NOW });
+    expect(clean.statement).toMatchObject({ tableEventItems: 20, logRecords: 20, differences: 0 });
+    const report = await verify();
+    expect(report.ok).toBe(true);
+    expect(report.reconciliation).toEqual({ statements: 1, newest: `${clean.key}: table decisions and the log agree over the start .. 2026-11-20T13:05:00.000Z (20 event items, each in the log exactly once)` });
+
+    // A later statement finds an event item of the table that is not in the log: the newest says so, and that is a finding.
+    const later = await reconcileAndRecord(deps([...logged(), { eventId: 'a9/lost', occurredAt: '2026-11-20T12:30:00.000Z' }]), { now: new Date(NOW.getTime() + 1000) });
+    expect(later.statement).toMatchObject({ differences: 1, missing: { count: 1, eventIds: ['a9/lost'] } });
+    expect((await verify()).problems.map((p) => `[${p.kind}] ${p.message}`)).toEqual([
+      `[reconcile-statement] the newest reconciliation statement says ${later.key}: table decisions and the log differ over the start .. 2026-11-20T13:05:01.000Z: 1 missing from the log (a9/lost)`,
+    ]);
+
+    // A statement rewritten to say all is well no longer verifies.
+    const forged = JSON.parse(await readFile(pathOf(later.key), 'utf8')) as Record<string, unknown>;
+    await writeFile(pathOf(later.key), JSON.stringify({ ...forged, differences: 0, missing: { count: 0, eventIds: [] } }));
+    expect((await verify()).problems.map((p) => p.message)).toEqual([`reconciliation statement ${later.key}: the signature does not verify with the trust anchor: it was altered or forged`]);
+  });
+});

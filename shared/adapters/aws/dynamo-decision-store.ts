@@ -1,6 +1,7 @@
 import {
   GetItemCommand,
   QueryCommand,
+  ScanCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -50,6 +51,33 @@ export async function queryAcceptedVotes(client: DynamoDBClient, tableName: stri
     startKey = page.LastEvaluatedKey;
   } while (startKey !== undefined);
   return votes.sort((a, b) => a.at.localeCompare(b.at) || a.id.localeCompare(b.id));
+}
+
+/**
+ * Every event item's id and time (the reconciliation's side of the table). Reads only `kind`,
+ * `eventId` and `occurredAt`: the IAM grant for it allows no other attribute (review items hold
+ * task tokens).
+ */
+export async function scanEventItems(client: DynamoDBClient, tableName: string): Promise<Array<{ eventId: string; occurredAt: string }>> {
+  const items: Array<{ eventId: string; occurredAt: string }> = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({
+      TableName: tableName,
+      Select: 'SPECIFIC_ATTRIBUTES',
+      ProjectionExpression: '#kind, #eventId, #occurredAt',
+      FilterExpression: '#kind = :event',
+      ExpressionAttributeNames: { '#kind': 'kind', '#eventId': 'eventId', '#occurredAt': 'occurredAt' },
+      ExpressionAttributeValues: { ':event': { S: 'event' } },
+      ConsistentRead: true,
+      ExclusiveStartKey: startKey,
+    }));
+    for (const item of page.Items ?? []) {
+      if (item.eventId?.S !== undefined) items.push({ eventId: item.eventId.S, occurredAt: item.occurredAt?.S ?? '' });
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey !== undefined);
+  return items;
 }
 
 /** Event item types: the spine's, and the review's (written by `DynamoReviewStore`). */
