@@ -66,11 +66,12 @@ const LEDGER: Entry[] = [
   { command: /^npm run audit -- query --saved refused-votes --csv$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', '--saved', 'refused-votes', '--csv'])", how: 'runs' }] },
   { command: /^npm run audit -- query "SELECT .*" --json$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', 'SELECT event_type, count(*) AS n FROM audit_events GROUP BY 1", how: 'runs' }] },
   {
-    command: /^npm run audit -- verify --bucket <AuditBucketName> --key-id <DigestSigningKeyArn> --from \S+$/,
-    needsAws: 'reads the S3 bucket and the KMS public key of a deployment',
+    command: /^npm run audit -- verify --bucket <AuditBucketName> --key-id <DigestSigningKeyArn> --failure-bucket <AuditFailureBucketName>$/,
+    needsAws: 'reads the S3 bucket, its failure bucket and the KMS public key of a deployment',
     runBy: [
       { file: 'test/adapters/s3-audit-sink.test.ts', contains: 'new S3AuditSink(', how: 'stands-in' },
-      { file: WALKTHROUGH, contains: "audit(['verify'])", how: 'stands-in' },
+      { file: 'test/unit/audit-digest-handler.test.ts', contains: "verifyAuditLog({ sink: openS3AuditLog(new S3Client({}), 'audit-bucket')", how: 'stands-in' },
+      { file: 'test/local/audit-redrive.test.ts', contains: "auditCli(['verify', '--dir'", how: 'stands-in' },
     ],
   },
   { command: /^npm run policies:check$/, runBy: [{ file: CI, contains: 'npm run policies:check', how: 'runs' }, { file: 'test/cli/readme-policy.test.ts', contains: "spawnSync('npm', ['run', '--silent', 'policies:check', '--', '--dir', dir]", how: 'runs' }] },
@@ -88,6 +89,11 @@ const LEDGER: Entry[] = [
     command: /^aws (secretsmanager put-secret-value|sqs start-message-move-task)\b/,
     needsAws: 'the AWS CLI against a deployment; the secrets\' JSON shapes are what the tested credentials adapter reads',
     runBy: [{ file: 'test/adapters/slack-credentials.test.ts', contains: "SecretString: JSON.stringify({ botToken: 'xoxb-aws' })", how: 'stands-in' }],
+  },
+  {
+    command: /^aws kms get-public-key --key-id <DigestSigningKeyArn>$/,
+    needsAws: 'the KMS key of a deployment; verify --key-id makes the same GetPublicKey call, and the fingerprint it prints is tested locally',
+    runBy: [{ file: 'test/unit/audit-verify-cli.test.ts', contains: 'trust anchor: local key', how: 'stands-in' }],
   },
 ];
 
