@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, CanonicalJsonError, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from '../../shared/domain/canonical-json.js';
+import { canonicalJson, CanonicalJsonError, jsonDepth, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from '../../shared/domain/canonical-json.js';
 import { payloadOf, payloadSha256, validateActionRequested, type ActionRequest } from '../../shared/domain/contract.js';
 import sample from '../events/db-export-prod.json' with { type: 'json' };
 
@@ -89,6 +89,13 @@ describe('rawJsonText (the raw detail of an untrusted request)', () => {
   it('refuses values JSON cannot carry', () => {
     expect(() => rawJsonText({ a: Number.NaN })).toThrow(CanonicalJsonError);
     expect(() => rawJsonText({ a: () => 1 })).toThrow(/function/);
+  });
+});
+
+describe('jsonDepth', () => {
+  it('counts levels of objects and arrays, without recursion', () => {
+    expect([jsonDepth('x'), jsonDepth(null), jsonDepth({}), jsonDepth({ a: [[]], b: 1 }), jsonDepth([{ a: { b: [1] } }])]).toEqual([0, 0, 1, 3, 4]);
+    expect(jsonDepth(JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`))).toBe(100_000);
   });
 });
 
