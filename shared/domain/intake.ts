@@ -1,4 +1,4 @@
-import { loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from './canonical-json.js';
+import { CanonicalJsonError, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from './canonical-json.js';
 import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_REQUESTED, LIMITS, payloadSha256, quoted, usableActionId, validateActionRequested, type ActionRequest } from './contract.js';
 import { approvalTiming, outcomeOf, type ActionDecidedDetail, type PolicyDecision } from './decision.js';
 import type { DecisionStore, EventPublisher, PolicyEngine, RecordResult, RequestRecord, WorkflowStarter } from '../ports/index.js';
@@ -44,8 +44,15 @@ export function identityProblem(source: string, request: ActionRequest): string 
  * SHA-256, its size and a bounded prefix. The fingerprint is of the whole text, whatever is kept.
  */
 function rawDetailOf(event: IncomingEvent): Pick<RequestRecord, 'fingerprint' | 'rawDetail' | 'rawDetailSha256' | 'rawDetailBytes' | 'rawDetailTruncated'> {
-  // Any JSON value at any depth, lone surrogates included, has this text (the bus delivers parsed JSON).
-  const text = rawJsonText(event.detail);
+  // Any JSON value at any depth, lone surrogates included, has this text (the bus delivers parsed JSON);
+  // only a missing detail (undefined) has none.
+  let text: string;
+  try {
+    text = rawJsonText(event.detail);
+  } catch (error) {
+    if (!(error instanceof CanonicalJsonError)) throw error;
+    text = JSON.stringify(String(event.detail));
+  }
   const bytes = utf8Bytes(text);
   const truncated = bytes > LIMITS.rawDetailKeptBytes;
   return {
@@ -57,11 +64,10 @@ function rawDetailOf(event: IncomingEvent): Pick<RequestRecord, 'fingerprint' | 
   };
 }
 
-/** Why an event's envelope fields cannot be trusted as text, before anything is compared with them. */
+/** Why an event's source cannot be trusted as text, before anything is compared with it. */
 function envelopeProblem(event: IncomingEvent): string | undefined {
   const at = loneSurrogateAt(event.source);
   if (at >= 0) return `source: ${quoted(event.source, 128)} has a lone surrogate at character ${at}, which is not valid Unicode; agents send with source "agent.<id>"`;
-  if (loneSurrogateAt(event.detailType) >= 0) return `detail-type: ${quoted(event.detailType, 128)} is not valid Unicode (a lone surrogate)`;
   return undefined;
 }
 

@@ -130,6 +130,20 @@ describe('lone surrogates (issue 11, class 4)', () => {
   });
 });
 
+describe('odd envelopes', () => {
+  it('records an event without a detail as invalid under its event id (Lambda may be invoked with anything)', async () => {
+    const d = deps();
+    const event: IncomingEvent = { id: 'evt-no-detail', source: 'agent.billing-agent', detailType: 'Action Requested', detail: undefined };
+    expect(await evaluateActionRequested(event, d)).toMatchObject({ status: 'created', record: { key: 'invalid/evt-no-detail', outcome: 'invalid', reason: 'detail: must be a JSON object' } });
+  });
+
+  it('records a detail-type with a lone surrogate as invalid, the detail-type shown escaped', async () => {
+    const d = deps();
+    const event: IncomingEvent = { ...actionRequested(), id: 'evt-dt', detailType: 'Action Requested\uDFFF' };
+    expect(await evaluateActionRequested(event, d)).toMatchObject({ status: 'created', record: { key: 'invalid/evt-dt', outcome: 'invalid', reason: 'detail-type: "Action Requested\\uDFFF" is not "Action Requested"' } });
+  });
+});
+
 describe('reasons', () => {
   it('quote what was sent shortened: a 100,000-character unknown field name gives a short reason', async () => {
     const { record } = await decide(sent({ ['k'.repeat(100_000)]: '1' }));
