@@ -13,6 +13,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance, INTEGER, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
 import { z } from 'zod';
+import { jsonDepth, rawJsonText } from '../shared/domain/canonical-json.js';
+import { LIMITS } from '../shared/domain/contract.js';
 import { FINAL_OUTCOMES } from '../shared/domain/decision.js';
 import { AUDIT_EVENT_TYPES, AUDIT_PREFIX, AUDIT_TABLE_NAME } from '../shared/audit/format.js';
 import { defineAuditEvents } from '../shared/audit/query.js';
@@ -199,7 +201,9 @@ export function agentTextOf(detail: string | null): { justification: string | nu
   const request = parseJson(requestJson) ?? parseJson(rawDetail);
   if (typeof request !== 'object' || request === null) return { justification: null, parameters: null };
   const { justification, parameters } = request as { justification?: unknown; parameters?: unknown };
-  return { justification: text(justification), parameters: parameters ?? null };
+  // An invalid request's parameters may nest deeper than JSON.stringify (here and in the page) can go: shown as text.
+  const shown = jsonDepth(parameters) > LIMITS.detailMaxDepth ? rawJsonText(parameters) : parameters;
+  return { justification: text(justification), parameters: shown ?? null };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { rawJsonText } from '../shared/domain/canonical-json.js';
 import { AwsServiceError, type AwsOperations } from './aws-json-server.js';
 import { matchesEventPattern, validateEventPattern, type EventPattern } from './event-pattern.js';
 import { silentLogger, type Logger } from './log.js';
@@ -170,6 +171,8 @@ export class LocalEventBus {
   /** Deliveries waiting for their (next) attempt. */
   private readonly timers = new Map<NodeJS.Timeout, RecordedEvent['deliveries'][number]>();
   private readonly idleWaiters: (() => void)[] = [];
+  /** Each accepted event's Detail as sent: every delivery parses its own copy from it, as Lambda does. */
+  private readonly detailTexts = new WeakMap<BusEvent, string>();
   private closed = false;
 
   constructor(private readonly options: LocalEventBusOptions) {
@@ -323,6 +326,7 @@ export class LocalEventBus {
         resources: Array.isArray(entry.Resources) ? [...(entry.Resources as string[])] : [],
         detail: JSON.parse(entry.Detail as string) as Record<string, unknown>,
       };
+      this.detailTexts.set(event, entry.Detail as string);
       accepted.push(event);
       results.push({ EventId: event.id });
     }
@@ -368,8 +372,7 @@ export class LocalEventBus {
     delivery.attempts += 1;
     const attempt = delivery.attempts;
     try {
-      // Each attempt gets its own copy, as a Lambda invocation gets its own deserialized event.
-      await rule.target(structuredClone(event));
+      await rule.target(this.deliveryCopy(event));
       delivery.status = 'delivered';
       this.emit({ kind: 'delivered', event, rule: rule.name, attempt });
     } catch (error) {
@@ -386,10 +389,26 @@ export class LocalEventBus {
         return;
       }
       this.emit({ kind: 'delivery-failed', event, rule: rule.name, attempt, error, retryInMs: null });
-      await this.deadLetter(rule, event, attempt, error);
+      try {
+        await this.deadLetter(rule, event, attempt, error);
+      } catch (writeError) {
+        // Nothing may escape a delivery (it would end the process); the event stays in `recent()`.
+        delivery.status = 'abandoned';
+        this.log.error(`could not write event ${event.id} to the dead-letter file ${this.options.deadLetterFile}: ${errorParts(writeError).message}`);
+        return;
+      }
       delivery.status = 'dead-lettered';
       this.emit({ kind: 'dead-lettered', event, rule: rule.name, attempts: attempt, error, file: this.options.deadLetterFile });
     }
+  }
+
+  /**
+   * Each attempt gets its own copy, as a Lambda invocation gets its own deserialized event: parsed
+   * from the Detail text, since `JSON.parse` handles any nesting where `structuredClone` overflows.
+   */
+  private deliveryCopy(event: BusEvent): BusEvent {
+    const text = this.detailTexts.get(event) ?? rawJsonText(event.detail);
+    return { ...event, resources: [...event.resources], detail: JSON.parse(text) as Record<string, unknown> };
   }
 
   private async deadLetter(rule: BusRule, event: BusEvent, attempts: number, error: unknown): Promise<void> {
@@ -407,7 +426,11 @@ export class LocalEventBus {
       deadLetteredAt: new Date().toISOString(),
     };
     await mkdir(dirname(this.options.deadLetterFile), { recursive: true });
-    await appendFile(this.options.deadLetterFile, `${JSON.stringify(record)}\n`, 'utf8');
+    // One line per record at any nesting: the detail is written by the iterative serializer, not JSON.stringify.
+    const { detail, ...envelope } = record.event;
+    const eventText = `${JSON.stringify(envelope).slice(0, -1)},"detail":${rawJsonText(detail)}}`;
+    const line = `{"event":${eventText},"attributes":${JSON.stringify(record.attributes)},"deadLetteredAt":${JSON.stringify(record.deadLetteredAt)}}`;
+    await appendFile(this.options.deadLetterFile, `${line}\n`, 'utf8');
   }
 
   /** Resolves once no delivery is running or waiting for a retry. */

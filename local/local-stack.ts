@@ -302,9 +302,15 @@ function detailField(detail: Record<string, unknown>, field: string): unknown {
   return detail[field];
 }
 
+/** Agent-written text for a terminal line: only a string, and at most `max` characters of it. */
+function shown(value: unknown, max = 128): string {
+  if (typeof value !== 'string') return '?';
+  return value.length <= max ? value : `${value.slice(0, max)}...`;
+}
+
 function subjectOf(event: BusEvent): string {
   const actionId = detailField(event.detail, 'actionId');
-  if (typeof actionId === 'string') return actionId;
+  if (typeof actionId === 'string') return shown(actionId);
   const requestEventId = detailField(event.detail, 'requestEventId');
   return `event ${typeof requestEventId === 'string' ? requestEventId : event.id}`;
 }
@@ -312,8 +318,9 @@ function subjectOf(event: BusEvent): string {
 function describeRequest(event: BusEvent): string {
   const { action, resource, environment } = event.detail as { action?: unknown; resource?: { type?: unknown; id?: unknown }; environment?: unknown };
   const agent = event.source.startsWith('agent.') ? event.source.slice('agent.'.length) : event.source;
-  const target = typeof resource === 'object' && resource !== null ? `${String(resource.type)}/${String(resource.id)}` : '?';
-  return `${agent}: ${typeof action === 'string' ? action : '?'} on ${target}${typeof environment === 'string' ? ` in ${environment}` : ''}`;
+  // Any shape may arrive here (the contract is checked later, by the handler): String() of {"toString": 1} throws.
+  const target = typeof resource === 'object' && resource !== null ? `${shown(resource.type)}/${shown(resource.id)}` : '?';
+  return `${shown(agent)}: ${shown(action)} on ${target}${typeof environment === 'string' ? ` in ${shown(environment)}` : ''}`;
 }
 
 const REVIEW_OUTCOMES = new Set(['approved', 'rejected', 'expired']);

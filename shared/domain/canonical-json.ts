@@ -32,3 +32,95 @@ export function sha256Hex(text: string | Uint8Array): string {
 export function utf8Bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8');
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/** Index of the first lone surrogate in `text` (text that is not valid Unicode), or -1. */
+export function loneSurrogateAt(text: string): number {
+  return LONE_SURROGATE.exec(text)?.index ?? -1;
+}
+
+/** `text` with each lone surrogate written as the escape `\uXXXX`, so that it can be stored and shown. */
+export function wellFormedText(text: string): string {
+  return text.replace(LONE_SURROGATES, (unit) => `\\u${unit.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+type Frame =
+  | { kind: 'array'; items: readonly unknown[]; next: number }
+  | { kind: 'object'; keys: string[]; object: Record<string, unknown>; next: number };
+
+/**
+ * The JSON text of a value parsed from JSON (an untrusted request), at any depth: canonical as
+ * `canonicalJson` (sorted keys, ECMAScript numbers, no whitespace), except that a lone surrogate is
+ * kept as a `\uXXXX` escape where RFC 8785 refuses it. Iterative, so no nesting can overflow the stack;
+ * `JSON.parse` of the result gives the value back.
+ */
+export function rawJsonText(value: unknown): string {
+  const parts: string[] = [];
+  const stack: Frame[] = [];
+  const emit = (item: unknown): void => {
+    if (Array.isArray(item)) {
+      parts.push('[');
+      stack.push({ kind: 'array', items: item, next: 0 });
+    } else if (typeof item === 'object' && item !== null) {
+      parts.push('{');
+      stack.push({ kind: 'object', keys: Object.keys(item).sort(), object: item as Record<string, unknown>, next: 0 });
+    } else if (typeof item === 'number' && !Number.isFinite(item)) {
+      throw new CanonicalJsonError(`value has no JSON form: ${String(item)}`);
+    } else if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean' || item === null) {
+      // JSON.stringify writes lone surrogates as escapes (well-formed JSON.stringify, ES2019).
+      parts.push(JSON.stringify(item));
+    } else {
+      throw new CanonicalJsonError(`value has no JSON form: it holds a ${typeof item}`);
+    }
+  };
+  emit(value);
+  for (let frame = stack.at(-1); frame !== undefined; frame = stack.at(-1)) {
+    if (frame.kind === 'array') {
+      if (frame.next === frame.items.length) {
+        stack.pop();
+        parts.push(']');
+        continue;
+      }
+      if (frame.next > 0) parts.push(',');
+      emit(frame.items[frame.next++]);
+    } else {
+      if (frame.next === frame.keys.length) {
+        stack.pop();
+        parts.push('}');
+        continue;
+      }
+      const key = frame.keys[frame.next++] as string;
+      parts.push(`${frame.next > 1 ? ',' : ''}${JSON.stringify(key)}:`);
+      emit(frame.object[key]);
+    }
+  }
+  return parts.join('');
+}
+
+/**
+ * The longest prefix of `text` of at most `maxBytes` UTF-8 bytes that ends on a whole character, so
+ * that a prefix of valid text is valid text.
+ */
+export function utf8Prefix(text: string, maxBytes: number): string {
+  if (utf8Bytes(text) <= maxBytes) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  let end = maxBytes;
+  // Step back over continuation bytes (10xxxxxx) to the start of the character that does not fit.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end -= 1;
+  return bytes.subarray(0, end).toString('utf8');
+}
+
+/** Levels of objects and arrays in a value (a scalar is 0), measured without recursion. */
+export function jsonDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, depth] = item;
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth);
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}

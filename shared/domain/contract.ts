@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { canonicalJson, CanonicalJsonError, sha256Hex, utf8Bytes } from './canonical-json.js';
+import { canonicalJson, CanonicalJsonError, loneSurrogateAt, sha256Hex, utf8Bytes, wellFormedText } from './canonical-json.js';
 
 /**
  * Event contract v1. The limits are part of the public contract and are listed in the README;
@@ -17,8 +17,19 @@ export const LIMITS = {
   justificationMaxChars: 4000,
   contextMaxBytes: 16 * 1024,
   detailMaxBytes: 256 * 1024,
+  /** Levels of objects and arrays, the detail itself being level 1. */
+  detailMaxDepth: 32,
   freeTextMaxChars: 256,
+  /** The raw detail of an invalid request is kept whole up to this size (UTF-8 bytes of its JSON text)... */
+  rawDetailKeptBytes: 256 * 1024,
+  /** ...and beyond it only its SHA-256, its size and a prefix of this many bytes. */
+  rawDetailPrefixBytes: 16 * 1024,
+  /** A reason is cut to this many characters: it quotes what was sent, which may be large. */
+  reasonMaxChars: 2000,
 } as const;
+
+/** Keys refused anywhere in a request: JavaScript tools drop them or take them for the prototype. */
+const REFUSED_KEYS: ReadonlySet<string> = new Set(['__proto__']);
 
 export const SPEC_VERSION = '1';
 export const AGENT_SOURCE_PREFIX = 'agent.';
@@ -110,23 +121,94 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function describeIssue(issue: z.core.$ZodIssue, detail: unknown): string {
-  const where = issue.path.length > 0 ? issue.path.join('.') : 'detail';
+  const where = pathText(issue.path.map((key) => (typeof key === 'symbol' ? String(key) : key)));
   if (issue.path.length === 0 && (typeof detail !== 'object' || detail === null || Array.isArray(detail))) {
     return 'detail: must be a JSON object';
   }
   if (issue.code === 'unrecognized_keys') {
-    return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (extra fields are refused)`;
+    const shown = issue.keys.slice(0, 5).map((k) => quoted(k)).join(', ');
+    return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${shown}${issue.keys.length > 5 ? ` and ${issue.keys.length - 5} more` : ''} (extra fields are refused)`;
   }
   if (issue.code === 'invalid_type' && valueAt(detail, issue.path) === undefined) return `${where}: is required`;
   return `${where}: ${issue.message}`;
 }
 
-/** Validates an `Action Requested` detail. Every failure names the field and the rule. */
-export function validateActionRequested(detail: unknown): ValidationResult {
-  const actionId = typeof detail === 'object' && detail !== null && 'actionId' in detail
+/** `text` shortened for quoting in a reason: at most `max` characters, lone surrogates escaped. */
+export function quoted(text: string, max = 64): string {
+  const shown = text.length <= max ? text : `${text.slice(0, max)}...`;
+  return `"${wellFormedText(shown)}"`;
+}
+
+/** A path for a reason: `parameters.a.0`, keys shortened. */
+function pathText(path: readonly (string | number)[]): string {
+  return path.length === 0 ? 'detail' : path.map((key) => (typeof key === 'number' ? String(key) : wellFormedText(key.length <= 40 ? key : `${key.slice(0, 40)}...`))).join('.');
+}
+
+/**
+ * What the schema cannot see, found in one iterative walk (so no depth of input overflows the stack):
+ * nesting deeper than the limit, refused keys (zod's records drop `__proto__` silently, which would
+ * make the hash of the parsed request differ from what was sent), and text that is not valid Unicode.
+ */
+function shapeProblems(detail: unknown): string[] {
+  const problems: string[] = [];
+  let deepest: { depth: number; path: (string | number)[] } | undefined;
+  let refusedKey: (string | number)[] | undefined;
+  let badText: { path: (string | number)[]; at: number; key: boolean } | undefined;
+  const stack: { value: unknown; depth: number; path: (string | number)[] }[] = [{ value: detail, depth: 1, path: [] }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, depth, path } = item;
+    if (typeof value === 'string') {
+      const at = badText === undefined ? loneSurrogateAt(value) : -1;
+      if (at >= 0) badText = { path, at, key: false };
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > LIMITS.detailMaxDepth && (deepest === undefined || depth > deepest.depth)) deepest = { depth, path };
+    // Past the limit only the depth is still measured; the path stops growing so memory stays linear.
+    const deep = depth > LIMITS.detailMaxDepth;
+    if (Array.isArray(value)) {
+      value.forEach((element, index) => stack.push({ value: element, depth: depth + 1, path: deep ? path : [...path, index] }));
+      continue;
+    }
+    for (const [key, element] of Object.entries(value)) {
+      if (refusedKey === undefined && REFUSED_KEYS.has(key)) refusedKey = [...path, key];
+      if (badText === undefined && loneSurrogateAt(key) >= 0) badText = { path: [...path, key], at: loneSurrogateAt(key), key: true };
+      stack.push({ value: element, depth: depth + 1, path: deep ? path : [...path, key] });
+    }
+  }
+  if (deepest !== undefined) {
+    const field = deepest.path.length > 0 ? pathText(deepest.path.slice(0, 1)) : 'detail';
+    problems.push(`${field}: nests ${deepest.depth} levels of objects and arrays; the limit is ${LIMITS.detailMaxDepth}, counting the detail as level 1`);
+  }
+  if (refusedKey !== undefined) {
+    problems.push(`${pathText(refusedKey)}: the key "__proto__" is refused anywhere in a request (JSON tools drop it or read it as the prototype); rename it`);
+  }
+  if (badText !== undefined) {
+    problems.push(`${pathText(badText.path)}: ${badText.key ? 'a key' : 'text'} with a lone surrogate at character ${badText.at} is not valid Unicode`);
+  }
+  return problems;
+}
+
+/** Cuts a reason to `LIMITS.reasonMaxChars`, with lone surrogates escaped, so that it can always be stored. */
+export function boundedReason(reason: string): string {
+  const text = wellFormedText(reason);
+  return text.length <= LIMITS.reasonMaxChars ? text : `${text.slice(0, LIMITS.reasonMaxChars - 3)}...`;
+}
+
+/** The detail's actionId when it is one the contract allows, whatever else is wrong: the key an invalid request is kept under. */
+export function usableActionId(detail: unknown): string | undefined {
+  return typeof detail === 'object' && detail !== null && 'actionId' in detail
     && typeof detail.actionId === 'string' && ACTION_ID_PATTERN.test(detail.actionId)
     ? detail.actionId
     : undefined;
+}
+
+/** Validates an `Action Requested` detail. Every failure names the field and the rule. */
+export function validateActionRequested(detail: unknown): ValidationResult {
+  const actionId = usableActionId(detail);
+  if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) return { ok: false, reason: 'detail: must be a JSON object', actionId };
+  const shape = shapeProblems(detail);
+  if (shape.length > 0) return { ok: false, reason: boundedReason(shape.join('; ')), actionId };
   let detailBytes: number;
   try {
     detailBytes = utf8Bytes(canonicalJson(detail));
@@ -140,7 +222,7 @@ export function validateActionRequested(detail: unknown): ValidationResult {
   const parsed = ActionRequestedSchema.safeParse(detail);
   if (parsed.success) return { ok: true, request: parsed.data };
   const reason = parsed.error.issues.slice(0, 5).map((issue) => describeIssue(issue, detail)).join('; ');
-  return { ok: false, reason, actionId };
+  return { ok: false, reason: boundedReason(reason), actionId };
 }
 
 /** The part of a request that an approval is for (DESIGN.md decision 3). */

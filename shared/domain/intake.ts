@@ -1,5 +1,5 @@
-import { canonicalJson, CanonicalJsonError, sha256Hex } from './canonical-json.js';
-import { AGENT_SOURCE_PREFIX, DETAIL_TYPE_REQUESTED, payloadSha256, validateActionRequested, type ActionRequest } from './contract.js';
+import { CanonicalJsonError, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from './canonical-json.js';
+import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_REQUESTED, LIMITS, payloadSha256, quoted, usableActionId, validateActionRequested, type ActionRequest } from './contract.js';
 import { approvalTiming, outcomeOf, type ActionDecidedDetail, type PolicyDecision } from './decision.js';
 import type { DecisionStore, EventPublisher, PolicyEngine, RecordResult, RequestRecord, WorkflowStarter } from '../ports/index.js';
 
@@ -39,35 +39,59 @@ export function identityProblem(source: string, request: ActionRequest): string 
   return undefined;
 }
 
-function fingerprintOfRaw(event: IncomingEvent): { fingerprint: string; rawDetail: string } {
-  let rawDetail: string;
+/**
+ * What is kept of an invalid request's detail: its JSON text whole when it fits the store, else its
+ * SHA-256, its size and a bounded prefix. The fingerprint is of the whole text, whatever is kept.
+ */
+function rawDetailOf(event: IncomingEvent): Pick<RequestRecord, 'fingerprint' | 'rawDetail' | 'rawDetailSha256' | 'rawDetailBytes' | 'rawDetailTruncated'> {
+  // Any JSON value at any depth, lone surrogates included, has this text (the bus delivers parsed JSON);
+  // only a missing detail (undefined) has none.
+  let text: string;
   try {
-    rawDetail = canonicalJson(event.detail);
+    text = rawJsonText(event.detail);
   } catch (error) {
     if (!(error instanceof CanonicalJsonError)) throw error;
-    rawDetail = JSON.stringify(String(event.detail));
+    text = JSON.stringify(String(event.detail));
   }
-  return { fingerprint: sha256Hex(canonicalJson({ source: event.source, detailType: event.detailType, detail: rawDetail })), rawDetail };
+  const bytes = utf8Bytes(text);
+  const truncated = bytes > LIMITS.rawDetailKeptBytes;
+  return {
+    fingerprint: sha256Hex(rawJsonText({ source: event.source, detailType: event.detailType, detail: text })),
+    rawDetail: truncated ? utf8Prefix(text, LIMITS.rawDetailPrefixBytes) : text,
+    rawDetailSha256: sha256Hex(text),
+    rawDetailBytes: bytes,
+    rawDetailTruncated: truncated,
+  };
+}
+
+/** Why an event's source cannot be trusted as text, before anything is compared with it. */
+function envelopeProblem(event: IncomingEvent): string | undefined {
+  const at = loneSurrogateAt(event.source);
+  if (at >= 0) return `source: ${quoted(event.source, 128)} has a lone surrogate at character ${at}, which is not valid Unicode; agents send with source "agent.<id>"`;
+  return undefined;
 }
 
 /** Builds what the store keeps for one incoming event: parse, identity check, policy decision. */
 export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receivedAt: string): RequestRecord {
-  const base = { eventId: event.id, source: event.source, receivedAt, approval: null, dispatchedAt: null } as const;
+  // The source is stored and shown: a lone surrogate in it is kept visible as an escape (the fingerprint has it as sent).
+  const base = { eventId: event.id, source: wellFormedText(event.source), receivedAt, approval: null, dispatchedAt: null } as const;
   const invalid = (reason: string, actionId: string | undefined): RequestRecord => ({
     ...base,
-    ...fingerprintOfRaw(event),
+    ...rawDetailOf(event),
     key: actionId ?? invalidKey(event.id),
     actionId: actionId ?? null,
     request: null,
     payloadSha256: null,
     outcome: 'invalid',
-    reason,
+    reason: boundedReason(reason),
     policyIds: [],
     decidedAt: receivedAt,
   });
 
+  const envelope = envelopeProblem(event);
+  if (envelope !== undefined) return invalid(envelope, usableActionId(event.detail));
   if (event.detailType !== DETAIL_TYPE_REQUESTED) {
-    return invalid(`detail-type: "${event.detailType}" is not "${DETAIL_TYPE_REQUESTED}"`, undefined);
+    return invalid(`detail-type: ${quoted(event.detailType, 128)} is not "${DETAIL_TYPE_REQUESTED}"`, undefined);
   }
   const validation = validateActionRequested(event.detail);
   if (!validation.ok) return invalid(validation.reason, validation.actionId);
@@ -84,10 +108,13 @@ export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receiv
     actionId: request.actionId,
     fingerprint: hash,
     rawDetail: null,
+    rawDetailSha256: null,
+    rawDetailBytes: null,
+    rawDetailTruncated: false,
     request,
     payloadSha256: decision.kind === 'invalid' ? null : hash,
     outcome,
-    reason: decision.reason,
+    reason: boundedReason(decision.reason),
     policyIds: decision.policyIds,
     approval: decision.kind === 'approval' ? decision.approval : null,
     decidedAt: outcome === 'pending' ? null : receivedAt,

@@ -146,7 +146,7 @@ export class CedarPolicyEngine implements PolicyEngine {
     const resourceTypes = this.verbs.get(verb);
     const evaluation = this.evaluationFor.get(verb);
     if (resourceTypes === undefined || evaluation === undefined) {
-      return invalid(`action "${verb}" is not a verb the policy schema knows`);
+      return invalid(`action "${verb}" is not a verb the policy schema knows (nearest known: ${nearestWords(verb, [...this.verbs.keys()], 3).join(', ')})`);
     }
     const type = request.resource.type;
     const resourceType = this.resourceTypes.get(type);
@@ -250,6 +250,33 @@ export class CedarPolicyEngine implements PolicyEngine {
 
 function invalid(reason: string): PolicyDecision {
   return { kind: 'invalid', policyIds: [], reason };
+}
+
+/**
+ * Edit distance counting a swap of two neighbouring characters as one edit (optimal string
+ * alignment), so that the typo "exprot" is one edit from "export".
+ */
+export function editDistance(a: string, b: string): number {
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number) => rows[i]?.[j] ?? Number.POSITIVE_INFINITY;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1);
+      (rows[i] as number[])[j] = best;
+    }
+  }
+  return at(a.length, b.length);
+}
+
+/** The `count` candidates nearest to `word` by edit distance, nearest first, ties in name order. */
+export function nearestWords(word: string, candidates: readonly string[], count: number): string[] {
+  return candidates
+    .map((candidate) => ({ candidate, distance: editDistance(word, candidate) }))
+    .sort((x, y) => x.distance - y.distance || x.candidate.localeCompare(y.candidate))
+    .slice(0, count)
+    .map(({ candidate }) => candidate);
 }
 
 function policyList(ids: readonly string[]): string {

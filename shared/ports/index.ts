@@ -19,8 +19,17 @@ export interface RequestRecord {
   source: string;
   receivedAt: string;
   request: ActionRequest | null;
-  /** The raw detail of an invalid request, kept so nothing is lost. Canonical JSON text. */
+  /**
+   * The raw detail of an invalid request as JSON text (canonical, lone surrogates escaped): whole when
+   * it is at most `LIMITS.rawDetailKeptBytes`, else only its first `LIMITS.rawDetailPrefixBytes` bytes
+   * (`rawDetailTruncated`), so that no stored item outgrows DynamoDB's 400 KB. Null for a valid request.
+   */
   rawDetail: string | null;
+  /** SHA-256 (hex) of the whole raw detail text; null for a valid request. */
+  rawDetailSha256: string | null;
+  /** UTF-8 size of the whole raw detail text; null for a valid request. */
+  rawDetailBytes: number | null;
+  rawDetailTruncated: boolean;
   payloadSha256: string | null;
   outcome: Outcome;
   reason: string;

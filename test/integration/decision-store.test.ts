@@ -1,11 +1,13 @@
-import { QueryCommand } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { createHash } from 'node:crypto';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import canonicalize from 'canonicalize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { DynamoDecisionStore, marshallOptions } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { MemoryEventPublisher, MemoryWorkflowStarter } from '../../shared/adapters/memory/memory-adapters.js';
 import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
 import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
+import { itemsOfRequest } from '../support/decision-items.js';
 import { actionRequested } from '../support/requests.js';
 
 const TABLE = 'countersign-decisions-it';
@@ -17,15 +19,7 @@ function deps(): IntakeDeps & { publisher: MemoryEventPublisher; workflow: Memor
   return { policy, store, publisher: new MemoryEventPublisher(), workflow: new MemoryWorkflowStarter(), now: () => new Date() };
 }
 
-async function itemsOf(key: string) {
-  const { Items = [] } = await ddb.client.send(new QueryCommand({
-    TableName: TABLE,
-    KeyConditionExpression: 'pk = :pk',
-    ExpressionAttributeValues: { ':pk': { S: `REQ#${key}` } },
-    ConsistentRead: true,
-  }));
-  return Items.map((item) => unmarshall(item));
-}
+const itemsOf = (key: string) => itemsOfRequest(ddb.client, TABLE, key);
 
 beforeAll(async () => {
   ddb = await startDynamoDbLocal();
@@ -120,6 +114,24 @@ describe('evaluate-action on DynamoDB Local', () => {
     expect(items).toHaveLength(3);
     expect(JSON.parse(items.find((i) => i.sk === 'REQUEST')?.rawDetail as string)).toEqual(event.detail);
     expect(d.publisher.published).toEqual([expect.objectContaining({ actionId: null, outcome: 'invalid', requestEventId: event.id })]);
+  });
+
+  it('records a request with 640,000-byte parameters as invalid: hash, size and a 16 KiB prefix in the request and requested items, each far under 400 KB (issue 11)', async () => {
+    const d = deps();
+    const event = actionRequested({ parameters: { pad: 'x'.repeat(640_000) } });
+    const actionId = (event.detail as { actionId: string }).actionId;
+    const result = await evaluateActionRequested(event, d);
+    expect(result).toMatchObject({ status: 'created', dispatched: true, record: { outcome: 'invalid' } });
+    const items = await itemsOf(actionId);
+    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'EVENT#requested', 'REQUEST']);
+    const whole = canonicalize(event.detail) as string;
+    for (const sk of ['REQUEST', 'EVENT#requested']) {
+      const item = items.find((i) => i.sk === sk) as Record<string, unknown>;
+      expect(item).toMatchObject({ rawDetailTruncated: true, rawDetailBytes: Buffer.byteLength(whole), rawDetailSha256: createHash('sha256').update(whole).digest('hex') });
+      expect(whole.startsWith(item.rawDetail as string)).toBe(true);
+      expect(Buffer.byteLength(JSON.stringify(marshall(item, marshallOptions)))).toBeLessThan(20 * 1024);
+    }
+    expect(await store.getDecision(actionId)).toMatchObject({ outcome: 'invalid', reason: expect.stringContaining('the limit is 262144 bytes') });
   });
 
   it('records an identity mismatch as invalid under the actionId, with a reason naming the field', async () => {

@@ -270,6 +270,38 @@ describe('delivery', () => {
   });
 });
 
+describe('events nested at any depth (issue 11)', () => {
+  const DEPTH = 10_000;
+  // Built as text: JSON.stringify of such a value overflows the stack, which is the point.
+  const deepDetail = `{"actionId":"a-deep","parameters":{"deep":${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}}}`;
+  const depthOf = (value: unknown): number => {
+    let depth = 0;
+    for (let level = value; Array.isArray(level); level = level[0]) depth += 1;
+    return depth;
+  };
+
+  it('delivers a 10,000-level detail to its target, as sent', async () => {
+    await events.send(new PutEventsCommand({ Entries: [entry({ Detail: deepDetail })] }));
+    await bus.idle();
+    expect(delivered).toHaveLength(1);
+    expect(depthOf((delivered[0]?.detail as { parameters: { deep: unknown } }).parameters.deep)).toBe(DEPTH);
+    expect(bus.recent()[0]?.deliveries).toEqual([{ rule: 'action-requested', status: 'delivered', attempts: 1 }]);
+  });
+
+  it('dead-letters a 10,000-level event whose target keeps failing, one JSON line with the detail whole', async () => {
+    targetBehaviour = async () => {
+      throw new Error('still failing');
+    };
+    const response = await events.send(new PutEventsCommand({ Entries: [entry({ Detail: deepDetail })] }));
+    await bus.idle();
+    const letters = deadLetters();
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ event: { id: response.Entries?.[0]?.EventId, detail: { actionId: 'a-deep' } }, attributes: { ERROR_MESSAGE: 'still failing' } });
+    expect(depthOf((letters[0]?.event.detail as { parameters: { deep: unknown } }).parameters.deep)).toBe(DEPTH);
+    expect(bus.recent()[0]?.deliveries[0]?.status).toBe('dead-lettered');
+  });
+});
+
 describe('the AWS JSON endpoint', () => {
   it('answers an unknown operation with UnknownOperationException, as AWS does', async () => {
     const response = await fetch(server.url, {

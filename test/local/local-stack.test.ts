@@ -173,6 +173,37 @@ describe('the local stack', () => {
     expect(await response.json()).toMatchObject({ message: expect.stringContaining('GET /actions/{actionId}') });
   });
 
+  describe('hostile requests (issue 11): recorded invalid, never dead-lettered, the stack still up', () => {
+    const hostile = (name: string, detail: (actionId: string) => string, source = 'agent.billing-agent') => ({ name, actionId: `${run}-hostile-${name.replace(/[^A-Za-z0-9]+/g, '-')}`, detail, source });
+    const valid = (actionId: string, patch: Record<string, unknown> = {}) => ({
+      specVersion: '1', actionId, agent: { id: 'billing-agent' }, action: 'db.query', resource: { type: 'Database', id: 'customers' },
+      environment: 'prod', parameters: { sql: 'select 1' }, justification: 'issue 11', ...patch,
+    });
+    const DEPTH = 10_000;
+    const CASES = [
+      hostile('640000-byte parameters', (id) => JSON.stringify(valid(id, { parameters: { pad: 'x'.repeat(640_000) } }))),
+      hostile('10000 levels', (id) => JSON.stringify(valid(id, { parameters: { deep: '<deep>' } })).replace('"<deep>"', `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`)),
+      hostile('proto attributes', (id) => JSON.stringify(valid(id, { action: 'user.password.reset', resource: { type: 'User', id: 'u-456', attributes: '<proto>' } })).replace('"<proto>"', '{"__proto__":{"admin":false}}')),
+      hostile('lone surrogate source', (id) => JSON.stringify(valid(id)), 'agent.billing-agent\uD800'),
+      hostile('resource type {"toString": 1}', (id) => JSON.stringify(valid(id, { resource: { type: { toString: 1 }, id: 'r'.repeat(100_000) } }))),
+    ];
+
+    it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+      const response = await client.send(new PutEventsCommand({ Entries: [{ EventBusName: 'countersign', Source: c.source, DetailType: 'Action Requested', Detail: c.detail(c.actionId) }] }));
+      expect(response.FailedEntryCount).toBe(0);
+      const decision = await waitForDecision(stack, c.actionId);
+      expect(decision).toMatchObject({ status: 200, body: { actionId: c.actionId, outcome: 'invalid', payloadSha256: null } });
+      await stack.bus.idle();
+      const recorded = stack.bus.recent().find((r) => r.event.id === response.Entries?.[0]?.EventId);
+      expect(recorded?.deliveries).toEqual([expect.objectContaining({ status: 'delivered', attempts: 1 })]);
+      expect((await fetch(`${stack.url}/health`)).status).toBe(200);
+      // Its "requested" line is printed, shortened, and nothing failed on the way.
+      const requestedLine = log.lines.find((line) => line.includes(c.actionId) && /requested/.test(line));
+      expect(requestedLine?.length).toBeLessThan(600);
+      expect(log.lines.filter((line) => /listener failed/.test(line))).toEqual([]);
+    });
+  });
+
   it('keeps decisions across a restart with the same data folder, and forgets them with fresh', async () => {
     const { port } = stack;
     const before = await waitForDecision(stack, actionIdOf(0));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FixtureLogWriter, type RecordFields } from '../../bench/audit-log-fixture.js';
-import { AuditRecordsReader, AuditRecordsQueryError, countsPerHour, createAuditRoutes, parseAuditRecordsQuery, type AuditRecordsQuery } from '../../local/audit-api.js';
+import { agentTextOf, AuditRecordsReader, AuditRecordsQueryError, countsPerHour, createAuditRoutes, parseAuditRecordsQuery, type AuditRecordsQuery } from '../../local/audit-api.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
 
 /**
@@ -135,6 +135,21 @@ describe('the audit page data', () => {
   it('keeps what the agent wrote as text: the justification and parameters of the request', async () => {
     const [record] = (await query({ eventType: 'requested', outcome: 'approved' })).records;
     expect(record).toMatchObject({ justification: HOSTILE, parameters: { table: 'customers', note: HOSTILE } });
+  });
+});
+
+describe('agentTextOf', () => {
+  it('shows the parameters of an invalid request nested 10,000 levels deep as text, so that the answer can be serialized (issue 11)', () => {
+    const parameters = `{"deep":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
+    const detail = JSON.stringify({ eventType: 'requested', requestJson: null, rawDetail: `{"justification":"why","parameters":${parameters}}` });
+    const shown = agentTextOf(detail);
+    expect(shown).toEqual({ justification: 'why', parameters });
+    expect(() => JSON.stringify(shown)).not.toThrow();
+  });
+
+  it('keeps parameters within the nesting limit as data', () => {
+    const detail = JSON.stringify({ eventType: 'requested', rawDetail: JSON.stringify({ justification: 'why', parameters: { a: [[1]] } }) });
+    expect(agentTextOf(detail)).toEqual({ justification: 'why', parameters: { a: [[1]] } });
   });
 });
 

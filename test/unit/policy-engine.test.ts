@@ -5,7 +5,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionRequest } from '../../shared/domain/contract.js';
 import type { PolicyDecision } from '../../shared/domain/decision.js';
-import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
+import { CedarPolicyEngine, editDistance } from '../../shared/policy/cedar-policy-engine.js';
 import { defaultPolicyDir, PolicyLoadError, type PolicySource } from '../../shared/policy/load-policies.js';
 
 interface RequestParts {
@@ -139,7 +139,16 @@ describe('the shipped policies', () => {
   });
 
   it('answer an unknown verb with a readable invalid', () => {
-    expect(decide({ action: 'db.drop', type: 'Database', id: 'orders' })).toEqual({ kind: 'invalid', policyIds: [], reason: 'action "db.drop" is not a verb the policy schema knows' });
+    expect(decide({ action: 'db.drop', type: 'Database', id: 'orders' })).toEqual({ kind: 'invalid', policyIds: [], reason: 'action "db.drop" is not a verb the policy schema knows (nearest known: db.export, db.query, db.schema.update)' });
+  });
+
+  it('names the verb a typo was meant for first (issue 11: db.exprot)', () => {
+    expect(decide({ action: 'db.exprot', type: 'Database', id: 'orders' })).toMatchObject({ kind: 'invalid', reason: expect.stringContaining('(nearest known: db.export, ') });
+    expect(decide({ action: 'user.pasword.reset', type: 'User', id: 'u-1' })).toMatchObject({ kind: 'invalid', reason: expect.stringContaining('(nearest known: user.password.reset, ') });
+  });
+
+  it('counts a swap of neighbouring characters as one edit', () => {
+    expect([editDistance('exprot', 'export'), editDistance('', 'abc'), editDistance('db.query', 'db.query'), editDistance('kitten', 'sitting')]).toEqual([1, 3, 0, 3]);
   });
 
   it('answer a resource type the verb does not take with a readable invalid', () => {

@@ -92,8 +92,21 @@ export class DecisionStoreError extends Error {
   }
 }
 
+/** What an item keeps of an invalid request's raw detail: set only for an invalid request. */
+type RawDetailFields = { rawDetailSha256?: string; rawDetailBytes?: number; rawDetailTruncated?: true };
+
+/**
+ * The raw-detail fields of a record as item attributes: absent for a valid request. The text itself
+ * (`rawDetail`) is already bounded by intake (whole up to 256 KiB, else a 16 KiB prefix), so the request
+ * item and the `requested` event item each stay under DynamoDB's 400 KB.
+ */
+function rawDetailFields(record: RequestRecord): RawDetailFields {
+  if (record.rawDetailSha256 === null || record.rawDetailBytes === null) return {};
+  return { rawDetailSha256: record.rawDetailSha256, rawDetailBytes: record.rawDetailBytes, ...(record.rawDetailTruncated ? { rawDetailTruncated: true } : {}) };
+}
+
 /** The stored form of a `RequestRecord`: the request as canonical JSON text, plus keys and reviewers. */
-type RequestItem = Omit<RequestRecord, 'request' | 'dispatchedAt'> & {
+type RequestItem = Omit<RequestRecord, 'request' | 'dispatchedAt' | keyof RawDetailFields> & RawDetailFields & {
   pk: string;
   sk: string;
   kind: 'request';
@@ -119,6 +132,7 @@ function toItem(record: RequestRecord): RequestItem {
     // Parameters are kept as canonical JSON text: DynamoDB numbers would round large or precise values.
     requestJson: record.request === null ? null : canonicalJson(record.request),
     rawDetail: record.rawDetail,
+    ...rawDetailFields(record),
     payloadSha256: record.payloadSha256,
     outcome: record.outcome,
     reason: record.reason,
@@ -142,6 +156,9 @@ export function fromItem(item: Record<string, AttributeValue>): RequestRecord {
     receivedAt: data.receivedAt,
     request: data.requestJson ? (JSON.parse(data.requestJson) as ActionRequest) : null,
     rawDetail: data.rawDetail ?? null,
+    rawDetailSha256: data.rawDetailSha256 ?? null,
+    rawDetailBytes: data.rawDetailBytes ?? null,
+    rawDetailTruncated: data.rawDetailTruncated === true,
     payloadSha256: data.payloadSha256 ?? null,
     outcome: data.outcome,
     reason: data.reason,
@@ -278,7 +295,7 @@ export class DynamoDecisionStore implements DecisionStore {
   ) {}
 
   async recordRequest(record: RequestRecord): Promise<RecordResult> {
-    const requested = { ...eventItem(record, 'requested', record.receivedAt), requestSeq: 1, requestJson: toItem(record).requestJson, rawDetail: record.rawDetail };
+    const requested = { ...eventItem(record, 'requested', record.receivedAt), requestSeq: 1, requestJson: toItem(record).requestJson, rawDetail: record.rawDetail, ...rawDetailFields(record) };
     const decided = {
       ...eventItem(record, 'decided', record.decidedAt ?? record.receivedAt),
       requestSeq: 2,
@@ -325,6 +342,7 @@ export class DynamoDecisionStore implements DecisionStore {
       refusedFingerprint: refused.fingerprint,
       requestJson: refused.request === null ? null : canonicalJson(refused.request),
       rawDetail: refused.rawDetail,
+      ...rawDetailFields(refused),
     };
     // The same conflicting request delivered again: its refusal is already recorded (false).
     await appendRequestEvent(this.client, this.tableName, refused.key, item, this.pause);
