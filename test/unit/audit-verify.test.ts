@@ -11,6 +11,8 @@ import { signDigest, serializeDigest, writeDigestsUpTo, type AuditDigest } from 
 import { digestKey } from '../../shared/audit/digest-store.js';
 import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
 import { publicKeyFingerprint } from '../../shared/ports/signer.js';
+import { parseFailureEntry } from '../../shared/audit/failures.js';
+import { marshall } from '@aws-sdk/util-dynamodb';
 
 const H10 = new Date('2026-11-20T10:00:00Z');
 const H11 = new Date('2026-11-20T11:00:00Z');
@@ -408,3 +410,39 @@ describe('signed reconciliation statements beside the digests (issue 9)', () => 
     expect((await verify()).problems.map((p) => p.message)).toEqual([`reconciliation statement ${later.key}: the signature does not verify with the trust anchor: it was altered or forged`]);
   });
 });
+
+describe('tamper suite: records lost to the failure destination (issue 9)', () => {
+  const batch = (sequence: string, eventId: string) => parseFailureEntry({
+    DDBStreamBatchInfo: { shardId: 'shard-x', startSequenceNumber: sequence, endSequenceNumber: sequence },
+    timestamp: '2026-11-20T12:10:00.000Z',
+    payload: { Records: [{ eventName: 'INSERT', dynamodb: { SequenceNumber: sequence, ApproximateCreationDateTime: 1763640000, NewImage: marshall({ kind: 'event', eventId, eventType: 'vote', actionId: 'x1', requestSeq: 3 }) } }] },
+  }, 'audit-failures.jsonl line 1');
+
+  it('a record that went there and was never redriven: not whole, named with where it is', async () => {
+    const writer = new FixtureLogWriter(sink);
+    // The request's other records came through another shard's chain; shard-x's batch never did.
+    await writer.write('shard-y', H12, numbered3('x1', [1, 2, 4]));
+    await writeDigestsUpTo(NOW, { sink, signer });
+    const report = await verify({ failures: [batch('1007', 'x1/e3')] });
+    expect(report.failureDestination).toEqual({ batches: 1, eventItems: 1, pending: 1 });
+    expect(report.problems.map((p) => `[${p.kind}] ${p.message}`)).toEqual([
+      '[record-pending-redrive] audit-failures.jsonl line 1: 1 event item(s) of shard shard-x (sequences 1007-1007, first x1/e3) went to the failure destination at 2026-11-20T12:10:00.000Z and are not in the log yet: the log is not whole until they are redriven (the local stack\'s next start, or the hourly redrive in AWS)',
+    ]);
+    // The hole in x1's numbering is the same record: reported once, as pending.
+  });
+
+  it('once redriven into the late chain, the same record makes the log whole', async () => {
+    const writer = new FixtureLogWriter(sink);
+    await writer.write('shard-y', H12, numbered3('x1', [1, 2, 4]));
+    // The late chain's first record takes the fixture's first sequence, 1007: the failed one.
+    await writer.write('late.shard-x', H12, [{ event_id: 'x1/e3', action_id: 'x1', request_seq: 3, event_type: 'vote', redriven_at: '2026-11-20T12:30:00.000Z' }]);
+    await writeDigestsUpTo(NOW, { sink, signer });
+    const report = await verify({ failures: [batch('1007', 'x1/e3')] });
+    expect(report.problems).toEqual([]);
+    expect(report.failureDestination).toEqual({ batches: 1, eventItems: 1, pending: 0 });
+  });
+});
+
+function numbered3(actionId: string, seqs: number[]) {
+  return seqs.map((seq) => ({ event_id: `${actionId}/e${seq}`, action_id: actionId, agent_id: 'agent-a', request_seq: seq, event_type: 'vote' as const }));
+}
