@@ -58,14 +58,22 @@ export function auditHourPrefix(hour: Date): string {
   return `${AUDIT_PREFIX}${partition(hour)}`;
 }
 
-/** `digests/dt=YYYY-MM-DD/hour=HH/digest.json`. */
-export function digestKey(hour: Date): string {
-  return `${DIGEST_PREFIX}${partition(hour)}digest.json`;
+/**
+ * `digests/dt=YYYY-MM-DD/hour=HH/digest.json`: the hour's first digest; `digest-2.json`, `digest-3.json`…
+ * the later ones (a clean stop of the local stack signs what the hour holds so far, each time).
+ */
+export function digestKey(hour: Date, n = 1): string {
+  return `${DIGEST_PREFIX}${partition(hour)}${n === 1 ? 'digest.json' : `digest-${n}.json`}`;
+}
+
+/** Where the digests of one hour live. */
+export function digestHourPrefix(hour: Date): string {
+  return `${DIGEST_PREFIX}${partition(hour)}`;
 }
 
 export const PUBLIC_KEY_OBJECT = `${DIGEST_PREFIX}public-key.pem`;
 
-const DIGEST_KEY = /^digests\/dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/digest\.json$/;
+const DIGEST_KEY = /^digests\/dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/digest(?:-([1-9]\d{0,5}))?\.json$/;
 const OBJECT_KEY = /^audit\/dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/shard=([A-Za-z0-9._-]+)\/(\d{40})-(\d{40})\.ndjson\.gz$/;
 
 function hourOf(dt: string, hh: string): Date | undefined {
@@ -73,11 +81,20 @@ function hourOf(dt: string, hh: string): Date | undefined {
   return Number.isNaN(date.getTime()) || date.toISOString().slice(0, 13) !== `${dt}T${hh}` ? undefined : date;
 }
 
-export function parseDigestKey(key: string): { hour: Date } | undefined {
+/** The hour and the digest's number within it (1 for `digest.json`). */
+export function parseDigestKey(key: string): { hour: Date; n: number } | undefined {
   const match = DIGEST_KEY.exec(key);
   if (match === null) return undefined;
   const hour = hourOf(match[1]!, match[2]!);
-  return hour === undefined ? undefined : { hour };
+  const n = match[3] === undefined ? 1 : Number(match[3]);
+  // `digest-1.json` is not a key the writer makes: `digest.json` is the first.
+  if (hour === undefined || (match[3] !== undefined && n < 2)) return undefined;
+  return { hour, n };
+}
+
+/** Digest order: by hour, then by number within the hour. */
+export function compareDigestKeys(a: { hour: Date; n: number }, b: { hour: Date; n: number }): number {
+  return a.hour.getTime() - b.hour.getTime() || a.n - b.n;
 }
 
 export interface ParsedObjectKey {

@@ -7,12 +7,17 @@
  * late, or a digest written at shutdown mid-hour). Each digest therefore also lists the objects of
  * the previous `lateWindowHours` partitions that no earlier digest listed, so every object is in
  * exactly one digest.
+ *
+ * An hour may have several digests (`digest.json`, `digest-2.json`, …): a clean stop of the local stack
+ * signs what the current hour holds so far, and a later stop in the same hour signs what came after.
+ * Every digest chains to the one before it: the hour's previous number, or the last digest of the hour
+ * before.
  */
 import { gunzipSync } from 'node:zlib';
 import { canonicalJson, sha256Hex } from '../domain/canonical-json.js';
 import { publicKeyFingerprint, type Signer, type SigningAlgorithm } from '../ports/signer.js';
 import {
-  auditHourPrefix, digestKey, getIfExists, hourStart, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT,
+  auditHourPrefix, compareDigestKeys, digestHourPrefix, digestKey, getIfExists, hourStart, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT,
   type AuditObjectReader, type AuditObjectWriter,
 } from './digest-store.js';
 import { AUDIT_PREFIX, DIGEST_PREFIX } from './format.js';
@@ -139,31 +144,45 @@ async function readDigest(store: AuditObjectReader, key: string): Promise<Stored
   }
 }
 
-/** Builds, signs and writes (write-once) the digest of `hour`, chained to `previous`. */
+/** The digests of one hour, in order (`digest.json` first). */
+async function digestsOfHour(store: AuditObjectReader, hour: Date): Promise<Array<{ key: string; n: number }>> {
+  return (await listKeys(store, digestHourPrefix(hour)))
+    .map((key) => ({ key, parsed: parseDigestKey(key) }))
+    .filter((d): d is { key: string; parsed: { hour: Date; n: number } } => d.parsed !== undefined && d.parsed.hour.getTime() === hour.getTime())
+    .map((d) => ({ key: d.key, n: d.parsed.n }))
+    .sort((a, b) => a.n - b.n);
+}
+
+/**
+ * Builds, signs and writes (write-once) the next digest of `hour` (`digest.json` when it has none),
+ * chained to `previous`: the hour's objects and the late window's that no digest lists yet.
+ */
 export async function writeDigestForHour(hour: Date, previous: StoredDigest | null, deps: DigestDeps, options: DigestOptions = {}, now = new Date()): Promise<StoredDigest & { status: 'written' | 'already-written' }> {
   const start = hourStart(hour);
   const lateWindow = options.lateWindowHours ?? DEFAULT_LATE_WINDOW_HOURS;
-  const keys = new Set(await listKeys(deps.sink, auditHourPrefix(start)));
-  // Late objects: in a recent partition, listed by no digest since.
-  const listedRecently = new Set<string>();
-  for (let back = 1; back <= lateWindow; back++) {
-    const earlier = new Date(start.getTime() - back * HOUR_MS);
-    const stored = await readDigest(deps.sink, digestKey(earlier));
-    for (const entry of stored?.digest.objects ?? []) listedRecently.add(entry.key);
+  const own = await digestsOfHour(deps.sink, start);
+  // Listed already: by the hour's own earlier digests, and by any digest of the late window's hours.
+  const listed = new Set<string>();
+  for (let back = 0; back <= lateWindow; back++) {
+    const earlier = back === 0 ? start : new Date(start.getTime() - back * HOUR_MS);
+    for (const { key } of back === 0 ? own : await digestsOfHour(deps.sink, earlier)) {
+      for (const entry of (await readDigest(deps.sink, key))?.digest.objects ?? []) listed.add(entry.key);
+    }
   }
-  for (let back = 1; back <= lateWindow; back++) {
+  const keys = new Set<string>();
+  for (let back = 0; back <= lateWindow; back++) {
     const earlier = new Date(start.getTime() - back * HOUR_MS);
-    for (const key of await listKeys(deps.sink, auditHourPrefix(earlier))) if (!listedRecently.has(key)) keys.add(key);
+    for (const key of await listKeys(deps.sink, auditHourPrefix(earlier))) if (!listed.has(key)) keys.add(key);
   }
   const objects: DigestObjectEntry[] = [];
   for (const key of [...keys].sort()) objects.push(await describeObject(deps.sink, key));
   const digest = await signDigest({ format: DIGEST_FORMAT, hour: start.toISOString(), objects, previous: previous === null ? null : referenceTo(previous) }, deps.signer);
-  const key = digestKey(start);
+  const key = digestKey(start, (own.at(-1)?.n ?? 0) + 1);
   const bytes = serializeDigest(digest);
   const retainUntil = deps.retainUntil?.(now) ?? new Date(now.getTime() + 365 * 24 * HOUR_MS);
   const status = await deps.sink.putObject(key, bytes, { sha256OfUncompressed: sha256Hex(bytes), retainUntil });
   if (status === 'already-written') {
-    // Someone else wrote this hour first (a concurrent run): theirs is the record; chain onto it.
+    // Someone else wrote this digest first (a concurrent run): theirs is the record; chain onto it.
     const existing = await readDigest(deps.sink, key);
     if (existing === undefined) throw new DigestError(`digest ${key} was reported as already written but cannot be read`);
     return { ...existing, status };
@@ -171,10 +190,24 @@ export async function writeDigestForHour(hour: Date, previous: StoredDigest | nu
   return { key, digest, bytes, status };
 }
 
+/** Objects of the hour or the late window that no digest lists yet (what a digest now would sign). */
+async function unlistedObjects(store: AuditObjectReader, hour: Date, lateWindow: number): Promise<number> {
+  const listed = new Set<string>();
+  const keys: string[] = [];
+  for (let back = 0; back <= lateWindow; back++) {
+    const earlier = new Date(hour.getTime() - back * HOUR_MS);
+    for (const { key } of await digestsOfHour(store, earlier)) {
+      for (const entry of (await readDigest(store, key))?.digest.objects ?? []) listed.add(entry.key);
+    }
+    keys.push(...await listKeys(store, auditHourPrefix(earlier)));
+  }
+  return keys.filter((key) => !listed.has(key)).length;
+}
+
 export interface WriteDigestsOptions extends DigestOptions {
   /** At most this many hours per call (a long outage heals over several runs). @default 168 */
   maxHours?: number;
-  /** Also digest the hour `now` is in (at a clean shutdown). Later objects of it go into the next digest. @default false */
+  /** Also sign the hour `now` is in so far (at a clean shutdown): its next digest, when it has unlisted objects or no digest. @default false */
   includeCurrentHour?: boolean;
 }
 
@@ -191,18 +224,20 @@ export interface WriteDigestsResult {
  * or for the hour before `now` when the log is empty.
  */
 export async function writeDigestsUpTo(now: Date, deps: DigestDeps, options: WriteDigestsOptions = {}): Promise<WriteDigestsResult> {
-  const lastHour = options.includeCurrentHour === true ? hourStart(now) : new Date(hourStart(now).getTime() - HOUR_MS);
-  const digestHours = (await listKeys(deps.sink, DIGEST_PREFIX)).map((key) => parseDigestKey(key)?.hour).filter((hour): hour is Date => hour !== undefined);
+  const currentHour = hourStart(now);
+  const lastHour = new Date(currentHour.getTime() - HOUR_MS);
+  const placed = (await listKeys(deps.sink, DIGEST_PREFIX)).map((key) => ({ key, parsed: parseDigestKey(key) })).filter((d): d is { key: string; parsed: { hour: Date; n: number } } => d.parsed !== undefined);
+  const newest = placed.sort((a, b) => compareDigestKeys(a.parsed, b.parsed)).at(-1);
   let previous: StoredDigest | null = null;
   let next: Date;
-  const newest = digestHours.reduce<Date | undefined>((max, hour) => (max === undefined || hour > max ? hour : max), undefined);
   if (newest !== undefined) {
-    previous = (await readDigest(deps.sink, digestKey(newest))) ?? null;
-    next = new Date(newest.getTime() + HOUR_MS);
+    previous = (await readDigest(deps.sink, newest.key)) ?? null;
+    next = new Date(newest.parsed.hour.getTime() + HOUR_MS);
   } else {
     const objectHours = (await listKeys(deps.sink, AUDIT_PREFIX)).map((key) => parseObjectKey(key)?.hour).filter((hour): hour is Date => hour !== undefined);
     const oldest = objectHours.reduce<Date | undefined>((min, hour) => (min === undefined || hour < min ? hour : min), undefined);
-    next = oldest !== undefined && oldest <= lastHour ? oldest : lastHour;
+    const until = options.includeCurrentHour === true ? currentHour : lastHour;
+    next = oldest !== undefined && oldest <= until ? oldest : lastHour;
   }
   const maxHours = options.maxHours ?? 168;
   const written: string[] = [];
@@ -213,6 +248,17 @@ export async function writeDigestsUpTo(now: Date, deps: DigestDeps, options: Wri
     next = new Date(next.getTime() + HOUR_MS);
   }
   const remainingHours = next <= lastHour ? Math.round((lastHour.getTime() - next.getTime()) / HOUR_MS) + 1 : 0;
+  // At a clean stop: sign what the current hour holds so far (the hour's next digest), so nothing is
+  // left unsigned; nothing new since the last digest, nothing to write.
+  if (options.includeCurrentHour === true && remainingHours === 0 && written.length < maxHours) {
+    const lateWindow = options.lateWindowHours ?? DEFAULT_LATE_WINDOW_HOURS;
+    const hasDigest = placed.some((d) => d.parsed.hour.getTime() === currentHour.getTime()) || next > currentHour;
+    if (!hasDigest || (await unlistedObjects(deps.sink, currentHour, lateWindow)) > 0) {
+      const stored = await writeDigestForHour(currentHour, previous, deps, options, now);
+      if (stored.status === 'written') written.push(stored.key);
+      previous = stored;
+    }
+  }
   return { written, remainingHours, lastDigestKey: previous?.key };
 }
 

@@ -10,7 +10,7 @@ import { canonicalJson } from '../domain/canonical-json.js';
 import { PemSignatureVerifier, publicKeyFingerprint } from '../ports/signer.js';
 import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
 import type { ObjectVersion } from '../ports/audit.js';
-import { getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
+import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
 import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
 import { failedEventItems, type FailedBatch } from './failures.js';
 import { describeStatement, RECONCILIATION_PREFIX, statementSignedBytes, type ReconciliationStatement } from './reconcile.js';
@@ -449,9 +449,10 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
 
   // Digests, newest to oldest.
   const parsed: ReadDigest[] = [];
-  const placed = digestKeys.map((key) => ({ key, hour: parseDigestKey(key)?.hour }));
-  for (const { key } of placed.filter((p) => p.hour === undefined)) problems.push({ kind: 'digest-misplaced', digestKey: key, message: `${key} is not a digest key (digests/dt=YYYY-MM-DD/hour=HH/digest.json)` });
-  const walk = placed.filter((p): p is { key: string; hour: Date } => p.hour !== undefined && inRange(p.hour)).sort((a, b) => b.hour.getTime() - a.hour.getTime());
+  const placed = digestKeys.map((key) => ({ key, hour: parseDigestKey(key)?.hour, n: parseDigestKey(key)?.n ?? 1 }));
+  for (const { key } of placed.filter((p) => p.hour === undefined)) problems.push({ kind: 'digest-misplaced', digestKey: key, message: `${key} is not a digest key (digests/dt=YYYY-MM-DD/hour=HH/digest.json, or digest-N.json for an hour's later digests)` });
+  // Newest first: by hour, then by number within the hour.
+  const walk = placed.filter((p): p is { key: string; hour: Date; n: number } => p.hour !== undefined && inRange(p.hour)).sort((a, b) => compareDigestKeys(b, a));
   if (walk.length === 0 && digestKeys.length > 0 && (from !== undefined || to !== undefined)) throw new AuditVerifyInputError(`no digests between ${from?.toISOString() ?? 'the start'} and ${to?.toISOString() ?? 'now'}`, 'bad-range');
   let signedByOthers = 0;
   let done = 0;
@@ -504,20 +505,25 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     });
   }
 
-  // The digest chain: each digest's `previous` is the digest of the hour before.
+  // The digest chain: each digest's `previous` is the one before it: the hour's previous number, or a
+  // digest of the hour before (its last: a digest no later one chains to is found below).
   const byKey = new Map(parsed.map((d) => [d.key, d]));
+  const numberOf = new Map(placed.map((p) => [p.key, p.n]));
   for (let index = 0; index < parsed.length; index++) {
     const current = parsed[index]!;
     const older = parsed[index + 1];
     const previous = current.digest.previous;
-    const expectedKey = `${DIGEST_PREFIX}dt=${new Date(current.hour.getTime() - HOUR_MS).toISOString().slice(0, 10)}/hour=${new Date(current.hour.getTime() - HOUR_MS).toISOString().slice(11, 13)}/digest.json`;
+    const n = numberOf.get(current.key) ?? 1;
+    const hourBefore = new Date(current.hour.getTime() - HOUR_MS);
     if (previous === null) {
-      const olderExists = placed.some((p) => p.hour !== undefined && p.hour < current.hour);
+      const olderExists = placed.some((p) => p.hour !== undefined && compareDigestKeys({ hour: p.hour, n: p.n }, { hour: current.hour, n }) < 0);
       if (olderExists) problems.push({ kind: 'digest-chain', digestKey: current.key, message: `digest ${current.key} starts a new chain (previous is null) although older digests exist` });
       continue;
     }
-    if (previous.key !== expectedKey) {
-      problems.push({ kind: 'digest-chain', digestKey: current.key, message: `digest ${current.key} points at ${previous.key} as previous, not at the hour before (${expectedKey})` });
+    const pointsAt = parseDigestKey(previous.key);
+    const expected = n > 1 ? digestKey(current.hour, n - 1) : digestKey(hourBefore);
+    if (n > 1 ? previous.key !== expected : pointsAt?.hour.getTime() !== hourBefore.getTime()) {
+      problems.push({ kind: 'digest-chain', digestKey: current.key, message: `digest ${current.key} points at ${previous.key} as previous, not at ${n > 1 ? `the hour's digest before it (${expected})` : `a digest of the hour before (${expected})`}` });
     }
     let target = byKey.get(previous.key);
     if (target === undefined && (older === undefined || older.key !== previous.key)) {
@@ -539,6 +545,15 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     } else if (previous.signature !== target.digest.signature) {
       problems.push({ kind: 'digest-chain', digestKey: current.key, message: `digest ${current.key} records a different signature for ${previous.key} than it carries` });
     }
+  }
+  // A digest that no later one chains to was skipped: the chain forked, or a digest was slipped in.
+  // (After a missing digest the one before it has no successor: that is the missing digest's finding.)
+  const chainedTo = new Set(parsed.map((d) => d.digest.previous?.key));
+  const missingAfter = problems.filter((p) => p.kind === 'digest-missing' && p.digestKey !== undefined).map((p) => parseDigestKey(p.digestKey!)).filter((k) => k !== undefined);
+  for (const d of parsed.slice(1)) {
+    const at = { hour: d.hour, n: numberOf.get(d.key) ?? 1 };
+    if (missingAfter.some((k) => compareDigestKeys(k, at) > 0)) continue;
+    if (!chainedTo.has(d.key)) problems.push({ kind: 'digest-chain', digestKey: d.key, message: `digest ${d.key} is chained to by no later digest: a later digest skips it (it was slipped in, or the chain forked)` });
   }
   // Hours with no digest at all between the oldest and newest digest in range.
   const hours = new Set(placed.filter((p) => p.hour !== undefined).map((p) => p.hour!.getTime()));

@@ -446,3 +446,54 @@ describe('tamper suite: records lost to the failure destination (issue 9)', () =
 function numbered3(actionId: string, seqs: number[]) {
   return seqs.map((seq) => ({ event_id: `${actionId}/e${seq}`, action_id: actionId, agent_id: 'agent-a', request_seq: seq, event_type: 'vote' as const }));
 }
+
+describe('a clean stop signs everything, every time (a digest per stop, chained)', () => {
+  const H13 = new Date('2026-11-20T13:00:00Z');
+
+  it('two stops in one hour: digest.json, then digest-2.json with what came after; nothing unsigned, the chain whole', async () => {
+    const writer = new FixtureLogWriter(sink);
+    const first = await writer.write('shard-s', H13, events('s1', 2));
+    expect((await writeDigestsUpTo(new Date('2026-11-20T13:10:00Z'), { sink, signer }, { includeCurrentHour: true })).written).toEqual([digestKey(H13)]);
+    const second = await writer.write('shard-s', H13, events('s2', 3));
+    expect((await writeDigestsUpTo(new Date('2026-11-20T13:20:00Z'), { sink, signer }, { includeCurrentHour: true })).written).toEqual([digestKey(H13, 2)]);
+    // A third stop with nothing new writes nothing.
+    expect((await writeDigestsUpTo(new Date('2026-11-20T13:30:00Z'), { sink, signer }, { includeCurrentHour: true })).written).toEqual([]);
+    const d2 = JSON.parse(await readFile(pathOf(digestKey(H13, 2)), 'utf8')) as AuditDigest;
+    expect(d2.objects.map((o) => o.key)).toEqual([second.key]);
+    expect(d2.previous?.key).toBe(digestKey(H13));
+    const report = await verify({ now: new Date('2026-11-20T13:30:00Z') });
+    expect(report.problems).toEqual([]);
+    expect(report).toMatchObject({ ok: true, digests: 5, pendingObjects: [] });
+    expect(first.key).not.toBe(second.key);
+
+    // The next hour's digest chains to the hour's last one and sweeps what came after the last stop.
+    const third = await writer.write('shard-s', H13, events('s3', 1));
+    expect((await writeDigestsUpTo(new Date('2026-11-20T15:05:00Z'), { sink, signer })).written).toEqual([digestKey(new Date('2026-11-20T14:00:00Z'))]);
+    const d14 = JSON.parse(await readFile(pathOf(digestKey(new Date('2026-11-20T14:00:00Z'))), 'utf8')) as AuditDigest;
+    expect(d14.previous?.key).toBe(digestKey(H13, 2));
+    expect(d14.objects.map((o) => o.key)).toEqual([third.key]);
+    expect((await verify({ now: new Date('2026-11-20T15:05:00Z') })).ok).toBe(true);
+  });
+
+  it('an hour\'s later digest deleted, or one slipped in beside the chain, is found', async () => {
+    const writer = new FixtureLogWriter(sink);
+    await writer.write('shard-s', H13, events('s1', 2));
+    await writeDigestsUpTo(new Date('2026-11-20T13:10:00Z'), { sink, signer }, { includeCurrentHour: true });
+    await writer.write('shard-s', H13, events('s2', 3));
+    await writeDigestsUpTo(new Date('2026-11-20T13:20:00Z'), { sink, signer }, { includeCurrentHour: true });
+    await writer.write('shard-s', H13, events('s3', 1));
+    await writeDigestsUpTo(new Date('2026-11-20T13:30:00Z'), { sink, signer }, { includeCurrentHour: true });
+    const now = new Date('2026-11-20T13:40:00Z');
+
+    await unlink(pathOf(digestKey(H13, 2)));
+    expect((await verify({ now })).problems.map((p) => p.message)).toContain(`digest ${digestKey(H13, 2)} is missing (digest ${digestKey(H13, 3)} chains to it): it was deleted`);
+
+    // Slipped in: a validly signed digest-4 chained to digest.json instead of digest-3 (a fork).
+    const { signature: _s, signing: _k, ...unsigned } = JSON.parse(await readFile(pathOf(digestKey(H13, 3)), 'utf8')) as AuditDigest;
+    const base = JSON.parse(await readFile(pathOf(digestKey(H13)), 'utf8')) as AuditDigest;
+    const forked = await signDigest({ ...unsigned, objects: [], previous: { key: digestKey(H13), sha256: createHash('sha256').update(serializeDigest(base)).digest('hex'), signature: base.signature } }, signer);
+    await writeFile(pathOf(digestKey(H13, 4)), serializeDigest(forked));
+    const messages = (await verify({ now })).problems.map((p) => p.message);
+    expect(messages).toContain(`digest ${digestKey(H13, 4)} points at ${digestKey(H13)} as previous, not at the hour's digest before it (${digestKey(H13, 3)})`);
+  });
+});
