@@ -128,7 +128,9 @@ async function trustAnchorFor(args: Args, sink: AuditObjectReader, where: string
     };
   }
   if (has(args, '--trust-key-in-log')) {
-    const published = await getIfExists(sink, PUBLIC_KEY_OBJECT);
+    // The first version (the one written with If-None-Match), not whatever was put on top of it.
+    const first = (await sink.listVersions?.(PUBLIC_KEY_OBJECT))?.find((v) => v.key === PUBLIC_KEY_OBJECT && !v.isDeleteMarker);
+    const published = first !== undefined && sink.getObjectVersion !== undefined ? await sink.getObjectVersion(PUBLIC_KEY_OBJECT, first.versionId) : await getIfExists(sink, PUBLIC_KEY_OBJECT);
     if (published === undefined) throw new AuditVerifyInputError(`--trust-key-in-log: ${where} has no ${PUBLIC_KEY_OBJECT}`, 'wrong-key');
     process.stderr.write(`audit: warning: trusting ${PUBLIC_KEY_OBJECT} from the log itself: this proves the log intact only against someone who could not replace that key; compare its fingerprint with one kept outside the bucket\n`);
     return { publicKeyPem: Buffer.from(published).toString('utf8'), source: `the key published in the log (${where}/${PUBLIC_KEY_OBJECT}), trusted on request` };

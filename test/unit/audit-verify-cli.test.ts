@@ -63,6 +63,19 @@ describe('npm run audit -- verify', () => {
     expect(result.out).toContain('trust anchor: the key published in the log');
   });
 
+  it('--trust-key-in-log takes the key\'s first version, not one put on top of it', async () => {
+    const copy = join(dir, 'key-overwritten');
+    await cpDir(join(dir, 'log'), copy);
+    await new LocalAuditSink(copy).putObjectVersion('digests/public-key.pem', Buffer.from(await Ed25519Signer.generate().publicKeyPem()));
+    const result = await cli('verify', '--dir', copy, '--trust-key-in-log');
+    expect(result.code).toBe(1);
+    expect(result.out).toContain('[digest-versions] digest digests/public-key.pem has 2 versions');
+    expect(result.out).toContain('published key digests/public-key.pem: DIFFERS from the trust anchor');
+    // The digests themselves verify against the original key: no signature finding.
+    expect(result.out).not.toContain('[digest-key]');
+    expect(result.out).not.toContain('[digest-signature]');
+  });
+
   it('exits 1 when the published key was replaced and every digest re-signed with it', async () => {
     const copy = join(dir, 'resigned');
     await cpDir(join(dir, 'log'), copy);
