@@ -134,6 +134,16 @@ export class CountersignStack extends Stack {
       value: this.reviews.reviewApiUrl.url,
       description: 'Votes for CI pipelines (AWS_IAM auth, SigV4 service "lambda"): POST <url>actions/{actionId}/votes',
     });
+    // Callers of the AWS_IAM Function URLs need both lambda:InvokeFunctionUrl and lambda:InvokeFunction on the
+    // function (README, "Let an agent in"): their policies name the function, not the URL.
+    new CfnOutput(this, 'DecisionApiFunctionArn', {
+      value: this.decisionApi.handler.function.functionArn,
+      description: 'Grant readers of decisions lambda:InvokeFunctionUrl and lambda:InvokeFunction (InvokedViaFunctionUrl) on this',
+    });
+    new CfnOutput(this, 'ReviewApiFunctionArn', {
+      value: this.reviews.reviewApi.function.functionArn,
+      description: 'Grant CI voters lambda:InvokeFunctionUrl and lambda:InvokeFunction (InvokedViaFunctionUrl) on this',
+    });
     new CfnOutput(this, 'SlackBotTokenSecretArn', {
       value: this.reviews.slackBotTokenSecret.secretArn,
       description: 'Put the Slack bot token here: JSON {"botToken":"xoxb-..."}',

@@ -18,7 +18,7 @@ export interface DecisionApiProps {
 
 /**
  * `GET /actions/{actionId}` as a Lambda Function URL with AWS_IAM auth: callers sign with SigV4 and need
- * `lambda:InvokeFunctionUrl` (see `grantInvoke`). Read-only on the table.
+ * `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` with `lambda:InvokedViaFunctionUrl` (see `grantInvoke`). Read-only on the table.
  */
 export class DecisionApi extends Construct {
   readonly handler: HouseFunction;
@@ -52,7 +52,10 @@ export class DecisionApi extends Construct {
     output.overrideLogicalId('DecisionApiUrl');
   }
 
-  /** Lets a principal (a CI role, an executor) call the API. */
+  /**
+   * Lets a principal (a CI role, an executor) call the API: `grantInvokeUrl` grants both actions Lambda checks
+   * for an AWS_IAM Function URL (the README's policy JSON is held to these statements by a test).
+   */
   grantInvoke(grantee: IGrantable): Grant {
     return this.handler.function.grantInvokeUrl(grantee);
   }

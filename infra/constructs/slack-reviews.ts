@@ -209,7 +209,10 @@ export class SlackReviews extends Construct {
     intake.addDecisionPublisher(this.recordOutcome.role);
   }
 
-  /** Lets a principal (a CI role) vote through the review API (`lambda:InvokeFunctionUrl`). */
+  /**
+   * Lets a principal (a CI role) vote through the review API: `lambda:InvokeFunctionUrl`, and
+   * `lambda:InvokeFunction` limited to Function URL calls, the two actions Lambda checks.
+   */
   grantReviewApiInvoke(grantee: IGrantable): Grant {
     return this.reviewApi.function.grantInvokeUrl(grantee);
   }

@@ -290,10 +290,38 @@ describe('action intake', () => {
   });
 });
 
+/** The statements of the bus's own policy document (the AWS::Events::EventBus `Policy` property). */
+function busStatements(t: Template): Record<string, unknown>[] {
+  const [, bus] = onlyResource(t, 'AWS::Events::EventBus');
+  const policy = bus.Properties?.Policy as { Version: string; Statement: Record<string, unknown>[] };
+  expect(policy.Version).toBe('2012-10-17');
+  return policy.Statement;
+}
+
 describe('event bus policy', () => {
-  const statements = Object.values(template.findResources('AWS::Events::EventBusPolicy') as Resources).map(
-    (policy) => policy.Properties?.Statement as Record<string, unknown>,
-  );
+  const statements = busStatements(template);
+
+  it('is one document on the bus itself: no AWS::Events::EventBusPolicy resources, four statements with distinct ids', () => {
+    expect(template.findResources('AWS::Events::EventBusPolicy')).toEqual({});
+    expect(statements.map((s) => s.Sid)).toEqual(['ThisAccountMayPutEvents', 'NoOtherAccountMayPutEvents', 'OnlyPublishersSendDecisionSource', 'OnlyPublishersSendDecisions']);
+    // The policy cannot reference the bus's own attributes: it names the bus by the ARN of the name it gives it.
+    const busArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/', { Ref: 'AWS::StackName' }, '-bus']] };
+    template.hasResourceProperties('AWS::Events::EventBus', { Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, '-bus']] } });
+    for (const statement of statements) expect(statement.Resource).toEqual(busArn);
+  });
+
+  it('lets an app hold two stages (one account): each stack synthesizes its own bus and policy, and no statement id is deployed as an account-wide resource', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stages = ['staging', 'prod'].map((stage) => new CountersignStack(app, `Countersign-${stage}`, { stage }));
+    const assembly = app.synth();
+    for (const stage of stages) {
+      const t = Template.fromJSON(assembly.getStackByName(stage.stackName).template as Record<string, unknown>);
+      expect(t.findResources('AWS::Events::EventBusPolicy')).toEqual({});
+      expect(busStatements(t).map((s) => s.Sid)).toHaveLength(4);
+      // The bus name comes from the stack name, so the two stages' buses differ in one account and region.
+      t.hasResourceProperties('AWS::Events::EventBus', { Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, '-bus']] } });
+    }
+  });
 
   it('lets this account put events and denies every other account', () => {
     expect(statements).toContainEqual(
@@ -334,13 +362,10 @@ describe('event bus policy', () => {
     s.intake.addDecisionPublisher(outcomeRole);
     const t = Template.fromStack(s);
     const roleId = s.getLogicalId(outcomeRole.node.defaultChild as CfnElement);
-    t.hasResourceProperties('AWS::Events::EventBusPolicy', {
-      Statement: Match.objectLike({
-        Condition: Match.objectLike({
-          ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }, { 'Fn::GetAtt': [recordOutcomeRoleId, 'Arn'] }, { 'Fn::GetAtt': [roleId, 'Arn'] }] },
-        }),
-      }),
-    });
+    const publishers = [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }, { 'Fn::GetAtt': [recordOutcomeRoleId, 'Arn'] }, { 'Fn::GetAtt': [roleId, 'Arn'] }];
+    const denies = busStatements(t).filter((statement) => statement.Sid !== undefined && String(statement.Sid).startsWith('OnlyPublishers'));
+    expect(denies).toHaveLength(2);
+    for (const deny of denies) expect((deny.Condition as Record<string, unknown>).ArnNotEquals).toEqual({ 'aws:PrincipalArn': publishers });
     t.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: roleId }],
       PolicyDocument: { Statement: [Match.objectLike({ Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [busId, 'Arn'] } })] },

@@ -374,7 +374,8 @@ describe('who may resume or start an approval (DESIGN.md decision 1)', () => {
     const resourcePolicies = statesStatements().filter(({ at }) => resources[at]?.Type !== 'AWS::IAM::Policy');
     expect(resourcePolicies).toEqual([]);
     // Agents reach Countersign only through the bus, whose policy allows nothing but events:PutEvents.
-    const busActions = Object.values(template.findResources('AWS::Events::EventBusPolicy') as Resources).map((p) => (p.Properties?.Statement as Statement).Action);
+    const busActions = Object.values(template.findResources('AWS::Events::EventBus') as Resources).flatMap((bus) => (bus.Properties?.Policy as { Statement: Statement[] }).Statement.map((s) => s.Action));
+    expect(busActions).toHaveLength(4);
     expect(new Set(busActions)).toEqual(new Set(['events:PutEvents']));
   });
 });
