@@ -6,7 +6,7 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { EventBridgeEventPublisher } from '../../shared/adapters/aws/eventbridge-event-publisher.js';
-import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { recordOutcomeConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
@@ -21,16 +21,15 @@ const directory = loadDirectoryFile(config.directoryFile);
 const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
 const publisher = new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName);
 
-let ready: Promise<RecordOutcomeDeps> | undefined;
-const deps = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken }): RecordOutcomeDeps => ({
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordOutcomeDeps => ({
   store, publisher, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
-})).catch((error: unknown) => { ready = undefined; throw error; }));
+}));
 
 /** The approval workflow's last step on every path (RecordApproved/Rejected/Expired/Failed). */
 export const handler = async (event: RecordOutcomeEvent, context: Context) => {
   logger.addContext(context);
-  const result = await recordOutcome(event, await deps());
+  const result = await slack.run((deps) => recordOutcome(event, deps));
   const { decision } = result;
   const summary = { actionId: decision.actionId, workflowOutcome: event.outcome, outcome: decision.outcome, reason: decision.reason, reviewers: decision.reviewers.map((r) => `${r.id}:${r.vote}`), closedNow: result.closedNow, published: result.published, messagesUpdated: result.messagesUpdated };
   if (result.warnings.length > 0) logger.warn('outcome recorded, Slack message not updated', { ...summary, warnings: result.warnings });

@@ -6,7 +6,7 @@ import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context, LambdaFunctionUR
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
-import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { reviewApiConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
@@ -22,11 +22,10 @@ const store = new DynamoReviewStore(dynamo, config.tableName);
 const decisions = new DynamoDecisionStore(dynamo, config.tableName);
 const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
 
-let ready: Promise<VotesApiDeps> | undefined;
-const deps = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken }): VotesApiDeps => ({
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }): VotesApiDeps => ({
   store, decisions, callbacks, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
-})).catch((error: unknown) => { ready = undefined; throw error; }));
+}));
 
 /** `POST /actions/{actionId}/votes` behind a Function URL with AWS_IAM auth: the caller is the reviewer. */
 export const handler = async (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context): Promise<LambdaFunctionURLResult> => {
@@ -35,7 +34,7 @@ export const handler = async (event: APIGatewayProxyEventV2WithIAMAuthorizer, co
     const body = event.isBase64Encoded && event.body !== undefined ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
     // Optional chaining: a misconfigured URL (auth NONE) has no authorizer, and is answered 403.
     const callerArn = (event.requestContext.authorizer as Partial<typeof event.requestContext.authorizer> | undefined)?.iam?.userArn;
-    const { response, log } = await answerVoteRequest({ method: event.requestContext.http.method, path: event.rawPath, body, callerArn }, await deps());
+    const { response, log } = await slack.run((deps) => answerVoteRequest({ method: event.requestContext.http.method, path: event.rawPath, body, callerArn }, deps));
     logger.info('vote request answered', log);
     return response;
   } catch (error) {
