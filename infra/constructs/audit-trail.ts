@@ -18,6 +18,18 @@ import { DECISION_TABLE } from '../../shared/store-schema.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
 
 /** An Athena named query: runnable SQL (no parameters left), its name and description. */
+/**
+ * The Hive JSON SerDe, not the OpenX one: Athena documents OpenX results as possibly non-deterministic, and
+ * `timestamp.formats` (JodaTime patterns, tried in order) is a Hive JSON SerDe property. `occurred_at` is
+ * written as ISO 8601 UTC (`toISOString`, milliseconds and `Z`); the second and third formats take the
+ * other fraction lengths and none, which the record format also admits. The Hive SerDe fails a query on a
+ * malformed line (it has no switch to skip one): the record is the evidence.
+ */
+export const AUDIT_SERDE = {
+  serializationLibrary: 'org.apache.hive.hcatalog.data.JsonSerDe',
+  parameters: { 'timestamp.formats': "yyyy-MM-dd'T'HH:mm:ss.SSS'Z',yyyy-MM-dd'T'HH:mm:ss.S'Z',yyyy-MM-dd'T'HH:mm:ss'Z'" },
+} as const;
+
 export interface NamedQuerySpec {
   readonly name: string;
   readonly description: string;
@@ -441,11 +453,7 @@ export class AuditTrail extends Construct {
           inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
           outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
           compressed: true,
-          serdeInfo: {
-            serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
-            // A malformed line fails the query rather than being skipped: the record is the evidence.
-            parameters: { 'ignore.malformed.json': 'false', 'timestamp.formats': "yyyy-MM-dd'T'HH:mm:ss.SSS'Z',yyyy-MM-dd'T'HH:mm:ss'Z'" },
-          },
+          serdeInfo: AUDIT_SERDE,
         },
       },
     });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { App, Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
@@ -308,13 +309,34 @@ describe('Glue and Athena', () => {
     expect(AUDIT_COLUMNS.map((c) => c.name)).toContain('occurred_at');
   });
 
-  it('reads gzip newline-delimited JSON under s3://<bucket>/audit/ with the OpenX JSON SerDe', () => {
-    expect(tableInput.StorageDescriptor).toMatchObject({
+  it('reads gzip newline-delimited JSON under s3://<bucket>/audit/ with the Hive JSON SerDe, parsing occurred_at as written (pinned: DuckDB cannot check it)', () => {
+    expect(tableInput.StorageDescriptor).toEqual({
+      Columns: AUDIT_COLUMNS.map((c) => ({ Name: c.name, Type: c.type })),
       Location: location,
       InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
       OutputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-      SerdeInfo: { SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe', Parameters: { 'ignore.malformed.json': 'false' } },
+      Compressed: true,
+      SerdeInfo: {
+        SerializationLibrary: 'org.apache.hive.hcatalog.data.JsonSerDe',
+        Parameters: { 'timestamp.formats': "yyyy-MM-dd'T'HH:mm:ss.SSS'Z',yyyy-MM-dd'T'HH:mm:ss.S'Z',yyyy-MM-dd'T'HH:mm:ss'Z'" },
+      },
     });
+    expect(AUDIT_COLUMNS.find((c) => c.name === 'occurred_at')?.type).toBe('timestamp');
+  });
+
+  it.each(SAVED_QUERIES.map((q) => [q.name, q.sql] as const))('saved query %s keeps to SQL that both Athena (Trino) and DuckDB run: no engine-only syntax', (_name, sql) => {
+    // DuckDB-only: casts with ::, ILIKE, QUALIFY, strftime/epoch_ms/list_* functions, -> / ->> JSON operators,
+    // double-quoted strings. Athena-only: from_iso8601_*, date_parse, json_extract*, cardinality, TRY(.
+    const engineOnly = /::|\bILIKE\b|\bQUALIFY\b|\bstrftime\s*\(|\bepoch_ms\s*\(|\blist_\w+\s*\(|->>?|"|\bfrom_iso8601_\w+\s*\(|\bdate_parse\s*\(|\bjson_extract\w*\s*\(|\bcardinality\s*\(|\bTRY\s*\(/i;
+    expect(sql).not.toMatch(engineOnly);
+  });
+
+  it('writes occurred_at in the first timestamp format the table lists (ISO 8601, milliseconds, Z)', () => {
+    const [first] = (tableInput.StorageDescriptor.SerdeInfo as { Parameters: Record<string, string> }).Parameters['timestamp.formats']!.split(',');
+    expect(first).toBe("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'");
+    const golden = readFileSync(new URL('../golden/audit-records.ndjson', import.meta.url), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { occurred_at: string });
+    expect(golden.length).toBeGreaterThan(0);
+    for (const record of golden) expect(record.occurred_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
   });
 
   it('projects the dt (date) and hour (two-digit integer) partitions onto the Hive-style key layout', () => {
