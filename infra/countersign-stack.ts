@@ -43,6 +43,12 @@ export interface CountersignStackProps extends StackProps {
    * @default - the saved queries of `shared/audit/queries.ts` (the same ones `npm run audit -- query --saved` runs)
    */
   readonly auditQueries?: readonly NamedQuerySpec[];
+  /**
+   * The one IAM role or user that may disable or schedule the deletion of the audit log's KMS keys
+   * (break glass). `infra/app.ts` takes it from `-c breakGlassPrincipalArn=<arn>`.
+   * @default - nobody: the key policy must be changed first, which raises the key alarm
+   */
+  readonly breakGlassPrincipalArn?: string;
 }
 
 /**
@@ -104,6 +110,7 @@ export class CountersignStack extends Stack {
       table: this.store.table,
       retention: props.auditRetention,
       savedQueries: props.auditQueries,
+      breakGlassPrincipalArn: props.breakGlassPrincipalArn,
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });

@@ -16,6 +16,7 @@ import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME, DIGEST
 import { renderSavedQuery, SAVED_QUERIES, sqlString, type SavedQuery } from '../../shared/audit/queries.js';
 import { DECISION_TABLE } from '../../shared/store-schema.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
+import { KeyGuard } from './key-guard.js';
 
 /** An Athena named query: runnable SQL (no parameters left), its name and description. */
 /**
@@ -110,6 +111,11 @@ export interface AuditTrailProps {
    * @default - the stack name, lowercased, non-alphanumerics as `_`, plus `_audit`
    */
   readonly databaseName?: string;
+  /**
+   * The one IAM role or user that may disable or schedule the deletion of the audit keys (see KeyGuard).
+   * @default - nobody, until the key policy is changed (which raises the key alarm)
+   */
+  readonly breakGlassPrincipalArn?: string;
   /** @default 'functions/audit-writer/handler.ts' */
   readonly writerEntry?: string;
   /** @default 'functions/audit-digest/handler.ts' */
@@ -163,6 +169,8 @@ export class AuditTrail extends Construct {
   readonly digestErrorsAlarm: Alarm;
   readonly failedBatchesAlarm: Alarm;
   readonly alarms: Alarm[];
+  /** Denies disabling or deleting the audit and signing keys (but to the break-glass principal), and alarms on attempts. */
+  readonly keyGuard: KeyGuard;
 
   constructor(scope: Construct, id: string, props: AuditTrailProps) {
     super(scope, id);
@@ -530,7 +538,9 @@ export class AuditTrail extends Construct {
       }),
       1,
     );
-    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm];
+    // The audit key (the objects) and the signing key (the digests): losing either loses the evidence.
+    this.keyGuard = new KeyGuard(this, 'KeyGuard', { keys: [this.key, this.signingKey], breakGlassPrincipalArn: props.breakGlassPrincipalArn });
+    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm, this.keyGuard.alarm];
   }
 
 }

@@ -452,7 +452,7 @@ describe('alarms', () => {
 
   it('are all in stack.alarms', () => {
     const auditAlarms = trail.alarms.map((alarm) => id(alarm.node.defaultChild));
-    expect(auditAlarms).toHaveLength(4);
+    expect(auditAlarms).toHaveLength(5);
     expect(stack.alarms.map((alarm) => id(alarm.node.defaultChild))).toEqual(expect.arrayContaining(auditAlarms));
   });
 });

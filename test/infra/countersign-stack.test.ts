@@ -408,7 +408,7 @@ describe('stack', () => {
 
   it('collects every alarm in stack.alarms, without actions yet', () => {
     const alarmIds = Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort();
-    expect(alarmIds).toHaveLength(8);
+    expect(alarmIds).toHaveLength(9);
     expect(stack.alarms.map((alarm) => stack.getLogicalId(alarm.node.defaultChild as CfnElement)).sort()).toEqual(alarmIds);
     for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
       expect(alarm.Properties?.AlarmActions).toBeUndefined();
