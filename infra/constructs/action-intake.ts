@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED } from '../../shared/domain/contract.js';
 import { ACTION_REQUESTED_PATTERN } from '../../shared/store-schema.js';
+import { grantItems } from './decision-store.js';
 import { HouseFunction, PROJECT_ROOT, type BundledFile, type PowertoolsLogLevel } from './house-function.js';
 
 /** Where the policies sit inside the evaluate-action bundle; `/var/task` is the bundle root in Lambda. */
@@ -173,7 +174,7 @@ export class ActionIntake extends Construct {
     // conditional Puts, PutItem to record a conflict, UpdateItem to mark dispatched, GetItem to look at an
     // earlier request. IAM authorizes a TransactWriteItems call item by item (each Put as dynamodb:PutItem);
     // "dynamodb:TransactWriteItems" is not an IAM action, and the transaction has no ConditionCheck items.
-    props.table.grant(fn, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
+    grantItems(props.table, fn, ['requests'], 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
     // DynamoDB decrypts the table key with the caller's credentials; it generates data keys itself, under its
     // own grant, so callers need kms:Decrypt only.
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');

@@ -15,6 +15,7 @@ import { ENV } from '../../shared/config.js';
 import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME, DIGEST_PREFIX } from '../../shared/audit/format.js';
 import { renderSavedQuery, SAVED_QUERIES, sqlString, type SavedQuery } from '../../shared/audit/queries.js';
 import { DECISION_TABLE } from '../../shared/store-schema.js';
+import { grantItems } from './decision-store.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
 import { KeyGuard } from './key-guard.js';
 
@@ -296,7 +297,7 @@ export class AuditTrail extends Construct {
     // 404 (rather than 403) only to a caller with s3:ListBucket on the bucket, and the writer relies on 404.
     this.writer.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
     this.key.grant(this.writer.role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    props.table.grant(this.writer.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    grantItems(props.table, this.writer.role, ['auditChain'], 'dynamodb:GetItem', 'dynamodb:PutItem');
     // The event source mapping polls the stream with the function's role; DynamoDB decrypts stream records
     // and items with the table key under the caller's credentials.
     this.writer.role.addToPrincipalPolicy(

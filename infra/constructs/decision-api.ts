@@ -5,6 +5,7 @@ import { FunctionUrlAuthType, type FunctionUrl } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
+import { grantItems } from './decision-store.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
 
 export interface DecisionApiProps {
@@ -40,7 +41,7 @@ export class DecisionApi extends Construct {
     const fn = this.handler.function;
     // The handler's only SDK calls, in DynamoDecisionStore.getDecision: GetItem of the request item, and
     // Query of its accepted votes while a review is open (the least-privilege test pins both).
-    props.table.grant(fn, 'dynamodb:GetItem', 'dynamodb:Query');
+    grantItems(props.table, fn, ['requests'], 'dynamodb:GetItem', 'dynamodb:Query');
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');
 
     this.functionUrl = fn.addFunctionUrl({ authType: FunctionUrlAuthType.AWS_IAM });

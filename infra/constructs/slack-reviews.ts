@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { Directory } from '../../shared/domain/directory.js';
 import type { ActionIntake } from './action-intake.js';
+import { grantItems } from './decision-store.js';
 import { HouseFunction, PROJECT_ROOT, type PowertoolsLogLevel } from './house-function.js';
 
 /** Where the approver directory sits inside a bundle; `/var/task` is the bundle root in Lambda. */
@@ -167,7 +168,7 @@ export class SlackReviews extends Construct {
     for (const handler of [this.requestReview, this.recordOutcome, this.slackInteractions, this.reviewApi]) {
       // IAM authorizes TransactWriteItems item by item (Put as PutItem, Update as UpdateItem, ConditionCheck
       // as ConditionCheckItem); "dynamodb:TransactWriteItems" is not an IAM action.
-      props.table.grant(handler.function, ...REVIEW_TABLE_ACTIONS);
+      grantItems(props.table, handler.function, ['requests', 'reviews'], ...REVIEW_TABLE_ACTIONS);
       // DynamoDB generates data keys under its own grant; callers need kms:Decrypt only.
       props.table.encryptionKey?.grant(handler.function, 'kms:Decrypt');
     }
