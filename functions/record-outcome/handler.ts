@@ -3,10 +3,10 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context } from 'aws-lambda';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { EventBridgeEventPublisher } from '../../shared/adapters/aws/eventbridge-event-publisher.js';
 import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { recordOutcomeConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
@@ -27,8 +27,7 @@ const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordOutc
 }));
 
 /** The approval workflow's last step on every path (RecordApproved/Rejected/Expired/Failed). */
-export const handler = async (event: RecordOutcomeEvent, context: Context) => {
-  logger.addContext(context);
+export const handler = instrumented({ logger, tracer, metrics }, async (event: RecordOutcomeEvent) => {
   const result = await slack.run((deps) => recordOutcome(event, deps));
   const { decision } = result;
   const summary = { actionId: decision.actionId, workflowOutcome: event.outcome, outcome: decision.outcome, reason: decision.reason, reviewers: decision.reviewers.map((r) => `${r.id}:${r.vote}`), closedNow: result.closedNow, published: result.published, messagesUpdated: result.messagesUpdated };
@@ -36,6 +35,5 @@ export const handler = async (event: RecordOutcomeEvent, context: Context) => {
   else logger.info('outcome recorded', summary);
   metrics.addDimension('outcome', decision.outcome);
   metrics.addMetric('ReviewsClosed', MetricUnit.Count, result.closedNow || result.published ? 1 : 0);
-  metrics.publishStoredMetrics();
   return { actionId: decision.actionId, outcome: decision.outcome, reason: decision.reason, decidedAt: decision.decidedAt };
-};
+});

@@ -2,9 +2,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context } from 'aws-lambda';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { requestReviewConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
@@ -25,14 +25,12 @@ const slack = new SlackCredentialsCache(config.slack, ({ botToken }): OpenReview
 }));
 
 /** Invoked by the approval workflow (lambda:invoke.waitForTaskToken) for each phase. The event holds the task token: never log it. */
-export const handler = async (event: RequestReviewEvent, context: Context) => {
-  logger.addContext(context);
+export const handler = instrumented({ logger, tracer, metrics }, async (event: RequestReviewEvent) => {
   const result = await slack.run((deps) => openReview(event, deps));
   if (result.status === 'slack_unavailable') logger.warn('review phase opened without Slack; the request waits, pending', { ...result });
   else logger.info('review phase opened', { ...result });
   metrics.addDimension('phase', result.phase);
   const metric = { posted: 'ReviewsPosted', already_posted: 'ReviewPhaseRepeats', stale: 'ReviewPhaseRepeats', slack_unavailable: 'ReviewsWithoutSlack' } as const;
   metrics.addMetric(metric[result.status], MetricUnit.Count, 1);
-  metrics.publishStoredMetrics();
   return result;
-};
+});

@@ -2,11 +2,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context, LambdaFunctionURLResult } from 'aws-lambda';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer, LambdaFunctionURLResult } from 'aws-lambda';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
 import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { reviewApiConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
@@ -28,8 +29,7 @@ const slack = new SlackCredentialsCache(config.slack, ({ botToken }): VotesApiDe
 }));
 
 /** `POST /actions/{actionId}/votes` behind a Function URL with AWS_IAM auth: the caller is the reviewer. */
-export const handler = async (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context): Promise<LambdaFunctionURLResult> => {
-  logger.addContext(context);
+export const handler = instrumented({ logger, tracer }, async (event: APIGatewayProxyEventV2WithIAMAuthorizer): Promise<LambdaFunctionURLResult> => {
   try {
     const body = event.isBase64Encoded && event.body !== undefined ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
     // Optional chaining: a misconfigured URL (auth NONE) has no authorizer, and is answered 403.
@@ -41,4 +41,4 @@ export const handler = async (event: APIGatewayProxyEventV2WithIAMAuthorizer, co
     logger.error('vote request failed', { error });
     return errorResponse(500, 'InternalError', 'Countersign could not handle this vote; try again');
   }
-};
+});

@@ -3,10 +3,11 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
+import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
 import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { slackInteractionsConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
@@ -35,8 +36,7 @@ const answer = (request: SlackHttpRequest) => slack.run(async (deps, credentials
 });
 
 /** Slack's interactivity URL (Function URL, auth NONE: Slack signs each request). */
-export const handler = async (event: LambdaFunctionURLEvent, context: Context): Promise<LambdaFunctionURLResult> => {
-  logger.addContext(context);
+export const handler = instrumented({ logger, tracer, metrics }, async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> => {
   try {
     const request = { method: event.requestContext.http.method, headers: event.headers ?? {}, body: event.body, isBase64Encoded: event.isBase64Encoded, nowSeconds: Math.floor(Date.now() / 1000) };
     const { response, log } = await answer(request);
@@ -44,10 +44,9 @@ export const handler = async (event: LambdaFunctionURLEvent, context: Context): 
     else logger.info('interaction answered', { statusCode: response.statusCode, ...log });
     metrics.addDimension('status', String(log.status ?? response.statusCode));
     metrics.addMetric('Interactions', MetricUnit.Count, 1);
-    metrics.publishStoredMetrics();
     return response;
   } catch (error) {
     logger.error('interaction failed', { error });
     return errorResponse(500, 'InternalError', 'Countersign could not handle this interaction; try again');
   }
-};
+});

@@ -34,6 +34,8 @@ export class DecisionApi extends Construct {
       serviceName: 'decision-api',
       description: 'Countersign: GET /actions/{actionId}, the decision on a request',
       memorySize: 256,
+      // A hot, read-only path that agents poll: no source-map cost on its cold starts.
+      sourceMaps: false,
       environment: { [ENV.tableName]: props.table.tableName },
       logRetention: props.logRetention,
       logLevel: props.logLevel,

@@ -152,6 +152,8 @@ export class SlackReviews extends Construct {
       description: 'Countersign: Slack button and modal requests (signature-verified): records votes, resumes the workflow',
       // Slack wants an answer within 3 seconds, cold start included: more memory is more CPU.
       memorySize: 1024,
+      // ... and no source-map loading on that cold start.
+      sourceMaps: false,
       environment: { ...tableEnvironment, ...secretEnvironment, [ENV.slackSigningSecretArn]: this.slackSigningSecret.secretArn, ...directoryEnvironment },
       bundledFiles: [bundledDirectory],
       ...common,

@@ -77,7 +77,10 @@ describe('the house function (every function)', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(allFunctions.length);
   });
 
-  it.each(allFunctions)('%s runs nodejs22.x on arm64 with active tracing, source maps and the Powertools settings', (service, fn) => {
+  /** Source maps cost cold-start time: not on Slack's 3-second path, nor on the polled decision API. */
+  const withoutSourceMaps = new Set<string>(['slack-interactions', 'decision-api']);
+
+  it.each(allFunctions)('%s runs nodejs22.x on arm64 with active tracing, source maps where they pay, and the Powertools settings', (service, fn) => {
     expect(fn.Properties).toMatchObject({
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -85,13 +88,15 @@ describe('the house function (every function)', () => {
       Handler: 'index.handler',
       Environment: {
         Variables: {
-          NODE_OPTIONS: '--enable-source-maps',
+          ...(withoutSourceMaps.has(service) ? {} : { NODE_OPTIONS: '--enable-source-maps' }),
           POWERTOOLS_SERVICE_NAME: service,
           POWERTOOLS_METRICS_NAMESPACE: 'Countersign',
           LOG_LEVEL: 'INFO',
         },
       },
     });
+    const variables = (fn.Properties?.Environment as { Variables: Record<string, string> }).Variables;
+    expect('NODE_OPTIONS' in variables, service).toBe(!withoutSourceMaps.has(service));
   });
 
   it.each(allFunctions)('%s logs to its own log group, kept 90 days', (_service, fn) => {
