@@ -1,4 +1,4 @@
-import { Aws, CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, CfnResource, Duration, FeatureFlags, RemovalPolicy, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import { CfnNamedQuery, CfnWorkGroup } from 'aws-cdk-lib/aws-athena';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -8,7 +8,8 @@ import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { EventSourceMapping, FilterCriteria, FilterRule, MetricType, StartingPosition, type IEventSourceDlq } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockRetention, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
-import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import { Schedule, ScheduleExpression, TimeWindow } from 'aws-cdk-lib/aws-scheduler';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
@@ -156,7 +157,7 @@ export class AuditTrail extends Construct {
   readonly writer: HouseFunction;
   readonly digest: HouseFunction;
   readonly streamMapping: EventSourceMapping;
-  readonly schedule: CfnSchedule;
+  readonly schedule: Schedule;
   readonly schedulerRole: Role;
   readonly database: CfnDatabase;
   readonly databaseName: string;
@@ -176,8 +177,11 @@ export class AuditTrail extends Construct {
   constructor(scope: Construct, id: string, props: AuditTrailProps) {
     super(scope, id);
     // Server access logs are delivered under a bucket policy for logging.s3.amazonaws.com, not the legacy
-    // LogDeliveryWrite ACL (which would need ACLs enabled on the logs bucket). Set before any child exists.
-    this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
+    // LogDeliveryWrite ACL (which would need ACLs enabled on the logs bucket). The flag is the app's, in
+    // cdk.json; without it the logs bucket would need ACLs, so refuse to build rather than fall back.
+    if (!FeatureFlags.of(this).isEnabled(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY)) {
+      throw new Error(`AuditTrail ${id}: the CDK feature flag "${S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY}" must be true (cdk.json's context sets it; an App made in code needs it in its context)`);
+    }
     const stack = Stack.of(this);
     this.retentionDays = wholeDays(id, 'retention', props.retention ?? DEFAULT_RETENTION, 1, MAX_RETENTION_DAYS);
     const resultsDays = wholeDays(id, 'queryResultsExpiration', props.queryResultsExpiration ?? Duration.days(30), 1, 3650);
@@ -388,6 +392,9 @@ export class AuditTrail extends Construct {
     );
 
     // --- The stream ----------------------------------------------------------------------------------------
+    // Not the L2 S3OnFailureDestination: its bind() calls bucket.grantReadWrite on the function, which
+    // would give the writer s3:DeleteObject* (and more) on the failure bucket. The writer gets PutObject and
+    // ListBucket there (above), which is what Lambda uses; the least-privilege test pins that.
     const failureDestination: IEventSourceDlq = { bind: () => ({ destination: this.failureBucket.bucketArn }) };
     this.streamMapping = new EventSourceMapping(this, 'WriterStream', {
       target: this.writer.function,
@@ -422,19 +429,18 @@ export class AuditTrail extends Construct {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
       description: 'EventBridge Scheduler: invokes audit-digest every hour',
     });
-    this.schedulerRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.digest.function.functionArn] }));
-    this.schedule = new CfnSchedule(this, 'DigestSchedule', {
+    // The L2 Schedule and its LambdaInvoke target (which grants the role lambda:InvokeFunction on the function).
+    this.schedule = new Schedule(this, 'DigestSchedule', {
       description: 'Countersign: the signed digest of the previous hour, ten minutes past each hour (UTC)',
       // Ten minutes past: the writer's batching window and retries have settled the previous hour by then.
-      scheduleExpression: 'cron(10 * * * ? *)',
-      scheduleExpressionTimezone: 'UTC',
-      flexibleTimeWindow: { mode: 'OFF' },
-      state: 'ENABLED',
-      target: {
-        arn: this.digest.function.functionArn,
-        roleArn: this.schedulerRole.roleArn,
-        retryPolicy: { maximumRetryAttempts: 10, maximumEventAgeInSeconds: 3600 },
-      },
+      schedule: ScheduleExpression.cron({ minute: '10', hour: '*', timeZone: TimeZone.of('UTC') }),
+      timeWindow: TimeWindow.off(),
+      enabled: true,
+      target: new LambdaInvoke(this.digest.function, { role: this.schedulerRole, retryAttempts: 10, maxEventAge: Duration.hours(1) }),
+    });
+    Validations.of(this.schedulerRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.digest.function.node.defaultChild as CfnResource)}.Arn>:*]`,
+      reason: 'The L2 LambdaInvoke target grants lambda:InvokeFunction on the digest function and its versions and aliases (<arn>:*): that one function, nothing else.',
     });
 
     // --- Glue and Athena -----------------------------------------------------------------------------------

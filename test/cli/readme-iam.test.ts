@@ -1,9 +1,10 @@
-import { App, Stack, type CfnElement } from 'aws-cdk-lib';
+import { Stack, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { CountersignStack } from '../../infra/countersign-stack.js';
 import { readmeBlock, readmeText } from './readme.js';
+import { testApp } from '../support/cdk-app.js';
 
 /**
  * The README's IAM text for callers of the AWS_IAM Function URLs (decision API, review API) is what the
@@ -11,7 +12,7 @@ import { readmeBlock, readmeText } from './readme.js';
  * actions Lambda checks (lambda:InvokeFunctionUrl, lambda:InvokeFunction via the Function URL).
  */
 
-const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+const app = testApp();
 const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
 const agentRole = new Role(stack, 'AgentRole', { assumedBy: new AccountRootPrincipal() });
 const pipelineRole = new Role(stack, 'PipelineRole', { assumedBy: new AccountRootPrincipal() });

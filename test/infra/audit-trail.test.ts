@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { App, Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Schedule } from 'aws-cdk-lib/aws-scheduler';
 import { describe, expect, it } from 'vitest';
 import { AUDIT_BUCKET_DENIED_ACTIONS, AuditTrail, WRITER_STREAM_SETTINGS, glueType, namedQueryOf, type AuditTrailProps, type NamedQuerySpec } from '../../infra/constructs/audit-trail.js';
 import { DecisionStore } from '../../infra/constructs/decision-store.js';
@@ -9,6 +10,7 @@ import { CountersignStack, type CountersignStackProps } from '../../infra/counte
 import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_TABLE_NAME } from '../../shared/audit/format.js';
 import { SAVED_QUERIES } from '../../shared/audit/queries.js';
 import { ENV } from '../../shared/config.js';
+import { cdkJsonContext, testApp } from '../support/cdk-app.js';
 
 type Json = Record<string, unknown>;
 type Resource = { Type: string; Properties?: Json; DeletionPolicy?: string; UpdateReplacePolicy?: string; DependsOn?: string[] };
@@ -20,14 +22,14 @@ const FIXTURE_QUERIES: NamedQuerySpec[] = [
 ];
 
 function synth(props: Partial<CountersignStackProps> = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp();
   const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test', ...props });
   return { stack, template: Template.fromStack(stack) };
 }
 
 /** The construct alone, on a fresh table, for the props. */
 function synthConstruct(props: Partial<AuditTrailProps> = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp();
   const stack = new Stack(app, 'Audit');
   const store = new DecisionStore(stack, 'Store');
   const trail = new AuditTrail(stack, 'AuditTrail', { table: store.table, ...props });
@@ -237,9 +239,21 @@ describe('audit-writer on the table stream', () => {
   });
 });
 
+describe('CDK feature flags', () => {
+  it('come from the app (cdk.json), not from inside the construct: an app without the S3 access-log flag is refused by name', () => {
+    expect(cdkJsonContext()['@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy']).toBe(true);
+    const bare = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    expect(() => new CountersignStack(bare, 'Countersign-noflag', { stage: 'test' })).toThrow(/CDK feature flag "@aws-cdk\/aws-s3:serverAccessLogsUseBucketPolicy" must be true \(cdk\.json's context sets it/);
+  });
+});
+
 describe('the hourly digest', () => {
   const [scheduleId, schedule] = Object.entries(template.findResources('AWS::Scheduler::Schedule') as Resources)[0]!;
   const schedulerRoleId = id(trail.schedulerRole.node.defaultChild);
+
+  it('is the L2 Schedule with the LambdaInvoke target, not a hand-rolled CfnSchedule', () => {
+    expect(trail.schedule).toBeInstanceOf(Schedule);
+  });
 
   it('runs audit-digest ten minutes past every hour (UTC), with retries, through its own role', () => {
     expect(Object.keys(template.findResources('AWS::Scheduler::Schedule'))).toEqual([scheduleId]);
@@ -469,7 +483,7 @@ describe('outputs', () => {
 
 describe('the construct\'s props', () => {
   it('needs a table with a stream', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new Stack(app, 'S');
     const table = new Table(s, 'NoStream', { partitionKey: { name: 'pk', type: AttributeType.STRING } });
     expect(() => new AuditTrail(s, 'AuditTrail', { table })).toThrow(/the table has no stream/);

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/constructs/house-function.js';
 import { CountersignStack } from '../../infra/countersign-stack.js';
 import { ENV } from '../../shared/config.js';
+import { cdkJsonContext } from '../support/cdk-app.js';
 
 /**
  * The one infra test that bundles for real (local esbuild): the evaluate-action asset must carry the Cedar
@@ -30,7 +31,7 @@ function bundle() {
 
 function synthWithBundling() {
   const outdir = join(workDir, 'cdk.out');
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: cdkJsonContext() });
   const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
   const template = Template.fromStack(stack);
   const fnOf = (service: string) =>

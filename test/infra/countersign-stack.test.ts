@@ -1,4 +1,4 @@
-import { App, Duration, Stack, type CfnElement } from 'aws-cdk-lib';
+import { Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
@@ -8,12 +8,13 @@ import { DecisionStore } from '../../infra/constructs/decision-store.js';
 import { CountersignStack, type CountersignStackProps } from '../../infra/countersign-stack.js';
 import { ENV } from '../../shared/config.js';
 import { ACTION_REQUESTED_PATTERN, DECISION_TABLE } from '../../shared/store-schema.js';
+import { testApp } from '../support/cdk-app.js';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
 
 // No bundling here (bundle.test.ts bundles for real): the assertions are about the template.
 function synth(props: Partial<CountersignStackProps> = {}): { stack: CountersignStack; template: Template } {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp();
   const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test', ...props });
   return { stack, template: Template.fromStack(stack) };
 }
@@ -147,7 +148,7 @@ describe('decision store', () => {
   });
 
   it('exposes the key as the table\'s encryption key (so grants reach it)', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const store = new DecisionStore(new Stack(app, 'S'), 'Store');
     expect(store.table.encryptionKey).toBe(store.key);
   });
@@ -177,7 +178,7 @@ describe('action intake', () => {
   });
 
   it('takes the archive retention, retries and event age as props', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new Stack(app, 'S');
     const store = new DecisionStore(s, 'Store');
     new ActionIntake(s, 'Intake', { table: store.table, archiveRetention: Duration.days(30), retryAttempts: 3, maxEventAge: Duration.minutes(15) });
@@ -195,7 +196,7 @@ describe('action intake', () => {
     [{ archiveRetention: Duration.hours(36) }, /archiveRetention must be a whole number of days/],
     [{ policyDir: '/nonexistent/policies' }, /cannot read the policy directory/],
   ])('rejects %o with a specific message', (props, message) => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new Stack(app, 'S');
     const store = new DecisionStore(s, 'Store');
     expect(() => new ActionIntake(s, 'Intake', { table: store.table, ...props })).toThrow(message);
@@ -253,7 +254,7 @@ describe('action intake', () => {
   });
 
   it('without an approval state machine (the construct alone), sets no ARN and grants no states action', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new Stack(app, 'S');
     const intake = new ActionIntake(s, 'Intake', { table: new DecisionStore(s, 'Store').table });
     const t = Template.fromStack(s);
@@ -263,7 +264,7 @@ describe('action intake', () => {
   });
 
   it('given an imported approval state machine, passes its ARN and grants StartExecution on it only', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:approval';
     const s = new Stack(app, 'S');
     const approvalStateMachine = StateMachine.fromStateMachineArn(s, 'Approval', arn);
@@ -316,7 +317,7 @@ describe('event bus policy', () => {
   });
 
   it('lets an app hold two stages (one account): each stack synthesizes its own bus and policy, and no statement id is deployed as an account-wide resource', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const stages = ['staging', 'prod'].map((stage) => new CountersignStack(app, `Countersign-${stage}`, { stage }));
     const assembly = app.synth();
     for (const stage of stages) {
@@ -361,7 +362,7 @@ describe('event bus policy', () => {
   });
 
   it('exempts (and grants) roles added as decision publishers', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
     const outcomeRole = new Role(s, 'OutcomeRole', { assumedBy: new ServicePrincipal('states.amazonaws.com') });
     s.intake.addDecisionPublisher(outcomeRole);

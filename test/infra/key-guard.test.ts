@@ -1,7 +1,8 @@
-import { App, type CfnElement } from 'aws-cdk-lib';
+import { type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { CountersignStack } from '../../infra/countersign-stack.js';
+import { testApp } from '../support/cdk-app.js';
 
 /**
  * The audit log's keys cannot be disabled or scheduled for deletion by anyone but the break-glass
@@ -12,7 +13,7 @@ import { CountersignStack } from '../../infra/countersign-stack.js';
 type Statement = { Sid?: string; Effect: string; Principal?: unknown; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
 function synth(breakGlassPrincipalArn?: string) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp();
   const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test', breakGlassPrincipalArn });
   const template = Template.fromStack(stack);
   const keyStatements = (key: { node: { defaultChild?: unknown } }) => {

@@ -1,9 +1,10 @@
-import { App, type CfnElement } from 'aws-cdk-lib';
+import { type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ITEM_FAMILIES } from '../../infra/constructs/decision-store.js';
 import { CHAIN_ITEM } from '../../shared/adapters/aws/dynamo-chain-store.js';
 import { CountersignStack } from '../../infra/countersign-stack.js';
+import { testApp } from '../support/cdk-app.js';
 
 /**
  * Each function's role must grant exactly what its handler's SDK calls need, on exactly the resources they
@@ -15,7 +16,7 @@ type Json = Record<string, unknown>;
 type Resources = Record<string, { Type: string; Properties?: Json }>;
 type Statement = Json & { Effect?: string; Action?: unknown; Resource?: unknown; Condition?: Json };
 
-const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+const app = testApp();
 const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
 const template = Template.fromStack(stack);
 const resources = template.toJSON().Resources as Resources;
@@ -270,7 +271,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
   it('the digest schedule: invokes audit-digest and nothing else', () => {
     const schedule = only('AWS::Scheduler::Schedule');
     const roleId = ((resources[schedule]!.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-    expect(grantsOf(roleId)).toEqual({ 'lambda:InvokeFunction': [functionOf('audit-digest').id] });
+    // The L2 LambdaInvoke target's grant: the function and its versions/aliases.
+    const digest = functionOf('audit-digest').id;
+    expect(grantsOf(roleId)).toEqual({ 'lambda:InvokeFunction': [digest, `${digest}:*`] });
   });
 
   it('decrypts with the Slack secret\'s key only through Secrets Manager', () => {

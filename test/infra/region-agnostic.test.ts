@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../local/local-stack.js';
+import { cdkJsonContext } from '../support/cdk-app.js';
 
 /**
  * A template synthesized in one region (CI offline, where the CLI's default region is us-east-1) must deploy
@@ -21,7 +22,7 @@ async function synthIn(region: string): Promise<{ template: string; environment:
   dirs.push(out);
   await run(join(REPO_ROOT, 'node_modules/.bin/tsx'), ['infra/app.ts'], {
     cwd: REPO_ROOT,
-    env: { ...process.env, CDK_OUTDIR: out, CDK_DEFAULT_REGION: region, CDK_DEFAULT_ACCOUNT: '111122223333', CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [], stage: 'test' }) },
+    env: { ...process.env, CDK_OUTDIR: out, CDK_DEFAULT_REGION: region, CDK_DEFAULT_ACCOUNT: '111122223333', CDK_CONTEXT_JSON: JSON.stringify({ ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], stage: 'test' }) },
   });
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { artifacts: Record<string, { environment?: string }> };
   return { template: readFileSync(join(out, 'Countersign-test.template.json'), 'utf8'), environment: manifest.artifacts['Countersign-test']?.environment ?? '' };
