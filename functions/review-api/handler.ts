@@ -29,6 +29,17 @@ const slack = new SlackCredentialsCache(config.slack, ({ botToken }): VotesApiDe
 }));
 
 /** `POST /actions/{actionId}/votes` behind a Function URL with AWS_IAM auth: the caller is the reviewer. */
+/**
+ * The workflow opens the review a moment after the decision API first says `pending`. A vote in that
+ * moment is not refused for good: 409 means closed, so it answers 503 with Retry-After, which CI clients
+ * and SDK retry policies treat as "try again" (the README's "Votes from CI" says so).
+ */
+function notOpenYetIsRetry<R extends { statusCode: number; headers: Record<string, string>; body: string }>(response: R): R {
+  if (response.statusCode !== 409 || (JSON.parse(response.body) as { error?: unknown }).error !== 'ReviewNotOpen') return response;
+  return { ...response, statusCode: 503, headers: { ...response.headers, 'retry-after': String(REVIEW_NOT_OPEN_RETRY_AFTER_SECONDS) } };
+}
+const REVIEW_NOT_OPEN_RETRY_AFTER_SECONDS = 2;
+
 export const handler = instrumented({ logger, tracer }, async (event: APIGatewayProxyEventV2WithIAMAuthorizer): Promise<LambdaFunctionURLResult> => {
   try {
     const body = event.isBase64Encoded && event.body !== undefined ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
@@ -36,7 +47,7 @@ export const handler = instrumented({ logger, tracer }, async (event: APIGateway
     const callerArn = (event.requestContext.authorizer as Partial<typeof event.requestContext.authorizer> | undefined)?.iam?.userArn;
     const { response, log } = await slack.run((deps) => answerVoteRequest({ method: event.requestContext.http.method, path: event.rawPath, body, callerArn }, deps));
     logger.info('vote request answered', log);
-    return response;
+    return notOpenYetIsRetry(response);
   } catch (error) {
     logger.error('vote request failed', { error });
     return errorResponse(500, 'InternalError', 'Countersign could not handle this vote; try again');
