@@ -30,7 +30,7 @@ import {
   PutEventsFailedError,
   UnexpectedResponseError,
 } from './errors.js';
-import { isLocalUrl, regionOfFunctionUrl, sigV4Signer, unsignedRequests, type Credentials, type RequestSigner } from './sigv4.js';
+import { FUNCTION_URL_PERMISSIONS, isLocalUrl, regionOfFunctionUrl, sigV4Signer, unsignedRequests, type Credentials, type RequestSigner } from './sigv4.js';
 
 export const DEFAULT_LOCAL_URL = 'http://127.0.0.1:4010';
 export const DEFAULT_EVENT_BUS_NAME = 'countersign';
@@ -458,8 +458,8 @@ class CountersignAgentClient implements AgentClient {
     }
     if (response.status === 401 || response.status === 403) {
       const why = this.#signs
-        ? 'the signing credentials need lambda:InvokeFunctionUrl on the decision API function'
-        : 'the request was not signed: in AWS the decision API needs SigV4 (sign: true) and lambda:InvokeFunctionUrl';
+        ? `the signing credentials need ${FUNCTION_URL_PERMISSIONS} on the decision API function`
+        : `the request was not signed: in AWS the decision API needs SigV4 (sign: true) and ${FUNCTION_URL_PERMISSIONS}`;
       throw new CountersignAccessDeniedError(`GET ${url.href} answered ${answered}: ${why}`, url.href);
     }
     if (response.status === 429 || response.status >= 500) return { kind: 'transient', problem: `GET ${url.href} answered ${answered}` };

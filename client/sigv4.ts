@@ -26,8 +26,16 @@ export function regionOfFunctionUrl(url: URL): string | undefined {
 }
 
 /**
+ * What a caller of an `AWS_IAM` Function URL needs on the function: since October 2025 Lambda checks both
+ * actions for new Function URLs (Lambda developer guide, "Control access to Lambda function URLs").
+ */
+export const FUNCTION_URL_PERMISSIONS = 'lambda:InvokeFunctionUrl and lambda:InvokeFunction (with the condition lambda:InvokedViaFunctionUrl = true)';
+
+/**
  * Signs requests to a Lambda Function URL whose auth type is `AWS_IAM`: SigV4, service `lambda`.
- * The caller needs `lambda:InvokeFunctionUrl` on the function.
+ * The caller needs `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` on the function (see
+ * FUNCTION_URL_PERMISSIONS); the second may be limited to Function URL calls with the
+ * `lambda:InvokedViaFunctionUrl` condition, which is how the stack's own grants write it.
  */
 export function sigV4Signer(options: { credentials: Credentials; region: string | (() => Promise<string>); service?: string }): RequestSigner {
   let signer: Promise<SignatureV4> | undefined;

@@ -16,9 +16,14 @@ if (directory !== undefined && (typeof directory !== 'string' || directory.trim(
 }
 const directoryFile = typeof directory === 'string' ? resolve(directory) : undefined;
 
-new CountersignStack(app, `Countersign-${stage}`, {
-  stage,
-  directoryFile,
-  // Unset offline (no credentials): the stack is then environment-agnostic, which synth accepts.
-  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-});
+// No `env`: the stack is environment-agnostic, so the template names its region and account as
+// AWS::Region / AWS::AccountId and deploys unchanged wherever it is deployed. The CLI always sets
+// CDK_DEFAULT_REGION (us-east-1 when nothing is configured, e.g. offline in CI); passing it on baked that region
+// into kms:ViaService conditions, and a template synthesized in CI could not read its Slack secrets elsewhere.
+// The one principal that may disable or delete the audit keys (README, "The audit keys").
+const breakGlass: unknown = app.node.tryGetContext('breakGlassPrincipalArn');
+if (breakGlass !== undefined && typeof breakGlass !== 'string') {
+  throw new Error(`context "breakGlassPrincipalArn" must be an IAM role or user ARN, e.g. \`-c breakGlassPrincipalArn=arn:aws:iam::111122223333:role/audit-break-glass\`; got ${JSON.stringify(breakGlass)}`);
+}
+
+new CountersignStack(app, `Countersign-${stage}`, { stage, directoryFile, breakGlassPrincipalArn: breakGlass });

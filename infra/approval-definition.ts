@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { CountersignStack } from './countersign-stack.js';
+import { cdkJsonContext } from './cdk-context.js';
 
 /**
  * The approval state machine exactly as the CDK app synthesizes it, as plain Amazon States Language, for the
@@ -96,7 +97,7 @@ const WORKFLOW_FUNCTIONS: readonly WorkflowFunction[] = ['request-review', 'reco
 export function synthesizeApprovalDefinition(): SynthesizedApprovalDefinition {
   const outdir = mkdtempSync(join(tmpdir(), 'countersign-approval-definition-'));
   try {
-    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
     const stack = new CountersignStack(app, 'Countersign-local', { stage: 'local' });
     const template = app.synth().getStackArtifact(stack.artifactId).template as object;
     const definition = approvalDefinitionFromTemplate(template);

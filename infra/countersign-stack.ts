@@ -43,6 +43,12 @@ export interface CountersignStackProps extends StackProps {
    * @default - the saved queries of `shared/audit/queries.ts` (the same ones `npm run audit -- query --saved` runs)
    */
   readonly auditQueries?: readonly NamedQuerySpec[];
+  /**
+   * The one IAM role or user that may disable or schedule the deletion of the audit log's KMS keys
+   * (break glass). `infra/app.ts` takes it from `-c breakGlassPrincipalArn=<arn>`.
+   * @default - nobody: the key policy must be changed first, which raises the key alarm
+   */
+  readonly breakGlassPrincipalArn?: string;
 }
 
 /**
@@ -104,6 +110,7 @@ export class CountersignStack extends Stack {
       table: this.store.table,
       retention: props.auditRetention,
       savedQueries: props.auditQueries,
+      breakGlassPrincipalArn: props.breakGlassPrincipalArn,
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });
@@ -133,6 +140,16 @@ export class CountersignStack extends Stack {
     new CfnOutput(this, 'ReviewApiUrl', {
       value: this.reviews.reviewApiUrl.url,
       description: 'Votes for CI pipelines (AWS_IAM auth, SigV4 service "lambda"): POST <url>actions/{actionId}/votes',
+    });
+    // Callers of the AWS_IAM Function URLs need both lambda:InvokeFunctionUrl and lambda:InvokeFunction on the
+    // function (README, "Let an agent in"): their policies name the function, not the URL.
+    new CfnOutput(this, 'DecisionApiFunctionArn', {
+      value: this.decisionApi.handler.function.functionArn,
+      description: 'Grant readers of decisions lambda:InvokeFunctionUrl and lambda:InvokeFunction (InvokedViaFunctionUrl) on this',
+    });
+    new CfnOutput(this, 'ReviewApiFunctionArn', {
+      value: this.reviews.reviewApi.function.functionArn,
+      description: 'Grant CI voters lambda:InvokeFunctionUrl and lambda:InvokeFunction (InvokedViaFunctionUrl) on this',
     });
     new CfnOutput(this, 'SlackBotTokenSecretArn', {
       value: this.reviews.slackBotTokenSecret.secretArn,

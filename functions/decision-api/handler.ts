@@ -1,9 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
+import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
 import { decisionApiConfig } from '../../shared/config.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { answerDecisionRequest } from '../../shared/api/decision-api.js';
 
 const config = decisionApiConfig();
@@ -11,10 +12,9 @@ const logger = new Logger({ serviceName: 'decision-api' });
 const tracer = new Tracer({ serviceName: 'decision-api' });
 const store = new DynamoDecisionStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
 
-export const handler = async (event: LambdaFunctionURLEvent, context: Context): Promise<LambdaFunctionURLResult> => {
-  logger.addContext(context);
+export const handler = instrumented({ logger, tracer }, async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> => {
   const method = event.requestContext.http.method;
   const response = await answerDecisionRequest(method, event.rawPath, store);
   logger.info('decision read', { method, path: event.rawPath, statusCode: response.statusCode });
   return response;
-};
+});

@@ -5,11 +5,12 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context, EventBridgeEvent } from 'aws-lambda';
+import type { EventBridgeEvent } from 'aws-lambda';
 import { evaluateActionConfig } from '../../shared/config.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { EventBridgeEventPublisher } from '../../shared/adapters/aws/eventbridge-event-publisher.js';
 import { SfnWorkflowStarter } from '../../shared/adapters/aws/sfn-workflow-starter.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
 
@@ -28,8 +29,7 @@ const deps: IntakeDeps = {
   now: () => new Date(),
 };
 
-export const handler = async (event: EventBridgeEvent<string, unknown>, context: Context) => {
-  logger.addContext(context);
+export const handler = instrumented({ logger, tracer, metrics }, async (event: EventBridgeEvent<string, unknown>) => {
   // Only EventBridge invokes this function: an envelope that does not parse is a wiring fault, retried then sent to the DLQ.
   const envelope = EventBridgeSchema.parse(event);
   const result = await evaluateActionRequested(
@@ -42,6 +42,5 @@ export const handler = async (event: EventBridgeEvent<string, unknown>, context:
   else logger.info('request evaluated', summary);
   metrics.addDimension('outcome', result.status === 'conflict' ? 'conflict' : record.outcome);
   metrics.addMetric(result.status === 'created' ? 'RequestsDecided' : result.status === 'duplicate' ? 'DuplicateDeliveries' : 'RequestConflicts', MetricUnit.Count, 1);
-  metrics.publishStoredMetrics();
   return summary;
-};
+});

@@ -3,10 +3,10 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context } from 'aws-lambda';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { EventBridgeEventPublisher } from '../../shared/adapters/aws/eventbridge-event-publisher.js';
-import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { recordOutcomeConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
@@ -21,22 +21,19 @@ const directory = loadDirectoryFile(config.directoryFile);
 const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
 const publisher = new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName);
 
-let ready: Promise<RecordOutcomeDeps> | undefined;
-const deps = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken }): RecordOutcomeDeps => ({
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordOutcomeDeps => ({
   store, publisher, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
-})).catch((error: unknown) => { ready = undefined; throw error; }));
+}));
 
 /** The approval workflow's last step on every path (RecordApproved/Rejected/Expired/Failed). */
-export const handler = async (event: RecordOutcomeEvent, context: Context) => {
-  logger.addContext(context);
-  const result = await recordOutcome(event, await deps());
+export const handler = instrumented({ logger, tracer, metrics }, async (event: RecordOutcomeEvent) => {
+  const result = await slack.run((deps) => recordOutcome(event, deps));
   const { decision } = result;
   const summary = { actionId: decision.actionId, workflowOutcome: event.outcome, outcome: decision.outcome, reason: decision.reason, reviewers: decision.reviewers.map((r) => `${r.id}:${r.vote}`), closedNow: result.closedNow, published: result.published, messagesUpdated: result.messagesUpdated };
   if (result.warnings.length > 0) logger.warn('outcome recorded, Slack message not updated', { ...summary, warnings: result.warnings });
   else logger.info('outcome recorded', summary);
   metrics.addDimension('outcome', decision.outcome);
   metrics.addMetric('ReviewsClosed', MetricUnit.Count, result.closedNow || result.published ? 1 : 0);
-  metrics.publishStoredMetrics();
   return { actionId: decision.actionId, outcome: decision.outcome, reason: decision.reason, decidedAt: decision.decidedAt };
-};
+});

@@ -2,9 +2,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context } from 'aws-lambda';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
-import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { requestReviewConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
@@ -18,22 +18,19 @@ const tracer = new Tracer({ serviceName: 'request-review' });
 const directory = loadDirectoryFile(config.directoryFile);
 const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
 
-// The Slack secret is read once per cold start, on first use; a failed read is tried again next time.
-let ready: Promise<OpenReviewDeps> | undefined;
-const deps = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken }): OpenReviewDeps => ({
+// The Slack secret is read through a cache with a max age, and again at once when Slack refuses the token.
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }): OpenReviewDeps => ({
   store, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
-})).catch((error: unknown) => { ready = undefined; throw error; }));
+}));
 
 /** Invoked by the approval workflow (lambda:invoke.waitForTaskToken) for each phase. The event holds the task token: never log it. */
-export const handler = async (event: RequestReviewEvent, context: Context) => {
-  logger.addContext(context);
-  const result = await openReview(event, await deps());
+export const handler = instrumented({ logger, tracer, metrics }, async (event: RequestReviewEvent) => {
+  const result = await slack.run((deps) => openReview(event, deps));
   if (result.status === 'slack_unavailable') logger.warn('review phase opened without Slack; the request waits, pending', { ...result });
   else logger.info('review phase opened', { ...result });
   metrics.addDimension('phase', result.phase);
   const metric = { posted: 'ReviewsPosted', already_posted: 'ReviewPhaseRepeats', stale: 'ReviewPhaseRepeats', slack_unavailable: 'ReviewsWithoutSlack' } as const;
   metrics.addMetric(metric[result.status], MetricUnit.Count, 1);
-  metrics.publishStoredMetrics();
   return result;
-};
+});

@@ -2,11 +2,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context, LambdaFunctionURLResult } from 'aws-lambda';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer, LambdaFunctionURLResult } from 'aws-lambda';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
-import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { reviewApiConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
@@ -22,24 +23,33 @@ const store = new DynamoReviewStore(dynamo, config.tableName);
 const decisions = new DynamoDecisionStore(dynamo, config.tableName);
 const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
 
-let ready: Promise<VotesApiDeps> | undefined;
-const deps = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken }): VotesApiDeps => ({
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }): VotesApiDeps => ({
   store, decisions, callbacks, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
-})).catch((error: unknown) => { ready = undefined; throw error; }));
+}));
 
 /** `POST /actions/{actionId}/votes` behind a Function URL with AWS_IAM auth: the caller is the reviewer. */
-export const handler = async (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context): Promise<LambdaFunctionURLResult> => {
-  logger.addContext(context);
+/**
+ * The workflow opens the review a moment after the decision API first says `pending`. A vote in that
+ * moment is not refused for good: 409 means closed, so it answers 503 with Retry-After, which CI clients
+ * and SDK retry policies treat as "try again" (the README's "Votes from CI" says so).
+ */
+function notOpenYetIsRetry<R extends { statusCode: number; headers: Record<string, string>; body: string }>(response: R): R {
+  if (response.statusCode !== 409 || (JSON.parse(response.body) as { error?: unknown }).error !== 'ReviewNotOpen') return response;
+  return { ...response, statusCode: 503, headers: { ...response.headers, 'retry-after': String(REVIEW_NOT_OPEN_RETRY_AFTER_SECONDS) } };
+}
+const REVIEW_NOT_OPEN_RETRY_AFTER_SECONDS = 2;
+
+export const handler = instrumented({ logger, tracer }, async (event: APIGatewayProxyEventV2WithIAMAuthorizer): Promise<LambdaFunctionURLResult> => {
   try {
     const body = event.isBase64Encoded && event.body !== undefined ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
     // Optional chaining: a misconfigured URL (auth NONE) has no authorizer, and is answered 403.
     const callerArn = (event.requestContext.authorizer as Partial<typeof event.requestContext.authorizer> | undefined)?.iam?.userArn;
-    const { response, log } = await answerVoteRequest({ method: event.requestContext.http.method, path: event.rawPath, body, callerArn }, await deps());
+    const { response, log } = await slack.run((deps) => answerVoteRequest({ method: event.requestContext.http.method, path: event.rawPath, body, callerArn }, deps));
     logger.info('vote request answered', log);
-    return response;
+    return notOpenYetIsRetry(response);
   } catch (error) {
     logger.error('vote request failed', { error });
     return errorResponse(500, 'InternalError', 'Countersign could not handle this vote; try again');
   }
-};
+});

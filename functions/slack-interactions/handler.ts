@@ -3,15 +3,16 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
+import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
-import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { slackInteractionsConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
 import type { ReviewDeps } from '../../shared/review/review-deps.js';
-import { answerSlackRequest, errorResponse } from '../../shared/review/slack-interaction.js';
+import { answerSlackRequest, errorResponse, type SlackHttpRequest } from '../../shared/review/slack-interaction.js';
 
 const config = slackInteractionsConfig();
 const logger = new Logger({ serviceName: 'slack-interactions' });
@@ -21,30 +22,31 @@ const directory = loadDirectoryFile(config.directoryFile);
 const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
 const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
 
-let ready: Promise<{ signingSecret: string; deps: ReviewDeps }> | undefined;
-const init = () => (ready ??= loadSlackCredentials(config.slack).then(({ botToken, signingSecret }) => ({
-  signingSecret,
-  deps: {
-    store, callbacks, directory, now: () => new Date(),
-    channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl, interactive: true }), directory),
-  },
-})).catch((error: unknown) => { ready = undefined; throw error; }));
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }): ReviewDeps => ({
+  store, callbacks, directory, now: () => new Date(),
+  channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl, interactive: true }), directory),
+}));
+
+/** Checks and answers a request; a signature that fails with the cached secret is checked once more after a forced refetch (a rotation). */
+const answer = (request: SlackHttpRequest) => slack.run(async (deps, credentials) => {
+  const first = await answerSlackRequest(request, credentials.signingSecret, deps);
+  if (first.log.status !== 'bad_signature' || first.response.statusCode !== 401) return first;
+  const fresh = await slack.refresh();
+  return fresh === undefined ? first : answerSlackRequest(request, fresh.credentials.signingSecret, fresh.value);
+});
 
 /** Slack's interactivity URL (Function URL, auth NONE: Slack signs each request). */
-export const handler = async (event: LambdaFunctionURLEvent, context: Context): Promise<LambdaFunctionURLResult> => {
-  logger.addContext(context);
+export const handler = instrumented({ logger, tracer, metrics }, async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> => {
   try {
-    const { signingSecret, deps } = await init();
     const request = { method: event.requestContext.http.method, headers: event.headers ?? {}, body: event.body, isBase64Encoded: event.isBase64Encoded, nowSeconds: Math.floor(Date.now() / 1000) };
-    const { response, log } = await answerSlackRequest(request, signingSecret, deps);
+    const { response, log } = await answer(request);
     if (response.statusCode >= 400) logger.warn('interaction refused', { statusCode: response.statusCode, ...log });
     else logger.info('interaction answered', { statusCode: response.statusCode, ...log });
     metrics.addDimension('status', String(log.status ?? response.statusCode));
     metrics.addMetric('Interactions', MetricUnit.Count, 1);
-    metrics.publishStoredMetrics();
     return response;
   } catch (error) {
     logger.error('interaction failed', { error });
     return errorResponse(500, 'InternalError', 'Countersign could not handle this interaction; try again');
   }
-};
+});

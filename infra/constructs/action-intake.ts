@@ -4,9 +4,9 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Aws, Duration, Lazy, RemovalPolicy } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { Archive, EventBus, Rule, type EventPattern, type IEventBus } from 'aws-cdk-lib/aws-events';
+import { Archive, CfnEventBus, EventBus, Rule, type EventPattern, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { AccountRootPrincipal, AnyPrincipal, Effect, PolicyStatement, ServicePrincipal, type IRole } from 'aws-cdk-lib/aws-iam';
+import { AccountRootPrincipal, AnyPrincipal, Effect, PolicyDocument, PolicyStatement, ServicePrincipal, type IRole } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED } from '../../shared/domain/contract.js';
 import { ACTION_REQUESTED_PATTERN } from '../../shared/store-schema.js';
+import { grantItems } from './decision-store.js';
 import { HouseFunction, PROJECT_ROOT, type BundledFile, type PowertoolsLogLevel } from './house-function.js';
 
 /** Where the policies sit inside the evaluate-action bundle; `/var/task` is the bundle root in Lambda. */
@@ -74,6 +75,8 @@ export interface ActionIntakeProps {
  */
 export class ActionIntake extends Construct {
   readonly eventBus: IEventBus;
+  /** The bus's one resource policy (see the class comment); decision publishers are added to it lazily. */
+  readonly busPolicy: PolicyDocument;
   readonly archive: Archive;
   readonly rule: Rule;
   readonly deadLetterQueue: IQueue;
@@ -93,47 +96,18 @@ export class ActionIntake extends Construct {
     validate(id, archiveRetention, retryAttempts, maxEventAge);
     const bundledFiles = [...policyFiles(props.policyDir ?? join(PROJECT_ROOT, 'policies')), cedarWasmFile()];
 
-    const bus = new EventBus(this, 'Bus', { description: 'Countersign: agents request actions here, decisions are announced here' });
+    // The bus carries its whole policy as one document (the AWS::Events::EventBus `Policy` property), not as
+    // AWS::Events::EventBusPolicy resources: CloudFormation takes their StatementIds as unique in the account
+    // and region (a second stage in the same account failed to deploy), and several of them edit one policy
+    // with no ordering, so a lost statement could silently drop the anti-forgery deny. The policy names the
+    // bus by an ARN built from its name, because a resource cannot reference its own attributes; the name is
+    // the stack's name, unique in the account and region.
+    const busName = `${Aws.STACK_NAME}-bus`;
+    const busArn = `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:event-bus/${busName}`;
+    const bus = new EventBus(this, 'Bus', { eventBusName: busName, description: 'Countersign: agents request actions here, decisions are announced here' });
     this.eventBus = bus;
-    bus.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'ThisAccountMayPutEvents',
-        principals: [new AccountRootPrincipal()],
-        actions: ['events:PutEvents'],
-        resources: [bus.eventBusArn],
-      }),
-    );
-    bus.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'NoOtherAccountMayPutEvents',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['events:PutEvents'],
-        resources: [bus.eventBusArn],
-        conditions: { StringNotEqualsIfExists: { 'aws:PrincipalAccount': Aws.ACCOUNT_ID } },
-      }),
-    );
-    const publishers = Lazy.list({ produce: () => this.decisionPublisherArns });
-    bus.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'OnlyPublishersSendDecisionSource',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['events:PutEvents'],
-        resources: [bus.eventBusArn],
-        conditions: { StringEquals: { 'events:source': DECIDED_SOURCE }, ArnNotEquals: { 'aws:PrincipalArn': publishers } },
-      }),
-    );
-    bus.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'OnlyPublishersSendDecisions',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['events:PutEvents'],
-        resources: [bus.eventBusArn],
-        conditions: { StringEquals: { 'events:detail-type': DETAIL_TYPE_DECIDED }, ArnNotEquals: { 'aws:PrincipalArn': publishers } },
-      }),
-    );
+    this.busPolicy = busPolicy(busArn, Lazy.list({ produce: () => this.decisionPublisherArns }));
+    (bus.node.defaultChild as CfnEventBus).policy = this.busPolicy;
 
     const eventPattern = actionRequestedPattern();
     this.archive = new Archive(this, 'RequestArchive', {
@@ -200,7 +174,7 @@ export class ActionIntake extends Construct {
     // conditional Puts, PutItem to record a conflict, UpdateItem to mark dispatched, GetItem to look at an
     // earlier request. IAM authorizes a TransactWriteItems call item by item (each Put as dynamodb:PutItem);
     // "dynamodb:TransactWriteItems" is not an IAM action, and the transaction has no ConditionCheck items.
-    props.table.grant(fn, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
+    grantItems(props.table, fn, ['requests'], 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
     // DynamoDB decrypts the table key with the caller's credentials; it generates data keys itself, under its
     // own grant, so callers need kms:Decrypt only.
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');
@@ -241,6 +215,41 @@ export class ActionIntake extends Construct {
     this.eventBus.grantPutEventsTo(role);
     this.decisionPublisherArns.push(role.roleArn);
   }
+}
+
+/**
+ * The bus policy: this account may put events, no other account may, and only the decision publishers may send
+ * `source: countersign` or `detail-type: Action Decided`.
+ */
+function busPolicy(busArn: string, publishers: string[]): PolicyDocument {
+  const anyoneButPublishers = (sid: string, condition: Record<string, string>) => new PolicyStatement({
+    sid,
+    effect: Effect.DENY,
+    principals: [new AnyPrincipal()],
+    actions: ['events:PutEvents'],
+    resources: [busArn],
+    conditions: { StringEquals: condition, ArnNotEquals: { 'aws:PrincipalArn': publishers } },
+  });
+  return new PolicyDocument({
+    statements: [
+      new PolicyStatement({
+        sid: 'ThisAccountMayPutEvents',
+        principals: [new AccountRootPrincipal()],
+        actions: ['events:PutEvents'],
+        resources: [busArn],
+      }),
+      new PolicyStatement({
+        sid: 'NoOtherAccountMayPutEvents',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['events:PutEvents'],
+        resources: [busArn],
+        conditions: { StringNotEqualsIfExists: { 'aws:PrincipalAccount': Aws.ACCOUNT_ID } },
+      }),
+      anyoneButPublishers('OnlyPublishersSendDecisionSource', { 'events:source': DECIDED_SOURCE }),
+      anyoneButPublishers('OnlyPublishersSendDecisions', { 'events:detail-type': DETAIL_TYPE_DECIDED }),
+    ],
+  });
 }
 
 function validate(id: string, archiveRetention: Duration, retryAttempts: number, maxEventAge: Duration): void {

@@ -1,4 +1,4 @@
-import { Aws, CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, CfnResource, Duration, FeatureFlags, RemovalPolicy, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import { CfnNamedQuery, CfnWorkGroup } from 'aws-cdk-lib/aws-athena';
 import { Alarm, ComparisonOperator, MathExpression, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -8,7 +8,8 @@ import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { EventSourceMapping, FilterCriteria, FilterRule, MetricType, StartingPosition, type IEventSourceDlq } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockRetention, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
-import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import { Schedule, ScheduleExpression, TimeWindow } from 'aws-cdk-lib/aws-scheduler';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
@@ -16,9 +17,23 @@ import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME, DIGEST
 import { RECONCILIATION_PREFIX } from '../../shared/audit/reconcile.js';
 import { renderSavedQuery, SAVED_QUERIES, sqlString, type SavedQuery } from '../../shared/audit/queries.js';
 import { DECISION_TABLE } from '../../shared/store-schema.js';
+import { grantItems } from './decision-store.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
+import { KeyGuard } from './key-guard.js';
 
 /** An Athena named query: runnable SQL (no parameters left), its name and description. */
+/**
+ * The Hive JSON SerDe, not the OpenX one: Athena documents OpenX results as possibly non-deterministic, and
+ * `timestamp.formats` (JodaTime patterns, tried in order) is a Hive JSON SerDe property. `occurred_at` is
+ * written as ISO 8601 UTC (`toISOString`, milliseconds and `Z`); the second and third formats take the
+ * other fraction lengths and none, which the record format also admits. The Hive SerDe fails a query on a
+ * malformed line (it has no switch to skip one): the record is the evidence.
+ */
+export const AUDIT_SERDE = {
+  serializationLibrary: 'org.apache.hive.hcatalog.data.JsonSerDe',
+  parameters: { 'timestamp.formats': "yyyy-MM-dd'T'HH:mm:ss.SSS'Z',yyyy-MM-dd'T'HH:mm:ss.S'Z',yyyy-MM-dd'T'HH:mm:ss'Z'" },
+} as const;
+
 export interface NamedQuerySpec {
   readonly name: string;
   readonly description: string;
@@ -102,6 +117,11 @@ export interface AuditTrailProps {
    * @default - the stack name, lowercased, non-alphanumerics as `_`, plus `_audit`
    */
   readonly databaseName?: string;
+  /**
+   * The one IAM role or user that may disable or schedule the deletion of the audit keys (see KeyGuard).
+   * @default - nobody, until the key policy is changed (which raises the key alarm)
+   */
+  readonly breakGlassPrincipalArn?: string;
   /** @default 'functions/audit-writer/handler.ts' */
   readonly writerEntry?: string;
   /** @default 'functions/audit-digest/handler.ts' */
@@ -147,12 +167,12 @@ export class AuditTrail extends Construct {
   readonly digest: HouseFunction;
   /** Writes the failure bucket's batches into the log, hourly (chain `late.<shard>`). */
   readonly redrive: HouseFunction;
-  readonly redriveSchedule: CfnSchedule;
+  readonly redriveSchedule: Schedule;
   readonly redriveErrorsAlarm: Alarm;
   /** The daily reconciliation of the table with the log found differences. */
   readonly reconcileDifferencesAlarm: Alarm;
   readonly streamMapping: EventSourceMapping;
-  readonly schedule: CfnSchedule;
+  readonly schedule: Schedule;
   readonly schedulerRole: Role;
   readonly database: CfnDatabase;
   readonly databaseName: string;
@@ -166,12 +186,17 @@ export class AuditTrail extends Construct {
   readonly digestErrorsAlarm: Alarm;
   readonly failedBatchesAlarm: Alarm;
   readonly alarms: Alarm[];
+  /** Denies disabling or deleting the audit and signing keys (but to the break-glass principal), and alarms on attempts. */
+  readonly keyGuard: KeyGuard;
 
   constructor(scope: Construct, id: string, props: AuditTrailProps) {
     super(scope, id);
     // Server access logs are delivered under a bucket policy for logging.s3.amazonaws.com, not the legacy
-    // LogDeliveryWrite ACL (which would need ACLs enabled on the logs bucket). Set before any child exists.
-    this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
+    // LogDeliveryWrite ACL (which would need ACLs enabled on the logs bucket). The flag is the app's, in
+    // cdk.json; without it the logs bucket would need ACLs, so refuse to build rather than fall back.
+    if (!FeatureFlags.of(this).isEnabled(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY)) {
+      throw new Error(`AuditTrail ${id}: the CDK feature flag "${S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY}" must be true (cdk.json's context sets it; an App made in code needs it in its context)`);
+    }
     const stack = Stack.of(this);
     this.retentionDays = wholeDays(id, 'retention', props.retention ?? DEFAULT_RETENTION, 1, MAX_RETENTION_DAYS);
     const resultsDays = wholeDays(id, 'queryResultsExpiration', props.queryResultsExpiration ?? Duration.days(30), 1, 3650);
@@ -305,7 +330,7 @@ export class AuditTrail extends Construct {
     // 404 (rather than 403) only to a caller with s3:ListBucket on the bucket, and the writer relies on 404.
     this.writer.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
     this.key.grant(this.writer.role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    props.table.grant(this.writer.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    grantItems(props.table, this.writer.role, ['auditChain'], 'dynamodb:GetItem', 'dynamodb:PutItem');
     // The event source mapping polls the stream with the function's role; DynamoDB decrypts stream records
     // and items with the table key under the caller's credentials.
     this.writer.role.addToPrincipalPolicy(
@@ -333,7 +358,7 @@ export class AuditTrail extends Construct {
     this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn, this.failureBucket.bucketArn] }));
     this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.failureBucket.arnForObjects('*')] }));
     this.key.grant(this.redrive.role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    props.table.grant(this.redrive.role, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    grantItems(props.table, this.redrive.role, ['auditChain'], 'dynamodb:GetItem', 'dynamodb:PutItem');
 
     // audit-digest: reads the hour's objects and the previous digest, writes the digest (and, once,
     // digests/public-key.pem) with a retention date.
@@ -436,6 +461,9 @@ export class AuditTrail extends Construct {
     );
 
     // --- The stream ----------------------------------------------------------------------------------------
+    // Not the L2 S3OnFailureDestination: its bind() calls bucket.grantReadWrite on the function, which
+    // would give the writer s3:DeleteObject* (and more) on the failure bucket. The writer gets PutObject and
+    // ListBucket there (above), which is what Lambda uses; the least-privilege test pins that.
     const failureDestination: IEventSourceDlq = { bind: () => ({ destination: this.failureBucket.bucketArn }) };
     this.streamMapping = new EventSourceMapping(this, 'WriterStream', {
       target: this.writer.function,
@@ -470,19 +498,18 @@ export class AuditTrail extends Construct {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
       description: 'EventBridge Scheduler: invokes audit-digest every hour',
     });
-    this.schedulerRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.digest.function.functionArn] }));
-    this.schedule = new CfnSchedule(this, 'DigestSchedule', {
+    // The L2 Schedule and its LambdaInvoke target (which grants the role lambda:InvokeFunction on the function).
+    this.schedule = new Schedule(this, 'DigestSchedule', {
       description: 'Countersign: the signed digest of the previous hour, ten minutes past each hour (UTC)',
       // Ten minutes past: the writer's batching window and retries have settled the previous hour by then.
-      scheduleExpression: 'cron(10 * * * ? *)',
-      scheduleExpressionTimezone: 'UTC',
-      flexibleTimeWindow: { mode: 'OFF' },
-      state: 'ENABLED',
-      target: {
-        arn: this.digest.function.functionArn,
-        roleArn: this.schedulerRole.roleArn,
-        retryPolicy: { maximumRetryAttempts: 10, maximumEventAgeInSeconds: 3600 },
-      },
+      schedule: ScheduleExpression.cron({ minute: '10', hour: '*', timeZone: TimeZone.of('UTC') }),
+      timeWindow: TimeWindow.off(),
+      enabled: true,
+      target: new LambdaInvoke(this.digest.function, { role: this.schedulerRole, retryAttempts: 10, maxEventAge: Duration.hours(1) }),
+    });
+    Validations.of(this.schedulerRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.digest.function.node.defaultChild as CfnResource)}.Arn>:*]`,
+      reason: 'The L2 LambdaInvoke target grants lambda:InvokeFunction on the digest function and its versions and aliases (<arn>:*): that one function, nothing else.',
     });
 
     // --- The hourly redrive (five past: before the digest, which then lists what it wrote) --------------------
@@ -490,18 +517,16 @@ export class AuditTrail extends Construct {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
       description: 'EventBridge Scheduler: invokes audit-redrive every hour',
     });
-    redriveSchedulerRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.redrive.function.functionArn] }));
-    this.redriveSchedule = new CfnSchedule(this, 'RedriveSchedule', {
+    this.redriveSchedule = new Schedule(this, 'RedriveSchedule', {
       description: 'Countersign: writes the failure bucket\'s stream batches into the audit log, five minutes past each hour (UTC)',
-      scheduleExpression: 'cron(5 * * * ? *)',
-      scheduleExpressionTimezone: 'UTC',
-      flexibleTimeWindow: { mode: 'OFF' },
-      state: 'ENABLED',
-      target: {
-        arn: this.redrive.function.functionArn,
-        roleArn: redriveSchedulerRole.roleArn,
-        retryPolicy: { maximumRetryAttempts: 10, maximumEventAgeInSeconds: 3600 },
-      },
+      schedule: ScheduleExpression.cron({ minute: '5', hour: '*', timeZone: TimeZone.of('UTC') }),
+      timeWindow: TimeWindow.off(),
+      enabled: true,
+      target: new LambdaInvoke(this.redrive.function, { role: redriveSchedulerRole, retryAttempts: 10, maxEventAge: Duration.hours(1) }),
+    });
+    Validations.of(redriveSchedulerRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.redrive.function.node.defaultChild as CfnResource)}.Arn>:*]`,
+      reason: 'The L2 LambdaInvoke target grants lambda:InvokeFunction on the redrive function and its versions and aliases (<arn>:*): that one function, nothing else.',
     });
 
     // --- Glue and Athena -----------------------------------------------------------------------------------
@@ -529,11 +554,7 @@ export class AuditTrail extends Construct {
           inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
           outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
           compressed: true,
-          serdeInfo: {
-            serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
-            // A malformed line fails the query rather than being skipped: the record is the evidence.
-            parameters: { 'ignore.malformed.json': 'false', 'timestamp.formats': "yyyy-MM-dd'T'HH:mm:ss.SSS'Z',yyyy-MM-dd'T'HH:mm:ss'Z'" },
-          },
+          serdeInfo: AUDIT_SERDE,
         },
       },
     });
@@ -629,7 +650,9 @@ export class AuditTrail extends Construct {
       new Metric({ namespace: 'Countersign', metricName: 'AuditReconcileDifferences', dimensionsMap: { service: 'audit-digest' }, period: Duration.hours(1), statistic: 'Maximum' }),
       1,
     );
-    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm, this.reconcileDifferencesAlarm];
+    // The audit key (the objects) and the signing key (the digests): losing either loses the evidence.
+    this.keyGuard = new KeyGuard(this, 'KeyGuard', { keys: [this.key, this.signingKey], breakGlassPrincipalArn: props.breakGlassPrincipalArn });
+    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm, this.reconcileDifferencesAlarm, this.keyGuard.alarm];
   }
 
 }

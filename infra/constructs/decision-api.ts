@@ -5,6 +5,7 @@ import { FunctionUrlAuthType, type FunctionUrl } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
+import { grantItems } from './decision-store.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
 
 export interface DecisionApiProps {
@@ -18,7 +19,7 @@ export interface DecisionApiProps {
 
 /**
  * `GET /actions/{actionId}` as a Lambda Function URL with AWS_IAM auth: callers sign with SigV4 and need
- * `lambda:InvokeFunctionUrl` (see `grantInvoke`). Read-only on the table.
+ * `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` with `lambda:InvokedViaFunctionUrl` (see `grantInvoke`). Read-only on the table.
  */
 export class DecisionApi extends Construct {
   readonly handler: HouseFunction;
@@ -33,6 +34,8 @@ export class DecisionApi extends Construct {
       serviceName: 'decision-api',
       description: 'Countersign: GET /actions/{actionId}, the decision on a request',
       memorySize: 256,
+      // A hot, read-only path that agents poll: no source-map cost on its cold starts.
+      sourceMaps: false,
       environment: { [ENV.tableName]: props.table.tableName },
       logRetention: props.logRetention,
       logLevel: props.logLevel,
@@ -40,7 +43,7 @@ export class DecisionApi extends Construct {
     const fn = this.handler.function;
     // The handler's only SDK calls, in DynamoDecisionStore.getDecision: GetItem of the request item, and
     // Query of its accepted votes while a review is open (the least-privilege test pins both).
-    props.table.grant(fn, 'dynamodb:GetItem', 'dynamodb:Query');
+    grantItems(props.table, fn, ['requests'], 'dynamodb:GetItem', 'dynamodb:Query');
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');
 
     this.functionUrl = fn.addFunctionUrl({ authType: FunctionUrlAuthType.AWS_IAM });
@@ -52,7 +55,10 @@ export class DecisionApi extends Construct {
     output.overrideLogicalId('DecisionApiUrl');
   }
 
-  /** Lets a principal (a CI role, an executor) call the API. */
+  /**
+   * Lets a principal (a CI role, an executor) call the API: `grantInvokeUrl` grants both actions Lambda checks
+   * for an AWS_IAM Function URL (the README's policy JSON is held to these statements by a test).
+   */
   grantInvoke(grantee: IGrantable): Grant {
     return this.handler.function.grantInvokeUrl(grantee);
   }

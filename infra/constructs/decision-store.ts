@@ -1,8 +1,37 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { CHAIN_ITEM } from '../../shared/adapters/aws/dynamo-chain-store.js';
+import { ITEM } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { REVIEW_ITEM } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { DECISION_TABLE } from '../../shared/store-schema.js';
+
+/**
+ * The table's item families by partition key prefix, from the adapters that write them: requests and their
+ * event items, reviews (task token, votes), the audit writer's per-shard chain heads.
+ */
+export const ITEM_FAMILIES = {
+  requests: ITEM.pk(''),
+  reviews: REVIEW_ITEM.pk(''),
+  auditChain: CHAIN_ITEM.pk(''),
+} as const;
+export type ItemFamily = keyof typeof ITEM_FAMILIES;
+
+/**
+ * Grants item actions on the table, only on items whose partition key starts with one of the families'
+ * prefixes (`dynamodb:LeadingKeys`; IAM checks each item of a transaction, and a Query's key condition).
+ * So a review function cannot write an audit chain head, nor the audit writer a request.
+ */
+export function grantItems(table: ITable, grantee: IGrantable, families: readonly ItemFamily[], ...actions: string[]): Grant {
+  return Grant.addToPrincipal({
+    grantee,
+    actions,
+    resourceArns: [table.tableArn],
+    conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': families.map((family) => `${ITEM_FAMILIES[family]}*`) } },
+  });
+}
 
 /**
  * The system of record: one DynamoDB table holding each request and its immutable event items (DESIGN.md,

@@ -72,6 +72,14 @@ export interface HouseFunctionProps {
    */
   readonly deadLetterQueue?: IQueue;
   /**
+   * Ship a source map and run with `--enable-source-maps`, so stack traces name the TypeScript lines. Node
+   * then loads the map with the module and maps every stack trace, which costs cold-start and error-path
+   * time: worth it where failures are investigated from stack traces, not on a path with a hard deadline
+   * (Slack's 3-second acknowledgement) or a hot read path.
+   * @default true
+   */
+  readonly sourceMaps?: boolean;
+  /**
    * Retries of a failed asynchronous invocation (0–2).
    * @default - Lambda's default, 2
    */
@@ -105,6 +113,7 @@ export class HouseFunction extends Construct {
     }
     const bundledFiles = (props.bundledFiles ?? []).map((file) => checkBundledFile(id, file));
 
+    const sourceMaps = props.sourceMaps ?? true;
     this.logGroup = new LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? RetentionDays.THREE_MONTHS,
     });
@@ -133,7 +142,7 @@ export class HouseFunction extends Construct {
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
+        ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: 'Countersign',
         LOG_LEVEL: props.logLevel ?? 'INFO',
@@ -145,9 +154,8 @@ export class HouseFunction extends Construct {
         target: 'node22',
         mainFields: ['module', 'main'],
         minify: true,
-        sourceMap: true,
-        sourceMapMode: SourceMapMode.DEFAULT,
-        sourcesContent: false,
+        sourceMap: sourceMaps,
+        ...(sourceMaps ? { sourceMapMode: SourceMapMode.DEFAULT, sourcesContent: false } : {}),
         // Ship the SDK versions package-lock.json pins (and that the tests ran against), not whatever
         // version the Lambda runtime happens to carry.
         bundleAwsSDK: true,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, isAbsolute, posix, resolve } from 'node:path';
-import { Duration, RemovalPolicy, SecretValue, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, SecretValue, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Policy, PolicyStatement, type Grant, type IGrantable, type IRole } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { Directory } from '../../shared/domain/directory.js';
 import type { ActionIntake } from './action-intake.js';
+import { grantItems } from './decision-store.js';
 import { HouseFunction, PROJECT_ROOT, type PowertoolsLogLevel } from './house-function.js';
 
 /** Where the approver directory sits inside a bundle; `/var/task` is the bundle root in Lambda. */
@@ -151,6 +152,8 @@ export class SlackReviews extends Construct {
       description: 'Countersign: Slack button and modal requests (signature-verified): records votes, resumes the workflow',
       // Slack wants an answer within 3 seconds, cold start included: more memory is more CPU.
       memorySize: 1024,
+      // ... and no source-map loading on that cold start.
+      sourceMaps: false,
       environment: { ...tableEnvironment, ...secretEnvironment, [ENV.slackSigningSecretArn]: this.slackSigningSecret.secretArn, ...directoryEnvironment },
       bundledFiles: [bundledDirectory],
       ...common,
@@ -167,7 +170,7 @@ export class SlackReviews extends Construct {
     for (const handler of [this.requestReview, this.recordOutcome, this.slackInteractions, this.reviewApi]) {
       // IAM authorizes TransactWriteItems item by item (Put as PutItem, Update as UpdateItem, ConditionCheck
       // as ConditionCheckItem); "dynamodb:TransactWriteItems" is not an IAM action.
-      props.table.grant(handler.function, ...REVIEW_TABLE_ACTIONS);
+      grantItems(props.table, handler.function, ['requests', 'reviews'], ...REVIEW_TABLE_ACTIONS);
       // DynamoDB generates data keys under its own grant; callers need kms:Decrypt only.
       props.table.encryptionKey?.grant(handler.function, 'kms:Decrypt');
     }
@@ -209,7 +212,10 @@ export class SlackReviews extends Construct {
     intake.addDecisionPublisher(this.recordOutcome.role);
   }
 
-  /** Lets a principal (a CI role) vote through the review API (`lambda:InvokeFunctionUrl`). */
+  /**
+   * Lets a principal (a CI role) vote through the review API: `lambda:InvokeFunctionUrl`, and
+   * `lambda:InvokeFunction` limited to Function URL calls, the two actions Lambda checks.
+   */
   grantReviewApiInvoke(grantee: IGrantable): Grant {
     return this.reviewApi.function.grantInvokeUrl(grantee);
   }
@@ -223,7 +229,8 @@ export class SlackReviews extends Construct {
       new PolicyStatement({
         actions: ['kms:Decrypt'],
         resources: [this.slackSecretKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
+        // Aws.REGION, not Stack.of(this).region: a stack given an env would bake its region in at synth.
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
       }),
     );
   }

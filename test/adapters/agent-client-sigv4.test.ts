@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAgentClient, localAgentClient, regionOfFunctionUrl, type ActionSpec, type AgentClient } from '../../client/index.js';
+import { CountersignAccessDeniedError, createAgentClient, localAgentClient, regionOfFunctionUrl, type ActionSpec, type AgentClient } from '../../client/index.js';
 import { payloadSha256, type ActionRequest } from '../../shared/domain/contract.js';
 
 /**
@@ -73,6 +73,19 @@ describe('agent client in AWS', () => {
     expect(read?.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKID\/\d{8}\/eu-west-1\/lambda\/aws4_request, SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}$/);
     expect(read?.headers['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);
     expect(read?.headers['x-amz-security-token']).toBe('TOKEN');
+  });
+
+  it('explains a 403 on a signed read with both actions Lambda checks for an AWS_IAM Function URL', async () => {
+    const client = createAgentClient({
+      agentId: 'billing-agent',
+      decisionApiUrl: FUNCTION_URL,
+      credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
+      fetch: async () => new Response(JSON.stringify({ Message: 'Forbidden' }), { status: 403, headers: { 'content-type': 'application/json' } }),
+    });
+    clients.push(client);
+    const error = await client.requestAction({ ...SPEC, actionId: 'q-403' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CountersignAccessDeniedError);
+    expect((error as Error).message).toMatch(/: the signing credentials need lambda:InvokeFunctionUrl and lambda:InvokeFunction \(with the condition lambda:InvokedViaFunctionUrl = true\) on the decision API function$/);
   });
 
   it('signs with the region given, with static credentials', async () => {

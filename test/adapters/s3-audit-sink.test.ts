@@ -7,19 +7,30 @@ const s3 = mockClient(S3Client);
 const BUCKET = 'countersign-audit';
 const KEY = `audit/dt=2026-11-22/hour=03/shard=shardId-1/${'1'.padStart(40, '0')}-${'9'.padStart(40, '0')}.ndjson.gz`;
 const retainUntil = new Date('2027-11-22T03:00:00.000Z');
-const sink = () => new S3AuditSink(new S3Client({ region: 'eu-west-1' }), BUCKET);
+let waits: number[] = [];
+const sink = () => new S3AuditSink(new S3Client({ region: 'eu-west-1' }), BUCKET, { sleep: async (ms) => { waits.push(ms); } });
+const conflict = () => new S3ServiceException({ name: 'ConditionalRequestConflict', $fault: 'client', $metadata: { httpStatusCode: 409 }, message: 'A conflicting operation occurred' });
+const preconditionFailed = () => new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', $metadata: { httpStatusCode: 412 }, message: 'At least one of the pre-conditions you specified did not hold' });
 
 describe('S3AuditSink', () => {
-  beforeEach(() => s3.reset());
+  beforeEach(() => { s3.reset(); waits = []; });
 
-  it('writes once, locked in compliance mode until the retention date, with a SHA-256 checksum and the content headers', async () => {
+  it('writes once, locked in compliance mode until the retention date, with a SHA-256 checksum and the content type', async () => {
     s3.on(PutObjectCommand).resolves({});
     const body = new Uint8Array([31, 139, 8]);
     expect(await sink().putObject(KEY, body, { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).toBe('written');
     expect(s3).toHaveReceivedCommandWith(PutObjectCommand, {
       Bucket: BUCKET, Key: KEY, Body: body, IfNoneMatch: '*', ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: retainUntil,
-      ChecksumAlgorithm: 'SHA256', ContentType: 'application/x-ndjson', ContentEncoding: 'gzip', Metadata: { 'sha256-uncompressed': 'c'.repeat(64) },
+      ChecksumAlgorithm: 'SHA256', ContentType: 'application/x-ndjson', Metadata: { 'sha256-uncompressed': 'c'.repeat(64) },
     });
+  });
+
+  it('stores a .ndjson.gz object without Content-Encoding, so a download keeps the gzip bytes its name and digest promise', async () => {
+    s3.on(PutObjectCommand).resolves({});
+    await sink().putObject(KEY, new Uint8Array([31, 139, 8]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil });
+    const input = s3.commandCalls(PutObjectCommand)[0]!.args[0].input;
+    expect(input.ContentType).toBe('application/x-ndjson');
+    expect(input).not.toHaveProperty('ContentEncoding');
   });
 
   it('sends a digest (JSON, not gzip) with its own content type and no encoding', async () => {
@@ -31,13 +42,32 @@ describe('S3AuditSink', () => {
   });
 
   it('answers already-written on 412 Precondition Failed (the key exists: a redelivery)', async () => {
-    s3.on(PutObjectCommand).rejects(new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', $metadata: { httpStatusCode: 412 }, message: 'At least one of the pre-conditions you specified did not hold' }));
+    s3.on(PutObjectCommand).rejects(preconditionFailed());
     expect(await sink().putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).toBe('already-written');
   });
 
-  it('passes on any other failure, such as a 409 conflicting conditional write or access denied', async () => {
-    s3.on(PutObjectCommand).rejects(new S3ServiceException({ name: 'ConditionalRequestConflict', $fault: 'client', $metadata: { httpStatusCode: 409 }, message: 'conflict' }));
-    await expect(sink().putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).rejects.toThrow('conflict');
+  it('retries a 409 ConditionalRequestConflict: the retry finds the concurrent write landed (412) and answers already-written', async () => {
+    s3.on(PutObjectCommand).rejectsOnce(conflict()).rejectsOnce(preconditionFailed());
+    expect(await sink().putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).toBe('already-written');
+    expect(s3).toHaveReceivedCommandTimes(PutObjectCommand, 2);
+    expect(waits).toEqual([100]);
+  });
+
+  it('retries a 409 until the write goes through, backing off', async () => {
+    s3.on(PutObjectCommand).rejectsOnce(conflict()).rejectsOnce(conflict()).resolves({});
+    expect(await sink().putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).toBe('written');
+    expect(s3).toHaveReceivedCommandTimes(PutObjectCommand, 3);
+    expect(waits).toEqual([100, 200]);
+  });
+
+  it('gives up after four conflicting attempts with an error that names the key (the batch is then retried by Lambda)', async () => {
+    s3.on(PutObjectCommand).rejects(conflict());
+    await expect(sink().putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil }))
+      .rejects.toMatchObject({ name: 'AuditWriteConflictError', key: KEY, message: expect.stringContaining('409 ConditionalRequestConflict to 4 conditional writes') });
+    expect(s3).toHaveReceivedCommandTimes(PutObjectCommand, 4);
+  });
+
+  it('passes on any other failure, such as access denied', async () => {
     s3.on(PutObjectCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' }));
     await expect(sink().putObject(KEY, new Uint8Array([1]), { sha256OfUncompressed: 'c'.repeat(64), retainUntil })).rejects.toThrow('Access Denied');
   });

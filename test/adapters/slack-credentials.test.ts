@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { loadSlackCredentials } from '../../shared/adapters/aws/slack-credentials.js';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { loadSlackCredentials, SLACK_SECRET_MAX_AGE_SECONDS } from '../../shared/adapters/aws/slack-credentials.js';
 import { ConfigError, defaultDirectoryFile, recordOutcomeConfig, requestReviewConfig, slackInteractionsConfig, type SlackConfig } from '../../shared/config.js';
 
 const secrets = mockClient(SecretsManagerClient);
@@ -58,6 +58,28 @@ describe('loadSlackCredentials', () => {
   it('lets SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET override, without calling Secrets Manager when both are set', async () => {
     await expect(loadSlackCredentials(config({ botTokenSecretArn: BOT_ARN, signingSecretArn: SIGNING_ARN, needsSigningSecret: true, botToken: 'xoxb-env', signingSecret: 'sig-env' }))).resolves.toEqual({ botToken: 'xoxb-env', signingSecret: 'sig-env' });
     expect(secrets).toHaveReceivedCommandTimes(GetSecretValueCommand, 0);
+  });
+
+  it('reuses a read for SLACK_SECRET_MAX_AGE_SECONDS, reads again after it, and at once with forceFetch (a rotation)', async () => {
+    const arn = `${BOT_ARN}-cache`;
+    let token = 'xoxb-before';
+    secrets.on(GetSecretValueCommand, { SecretId: arn }).callsFake(async () => ({ SecretString: JSON.stringify({ botToken: token }) }));
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2026-12-01T00:00:00Z'));
+      const read = (options = {}) => loadSlackCredentials(config({ botTokenSecretArn: arn }), options).then((c) => c.botToken);
+      expect(await read()).toBe('xoxb-before');
+      token = 'xoxb-after';
+      vi.setSystemTime(new Date(Date.now() + (SLACK_SECRET_MAX_AGE_SECONDS - 1) * 1000));
+      expect(await read()).toBe('xoxb-before');
+      expect(await read({ forceFetch: true })).toBe('xoxb-after');
+      token = 'xoxb-third';
+      vi.setSystemTime(new Date(Date.now() + (SLACK_SECRET_MAX_AGE_SECONDS + 1) * 1000));
+      expect(await read()).toBe('xoxb-third');
+      expect(secrets).toHaveReceivedCommandTimes(GetSecretValueCommand, 3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses a secret without its field, naming the field and not the value', async () => {

@@ -74,6 +74,18 @@ const LEDGER: Entry[] = [
       { file: 'test/local/audit-redrive.test.ts', contains: "auditCli(['verify', '--dir'", how: 'stands-in' },
     ],
   },
+  {
+    command: /^npm run smoke -- --stack Countersign-prod --region eu-west-1 --agent billing-agent$/,
+    needsAws: 'reads a deployed stack (DescribeStacks, the bus policy, the audit bucket, KMS) and sends a request as an agent',
+    runBy: [
+      { file: 'test/local/smoke.test.ts', contains: "run('npm', ['run', '--silent', 'smoke', '--', ...args]", how: 'stands-in' },
+      { file: 'test/unit/smoke.test.ts', contains: 'describeStackOutputs(', how: 'stands-in' },
+    ],
+  },
+  {
+    command: /^npm run smoke -- --endpoint http:\/\/127\.0\.0\.1:4010 --audit-dir \.countersign\/audit-bucket --key-dir \.countersign\/keys$/,
+    runBy: [{ file: 'test/local/smoke.test.ts', contains: "['--endpoint', stack.url, '--audit-dir', stack.auditDir!, '--key-dir', join(dataDir, 'keys')", how: 'runs' }],
+  },
   { command: /^npm run policies:check$/, runBy: [{ file: CI, contains: 'npm run policies:check', how: 'runs' }, { file: 'test/cli/readme-policy.test.ts', contains: "spawnSync('npm', ['run', '--silent', 'policies:check', '--', '--dir', dir]", how: 'runs' }] },
   { command: /^npm test$/, runBy: [{ file: CI, contains: 'npm test', how: 'runs' }] },
   { command: /^npm run lint$/, runBy: [{ file: CI, contains: 'npm run lint', how: 'runs' }] },
@@ -146,6 +158,6 @@ describe('every command in the README is run by a test or by CI', () => {
 
   it('the README says which commands need an AWS account', () => {
     const awsOnly = commands.filter((command) => LEDGER.some((entry) => entry.needsAws !== undefined && entry.command.test(command)));
-    expect(awsOnly.every((command) => /^(npx cdk|aws |npm run audit -- verify --bucket)/.test(command))).toBe(true);
+    expect(awsOnly.every((command) => /^(npx cdk|aws |npm run audit -- verify --bucket|npm run smoke -- --stack)/.test(command))).toBe(true);
   });
 });

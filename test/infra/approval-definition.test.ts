@@ -1,10 +1,10 @@
 import { createRequire } from 'node:module';
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { approvalDefinitionFromTemplate, placeholderFunctionArn, synthesizeApprovalDefinition } from '../../infra/approval-definition.js';
 import { CountersignStack } from '../../infra/countersign-stack.js';
 import { WORKFLOW_STATES } from '../../shared/workflow/contract.js';
+import { testApp } from '../support/cdk-app.js';
 
 // asl-validator 4 is CommonJS without type declarations.
 type AslValidator = (definition: object, options?: { checkPaths?: boolean; checkArn?: boolean }) => { isValid: boolean; errorsText: (separator?: string) => string };
@@ -48,7 +48,7 @@ describe('synthesizeApprovalDefinition (what the local stack runs)', () => {
   });
 
   it('is the definition the stack deploys, not a copy', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const stack = new CountersignStack(app, 'Countersign-prod', { stage: 'prod' });
     expect(approvalDefinitionFromTemplate(Template.fromStack(stack).toJSON())).toEqual(definition);
   });

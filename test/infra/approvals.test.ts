@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from '../../infra/constructs/house-function.js';
 import { CountersignStack, type CountersignStackProps } from '../../infra/countersign-stack.js';
 import { ENV } from '../../shared/config.js';
 import { REJECTED_ERROR, REVIEW_CLOSED_ERROR, WORKFLOW_STATES } from '../../shared/workflow/contract.js';
+import { testApp } from '../support/cdk-app.js';
 
 type Json = Record<string, unknown>;
 type Resources = Record<string, { Type: string; Properties?: Json; DeletionPolicy?: string }>;
@@ -25,7 +26,7 @@ type State = Json & {
 };
 
 function synth(props: Partial<CountersignStackProps> = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp();
   const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test', ...props });
   return { stack, template: Template.fromStack(stack) };
 }

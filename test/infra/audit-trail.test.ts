@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { App, Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Schedule } from 'aws-cdk-lib/aws-scheduler';
 import { describe, expect, it } from 'vitest';
 import { AUDIT_BUCKET_DENIED_ACTIONS, AuditTrail, WRITER_STREAM_SETTINGS, glueType, namedQueryOf, type AuditTrailProps, type NamedQuerySpec } from '../../infra/constructs/audit-trail.js';
 import { DecisionStore } from '../../infra/constructs/decision-store.js';
@@ -8,6 +10,7 @@ import { CountersignStack, type CountersignStackProps } from '../../infra/counte
 import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_TABLE_NAME } from '../../shared/audit/format.js';
 import { SAVED_QUERIES } from '../../shared/audit/queries.js';
 import { ENV } from '../../shared/config.js';
+import { cdkJsonContext, testApp } from '../support/cdk-app.js';
 
 type Json = Record<string, unknown>;
 type Resource = { Type: string; Properties?: Json; DeletionPolicy?: string; UpdateReplacePolicy?: string; DependsOn?: string[] };
@@ -19,14 +22,14 @@ const FIXTURE_QUERIES: NamedQuerySpec[] = [
 ];
 
 function synth(props: Partial<CountersignStackProps> = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp();
   const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test', ...props });
   return { stack, template: Template.fromStack(stack) };
 }
 
 /** The construct alone, on a fresh table, for the props. */
 function synthConstruct(props: Partial<AuditTrailProps> = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp();
   const stack = new Stack(app, 'Audit');
   const store = new DecisionStore(stack, 'Store');
   const trail = new AuditTrail(stack, 'AuditTrail', { table: store.table, ...props });
@@ -250,13 +253,25 @@ describe('audit-writer on the table stream', () => {
   });
 });
 
+describe('CDK feature flags', () => {
+  it('come from the app (cdk.json), not from inside the construct: an app without the S3 access-log flag is refused by name', () => {
+    expect(cdkJsonContext()['@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy']).toBe(true);
+    const bare = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    expect(() => new CountersignStack(bare, 'Countersign-noflag', { stage: 'test' })).toThrow(/CDK feature flag "@aws-cdk\/aws-s3:serverAccessLogsUseBucketPolicy" must be true \(cdk\.json's context sets it/);
+  });
+});
+
 describe('the hourly digest', () => {
-  const scheduleId = id(trail.schedule);
+  const scheduleId = id(trail.schedule.node.defaultChild);
   const schedule = resources[scheduleId]!;
   const schedulerRoleId = id(trail.schedulerRole.node.defaultChild);
 
+  it('is the L2 Schedule with the LambdaInvoke target, not a hand-rolled CfnSchedule', () => {
+    expect(trail.schedule).toBeInstanceOf(Schedule);
+  });
+
   it('runs audit-digest ten minutes past every hour (UTC), with retries, through its own role', () => {
-    expect(Object.keys(template.findResources('AWS::Scheduler::Schedule')).sort()).toEqual([scheduleId, id(trail.redriveSchedule)].sort());
+    expect(Object.keys(template.findResources('AWS::Scheduler::Schedule')).sort()).toEqual([scheduleId, id(trail.redriveSchedule.node.defaultChild)].sort());
     expect(schedule.Properties).toMatchObject({
       ScheduleExpression: 'cron(10 * * * ? *)',
       ScheduleExpressionTimezone: 'UTC',
@@ -323,13 +338,34 @@ describe('Glue and Athena', () => {
     expect(AUDIT_COLUMNS.map((c) => c.name)).toContain('occurred_at');
   });
 
-  it('reads gzip newline-delimited JSON under s3://<bucket>/audit/ with the OpenX JSON SerDe', () => {
-    expect(tableInput.StorageDescriptor).toMatchObject({
+  it('reads gzip newline-delimited JSON under s3://<bucket>/audit/ with the Hive JSON SerDe, parsing occurred_at as written (pinned: DuckDB cannot check it)', () => {
+    expect(tableInput.StorageDescriptor).toEqual({
+      Columns: AUDIT_COLUMNS.map((c) => ({ Name: c.name, Type: c.type })),
       Location: location,
       InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
       OutputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-      SerdeInfo: { SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe', Parameters: { 'ignore.malformed.json': 'false' } },
+      Compressed: true,
+      SerdeInfo: {
+        SerializationLibrary: 'org.apache.hive.hcatalog.data.JsonSerDe',
+        Parameters: { 'timestamp.formats': "yyyy-MM-dd'T'HH:mm:ss.SSS'Z',yyyy-MM-dd'T'HH:mm:ss.S'Z',yyyy-MM-dd'T'HH:mm:ss'Z'" },
+      },
     });
+    expect(AUDIT_COLUMNS.find((c) => c.name === 'occurred_at')?.type).toBe('timestamp');
+  });
+
+  it.each(SAVED_QUERIES.map((q) => [q.name, q.sql] as const))('saved query %s keeps to SQL that both Athena (Trino) and DuckDB run: no engine-only syntax', (_name, sql) => {
+    // DuckDB-only: casts with ::, ILIKE, QUALIFY, strftime/epoch_ms/list_* functions, -> / ->> JSON operators,
+    // double-quoted strings. Athena-only: from_iso8601_*, date_parse, json_extract*, cardinality, TRY(.
+    const engineOnly = /::|\bILIKE\b|\bQUALIFY\b|\bstrftime\s*\(|\bepoch_ms\s*\(|\blist_\w+\s*\(|->>?|"|\bfrom_iso8601_\w+\s*\(|\bdate_parse\s*\(|\bjson_extract\w*\s*\(|\bcardinality\s*\(|\bTRY\s*\(/i;
+    expect(sql).not.toMatch(engineOnly);
+  });
+
+  it('writes occurred_at in the first timestamp format the table lists (ISO 8601, milliseconds, Z)', () => {
+    const [first] = (tableInput.StorageDescriptor.SerdeInfo as { Parameters: Record<string, string> }).Parameters['timestamp.formats']!.split(',');
+    expect(first).toBe("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'");
+    const golden = readFileSync(new URL('../golden/audit-records.ndjson', import.meta.url), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { occurred_at: string });
+    expect(golden.length).toBeGreaterThan(0);
+    for (const record of golden) expect(record.occurred_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
   });
 
   it('projects the dt (date) and hour (two-digit integer) partitions onto the Hive-style key layout', () => {
@@ -414,7 +450,7 @@ describe('Glue and Athena', () => {
 });
 
 describe('the hourly redrive (issue 9: nothing is skipped for good)', () => {
-  const redriveSchedule = resources[id(trail.redriveSchedule)]!;
+  const redriveSchedule = resources[id(trail.redriveSchedule.node.defaultChild)]!;
   const roleOfSchedule = ((redriveSchedule.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
 
   it('runs audit-redrive five minutes past every hour (UTC), before the digest lists what it wrote, with retries, through its own role', () => {
@@ -476,7 +512,7 @@ describe('alarms', () => {
 
   it('are all in stack.alarms', () => {
     const auditAlarms = trail.alarms.map((alarm) => id(alarm.node.defaultChild));
-    expect(auditAlarms).toHaveLength(6);
+    expect(auditAlarms).toHaveLength(7);
     expect(stack.alarms.map((alarm) => id(alarm.node.defaultChild))).toEqual(expect.arrayContaining(auditAlarms));
   });
 });
@@ -493,7 +529,7 @@ describe('outputs', () => {
 
 describe('the construct\'s props', () => {
   it('needs a table with a stream', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new Stack(app, 'S');
     const table = new Table(s, 'NoStream', { partitionKey: { name: 'pk', type: AttributeType.STRING } });
     expect(() => new AuditTrail(s, 'AuditTrail', { table })).toThrow(/the table has no stream/);

@@ -4,6 +4,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { CountersignStack } from '../../infra/countersign-stack.js';
+import { testApp } from '../support/cdk-app.js';
 
 function violations(scope: IConstruct) {
   return new AwsSolutionsChecks().validateScope(scope).violations.map((v) => ({
@@ -26,14 +27,14 @@ function acknowledgements(scope: IConstruct): Array<{ at: string; id: string; re
 
 describe('cdk-nag AwsSolutionsChecks', () => {
   it.each(['test', 'prod'])('finds nothing unacknowledged in the %s stack, errors or warnings', (stage) => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const stack = new CountersignStack(app, `Countersign-${stage}`, { stage });
     expect(violations(stack)).toEqual([]);
   });
 
   // The list of acknowledgements is part of the security review: a new one must show up here.
   it('acknowledges only these rules, each where it applies and with a reason', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
     const found = acknowledgements(stack);
     const houseFunctions = [
@@ -71,6 +72,9 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/audit/*]',
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/digests/*]',
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/reconciliations/*]',
+        // The L2 Schedule's LambdaInvoke target: the digest function and its versions/aliases.
+        'Countersign-test/AuditTrail/DigestScheduleRole: AwsSolutions-IAM5[Resource::<AuditTrailDigestFunctionDC6B6F7D.Arn>:*]',
+        'Countersign-test/AuditTrail/RedriveScheduleRole: AwsSolutions-IAM5[Resource::<AuditTrailRedriveFunction4DFE1273.Arn>:*]',
       ].sort(),
     );
     for (const { reason } of found) expect(reason.length).toBeGreaterThan(60);

@@ -1,4 +1,4 @@
-import { App, Duration, Stack, type CfnElement } from 'aws-cdk-lib';
+import { Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
@@ -8,12 +8,13 @@ import { DecisionStore } from '../../infra/constructs/decision-store.js';
 import { CountersignStack, type CountersignStackProps } from '../../infra/countersign-stack.js';
 import { ENV } from '../../shared/config.js';
 import { ACTION_REQUESTED_PATTERN, DECISION_TABLE } from '../../shared/store-schema.js';
+import { testApp } from '../support/cdk-app.js';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
 
 // No bundling here (bundle.test.ts bundles for real): the assertions are about the template.
 function synth(props: Partial<CountersignStackProps> = {}): { stack: CountersignStack; template: Template } {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp();
   const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test', ...props });
   return { stack, template: Template.fromStack(stack) };
 }
@@ -78,7 +79,10 @@ describe('the house function (every function)', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(allFunctions.length);
   });
 
-  it.each(allFunctions)('%s runs nodejs22.x on arm64 with active tracing, source maps and the Powertools settings', (service, fn) => {
+  /** Source maps cost cold-start time: not on Slack's 3-second path, nor on the polled decision API. */
+  const withoutSourceMaps = new Set<string>(['slack-interactions', 'decision-api']);
+
+  it.each(allFunctions)('%s runs nodejs22.x on arm64 with active tracing, source maps where they pay, and the Powertools settings', (service, fn) => {
     expect(fn.Properties).toMatchObject({
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -86,13 +90,15 @@ describe('the house function (every function)', () => {
       Handler: 'index.handler',
       Environment: {
         Variables: {
-          NODE_OPTIONS: '--enable-source-maps',
+          ...(withoutSourceMaps.has(service) ? {} : { NODE_OPTIONS: '--enable-source-maps' }),
           POWERTOOLS_SERVICE_NAME: service,
           POWERTOOLS_METRICS_NAMESPACE: 'Countersign',
           LOG_LEVEL: 'INFO',
         },
       },
     });
+    const variables = (fn.Properties?.Environment as { Variables: Record<string, string> }).Variables;
+    expect('NODE_OPTIONS' in variables, service).toBe(!withoutSourceMaps.has(service));
   });
 
   it.each(allFunctions)('%s logs to its own log group, kept 90 days', (_service, fn) => {
@@ -143,7 +149,7 @@ describe('decision store', () => {
   });
 
   it('exposes the key as the table\'s encryption key (so grants reach it)', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const store = new DecisionStore(new Stack(app, 'S'), 'Store');
     expect(store.table.encryptionKey).toBe(store.key);
   });
@@ -173,7 +179,7 @@ describe('action intake', () => {
   });
 
   it('takes the archive retention, retries and event age as props', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new Stack(app, 'S');
     const store = new DecisionStore(s, 'Store');
     new ActionIntake(s, 'Intake', { table: store.table, archiveRetention: Duration.days(30), retryAttempts: 3, maxEventAge: Duration.minutes(15) });
@@ -191,7 +197,7 @@ describe('action intake', () => {
     [{ archiveRetention: Duration.hours(36) }, /archiveRetention must be a whole number of days/],
     [{ policyDir: '/nonexistent/policies' }, /cannot read the policy directory/],
   ])('rejects %o with a specific message', (props, message) => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new Stack(app, 'S');
     const store = new DecisionStore(s, 'Store');
     expect(() => new ActionIntake(s, 'Intake', { table: store.table, ...props })).toThrow(message);
@@ -249,7 +255,7 @@ describe('action intake', () => {
   });
 
   it('without an approval state machine (the construct alone), sets no ARN and grants no states action', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new Stack(app, 'S');
     const intake = new ActionIntake(s, 'Intake', { table: new DecisionStore(s, 'Store').table });
     const t = Template.fromStack(s);
@@ -259,7 +265,7 @@ describe('action intake', () => {
   });
 
   it('given an imported approval state machine, passes its ARN and grants StartExecution on it only', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:approval';
     const s = new Stack(app, 'S');
     const approvalStateMachine = StateMachine.fromStateMachineArn(s, 'Approval', arn);
@@ -291,10 +297,38 @@ describe('action intake', () => {
   });
 });
 
+/** The statements of the bus's own policy document (the AWS::Events::EventBus `Policy` property). */
+function busStatements(t: Template): Record<string, unknown>[] {
+  const [, bus] = onlyResource(t, 'AWS::Events::EventBus');
+  const policy = bus.Properties?.Policy as { Version: string; Statement: Record<string, unknown>[] };
+  expect(policy.Version).toBe('2012-10-17');
+  return policy.Statement;
+}
+
 describe('event bus policy', () => {
-  const statements = Object.values(template.findResources('AWS::Events::EventBusPolicy') as Resources).map(
-    (policy) => policy.Properties?.Statement as Record<string, unknown>,
-  );
+  const statements = busStatements(template);
+
+  it('is one document on the bus itself: no AWS::Events::EventBusPolicy resources, four statements with distinct ids', () => {
+    expect(template.findResources('AWS::Events::EventBusPolicy')).toEqual({});
+    expect(statements.map((s) => s.Sid)).toEqual(['ThisAccountMayPutEvents', 'NoOtherAccountMayPutEvents', 'OnlyPublishersSendDecisionSource', 'OnlyPublishersSendDecisions']);
+    // The policy cannot reference the bus's own attributes: it names the bus by the ARN of the name it gives it.
+    const busArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/', { Ref: 'AWS::StackName' }, '-bus']] };
+    template.hasResourceProperties('AWS::Events::EventBus', { Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, '-bus']] } });
+    for (const statement of statements) expect(statement.Resource).toEqual(busArn);
+  });
+
+  it('lets an app hold two stages (one account): each stack synthesizes its own bus and policy, and no statement id is deployed as an account-wide resource', () => {
+    const app = testApp();
+    const stages = ['staging', 'prod'].map((stage) => new CountersignStack(app, `Countersign-${stage}`, { stage }));
+    const assembly = app.synth();
+    for (const stage of stages) {
+      const t = Template.fromJSON(assembly.getStackByName(stage.stackName).template as Record<string, unknown>);
+      expect(t.findResources('AWS::Events::EventBusPolicy')).toEqual({});
+      expect(busStatements(t).map((s) => s.Sid)).toHaveLength(4);
+      // The bus name comes from the stack name, so the two stages' buses differ in one account and region.
+      t.hasResourceProperties('AWS::Events::EventBus', { Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, '-bus']] } });
+    }
+  });
 
   it('lets this account put events and denies every other account', () => {
     expect(statements).toContainEqual(
@@ -329,19 +363,16 @@ describe('event bus policy', () => {
   });
 
   it('exempts (and grants) roles added as decision publishers', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const s = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
     const outcomeRole = new Role(s, 'OutcomeRole', { assumedBy: new ServicePrincipal('states.amazonaws.com') });
     s.intake.addDecisionPublisher(outcomeRole);
     const t = Template.fromStack(s);
     const roleId = s.getLogicalId(outcomeRole.node.defaultChild as CfnElement);
-    t.hasResourceProperties('AWS::Events::EventBusPolicy', {
-      Statement: Match.objectLike({
-        Condition: Match.objectLike({
-          ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }, { 'Fn::GetAtt': [recordOutcomeRoleId, 'Arn'] }, { 'Fn::GetAtt': [roleId, 'Arn'] }] },
-        }),
-      }),
-    });
+    const publishers = [{ 'Fn::GetAtt': [evaluateRoleId, 'Arn'] }, { 'Fn::GetAtt': [recordOutcomeRoleId, 'Arn'] }, { 'Fn::GetAtt': [roleId, 'Arn'] }];
+    const denies = busStatements(t).filter((statement) => statement.Sid !== undefined && String(statement.Sid).startsWith('OnlyPublishers'));
+    expect(denies).toHaveLength(2);
+    for (const deny of denies) expect((deny.Condition as Record<string, unknown>).ArnNotEquals).toEqual({ 'aws:PrincipalArn': publishers });
     t.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: roleId }],
       PolicyDocument: { Statement: [Match.objectLike({ Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [busId, 'Arn'] } })] },
@@ -384,7 +415,7 @@ describe('stack', () => {
 
   it('collects every alarm in stack.alarms, without actions yet', () => {
     const alarmIds = Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort();
-    expect(alarmIds).toHaveLength(10);
+    expect(alarmIds).toHaveLength(11);
     expect(stack.alarms.map((alarm) => stack.getLogicalId(alarm.node.defaultChild as CfnElement)).sort()).toEqual(alarmIds);
     for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
       expect(alarm.Properties?.AlarmActions).toBeUndefined();

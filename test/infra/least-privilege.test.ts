@@ -1,7 +1,10 @@
-import { App, type CfnElement } from 'aws-cdk-lib';
+import { type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { ITEM_FAMILIES } from '../../infra/constructs/decision-store.js';
+import { CHAIN_ITEM } from '../../shared/adapters/aws/dynamo-chain-store.js';
 import { CountersignStack } from '../../infra/countersign-stack.js';
+import { testApp } from '../support/cdk-app.js';
 
 /**
  * Each function's role must grant exactly what its handler's SDK calls need, on exactly the resources they
@@ -13,7 +16,7 @@ type Json = Record<string, unknown>;
 type Resources = Record<string, { Type: string; Properties?: Json }>;
 type Statement = Json & { Effect?: string; Action?: unknown; Resource?: unknown; Condition?: Json };
 
-const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+const app = testApp();
 const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
 const template = Template.fromStack(stack);
 const resources = template.toJSON().Resources as Resources;
@@ -298,8 +301,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
       return grantsOf(roleId);
     });
     expect(invoked).toEqual(expect.arrayContaining([
-      { 'lambda:InvokeFunction': [functionOf('audit-digest').id] },
-      { 'lambda:InvokeFunction': [functionOf('audit-redrive').id] },
+      // The L2 LambdaInvoke target's grant: the function and its versions/aliases.
+      { 'lambda:InvokeFunction': [functionOf('audit-digest').id, `${functionOf('audit-digest').id}:*`] },
+      { 'lambda:InvokeFunction': [functionOf('audit-redrive').id, `${functionOf('audit-redrive').id}:*`] },
     ]));
     expect(invoked).toHaveLength(2);
   });
@@ -407,7 +411,36 @@ describe('who may resume or start an approval (DESIGN.md decision 1)', () => {
     const resourcePolicies = statesStatements().filter(({ at }) => resources[at]?.Type !== 'AWS::IAM::Policy');
     expect(resourcePolicies).toEqual([]);
     // Agents reach Countersign only through the bus, whose policy allows nothing but events:PutEvents.
-    const busActions = Object.values(template.findResources('AWS::Events::EventBusPolicy') as Resources).map((p) => (p.Properties?.Statement as Statement).Action);
+    const busActions = Object.values(template.findResources('AWS::Events::EventBus') as Resources).flatMap((bus) => (bus.Properties?.Policy as { Statement: Statement[] }).Statement.map((s) => s.Action));
+    expect(busActions).toHaveLength(4);
     expect(new Set(busActions)).toEqual(new Set(['events:PutEvents']));
+  });
+});
+
+describe('item families per role (dynamodb:LeadingKeys)', () => {
+  /** Each role's statements that allow a table item action, with the partition key prefixes they are limited to. */
+  function tableStatementsOf(service: string): Array<{ actions: string[]; leadingKeys: unknown }> {
+    return statementsOf(functionOf(service).roleId)
+      .filter((s) => [s.Resource].flat().some((r) => resourceName(r) === table))
+      .map((s) => ({ actions: [s.Action].flat() as string[], leadingKeys: (s.Condition?.['ForAllValues:StringLike'] as Json | undefined)?.['dynamodb:LeadingKeys'] }));
+  }
+
+  it.each([
+    ['evaluate-action', ['REQ#*']],
+    ['decision-api', ['REQ#*']],
+    ['request-review', ['REQ#*', 'REVIEW#*']],
+    ['record-outcome', ['REQ#*', 'REVIEW#*']],
+    ['slack-interactions', ['REQ#*', 'REVIEW#*']],
+    ['review-api', ['REQ#*', 'REVIEW#*']],
+    ['audit-writer', ['AUDIT#SHARD#*']],
+  ])('%s may touch only items under %j', (service, prefixes) => {
+    const statements = tableStatementsOf(service);
+    expect(statements.length).toBeGreaterThan(0);
+    for (const statement of statements) expect(statement.leadingKeys, `${service}: ${statement.actions.join(', ')}`).toEqual(prefixes);
+  });
+
+  it('the prefixes are the ones the adapters write, so no review role can reach an audit chain head', () => {
+    expect(ITEM_FAMILIES).toEqual({ requests: 'REQ#', reviews: 'REVIEW#', auditChain: 'AUDIT#SHARD#' });
+    expect(CHAIN_ITEM.pk('shardId-1')).toBe('AUDIT#SHARD#shardId-1');
   });
 });

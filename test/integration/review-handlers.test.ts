@@ -181,6 +181,19 @@ describe('review handlers, wired as in Lambda', () => {
     expect(missing.statusCode).toBe(404);
   });
 
+  it('review-api answers a vote that comes before the workflow opened the review with 503 and Retry-After (not 409, which means closed), then takes it', async () => {
+    const { input } = await seedPendingRequest(decisions, DATA_OWNERS_QUORUM_1, { agent: { id: 'ops-agent' } });
+    const early = await handlers.reviewApi(apiEvent(input.actionId, { vote: 'approve' }, CI_ROLE), context) as { statusCode: number; headers: Record<string, string>; body: string };
+    expect(early.statusCode).toBe(503);
+    expect(early.headers['retry-after']).toBe('2');
+    expect(JSON.parse(early.body)).toMatchObject({ error: 'ReviewNotOpen', message: expect.stringContaining('try again') });
+    await handlers.requestReview(reviewEvent(input, 'initial'), context);
+    // Once open, the same vote reaches the review rules (erin is not a data owner: refused by rule, 403).
+    const later = await handlers.reviewApi(apiEvent(input.actionId, { vote: 'approve' }, CI_ROLE), context);
+    expect(later.statusCode).toBe(403);
+    expect(JSON.parse(later.body ?? '')).toMatchObject({ rule: 'not_in_approver_group' });
+  });
+
   it('record-outcome closes an expired request, publishes Action Decided and updates the message', async () => {
     recorded.length = 0;
     const { input } = await seedPendingRequest(decisions, DATA_OWNERS_QUORUM_1, { agent: { id: 'ops-agent' } });

@@ -391,7 +391,8 @@ describe('errors a person meets are one line', () => {
     script = () => ({ status: 403, body: { Message: 'Forbidden' } });
     const error = await client().requestAction({ ...EXPORT, actionId: 'forbidden-1' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CountersignAccessDeniedError);
-    expect((error as Error).message).toMatch(/answered 403 application\/json .*: the request was not signed: in AWS the decision API needs SigV4 \(sign: true\) and lambda:InvokeFunctionUrl$/);
+    // Lambda checks both actions for an AWS_IAM Function URL: naming only the first sends the reader to a second 403.
+    expect((error as Error).message).toMatch(/answered 403 application\/json .*: the request was not signed: in AWS the decision API needs SigV4 \(sign: true\) and lambda:InvokeFunctionUrl and lambda:InvokeFunction \(with the condition lambda:InvokedViaFunctionUrl = true\)$/);
   });
 });
 

@@ -7,20 +7,61 @@ import {
   S3ServiceException,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { defaultContentEncoding, defaultContentType, type AuditSink, type ObjectVersion, type PutAuditObjectOptions } from '../../ports/audit.js';
+import { defaultContentType, type AuditSink, type ObjectVersion, type PutAuditObjectOptions } from '../../ports/audit.js';
+
+/** How often a put is retried after 409 ConditionalRequestConflict (a concurrent write of the same key). */
+const CONFLICT_ATTEMPTS = 4;
+const CONFLICT_BASE_DELAY_MS = 100;
+
+export interface S3AuditSinkOptions {
+  /** Waits between attempts after a 409; injectable so tests need not wait. @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** A put still conflicted after every retry: another writer keeps writing the key; the batch is retried. */
+export class AuditWriteConflictError extends Error {
+  constructor(readonly key: string, attempts: number) {
+    super(`S3 answered 409 ConditionalRequestConflict to ${attempts} conditional writes of ${key}: another write of the same key kept conflicting; the stream batch fails and Lambda retries it`);
+    this.name = 'AuditWriteConflictError';
+  }
+}
 
 /**
  * `AuditSink` on the Object Lock bucket: every put is conditional (`If-None-Match: *`) and locked in
  * COMPLIANCE mode until `retainUntil`. Object Lock requires a checksum: SHA-256 of the stored bytes.
+ *
+ * No `Content-Encoding: gzip` on `.gz` objects: with it, a browser or `fetch` download silently
+ * decompresses the bytes and the file no longer matches its name or its digest entry. Athena picks the
+ * compression from the `.gz` suffix, not the header.
  */
 export class S3AuditSink implements AuditSink {
+  private readonly sleep: (ms: number) => Promise<void>;
+
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-  ) {}
+    options: S3AuditSinkOptions = {},
+  ) {
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
 
+  /**
+   * 409 ConditionalRequestConflict means another conditional write of the same key was in flight; S3's
+   * PutObject reference says to retry. The retry answers 412 (the other write landed: already written,
+   * keys being deterministic) or writes.
+   */
   async putObject(key: string, body: Uint8Array, options: PutAuditObjectOptions): Promise<'written' | 'already-written'> {
-    const contentEncoding = options.contentEncoding ?? defaultContentEncoding(key);
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.putOnce(key, body, options);
+      if (result !== 'conflict') return result;
+      if (attempt === CONFLICT_ATTEMPTS) throw new AuditWriteConflictError(key, attempt);
+      await this.sleep(CONFLICT_BASE_DELAY_MS * 2 ** (attempt - 1));
+    }
+  }
+
+  private async putOnce(key: string, body: Uint8Array, options: PutAuditObjectOptions): Promise<'written' | 'already-written' | 'conflict'> {
+    // Only an encoding a caller asks for explicitly; never the `.gz` default (see the class comment).
+    const contentEncoding = options.contentEncoding;
     try {
       await this.client.send(new PutObjectCommand({
         Bucket: this.bucket,
@@ -38,6 +79,7 @@ export class S3AuditSink implements AuditSink {
     } catch (error) {
       // 412: the key exists. Keys are deterministic, so this is a redelivery of what is already stored.
       if (error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 412 || error.name === 'PreconditionFailed')) return 'already-written';
+      if (error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 409 || error.name === 'ConditionalRequestConflict')) return 'conflict';
       throw error;
     }
   }
