@@ -36,6 +36,9 @@ export const handler = async (_event: unknown, context: Context) => {
   await publishPublicKey(deps.sink, deps.signer, deps.retainUntil!(now));
   const result = await writeDigestsUpTo(now, deps);
   logger.info('audit digests', { written: result.written, remainingHours: result.remainingHours, lastDigestKey: result.lastDigestKey });
+  // Objects in the log that are not the writer's (not JSON records, hashes that do not hold): left unsigned.
+  if (result.refused.length > 0) logger.error('audit objects not signed', { refused: result.refused });
+  metrics.addMetric('AuditObjectsRefused', MetricUnit.Count, result.refused.length);
   metrics.addMetric('AuditDigestsWritten', MetricUnit.Count, result.written.length);
   metrics.addMetric('AuditDigestHoursBehind', MetricUnit.Count, result.remainingHours);
   const reconciled = await reconcileDaily(now);

@@ -13,14 +13,15 @@
  * Every digest chains to the one before it: the hour's previous number, or the last digest of the hour
  * before.
  */
-import { gunzipSync } from 'node:zlib';
 import { canonicalJson, sha256Hex } from '../domain/canonical-json.js';
 import { publicKeyFingerprint, type Signer, type SigningAlgorithm } from '../ports/signer.js';
 import {
   auditHourPrefix, compareDigestKeys, digestHourPrefix, digestKey, getIfExists, hourStart, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT,
   type AuditObjectReader, type AuditObjectWriter,
 } from './digest-store.js';
+import { recordHash } from './chain.js';
 import { AUDIT_PREFIX, DIGEST_PREFIX } from './format.js';
+import { objectText } from './object.js';
 
 export const DIGEST_FORMAT = 'countersign-audit-digest/1';
 export const DEFAULT_LATE_WINDOW_HOURS = 24;
@@ -71,37 +72,48 @@ export function serializeDigest(digest: AuditDigest): Buffer {
   return Buffer.from(canonicalJson(digest), 'utf8');
 }
 
-/** Reads one object and describes it as a digest lists it. Throws DigestError when it is unreadable. */
+/**
+ * Reads one object and describes it as a digest lists it. Throws DigestError when it is not an object
+ * the writer makes: not gzip, too large, a line that is not a JSON record, a record whose hash does
+ * not hold or that does not chain onto the line before. A digest signs only what checks out.
+ */
 export async function describeObject(store: AuditObjectReader, key: string): Promise<DigestObjectEntry> {
   const parsed = parseObjectKey(key);
   if (parsed === undefined) throw new DigestError(`object ${key} does not have an audit object key (format.ts); remove it from ${AUDIT_PREFIX} or fix the writer`);
   const body = await getIfExists(store, key);
   if (body === undefined) throw new DigestError(`object ${key} was listed but cannot be read`);
-  let content: Buffer;
+  let text: string;
   try {
-    content = gunzipSync(body);
+    text = objectText(body);
   } catch (error) {
-    throw new DigestError(`object ${key} is not valid gzip (${(error as Error).message}); it cannot be digested`);
+    throw new DigestError(`object ${key} ${(error as Error).message}; it cannot be digested`);
   }
-  const text = content.toString('utf8');
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  const sequenceOf = (line: string | undefined): string => {
+  const records: Array<Record<string, unknown>> = [];
+  for (const [index, line] of lines.entries()) {
+    let record: unknown;
     try {
-      const value = (JSON.parse(line ?? '') as { sequence_number?: unknown }).sequence_number;
-      if (typeof value === 'string') return value;
+      record = JSON.parse(line);
     } catch {
-      // fall through to the error below
+      record = undefined;
     }
-    throw new DigestError(`object ${key} has a line without a sequence_number; it cannot be digested`);
-  };
+    if (typeof record !== 'object' || record === null || Array.isArray(record) || typeof (record as { sequence_number?: unknown }).sequence_number !== 'string') {
+      throw new DigestError(`object ${key} line ${index + 1} is not an audit record; it is not signed`);
+    }
+    const { hash, ...unhashed } = record as Record<string, unknown>;
+    if (recordHash(unhashed as Parameters<typeof recordHash>[0]) !== hash || (index > 0 && unhashed.prev_hash !== records[index - 1]!.hash)) {
+      throw new DigestError(`object ${key} line ${index + 1}: its hash or chain does not hold; it is not signed`);
+    }
+    records.push(record as Record<string, unknown>);
+  }
   return {
     key,
-    sha256: sha256Hex(content),
+    sha256: sha256Hex(text),
     records: lines.length,
     shard_id: parsed.shardId,
-    first_sequence: lines.length === 0 ? parsed.firstSequence : sequenceOf(lines[0]),
-    last_sequence: lines.length === 0 ? parsed.lastSequence : sequenceOf(lines[lines.length - 1]),
+    first_sequence: lines.length === 0 ? parsed.firstSequence : String(records[0]!.sequence_number),
+    last_sequence: lines.length === 0 ? parsed.lastSequence : String(records.at(-1)!.sequence_number),
   };
 }
 
@@ -157,7 +169,7 @@ async function digestsOfHour(store: AuditObjectReader, hour: Date): Promise<Arra
  * Builds, signs and writes (write-once) the next digest of `hour` (`digest.json` when it has none),
  * chained to `previous`: the hour's objects and the late window's that no digest lists yet.
  */
-export async function writeDigestForHour(hour: Date, previous: StoredDigest | null, deps: DigestDeps, options: DigestOptions = {}, now = new Date()): Promise<StoredDigest & { status: 'written' | 'already-written' }> {
+export async function writeDigestForHour(hour: Date, previous: StoredDigest | null, deps: DigestDeps, options: DigestOptions = {}, now = new Date()): Promise<StoredDigest & { status: 'written' | 'already-written'; refused: string[] }> {
   const start = hourStart(hour);
   const lateWindow = options.lateWindowHours ?? DEFAULT_LATE_WINDOW_HOURS;
   const own = await digestsOfHour(deps.sink, start);
@@ -175,7 +187,16 @@ export async function writeDigestForHour(hour: Date, previous: StoredDigest | nu
     for (const key of await listKeys(deps.sink, auditHourPrefix(earlier))) if (!listed.has(key)) keys.add(key);
   }
   const objects: DigestObjectEntry[] = [];
-  for (const key of [...keys].sort()) objects.push(await describeObject(deps.sink, key));
+  const refused: string[] = [];
+  for (const key of [...keys].sort()) {
+    try {
+      objects.push(await describeObject(deps.sink, key));
+    } catch (error) {
+      // Left unlisted: verify names it (an object no digest lists), and the digest still gets written.
+      if (!(error instanceof DigestError)) throw error;
+      refused.push(error.message);
+    }
+  }
   const digest = await signDigest({ format: DIGEST_FORMAT, hour: start.toISOString(), objects, previous: previous === null ? null : referenceTo(previous) }, deps.signer);
   const key = digestKey(start, (own.at(-1)?.n ?? 0) + 1);
   const bytes = serializeDigest(digest);
@@ -185,9 +206,9 @@ export async function writeDigestForHour(hour: Date, previous: StoredDigest | nu
     // Someone else wrote this digest first (a concurrent run): theirs is the record; chain onto it.
     const existing = await readDigest(deps.sink, key);
     if (existing === undefined) throw new DigestError(`digest ${key} was reported as already written but cannot be read`);
-    return { ...existing, status };
+    return { ...existing, status, refused };
   }
-  return { key, digest, bytes, status };
+  return { key, digest, bytes, status, refused };
 }
 
 /** Objects of the hour or the late window that no digest lists yet (what a digest now would sign). */
@@ -213,6 +234,8 @@ export interface WriteDigestsOptions extends DigestOptions {
 
 export interface WriteDigestsResult {
   written: string[];
+  /** Objects left out of the digests written: not objects the writer makes (why, per object). */
+  refused: string[];
   /** Hours still to digest when `maxHours` stopped the run. */
   remainingHours: number;
   lastDigestKey: string | undefined;
@@ -241,8 +264,10 @@ export async function writeDigestsUpTo(now: Date, deps: DigestDeps, options: Wri
   }
   const maxHours = options.maxHours ?? 168;
   const written: string[] = [];
+  const refused: string[] = [];
   while (next <= lastHour && written.length < maxHours) {
     const stored = await writeDigestForHour(next, previous, deps, options, now);
+    refused.push(...stored.refused);
     if (stored.status === 'written') written.push(stored.key);
     previous = stored;
     next = new Date(next.getTime() + HOUR_MS);
@@ -255,11 +280,12 @@ export async function writeDigestsUpTo(now: Date, deps: DigestDeps, options: Wri
     const hasDigest = placed.some((d) => d.parsed.hour.getTime() === currentHour.getTime()) || next > currentHour;
     if (!hasDigest || (await unlistedObjects(deps.sink, currentHour, lateWindow)) > 0) {
       const stored = await writeDigestForHour(currentHour, previous, deps, options, now);
+      refused.push(...stored.refused);
       if (stored.status === 'written') written.push(stored.key);
       previous = stored;
     }
   }
-  return { written, remainingHours, lastDigestKey: previous?.key };
+  return { written, refused: [...new Set(refused)], remainingHours, lastDigestKey: previous?.key };
 }
 
 /**

@@ -73,8 +73,27 @@ export function buildAuditObject(records: readonly AuditRecord[], streamCreatedA
   };
 }
 
+/**
+ * The most an audit object may hold uncompressed. A batch is bounded by Lambda's 6 MB invocation
+ * payload, so the writer's objects are far smaller; anything larger (a gzip bomb) is refused unread.
+ */
+export const MAX_OBJECT_CONTENT_BYTES = 64 * 1024 * 1024;
+
+/** The uncompressed text of an object; throws (naming why) when it is not gzip or too large. */
+export function objectText(body: Uint8Array): string {
+  let content: Buffer;
+  try {
+    content = gunzipSync(body, { maxOutputLength: MAX_OBJECT_CONTENT_BYTES });
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) throw new AuditObjectError(`holds more than ${MAX_OBJECT_CONTENT_BYTES} bytes uncompressed, more than any batch the writer makes`);
+    throw new AuditObjectError(`cannot be decompressed (${e.message})`);
+  }
+  return content.toString('utf8');
+}
+
 /** The records of a stored object (gzip NDJSON). */
 export function parseAuditObject(body: Uint8Array): AuditRecord[] {
-  const content = gunzipSync(body).toString('utf8');
+  const content = objectText(body);
   return content.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as AuditRecord);
 }

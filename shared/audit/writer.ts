@@ -22,8 +22,9 @@
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { ChainHeadConflictError, type AuditSink, type ChainHead, type ChainStore } from '../ports/audit.js';
-import { chainRecords, compareSequence } from './chain.js';
-import { GENESIS_HASH } from './format.js';
+import { canonicalJson } from '../domain/canonical-json.js';
+import { chainRecords, compareSequence, recordHash } from './chain.js';
+import { GENESIS_HASH, type AuditRecord } from './format.js';
 import { buildAuditObject, paddedSequence, parseAuditObject, shardHourPrefix, type AuditObject } from './object.js';
 import { toAuditRecordBody, unmappableRecord, type AuditRecordBody } from './record.js';
 
@@ -182,6 +183,12 @@ async function writeShardBatch(shardId: string, records: Positioned[], deps: Aud
     let orphan: string | undefined;
     for (const hour of hours) orphan ??= (await deps.sink.list(`${shardHourPrefix(shardId, hour)}${paddedSequence(first.sequenceNumber)}-`))[0];
     if (orphan !== undefined) {
+      const refused = await whyNotAdoptable(deps.sink, orphan, fresh, head, shardId, late);
+      if (refused !== undefined) {
+        // Not this writer's work: someone wrote at the key the writer was about to use. Adopting it would
+        // skip the batch's real records; failing makes them go to the failure destination and the redrive.
+        throw new AuditWriterError(`object ${orphan} sits at the writer's next key for shard ${shardId} but is not this batch's records (${refused}): it was not written by this writer; the batch is refused rather than skipped`);
+      }
       head = await advance(deps, shardId, head, await headOfObject(deps.sink, orphan));
       objectKeys.push(orphan);
       adopted = true;
@@ -196,6 +203,43 @@ async function writeShardBatch(shardId: string, records: Positioned[], deps: Aud
     if (outcome === 'written') written += object.recordCount;
     else adopted = true;
   }
+}
+
+/**
+ * Why an object found at the writer's next key cannot be the work of an earlier attempt of this batch,
+ * or undefined when it can: it must chain onto the head, each record's hash must hold, and its records
+ * must be this batch's fresh records, in order, with the same content (a late record's `redriven_at`
+ * may differ: it is the earlier attempt's time). Records past the end of this batch (an earlier attempt
+ * with a larger batch, before a bisection) are checked for their chain only.
+ */
+async function whyNotAdoptable(sink: AuditSink, key: string, fresh: readonly Positioned[], head: ChainHead | undefined, shardId: string, late: LateWrite | undefined): Promise<string | undefined> {
+  const body = await sink.getObject(key);
+  if (body === undefined) return 'it cannot be read';
+  let records: AuditRecord[];
+  try {
+    records = parseAuditObject(body);
+  } catch (error) {
+    return `it is not gzip NDJSON: it ${(error as Error).message}`;
+  }
+  if (records.length === 0) return 'it holds no records';
+  const comparable = (record: Record<string, unknown>) => {
+    const { hash: _h, prev_hash: _p, redriven_at: _r, ...rest } = record;
+    return canonicalJson(rest);
+  };
+  let prev = head?.lastHash ?? GENESIS_HASH;
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index]!;
+    if (typeof record !== 'object' || record === null) return `line ${index + 1} is not a record`;
+    if (record.prev_hash !== prev) return `line ${index + 1} does not chain onto ${index === 0 ? 'the shard\'s head' : 'the line before'}`;
+    const { hash, ...unhashed } = record;
+    if (recordHash(unhashed) !== hash) return `line ${index + 1}'s hash does not match its content`;
+    prev = hash;
+    const expected = fresh[index];
+    if (expected === undefined) continue;
+    if (record.sequence_number !== expected.sequenceNumber) return `line ${index + 1} is sequence ${String(record.sequence_number)}, the batch's is ${expected.sequenceNumber}`;
+    if (comparable(record as unknown as Record<string, unknown>) !== comparable(bodyOf(expected, shardId, late) as unknown as Record<string, unknown>)) return `line ${index + 1} (sequence ${expected.sequenceNumber}) differs from the batch's record`;
+  }
+  return undefined;
 }
 
 function parseLastHash(object: AuditObject): string {

@@ -36,7 +36,7 @@ describe('digest format (golden)', () => {
     const signer = Ed25519Signer.fromPrivateKeyPem(GOLDEN_KEY);
     await new FixtureLogWriter(sink).write('shard-a', H10, [{ event_id: 'e1' }, { event_id: 'e2' }]);
     const result = await writeDigestsUpTo(new Date('2026-11-20T12:00:00Z'), { sink, signer });
-    expect(result).toEqual({ written: [digestKey(H10), digestKey(new Date('2026-11-20T11:00:00Z'))], remainingHours: 0, lastDigestKey: digestKey(new Date('2026-11-20T11:00:00Z')) });
+    expect(result).toEqual({ written: [digestKey(H10), digestKey(new Date('2026-11-20T11:00:00Z'))], refused: [], remainingHours: 0, lastDigestKey: digestKey(new Date('2026-11-20T11:00:00Z')) });
     const first = await readDigest(H10);
     expect(first.text).toMatchInlineSnapshot(`"{"format":"countersign-audit-digest/1","hour":"2026-11-20T10:00:00.000Z","objects":[{"first_sequence":"1007","key":"audit/dt=2026-11-20/hour=10/shard=shard-a/0000000000000000000000000000000000001007-0000000000000000000000000000000000001014.ndjson.gz","last_sequence":"1014","records":2,"sha256":"489e9312dac6f6636b40b0a4ee50e2e7943df5bdab8288b76487d5a0447574c1","shard_id":"shard-a"}],"previous":null,"signature":"2i4+pz8XRETCqP9S5tUY5Kk5Mt3VIoOC0fE6pOzU55U3Nt7mq1bjOkxSQaAkYDbHLTloccdyf/c2iN92l1BkCw==","signing":{"algorithm":"Ed25519","key_id":"ed25519:09c54bf45a4e859693f38d86fd6779d5c3227b61962379840c6eab4d5ac8e72d","public_key_sha256":"09c54bf45a4e859693f38d86fd6779d5c3227b61962379840c6eab4d5ac8e72d"}}"`);
   });

@@ -497,3 +497,29 @@ describe('a clean stop signs everything, every time (a digest per stop, chained)
     expect(messages).toContain(`digest ${digestKey(H13, 4)} points at ${digestKey(H13)} as previous, not at the hour's digest before it (${digestKey(H13, 3)})`);
   });
 });
+
+describe('objects that are not the writer\'s (review findings)', () => {
+  it('a line that is not JSON, with a hash that matches its text, is unreadable to verify and never signed', async () => {
+    // The hash is unkeyed: anyone can make one match. What proves a record is the JSON and the chain.
+    const body = `{"event_id":"evil/1","prev_hash":"${'0'.repeat(64)}","sequence_number":"1","shard_id":"evil","x":}`;
+    const hash = createHash('sha256').update(body).digest('hex');
+    const line = `${body.slice(0, body.indexOf(',"prev_hash"'))},"hash":"${hash}"${body.slice(body.indexOf(',"prev_hash"'))}`;
+    const key = `audit/dt=2026-11-20/hour=13/shard=evil/${'1'.padStart(40, '0')}-${'1'.padStart(40, '0')}.ndjson.gz`;
+    await sink.putObject(key, gzipSync(`${line}\n`), { sha256OfUncompressed: 'x', retainUntil: NOW });
+    const stop = await writeDigestsUpTo(new Date('2026-11-20T13:10:00Z'), { sink, signer }, { includeCurrentHour: true });
+    expect(stop.refused).toEqual([`object ${key} line 1 is not an audit record; it is not signed`]);
+    const report = await verify({ now: new Date('2026-11-20T13:10:00Z') });
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => p.kind)).toContain('record-unreadable');
+    expect(report.pendingObjects).toEqual([key]);
+  });
+
+  it('a gzip bomb is an unreadable object, not a crash, for verify and for the digest writer', async () => {
+    const key = `audit/dt=2026-11-20/hour=13/shard=bomb/${'1'.padStart(40, '0')}-${'1'.padStart(40, '0')}.ndjson.gz`;
+    await sink.putObject(key, gzipSync(Buffer.alloc(70 * 1024 * 1024), { level: 1 }), { sha256OfUncompressed: 'x', retainUntil: NOW });
+    const stop = await writeDigestsUpTo(new Date('2026-11-20T13:10:00Z'), { sink, signer }, { includeCurrentHour: true });
+    expect(stop.refused).toEqual([`object ${key} holds more than 67108864 bytes uncompressed, more than any batch the writer makes; it cannot be digested`]);
+    const report = await verify({ now: new Date('2026-11-20T13:10:00Z') });
+    expect(report.problems.map((p) => p.message)).toContain(`object ${key} holds more than 67108864 bytes uncompressed, more than any batch the writer makes: it was truncated or altered`);
+  });
+});

@@ -175,6 +175,20 @@ describe('writeAuditBatch', () => {
     expectWholeChain(sink.records(), [1, 2, 3, 4]);
   });
 
+  it('refuses to adopt an object someone else put at its next key: the batch fails instead of being skipped', async () => {
+    const { sink, chain, deps: d } = deps();
+    await writeAuditBatch(range(1, 3), d);
+    const head = chain.heads.get(SHARD)!;
+    // A squatter writes, at the key the next batch starts at, a forged record chained onto the head,
+    // with a last sequence far ahead: adopting it would skip every real record up to there.
+    const forged = chainRecords([{ ...toAuditRecordBody({ eventId: 'squat/requested', eventType: 'decided', occurredAt: '2026-11-22T04:00:00.000Z', outcome: 'allowed', policyIds: [] }, { shardId: SHARD, sequenceNumber: '1004', streamCreatedAt: '2026-11-22T04:00:02.000Z' }) }], head.lastHash);
+    const squat = buildAuditObject([{ ...forged[0]!, sequence_number: '1004' }], new Date((START + 4) * 1000));
+    const key = auditObjectKey(SHARD, '1004', '999999', new Date((START + 4) * 1000));
+    await sink.putObject(key, squat.body, { sha256OfUncompressed: squat.sha256, retainUntil: new Date() });
+    await expect(writeAuditBatch(range(4, 6), d)).rejects.toThrow(new RegExp(`object ${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} sits at the writer's next key for shard ${SHARD} but is not this batch's records \\(line 1 \\(sequence 1004\\) differs from the batch's record\\)`));
+    expect(chain.heads.get(SHARD)).toEqual(head);
+  });
+
   it('fails the batch when another writer moved the head, writing nothing more', async () => {
     const { deps: d, chain } = deps();
     const racing = { ...d, afterObjectWrite: async () => { chain.heads.set(SHARD, { lastSequence: '1999', lastHash: 'b'.repeat(64) }); } };
