@@ -13,6 +13,8 @@ export interface AuditObjectReader {
   /** Every version and delete marker under a prefix (a versioned store); `verify` reads them all when present. */
   listVersions?(prefix: string): Promise<ObjectVersion[]>;
   getObjectVersion?(key: string, versionId: string): Promise<Uint8Array | undefined>;
+  /** Entries under a prefix that are not objects (a directory's symlinks, pipes, stray folders); S3 has none. */
+  strays?(prefix: string): Promise<string[]>;
 }
 
 export interface AuditObjectWriter extends AuditObjectReader {

@@ -8,7 +8,7 @@
  * `verify` reports every event item of these batches that is not in the log yet; the redrive
  * (redrive.ts) writes them into the log.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { listKeys, getIfExists, type AuditObjectReader } from './digest-store.js';
@@ -104,6 +104,8 @@ export function failedEventItems(batch: FailedBatch): FailedEventItem[] {
 export async function readLocalFailures(file: string): Promise<FailedBatch[]> {
   let text: string;
   try {
+    // Not a pipe or a device: reading one would wait for ever.
+    if (!(await stat(file)).isFile()) throw new FailureEntryError(`${file} is not a regular file`);
     text = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];

@@ -443,6 +443,9 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   const digestKeys = (await keysUnder(DIGEST_PREFIX)).filter((key) => key.endsWith('.json'));
   const objectKeys = await keysUnder(AUDIT_PREFIX);
   if (digestKeys.length === 0 && objectKeys.length === 0) throw new AuditVerifyInputError('no audit log here: no digests and no objects (check --dir or --bucket)', 'missing-log');
+  for (const stray of (await sink.strays?.(AUDIT_PREFIX)) ?? []) {
+    problems.push({ kind: 'object-extra', objectKey: stray, message: `${stray} under ${AUDIT_PREFIX} is not an object (a symlink, a pipe, or a folder named like a version store with no object beside it): something else wrote into the log, and a query's glob may read it` });
+  }
   for (const [key, list] of versions ?? []) {
     if (list.length > 1 || list.some((v) => v.isDeleteMarker)) problems.push(versionProblem(key, list));
   }
@@ -589,6 +592,10 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     const parsedKey = parseObjectKey(key);
     if (parsedKey === undefined) {
       problems.push({ kind: 'object-extra', objectKey: key, message: `${key} under ${AUDIT_PREFIX} is not an audit object key: something else wrote into the log` });
+      continue;
+    }
+    if (parsedKey.hour.getTime() > (options.now ?? new Date()).getTime()) {
+      problems.push({ kind: 'object-extra', objectKey: key, message: `object ${key} is in the partition of hour ${hourText(parsedKey.hour)}, after the verifier's clock: no writer writes into the future; it was added` });
       continue;
     }
     if (listed.has(key)) {

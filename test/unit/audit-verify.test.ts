@@ -11,7 +11,7 @@ import { signDigest, serializeDigest, writeDigestsUpTo, type AuditDigest } from 
 import { digestKey } from '../../shared/audit/digest-store.js';
 import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
 import { publicKeyFingerprint } from '../../shared/ports/signer.js';
-import { parseFailureEntry } from '../../shared/audit/failures.js';
+import { parseFailureEntry, readLocalFailures } from '../../shared/audit/failures.js';
 import { marshall } from '@aws-sdk/util-dynamodb';
 
 const H10 = new Date('2026-11-20T10:00:00Z');
@@ -521,5 +521,35 @@ describe('objects that are not the writer\'s (review findings)', () => {
     expect(stop.refused).toEqual([`object ${key} holds more than 67108864 bytes uncompressed, more than any batch the writer makes; it cannot be digested`]);
     const report = await verify({ now: new Date('2026-11-20T13:10:00Z') });
     expect(report.problems.map((p) => p.message)).toContain(`object ${key} holds more than 67108864 bytes uncompressed, more than any batch the writer makes: it was truncated or altered`);
+  });
+});
+
+describe('what is in the folder but not an object (review findings)', () => {
+  it('a symlink, a stray version-store folder, and an object in a future hour are named', async () => {
+    const { mkdir, symlink } = await import('node:fs/promises');
+    const target = join(dir, 'elsewhere.gz');
+    await writeFile(target, gzipSync('{}\n'));
+    const link = `audit/dt=2026-11-20/hour=12/shard=evil4/${'1'.padStart(40, '0')}-${'2'.padStart(40, '0')}.ndjson.gz`;
+    await mkdir(join(dir, 'audit/dt=2026-11-20/hour=12/shard=evil4'), { recursive: true });
+    await symlink(target, pathOf(link));
+    await mkdir(join(dir, 'audit/dt=2026-11-20/hour=12/shard=evil.versions'), { recursive: true });
+    await writeFile(join(dir, 'audit/dt=2026-11-20/hour=12/shard=evil.versions/x.ndjson.gz'), gzipSync('{}\n'));
+    const future = `audit/dt=2099-01-01/hour=00/shard=evil/${'1'.padStart(40, '0')}-${'1'.padStart(40, '0')}.ndjson.gz`;
+    await sink.putObject(future, gzipSync('{}\n'), { sha256OfUncompressed: 'x', retainUntil: NOW });
+    const messages = (await verify()).problems.map((p) => p.message);
+    expect(messages).toEqual(expect.arrayContaining([
+      `${link} under audit/ is not an object (a symlink, a pipe, or a folder named like a version store with no object beside it): something else wrote into the log, and a query's glob may read it`,
+      'audit/dt=2026-11-20/hour=12/shard=evil.versions/ under audit/ is not an object (a symlink, a pipe, or a folder named like a version store with no object beside it): something else wrote into the log, and a query\'s glob may read it',
+      `object ${future} is in the partition of hour 2099-01-01T00:00Z, after the verifier's clock: no writer writes into the future; it was added`,
+    ]));
+  });
+
+  it('a folder in a version store and a pipe for the failure file do not crash or hang it', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(dir, 'digests/public-key.pem.versions/000002'), { recursive: true });
+    expect((await verify()).ok).toBe(true);
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [join(dir, 'failures.fifo')]);
+    await expect(readLocalFailures(join(dir, 'failures.fifo'))).rejects.toThrow(/failures\.fifo is not a regular file/);
   });
 });

@@ -123,7 +123,8 @@ export class LocalAuditSink implements AuditSink {
   /** The file names of the versions after the first, oldest first. */
   private async laterVersions(path: string): Promise<string[]> {
     try {
-      return (await readdir(`${path}${VERSIONS_SUFFIX}`)).filter((name) => /^\d{6}(\.delete-marker)?$/.test(name)).sort();
+      return (await readdir(`${path}${VERSIONS_SUFFIX}`, { withFileTypes: true }))
+        .filter((entry) => entry.isFile() && /^\d{6}(\.delete-marker)?$/.test(entry.name)).map((entry) => entry.name).sort();
     } catch (error) {
       if (isCode(error, 'ENOENT')) return [];
       throw error;
@@ -169,8 +170,22 @@ export class LocalAuditSink implements AuditSink {
   }
 
   private async keysUnder(prefix: string): Promise<string[]> {
+    return (await this.walk(prefix)).keys;
+  }
+
+  /**
+   * What lies under the prefix that is neither an object nor its retention or versions: symlinks,
+   * devices, pipes, and folders named like a version store with no object beside them. S3 holds no such
+   * thing, the log's readers may still follow them (a query's glob does): `verify` names each.
+   */
+  async strays(prefix: string): Promise<string[]> {
+    return (await this.walk(prefix)).strays;
+  }
+
+  private async walk(prefix: string): Promise<{ keys: string[]; strays: string[] }> {
     const keys: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
+    const strays: string[] = [];
+    const visit = async (dir: string): Promise<void> => {
       let entries;
       try {
         entries = await readdir(dir, { withFileTypes: true });
@@ -178,20 +193,29 @@ export class LocalAuditSink implements AuditSink {
         if (isCode(error, 'ENOENT')) return;
         throw error;
       }
+      const files = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
       for (const entry of entries) {
         const path = join(dir, entry.name);
         const key = relative(this.root, path).split(sep).join('/');
+        const underPrefix = key.startsWith(prefix);
         if (entry.isDirectory()) {
-          if (key === TMP_DIR || entry.name.endsWith(VERSIONS_SUFFIX)) continue;
+          if (key === TMP_DIR) continue;
+          if (entry.name.endsWith(VERSIONS_SUFFIX)) {
+            // A key's version store; one with no key beside it is not the log's.
+            if (!files.has(entry.name.slice(0, -VERSIONS_SUFFIX.length)) && underPrefix) strays.push(`${key}/`);
+            continue;
+          }
           // Descend only into folders that can hold keys under the prefix.
-          if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix)) await walk(path);
-        } else if (entry.isFile() && key.startsWith(prefix) && !key.endsWith(RETENTION_SUFFIX)) {
-          keys.push(key);
+          if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix)) await visit(path);
+        } else if (entry.isFile()) {
+          if (underPrefix && !key.endsWith(RETENTION_SUFFIX)) keys.push(key);
+        } else if (underPrefix) {
+          strays.push(key);
         }
       }
     };
-    await walk(this.root);
-    return keys.sort();
+    await visit(this.root);
+    return { keys: keys.sort(), strays: strays.sort() };
   }
 }
 
