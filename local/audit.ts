@@ -189,7 +189,7 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
             tableEventItems: () => scanEventItems(options.dynamoDb, options.tableName),
           }, { now: new Date() });
           if (statement.differences === 0) log.step('reconciled', 'audit', describeStatement(key, statement), 'dim');
-          else log.warn(`${describeStatement(key, statement)}: records still in ${AUDIT_FAILURES_FILE} are redriven at the next start`);
+          else log.warn(`${describeStatement(key, statement)}; failed batches in ${AUDIT_FAILURES_FILE}, if any, are redriven at the next start`);
         } catch (error) {
           log.warn(`the reconciliation of the table with the audit log at shutdown failed: ${(error as Error).message}`);
         }

@@ -9,11 +9,11 @@
  * `reconciliations/dt=YYYY-MM-DD/reconciliation-HHMMSSmmmZ.json` (the window's end): canonical JSON,
  * signed like a digest (over the canonical JSON without `signature`), written once.
  */
-import { gunzipSync } from 'node:zlib';
 import { canonicalJson, sha256Hex } from '../domain/canonical-json.js';
 import { publicKeyFingerprint, type Signer, type SigningAlgorithm } from '../ports/signer.js';
 import { getIfExists, listKeys, parseObjectKey, type AuditObjectReader, type AuditObjectWriter } from './digest-store.js';
 import { AUDIT_PREFIX } from './format.js';
+import { objectText } from './object.js';
 
 export const RECONCILIATION_PREFIX = 'reconciliations/';
 export const RECONCILIATION_FORMAT = 'countersign-audit-reconciliation/1';
@@ -63,9 +63,13 @@ function list(ids: Iterable<string>): { count: number; eventIds: string[] } {
   return { count: all.length, eventIds: all.slice(0, MAX_LISTED) };
 }
 
-/** The event ids of the log's records (with their time), from the partitions at or after `from`'s hour. */
-async function logEvents(sink: AuditObjectReader, from: Date | undefined): Promise<Map<string, { count: number; occurredAt: string }>> {
-  const events = new Map<string, { count: number; occurredAt: string }>();
+/**
+ * The event ids of the log's records, from the partitions at or after `from`'s hour; a line that is
+ * not a record is listed as unreadable (`<key> line <n>`), not thrown.
+ */
+async function logEvents(sink: AuditObjectReader, from: Date | undefined): Promise<{ events: Map<string, { count: number }>; unreadable: string[] }> {
+  const events = new Map<string, { count: number }>();
+  const unreadable: string[] = [];
   // A record lands in the partition of its stream time, at or after the hour it occurred in.
   const fromHour = from === undefined ? undefined : Math.floor(from.getTime() / HOUR_MS) * HOUR_MS;
   for (const key of await listKeys(sink, AUDIT_PREFIX)) {
@@ -73,15 +77,44 @@ async function logEvents(sink: AuditObjectReader, from: Date | undefined): Promi
     if (parsed === undefined || (fromHour !== undefined && parsed.hour.getTime() < fromHour)) continue;
     const body = await getIfExists(sink, key);
     if (body === undefined) continue;
-    for (const line of gunzipSync(body).toString('utf8').split('\n')) {
+    let text: string;
+    try {
+      text = objectText(body);
+    } catch (error) {
+      unreadable.push(`${key} (${(error as Error).message})`);
+      continue;
+    }
+    for (const [index, line] of text.split('\n').entries()) {
       if (line === '') continue;
-      const record = JSON.parse(line) as { event_id?: unknown; occurred_at?: unknown };
-      if (typeof record.event_id !== 'string') continue;
-      const seen = events.get(record.event_id);
-      events.set(record.event_id, { count: (seen?.count ?? 0) + 1, occurredAt: typeof record.occurred_at === 'string' ? record.occurred_at : '' });
+      let eventId: unknown;
+      try {
+        eventId = (JSON.parse(line) as { event_id?: unknown }).event_id;
+      } catch {
+        eventId = undefined;
+      }
+      if (typeof eventId !== 'string') {
+        unreadable.push(`${key} line ${index + 1}`);
+        continue;
+      }
+      events.set(eventId, { count: (events.get(eventId)?.count ?? 0) + 1 });
     }
   }
-  return events;
+  return { events, unreadable };
+}
+
+/** The newest statement under reconciliations/ (by the end of its window), or undefined. */
+export async function newestStatement(sink: AuditObjectReader): Promise<{ key: string; statement: ReconciliationStatement } | undefined> {
+  let newest: { key: string; statement: ReconciliationStatement } | undefined;
+  for (const key of await listKeys(sink, RECONCILIATION_PREFIX)) {
+    const bytes = await getIfExists(sink, key);
+    try {
+      const statement = JSON.parse(Buffer.from(bytes ?? '').toString('utf8')) as ReconciliationStatement;
+      if (typeof statement.window?.to === 'string' && (newest === undefined || statement.window.to > newest.statement.window.to)) newest = { key, statement };
+    } catch {
+      // Unreadable statements are verify's to name; the reconciliation reads what it can.
+    }
+  }
+  return newest;
 }
 
 export function reconciliationKey(to: Date): string {
@@ -100,17 +133,28 @@ export async function reconcileAndRecord(deps: ReconcileDeps, options: Reconcile
   };
   const all = await deps.tableEventItems();
   const table = all.filter((item) => inWindow(item.occurredAt));
-  const tableIds = new Set(all.map((item) => item.eventId));
-  const log = await logEvents(deps.sink, options.from);
-  const missing = table.filter((item) => !log.has(item.eventId)).map((item) => item.eventId);
-  const extra: string[] = [];
+  const byId = new Map(all.map((item) => [item.eventId, item]));
+  // What the newest statement found missing stays a difference until it is in the log, whatever the
+  // window: a loss must not age out of the statements.
+  const carried = ((await newestStatement(deps.sink))?.statement.missing.eventIds ?? []).flatMap((id) => {
+    const item = byId.get(id);
+    return item === undefined ? [] : [item];
+  });
+  const earliest = carried.reduce<number | undefined>((min, item) => {
+    const at = Date.parse(item.occurredAt) - HOUR_MS;
+    return Number.isFinite(at) && (min === undefined || at < min) ? at : min;
+  }, undefined);
+  const logFrom = options.from === undefined ? undefined : new Date(Math.min(options.from.getTime(), earliest ?? Infinity));
+  const log = await logEvents(deps.sink, logFrom);
+  const missing = [...new Set([...table, ...carried].filter((item) => !log.events.has(item.eventId)).map((item) => item.eventId))];
+  const extra: string[] = [...log.unreadable];
   const duplicate: string[] = [];
   let logRecords = 0;
-  for (const [eventId, { count, occurredAt }] of log) {
-    if (!inWindow(occurredAt)) continue;
+  // Every record read counts, whatever its time: a forged record with a time outside the window is extra.
+  for (const [eventId, { count }] of log.events) {
     logRecords += count;
     if (count > 1) duplicate.push(eventId);
-    if (!tableIds.has(eventId)) extra.push(eventId);
+    if (!byId.has(eventId)) extra.push(eventId);
   }
   const unsigned: Omit<ReconciliationStatement, 'signature'> = {
     format: RECONCILIATION_FORMAT,
@@ -144,7 +188,7 @@ export function describeStatement(key: string, statement: ReconciliationStatemen
   if (statement.differences === 0) return `${key}: table ${statement.table} and the log agree over ${window} (${statement.tableEventItems} event items, each in the log exactly once)`;
   const parts = [
     statement.missing.count > 0 ? `${statement.missing.count} missing from the log (${statement.missing.eventIds.slice(0, 3).join(', ')}${statement.missing.count > 3 ? ', …' : ''})` : '',
-    statement.extra.count > 0 ? `${statement.extra.count} not in the table (${statement.extra.eventIds.slice(0, 3).join(', ')}${statement.extra.count > 3 ? ', …' : ''})` : '',
+    statement.extra.count > 0 ? `${statement.extra.count} not in the table or unreadable (${statement.extra.eventIds.slice(0, 3).join(', ')}${statement.extra.count > 3 ? ', …' : ''})` : '',
     statement.duplicate.count > 0 ? `${statement.duplicate.count} in the log more than once` : '',
   ].filter((p) => p !== '');
   return `${key}: table ${statement.table} and the log differ over ${window}: ${parts.join('; ')}`;

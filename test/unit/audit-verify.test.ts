@@ -553,3 +553,22 @@ describe('what is in the folder but not an object (review findings)', () => {
     await expect(readLocalFailures(join(dir, 'failures.fifo'))).rejects.toThrow(/failures\.fifo is not a regular file/);
   });
 });
+
+describe('reconciliation that does not forget (review findings)', () => {
+  it('a missing item stays a difference after its time leaves the window, and a record with a time outside it is still extra', async () => {
+    const { reconcileAndRecord } = await import('../../shared/audit/reconcile.js');
+    const logged = objects.flatMap((o) => o.records.map((r) => ({ eventId: r.event_id, occurredAt: r.occurred_at })));
+    const lost = { eventId: 'a9/lost', occurredAt: '2026-11-20T10:30:00.000Z' };
+    const deps = { sink, signer, tableName: 'decisions', retainUntil: NOW, tableEventItems: async () => [...logged, lost] };
+    const first = await reconcileAndRecord(deps, { now: NOW, from: new Date('2026-11-20T10:00:00Z') });
+    expect(first.statement.missing.eventIds).toEqual(['a9/lost']);
+    // Two days later the window no longer holds 10:30, but the loss is carried.
+    const later = await reconcileAndRecord(deps, { now: new Date('2026-11-22T13:05:00Z'), from: new Date('2026-11-20T12:00:00Z') });
+    expect(later.statement.missing.eventIds).toEqual(['a9/lost']);
+    // A forged record whose time is far outside the window is not in the table: extra all the same.
+    const writer = new FixtureLogWriter(sink);
+    await writer.write('shard-f', H12, [{ event_id: 'forged/1', occurred_at: '2099-01-01T00:00:00.000Z' }]);
+    const third = await reconcileAndRecord(deps, { now: new Date('2026-11-22T13:06:00Z'), from: new Date('2026-11-20T12:00:00Z') });
+    expect(third.statement).toMatchObject({ missing: { eventIds: ['a9/lost'] }, extra: { eventIds: ['forged/1'] } });
+  });
+});
