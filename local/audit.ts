@@ -9,7 +9,7 @@ import { publishPublicKey, writeDigestsUpTo, type DigestDeps } from '../shared/a
 import { readLocalFailures } from '../shared/audit/failures.js';
 import { redriveFailures } from '../shared/audit/redrive.js';
 import { describeStatement, reconcileAndRecord } from '../shared/audit/reconcile.js';
-import { scanEventItems } from '../shared/adapters/aws/dynamo-decision-store.js';
+import { dynamoEventItemReader, scanEventItems } from '../shared/adapters/aws/dynamo-decision-store.js';
 import { paddedSequence, shardHourPrefix } from '../shared/audit/object.js';
 import { AUDIT_FAILURES_FILE, LOCAL_KEYS_DIR } from '../shared/audit/verify-sources.js';
 import type { Logger } from './log.js';
@@ -120,6 +120,7 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
     chain: new DynamoChainStore(options.dynamoDb, options.tableName),
     retentionDays: options.retentionDays,
     now: () => new Date(),
+    readEventItem: dynamoEventItemReader(options.dynamoDb, options.tableName),
   };
   const redrive = (): Promise<number> => {
     const run = digestQueue.then(async () => {
@@ -128,6 +129,7 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
       const result = await redriveFailures(batches, redriveDeps);
       if (result.recordsWritten > 0) log.step('redriven', 'audit', `${result.recordsWritten} record(s) from ${AUDIT_FAILURES_FILE} written to the log, late (chain late.<shard>)`, 'dim');
       for (const failure of result.failed) log.warn(`the redrive of ${failure.source} (shard ${failure.shardId}) failed: ${failure.error}; it is tried again at the next hour and the next start`);
+      for (const altered of result.altered) log.error(`${altered.source}: ${altered.key} ${altered.why}: ${altered.why === 'not in the table' ? 'not written to the log' : 'the table\'s item was written'} (the failure file was edited)`);
       for (const source of result.withoutPayload) log.warn(`${source} has no payload to redrive; compare the log with the table (npm run audit -- verify --reconcile)`);
       return result.recordsWritten;
     });

@@ -7,8 +7,8 @@ import type { Context } from 'aws-lambda';
 import { DynamoChainStore } from '../../shared/adapters/aws/dynamo-chain-store.js';
 import { S3AuditSink } from '../../shared/adapters/aws/s3-audit-sink.js';
 import { readS3Failures } from '../../shared/audit/failures.js';
-import { redriveFailures } from '../../shared/audit/redrive.js';
-import type { AuditWriterDeps } from '../../shared/audit/writer.js';
+import { redriveFailures, type RedriveDeps } from '../../shared/audit/redrive.js';
+import { dynamoEventItemReader } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { auditRedriveConfig } from '../../shared/config.js';
 
 const config = auditRedriveConfig();
@@ -17,11 +17,13 @@ const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'audit-redr
 const tracer = new Tracer({ serviceName: 'audit-redrive' });
 const s3 = tracer.captureAWSv3Client(new S3Client({}));
 const failures = new S3AuditSink(s3, config.failureBucket);
-const deps: AuditWriterDeps = {
+const dynamoDb = tracer.captureAWSv3Client(new DynamoDBClient({}));
+const deps: RedriveDeps = {
   sink: new S3AuditSink(s3, config.bucket),
-  chain: new DynamoChainStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName),
+  chain: new DynamoChainStore(dynamoDb, config.tableName),
   retentionDays: config.retentionDays,
   now: () => new Date(),
+  readEventItem: dynamoEventItemReader(dynamoDb, config.tableName),
 };
 
 /**
@@ -34,8 +36,11 @@ export const handler = async (_event: unknown, context: Context) => {
   try {
     const result = await redriveFailures(await readS3Failures(failures, config.failureBucket), deps);
     logger.info('audit redrive', { ...result });
+    // A payload that differs from the table, or names an item it does not hold: the failure bucket was edited.
+    if (result.altered.length > 0) logger.error('failure bucket batches differ from the table', { altered: result.altered });
+    metrics.addMetric('AuditFailuresAltered', MetricUnit.Count, result.altered.length);
     metrics.addMetric('AuditRecordsRedriven', MetricUnit.Count, result.recordsWritten);
-    metrics.addMetric('AuditBatchesNotRedriven', MetricUnit.Count, result.failed.length + result.withoutPayload.length);
+    metrics.addMetric('AuditBatchesNotRedriven', MetricUnit.Count, result.failed.length + result.withoutPayload.length + result.altered.length);
     return { redriven: result.redriven, recordsWritten: result.recordsWritten, failed: result.failed.length, withoutPayload: result.withoutPayload.length };
   } finally {
     metrics.publishStoredMetrics();

@@ -358,7 +358,10 @@ export class AuditTrail extends Construct {
     this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn, this.failureBucket.bucketArn] }));
     this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.failureBucket.arnForObjects('*')] }));
     this.key.grant(this.redrive.role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    grantItems(props.table, this.redrive.role, ['auditChain'], 'dynamodb:GetItem', 'dynamodb:PutItem');
+    grantItems(props.table, this.redrive.role, ['auditChain'], 'dynamodb:PutItem');
+    // GetItem: the chain heads, and the event items whose content the redrive takes from the table
+    // (the failure bucket is not locked). REQ# partitions hold no task token (review items are REVIEW#).
+    grantItems(props.table, this.redrive.role, ['auditChain', 'requests'], 'dynamodb:GetItem');
 
     // audit-digest: reads the hour's objects and the previous digest, writes the digest (and, once,
     // digests/public-key.pem) with a retention date.

@@ -12,6 +12,8 @@ import { readFile, stat } from 'node:fs/promises';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { listKeys, getIfExists, type AuditObjectReader } from './digest-store.js';
+import { canonicalJson } from '../domain/canonical-json.js';
+import { toAuditRecordBody } from './record.js';
 import { requestKeyOf } from './request-sequence.js';
 import { isAuditEvent, type AuditStreamRecord } from './writer.js';
 
@@ -37,6 +39,14 @@ export interface FailedEventItem {
   eventId: string | null;
   /** `<request>#<requestSeq>`, when the item carries its sequence number. */
   requestSeqKey: string | null;
+  /** The record the writer makes of it, as `comparableRecord` gives it: what the log must hold for it. */
+  comparable: string;
+}
+
+/** A record without what a redrive changes (its chain, its chain's name, `redriven_at`), as canonical JSON. */
+export function comparableRecord(record: Record<string, unknown>): string {
+  const { hash: _h, prev_hash: _p, redriven_at: _r, shard_id: _s, ...rest } = record;
+  return canonicalJson(rest);
 }
 
 export class FailureEntryError extends Error {
@@ -95,7 +105,9 @@ export function failedEventItems(batch: FailedBatch): FailedEventItem[] {
     const requestSeqKey = eventId !== null && typeof seq === 'number'
       ? `${requestKeyOf({ actionId: typeof image.actionId === 'string' ? image.actionId : null, eventId, eventType })}#${seq}`
       : null;
-    items.push({ shardId: batch.shardId, sequence: BigInt(record.dynamodb.SequenceNumber).toString(), eventId, requestSeqKey });
+    const seconds = record.dynamodb.ApproximateCreationDateTime ?? 0;
+    const body = toAuditRecordBody(image, { shardId: batch.shardId, sequenceNumber: record.dynamodb.SequenceNumber, streamCreatedAt: new Date(seconds > 1e11 ? seconds : seconds * 1000).toISOString() });
+    items.push({ shardId: batch.shardId, sequence: BigInt(record.dynamodb.SequenceNumber).toString(), eventId, requestSeqKey, comparable: comparableRecord(body as unknown as Record<string, unknown>) });
   }
   return items;
 }

@@ -8,9 +8,23 @@
  * fails stops there (its later batches wait for the next run, so the late chain stays in order);
  * other shards go on.
  */
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { LATE_CHAIN_PREFIX } from './format.js';
 import type { FailedBatch } from './failures.js';
-import { writeAuditBatch, type AuditWriterDeps } from './writer.js';
+import { isAuditEvent, writeAuditBatch, type AuditStreamRecord, type AuditWriterDeps } from './writer.js';
+
+/** The table's event item by its key, as DynamoDB returns it (AttributeValue form); undefined when absent. */
+export type EventItemReader = (pk: string, sk: string) => Promise<Record<string, AttributeValue> | undefined>;
+
+export interface RedriveDeps extends AuditWriterDeps {
+  /**
+   * The failure destination is not locked, and may have been edited: each record's content is taken
+   * from the table (event items are immutable), never from the payload. A record the table does not
+   * hold is not written.
+   */
+  readEventItem: EventItemReader;
+}
 
 export interface RedriveResult {
   /** Batches whose records are all in the log now (written now or before). */
@@ -20,10 +34,45 @@ export interface RedriveResult {
   withoutPayload: string[];
   /** Shards whose redrive failed this time, with why. */
   failed: Array<{ shardId: string; source: string; error: string }>;
+  /** Records whose payload differs from the table's item (the table's was written), or that the table does not hold (not written). */
+  altered: Array<{ source: string; key: string; why: 'differs from the table' | 'not in the table' }>;
 }
 
-export async function redriveFailures(batches: readonly FailedBatch[], deps: AuditWriterDeps): Promise<RedriveResult> {
-  const result: RedriveResult = { redriven: 0, recordsWritten: 0, withoutPayload: [], failed: [] };
+/** The batch's records with their images from the table: the payload says which items, the table what they hold. */
+async function fromTable(batch: FailedBatch, readEventItem: EventItemReader, altered: RedriveResult['altered']): Promise<AuditStreamRecord[]> {
+  const records: AuditStreamRecord[] = [];
+  for (const record of batch.records) {
+    if (!isAuditEvent(record)) continue;
+    const image = (record.dynamodb?.NewImage ?? {}) as Record<string, AttributeValue>;
+    let keys: { pk?: unknown; sk?: unknown };
+    try {
+      keys = unmarshall({ ...(image.pk === undefined ? {} : { pk: image.pk }), ...(image.sk === undefined ? {} : { sk: image.sk }) });
+    } catch {
+      keys = {};
+    }
+    const where = `${String(keys.pk)}/${String(keys.sk)}`;
+    const item = typeof keys.pk === 'string' && typeof keys.sk === 'string' ? await readEventItem(keys.pk, keys.sk) : undefined;
+    if (item === undefined) {
+      altered.push({ source: batch.source, key: where, why: 'not in the table' });
+      continue;
+    }
+    if (JSON.stringify(sortedImage(item)) !== JSON.stringify(sortedImage(image))) altered.push({ source: batch.source, key: where, why: 'differs from the table' });
+    records.push({ ...record, dynamodb: { ...record.dynamodb, NewImage: item } });
+  }
+  return records;
+}
+
+function sortedImage(image: Record<string, unknown>): unknown {
+  try {
+    const plain = unmarshall(image as Record<string, AttributeValue>, { wrapNumbers: true }) as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(plain).sort().map((k) => [k, plain[k]]));
+  } catch {
+    return image;
+  }
+}
+
+export async function redriveFailures(batches: readonly FailedBatch[], deps: RedriveDeps): Promise<RedriveResult> {
+  const result: RedriveResult = { redriven: 0, recordsWritten: 0, withoutPayload: [], failed: [], altered: [] };
   const byShard = new Map<string, FailedBatch[]>();
   for (const batch of batches) {
     if (!batch.hasPayload) {
@@ -36,7 +85,8 @@ export async function redriveFailures(batches: readonly FailedBatch[], deps: Aud
     list.sort((a, b) => compareDecimal(a.startSequenceNumber, b.startSequenceNumber));
     for (const batch of list) {
       try {
-        const written = await writeAuditBatch(batch.records, deps, { shardId: `${LATE_CHAIN_PREFIX}${shardId}`, late: { redrivenAt: deps.now() } });
+        const records = await fromTable(batch, deps.readEventItem, result.altered);
+        const written = await writeAuditBatch(records, deps, { shardId: `${LATE_CHAIN_PREFIX}${shardId}`, late: { redrivenAt: deps.now() } });
         result.recordsWritten += written.reduce((n, shard) => n + shard.recordsWritten, 0);
         result.redriven++;
       } catch (error) {

@@ -11,7 +11,7 @@ import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestOb
 import type { ObjectVersion } from '../ports/audit.js';
 import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
 import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
-import { failedEventItems, type FailedBatch } from './failures.js';
+import { comparableRecord, failedEventItems, type FailedBatch, type FailedEventItem } from './failures.js';
 import { objectText } from './object.js';
 import { describeStatement, RECONCILIATION_PREFIX, statementSignedBytes, type ReconciliationStatement } from './reconcile.js';
 import { RequestSequences, type RequestEventFact } from './request-sequence.js';
@@ -32,7 +32,7 @@ export type ProblemKind =
   | 'object-missing' | 'object-unreadable' | 'object-hash' | 'object-count' | 'object-range' | 'object-extra' | 'object-listed-twice'
   | 'object-unsigned' | 'object-versions' | 'digest-versions' | 'published-key'
   | 'record-unreadable' | 'record-hash' | 'record-chain' | 'record-order' | 'record-shard'
-  | 'request-sequence' | 'request-outcome' | 'record-pending-redrive'
+  | 'request-sequence' | 'request-outcome' | 'record-pending-redrive' | 'record-redrive-mismatch'
   | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra' | 'reconcile-statement';
 
 export interface VerifyProblem {
@@ -284,7 +284,7 @@ function checkObject(
   digestKey: string | undefined,
   problems: VerifyProblem[],
   eventIds: Map<string, number> | undefined,
-  onRecord: (shardId: string, sequence: bigint, fact: RequestEventFact | undefined) => void,
+  onRecord: (shardId: string, sequence: bigint, fact: RequestEventFact | undefined, line: string, where: { objectKey: string; line: number }) => void,
 ): { summary: ObjectSummary | undefined; records: number } {
   const parsedKey = parseObjectKey(key);
   const at = { objectKey: key, ...(digestKey === undefined ? {} : { digestKey }) };
@@ -316,7 +316,7 @@ function checkObject(
       const sequence = BigInt(fast.sequence);
       const where = { ...at, line, eventId: fast.eventId };
       if (eventIds !== undefined) eventIds.set(detach(fast.eventId), (eventIds.get(fast.eventId) ?? 0) + 1);
-      onRecord(fast.shardId, sequence, factOfLine(lines[index]!, fast.eventId));
+      onRecord(fast.shardId, sequence, factOfLine(lines[index]!, fast.eventId), lines[index]!, { objectKey: key, line });
       if (prevHash !== undefined && fast.prevHash !== prevHash) {
         add({ kind: 'record-chain', ...where, message: `object ${key} ${describeRecord(line, fast.eventId)}: prev_hash is not line ${line - 1}'s hash: a record was removed, inserted or reordered before it` });
       }
@@ -362,7 +362,7 @@ function checkObject(
     } catch {
       sequence = undefined;
     }
-    if (sequence !== undefined && typeof record.shard_id === 'string') onRecord(record.shard_id, sequence, factOfRecord(record));
+    if (sequence !== undefined && typeof record.shard_id === 'string') onRecord(record.shard_id, sequence, factOfRecord(record), lines[index]!, { objectKey: key, line });
     if (sequence === undefined) add({ kind: 'record-unreadable', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence_number is not a decimal string` });
     else if (prevSequence !== undefined && sequence <= prevSequence) {
       add({ kind: 'record-order', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${prevSequence}: records are out of order` });
@@ -626,10 +626,28 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   const wholeLog = from === undefined && to === undefined;
   const sequences = wholeLog ? new RequestSequences() : undefined;
   const failed = wholeLog && options.failures !== undefined ? options.failures.map((batch) => ({ batch, items: failedEventItems(batch) })) : [];
-  const wanted = new Set(failed.flatMap(({ items }) => items.map((item) => `${item.shardId}#${item.sequence}`)));
-  const onRecord = (shardId: string, sequence: bigint, fact: RequestEventFact | undefined) => {
+  const wanted = new Map<string, { item: FailedEventItem; source: string }>(failed.flatMap(({ batch, items }) => items.map((item) => [`${item.shardId}#${item.sequence}`, { item, source: batch.source }] as const)));
+  const onRecord = (shardId: string, sequence: bigint, fact: RequestEventFact | undefined, line: string, where: { objectKey: string; line: number }) => {
     if (fact !== undefined) sequences?.add(fact);
-    if (wanted.size > 0) wanted.delete(`${shardId.startsWith(LATE_CHAIN_PREFIX) ? shardId.slice(LATE_CHAIN_PREFIX.length) : shardId}#${sequence}`);
+    if (wanted.size === 0) return;
+    const late = shardId.startsWith(LATE_CHAIN_PREFIX);
+    const id = `${late ? shardId.slice(LATE_CHAIN_PREFIX.length) : shardId}#${sequence}`;
+    const failure = wanted.get(id);
+    if (failure === undefined) return;
+    wanted.delete(id);
+    // A redriven record must be the failed one: the same content, whoever wrote the late chain's object.
+    let comparable: string | undefined;
+    try {
+      comparable = comparableRecord(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      comparable = undefined;
+    }
+    if (late && comparable !== failure.item.comparable) {
+      problems.push({
+        kind: 'record-redrive-mismatch', ...where, ...(failure.item.eventId === null ? {} : { eventId: failure.item.eventId }),
+        message: `object ${where.objectKey} line ${where.line}: the redriven record of shard ${failure.item.shardId} sequence ${failure.item.sequence} is not what ${failure.source} holds: the log's copy or the failure destination was altered (the table's item is the truth: compare with --reconcile)`,
+      });
+    }
   };
   const summaries: ObjectSummary[] = [];
   let records = 0;

@@ -439,6 +439,19 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
     for (const statement of statements) expect(statement.leadingKeys, `${service}: ${statement.actions.join(', ')}`).toEqual(prefixes);
   });
 
+  it('audit-redrive writes only chain heads, and reads chain heads and request partitions (the failed items\' content), never a review item', () => {
+    const statements = tableStatementsOf('audit-redrive');
+    expect(statements).toEqual(expect.arrayContaining([
+      { actions: ['dynamodb:PutItem'], leadingKeys: ['AUDIT#SHARD#*'] },
+      { actions: ['dynamodb:GetItem'], leadingKeys: ['AUDIT#SHARD#*', 'REQ#*'] },
+    ]));
+    expect(statements).toHaveLength(2);
+  });
+
+  it('audit-digest holds only the reconciliation\'s Scan on the table, limited to ids and times', () => {
+    expect(tableStatementsOf('audit-digest').map((s) => s.actions)).toEqual([['dynamodb:Scan']]);
+  });
+
   it('the prefixes are the ones the adapters write, so no review role can reach an audit chain head', () => {
     expect(ITEM_FAMILIES).toEqual({ requests: 'REQ#', reviews: 'REVIEW#', auditChain: 'AUDIT#SHARD#' });
     expect(CHAIN_ITEM.pk('shardId-1')).toBe('AUDIT#SHARD#shardId-1');

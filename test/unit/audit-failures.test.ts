@@ -19,8 +19,8 @@ describe('the failure destination, read back', () => {
       const batch = parseFailureEntry({ DDBStreamBatchInfo: info, timestamp: '2026-11-20T10:00:00.000Z', payload }, 'f line 1');
       expect(batch).toMatchObject({ shardId: 'shardId-7', failedAt: '2026-11-20T10:00:00.000Z', hasPayload: true });
       expect(failedEventItems(batch)).toEqual([
-        { shardId: 'shardId-7', sequence: '100', eventId: 'a/requested', requestSeqKey: 'a#1' },
-        { shardId: 'shardId-7', sequence: '300', eventId: 'invalid/ev-1/decided', requestSeqKey: 'invalid/ev-1#2' },
+        { shardId: 'shardId-7', sequence: '100', eventId: 'a/requested', requestSeqKey: 'a#1', comparable: expect.stringContaining('"event_id":"a/requested"') },
+        { shardId: 'shardId-7', sequence: '300', eventId: 'invalid/ev-1/decided', requestSeqKey: 'invalid/ev-1#2', comparable: expect.stringContaining('"event_id":"invalid/ev-1/decided"') },
       ]);
     }
   });

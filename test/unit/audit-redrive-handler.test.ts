@@ -56,7 +56,15 @@ describe('audit-redrive handler (the scheduled hourly run)', () => {
       stored.set(input.Key, input.Body);
       return {};
     });
-    ddb.on(GetItemCommand).callsFake((input: { Key: { pk: { S: string } } }) => ({ Item: heads.has(input.Key.pk.S) ? marshall(heads.get(input.Key.pk.S)!) : undefined }));
+    // The table: the chain heads, and the event items themselves (the redrive takes their content from here).
+    const doc = JSON.parse(failures.get('2026/11/20/failure-1.json')!) as { payload: { Records: Array<{ dynamodb: { NewImage: Record<string, { S?: string }> } }> } };
+    const table = new Map(doc.payload.Records.map((r) => [`${r.dynamodb.NewImage.pk!.S}|${r.dynamodb.NewImage.sk!.S}`, r.dynamodb.NewImage]));
+    // Someone edited the failure document after Lambda wrote it: the table's item is what gets written.
+    failures.set('2026/11/20/failure-1.json', failures.get('2026/11/20/failure-1.json')!.replaceAll('"allowed"', '"approved by nobody"'));
+    ddb.on(GetItemCommand).callsFake((input: { Key: { pk: { S: string }; sk: { S: string } } }) => {
+      if (input.Key.pk.S.startsWith('AUDIT#SHARD#')) return { Item: heads.has(input.Key.pk.S) ? marshall(heads.get(input.Key.pk.S)!) : undefined };
+      return { Item: table.get(`${input.Key.pk.S}|${input.Key.sk.S}`) };
+    });
     ddb.on(PutItemCommand).callsFake((input: { Item: { pk: { S: string }; lastSequence: { S: string }; lastHash: { S: string } } }) => {
       heads.set(input.Item.pk.S, { pk: input.Item.pk.S, lastSequence: input.Item.lastSequence.S, lastHash: input.Item.lastHash.S });
       return {};
@@ -78,5 +86,7 @@ describe('audit-redrive handler (the scheduled hourly run)', () => {
       ['act-1/decided', 2, 'late.shardId-1', '2026-11-20T11:05:00.000Z'],
     ]);
     expect(heads.get('AUDIT#SHARD#late.shardId-1')).toMatchObject({ lastSequence: '210' });
+    expect(records.map((r) => r.outcome)).toEqual([null, 'allowed']);
+    expect(JSON.stringify(records)).not.toContain('approved by nobody');
   });
 });

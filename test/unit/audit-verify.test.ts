@@ -12,7 +12,8 @@ import { digestKey } from '../../shared/audit/digest-store.js';
 import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
 import { publicKeyFingerprint } from '../../shared/ports/signer.js';
 import { parseFailureEntry, readLocalFailures } from '../../shared/audit/failures.js';
-import { marshall } from '@aws-sdk/util-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { toAuditRecordBody } from '../../shared/audit/record.js';
 
 const H10 = new Date('2026-11-20T10:00:00Z');
 const H11 = new Date('2026-11-20T11:00:00Z');
@@ -435,11 +436,25 @@ describe('tamper suite: records lost to the failure destination (issue 9)', () =
     const writer = new FixtureLogWriter(sink);
     await writer.write('shard-y', H12, numbered3('x1', [1, 2, 4]));
     // The late chain's first record takes the fixture's first sequence, 1007: the failed one.
-    await writer.write('late.shard-x', H12, [{ event_id: 'x1/e3', action_id: 'x1', request_seq: 3, event_type: 'vote', redriven_at: '2026-11-20T12:30:00.000Z' }]);
+    // What the redrive writes: the record the writer makes of the failed item, in the late chain, marked late.
+    const failed = batch('1007', 'x1/e3');
+    const body = toAuditRecordBody(unmarshall(failed.records[0]!.dynamodb!.NewImage as never), { shardId: 'late.shard-x', sequenceNumber: '1007', streamCreatedAt: new Date(1763640000 * 1000).toISOString() });
+    const { sequence_number: _seq, ...fields } = { ...body, redriven_at: '2026-11-20T12:30:00.000Z' };
+    await writer.write('late.shard-x', H12, [fields]);
     await writeDigestsUpTo(NOW, { sink, signer });
-    const report = await verify({ failures: [batch('1007', 'x1/e3')] });
+    const report = await verify({ failures: [failed] });
     expect(report.problems).toEqual([]);
     expect(report.failureDestination).toEqual({ batches: 1, eventItems: 1, pending: 0 });
+  });
+
+  it('a record in the late chain that is not the failed one (forged at the redrive\'s key, or the destination edited) is named', async () => {
+    const writer = new FixtureLogWriter(sink);
+    await writer.write('shard-y', H12, numbered3('x1', [1, 2, 4]));
+    await writer.write('late.shard-x', H12, [{ event_id: 'x1/e3', action_id: 'x1', request_seq: 3, event_type: 'vote', vote: 'approve', reviewer_id: 'mallory' }]);
+    await writeDigestsUpTo(NOW, { sink, signer });
+    const report = await verify({ failures: [batch('1007', 'x1/e3')] });
+    expect(report.problems.map((p) => p.kind)).toEqual(['record-redrive-mismatch']);
+    expect(report.problems[0]!.message).toMatch(/line 1: the redriven record of shard shard-x sequence 1007 is not what audit-failures\.jsonl line 1 holds: the log's copy or the failure destination was altered/);
   });
 });
 

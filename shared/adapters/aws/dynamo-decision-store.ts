@@ -80,6 +80,14 @@ export async function scanEventItems(client: DynamoDBClient, tableName: string):
   return items;
 }
 
+/** Reads one item by its key, consistently (the redrive's source of truth for a failed record's content). */
+export function dynamoEventItemReader(client: DynamoDBClient, tableName: string) {
+  return async (pk: string, sk: string): Promise<Record<string, AttributeValue> | undefined> => {
+    const { Item } = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall({ pk, sk }), ConsistentRead: true }));
+    return Item;
+  };
+}
+
 /** Event item types: the spine's, and the review's (written by `DynamoReviewStore`). */
 export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome';
 
