@@ -3,7 +3,7 @@
  *
  *   npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME]
  *                           [--keys DIR | --public-key PEM_FILE | --key-id KMS_KEY | --trust-key-in-log]
- *                           [--failures FILE | --failure-bucket NAME] [--reconcile --table NAME [--endpoint URL]] [--json]
+ *                           [--failures FILE | --failure-bucket NAME] [--max-digest-age HOURS] [--reconcile --table NAME [--endpoint URL]] [--json]
  *
  * The failure destination is read too: locally the data folder's audit-failures.jsonl (beside the
  * log's folder), in AWS the failure bucket (`--failure-bucket`, the stack output AuditFailureBucketName).
@@ -36,7 +36,7 @@ import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLo
 export { DEFAULT_LOCAL_AUDIT_DIR };
 
 const USAGE = `usage:
-  npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--keys DIR | --public-key FILE | --key-id KMS_KEY | --trust-key-in-log] [--failures FILE | --failure-bucket NAME] [--reconcile --table NAME [--endpoint URL]] [--json]
+  npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--keys DIR | --public-key FILE | --key-id KMS_KEY | --trust-key-in-log] [--failures FILE | --failure-bucket NAME] [--max-digest-age HOURS] [--reconcile --table NAME [--endpoint URL]] [--json]
   npm run audit -- query "<SQL>" | --saved NAME [--param name=value]... [--dir PATH] [--json | --csv]
   npm run audit -- queries`;
 
@@ -53,7 +53,7 @@ interface Args {
   flags: Map<string, string[]>;
 }
 
-const VALUE_FLAGS = new Set(['--from', '--to', '--dir', '--bucket', '--keys', '--public-key', '--key-id', '--failures', '--failure-bucket', '--table', '--endpoint', '--saved', '--param']);
+const VALUE_FLAGS = new Set(['--max-digest-age', '--from', '--to', '--dir', '--bucket', '--keys', '--public-key', '--key-id', '--failures', '--failure-bucket', '--table', '--endpoint', '--saved', '--param']);
 const BOOLEAN_FLAGS = new Set(['--reconcile', '--json', '--csv', '--trust-key-in-log']);
 
 function parseArgs(argv: string[]): Args {
@@ -95,6 +95,9 @@ function progressPrinter(): (progress: VerifyProgress) => void {
     process.stderr.write(`verify: ${p.phase} ${p.done}/${p.total}, ${p.records.toLocaleString('en-US')} records (${Math.round(rate).toLocaleString('en-US')}/s)\n`);
   };
 }
+
+/** How far behind the newest digest of an S3 log may be (the schedule runs hourly, retries for an hour). */
+const DEFAULT_S3_MAX_DIGEST_AGE_HOURS = 3;
 
 interface TrustAnchor {
   publicKeyPem: string;
@@ -186,8 +189,12 @@ async function verifyCommand(args: Args): Promise<number> {
   const where = bucket !== undefined ? `s3://${bucket}` : dir;
   const anchor = await trustAnchorFor(args, sink, where, bucket === undefined ? dir : undefined);
   const failures = await failuresFor(args, bucket === undefined ? dir : undefined);
+  // In AWS the digest job runs hourly: its newest digest must be recent. Locally the stack may be stopped.
+  const ageText = one(args, '--max-digest-age');
+  const maxDigestAgeHours = ageText !== undefined ? Number(ageText) : bucket !== undefined ? DEFAULT_S3_MAX_DIGEST_AGE_HOURS : undefined;
+  if (maxDigestAgeHours !== undefined && !(Number.isInteger(maxDigestAgeHours) && maxDigestAgeHours >= 0)) throw new UsageError(`--max-digest-age takes a whole number of hours, not "${ageText}"`);
   const report = await verifyAuditLog({
-    sink, publicKeyPem: anchor.publicKeyPem, anchorSource: anchor.source, ...(failures === undefined ? {} : { failures }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
+    sink, publicKeyPem: anchor.publicKeyPem, anchorSource: anchor.source, ...(maxDigestAgeHours === undefined ? {} : { maxDigestAgeHours }), ...(failures === undefined ? {} : { failures }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
   });
   let reconciled: string | undefined;
   if (reconcile) {

@@ -140,16 +140,27 @@ export async function readLocalFailures(file: string): Promise<FailedBatch[]> {
   return batches;
 }
 
-/** The S3 destination: every object in the failure bucket is one failure document. */
+/**
+ * The S3 destination: every object in the failure bucket is one failure document. The bucket is
+ * versioned but not locked: every version is read (a delete marker does not hide a failed batch).
+ */
 export async function readS3Failures(bucket: AuditObjectReader, bucketName: string): Promise<FailedBatch[]> {
   const batches: FailedBatch[] = [];
-  for (const key of await listKeys(bucket, '')) {
-    const source = `s3://${bucketName}/${key}`;
-    const bytes = await getIfExists(bucket, key);
+  const versions = bucket.listVersions === undefined ? undefined : (await bucket.listVersions('')).filter((v) => !v.isDeleteMarker);
+  const entries = versions === undefined
+    ? (await listKeys(bucket, '')).map((key) => ({ key, versionId: undefined as string | undefined }))
+    : versions.map((v) => ({ key: v.key, versionId: v.versionId as string | undefined }));
+  const seen = new Set<string>();
+  for (const { key, versionId } of entries) {
+    const source = `s3://${bucketName}/${key}${versionId === undefined ? '' : ` (version ${versionId})`}`;
+    const bytes = versionId !== undefined && bucket.getObjectVersion !== undefined ? await bucket.getObjectVersion(key, versionId) : await getIfExists(bucket, key);
     if (bytes === undefined) continue;
+    const text = Buffer.from(bytes).toString('utf8');
+    if (seen.has(text)) continue;
+    seen.add(text);
     let document: unknown;
     try {
-      document = JSON.parse(Buffer.from(bytes).toString('utf8'));
+      document = JSON.parse(text);
     } catch (error) {
       throw new FailureEntryError(`${source} is not JSON (${(error as Error).message})`);
     }

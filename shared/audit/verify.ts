@@ -73,6 +73,12 @@ export interface VerifyOptions {
    * digests are the ones a truncation removes) or never written. @default 2
    */
   maxUnsignedAgeHours?: number;
+  /**
+   * In AWS a digest is written every hour: a newest digest older than this many hours means the later
+   * ones were deleted, or the digest job stopped. Undefined: not checked (a local stack may simply be
+   * stopped). @default undefined
+   */
+  maxDigestAgeHours?: number;
   /** The verifier's clock, for `maxUnsignedAgeHours`. @default the current time */
   now?: Date;
   /**
@@ -552,6 +558,13 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
       problems.push({ kind: 'digest-chain', digestKey: previous.key, message: `digest ${previous.key} is not the one digest ${current.key} chained to (SHA-256 differs): it was replaced, swapped or forged` });
     } else if (previous.signature !== target.digest.signature) {
       problems.push({ kind: 'digest-chain', digestKey: current.key, message: `digest ${current.key} records a different signature for ${previous.key} than it carries` });
+    }
+  }
+  const newestOverall = placed.filter((p) => p.hour !== undefined).map((p) => p.hour!.getTime()).reduce((a, b) => Math.max(a, b), -Infinity);
+  if (options.maxDigestAgeHours !== undefined && to === undefined && Number.isFinite(newestOverall)) {
+    const behind = Math.floor(((options.now ?? new Date()).getTime() - (newestOverall + HOUR_MS)) / HOUR_MS);
+    if (behind > options.maxDigestAgeHours) {
+      problems.push({ kind: 'digest-missing', message: `the newest digest is for hour ${hourText(new Date(newestOverall))}, ${behind} h before the end of the last hour: the digests after it were deleted, or the digest job is not running` });
     }
   }
   // A digest that no later one chains to was skipped: the chain forked, or a digest was slipped in.

@@ -1,5 +1,5 @@
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Context } from 'aws-lambda';
@@ -46,7 +46,13 @@ describe('audit-redrive handler (the scheduled hourly run)', () => {
     s3.on(ListObjectsV2Command).callsFake((input: { Bucket: string; Prefix: string }) => ({
       Contents: [...(input.Bucket === 'failure-bucket' ? failures.keys() : stored.keys())].filter((k) => k.startsWith(input.Prefix ?? '')).map((Key) => ({ Key })),
     }));
-    s3.on(GetObjectCommand).callsFake((input: { Bucket: string; Key: string }) => {
+    // The failure bucket is versioned, not locked: someone deleted the document (a delete marker on top).
+    s3.on(ListObjectVersionsCommand).callsFake((input: { Bucket: string }) => (input.Bucket !== 'failure-bucket' ? {} : {
+      Versions: [...failures.keys()].map((Key) => ({ Key, VersionId: 'v1', IsLatest: false, LastModified: new Date('2026-11-20T10:07:00Z') })),
+      DeleteMarkers: [...failures.keys()].map((Key) => ({ Key, VersionId: 'd2', IsLatest: true, LastModified: new Date('2026-11-20T10:30:00Z') })),
+    }));
+    s3.on(GetObjectCommand).callsFake((input: { Bucket: string; Key: string; VersionId?: string }) => {
+      if (input.Bucket === 'failure-bucket' && input.VersionId !== 'v1') throw new NoSuchKey({ message: 'deleted', $metadata: {} });
       const body = input.Bucket === 'failure-bucket' ? (failures.has(input.Key) ? Buffer.from(failures.get(input.Key)!) : undefined) : stored.get(input.Key);
       if (body === undefined) throw new NoSuchKey({ message: 'no such key', $metadata: {} });
       return { Body: { transformToByteArray: async () => new Uint8Array(body) } };

@@ -587,3 +587,15 @@ describe('reconciliation that does not forget (review findings)', () => {
     expect(third.statement).toMatchObject({ missing: { eventIds: ['a9/lost'] }, extra: { eventIds: ['forged/1'] } });
   });
 });
+
+describe('a log truncated at its end (review findings)', () => {
+  it('with the hourly digest job\'s age limit, a newest digest hours old is a finding; without it (a stopped local stack), not', async () => {
+    const later = new Date('2026-11-20T20:05:00Z');
+    // The newest digest is for 12:00; the last hour ended at 20:00.
+    expect((await verify({ now: later, maxDigestAgeHours: 3 })).problems.map((p) => p.message)).toContain(
+      'the newest digest is for hour 2026-11-20T12:00Z, 7 h before the end of the last hour: the digests after it were deleted, or the digest job is not running',
+    );
+    expect((await verify({ now: later })).ok).toBe(true);
+    expect((await verify({ now: NOW, maxDigestAgeHours: 3 })).ok).toBe(true);
+  });
+});
