@@ -7,6 +7,7 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
 import { scanEventItems } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { KmsSigner } from '../../shared/adapters/aws/kms-signer.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { S3AuditSink } from '../../shared/adapters/aws/s3-audit-sink.js';
 import { publishPublicKey, writeDigestsUpTo, type DigestDeps } from '../../shared/audit/digest.js';
 import { listKeys } from '../../shared/audit/digest-store.js';
@@ -30,8 +31,7 @@ const dynamoDb = tracer.captureAWSv3Client(new DynamoDBClient({}));
  * EventBridge Scheduler invokes this hourly (the payload is not used). Each run digests every hour
  * since the last digest, so a missed run heals on the next one.
  */
-export const handler = async (_event: unknown, context: Context) => {
-  logger.addContext(context);
+export const handler = instrumented({ logger, tracer, metrics }, async (_event: unknown, _context: Context) => {
   const now = new Date();
   await publishPublicKey(deps.sink, deps.signer, deps.retainUntil!(now));
   const result = await writeDigestsUpTo(now, deps);
@@ -42,9 +42,8 @@ export const handler = async (_event: unknown, context: Context) => {
   metrics.addMetric('AuditDigestsWritten', MetricUnit.Count, result.written.length);
   metrics.addMetric('AuditDigestHoursBehind', MetricUnit.Count, result.remainingHours);
   const reconciled = await reconcileDaily(now);
-  metrics.publishStoredMetrics();
   return { written: result.written.length, remainingHours: result.remainingHours, ...(reconciled === undefined ? {} : { reconciled }) };
-};
+});
 
 /**
  * Once a day (the first run of the UTC day): the table and the log compared over the last two days,

@@ -6,6 +6,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { DynamoChainStore } from '../../shared/adapters/aws/dynamo-chain-store.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { S3AuditSink } from '../../shared/adapters/aws/s3-audit-sink.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
 import { writeAuditBatch, type AuditWriterDeps } from '../../shared/audit/writer.js';
@@ -36,8 +37,7 @@ type AuditStreamEvent = DynamoDBStreamEvent & { shardId?: string; window?: { sta
  * record (bisecting, within the maximum record age) instead of moving past records not yet written.
  * Records already committed by the failed attempt sit at or below the chain head and are skipped on retry.
  */
-export const handler = async (event: AuditStreamEvent, context: Context) => {
-  logger.addContext(context);
+export const handler = instrumented({ logger, tracer, metrics }, async (event: AuditStreamEvent, context: Context) => {
   const windowState = event.window === undefined ? {} : { state: {} };
   // A window's final invocation may carry no records.
   if (event.Records.length === 0) return { batchItemFailures: [], ...windowState };
@@ -52,9 +52,8 @@ export const handler = async (event: AuditStreamEvent, context: Context) => {
     failure = error as Error;
     logger.error('audit batch not written; the whole batch is retried', { error: failure, records: event.Records.length });
   }
-  metrics.publishStoredMetrics();
   const response = await processPartialResponse(event, async (_record: DynamoDBRecord) => {
     if (failure !== undefined) throw failure;
   }, processor, { context, processInParallel: false });
   return { ...response, ...windowState };
-};
+});

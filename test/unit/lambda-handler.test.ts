@@ -54,3 +54,15 @@ describe('instrumented', () => {
     expect(t.setSegment).toHaveBeenLastCalledWith(t.facade);
   });
 });
+
+describe('every function', () => {
+  it('exports its handler wrapped by instrumented(), the audit writer, redrive and digest included', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const functions = readdirSync(new URL('../../functions/', import.meta.url));
+    expect(functions).toEqual(expect.arrayContaining(['audit-writer', 'audit-redrive', 'audit-digest', 'evaluate-action']));
+    for (const name of functions) {
+      const source = readFileSync(new URL(`../../functions/${name}/handler.ts`, import.meta.url), 'utf8');
+      expect(source, name).toMatch(/export const handler = instrumented\(\{ logger, tracer(, metrics)? \}/);
+    }
+  });
+});
