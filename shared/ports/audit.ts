@@ -7,7 +7,10 @@ export interface PutAuditObjectOptions {
   retainUntil: Date;
   /** @default from the key: `.ndjson.gz` → application/x-ndjson, `.json` → application/json, else application/octet-stream */
   contentType?: string;
-  /** @default `gzip` for keys ending in `.gz`, else none */
+  /**
+   * @default none: a `.gz` object is stored as gzip bytes, not as content a browser or `fetch` would
+   * silently decompress (Athena reads the `.gz` suffix).
+   */
   contentEncoding?: string;
 }
 
@@ -65,6 +68,3 @@ export function defaultContentType(key: string): string {
   return 'application/octet-stream';
 }
 
-export function defaultContentEncoding(key: string): string | undefined {
-  return key.endsWith('.gz') ? 'gzip' : undefined;
-}
