@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, parse as parsePath, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context, EventBridgeEvent, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
@@ -25,6 +25,7 @@ import { localIamPrincipalArn, REVIEWER_HEADER, writeLocalDirectory } from './lo
 import { localAuditDir, startLocalAudit, type LocalAudit } from './audit.js';
 import { auditTrailOffResponse, createAuditRoutes, type AuditRoutes } from './audit-api.js';
 import { createLogger, OUTCOME_TONES, type Logger } from './log.js';
+import { LOCK_FILE, lockDataFolder, waitForPreviousDynamoDb, type DataFolderLock } from './data-lock.js';
 import type { StreamHandler } from './stream-poller.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET, SlackEmulator } from './slack/emulator.js';
 import type { RateLimit } from './slack/rate-limit.js';
@@ -155,8 +156,14 @@ export interface LocalStack {
   timeScale: number;
   /** The audit bucket directory, when the audit trail runs. */
   auditDir: string | undefined;
-  /** Stops the workflows, delivering, closes the port and stops DynamoDB Local (its Java process included). */
+  /**
+   * Stops in order: refuses new requests and lets deliveries finish, lets workflow steps settle,
+   * closes the port, drains the stream into the audit log (digest and reconciliation), stops
+   * DynamoDB Local (its Java process included) and releases the data folder.
+   */
   stop(): Promise<void>;
+  /** The steps of `stop()` not finished yet (all of them before it is called): what a forced exit skips. */
+  unfinishedStopSteps(): string[];
 }
 
 export function resolveTimeScale(value: number | string | undefined): number {
@@ -191,13 +198,19 @@ export function checkJava(): void {
 }
 
 /** `rm -rf` only what is plainly a data folder: never the repo, a parent of it, or a filesystem root. */
-function deleteDataDir(dataDir: string): void {
+function assertDeletable(dataDir: string): void {
   const fromRepo = relative(dataDir, REPO_ROOT);
   const containsRepo = fromRepo === '' || !fromRepo.startsWith('..');
   if (containsRepo || parsePath(dataDir).root === dataDir) {
     throw new LocalStackError(`refusing to delete ${dataDir} for --fresh: it is not a data folder (it holds the repository or is a filesystem root)`);
   }
-  rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** Empties the data folder for --fresh, keeping the lock this stack holds on it. */
+function emptyDataDir(dataDir: string): void {
+  for (const entry of readdirSync(dataDir)) {
+    if (entry !== LOCK_FILE) rmSync(join(dataDir, entry), { recursive: true, force: true });
+  }
 }
 
 /** The environment the handler modules read when they build their SDK clients at import time. */
@@ -346,6 +359,9 @@ function reportActivity(log: Logger, activity: BusActivity, outcomesFromStream: 
         log.step(step, subject, `${outcome}${typeof reason === 'string' && reason !== '' ? ` - ${reason}` : ''}`, OUTCOME_TONES[outcome] ?? 'plain');
       }
       return;
+    case 'recovered':
+      log.step('redeliver', subject, `accepted before the last stop and not delivered then; delivering it now (${activity.rules.join(', ')})`, 'dim');
+      return;
     case 'delivered':
       return;
     case 'delivery-failed': {
@@ -380,6 +396,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     name: LOCAL_BUS_NAME,
     region: LOCAL_REGION,
     deadLetterFile: join(dataDir, 'dlq.jsonl'),
+    journalFile: join(dataDir, 'bus', 'journal.jsonl'),
     ...(options.retry === undefined ? {} : { retry: options.retry }),
     log,
   });
@@ -478,13 +495,26 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let dynamoDbStarting: Promise<DynamoDbLocal> | undefined;
   let stepFunctions: LocalStepFunctions;
   let audit: LocalAudit | undefined;
+  let lock: DataFolderLock | undefined;
   const auditDir = localAuditDir(dataDir);
   const auditRetentionDays = options.auditRetentionDays ?? Number(process.env[ENV.auditRetentionDays] || DEFAULT_AUDIT_RETENTION_DAYS);
   try {
     if (!Number.isInteger(auditRetentionDays) || auditRetentionDays < 1) throw new LocalStackError(`audit retention "${auditRetentionDays}" is not a whole number of days, at least 1 (${ENV.auditRetentionDays})`);
-    if (options.fresh === true) deleteDataDir(dataDir);
+    if (options.fresh === true) assertDeletable(dataDir);
     mkdirSync(dataDir, { recursive: true });
+    // Before --fresh deletes anything: a second stack on this folder must not touch the first's data.
+    try {
+      lock = lockDataFolder(dataDir, http.port);
+    } catch (error) {
+      if (error instanceof Error && error.name === 'DataFolderInUseError') throw new LocalStackError(error.message);
+      throw error;
+    }
+    if (options.fresh === true) emptyDataDir(dataDir);
     checkJava();
+    // A stack killed with SIGKILL: its DynamoDB Local is being stopped by its watchdog; the files are ours once it is gone.
+    if (!await waitForPreviousDynamoDb(lock.previous)) {
+      throw new LocalStackError(`DynamoDB Local of the stack that ran on ${dataDir} before (pid ${lock.previous?.dynamoDbPid}) is still running; stop it (kill ${lock.previous?.dynamoDbPid}) and start again`);
+    }
     const directory = writeLocalDirectory(directorySource, dataDir);
     slack = new SlackEmulator({
       directory: directory.data,
@@ -512,6 +542,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     operations = { ...bus.operations, ...stepFunctions.operations };
     dynamoDb = await dynamoDbStarting;
+    lock.setDynamoDbPid(dynamoDb.pid);
     await ensureDecisionTable(dynamoDb.client, LOCAL_TABLE_NAME);
 
     const environment = handlerEnvironment({
@@ -540,6 +571,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const auditOn = options.audit !== false && loaded.auditWriter !== undefined;
     bus.subscribe((activity) => reportActivity(log, activity, auditOn));
+    // What the bus accepted before the last stop or crash and did not deliver, delivered now (as EventBridge retries).
+    await bus.recover();
     if (auditOn && loaded.auditWriter !== undefined) {
       audit = await startLocalAudit({
         dataDir,
@@ -558,14 +591,41 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   } catch (error) {
     await audit?.stop().catch(() => undefined);
     await http.close();
+    await bus.close(0);
     await (dynamoDb ?? await dynamoDbStarting?.catch(() => undefined))?.stop();
+    lock?.release();
     throw error;
   }
+  const folderLock = lock;
 
   const running = dynamoDb;
   const emulator = slack;
   const auditTrail = audit;
   let stopping: Promise<void> | undefined;
+  // In this order: nothing new comes in, what is running finishes and is written, and DynamoDB Local,
+  // which all of it writes to, stops last.
+  const stopSteps: [string, () => Promise<void>][] = [
+    ['refuse new requests and finish deliveries', async () => {
+      const { abandoned } = await bus.close(30_000);
+      if (abandoned > 0) log.warn(`${abandoned} deliver${abandoned === 1 ? 'y' : 'ies'} still waiting for a retry stay in the bus journal and are made at the next start`);
+    }],
+    ['let workflow steps settle', async () => {
+      // Running workflows end (waiting reviews resume at the next start); functions they invoked finish.
+      await stepFunctions.close();
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    }],
+    ['close the port', async () => {
+      handlers = undefined;
+      await http.close();
+      emulator.workspace.flush();
+      await auditPages?.close();
+    }],
+    // Nothing writes to the table now: the poller drains the stream, then the digests are signed.
+    ...(auditTrail === undefined ? [] : [['drain the stream into the audit log and sign the digest', () => auditTrail.stop()] as [string, () => Promise<void>]]),
+    ['stop DynamoDB Local', () => running.stop()],
+    ['release the data folder', () => Promise.resolve(folderLock.release())],
+  ];
+  const unfinished = new Set(stopSteps.map(([name]) => name));
   return {
     url: http.url,
     port: http.port,
@@ -579,21 +639,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     auditDir: auditTrail?.auditDir,
     stop: () => {
       stopping ??= (async () => {
-        // Running workflows end first; functions they invoked finish (they write to DynamoDB Local
-        // and may publish on the bus), then deliveries in progress, then the port and DynamoDB Local.
-        await stepFunctions.close();
-        await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
-        const { abandoned } = await bus.close();
-        if (abandoned > 0) log.warn(`${abandoned} deliver${abandoned === 1 ? 'y' : 'ies'} waiting for a retry were dropped at shutdown`);
-        handlers = undefined;
-        await http.close();
-        emulator.workspace.flush();
-        await auditPages?.close();
-        // Nothing writes to the table now: the poller drains the stream, then the digests are signed.
-        await auditTrail?.stop();
-        await running.stop();
+        for (const [name, step] of stopSteps) {
+          await step();
+          unfinished.delete(name);
+        }
       })();
       return stopping;
     },
+    unfinishedStopSteps: () => [...unfinished],
   };
 }

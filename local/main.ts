@@ -48,8 +48,9 @@ function parentPid(pid: number): number | undefined {
 }
 
 /**
- * `npm start` runs npm -> sh -> tsx -> this process. A SIGTERM sent to npm alone kills sh, but not
- * tsx nor this process, which would leave the stack (and its Java child) running with nobody to
+ * `npm start` runs npm -> sh -> this process (node with tsx's loader in the same process: tsx's own
+ * CLI would put a signal relay in between that kills a stack still stopping). A SIGTERM sent to npm
+ * alone kills sh, but not this process, which would leave the stack (and its Java child) running with nobody to
  * stop it. So this process also stops when the chain that launched it breaks.
  */
 function watchLauncher(onGone: () => void): void {
@@ -84,10 +85,11 @@ async function main(): Promise<void> {
   let stoppingSince: number | undefined;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stoppingSince !== undefined) {
-      // Ctrl-C reaches this process twice (from the terminal's process group and relayed by tsx/npm);
+      // Ctrl-C reaches this process twice (from the terminal's process group and relayed by npm);
       // only a later, deliberate second signal skips the clean stop.
       if (Date.now() - stoppingSince < 2000) return;
-      log.warn(`${signal} again: exiting without waiting for the stop`);
+      const skipped = stack.unfinishedStopSteps();
+      log.warn(`${signal} again: exiting now, without: ${skipped.join('; ')} (DynamoDB Local stops as this process exits; the bus journal keeps undelivered events for the next start)`);
       process.exit(1);
     }
     stoppingSince = Date.now();
