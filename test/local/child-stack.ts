@@ -108,6 +108,27 @@ export async function burst(url: string, options: { prefix: string; total: numbe
   return { accepted, sent, failedCalls };
 }
 
+/**
+ * A burst at a child stack that sends it `signal` (to its whole group) once `after` entries were
+ * accepted, while the burst goes on; the senders stop at the signal, or at their first failure.
+ */
+export async function burstInterrupted(stack: ChildStack, signal: NodeJS.Signals, options: { prefix: string; total: number; after: number; stopAtSignal: boolean }): Promise<{ accepted: string[]; signalled: boolean }> {
+  let signalled = false;
+  const result = await burst(stack.url, {
+    prefix: options.prefix,
+    total: options.total,
+    stopOnFailure: true,
+    stop: () => options.stopAtSignal && signalled,
+    onAccepted: (count) => {
+      if (count >= options.after && !signalled) {
+        signalled = true;
+        stack.signal(signal);
+      }
+    },
+  });
+  return { accepted: result.accepted, signalled };
+}
+
 /** `npm run audit -- …` on a data folder's log. */
 export function audit(dataDir: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync('npm', ['run', '--silent', 'audit', '--', ...args, '--dir', `${dataDir}/audit-bucket`], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 120_000 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually } from './support.js';
-import { audit, burst, decidedCounts, processesOf, startChildStack, type ChildStack } from './child-stack.js';
+import { audit, burstInterrupted, decidedCounts, processesOf, startChildStack, type ChildStack } from './child-stack.js';
 
 /**
  * Issue 11: the local bus once held accepted events in memory, and a crash lost hundreds of them.
@@ -28,19 +28,8 @@ describe('npm start killed with SIGKILL during a burst, then started again', () 
   it('decides every accepted request exactly once, and after a clean stop the log verifies', async () => {
     const first = await startChildStack(dataDir, { fresh: true });
     stacks.push(first);
-    let killed = false;
-    const sent = await burst(first.url, {
-      prefix,
-      total: 300,
-      stop: () => killed,
-      onAccepted: (count) => {
-        if (count >= 60 && !killed) {
-          killed = true;
-          first.signal('SIGKILL');
-        }
-      },
-    });
-    expect(killed, 'the burst ended before the kill').toBe(true);
+    const sent = await burstInterrupted(first, 'SIGKILL', { prefix, total: 300, after: 60, stopAtSignal: true });
+    expect(sent.signalled, 'the burst ended before the kill').toBe(true);
     expect(await first.exited).toBe('SIGKILL');
     expect(sent.accepted.length).toBeGreaterThanOrEqual(60);
 
