@@ -10,8 +10,8 @@ import { PortInUseError } from './aws-json-server.js';
 import { DynamoDbLocalError } from './dynamodb-local.js';
 import { createLogger } from './log.js';
 import { JavaMissingError, LocalStackError, startLocalStack, type LocalStack } from './local-stack.js';
-import { parseStartArguments, START_USAGE } from './start-arguments.js';
-import { bannerLines } from './banner.js';
+import { parseStartArguments, START_HELP } from './start-arguments.js';
+import { bannerLines, STARTING_LINE, startupLine } from './banner.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET } from './slack/emulator.js';
 import { SlackWorkspaceFileError } from './slack/workspace.js';
 
@@ -69,21 +69,13 @@ function watchLauncher(onGone: () => void): void {
 /** When this module's imports were loaded (tsx compiles them on the first run): ms since the process started. */
 const modulesLoadedAt = performance.now();
 
-/** One line on where the start's time went, so that a slow start can be told from a stuck one. */
-function startupLine(timings: Readonly<Record<string, number>>, modulesMs: number, totalMs: number): string {
-  const seconds = (ms: number | undefined) => `${((ms ?? 0) / 1000).toFixed(1)} s`;
-  const concurrent = ['DynamoDB Local', 'CDK app synthesized', 'handler modules'].filter((name) => timings[name] !== undefined).map((name) => `${name} ${seconds(timings[name])}`);
-  const after = ['decision table', 'audit trail'].filter((name) => timings[name] !== undefined).map((name) => `${name} ${seconds(timings[name])}`);
-  return `started in ${seconds(totalMs)}: node and the stack's modules ${seconds(modulesMs)}; at the same time ${concurrent.join(', ')}; then ${after.join(', ')}`;
-}
-
 async function main(): Promise<void> {
   const args = parseStartArguments(process.argv.slice(2));
   if (args.help) {
-    process.stdout.write(`${START_USAGE}\n`);
+    process.stdout.write(`${START_HELP}\n`);
     return;
   }
-  log.info('starting the Countersign local stack (DynamoDB Local takes a few seconds)...');
+  log.info(STARTING_LINE);
   const stack = await startLocalStack({
     fresh: args.fresh,
     log,

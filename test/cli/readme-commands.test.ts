@@ -75,6 +75,8 @@ const LEDGER: Entry[] = [
     ],
   },
   { command: /^npm run policies:check$/, runBy: [{ file: CI, contains: 'npm run policies:check', how: 'runs' }, { file: 'test/cli/readme-policy.test.ts', contains: "spawnSync('npm', ['run', '--silent', 'policies:check', '--', '--dir', dir]", how: 'runs' }] },
+  { command: /^npx tsx agent\.ts$/, runBy: [{ file: WALKTHROUGH, contains: "run('npx', ['tsx', file])", how: 'runs' }] },
+  { command: /^(rm policies\/staging-exports\.cedar|git checkout -- policies\/cases\.json)$/, runBy: [{ file: 'test/cli/readme-policy.test.ts', contains: "readmeBlock('sh', 'git checkout -- policies/cases.json')", how: 'runs' }] },
   { command: /^npm test$/, runBy: [{ file: CI, contains: 'npm test', how: 'runs' }] },
   { command: /^npm run lint$/, runBy: [{ file: CI, contains: 'npm run lint', how: 'runs' }] },
   { command: /^npm run synth$/, runBy: [{ file: CI, contains: 'npm run synth --', how: 'runs' }] },

@@ -126,3 +126,15 @@ async function cpDir(from: string, to: string): Promise<void> {
   const { cp } = await import('node:fs/promises');
   await cp(from, to, { recursive: true });
 }
+
+describe('npm run audit -- --help', () => {
+  it('prints what each command and option does, and exits 0 (it once answered "unknown command")', async () => {
+    for (const argv of [['--help'], ['-h'], ['help'], ['verify', '--help']]) {
+      const { code, out, err } = await cli(...argv);
+      expect(code, argv.join(' ')).toBe(0);
+      expect(err).toBe('');
+      for (const command of ['verify ', 'query ', 'queries ']) expect(out).toContain(`\n  ${command}`);
+      for (const option of ['--dir PATH', '--bucket NAME', '--key-id KMS_KEY', '--failure-bucket NAME', '--reconcile', '--saved NAME', '--json, --csv']) expect(out).toContain(`\n  ${option}`);
+    }
+  });
+});
