@@ -31,6 +31,7 @@ import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET, SlackEmulator } 
 import type { RateLimit } from './slack/rate-limit.js';
 import { LocalStepFunctions } from './step-functions.js';
 import type { ApprovalDefinition } from './workflow-definition.js';
+import { cachedDefinition } from './definition-cache.js';
 
 /**
  * The whole system on one machine: DynamoDB Local, and one HTTP port on 127.0.0.1 that serves
@@ -282,13 +283,16 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
   };
 }
 
-/** Synthesizing the CDK app takes seconds; the definition does not change while the process runs. */
+/**
+ * Synthesizing the CDK app takes seconds: the definition is kept for the source it came from (see
+ * definition-cache.ts), and does not change while the process runs.
+ */
 let synthesized: Promise<ApprovalDefinition> | undefined;
 
 function loadSynthesizedDefinition(): Promise<ApprovalDefinition> {
-  synthesized ??= import('../infra/approval-definition.js').then(
+  synthesized ??= cachedDefinition(REPO_ROOT, () => import('../infra/approval-definition.js').then(
     (module): ApprovalDefinition => module.synthesizeApprovalDefinition(),
-  );
+  ));
   synthesized.catch(() => { synthesized = undefined; });
   return synthesized;
 }
@@ -570,7 +574,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     applyHandlerEnvironment(environment);
     const loading = timed('handler modules', (options.loadHandlers ?? loadRealHandlers)());
     loading.catch(() => undefined);
-    const approval = await timed('CDK app synthesized', (options.loadApprovalDefinition ?? loadSynthesizedDefinition)());
+    const approval = await timed('workflow definition', (options.loadApprovalDefinition ?? loadSynthesizedDefinition)());
     stepFunctions = new LocalStepFunctions({
       stateMachineArn: LOCAL_APPROVAL_STATE_MACHINE_ARN,
       approval,
