@@ -12,6 +12,7 @@ import { createLogger } from './log.js';
 import { JavaMissingError, LocalStackError, startLocalStack, type LocalStack } from './local-stack.js';
 import { parseStartArguments, START_HELP } from './start-arguments.js';
 import { bannerLines, STARTING_LINE, startupLine } from './banner.js';
+import { createShutdown } from './shutdown.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET } from './slack/emulator.js';
 import { SlackWorkspaceFileError } from './slack/workspace.js';
 
@@ -86,26 +87,13 @@ async function main(): Promise<void> {
   banner(stack);
   log.info(startupLine(stack.startupTimings, modulesLoadedAt, performance.now()));
 
-  let stoppingSince: number | undefined;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stoppingSince !== undefined) {
-      // Ctrl-C reaches this process twice (from the terminal's process group and relayed by npm);
-      // only a later, deliberate second signal skips the clean stop.
-      if (Date.now() - stoppingSince < 2000) return;
-      const skipped = stack.unfinishedStopSteps();
-      log.warn(`${signal} again: exiting now, without: ${skipped.join('; ')} (DynamoDB Local stops as this process exits; the bus journal keeps undelivered events for the next start)`);
-      process.exit(1);
-    }
-    stoppingSince = Date.now();
-    log.info(`${signal}: stopping...`);
-    stack.stop().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => fail(error),
-    );
-  };
+  const shutdown = createShutdown({
+    stop: () => stack.stop(),
+    unfinishedStopSteps: () => stack.unfinishedStopSteps(),
+    log,
+    exit: (code) => process.exit(code),
+    onStopFailed: fail,
+  });
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
   process.on('SIGHUP', shutdown);
