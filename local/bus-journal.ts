@@ -7,6 +7,7 @@ import type { BusEvent } from './event-bus.js';
  * The local bus's write-ahead journal: EventBridge keeps an event it has acknowledged and retries
  * its delivery for up to 24 hours, so an accepted event must survive the local stack's crash.
  *
+ * Only events that a rule delivers are journaled (one that no rule matches has nothing to deliver).
  * One JSON object per line:
  * - `{"event":{envelope without detail},"detail":"<Detail exactly as sent, as a JSON string>"}`,
  *   appended and fsynced before PutEvents answers (a batch's accepted entries in one write);

@@ -112,7 +112,7 @@ export interface LocalEventBusOptions {
   /** Dead-lettered events are appended here as JSON lines. */
   deadLetterFile: string;
   /**
-   * Accepted events are journaled here (fsynced before PutEvents answers) and delivered again at
+   * Accepted events that a rule delivers are journaled here (fsynced before PutEvents answers) and delivered again at
    * the next `recover()` if their delivery was not over; see bus-journal.ts. Without it, accepted
    * events live in memory only.
    */
@@ -376,16 +376,19 @@ export class LocalEventBus {
       accepted.push(event);
       results.push({ EventId: event.id });
     }
-    if (this.refusing && accepted.some((event) => this.rules.some((rule) => matchesEventPattern(rule.pattern, event)))) {
+    // Only what a rule delivers needs the journal: an event no rule matches has nothing to deliver again
+    // (the functions' own "Action Decided" events, which settling workflow steps publish during a stop).
+    const routed = accepted.filter((event) => this.rules.some((rule) => matchesEventPattern(rule.pattern, event)));
+    if (this.refusing && routed.length > 0) {
       throw new AwsServiceError('ServiceUnavailableException', 'The local stack is stopping and accepts no new requests; send it again once GET /health answers 200.', 503);
     }
-    if (this.journal !== undefined && accepted.length > 0) {
+    if (this.journal !== undefined && routed.length > 0) {
       await this.recovering;
       try {
-        await this.journal.append(accepted.map((event) => ({ event, detailText: this.detailTexts.get(event) ?? rawJsonText(event.detail) })));
+        await this.journal.append(routed.map((event) => ({ event, detailText: this.detailTexts.get(event) ?? rawJsonText(event.detail) })));
       } catch (error) {
         // Not on disk, so not accepted: the SDK retries a 500.
-        this.log.error(`could not journal ${accepted.length} event(s) in ${this.journal.file}: ${errorParts(error).message}`);
+        this.log.error(`could not journal ${routed.length} event(s) in ${this.journal.file}: ${errorParts(error).message}`);
         throw new AwsServiceError('InternalException', 'The local bus could not journal the events; nothing was accepted.', 500);
       }
     }

@@ -26,10 +26,11 @@ afterAll(async () => {
 }, 60_000);
 
 describe('Ctrl-C to npm start during a burst', () => {
-  it('a second npm start on the same data folder is refused in one line naming the folder and the running port', async () => {
+  it('a second npm start on the same data folder, even with --fresh, is refused in one line naming the folder and the running port', async () => {
     stack = await startChildStack(dataDir, { fresh: true });
     const port = new URL(stack.url).port;
-    const second = spawnSync('npm', ['start', '--silent', '--', '--data-dir', dataDir], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true', PORT: '0' }, timeout: 60_000 });
+    // --fresh too: the refusal comes before anything is deleted (the next test needs the first stack's data whole).
+    const second = spawnSync('npm', ['start', '--silent', '--', '--fresh', '--data-dir', dataDir], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true', PORT: '0' }, timeout: 60_000 });
     expect(second.status).toBe(1);
     const errors = second.stdout.split('\n').filter((line) => line.startsWith('error:'));
     const { pid } = JSON.parse(readFileSync(join(dataDir, 'stack.lock'), 'utf8')) as { pid: number };
