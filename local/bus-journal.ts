@@ -119,11 +119,20 @@ export class BusJournal {
     return write;
   }
 
-  async close(): Promise<void> {
+  /** Closes the journal; `empty` (every delivery over) leaves it empty for the next start. */
+  async close(options: { empty?: boolean } = {}): Promise<void> {
     await Promise.allSettled([...this.writes]);
     const handle = this.handle;
     this.handle = undefined;
-    await handle?.close();
+    if (handle === undefined) return;
+    try {
+      if (options.empty === true) {
+        await handle.truncate(0);
+        await handle.sync();
+      }
+    } finally {
+      await handle.close();
+    }
   }
 
   private opened(): FileHandle {

@@ -187,6 +187,8 @@ export class LocalEventBus {
   private refusing = false;
   private readonly journal: BusJournal | undefined;
   private recovering: Promise<unknown> | undefined;
+  /** Deliveries not over, per event id: when none is left at a clean stop, the journal is emptied. */
+  private readonly unfinished = new Map<string, number>();
 
   constructor(private readonly options: LocalEventBusOptions) {
     this.name = options.name;
@@ -406,6 +408,7 @@ export class LocalEventBus {
 
   private deliver(event: BusEvent, rules: readonly BusRule[], recorded?: RecordedEvent): void {
     recorded ??= this.remember(event);
+    if (rules.length > 0) this.unfinished.set(event.id, (this.unfinished.get(event.id) ?? 0) + rules.length);
     for (const rule of rules) {
       const delivery = { rule: rule.name, status: 'pending' as DeliveryStatus, attempts: 0 };
       recorded.deliveries.push(delivery);
@@ -423,6 +426,9 @@ export class LocalEventBus {
 
   /** The delivery is over (delivered or dead-lettered): the journal need not deliver it again. */
   private finished(event: BusEvent, rule: BusRule): void {
+    const left = (this.unfinished.get(event.id) ?? 1) - 1;
+    if (left > 0) this.unfinished.set(event.id, left);
+    else this.unfinished.delete(event.id);
     this.journal?.markDone(event.id, rule.name).catch((error: unknown) => {
       this.log.warn(`could not mark event ${event.id} delivered in the bus journal: ${errorParts(error).message}; it is delivered again at the next start (the evaluator ignores a duplicate)`);
     });
@@ -539,7 +545,8 @@ export class LocalEventBus {
     }
     this.timers.clear();
     this.settleIfIdle();
-    await this.journal?.close();
+    // Every delivery over: nothing to deliver again, so the next start reads an empty journal.
+    await this.journal?.close({ empty: this.unfinished.size === 0 });
     return { abandoned };
   }
 }

@@ -357,6 +357,21 @@ describe('the journal: accepted events survive a crash (issue 11)', () => {
     await first.close(0);
   });
 
+  it('a clean stop with every delivery over leaves the journal empty; one with a delivery still running keeps it', async () => {
+    const clean = journaledBus(async () => undefined);
+    await clean.recover();
+    await clean.putEvents(request('a-1'));
+    await clean.idle();
+    await clean.close(1000);
+    expect(readFileSync(journalOf(), 'utf8')).toBe('');
+
+    const busy = journaledBus(never);
+    await busy.recover();
+    const id = (await busy.putEvents(request('a-2'))).Entries[0]?.EventId;
+    await busy.close(0);
+    expect(readFileSync(journalOf(), 'utf8')).toContain(`"id":"${id}"`);
+  });
+
   it('skips a last line cut short by the crash (never acknowledged), saying so', async () => {
     const first = journaledBus(never);
     await first.recover();
