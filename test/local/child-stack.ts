@@ -145,5 +145,6 @@ export function decidedCounts(dataDir: string, prefix: string): Map<string, numb
 
 /** The processes whose command line names the folder (the stack's node, its DynamoDB Local, its watchdog). */
 export function processesOf(dataDir: string): string {
+  if (dataDir === '') return '';
   return spawnSync('pgrep', ['-af', dataDir], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line !== '' && !line.includes('pgrep')).join('\n');
 }

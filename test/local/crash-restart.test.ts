@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from './support.js';
 import { audit, burstInterrupted, decidedCounts, processesOf, startChildStack, type ChildStack } from './child-stack.js';
 
@@ -12,7 +12,11 @@ import { audit, burstInterrupted, decidedCounts, processesOf, startChildStack, t
  * with Ctrl-C: every request the bus accepted is decided exactly once and the log verifies.
  */
 
-const dataDir = mkdtempSync(join(tmpdir(), 'countersign-crash-'));
+// Made when the tests run, not when they are listed.
+let dataDir = '';
+beforeAll(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'countersign-crash-'));
+});
 const prefix = `crash-${Date.now().toString(36)}`;
 const stacks: ChildStack[] = [];
 
@@ -21,7 +25,7 @@ afterAll(async () => {
   await Promise.all(stacks.map((stack) => stack.exited));
   // The watchdog stops DynamoDB Local of a killed stack; wait for it before deleting its files.
   await eventually(() => (processesOf(dataDir) === '' ? true : undefined), 'the stacks\' processes to end', 30_000).catch(() => undefined);
-  rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir !== '') rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
 
 describe('npm start killed with SIGKILL during a burst, then started again', () => {

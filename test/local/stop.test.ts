@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../local/local-stack.js';
 import { eventually } from './support.js';
 import { audit, burstInterrupted, decidedCounts, processesOf, startChildStack, type ChildStack } from './child-stack.js';
@@ -14,7 +14,11 @@ import { audit, burstInterrupted, decidedCounts, processesOf, startChildStack, t
  * its folder is refused.
  */
 
-const dataDir = mkdtempSync(join(tmpdir(), 'countersign-stop-'));
+// Made when the tests run, not when they are listed.
+let dataDir = '';
+beforeAll(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'countersign-stop-'));
+});
 const prefix = `stop-${Date.now().toString(36)}`;
 let stack: ChildStack | undefined;
 
@@ -22,7 +26,7 @@ afterAll(async () => {
   stack?.signal('SIGKILL');
   await stack?.exited;
   await eventually(() => (processesOf(dataDir) === '' ? true : undefined), 'the stack\'s processes to end', 30_000).catch(() => undefined);
-  rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir !== '') rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
 
 describe('Ctrl-C to npm start during a burst', () => {
