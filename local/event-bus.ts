@@ -5,6 +5,7 @@ import { rawJsonText } from '../shared/domain/canonical-json.js';
 import { AwsServiceError, type AwsOperations } from './aws-json-server.js';
 import { matchesEventPattern, validateEventPattern, type EventPattern } from './event-pattern.js';
 import { silentLogger, type Logger } from './log.js';
+import { BusJournal } from './bus-journal.js';
 
 /**
  * An emulated EventBridge custom bus: `AWSEvents.PutEvents` with EventBridge's validation, rules
@@ -56,6 +57,8 @@ export interface BusRule {
 
 export type BusActivity =
   | { kind: 'accepted'; event: BusEvent }
+  /** An event accepted before the last stop or crash whose delivery was not over: delivered again. */
+  | { kind: 'recovered'; event: BusEvent; rules: string[] }
   | { kind: 'delivered'; event: BusEvent; rule: string; attempt: number }
   | { kind: 'delivery-failed'; event: BusEvent; rule: string; attempt: number; error: unknown; retryInMs: number | null }
   | { kind: 'dead-lettered'; event: BusEvent; rule: string; attempts: number; error: unknown; file: string };
@@ -108,6 +111,12 @@ export interface LocalEventBusOptions {
   accountId?: string;
   /** Dead-lettered events are appended here as JSON lines. */
   deadLetterFile: string;
+  /**
+   * Accepted events that a rule delivers are journaled here (fsynced before PutEvents answers) and delivered again at
+   * the next `recover()` if their delivery was not over; see bus-journal.ts. Without it, accepted
+   * events live in memory only.
+   */
+  journalFile?: string;
   retry?: RetryPolicy;
   /** How many recent events `recent()` keeps. @default 200 */
   historySize?: number;
@@ -174,12 +183,51 @@ export class LocalEventBus {
   /** Each accepted event's Detail as sent: every delivery parses its own copy from it, as Lambda does. */
   private readonly detailTexts = new WeakMap<BusEvent, string>();
   private closed = false;
+  /** Set by `refuseNewRequests()`: entries that would start a delivery are refused (the stack is stopping). */
+  private refusing = false;
+  private readonly journal: BusJournal | undefined;
+  private recovering: Promise<unknown> | undefined;
+  /** Deliveries not over, per event id: when none is left at a clean stop, the journal is emptied. */
+  private readonly unfinished = new Map<string, number>();
 
   constructor(private readonly options: LocalEventBusOptions) {
     this.name = options.name;
     this.region = options.region;
     this.accountId = options.accountId ?? LOCAL_ACCOUNT_ID;
     this.arn = `arn:aws:events:${this.region}:${this.accountId}:event-bus/${this.name}`;
+    this.journal = options.journalFile === undefined ? undefined : new BusJournal(options.journalFile);
+  }
+
+  /**
+   * Opens the journal and delivers again, to the rules added so far, what the last run accepted
+   * and did not finish delivering (EventBridge would have retried it). Call once, after `addRule`,
+   * before the first PutEvents. Returns how many events are delivered again.
+   */
+  async recover(): Promise<number> {
+    const journal = this.journal;
+    if (journal === undefined) return 0;
+    const unfinished = (done: Set<string>, event: BusEvent) => this.rules.filter((rule) => !done.has(rule.name) && matchesEventPattern(rule.pattern, event));
+    const opening = journal.open(({ event, done }) => unfinished(done, event).length > 0);
+    this.recovering = opening;
+    const { pending, unreadable } = await opening;
+    if (unreadable > 0) this.log.warn(`${unreadable} unreadable line(s) in the bus journal ${journal.file} were skipped (a write cut short by a crash is never acknowledged)`);
+    for (const { event, detailText, done } of pending) {
+      this.detailTexts.set(event, detailText);
+      const rules = unfinished(done, event);
+      this.emit({ kind: 'recovered', event, rules: rules.map((rule) => rule.name) });
+      this.deliver(event, rules);
+    }
+    return pending.length;
+  }
+
+  /**
+   * The stack is stopping: a PutEvents call with an entry that a rule would deliver (a new request)
+   * is refused as a whole with 503, which the AWS SDK retries; entries no rule matches (the
+   * functions' own "Action Decided" events, published by workflow steps that are settling) are
+   * still accepted.
+   */
+  refuseNewRequests(): void {
+    this.refusing = true;
   }
 
   private get log(): Logger {
@@ -304,7 +352,7 @@ export class LocalEventBus {
     return entries as Entry[];
   }
 
-  putEvents(input: Record<string, unknown>): PutEventsOutput {
+  async putEvents(input: Record<string, unknown>): Promise<PutEventsOutput> {
     const entries = this.validateRequest(input);
     const now = (this.options.now ?? (() => new Date()))();
     const results: PutEventsResultEntry[] = [];
@@ -330,24 +378,60 @@ export class LocalEventBus {
       accepted.push(event);
       results.push({ EventId: event.id });
     }
+    // Only what a rule delivers needs the journal: an event no rule matches has nothing to deliver again
+    // (the functions' own "Action Decided" events, which settling workflow steps publish during a stop).
+    const routed = accepted.filter((event) => this.rules.some((rule) => matchesEventPattern(rule.pattern, event)));
+    if (this.refusing && routed.length > 0) {
+      throw new AwsServiceError('ServiceUnavailableException', 'The local stack is stopping and accepts no new requests; send it again once GET /health answers 200.', 503);
+    }
+    if (this.journal !== undefined && routed.length > 0) {
+      await this.recovering;
+      try {
+        await this.journal.append(routed.map((event) => ({ event, detailText: this.detailTexts.get(event) ?? rawJsonText(event.detail) })));
+      } catch (error) {
+        // Not on disk, so not accepted: the SDK retries a 500.
+        this.log.error(`could not journal ${routed.length} event(s) in ${this.journal.file}: ${errorParts(error).message}`);
+        throw new AwsServiceError('InternalException', 'The local bus could not journal the events; nothing was accepted.', 500);
+      }
+    }
     // Delivery starts after the call has answered, as in EventBridge: PutEvents never waits for targets.
     for (const event of accepted) this.dispatch(event);
     return { FailedEntryCount: results.filter((result) => result.ErrorCode !== undefined).length, Entries: results };
   }
 
   private dispatch(event: BusEvent): void {
-    const recorded: RecordedEvent = { event, deliveries: [] };
-    this.history.push(recorded);
-    const limit = this.options.historySize ?? 200;
-    if (this.history.length > limit) this.history.splice(0, this.history.length - limit);
+    const recorded = this.remember(event);
     this.emit({ kind: 'accepted', event });
     if (this.closed) return;
-    for (const rule of this.rules) {
-      if (!matchesEventPattern(rule.pattern, event)) continue;
+    this.deliver(event, this.rules.filter((rule) => matchesEventPattern(rule.pattern, event)), recorded);
+  }
+
+  private deliver(event: BusEvent, rules: readonly BusRule[], recorded?: RecordedEvent): void {
+    recorded ??= this.remember(event);
+    if (rules.length > 0) this.unfinished.set(event.id, (this.unfinished.get(event.id) ?? 0) + rules.length);
+    for (const rule of rules) {
       const delivery = { rule: rule.name, status: 'pending' as DeliveryStatus, attempts: 0 };
       recorded.deliveries.push(delivery);
       this.schedule(rule, event, delivery, 0);
     }
+  }
+
+  private remember(event: BusEvent): RecordedEvent {
+    const recorded: RecordedEvent = { event, deliveries: [] };
+    this.history.push(recorded);
+    const limit = this.options.historySize ?? 200;
+    if (this.history.length > limit) this.history.splice(0, this.history.length - limit);
+    return recorded;
+  }
+
+  /** The delivery is over (delivered or dead-lettered): the journal need not deliver it again. */
+  private finished(event: BusEvent, rule: BusRule): void {
+    const left = (this.unfinished.get(event.id) ?? 1) - 1;
+    if (left > 0) this.unfinished.set(event.id, left);
+    else this.unfinished.delete(event.id);
+    this.journal?.markDone(event.id, rule.name).catch((error: unknown) => {
+      this.log.warn(`could not mark event ${event.id} delivered in the bus journal: ${errorParts(error).message}; it is delivered again at the next start (the evaluator ignores a duplicate)`);
+    });
   }
 
   private schedule(rule: BusRule, event: BusEvent, delivery: RecordedEvent['deliveries'][number], delayMs: number): void {
@@ -374,11 +458,13 @@ export class LocalEventBus {
     try {
       await rule.target(this.deliveryCopy(event));
       delivery.status = 'delivered';
+      this.finished(event, rule);
       this.emit({ kind: 'delivered', event, rule: rule.name, attempt });
     } catch (error) {
       if (attempt < policy.maximumAttempts) {
         if (this.closed) {
-          // A retry the stopped bus will never make; not a dead letter, since nothing gave up on it.
+          // A retry the stopped bus will not make; not a dead letter, since nothing gave up on it
+          // (the journal delivers it again at the next start).
           delivery.status = 'abandoned';
           this.emit({ kind: 'delivery-failed', event, rule: rule.name, attempt, error, retryInMs: null });
           return;
@@ -398,6 +484,7 @@ export class LocalEventBus {
         return;
       }
       delivery.status = 'dead-lettered';
+      this.finished(event, rule);
       this.emit({ kind: 'dead-lettered', event, rule: rule.name, attempts: attempt, error, file: this.options.deadLetterFile });
     }
   }
@@ -440,10 +527,15 @@ export class LocalEventBus {
   }
 
   /**
-   * Stops delivering: running deliveries may finish for up to `graceMs`, retries that are still
-   * waiting are abandoned (and counted), like events a stopped machine never delivers.
+   * Stops delivering, as a machine that shuts down cleanly: new requests are refused, deliveries
+   * running or waiting for a retry may finish for up to `graceMs`; what is still waiting then is
+   * abandoned (and counted) and, with a journal, delivered again at the next start.
    */
   async close(graceMs = 5000): Promise<{ abandoned: number }> {
+    this.refusing = true;
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise<void>((resolve) => { timeout = setTimeout(resolve, graceMs); })]);
+    clearTimeout(timeout);
     this.closed = true;
     let abandoned = 0;
     for (const [timer, delivery] of this.timers) {
@@ -452,13 +544,9 @@ export class LocalEventBus {
       abandoned += 1;
     }
     this.timers.clear();
-    let timeout: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.inFlight]),
-      new Promise<void>((resolve) => { timeout = setTimeout(resolve, graceMs); }),
-    ]);
-    clearTimeout(timeout);
     this.settleIfIdle();
+    // Every delivery over: nothing to deliver again, so the next start reads an empty journal.
+    await this.journal?.close({ empty: this.unfinished.size === 0 });
     return { abandoned };
   }
 }

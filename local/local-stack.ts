@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, parse as parsePath, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context, EventBridgeEvent, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
@@ -17,7 +17,7 @@ import {
   type HttpResponse,
   type LocalHttpServer,
 } from './aws-json-server.js';
-import { ensureDecisionTable, freePort, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { ensureDecisionTable, freePort, LOCAL_CREDENTIALS, LOCAL_REGION, localDynamoDbEndpoint, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { LOCAL_ACCOUNT_ID, LocalEventBus, type BusActivity, type BusEvent, type RetryPolicy } from './event-bus.js';
 import { matchesEventPattern } from './event-pattern.js';
 import { functionUrlEvent, functionUrlFailure, functionUrlResponse, lambdaContext, type IamCaller } from './lambda-runtime.js';
@@ -25,11 +25,13 @@ import { localIamPrincipalArn, REVIEWER_HEADER, writeLocalDirectory } from './lo
 import { localAuditDir, startLocalAudit, type LocalAudit } from './audit.js';
 import { auditTrailOffResponse, createAuditRoutes, type AuditRoutes } from './audit-api.js';
 import { createLogger, OUTCOME_TONES, type Logger } from './log.js';
+import { LOCK_FILE, lockDataFolder, waitForPreviousDynamoDb, type DataFolderLock } from './data-lock.js';
 import type { StreamHandler } from './stream-poller.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET, SlackEmulator } from './slack/emulator.js';
 import type { RateLimit } from './slack/rate-limit.js';
 import { LocalStepFunctions } from './step-functions.js';
 import type { ApprovalDefinition } from './workflow-definition.js';
+import { cachedDefinition } from './definition-cache.js';
 
 /**
  * The whole system on one machine: DynamoDB Local, and one HTTP port on 127.0.0.1 that serves
@@ -155,8 +157,16 @@ export interface LocalStack {
   timeScale: number;
   /** The audit bucket directory, when the audit trail runs. */
   auditDir: string | undefined;
-  /** Stops the workflows, delivering, closes the port and stops DynamoDB Local (its Java process included). */
+  /**
+   * Stops in order: refuses new requests and lets deliveries finish, lets workflow steps settle,
+   * closes the port, drains the stream into the audit log (digest and reconciliation), stops
+   * DynamoDB Local (its Java process included) and releases the data folder.
+   */
   stop(): Promise<void>;
+  /** Milliseconds each part of the start took (those under "concurrently" overlap). */
+  startupTimings: Readonly<Record<string, number>>;
+  /** The steps of `stop()` not finished yet (all of them before it is called): what a forced exit skips. */
+  unfinishedStopSteps(): string[];
 }
 
 export function resolveTimeScale(value: number | string | undefined): number {
@@ -177,27 +187,38 @@ export function resolvePort(value: number | string | undefined): number {
   return port;
 }
 
-/** DynamoDB Local needs Java 17 or later; say so in one line instead of a spawn error. */
-export function checkJava(): void {
-  const result = spawnSync('java', ['-version'], { encoding: 'utf8' });
+/**
+ * DynamoDB Local needs Java 17 or later; say so in one line instead of a spawn error. Asynchronous:
+ * `java -version` starts a JVM, which runs beside DynamoDB Local's own start instead of before it.
+ */
+export async function checkJava(): Promise<void> {
   const install = 'install Java 17 or later (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17) and make sure `java` is on PATH';
-  if (result.error !== undefined) {
+  const result = await new Promise<{ error: Error | null; text: string }>((resolve) => {
+    execFile('java', ['-version'], { encoding: 'utf8' }, (error, stdout, stderr) => resolve({ error: error !== null && (error as NodeJS.ErrnoException).code === 'ENOENT' ? error : null, text: `${stderr}${stdout}` }));
+  });
+  if (result.error !== null) {
     throw new JavaMissingError(`Java was not found, and DynamoDB Local needs it: ${install}`);
   }
-  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${result.stderr}${result.stdout}`);
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(result.text);
   if (match === null) return;
   const major = match[1] === '1' ? Number(match[2]) : Number(match[1]);
   if (major < 17) throw new JavaMissingError(`Java ${major} was found, but DynamoDB Local needs Java 17 or later: ${install}`);
 }
 
 /** `rm -rf` only what is plainly a data folder: never the repo, a parent of it, or a filesystem root. */
-function deleteDataDir(dataDir: string): void {
+function assertDeletable(dataDir: string): void {
   const fromRepo = relative(dataDir, REPO_ROOT);
   const containsRepo = fromRepo === '' || !fromRepo.startsWith('..');
   if (containsRepo || parsePath(dataDir).root === dataDir) {
     throw new LocalStackError(`refusing to delete ${dataDir} for --fresh: it is not a data folder (it holds the repository or is a filesystem root)`);
   }
-  rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** Empties the data folder for --fresh, keeping the lock this stack holds on it. */
+function emptyDataDir(dataDir: string): void {
+  for (const entry of readdirSync(dataDir)) {
+    if (entry !== LOCK_FILE) rmSync(join(dataDir, entry), { recursive: true, force: true });
+  }
 }
 
 /** The environment the handler modules read when they build their SDK clients at import time. */
@@ -262,13 +283,16 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
   };
 }
 
-/** Synthesizing the CDK app takes seconds; the definition does not change while the process runs. */
+/**
+ * Synthesizing the CDK app takes seconds: the definition is kept for the source it came from (see
+ * definition-cache.ts), and does not change while the process runs.
+ */
 let synthesized: Promise<ApprovalDefinition> | undefined;
 
 function loadSynthesizedDefinition(): Promise<ApprovalDefinition> {
-  synthesized ??= import('../infra/approval-definition.js').then(
+  synthesized ??= cachedDefinition(REPO_ROOT, () => import('../infra/approval-definition.js').then(
     (module): ApprovalDefinition => module.synthesizeApprovalDefinition(),
-  );
+  ));
   synthesized.catch(() => { synthesized = undefined; });
   return synthesized;
 }
@@ -346,6 +370,9 @@ function reportActivity(log: Logger, activity: BusActivity, outcomesFromStream: 
         log.step(step, subject, `${outcome}${typeof reason === 'string' && reason !== '' ? ` - ${reason}` : ''}`, OUTCOME_TONES[outcome] ?? 'plain');
       }
       return;
+    case 'recovered':
+      log.step('redeliver', subject, `accepted before the last stop and not delivered then; delivering it now (${activity.rules.join(', ')})`, 'dim');
+      return;
     case 'delivered':
       return;
     case 'delivery-failed': {
@@ -367,6 +394,15 @@ function functionUrlId(functionName: string): string {
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const startupTimings: Record<string, number> = {};
+  const timed = async <T>(name: string, work: Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work;
+    } finally {
+      startupTimings[name] = performance.now() - started;
+    }
+  };
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const log = options.log ?? createLogger();
   const port = resolvePort(options.port ?? process.env.PORT);
@@ -380,6 +416,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     name: LOCAL_BUS_NAME,
     region: LOCAL_REGION,
     deadLetterFile: join(dataDir, 'dlq.jsonl'),
+    journalFile: join(dataDir, 'bus', 'journal.jsonl'),
     ...(options.retry === undefined ? {} : { retry: options.retry }),
     log,
   });
@@ -478,13 +515,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let dynamoDbStarting: Promise<DynamoDbLocal> | undefined;
   let stepFunctions: LocalStepFunctions;
   let audit: LocalAudit | undefined;
+  let lock: DataFolderLock | undefined;
   const auditDir = localAuditDir(dataDir);
   const auditRetentionDays = options.auditRetentionDays ?? Number(process.env[ENV.auditRetentionDays] || DEFAULT_AUDIT_RETENTION_DAYS);
   try {
     if (!Number.isInteger(auditRetentionDays) || auditRetentionDays < 1) throw new LocalStackError(`audit retention "${auditRetentionDays}" is not a whole number of days, at least 1 (${ENV.auditRetentionDays})`);
-    if (options.fresh === true) deleteDataDir(dataDir);
+    if (options.fresh === true) assertDeletable(dataDir);
     mkdirSync(dataDir, { recursive: true });
-    checkJava();
+    // Before --fresh deletes anything: a second stack on this folder must not touch the first's data.
+    try {
+      lock = lockDataFolder(dataDir, http.port);
+    } catch (error) {
+      if (error instanceof Error && error.name === 'DataFolderInUseError') throw new LocalStackError(error.message);
+      throw error;
+    }
+    if (options.fresh === true) emptyDataDir(dataDir);
+    // A stack killed with SIGKILL: its DynamoDB Local is being stopped by its watchdog; the files are ours once it is gone.
+    if (!await waitForPreviousDynamoDb(lock.previous)) {
+      throw new LocalStackError(`DynamoDB Local of the stack that ran on ${dataDir} before (pid ${lock.previous?.dynamoDbPid}) is still running; stop it (kill ${lock.previous?.dynamoDbPid}) and start again`);
+    }
     const directory = writeLocalDirectory(directorySource, dataDir);
     slack = new SlackEmulator({
       directory: directory.data,
@@ -497,11 +546,35 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.slackPersistence === false ? {} : { stateFile: join(dataDir, 'slack', 'workspace.json') }),
       ...(options.slackRateLimit === undefined ? {} : { rateLimit: options.slackRateLimit }),
     });
-    // DynamoDB Local boots (a JVM, a few seconds) while the CDK app is synthesized.
+    // Concurrently, since each takes seconds on a loaded machine: DynamoDB Local boots (a JVM) and
+    // Java's version is checked, while the CDK app is synthesized and the handler modules are
+    // imported (they only build their clients at import; DynamoDB Local's endpoint is known from its port).
     const dynamoDbPort = options.dynamoDbPort ?? await freePort();
-    dynamoDbStarting = startDynamoDbLocal({ dataDir: join(dataDir, 'dynamodb'), port: dynamoDbPort });
+    const dynamoDbEndpoint = localDynamoDbEndpoint(dynamoDbPort);
+    const javaChecked = timed('Java version check', checkJava());
+    javaChecked.catch(() => undefined);
+    dynamoDbStarting = timed('DynamoDB Local', startDynamoDbLocal({ dataDir: join(dataDir, 'dynamodb'), port: dynamoDbPort }));
     dynamoDbStarting.catch(() => undefined);
-    const approval = await (options.loadApprovalDefinition ?? loadSynthesizedDefinition)();
+    const environment = handlerEnvironment({
+      url: http.url,
+      dynamoDbEndpoint,
+      directoryFile: directory.file,
+      slackBotToken,
+      slackSigningSecret,
+      auditDir,
+      auditRetentionDays,
+    });
+    if (options.loadHandlers === undefined) {
+      const endpoints = `${http.url} and ${dynamoDbEndpoint}, with the directory ${directorySource} and the audit bucket ${auditDir}`;
+      if (realHandlersEndpoints !== undefined && realHandlersEndpoints !== endpoints) {
+        throw new LocalStackError(`the handler modules in this process already use ${realHandlersEndpoints} (their clients and directory are set up once, at import); start the next local stack in this process with the same port, dynamoDbPort and directory`);
+      }
+      realHandlersEndpoints = endpoints;
+    }
+    applyHandlerEnvironment(environment);
+    const loading = timed('handler modules', (options.loadHandlers ?? loadRealHandlers)());
+    loading.catch(() => undefined);
+    const approval = await timed('workflow definition', (options.loadApprovalDefinition ?? loadSynthesizedDefinition)());
     stepFunctions = new LocalStepFunctions({
       stateMachineArn: LOCAL_APPROVAL_STATE_MACHINE_ARN,
       approval,
@@ -511,27 +584,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log,
     });
     operations = { ...bus.operations, ...stepFunctions.operations };
+    // A missing or old Java is said as such, before DynamoDB Local's own failure to start.
+    await javaChecked;
     dynamoDb = await dynamoDbStarting;
-    await ensureDecisionTable(dynamoDb.client, LOCAL_TABLE_NAME);
-
-    const environment = handlerEnvironment({
-      url: http.url,
-      dynamoDbEndpoint: dynamoDb.endpoint,
-      directoryFile: directory.file,
-      slackBotToken,
-      slackSigningSecret,
-      auditDir,
-      auditRetentionDays,
-    });
-    if (options.loadHandlers === undefined) {
-      const endpoints = `${http.url} and ${dynamoDb.endpoint}, with the directory ${directorySource} and the audit bucket ${auditDir}`;
-      if (realHandlersEndpoints !== undefined && realHandlersEndpoints !== endpoints) {
-        throw new LocalStackError(`the handler modules in this process already use ${realHandlersEndpoints} (their clients and directory are set up once, at import); start the next local stack in this process with the same port, dynamoDbPort and directory`);
-      }
-      realHandlersEndpoints = endpoints;
-    }
-    applyHandlerEnvironment(environment);
-    const loaded = await (options.loadHandlers ?? loadRealHandlers)();
+    lock.setDynamoDbPid(dynamoDb.pid);
+    await timed('decision table', ensureDecisionTable(dynamoDb.client, LOCAL_TABLE_NAME));
+    const loaded = await loading;
     bus.addRule({
       name: ACTION_REQUESTED_RULE,
       pattern: ACTION_REQUESTED_PATTERN,
@@ -540,8 +598,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const auditOn = options.audit !== false && loaded.auditWriter !== undefined;
     bus.subscribe((activity) => reportActivity(log, activity, auditOn));
+    // What the bus accepted before the last stop or crash and did not deliver, delivered now (as EventBridge retries).
+    await bus.recover();
     if (auditOn && loaded.auditWriter !== undefined) {
-      audit = await startLocalAudit({
+      audit = await timed('audit trail', startLocalAudit({
         dataDir,
         dynamoDb: dynamoDb.client,
         dynamoDbEndpoint: dynamoDb.endpoint,
@@ -549,7 +609,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         retentionDays: auditRetentionDays,
         handler: loaded.auditWriter,
         log,
-      });
+      }));
       auditPages = createAuditRoutes({ auditDir: audit.auditDir, onError: onInternalError });
     }
     handlers = loaded;
@@ -558,14 +618,41 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   } catch (error) {
     await audit?.stop().catch(() => undefined);
     await http.close();
+    await bus.close(0);
     await (dynamoDb ?? await dynamoDbStarting?.catch(() => undefined))?.stop();
+    lock?.release();
     throw error;
   }
+  const folderLock = lock;
 
   const running = dynamoDb;
   const emulator = slack;
   const auditTrail = audit;
   let stopping: Promise<void> | undefined;
+  // In this order: nothing new comes in, what is running finishes and is written, and DynamoDB Local,
+  // which all of it writes to, stops last.
+  const stopSteps: [string, () => Promise<void>][] = [
+    ['refuse new requests and finish deliveries', async () => {
+      const { abandoned } = await bus.close(30_000);
+      if (abandoned > 0) log.warn(`${abandoned} deliver${abandoned === 1 ? 'y' : 'ies'} still waiting for a retry stay in the bus journal and are made at the next start`);
+    }],
+    ['let workflow steps settle', async () => {
+      // Running workflows end (waiting reviews resume at the next start); functions they invoked finish.
+      await stepFunctions.close();
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    }],
+    ['close the port', async () => {
+      handlers = undefined;
+      await http.close();
+      emulator.workspace.flush();
+      await auditPages?.close();
+    }],
+    // Nothing writes to the table now: the poller drains the stream, then the digests are signed.
+    ...(auditTrail === undefined ? [] : [['drain the stream into the audit log and sign the digest', () => auditTrail.stop()] as [string, () => Promise<void>]]),
+    ['stop DynamoDB Local', () => running.stop()],
+    ['release the data folder', () => Promise.resolve(folderLock.release())],
+  ];
+  const unfinished = new Set(stopSteps.map(([name]) => name));
   return {
     url: http.url,
     port: http.port,
@@ -579,21 +666,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     auditDir: auditTrail?.auditDir,
     stop: () => {
       stopping ??= (async () => {
-        // Running workflows end first; functions they invoked finish (they write to DynamoDB Local
-        // and may publish on the bus), then deliveries in progress, then the port and DynamoDB Local.
-        await stepFunctions.close();
-        await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
-        const { abandoned } = await bus.close();
-        if (abandoned > 0) log.warn(`${abandoned} deliver${abandoned === 1 ? 'y' : 'ies'} waiting for a retry were dropped at shutdown`);
-        handlers = undefined;
-        await http.close();
-        emulator.workspace.flush();
-        await auditPages?.close();
-        // Nothing writes to the table now: the poller drains the stream, then the digests are signed.
-        await auditTrail?.stop();
-        await running.stop();
+        for (const [name, step] of stopSteps) {
+          await step();
+          unfinished.delete(name);
+        }
       })();
       return stopping;
     },
+    unfinishedStopSteps: () => [...unfinished],
+    startupTimings,
   };
 }

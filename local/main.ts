@@ -10,8 +10,9 @@ import { PortInUseError } from './aws-json-server.js';
 import { DynamoDbLocalError } from './dynamodb-local.js';
 import { createLogger } from './log.js';
 import { JavaMissingError, LocalStackError, startLocalStack, type LocalStack } from './local-stack.js';
-import { parseStartArguments, START_USAGE } from './start-arguments.js';
-import { bannerLines } from './banner.js';
+import { parseStartArguments, START_HELP } from './start-arguments.js';
+import { bannerLines, STARTING_LINE, startupLine } from './banner.js';
+import { createShutdown } from './shutdown.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET } from './slack/emulator.js';
 import { SlackWorkspaceFileError } from './slack/workspace.js';
 
@@ -48,8 +49,9 @@ function parentPid(pid: number): number | undefined {
 }
 
 /**
- * `npm start` runs npm -> sh -> tsx -> this process. A SIGTERM sent to npm alone kills sh, but not
- * tsx nor this process, which would leave the stack (and its Java child) running with nobody to
+ * `npm start` runs npm -> sh -> this process (node with tsx's loader in the same process: tsx's own
+ * CLI would put a signal relay in between that kills a stack still stopping). A SIGTERM sent to npm
+ * alone kills sh, but not this process, which would leave the stack (and its Java child) running with nobody to
  * stop it. So this process also stops when the chain that launched it breaks.
  */
 function watchLauncher(onGone: () => void): void {
@@ -65,13 +67,16 @@ function watchLauncher(onGone: () => void): void {
   timer.unref();
 }
 
+/** When this module's imports were loaded (tsx compiles them on the first run): ms since the process started. */
+const modulesLoadedAt = performance.now();
+
 async function main(): Promise<void> {
   const args = parseStartArguments(process.argv.slice(2));
   if (args.help) {
-    process.stdout.write(`${START_USAGE}\n`);
+    process.stdout.write(`${START_HELP}\n`);
     return;
   }
-  log.info('starting the Countersign local stack (DynamoDB Local takes a few seconds)...');
+  log.info(STARTING_LINE);
   const stack = await startLocalStack({
     fresh: args.fresh,
     log,
@@ -80,26 +85,15 @@ async function main(): Promise<void> {
     ...(args.dataDir === undefined ? {} : { dataDir: args.dataDir }),
   });
   banner(stack);
+  log.info(startupLine(stack.startupTimings, modulesLoadedAt, performance.now()));
 
-  let stoppingSince: number | undefined;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stoppingSince !== undefined) {
-      // Ctrl-C reaches this process twice (from the terminal's process group and relayed by tsx/npm);
-      // only a later, deliberate second signal skips the clean stop.
-      if (Date.now() - stoppingSince < 2000) return;
-      log.warn(`${signal} again: exiting without waiting for the stop`);
-      process.exit(1);
-    }
-    stoppingSince = Date.now();
-    log.info(`${signal}: stopping...`);
-    stack.stop().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => fail(error),
-    );
-  };
+  const shutdown = createShutdown({
+    stop: () => stack.stop(),
+    unfinishedStopSteps: () => stack.unfinishedStopSteps(),
+    log,
+    exit: (code) => process.exit(code),
+    onStopFailed: fail,
+  });
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
   process.on('SIGHUP', shutdown);

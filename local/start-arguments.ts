@@ -4,6 +4,18 @@ import { LocalStackError, resolvePort, resolveTimeScale } from './local-stack.js
 
 export const START_USAGE = 'usage: npm start [-- --fresh] [-- --port N] [-- --time-scale N] [-- --data-dir DIR] (PORT=N and COUNTERSIGN_TIME_SCALE=N work too)';
 
+/** `npm start -- --help`: the usage line, then each option and what it does. */
+export const START_HELP = `${START_USAGE}
+
+Runs the whole of Countersign on this machine until Ctrl-C (a second Ctrl-C stops at once, saying what it skipped).
+
+options:
+  --fresh           delete the data folder's contents first (requests, decisions, reviews, the audit log, its keys)
+  --port N          serve the bus, Slack, the decision API and the audit page on port N (default 4010; 0 picks a free port; or PORT=N)
+  --time-scale N    run workflow time N times faster: reminders and deadlines of reviews come N times sooner (default 1; or COUNTERSIGN_TIME_SCALE=N)
+  --data-dir DIR    keep the data in DIR instead of .countersign/ (one stack per folder: a second one on the same folder is refused)
+  --help, -h        this help`;
+
 export interface StartArguments {
   help: boolean;
   fresh: boolean;

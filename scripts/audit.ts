@@ -40,6 +40,33 @@ const USAGE = `usage:
   npm run audit -- query "<SQL>" | --saved NAME [--param name=value]... [--dir PATH] [--json | --csv]
   npm run audit -- queries`;
 
+const HELP = `npm run audit: check and query the audit log.
+
+${USAGE}
+
+commands:
+  verify     proves the log whole and unaltered: every object version, the hash chains, the signed digests
+             (against the trust anchor, never a key found in the log), request numbering, the failure
+             destination and the reconciliation statements. Exit 0 whole, 1 problems found, 2 could not run.
+  query      runs SQL (DuckDB) over the log as the table audit_events, or a saved query (--saved NAME)
+  queries    lists the saved queries and their parameters
+
+options:
+  --dir PATH            the local log (default: .countersign/audit-bucket)
+  --bucket NAME         the S3 audit bucket of a deployment, instead of --dir
+  --from ISO, --to ISO  verify only the hours in this range
+  --keys DIR            the local digest key pair (default: keys/ beside the log's folder)
+  --public-key FILE     a PEM public key kept outside the bucket, as the trust anchor
+  --key-id KMS_KEY      the KMS key of a deployment (stack output DigestSigningKeyArn), as the trust anchor
+  --trust-key-in-log    trust the public key published in the log (only for a log whose anchor is lost)
+  --failures FILE       the local failure destination (default: audit-failures.jsonl beside the log's folder)
+  --failure-bucket NAME the failure bucket of a deployment (stack output AuditFailureBucketName)
+  --reconcile --table NAME [--endpoint URL]
+                        also compares the log with the decision table
+  --saved NAME          a saved query (see queries); --param name=value sets its parameters
+  --json, --csv         the output format (verify: --json only); the default is a table or a report
+  --help, -h            this help`;
+
 class UsageError extends Error {
   constructor(message: string) {
     super(`${message}\n${USAGE}`);
@@ -252,6 +279,10 @@ function listQueries(): number {
 
 export async function main(argv: string[]): Promise<number> {
   try {
+    if (argv.some((arg) => arg === '--help' || arg === '-h') || argv[0] === 'help') {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
     const args = parseArgs(argv);
     switch (args.command) {
       case 'verify': return await verifyCommand(args);

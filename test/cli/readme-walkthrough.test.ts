@@ -188,10 +188,13 @@ describe('the README, followed step by step', () => {
     expect(rows.map((row) => row.event_type)).toEqual(expect.arrayContaining(['requested', 'decided', 'vote', 'outcome']));
   });
 
-  it('npm start -- --help prints the usage; a mistyped option is one line and exit 1', () => {
+  it('npm start -- --help prints the usage and what each option does; a mistyped option is one line and exit 1', () => {
     const help = run('npm', ['start', '--silent', '--', '--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('usage: npm start [-- --fresh] [-- --port N] [-- --time-scale N] [-- --data-dir DIR]');
+    for (const option of ['--fresh', '--port N', '--time-scale N', '--data-dir DIR', '--help, -h']) {
+      expect(help.stdout, help.stdout).toMatch(new RegExp(`^  ${option.replace(/[-,]/g, '\\$&')} +\\S`, 'm'));
+    }
     const wrong = run('npm', ['start', '--silent', '--', '--frseh']);
     expect(wrong.status).toBe(1);
     expect(wrong.stdout.trim()).toMatch(/^error: Unknown option '--frseh'.*usage: npm start/);

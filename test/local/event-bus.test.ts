@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ACTION_REQUESTED_PATTERN } from '../../shared/store-schema.js';
 import { handleAwsJsonRequest, startHttpServer, type LocalHttpServer } from '../../local/aws-json-server.js';
-import { LocalEventBus, putEventsEntrySize, type BusEvent, type DeadLetterRecord } from '../../local/event-bus.js';
+import { LocalEventBus, putEventsEntrySize, type BusActivity, type BusEvent, type DeadLetterRecord } from '../../local/event-bus.js';
 import { memoryLogger } from '../../local/log.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -301,6 +301,115 @@ describe('events nested at any depth (issue 11)', () => {
     expect(bus.recent()[0]?.deliveries[0]?.status).toBe('dead-lettered');
   });
 });
+
+describe('the journal: accepted events survive a crash (issue 11)', () => {
+  const RULE = 'action-requested';
+  const journalOf = () => join(dir, 'bus', 'journal.jsonl');
+  /** A bus on this test's journal whose target records what it gets, or never answers (a crash mid-delivery). */
+  function journaledBus(target: (event: BusEvent) => Promise<void>, log = memoryLogger()): LocalEventBus {
+    const journaled = new LocalEventBus({ name: BUS, region: 'us-east-1', deadLetterFile: join(dir, 'dlq.jsonl'), journalFile: journalOf(), retry: { maximumAttempts: 2, baseDelayMs: 5 }, log });
+    journaled.addRule({ name: RULE, pattern: ACTION_REQUESTED_PATTERN, targetArn: 'arn:aws:lambda:us-east-1:000000000000:function:stub', target });
+    return journaled;
+  }
+  const request = (actionId: string, detail = JSON.stringify({ actionId, action: 'db.query' })) => ({
+    Entries: [{ EventBusName: BUS, Source: 'agent.billing-agent', DetailType: 'Action Requested', Detail: detail }],
+  });
+  const never = () => new Promise<void>(() => undefined);
+
+  it('has each accepted entry on disk, its Detail byte for byte, when PutEvents answers; a batch is one write', async () => {
+    const first = journaledBus(never);
+    await first.recover();
+    const spaced = '{ "actionId" : "a-1",\n  "action": "db.query" }';
+    const batch = await first.putEvents({ Entries: [request('a-1', spaced).Entries[0], request('a-2').Entries[0]] });
+    const lines = readFileSync(journalOf(), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { event: { id: string }; detail: string });
+    expect(lines.map((line) => line.event.id)).toEqual(batch.Entries.map((result) => result.EventId));
+    expect(lines[0]?.detail).toBe(spaced);
+    await first.close(0);
+  });
+
+  it('delivers again, after a crash, exactly the accepted events whose delivery was not over, as sent', async () => {
+    const delivered: BusEvent[] = [];
+    // The first run delivers a-1 and is killed while delivering a-2 and a-3.
+    const first = journaledBus(async (event) => {
+      if (event.detail.actionId !== 'a-1') return never();
+      delivered.push(event);
+    });
+    await first.recover();
+    const ids = [];
+    for (const actionId of ['a-1', 'a-2', 'a-3']) ids.push((await first.putEvents(request(actionId))).Entries[0]?.EventId);
+    await eventuallyTrue(() => delivered.length === 1);
+
+    const activity: BusActivity[] = [];
+    const redelivered: BusEvent[] = [];
+    const second = journaledBus(async (event) => { redelivered.push(event); });
+    second.subscribe((item) => activity.push(item));
+    expect(await second.recover()).toBe(2);
+    await second.idle();
+    expect(redelivered.map((event) => [event.id, event.detail.actionId])).toEqual([[ids[1], 'a-2'], [ids[2], 'a-3']]);
+    expect(activity.filter((item) => item.kind === 'recovered').map((item) => item.event.id)).toEqual([ids[1], ids[2]]);
+    await second.close(1000);
+
+    // Delivered now: a third start has nothing to deliver, and the journal was compacted.
+    const third = journaledBus(async (event) => { redelivered.push(event); });
+    expect(await third.recover()).toBe(0);
+    expect(readFileSync(journalOf(), 'utf8')).toBe('');
+    await third.close(0);
+    await first.close(0);
+  });
+
+  it('a clean stop with every delivery over leaves the journal empty; one with a delivery still running keeps it', async () => {
+    const clean = journaledBus(async () => undefined);
+    await clean.recover();
+    await clean.putEvents(request('a-1'));
+    await clean.idle();
+    await clean.close(1000);
+    expect(readFileSync(journalOf(), 'utf8')).toBe('');
+
+    const busy = journaledBus(never);
+    await busy.recover();
+    const id = (await busy.putEvents(request('a-2'))).Entries[0]?.EventId;
+    await busy.close(0);
+    expect(readFileSync(journalOf(), 'utf8')).toContain(`"id":"${id}"`);
+  });
+
+  it('skips a last line cut short by the crash (never acknowledged), saying so', async () => {
+    const first = journaledBus(never);
+    await first.recover();
+    const id = (await first.putEvents(request('a-1'))).Entries[0]?.EventId;
+    await first.close(0);
+    appendFileSync(journalOf(), '{"event":{"version":"0","id":"torn');
+    const log = memoryLogger();
+    const redelivered: BusEvent[] = [];
+    const second = journaledBus(async (event) => { redelivered.push(event); }, log);
+    expect(await second.recover()).toBe(1);
+    await second.idle();
+    expect(redelivered.map((event) => event.id)).toEqual([id]);
+    expect(log.lines.join('\n')).toContain('1 unreadable line(s) in the bus journal');
+    await second.close(0);
+  });
+
+  it('while stopping and once stopped, refuses new requests with 503 (the SDK retries) but accepts events no rule delivers, unjournaled', async () => {
+    const stopping = journaledBus(async () => undefined);
+    await stopping.recover();
+    stopping.refuseNewRequests();
+    await expect(stopping.putEvents(request('a-late'))).rejects.toMatchObject({ type: 'ServiceUnavailableException', statusCode: 503 });
+    const decided = { Entries: [{ EventBusName: BUS, Source: 'countersign', DetailType: 'Action Decided', Detail: '{"actionId":"a-0","outcome":"allowed"}' }] };
+    expect((await stopping.putEvents(decided)).FailedEntryCount).toBe(0);
+    // Even once the bus is closed: workflow steps that settle after it publish their decisions.
+    await stopping.close(0);
+    expect((await stopping.putEvents(decided)).FailedEntryCount).toBe(0);
+    await expect(stopping.putEvents(request('a-later'))).rejects.toMatchObject({ type: 'ServiceUnavailableException', statusCode: 503 });
+    expect(readFileSync(journalOf(), 'utf8')).toBe('');
+  });
+});
+
+async function eventuallyTrue(probe: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 describe('the AWS JSON endpoint', () => {
   it('answers an unknown operation with UnknownOperationException, as AWS does', async () => {

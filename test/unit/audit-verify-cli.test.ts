@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js'
 import { publishPublicKey, writeDigestsUpTo, type AuditDigest } from '../../shared/audit/digest.js';
 import { publicKeyFingerprint } from '../../shared/ports/signer.js';
 import { main } from '../../scripts/audit.js';
+import { REPO_ROOT } from '../../local/local-stack.js';
 
 let dir: string;
 let objectKey: string;
@@ -139,3 +141,22 @@ async function cpDir(from: string, to: string): Promise<void> {
   const { cp } = await import('node:fs/promises');
   await cp(from, to, { recursive: true });
 }
+
+describe('npm run audit -- --help', () => {
+  it('prints what each command and option does, and exits 0 (it once answered "unknown command")', async () => {
+    for (const argv of [['--help'], ['-h'], ['help'], ['verify', '--help']]) {
+      const { code, out, err } = await cli(...argv);
+      expect(code, argv.join(' ')).toBe(0);
+      expect(err).toBe('');
+      for (const command of ['verify ', 'query ', 'queries ']) expect(out).toContain(`\n  ${command}`);
+      for (const option of ['--dir PATH', '--bucket NAME', '--key-id KMS_KEY', '--failure-bucket NAME', '--reconcile', '--saved NAME', '--json, --csv']) expect(out).toContain(`\n  ${option}`);
+    }
+  });
+
+  it('is what npm run audit -- --help prints, as the README writes it', () => {
+    const result = spawnSync('npm', ['run', '--silent', 'audit', '--', '--help'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^npm run audit: check and query the audit log\.\n/);
+    expect(result.stdout).toContain('\n  --help, -h            this help');
+  });
+});
