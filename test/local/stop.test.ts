@@ -62,6 +62,23 @@ describe('Ctrl-C to npm start during a burst', () => {
     const verify = audit(dataDir, ['verify']);
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toMatch(/verified: .* no problems/);
+    // Everything is signed after a clean stop: nothing written after the newest digest.
+    expect(verify.stdout).not.toContain('written after the newest digest');
+    expect(processesOf(dataDir)).toBe('');
+  }, 300_000);
+
+  it('a second Ctrl-C stop (in the same hour, most runs) again leaves every object signed: the hour\'s next digest', async () => {
+    stack = await startChildStack(dataDir, { fresh: false });
+    const sent = await burstInterrupted(stack, 'SIGINT', { prefix: `${prefix}-2`, total: 200, after: 20, stopAtSignal: false });
+    expect(sent.signalled, 'the burst ended before Ctrl-C').toBe(true);
+    expect(await stack.exited).toBe('SIGINT');
+    const counts = decidedCounts(dataDir, `${prefix}-2`);
+    for (const actionId of sent.accepted) expect(counts.get(actionId), `decided records of ${actionId}`).toBe(1);
+    const verify = audit(dataDir, ['verify']);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/verified: .* no problems/);
+    expect(verify.stdout).not.toContain('written after the newest digest');
+    stack = undefined;
     expect(processesOf(dataDir)).toBe('');
   }, 300_000);
 });
