@@ -174,7 +174,8 @@ export class ActionIntake extends Construct {
     // conditional Puts, PutItem to record a conflict, UpdateItem to mark dispatched, GetItem to look at an
     // earlier request. IAM authorizes a TransactWriteItems call item by item (each Put as dynamodb:PutItem);
     // "dynamodb:TransactWriteItems" is not an IAM action, and the transaction has no ConditionCheck items.
-    grantItems(props.table, fn, ['requests'], 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
+    // Query: a conflict on a request recorded before event numbering existed counts its events once.
+    grantItems(props.table, fn, ['requests'], 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:Query');
     // DynamoDB decrypts the table key with the caller's credentials; it generates data keys itself, under its
     // own grant, so callers need kms:Decrypt only.
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');

@@ -126,10 +126,12 @@ describe('least privilege: each role grants what its handler calls, on what it t
     const fn = functionOf('evaluate-action');
     expect(grantsOf(fn.roleId)).toEqual({
       // DynamoDecisionStore: TransactWriteItems of conditional Puts (authorized item by item as PutItem),
-      // PutItem (conflict record), UpdateItem (mark dispatched), GetItem (the earlier request).
+      // PutItem (conflict record), UpdateItem (mark dispatched; the request's eventSeq), GetItem (the earlier
+      // request, its eventSeq), Query (counting the events of a request recorded before numbering existed).
       'dynamodb:PutItem': [table],
       'dynamodb:UpdateItem': [table],
       'dynamodb:GetItem': [table],
+      'dynamodb:Query': [table],
       // DynamoDB decrypts the table key with the caller's credentials; SQS needs both to encrypt a message.
       'kms:Decrypt': [tableKey, queueKey].sort(),
       'kms:GenerateDataKey': [queueKey],

@@ -124,6 +124,26 @@ describe('review store on DynamoDB Local', () => {
     expect(items.find((i) => i.sk === 'REQUEST')?.eventSeq).toBe(events.length);
   });
 
+  it('numbers on a request recorded before numbering existed: its events are counted once, then eventSeq moves', async () => {
+    const { PutItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const { marshall } = await import('@aws-sdk/util-dynamodb');
+    const { appendRequestEvent } = await import('../../shared/adapters/aws/dynamo-decision-store.js');
+    const key = `legacy-${Date.now()}`;
+    for (const item of [
+      { pk: `REQ#${key}`, sk: 'REQUEST', kind: 'request', key, outcome: 'pending' },
+      { pk: `REQ#${key}`, sk: 'EVENT#requested', kind: 'event', eventId: `${key}/requested` },
+      { pk: `REQ#${key}`, sk: 'EVENT#decided', kind: 'event', eventId: `${key}/decided` },
+    ]) await ddb.client.send(new PutItemCommand({ TableName: TABLE, Item: marshall(item) }));
+    expect(await appendRequestEvent(ddb.client, TABLE, key, { pk: `REQ#${key}`, sk: 'EVENT#reminded', kind: 'event', eventId: `${key}/reminded` })).toBe(true);
+    expect(await appendRequestEvent(ddb.client, TABLE, key, { pk: `REQ#${key}`, sk: 'EVENT#outcome', kind: 'event', eventId: `${key}/outcome` })).toBe(true);
+    // The same event again is a redelivery: nothing written, nothing numbered.
+    expect(await appendRequestEvent(ddb.client, TABLE, key, { pk: `REQ#${key}`, sk: 'EVENT#outcome', kind: 'event', eventId: `${key}/outcome` })).toBe(false);
+    const items = await query(`REQ#${key}`);
+    expect(items.find((i) => i.sk === 'EVENT#reminded')?.requestSeq).toBe(3);
+    expect(items.find((i) => i.sk === 'EVENT#outcome')?.requestSeq).toBe(4);
+    expect(items.find((i) => i.sk === 'REQUEST')?.eventSeq).toBe(4);
+  });
+
   it('counts 20 concurrent clicks by one reviewer as one vote (quorum 2), then closes once on the second reviewer', async () => {
     const t = await opened(SECURITY_QUORUM_2, { agent: { id: 'ops-agent' } });
     const erin = await Promise.all(Array.from({ length: 20 }, () => castVote(click(t.reviewId, 'U0ERIN'), t.deps)));
