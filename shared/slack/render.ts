@@ -312,13 +312,15 @@ export function denyModal(view: ReviewView): ModalView {
 /**
  * A reply in the review's thread (reminders, escalation), mentioning the reviewers who can still
  * vote. The text is escaped: it may use *bold*, never markup; keep agent text out of it anyway.
+ * A `deadline` (ISO) follows as "Deadline: <!date^…>", which Slack shows in each reader's time zone.
  */
-export function threadNote(text: string, mentionSlackUserIds: string[]): { text: string } {
+export function threadNote(text: string, mentionSlackUserIds: string[], deadline?: string): { text: string } {
   const ids = [...new Set(mentionSlackUserIds)];
   const bad = ids.find((id) => !SLACK_USER_ID.test(id));
   if (bad !== undefined) throw new ReviewRenderError(`${JSON.stringify(bad.slice(0, 40))} is not a Slack user id; mentions come from the directory`);
   const mentions = ids.map((id) => `<@${id}>`).join(' ');
-  const body = escapeMrkdwn(fit(visible(text), SLACK_LIMITS.sectionText, 'ellipsis'));
+  const escaped = escapeMrkdwn(fit(visible(text), SLACK_LIMITS.sectionText, 'ellipsis'));
+  const body = deadline === undefined ? escaped : `${escaped} Deadline: ${slackDate(deadline)}.`;
   return { text: mentions === '' ? body : `${mentions} ${body}` };
 }
 

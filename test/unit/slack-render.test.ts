@@ -319,6 +319,12 @@ describe('thread notes and notices', () => {
     expect(threadNote('No one to mention', [])).toEqual({ text: 'No one to mention' });
   });
 
+  it('shows a deadline as Slack\'s date token, which each reader sees in their own time zone, with a UTC fallback', () => {
+    expect(threadNote('Reminder: 1 more approval needed.', ['U0DAN'], '2026-11-22T04:30:01.000Z')).toEqual({
+      text: `<@U0DAN> Reminder: 1 more approval needed. Deadline: <!date^1795321801^{date_short_pretty} at {time}|2026-11-22 04:30 UTC>.`,
+    });
+  });
+
   it('refuses a mention that is not a Slack user id', () => {
     expect(() => threadNote('hi', ['<!channel>'])).toThrow(ReviewRenderError);
   });
