@@ -67,7 +67,7 @@ export function auditPageHtml(options: { nonce: string }): string {
   tbody tr.record { cursor: pointer; }
   tbody tr.record:hover { background: #f8f8f8; }
   td.time, td.mono, td.agent { white-space: nowrap; }
-  td.agent.claimed { color: var(--muted); font-style: italic; }
+  td.agent.claimed { color: var(--muted); font-style: italic; max-width: 240px; overflow: hidden; text-overflow: ellipsis; }
   .mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
   .chip { display: inline-block; white-space: nowrap; color: #fff; border-radius: 3px; padding: 0 5px; font-size: 12px; font-weight: 700; }
   .event { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; white-space: nowrap; }
@@ -433,7 +433,7 @@ export function auditPageHtml(options: { nonce: string }): string {
       cell(row, record.eventType, 'event');
       // A malformed request has no agent id: the source its sender claimed is the only hint.
       if (record.agentId || !record.claimedSource) cell(row, record.agentId || '', 'agent');
-      else cell(row, record.claimedSource, 'agent claimed', 'no valid agent id: the event source the sender claimed');
+      else cell(row, record.claimedSource, 'agent claimed', 'no valid agent id; the event source the sender claimed: ' + record.claimedSource);
       cell(row, record.action || '');
       cell(row, record.resourceType || record.resourceId ? (record.resourceType || '?') + '/' + (record.resourceId || '?') : '');
       cell(row, record.environment || '');

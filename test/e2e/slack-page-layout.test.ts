@@ -1,14 +1,13 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slackPageHtml } from '../../local/slack/page.js';
-import { HAS_CHROMIUM, launchChromium, MISSING_CHROMIUM, VIEWPORT } from './support.js';
+import { HAS_CHROMIUM, MISSING_CHROMIUM, openServedPage } from './support.js';
 
 /**
  * The workspace page's layout in Chromium, with a channel state served to it directly (no local
  * stack): what a reader sees once the page has laid itself out.
  */
 
-const ORIGIN = 'http://slack.page.test';
 
 /** A day of review-like messages, more than the channel shows at once, so that it scrolls. */
 function state(): unknown {
@@ -35,16 +34,10 @@ describe.skipIf(!HAS_CHROMIUM)(`the workspace page's layout in Chromium${HAS_CHR
   let page: Page;
 
   beforeAll(async () => {
-    browser = await launchChromium();
-    const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: 'en-US', timezoneId: 'UTC' });
-    await context.route(`${ORIGIN}/**`, async (route) => {
-      const url = new URL(route.request().url());
-      if (url.pathname === '/slack') await route.fulfill({ contentType: 'text/html', body: slackPageHtml({ nonce: 'n0', teamName: 'Countersign (local Slack)' }) });
-      else if (url.pathname === '/slack/state') await route.fulfill({ contentType: 'application/json', body: JSON.stringify(state()) });
-      else await route.fulfill({ status: 404, body: '' });
-    });
-    page = await context.newPage();
-    await page.goto(`${ORIGIN}/slack`);
+    ({ browser, page } = await openServedPage('/slack', {
+      '/slack': { contentType: 'text/html', body: () => slackPageHtml({ nonce: 'n0', teamName: 'Countersign (local Slack)' }) },
+      '/slack/state': { contentType: 'application/json', body: () => JSON.stringify(state()) },
+    }));
     await page.locator('#messages .message').nth(29).waitFor();
   });
 
