@@ -125,7 +125,18 @@ export interface AuditPageRecord {
   vote: string | null;
   comment: string | null;
   policyIds: string[];
+  /** The policies that decided the request this record belongs to (from its `decided` record). */
+  requestPolicyIds: string[];
   payloadSha256: string | null;
+  /** The record's own hash in the chain. */
+  hash: string | null;
+  /** The key of the log object that holds the record, relative to the bucket directory. */
+  objectKey: string | null;
+  /**
+   * The event source the request's sender gave (`agent.<id>`), from its `requested` record: for a
+   * malformed request, which has no agent id, the only hint of who sent it. Claimed, not verified.
+   */
+  claimedSource: string | null;
   /** What the agent wrote, from `requested` and `conflict` records: text to show, never markup. */
   justification: string | null;
   parameters: unknown;
@@ -182,6 +193,7 @@ function sqlTime(iso: string | undefined, fallback: string): string {
 }
 
 const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+const texts = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
 
 function parseJson(value: unknown): unknown {
   if (typeof value !== 'string') return undefined;
@@ -220,12 +232,29 @@ const STATUS_CTE = `status AS (
   ) = 1
 )`;
 
-const RECORDS_SQL = `WITH ${STATUS_CTE}
+/**
+ * The request a record belongs to, from its event id (`<key>/<type>[/…]`, where the key is the
+ * actionId, or `invalid/<event id>` for a request without a usable one), and what the request's
+ * own records say: the source its sender claimed, the policies that decided it.
+ */
+const REQUEST_KEY = (eventId: string) => `regexp_extract(${eventId}, '^(invalid/[^/]*|[^/]*)', 1)`;
+const FACTS_CTE = `facts AS (
+  SELECT ${REQUEST_KEY('event_id')} AS request_key,
+    max(CASE WHEN event_type = 'requested' THEN json_extract_string(detail, '$.source') END) AS source,
+    max(CASE WHEN event_type = 'decided' THEN policy_ids END) AS policy_ids
+  FROM ${SNAPSHOT_TABLE}
+  WHERE event_type IN ('requested', 'decided')
+  GROUP BY 1
+)`;
+
+const RECORDS_SQL = `WITH ${STATUS_CTE}, ${FACTS_CTE}
 SELECT r.event_id, r.event_type, strftime(r.occurred_at, ${ISO_MS}) AS occurred_at, r.action_id, r.agent_id, r.on_behalf_of,
   r.action, r.resource_type, r.resource_id, r.environment, r.outcome, s.outcome AS request_outcome, r.reason, r.reviewer_id,
-  r.vote, r.comment, r.policy_ids, r.payload_sha256, r.detail, count(*) OVER () AS total
+  r.vote, r.comment, r.policy_ids, r.payload_sha256, r.detail, r.hash, r.object_key, f.source AS claimed_source,
+  f.policy_ids AS request_policy_ids, count(*) OVER () AS total
 FROM ${SNAPSHOT_TABLE} r
 LEFT JOIN status s ON s.request_key = coalesce(r.action_id, r.event_id)
+LEFT JOIN facts f ON f.request_key = ${REQUEST_KEY('r.event_id')}
 WHERE r.occurred_at >= CAST($from AS TIMESTAMP) AND r.occurred_at < CAST($to AS TIMESTAMP)
   AND ($agent IS NULL OR r.agent_id = $agent)
   AND ($eventType IS NULL OR r.event_type = $eventType)
@@ -289,8 +318,12 @@ function toRecord(row: Row): AuditPageRecord {
     reviewerId: text(row.reviewer_id),
     vote: text(row.vote),
     comment: text(row.comment),
-    policyIds: Array.isArray(row.policy_ids) ? row.policy_ids.filter((p): p is string => typeof p === 'string') : [],
+    policyIds: texts(row.policy_ids),
+    requestPolicyIds: texts(row.request_policy_ids),
     payloadSha256: text(row.payload_sha256),
+    hash: text(row.hash),
+    objectKey: text(row.object_key),
+    claimedSource: text(row.claimed_source),
     ...agentText,
   };
 }
@@ -342,7 +375,7 @@ export class AuditRecordsReader {
     // Over a log without objects `audit_events` is an empty table, which a view cannot replace.
     const defined = await connection.runAndReadAll('SELECT table_type FROM information_schema.tables WHERE table_name = $name', { name: AUDIT_TABLE_NAME }, { name: VARCHAR });
     if (defined.getRowObjectsJson()[0]?.table_type === 'BASE TABLE') await connection.run(`DROP TABLE ${AUDIT_TABLE_NAME}`);
-    await defineAuditEvents(connection, this.auditDir);
+    await defineAuditEvents(connection, this.auditDir, { objectKeys: true });
     await connection.run(`CREATE OR REPLACE TABLE ${SNAPSHOT_TABLE} AS SELECT * FROM ${AUDIT_TABLE_NAME}`);
     this.snapshotOf = signature;
     this.objects = keys.length;

@@ -66,7 +66,8 @@ export function auditPageHtml(options: { nonce: string }): string {
   td.reason { min-width: 240px; }
   tbody tr.record { cursor: pointer; }
   tbody tr.record:hover { background: #f8f8f8; }
-  td.time, td.mono { white-space: nowrap; }
+  td.time, td.mono, td.agent { white-space: nowrap; }
+  td.agent.claimed { color: var(--muted); font-style: italic; max-width: 240px; overflow: hidden; text-overflow: ellipsis; }
   .mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
   .chip { display: inline-block; white-space: nowrap; color: #fff; border-radius: 3px; padding: 0 5px; font-size: 12px; font-weight: 700; }
   .event { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; white-space: nowrap; }
@@ -401,8 +402,12 @@ export function auditPageHtml(options: { nonce: string }): string {
     item('vote', record.vote);
     item('comment', record.comment);
     item('reason', record.reason);
-    item('policies', record.policyIds.join(', '));
-    item('payloadSha256', record.payloadSha256);
+    const policies = record.policyIds.length > 0 ? record.policyIds : record.requestPolicyIds;
+    item('policies', policies.length > 0 ? policies.join(', ') : 'none');
+    item('payload SHA-256', record.payloadSha256 || 'none (a request the contract refused has no payload hash)');
+    item('claimed source', record.agentId ? null : record.claimedSource);
+    item('record hash', record.hash);
+    item('object key', record.objectKey);
     td.appendChild(list);
     row.appendChild(td);
     return row;
@@ -426,7 +431,9 @@ export function auditPageHtml(options: { nonce: string }): string {
       row.setAttribute('data-event-id', record.eventId);
       cell(row, localTime(record.occurredAt), 'time', record.occurredAt);
       cell(row, record.eventType, 'event');
-      cell(row, record.agentId || '');
+      // A malformed request has no agent id: the source its sender claimed is the only hint.
+      if (record.agentId || !record.claimedSource) cell(row, record.agentId || '', 'agent');
+      else cell(row, record.claimedSource, 'agent claimed', 'no valid agent id; the event source the sender claimed: ' + record.claimedSource);
       cell(row, record.action || '');
       cell(row, record.resourceType || record.resourceId ? (record.resourceType || '?') + '/' + (record.resourceId || '?') : '');
       cell(row, record.environment || '');

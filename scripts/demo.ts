@@ -211,6 +211,17 @@ function decidedBy(decision: FinalDecision): string {
   return decision.policyIds.length > 0 ? `by policy ${decision.policyIds.join(', ')}` : '';
 }
 
+/**
+ * What the demo prints after a refusal's outcome: its reason, preceded by who rejected it only when
+ * the reason does not say so already (a reviewer's denial reads "denied by carol: <why>", and a
+ * policy's reason names its policies), so no one is named twice.
+ */
+export function refusalText(decision: FinalDecision): string {
+  const by = decision.outcome === 'rejected' ? decidedBy(decision) : '';
+  if (by === '' || decision.reason.includes(by)) return decision.reason;
+  return `${by}: ${decision.reason}`;
+}
+
 async function playGuarded(scenario: Scenario, client: AgentClient, print: Printer, hooks: Pick<WaitOptions, 'onPending' | 'onVote'>): Promise<void> {
   const perform = scenario.perform ?? (() => 'done (fake)');
   try {
@@ -222,9 +233,7 @@ async function playGuarded(scenario: Scenario, client: AgentClient, print: Print
   } catch (error) {
     if (!(error instanceof ActionNotPermittedError)) throw error;
     const { decision } = error;
-    // A policy's reason already names its policies; a rejection names who denied it.
-    const by = decision.outcome === 'rejected' ? decidedBy(decision) : '';
-    print('<=', scenario.name, decision.outcome, `${by === '' ? '' : `${by}: `}${decision.reason}`);
+    print('<=', scenario.name, decision.outcome, refusalText(decision));
   }
 }
 

@@ -79,11 +79,12 @@ export function slackPageHtml(options: { nonce: string; teamName: string }): str
   #channel-topic { font-size: 13px; color: var(--muted); }
   #offline { display: none; background: #fff4e5; color: #7a4b00; padding: 6px 20px; font-size: 13px; border-bottom: 1px solid #f2d8a7; }
   #messages { flex: 1; overflow-y: auto; padding: 8px 0 24px; }
-  /* A day's messages under a line; its date pill stays at the top while the day is in view. */
+  /* A day's messages under a line with its date pill on it. The pill stays on its line (not sticky):
+     a pill floating over the channel would cover the text scrolling beneath it. */
   .day-group { border-top: 1px solid var(--border); margin-top: 24px; }
-  .day { position: sticky; top: 4px; z-index: 1; height: 26px; margin-top: -13px; display: flex; justify-content: center; pointer-events: none; }
+  .day { height: 26px; margin-top: -13px; display: flex; justify-content: center; pointer-events: none; }
   .day span { font-size: 13px; font-weight: 700; border: 1px solid var(--border); border-radius: 12px; padding: 1px 14px; background: #fff; height: 26px; box-shadow: 0 1px 2px rgba(0,0,0,.04); }
-  .message { display: flex; gap: 8px; padding: 8px 20px; scroll-margin-top: 32px; }
+  .message { display: flex; gap: 8px; padding: 8px 20px; scroll-margin-top: 8px; }
   .message:hover { background: var(--hover); }
   .message.changed { animation: changed 4s ease-out; }
   @keyframes changed { from { background: #fff1c2; } to { background: transparent; } }
@@ -112,6 +113,7 @@ export function slackPageHtml(options: { nonce: string; teamName: string }): str
   .mention { background: rgba(29,155,209,.1); color: var(--accent); border-radius: 3px; padding: 0 2px; }
   .broadcast { background: rgba(242,199,68,.4); color: #1d1c1d; border-radius: 3px; padding: 0 2px; font-weight: 700; }
   .link { color: var(--accent); text-decoration: underline dotted; cursor: help; }
+  pre.preformatted { font: 12px/1.5 Monaco, Menlo, Consolas, "Courier New", monospace; background: #f8f8f8; border: 1px solid #e2e2e2; border-radius: 4px; padding: 8px; margin: 4px 0; white-space: pre-wrap; overflow-wrap: anywhere; }
   code { background: #f6f6f6; color: #e01e5a; border: 1px solid #e8e8e8; border-radius: 3px; padding: 0 3px; font-size: 12px; }
   .unsupported { color: #a00; font-size: 13px; }
 
@@ -427,8 +429,9 @@ export function slackPageHtml(options: { nonce: string; teamName: string }): str
       case 'divider': return el('hr', 'divider');
       case 'image': wrap.appendChild(el('span', '', '[image: ' + (b.alt_text || '') + ']')); break;
       case 'rich_text': {
+        // Text elements are literal; a preformatted element is Slack's monospaced code block.
         const collect = (node) => (node.text || '') + (Array.isArray(node.elements) ? node.elements.map(collect).join('') : '');
-        wrap.appendChild(el('span', '', (b.elements || []).map(collect).join('\\n')));
+        for (const e of b.elements || []) wrap.appendChild(el(e.type === 'rich_text_preformatted' ? 'pre' : 'div', e.type === 'rich_text_preformatted' ? 'preformatted' : '', collect(e)));
         break;
       }
       case 'input': {
@@ -577,7 +580,9 @@ export function slackPageHtml(options: { nonce: string; teamName: string }): str
         const latest = newest(c);
         if (latest && latest !== seen[c.id]) { seen[c.id] = latest; store.setItem('countersign.seen', JSON.stringify(seen)); }
       }
-      const count = c.id === channel ? 0 : unread(c);
+      // Slack counts unread messages only in channels the member is in.
+      const member = (c.members || []).includes(user);
+      const count = c.id === channel || !member ? 0 : unread(c);
       const b = el('button', (c.id === channel ? 'active' : '') + (count > 0 ? ' unread' : ''));
       b.type = 'button';
       b.dataset.channel = c.name;

@@ -44,21 +44,28 @@ function quote(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
-/** The `audit_events` definition over a log directory (a view) or, for an empty log, an empty table. */
-export async function defineAuditEvents(connection: DuckDBConnection, dir: string): Promise<void> {
+/**
+ * The `audit_events` definition over a log directory (a view) or, for an empty log, an empty table.
+ * With `objectKeys`, each row also carries
+ * `object_key`: the key of the object that holds it, relative to `dir` (as in the bucket).
+ */
+export async function defineAuditEvents(connection: DuckDBConnection, dir: string, options: { objectKeys?: boolean } = {}): Promise<void> {
   const columns = AUDIT_COLUMNS.map((c) => `${c.name} ${DUCKDB_TYPES[c.type]}`);
   const partitions = AUDIT_PARTITIONS.map((p) => `${p.name} VARCHAR`);
+  const keyColumn = options.objectKeys === true ? ['object_key VARCHAR'] : [];
   if (!(await hasObjects(join(dir, AUDIT_PREFIX)))) {
-    await connection.run(`CREATE OR REPLACE TABLE ${AUDIT_TABLE_NAME} (${[...columns, ...partitions].join(', ')})`);
+    await connection.run(`CREATE OR REPLACE TABLE ${AUDIT_TABLE_NAME} (${[...columns, ...partitions, ...keyColumn].join(', ')})`);
     return;
   }
   const glob = join(dir, AUDIT_PREFIX, 'dt=*', 'hour=*', 'shard=*', '*.ndjson.gz');
   const types = AUDIT_COLUMNS.map((c) => `${quote(c.name)}: ${quote(DUCKDB_TYPES[c.type])}`).join(', ');
-  const names = [...AUDIT_COLUMNS.map((c) => c.name), ...AUDIT_PARTITIONS.map((p) => p.name)].join(', ');
+  const root = quote(join(dir, '/'));
+  const objectKey = options.objectKeys === true ? [`CASE WHEN starts_with(filename, ${root}) THEN substr(filename, length(${root}) + 1) ELSE filename END AS object_key`] : [];
+  const names = [...AUDIT_COLUMNS.map((c) => c.name), ...AUDIT_PARTITIONS.map((p) => p.name), ...objectKey].join(', ');
   // Explicit columns: no sampling, and the `shard=` folder does not become a column.
   await connection.run(`CREATE OR REPLACE VIEW ${AUDIT_TABLE_NAME} AS SELECT ${names} FROM read_json(${quote(glob)},
     format = 'newline_delimited', compression = 'gzip', hive_partitioning = true,
-    hive_types = {'dt': 'VARCHAR', 'hour': 'VARCHAR'}, columns = {${types}})`);
+    hive_types = {'dt': 'VARCHAR', 'hour': 'VARCHAR'}, columns = {${types}}${options.objectKeys === true ? ', filename = true' : ''})`);
 }
 
 export async function openAuditQuery(dir: string): Promise<AuditQueryEngine> {

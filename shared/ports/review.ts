@@ -35,8 +35,11 @@ export interface ReviewChannel {
   postReview(channelId: string, view: ReviewView): Promise<MessageRef>;
   /** Replaces the message's blocks (quorum progress, outcome, who decided and when). */
   updateReview(message: MessageRef, view: ReviewView): Promise<void>;
-  /** A reply in the message's thread, mentioning the reviewers still able to vote. */
-  postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[]): Promise<void>;
+  /**
+   * A reply in the message's thread, mentioning the reviewers still able to vote. `deadline` (ISO),
+   * when given, follows the text as "Deadline: <time>", shown in each reader's own time zone.
+   */
+  postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[], deadline?: string): Promise<void>;
   /** An ephemeral notice to one user in a channel (refusals, confirmations). */
   notify(channelId: string, slackUserId: string, text: string): Promise<void>;
   /** Opens the deny modal, which requires a reason; its submission carries `reviewId` in private_metadata. */

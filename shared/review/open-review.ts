@@ -60,7 +60,7 @@ function guarded(channel: ReviewChannel): ReviewChannel {
   return {
     postReview: (channelId, view) => call('chat.postMessage', () => channel.postReview(channelId, view)),
     updateReview: (message, view) => call('chat.update', () => channel.updateReview(message, view)),
-    postThreadNote: (message, text, mentions) => call('chat.postMessage', () => channel.postThreadNote(message, text, mentions)),
+    postThreadNote: (message, text, mentions, deadline) => call('chat.postMessage', () => channel.postThreadNote(message, text, mentions, deadline)),
     notify: (channelId, user, text) => call('chat.postEphemeral', () => channel.notify(channelId, user, text)),
     openDenyModal: (triggerId, view) => call('views.open', () => channel.openDenyModal(triggerId, view)),
   };
@@ -162,8 +162,9 @@ async function openReviewPhase(
         const missing = Math.max(1, approval.quorum - approvals);
         await deps.channel.postThreadNote(
           message,
-          `Reminder: this request still needs ${missing} more approval${missing === 1 ? '' : 's'} from ${channelName(deps, approval.approvers)} before ${review.expiresAt}.`,
+          `Reminder: this request still needs ${missing} more approval${missing === 1 ? '' : 's'} from ${channelName(deps, approval.approvers)}.`,
           waitingOn.map((m) => m.slackUserId),
+          review.expiresAt,
         );
         await deps.store.markNoted(review.reviewId, 'reminder', now);
         posted = true;
@@ -188,8 +189,9 @@ async function openReviewPhase(
       if (original !== undefined && review.notes.escalation === undefined) {
         await deps.channel.postThreadNote(
           original,
-          `No decision by the deadline: escalated to ${channelName(deps, group)}. Members of either group can now vote until ${review.expiresAt}.`,
+          `No decision by the deadline: escalated to ${channelName(deps, group)}. Members of either group can now vote.`,
           [],
+          review.expiresAt,
         );
         await deps.store.markNoted(review.reviewId, 'escalation', now);
         // The original message shows the new deadline and who else may vote now.

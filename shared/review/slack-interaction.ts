@@ -100,7 +100,25 @@ export async function answerInteraction(interaction: SlackInteraction, deps: Rev
       }
     }
   }
+  // An approval that counted is confirmed to the reviewer alone, as Slack apps do: the message's
+  // quorum line changes for everyone, but only this tells the reviewer it was their tap that counted.
+  if (result.status === 'recorded' && result.vote.vote === 'approve' && interaction.type === 'block_actions' && interaction.channelId !== undefined) {
+    try {
+      await deps.channel.notify(interaction.channelId, interaction.userId, approvalCountedText(result.approvals, result.quorum, result.closed !== null));
+    } catch (error) {
+      // The vote is recorded; Slack's answer must still be a 200.
+      log.notice = `confirming the vote failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+    }
+  }
   return { response: interaction.type === 'view_submission' ? clearModal() : ack(), log };
+}
+
+/** The ephemeral confirmation of an approval: "Your approval counted (1 of 2): 1 more needed." */
+export function approvalCountedText(approvals: number, quorum: number, decided: boolean): string {
+  const counted = `Your approval counted (${approvals} of ${quorum})`;
+  if (decided) return `${counted}: the request is decided.`;
+  const missing = Math.max(1, quorum - approvals);
+  return `${counted}: ${missing} more approval${missing === 1 ? '' : 's'} needed.`;
 }
 
 /** The parts of a Function URL request the interactions endpoint reads. */

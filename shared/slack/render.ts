@@ -1,4 +1,4 @@
-import type { ActionsBlock, Button, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, SectionBlock } from '@slack/web-api';
+import type { ActionsBlock, Button, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, RichTextBlock, SectionBlock } from '@slack/web-api';
 import type { ReviewerVote } from '../domain/decision.js';
 import type { ReviewView } from '../ports/review.js';
 import {
@@ -112,6 +112,15 @@ function mrkdwn(text: string): MrkdwnElement {
 /** A bold label built from a constant. */
 function label(text: string): MrkdwnElement {
   return mrkdwn(`*${escapeMrkdwn(text)}*`);
+}
+
+/**
+ * Untrusted text as a monospaced block (a rich_text "preformatted" element, Slack's code block):
+ * its text element is literal, like plain_text, so markup in it stays inert.
+ */
+function preformatted(text: string, max: number): RichTextBlock {
+  const shown = visible(text);
+  return { type: 'rich_text', elements: [{ type: 'rich_text_preformatted', elements: [{ type: 'text', text: fit(shown === '' ? '—' : shown, max, 'bytes') }] }] };
 }
 
 function section(text: PlainTextElement | MrkdwnElement): SectionBlock {
@@ -264,10 +273,10 @@ export function reviewMessage(view: ReviewView, options: RenderOptions = {}): { 
     section(label('Justification')),
     section(plain(request.justification, SLACK_LIMITS.sectionText, 'bytes')),
     section(label('Parameters (what an approval is for)')),
-    section(plain(prettyJson(request.parameters), SLACK_LIMITS.sectionText, 'bytes')),
+    preformatted(prettyJson(request.parameters), SLACK_LIMITS.sectionText),
   );
   if (resource.attributes !== undefined && Object.keys(resource.attributes).length > 0) {
-    blocks.push(section(label('Resource attributes')), section(plain(prettyJson(resource.attributes), SLACK_LIMITS.sectionText, 'bytes')));
+    blocks.push(section(label('Resource attributes')), preformatted(prettyJson(resource.attributes), SLACK_LIMITS.sectionText));
   }
   blocks.push(...outcomeBlocks(view, options));
   if (closed === undefined) blocks.push(buttons(view.reviewId));
@@ -312,13 +321,15 @@ export function denyModal(view: ReviewView): ModalView {
 /**
  * A reply in the review's thread (reminders, escalation), mentioning the reviewers who can still
  * vote. The text is escaped: it may use *bold*, never markup; keep agent text out of it anyway.
+ * A `deadline` (ISO) follows as "Deadline: <!date^…>", which Slack shows in each reader's time zone.
  */
-export function threadNote(text: string, mentionSlackUserIds: string[]): { text: string } {
+export function threadNote(text: string, mentionSlackUserIds: string[], deadline?: string): { text: string } {
   const ids = [...new Set(mentionSlackUserIds)];
   const bad = ids.find((id) => !SLACK_USER_ID.test(id));
   if (bad !== undefined) throw new ReviewRenderError(`${JSON.stringify(bad.slice(0, 40))} is not a Slack user id; mentions come from the directory`);
   const mentions = ids.map((id) => `<@${id}>`).join(' ');
-  const body = escapeMrkdwn(fit(visible(text), SLACK_LIMITS.sectionText, 'ellipsis'));
+  const escaped = escapeMrkdwn(fit(visible(text), SLACK_LIMITS.sectionText, 'ellipsis'));
+  const body = deadline === undefined ? escaped : `${escaped} Deadline: ${slackDate(deadline)}.`;
   return { text: mentions === '' ? body : `${mentions} ${body}` };
 }
 

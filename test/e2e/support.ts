@@ -121,3 +121,20 @@ export class RunningProcess {
     for (const wake of waiters) wake();
   }
 }
+
+/**
+ * Opens a page in Chromium whose every answer comes from `answers` (by path; 404 otherwise): a
+ * page's own layout tested without the local stack.
+ */
+export async function openServedPage(path: string, answers: Record<string, { contentType: string; body: () => string }>): Promise<{ browser: Browser; page: Page }> {
+  const origin = 'http://page.test';
+  const browser = await launchChromium();
+  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: 'en-US', timezoneId: 'UTC' });
+  await context.route(`${origin}/**`, async (route) => {
+    const answer = answers[new URL(route.request().url()).pathname];
+    await route.fulfill(answer === undefined ? { status: 404, body: '' } : { contentType: answer.contentType, body: answer.body() });
+  });
+  const page = await context.newPage();
+  await page.goto(`${origin}${path}`);
+  return { browser, page };
+}

@@ -147,6 +147,9 @@ describe('approvals in the Slack emulator', () => {
     await tap(USER.carol, CHANNEL.security, message.ts, 'approve');
     await tap(USER.carol, CHANNEL.security, message.ts, 'approve');
     await eventually(() => ephemeralsOf(USER.carol, CHANNEL.security).find((text) => /already voted/i.test(text)), 'the second-vote refusal for carol');
+    // Her first tap was confirmed to her alone, through chat.postEphemeral, as counted.
+    expect(ephemeralsOf(USER.carol, CHANNEL.security)).toContain('Your approval counted (1 of 2): 1 more approval needed.');
+    expect(ephemeralsOf(USER.dan, CHANNEL.security)).toEqual([]);
     // Still pending, and the decision API shows the one vote counted so far.
     const halfway = (await decision(actionId)).body;
     expect(halfway.outcome).toBe('pending');
@@ -230,6 +233,10 @@ describe('when nobody votes', () => {
     const message = await reviewIn(CHANNEL.security, escalatedId);
     const reminder = await eventually(() => stack.slack.workspace.threadReplies(CHANNEL.security, message.ts)[0], 'a reminder in the review thread');
     expect(reminder.text).toMatch(/<@U0CAROL>|<@U0DAN>|<@U0ERIN>/);
+    // The deadline is a Slack date token (each reader's time zone), and the scaled one: at 600x the
+    // policy's minutes are seconds, so it falls well within a minute of the reminder, not minutes after.
+    const deadline = Number(/Deadline: <!date\^(\d+)\^/.exec(reminder.text ?? '')?.[1]);
+    expect(deadline - Number(reminder.ts)).toBeLessThan(60);
     const escalated = await reviewIn(CHANNEL.securityLeads, escalatedId, hasButtons);
     const decided = await outcome(escalatedId, 'expired', 30_000);
     expect(decided.reviewers).toEqual([]);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
@@ -24,6 +24,8 @@ const ALLOWED = `${run}-allowed`;
 const DENIED = `${run}-denied`;
 const EXPORT = `${run}-export`;
 const OPS = `${run}-ops`;
+/** A request the contract refuses (no agent, no resource): recorded `invalid`, without an agent id. */
+const MALFORMED = `${run}-malformed`;
 const HOSTILE = '<img src=x onerror="alert(1)"> export it all';
 const ELEMENT_IDS = ['filter-agent', 'filter-outcome', 'filter-event-type', 'filter-range', 'filter-from', 'filter-to', 'records', 'chart-outcomes', 'chart-latency', 'totals'];
 
@@ -66,7 +68,7 @@ async function records(query: Record<string, string> = {}): Promise<{ status: nu
 /** The final record of each request: `decided` for policy decisions, `outcome` after review. */
 function hasFinalRecords(view: AuditRecordsView): boolean {
   const has = (actionId: string, eventType: string) => view.records.some((r) => r.actionId === actionId && r.eventType === eventType);
-  return has(ALLOWED, 'decided') && has(DENIED, 'decided') && has(OPS, 'decided') && has(EXPORT, 'outcome');
+  return has(ALLOWED, 'decided') && has(DENIED, 'decided') && has(OPS, 'decided') && has(EXPORT, 'outcome') && has(MALFORMED, 'decided');
 }
 
 beforeAll(async () => {
@@ -79,7 +81,12 @@ beforeAll(async () => {
   await send(DENIED, 'billing-agent', { action: 'storage.bucket.delete', resource: { type: 'Bucket', id: 'invoices' }, environment: 'prod' });
   await send(EXPORT, 'billing-agent', { action: 'db.export', resource: { type: 'Database', id: 'customers' }, environment: 'prod' });
   await send(OPS, 'ops-agent', { action: 'db.query', resource: { type: 'Database', id: 'customers' }, environment: 'dev' });
+  const malformed = await events.send(new PutEventsCommand({ Entries: [{
+    EventBusName: 'countersign', Source: 'agent.rogue-agent', DetailType: 'Action Requested', Detail: JSON.stringify({ specVersion: '1', actionId: MALFORMED, action: 'db.query' }),
+  }] }));
+  expect(malformed.FailedEntryCount).toBe(0);
   await outcome(ALLOWED, 'allowed');
+  await outcome(MALFORMED, 'invalid');
   await outcome(DENIED, 'denied');
   await outcome(OPS, 'allowed');
   await outcome(EXPORT, 'pending');
@@ -112,13 +119,33 @@ describe('GET /audit/records', () => {
     expect(body.total).toBe(body.records.length);
     const times = body.records.map((r) => r.occurredAt);
     expect(times).toEqual([...times].sort().reverse());
-    expect(new Set(body.records.map((r) => r.actionId))).toEqual(new Set([ALLOWED, DENIED, EXPORT, OPS]));
+    expect(new Set(body.records.map((r) => r.actionId))).toEqual(new Set([ALLOWED, DENIED, EXPORT, OPS, MALFORMED]));
     expect(body.agents).toEqual(['billing-agent', 'ops-agent']);
     expect(body.outcomes).toEqual(expect.arrayContaining(['allowed', 'denied', 'approved', 'rejected', 'expired', 'pending', 'invalid']));
     const denied = body.records.find((r) => r.actionId === DENIED && r.eventType === 'decided');
     expect(denied).toMatchObject({ agentId: 'billing-agent', action: 'storage.bucket.delete', resourceType: 'Bucket', resourceId: 'invoices', environment: 'prod', outcome: 'denied' });
     expect(denied?.payloadSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(body.records.find((r) => r.actionId === EXPORT && r.eventType === 'requested')).toMatchObject({ justification: HOSTILE, parameters: { table: 'customers', note: HOSTILE } });
+  });
+
+  it('gives each record its object key and record hash, and the policies of its request', async () => {
+    const { body } = await records({ limit: '1000' });
+    for (const record of body.records) {
+      expect(record.objectKey).toMatch(/^audit\/dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/shard=[^/]+\/[^/]+\.ndjson\.gz$/);
+      expect(existsSync(join(stack.auditDir ?? '', record.objectKey ?? ''))).toBe(true);
+      expect(record.hash).toMatch(/^[0-9a-f]{64}$/);
+    }
+    const vote = body.records.find((r) => r.actionId === EXPORT && r.eventType === 'vote');
+    expect(vote?.policyIds).toEqual([]);
+    expect(vote?.requestPolicyIds).toEqual(body.records.find((r) => r.actionId === EXPORT && r.eventType === 'decided')?.policyIds);
+    expect(vote?.requestPolicyIds.length).toBeGreaterThan(0);
+  });
+
+  it('gives every record of a malformed request the source its sender claimed, as it has no agent', async () => {
+    const { body } = await records({ limit: '1000' });
+    const rows = body.records.filter((r) => r.actionId === MALFORMED);
+    expect(rows.map((r) => r.eventType)).toEqual(expect.arrayContaining(['requested', 'decided']));
+    for (const row of rows) expect(row).toMatchObject({ agentId: null, claimedSource: 'agent.rogue-agent' });
   });
 
   it('filters by agent', async () => {
@@ -160,7 +187,7 @@ describe('GET /audit/records', () => {
       expect(hour.hour).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$/);
       for (const [name, n] of Object.entries(hour.counts)) totals[name] = (totals[name] ?? 0) + n;
     }
-    expect(totals).toEqual({ allowed: 2, denied: 1, approved: 1 });
+    expect(totals).toEqual({ allowed: 2, denied: 1, approved: 1, invalid: 1 });
     const billing = (await records({ agent: 'billing-agent', outcome: 'allowed' })).body.perHour;
     expect(billing.flatMap((h) => Object.entries(h.counts))).toEqual([['allowed', 1]]);
   });

@@ -64,17 +64,18 @@ function state(user: string): unknown {
           { type: 'header', text: { type: 'plain_text', text: 'Approval needed: db.export in prod' } },
           { type: 'section', text: { type: 'plain_text', text: '<script>alert(1)</script> <!channel> *not bold*' } },
           { type: 'section', text: { type: 'mrkdwn', text: '*Approved* by <@U0BOB> &lt;b&gt; <!channel> <https://evil.example|click me>' } },
+          { type: 'rich_text', elements: [{ type: 'rich_text_preformatted', elements: [{ type: 'text', text: '{\n  "table": "<b>customers</b> <!channel>"\n}' }] }] },
           { type: 'actions', block_id: 'countersign_review_actions', elements: [{ type: 'button', action_id: 'approve', text: { type: 'plain_text', text: 'Approve' }, style: 'primary', value: 'rv-1' }] },
           { type: 'context', elements: [{ type: 'plain_text', text: 'Action export-1 \u00b7 review rv-1' }] },
         ],
-        replies: [{ ...BOT, ts: '1795316223.000100', thread_ts: '1795316221.000100', text: '<@U0ALICE> reminder' }],
+        replies: [{ ...BOT, ts: '1795316223.000100', thread_ts: '1795316221.000100', text: '<@U0ALICE> reminder. Deadline: <!date^1577880000^{date_short_pretty} at {time}|2020-01-01 12:00 UTC>.' }],
       }],
     }, {
       id: 'C0SECURITY',
       name: 'approvals-security',
       group: 'security',
       purpose: 'Countersign approvals for security',
-      members: [],
+      members: ['U0BOB'],
       messages: [
         { ...BOT, ts: '1795316225.000100', text: 'one', blocks: [{ type: 'context', elements: [{ type: 'plain_text', text: 'Action <b>x · review rv-2' }] }] },
         { ...BOT, ts: '1795316226.000100', text: 'two', replies: [{ ...BOT, ts: '1795316227.000100', thread_ts: '1795316226.000100', text: 'reply' }] },
@@ -183,6 +184,28 @@ describe('the workspace page script', () => {
     expect(messages.find('message').map((node) => node.dataset.actionId ?? '')).toEqual(['', '', '']);
   });
 
+  it('counts no unread messages in a channel the member is not in, as Slack does', async () => {
+    const { byId } = await renderPage('U0ALICE');
+    const security = byId('channels').children.find((node) => node.dataset.channel === 'approvals-security');
+    expect(security?.find('badge')).toHaveLength(0);
+    expect(security?.className).not.toContain('unread');
+  });
+
+  it('shows a request\'s parameters as a monospaced block of literal text', async () => {
+    const { messages } = await renderPage('U0BOB');
+    const blocks = messages.descendants().filter((node) => node.tag === 'pre');
+    expect(blocks.map((node) => [node.className, node.textContent])).toEqual([['preformatted', '{\n  "table": "<b>customers</b> <!channel>"\n}']]);
+    expect(blocks[0]?.find('broadcast')).toHaveLength(0);
+  });
+
+  it('shows a Slack date token in the reader\'s time zone, not as markup', async () => {
+    const { messages } = await renderPage('U0BOB');
+    const reminder = messages.find('thread')[0]?.textContent ?? '';
+    const time = new Date(1577880000 * 1000).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
+    expect(reminder).toContain(`Deadline: ${new Date(1577880000 * 1000).toLocaleDateString([], { month: 'short', day: 'numeric', year: 'numeric' })} at ${time}.`);
+    expect(reminder).not.toContain('<!date');
+  });
+
   it('shows who the member acts as: groups and the agents they own', async () => {
     const { byId } = await renderPage('U0ALICE');
     expect(byId('acting').options.map((option) => option.value)).toEqual(['U0ALICE', 'U0BOB']);
@@ -201,7 +224,7 @@ describe('the workspace page script', () => {
     expect(messages.find('thread')[0]?.className).toContain('collapsed');
     summary?.click();
     expect(messages.find('thread')[0]?.className).not.toContain('collapsed');
-    expect(messages.find('thread')[0]?.textContent).toContain('@alice reminder');
+    expect(messages.find('thread')[0]?.textContent).toContain('@alice reminder.');
   });
 
   it('shows an ephemeral message as only visible to this member, until dismissed', async () => {

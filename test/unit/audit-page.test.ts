@@ -38,7 +38,8 @@ function record(fields: Partial<AuditPageRecord> & Pick<AuditPageRecord, 'eventI
   return {
     actionId: 'export-1', agentId: 'billing-agent', onBehalfOf: 'alice@example.com', action: 'db.export', resourceType: 'Database', resourceId: HOSTILE,
     environment: 'prod', outcome: null, requestOutcome: 'approved', reason: null, reviewerId: null, vote: null, comment: null, policyIds: [],
-    payloadSha256: 'ab'.repeat(32), justification: null, parameters: null, ...fields,
+    requestPolicyIds: ['db-export-prod-needs-data-owners'], payloadSha256: 'ab'.repeat(32), hash: 'cd'.repeat(32),
+    objectKey: 'audit/dt=2026-11-20/hour=10/shard=shardId-0/000001.ndjson.gz', claimedSource: 'agent.billing-agent', justification: null, parameters: null, ...fields,
   };
 }
 
@@ -47,8 +48,13 @@ const VIEW: AuditRecordsView = {
     record({ eventId: 'export-1/outcome', eventType: 'outcome', occurredAt: '2026-11-20T10:09:00.000Z', outcome: 'approved', reason: 'approved by bob' }),
     record({ eventId: 'export-1/vote/bob', eventType: 'vote', occurredAt: '2026-11-20T10:08:00.000Z', reviewerId: 'bob', vote: 'approve', comment: HOSTILE }),
     record({ eventId: 'export-1/requested', eventType: 'requested', occurredAt: '2026-11-20T10:02:00.000Z', justification: HOSTILE, parameters: { note: HOSTILE } }),
+    record({
+      eventId: 'invalid/e-9/decided', eventType: 'decided', occurredAt: '2026-11-20T10:01:00.000Z', actionId: null, agentId: null, onBehalfOf: null, action: null,
+      resourceType: null, resourceId: null, environment: null, outcome: 'invalid', requestOutcome: 'invalid', reason: 'agent: required', payloadSha256: null,
+      requestPolicyIds: [], claimedSource: `agent.${HOSTILE}`,
+    }),
   ],
-  total: 3,
+  total: 4,
   agents: ['billing-agent', 'ops-agent'],
   outcomes: ['pending', 'allowed', 'denied', 'approved', 'rejected', 'expired', 'invalid'],
   perHour: [{ hour: '2026-11-20T10:00:00Z', counts: { allowed: 2, approved: 1 } }, { hour: '2026-11-20T12:00:00Z', counts: { denied: 1 } }],
@@ -81,17 +87,39 @@ async function renderPage(search: string) {
   vm.runInContext(/<script nonce="n">([\s\S]*)<\/script>/.exec(html)?.[1] ?? '', context);
   const body = ids.get('records')!.querySelector('tbody')!;
   for (let i = 0; i < 20 && body.children.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  return { ids, body, fetched, urls };
+  return { ids, body, fetched, urls, html };
 }
 
 describe('the audit page script', () => {
   it('shows each record as a row of text, with its action id and event type as attributes', async () => {
     const { body } = await renderPage('');
     const rows = body.children.filter((row) => row.attributes['data-event-id'] !== undefined);
-    expect(rows.map((row) => [row.attributes['data-action-id'], row.attributes['data-event-type']])).toEqual([['export-1', 'outcome'], ['export-1', 'vote'], ['export-1', 'requested']]);
+    expect(rows.map((row) => [row.attributes['data-action-id'], row.attributes['data-event-type']])).toEqual([['export-1', 'outcome'], ['export-1', 'vote'], ['export-1', 'requested'], ['', 'decided']]);
     expect(rows[1]?.textContent).toContain(`approve: ${HOSTILE}`);
     expect(rows[0]?.textContent).toContain(`Database/${HOSTILE}`);
     expect(body.descendants().some((node) => ['script', 'img', 'a', 'iframe'].includes(node.tag))).toBe(false);
+  });
+
+  it('keeps an agent id on one line, and shows a malformed request\'s claimed source where its agent would be', async () => {
+    const { body, html } = await renderPage('');
+    const rows = body.children.filter((row) => row.attributes['data-event-id'] !== undefined);
+    const agentCells = rows.map((row) => row.children[2]);
+    expect(agentCells.map((td) => [td?.className, td?.textContent])).toEqual([
+      ['agent', 'billing-agent'], ['agent', 'billing-agent'], ['agent', 'billing-agent'], ['agent claimed', `agent.${HOSTILE}`],
+    ]);
+    expect(html).toMatch(/td\.agent \{ white-space: nowrap; \}|td\.agent[^{]*\{[^}]*white-space: nowrap/);
+  });
+
+  it('opens a row to show the policies, the payload hash, the record hash and the object key', async () => {
+    const { body } = await renderPage('');
+    const vote = body.children.find((row) => row.attributes['data-event-type'] === 'vote')!;
+    for (const listener of vote.listeners.click ?? []) listener({});
+    const details = body.children.find((row) => row.className === 'details')?.textContent ?? '';
+    expect(details).toContain('policiesdb-export-prod-needs-data-owners');
+    expect(details).toContain(`payload SHA-256${'ab'.repeat(32)}`);
+    expect(details).toContain(`record hash${'cd'.repeat(32)}`);
+    expect(details).toContain('object keyaudit/dt=2026-11-20/hour=10/shard=shardId-0/000001.ndjson.gz');
+    expect(details).not.toContain('claimed source');
   });
 
   it('opens a row to show the justification and parameters as text', async () => {
@@ -116,7 +144,7 @@ describe('the audit page script', () => {
     expect(latency.children.filter((node) => node.tag === 'rect').map((bar) => bar.attributes.class)).toEqual(['o-approved']);
     expect(latency.children.map((node) => node.textContent)).toEqual(expect.arrayContaining(['< 1 min', '1\u20135 min', '5\u201330 min', '\u2265 30 min']));
     expect(ids.get('latency-summary')!.textContent).toContain('median 7 min 0 s');
-    expect(ids.get('totals')!.textContent).toContain('3 records match, of 40 in the log (6 objects)');
+    expect(ids.get('totals')!.textContent).toContain('4 records match, of 40 in the log (6 objects)');
     expect(ids.get('totals')!.textContent).toContain('decisions: 2 allowed, 1 approved, 1 denied');
   });
 

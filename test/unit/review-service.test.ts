@@ -113,6 +113,9 @@ describe('openReview', () => {
     expect(notes).toHaveLength(1);
     expect(notes[0]).toMatchObject({ message: t.channel.callsOf('postReview')[0]?.ref, mentionSlackUserIds: ['U0DAN'] });
     expect(notes[0]?.text).toContain('1 more approval from #approvals-security');
+    // The deadline goes to the channel as a time (shown in each reader's zone), not as ISO text.
+    expect(notes[0]?.deadline).toBe(t.channel.callsOf('postReview')[0]?.view.expiresAt);
+    expect(notes[0]?.text).not.toMatch(/\d{4}-\d{2}-\d{2}T/);
     expect(t.store.events.filter((e) => e.type === 'reminded').map((e) => e.data.waitingOn)).toEqual([['dan']]);
   });
 
@@ -124,7 +127,8 @@ describe('openReview', () => {
     const posts = t.channel.callsOf('postReview');
     expect(posts.map((p) => p.channelId)).toEqual(['C0SECURITY', 'C0SECURITYLEADS']);
     expect(posts[1]?.view).toMatchObject({ escalatedTo: 'security-leads', expiresAt: '2026-11-22T04:30:01.000Z' });
-    expect(t.channel.callsOf('postThreadNote')[0]).toMatchObject({ message: posts[0]?.ref, text: expect.stringContaining('escalated to #approvals-security-leads') });
+    expect(t.channel.callsOf('postThreadNote')[0]).toMatchObject({ message: posts[0]?.ref, text: expect.stringContaining('escalated to #approvals-security-leads'), deadline: '2026-11-22T04:30:01.000Z' });
+    expect(t.channel.callsOf('postThreadNote')[0]?.text).not.toContain('2026-11-22T04:30:01.000Z');
     expect(t.channel.callsOf('updateReview')[0]).toMatchObject({ message: posts[0]?.ref, view: { escalatedTo: 'security-leads' } });
     expect(t.store.events.filter((e) => e.type === 'escalated')).toHaveLength(1);
 

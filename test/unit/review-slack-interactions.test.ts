@@ -3,7 +3,7 @@ import { MemoryDecisionStore } from '../../shared/adapters/memory/memory-adapter
 import { MemoryReviewChannel, MemoryReviewStore, MemoryTaskCallbacks } from '../../shared/adapters/memory/memory-review-adapters.js';
 import { openReview } from '../../shared/review/open-review.js';
 import type { ReviewDeps } from '../../shared/review/review-deps.js';
-import { answerSlackRequest, type SlackHttpRequest } from '../../shared/review/slack-interaction.js';
+import { answerSlackRequest, approvalCountedText, type SlackHttpRequest } from '../../shared/review/slack-interaction.js';
 import { DENY_MODAL_CALLBACK_ID, DENY_REASON_ACTION_ID, DENY_REASON_BLOCK_ID } from '../../shared/slack/block-ids.js';
 import { signSlackRequest } from '../../shared/slack/verify-signature.js';
 import { DATA_OWNERS_QUORUM_1, localDirectory, reviewEvent, seedPendingRequest, testClock } from '../support/reviews.js';
@@ -71,6 +71,13 @@ describe('slack interactions: Approve, Deny, the deny modal', () => {
     expect(response).toMatchObject({ statusCode: 200, body: '' });
     expect(await t.store.getDecision(t.input.actionId)).toMatchObject({ outcome: 'approved', reviewers: [{ id: 'bob', vote: 'approve' }] });
     expect(t.callbacks.succeeded).toHaveLength(1);
+    // The reviewer alone is told their approval counted, in the message's channel.
+    expect(t.channel.callsOf('notify')).toEqual([{ method: 'notify', channelId: 'C0DATAOWNERS', slackUserId: 'U0BOB', text: 'Your approval counted (1 of 1): the request is decided.' }]);
+  });
+
+  it('words the confirmation of an approval by what is still missing', () => {
+    expect(approvalCountedText(1, 2, false)).toBe('Your approval counted (1 of 2): 1 more approval needed.');
+    expect(approvalCountedText(1, 3, false)).toBe('Your approval counted (1 of 3): 2 more approvals needed.');
   });
 
   it('opens the deny modal on Deny, records the deny on the submission, and clears the modal', async () => {
@@ -106,6 +113,7 @@ describe('slack interactions: Approve, Deny, the deny modal', () => {
   it('refuses a deny submitted after the request closed, and tells the reviewer', async () => {
     const t = await setup();
     await answerSlackRequest(signed(formBody(blockActions(t.reviewId, 'approve'))), SECRET, t.deps);
+    t.channel.calls.length = 0;
     const { response } = await answerSlackRequest(signed(formBody(viewSubmission(t.reviewId, 'too late', 'U0BOB'))), SECRET, t.deps);
     expect(JSON.parse(response.body)).toEqual({ response_action: 'clear' });
     expect(t.channel.callsOf('notify')[0]).toMatchObject({ channelId: 'C0DATAOWNERS', slackUserId: 'U0BOB', text: expect.stringContaining('already closed') });

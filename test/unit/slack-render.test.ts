@@ -34,15 +34,16 @@ function openView(overrides: Partial<ReviewView> = {}, req: ActionRequest = requ
   };
 }
 
-interface TextObject { type: 'plain_text' | 'mrkdwn'; text: string }
+/** A composition text object, or a rich text block's literal `text` element. */
+interface TextObject { type: 'plain_text' | 'mrkdwn' | 'text'; text: string }
 
-/** Every text object anywhere in a Block Kit structure. */
+/** Every text object (and rich text element) anywhere in a Block Kit structure. */
 function textObjects(node: unknown, found: TextObject[] = []): TextObject[] {
   if (Array.isArray(node)) {
     for (const item of node) textObjects(item, found);
   } else if (typeof node === 'object' && node !== null) {
     const record = node as Record<string, unknown>;
-    if ((record.type === 'plain_text' || record.type === 'mrkdwn') && typeof record.text === 'string') found.push(record as unknown as TextObject);
+    if ((record.type === 'plain_text' || record.type === 'mrkdwn' || record.type === 'text') && typeof record.text === 'string') found.push(record as unknown as TextObject);
     for (const value of Object.values(record)) textObjects(value, found);
   }
   return found;
@@ -122,7 +123,7 @@ describe('review message', () => {
     expect(objects).toContainEqual({ type: 'plain_text', text: request.justification, emoji: false });
   });
 
-  it('renders every agent-written field only as plain_text, whatever it contains', () => {
+  it('renders every agent-written field only as plain_text or literal rich text, whatever it contains', () => {
     const hostile = hostileRequest();
     for (const view of [
       openView({}, hostile),
@@ -159,6 +160,8 @@ describe('review message', () => {
     expect(all).not.toContain(view.payloadSha256);
     expect(texts).toContain('security: 1 of 2 approvals: carol');
     expect(texts).toContain(JSON.stringify(request.parameters, null, 2));
+    // The parameters are a monospaced block: Slack's preformatted rich text, whose text is literal.
+    expect(blocks).toContainEqual({ type: 'rich_text', elements: [{ type: 'rich_text_preformatted', elements: [{ type: 'text', text: JSON.stringify(request.parameters, null, 2) }] }] });
     const expiresEpoch = Date.parse(view.expiresAt) / 1000;
     expect(texts).toContain(`<!date^${expiresEpoch}^{date_short_pretty} at {time}|2026-11-22 03:30 UTC>`);
   });
@@ -317,6 +320,12 @@ describe('thread notes and notices', () => {
   it('mentions the given reviewers and escapes the text', () => {
     expect(threadNote('Reminder: 15 minutes left <!channel>', ['U0CAROL', 'U0DAN', 'U0CAROL'])).toEqual({ text: '<@U0CAROL> <@U0DAN> Reminder: 15 minutes left &lt;!channel&gt;' });
     expect(threadNote('No one to mention', [])).toEqual({ text: 'No one to mention' });
+  });
+
+  it('shows a deadline as Slack\'s date token, which each reader sees in their own time zone, with a UTC fallback', () => {
+    expect(threadNote('Reminder: 1 more approval needed.', ['U0DAN'], '2026-11-22T04:30:01.000Z')).toEqual({
+      text: `<@U0DAN> Reminder: 1 more approval needed. Deadline: <!date^1795321801^{date_short_pretty} at {time}|2026-11-22 04:30 UTC>.`,
+    });
   });
 
   it('refuses a mention that is not a Slack user id', () => {

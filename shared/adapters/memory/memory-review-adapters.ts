@@ -229,7 +229,7 @@ export class MemoryReviewStore implements ReviewStore {
 export type ReviewChannelCall =
   | { method: 'postReview'; channelId: string; view: ReviewView; ref: MessageRef }
   | { method: 'updateReview'; message: MessageRef; view: ReviewView }
-  | { method: 'postThreadNote'; message: MessageRef; text: string; mentionSlackUserIds: string[] }
+  | { method: 'postThreadNote'; message: MessageRef; text: string; mentionSlackUserIds: string[]; deadline?: string }
   | { method: 'notify'; channelId: string; slackUserId: string; text: string }
   | { method: 'openDenyModal'; triggerId: string; view: ReviewView };
 
@@ -267,9 +267,9 @@ export class MemoryReviewChannel implements ReviewChannel {
     this.calls.push({ method: 'updateReview', message, view: structuredClone(view) });
   }
 
-  async postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[]): Promise<void> {
+  async postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[], deadline?: string): Promise<void> {
     this.check('postThreadNote');
-    this.calls.push({ method: 'postThreadNote', message, text, mentionSlackUserIds: [...mentionSlackUserIds] });
+    this.calls.push({ method: 'postThreadNote', message, text, mentionSlackUserIds: [...mentionSlackUserIds], ...(deadline === undefined ? {} : { deadline }) });
   }
 
   async notify(channelId: string, slackUserId: string, text: string): Promise<void> {

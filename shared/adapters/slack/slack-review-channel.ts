@@ -129,8 +129,8 @@ export class SlackReviewChannel implements ReviewChannel {
     await call('chat.update', () => this.client.chat.update({ channel: message.channel, ts: message.ts, text, blocks }));
   }
 
-  async postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[]): Promise<void> {
-    const note = threadNote(text, mentionSlackUserIds);
+  async postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[], deadline?: string): Promise<void> {
+    const note = threadNote(text, mentionSlackUserIds, deadline);
     await call('chat.postMessage', () =>
       this.client.chat.postMessage({ channel: message.channel, thread_ts: message.ts, text: note.text, unfurl_links: false, unfurl_media: false }),
     );
