@@ -161,7 +161,9 @@ describe('review handlers, wired as in Lambda', () => {
 
     const late = await handlers.slackInteractions(slackEvent(approveClick(reviewId, 'U0CAROL')), context);
     expect(late).toMatchObject({ statusCode: 200, body: '' });
-    expect(sent('slack', 'chat.postEphemeral')[0]?.body).toMatchObject({ channel: 'C0SECURITY', user: 'U0CAROL' });
+    // Each accepted tap is confirmed to its reviewer alone; carol's late tap gets the refusal, to her alone.
+    expect(sent('slack', 'chat.postEphemeral').map((call) => call.body.user)).toEqual(['U0ERIN', 'U0DAN', 'U0CAROL']);
+    expect(sent('slack', 'chat.postEphemeral')[2]?.body).toMatchObject({ channel: 'C0SECURITY', user: 'U0CAROL' });
     expect(await decisions.getDecision(input.actionId)).toMatchObject({ outcome: 'approved', reviewers: [{ id: 'erin' }, { id: 'dan' }] });
   });
 
