@@ -357,6 +357,10 @@ export class AuditTrail extends Construct {
     );
     this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn, this.failureBucket.bucketArn] }));
     this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.failureBucket.arnForObjects('*')] }));
+    // Every version of the failure bucket is read (a delete marker must not hide a failed batch):
+    // ListObjectVersions is authorized as s3:ListBucketVersions, a GET with a version id as s3:GetObjectVersion.
+    this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucketVersions'], resources: [this.failureBucket.bucketArn] }));
+    this.redrive.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObjectVersion'], resources: [this.failureBucket.arnForObjects('*')] }));
     this.key.grant(this.redrive.role, 'kms:GenerateDataKey', 'kms:Decrypt');
     grantItems(props.table, this.redrive.role, ['auditChain'], 'dynamodb:PutItem');
     // GetItem: the chain heads, and the event items whose content the redrive takes from the table

@@ -261,6 +261,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
       's3:PutObjectRetention': [`${auditBucket}/audit/*`],
       's3:GetObject': [`${auditBucket}/audit/*`, `${failureBucket}/*`].sort(),
       's3:ListBucket': [auditBucket, failureBucket].sort(),
+      // readS3Failures reads every version of the failure bucket.
+      's3:ListBucketVersions': [failureBucket],
+      's3:GetObjectVersion': [`${failureBucket}/*`],
       'kms:GenerateDataKey': [auditKey],
       'kms:Decrypt': [auditKey],
       'dynamodb:GetItem': [table],
