@@ -10,7 +10,7 @@
  * signed like a digest (over the canonical JSON without `signature`), written once.
  */
 import { canonicalJson, sha256Hex } from '../domain/canonical-json.js';
-import { publicKeyFingerprint, type Signer, type SigningAlgorithm } from '../ports/signer.js';
+import { PemSignatureVerifier, publicKeyFingerprint, type Signer, type SigningAlgorithm } from '../ports/signer.js';
 import { getIfExists, listKeys, parseObjectKey, type AuditObjectReader, type AuditObjectWriter } from './digest-store.js';
 import { AUDIT_PREFIX } from './format.js';
 import { objectText } from './object.js';
@@ -102,17 +102,41 @@ async function logEvents(sink: AuditObjectReader, from: Date | undefined): Promi
   return { events, unreadable };
 }
 
-/** The newest statement under reconciliations/ (by the end of its window), or undefined. */
-export async function newestStatement(sink: AuditObjectReader): Promise<{ key: string; statement: ReconciliationStatement } | undefined> {
+const isIdList = (value: unknown): value is { count: number; eventIds: string[] } =>
+  typeof value === 'object' && value !== null && typeof (value as { count?: unknown }).count === 'number'
+  && Array.isArray((value as { eventIds?: unknown }).eventIds) && (value as { eventIds: unknown[] }).eventIds.every((id) => typeof id === 'string');
+
+/**
+ * One stored statement, read and checked: its shape, and its signature against the trust anchor. A
+ * statement anyone could have written (S3 takes new keys from any writer) is never believed.
+ */
+export function readStatement(bytes: Uint8Array | undefined, verifier: PemSignatureVerifier): { statement: ReconciliationStatement } | { problem: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes ?? '').toString('utf8'));
+  } catch (error) {
+    return { problem: `is unreadable (${(error as Error).message}): it was altered` };
+  }
+  const s = value as Partial<ReconciliationStatement> | null;
+  if (typeof s !== 'object' || s === null || typeof s.signature !== 'string' || typeof s.window?.to !== 'string' || typeof s.differences !== 'number'
+    || !isIdList(s.missing) || !isIdList(s.extra) || !isIdList(s.duplicate)) {
+    return { problem: 'is not a reconciliation statement: it was altered' };
+  }
+  const statement = s as ReconciliationStatement;
+  if (!verifier.verify(statementSignedBytes(statement), Buffer.from(statement.signature, 'base64'), statement.signing?.algorithm)) {
+    return { problem: 'does not verify with the trust anchor: it was altered or forged' };
+  }
+  return { statement };
+}
+
+/** The newest statement under reconciliations/ (by the end of its window) that verifies with `publicKeyPem`. */
+export async function newestStatement(sink: AuditObjectReader, publicKeyPem: string): Promise<{ key: string; statement: ReconciliationStatement } | undefined> {
+  const verifier = new PemSignatureVerifier(publicKeyPem);
   let newest: { key: string; statement: ReconciliationStatement } | undefined;
   for (const key of await listKeys(sink, RECONCILIATION_PREFIX)) {
-    const bytes = await getIfExists(sink, key);
-    try {
-      const statement = JSON.parse(Buffer.from(bytes ?? '').toString('utf8')) as ReconciliationStatement;
-      if (typeof statement.window?.to === 'string' && (newest === undefined || statement.window.to > newest.statement.window.to)) newest = { key, statement };
-    } catch {
-      // Unreadable statements are verify's to name; the reconciliation reads what it can.
-    }
+    const read = readStatement(await getIfExists(sink, key), verifier);
+    // One that does not verify is verify's to name; a reconciliation carries only what it signed itself.
+    if ('statement' in read && (newest === undefined || read.statement.window.to > newest.statement.window.to)) newest = { key, statement: read.statement };
   }
   return newest;
 }
@@ -136,7 +160,7 @@ export async function reconcileAndRecord(deps: ReconcileDeps, options: Reconcile
   const byId = new Map(all.map((item) => [item.eventId, item]));
   // What the newest statement found missing stays a difference until it is in the log, whatever the
   // window: a loss must not age out of the statements.
-  const carried = ((await newestStatement(deps.sink))?.statement.missing.eventIds ?? []).flatMap((id) => {
+  const carried = ((await newestStatement(deps.sink, await deps.signer.publicKeyPem()))?.statement.missing.eventIds ?? []).flatMap((id) => {
     const item = byId.get(id);
     return item === undefined ? [] : [item];
   });

@@ -13,7 +13,7 @@ import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDige
 import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
 import { comparableRecord, failedEventItems, type FailedBatch, type FailedEventItem } from './failures.js';
 import { objectText } from './object.js';
-import { describeStatement, RECONCILIATION_PREFIX, statementSignedBytes, type ReconciliationStatement } from './reconcile.js';
+import { describeStatement, readStatement, RECONCILIATION_PREFIX, type ReconciliationStatement } from './reconcile.js';
 import { RequestSequences, type RequestEventFact } from './request-sequence.js';
 
 /** See `VerifyOptions.maxUnsignedAgeHours`. */
@@ -761,20 +761,12 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
 async function checkStatements(keys: readonly string[], read: (key: string) => Promise<Uint8Array | undefined>, verifier: PemSignatureVerifier, problems: VerifyProblem[]): Promise<VerifyReport['reconciliation']> {
   let newest: { key: string; statement: ReconciliationStatement } | undefined;
   for (const key of keys) {
-    const bytes = await read(key);
-    let statement: ReconciliationStatement;
-    try {
-      statement = JSON.parse(Buffer.from(bytes ?? '').toString('utf8')) as ReconciliationStatement;
-      if (typeof statement.signature !== 'string' || typeof statement.window?.to !== 'string') throw new Error('not a reconciliation statement');
-    } catch (error) {
-      problems.push({ kind: 'reconcile-statement', message: `reconciliation statement ${key} is unreadable (${(error as Error).message}): it was altered` });
+    const checked = readStatement(await read(key), verifier);
+    if ('problem' in checked) {
+      problems.push({ kind: 'reconcile-statement', message: `reconciliation statement ${key} ${checked.problem}` });
       continue;
     }
-    if (!verifier.verify(statementSignedBytes(statement), Buffer.from(statement.signature, 'base64'), statement.signing?.algorithm)) {
-      problems.push({ kind: 'reconcile-statement', message: `reconciliation statement ${key}: the signature does not verify with the trust anchor: it was altered or forged` });
-      continue;
-    }
-    if (newest === undefined || statement.window.to > newest.statement.window.to) newest = { key, statement };
+    if (newest === undefined || checked.statement.window.to > newest.statement.window.to) newest = { key, statement: checked.statement };
   }
   if (newest !== undefined && newest.statement.differences > 0) problems.push({ kind: 'reconcile-statement', message: `the newest reconciliation statement says ${describeStatement(newest.key, newest.statement)}` });
   return { statements: keys.length, newest: newest === undefined ? undefined : describeStatement(newest.key, newest.statement) };

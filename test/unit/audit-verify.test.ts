@@ -408,7 +408,7 @@ describe('signed reconciliation statements beside the digests (issue 9)', () => 
     // A statement rewritten to say all is well no longer verifies.
     const forged = JSON.parse(await readFile(pathOf(later.key), 'utf8')) as Record<string, unknown>;
     await writeFile(pathOf(later.key), JSON.stringify({ ...forged, differences: 0, missing: { count: 0, eventIds: [] } }));
-    expect((await verify()).problems.map((p) => p.message)).toEqual([`reconciliation statement ${later.key}: the signature does not verify with the trust anchor: it was altered or forged`]);
+    expect((await verify()).problems.map((p) => p.message)).toEqual([`reconciliation statement ${later.key} does not verify with the trust anchor: it was altered or forged`]);
   });
 });
 
@@ -585,6 +585,13 @@ describe('reconciliation that does not forget (review findings)', () => {
     await writer.write('shard-f', H12, [{ event_id: 'forged/1', occurred_at: '2099-01-01T00:00:00.000Z' }]);
     const third = await reconcileAndRecord(deps, { now: new Date('2026-11-22T13:06:00Z'), from: new Date('2026-11-20T12:00:00Z') });
     expect(third.statement).toMatchObject({ missing: { eventIds: ['a9/lost'] }, extra: { eventIds: ['forged/1'] } });
+    // A later statement anyone could write (unsigned, or not a statement at all) does not make the loss forgotten.
+    const { reconciliationKey } = await import('../../shared/audit/reconcile.js');
+    const forged = { ...third.statement, window: { from: null, to: '2026-11-23T00:00:00.000Z' }, differences: 0, missing: { count: 0, eventIds: [] }, signature: 'AAAA' };
+    await sink.putObject(reconciliationKey(new Date('2026-11-23T00:00:00Z')), Buffer.from(JSON.stringify(forged)), { sha256OfUncompressed: 'x', retainUntil: NOW });
+    await sink.putObject(reconciliationKey(new Date('2026-11-23T00:00:01Z')), Buffer.from(JSON.stringify({ ...forged, window: { to: '2026-11-23T00:00:01.000Z' }, missing: 'x' })), { sha256OfUncompressed: 'x', retainUntil: NOW });
+    const fourth = await reconcileAndRecord(deps, { now: new Date('2026-11-22T13:07:00Z'), from: new Date('2026-11-20T12:00:00Z') });
+    expect(fourth.statement.missing.eventIds).toEqual(['a9/lost']);
   });
 });
 
