@@ -500,41 +500,32 @@ export class AuditTrail extends Construct {
     const mappingResource = this.streamMapping.node.defaultChild as CfnResource;
     mappingResource.node.addDependency(this.writer.role, listStreams);
 
-    // --- The hourly digest ---------------------------------------------------------------------------------
-    this.schedulerRole = new Role(this, 'DigestScheduleRole', {
-      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
-      description: 'EventBridge Scheduler: invokes audit-digest every hour',
-    });
-    // The L2 Schedule and its LambdaInvoke target (which grants the role lambda:InvokeFunction on the function).
-    this.schedule = new Schedule(this, 'DigestSchedule', {
-      description: 'Countersign: the signed digest of the previous hour, ten minutes past each hour (UTC)',
-      // Ten minutes past: the writer's batching window and retries have settled the previous hour by then.
-      schedule: ScheduleExpression.cron({ minute: '10', hour: '*', timeZone: TimeZone.of('UTC') }),
-      timeWindow: TimeWindow.off(),
-      enabled: true,
-      target: new LambdaInvoke(this.digest.function, { role: this.schedulerRole, retryAttempts: 10, maxEventAge: Duration.hours(1) }),
-    });
-    Validations.of(this.schedulerRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.digest.function.node.defaultChild as CfnResource)}.Arn>:*]`,
-      reason: 'The L2 LambdaInvoke target grants lambda:InvokeFunction on the digest function and its versions and aliases (<arn>:*): that one function, nothing else.',
-    });
-
-    // --- The hourly redrive (five past: before the digest, which then lists what it wrote) --------------------
-    const redriveSchedulerRole = new Role(this, 'RedriveScheduleRole', {
-      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
-      description: 'EventBridge Scheduler: invokes audit-redrive every hour',
-    });
-    this.redriveSchedule = new Schedule(this, 'RedriveSchedule', {
-      description: 'Countersign: writes the failure bucket\'s stream batches into the audit log, five minutes past each hour (UTC)',
-      schedule: ScheduleExpression.cron({ minute: '5', hour: '*', timeZone: TimeZone.of('UTC') }),
-      timeWindow: TimeWindow.off(),
-      enabled: true,
-      target: new LambdaInvoke(this.redrive.function, { role: redriveSchedulerRole, retryAttempts: 10, maxEventAge: Duration.hours(1) }),
-    });
-    Validations.of(redriveSchedulerRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.redrive.function.node.defaultChild as CfnResource)}.Arn>:*]`,
-      reason: 'The L2 LambdaInvoke target grants lambda:InvokeFunction on the redrive function and its versions and aliases (<arn>:*): that one function, nothing else.',
-    });
+    // --- The hourly schedules: the redrive five past, the digest ten past (it then lists what the redrive
+    // wrote, and the writer's batching window and retries have settled the previous hour) -----------------
+    const hourly = (id: string, fn: HouseFunction, service: string, minute: number, description: string) => {
+      const role = new Role(this, `${id}Role`, {
+        assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
+        description: `EventBridge Scheduler: invokes ${service} every hour`,
+      });
+      // The L2 Schedule and its LambdaInvoke target (which grants the role lambda:InvokeFunction on the function).
+      const schedule = new Schedule(this, id, {
+        description: `Countersign: ${description}, ${minute} minutes past each hour (UTC)`,
+        schedule: ScheduleExpression.cron({ minute: String(minute), hour: '*', timeZone: TimeZone.of('UTC') }),
+        timeWindow: TimeWindow.off(),
+        enabled: true,
+        target: new LambdaInvoke(fn.function, { role, retryAttempts: 10, maxEventAge: Duration.hours(1) }),
+      });
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(fn.function.node.defaultChild as CfnResource)}.Arn>:*]`,
+        reason: 'The L2 LambdaInvoke target grants lambda:InvokeFunction on its one function and that function\'s versions and aliases (<arn>:*), nothing else.',
+      });
+      return { role, schedule };
+    };
+    const redriveHourly = hourly('RedriveSchedule', this.redrive, 'audit-redrive', 5, 'writes the failure bucket\'s stream batches into the audit log');
+    this.redriveSchedule = redriveHourly.schedule;
+    const digestHourly = hourly('DigestSchedule', this.digest, 'audit-digest', 10, 'the signed digest of the previous hour');
+    this.schedule = digestHourly.schedule;
+    this.schedulerRole = digestHourly.role;
 
     // --- Glue and Athena -----------------------------------------------------------------------------------
     this.databaseName = props.databaseName ?? `${stack.stackName.toLowerCase().replace(/[^a-z0-9]+/g, '_')}_audit`;

@@ -128,16 +128,20 @@ export async function readLocalFailures(file: string): Promise<FailedBatch[]> {
   for (let index = 0; index < lines.length; index++) {
     const line = lines[index]!;
     if (line.trim() === '') continue;
-    const source = `${file} line ${index + 1}`;
-    let document: unknown;
-    try {
-      document = JSON.parse(line);
-    } catch (error) {
-      throw new FailureEntryError(`${source} is not JSON (${(error as Error).message})`);
-    }
-    batches.push(parseFailureEntry(document, source));
+    batches.push(parseFailureText(line, `${file} line ${index + 1}`));
   }
   return batches;
+}
+
+/** One failure document's text → its batch; FailureEntryError naming the source when it is not JSON. */
+function parseFailureText(text: string, source: string): FailedBatch {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new FailureEntryError(`${source} is not JSON (${(error as Error).message})`);
+  }
+  return parseFailureEntry(document, source);
 }
 
 /**
@@ -158,13 +162,7 @@ export async function readS3Failures(bucket: AuditObjectReader, bucketName: stri
     const text = Buffer.from(bytes).toString('utf8');
     if (seen.has(text)) continue;
     seen.add(text);
-    let document: unknown;
-    try {
-      document = JSON.parse(text);
-    } catch (error) {
-      throw new FailureEntryError(`${source} is not JSON (${(error as Error).message})`);
-    }
-    batches.push(parseFailureEntry(document, source));
+    batches.push(parseFailureText(text, source));
   }
   return batches;
 }
