@@ -104,6 +104,12 @@ export interface AgentClientOptions {
   onVote?: (pending: PendingDecision) => void;
 }
 
+/** A request as `sendAction` sent it. */
+export interface SentRequest {
+  request: ActionRequest;
+  payloadSha256: string;
+}
+
 export interface AgentClient {
   readonly agentId: string;
   /**
@@ -117,6 +123,12 @@ export interface AgentClient {
    * longer hashes to the approved payload. Returns what `fn` returns.
    */
   guard<T>(spec: ActionSpec, fn: (approval: GuardedApproval) => T | Promise<T>, options?: WaitOptions): Promise<T>;
+  /**
+   * Validates and sends the request without waiting: returns the request as sent (a snapshot) and its
+   * `payloadSha256`. Wait with `waitForDecision(request.actionId, { payloadSha256 })` later, from this
+   * process or another (the MCP gateway's `defer` mode does).
+   */
+  sendAction(spec: ActionSpec, options?: Pick<WaitOptions, 'signal'>): Promise<SentRequest>;
   /** Waits for the final outcome of a request already sent (by this process or another). */
   waitForDecision(actionId: string, options?: WaitForDecisionOptions): Promise<FinalDecision>;
   /** Closes the EventBridge client's connections. */
@@ -338,7 +350,17 @@ class CountersignAgentClient implements AgentClient {
     return { specVersion: SPEC_VERSION, actionId, agent: { ...agent, id: agent?.id ?? this.agentId }, ...rest };
   }
 
+  async sendAction(spec: ActionSpec, options: Pick<WaitOptions, 'signal'> = {}): Promise<SentRequest> {
+    return await this.#validateAndSend(spec, options);
+  }
+
   async #submit(spec: ActionSpec, options: WaitOptions): Promise<{ request: ActionRequest; decision: FinalDecision }> {
+    const { request, payloadSha256: hash } = await this.#validateAndSend(spec, options);
+    const decision = await this.waitForDecision(request.actionId, { ...options, payloadSha256: hash });
+    return { request, decision };
+  }
+
+  async #validateAndSend(spec: ActionSpec, options: Pick<WaitOptions, 'signal' | 'waitTimeoutMs'>): Promise<SentRequest> {
     const actionId = spec.actionId ?? `${this.agentId}-${randomUUID()}`;
     // The contract and the identity rule, with the server's own functions and messages. Whether the
     // schema knows the verb, resource type and environment is the server's to say (it answers `invalid`).
@@ -350,8 +372,7 @@ class CountersignAgentClient implements AgentClient {
     const request = structuredClone(validation.request);
     const hash = payloadSha256(request);
     await this.#send(request, combine(this.#signal, options.signal), Math.min(this.#requestTimeoutMs, options.waitTimeoutMs ?? this.#waitTimeoutMs));
-    const decision = await this.waitForDecision(request.actionId, { ...options, payloadSha256: hash });
-    return { request, decision };
+    return { request, payloadSha256: hash };
   }
 
   async #send(request: ActionRequest, signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {

@@ -15,6 +15,7 @@ export {
   type ActionSpec,
   type AgentClient,
   type AgentClientOptions,
+  type SentRequest,
   type WaitForDecisionOptions,
   type WaitOptions,
 } from './agent-client.js';

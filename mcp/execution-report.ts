@@ -1,0 +1,49 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { canonicalJson, sha256Hex } from '../shared/domain/canonical-json.js';
+
+/** The longest result summary an execution report carries (the `Action Executed` contract's limit). */
+export const RESULT_SUMMARY_MAX_CHARS = 1000;
+
+/** What the gateway reports after running an approved call: the `Action Executed` detail's fields. */
+export interface ExecutionReport {
+  actionId: string;
+  payloadSha256: string;
+  status: 'succeeded' | 'failed';
+  startedAt: string;
+  finishedAt: string;
+  result?: { summary: string; sha256: string };
+  error?: { code: string; message: string };
+}
+
+/**
+ * The one seam through which the gateway reports executions. `report` must not throw for a report
+ * that could not be delivered: the upstream has run by then, and its result still goes to the agent.
+ */
+export interface ExecutionReporter {
+  report(execution: ExecutionReport): Promise<void>;
+}
+
+/** The result's text contents, joined and cut to the contract's limit; other contents by kind. */
+export function summarizeToolResult(result: CallToolResult): string {
+  const parts = result.content.map((content) => (content.type === 'text' ? content.text : `[${content.type}]`));
+  const text = parts.join('\n').trim() || (result.structuredContent === undefined ? '(no content)' : JSON.stringify(result.structuredContent));
+  return text.length <= RESULT_SUMMARY_MAX_CHARS ? text : `${text.slice(0, RESULT_SUMMARY_MAX_CHARS - 3)}...`;
+}
+
+/** SHA-256 of the canonical JSON of the whole result, so an auditor can match a stored copy to the report. */
+export function toolResultSha256(result: CallToolResult): string {
+  return sha256Hex(canonicalJson(JSON.parse(JSON.stringify(result)) as unknown));
+}
+
+/**
+ * Used while the Countersign this gateway talks to has no `Action Executed` event: the execution is
+ * logged on the gateway's stderr, and the audit log holds the request and decision only.
+ */
+export function loggedExecutions(log: (line: string) => void): ExecutionReporter {
+  return {
+    report(execution) {
+      log(`${execution.actionId}: execution ${execution.status} (${execution.startedAt} to ${execution.finishedAt})${execution.error === undefined ? '' : `: ${execution.error.code} ${execution.error.message}`}`);
+      return Promise.resolve();
+    },
+  };
+}
