@@ -97,14 +97,11 @@ const CountersignSchema = z.union([
 export const GatewayConfigSchema = z.strictObject({
   agentId: z.string('is required: the agent this gateway speaks for (events go out as agent.<agentId>)').regex(AGENT_ID_PATTERN, 'must be 1-64 characters of a-z, 0-9, ".", "_" or "-", starting with a letter or digit'),
   countersign: CountersignSchema,
-  upstreams: z.record(z.string(), UpstreamSchema, 'must be an object of upstream servers by name').superRefine((upstreams, ctx) => {
-    if (Object.keys(upstreams).length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one upstream server' });
-    for (const name of Object.keys(upstreams)) {
-      if (!UPSTREAM_NAME_PATTERN.test(name)) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `upstream names must be 1-32 letters, digits or "-" (no "${TOOL_SEPARATOR}" or "/": they prefix tool names)` });
-      }
-    }
-  }),
+  upstreams: z.record(
+    z.string().regex(UPSTREAM_NAME_PATTERN, `upstream names must be 1-32 letters, digits or "-" (no "${TOOL_SEPARATOR}" or "/": they prefix tool names)`),
+    UpstreamSchema,
+    'must be an object of upstream servers by name',
+  ).refine((upstreams) => Object.keys(upstreams).length > 0, 'must name at least one upstream server'),
   rules: z.array(RuleSchema, 'must be a list of rules').optional(),
   /** Defaults for every upstream and rule. */
   defaults: z.strictObject({
@@ -138,16 +135,34 @@ function pathText(path: readonly PropertyKey[]): string {
   return path.length === 0 ? '(the file)' : path.map(String).join('.');
 }
 
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** Which branch of a union an object meant: the key that tells them apart. */
+const UNION_KEYS = ['command', 'url', 'local', 'decisionApiUrl'];
+
 /** Zod's issues as one line each; for a union, the branch's own issues when the input chose one. */
-function describe(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+function describe(issues: readonly z.core.$ZodIssue[], root: unknown, prefix: readonly PropertyKey[] = []): string[] {
   const lines: string[] = [];
   for (const issue of issues) {
     const path = [...prefix, ...issue.path];
-    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const value = valueAt(root, path);
+    const choseBranch = typeof value === 'object' && value !== null && UNION_KEYS.some((key) => key in value);
+    if (issue.code === 'invalid_union' && issue.errors.length > 0 && choseBranch) {
       // The branch with the fewest problems is the one the author meant (it has "command" or "url").
       const best = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
       const unrecognizedOnly = best.every((inner) => inner.code === 'unrecognized_keys');
-      lines.push(...(best.length > 0 && !unrecognizedOnly ? describe(best, path) : [`${pathText(path)}: ${issue.message}`]));
+      lines.push(...(best.length > 0 && !unrecognizedOnly ? describe(best, root, path) : [`${pathText(path)}: ${issue.message}`]));
+      continue;
+    }
+    if (issue.code === 'invalid_key') {
+      lines.push(...issue.issues.map((inner) => `${pathText(path)}: ${inner.message}`));
       continue;
     }
     if (issue.code === 'unrecognized_keys') {
@@ -175,7 +190,7 @@ function crossProblems(config: GatewayConfig): string[] {
 /** Parses a configuration already read; `file` names it in the error. Relative `cwd`s resolve against `baseDir`. */
 export function parseGatewayConfig(json: unknown, file: string, baseDir = process.cwd()): GatewayConfig {
   const parsed = GatewayConfigSchema.safeParse(json);
-  if (!parsed.success) throw new GatewayConfigError(file, describe(parsed.error.issues));
+  if (!parsed.success) throw new GatewayConfigError(file, describe(parsed.error.issues, json));
   const problems = crossProblems(parsed.data);
   if (problems.length > 0) throw new GatewayConfigError(file, problems);
   for (const upstream of Object.values(parsed.data.upstreams)) {
