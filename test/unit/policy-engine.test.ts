@@ -139,7 +139,7 @@ describe('the shipped policies', () => {
   });
 
   it('answer an unknown verb with a readable invalid', () => {
-    expect(decide({ action: 'db.drop', type: 'Database', id: 'orders' })).toEqual({ kind: 'invalid', policyIds: [], reason: 'action "db.drop" is not a verb the policy schema knows (nearest known: db.export, db.query, db.schema.update)' });
+    expect(decide({ action: 'db.drop', type: 'Database', id: 'orders' })).toEqual({ kind: 'invalid', policyIds: [], reason: 'action "db.drop" is not a verb the policy schema knows (nearest known: db.export, db.query, mcp.call)' });
   });
 
   it('names the verb a typo was meant for first (issue 11: db.exprot)', () => {
@@ -199,7 +199,7 @@ describe('the shipped policies', () => {
   it('evaluate no verb in an environment the schema does not list, narrowed by action or not', () => {
     const everything = new CedarPolicyEngine({ narrowByAction: false });
     const unlisted = ['production', 'prod-eu', 'prod2', 'qa', 'stage', 'staging-2', 'development', 'p', 'eu-prod', 'testing'];
-    for (const [action, type] of [['db.query', 'Database'], ['db.export', 'Database'], ['db.schema.update', 'Database'], ['iam.policy.update', 'IamPolicy'], ['user.password.reset', 'User'], ['compute.instance.create', 'Instance'], ['storage.bucket.delete', 'Bucket']] as const) {
+    for (const [action, type] of [['db.query', 'Database'], ['db.export', 'Database'], ['db.schema.update', 'Database'], ['iam.policy.update', 'IamPolicy'], ['user.password.reset', 'User'], ['compute.instance.create', 'Instance'], ['storage.bucket.delete', 'Bucket'], ['mcp.call', 'McpTool']] as const) {
       for (const environment of unlisted) {
         for (const engine of [shipped, everything]) {
           const decision = engine.decide(request({ action, type, id: 'r1', environment, attributes: { admin: false } }));
@@ -235,7 +235,7 @@ describe('the shipped policies', () => {
   it('each carry a unique @id and are all listed', () => {
     const ids = shipped.policies.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids).toHaveLength(13);
+    expect(ids).toHaveLength(15);
     expect(shipped.warnings).toEqual([]);
   });
 });
@@ -244,9 +244,9 @@ describe('narrowing by action', () => {
   it('gives the same decisions as evaluating every policy', () => {
     const everything = new CedarPolicyEngine({ narrowByAction: false });
     const requests: RequestParts[] = [];
-    for (const [action, type] of [['db.query', 'Database'], ['db.export', 'Database'], ['db.schema.update', 'Database'], ['iam.policy.update', 'IamPolicy'], ['user.password.reset', 'User'], ['compute.instance.create', 'Instance'], ['storage.bucket.delete', 'Bucket']] as const) {
+    for (const [action, type] of [['db.query', 'Database'], ['db.export', 'Database'], ['db.schema.update', 'Database'], ['iam.policy.update', 'IamPolicy'], ['user.password.reset', 'User'], ['compute.instance.create', 'Instance'], ['storage.bucket.delete', 'Bucket'], ['mcp.call', 'McpTool']] as const) {
       for (const environment of ['prod', 'dev', 'test', 'production']) {
-        for (const id of ['r1', 'audit/r1']) {
+        for (const id of ['r1', 'audit/r1', 'filesystem/read_file', 'filesystem/write_file']) {
           requests.push({ action, type, id, environment }, { action, type, id, environment, attributes: { admin: false } });
         }
       }

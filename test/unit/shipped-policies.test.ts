@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const DIR = new URL('../../policies/', import.meta.url);
-const SHIPPED_SHA256 = '2c7cf503754de1764eabd6b7fcda13c9be48de853580e4586cc75d51a8952cc5';
+const SHIPPED_SHA256 = '8c2e2fa238decdc06a60183ae51b07396008de7f20115ead5924dc6180002ccc';
 
 function policiesSha256(): string {
   const hash = createHash('sha256');
