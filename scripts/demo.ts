@@ -34,16 +34,21 @@ import {
 import { short } from '../client/errors.js';
 import { AGENT_SOURCE_PREFIX, DETAIL_TYPE_REQUESTED, SPEC_VERSION } from '../shared/domain/contract.js';
 import { colourWanted, painter, type Tone } from '../local/log.js';
+import { playMcpScenario } from './demo-mcp.js';
 
+/** Played by default. */
 export const SCENARIO_NAMES = ['query', 'export', 'iam', 'password', 'delete-audit', 'malformed'] as const;
-export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+/** Played only when `--only` names them: the MCP scenario starts the gateway and an example server. */
+export const OPT_IN_SCENARIO_NAMES = ['mcp'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number] | (typeof OPT_IN_SCENARIO_NAMES)[number];
+const ALL_SCENARIO_NAMES: readonly string[] = [...SCENARIO_NAMES, ...OPT_IN_SCENARIO_NAMES];
 
 export const DEFAULT_TIMEOUT_SECONDS = 1800;
 const HEALTH_TIMEOUT_MS = 5000;
 
 const USAGE = `usage: npm run demo [-- --endpoint URL] [--only NAME[,NAME]] [--timeout SECONDS]
   --endpoint URL      the local stack (default ${DEFAULT_LOCAL_URL}; start it with npm start)
-  --only NAMES        play only these scenarios: ${SCENARIO_NAMES.join(', ')}
+  --only NAMES        play only these scenarios: ${SCENARIO_NAMES.join(', ')}; and mcp (an MCP client through countersign-mcp, only when named)
   --timeout SECONDS   how long to wait for a pending request's outcome (default ${DEFAULT_TIMEOUT_SECONDS})
   --help              this text
 Exit 0 when every scenario reached a final outcome, 1 on an error, 2 on bad arguments.`;
@@ -63,6 +68,8 @@ export interface DemoOptions {
   colour?: boolean;
   /** Called when a scenario's request is pending (a test votes here). */
   onPending?: (scenario: ScenarioName, pending: PendingDecision) => void;
+  /** Called with each request the MCP scenario's gateway sends (a test votes here). */
+  onMcpRequest?: (actionId: string, tool: string) => void;
   /** Polling bounds of the clients. @default { initial: 200, max: 1000 }: the local stack is cheap to ask */
   pollIntervalMs?: { initial: number; max: number };
   /** How long to wait for a stack that answers /health with 503 (starting). @default 60 s */
@@ -310,6 +317,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const print = printer(write, options.colour ?? false);
   const endpoint = options.endpoint.replace(/\/+$/, '');
   const chosen = scenarios().filter((scenario) => options.only === undefined || options.only.includes(scenario.name));
+  const playsMcp = options.only?.includes('mcp') === true;
   const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
 
   const ready = await preflight(endpoint, options.startupWaitMs ?? 60_000, print);
@@ -318,7 +326,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     return 1;
   }
 
-  write(`Countersign demo against ${endpoint}: ${chosen.map((s) => s.name).join(', ')}, at the same time (pending waits up to ${timeoutSeconds} s)`);
+  write(`Countersign demo against ${endpoint}: ${[...chosen.map((s) => s.name), ...(playsMcp ? ['mcp'] : [])].join(', ')}, at the same time (pending waits up to ${timeoutSeconds} s)`);
   for (const scenario of chosen) print('->', scenario.name, '', describe(scenario));
 
   const clients = new Map<string, AgentClient>();
@@ -331,7 +339,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     return client;
   };
 
-  const results = await Promise.all(chosen.map(async (scenario): Promise<boolean> => {
+  const mcp = async (): Promise<boolean> => {
+    try {
+      await playMcpScenario(endpoint, (mark, word, message) => print(mark, 'mcp', word, message), { timeoutSeconds, ...(options.onMcpRequest === undefined ? {} : { onRequest: options.onMcpRequest }) });
+      return true;
+    } catch (error) {
+      print('!!', 'mcp', 'error', (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '');
+      return false;
+    }
+  };
+  const results = await Promise.all([...(playsMcp ? [mcp()] : []), ...chosen.map(async (scenario): Promise<boolean> => {
     const client = clientFor(scenario.agentId);
     const onPending = (pending: PendingDecision) => {
       print('..', scenario.name, 'pending', `${pending.reason} [${pending.actionId}]`);
@@ -352,15 +369,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       print('!!', scenario.name, 'error', message.split('\n')[0] ?? '');
       return false;
     }
-  }));
+  })]);
   for (const client of clients.values()) client.destroy();
 
   const failed = results.filter((ok) => !ok).length;
   if (failed > 0) {
-    write(`${failed} of ${chosen.length} scenario${chosen.length === 1 ? '' : 's'} did not reach a final outcome`);
+    write(`${failed} of ${results.length} scenario${results.length === 1 ? '' : 's'} did not reach a final outcome`);
     return 1;
   }
-  write(`every scenario reached a final outcome (${chosen.length})`);
+  write(`every scenario reached a final outcome (${results.length})`);
   return 0;
 }
 
@@ -389,8 +406,8 @@ export function parseDemoArguments(argv: string[]): { help: true } | { help: fal
   let only: ScenarioName[] | undefined;
   if (values.only !== undefined) {
     const names = values.only.split(',').map((name) => name.trim()).filter((name) => name !== '');
-    const unknown = names.filter((name) => !(SCENARIO_NAMES as readonly string[]).includes(name));
-    if (names.length === 0 || unknown.length > 0) throw new UsageError(`--only: unknown scenario ${unknown.map((n) => `"${n}"`).join(', ') || '(none given)'}; the scenarios are ${SCENARIO_NAMES.join(', ')}`);
+    const unknown = names.filter((name) => !ALL_SCENARIO_NAMES.includes(name));
+    if (names.length === 0 || unknown.length > 0) throw new UsageError(`--only: unknown scenario ${unknown.map((n) => `"${n}"`).join(', ') || '(none given)'}; the scenarios are ${ALL_SCENARIO_NAMES.join(', ')}`);
     only = names as ScenarioName[];
   }
   const timeoutSeconds = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(values.timeout);

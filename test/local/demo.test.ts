@@ -109,6 +109,28 @@ describe('npm run demo', () => {
     expect(invalid, output).toBe(refused);
   });
 
+  it('plays the MCP scenario when named: an MCP client through countersign-mcp, bob approving the write', async () => {
+    const lines: string[] = [];
+    const votes: Promise<number>[] = [];
+    const code = await runDemo({
+      endpoint: stack.url,
+      only: ['mcp'],
+      timeoutSeconds: 40,
+      write: (line) => lines.push(line),
+      writeError: (line) => lines.push(`stderr: ${line}`),
+      onMcpRequest: (actionId, tool) => {
+        if (tool === 'filesystem__write_file') votes.push(vote(actionId, 'bob'));
+      },
+    });
+    const output = lines.join('\n');
+    expect(code, output).toBe(0);
+    expect(await Promise.all(votes)).toEqual([200]);
+    expect(output).toMatch(/^<= mcp\s+ran\s+filesystem__read_file: quarterly notes: revenue up$/m);
+    expect(output).toMatch(/^\.\. mcp\s+pending\s+filesystem__write_file: waiting for approval: needs 1 approval from data-owners/m);
+    expect(output).toMatch(/^<= mcp\s+ran\s+filesystem__write_file: wrote 17 characters to \/srv\/q3-summary\.txt$/m);
+    expect(output).toMatch(/^<= mcp\s+refused\s+filesystem__delete_file: Countersign denied this call: no policy permits mcp\.call/m);
+  });
+
   it('exits 0 from the command line when its scenarios reach an outcome', async () => {
     const result = await demoCli(['--endpoint', stack.url, '--only', 'query,delete-audit']);
     expect(result.code, result.stdout + result.stderr).toBe(0);
@@ -131,7 +153,7 @@ describe('npm run demo', () => {
     expect(help.stdout).toContain('usage: npm run demo');
     const bad = await demoCli(['--only', 'query,nope']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim()).toBe('--only: unknown scenario "nope"; the scenarios are query, export, iam, password, delete-audit, malformed (npm run demo -- --help)');
+    expect(bad.stderr.trim()).toBe('--only: unknown scenario "nope"; the scenarios are query, export, iam, password, delete-audit, malformed, mcp (npm run demo -- --help)');
   });
 });
 

@@ -9,7 +9,7 @@ import { REPO_ROOT, type LocalStack } from '../../local/local-stack.js';
 import { eventually } from '../local/support.js';
 
 export const GATEWAY_ARGS = ['--import', 'tsx', join(REPO_ROOT, 'mcp/main.ts')];
-export const FIXTURE_ARGS = ['--import', 'tsx', join(REPO_ROOT, 'test/mcp/fixture-upstream.ts')];
+export const EXAMPLE_SERVER_ARGS = ['--import', 'tsx', join(REPO_ROOT, 'scripts/mcp-example-server.ts')];
 export const DATA_OWNERS_CHANNEL = 'C0DATAOWNERS';
 
 /** A gateway config for the local stack with the fixture as upstream "filesystem" (environment prod). */
@@ -18,7 +18,7 @@ export function gatewayConfig(stackUrl: string, callsFile: string, extra: Record
     agentId: 'billing-agent',
     countersign: { local: stackUrl },
     upstreams: {
-      filesystem: { command: process.execPath, args: FIXTURE_ARGS, cwd: REPO_ROOT, environment: 'prod', env: { FIXTURE_CALLS_FILE: callsFile } },
+      filesystem: { command: process.execPath, args: EXAMPLE_SERVER_ARGS, cwd: REPO_ROOT, environment: 'prod', env: { EXAMPLE_SERVER_CALLS_FILE: callsFile } },
     },
     defaults: { progressEverySeconds: 1 },
     ...extra,

@@ -1,8 +1,10 @@
 /**
- * A small upstream MCP server for the gateway's tests, built with the SDK, speaking stdio: a fake
- * filesystem with the tool names of @modelcontextprotocol/server-filesystem (read tools, write
- * tools, and a delete no policy permits), one resource and one prompt. Every tool call it receives
- * is appended as a JSON line to FIXTURE_CALLS_FILE, so a test can prove what ran and what never did.
+ * A small upstream MCP server for the gateway's demo (`npm run demo -- --only mcp`) and tests, built
+ * with the SDK, speaking stdio: a fake in-memory filesystem with the tool names of
+ * @modelcontextprotocol/server-filesystem (read tools, write tools, and a delete no shipped policy
+ * permits), one resource and one prompt. Nothing touches the disk. Every tool call it receives is
+ * appended as a JSON line to EXAMPLE_SERVER_CALLS_FILE when set, so a test can prove what ran and what
+ * never did.
  *
  * Special paths: "/fail/..." makes a tool throw (an upstream failure); "/ask-model" makes read_file ask
  * the client for a completion (sampling), which the gateway refuses unless configured.
@@ -12,7 +14,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
 
-const callsFile = process.env.FIXTURE_CALLS_FILE;
+const callsFile = process.env.EXAMPLE_SERVER_CALLS_FILE;
 const files = new Map<string, string>([['/srv/notes.txt', 'quarterly notes: revenue up']]);
 
 function record(tool: string, args: unknown): void {
@@ -23,7 +25,7 @@ function failIfAsked(path: string): void {
   if (path.startsWith('/fail/')) throw new Error(`disk on fire while touching ${path}`);
 }
 
-const server = new McpServer({ name: 'fixture-filesystem', version: '1.0.0' });
+const server = new McpServer({ name: 'example-filesystem', version: '1.0.0' });
 
 server.registerTool('read_file', { description: 'Read a file', inputSchema: { path: z.string() } }, async ({ path }) => {
   record('read_file', { path });
