@@ -55,6 +55,14 @@ const LEDGER: Entry[] = [
   },
   { command: /^npm run demo$/, runBy: [{ file: DEMO, contains: "run('npm', ['run', '--silent', 'demo', '--', ...args]", how: 'runs' }] },
   { command: /^npm run demo -- --only export$/, runBy: [{ file: E2E, contains: "'demo', '--', '--endpoint', stack.url, '--only', 'export'", how: 'runs' }] },
+  { command: /^npm run demo -- --only mcp$/, runBy: [{ file: DEMO, contains: "only: ['mcp']", how: 'runs' }] },
+  {
+    command: /^npm run mcp -- --config gateway\.json( --http 4020)?$/,
+    runBy: [
+      { file: 'test/mcp/support.ts', contains: "command: 'npm', args: ['run', '--silent', 'mcp', '--', '--config', configFile]", how: 'runs' },
+      { file: 'test/mcp/support.ts', contains: "spawn('npm', ['run', '--silent', 'mcp', '--', '--config', configFile, '--http', '0']", how: 'runs' },
+    ],
+  },
   { command: /^npm run demo -- --help$/, runBy: [{ file: DEMO, contains: "demoCli(['--help'])", how: 'runs' }] },
   { command: /^npm run demo -- --endpoint http:\/\/127\.0\.0\.1:\d+$/, runBy: [{ file: E2E, contains: "'--endpoint', stack.url", how: 'runs' }] },
   { command: /^node try\.mjs$/, runBy: [{ file: WALKTHROUGH, contains: "readmeBlock('js', 'save as `try.mjs`')", how: 'runs' }] },

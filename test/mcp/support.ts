@@ -43,9 +43,12 @@ export interface ConnectedGateway {
   close(): Promise<void>;
 }
 
-/** Starts the gateway as the agent's MCP client does (a child process on stdio) and connects the SDK's client. */
+/**
+ * Starts the gateway as the README's `npm run mcp -- --config gateway.json` (silent: npm's own lines
+ * would break stdio), a child process on stdio as an MCP host runs it, and connects the SDK's client.
+ */
 export async function connectStdio(configFile: string): Promise<ConnectedGateway> {
-  const transport = new StdioClientTransport({ command: process.execPath, args: [...GATEWAY_ARGS, '--config', configFile], cwd: REPO_ROOT, stderr: 'pipe' });
+  const transport = new StdioClientTransport({ command: 'npm', args: ['run', '--silent', 'mcp', '--', '--config', configFile], cwd: REPO_ROOT, stderr: 'pipe' });
   let stderr = '';
   transport.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
   const client = new Client({ name: 'gateway-test', version: '1.0.0' });
@@ -53,9 +56,12 @@ export async function connectStdio(configFile: string): Promise<ConnectedGateway
   return { client, stderr: () => stderr, close: () => client.close() };
 }
 
-/** Starts the gateway with `--http 0` and connects the SDK's client over Streamable HTTP. */
+/**
+ * Starts the gateway as the README's `npm run mcp -- --config gateway.json --http 4020` does (any free
+ * port here), in its own process group, and connects the SDK's client over Streamable HTTP.
+ */
 export async function connectHttp(configFile: string): Promise<ConnectedGateway & { url: string }> {
-  const child = spawn(process.execPath, [...GATEWAY_ARGS, '--config', configFile, '--http', '0'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('npm', ['run', '--silent', 'mcp', '--', '--config', configFile, '--http', '0'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
   const url = await eventually(() => /serving MCP at (http:\/\/\S+)/.exec(stderr)?.[1] ?? (child.exitCode !== null ? 'exited' : undefined), 'the gateway to listen', 30_000);
@@ -69,7 +75,7 @@ export async function connectHttp(configFile: string): Promise<ConnectedGateway 
     close: async () => {
       await client.close();
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
+      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGTERM');
       await exited;
     },
   };
