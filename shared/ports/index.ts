@@ -35,6 +35,8 @@ export interface RequestRecord {
   reason: string;
   policyIds: string[];
   approval: ApprovalRequirement | null;
+  /** How long an allowed or approved request may be acted on (the policy's `@validFor`); null when nothing was permitted. */
+  validForSeconds: number | null;
   decidedAt: string | null;
   /** When the decision was published or the workflow started; null until then. */
   dispatchedAt: string | null;

@@ -1,4 +1,4 @@
-import type { ReviewerVote } from '../domain/decision.js';
+import type { Outcome, ReviewerVote } from '../domain/decision.js';
 import type { Closing, RefusalRule } from '../domain/review.js';
 import type { ReviewPhase } from '../workflow/contract.js';
 import type { RequestRecord } from './index.js';
@@ -95,7 +95,7 @@ export interface OutcomeWrite {
   reviewId: string | null;
   /** What the workflow reported (`approved`, `rejected`, `expired`, `failed`). */
   workflowOutcome: string;
-  outcome: string;
+  outcome: Outcome;
   reason: string;
   reviewers: ReviewerVote[];
   decidedAt: string;

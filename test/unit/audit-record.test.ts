@@ -30,7 +30,7 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
   const client = new DynamoDBClient({});
   const decisions = new DynamoDecisionStore(client, 't');
   const reviews = new DynamoReviewStore(client, 't');
-  const policy = { decide: () => ({ kind: 'approval' as const, policyIds: ['data.export.prod'], reason: 'needs approval', approval: { approvers: 'data-owners', quorum: 1, timeout: 'PT30M', timeoutSeconds: 1800 } }) };
+  const policy = { decide: () => ({ kind: 'approval' as const, policyIds: ['data.export.prod'], reason: 'needs approval', approval: { approvers: 'data-owners', quorum: 1, timeout: 'PT30M', timeoutSeconds: 1800 }, validity: { validFor: 'PT15M', validForSeconds: 900 } }) };
   const record = decideRequest(actionRequested({ action: 'db.export' }), policy, '2026-11-22T03:00:00.000Z');
   await decisions.recordRequest(record);
 

@@ -146,6 +146,7 @@ function toItem(record: RequestRecord): RequestItem {
     reason: record.reason,
     policyIds: record.policyIds,
     approval: record.approval,
+    validForSeconds: record.validForSeconds,
     decidedAt: record.decidedAt,
     dispatchedAt: record.dispatchedAt ?? undefined,
     reviewers: [],
@@ -172,6 +173,7 @@ export function fromItem(item: Record<string, AttributeValue>): RequestRecord {
     reason: data.reason,
     policyIds: data.policyIds ?? [],
     approval: data.approval ?? null,
+    validForSeconds: data.validForSeconds ?? null,
     decidedAt: data.decidedAt ?? null,
     dispatchedAt: data.dispatchedAt ?? null,
   };
@@ -311,6 +313,8 @@ export class DynamoDecisionStore implements DecisionStore {
       reason: record.reason,
       policyIds: record.policyIds,
       approval: record.approval,
+      validForSeconds: record.validForSeconds,
+      validUntil: decidedDetailOf(record).validUntil,
     };
     const newOnly = { ConditionExpression: 'attribute_not_exists(pk)' };
     const command = new TransactWriteItemsCommand({

@@ -36,7 +36,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { ReviewerVote } from '../../domain/decision.js';
+import { validUntilOf, type ReviewerVote } from '../../domain/decision.js';
 import { PHASE_RANK, type ReviewPhase } from '../../workflow/contract.js';
 import type { MessageRef } from '../../ports/review.js';
 import {
@@ -353,6 +353,7 @@ export class DynamoReviewStore implements ReviewStore {
       reason: write.reason,
       reviewers: write.reviewers,
       decidedAt: write.decidedAt,
+      validUntil: validUntilOf(write.outcome, write.decidedAt, write.request.validForSeconds),
     });
   }
 
