@@ -1,3 +1,5 @@
+import type { ExecutionSummary } from './execution.js';
+
 /** Outcomes an `Action Decided` event can carry (DESIGN.md, event contract v1). */
 export const FINAL_OUTCOMES = ['allowed', 'denied', 'approved', 'rejected', 'expired', 'invalid'] as const;
 export type FinalOutcome = (typeof FINAL_OUTCOMES)[number];
@@ -56,6 +58,11 @@ export interface ActionDecidedDetail {
    * `@validFor`. Null for every other outcome, and while pending.
    */
   validUntil: string | null;
+}
+
+/** `GET /actions/{actionId}`: the decision, and the agent's report of the act once one was recorded. */
+export interface DecisionView extends ActionDecidedDetail {
+  execution: ExecutionSummary | null;
 }
 
 /** Outcomes that permit the act. */

@@ -1,5 +1,5 @@
 import type { ActionRequest } from '../domain/contract.js';
-import type { ActionDecidedDetail, ApprovalRequirement, Outcome, PolicyDecision } from '../domain/decision.js';
+import type { ActionDecidedDetail, ApprovalRequirement, DecisionView, Outcome, PolicyDecision } from '../domain/decision.js';
 
 /** Decides one request against the deployed policy set. Pure and synchronous once built. */
 export interface PolicyEngine {
@@ -55,7 +55,7 @@ export interface DecisionStore {
   recordRequest(record: RequestRecord): Promise<RecordResult>;
   /** Marks that the decision (or the workflow start) was handed on, so a redelivery need not do it again. */
   markDispatched(key: string, at: string): Promise<void>;
-  getDecision(actionId: string): Promise<ActionDecidedDetail | undefined>;
+  getDecision(actionId: string): Promise<DecisionView | undefined>;
 }
 
 /** Publishes `Action Decided` events on the bus. */

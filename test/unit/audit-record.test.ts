@@ -43,7 +43,7 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
   await decisions.recordRequest(other);
 
   const snapshot: ReviewSnapshot = {
-    request: { record, reviewId: 'rev-1', reviewers: [], voteCount: 0, outcomePublishedAt: null },
+    request: { record, reviewId: 'rev-1', reviewers: [], voteCount: 0, outcomePublishedAt: null, execution: null },
     review: { reviewId: 'rev-1', actionId: record.key, phase: 'initial', taskToken: TOKEN, taskTokenSha256: 'f'.repeat(64), openedAt: '2026-11-22T03:00:01.000Z', expiresAt: '2026-11-22T03:30:01.000Z', escalatedTo: null, messages: {}, notes: {} },
     votes: [],
   };

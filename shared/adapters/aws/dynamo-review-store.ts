@@ -37,6 +37,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { validUntilOf, type ReviewerVote } from '../../domain/decision.js';
+import type { ExecutionSummary } from '../../domain/execution.js';
 import { PHASE_RANK, type ReviewPhase } from '../../workflow/contract.js';
 import type { MessageRef } from '../../ports/review.js';
 import {
@@ -105,13 +106,14 @@ function reviewOf(item: Record<string, AttributeValue>): ReviewRecord {
 }
 
 function requestStateOf(item: Record<string, AttributeValue>): RequestState {
-  const data = unmarshall(item) as { reviewId?: string; reviewers?: ReviewerVote[]; voteCount?: number; outcomePublishedAt?: string };
+  const data = unmarshall(item) as { reviewId?: string; reviewers?: ReviewerVote[]; voteCount?: number; outcomePublishedAt?: string; execution?: ExecutionSummary };
   return {
     record: fromItem(item),
     reviewId: data.reviewId ?? null,
     reviewers: data.reviewers ?? [],
     voteCount: data.voteCount ?? 0,
     outcomePublishedAt: data.outcomePublishedAt ?? null,
+    execution: data.execution ?? null,
   };
 }
 
