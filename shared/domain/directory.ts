@@ -22,8 +22,13 @@ export const DirectorySchema = z.strictObject({
     channel: z.strictObject({ id: z.string().regex(/^[CG][A-Z0-9]+$/, 'must be a Slack channel id such as "C0SECURITY"'), name: z.string().min(1) }),
   })),
   agents: z.record(id, z.strictObject({ owners: z.array(id) })),
+  /** The group told of execution violations that no approver group owns (an action nobody asked for, an auto-allowed one). */
+  securityGroup: id.optional(),
 }).superRefine((directory, ctx) => {
   const known = new Set(directory.members.map((m) => m.id));
+  if (directory.securityGroup !== undefined && !(directory.securityGroup in directory.groups)) {
+    ctx.addIssue({ code: 'custom', path: ['securityGroup'], message: `"${directory.securityGroup}" is not a group of the directory` });
+  }
   for (const [group, { members }] of Object.entries(directory.groups)) {
     for (const member of members) if (!known.has(member)) ctx.addIssue({ code: 'custom', path: ['groups', group, 'members'], message: `"${member}" is not a member of the directory` });
   }

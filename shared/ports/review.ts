@@ -1,5 +1,6 @@
 import type { ActionRequest } from '../domain/contract.js';
 import type { ApprovalRequirement, FinalOutcome, ReviewerVote } from '../domain/decision.js';
+import type { ExecutionSummary } from '../domain/execution.js';
 
 /** Where a review message lives in Slack. */
 export interface MessageRef {
@@ -24,6 +25,11 @@ export interface ReviewView {
   escalatedTo?: string;
   /** Set while open when the groups voting now cannot reach the quorum (`quorumShortfall`). */
   quorumWarning?: string;
+  /**
+   * Once approved: until when the approval may be executed (once), the agent's report of the act, and
+   * whether the window passed unused.
+   */
+  execution?: { validUntil: string | null; summary: ExecutionSummary | null; expiredUnused: boolean };
   status:
     | { state: 'open' }
     | { state: 'closed'; outcome: Exclude<FinalOutcome, 'allowed' | 'denied' | 'invalid'>; reason: string; reviewers: ReviewerVote[]; decidedAt: string };
@@ -40,6 +46,8 @@ export interface ReviewChannel {
    * when given, follows the text as "Deadline: <time>", shown in each reader's own time zone.
    */
   postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[], deadline?: string): Promise<void>;
+  /** A plain-text message to a channel (an execution violation alert): escaped, so it can never mention or link. */
+  postAlert(channelId: string, text: string): Promise<void>;
   /** An ephemeral notice to one user in a channel (refusals, confirmations). */
   notify(channelId: string, slackUserId: string, text: string): Promise<void>;
   /** Opens the deny modal, which requires a reason; its submission carries `reviewId` in private_metadata. */

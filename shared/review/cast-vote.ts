@@ -64,7 +64,7 @@ function describe(error: unknown): string {
 }
 
 async function updateMessages(snapshot: ReviewSnapshot, deps: ReviewDeps, warnings: string[]): Promise<void> {
-  const view = reviewViewOf(snapshot.request, snapshot.review, snapshot.votes, deps.directory);
+  const view = reviewViewOf(snapshot.request, snapshot.review, snapshot.votes, deps.directory, deps.now());
   const { initial, escalation } = snapshot.review.messages;
   for (const message of [initial, escalation]) {
     if (message === undefined) continue;
@@ -103,7 +103,7 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
 
     if (!judgement.accepted) {
       if (judgement.rule === 'reason_required' && input.triggerId !== undefined) {
-        await deps.channel.openDenyModal(input.triggerId, reviewViewOf(request, review, snapshot.votes, deps.directory));
+        await deps.channel.openDenyModal(input.triggerId, reviewViewOf(request, review, snapshot.votes, deps.directory, deps.now()));
         return { ...base, status: 'modal_opened' };
       }
       await deps.store.recordRefusal({

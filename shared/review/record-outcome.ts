@@ -5,7 +5,7 @@ import type { EventPublisher } from '../ports/index.js';
 import type { RequestState, ReviewRecord } from '../ports/review-store.js';
 import type { RecordOutcomeEvent } from '../workflow/contract.js';
 import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
-import { reviewViewOf } from './review-view.js';
+import { refreshReviewMessages } from './refresh-messages.js';
 import type { RejectedCause } from './resume-workflow.js';
 
 /** record-outcome publishes `Action Decided` and resumes no workflow. */
@@ -89,10 +89,6 @@ function closingFor(event: RecordOutcomeEvent, request: RequestState, review: Re
   throw new ReviewServiceError(`record-outcome for ${request.record.key}: unknown workflow outcome`);
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
 /**
  * The workflow's last step, on every path: closes the request if it is still pending (expired, or
  * rejected when the workflow failed), records the `outcome` event item, publishes `Action Decided`
@@ -134,22 +130,9 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
     published = true;
   }
 
-  const warnings: string[] = [];
-  let messagesUpdated = 0;
-  if (review !== undefined) {
-    const view = reviewViewOf(request, review, votes, deps.directory);
-    for (const message of [review.messages.initial, review.messages.escalation]) {
-      if (message === undefined) continue;
-      try {
-        await deps.channel.updateReview(message, view);
-        messagesUpdated++;
-      } catch (error) {
-        // The outcome is recorded and published: a stale Slack message must not fail the workflow
-        // (its retries would end in a failed execution for a request that was decided). A later tap
-        // on the stale buttons is refused as closed and updates the message then.
-        warnings.push(`updating the review message ${message.channel}/${message.ts} failed: ${describe(error)}`);
-      }
-    }
-  }
+  // The outcome is recorded and published: a stale Slack message must not fail the workflow (its
+  // retries would end in a failed execution for a request that was decided). A later tap on the stale
+  // buttons is refused as closed and updates the message then.
+  const { updated: messagesUpdated, warnings } = review === undefined ? { updated: 0, warnings: [] } : await refreshReviewMessages({ request, review, votes }, deps);
   return { decision, closedNow, published, messagesUpdated, warnings };
 }
