@@ -1,19 +1,12 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson, sha256Hex } from '../shared/domain/canonical-json.js';
+import { LIMITS, type ActionExecuted } from '../shared/domain/contract.js';
 
 /** The longest result summary an execution report carries (the `Action Executed` contract's limit). */
-export const RESULT_SUMMARY_MAX_CHARS = 1000;
+export const RESULT_SUMMARY_MAX_CHARS = LIMITS.resultSummaryMaxChars;
 
-/** What the gateway reports after running an approved call: the `Action Executed` detail's fields. */
-export interface ExecutionReport {
-  actionId: string;
-  payloadSha256: string;
-  status: 'succeeded' | 'failed';
-  startedAt: string;
-  finishedAt: string;
-  result?: { summary: string; sha256: string };
-  error?: { code: string; message: string };
-}
+/** What the gateway reports after running an approved call: the `Action Executed` detail (contract v1) but its version. */
+export type ExecutionReport = Omit<ActionExecuted, 'specVersion'>;
 
 /**
  * The one seam through which the gateway reports executions. `report` must not throw for a report

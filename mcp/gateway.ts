@@ -32,9 +32,9 @@ import {
   type FinalDecision,
   type PendingDecision,
 } from '../client/index.js';
-import { payloadSha256, type ActionRequest } from '../shared/domain/contract.js';
+import { LIMITS, payloadSha256, type ActionRequest } from '../shared/domain/contract.js';
 import { DEFAULT_AWAIT_MAX_SECONDS, DEFAULT_PROGRESS_EVERY_SECONDS, type GatewayConfig } from './config.js';
-import { summarizeToolResult, toolResultSha256, type ExecutionReporter } from './execution-report.js';
+import { summarizeToolResult, toolResultSha256, type ExecutionReport, type ExecutionReporter } from './execution-report.js';
 import { namespacedName, planToolCall, splitNamespacedName, type CallMode } from './mapping.js';
 import { GATEWAY_NAME, GATEWAY_VERSION, type DownstreamRequests, type Upstream } from './upstreams.js';
 
@@ -340,6 +340,10 @@ export class CountersignGateway {
     if (hash !== decision.payloadSha256) {
       return this.#refuse(entry, `the arguments that would run hash to ${hash}, not to the approved payload ${decision.payloadSha256}; nothing ran (request ${entry.actionId})`);
     }
+    // An approval is time-boxed: one awaited after its validUntil would be recorded as a violation if it ran.
+    if (decision.validUntil !== null && Date.now() > Date.parse(decision.validUntil)) {
+      return this.#refuse(entry, `request ${entry.actionId} was ${decision.outcome}, but only until ${decision.validUntil}; it has not run. Call the tool again for a new request`);
+    }
     // One approval, one run: settled before the upstream is called, so no second await can run it again.
     entry.state = 'ran';
     await progress.send(`${decision.outcome}${decision.reviewers.length > 0 ? ` by ${decision.reviewers.filter((r) => r.vote === 'approve').map((r) => r.id).join(', ')}` : ''}; running ${entry.tool} on ${entry.server}`);
@@ -352,9 +356,9 @@ export class CountersignGateway {
         onprogress: (p) => void progress.send(p.message ?? `${entry.tool}: ${p.progress}${p.total === undefined ? '' : ` of ${p.total}`}`),
       }) as CallToolResult;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = (error instanceof Error ? error.message : String(error)) || 'no message';
       const code = error instanceof McpError ? `mcp_${error.code}` : extra.signal.aborted ? 'cancelled' : 'upstream_error';
-      await this.#report(entry, { status: 'failed', startedAt, error: { code, message: message.slice(0, 1000) } });
+      await this.#report(entry, { status: 'failed', startedAt, error: { code, message: message.slice(0, LIMITS.errorMessageMaxChars) } });
       entry.settled = `failed: ${message}`;
       return errorResult(`request ${entry.actionId} was ${decision.outcome}, but upstream "${entry.server}" failed running ${entry.tool}: ${message}`);
     }
@@ -366,7 +370,7 @@ export class CountersignGateway {
     return result;
   }
 
-  async #report(entry: GatewayRequest, outcome: { status: 'succeeded' | 'failed'; startedAt: string; result?: { summary: string; sha256: string }; error?: { code: string; message: string } }): Promise<void> {
+  async #report(entry: GatewayRequest, outcome: Omit<ExecutionReport, 'actionId' | 'payloadSha256' | 'finishedAt'>): Promise<void> {
     try {
       await this.#reporter.report({ actionId: entry.actionId, payloadSha256: entry.payloadSha256, finishedAt: new Date().toISOString(), ...outcome });
     } catch (error) {

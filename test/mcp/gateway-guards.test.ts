@@ -1,0 +1,126 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentClient, ApprovalDecision, FinalDecision } from '../../client/index.js';
+import { REPO_ROOT } from '../../local/local-stack.js';
+import { parseGatewayConfig } from '../../mcp/config.js';
+import type { ExecutionReport } from '../../mcp/execution-report.js';
+import { CountersignGateway } from '../../mcp/gateway.js';
+import { connectUpstream, type Upstream } from '../../mcp/upstreams.js';
+import { payloadSha256, SPEC_VERSION, validateActionExecuted, type ActionRequest } from '../../shared/domain/contract.js';
+import { EXAMPLE_SERVER_ARGS, textOf, upstreamCalls } from './support.js';
+
+/**
+ * The gateway's own guards, with a scripted Countersign (an agent client whose decisions the test
+ * writes) in front of the real example server: what runs is what was approved, within its validity,
+ * and every execution report it makes is one the `Action Executed` contract accepts.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'countersign-mcp-guards-'));
+const callsFile = join(dir, 'calls.ndjson');
+const config = parseGatewayConfig({
+  agentId: 'billing-agent',
+  countersign: { local: 'http://127.0.0.1:1' },
+  upstreams: { filesystem: { command: process.execPath, args: EXAMPLE_SERVER_ARGS, cwd: REPO_ROOT, environment: 'prod', env: { EXAMPLE_SERVER_CALLS_FILE: callsFile } } },
+}, 'gateway.json');
+
+let upstream: Upstream;
+let decide: (request: ActionRequest, hash: string) => FinalDecision;
+const reports: ExecutionReport[] = [];
+const sent: ActionRequest[] = [];
+
+function approval(request: ActionRequest, changes: Partial<ApprovalDecision> = {}): ApprovalDecision {
+  return {
+    actionId: request.actionId, requestEventId: 'e-1', outcome: 'approved', reason: 'approved by bob', policyIds: ['p'],
+    reviewers: [{ id: 'bob', vote: 'approve', at: new Date().toISOString() }], decidedAt: new Date().toISOString(),
+    validUntil: new Date(Date.now() + 60_000).toISOString(), payloadSha256: payloadSha256(request), ...changes,
+  };
+}
+
+const agent: AgentClient = {
+  agentId: 'billing-agent',
+  requestAction: () => Promise.reject(new Error('not used')),
+  guard: () => Promise.reject(new Error('not used')),
+  sendAction: (spec) => {
+    const request = { ...structuredClone(spec), specVersion: SPEC_VERSION, actionId: `billing-agent-${sent.length}`, agent: { id: 'billing-agent' } } as ActionRequest;
+    sent.push(request);
+    return Promise.resolve({ request, payloadSha256: payloadSha256(request) });
+  },
+  waitForDecision: (actionId) => {
+    const request = sent.find((r) => r.actionId === actionId);
+    if (request === undefined) return Promise.reject(new Error(`unknown ${actionId}`));
+    return Promise.resolve(decide(request, payloadSha256(request)));
+  },
+  destroy: () => undefined,
+};
+
+let client: Client;
+
+beforeAll(async () => {
+  upstream = await connectUpstream('filesystem', config.upstreams.filesystem!, { log: () => undefined, downstream: () => undefined });
+  const gateway = new CountersignGateway({ config, agent, upstreams: new Map([['filesystem', upstream]]), reporter: { report: (r) => { reports.push(r); return Promise.resolve(); } } });
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await gateway.createServer().connect(serverSide);
+  client = new Client({ name: 'guards-test', version: '1.0.0' });
+  await client.connect(clientSide);
+});
+
+afterEach(() => {
+  reports.length = 0;
+});
+
+afterAll(async () => {
+  await client?.close();
+  await upstream?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const writes = () => upstreamCalls(callsFile).filter((c) => c.tool === 'write_file');
+
+describe('the gateway runs only what was approved', () => {
+  it('refuses a decision for another payload than it sent: nothing runs', async () => {
+    decide = (request) => approval(request, { payloadSha256: 'a'.repeat(64) });
+    const result = await client.callTool({ name: 'filesystem__write_file', arguments: { path: '/srv/a.txt', content: 'a' } });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/^the arguments that would run hash to [0-9a-f]{64}, not to the approved payload a{64}; nothing ran/);
+    expect(writes()).toEqual([]);
+    expect(reports).toEqual([]);
+  });
+
+  it('refuses an approval past its validUntil: nothing runs', async () => {
+    decide = (request) => approval(request, { validUntil: new Date(Date.now() - 1000).toISOString() });
+    const result = await client.callTool({ name: 'filesystem__write_file', arguments: { path: '/srv/b.txt', content: 'b' } });
+    expect(textOf(result)).toMatch(/was approved, but only until .*; it has not run/);
+    expect(writes()).toEqual([]);
+  });
+
+  it('runs an approval once, and reports it as the Action Executed contract wants', async () => {
+    decide = (request) => approval(request);
+    const result = await client.callTool({ name: 'filesystem__write_file', arguments: { path: '/srv/c.txt', content: 'see' } });
+    expect(textOf(result)).toBe('wrote 3 characters to /srv/c.txt');
+    expect(writes()).toEqual([{ tool: 'write_file', arguments: { path: '/srv/c.txt', content: 'see' } }]);
+    expect(reports).toHaveLength(1);
+    const [report] = reports;
+    expect(report).toMatchObject({ actionId: sent.at(-1)?.actionId, status: 'succeeded', payloadSha256: payloadSha256(sent.at(-1)!), result: { summary: 'wrote 3 characters to /srv/c.txt' } });
+    expect(validateActionExecuted({ specVersion: SPEC_VERSION, ...report })).toMatchObject({ ok: true });
+  });
+
+  it('reports an upstream failure as a failed execution the contract accepts', async () => {
+    decide = (request) => approval(request);
+    const result = await client.callTool({ name: 'filesystem__write_file', arguments: { path: '/fail/d.txt', content: 'd' } });
+    expect(result.isError).toBe(true);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ status: 'failed', error: { code: 'tool_error', message: expect.stringContaining('disk on fire') } });
+    expect(validateActionExecuted({ specVersion: SPEC_VERSION, ...reports[0] })).toMatchObject({ ok: true });
+  });
+
+  it('tells the model why a denial happened and never calls the upstream', async () => {
+    decide = (request) => ({ ...approval(request), outcome: 'denied', reason: 'no policy permits mcp.call on McpTool in prod', reviewers: [], validUntil: null });
+    const result = await client.callTool({ name: 'filesystem__delete_file', arguments: { path: '/srv/notes.txt' } });
+    expect(textOf(result)).toMatch(/^Countersign denied this call: no policy permits mcp\.call on McpTool in prod\. The tool did not run \(request billing-agent-\d+\)\. Do not retry the same call unchanged/);
+    expect(upstreamCalls(callsFile).some((c) => c.tool === 'delete_file')).toBe(false);
+  });
+});
