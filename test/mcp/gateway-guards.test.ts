@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentClient, ApprovalDecision, FinalDecision } from '../../client/index.js';
 import { REPO_ROOT } from '../../local/local-stack.js';
@@ -122,5 +123,31 @@ describe('the gateway runs only what was approved', () => {
     const result = await client.callTool({ name: 'filesystem__delete_file', arguments: { path: '/srv/notes.txt' } });
     expect(textOf(result)).toMatch(/^Countersign denied this call: no policy permits mcp\.call on McpTool in prod\. The tool did not run \(request billing-agent-\d+\)\. Do not retry the same call unchanged/);
     expect(upstreamCalls(callsFile).some((c) => c.tool === 'delete_file')).toBe(false);
+  });
+});
+
+describe('sampling from an upstream', () => {
+  it('goes to the agent\'s host when the upstream\'s config allows it', async () => {
+    const allowed = parseGatewayConfig({ ...config, upstreams: { filesystem: { ...config.upstreams.filesystem, allowSampling: true } } }, 'gateway.json');
+    const sampling = await connectUpstream('filesystem', allowed.upstreams.filesystem!, { log: () => undefined, downstream: () => gateway.downstream() });
+    const gateway = new CountersignGateway({ config: allowed, agent, upstreams: new Map([['filesystem', sampling]]), reporter: { report: () => Promise.resolve() } });
+    const host = new Client({ name: 'sampling-host', version: '1.0.0' }, { capabilities: { sampling: {} } });
+    const asked: string[] = [];
+    host.setRequestHandler(CreateMessageRequestSchema, (request) => {
+      asked.push(JSON.stringify(request.params.messages));
+      return { role: 'assistant', model: 'test-model', content: { type: 'text', text: 'hi' } };
+    });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await gateway.createServer().connect(serverSide);
+    await host.connect(clientSide);
+    try {
+      decide = (request) => ({ ...approval(request), outcome: 'allowed', reviewers: [] });
+      const result = await host.callTool({ name: 'filesystem__read_file', arguments: { path: '/ask-model' } });
+      expect(textOf(result)).toBe('sampling answered');
+      expect(asked).toEqual([JSON.stringify([{ role: 'user', content: { type: 'text', text: 'say hi' } }])]);
+    } finally {
+      await host.close();
+      await sampling.close();
+    }
   });
 });
