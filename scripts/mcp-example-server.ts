@@ -7,7 +7,8 @@
  * never did.
  *
  * Special paths: "/fail/..." makes a tool throw (an upstream failure); "/ask-model" makes read_file ask
- * the client for a completion (sampling), which the gateway refuses unless configured.
+ * the client for a completion (sampling) and "/ask-user" for input (elicitation), which the gateway
+ * refuses unless configured.
  */
 import { appendFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -36,6 +37,14 @@ server.registerTool('read_file', { description: 'Read a file', inputSchema: { pa
       return { content: [{ type: 'text', text: 'sampling answered' }] };
     } catch (error) {
       return { content: [{ type: 'text', text: `sampling failed: ${(error as Error).message}` }] };
+    }
+  }
+  if (path === '/ask-user') {
+    try {
+      const answer = await server.server.elicitInput({ message: 'Which file?', requestedSchema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } });
+      return { content: [{ type: 'text', text: `elicitation answered ${answer.action} ${JSON.stringify(answer.content ?? {})}` }] };
+    } catch (error) {
+      return { content: [{ type: 'text', text: `elicitation failed: ${(error as Error).message}` }] };
     }
   }
   const text = files.get(path);

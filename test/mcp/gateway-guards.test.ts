@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentClient, ApprovalDecision, FinalDecision } from '../../client/index.js';
 import { REPO_ROOT } from '../../local/local-stack.js';
@@ -126,12 +126,20 @@ describe('the gateway runs only what was approved', () => {
   });
 });
 
-describe('sampling from an upstream', () => {
-  it('goes to the agent\'s host when the upstream\'s config allows it', async () => {
-    const allowed = parseGatewayConfig({ ...config, upstreams: { filesystem: { ...config.upstreams.filesystem, allowSampling: true } } }, 'gateway.json');
+describe('sampling and elicitation from an upstream', () => {
+  it('are refused when the upstream\'s config does not allow them: the gateway does not declare the capability', async () => {
+    decide = (request) => ({ ...approval(request), outcome: 'allowed', reviewers: [] });
+    const result = await client.callTool({ name: 'filesystem__read_file', arguments: { path: '/ask-user' } });
+    // The upstream's SDK checks the capability before it asks (a server that asks anyway gets the gateway's refusal, as sampling shows).
+    expect(textOf(result)).toMatch(/^elicitation failed: .*does not support elicitation/);
+  });
+
+  it('go to the agent\'s host when the upstream\'s config allows them', async () => {
+    const allowed = parseGatewayConfig({ ...config, upstreams: { filesystem: { ...config.upstreams.filesystem, allowSampling: true, allowElicitation: true } } }, 'gateway.json');
     const sampling = await connectUpstream('filesystem', allowed.upstreams.filesystem!, { log: () => undefined, downstream: () => gateway.downstream() });
     const gateway = new CountersignGateway({ config: allowed, agent, upstreams: new Map([['filesystem', sampling]]), reporter: { report: () => Promise.resolve() } });
-    const host = new Client({ name: 'sampling-host', version: '1.0.0' }, { capabilities: { sampling: {} } });
+    const host = new Client({ name: 'sampling-host', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: {} } });
+    host.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { path: '/srv/notes.txt' } }));
     const asked: string[] = [];
     host.setRequestHandler(CreateMessageRequestSchema, (request) => {
       asked.push(JSON.stringify(request.params.messages));
@@ -145,6 +153,8 @@ describe('sampling from an upstream', () => {
       const result = await host.callTool({ name: 'filesystem__read_file', arguments: { path: '/ask-model' } });
       expect(textOf(result)).toBe('sampling answered');
       expect(asked).toEqual([JSON.stringify([{ role: 'user', content: { type: 'text', text: 'say hi' } }])]);
+      const elicited = await host.callTool({ name: 'filesystem__read_file', arguments: { path: '/ask-user' } });
+      expect(textOf(elicited)).toBe('elicitation answered accept {"path":"/srv/notes.txt"}');
     } finally {
       await host.close();
       await sampling.close();
