@@ -131,7 +131,7 @@ describe('sampling and elicitation from an upstream', () => {
     decide = (request) => ({ ...approval(request), outcome: 'allowed', reviewers: [] });
     const result = await client.callTool({ name: 'filesystem__read_file', arguments: { path: '/ask-user' } });
     // The upstream's SDK checks the capability before it asks (a server that asks anyway gets the gateway's refusal, as sampling shows).
-    expect(textOf(result)).toMatch(/^elicitation failed: .*does not support elicitation/);
+    expect(textOf(result)).toMatch(/^elicitation failed: Client does not support (form )?elicitation/);
   });
 
   it('go to the agent\'s host when the upstream\'s config allows them', async () => {
