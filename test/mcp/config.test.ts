@@ -84,6 +84,14 @@ describe('the gateway configuration', () => {
     ]);
     expect(failed?.stderr).toContain(`${file}: 2 problems:`);
   });
+
+  it('stops the gateway at start when an upstream cannot be started, exit code 1', async () => {
+    const file = join(dir, 'missing-upstream.json');
+    writeFileSync(file, JSON.stringify({ agentId: 'billing-agent', countersign: { local: 'http://127.0.0.1:4010' }, upstreams: { fs: { command: 'countersign-no-such-command', environment: 'prod' } } }));
+    const failed = await exec(process.execPath, [...GATEWAY_ARGS, '--config', file], { cwd: REPO_ROOT, timeout: 30_000 }).then(() => undefined, (error: { code: number; stderr: string }) => error);
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toMatch(/upstream "fs" \(command "countersign-no-such-command"\) could not be connected: .*ENOENT/);
+  });
 });
 
 describe('the mapping of a tool call to a request', () => {
