@@ -302,7 +302,6 @@ export class CountersignGateway {
         },
       });
     } catch (error) {
-      entry.state = 'pending';
       if (reviewOpened.signal.aborted || error instanceof DecisionTimeoutError) return this.#pendingResult(entry, lastPending);
       if (extra.signal.aborted) return errorResult(`cancelled while waiting; request ${entry.actionId} stays pending: call ${AWAIT_TOOL} with it to wait again`);
       if (error instanceof PayloadMismatchError) return this.#refuse(entry, `Countersign's decision on ${entry.actionId} is for another payload than this gateway sent (${error.message}); nothing ran`);
@@ -312,6 +311,8 @@ export class CountersignGateway {
       throw error;
     } finally {
       clearInterval(heartbeat);
+      // Whatever ended the wait, the request can be awaited again until it runs or is refused.
+      if (entry.state === 'waiting') entry.state = 'pending';
     }
     if (!isApproval(decision)) return this.#refuse(entry, refusalText(entry.actionId, decision));
     return await this.#execute(entry, decision, extra, progress);
