@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { valueAt } from '../shared/domain/contract.js';
 
 /**
  * The gateway's configuration file (JSON), parsed at the edge. Every problem is reported, one line
@@ -133,15 +134,6 @@ export class GatewayConfigError extends Error {
 
 function pathText(path: readonly PropertyKey[]): string {
   return path.length === 0 ? '(the file)' : path.map(String).join('.');
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
 }
 
 /** Which branch of a union an object meant: the key that tells them apart. */

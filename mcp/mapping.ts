@@ -1,4 +1,5 @@
 import type { ActionSpec } from '../client/index.js';
+import { valueAt } from '../shared/domain/contract.js';
 import { DEFAULT_WAIT_SECONDS, TOOL_SEPARATOR, type GatewayConfig, type ToolRule } from './config.js';
 
 /** The verb and resource type of the default mapping: tool T of upstream S is `mcp.call` on `McpTool::"S/T"`. */
@@ -36,21 +37,13 @@ export function toolPatternMatches(pattern: string, serverAndTool: string): bool
   return new RegExp(`^${source}$`).test(serverAndTool);
 }
 
-function valueAtPath(root: Record<string, unknown>, path: string): unknown {
-  let value: unknown = root;
-  for (const key of path.split('.')) {
-    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key)) return undefined;
-    value = (value as Record<string, unknown>)[key];
-  }
-  return value;
-}
-
 function resourceOf(rule: ToolRule | undefined, server: string, tool: string, args: Record<string, unknown>): { type: string; id: string } | string {
   const resource = rule?.resource;
   if (resource === undefined) return { type: DEFAULT_RESOURCE_TYPE, id: `${server}/${tool}` };
   if (resource.id !== undefined) return { type: resource.type, id: resource.id };
   const from = resource.idFrom ?? '';
-  const value = valueAtPath(args, from);
+  // Only a string is taken: a path into the prototype ("constructor") gives a function, which is refused.
+  const value = valueAt(args, from.split('.'));
   if (typeof value !== 'string' || value.length === 0) {
     return `the gateway's rule for ${server}/${tool} takes the ${resource.type} id from the argument "${from}", which this call ${value === undefined ? 'does not give' : 'gives as something other than a non-empty string'}; give "${from}" and call again`;
   }

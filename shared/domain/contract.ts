@@ -166,7 +166,8 @@ export type ExecutedValidationResult =
   | { ok: true; report: ActionExecuted }
   | { ok: false; reason: string; actionId?: string };
 
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+/** The value at `path` inside `root` (undefined where a step is not an object). */
+export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let value = root;
   for (const key of path) {
     if (typeof value !== 'object' || value === null) return undefined;
