@@ -88,8 +88,9 @@ export function dynamoEventItemReader(client: DynamoDBClient, tableName: string)
   };
 }
 
-/** Event item types: the spine's, and the review's (written by `DynamoReviewStore`). */
-export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome';
+/** Event item types: the spine's, the review's (written by `DynamoReviewStore`) and the credentials API's (`DynamoCredentialsStore`). */
+export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome'
+  | 'credentials_issued' | 'credentials_refused' | 'credentials_failed';
 
 const MAX_TRANSACTION_ATTEMPTS = 8;
 
