@@ -1,5 +1,5 @@
 import type { ApiResponse } from '../api/decision-api.js';
-import { ACTION_ID_PATTERN } from '../domain/contract.js';
+import { matchActionRoute } from '../api/action-route.js';
 import { checkIssuance, REFUSAL_STATUS, sessionDurationSeconds, sessionNameOf, sessionTagsOf, type CredentialsRefusalRule } from '../domain/credentials.js';
 import type { Directory } from '../domain/directory.js';
 import { renderSessionPolicy, SessionPolicyTooLargeError, UnsafePolicyValueError, type ExecutionGrants, type RenderValues } from '../domain/execution-grants.js';
@@ -51,17 +51,9 @@ function accountOf(roleArn: string): { partition: string; accountId: string } | 
  */
 export async function answerCredentialsRequest(request: CredentialsRequest, deps: CredentialsApiDeps): Promise<{ response: ApiResponse; log: Record<string, unknown> }> {
   const done = (response: ApiResponse, log: Record<string, unknown> = {}) => ({ response, log: { statusCode: response.statusCode, ...log } });
-  const match = ROUTE.exec(request.path);
-  if (match === null) return done(error(404, 'NotFound', `no route for ${request.path}; this API serves POST /actions/{actionId}/credentials`));
-  if (request.method !== 'POST') return done({ ...error(405, 'MethodNotAllowed', `${request.method} is not allowed on ${request.path}; use POST`), headers: { 'content-type': 'application/json', 'cache-control': 'no-store', allow: 'POST' } });
-  let actionId: string;
-  try {
-    actionId = decodeURIComponent(match[1] ?? '');
-  } catch (caught) {
-    if (!(caught instanceof URIError)) throw caught;
-    return done(error(400, 'BadRequest', 'actionId: is not valid percent-encoding'));
-  }
-  if (!ACTION_ID_PATTERN.test(actionId)) return done(error(400, 'BadRequest', 'actionId: must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":" or "-"'));
+  const route = matchActionRoute(request, { pattern: ROUTE, method: 'POST', serves: 'this API serves POST /actions/{actionId}/credentials' });
+  if (!route.ok) return done(route.response);
+  const { actionId } = route;
   const callerArn = request.callerArn;
   if (callerArn === undefined || callerArn === '') {
     return done(error(403, 'CallerNotIdentified', 'the caller has no IAM identity; sign the request with SigV4 (service "lambda") as the agent'), { actionId });

@@ -18,10 +18,10 @@ describe('checkIssuance', () => {
     expect(checkIssuance(subject({ outcome: 'allowed' }), true, grantFor, at('2026-11-22T03:15:00Z'))).toMatchObject({ ok: true });
   });
 
-  it.each([
+  it.each<[CredentialsSubject, boolean, string, string]>([
     [subject(), false, '2026-11-22T03:01:00Z', 'caller_not_agent'],
     [subject({ action: 'db.query' }), true, '2026-11-22T03:01:00Z', 'no_grant'],
-    ...(['denied', 'rejected', 'expired', 'invalid', 'pending'] as const).map((outcome) => [subject({ outcome }), true, '2026-11-22T03:01:00Z', 'not_permitted'] as const),
+    ...(['denied', 'rejected', 'expired', 'invalid', 'pending'] as const).map((outcome): [CredentialsSubject, boolean, string, string] => [subject({ outcome }), true, '2026-11-22T03:01:00Z', 'not_permitted']),
     [subject({ validForSeconds: null }), true, '2026-11-22T03:01:00Z', 'not_permitted'],
     [subject(), true, '2026-11-22T03:15:00.001Z', 'approval_expired'],
   ])('refuses %# with its rule', (s, callerIsAgent, now, rule) => {
