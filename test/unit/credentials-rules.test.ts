@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkIssuance, sessionDurationSeconds, sessionNameOf, sessionTagsOf, type CredentialsSubject } from '../../shared/domain/credentials.js';
-import { isCallerOneOf } from '../../shared/domain/directory.js';
+import { Directory, isCallerOneOf } from '../../shared/domain/directory.js';
 import { ExecutionGrants } from '../../shared/domain/execution-grants.js';
 import { readFileSync } from 'node:fs';
 
@@ -83,5 +83,21 @@ describe('isCallerOneOf: the SigV4 caller against the agent\'s IAM identities', 
 
   it('matches nobody when the agent has no IAM identity', () => {
     expect(isCallerOneOf('arn:aws:sts::123456789012:assumed-role/billing-agent/s', [])).toBe(false);
+  });
+});
+
+describe('the directory\'s agent identities', () => {
+  const base = JSON.parse(readFileSync(new URL('../../config/directory.json', import.meta.url), 'utf8')) as { agents: Record<string, Record<string, unknown>> };
+  const withAgent = (arns: unknown) => ({ ...base, agents: { ...base.agents, 'billing-agent': { owners: ['alice'], iamPrincipalArns: arns } } });
+
+  it('binds a caller to the agent its role belongs to, and to no other agent', () => {
+    const directory = Directory.parse(withAgent(['arn:aws:iam::123456789012:role/billing-agent']));
+    expect(directory.isAgentCaller('billing-agent', 'arn:aws:sts::123456789012:assumed-role/billing-agent/run-1')).toBe(true);
+    expect(directory.isAgentCaller('ops-agent', 'arn:aws:sts::123456789012:assumed-role/billing-agent/run-1')).toBe(false);
+    expect(directory.isAgentCaller('constructor', 'arn:aws:sts::123456789012:assumed-role/billing-agent/run-1')).toBe(false);
+  });
+
+  it.each([['*'], ['arn:aws:iam::123456789012:role/*'], ['arn:aws:iam::*:role/billing-agent'], ['billing-agent']])('refuses %j as an agent identity', (arn) => {
+    expect(() => Directory.parse(withAgent([arn]))).toThrow(/agents\.billing-agent\.iamPrincipalArns\.0: must be an IAM role or user ARN/);
   });
 });
