@@ -83,6 +83,23 @@ describe('POST /actions/{actionId}/credentials on the local stack', () => {
     expect(again).toMatchObject({ rule: 'already_issued', status: 409 });
   });
 
+  it('refuses while a prod export waits for a data owner, and issues once it is approved', async () => {
+    const spec = { ...exportSpec('approved'), environment: 'prod' };
+    const decided = billing.requestAction(spec);
+    const vote = () => fetch(`${stack!.url}/actions/${encodeURIComponent(spec.actionId)}/votes`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-countersign-reviewer': 'bob' }, body: JSON.stringify({ vote: 'approve', comment: 'ok' }),
+    });
+    // Pending: the review is open (or opening), nothing is permitted yet.
+    await eventually(async () => (await fetch(`${stack!.url}/actions/${encodeURIComponent(spec.actionId)}`)).status === 200 ? true : undefined, 'the request to be recorded');
+    await expect(billing.getCredentials(spec.actionId)).rejects.toMatchObject({ rule: 'not_permitted', status: 409 });
+    await eventually(async () => ((await vote()).status === 200 ? true : undefined), 'bob\'s approval to be taken');
+    const decision = await decided;
+    expect(decision.outcome).toBe('approved');
+    const issued = await billing.getCredentials(decision.actionId);
+    expect(issued).toMatchObject({ validUntil: decision.validUntil, local: true });
+    expect(stack!.sts.calls.at(-1)?.tags).toEqual([{ Key: 'countersign:actionId', Value: decision.actionId }, { Key: 'countersign:payloadSha256', Value: decision.payloadSha256 }]);
+  });
+
   it('refuses another agent, a request without a grant, and an unsigned ask', async () => {
     const decision = await billing.requestAction(exportSpec('other-agent'));
     await expect(ops.getCredentials(decision.actionId)).rejects.toMatchObject({ name: 'CredentialsRefusedError', rule: 'caller_not_agent', status: 403 });
