@@ -111,9 +111,12 @@ function refusalText(actionId: string, decision: FinalDecision): string {
     + `The tool did not run (request ${actionId}). Do not retry the same call unchanged: it would be refused again; ask the user or change the approach.`;
 }
 
+/** What the gateway needs of the agent client: send a request, wait for its decision. */
+export type GatewayAgent = Pick<AgentClient, 'sendAction' | 'waitForDecision' | 'destroy'>;
+
 export interface GatewayOptions {
   config: GatewayConfig;
-  agent: AgentClient;
+  agent: GatewayAgent;
   upstreams: Map<string, Upstream>;
   reporter: ExecutionReporter;
   log?: (line: string) => void;
@@ -125,7 +128,7 @@ export interface GatewayOptions {
  */
 export class CountersignGateway {
   readonly #config: GatewayConfig;
-  readonly #agent: AgentClient;
+  readonly #agent: GatewayAgent;
   readonly #upstreams: Map<string, Upstream>;
   readonly #reporter: ExecutionReporter;
   readonly #log: (line: string) => void;

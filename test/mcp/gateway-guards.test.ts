@@ -5,11 +5,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentClient, ApprovalDecision, FinalDecision } from '../../client/index.js';
+import type { ApprovalDecision, FinalDecision } from '../../client/index.js';
 import { REPO_ROOT } from '../../local/local-stack.js';
 import { parseGatewayConfig } from '../../mcp/config.js';
 import type { ExecutionReport } from '../../mcp/execution-report.js';
-import { CountersignGateway } from '../../mcp/gateway.js';
+import { CountersignGateway, type GatewayAgent } from '../../mcp/gateway.js';
 import { connectUpstream, type Upstream } from '../../mcp/upstreams.js';
 import { payloadSha256, SPEC_VERSION, validateActionExecuted, type ActionRequest } from '../../shared/domain/contract.js';
 import { EXAMPLE_SERVER_ARGS, textOf, upstreamCalls } from './support.js';
@@ -41,10 +41,7 @@ function approval(request: ActionRequest, changes: Partial<ApprovalDecision> = {
   };
 }
 
-const agent: AgentClient = {
-  agentId: 'billing-agent',
-  requestAction: () => Promise.reject(new Error('not used')),
-  guard: () => Promise.reject(new Error('not used')),
+const agent: GatewayAgent = {
   sendAction: (spec) => {
     const request = { ...structuredClone(spec), specVersion: SPEC_VERSION, actionId: `billing-agent-${sent.length}`, agent: { id: 'billing-agent' } } as ActionRequest;
     sent.push(request);
