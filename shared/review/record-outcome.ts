@@ -5,11 +5,12 @@ import type { EventPublisher } from '../ports/index.js';
 import type { RequestState, ReviewRecord } from '../ports/review-store.js';
 import type { RecordOutcomeEvent } from '../workflow/contract.js';
 import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
+import { updateReviewMessages } from './review-messages.js';
 import { reviewViewOf } from './review-view.js';
 import type { RejectedCause } from './resume-workflow.js';
 
 /** record-outcome publishes `Action Decided` and resumes no workflow. */
-export type RecordOutcomeDeps = Pick<ReviewDeps, 'store' | 'channel' | 'directory' | 'now'> & { publisher: EventPublisher };
+export type RecordOutcomeDeps = Pick<ReviewDeps, 'store' | 'channel' | 'teams' | 'directory' | 'now'> & { publisher: EventPublisher };
 
 export interface RecordOutcomeResult {
   /** The decision on record, as `Action Decided` carries it. */
@@ -89,10 +90,6 @@ function closingFor(event: RecordOutcomeEvent, request: RequestState, review: Re
   throw new ReviewServiceError(`record-outcome for ${request.record.key}: unknown workflow outcome`);
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
 /**
  * The workflow's last step, on every path: closes the request if it is still pending (expired, or
  * rejected when the workflow failed), records the `outcome` event item, publishes `Action Decided`
@@ -138,18 +135,10 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
   let messagesUpdated = 0;
   if (review !== undefined) {
     const view = reviewViewOf(request, review, votes, deps.directory);
-    for (const message of [review.messages.initial, review.messages.escalation]) {
-      if (message === undefined) continue;
-      try {
-        await deps.channel.updateReview(message, view);
-        messagesUpdated++;
-      } catch (error) {
-        // The outcome is recorded and published: a stale Slack message must not fail the workflow
-        // (its retries would end in a failed execution for a request that was decided). A later tap
-        // on the stale buttons is refused as closed and updates the message then.
-        warnings.push(`updating the review message ${message.channel}/${message.ts} failed: ${describe(error)}`);
-      }
-    }
+    // The outcome is recorded and published: a stale Slack or Teams message must not fail the workflow
+    // (its retries would end in a failed execution for a request that was decided). A later tap on the
+    // stale buttons is refused as closed and updates the message then.
+    messagesUpdated = await updateReviewMessages(review, view, deps, (failure) => warnings.push(failure));
   }
   return { decision, closedNow, published, messagesUpdated, warnings };
 }

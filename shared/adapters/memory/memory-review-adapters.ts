@@ -7,6 +7,7 @@ import {
   TaskNotWaitingError,
   type OpenReviewInput,
   type OpenReviewResult,
+  type MessageSlot,
   type OutcomeWrite,
   type RecordVoteResult,
   type RefusalWrite,
@@ -135,7 +136,7 @@ export class MemoryReviewStore implements ReviewStore {
     return { request, review: request.reviewId === null ? undefined : this.review(request.reviewId), votes: this.votes(actionId) };
   }
 
-  async saveMessage(reviewId: string, slot: 'initial' | 'escalation', message: MessageRef): Promise<MessageRef> {
+  async saveMessage(reviewId: string, slot: MessageSlot, message: MessageRef): Promise<MessageRef> {
     const review = this.reviews.get(reviewId);
     if (review === undefined) throw new Error(`no review ${reviewId}`);
     review.messages[slot] ??= { ...message };
@@ -178,7 +179,7 @@ export class MemoryReviewStore implements ReviewStore {
       type: 'vote_refused',
       sk: `EVENT#vote_refused#${write.reviewerId}#${write.at}#${randomUUID()}`,
       at: write.at,
-      data: { reviewerId: write.reviewerId, slackUserId: write.slackUserId, vote: write.vote, comment: write.comment, rule: write.rule, message: write.message },
+      data: { reviewerId: write.reviewerId, slackUserId: write.slackUserId, ...(write.teamsAadObjectId === undefined ? {} : { teamsAadObjectId: write.teamsAadObjectId }), vote: write.vote, comment: write.comment, rule: write.rule, message: write.message },
     });
   }
 
