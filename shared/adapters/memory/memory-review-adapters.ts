@@ -167,7 +167,7 @@ export class MemoryReviewStore implements ReviewStore {
     if (record.outcome !== 'pending') return { status: 'closed' };
     if (this.events.some((e) => e.actionId === actionId && e.sk === `EVENT#vote#${write.vote.id}`)) return { status: 'already_voted' };
     if (extras.voteCount !== write.snapshot.request.voteCount) return { status: 'retry' };
-    this.putNew({ actionId, type: 'vote', sk: `EVENT#vote#${write.vote.id}`, at: write.vote.at, data: { vote: write.vote, slackUserId: write.slackUserId, closesRequest: write.closing?.outcome ?? null } });
+    this.putNew({ actionId, type: 'vote', sk: `EVENT#vote#${write.vote.id}`, at: write.vote.at, data: { vote: write.vote, slackUserId: write.slackUserId, ...(write.teamsAadObjectId === undefined ? {} : { teamsAadObjectId: write.teamsAadObjectId }), closesRequest: write.closing?.outcome ?? null } });
     extras.voteCount += 1;
     if (write.closing !== null) this.close(record, extras, write.closing);
     return { status: 'recorded' };
