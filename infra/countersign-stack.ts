@@ -10,6 +10,7 @@ import { DecisionApi } from './constructs/decision-api.js';
 import { DecisionStore } from './constructs/decision-store.js';
 import { PROJECT_ROOT, type PowertoolsLogLevel } from './constructs/house-function.js';
 import { SlackReviews } from './constructs/slack-reviews.js';
+import { TeamsReviews } from './constructs/teams-reviews.js';
 import { CedarPolicyEngine } from '../shared/policy/cedar-policy-engine.js';
 
 export const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,15}$/;
@@ -28,6 +29,11 @@ export interface CountersignStackProps extends StackProps {
    * @default - `config/directory.json`
    */
   readonly directoryFile?: string;
+  /**
+   * The Bot Connector base URL for the Teams tenant's region, where proactive messages (review cards) go.
+   * @default https://smba.trafficmanager.net/teams/
+   */
+  readonly teamsServiceUrl?: string;
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
   /** @default 'INFO' */
@@ -62,6 +68,7 @@ export class CountersignStack extends Stack {
   readonly intake: ActionIntake;
   readonly decisionApi: DecisionApi;
   readonly reviews: SlackReviews;
+  readonly teams: TeamsReviews;
   readonly approvalWorkflow: ApprovalWorkflow;
   readonly auditTrail: AuditTrail;
   /** Every alarm, without actions: a later issue routes them. */
@@ -85,6 +92,13 @@ export class CountersignStack extends Stack {
     this.reviews = new SlackReviews(this, 'Reviews', {
       table: this.store.table,
       directoryFile: props.directoryFile,
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+    });
+    this.teams = new TeamsReviews(this, 'Teams', {
+      table: this.store.table,
+      reviews: this.reviews,
+      serviceUrl: props.teamsServiceUrl,
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });
@@ -136,6 +150,14 @@ export class CountersignStack extends Stack {
     new CfnOutput(this, 'SlackInteractionsUrl', {
       value: this.reviews.slackInteractionsUrl.url,
       description: 'The Slack app\'s Interactivity Request URL (Slack signs each request; the function verifies it)',
+    });
+    new CfnOutput(this, 'TeamsMessagingEndpoint', {
+      value: this.teams.teamsInteractionsUrl.url,
+      description: 'The Azure Bot\'s messaging endpoint (the Bot Framework signs each request with its JWT; the function verifies it)',
+    });
+    new CfnOutput(this, 'TeamsBotSecretArn', {
+      value: this.teams.teamsSecret.secretArn,
+      description: 'Put the Teams bot credentials here: JSON {"appId":"...","tenantId":"...","clientSecret":"..."}',
     });
     new CfnOutput(this, 'ReviewApiUrl', {
       value: this.reviews.reviewApiUrl.url,

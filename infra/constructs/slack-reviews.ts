@@ -71,6 +71,9 @@ export class SlackReviews extends Construct {
   /** The validated approver directory that was bundled, and its file. */
   readonly directory: Directory;
   readonly directoryFile: string;
+  /** How each review function bundles the directory, and the environment that points it there (for TeamsReviews). */
+  readonly bundledDirectory: { source: string; targetDir: string };
+  readonly directoryEnvironment: Record<string, string>;
 
   private decisionBusConnected = false;
 
@@ -81,6 +84,8 @@ export class SlackReviews extends Construct {
     this.directory = loadDirectory(id, directoryFile);
     const bundledDirectory = { source: directoryFile, targetDir: BUNDLED_CONFIG_DIR };
     const directoryEnvironment = { [ENV.directoryFile]: posix.join(LAMBDA_TASK_ROOT, BUNDLED_CONFIG_DIR, basename(directoryFile)) };
+    this.bundledDirectory = bundledDirectory;
+    this.directoryEnvironment = directoryEnvironment;
 
     // A key of our own rather than aws/secretsmanager: reading a Slack secret takes both
     // secretsmanager:GetSecretValue on it and kms:Decrypt on this key (granted only through Secrets
@@ -184,16 +189,7 @@ export class SlackReviews extends Construct {
     // keeps it from agents). When a vote closed the request between two phases, request-review fails with
     // ReviewClosed instead (shared/review/open-review.ts), which the workflow routes to recording.
     for (const [name, handler] of [['SlackInteractions', this.slackInteractions], ['ReviewApi', this.reviewApi]] as const) {
-      // A policy of its own, outside the function's scope, so that this acknowledgement (and not the house
-      // function's, for X-Ray) is the one that covers the "*".
-      const policy = new Policy(this, `${name}TaskCallbacks`, {
-        statements: [new PolicyStatement({ actions: [...TASK_CALLBACK_ACTIONS], resources: ['*'] })],
-        roles: [handler.role],
-      });
-      Validations.of(policy).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'states:SendTaskSuccess and states:SendTaskFailure support no resource-level permissions: the task token, kept server-side, is the capability. Only slack-interactions and review-api hold them (a test checks that no other role does).',
-      });
+      grantTaskCallbacks(this, name, handler.role);
     }
 
     this.slackInteractionsUrl = this.slackInteractions.function.addFunctionUrl({ authType: FunctionUrlAuthType.NONE });
@@ -220,6 +216,11 @@ export class SlackReviews extends Construct {
     return this.reviewApi.function.grantInvokeUrl(grantee);
   }
 
+  /** Lets another review function (teams-interactions) read the bot token, to update the Slack message after a vote. */
+  grantSlackBotToken(role: IRole): void {
+    this.grantSlackSecretValue(role, this.slackBotTokenSecret);
+  }
+
   /** secretsmanager:GetSecretValue on one Slack secret, and kms:Decrypt of their key through Secrets Manager only. */
   private grantSlackSecretValue(role: IRole, secret: Secret): void {
     role.addToPrincipalPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
@@ -234,6 +235,22 @@ export class SlackReviews extends Construct {
       }),
     );
   }
+}
+
+/**
+ * states:SendTaskSuccess/SendTaskFailure for one of the ways reviewers vote (Slack, Teams, the API). A policy
+ * of its own, outside the function's scope, so that this acknowledgement (and not the house function's, for
+ * X-Ray) is the one that covers the "*".
+ */
+export function grantTaskCallbacks(scope: Construct, name: string, role: IRole): void {
+  const policy = new Policy(scope, `${name}TaskCallbacks`, {
+    statements: [new PolicyStatement({ actions: [...TASK_CALLBACK_ACTIONS], resources: ['*'] })],
+    roles: [role],
+  });
+  Validations.of(policy).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'states:SendTaskSuccess and states:SendTaskFailure support no resource-level permissions: the task token, kept server-side, is the capability. Only slack-interactions, teams-interactions and review-api hold them (a test checks that no other role does).',
+  });
 }
 
 function absolute(path: string): string {

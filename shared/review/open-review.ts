@@ -102,16 +102,26 @@ async function ensureMessages(snapshot: ReviewSnapshot, deps: OpenReviewDeps, gr
     { slot: SLOTS[phase].slack, channel: channels.slack, board: deps.channel as ReviewBoard },
     { slot: SLOTS[phase].teams, channel: channels.teams, board: deps.teams },
   ];
+  // Each channel is tried even when another fails (a Slack outage does not keep the Teams card from
+  // being posted); the first failure is thrown after, so the workflow retries the missing one.
+  let failure: unknown;
   for (const { slot, channel, board } of targets) {
     if (channel === undefined || board === undefined) continue;
     let message = snapshot.review.messages[slot];
     if (message === undefined) {
-      message = await deps.store.saveMessage(snapshot.review.reviewId, slot, await board.postReview(channel.id, viewOf(snapshot, deps)));
+      try {
+        message = await deps.store.saveMessage(snapshot.review.reviewId, slot, await board.postReview(channel.id, viewOf(snapshot, deps)));
+      } catch (error) {
+        if (!(error instanceof ReviewChannelUnavailableError)) throw error;
+        failure ??= error;
+        continue;
+      }
       snapshot.review.messages[slot] = message;
       result.posted = true;
     }
     result.messages.push({ slot, message, board });
   }
+  if (failure !== undefined) throw failure;
   if (result.messages.length === 0) {
     throw new ReviewServiceError(`approver group "${group}" has no channel this function can post to (its Teams channel needs Teams configured); add a Slack channel or configure Teams`);
   }
