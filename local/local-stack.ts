@@ -28,6 +28,8 @@ import { createLogger, OUTCOME_TONES, type Logger } from './log.js';
 import { LOCK_FILE, lockDataFolder, waitForPreviousDynamoDb, type DataFolderLock } from './data-lock.js';
 import type { StreamHandler } from './stream-poller.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET, SlackEmulator } from './slack/emulator.js';
+import { BotFrameworkIssuer } from './teams/bot-framework-issuer.js';
+import { DEFAULT_TEAMS_APP_ID, DEFAULT_TEAMS_CLIENT_SECRET, DEFAULT_TEAMS_TENANT_ID, TeamsEmulator } from './teams/emulator.js';
 import type { RateLimit } from './slack/rate-limit.js';
 import { LocalStepFunctions } from './step-functions.js';
 import type { ApprovalDefinition } from './workflow-definition.js';
@@ -58,6 +60,7 @@ const DECISION_API_FUNCTION = 'countersign-decision-api';
 const REQUEST_REVIEW_FUNCTION = 'countersign-request-review';
 const RECORD_OUTCOME_FUNCTION = 'countersign-record-outcome';
 const SLACK_INTERACTIONS_FUNCTION = 'countersign-slack-interactions';
+const TEAMS_INTERACTIONS_FUNCTION = 'countersign-teams-interactions';
 const REVIEW_API_FUNCTION = 'countersign-review-api';
 const ACTION_REQUESTED_RULE = 'countersign-action-requested';
 const VOTES_PATH = /^\/actions\/[^/]+\/votes\/?$/;
@@ -74,6 +77,8 @@ export interface LocalHandlers {
   requestReview: WorkflowTaskHandler;
   recordOutcome: WorkflowTaskHandler;
   slackInteractions: FunctionUrlHandler;
+  /** The Teams bot's messaging endpoint; without it the Teams emulator's taps answer 503. */
+  teamsInteractions?: FunctionUrlHandler;
   reviewApi: FunctionUrlHandler;
   /** The audit-writer, fed by the stream poller; without it the stack keeps no audit trail. */
   auditWriter?: StreamHandler;
@@ -152,6 +157,8 @@ export interface LocalStack {
   bus: LocalEventBus;
   stepFunctions: LocalStepFunctions;
   slack: SlackEmulator;
+  /** The Microsoft Teams emulator (token endpoint, OpenID metadata and JWKS, Bot Connector, the /teams page). */
+  teams: TeamsEmulator;
   /** The Web API base URL the handlers use (`slackApiUrl`), e.g. http://127.0.0.1:4010/api/ */
   slackApiUrl: string;
   timeScale: number;
@@ -222,8 +229,16 @@ function emptyDataDir(dataDir: string): void {
 }
 
 /** The environment the handler modules read when they build their SDK clients at import time. */
-export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: string; directoryFile: string; slackBotToken: string; slackSigningSecret: string; auditDir?: string; auditRetentionDays?: number }): Record<string, string> {
+export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: string; directoryFile: string; slackBotToken: string; slackSigningSecret: string; auditDir?: string; auditRetentionDays?: number; teams?: { appId: string; tenantId: string; clientSecret: string } }): Record<string, string> {
+  const teams = endpoints.teams ?? { appId: DEFAULT_TEAMS_APP_ID, tenantId: DEFAULT_TEAMS_TENANT_ID, clientSecret: DEFAULT_TEAMS_CLIENT_SECRET };
   return {
+    // The Teams emulator's credentials and endpoints: the real token, Bot Connector and JWT code runs against them.
+    [ENV.teamsAppId]: teams.appId,
+    [ENV.teamsTenantId]: teams.tenantId,
+    [ENV.teamsClientSecret]: teams.clientSecret,
+    [ENV.teamsServiceUrl]: `${endpoints.url}/teams/connector/`,
+    [ENV.teamsLoginUrl]: `${endpoints.url}/teams/login`,
+    [ENV.teamsOpenIdMetadataUrl]: `${endpoints.url}/teams/botframework/openidconfiguration`,
     ...(endpoints.auditDir === undefined ? {} : { [ENV.auditDir]: endpoints.auditDir }),
     [ENV.auditRetentionDays]: String(endpoints.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS),
     [ENV.tableName]: LOCAL_TABLE_NAME,
@@ -255,13 +270,14 @@ function applyHandlerEnvironment(environment: Record<string, string>): void {
   delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
   delete process.env[ENV.slackBotTokenSecretArn];
   delete process.env[ENV.slackSigningSecretArn];
+  delete process.env[ENV.teamsSecretArn];
   Object.assign(process.env, environment);
   // Powertools logs at INFO by default; WARN keeps the terminal to the stack's own lines.
   if (process.env.LOG_LEVEL === undefined && process.env.POWERTOOLS_LOG_LEVEL === undefined) process.env.LOG_LEVEL = 'WARN';
 }
 
 async function loadRealHandlers(): Promise<LocalHandlers> {
-  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi, auditWriter] = await Promise.all([
+  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi, auditWriter, teamsInteractions] = await Promise.all([
     import('../functions/evaluate-action/handler.js'),
     import('../functions/decision-api/handler.js'),
     import('../functions/request-review/handler.js'),
@@ -269,6 +285,7 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
     import('../functions/slack-interactions/handler.js'),
     import('../functions/review-api/handler.js'),
     import('../functions/audit-writer/handler.js'),
+    import('../functions/teams-interactions/handler.js'),
   ]);
   return {
     evaluateAction: evaluate.handler,
@@ -276,6 +293,7 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
     requestReview: requestReview.handler,
     recordOutcome: recordOutcome.handler,
     slackInteractions: slackInteractions.handler,
+    teamsInteractions: teamsInteractions.handler,
     // The votes API's handler reads the AWS_IAM authorizer, which the Function URL event type leaves out.
     reviewApi: reviewApi.handler as unknown as FunctionUrlHandler,
     // Its event type adds the tumbling window's `shardId`, which the poller sends.
@@ -423,6 +441,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let operations: AwsOperations = bus.operations;
   let handlers: LocalHandlers | undefined;
   let slack: SlackEmulator | undefined;
+  let teams: TeamsEmulator | undefined;
+  const teamsIssuer = BotFrameworkIssuer.create();
   /** The audit page and its data, when the audit trail runs. */
   let auditPages: AuditRoutes | undefined;
   let serverPort = port;
@@ -451,6 +471,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return invokeFunctionUrl(SLACK_INTERACTIONS_FUNCTION, handlers.slackInteractions, request);
   };
 
+  /** The teams-interactions Function URL (the bot's messaging endpoint): the Teams emulator posts invokes to it. */
+  const teamsMessagesUrl = async (request: HttpRequest): Promise<HttpResponse> => {
+    if (handlers?.teamsInteractions === undefined) return jsonResponse(503, { message: startingMessage });
+    return invokeFunctionUrl(TEAMS_INTERACTIONS_FUNCTION, handlers.teamsInteractions, request);
+  };
+
   const route = async (request: HttpRequest): Promise<HttpResponse> => {
     const { path, method } = request;
     if (path === '/' && method === 'POST') {
@@ -464,6 +490,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (path === '/slack/interactions') {
       // Any method reaches the function, as on a Function URL; the handler answers what it does not serve.
       return slackInteractionsUrl(request);
+    }
+    if (path === '/teams/api/messages') return teamsMessagesUrl(request);
+    if (path === '/teams' || path.startsWith('/teams/')) {
+      if (teams === undefined) return jsonResponse(503, { message: startingMessage });
+      const answer = await teams.handle(request);
+      return answer ?? jsonResponse(404, { message: `No Teams emulator route for ${method} ${path}` });
     }
     if (path === '/slack' || path.startsWith('/slack/') || path.startsWith('/api/')) {
       if (slack === undefined) return jsonResponse(503, { message: startingMessage });
@@ -546,6 +578,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.slackPersistence === false ? {} : { stateFile: join(dataDir, 'slack', 'workspace.json') }),
       ...(options.slackRateLimit === undefined ? {} : { rateLimit: options.slackRateLimit }),
     });
+    teams = new TeamsEmulator({
+      directory: directory.data,
+      appId: DEFAULT_TEAMS_APP_ID,
+      tenantId: DEFAULT_TEAMS_TENANT_ID,
+      clientSecret: DEFAULT_TEAMS_CLIENT_SECRET,
+      bot: teamsMessagesUrl,
+      baseUrl: () => http.url,
+      issuer: await teamsIssuer,
+      log,
+    });
     // Concurrently, since each takes seconds on a loaded machine: DynamoDB Local boots (a JVM) and
     // Java's version is checked, while the CDK app is synthesized and the handler modules are
     // imported (they only build their clients at import; DynamoDB Local's endpoint is known from its port).
@@ -627,6 +669,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const running = dynamoDb;
   const emulator = slack;
+  const teamsEmulator = teams;
   const auditTrail = audit;
   let stopping: Promise<void> | undefined;
   // In this order: nothing new comes in, what is running finishes and is written, and DynamoDB Local,
@@ -661,6 +704,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     bus,
     stepFunctions,
     slack: emulator,
+    teams: teamsEmulator,
     slackApiUrl: `${http.url}/api/`,
     timeScale,
     auditDir: auditTrail?.auditDir,
