@@ -87,7 +87,7 @@ export async function answerTeamsRequest(request: TeamsHttpRequest, deps: TeamsI
   if (activity.channelId !== TEAMS_CHANNEL_ID || tenant !== deps.bot.tenantId) {
     return {
       response: errorResponse(403, 'UnknownTenant', `this bot serves Teams tenant ${deps.bot.tenantId}; the activity came from channel "${activity.channelId}", tenant "${tenant ?? 'none'}"`),
-      log: { status: 'refused_tenant', tenant: tenant ?? null, channelId: activity.channelId },
+      log: { status: 'refused_tenant', tenant: tenant ?? null, channelId: activity.channelId, serviceUrl: activity.serviceUrl },
     };
   }
 
@@ -109,7 +109,7 @@ export async function answerTeamsRequest(request: TeamsHttpRequest, deps: TeamsI
       : { reviewId: data.reviewId, reviewer, vote: 'deny', ...(reason === undefined || reason === '' ? {} : { comment: reason }) },
     deps,
   );
-  const log: Record<string, unknown> = { ...castVoteSummary(result), interaction: ADAPTIVE_CARD_ACTION, verb, aadObjectId };
+  const log: Record<string, unknown> = { ...castVoteSummary(result), interaction: ADAPTIVE_CARD_ACTION, verb, aadObjectId, serviceUrl: activity.serviceUrl };
   if (result.status === 'not_found' || result.status === 'modal_opened') {
     return { response: invokeError(404, 'ReviewNotFound', `no review with id "${data.reviewId}" exists`), log };
   }
