@@ -474,6 +474,7 @@ class CountersignAgentClient implements AgentClient {
       policyIds: decision.policyIds,
       reviewers: decision.reviewers,
       decidedAt: decision.decidedAt,
+      validUntil: decision.validUntil,
     };
     switch (decision.outcome) {
       case 'allowed':

@@ -19,6 +19,8 @@ export const DecisionResponseSchema = z.object({
     comment: z.string().optional(),
   })),
   decidedAt: z.string().nullable(),
+  /** Until when an allowed or approved request may be executed, once; null otherwise (absent from servers before it existed). */
+  validUntil: z.string().nullable().default(null),
 });
 
 export type DecisionResponse = z.infer<typeof DecisionResponseSchema>;
@@ -32,6 +34,7 @@ interface DecisionFields {
   policyIds: string[];
   reviewers: Reviewer[];
   decidedAt: string | null;
+  validUntil: string | null;
 }
 
 /** The request may run: exactly the payload whose hash is `payloadSha256`. */

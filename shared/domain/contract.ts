@@ -26,6 +26,12 @@ export const LIMITS = {
   rawDetailPrefixBytes: 16 * 1024,
   /** A reason is cut to this many characters: it quotes what was sent, which may be large. */
   reasonMaxChars: 2000,
+  /** `Action Executed`: the agent's summary of the result, and the error it reports. */
+  resultSummaryMaxChars: 1000,
+  errorCodeMaxChars: 128,
+  errorMessageMaxChars: 1000,
+  /** An execution report's detail, whole (it carries no parameters). */
+  executedDetailMaxBytes: 16 * 1024,
 } as const;
 
 /** Keys refused anywhere in a request: JavaScript tools drop them or take them for the prototype. */
@@ -35,6 +41,7 @@ export const SPEC_VERSION = '1';
 export const AGENT_SOURCE_PREFIX = 'agent.';
 export const DETAIL_TYPE_REQUESTED = 'Action Requested';
 export const DETAIL_TYPE_DECIDED = 'Action Decided';
+export const DETAIL_TYPE_EXECUTED = 'Action Executed';
 export const DECIDED_SOURCE = 'countersign';
 
 export const ACTION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -109,6 +116,54 @@ export type ActionRequest = z.infer<typeof ActionRequestedSchema>;
 
 export type ValidationResult =
   | { ok: true; request: ActionRequest }
+  | { ok: false; reason: string; actionId?: string };
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const ISO_UTC_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+const ERROR_CODE_PATTERN = /^[A-Za-z0-9._:-]+$/;
+const sha256Field = z.string().regex(SHA256_HEX, 'must be a SHA-256 as 64 lower-case hex digits');
+const timeField = z
+  .string()
+  .regex(ISO_UTC_TIME, 'must be an ISO 8601 UTC time such as "2026-12-07T03:00:00.000Z"')
+  .refine((value) => Number.isFinite(Date.parse(value)), 'must be a real date and time');
+
+/**
+ * `Action Executed` (contract v1): what the agent reports after it acted on an allowed or approved
+ * request. `payloadSha256` is the hash of what it executed (the same canonical payload as the request's);
+ * a `failed` report carries `error`, a `succeeded` one never does.
+ */
+export const ActionExecutedSchema = z
+  .strictObject({
+    specVersion: z.literal(SPEC_VERSION, `must be "${SPEC_VERSION}" (the only version this service speaks)`),
+    actionId: z.string().regex(ACTION_ID_PATTERN, 'must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":" or "-"'),
+    payloadSha256: sha256Field,
+    status: z.enum(['succeeded', 'failed'], 'must be "succeeded" or "failed"'),
+    startedAt: timeField,
+    finishedAt: timeField,
+    result: z
+      .strictObject({
+        summary: freeText(LIMITS.resultSummaryMaxChars).optional(),
+        sha256: sha256Field.optional(),
+      })
+      .refine((result) => result.summary !== undefined || result.sha256 !== undefined, 'must have "summary", "sha256" or both (leave result out otherwise)')
+      .optional(),
+    error: z
+      .strictObject({
+        code: z.string().min(1, 'must not be empty').max(LIMITS.errorCodeMaxChars, `must be at most ${LIMITS.errorCodeMaxChars} characters`).regex(ERROR_CODE_PATTERN, 'must be letters, digits, ".", "_", ":" or "-" (an error name such as "AccessDenied")'),
+        message: freeText(LIMITS.errorMessageMaxChars),
+      })
+      .optional(),
+  })
+  .superRefine((report, ctx) => {
+    if (Date.parse(report.finishedAt) < Date.parse(report.startedAt)) ctx.addIssue({ code: 'custom', path: ['finishedAt'], message: 'must not be before startedAt' });
+    if (report.status === 'failed' && report.error === undefined) ctx.addIssue({ code: 'custom', path: ['error'], message: 'is required when status is "failed" (code and message of what went wrong)' });
+    if (report.status === 'succeeded' && report.error !== undefined) ctx.addIssue({ code: 'custom', path: ['error'], message: 'must be absent when status is "succeeded"' });
+  });
+
+export type ActionExecuted = z.infer<typeof ActionExecutedSchema>;
+
+export type ExecutedValidationResult =
+  | { ok: true; report: ActionExecuted }
   | { ok: false; reason: string; actionId?: string };
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
@@ -203,8 +258,11 @@ export function usableActionId(detail: unknown): string | undefined {
     : undefined;
 }
 
-/** Validates an `Action Requested` detail. Every failure names the field and the rule. */
-export function validateActionRequested(detail: unknown): ValidationResult {
+/**
+ * The checks every agent event's detail gets before its schema (depth, refused keys, Unicode, plain
+ * JSON, size), then the schema. Every failure names the field and the rule.
+ */
+function validateDetail<T>(detail: unknown, schema: z.ZodType<T>, maxBytes: number): { ok: true; value: T } | { ok: false; reason: string; actionId?: string } {
   const actionId = usableActionId(detail);
   if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) return { ok: false, reason: 'detail: must be a JSON object', actionId };
   const shape = shapeProblems(detail);
@@ -216,13 +274,25 @@ export function validateActionRequested(detail: unknown): ValidationResult {
     if (!(error instanceof CanonicalJsonError)) throw error;
     return { ok: false, reason: `detail: must be plain JSON (${error.message})`, actionId };
   }
-  if (detailBytes > LIMITS.detailMaxBytes) {
-    return { ok: false, reason: `detail: is ${detailBytes} bytes as canonical JSON; the limit is ${LIMITS.detailMaxBytes} bytes`, actionId };
+  if (detailBytes > maxBytes) {
+    return { ok: false, reason: `detail: is ${detailBytes} bytes as canonical JSON; the limit is ${maxBytes} bytes`, actionId };
   }
-  const parsed = ActionRequestedSchema.safeParse(detail);
-  if (parsed.success) return { ok: true, request: parsed.data };
+  const parsed = schema.safeParse(detail);
+  if (parsed.success) return { ok: true, value: parsed.data };
   const reason = parsed.error.issues.slice(0, 5).map((issue) => describeIssue(issue, detail)).join('; ');
   return { ok: false, reason: boundedReason(reason), actionId };
+}
+
+/** Validates an `Action Requested` detail. Every failure names the field and the rule. */
+export function validateActionRequested(detail: unknown): ValidationResult {
+  const result = validateDetail(detail, ActionRequestedSchema, LIMITS.detailMaxBytes);
+  return result.ok ? { ok: true, request: result.value } : result;
+}
+
+/** Validates an `Action Executed` detail, with the same rules as a request's. */
+export function validateActionExecuted(detail: unknown): ExecutedValidationResult {
+  const result = validateDetail(detail, ActionExecutedSchema, LIMITS.executedDetailMaxBytes);
+  return result.ok ? { ok: true, report: result.value } : result;
 }
 
 /** The part of a request that an approval is for (DESIGN.md decision 3). */

@@ -1,3 +1,5 @@
+import type { ExecutionSummary } from './execution.js';
+
 /** Outcomes an `Action Decided` event can carry (DESIGN.md, event contract v1). */
 export const FINAL_OUTCOMES = ['allowed', 'denied', 'approved', 'rejected', 'expired', 'invalid'] as const;
 export type FinalOutcome = (typeof FINAL_OUTCOMES)[number];
@@ -17,11 +19,18 @@ export interface ApprovalRequirement {
   escalate?: string;
 }
 
+/** How long a permitted request may be acted on (a policy's `@validFor`, or the default): once, within this. */
+export interface Validity {
+  /** ISO 8601 duration, as written in the policy (`PT15M`). */
+  validFor: string;
+  validForSeconds: number;
+}
+
 /** The policy engine's answer for one request. */
 export type PolicyDecision =
-  | { kind: 'allow'; policyIds: string[]; reason: string }
+  | { kind: 'allow'; policyIds: string[]; reason: string; validity: Validity }
   | { kind: 'deny'; policyIds: string[]; reason: string }
-  | { kind: 'approval'; policyIds: string[]; reason: string; approval: ApprovalRequirement }
+  | { kind: 'approval'; policyIds: string[]; reason: string; approval: ApprovalRequirement; validity: Validity }
   /** The request is well formed JSON but not something the policy schema knows (unknown verb, wrong resource type). */
   | { kind: 'invalid'; policyIds: []; reason: string };
 
@@ -44,6 +53,28 @@ export interface ActionDecidedDetail {
   policyIds: string[];
   reviewers: ReviewerVote[];
   decidedAt: string | null;
+  /**
+   * Until when an `allowed` or `approved` request may be executed, once: `decidedAt` plus the policy's
+   * `@validFor`. Null for every other outcome, and while pending.
+   */
+  validUntil: string | null;
+}
+
+/** `GET /actions/{actionId}`: the decision, and the agent's report of the act once one was recorded. */
+export interface DecisionView extends ActionDecidedDetail {
+  execution: ExecutionSummary | null;
+}
+
+/** Outcomes that permit the act. */
+export function permitsExecution(outcome: Outcome): outcome is 'allowed' | 'approved' {
+  return outcome === 'allowed' || outcome === 'approved';
+}
+
+/** `decidedAt + validForSeconds` for a permitting outcome, else null. */
+export function validUntilOf(outcome: Outcome, decidedAt: string | null, validForSeconds: number | null): string | null {
+  if (!permitsExecution(outcome) || decidedAt === null || validForSeconds === null) return null;
+  const at = Date.parse(decidedAt);
+  return Number.isFinite(at) ? new Date(at + validForSeconds * 1000).toISOString() : null;
 }
 
 export function outcomeOf(decision: PolicyDecision): Outcome {

@@ -37,6 +37,8 @@ export const DirectorySchema = z.strictObject({
     teamsChannel: TeamsChannelSchema.optional(),
   })),
   agents: z.record(id, z.strictObject({ owners: z.array(id) })),
+  /** The group told of execution violations that no approver group owns (an action nobody asked for, an auto-allowed one). */
+  securityGroup: id.optional(),
 }).superRefine((directory, ctx) => {
   const known = new Set(directory.members.map((m) => m.id));
   for (const [group, { channel, teamsChannel }] of Object.entries(directory.groups)) {
@@ -47,6 +49,9 @@ export const DirectorySchema = z.strictObject({
     if (teamsAadObjectId === undefined) continue;
     if (aadIds.has(teamsAadObjectId)) ctx.addIssue({ code: 'custom', path: ['members', index, 'teamsAadObjectId'], message: `"${teamsAadObjectId}" is given to two members` });
     aadIds.add(teamsAadObjectId);
+  }
+  if (directory.securityGroup !== undefined && !(directory.securityGroup in directory.groups)) {
+    ctx.addIssue({ code: 'custom', path: ['securityGroup'], message: `"${directory.securityGroup}" is not a group of the directory` });
   }
   for (const [group, { members }] of Object.entries(directory.groups)) {
     for (const member of members) if (!known.has(member)) ctx.addIssue({ code: 'custom', path: ['groups', group, 'members'], message: `"${member}" is not a member of the directory` });

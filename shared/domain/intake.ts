@@ -1,6 +1,6 @@
 import { CanonicalJsonError, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from './canonical-json.js';
 import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_REQUESTED, LIMITS, payloadSha256, quoted, usableActionId, validateActionRequested, type ActionRequest } from './contract.js';
-import { approvalTiming, outcomeOf, type ActionDecidedDetail, type PolicyDecision } from './decision.js';
+import { approvalTiming, outcomeOf, validUntilOf, type ActionDecidedDetail, type PolicyDecision } from './decision.js';
 import type { DecisionStore, EventPublisher, PolicyEngine, RecordResult, RequestRecord, WorkflowStarter } from '../ports/index.js';
 
 /** The parts of an EventBridge event that intake reads. */
@@ -74,7 +74,7 @@ function envelopeProblem(event: IncomingEvent): string | undefined {
 /** Builds what the store keeps for one incoming event: parse, identity check, policy decision. */
 export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receivedAt: string): RequestRecord {
   // The source is stored and shown: a lone surrogate in it is kept visible as an escape (the fingerprint has it as sent).
-  const base = { eventId: event.id, source: wellFormedText(event.source), receivedAt, approval: null, dispatchedAt: null } as const;
+  const base = { eventId: event.id, source: wellFormedText(event.source), receivedAt, approval: null, validForSeconds: null, dispatchedAt: null } as const;
   const invalid = (reason: string, actionId: string | undefined): RequestRecord => ({
     ...base,
     ...rawDetailOf(event),
@@ -117,6 +117,7 @@ export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receiv
     reason: boundedReason(decision.reason),
     policyIds: decision.policyIds,
     approval: decision.kind === 'approval' ? decision.approval : null,
+    validForSeconds: decision.kind === 'allow' || decision.kind === 'approval' ? decision.validity.validForSeconds : null,
     decidedAt: outcome === 'pending' ? null : receivedAt,
   };
 }
@@ -131,6 +132,7 @@ export function decidedDetailOf(record: RequestRecord): ActionDecidedDetail {
     policyIds: record.policyIds,
     reviewers: [],
     decidedAt: record.decidedAt,
+    validUntil: validUntilOf(record.outcome, record.decidedAt, record.validForSeconds),
   };
 }
 

@@ -1,4 +1,6 @@
-import type { ApprovalRequirement } from '../domain/decision.js';
+import type { ApprovalRequirement, Validity } from '../domain/decision.js';
+
+export type { Validity };
 
 /**
  * The approval annotations of DESIGN.md decision 2, read from one Cedar policy:
@@ -9,6 +11,8 @@ import type { ApprovalRequirement } from '../domain/decision.js';
  *   @quorum("2")                     distinct approving reviewers, 1-10        (default 1)
  *   @timeout("PT30M")                ISO 8601 duration, 1 minute to 7 days     (default PT1H)
  *   @escalate("security-leads")      the group asked when the first deadline passes (optional)
+ *   @validFor("PT15M")               on any permit: how long an allow or approval may be acted on,
+ *                                    once (ISO 8601, 1 minute to 1 day; default PT15M)
  *
  * Values are validated when the policy set is loaded, so a typo fails the deploy and never a request.
  */
@@ -18,6 +22,10 @@ export const DEFAULT_TIMEOUT = 'PT1H';
 export const MAX_QUORUM = 10;
 export const MIN_TIMEOUT_SECONDS = 60;
 export const MAX_TIMEOUT_SECONDS = 7 * 24 * 60 * 60;
+/** How long an allowed or approved request may be acted on, unless a policy's `@validFor` says otherwise. */
+export const DEFAULT_VALID_FOR = 'PT15M';
+export const MIN_VALID_FOR_SECONDS = 60;
+export const MAX_VALID_FOR_SECONDS = 24 * 60 * 60;
 
 const GROUP_PATTERN = /^[a-z0-9-]+$/;
 const POLICY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
@@ -77,12 +85,37 @@ export function describeDuration(totalSeconds: number): string {
   return parts.length === 0 ? '0 seconds' : parts.join(' ');
 }
 
+export const DEFAULT_VALIDITY: Validity = { validFor: DEFAULT_VALID_FOR, validForSeconds: parseIsoDuration(DEFAULT_VALID_FOR) };
+
+/** The shortest of the validities given (the strictest), or the default when none is. */
+export function shortestValidity(validities: ReadonlyArray<Validity | undefined>): Validity {
+  let shortest: Validity | undefined;
+  for (const validity of validities) {
+    if (validity !== undefined && (shortest === undefined || validity.validForSeconds < shortest.validForSeconds)) shortest = validity;
+  }
+  return shortest ?? DEFAULT_VALIDITY;
+}
+
+function parseValidFor(raw: string, problems: string[]): Validity | undefined {
+  try {
+    const seconds = parseIsoDuration(raw);
+    if (seconds >= MIN_VALID_FOR_SECONDS && seconds <= MAX_VALID_FOR_SECONDS) return { validFor: raw, validForSeconds: seconds };
+    problems.push(`@validFor("${raw}") must be between 1 minute (PT1M) and 1 day (P1D)`);
+  } catch (error) {
+    if (!(error instanceof InvalidDurationError)) throw error;
+    problems.push(`@validFor: ${error.message}`);
+  }
+  return undefined;
+}
+
 /** What the loader keeps of one policy's annotations. */
 export interface PolicyAnnotations {
   /** The `@id`, or undefined when it is missing or malformed (then `problems` says so). */
   id: string | undefined;
   /** Present when the policy carries `@approval` and its values are valid. */
   approval: ApprovalRequirement | undefined;
+  /** The policy's `@validFor`, when it has a valid one. */
+  validity: Validity | undefined;
   /** Everything wrong with the annotations, each a sentence naming the annotation. Empty when all is well. */
   problems: string[];
 }
@@ -112,17 +145,23 @@ export function parsePolicyAnnotations(
     else problems.push(`@id("${raw}") must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":", "/" or "-", starting with a letter or digit`);
   }
 
+  let validity: Validity | undefined;
+  if (has('validFor')) {
+    if (effect === 'forbid') problems.push('@validFor is only meaningful on a permit policy (a forbid permits nothing to act on)');
+    else validity = parseValidFor(valueOf('validFor') ?? '', problems);
+  }
+
   if (!has('approval')) {
     const stray = APPROVAL_ANNOTATIONS.filter(has);
     if (stray.length > 0) {
       problems.push(`${stray.map((name) => `@${name}`).join(', ')} without @approval has no effect; add @approval or remove ${stray.length > 1 ? 'them' : 'it'}`);
     }
-    return { id, approval: undefined, problems };
+    return { id, approval: undefined, validity, problems };
   }
 
   if (effect === 'forbid') {
     problems.push('@approval is only meaningful on a permit policy (a forbid always denies)');
-    return { id, approval: undefined, problems };
+    return { id, approval: undefined, validity, problems };
   }
   const flag = valueOf('approval');
   if (flag !== undefined && flag !== '' && flag !== 'true') {
@@ -168,10 +207,10 @@ export function parsePolicyAnnotations(
     }
   }
 
-  if (problems.length > 0 || approvers === undefined) return { id, approval: undefined, problems };
+  if (problems.length > 0 || approvers === undefined) return { id, approval: undefined, validity, problems };
   const approval: ApprovalRequirement = { approvers, quorum, timeout, timeoutSeconds };
   if (escalate !== undefined) approval.escalate = escalate;
-  return { id, approval, problems };
+  return { id, approval, validity, problems };
 }
 
 /**

@@ -4,7 +4,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { ActionRequestedSchema, type ActionRequest } from '../domain/contract.js';
 import type { ApprovalRequirement, PolicyDecision } from '../domain/decision.js';
 import type { PolicyEngine } from '../ports/index.js';
-import { compareStrictness, describeDuration, parsePolicyAnnotations } from './annotations.js';
+import { compareStrictness, describeDuration, parsePolicyAnnotations, shortestValidity, type Validity } from './annotations.js';
 import { defaultPolicyDir, loadPolicySource, PolicyLoadError, type PolicySource } from './load-policies.js';
 
 /*
@@ -74,6 +74,8 @@ export interface LoadedPolicy {
   effect: 'permit' | 'forbid';
   /** Set for a permit that carries `@approval`. */
   approval?: ApprovalRequirement;
+  /** Set for a permit that carries `@validFor`. */
+  validity?: Validity;
   /** The verbs the policy's action scope can match, or 'any' when the scope leaves the action open. */
   actions: readonly string[] | 'any';
 }
@@ -233,8 +235,10 @@ export class CedarPolicyEngine implements PolicyEngine {
       .filter((p): p is { id: string; approval: ApprovalRequirement } => p.approval !== undefined)
       .sort((a, b) => compareStrictness(a.approval, b.approval) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const strictest = approvals[0];
+    // Every permit that applies may shorten how long the permission lasts; none lengthens it past the shortest.
+    const validity = shortestValidity(determining.map((id) => this.policyById.get(id)?.validity));
     if (strictest === undefined) {
-      return { kind: 'allow', policyIds: determining, reason: `permitted by ${policyList(determining)}` };
+      return { kind: 'allow', policyIds: determining, reason: `permitted by ${policyList(determining)}`, validity };
     }
     const approvalIds = approvals.map((p) => p.id);
     const policyIds = [...approvalIds, ...determining.filter((id) => !approvalIds.includes(id))];
@@ -244,7 +248,7 @@ export class CedarPolicyEngine implements PolicyEngine {
       (escalate !== undefined ? `, escalating to ${escalate}` : '') +
       ` (${policyList([strictest.id])}` +
       (approvals.length > 1 ? `, the strictest of ${approvals.length} that apply)` : ')');
-    return { kind: 'approval', policyIds, reason, approval: { ...strictest.approval } };
+    return { kind: 'approval', policyIds, reason, approval: { ...strictest.approval }, validity };
   }
 }
 
@@ -461,6 +465,7 @@ function compile(source: PolicySource, where: string): Compiled {
         actions: actionsInScope(json.json.action, verbs, parentsOf),
       };
       if (annotations.approval !== undefined) policy.approval = annotations.approval;
+      if (annotations.validity !== undefined) policy.validity = annotations.validity;
       policies.push(policy);
     }
   }

@@ -1,5 +1,5 @@
 import type { ActionRequest } from '../domain/contract.js';
-import type { ActionDecidedDetail, ApprovalRequirement, Outcome, PolicyDecision } from '../domain/decision.js';
+import type { ActionDecidedDetail, ApprovalRequirement, DecisionView, Outcome, PolicyDecision } from '../domain/decision.js';
 
 /** Decides one request against the deployed policy set. Pure and synchronous once built. */
 export interface PolicyEngine {
@@ -35,6 +35,8 @@ export interface RequestRecord {
   reason: string;
   policyIds: string[];
   approval: ApprovalRequirement | null;
+  /** How long an allowed or approved request may be acted on (the policy's `@validFor`); null when nothing was permitted. */
+  validForSeconds: number | null;
   decidedAt: string | null;
   /** When the decision was published or the workflow started; null until then. */
   dispatchedAt: string | null;
@@ -53,7 +55,7 @@ export interface DecisionStore {
   recordRequest(record: RequestRecord): Promise<RecordResult>;
   /** Marks that the decision (or the workflow start) was handed on, so a redelivery need not do it again. */
   markDispatched(key: string, at: string): Promise<void>;
-  getDecision(actionId: string): Promise<ActionDecidedDetail | undefined>;
+  getDecision(actionId: string): Promise<DecisionView | undefined>;
 }
 
 /** Publishes `Action Decided` events on the bus. */

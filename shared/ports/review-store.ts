@@ -1,6 +1,7 @@
-import type { ReviewerVote } from '../domain/decision.js';
+import type { Outcome, ReviewerVote } from '../domain/decision.js';
 import type { Closing, RefusalRule } from '../domain/review.js';
 import type { ReviewPhase } from '../workflow/contract.js';
+import type { ExecutionSummary } from '../domain/execution.js';
 import type { RequestRecord } from './index.js';
 import type { MessageRef } from './review.js';
 
@@ -37,6 +38,8 @@ export interface RequestState {
   voteCount: number;
   /** When `Action Decided` went out for the final outcome. */
   outcomePublishedAt: string | null;
+  /** The agent's report of the act, once a consistent one was recorded (issue 12). */
+  execution: ExecutionSummary | null;
 }
 
 export interface ReviewSnapshot {
@@ -103,7 +106,7 @@ export interface OutcomeWrite {
   reviewId: string | null;
   /** What the workflow reported (`approved`, `rejected`, `expired`, `failed`). */
   workflowOutcome: string;
-  outcome: string;
+  outcome: Outcome;
   reason: string;
   reviewers: ReviewerVote[];
   decidedAt: string;

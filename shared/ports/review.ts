@@ -1,5 +1,6 @@
 import type { ActionRequest } from '../domain/contract.js';
 import type { ApprovalRequirement, FinalOutcome, ReviewerVote } from '../domain/decision.js';
+import type { ExecutionSummary } from '../domain/execution.js';
 
 /** Where a review message lives: a Slack channel and ts, or a Teams thread (conversation id) and activity id. */
 export interface MessageRef {
@@ -24,6 +25,11 @@ export interface ReviewView {
   escalatedTo?: string;
   /** Set while open when the groups voting now cannot reach the quorum (`quorumShortfall`). */
   quorumWarning?: string;
+  /**
+   * Once approved: until when the approval may be executed (once), the agent's report of the act, and
+   * whether the window passed unused.
+   */
+  execution?: { validUntil: string | null; summary: ExecutionSummary | null; expiredUnused: boolean };
   status:
     | { state: 'open' }
     | { state: 'closed'; outcome: Exclude<FinalOutcome, 'allowed' | 'denied' | 'invalid'>; reason: string; reviewers: ReviewerVote[]; decidedAt: string };
@@ -44,6 +50,8 @@ export interface ReviewBoard {
 
 /** The Slack review conversation (in AWS and against the local Slack emulator): a board, plus ephemerals and the deny modal. */
 export interface ReviewChannel extends ReviewBoard {
+  /** A plain-text message to a channel (an execution violation alert): escaped, so it can never mention or link. */
+  postAlert(channelId: string, text: string): Promise<void>;
   /** An ephemeral notice to one user in a channel (refusals, confirmations). */
   notify(channelId: string, slackUserId: string, text: string): Promise<void>;
   /** Opens the deny modal, which requires a reason; its submission carries `reviewId` in private_metadata. */

@@ -65,7 +65,7 @@ function describe(error: unknown): string {
 }
 
 async function updateMessages(snapshot: ReviewSnapshot, deps: ReviewDeps, warnings: string[]): Promise<void> {
-  const view = reviewViewOf(snapshot.request, snapshot.review, snapshot.votes, deps.directory);
+  const view = reviewViewOf(snapshot.request, snapshot.review, snapshot.votes, deps.directory, deps.now());
   // The vote is on record; a message that fails to update catches up with the next vote or the outcome.
   await updateReviewMessages(snapshot.review, view, deps, (failure) => warnings.push(failure));
 }
@@ -96,7 +96,7 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
 
     if (!judgement.accepted) {
       if (judgement.rule === 'reason_required' && input.triggerId !== undefined) {
-        await deps.channel.openDenyModal(input.triggerId, reviewViewOf(request, review, snapshot.votes, deps.directory));
+        await deps.channel.openDenyModal(input.triggerId, reviewViewOf(request, review, snapshot.votes, deps.directory, deps.now()));
         return { ...base, status: 'modal_opened' };
       }
       await deps.store.recordRefusal({

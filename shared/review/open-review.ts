@@ -76,6 +76,7 @@ function guarded(channel: ReviewChannel): ReviewChannel {
     postReview: (channelId, view) => call('chat.postMessage', () => channel.postReview(channelId, view)),
     updateReview: (message, view) => call('chat.update', () => channel.updateReview(message, view)),
     postThreadNote: (message, text, mentions, deadline) => call('chat.postMessage', () => channel.postThreadNote(message, text, mentions, deadline)),
+    postAlert: (channelId, text) => call('chat.postMessage', () => channel.postAlert(channelId, text)),
     notify: (channelId, user, text) => call('chat.postEphemeral', () => channel.notify(channelId, user, text)),
     openDenyModal: (triggerId, view) => call('views.open', () => channel.openDenyModal(triggerId, view)),
   };

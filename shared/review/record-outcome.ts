@@ -5,8 +5,7 @@ import type { EventPublisher } from '../ports/index.js';
 import type { RequestState, ReviewRecord } from '../ports/review-store.js';
 import type { RecordOutcomeEvent } from '../workflow/contract.js';
 import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
-import { updateReviewMessages } from './review-messages.js';
-import { reviewViewOf } from './review-view.js';
+import { refreshReviewMessages } from './refresh-messages.js';
 import type { RejectedCause } from './resume-workflow.js';
 
 /** record-outcome publishes `Action Decided` and resumes no workflow. */
@@ -131,14 +130,9 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
     published = true;
   }
 
-  const warnings: string[] = [];
-  let messagesUpdated = 0;
-  if (review !== undefined) {
-    const view = reviewViewOf(request, review, votes, deps.directory);
-    // The outcome is recorded and published: a stale Slack or Teams message must not fail the workflow
-    // (its retries would end in a failed execution for a request that was decided). A later tap on the
-    // stale buttons is refused as closed and updates the message then.
-    messagesUpdated = await updateReviewMessages(review, view, deps, (failure) => warnings.push(failure));
-  }
+  // The outcome is recorded and published: a stale Slack or Teams message must not fail the workflow (its
+  // retries would end in a failed execution for a request that was decided). A later tap on the stale
+  // buttons is refused as closed and updates the message then.
+  const { updated: messagesUpdated, warnings } = review === undefined ? { updated: 0, warnings: [] } : await refreshReviewMessages({ request, review, votes }, deps);
   return { decision, closedNow, published, messagesUpdated, warnings };
 }

@@ -1,4 +1,4 @@
-import type { ReviewerVote } from '../domain/decision.js';
+import { permitsExecution, validUntilOf, type ReviewerVote } from '../domain/decision.js';
 import type { Directory } from '../domain/directory.js';
 import { quorumShortfall, type ReviewState } from '../domain/review.js';
 import type { RequestState, ReviewRecord } from '../ports/review-store.js';
@@ -36,9 +36,10 @@ export function reviewStateOf(request: RequestState, review: ReviewRecord, votes
  * What a reviewer is shown: the request from the stored request item, the tally, the outcome once
  * closed, and (given the directory) a warning while open when the quorum cannot be reached.
  */
-export function reviewViewOf(request: RequestState, review: ReviewRecord, votes: ReviewerVote[], directory?: Directory): ReviewView {
+export function reviewViewOf(request: RequestState, review: ReviewRecord, votes: ReviewerVote[], directory?: Directory, now: Date = new Date()): ReviewView {
   const { request: action, approval, payloadSha256 } = approvalOf(request);
   const { record } = request;
+  const validUntil = validUntilOf(record.outcome, record.decidedAt, record.validForSeconds);
   const closed = CLOSED_OUTCOMES.includes(record.outcome);
   const warning = closed || directory === undefined ? undefined : quorumShortfall(reviewStateOf(request, review, votes), directory);
   return {
@@ -52,6 +53,9 @@ export function reviewViewOf(request: RequestState, review: ReviewRecord, votes:
     expiresAt: review.expiresAt,
     ...(review.escalatedTo === null ? {} : { escalatedTo: review.escalatedTo }),
     ...(warning === undefined ? {} : { quorumWarning: warning }),
+    ...(permitsExecution(record.outcome)
+      ? { execution: { validUntil, summary: request.execution, expiredUnused: request.execution === null && validUntil !== null && now.getTime() > Date.parse(validUntil) } }
+      : {}),
     status: closed
       ? { state: 'closed', outcome: record.outcome as ClosedOutcome, reason: record.reason, reviewers: request.reviewers, decidedAt: record.decidedAt ?? '' }
       : { state: 'open' },

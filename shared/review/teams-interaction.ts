@@ -118,5 +118,5 @@ export async function answerTeamsRequest(request: TeamsHttpRequest, deps: TeamsI
     : { tone: 'good', text: result.vote.vote === 'approve' ? approvalCountedText(result.approvals, result.quorum, result.closed !== null) : 'Your denial was recorded: the request is rejected.' };
   const current = await deps.store.getReview(data.reviewId);
   if (current === undefined) return { response: invokeError(404, 'ReviewNotFound', `no review with id "${data.reviewId}" exists`), log };
-  return { response: cardResponse(reviewCard(reviewViewOf(current.request, current.review, current.votes, deps.directory), notice)), log };
+  return { response: cardResponse(reviewCard(reviewViewOf(current.request, current.review, current.votes, deps.directory, deps.now()), notice)), log };
 }

@@ -223,6 +223,30 @@ function outcomeBlocks(view: ReviewView, options: RenderOptions): KnownBlock[] {
   return blocks;
 }
 
+/**
+ * After an approval: until when it may run, then what the agent reported (its summary and error are
+ * agent text: plain text only), or that the window passed unused.
+ */
+function executionBlocks(view: ReviewView): KnownBlock[] {
+  const execution = view.execution;
+  if (execution === undefined) return [];
+  const { summary, validUntil } = execution;
+  if (summary !== null) {
+    const emoji = summary.status === 'succeeded' ? ':white_check_mark:' : ':x:';
+    const blocks: KnownBlock[] = [section(mrkdwn(`${emoji} *Executed* by ${escapeMrkdwn(token(summary.agentId))} at ${slackDate(summary.startedAt)}, ${summary.status}`))];
+    const details = [
+      summary.error !== null ? `Error ${summary.error.code}: ${summary.error.message}` : undefined,
+      summary.resultSummary !== null ? `Result: ${summary.resultSummary}` : undefined,
+      `Finished ${plainDate(summary.finishedAt)}${summary.resultSha256 !== null ? ` · result SHA-256 ${shortSha(summary.resultSha256)}…` : ''}`,
+    ].filter((line): line is string => line !== undefined);
+    blocks.push(section(plain(details.join('\n'), SLACK_LIMITS.sectionText, 'bytes')));
+    return blocks;
+  }
+  if (validUntil === null) return [];
+  if (execution.expiredUnused) return [section(mrkdwn(`:hourglass: *Approved, not executed* (expired unused at ${slackDate(validUntil)})`))];
+  return [section(mrkdwn(`:stopwatch: Valid until ${slackDate(validUntil)}, once; not executed yet`))];
+}
+
 function buttons(reviewId: string): ActionsBlock {
   const button = (actionId: string, text: string, style: 'primary' | 'danger'): Button => ({
     type: 'button',
@@ -279,7 +303,7 @@ export function reviewMessage(view: ReviewView, options: RenderOptions = {}): { 
   if (resource.attributes !== undefined && Object.keys(resource.attributes).length > 0) {
     blocks.push(section(label('Resource attributes')), preformatted(prettyJson(resource.attributes), SLACK_LIMITS.sectionText));
   }
-  blocks.push(...outcomeBlocks(view, options));
+  blocks.push(...outcomeBlocks(view, options), ...executionBlocks(view));
   if (closed === undefined) blocks.push(buttons(view.reviewId));
   blocks.push({ type: 'context', elements: [plain(`Action ${view.actionId} · review ${view.reviewId}`, SLACK_LIMITS.contextElementText)] });
 

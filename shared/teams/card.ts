@@ -111,6 +111,28 @@ function outcomeElements(view: ReviewView): CardElement[] {
   return elements;
 }
 
+/** After an approval: until when it may run, then what the agent reported (agent text: literal), or that it expired unused. */
+function executionElements(view: ReviewView): CardElement[] {
+  const execution = view.execution;
+  if (execution === undefined) return [];
+  const { summary, validUntil } = execution;
+  if (summary !== null) {
+    const details = [
+      `By ${summary.agentId}, ${summary.status}; finished ${summary.finishedAt}`,
+      ...(summary.error !== null ? [`Error ${summary.error.code}: ${summary.error.message}`] : []),
+      ...(summary.resultSummary !== null ? [`Result: ${summary.resultSummary}`] : []),
+      ...(summary.resultSha256 !== null ? [`Result SHA-256 ${shortSha(summary.resultSha256)}`] : []),
+    ];
+    return [
+      { type: 'TextBlock', text: `Executed ${when(summary.startedAt)}`, wrap: true, weight: 'Bolder', color: summary.status === 'succeeded' ? 'Good' : 'Attention' },
+      runs(details.join('\n')),
+    ];
+  }
+  if (validUntil === null) return [];
+  if (execution.expiredUnused) return [{ type: 'TextBlock', text: `Approved, not executed (expired unused at ${when(validUntil)})`, wrap: true, color: 'Warning' }];
+  return [{ type: 'TextBlock', text: `Valid until ${when(validUntil)}, once; not executed yet`, wrap: true, isSubtle: true }];
+}
+
 /** Approve (no inputs), and Deny, which shows the required reason and its own Deny button. */
 function reviewActions(reviewId: string): CardElement[] {
   // An opaque lookup key only: the task token never leaves the backend (DESIGN.md decision 5).
@@ -189,7 +211,7 @@ export function reviewCard(view: ReviewView, notice?: CardNotice): AdaptiveCard 
   if (resource.attributes !== undefined && Object.keys(resource.attributes).length > 0) {
     body.push(label('Resource attributes'), runs(prettyJson(resource.attributes), { fontType: 'Monospace' }));
   }
-  body.push(...outcomeElements(view));
+  body.push(...outcomeElements(view), ...executionElements(view));
   body.push(runs(`Action ${view.actionId} · review ${view.reviewId}`, { isSubtle: true, size: 'Small' }, 600));
   return {
     type: 'AdaptiveCard',

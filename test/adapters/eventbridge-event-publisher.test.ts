@@ -14,6 +14,7 @@ const detail: ActionDecidedDetail = {
   policyIds: ['data.query'],
   reviewers: [],
   decidedAt: '2026-11-22T03:00:00.000Z',
+  validUntil: '2026-11-22T03:15:00.000Z',
 };
 
 describe('EventBridgeEventPublisher', () => {

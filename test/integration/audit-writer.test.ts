@@ -79,7 +79,7 @@ describe('audit writer on DynamoDB Local with a local audit directory', () => {
   it('writes the event items the stores wrote, from the real stream, once, and never the review item\'s task token', async () => {
     const decisions = new DynamoDecisionStore(ddb.client, TABLE);
     const reviews = new DynamoReviewStore(ddb.client, TABLE);
-    const policy = { decide: () => ({ kind: 'approval' as const, policyIds: ['data.export.prod'], reason: 'needs approval', approval: { approvers: 'data-owners', quorum: 1, timeout: 'PT30M', timeoutSeconds: 1800 } }) };
+    const policy = { decide: () => ({ kind: 'approval' as const, policyIds: ['data.export.prod'], reason: 'needs approval', approval: { approvers: 'data-owners', quorum: 1, timeout: 'PT30M', timeoutSeconds: 1800 }, validity: { validFor: 'PT15M', validForSeconds: 900 } }) };
     const record = decideRequest(actionRequested({ action: 'db.export' }), policy, new Date().toISOString());
     expect((await decisions.recordRequest(record)).status).toBe('created');
     const opened = await reviews.openReview({ actionId: record.key, candidateReviewId: 'rev-it-1', phase: 'initial', taskToken: TOKEN, at: new Date().toISOString(), deadlineAt: new Date(Date.now() + 1_800_000).toISOString() });

@@ -36,7 +36,7 @@ let ddb: DynamoDbLocal;
 let store: DynamoDecisionStore;
 let failing = false;
 const log = memoryLogger();
-const allow = { decide: () => ({ kind: 'allow' as const, policyIds: ['reads'], reason: 'allowed' }) };
+const allow = { decide: () => ({ kind: 'allow' as const, policyIds: ['reads'], reason: 'allowed', validity: { validFor: 'PT15M', validForSeconds: 900 } }) };
 
 /** The audit writer as the poller invokes it, failing while `failing` is set (the table or S3 unreachable). */
 function writer(sink: LocalAuditSink): StreamHandler {

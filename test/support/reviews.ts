@@ -37,7 +37,7 @@ export async function seedPendingRequest(
   receivedAt = '2026-11-22T03:00:00.000Z',
 ): Promise<{ record: RequestRecord; input: ApprovalWorkflowInput }> {
   const event = actionRequested({ agent: { id: 'ops-agent', onBehalfOf: 'dan@example.com' }, action: 'iam.policy.update', resource: { type: 'IamPolicy', id: 'admin' }, ...detail });
-  const policy = { decide: () => ({ kind: 'approval' as const, policyIds: ['test-approval'], reason: 'needs approval by test policy', approval }) };
+  const policy = { decide: () => ({ kind: 'approval' as const, policyIds: ['test-approval'], reason: 'needs approval by test policy', approval, validity: { validFor: 'PT15M', validForSeconds: 900 } }) };
   const record = decideRequest(event, policy, receivedAt);
   const result = await store.recordRequest(record);
   if (result.status !== 'created') throw new Error(`seeding ${record.key} failed: ${result.status}`);

@@ -56,6 +56,7 @@ function decision(actionId: string, outcome: string, hash: string | null, extra:
     policyIds: ['db-export-prod-needs-data-owners'],
     reviewers: outcome === 'approved' ? [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:00:00.000Z' }] : [],
     decidedAt: outcome === 'pending' ? null : '2026-11-22T03:00:00.000Z',
+    validUntil: outcome === 'approved' || outcome === 'allowed' ? '2026-11-22T03:15:00.000Z' : null,
     ...extra,
   };
 }
@@ -213,6 +214,7 @@ describe('requestAction: sending and waiting', () => {
       policyIds: ['db-export-prod-needs-data-owners'],
       reviewers: [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:00:00.000Z' }],
       decidedAt: '2026-11-22T03:00:00.000Z',
+      validUntil: '2026-11-22T03:15:00.000Z',
     });
   });
 

@@ -30,7 +30,7 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
   const client = new DynamoDBClient({});
   const decisions = new DynamoDecisionStore(client, 't');
   const reviews = new DynamoReviewStore(client, 't');
-  const policy = { decide: () => ({ kind: 'approval' as const, policyIds: ['data.export.prod'], reason: 'needs approval', approval: { approvers: 'data-owners', quorum: 1, timeout: 'PT30M', timeoutSeconds: 1800 } }) };
+  const policy = { decide: () => ({ kind: 'approval' as const, policyIds: ['data.export.prod'], reason: 'needs approval', approval: { approvers: 'data-owners', quorum: 1, timeout: 'PT30M', timeoutSeconds: 1800 }, validity: { validFor: 'PT15M', validForSeconds: 900 } }) };
   const record = decideRequest(actionRequested({ action: 'db.export' }), policy, '2026-11-22T03:00:00.000Z');
   await decisions.recordRequest(record);
 
@@ -43,7 +43,7 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
   await decisions.recordRequest(other);
 
   const snapshot: ReviewSnapshot = {
-    request: { record, reviewId: 'rev-1', reviewers: [], voteCount: 0, outcomePublishedAt: null },
+    request: { record, reviewId: 'rev-1', reviewers: [], voteCount: 0, outcomePublishedAt: null, execution: null },
     review: { reviewId: 'rev-1', actionId: record.key, phase: 'initial', taskToken: TOKEN, taskTokenSha256: 'f'.repeat(64), openedAt: '2026-11-22T03:00:01.000Z', expiresAt: '2026-11-22T03:30:01.000Z', escalatedTo: null, messages: {}, notes: {} },
     votes: [],
   };

@@ -375,6 +375,7 @@ describe('when several approval policies apply', () => {
       policyIds: ['a-quorum-2-fast', 'b-quorum-2-slow', 'c-quorum-1-fastest', 'plain'],
       reason: 'needs 2 approvals from team-a within 30 minutes, escalating to leads (policy a-quorum-2-fast, the strictest of 3 that apply)',
       approval: { approvers: 'team-a', quorum: 2, timeout: 'PT30M', timeoutSeconds: 1_800, escalate: 'leads' },
+      validity: { validFor: 'PT15M', validForSeconds: 900 },
     });
   });
 
@@ -386,6 +387,46 @@ describe('when several approval policies apply', () => {
 
   it('needs approval even when a plain permit also applies', () => {
     expect(engine.decide(request({ action: 'doc.read', type: 'Doc', id: 'x' })).kind).toBe('approval');
+  });
+});
+
+describe('@validFor: how long a permission may be acted on', () => {
+  const engine = new CedarPolicyEngine({
+    source: source(`
+      @id("reads") permit (principal, action == Action::"doc.read", resource);
+      @id("short-reads") @validFor("PT5M") permit (principal, action == Action::"doc.read", resource) when { resource.id like "short/*" };
+      @id("long-reads") @validFor("PT2H") permit (principal, action == Action::"doc.read", resource) when { resource.id like "*long*" };
+      @id("deletes") @approval @approvers("owners") @validFor("PT30M") permit (principal, action == Action::"doc.delete", resource);
+    `),
+  });
+  const validityOf = (decision: PolicyDecision) => (decision.kind === 'allow' || decision.kind === 'approval' ? decision.validity : undefined);
+
+  it('defaults to 15 minutes when no permit that applies names one', () => {
+    expect(validityOf(engine.decide(request({ action: 'doc.read', type: 'Doc', id: 'x' })))).toEqual({ validFor: 'PT15M', validForSeconds: 900 });
+  });
+
+  it('takes the policy\'s own, for an allow and for an approval', () => {
+    expect(validityOf(engine.decide(request({ action: 'doc.read', type: 'Doc', id: 'a-long-one' })))).toEqual({ validFor: 'PT2H', validForSeconds: 7_200 });
+    expect(validityOf(engine.decide(request({ action: 'doc.delete', type: 'Doc', id: 'x' })))).toEqual({ validFor: 'PT30M', validForSeconds: 1_800 });
+  });
+
+  it('takes the shortest when several permits apply', () => {
+    expect(validityOf(engine.decide(request({ action: 'doc.read', type: 'Doc', id: 'short/long' })))).toEqual({ validFor: 'PT5M', validForSeconds: 300 });
+  });
+
+  it('refuses a forbid with @validFor and a window outside 1 minute to 1 day, naming the policy', () => {
+    const error = loadError(() => new CedarPolicyEngine({
+      source: source(`
+        @id("f") @validFor("PT5M") forbid (principal, action == Action::"doc.read", resource);
+        @id("tiny") @validFor("PT30S") permit (principal, action == Action::"doc.read", resource);
+        @id("huge") @validFor("P2D") permit (principal, action == Action::"doc.read", resource);
+        @id("months") @validFor("P1M") permit (principal, action == Action::"doc.read", resource);
+      `),
+    }));
+    expect(error.message).toContain('policy "f": @validFor is only meaningful on a permit policy');
+    expect(error.message).toContain('policy "tiny": @validFor("PT30S") must be between 1 minute (PT1M) and 1 day (P1D)');
+    expect(error.message).toContain('policy "huge": @validFor("P2D") must be between 1 minute (PT1M) and 1 day (P1D)');
+    expect(error.message).toContain('policy "months": @validFor: "P1M" is not a usable ISO 8601 duration');
   });
 });
 

@@ -11,7 +11,8 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { canonicalJson } from '../../domain/canonical-json.js';
 import type { ActionRequest } from '../../domain/contract.js';
-import type { ActionDecidedDetail, ReviewerVote } from '../../domain/decision.js';
+import type { DecisionView, ReviewerVote } from '../../domain/decision.js';
+import type { ExecutionSummary } from '../../domain/execution.js';
 import { decidedDetailOf } from '../../domain/intake.js';
 import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
 
@@ -89,7 +90,7 @@ export function dynamoEventItemReader(client: DynamoDBClient, tableName: string)
 }
 
 /** Event item types: the spine's, and the review's (written by `DynamoReviewStore`). */
-export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome';
+export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome' | 'executed' | 'execution_violation';
 
 const MAX_TRANSACTION_ATTEMPTS = 8;
 
@@ -146,6 +147,7 @@ function toItem(record: RequestRecord): RequestItem {
     reason: record.reason,
     policyIds: record.policyIds,
     approval: record.approval,
+    validForSeconds: record.validForSeconds,
     decidedAt: record.decidedAt,
     dispatchedAt: record.dispatchedAt ?? undefined,
     reviewers: [],
@@ -172,6 +174,7 @@ export function fromItem(item: Record<string, AttributeValue>): RequestRecord {
     reason: data.reason,
     policyIds: data.policyIds ?? [],
     approval: data.approval ?? null,
+    validForSeconds: data.validForSeconds ?? null,
     decidedAt: data.decidedAt ?? null,
     dispatchedAt: data.dispatchedAt ?? null,
   };
@@ -257,10 +260,12 @@ export async function appendRequestEvent(
   key: string,
   item: Record<string, unknown>,
   pause: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  /** More of the request item to set in the same transaction (e.g. its `execution`). */
+  requestFields: Record<string, unknown> = {},
 ): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     const seen = await currentEventSeq(client, tableName, key);
-    const update = eventSeqUpdate(tableName, key, seen);
+    const update = withRequestFields(eventSeqUpdate(tableName, key, seen), requestFields);
     try {
       await client.send(new TransactWriteItemsCommand({
         TransactItems: [
@@ -268,7 +273,7 @@ export async function appendRequestEvent(
           {
             Update: {
               TableName: update.TableName, Key: update.Key, UpdateExpression: `SET ${update.set}`, ConditionExpression: update.ConditionExpression,
-              ExpressionAttributeNames: update.names, ExpressionAttributeValues: marshall(update.values),
+              ExpressionAttributeNames: update.names, ExpressionAttributeValues: marshall(update.values, marshallOptions),
             },
           },
         ],
@@ -289,6 +294,22 @@ export async function appendRequestEvent(
 }
 
 const MAX_EVENT_APPEND_ATTEMPTS = 20;
+
+type SeqUpdate = ReturnType<typeof eventSeqUpdate>;
+
+function withRequestFields(update: SeqUpdate, fields: Record<string, unknown>): Omit<SeqUpdate, 'names' | 'values'> & { names: Record<string, string>; values: Record<string, unknown> } {
+  const entries = Object.entries(fields);
+  if (entries.length === 0) return update;
+  const names: Record<string, string> = { ...update.names };
+  const values: Record<string, unknown> = { ...update.values };
+  const sets = [update.set];
+  entries.forEach(([name, value], index) => {
+    names[`#f${index}`] = name;
+    values[`:f${index}`] = value;
+    sets.push(`#f${index} = :f${index}`);
+  });
+  return { ...update, names, values, set: sets.join(', ') };
+}
 
 function isTransactionConflict(error: TransactionCanceledException): boolean {
   return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
@@ -311,6 +332,8 @@ export class DynamoDecisionStore implements DecisionStore {
       reason: record.reason,
       policyIds: record.policyIds,
       approval: record.approval,
+      validForSeconds: record.validForSeconds,
+      validUntil: decidedDetailOf(record).validUntil,
     };
     const newOnly = { ConditionExpression: 'attribute_not_exists(pk)' };
     const command = new TransactWriteItemsCommand({
@@ -381,11 +404,11 @@ export class DynamoDecisionStore implements DecisionStore {
   }
 
   /** The decision; while a review is open, `reviewers` are the votes counted so far. */
-  async getDecision(actionId: string): Promise<ActionDecidedDetail | undefined> {
+  async getDecision(actionId: string): Promise<DecisionView | undefined> {
     const item = await this.getItem(actionId);
     if (item === undefined) return undefined;
-    const { reviewers } = unmarshall(item) as Pick<RequestItem, 'reviewers'>;
-    const decided = decidedDetailOf(fromItem(item));
+    const { reviewers, execution } = unmarshall(item) as Pick<RequestItem, 'reviewers'> & { execution?: ExecutionSummary };
+    const decided = { ...decidedDetailOf(fromItem(item)), execution: execution ?? null };
     if (decided.outcome === 'pending') return { ...decided, reviewers: await queryAcceptedVotes(this.client, this.tableName, actionId) };
     return { ...decided, reviewers: reviewers ?? [] };
   }

@@ -37,7 +37,8 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { ReviewerVote } from '../../domain/decision.js';
+import { validUntilOf, type ReviewerVote } from '../../domain/decision.js';
+import type { ExecutionSummary } from '../../domain/execution.js';
 import { PHASE_RANK, type ReviewPhase } from '../../workflow/contract.js';
 import type { MessageRef } from '../../ports/review.js';
 import {
@@ -110,13 +111,14 @@ function reviewOf(item: Record<string, AttributeValue>): ReviewRecord {
 }
 
 function requestStateOf(item: Record<string, AttributeValue>): RequestState {
-  const data = unmarshall(item) as { reviewId?: string; reviewers?: ReviewerVote[]; voteCount?: number; outcomePublishedAt?: string };
+  const data = unmarshall(item) as { reviewId?: string; reviewers?: ReviewerVote[]; voteCount?: number; outcomePublishedAt?: string; execution?: ExecutionSummary };
   return {
     record: fromItem(item),
     reviewId: data.reviewId ?? null,
     reviewers: data.reviewers ?? [],
     voteCount: data.voteCount ?? 0,
     outcomePublishedAt: data.outcomePublishedAt ?? null,
+    execution: data.execution ?? null,
   };
 }
 
@@ -360,6 +362,7 @@ export class DynamoReviewStore implements ReviewStore {
       reason: write.reason,
       reviewers: write.reviewers,
       decidedAt: write.decidedAt,
+      validUntil: validUntilOf(write.outcome, write.decidedAt, write.request.validForSeconds),
     });
   }
 

@@ -1,4 +1,4 @@
-import type { ActionDecidedDetail } from '../../domain/decision.js';
+import type { ActionDecidedDetail, DecisionView } from '../../domain/decision.js';
 import type { ApprovalWorkflowInput, DecisionStore, EventPublisher, RecordResult, RequestRecord, WorkflowStarter } from '../../ports/index.js';
 import { decidedDetailOf } from '../../domain/intake.js';
 
@@ -28,9 +28,9 @@ export class MemoryDecisionStore implements DecisionStore {
     if (record !== undefined && record.dispatchedAt === null) record.dispatchedAt = at;
   }
 
-  async getDecision(actionId: string): Promise<ActionDecidedDetail | undefined> {
+  async getDecision(actionId: string): Promise<DecisionView | undefined> {
     const record = this.records.get(actionId);
-    return record === undefined ? undefined : decidedDetailOf(record);
+    return record === undefined ? undefined : { ...decidedDetailOf(record), execution: null };
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../../domain/canonical-json.js';
-import type { ActionDecidedDetail, ReviewerVote } from '../../domain/decision.js';
+import type { DecisionView, ReviewerVote } from '../../domain/decision.js';
 import { decidedDetailOf } from '../../domain/intake.js';
 import type { RequestRecord } from '../../ports/index.js';
 import {
@@ -68,7 +68,7 @@ export class MemoryReviewStore implements ReviewStore {
     const record = this.records.get(actionId);
     if (record === undefined) return undefined;
     const extras = this.extrasOf(actionId);
-    return structuredClone({ record, ...extras });
+    return structuredClone({ record, ...extras, execution: null });
   }
 
   private review(reviewId: string): ReviewRecord | undefined {
@@ -212,10 +212,10 @@ export class MemoryReviewStore implements ReviewStore {
   }
 
   /** The decision API's answer, reviewers included (the votes so far while pending). */
-  async getDecision(actionId: string): Promise<ActionDecidedDetail | undefined> {
+  async getDecision(actionId: string): Promise<DecisionView | undefined> {
     const record = this.records.get(actionId);
     if (record === undefined) return undefined;
-    const decided = decidedDetailOf(record);
+    const decided = { ...decidedDetailOf(record), execution: null };
     // While a review is open: the votes counted so far, as the DynamoDB store answers.
     if (decided.outcome === 'pending') return { ...decided, reviewers: structuredClone(this.votes(actionId)) };
     return { ...decided, reviewers: structuredClone(this.extrasOf(actionId).reviewers) };
@@ -232,6 +232,7 @@ export type ReviewChannelCall =
   | { method: 'updateReview'; message: MessageRef; view: ReviewView }
   | { method: 'postThreadNote'; message: MessageRef; text: string; mentionSlackUserIds: string[]; deadline?: string }
   | { method: 'notify'; channelId: string; slackUserId: string; text: string }
+  | { method: 'postAlert'; channelId: string; text: string }
   | { method: 'openDenyModal'; triggerId: string; view: ReviewView };
 
 /** Records every call; `failNext` makes the next call of a method throw (a Slack outage). */
@@ -271,6 +272,11 @@ export class MemoryReviewChannel implements ReviewChannel {
   async postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[], deadline?: string): Promise<void> {
     this.check('postThreadNote');
     this.calls.push({ method: 'postThreadNote', message, text, mentionSlackUserIds: [...mentionSlackUserIds], ...(deadline === undefined ? {} : { deadline }) });
+  }
+
+  async postAlert(channelId: string, text: string): Promise<void> {
+    this.check('postAlert');
+    this.calls.push({ method: 'postAlert', channelId, text });
   }
 
   async notify(channelId: string, slackUserId: string, text: string): Promise<void> {

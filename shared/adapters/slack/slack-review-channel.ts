@@ -136,6 +136,10 @@ export class SlackReviewChannel implements ReviewChannel {
     );
   }
 
+  async postAlert(channelId: string, text: string): Promise<void> {
+    await call('chat.postMessage', () => this.client.chat.postMessage({ channel: channelId, text: noticeText(text), unfurl_links: false, unfurl_media: false }));
+  }
+
   async notify(channelId: string, slackUserId: string, text: string): Promise<void> {
     await call('chat.postEphemeral', () => this.client.chat.postEphemeral({ channel: channelId, user: slackUserId, text: noticeText(text) }));
   }

@@ -1,0 +1,41 @@
+import type { Directory } from '../domain/directory.js';
+import type { ReviewBoard, ReviewChannel } from '../ports/review.js';
+import type { ReviewStore } from '../ports/review-store.js';
+import { refreshReviewMessages } from '../review/refresh-messages.js';
+import type { ExecutionAlerts, ExecutionMessages, ViolationAlert } from './record-execution.js';
+
+/** The alert's text: the rule first, then who, what and why. Posted as escaped plain text. */
+export function violationText(alert: ViolationAlert): string {
+  const request = alert.request?.request;
+  const what = request === undefined || request === null ? '' : ` (${request.action} on ${request.resource.type} ${request.resource.id} in ${request.environment})`;
+  const who = alert.reportedBy === null ? 'a sender that is not an agent' : `agent ${alert.reportedBy}`;
+  return `Execution violation [${alert.rule}]: ${who} reported executing ${alert.actionId ?? 'an unnamed action'}${what}. ${alert.reason}`;
+}
+
+/**
+ * Posts violations to the request's approver group's channel; without one (no request, an auto-allowed
+ * one, an invalid report) to the directory's `securityGroup`. Throws when neither exists, so the caller
+ * logs that nobody could be told.
+ */
+export function channelAlerts(channel: ReviewChannel, directory: Directory): ExecutionAlerts {
+  return {
+    async alert(alert) {
+      const group = alert.request?.approval?.approvers ?? directory.data.securityGroup;
+      if (group === undefined) throw new Error(`no approver group and no securityGroup in the directory: the ${alert.rule} alert has nowhere to go`);
+      await channel.postAlert(directory.channelOf(group).id, violationText(alert));
+    },
+  };
+}
+
+/** Refreshes a reviewed request's message(s), in Slack and (when wired) Teams, so they show the execution. */
+export function reviewMessages(deps: { store: Pick<ReviewStore, 'getByAction'>; channel: ReviewChannel; teams?: ReviewBoard; directory: Directory; now: () => Date }): ExecutionMessages {
+  return {
+    async refresh(actionId) {
+      const current = await deps.store.getByAction(actionId);
+      if (current === undefined || current.review === undefined) return 0;
+      const { updated, warnings } = await refreshReviewMessages({ request: current.request, review: current.review, votes: current.votes }, deps);
+      if (warnings.length > 0) throw new Error(warnings.join('; '));
+      return updated;
+    },
+  };
+}
