@@ -71,9 +71,6 @@ export class SlackReviews extends Construct {
   /** The validated approver directory that was bundled, and its file. */
   readonly directory: Directory;
   readonly directoryFile: string;
-  /** How each review function bundles the directory, and the environment that points it there (for TeamsReviews). */
-  readonly bundledDirectory: { source: string; targetDir: string };
-  readonly directoryEnvironment: Record<string, string>;
 
   private decisionBusConnected = false;
 
@@ -84,8 +81,6 @@ export class SlackReviews extends Construct {
     this.directory = loadDirectory(id, directoryFile);
     const bundledDirectory = { source: directoryFile, targetDir: BUNDLED_CONFIG_DIR };
     const directoryEnvironment = { [ENV.directoryFile]: posix.join(LAMBDA_TASK_ROOT, BUNDLED_CONFIG_DIR, basename(directoryFile)) };
-    this.bundledDirectory = bundledDirectory;
-    this.directoryEnvironment = directoryEnvironment;
 
     // A key of our own rather than aws/secretsmanager: reading a Slack secret takes both
     // secretsmanager:GetSecretValue on it and kms:Decrypt on this key (granted only through Secrets
@@ -216,9 +211,17 @@ export class SlackReviews extends Construct {
     return this.reviewApi.function.grantInvokeUrl(grantee);
   }
 
-  /** Lets another review function (teams-interactions) read the bot token, to update the Slack message after a vote. */
-  grantSlackBotToken(role: IRole): void {
+  /** Lets another function of the stack post to Slack: the bot token secret and its key, as the review functions have them. */
+  grantBotToken(role: IRole): void {
     this.grantSlackSecretValue(role, this.slackBotTokenSecret);
+  }
+
+  /** The environment and bundled file a function needs to read the approver directory. */
+  get directoryBundle(): { environment: Record<string, string>; file: { source: string; targetDir: string } } {
+    return {
+      environment: { [ENV.directoryFile]: posix.join(LAMBDA_TASK_ROOT, BUNDLED_CONFIG_DIR, basename(this.directoryFile)) },
+      file: { source: this.directoryFile, targetDir: BUNDLED_CONFIG_DIR },
+    };
   }
 
   /** secretsmanager:GetSecretValue on one Slack secret, and kms:Decrypt of their key through Secrets Manager only. */

@@ -43,10 +43,13 @@ export class TeamsReviews extends Construct {
   /** JSON `{"appId", "tenantId", "clientSecret"}`; the operator puts the real values after the first deploy. */
   readonly teamsSecret: Secret;
   readonly teamsSecretKey: Key;
+  /** Where the functions send cards (the Bot Connector of the tenant's region). */
+  readonly serviceUrl: string;
 
   constructor(scope: Construct, id: string, props: TeamsReviewsProps) {
     super(scope, id);
     const serviceUrl = props.serviceUrl ?? DEFAULT_TEAMS_SERVICE_URL;
+    this.serviceUrl = serviceUrl;
     if (!/^https:\/\/[^\s/]+\/.*$/.test(serviceUrl)) throw new Error(`TeamsReviews ${id}: serviceUrl "${serviceUrl}" must be an https URL such as ${DEFAULT_TEAMS_SERVICE_URL}`);
 
     this.teamsSecretKey = new Key(this, 'SecretKey', {
@@ -87,23 +90,27 @@ export class TeamsReviews extends Construct {
         [ENV.tableName]: props.table.tableName,
         [ENV.slackBotTokenSecretArn]: reviews.slackBotTokenSecret.secretArn,
         ...teamsEnvironment,
-        ...reviews.directoryEnvironment,
+        ...reviews.directoryBundle.environment,
       },
-      bundledFiles: [reviews.bundledDirectory],
+      bundledFiles: [reviews.directoryBundle.file],
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });
     grantItems(props.table, this.teamsInteractions.function, ['requests', 'reviews'], ...REVIEW_TABLE_ACTIONS);
     props.table.encryptionKey?.grant(this.teamsInteractions.function, 'kms:Decrypt');
-    reviews.grantSlackBotToken(this.teamsInteractions.role);
+    reviews.grantBotToken(this.teamsInteractions.role);
     grantTaskCallbacks(this, 'TeamsInteractions', this.teamsInteractions.role);
 
     // Every function that shows a review posts or updates its Teams card.
-    for (const handler of [reviews.requestReview, reviews.recordOutcome, reviews.slackInteractions, reviews.reviewApi, this.teamsInteractions]) {
-      for (const [name, value] of Object.entries(teamsEnvironment)) handler.function.addEnvironment(name, value);
-      this.grantTeamsSecret(handler.role);
-    }
+    for (const handler of [reviews.requestReview, reviews.recordOutcome, reviews.slackInteractions, reviews.reviewApi, this.teamsInteractions]) this.connect(handler);
     this.teamsInteractionsUrl = this.teamsInteractions.function.addFunctionUrl({ authType: FunctionUrlAuthType.NONE });
+  }
+
+  /** Lets another function post and update Teams cards: the secret's ARN and the Bot Connector URL in its environment, and the secret's grant. */
+  connect(handler: HouseFunction): void {
+    handler.function.addEnvironment(ENV.teamsSecretArn, this.teamsSecret.secretArn);
+    handler.function.addEnvironment(ENV.teamsServiceUrl, this.serviceUrl);
+    this.grantTeamsSecret(handler.role);
   }
 
   /** secretsmanager:GetSecretValue on the Teams secret, and kms:Decrypt of its key through Secrets Manager only. */
