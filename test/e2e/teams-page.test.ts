@@ -68,8 +68,13 @@ describe.skipIf(!HAS_CHROMIUM)(`the Teams page in Chromium${HAS_CHROMIUM ? '' : 
     await card.locator('textarea, input[type="text"]').first().waitFor();
     await saveScreenshot(page, '05-teams-review');
 
+    // The bot's answer to the tap is carol's own card, with the confirmation on top (until the bot's
+    // update of the message, which everyone sees, replaces it).
+    const answered = page.waitForResponse((response) => response.url().endsWith('/teams/act'));
     await card.getByRole('button', { name: 'Approve' }).click();
-    await page.locator('article.thread', { hasText: 'Your approval counted (1 of 1)' }).waitFor({ timeout: 20_000 });
+    const answer = await (await answered).json() as { status: number; card?: unknown };
+    expect(answer.status).toBe(200);
+    expect(JSON.stringify(answer.card)).toContain('Your approval counted (1 of 1)');
     const decision = await eventually(async () => {
       const body = await (await fetch(`${stack.url}/actions/${actionId}`)).json() as { outcome: string; reviewers: Array<{ id: string }> };
       return body.outcome === 'approved' ? body : undefined;
