@@ -15,6 +15,7 @@ export {
   type ActionSpec,
   type AgentClient,
   type AgentClientOptions,
+  type ExecutionCredentials,
   type WaitForDecisionOptions,
   type WaitOptions,
 } from './agent-client.js';
@@ -33,6 +34,7 @@ export {
   CountersignAccessDeniedError,
   CountersignClientError,
   CountersignUnreachableError,
+  CredentialsRefusedError,
   DecisionTimeoutError,
   InvalidActionRequestError,
   PayloadChangedError,

@@ -15,6 +15,12 @@ if (directory !== undefined && (typeof directory !== 'string' || directory.trim(
   throw new Error(`context "directory" must be the path of an approver directory JSON, e.g. \`npx cdk deploy -c directory=config/prod-directory.json\`; got ${JSON.stringify(directory)}`);
 }
 const directoryFile = typeof directory === 'string' ? resolve(directory) : undefined;
+// The execution-grant configuration (just-in-time credentials); a relative path is taken from where `cdk` runs.
+const executionGrants: unknown = app.node.tryGetContext('executionGrants');
+if (executionGrants !== undefined && (typeof executionGrants !== 'string' || executionGrants.trim() === '')) {
+  throw new Error(`context "executionGrants" must be the path of an execution-grant JSON, e.g. \`npx cdk deploy -c executionGrants=config/prod-grants.json\`; got ${JSON.stringify(executionGrants)}`);
+}
+const executionGrantsFile = typeof executionGrants === 'string' ? resolve(executionGrants) : undefined;
 
 // No `env`: the stack is environment-agnostic, so the template names its region and account as
 // AWS::Region / AWS::AccountId and deploys unchanged wherever it is deployed. The CLI always sets
@@ -32,4 +38,4 @@ if (teamsServiceUrl !== undefined && typeof teamsServiceUrl !== 'string') {
   throw new Error(`context "teamsServiceUrl" must be a URL, e.g. \`-c teamsServiceUrl=https://smba.trafficmanager.net/emea/\`; got ${JSON.stringify(teamsServiceUrl)}`);
 }
 
-new CountersignStack(app, `Countersign-${stage}`, { stage, directoryFile, breakGlassPrincipalArn: breakGlass, teamsServiceUrl });
+new CountersignStack(app, `Countersign-${stage}`, { stage, directoryFile, executionGrantsFile, breakGlassPrincipalArn: breakGlass, teamsServiceUrl });

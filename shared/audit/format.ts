@@ -25,7 +25,8 @@ export const AUDIT_TABLE_NAME = 'audit_events';
 export const SEQUENCE_KEY_DIGITS = 40;
 
 export const AUDIT_EVENT_TYPES = [
-  'requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict', 'unmappable',
+  'requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict',
+  'credentials_issued', 'credentials_refused', 'credentials_failed', 'unmappable',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
@@ -62,7 +63,10 @@ export interface AuditRecord {
   sequence_number: string;
   /** When a record that went to the failure destination was redriven into the log; null for every other. */
   redriven_at: string | null;
-  /** The event item as written (canonical JSON) for `requested`, `conflict` and `unmappable`, else null. */
+  /**
+   * The event item as written (canonical JSON) for `requested`, `conflict`, `credentials_*` (the role, session
+   * name, duration and session policy asked of STS, never the credentials) and `unmappable`, else null.
+   */
   detail: string | null;
   prev_hash: string;
   hash: string;
