@@ -129,7 +129,7 @@ function scenarios(): Scenario[] {
         parameters: { policyName: 'billing-readers', statement: { effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::invoices/*'] } },
         justification: 'Billing readers need the invoice archive for the audit',
       },
-      approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-security, act as dan and tap Approve, then as erin (2 needed; carol owns ops-agent and cannot approve)`,
+      approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-security (or ${endpoint}/teams, Security > Approvals), act as dan and tap Approve, then as erin (2 needed, from either; carol owns ops-agent and cannot approve)`,
       perform: (approval) => {
         const statement = approval.parameters.statement as { effect?: unknown; actions?: unknown; resources?: unknown } | undefined;
         return `added ${text(statement?.effect)} ${text(statement?.actions)} on ${text(statement?.resources)} to ${text(approval.parameters.policyName)} (fake)`;
@@ -149,7 +149,8 @@ function scenarios(): Scenario[] {
         context: { requestedAt: `${localDate(new Date())}T03:00:00`, riskHints: ['off-hours'] },
       },
       note: 'at 3 a.m.',
-      approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-security, act as carol, dan or erin and tap Approve (heidi owns support-agent; grace is who it is for)`,
+      // Approved in Teams: the same review sits in #approvals-security in Slack and updates there too.
+      approveHint: (endpoint) => `open ${endpoint}/teams, Security > Approvals, act as carol, dan or erin and tap Approve (heidi owns support-agent; grace is who it is for); ${endpoint}/slack #approvals-security shows the same review update`,
       perform: (approval) => `sent ${text(approval.parameters.user)} a ${text(approval.parameters.delivery)} (fake)`,
     },
     {

@@ -1,5 +1,5 @@
 import type { Directory } from '../domain/directory.js';
-import type { ReviewChannel } from '../ports/review.js';
+import type { ReviewBoard, ReviewChannel } from '../ports/review.js';
 import type { ReviewStore } from '../ports/review-store.js';
 import { refreshReviewMessages } from '../review/refresh-messages.js';
 import type { ExecutionAlerts, ExecutionMessages, ViolationAlert } from './record-execution.js';
@@ -27,8 +27,8 @@ export function channelAlerts(channel: ReviewChannel, directory: Directory): Exe
   };
 }
 
-/** Refreshes a reviewed request's message(s) so they show the execution. */
-export function reviewMessages(deps: { store: Pick<ReviewStore, 'getByAction'>; channel: ReviewChannel; directory: Directory; now: () => Date }): ExecutionMessages {
+/** Refreshes a reviewed request's message(s), in Slack and (when wired) Teams, so they show the execution. */
+export function reviewMessages(deps: { store: Pick<ReviewStore, 'getByAction'>; channel: ReviewChannel; teams?: ReviewBoard; directory: Directory; now: () => Date }): ExecutionMessages {
   return {
     async refresh(actionId) {
       const current = await deps.store.getByAction(actionId);
