@@ -29,7 +29,7 @@ const teams = teamsDepsOf(config.teams, directory);
 
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordExecutionDeps => {
   const channel = new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory);
-  return { store, now, alerts: channelAlerts(channel, directory), messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }) };
+  return { store, now, alerts: channelAlerts(channel, directory, teams.teams), messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }) };
 });
 
 /** `Action Executed` from agents: records the execution, or the violation, once. */

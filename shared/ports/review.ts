@@ -46,12 +46,12 @@ export interface ReviewBoard {
    * this channel: Slack user ids, Entra ID object ids). `deadline` (ISO), when given, follows the text.
    */
   postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[], deadline?: string): Promise<void>;
+  /** A plain-text message to a channel (an execution violation alert): never markup, so it can never mention or link. */
+  postAlert(channelId: string, text: string): Promise<void>;
 }
 
 /** The Slack review conversation (in AWS and against the local Slack emulator): a board, plus ephemerals and the deny modal. */
 export interface ReviewChannel extends ReviewBoard {
-  /** A plain-text message to a channel (an execution violation alert): escaped, so it can never mention or link. */
-  postAlert(channelId: string, text: string): Promise<void>;
   /** An ephemeral notice to one user in a channel (refusals, confirmations). */
   notify(channelId: string, slackUserId: string, text: string): Promise<void>;
   /** Opens the deny modal, which requires a reason; its submission carries `reviewId` in private_metadata. */

@@ -67,6 +67,7 @@ function guardedTeams(teams: ReviewBoard): ReviewBoard {
     postReview: (channelId, view) => call('POST /v3/conversations', () => teams.postReview(channelId, view)),
     updateReview: (message, view) => call('PUT activity', () => teams.updateReview(message, view)),
     postThreadNote: (message, text, mentions, deadline) => call('POST activity (reply)', () => teams.postThreadNote(message, text, mentions, deadline)),
+    postAlert: (channelId, text) => call('POST /v3/conversations', () => teams.postAlert(channelId, text)),
   };
 }
 

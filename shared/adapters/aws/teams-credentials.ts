@@ -56,6 +56,7 @@ export function teamsReviewBoard(cache: TeamsClientCache, directory: Directory):
     postReview: async (channelId: string, view: ReviewView) => (await board()).postReview(channelId, view),
     updateReview: async (message: MessageRef, view: ReviewView) => (await board()).updateReview(message, view),
     postThreadNote: async (message: MessageRef, text: string, mentions: string[], deadline?: string) => (await board()).postThreadNote(message, text, mentions, deadline),
+    postAlert: async (channelId: string, text: string) => (await board()).postAlert(channelId, text),
   };
 }
 

@@ -32,6 +32,11 @@ export class TeamsReviewChannel implements ReviewBoard {
     await this.client.updateActivity(message.channel, message.ts, cardActivity(reviewCard(view), cardSummary(view)));
   }
 
+  /** A new thread in the channel holding the text as a card's plain TextRun (never Markdown). */
+  async postAlert(channelId: string, text: string): Promise<void> {
+    await this.client.createChannelThread(channelId, cardActivity(threadNoteCard(text, [])));
+  }
+
   async postThreadNote(message: MessageRef, text: string, mentionAadObjectIds: string[], deadline?: string): Promise<void> {
     const mentions = mentionAadObjectIds.flatMap((aadObjectId) => {
       const member = this.directory.memberByAadObjectId(aadObjectId);
