@@ -4,6 +4,7 @@ import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { ActionIntake } from './constructs/action-intake.js';
+import { ExecutionReports } from './constructs/execution-reports.js';
 import { ApprovalWorkflow } from './constructs/approval-workflow.js';
 import { AuditTrail, type NamedQuerySpec } from './constructs/audit-trail.js';
 import { DecisionApi } from './constructs/decision-api.js';
@@ -60,6 +61,7 @@ export interface CountersignStackProps extends StackProps {
 export class CountersignStack extends Stack {
   readonly store: DecisionStore;
   readonly intake: ActionIntake;
+  readonly executionReports: ExecutionReports;
   readonly decisionApi: DecisionApi;
   readonly reviews: SlackReviews;
   readonly approvalWorkflow: ApprovalWorkflow;
@@ -101,6 +103,14 @@ export class CountersignStack extends Stack {
     });
     this.reviews.connectDecisionBus(this.intake);
     checkDirectoryCoversPolicies(this.reviews);
+    this.executionReports = new ExecutionReports(this, 'ExecutionReports', {
+      table: this.store.table,
+      eventBus: this.intake.eventBus,
+      deadLetterQueue: this.intake.deadLetterQueue,
+      reviews: this.reviews,
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+    });
     this.decisionApi = new DecisionApi(this, 'DecisionApi', {
       table: this.store.table,
       logRetention: props.logRetention,
@@ -117,6 +127,8 @@ export class CountersignStack extends Stack {
     this.alarms = [
       this.intake.deadLetterAlarm,
       this.intake.evaluateErrorsAlarm,
+      this.executionReports.violationsAlarm,
+      this.executionReports.errorsAlarm,
       this.approvalWorkflow.failedAlarm,
       this.approvalWorkflow.timedOutAlarm,
       ...this.auditTrail.alarms,

@@ -4,8 +4,8 @@ import { join, parse as parsePath, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context, EventBridgeEvent, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
 import { DEFAULT_AUDIT_RETENTION_DAYS, ENV } from '../shared/config.js';
-import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED, DETAIL_TYPE_REQUESTED } from '../shared/domain/contract.js';
-import { ACTION_REQUESTED_PATTERN } from '../shared/store-schema.js';
+import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED, DETAIL_TYPE_EXECUTED, DETAIL_TYPE_REQUESTED } from '../shared/domain/contract.js';
+import { ACTION_EXECUTED_PATTERN, ACTION_REQUESTED_PATTERN } from '../shared/store-schema.js';
 import {
   AwsServiceError,
   awsErrorResponse,
@@ -59,7 +59,9 @@ const REQUEST_REVIEW_FUNCTION = 'countersign-request-review';
 const RECORD_OUTCOME_FUNCTION = 'countersign-record-outcome';
 const SLACK_INTERACTIONS_FUNCTION = 'countersign-slack-interactions';
 const REVIEW_API_FUNCTION = 'countersign-review-api';
+const RECORD_EXECUTION_FUNCTION = 'countersign-record-execution';
 const ACTION_REQUESTED_RULE = 'countersign-action-requested';
+const ACTION_EXECUTED_RULE = 'countersign-action-executed';
 const VOTES_PATH = /^\/actions\/[^/]+\/votes\/?$/;
 const MEMBER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -75,6 +77,8 @@ export interface LocalHandlers {
   recordOutcome: WorkflowTaskHandler;
   slackInteractions: FunctionUrlHandler;
   reviewApi: FunctionUrlHandler;
+  /** record-execution, for agents' `Action Executed` reports; without it they match no rule. */
+  recordExecution?: EvaluateActionHandler;
   /** The audit-writer, fed by the stream poller; without it the stack keeps no audit trail. */
   auditWriter?: StreamHandler;
 }
@@ -261,7 +265,7 @@ function applyHandlerEnvironment(environment: Record<string, string>): void {
 }
 
 async function loadRealHandlers(): Promise<LocalHandlers> {
-  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi, auditWriter] = await Promise.all([
+  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi, auditWriter, recordExecution] = await Promise.all([
     import('../functions/evaluate-action/handler.js'),
     import('../functions/decision-api/handler.js'),
     import('../functions/request-review/handler.js'),
@@ -269,6 +273,7 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
     import('../functions/slack-interactions/handler.js'),
     import('../functions/review-api/handler.js'),
     import('../functions/audit-writer/handler.js'),
+    import('../functions/record-execution/handler.js'),
   ]);
   return {
     evaluateAction: evaluate.handler,
@@ -280,6 +285,7 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
     reviewApi: reviewApi.handler as unknown as FunctionUrlHandler,
     // Its event type adds the tumbling window's `shardId`, which the poller sends.
     auditWriter: auditWriter.handler as unknown as StreamHandler,
+    recordExecution: recordExecution.handler,
   };
 }
 
@@ -347,6 +353,12 @@ function describeRequest(event: BusEvent): string {
   return `${shown(agent)}: ${shown(action)} on ${target}${typeof environment === 'string' ? ` in ${shown(environment)}` : ''}`;
 }
 
+function describeExecution(event: BusEvent): string {
+  const agent = event.source.startsWith('agent.') ? event.source.slice('agent.'.length) : event.source;
+  const status = detailField(event.detail, 'status');
+  return `${shown(agent)} reports ${shown(status)}`;
+}
+
 const REVIEW_OUTCOMES = new Set(['approved', 'rejected', 'expired']);
 
 /**
@@ -360,6 +372,9 @@ function reportActivity(log: Logger, activity: BusActivity, outcomesFromStream: 
     case 'accepted':
       if (event['detail-type'] === DETAIL_TYPE_REQUESTED) {
         if (matchesEventPattern(ACTION_REQUESTED_PATTERN, event)) log.step('requested', subject, describeRequest(event));
+        else log.step('unrouted', subject, `source "${event.source}" matches no rule (agents send with source "agent.<id>")`, 'warn');
+      } else if (event['detail-type'] === DETAIL_TYPE_EXECUTED) {
+        if (matchesEventPattern(ACTION_EXECUTED_PATTERN, event)) log.step('executed', subject, describeExecution(event));
         else log.step('unrouted', subject, `source "${event.source}" matches no rule (agents send with source "agent.<id>")`, 'warn');
       } else if (event['detail-type'] === DETAIL_TYPE_DECIDED && event.source === DECIDED_SOURCE) {
         const outcome = String(detailField(event.detail, 'outcome'));
@@ -596,6 +611,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       targetArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${EVALUATE_FUNCTION}`,
       target: (event) => loaded.evaluateAction(event, lambdaContext(EVALUATE_FUNCTION, 30_000)),
     });
+    const { recordExecution } = loaded;
+    if (recordExecution !== undefined) {
+      bus.addRule({
+        name: ACTION_EXECUTED_RULE,
+        pattern: ACTION_EXECUTED_PATTERN,
+        targetArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${RECORD_EXECUTION_FUNCTION}`,
+        target: (event) => recordExecution(event, lambdaContext(RECORD_EXECUTION_FUNCTION, 30_000)),
+      });
+    }
     const auditOn = options.audit !== false && loaded.auditWriter !== undefined;
     bus.subscribe((activity) => reportActivity(log, activity, auditOn));
     // What the bus accepted before the last stop or crash and did not deliver, delivered now (as EventBridge retries).

@@ -592,7 +592,7 @@ export class LocalStepFunctions {
         continue;
       }
       this.journal({ executionArn: execution.executionArn, resumedAt: this.now().toISOString() });
-      this.log.step('resumed', this.subjectOf(execution), 'the local stack restarted while this approval waited: its workflow runs again from the start (a new review window)', 'warn');
+      this.log.step('resumed', this.subjectOf(execution), 'the local stack restarted while this approval waited: its workflow runs again from the start (a new review window if the review was still open; a decided one is recorded as decided)', 'warn');
       this.run(execution, parsed);
     }
     return resumable.length;

@@ -170,6 +170,11 @@ export interface AuditWriterConfig {
 }
 
 /** audit-writer: stream batches to the audit log. */
+/** record-execution: a review function (Slack for alerts and messages, the directory for channels). */
+export function recordExecutionConfig(env: Env = process.env): ReviewFunctionConfig {
+  return reviewFunctionConfig(env, { signingSecret: false });
+}
+
 export function auditWriterConfig(env: Env = process.env): AuditWriterConfig {
   const dir = optional(env, ENV.auditDir);
   const days = optional(env, ENV.auditRetentionDays);

@@ -14,3 +14,9 @@ export const ACTION_REQUESTED_PATTERN = {
   'detail-type': ['Action Requested'],
   source: [{ prefix: 'agent.' }],
 } as const;
+
+/** The rule pattern that routes agents' execution reports to record-execution (AWS and local). */
+export const ACTION_EXECUTED_PATTERN = {
+  'detail-type': ['Action Executed'],
+  source: [{ prefix: 'agent.' }],
+} as const;

@@ -35,5 +35,6 @@ export const handler = instrumented({ logger, tracer, metrics }, async (event: R
   else logger.info('outcome recorded', summary);
   metrics.addDimension('outcome', decision.outcome);
   metrics.addMetric('ReviewsClosed', MetricUnit.Count, result.closedNow || result.published ? 1 : 0);
-  return { actionId: decision.actionId, outcome: decision.outcome, reason: decision.reason, decidedAt: decision.decidedAt };
+  // validUntil: the workflow waits until then to close the approval's window (always present, null when none).
+  return { actionId: decision.actionId, outcome: decision.outcome, reason: decision.reason, decidedAt: decision.decidedAt, validUntil: decision.validUntil };
 });

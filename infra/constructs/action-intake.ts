@@ -118,7 +118,7 @@ export class ActionIntake extends Construct {
     });
 
     const deadLetterKey = new Key(this, 'DeadLetterKey', {
-      description: 'Countersign dead-letter queue of Action Requested events',
+      description: 'Countersign dead-letter queue of Action Requested and Action Executed events',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -191,7 +191,7 @@ export class ActionIntake extends Construct {
     this.rule.addTarget(new LambdaFunction(fn, { retryAttempts, maxEventAge, deadLetterQueue }));
 
     this.deadLetterAlarm = new Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription: 'Countersign: Action Requested events reached the dead-letter queue (infrastructure failure); inspect and redrive them',
+      alarmDescription: 'Countersign: Action Requested or Action Executed events reached the dead-letter queue (infrastructure failure); inspect and redrive them',
       metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
       threshold: 1,
       evaluationPeriods: 1,

@@ -12,13 +12,16 @@ import {
   LogLevel,
   StateMachine,
   StateMachineType,
+  Succeed,
   TaskInput,
   Timeout,
+  Wait,
+  WaitTime,
   type RetryProps,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { MAX_TIMEOUT_SECONDS } from '../../shared/policy/annotations.js';
+import { MAX_TIMEOUT_SECONDS, MAX_VALID_FOR_SECONDS } from '../../shared/policy/annotations.js';
 import type { RecordOutcomeEvent, ReviewPhase } from '../../shared/workflow/contract.js';
 import { REJECTED_ERROR, REVIEW_CLOSED_ERROR, WORKFLOW_STATES } from '../../shared/workflow/contract.js';
 
@@ -51,7 +54,7 @@ export const LAMBDA_SERVICE_ERRORS = [
 ] as const;
 
 /** The longest the three waits of one review can take (reminder + deadline + escalation), in seconds. */
-const LONGEST_REVIEW_SECONDS = Math.ceil(MAX_TIMEOUT_SECONDS * 1.5);
+const LONGEST_REVIEW_SECONDS = Math.ceil(MAX_TIMEOUT_SECONDS * 1.5) + MAX_VALID_FOR_SECONDS;
 
 /**
  * The approval workflow (DESIGN.md, "approval state machine"): a Standard state machine, started by
@@ -93,13 +96,14 @@ export class ApprovalWorkflow extends Construct {
       );
     }
 
-    const record = (stateName: string, outcome: RecordOutcomeEvent['outcome'], extra: Record<string, unknown>) => {
+    const record = (stateName: string, outcome: RecordOutcomeEvent['outcome'], extra: Record<string, unknown>, keep?: { resultPath: string; resultSelector: Record<string, unknown> }) => {
       const task = new LambdaInvoke(this, stateName, {
         stateName,
         lambdaFunction: props.recordOutcome,
         payload: TaskInput.fromObject({ request: JsonPath.objectAt('$$.Execution.Input'), outcome, ...extra }),
-        // The function's answer is not needed: the state's output stays the input plus $.result / $.error.
-        resultPath: JsonPath.DISCARD,
+        // The function's answer is not needed (except where `keep` says): the state's output stays the input plus $.result / $.error.
+        resultPath: keep?.resultPath ?? JsonPath.DISCARD,
+        ...(keep === undefined ? {} : { resultSelector: keep.resultSelector }),
         // Lambda's own timeout ends the call first; this only bounds a stuck invocation.
         taskTimeout: Timeout.duration(Duration.minutes(2)),
         retryOnServiceExceptions: false,
@@ -111,7 +115,22 @@ export class ApprovalWorkflow extends Construct {
       task.addRetry(retry(['States.TaskFailed'], { interval: 5, maxAttempts: 20, maxDelay: 300 }));
       return task;
     };
-    const recordApproved = record(WORKFLOW_STATES.recordApproved, 'approved', { result: JsonPath.objectAt('$.result') });
+    // The approval's window (issue 12): RecordApproved returns validUntil; the workflow waits until then and
+    // has record-outcome show "expired unused" on the review message if no execution was reported.
+    const recordApproved = record(WORKFLOW_STATES.recordApproved, 'approved', { result: JsonPath.objectAt('$.result') }, {
+      resultPath: '$.recorded',
+      resultSelector: { 'validUntil.$': '$.Payload.validUntil' },
+    });
+    const closeApprovalWindow = record(WORKFLOW_STATES.closeApprovalWindow, 'window_closed', {});
+    const waitForApprovalWindow = new Wait(this, WORKFLOW_STATES.waitForApprovalWindow, {
+      stateName: WORKFLOW_STATES.waitForApprovalWindow,
+      time: WaitTime.timestampPath('$.recorded.validUntil'),
+    }).next(closeApprovalWindow);
+    recordApproved.next(
+      new Choice(this, WORKFLOW_STATES.hasApprovalWindow, { stateName: WORKFLOW_STATES.hasApprovalWindow })
+        .when(Condition.and(Condition.isPresent('$.recorded.validUntil'), Condition.isString('$.recorded.validUntil')), waitForApprovalWindow)
+        .otherwise(new Succeed(this, WORKFLOW_STATES.approvalRecorded, { stateName: WORKFLOW_STATES.approvalRecorded })),
+    );
     const recordRejected = record(WORKFLOW_STATES.recordRejected, 'rejected', { error: JsonPath.objectAt('$.error') });
     const recordExpired = record(WORKFLOW_STATES.recordExpired, 'expired', {});
     const recordFailed = record(WORKFLOW_STATES.recordFailed, 'failed', { error: JsonPath.objectAt('$.error') });

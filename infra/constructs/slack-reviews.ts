@@ -220,6 +220,19 @@ export class SlackReviews extends Construct {
     return this.reviewApi.function.grantInvokeUrl(grantee);
   }
 
+  /** Lets another function of the stack post to Slack: the bot token secret and its key, as the review functions have them. */
+  grantBotToken(role: IRole): void {
+    this.grantSlackSecretValue(role, this.slackBotTokenSecret);
+  }
+
+  /** The environment and bundled file a function needs to read the approver directory. */
+  get directoryBundle(): { environment: Record<string, string>; file: { source: string; targetDir: string } } {
+    return {
+      environment: { [ENV.directoryFile]: posix.join(LAMBDA_TASK_ROOT, BUNDLED_CONFIG_DIR, basename(this.directoryFile)) },
+      file: { source: this.directoryFile, targetDir: BUNDLED_CONFIG_DIR },
+    };
+  }
+
   /** secretsmanager:GetSecretValue on one Slack secret, and kms:Decrypt of their key through Secrets Manager only. */
   private grantSlackSecretValue(role: IRole, secret: Secret): void {
     role.addToPrincipalPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));

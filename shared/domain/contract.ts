@@ -125,7 +125,8 @@ const sha256Field = z.string().regex(SHA256_HEX, 'must be a SHA-256 as 64 lower-
 const timeField = z
   .string()
   .regex(ISO_UTC_TIME, 'must be an ISO 8601 UTC time such as "2026-12-07T03:00:00.000Z"')
-  .refine((value) => Number.isFinite(Date.parse(value)), 'must be a real date and time');
+  // Date.parse rolls 2026-02-31 over to March: the time must read back as written.
+  .refine((value) => Number.isFinite(Date.parse(value)) && new Date(value).toISOString().slice(0, 19) === value.slice(0, 19), 'must be a real date and time');
 
 /**
  * `Action Executed` (contract v1): what the agent reports after it acted on an allowed or approved
@@ -184,7 +185,7 @@ function describeIssue(issue: z.core.$ZodIssue, detail: unknown): string {
     const shown = issue.keys.slice(0, 5).map((k) => quoted(k)).join(', ');
     return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${shown}${issue.keys.length > 5 ? ` and ${issue.keys.length - 5} more` : ''} (extra fields are refused)`;
   }
-  if (issue.code === 'invalid_type' && valueAt(detail, issue.path) === undefined) return `${where}: is required`;
+  if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && valueAt(detail, issue.path) === undefined) return `${where}: is required`;
   return `${where}: ${issue.message}`;
 }
 

@@ -86,7 +86,7 @@ function closingFor(event: RecordOutcomeEvent, request: RequestState, review: Re
         decidedAt: now,
       };
   }
-  throw new ReviewServiceError(`record-outcome for ${request.record.key}: unknown workflow outcome`);
+  throw new ReviewServiceError(`record-outcome for ${request.record.key}: "${event.outcome}" closes no request`);
 }
 
 /**
@@ -102,6 +102,7 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
   const actionId = event.request.actionId;
   let current = await deps.store.getByAction(actionId);
   if (current === undefined) throw new ReviewServiceError(`record-outcome: no request with actionId "${actionId}" is recorded`);
+  if (event.outcome === 'window_closed') return closeApprovalWindow(current, deps);
 
   let closedNow = false;
   if (current.request.record.outcome === 'pending') {
@@ -135,4 +136,19 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
   // buttons is refused as closed and updates the message then.
   const { updated: messagesUpdated, warnings } = review === undefined ? { updated: 0, warnings: [] } : await refreshReviewMessages({ request, review, votes }, deps);
   return { decision, closedNow, published, messagesUpdated, warnings };
+}
+
+/**
+ * The approval's validity window has passed: writes nothing (the log shows an approval without an
+ * `executed` record, which the `approved-not-executed` query lists) and refreshes the review message(s),
+ * which then say "approved, not executed (expired unused)" unless an execution was reported.
+ */
+async function closeApprovalWindow(
+  current: NonNullable<Awaited<ReturnType<RecordOutcomeDeps['store']['getByAction']>>>,
+  deps: RecordOutcomeDeps,
+): Promise<RecordOutcomeResult> {
+  const { request, review, votes } = current;
+  const decision: ActionDecidedDetail = { ...decidedDetailOf(request.record), reviewers: request.reviewers };
+  const { updated, warnings } = review === undefined ? { updated: 0, warnings: [] } : await refreshReviewMessages({ request, review, votes }, deps);
+  return { decision, closedNow: false, published: false, messagesUpdated: updated, warnings };
 }

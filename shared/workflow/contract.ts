@@ -14,6 +14,10 @@ export const WORKFLOW_STATES = {
   recordRejected: 'RecordRejected',
   recordExpired: 'RecordExpired',
   recordFailed: 'RecordFailed',
+  hasApprovalWindow: 'HasApprovalWindow',
+  waitForApprovalWindow: 'WaitForApprovalWindow',
+  closeApprovalWindow: 'CloseApprovalWindow',
+  approvalRecorded: 'ApprovalRecorded',
 } as const;
 
 /** The error name SendTaskFailure uses for a deny; the state machine catches it. */
@@ -53,10 +57,14 @@ export interface ApprovedResult {
   decidedAt: string;
 }
 
-/** Payload of the record-outcome function. `failed` is any error path: it fails closed, as `rejected`. */
+/**
+ * Payload of the record-outcome function. `failed` is any error path: it fails closed, as `rejected`.
+ * `window_closed`: an approval's validity window has passed (the workflow waited for it); the review
+ * message is refreshed, so it shows "expired unused" when nothing was executed.
+ */
 export interface RecordOutcomeEvent {
   request: ApprovalWorkflowInput;
-  outcome: 'approved' | 'rejected' | 'expired' | 'failed';
+  outcome: 'approved' | 'rejected' | 'expired' | 'failed' | 'window_closed';
   /** The ApprovedResult, for `approved`. */
   result?: ApprovedResult;
   /** Step Functions' error object ({Error, Cause}) for `rejected` and `failed`. */

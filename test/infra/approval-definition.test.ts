@@ -37,6 +37,7 @@ describe('synthesizeApprovalDefinition (what the local stack runs)', () => {
       [WORKFLOW_STATES.recordRejected]: 'record-outcome',
       [WORKFLOW_STATES.recordExpired]: 'record-outcome',
       [WORKFLOW_STATES.recordFailed]: 'record-outcome',
+      [WORKFLOW_STATES.closeApprovalWindow]: 'record-outcome',
     });
     expect((definition.States[WORKFLOW_STATES.requestReview]!.Parameters as { FunctionName: string }).FunctionName).toBe(
       'arn:aws:lambda:us-east-1:000000000000:function:request-review',

@@ -55,7 +55,12 @@ const RECORD_STATES = [
   [WORKFLOW_STATES.recordRejected, 'rejected', { 'error.$': '$.error' }],
   [WORKFLOW_STATES.recordExpired, 'expired', {}],
   [WORKFLOW_STATES.recordFailed, 'failed', { 'error.$': '$.error' }],
+  [WORKFLOW_STATES.closeApprovalWindow, 'window_closed', {}],
 ] as const;
+/** RecordApproved keeps record-outcome's validUntil, to wait for the approval's window. */
+const KEEPS_RESULT: Partial<Record<string, { ResultPath: string; ResultSelector: object }>> = {
+  [WORKFLOW_STATES.recordApproved]: { ResultPath: '$.recorded', ResultSelector: { 'validUntil.$': '$.Payload.validUntil' } },
+};
 
 describe('approval state machine', () => {
   it('is a Standard state machine that logs ALL events without execution data, with tracing', () => {
@@ -125,7 +130,7 @@ describe('approval state machine', () => {
       Type: 'Task',
       Resource: 'arn:aws:states:::lambda:invoke',
       Parameters: { FunctionName: placeholderFunctionArn('record-outcome'), Payload: { 'request.$': '$$.Execution.Input', outcome, ...extra } },
-      ResultPath: null,
+      ...(KEEPS_RESULT[name] ?? { ResultPath: null }),
       TimeoutSeconds: 120,
       Retry: [
         expect.objectContaining({ ErrorEquals: [...LAMBDA_SERVICE_ERRORS], MaxAttempts: 10, BackoffRate: 2, MaxDelaySeconds: 300 }),
@@ -133,7 +138,7 @@ describe('approval state machine', () => {
         expect.objectContaining({ ErrorEquals: ['States.TaskFailed'], MaxAttempts: 20, BackoffRate: 2, MaxDelaySeconds: 300 }),
       ],
       // No Catch: an outcome that cannot be recorded fails the execution, and FailedAlarm fires.
-      End: true,
+      ...(name === WORKFLOW_STATES.recordApproved ? { Next: WORKFLOW_STATES.hasApprovalWindow } : { End: true }),
     });
   });
 
@@ -150,11 +155,27 @@ describe('approval state machine', () => {
     expect([...reachable].sort()).toEqual(Object.keys(states).sort());
 
     const terminal = Object.entries(states).filter(([, state]) => state.End === true || state.Type === 'Succeed' || state.Type === 'Fail');
-    expect(terminal.map(([name]) => name).sort()).toEqual(RECORD_STATES.map(([name]) => name).sort());
+    // Every Record state ends the execution, except RecordApproved: after it, the approval's window.
+    const ends = [...RECORD_STATES.map(([name]) => name).filter((name) => name !== WORKFLOW_STATES.recordApproved), WORKFLOW_STATES.approvalRecorded];
+    expect(terminal.map(([name]) => name).sort()).toEqual(ends.sort());
     for (const [name, state] of Object.entries(states)) {
       if (state.Type === 'Task') expect(state.TimeoutSeconds ?? state.TimeoutSecondsPath, `${name} timeout`).toBeDefined();
-      expect(['Task', 'Choice'], name).toContain(state.Type); // no Wait, Pass, Parallel or Map to wait in
+      // No Pass, Parallel or Map; the one Wait waits for a time record-outcome gave (at most a day after the approval).
+      if (state.Type === 'Wait') expect(state, name).toMatchObject({ TimestampPath: '$.recorded.validUntil', Next: WORKFLOW_STATES.closeApprovalWindow });
+      else expect(['Task', 'Choice', 'Succeed'], name).toContain(state.Type);
     }
+  });
+
+  it('after an approval, waits for its validUntil only when record-outcome gave one, then closes the window', () => {
+    expect(states[WORKFLOW_STATES.recordApproved]?.Next).toBe(WORKFLOW_STATES.hasApprovalWindow);
+    expect(states[WORKFLOW_STATES.hasApprovalWindow]).toEqual({
+      Type: 'Choice',
+      Choices: [{
+        And: [{ Variable: '$.recorded.validUntil', IsPresent: true }, { Variable: '$.recorded.validUntil', IsString: true }],
+        Next: WORKFLOW_STATES.waitForApprovalWindow,
+      }],
+      Default: WORKFLOW_STATES.approvalRecorded,
+    });
   });
 
   it('has a backstop execution timeout beyond the longest review (1.5 x 7 days), and refuses a shorter one', () => {

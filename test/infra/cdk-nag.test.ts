@@ -47,6 +47,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       'AuditTrail/Writer',
       'AuditTrail/Redrive',
       'AuditTrail/Digest',
+      'ExecutionReports/RecordExecution',
     ];
     expect(found.map(({ at, id }) => `${at}: ${id}`).sort()).toEqual(
       [

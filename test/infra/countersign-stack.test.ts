@@ -7,7 +7,7 @@ import { ActionIntake } from '../../infra/constructs/action-intake.js';
 import { DecisionStore } from '../../infra/constructs/decision-store.js';
 import { CountersignStack, type CountersignStackProps } from '../../infra/countersign-stack.js';
 import { ENV } from '../../shared/config.js';
-import { ACTION_REQUESTED_PATTERN, DECISION_TABLE } from '../../shared/store-schema.js';
+import { ACTION_EXECUTED_PATTERN, ACTION_REQUESTED_PATTERN, DECISION_TABLE } from '../../shared/store-schema.js';
 import { testApp } from '../support/cdk-app.js';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
@@ -72,10 +72,11 @@ const allFunctions = [
   ['audit-writer', functionByService(template, 'audit-writer')[1]],
   ['audit-redrive', functionByService(template, 'audit-redrive')[1]],
   ['audit-digest', functionByService(template, 'audit-digest')[1]],
+  ['record-execution', functionByService(template, 'record-execution')[1]],
 ] as const;
 
 describe('the house function (every function)', () => {
-  it('has exactly the nine Countersign functions: no custom-resource, log-retention or auto-delete helpers', () => {
+  it('has exactly the ten Countersign functions: no custom-resource, log-retention or auto-delete helpers', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(allFunctions.length);
   });
 
@@ -167,6 +168,33 @@ describe('action intake', () => {
           DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } },
         },
       ],
+    });
+  });
+
+  it('routes ACTION_EXECUTED_PATTERN from the same bus to record-execution, with retries and the same DLQ', () => {
+    const [recordExecutionId] = functionByService(template, 'record-execution');
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: busId },
+      EventPattern: ACTION_EXECUTED_PATTERN,
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [recordExecutionId, 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } },
+        },
+      ],
+    });
+  });
+
+  it('alarms on any execution violation, counted over every rule', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Countersign',
+      MetricName: 'ExecutionViolations',
+      Dimensions: [{ Name: 'service', Value: 'record-execution' }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
     });
   });
 
@@ -415,7 +443,7 @@ describe('stack', () => {
 
   it('collects every alarm in stack.alarms, without actions yet', () => {
     const alarmIds = Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort();
-    expect(alarmIds).toHaveLength(11);
+    expect(alarmIds).toHaveLength(13);
     expect(stack.alarms.map((alarm) => stack.getLogicalId(alarm.node.defaultChild as CfnElement)).sort()).toEqual(alarmIds);
     for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
       expect(alarm.Properties?.AlarmActions).toBeUndefined();

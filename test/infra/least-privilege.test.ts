@@ -182,6 +182,22 @@ describe('least privilege: each role grants what its handler calls, on what it t
     });
   });
 
+  // DynamoExecutionStore and the review store's getByAction (to update the review message); posts alerts.
+  it('record-execution', () => {
+    const fn = functionOf('record-execution');
+    expect(grantsOf(fn.roleId)).toEqual({
+      ...reviewTable,
+      // The table key, the Slack secret's key (through Secrets Manager), and the dead-letter queue's key.
+      'kms:Decrypt': [tableKey, slackKey, queueKey].sort(),
+      'kms:GenerateDataKey': [queueKey],
+      // The bot token: violation alerts (chat.postMessage) and chat.update of the review message.
+      'secretsmanager:GetSecretValue': [botTokenSecret],
+      // Failed asynchronous invocations (reports) go to the intake's dead-letter queue.
+      'sqs:SendMessage': [queue],
+      ...xrayAndLogs(fn.logGroupId),
+    });
+  });
+
   it('slack-interactions', () => {
     const fn = functionOf('slack-interactions');
     expect(grantsOf(fn.roleId)).toEqual({
@@ -314,11 +330,11 @@ describe('least privilege: each role grants what its handler calls, on what it t
   });
 
   it('decrypts with the Slack secret\'s key only through Secrets Manager', () => {
-    const slackKeyStatements = ['request-review', 'record-outcome', 'slack-interactions', 'review-api'].flatMap((service) =>
+    const slackKeyStatements = ['request-review', 'record-outcome', 'slack-interactions', 'review-api', 'record-execution'].flatMap((service) =>
       statementsOf(functionOf(service).roleId).filter((s) => JSON.stringify(s.Resource).includes(`"${slackKey}"`)),
     );
     // One per role (slack-interactions' second grant, for the signing secret, is the same statement).
-    expect(slackKeyStatements).toHaveLength(4);
+    expect(slackKeyStatements).toHaveLength(5);
     for (const statement of slackKeyStatements) {
       expect(statement).toMatchObject({
         Action: 'kms:Decrypt',
@@ -437,6 +453,7 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
     ['record-outcome', ['REQ#*', 'REVIEW#*']],
     ['slack-interactions', ['REQ#*', 'REVIEW#*']],
     ['review-api', ['REQ#*', 'REVIEW#*']],
+    ['record-execution', ['REQ#*', 'REVIEW#*']],
     ['audit-writer', ['AUDIT#SHARD#*']],
   ])('%s may touch only items under %j', (service, prefixes) => {
     const statements = tableStatementsOf(service);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { payloadSha256, type ActionRequest } from '../../shared/domain/contract.js';
 import { signSlackRequest } from '../../shared/slack/verify-signature.js';
 import { memoryLogger } from '../../local/log.js';
 import { startLocalStack, type LocalStack } from '../../local/local-stack.js';
@@ -46,21 +47,32 @@ let events: EventBridgeClient;
 const log = memoryLogger();
 const escalatedId = `${run}-escalated`;
 
-async function send(actionId: string, request: Request): Promise<void> {
-  const response = await events.send(new PutEventsCommand({ Entries: [{
-    EventBusName: 'countersign',
-    Source: 'agent.billing-agent',
-    DetailType: 'Action Requested',
-    Detail: JSON.stringify({
-      specVersion: '1',
-      actionId,
-      agent: { id: 'billing-agent', onBehalfOf: 'erin@example.com', runId: 'run-7', model: 'test-model' },
-      ...request,
-      parameters: { table: 'customers', note: '<!channel> <https://evil.example|click>' },
-      justification: 'Quarterly churn analysis <!here>',
-    }),
-  }] }));
+/** Sends the request; returns its payload's SHA-256, what an execution report must name. */
+async function send(actionId: string, request: Request): Promise<string> {
+  const detail = {
+    specVersion: '1',
+    actionId,
+    agent: { id: 'billing-agent', onBehalfOf: 'erin@example.com', runId: 'run-7', model: 'test-model' },
+    ...request,
+    parameters: { table: 'customers', note: '<!channel> <https://evil.example|click>' },
+    justification: 'Quarterly churn analysis <!here>',
+  };
+  const response = await events.send(new PutEventsCommand({ Entries: [{ EventBusName: 'countersign', Source: 'agent.billing-agent', DetailType: 'Action Requested', Detail: JSON.stringify(detail) }] }));
   expect(response.FailedEntryCount).toBe(0);
+  return payloadSha256(detail as ActionRequest);
+}
+
+/** The agent's `Action Executed` report, as an agent sends it (PutEvents with its own source). */
+async function report(actionId: string, fields: Record<string, unknown>): Promise<void> {
+  const now = Date.now();
+  const detail = { specVersion: '1', actionId, status: 'succeeded', startedAt: new Date(now - 2_000).toISOString(), finishedAt: new Date(now - 1_000).toISOString(), ...fields };
+  const response = await events.send(new PutEventsCommand({ Entries: [{ EventBusName: 'countersign', Source: 'agent.billing-agent', DetailType: 'Action Executed', Detail: JSON.stringify(detail) }] }));
+  expect(response.FailedEntryCount).toBe(0);
+}
+
+/** Messages the app posted to a channel outside any review (alerts). */
+function alertsIn(channel: string): string[] {
+  return stack.slack.workspace.messages(channel).filter((m) => (m.blocks ?? []).length === 0).map((m) => m.text ?? '');
 }
 
 async function decision(actionId: string): Promise<{ status: number; body: Decision }> {
@@ -185,6 +197,37 @@ describe('approvals in the Slack emulator', () => {
     expect(tampered.status).toBe(401);
     const unsigned = await fetch(`${stack.url}/slack/interactions`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
     expect([400, 401]).toContain(unsigned.status);
+  });
+});
+
+describe('after the approval: the act', () => {
+  it('records the agent\'s report, shows it on the message and the decision API; a second report and one for nothing are alerted', async () => {
+    const actionId = `${run}-executed`;
+    const hash = await send(actionId, DB_EXPORT);
+    const message = await reviewIn(CHANNEL.dataOwners, actionId, hasButtons);
+    await tap(USER.bob, CHANNEL.dataOwners, message.ts, 'approve');
+    const approved = await outcome(actionId, 'approved') as Decision & { validUntil: string | null };
+    expect(Date.parse(approved.validUntil ?? '') - Date.now()).toBeGreaterThan(10 * 60_000);
+    await reviewIn(CHANNEL.dataOwners, actionId, (m) => JSON.stringify(m.blocks).includes('not executed yet'));
+
+    await report(actionId, { payloadSha256: hash, result: { summary: 'exported 1,204 rows <!channel>' } });
+    const executed = await eventually(async () => {
+      const { body } = await decision(actionId) as unknown as { body: Decision & { execution: { status: string; agentId: string; resultSummary: string } | null } };
+      return body.execution ?? undefined;
+    }, `the execution of ${actionId}`);
+    expect(executed).toMatchObject({ status: 'succeeded', agentId: 'billing-agent', resultSummary: 'exported 1,204 rows <!channel>' });
+    const shown = await reviewIn(CHANNEL.dataOwners, actionId, (m) => JSON.stringify(m.blocks).includes('*Executed* by billing-agent'));
+    // The agent's summary is plain text only.
+    expect((shown.blocks ?? []).filter((b) => JSON.stringify(b).includes('exported 1,204 rows')).every((b) => !JSON.stringify(b).includes('"mrkdwn"'))).toBe(true);
+
+    await report(actionId, { payloadSha256: hash, status: 'failed', error: { code: 'Retry', message: 'once more' } });
+    const alert = await eventually(() => alertsIn(CHANNEL.dataOwners).find((text) => text.includes(actionId)), 'the already_executed alert');
+    expect(alert).toContain('Execution violation [already_executed]: agent billing-agent reported executing');
+
+    await report(`${run}-never-asked`, { payloadSha256: hash });
+    const unasked = await eventually(() => alertsIn(CHANNEL.security).find((text) => text.includes(`${run}-never-asked`)), 'the no_decision alert');
+    expect(unasked).toContain('[no_decision]');
+    expect((await decision(`${run}-never-asked`)).status).toBe(404);
   });
 });
 

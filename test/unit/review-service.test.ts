@@ -293,6 +293,23 @@ describe('recordOutcome', () => {
     expect(result).toMatchObject({ closedNow: false, published: true, decision: { outcome: 'approved', reviewers: [{ id: 'bob', vote: 'approve' }] } });
   });
 
+  it('returns the approval\'s validUntil, and when the window closes unused says so on the message, writing nothing', async () => {
+    const t = await opened(DATA_OWNERS_QUORUM_1, { agent: { id: 'billing-agent', onBehalfOf: 'someone-else' } });
+    await castVote({ reviewId: t.reviewId, reviewer: slackUser('U0BOB'), vote: 'approve' }, t.deps);
+    const approved = await recordOutcome({ request: t.input, outcome: 'approved', result: t.callbacks.succeeded[0]?.output as never }, t.outcomeDeps);
+    // decidedAt is the vote's time (the test clock); the seeded request carries the default 15 minutes.
+    expect(approved.decision.validUntil).toBe('2026-11-22T03:15:01.000Z');
+    expect(t.channel.callsOf('updateReview').at(-1)?.view.execution).toEqual({ validUntil: '2026-11-22T03:15:01.000Z', summary: null, expiredUnused: false });
+
+    const events = t.store.events.length;
+    t.clock.set('2026-11-22T03:15:02.000Z');
+    const closed = await recordOutcome({ request: t.input, outcome: 'window_closed' }, t.outcomeDeps);
+    expect(closed).toMatchObject({ closedNow: false, published: false, messagesUpdated: 1, decision: { outcome: 'approved' } });
+    expect(t.channel.callsOf('updateReview').at(-1)?.view.execution).toEqual({ validUntil: '2026-11-22T03:15:01.000Z', summary: null, expiredUnused: true });
+    expect(t.store.events).toHaveLength(events);
+    expect(t.publisher.published).toHaveLength(1);
+  });
+
   it('keeps an approval that won the race against the deadline', async () => {
     const t = await opened(DATA_OWNERS_QUORUM_1, { agent: { id: 'billing-agent', onBehalfOf: 'someone-else' } });
     await castVote({ reviewId: t.reviewId, reviewer: slackUser('U0BOB'), vote: 'approve' }, t.deps);

@@ -266,6 +266,38 @@ describe('review message', () => {
     expect(text).toBe('Approved: billing-agent: db.export on Database in prod');
   });
 
+  describe('after an approval: its window and the execution', () => {
+    const decidedAt = '2026-11-22T03:12:00.000Z';
+    const validUntil = '2026-11-22T03:27:00.000Z';
+    const approved = (execution: NonNullable<ReviewView['execution']>) => openView({
+      status: { state: 'closed', outcome: 'approved', reason: 'quorum reached', reviewers: [{ id: 'dan', vote: 'approve', at: decidedAt }], decidedAt },
+      execution,
+    });
+    const dateToken = (iso: string) => `<!date^${Date.parse(iso) / 1000}^{date_short_pretty} at {time}|${iso.slice(0, 16).replace('T', ' ')} UTC>`;
+
+    it('says until when it may run while it has not', () => {
+      const { blocks } = reviewMessage(approved({ validUntil, summary: null, expiredUnused: false }), { slackUserIdOf });
+      expect(textObjects(blocks)).toContainEqual({ type: 'mrkdwn', text: `:stopwatch: Valid until ${dateToken(validUntil)}, once; not executed yet`, verbatim: true });
+    });
+
+    it('says "approved, not executed (expired unused)" once the window passed', () => {
+      const { blocks } = reviewMessage(approved({ validUntil, summary: null, expiredUnused: true }), { slackUserIdOf });
+      expect(textObjects(blocks)).toContainEqual({ type: 'mrkdwn', text: `:hourglass: *Approved, not executed* (expired unused at ${dateToken(validUntil)})`, verbatim: true });
+    });
+
+    it('shows who executed it, when, and how it went, with the agent\'s words as plain text only', () => {
+      const startedAt = '2026-11-22T03:14:00.000Z';
+      const { blocks } = reviewMessage(approved({
+        validUntil,
+        expiredUnused: false,
+        summary: { status: 'failed', agentId: 'billing-agent', startedAt, finishedAt: '2026-11-22T03:14:30.000Z', reportedAt: '2026-11-22T03:14:31.000Z', resultSummary: null, resultSha256: null, error: { code: 'AccessDenied', message: 'no <!channel> access to *customers*' } },
+      }), { slackUserIdOf });
+      expect(textObjects(blocks)).toContainEqual({ type: 'mrkdwn', text: `:x: *Executed* by billing-agent at ${dateToken(startedAt)}, failed`, verbatim: true });
+      const details = textObjects(blocks).find((o) => o.text.startsWith('Error AccessDenied'));
+      expect(details).toEqual({ type: 'plain_text', text: 'Error AccessDenied: no <!channel> access to *customers*\nFinished 2026-11-22 03:14 UTC', emoji: false });
+    });
+  });
+
   it('shows a rejected review with the denier and the comment, and no buttons', () => {
     const view = openView({ status: { state: 'closed', outcome: 'rejected', reason: 'denied by dan', reviewers: [{ id: 'carol', vote: 'approve', at: '2026-11-22T03:05:00Z' }, { id: 'dan', vote: 'deny', at: '2026-11-22T03:09:00Z', comment: 'not during the freeze <!channel>' }], decidedAt: '2026-11-22T03:09:00Z' } });
     const { blocks } = reviewMessage(view, { slackUserIdOf });

@@ -1,0 +1,51 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
+import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
+import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
+import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
+import { recordExecutionConfig } from '../../shared/config.js';
+import { recordExecutionReport, type RecordExecutionDeps } from '../../shared/execution/record-execution.js';
+import { channelAlerts, reviewMessages } from '../../shared/execution/review-adapters.js';
+import { loadDirectoryFile } from '../../shared/review/directory-file.js';
+
+const config = recordExecutionConfig();
+const logger = new Logger({ serviceName: 'record-execution' });
+const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'record-execution' });
+const tracer = new Tracer({ serviceName: 'record-execution' });
+const directory = loadDirectoryFile(config.directoryFile);
+const client = tracer.captureAWSv3Client(new DynamoDBClient({}));
+const store = new DynamoExecutionStore(client, config.tableName);
+const reviews = new DynamoReviewStore(client, config.tableName);
+const now = () => new Date();
+
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordExecutionDeps => {
+  const channel = new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory);
+  return { store, now, alerts: channelAlerts(channel, directory), messages: reviewMessages({ store: reviews, channel, directory, now }) };
+});
+
+/** `Action Executed` from agents: records the execution, or the violation, once. */
+export const handler = instrumented({ logger, tracer, metrics }, async (event: EventBridgeEvent<string, unknown>) => {
+  // Only EventBridge invokes this function: an envelope that does not parse is a wiring fault, retried then sent to the DLQ.
+  const envelope = EventBridgeSchema.parse(event);
+  const result = await slack.run((deps) => recordExecutionReport({ id: envelope.id, source: envelope.source, detailType: envelope['detail-type'], detail: envelope.detail }, deps));
+  const summary = { status: result.status, actionId: result.actionId, rule: result.rule, reason: result.reason, alerted: result.alerted, messagesUpdated: result.messagesUpdated };
+  if (result.status === 'violation') logger.warn('execution violation recorded', summary);
+  else logger.info(result.status === 'executed' ? 'execution recorded' : 'report already recorded', summary);
+  if (result.warnings.length > 0) logger.warn('recorded, but not everyone was told', { ...summary, warnings: result.warnings });
+  if (result.status === 'violation') {
+    // The alarm watches the total (service dimension only); the per-rule count is a metric of its own.
+    metrics.addMetric('ExecutionViolations', MetricUnit.Count, 1);
+    const byRule = metrics.singleMetric();
+    byRule.addDimension('rule', result.rule ?? 'unknown');
+    byRule.addMetric('ExecutionViolationsByRule', MetricUnit.Count, 1);
+  } else {
+    metrics.addMetric(result.status === 'executed' ? 'ExecutionsRecorded' : 'DuplicateExecutionReports', MetricUnit.Count, 1);
+  }
+  return summary;
+});

@@ -1,0 +1,216 @@
+import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
+import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
+import { MemoryEventPublisher } from '../../shared/adapters/memory/memory-adapters.js';
+import { MemoryReviewChannel, MemoryTaskCallbacks } from '../../shared/adapters/memory/memory-review-adapters.js';
+import { canonicalJson, sha256Hex } from '../../shared/domain/canonical-json.js';
+import { payloadSha256, type ActionRequest } from '../../shared/domain/contract.js';
+import { evaluateActionRequested } from '../../shared/domain/intake.js';
+import { recordExecutionReport, type RecordExecutionDeps } from '../../shared/execution/record-execution.js';
+import { channelAlerts, reviewMessages } from '../../shared/execution/review-adapters.js';
+import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
+import { castVote } from '../../shared/review/cast-vote.js';
+import { openReview } from '../../shared/review/open-review.js';
+import { recordOutcome } from '../../shared/review/record-outcome.js';
+import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
+import { actionRequested } from '../support/requests.js';
+import { localDirectory, reviewEvent } from '../support/reviews.js';
+
+/**
+ * Issue 12, layer 1: `Action Executed` reports recorded on DynamoDB Local with the real stores, the
+ * shipped policies, and the review service (memory Slack channel, so alerts and message updates show).
+ */
+
+const TABLE = 'countersign-executions-it';
+const DECIDED_AT = new Date('2026-12-07T03:00:00.000Z');
+let ddb: DynamoDbLocal;
+let decisions: DynamoDecisionStore;
+let reviews: DynamoReviewStore;
+const policy = new CedarPolicyEngine();
+
+beforeAll(async () => {
+  ddb = await startDynamoDbLocal();
+  await ensureDecisionTable(ddb.client, TABLE);
+  decisions = new DynamoDecisionStore(ddb.client, TABLE);
+  reviews = new DynamoReviewStore(ddb.client, TABLE);
+});
+
+afterAll(async () => {
+  await ddb?.stop();
+});
+
+async function items(pk: string) {
+  const { Items = [] } = await ddb.client.send(new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ConsistentRead: true }));
+  return Items.map((item) => unmarshall(item));
+}
+
+function recorder(at: Date = new Date(DECIDED_AT.getTime() + 60_000)) {
+  const channel = new MemoryReviewChannel();
+  const now = () => at;
+  const deps: RecordExecutionDeps = {
+    store: new DynamoExecutionStore(ddb.client, TABLE),
+    alerts: channelAlerts(channel, localDirectory),
+    messages: reviewMessages({ store: reviews, channel, directory: localDirectory, now }),
+    now,
+  };
+  return { channel, deps };
+}
+
+/** A request decided by the shipped policies at DECIDED_AT. */
+async function decided(detail: Record<string, unknown>) {
+  const event = actionRequested(detail);
+  const result = await evaluateActionRequested(event, { policy, store: decisions, publisher: new MemoryEventPublisher(), workflow: undefined, now: () => DECIDED_AT });
+  const request = event.detail as ActionRequest;
+  return { event, request, record: result.record, hash: payloadSha256(request) };
+}
+
+let reportNumber = 0;
+function report(actionId: string, fields: Record<string, unknown> = {}, source = 'agent.billing-agent') {
+  return {
+    id: `report-${++reportNumber}`,
+    source,
+    detailType: 'Action Executed',
+    detail: {
+      specVersion: '1',
+      actionId,
+      payloadSha256: 'f'.repeat(64),
+      status: 'succeeded',
+      startedAt: '2026-12-07T03:00:10.000Z',
+      finishedAt: '2026-12-07T03:00:40.000Z',
+      result: { summary: 'exported 1,204 rows', sha256: sha256Hex(canonicalJson({ rows: 1204 })) },
+      ...fields,
+    },
+  };
+}
+
+describe('Action Executed on DynamoDB Local', () => {
+  it('records a clean execution of an allowed request once, as its third event, and the decision API shows it', async () => {
+    const { record, hash } = await decided({ action: 'db.query' });
+    expect(record.outcome).toBe('allowed');
+    const { channel, deps } = recorder();
+    const sent = report(record.key, { payloadSha256: hash });
+
+    const first = await recordExecutionReport(sent, deps);
+    expect(first).toMatchObject({ status: 'executed', actionId: record.key, alerted: false });
+    const executed = (await items(`REQ#${record.key}`)).find((item) => item.eventType === 'executed');
+    expect(executed).toMatchObject({
+      requestSeq: 3,
+      status: 'succeeded',
+      startedAt: '2026-12-07T03:00:10.000Z',
+      executedPayloadSha256: hash,
+      payloadSha256: hash,
+      reportedBy: 'billing-agent',
+      outcome: 'allowed',
+      validUntil: '2026-12-07T03:15:00.000Z',
+      resultSummary: 'exported 1,204 rows',
+    });
+    const decision = await decisions.getDecision(record.key);
+    expect(decision).toMatchObject({
+      outcome: 'allowed',
+      validUntil: '2026-12-07T03:15:00.000Z',
+      execution: { status: 'succeeded', agentId: 'billing-agent', startedAt: '2026-12-07T03:00:10.000Z', resultSummary: 'exported 1,204 rows', error: null },
+    });
+
+    // The same report again (EventBridge redelivery, an agent's retry): nothing new, nobody told.
+    const again = await recordExecutionReport({ ...sent, id: 'another-bus-event-id' }, deps);
+    expect(again.status).toBe('duplicate');
+    expect(channel.callsOf('postAlert')).toHaveLength(0);
+    expect((await items(`REQ#${record.key}`)).filter((item) => item.eventType === 'executed')).toHaveLength(1);
+
+    // A second, different report of the same approval: used once, so a violation, alerted to the security group.
+    const second = await recordExecutionReport(report(record.key, { payloadSha256: hash, startedAt: '2026-12-07T03:01:00.000Z', finishedAt: '2026-12-07T03:01:05.000Z' }), deps);
+    expect(second).toMatchObject({ status: 'violation', rule: 'already_executed', alerted: true });
+    expect(channel.callsOf('postAlert')).toEqual([{ method: 'postAlert', channelId: 'C0SECURITY', text: expect.stringContaining('[already_executed]') }]);
+    const violation = (await items(`REQ#${record.key}`)).find((item) => item.eventType === 'execution_violation');
+    expect(violation).toMatchObject({ requestSeq: 4, rule: 'already_executed', startedAt: '2026-12-07T03:01:00.000Z' });
+  });
+
+  it('lets only one of two different reports sent at once be the execution', async () => {
+    const { record, hash } = await decided({ action: 'db.query' });
+    const { deps } = recorder();
+    const results = await Promise.all([
+      recordExecutionReport(report(record.key, { payloadSha256: hash }), deps),
+      recordExecutionReport(report(record.key, { payloadSha256: hash, status: 'failed', error: { code: 'Timeout', message: 'the export timed out' } }), deps),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['executed', 'violation']);
+    expect(results.find((r) => r.status === 'violation')?.rule).toBe('already_executed');
+    const events = (await items(`REQ#${record.key}`)).filter((item) => item.kind === 'event').map((item) => item.requestSeq as number).sort();
+    expect(events).toEqual([1, 2, 3, 4]);
+  });
+
+  it('records a report on no request as no_decision, under a key no actionId can have, alerted to the security group', async () => {
+    const { channel, deps } = recorder();
+    const sent = report('never-requested-1');
+    const result = await recordExecutionReport(sent, deps);
+    expect(result).toMatchObject({ status: 'violation', rule: 'no_decision', alerted: true });
+    expect(result.reason).toContain('no request with actionId "never-requested-1" was received');
+    const [alert] = channel.callsOf('postAlert');
+    expect(alert).toMatchObject({ channelId: 'C0SECURITY' });
+    expect(alert?.text).toContain('agent billing-agent reported executing never-requested-1');
+    expect(await items('REQ#never-requested-1')).toEqual([]);
+    expect(await recordExecutionReport({ ...sent, id: 'redelivered' }, deps)).toMatchObject({ status: 'duplicate', alerted: false });
+    expect(channel.callsOf('postAlert')).toHaveLength(1);
+  });
+
+  it.each([
+    ['a denied request', { action: 'storage.bucket.delete', resource: { type: 'Bucket', id: 'customer-uploads' }, parameters: { force: true } }, {}, 'not_permitted', 'the request is denied'],
+    ['a changed payload', { action: 'db.query' }, { payloadSha256: 'a'.repeat(64) }, 'payload_mismatch', 'what ran is not what was allowed'],
+    ['a start after the window', { action: 'db.query' }, { startedAt: '2026-12-07T03:16:00.000Z', finishedAt: '2026-12-07T03:16:30.000Z' }, 'approval_expired', 'after the permission expired (2026-12-07T03:15:00.000Z)'],
+    ['a start before the decision', { action: 'db.query' }, { startedAt: '2026-12-07T02:50:00.000Z', finishedAt: '2026-12-07T02:51:00.000Z' }, 'not_permitted', 'it ran before it was permitted'],
+  ])('refuses %s as %s', async (_name, detail, fields, rule, words) => {
+    const { record, hash } = await decided(detail);
+    const { channel, deps } = recorder(new Date('2026-12-07T03:20:00.000Z'));
+    const result = await recordExecutionReport(report(record.key, { payloadSha256: hash, ...fields }), deps);
+    expect(result).toMatchObject({ status: 'violation', rule, alerted: true });
+    expect(result.reason).toContain(words);
+    expect(channel.callsOf('postAlert')).toHaveLength(1);
+    expect(await decisions.getDecision(record.key)).toMatchObject({ execution: null });
+  });
+
+  it('refuses another agent\'s report on a request, keeping it with that request', async () => {
+    const { record, hash } = await decided({ action: 'db.query' });
+    const { deps } = recorder();
+    const result = await recordExecutionReport(report(record.key, { payloadSha256: hash }, 'agent.ops-agent'), deps);
+    expect(result).toMatchObject({ status: 'violation', rule: 'not_permitted' });
+    expect(result.reason).toContain('reported by agent "ops-agent", but the request is agent "billing-agent"\'s');
+    expect((await items(`REQ#${record.key}`)).find((item) => item.eventType === 'execution_violation')).toMatchObject({ reportedBy: 'ops-agent', agentId: 'billing-agent' });
+  });
+
+  it('records a malformed report as invalid_report with what was wrong, and its resend as a duplicate', async () => {
+    const { record } = await decided({ action: 'db.query' });
+    const { deps } = recorder();
+    const sent = report(record.key, { status: 'done', extra: 1 });
+    const result = await recordExecutionReport(sent, deps);
+    expect(result).toMatchObject({ status: 'violation', rule: 'invalid_report' });
+    expect(result.reason).toContain('unknown field "extra"');
+    expect(result.reason).toContain('status: must be "succeeded" or "failed"');
+    const stored = (await items(`REQ#${record.key}`)).find((item) => item.eventType === 'execution_violation');
+    expect(JSON.parse(stored?.reportJson as string)).toMatchObject({ status: 'done', extra: 1 });
+    expect((await recordExecutionReport(sent, deps)).status).toBe('duplicate');
+  });
+
+  it('tells the approver group of a report on a request still under review, and shows an approved one on the review message', async () => {
+    const { record, hash } = await decided({ action: 'db.export', resource: { type: 'Database', id: 'customers' }, parameters: { table: 'customers', format: 'csv' } });
+    expect(record.outcome).toBe('pending');
+    const { channel, deps } = recorder();
+    const early = await recordExecutionReport(report(record.key, { payloadSha256: hash }), deps);
+    expect(early).toMatchObject({ status: 'violation', rule: 'not_permitted' });
+    expect(early.reason).toContain('the request is pending (its review is still open)');
+    expect(channel.callsOf('postAlert')[0]).toMatchObject({ channelId: 'C0DATAOWNERS' });
+
+    // Approve it in the review (bob, of data-owners), then the agent reports a clean execution.
+    const reviewDeps = { store: reviews, channel, callbacks: new MemoryTaskCallbacks(), directory: localDirectory, now: () => DECIDED_AT };
+    const input = { actionId: record.key, payloadSha256: hash, agentId: 'billing-agent', onBehalfOf: 'alice@example.com', action: 'db.export', resource: { type: 'Database', id: 'customers' }, environment: 'prod', policyIds: record.policyIds, approval: record.approval!, timing: { reminderAfterSeconds: 900, deadlineAfterSeconds: 900, escalationSeconds: 900 }, requestedAt: DECIDED_AT.toISOString() };
+    const { reviewId } = await openReview(reviewEvent(input, 'initial'), reviewDeps);
+    expect((await castVote({ reviewId, reviewer: { kind: 'slack', slackUserId: 'U0BOB' }, vote: 'approve' }, reviewDeps)).status).toBe('recorded');
+    await recordOutcome({ request: input, outcome: 'approved', result: { outcome: 'approved', reason: 'approved by bob', reviewers: [{ id: 'bob', vote: 'approve', at: DECIDED_AT.toISOString() }], decidedAt: DECIDED_AT.toISOString() } }, { ...reviewDeps, publisher: new MemoryEventPublisher() });
+
+    const executed = await recordExecutionReport(report(record.key, { payloadSha256: hash, status: 'failed', error: { code: 'AccessDenied', message: 'the export role may not read customers' } }), deps);
+    expect(executed).toMatchObject({ status: 'executed', messagesUpdated: 1 });
+    const shown = channel.callsOf('updateReview').at(-1)?.view;
+    expect(shown?.execution).toMatchObject({ validUntil: '2026-12-07T03:15:00.000Z', expiredUnused: false, summary: { status: 'failed', agentId: 'billing-agent', error: { code: 'AccessDenied' } } });
+  });
+});
