@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import {
@@ -30,6 +31,7 @@ import {
   CountersignAccessDeniedError,
   CountersignClientError,
   CountersignUnreachableError,
+  CredentialsRefusedError,
   DecisionTimeoutError,
   ExecutionReportError,
   InvalidActionRequestError,
@@ -110,6 +112,11 @@ export interface AgentClientOptions {
    * `DecisionApiUrl` output in AWS. Decisions are read at `<base>/actions/<actionId>`.
    */
   decisionApiUrl: string;
+  /**
+   * The credentials API's base URL (`getCredentials`): the stack's `CredentialsApiUrl` output in AWS.
+   * @default decisionApiUrl (the local stack serves both on one port)
+   */
+  credentialsApiUrl?: string;
   /** @default parsed from a `*.lambda-url.<region>.on.aws` decision API host, else the SDK's region (AWS_REGION, profile) */
   region?: string;
   /** @default the Node.js default credential chain (environment, profile, SSO, container, instance) */
@@ -159,9 +166,47 @@ export interface AgentClient {
   reportExecution(report: ExecutionReport, options?: ReportOptions): Promise<{ eventId: string }>;
   /** Waits for the final outcome of a request already sent (by this process or another). */
   waitForDecision(actionId: string, options?: WaitForDecisionOptions): Promise<FinalDecision>;
+  /**
+   * The approved action's one set of just-in-time AWS credentials (`POST /actions/{actionId}/credentials`,
+   * SigV4-signed as this agent in AWS): pass `credentials` and `region` to any `@aws-sdk` client. A second
+   * ask, a late one, or one for a request without an execution grant throws `CredentialsRefusedError`.
+   */
+  getCredentials(actionId: string, options?: { signal?: AbortSignal }): Promise<ExecutionCredentials>;
   /** Closes the EventBridge client's connections. */
   destroy(): void;
 }
+
+/** What `getCredentials` returns. `credentials` is an `AwsCredentialIdentity`, the shape `@aws-sdk` clients take. */
+export interface ExecutionCredentials {
+  actionId: string;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: Date };
+  /** The region the credentials are for (the stack's). */
+  region: string;
+  /** Until when the approval may be acted on; the session policy stops the credentials then too. */
+  validUntil: string;
+  roleArn: string;
+  roleSessionName: string;
+  durationSeconds: number;
+  /** The session policy the credentials are limited by (IAM policy JSON). */
+  sessionPolicy: unknown;
+  /** True when the local stack issued them: no AWS service accepts these credentials. */
+  local: boolean;
+}
+
+/** The header that names the agent to the local stack's credentials route (in AWS the SigV4 signature does). */
+const LOCAL_AGENT_HEADER = 'x-countersign-agent';
+
+const CredentialsResponseSchema = z.object({
+  actionId: z.string(),
+  validUntil: z.string(),
+  region: z.string(),
+  roleArn: z.string(),
+  roleSessionName: z.string(),
+  durationSeconds: z.number(),
+  sessionPolicy: z.unknown(),
+  local: z.boolean().optional(),
+  credentials: z.object({ accessKeyId: z.string(), secretAccessKey: z.string(), sessionToken: z.string(), expiration: z.string() }),
+});
 
 /** The delay before poll number `attempt` (0-based): doubling from `initial` up to `max`, with jitter in its upper half. */
 export function backoffDelay(attempt: number, bounds: { initial: number; max: number }, random: () => number = Math.random): number {
@@ -318,6 +363,7 @@ class CountersignAgentClient implements AgentClient {
   readonly #signal: AbortSignal | undefined;
   readonly #onPending: ((pending: PendingDecision) => void) | undefined;
   readonly #onVote: ((pending: PendingDecision) => void) | undefined;
+  readonly #credentialsApiUrl: string;
 
   constructor(options: AgentClientOptions) {
     let apiUrl: URL;
@@ -341,6 +387,7 @@ class CountersignAgentClient implements AgentClient {
       credentials,
     });
     this.#decisionApiUrl = options.decisionApiUrl;
+    this.#credentialsApiUrl = options.credentialsApiUrl ?? options.decisionApiUrl;
     this.#apiIsLocal = isLocalUrl(apiUrl);
     this.#signs = options.sign ?? !this.#apiIsLocal;
     this.#signer = this.#signs
@@ -451,6 +498,47 @@ class CountersignAgentClient implements AgentClient {
 
   destroy(): void {
     this.#events.destroy();
+  }
+
+  async getCredentials(actionId: string, options: { signal?: AbortSignal } = {}): Promise<ExecutionCredentials> {
+    const base = this.#credentialsApiUrl.endsWith('/') ? this.#credentialsApiUrl : `${this.#credentialsApiUrl}/`;
+    const url = new URL(`actions/${encodeURIComponent(actionId)}/credentials`, base);
+    const signal = combine(this.#signal, options.signal, AbortSignal.timeout(this.#requestTimeoutMs));
+    let response: Response;
+    let body: string;
+    try {
+      // Locally nothing signs: the header says which agent asks, as a SigV4 signature of its role would in AWS.
+      const headers = await this.#signer.headersFor('POST', url, this.#signs ? { accept: 'application/json' } : { accept: 'application/json', [LOCAL_AGENT_HEADER]: this.agentId });
+      response = await this.#fetch(url, { method: 'POST', headers, signal });
+      body = await response.text();
+    } catch (error) {
+      if (isAbort(error, signal)) throw signal?.reason ?? error;
+      const code = networkErrorCode(error);
+      if (code !== undefined) throw new CountersignUnreachableError(`cannot reach the Countersign credentials API at ${url.origin} (${NETWORK_CODES[code]})`, url.href, { cause: error });
+      throw new CountersignClientError(`POST ${url.href} failed: ${error instanceof Error ? firstLine(error.message) : String(error)}`, { cause: error });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(body) as unknown;
+    } catch {
+      json = undefined;
+    }
+    if (response.status === 200) {
+      const parsed = CredentialsResponseSchema.safeParse(json);
+      if (!parsed.success || parsed.data.actionId !== actionId) {
+        throw new UnexpectedResponseError(`POST ${url.href} answered 200 but not with credentials for ${actionId}: is ${this.#credentialsApiUrl} the credentials API (the stack's CredentialsApiUrl output)?`, url.href, 200);
+      }
+      const { credentials, local, ...rest } = parsed.data;
+      return { ...rest, local: local === true, credentials: { ...credentials, expiration: new Date(credentials.expiration) } };
+    }
+    const refusal = json as { error?: unknown; rule?: unknown; message?: unknown } | undefined;
+    if (refusal?.error === 'CredentialsRefused' && typeof refusal.rule === 'string') {
+      throw new CredentialsRefusedError(`credentials for ${actionId} were refused (${refusal.rule}): ${String(refusal.message)}`, actionId, refusal.rule, response.status);
+    }
+    if (response.status === 401 || response.status === 403) {
+      throw new CountersignAccessDeniedError(`POST ${url.href} answered ${response.status} ${snippet(body)}: sign as the agent's own role, which needs ${FUNCTION_URL_PERMISSIONS} on the credentials function`, url.href);
+    }
+    throw new UnexpectedResponseError(`POST ${url.href} answered ${response.status} ${snippet(body)}`, url.href, response.status);
   }
 
   #detailOf(spec: ActionSpec, actionId: string): Record<string, unknown> {

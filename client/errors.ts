@@ -150,3 +150,14 @@ export class ExecutionReportError extends CountersignClientError {
 export function short(hash: string | null | undefined): string {
   return hash === null || hash === undefined ? 'none' : `${hash.slice(0, 8)}…`;
 }
+
+/**
+ * The credentials API refused this ask, and recorded the refusal: `rule` says why (`caller_not_agent`,
+ * `no_grant`, `not_permitted`, `approval_expired`, `already_issued`, `unsafe_policy_value`).
+ */
+export class CredentialsRefusedError extends CountersignClientError {
+  constructor(message: string, readonly actionId: string, readonly rule: string, readonly status: number) {
+    super(message);
+    this.name = 'CredentialsRefusedError';
+  }
+}

@@ -6,7 +6,7 @@ export type Credentials = AwsCredentialIdentity | AwsCredentialIdentityProvider;
 
 /** Adds whatever headers a request to the decision API needs (nothing, locally; SigV4 in AWS). */
 export interface RequestSigner {
-  headersFor(method: 'GET', url: URL, headers: Record<string, string>): Promise<Record<string, string>>;
+  headersFor(method: 'GET' | 'POST', url: URL, headers: Record<string, string>): Promise<Record<string, string>>;
 }
 
 export const unsignedRequests: RequestSigner = {

@@ -15,6 +15,12 @@ if (directory !== undefined && (typeof directory !== 'string' || directory.trim(
   throw new Error(`context "directory" must be the path of an approver directory JSON, e.g. \`npx cdk deploy -c directory=config/prod-directory.json\`; got ${JSON.stringify(directory)}`);
 }
 const directoryFile = typeof directory === 'string' ? resolve(directory) : undefined;
+// The execution-grant configuration (just-in-time credentials); a relative path is taken from where `cdk` runs.
+const executionGrants: unknown = app.node.tryGetContext('executionGrants');
+if (executionGrants !== undefined && (typeof executionGrants !== 'string' || executionGrants.trim() === '')) {
+  throw new Error(`context "executionGrants" must be the path of an execution-grant JSON, e.g. \`npx cdk deploy -c executionGrants=config/prod-grants.json\`; got ${JSON.stringify(executionGrants)}`);
+}
+const executionGrantsFile = typeof executionGrants === 'string' ? resolve(executionGrants) : undefined;
 
 // No `env`: the stack is environment-agnostic, so the template names its region and account as
 // AWS::Region / AWS::AccountId and deploys unchanged wherever it is deployed. The CLI always sets
@@ -26,4 +32,4 @@ if (breakGlass !== undefined && typeof breakGlass !== 'string') {
   throw new Error(`context "breakGlassPrincipalArn" must be an IAM role or user ARN, e.g. \`-c breakGlassPrincipalArn=arn:aws:iam::111122223333:role/audit-break-glass\`; got ${JSON.stringify(breakGlass)}`);
 }
 
-new CountersignStack(app, `Countersign-${stage}`, { stage, directoryFile, breakGlassPrincipalArn: breakGlass });
+new CountersignStack(app, `Countersign-${stage}`, { stage, directoryFile, executionGrantsFile, breakGlassPrincipalArn: breakGlass });

@@ -9,6 +9,7 @@ import { ApprovalWorkflow } from './constructs/approval-workflow.js';
 import { AuditTrail, type NamedQuerySpec } from './constructs/audit-trail.js';
 import { DecisionApi } from './constructs/decision-api.js';
 import { DecisionStore } from './constructs/decision-store.js';
+import { ExecutionCredentials } from './constructs/execution-credentials.js';
 import { PROJECT_ROOT, type PowertoolsLogLevel } from './constructs/house-function.js';
 import { SlackReviews } from './constructs/slack-reviews.js';
 import { CedarPolicyEngine } from '../shared/policy/cedar-policy-engine.js';
@@ -29,6 +30,13 @@ export interface CountersignStackProps extends StackProps {
    * @default - `config/directory.json`
    */
   readonly directoryFile?: string;
+  /**
+   * The execution-grant configuration JSON (absolute, or relative to the project root): which approved actions
+   * get just-in-time credentials, from which role, with which session policy. Validated at synth; one execution
+   * role is created per grant. `infra/app.ts` takes it from `-c executionGrants=<path>`.
+   * @default - `config/execution-grants.json`
+   */
+  readonly executionGrantsFile?: string;
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
   /** @default 'INFO' */
@@ -63,6 +71,7 @@ export class CountersignStack extends Stack {
   readonly intake: ActionIntake;
   readonly executionReports: ExecutionReports;
   readonly decisionApi: DecisionApi;
+  readonly credentials: ExecutionCredentials;
   readonly reviews: SlackReviews;
   readonly approvalWorkflow: ApprovalWorkflow;
   readonly auditTrail: AuditTrail;
@@ -113,6 +122,13 @@ export class CountersignStack extends Stack {
     });
     this.decisionApi = new DecisionApi(this, 'DecisionApi', {
       table: this.store.table,
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+    });
+    this.credentials = new ExecutionCredentials(this, 'Credentials', {
+      table: this.store.table,
+      directoryFile: this.reviews.directoryFile,
+      grantsFile: props.executionGrantsFile,
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });

@@ -1,6 +1,6 @@
 import { relative, resolve } from 'node:path';
 import { DEFAULT_LOCAL_AUDIT_DIR } from '../shared/audit/verify-sources.js';
-import { REVIEWER_HEADER } from './local-directory.js';
+import { AGENT_HEADER, REVIEWER_HEADER } from './local-directory.js';
 import { DEFAULT_PORT, LOCAL_BUS_NAME, type LocalStack } from './local-stack.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET } from './slack/emulator.js';
 
@@ -38,6 +38,7 @@ export function bannerLines(facts: BannerFacts): string[] {
     `                 Web API ${facts.slackApiUrl} (${slackSecrets})`,
     `  decision API   GET ${url}/actions/{actionId}`,
     `                 votes: POST ${url}/actions/{actionId}/votes with header ${REVIEWER_HEADER}: <member id>`,
+    `                 credentials: POST ${url}/actions/{actionId}/credentials with header ${AGENT_HEADER}: <agent id> (local-only STS credentials)`,
     ...audit,
     `  workflow       ${facts.timeScale === 1 ? 'real time' : `${facts.timeScale}x faster`} (--time-scale N)   data in ${shownPath(facts.dataDir, cwd)} (--fresh starts clean)`,
     `  try it         npm run demo${facts.port === DEFAULT_PORT ? '' : ` -- --endpoint ${url}`}   in another terminal: a demo agent asks for six actions`,

@@ -12,6 +12,18 @@ import { LOCAL_ACCOUNT_ID } from './event-bus.js';
  */
 
 export const REVIEWER_HEADER = 'x-countersign-reviewer';
+/** The local stand-in for an agent's SigV4 signature on the credentials API: `x-countersign-agent: <agent id>`. */
+export const AGENT_HEADER = 'x-countersign-agent';
+
+/** The IAM role each agent has locally (`agents.<id>.iamPrincipalArns`); a session of it is the caller the credentials API sees. */
+export function localAgentRoleArn(agentId: string): string {
+  return `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/countersign-local-agent-${agentId}`;
+}
+
+/** What an AWS_IAM Function URL reports for a session of the agent's local role. */
+export function localAgentSessionArn(agentId: string): string {
+  return `arn:aws:sts::${LOCAL_ACCOUNT_ID}:assumed-role/countersign-local-agent-${agentId}/local`;
+}
 
 export function localIamPrincipalArn(memberId: string): string {
   return `arn:aws:iam::${LOCAL_ACCOUNT_ID}:user/${memberId}`;
@@ -31,6 +43,7 @@ export function writeLocalDirectory(sourceFile: string, dataDir: string): LocalD
       ...member,
       iamPrincipalArns: [...new Set([...member.iamPrincipalArns, localIamPrincipalArn(member.id)])],
     })),
+    agents: Object.fromEntries(Object.entries(source.data.agents).map(([id, agent]) => [id, { ...agent, iamPrincipalArns: [...new Set([...agent.iamPrincipalArns, localAgentRoleArn(id)])] }])),
   };
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, 'directory.json');

@@ -3,7 +3,8 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, parse as parsePath, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context, EventBridgeEvent, LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
-import { DEFAULT_AUDIT_RETENTION_DAYS, ENV } from '../shared/config.js';
+import { DEFAULT_AUDIT_RETENTION_DAYS, defaultExecutionGrantsFile, ENV } from '../shared/config.js';
+import { loadExecutionGrantsFile } from '../shared/credentials/grants-file.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED, DETAIL_TYPE_EXECUTED, DETAIL_TYPE_REQUESTED } from '../shared/domain/contract.js';
 import { ACTION_EXECUTED_PATTERN, ACTION_REQUESTED_PATTERN } from '../shared/store-schema.js';
 import {
@@ -21,7 +22,8 @@ import { ensureDecisionTable, freePort, LOCAL_CREDENTIALS, LOCAL_REGION, localDy
 import { LOCAL_ACCOUNT_ID, LocalEventBus, type BusActivity, type BusEvent, type RetryPolicy } from './event-bus.js';
 import { matchesEventPattern } from './event-pattern.js';
 import { functionUrlEvent, functionUrlFailure, functionUrlResponse, lambdaContext, type IamCaller } from './lambda-runtime.js';
-import { localIamPrincipalArn, REVIEWER_HEADER, writeLocalDirectory } from './local-directory.js';
+import { AGENT_HEADER, localAgentSessionArn, localIamPrincipalArn, REVIEWER_HEADER, writeLocalDirectory } from './local-directory.js';
+import { isQueryProtocolRequest, LocalSts } from './sts.js';
 import { localAuditDir, startLocalAudit, type LocalAudit } from './audit.js';
 import { auditTrailOffResponse, createAuditRoutes, type AuditRoutes } from './audit-api.js';
 import { createLogger, OUTCOME_TONES, type Logger } from './log.js';
@@ -60,6 +62,8 @@ const RECORD_OUTCOME_FUNCTION = 'countersign-record-outcome';
 const SLACK_INTERACTIONS_FUNCTION = 'countersign-slack-interactions';
 const REVIEW_API_FUNCTION = 'countersign-review-api';
 const RECORD_EXECUTION_FUNCTION = 'countersign-record-execution';
+const CREDENTIALS_FUNCTION = 'countersign-issue-credentials';
+const CREDENTIALS_PATH = /^\/actions\/[^/]+\/credentials\/?$/;
 const ACTION_REQUESTED_RULE = 'countersign-action-requested';
 const ACTION_EXECUTED_RULE = 'countersign-action-executed';
 const VOTES_PATH = /^\/actions\/[^/]+\/votes\/?$/;
@@ -79,6 +83,8 @@ export interface LocalHandlers {
   reviewApi: FunctionUrlHandler;
   /** record-execution, for agents' `Action Executed` reports; without it they match no rule. */
   recordExecution?: EvaluateActionHandler;
+  /** `POST /actions/{actionId}/credentials`; without it the local stack answers that route 404. */
+  issueCredentials?: FunctionUrlHandler;
   /** The audit-writer, fed by the stream poller; without it the stack keeps no audit trail. */
   auditWriter?: StreamHandler;
 }
@@ -161,6 +167,8 @@ export interface LocalStack {
   timeScale: number;
   /** The audit bucket directory, when the audit trail runs. */
   auditDir: string | undefined;
+  /** The local STS: the AssumeRole calls the credentials function made (no secrets kept). */
+  sts: LocalSts;
   /**
    * Stops in order: refuses new requests and lets deliveries finish, lets workflow steps settle,
    * closes the port, drains the stream into the audit log (digest and reconciliation), stops
@@ -228,6 +236,9 @@ function emptyDataDir(dataDir: string): void {
 /** The environment the handler modules read when they build their SDK clients at import time. */
 export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: string; directoryFile: string; slackBotToken: string; slackSigningSecret: string; auditDir?: string; auditRetentionDays?: number }): Record<string, string> {
   return {
+    // The execution roles of the grants, as the stack would create them (the local STS takes any role ARN).
+    [ENV.executionRoleArns]: JSON.stringify(localExecutionRoleArns()),
+    AWS_ENDPOINT_URL_STS: endpoints.url,
     ...(endpoints.auditDir === undefined ? {} : { [ENV.auditDir]: endpoints.auditDir }),
     [ENV.auditRetentionDays]: String(endpoints.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS),
     [ENV.tableName]: LOCAL_TABLE_NAME,
@@ -265,7 +276,7 @@ function applyHandlerEnvironment(environment: Record<string, string>): void {
 }
 
 async function loadRealHandlers(): Promise<LocalHandlers> {
-  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi, auditWriter, recordExecution] = await Promise.all([
+  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi, auditWriter, recordExecution, issueCredentials] = await Promise.all([
     import('../functions/evaluate-action/handler.js'),
     import('../functions/decision-api/handler.js'),
     import('../functions/request-review/handler.js'),
@@ -274,6 +285,7 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
     import('../functions/review-api/handler.js'),
     import('../functions/audit-writer/handler.js'),
     import('../functions/record-execution/handler.js'),
+    import('../functions/issue-credentials/handler.js'),
   ]);
   return {
     evaluateAction: evaluate.handler,
@@ -286,7 +298,30 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
     // Its event type adds the tumbling window's `shardId`, which the poller sends.
     auditWriter: auditWriter.handler as unknown as StreamHandler,
     recordExecution: recordExecution.handler,
+    // Like the votes API's, it reads the AWS_IAM authorizer.
+    issueCredentials: issueCredentials.handler as unknown as FunctionUrlHandler,
   };
+}
+
+/** `{"<grant role>": "arn:aws:iam::000000000000:role/<grant role>"}` for the grants the handlers will load. */
+function localExecutionRoleArns(): Record<string, string> {
+  const grants = loadExecutionGrantsFile(process.env[ENV.executionGrantsFile] ?? defaultExecutionGrantsFile());
+  return Object.fromEntries(grants.data.grants.map((grant) => [grant.role, `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${grant.role}`]));
+}
+
+/** The caller the credentials API sees: `x-countersign-agent: <agent id>` stands for a SigV4 signature of that agent's role session. */
+function localAgentCaller(request: HttpRequest): IamCaller | undefined {
+  const value = request.headers[AGENT_HEADER];
+  const agent = Array.isArray(value) ? value[0] : value;
+  if (agent === undefined || !MEMBER_ID.test(agent)) return undefined;
+  return { userArn: localAgentSessionArn(agent), userId: `AROALOCAL${agent.toUpperCase().replace(/[^A-Z0-9]/g, '')}:local` };
+}
+
+/** Labels a 200 answer of the credentials route: these credentials come from the local STS and work nowhere in AWS. */
+function labelledLocal(response: HttpResponse): HttpResponse {
+  if (response.statusCode !== 200 || response.body === undefined) return response;
+  const body = JSON.parse(response.body.toString()) as Record<string, unknown>;
+  return { ...response, body: JSON.stringify({ ...body, local: true, localNote: 'Issued by the local stack\'s STS: no AWS service accepts these credentials.' }) };
 }
 
 /**
@@ -438,6 +473,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let operations: AwsOperations = bus.operations;
   let handlers: LocalHandlers | undefined;
   let slack: SlackEmulator | undefined;
+  const sts = new LocalSts();
   /** The audit page and its data, when the audit trail runs. */
   let auditPages: AuditRoutes | undefined;
   let serverPort = port;
@@ -470,6 +506,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const { path, method } = request;
     if (path === '/' && method === 'POST') {
       if (handlers === undefined) return starting();
+      if (isQueryProtocolRequest(request)) return sts.handle(request);
       return handleAwsJsonRequest(request, operations, onInternalError);
     }
     if (path === '/health') {
@@ -498,12 +535,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       delete headers[REVIEWER_HEADER];
       return invokeFunctionUrl(REVIEW_API_FUNCTION, handlers.reviewApi, { ...request, headers }, caller);
     }
+    if (CREDENTIALS_PATH.test(path) && handlers?.issueCredentials !== undefined) {
+      const caller = localAgentCaller(request);
+      if (caller === undefined) return iamForbidden();
+      const headers = { ...request.headers };
+      delete headers[AGENT_HEADER];
+      return labelledLocal(await invokeFunctionUrl(CREDENTIALS_FUNCTION, handlers.issueCredentials, { ...request, headers }, caller));
+    }
     if (path === '/actions' || path.startsWith('/actions/')) {
       if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
       return invokeFunctionUrl(DECISION_API_FUNCTION, handlers.decisionApi, request);
     }
     return jsonResponse(404, {
-      message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}, POST /actions/{actionId}/votes, GET /slack, POST /api/<Slack method>, POST /slack/interactions, GET /audit, GET /audit/records`,
+      message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}, POST /actions/{actionId}/votes, POST /actions/{actionId}/credentials, GET /slack, POST /api/<Slack method>, POST /slack/interactions, GET /audit, GET /audit/records`,
     });
   };
 
@@ -688,6 +732,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     slackApiUrl: `${http.url}/api/`,
     timeScale,
     auditDir: auditTrail?.auditDir,
+    sts,
     stop: () => {
       stopping ??= (async () => {
         for (const [name, step] of stopSteps) {

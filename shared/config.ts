@@ -31,6 +31,10 @@ export const ENV = {
   digestKeyId: 'COUNTERSIGN_DIGEST_KEY_ID',
   /** The audit writer's on-failure bucket (failed stream batches), which the redrive reads. */
   auditFailureBucket: 'COUNTERSIGN_AUDIT_FAILURE_BUCKET',
+  /** Path of the execution-grant configuration JSON. Default: the bundled config/execution-grants.json. */
+  executionGrantsFile: 'COUNTERSIGN_EXECUTION_GRANTS_FILE',
+  /** The execution roles the stack created, JSON `{"<grant role name>": "<role ARN>"}` (credentials API). */
+  executionRoleArns: 'COUNTERSIGN_EXECUTION_ROLE_ARNS',
 } as const;
 
 export class ConfigError extends Error {
@@ -223,4 +227,40 @@ export function auditDigestConfig(env: Env = process.env): AuditDigestConfig {
     throw new ConfigError(`environment variable ${ENV.auditRetentionDays} is "${days ?? ''}"; it must be a whole number of days, at least 1`);
   }
   return { bucket: required(env, ENV.auditBucket), tableName: required(env, ENV.tableName), digestKeyId: required(env, ENV.digestKeyId), retentionDays };
+}
+
+/** The execution-grant configuration bundled with the code: config/execution-grants.json at the repository root. */
+export function defaultExecutionGrantsFile(): string {
+  return fileURLToPath(new URL('../config/execution-grants.json', import.meta.url));
+}
+
+export interface CredentialsApiConfig {
+  tableName: string;
+  directoryFile: string;
+  executionGrantsFile: string;
+  /** Grant role name → role ARN. */
+  executionRoleArns: Record<string, string>;
+  /** The region the credentials are for: the function's own (`AWS_REGION`, set by Lambda). */
+  region: string;
+}
+
+/** issue-credentials: `POST /actions/{actionId}/credentials`. */
+export function credentialsApiConfig(env: Env = process.env): CredentialsApiConfig {
+  const text = required(env, ENV.executionRoleArns);
+  let roleArns: unknown;
+  try {
+    roleArns = JSON.parse(text);
+  } catch {
+    roleArns = undefined;
+  }
+  if (typeof roleArns !== 'object' || roleArns === null || Array.isArray(roleArns) || !Object.values(roleArns).every((arn) => typeof arn === 'string' && arn.startsWith('arn:'))) {
+    throw new ConfigError(`environment variable ${ENV.executionRoleArns} must be a JSON object of role names to role ARNs, such as {"countersign-exec-db-export": "arn:aws:iam::123456789012:role/..."}`);
+  }
+  return {
+    tableName: required(env, ENV.tableName),
+    directoryFile: optional(env, ENV.directoryFile) ?? defaultDirectoryFile(),
+    executionGrantsFile: optional(env, ENV.executionGrantsFile) ?? defaultExecutionGrantsFile(),
+    executionRoleArns: roleArns as Record<string, string>,
+    region: required(env, 'AWS_REGION'),
+  };
 }

@@ -26,6 +26,7 @@ export const SEQUENCE_KEY_DIGITS = 40;
 
 export const AUDIT_EVENT_TYPES = [
   'requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict',
+  'credentials_issued', 'credentials_refused', 'credentials_failed',
   'executed', 'execution_violation', 'unmappable',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -78,7 +79,8 @@ export interface AuditRecord {
   violation_rule: string | null;
   /**
    * The event item as written (canonical JSON) for `requested`, `conflict`, `review_requested`,
-   * `escalated`, `executed`, `execution_violation` and `unmappable`, else null.
+   * `escalated`, `credentials_*` (the role, session name, duration and session policy asked of STS, never
+   * the credentials), `executed`, `execution_violation` and `unmappable`, else null.
    */
   detail: string | null;
   prev_hash: string;

@@ -20,13 +20,22 @@ export interface StreamPosition {
   redrivenAt?: string;
 }
 
-const MAPPED_TYPES = ['requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict', 'executed', 'execution_violation'] as const;
+const MAPPED_TYPES = [
+  'requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict',
+  'credentials_issued', 'credentials_refused', 'credentials_failed', 'executed', 'execution_violation',
+] as const;
 type MappedType = (typeof MAPPED_TYPES)[number];
 /** The types whose whole item is kept in `detail` (format.ts). */
-const DETAIL_TYPES: ReadonlySet<AuditEventType> = new Set(['requested', 'conflict', 'review_requested', 'escalated', 'executed', 'execution_violation', 'unmappable']);
+const DETAIL_TYPES: ReadonlySet<AuditEventType> = new Set([
+  'requested', 'conflict', 'review_requested', 'escalated', 'credentials_issued', 'credentials_refused', 'credentials_failed',
+  'executed', 'execution_violation', 'unmappable',
+]);
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
-/** Keys that hold (or may hold) a Step Functions task token: removed wherever they appear. */
-const SECRET_KEY = /^task[_-]?token$/i;
+/**
+ * Keys that hold (or may hold) a secret: a Step Functions task token, or temporary credentials (which no item
+ * should carry; removed here too, so that a mistake upstream cannot put them in the immutable log).
+ */
+const SECRET_KEY = /^(task[_-]?token|secret[_-]?access[_-]?key|session[_-]?token|credentials)$/i;
 
 type Item = Record<string, unknown>;
 
@@ -161,6 +170,13 @@ function mapped(item: Item, type: MappedType, position: StreamPosition): AuditRe
     case 'reminded':
     case 'escalated':
       return { ...base, detail };
+    case 'credentials_issued':
+      // What STS was asked for: the role and session, for how long; the detail has the session policy.
+      return { ...base, reason: `${need(item, 'roleArn', type)} as ${need(item, 'roleSessionName', type)} for ${String(item.durationSeconds)} s, until ${need(item, 'validUntil', type)}`, detail };
+    case 'credentials_refused':
+      return { ...base, reason: `${need(item, 'rule', type)}: ${need(item, 'message', type)}`, detail };
+    case 'credentials_failed':
+      return { ...base, reason: `${need(item, 'errorName', type)}: ${need(item, 'message', type)}`, detail };
   }
 }
 

@@ -6,6 +6,25 @@ import { z } from 'zod';
  */
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, ".", "_" or "-"');
 
+const IAM_PRINCIPAL_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+/** What a Function URL's `authorizer.iam.userArn` holds for a role session: `arn:<p>:sts::<acct>:assumed-role/<name>/<session>`. */
+const ASSUMED_ROLE_ARN = /^arn:(aws(?:-[a-z]+)*):sts::(\d{12}):assumed-role\/([\w+=,.@-]{1,64})\/[\w+=,.@-]{2,64}$/;
+
+/**
+ * Whether an IAM caller is one of these principals: the same ARN, or a session of one of these roles (the
+ * assumed-role ARN has the role's name, not its path; a role name is unique in its account whatever its path).
+ */
+export function isCallerOneOf(callerArn: string, principalArns: readonly string[]): boolean {
+  if (principalArns.includes(callerArn)) return true;
+  const session = ASSUMED_ROLE_ARN.exec(callerArn);
+  if (session === null) return false;
+  const [, partition, account, roleName] = session;
+  return principalArns.some((arn) => {
+    const role = /^arn:(aws(?:-[a-z]+)*):iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]{1,64})$/.exec(arn);
+    return role !== null && role[1] === partition && role[2] === account && role[3] === roleName;
+  });
+}
+
 export const MemberSchema = z.strictObject({
   id,
   slackUserId: z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'must be a Slack user id such as "U0ALICE"'),
@@ -21,7 +40,14 @@ export const DirectorySchema = z.strictObject({
     members: z.array(id).min(1),
     channel: z.strictObject({ id: z.string().regex(/^[CG][A-Z0-9]+$/, 'must be a Slack channel id such as "C0SECURITY"'), name: z.string().min(1) }),
   })),
-  agents: z.record(id, z.strictObject({ owners: z.array(id) })),
+  agents: z.record(id, z.strictObject({
+    owners: z.array(id),
+    /**
+     * The agent's IAM identities (role ARNs, or user ARNs): a caller of the credentials API signed as one of them,
+     * or as a session of one of these roles, is this agent. None: the agent cannot get execution credentials.
+     */
+    iamPrincipalArns: z.array(z.string().regex(IAM_PRINCIPAL_ARN, 'must be an IAM role or user ARN such as "arn:aws:iam::123456789012:role/billing-agent"')).default([]),
+  })),
   /** The group told of execution violations that no approver group owns (an action nobody asked for, an auto-allowed one). */
   securityGroup: id.optional(),
 }).superRefine((directory, ctx) => {
@@ -89,6 +115,12 @@ export class Directory {
     const channel = this.data.groups[group]?.channel;
     if (channel === undefined) throw new DirectoryError(`approver group "${group}" has no channel in the directory; add it under groups`);
     return channel;
+  }
+
+  /** Whether the SigV4 caller (`authorizer.iam.userArn`) is this agent's own IAM identity. No mapping: never. */
+  isAgentCaller(agentId: string, callerArn: string): boolean {
+    const agent = Object.hasOwn(this.data.agents, agentId) ? this.data.agents[agentId] : undefined;
+    return agent !== undefined && isCallerOneOf(callerArn, agent.iamPrincipalArns);
   }
 
   ownersOf(agentId: string): Member[] {

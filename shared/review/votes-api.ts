@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ApiResponse } from '../api/decision-api.js';
-import { ACTION_ID_PATTERN } from '../domain/contract.js';
+import { matchActionRoute } from '../api/action-route.js';
 import type { RefusalRule } from '../domain/review.js';
 import type { DecisionStore } from '../ports/index.js';
 import { castVote, MAX_COMMENT_CHARS } from './cast-vote.js';
@@ -39,21 +39,9 @@ function statusOf(rule: RefusalRule): number {
  */
 export async function answerVoteRequest(request: VoteRequest, deps: VotesApiDeps): Promise<{ response: ApiResponse; log: Record<string, unknown> }> {
   const done = (response: ApiResponse, log: Record<string, unknown> = {}) => ({ response, log: { statusCode: response.statusCode, ...log } });
-  const match = ROUTE.exec(request.path);
-  if (match === null) return done(errorResponse(404, 'NotFound', `no route for ${request.path}; the votes API serves POST /actions/{actionId}/votes`));
-  if (request.method !== 'POST') {
-    return done({ ...errorResponse(405, 'MethodNotAllowed', `${request.method} is not allowed on ${request.path}; use POST`), headers: { 'content-type': 'application/json', 'cache-control': 'no-store', allow: 'POST' } });
-  }
-  let actionId: string;
-  try {
-    actionId = decodeURIComponent(match[1] ?? '');
-  } catch (error) {
-    if (!(error instanceof URIError)) throw error;
-    return done(errorResponse(400, 'BadRequest', 'actionId: is not valid percent-encoding'));
-  }
-  if (!ACTION_ID_PATTERN.test(actionId)) {
-    return done(errorResponse(400, 'BadRequest', 'actionId: must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":" or "-"'));
-  }
+  const route = matchActionRoute(request, { pattern: ROUTE, method: 'POST', serves: 'the votes API serves POST /actions/{actionId}/votes' });
+  if (!route.ok) return done(route.response);
+  const { actionId } = route;
   if (request.callerArn === undefined || request.callerArn === '') {
     return done(errorResponse(403, 'CallerNotIdentified', 'the caller has no IAM identity; sign the request with SigV4 (service "lambda")'), { actionId });
   }

@@ -16,6 +16,8 @@ const app = testApp();
 const stack = new CountersignStack(app, 'Countersign-test', { stage: 'test' });
 const agentRole = new Role(stack, 'AgentRole', { assumedBy: new AccountRootPrincipal() });
 const pipelineRole = new Role(stack, 'PipelineRole', { assumedBy: new AccountRootPrincipal() });
+const credentialsCaller = new Role(stack, 'CredentialsCaller', { assumedBy: new AccountRootPrincipal() });
+stack.credentials.grantInvoke(credentialsCaller);
 stack.decisionApi.grantInvoke(agentRole);
 stack.reviews.grantReviewApiInvoke(pipelineRole);
 const template = Template.fromStack(stack);
@@ -53,6 +55,24 @@ describe('README: the Function URL permissions', () => {
     expect(arn).toEqual(Stack.of(stack).resolve(stack.reviews.reviewApi.function.functionArn));
     expect(readmeText()).toMatch(/\*\*Votes from CI\*\*: give the pipeline's role the two Function URL statements of "Let an agent in" with\s+`<ReviewApiFunctionArn>` in place of `<DecisionApiFunctionArn>`/);
     expect(readmeStatements('<DecisionApiFunctionArn>', arn)).toEqual(grantedTo(pipelineRole));
+  });
+
+  it('"Just-in-time AWS credentials": the agent\'s block is what ExecutionCredentials.grantInvoke grants, on the CredentialsApiFunctionArn output', () => {
+    const arn = functionArnOutput('CredentialsApiFunctionArn');
+    expect(arn).toEqual(stack.resolve(stack.credentials.handler.function.functionArn));
+    const block = readmeBlock('json', '`ExecutionCredentials.grantInvoke`');
+    expect(block).toContain('"<CredentialsApiFunctionArn>"');
+    expect(JSON.parse(block.replaceAll('"<CredentialsApiFunctionArn>"', JSON.stringify(arn)))).toEqual(grantedTo(credentialsCaller));
+  });
+
+  it('"Just-in-time AWS credentials": the agent\'s role after holds no DynamoDB action; the execution role does, and only the function may assume it', () => {
+    const before = JSON.parse(readmeBlock('json', 'Before, the agent held the privilege itself')) as { Action: string[] };
+    expect(before.Action).toEqual(['dynamodb:Scan', 'dynamodb:Query']);
+    const after = JSON.stringify(readmeBlock('json', '`ExecutionCredentials.grantInvoke`'));
+    expect(after).not.toMatch(/dynamodb:/);
+    const execRole = stack.credentials.roles['countersign-exec-db-export']!;
+    const trust = stack.resolve((execRole.node.defaultChild as unknown as { assumeRolePolicyDocument: unknown }).assumeRolePolicyDocument) as { Statement: Array<{ Principal: unknown }> };
+    for (const statement of trust.Statement) expect(statement.Principal).toEqual({ AWS: stack.resolve(stack.credentials.handler.function.role!.roleArn) });
   });
 
   it('no README sentence grants lambda:InvokeFunctionUrl alone', () => {

@@ -207,8 +207,9 @@ describe('Slack reviews', () => {
   const urls = Object.values(template.findResources('AWS::Lambda::Url') as Resources);
   const urlOf = (service: string) => urls.filter((url) => JSON.stringify(url.Properties?.TargetFunctionArn) === JSON.stringify({ 'Fn::GetAtt': [functionByService(service)[0], 'Arn'] }));
 
-  it('puts slack-interactions behind a Function URL with auth NONE (Slack signs), review-api and decision-api with AWS_IAM', () => {
-    expect(urls).toHaveLength(3);
+  it('puts slack-interactions behind a Function URL with auth NONE (Slack signs), review-api, decision-api and issue-credentials with AWS_IAM', () => {
+    expect(urls).toHaveLength(4);
+    expect(urlOf('issue-credentials').map((u) => u.Properties?.AuthType)).toEqual(['AWS_IAM']);
     expect(urlOf('slack-interactions').map((u) => u.Properties?.AuthType)).toEqual(['NONE']);
     expect(urlOf('review-api').map((u) => u.Properties?.AuthType)).toEqual(['AWS_IAM']);
     expect(urlOf('decision-api').map((u) => u.Properties?.AuthType)).toEqual(['AWS_IAM']);

@@ -135,3 +135,22 @@ describe('bundled audit functions', () => {
     }
   });
 });
+
+describe('bundled credentials function', () => {
+  it('issue-credentials carries the directory and the execution grants where its environment points, and its bundle loads', { timeout: 240_000 }, () => {
+    const { fnOf, assetOf } = bundle();
+    const fn = fnOf('issue-credentials');
+    const asset = assetOf(fn);
+    const variables = fn.Properties.Environment.Variables;
+    expect(variables[ENV.directoryFile]).toBe('/var/task/config/directory.json');
+    expect(variables[ENV.executionGrantsFile]).toBe('/var/task/config/execution-grants.json');
+    expect(readdirSync(join(asset, 'config')).sort()).toEqual(['directory.json', 'execution-grants.json']);
+    expect(readFileSync(join(asset, 'config', 'execution-grants.json'), 'utf8')).toBe(readFileSync(join(PROJECT_ROOT, 'config', 'execution-grants.json'), 'utf8'));
+    // The role ARNs are a CloudFormation token here: given as the stack would resolve them.
+    const resolved = { Properties: { ...fn.Properties, Environment: { Variables: { ...variables, [ENV.executionRoleArns]: JSON.stringify({ 'countersign-exec-db-export': 'arn:aws:iam::123456789012:role/x' }) } } } };
+    const loaded = loadInBareDirectory(asset, resolved, 'issue-credentials');
+    expect(loaded.stderr).toBe('');
+    expect(loaded.stdout.trim()).toBe('handler:function');
+    expect(loaded.status).toBe(0);
+  });
+});

@@ -39,6 +39,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     const found = acknowledgements(stack);
     const houseFunctions = [
       'DecisionApi/Handler',
+      'Credentials/Handler',
       'Intake/EvaluateAction',
       'Reviews/RequestReview',
       'Reviews/RecordOutcome',
@@ -76,6 +77,8 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         // The L2 Schedule's LambdaInvoke target: the digest function and its versions/aliases.
         'Countersign-test/AuditTrail/DigestScheduleRole: AwsSolutions-IAM5[Resource::<AuditTrailDigestFunctionDC6B6F7D.Arn>:*]',
         'Countersign-test/AuditTrail/RedriveScheduleRole: AwsSolutions-IAM5[Resource::<AuditTrailRedriveFunction4DFE1273.Arn>:*]',
+        // An execution role's ceiling: any table of the account; each session is narrowed to the approved one.
+        'Countersign-test/Credentials/ExecCountersignExecDbExportCeiling: AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/*]',
       ].sort(),
     );
     for (const { reason } of found) expect(reason.length).toBeGreaterThan(60);

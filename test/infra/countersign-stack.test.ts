@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -73,10 +76,11 @@ const allFunctions = [
   ['audit-redrive', functionByService(template, 'audit-redrive')[1]],
   ['audit-digest', functionByService(template, 'audit-digest')[1]],
   ['record-execution', functionByService(template, 'record-execution')[1]],
+  ['issue-credentials', functionByService(template, 'issue-credentials')[1]],
 ] as const;
 
 describe('the house function (every function)', () => {
-  it('has exactly the ten Countersign functions: no custom-resource, log-retention or auto-delete helpers', () => {
+  it('has exactly the eleven Countersign functions: no custom-resource, log-retention or auto-delete helpers', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(allFunctions.length);
   });
 
@@ -439,6 +443,34 @@ describe('stack', () => {
     template.hasOutput('SlackBotTokenSecretArn', { Value: { Ref: botTokenSecretId } });
     template.hasOutput('SlackSigningSecretArn', { Value: { Ref: signingSecretId } });
     template.hasOutput('ApprovalStateMachineArn', { Value: { Ref: stateMachineId } });
+    const credentialsId = functionByService(template, 'issue-credentials')[0];
+    template.hasOutput('CredentialsApiUrl', { Value: { 'Fn::GetAtt': [urlOf(credentialsId), 'FunctionUrl'] } });
+    template.hasOutput('CredentialsApiFunctionArn', { Value: { 'Fn::GetAtt': [credentialsId, 'Arn'] } });
+  });
+
+  it('serves POST /actions/{actionId}/credentials on its own Function URL with AWS_IAM auth, and tells the function its roles and files', () => {
+    const [credentialsId, fn] = functionByService(template, 'issue-credentials');
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM', TargetFunctionArn: { 'Fn::GetAtt': [credentialsId, 'Arn'] } });
+    const execRole = stack.getLogicalId(stack.credentials.roles['countersign-exec-db-export']!.node.defaultChild as CfnElement);
+    expect((fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables).toMatchObject({
+      COUNTERSIGN_TABLE_NAME: { Ref: tableId },
+      COUNTERSIGN_DIRECTORY_FILE: '/var/task/config/directory.json',
+      COUNTERSIGN_EXECUTION_GRANTS_FILE: '/var/task/config/execution-grants.json',
+      COUNTERSIGN_EXECUTION_ROLE_ARNS: { 'Fn::Join': ['', ['{"countersign-exec-db-export":"', { 'Fn::GetAtt': [execRole, 'Arn'] }, '"}']] },
+    });
+  });
+
+  it('refuses a broken execution-grant configuration at synth, naming the file and the problem', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-grants-'));
+    const file = join(dir, 'grants.json');
+    writeFileSync(file, JSON.stringify({ grants: [{ action: 'db.export', resourceType: 'Database', role: 'r', sessionPolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'dynamodb:*', Resource: '*' }] } }] }));
+    try {
+      expect(() => new CountersignStack(testApp(), 'Countersign-broken', { stage: 'test', executionGrantsFile: file })).toThrow(
+        /ExecutionCredentials Credentials: .*grants\.json is not a valid execution-grant configuration: grants\.0\.sessionPolicy\.Statement\.0\.Action: "dynamodb:\*" allows every action of a service.*Statement\.0\.Resource: "\*" is every resource/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('collects every alarm in stack.alarms, without actions yet', () => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ITEM_FAMILIES } from '../../infra/constructs/decision-store.js';
 import { CHAIN_ITEM } from '../../shared/adapters/aws/dynamo-chain-store.js';
 import { CountersignStack } from '../../infra/countersign-stack.js';
+import { render } from '../../shared/domain/execution-grants.js';
 import { testApp } from '../support/cdk-app.js';
 
 /**
@@ -42,6 +43,7 @@ const auditBucket = logicalId(stack.auditTrail.bucket.node.defaultChild);
 const failureBucket = logicalId(stack.auditTrail.failureBucket.node.defaultChild);
 const auditKey = logicalId(stack.auditTrail.key.node.defaultChild);
 const signingKey = logicalId(stack.auditTrail.signingKey.node.defaultChild);
+const execRole = logicalId(stack.credentials.roles['countersign-exec-db-export']!.node.defaultChild);
 
 function functionOf(service: string): { id: string; roleId: string; logGroupId: string } {
   const found = Object.entries(resources).filter(
@@ -69,8 +71,13 @@ function statementsOf(roleId: string): Statement[] {
 
 /** action -> the resources it is allowed on (logical ids, "<id>:*", or "*"). */
 function grantsOf(roleId: string): Record<string, string[]> {
+  return grantsOfStatements(statementsOf(roleId));
+}
+
+/** The same, for any statements: a role's, or a session policy the credentials function renders. */
+function grantsOfStatements(statements: Statement[]): Record<string, string[]> {
   const grants: Record<string, Set<string>> = {};
-  for (const statement of statementsOf(roleId)) {
+  for (const statement of statements) {
     expect(statement.Effect, 'only Allow statements are expected in these roles').toBe('Allow');
     expect(statement.NotAction ?? statement.NotResource, 'NotAction/NotResource widen a grant').toBeUndefined();
     for (const action of [statement.Action].flat() as string[]) {
@@ -226,6 +233,64 @@ describe('least privilege: each role grants what its handler calls, on what it t
       'states:SendTaskFailure': ['*'],
       ...xrayAndLogs(fn.logGroupId),
     });
+  });
+
+  it('issue-credentials', () => {
+    const fn = functionOf('issue-credentials');
+    expect(grantsOf(fn.roleId)).toEqual({
+      // DynamoCredentialsStore: GetItem (the request, its eventSeq), Query (counting a pre-numbering request's
+      // events), and appendRequestEvent's transaction of a conditional Put and the request's Update.
+      'dynamodb:GetItem': [table],
+      'dynamodb:Query': [table],
+      'dynamodb:PutItem': [table],
+      'dynamodb:UpdateItem': [table],
+      'kms:Decrypt': [tableKey],
+      // StsCredentialIssuer: AssumeRole with session tags and a source identity, on the execution roles only.
+      'sts:AssumeRole': [execRole],
+      'sts:TagSession': [execRole],
+      'sts:SetSourceIdentity': [execRole],
+      ...xrayAndLogs(fn.logGroupId),
+    });
+  });
+
+  it('the db.export execution role: trusted by the credentials function only, for its tags and a cs- source identity', () => {
+    const role = resources[execRole]!.Properties!;
+    const fnRole = { 'Fn::GetAtt': [functionOf('issue-credentials').roleId, 'Arn'] };
+    expect(role.MaxSessionDuration).toBe(3600);
+    expect(role.ManagedPolicyArns).toBeUndefined();
+    expect(role.AssumeRolePolicyDocument).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: { AWS: fnRole }, Action: 'sts:AssumeRole' },
+        {
+          Effect: 'Allow', Principal: { AWS: fnRole }, Action: 'sts:TagSession',
+          Condition: {
+            'ForAllValues:StringEquals': { 'aws:TagKeys': ['countersign:actionId', 'countersign:payloadSha256'] },
+            Null: { 'aws:RequestTag/countersign:actionId': 'false', 'aws:RequestTag/countersign:payloadSha256': 'false' },
+          },
+        },
+        { Effect: 'Allow', Principal: { AWS: fnRole }, Action: 'sts:SetSourceIdentity', Condition: { StringLike: { 'sts:SourceIdentity': 'cs-*' } } },
+      ],
+    });
+  });
+
+  it('the db.export execution role may only read tables (its ceiling), and no other role may assume it', () => {
+    const statements = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties?.Roles ?? []).includes(`"${execRole}"`))
+      .flatMap((r) => (r.Properties?.PolicyDocument as { Statement: Statement[] }).Statement);
+    const anyTable = JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':dynamodb:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':table/*']] });
+    expect(grantsOfStatements(statements)).toEqual({ 'dynamodb:Scan': [anyTable], 'dynamodb:Query': [anyTable], 'dynamodb:DescribeTable': [anyTable] });
+    const assumers = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties?.PolicyDocument).includes(`"${execRole}"`));
+    expect(assumers.map(([, r]) => r.Properties?.Roles)).toEqual([[{ Ref: functionOf('issue-credentials').roleId }]]);
+  });
+
+  it('a rendered session policy grants the approved table only, until the approval ends', () => {
+    const grant = stack.credentials.grants.grantFor('db.export', 'Database')!;
+    const policy = render(grant, { resourceId: 'customers', environment: 'prod', parameters: {}, aws: { accountId: '123456789012', region: 'eu-west-1', partition: 'aws' } }, '2026-11-22T03:15:00.000Z');
+    const statements = policy.Statement as unknown as Statement[];
+    const customers = 'arn:aws:dynamodb:eu-west-1:123456789012:table/customers';
+    expect(grantsOfStatements(statements)).toEqual({ 'dynamodb:Scan': [customers], 'dynamodb:Query': [customers], 'dynamodb:DescribeTable': [customers] });
+    for (const statement of statements) expect(statement.Condition).toEqual({ DateLessThan: { 'aws:CurrentTime': '2026-11-22T03:15:00.000Z' } });
   });
 
   it('the approval state machine', () => {
@@ -449,6 +514,7 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
   it.each([
     ['evaluate-action', ['REQ#*']],
     ['decision-api', ['REQ#*']],
+    ['issue-credentials', ['REQ#*']],
     ['request-review', ['REQ#*', 'REVIEW#*']],
     ['record-outcome', ['REQ#*', 'REVIEW#*']],
     ['slack-interactions', ['REQ#*', 'REVIEW#*']],

@@ -2,6 +2,7 @@ import { DynamoDBClient, GetItemCommand, PutItemCommand, TransactionCanceledExce
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { DynamoCredentialsStore } from '../../shared/adapters/aws/dynamo-credentials-store.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
@@ -57,6 +58,11 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
   await reviews.recordRefusal({ request: record, reviewId: 'rev-1', reviewerId: 'alice', slackUserId: 'U1', vote: 'approve', comment: 'mine', rule: 'self_approval', message: 'You cannot approve a request made on your behalf.', at: '2026-11-22T03:01:00.000Z' });
   await reviews.recordVote({ snapshot, vote: { id: 'bob', vote: 'approve', at: '2026-11-22T03:02:00.000Z', comment: 'ok' }, slackUserId: 'U2', closing: { outcome: 'approved', reason: 'quorum reached', reviewers: [] } as never });
   await reviews.recordOutcome({ request: record, reviewId: 'rev-1', workflowOutcome: 'approved', outcome: 'approved', reason: 'quorum reached', reviewers: [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:02:00.000Z' }], decidedAt: '2026-11-22T03:02:00.000Z', at: '2026-11-22T03:02:01.000Z' });
+  const credentials = new DynamoCredentialsStore(client, 't');
+  const callerArn = 'arn:aws:sts::123456789012:assumed-role/billing-agent/run-1';
+  await credentials.claimIssue(record, { occurredAt: '2026-11-22T03:03:00.000Z', callerArn, roleArn: 'arn:aws:iam::123456789012:role/exec', roleSessionName: 'cs-x', sourceIdentity: 'cs-x', durationSeconds: 900, sessionPolicy: '{"Version":"2012-10-17","Statement":[]}', validUntil: '2026-11-22T03:17:00.000Z' });
+  await credentials.recordFailure(record, { occurredAt: '2026-11-22T03:03:01.000Z', callerArn, errorName: 'AccessDenied', message: 'not authorized to perform: sts:TagSession' });
+  await credentials.recordRefusal(record, { occurredAt: '2026-11-22T03:04:00.000Z', callerArn, rule: 'already_issued', message: 'credentials were issued before', refusalId: 'req-2' });
 
   // Issue 12: the agent's report of the act, then a second, different report (a violation), and a
   // report naming no request at all (kept apart, without a request number).
@@ -94,8 +100,8 @@ describe('toAuditRecordBody on the items the stores write', () => {
   });
 
   it('numbers every event of the request in the order written: requested 1, decided 2, then each next', () => {
-    const order = ['requested', 'decided', 'conflict', 'review_requested', 'reminded', 'escalated', 'vote_refused', 'vote', 'outcome', 'executed', 'execution_violation'];
-    expect(order.map((type) => toAuditRecordBody(items[type]!, position).request_seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    const order = ['requested', 'decided', 'conflict', 'review_requested', 'reminded', 'escalated', 'vote_refused', 'vote', 'outcome', 'credentials_issued', 'credentials_failed', 'credentials_refused', 'executed', 'execution_violation'];
+    expect(order.map((type) => toAuditRecordBody(items[type]!, position).request_seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
   });
 
   it('carries the execution: status, times and validity of executed records, with the whole item (the report) in detail', () => {
@@ -110,7 +116,7 @@ describe('toAuditRecordBody on the items the stores write', () => {
   it('carries the rule, the reason and the reported act of violations; one naming no request has no request fields nor number', () => {
     expect(toAuditRecordBody(items.execution_violation!, position)).toMatchObject({
       event_type: 'execution_violation', violation_rule: 'already_executed', reason: 'the request was already executed', outcome: 'approved',
-      execution_status: 'failed', started_at: '2026-11-22T03:05:00.000Z', finished_at: '2026-11-22T03:05:01.000Z', request_seq: 11, detail: expect.stringContaining('"errorCode":"Timeout"'),
+      execution_status: 'failed', started_at: '2026-11-22T03:05:00.000Z', finished_at: '2026-11-22T03:05:01.000Z', request_seq: 14, detail: expect.stringContaining('"errorCode":"Timeout"'),
     });
     const standalone = toAuditRecordBody(items.standalone_violation!, position);
     expect(standalone).toMatchObject({
@@ -163,6 +169,20 @@ describe('toAuditRecordBody on the items the stores write', () => {
     for (const type of ['decided', 'reminded', 'vote', 'vote_refused', 'outcome']) {
       expect(toAuditRecordBody(items[type]!, position).detail, type).toBeNull();
     }
+  });
+
+  it('carries what STS was asked, and why credentials were refused or failed, with the whole item', () => {
+    const issued = toAuditRecordBody(items.credentials_issued!, position);
+    expect(issued.reason).toBe('arn:aws:iam::123456789012:role/exec as cs-x for 900 s, until 2026-11-22T03:17:00.000Z');
+    expect(JSON.parse(issued.detail!)).toMatchObject({ sessionPolicy: '{"Version":"2012-10-17","Statement":[]}', callerArn: expect.stringContaining('assumed-role/billing-agent') });
+    expect(toAuditRecordBody(items.credentials_refused!, position).reason).toBe('already_issued: credentials were issued before');
+    expect(toAuditRecordBody(items.credentials_failed!, position).reason).toBe('AccessDenied: not authorized to perform: sts:TagSession');
+  });
+
+  it('never lets temporary credentials into a record, even if an item carried them', () => {
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    const body = toAuditRecordBody({ ...items.credentials_issued!, credentials: { secretAccessKey: secret }, SecretAccessKey: secret, sessionToken: secret }, position);
+    expect(JSON.stringify(body)).not.toContain(secret);
   });
 
   it('never lets a task token into a record, even when an event item carries one', () => {

@@ -89,8 +89,9 @@ export function dynamoEventItemReader(client: DynamoDBClient, tableName: string)
   };
 }
 
-/** Event item types: the spine's, and the review's (written by `DynamoReviewStore`). */
-export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome' | 'executed' | 'execution_violation';
+/** Event item types: the spine's, the review's (written by `DynamoReviewStore`), the execution reports' (`DynamoExecutionStore`) and the credentials API's (`DynamoCredentialsStore`). */
+export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome'
+  | 'executed' | 'execution_violation' | 'credentials_issued' | 'credentials_refused' | 'credentials_failed';
 
 const MAX_TRANSACTION_ATTEMPTS = 8;
 
