@@ -120,6 +120,13 @@ describe('npm run demo', () => {
     expect(outcome('password')).toMatch(/^<= password\s+approved\s+by dan: running it/);
     expect(outcome('delete-audit')).toMatch(/^<= delete-audit\s+denied\s+forbidden by polic/);
     expect(lines.some((line) => /^\s+export\s+ran\s+exported customers as csv/.test(line)), output).toBe(true);
+    // The approved export ran through guard, which reported it; the demo reads the execution back, then
+    // the agent reports a second run with other parameters: a violation, recorded and alerted.
+    expect(lines.some((line) => /^\s+export\s+reported\s+Action Executed: succeeded/.test(line)), output).toBe(true);
+    expect(lines.find((line) => /^<= export\s+recorded/.test(line)), output).toMatch(/^<= export\s+recorded\s+executed by billing-agent at \S+Z \([\d.]+ s\), succeeded: exported customers as csv/);
+    expect(lines.some((line) => /^-> export\s+billing-agent reports running it again on customers_with_cards/.test(line)), output).toBe(true);
+    expect(lines.find((line) => /^<= export\s+violation/.test(line)), output).toMatch(/^<= export\s+violation\s+recorded, and alerted in #approvals-data-owners: Execution violation \[payload_mismatch\]: agent billing-agent reported executing billing-agent-/);
+    expect(lines.some((line) => /^\s+query\s+reported\s+Action Executed: succeeded/.test(line)), output).toBe(true);
     expect(lines.some((line) => /^\.\. export\s+waiting\s+open .*\/slack, channel #approvals-data-owners, act as bob and tap Approve/.test(line)), output).toBe(true);
 
     // The client refused the malformed request with the very reason the server then recorded.
