@@ -20,13 +20,15 @@ export function flatCanonical(record: Partial<AuditRecord>): string {
 export type RecordFields = Partial<Omit<AuditRecord, 'sequence_number' | 'prev_hash' | 'hash'>> & { event_id: string };
 
 export function baseRecord(fields: RecordFields, shardId: string, sequenceNumber: string, prevHash: string): AuditRecord {
-  const unhashed: Omit<AuditRecord, 'hash'> = {
+  // The issue 12 columns (valid_until, execution_status, started_at, finished_at, violation_rule) are in a
+  // line only when a test sets them, as in lines written before they existed: the table reads them as null.
+  const unhashed = {
     event_type: 'requested', action_id: null, occurred_at: '2026-11-20T10:00:00.000Z', agent_id: null, on_behalf_of: null, action: null,
     resource_type: null, resource_id: null, environment: null, outcome: null, reason: null, reviewer_id: null, vote: null, comment: null,
     policy_ids: [], payload_sha256: null, request_seq: null, redriven_at: null, detail: null,
     ...fields,
     shard_id: fields.shard_id ?? shardId, sequence_number: sequenceNumber, prev_hash: prevHash,
-  };
+  } as Omit<AuditRecord, 'hash'>;
   const hash = createHash('sha256').update(flatCanonical(unhashed)).digest('hex');
   return { ...unhashed, hash };
 }

@@ -4,12 +4,17 @@ import { EventBridgeClient, PutEventsCommand, type PutEventsCommandOutput } from
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import {
   AGENT_SOURCE_PREFIX,
+  DETAIL_TYPE_EXECUTED,
   DETAIL_TYPE_REQUESTED,
+  LIMITS,
   SPEC_VERSION,
   payloadSha256,
+  validateActionExecuted,
   validateActionRequested,
+  type ActionExecuted,
   type ActionRequest,
 } from '../shared/domain/contract.js';
+import { canonicalJson, CanonicalJsonError, sha256Hex, wellFormedText } from '../shared/domain/canonical-json.js';
 import { identityProblem } from '../shared/domain/intake.js';
 import {
   DecisionResponseSchema,
@@ -21,12 +26,16 @@ import {
 } from './decision.js';
 import {
   ActionNotPermittedError,
+  ApprovalAlreadyUsedError,
+  ApprovalExpiredError,
   CountersignAccessDeniedError,
   CountersignClientError,
   CountersignUnreachableError,
   CredentialsRefusedError,
   DecisionTimeoutError,
+  ExecutionReportError,
   InvalidActionRequestError,
+  InvalidExecutionReportError,
   PayloadChangedError,
   PayloadMismatchError,
   PutEventsFailedError,
@@ -53,6 +62,17 @@ export type ActionSpec = Omit<ActionRequest, 'specVersion' | 'actionId' | 'agent
   agent?: Partial<ActionRequest['agent']>;
 };
 
+/**
+ * What an agent reports after it acted: the `Action Executed` detail minus `specVersion` (the client
+ * adds "1"). `payloadSha256` is the hash of what was executed: the approved one, unless something else ran.
+ */
+export type ExecutionReport = Omit<ActionExecuted, 'specVersion'>;
+
+export interface ReportOptions {
+  /** Stops sending; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
 export interface WaitOptions {
   /** @default the client's `waitTimeoutMs` */
   waitTimeoutMs?: number;
@@ -70,6 +90,14 @@ export interface WaitForDecisionOptions extends WaitOptions {
    * throws `PayloadMismatchError`. `requestAction` and `guard` always pass it.
    */
   payloadSha256?: string;
+}
+
+export interface GuardOptions<T> extends WaitOptions {
+  /**
+   * The report's `result.summary` (at most 1,000 characters; longer is cut) for what `fn` returned,
+   * e.g. "exported 1,204 rows". @default no summary, only the result's SHA-256
+   */
+  summarize?: (result: T) => string | undefined;
 }
 
 export interface AgentClientOptions {
@@ -126,16 +154,28 @@ export interface AgentClient {
   requestAction(spec: ActionSpec, options?: WaitOptions): Promise<FinalDecision>;
   /**
    * Runs `fn` only when the request is allowed or approved, with a deep-frozen copy of the approved
-   * request; throws `ActionNotPermittedError` otherwise, and `PayloadChangedError` when `spec` no
-   * longer hashes to the approved payload. Returns what `fn` returns.
+   * request; throws `ActionNotPermittedError` otherwise, `PayloadChangedError` when `spec` no longer
+   * hashes to the approved payload, `ApprovalExpiredError` after the approval's `validUntil` and
+   * `ApprovalAlreadyUsedError` when an execution is on record already (in each case `fn` does not run).
+   * Then it reports the act (`Action Executed`): succeeded, with the SHA-256 of the canonical JSON of
+   * what `fn` returned (no hash when it returned undefined or something that is not JSON), or failed,
+   * with the thrown error's name as `code` and its message. Returns what `fn` returns, or rethrows what
+   * it threw; throws `ExecutionReportError` (carrying the result or error, and the report) when the
+   * report could not be sent.
    */
-  guard<T>(spec: ActionSpec, fn: (approval: GuardedApproval) => T | Promise<T>, options?: WaitOptions): Promise<T>;
+  guard<T>(spec: ActionSpec, fn: (approval: GuardedApproval) => T | Promise<T>, options?: GuardOptions<T>): Promise<T>;
   /**
    * Validates and sends the request without waiting: returns the request as sent (a snapshot) and its
    * `payloadSha256`. Wait with `waitForDecision(request.actionId, { payloadSha256 })` later, from this
    * process or another (the MCP gateway's `defer` mode does).
    */
   sendAction(spec: ActionSpec, options?: Pick<WaitOptions, 'signal'>): Promise<SentRequest>;
+  /**
+   * Sends `Action Executed` for an action this agent carried out itself (outside `guard`). The report
+   * is validated as the server does first: an invalid one throws `InvalidExecutionReportError` and
+   * nothing is sent. Resolves with the bus's event id once the bus accepted it.
+   */
+  reportExecution(report: ExecutionReport, options?: ReportOptions): Promise<{ eventId: string }>;
   /** Waits for the final outcome of a request already sent (by this process or another). */
   waitForDecision(actionId: string, options?: WaitForDecisionOptions): Promise<FinalDecision>;
   /**
@@ -267,6 +307,52 @@ function combine(...signals: (AbortSignal | undefined)[]): AbortSignal | undefin
   return AbortSignal.any(present);
 }
 
+const ERROR_CODE_UNSAFE = /[^A-Za-z0-9._:-]+/g;
+
+/** The `error` of a failed report: the thrown error's name (in the contract's charset) and message, within the limits. */
+export function reportedError(thrown: unknown): { code: string; message: string } {
+  const isError = thrown instanceof Error;
+  const name = isError ? (typeof thrown.name === 'string' ? thrown.name : '') : typeof thrown;
+  const code = name.replace(ERROR_CODE_UNSAFE, '_').slice(0, LIMITS.errorCodeMaxChars) || 'Error';
+  const said = isError ? String(thrown.message) : safeString(thrown);
+  const text = wellFormedText(said).trim() || '(no message)';
+  return { code, message: cut(text, LIMITS.errorMessageMaxChars) };
+}
+
+/** `text` in at most `max` UTF-16 units, marked with an ellipsis when cut, never splitting a surrogate pair. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  } catch {
+    // A BigInt or a cycle has no JSON text; its plain string form still says what was thrown.
+    return String(value);
+  }
+}
+
+/** The `result` of a succeeded report: the SHA-256 of the canonical JSON of what ran returned, and an optional summary. */
+export function resultOf<T>(result: T, summarize?: (result: T) => string | undefined): Pick<ExecutionReport, 'result'> {
+  let sha256: string | undefined;
+  try {
+    sha256 = result === undefined ? undefined : sha256Hex(canonicalJson(result));
+  } catch (error) {
+    // A result with no JSON form (a function, a cycle, NaN) has no hash to give; the act still happened.
+    if (!(error instanceof CanonicalJsonError)) throw error;
+  }
+  const said = summarize?.(result);
+  const text = said === undefined ? undefined : wellFormedText(said).trim();
+  const summary = text === undefined || text === '' ? undefined : cut(text, LIMITS.resultSummaryMaxChars);
+  if (sha256 === undefined && summary === undefined) return {};
+  return { result: { ...(summary === undefined ? {} : { summary }), ...(sha256 === undefined ? {} : { sha256 }) } };
+}
+
 type DecisionRead =
   | { kind: 'not-recorded' }
   | { kind: 'decision'; decision: DecisionResponse }
@@ -335,7 +421,7 @@ class CountersignAgentClient implements AgentClient {
     return (await this.#submit(spec, options)).decision;
   }
 
-  async guard<T>(spec: ActionSpec, fn: (approval: GuardedApproval) => T | Promise<T>, options: WaitOptions = {}): Promise<T> {
+  async guard<T>(spec: ActionSpec, fn: (approval: GuardedApproval) => T | Promise<T>, options: GuardOptions<T> = {}): Promise<T> {
     const { request, decision } = await this.#submit(spec, options);
     if (!isApproval(decision)) throw new ActionNotPermittedError(decision);
     // The caller's object may have changed while a human was deciding: what runs must be what was approved.
@@ -344,8 +430,33 @@ class CountersignAgentClient implements AgentClient {
     if (current !== decision.payloadSha256) {
       throw new PayloadChangedError(request.actionId, decision.payloadSha256, current, now.ok ? undefined : now.reason);
     }
+    if (decision.execution !== null) throw new ApprovalAlreadyUsedError(request.actionId, decision.execution);
+    // One-shot and time-boxed: a start after validUntil would be recorded as approval_expired, so it does not start.
+    const startedAt = new Date();
+    if (decision.validUntil !== null && startedAt.getTime() > Date.parse(decision.validUntil)) {
+      throw new ApprovalExpiredError(request.actionId, decision.validUntil, startedAt.toISOString());
+    }
     const approved = deepFreeze(structuredClone(request));
-    return await fn({ ...decision, request: approved, parameters: approved.parameters });
+    const base = { actionId: request.actionId, payloadSha256: decision.payloadSha256, startedAt: startedAt.toISOString() };
+    let result: T;
+    try {
+      result = await fn({ ...decision, request: approved, parameters: approved.parameters });
+    } catch (actionError) {
+      const report: ExecutionReport = { ...base, status: 'failed', finishedAt: new Date().toISOString(), error: reportedError(actionError) };
+      await this.#reportAfterRun(report, { status: 'failed', actionError }, options.signal);
+      throw actionError;
+    }
+    const report: ExecutionReport = { ...base, status: 'succeeded', finishedAt: new Date().toISOString(), ...resultOf(result, options.summarize) };
+    await this.#reportAfterRun(report, { status: 'succeeded', result }, options.signal);
+    return result;
+  }
+
+  async reportExecution(report: ExecutionReport, options: ReportOptions = {}): Promise<{ eventId: string }> {
+    const validation = validateActionExecuted({ specVersion: SPEC_VERSION, ...report });
+    if (!validation.ok) throw new InvalidExecutionReportError(validation.reason, validation.actionId ?? (typeof report.actionId === 'string' ? report.actionId : undefined));
+    const detail = structuredClone(validation.report);
+    const eventId = await this.#send(DETAIL_TYPE_EXECUTED, detail.actionId, detail, combine(this.#signal, options.signal), this.#requestTimeoutMs);
+    return { eventId };
   }
 
   async waitForDecision(actionId: string, options: WaitForDecisionOptions = {}): Promise<FinalDecision> {
@@ -385,6 +496,15 @@ class CountersignAgentClient implements AgentClient {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw this.#timeout(actionId, timeoutMs, lastState);
       await sleep(Math.min(backoffDelay(attempt, this.#poll), remaining), signal);
+    }
+  }
+
+  /** The report of an act that happened: a report that cannot be sent must not look like the act failing silently. */
+  async #reportAfterRun(report: ExecutionReport, outcome: ConstructorParameters<typeof ExecutionReportError>[2], signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.reportExecution(report, { ...(signal === undefined ? {} : { signal }) });
+    } catch (error) {
+      throw new ExecutionReportError(report.actionId, report, outcome, error);
     }
   }
 
@@ -459,17 +579,18 @@ class CountersignAgentClient implements AgentClient {
     // A snapshot: the caller's nested objects may change after this point, the request sent may not.
     const request = structuredClone(validation.request);
     const hash = payloadSha256(request);
-    await this.#send(request, combine(this.#signal, options.signal), Math.min(this.#requestTimeoutMs, options.waitTimeoutMs ?? this.#waitTimeoutMs));
+    await this.#send(DETAIL_TYPE_REQUESTED, request.actionId, request, combine(this.#signal, options.signal), Math.min(this.#requestTimeoutMs, options.waitTimeoutMs ?? this.#waitTimeoutMs));
     return { request, payloadSha256: hash };
   }
 
-  async #send(request: ActionRequest, signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
+  /** One PutEvents entry as this agent; resolves with the event id the bus gave it. */
+  async #send(detailType: string, actionId: string, detail: ActionRequest | ActionExecuted, signal: AbortSignal | undefined, timeoutMs: number): Promise<string> {
     const source = `${AGENT_SOURCE_PREFIX}${this.agentId}`;
     const timeout = AbortSignal.timeout(timeoutMs);
     let response: PutEventsCommandOutput;
     try {
       response = await this.#events.send(new PutEventsCommand({
-        Entries: [{ EventBusName: this.#eventBusName, Source: source, DetailType: DETAIL_TYPE_REQUESTED, Detail: JSON.stringify(request) }],
+        Entries: [{ EventBusName: this.#eventBusName, Source: source, DetailType: detailType, Detail: JSON.stringify(detail) }],
       }), { abortSignal: combine(signal, timeout) });
     } catch (error) {
       if (signal?.aborted === true) throw signal.reason;
@@ -483,14 +604,15 @@ class CountersignAgentClient implements AgentClient {
     const entry = response.Entries?.[0];
     if ((response.FailedEntryCount ?? 0) > 0 || entry?.ErrorCode !== undefined) {
       throw new PutEventsFailedError(
-        `the bus ${this.#busLabel} refused ${request.actionId} (${entry?.ErrorCode ?? 'no error code'}: ${entry?.ErrorMessage ?? 'no message'})`,
+        `the bus ${this.#busLabel} refused ${detailType === DETAIL_TYPE_REQUESTED ? '' : `the execution report of `}${actionId} (${entry?.ErrorCode ?? 'no error code'}: ${entry?.ErrorMessage ?? 'no message'})`,
         entry?.ErrorCode,
         entry?.ErrorMessage,
       );
     }
     if (entry?.EventId === undefined) {
-      throw new UnexpectedResponseError(`PutEvents to ${this.#busLabel} answered without an EventId for ${request.actionId}: is it an EventBridge endpoint?`, this.#busLabel, response.$metadata.httpStatusCode);
+      throw new UnexpectedResponseError(`PutEvents to ${this.#busLabel} answered without an EventId for ${actionId}: is it an EventBridge endpoint?`, this.#busLabel, response.$metadata.httpStatusCode);
     }
+    return entry.EventId;
   }
 
   #busError(error: unknown, source: string): CountersignClientError {
@@ -584,6 +706,7 @@ class CountersignAgentClient implements AgentClient {
       reviewers: decision.reviewers,
       decidedAt: decision.decidedAt,
       validUntil: decision.validUntil,
+      execution: decision.execution,
     };
     switch (decision.outcome) {
       case 'allowed':

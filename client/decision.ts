@@ -21,10 +21,23 @@ export const DecisionResponseSchema = z.object({
   decidedAt: z.string().nullable(),
   /** Until when an allowed or approved request may be executed, once; null otherwise (absent from servers before it existed). */
   validUntil: z.string().nullable().default(null),
+  /** The agent's report of the act, once recorded; null before (and from servers before it existed). */
+  execution: z.object({
+    status: z.enum(['succeeded', 'failed']),
+    agentId: z.string(),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    reportedAt: z.string(),
+    resultSummary: z.string().nullable(),
+    resultSha256: z.string().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  }).nullable().default(null),
 });
 
 export type DecisionResponse = z.infer<typeof DecisionResponseSchema>;
 export type Reviewer = DecisionResponse['reviewers'][number];
+/** The recorded execution of an allowed or approved request (the decision API's `execution`). */
+export type ExecutionRecord = NonNullable<DecisionResponse['execution']>;
 
 interface DecisionFields {
   actionId: string;
@@ -35,6 +48,8 @@ interface DecisionFields {
   reviewers: Reviewer[];
   decidedAt: string | null;
   validUntil: string | null;
+  /** The recorded execution, once the agent reported it; null before. */
+  execution: ExecutionRecord | null;
 }
 
 /** The request may run: exactly the payload whose hash is `payloadSha256`. */

@@ -99,6 +99,54 @@ export class PayloadChangedError extends CountersignClientError {
   }
 }
 
+/**
+ * The execution report breaks the event contract (`validateActionExecuted`, the server's own rules and
+ * messages); nothing was sent.
+ */
+export class InvalidExecutionReportError extends CountersignClientError {
+  constructor(readonly reason: string, readonly actionId: string | undefined) {
+    super(`execution report${actionId === undefined ? '' : ` for ${actionId}`} not sent: ${reason}`);
+    this.name = 'InvalidExecutionReportError';
+  }
+}
+
+/**
+ * `guard` was answered allowed or approved, but the approval's window (`validUntil`) had passed before
+ * the function could start: the function did not run. Send the request again as a new action.
+ */
+export class ApprovalExpiredError extends CountersignClientError {
+  constructor(readonly actionId: string, readonly validUntil: string, readonly now: string) {
+    super(`the ${actionId} approval was valid until ${validUntil}, and it is ${now}: refusing to run it; send the request again as a new action`);
+    this.name = 'ApprovalExpiredError';
+  }
+}
+
+/** `guard` found the approval already used: an execution of this actionId is on record. The function did not run. */
+export class ApprovalAlreadyUsedError extends CountersignClientError {
+  constructor(readonly actionId: string, readonly execution: { status: string; agentId: string; startedAt: string }) {
+    super(`${actionId} was already executed (by ${execution.agentId}, started ${execution.startedAt}, ${execution.status}): an approval is used once; send the request again as a new action`);
+    this.name = 'ApprovalAlreadyUsedError';
+  }
+}
+
+/**
+ * `guard` ran the function, but its execution report could not be sent. The act happened: `result`
+ * (when it succeeded) or `actionError` (what it threw) says how it ended, and `report` is the
+ * validated report to send again with `reportExecution`. `cause` is why sending failed.
+ */
+export class ExecutionReportError extends CountersignClientError {
+  constructor(
+    readonly actionId: string,
+    readonly report: Record<string, unknown>,
+    readonly outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; actionError: unknown },
+    cause: unknown,
+  ) {
+    const said = cause instanceof Error ? cause.message : String(cause);
+    super(`${actionId} ran (${outcome.status}) but its execution report was not sent: ${said}; send error.report with reportExecution`, { cause });
+    this.name = 'ExecutionReportError';
+  }
+}
+
 export function short(hash: string | null | undefined): string {
   return hash === null || hash === undefined ? 'none' : `${hash.slice(0, 8)}…`;
 }

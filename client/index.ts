@@ -1,6 +1,6 @@
 /**
- * The agent client: send `Action Requested`, wait for the decision, and run an action only when it
- * is allowed or approved, exactly as approved.
+ * The agent client: send `Action Requested`, wait for the decision, run an action only when it is
+ * allowed or approved, exactly as approved and within its validity, and report what ran (`Action Executed`).
  */
 export {
   backoffDelay,
@@ -8,6 +8,8 @@ export {
   decisionUrl,
   localAgentClient,
   networkErrorCode,
+  reportedError,
+  resultOf,
   DEFAULT_EVENT_BUS_NAME,
   DEFAULT_LOCAL_URL,
   DEFAULT_POLL_INTERVAL_MS,
@@ -16,6 +18,9 @@ export {
   type AgentClient,
   type AgentClientOptions,
   type ExecutionCredentials,
+  type ExecutionReport,
+  type GuardOptions,
+  type ReportOptions,
   type SentRequest,
   type WaitForDecisionOptions,
   type WaitOptions,
@@ -24,6 +29,7 @@ export {
   isApproval,
   type ApprovalDecision,
   type DeepReadonly,
+  type ExecutionRecord,
   type FinalDecision,
   type GuardedApproval,
   type PendingDecision,
@@ -32,12 +38,16 @@ export {
 } from './decision.js';
 export {
   ActionNotPermittedError,
+  ApprovalAlreadyUsedError,
+  ApprovalExpiredError,
   CountersignAccessDeniedError,
   CountersignClientError,
   CountersignUnreachableError,
   CredentialsRefusedError,
   DecisionTimeoutError,
+  ExecutionReportError,
   InvalidActionRequestError,
+  InvalidExecutionReportError,
   PayloadChangedError,
   PayloadMismatchError,
   PutEventsFailedError,

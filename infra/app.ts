@@ -32,4 +32,10 @@ if (breakGlass !== undefined && typeof breakGlass !== 'string') {
   throw new Error(`context "breakGlassPrincipalArn" must be an IAM role or user ARN, e.g. \`-c breakGlassPrincipalArn=arn:aws:iam::111122223333:role/audit-break-glass\`; got ${JSON.stringify(breakGlass)}`);
 }
 
-new CountersignStack(app, `Countersign-${stage}`, { stage, directoryFile, executionGrantsFile, breakGlassPrincipalArn: breakGlass });
+// The Bot Connector endpoint of the Teams tenant's region (README, "Reviews in Microsoft Teams").
+const teamsServiceUrl: unknown = app.node.tryGetContext('teamsServiceUrl');
+if (teamsServiceUrl !== undefined && typeof teamsServiceUrl !== 'string') {
+  throw new Error(`context "teamsServiceUrl" must be a URL, e.g. \`-c teamsServiceUrl=https://smba.trafficmanager.net/emea/\`; got ${JSON.stringify(teamsServiceUrl)}`);
+}
+
+new CountersignStack(app, `Countersign-${stage}`, { stage, directoryFile, executionGrantsFile, breakGlassPrincipalArn: breakGlass, teamsServiceUrl });

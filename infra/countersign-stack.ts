@@ -12,6 +12,7 @@ import { DecisionStore } from './constructs/decision-store.js';
 import { ExecutionCredentials } from './constructs/execution-credentials.js';
 import { PROJECT_ROOT, type PowertoolsLogLevel } from './constructs/house-function.js';
 import { SlackReviews } from './constructs/slack-reviews.js';
+import { TeamsReviews } from './constructs/teams-reviews.js';
 import { CedarPolicyEngine } from '../shared/policy/cedar-policy-engine.js';
 
 export const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,15}$/;
@@ -30,6 +31,11 @@ export interface CountersignStackProps extends StackProps {
    * @default - `config/directory.json`
    */
   readonly directoryFile?: string;
+  /**
+   * The Bot Connector base URL for the Teams tenant's region, where proactive messages (review cards) go.
+   * @default https://smba.trafficmanager.net/teams/
+   */
+  readonly teamsServiceUrl?: string;
   /**
    * The execution-grant configuration JSON (absolute, or relative to the project root): which approved actions
    * get just-in-time credentials, from which role, with which session policy. Validated at synth; one execution
@@ -73,6 +79,7 @@ export class CountersignStack extends Stack {
   readonly decisionApi: DecisionApi;
   readonly credentials: ExecutionCredentials;
   readonly reviews: SlackReviews;
+  readonly teams: TeamsReviews;
   readonly approvalWorkflow: ApprovalWorkflow;
   readonly auditTrail: AuditTrail;
   /** Every alarm, without actions: a later issue routes them. */
@@ -99,6 +106,13 @@ export class CountersignStack extends Stack {
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });
+    this.teams = new TeamsReviews(this, 'Teams', {
+      table: this.store.table,
+      reviews: this.reviews,
+      serviceUrl: props.teamsServiceUrl,
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+    });
     this.approvalWorkflow = new ApprovalWorkflow(this, 'ApprovalWorkflow', {
       requestReview: this.reviews.requestReview.function,
       recordOutcome: this.reviews.recordOutcome.function,
@@ -120,6 +134,8 @@ export class CountersignStack extends Stack {
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });
+    // An execution report refreshes the review's Teams card too.
+    this.teams.connect(this.executionReports.recordExecution);
     this.decisionApi = new DecisionApi(this, 'DecisionApi', {
       table: this.store.table,
       logRetention: props.logRetention,
@@ -164,6 +180,14 @@ export class CountersignStack extends Stack {
     new CfnOutput(this, 'SlackInteractionsUrl', {
       value: this.reviews.slackInteractionsUrl.url,
       description: 'The Slack app\'s Interactivity Request URL (Slack signs each request; the function verifies it)',
+    });
+    new CfnOutput(this, 'TeamsMessagingEndpoint', {
+      value: this.teams.teamsInteractionsUrl.url,
+      description: 'The Azure Bot\'s messaging endpoint (the Bot Framework signs each request with its JWT; the function verifies it)',
+    });
+    new CfnOutput(this, 'TeamsBotSecretArn', {
+      value: this.teams.teamsSecret.secretArn,
+      description: 'Put the Teams bot credentials here: JSON {"appId":"...","tenantId":"...","clientSecret":"..."}',
     });
     new CfnOutput(this, 'ReviewApiUrl', {
       value: this.reviews.reviewApiUrl.url,

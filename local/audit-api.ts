@@ -140,6 +140,24 @@ export interface AuditPageRecord {
   /** What the agent wrote, from `requested` and `conflict` records: text to show, never markup. */
   justification: string | null;
   parameters: unknown;
+  /** Until when the request could be executed, once (allowed and approved requests, their executions and violations). */
+  validUntil: string | null;
+  /** `executed` and `execution_violation` records: what the agent reported it did. */
+  execution: AuditPageExecution | null;
+  /** `execution_violation` records: the rule the report broke. */
+  violationRule: string | null;
+}
+
+/** An execution report as the page shows it (from the record's columns and the item in its detail). */
+export interface AuditPageExecution {
+  status: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  resultSummary: string | null;
+  resultSha256: string | null;
+  error: { code: string; message: string } | null;
+  /** The payload hash the agent reported executing (it differs from the request's on a payload_mismatch). */
+  executedPayloadSha256: string | null;
 }
 
 export interface AuditHourCounts {
@@ -218,6 +236,23 @@ export function agentTextOf(detail: string | null): { justification: string | nu
   return { justification: text(justification), parameters: shown ?? null };
 }
 
+/** The execution report an `executed` or `execution_violation` record carries. */
+export function executionOf(row: { event_type: unknown; execution_status: unknown; started_at: unknown; finished_at: unknown; detail: unknown }): AuditPageExecution | null {
+  if (row.event_type !== 'executed' && row.event_type !== 'execution_violation') return null;
+  const parsed = parseJson(row.detail);
+  const item = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const code = text(item.errorCode);
+  return {
+    status: text(row.execution_status),
+    startedAt: text(row.started_at),
+    finishedAt: text(row.finished_at),
+    resultSummary: text(item.resultSummary),
+    resultSha256: text(item.resultSha256),
+    error: code === null ? null : { code, message: text(item.errorMessage) ?? '' },
+    executedPayloadSha256: text(item.executedPayloadSha256),
+  };
+}
+
 /**
  * The request each record belongs to (its actionId; the event id for a record without one) and its
  * outcome now: the `outcome` record when there is one, else the `decided` record.
@@ -251,7 +286,8 @@ const RECORDS_SQL = `WITH ${STATUS_CTE}, ${FACTS_CTE}
 SELECT r.event_id, r.event_type, strftime(r.occurred_at, ${ISO_MS}) AS occurred_at, r.action_id, r.agent_id, r.on_behalf_of,
   r.action, r.resource_type, r.resource_id, r.environment, r.outcome, s.outcome AS request_outcome, r.reason, r.reviewer_id,
   r.vote, r.comment, r.policy_ids, r.payload_sha256, r.detail, r.hash, r.object_key, f.source AS claimed_source,
-  f.policy_ids AS request_policy_ids, count(*) OVER () AS total
+  f.policy_ids AS request_policy_ids, strftime(r.valid_until, ${ISO_MS}) AS valid_until, r.execution_status,
+  strftime(r.started_at, ${ISO_MS}) AS started_at, strftime(r.finished_at, ${ISO_MS}) AS finished_at, r.violation_rule, count(*) OVER () AS total
 FROM ${SNAPSHOT_TABLE} r
 LEFT JOIN status s ON s.request_key = coalesce(r.action_id, r.event_id)
 LEFT JOIN facts f ON f.request_key = ${REQUEST_KEY('r.event_id')}
@@ -325,6 +361,9 @@ function toRecord(row: Row): AuditPageRecord {
     objectKey: text(row.object_key),
     claimedSource: text(row.claimed_source),
     ...agentText,
+    validUntil: text(row.valid_until),
+    execution: executionOf(row as Parameters<typeof executionOf>[0]),
+    violationRule: text(row.violation_rule),
   };
 }
 

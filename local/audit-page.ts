@@ -1,6 +1,7 @@
 /**
  * The audit page (`GET /audit`), beside the Slack page: the records of the local audit log, newest
- * first, filtered by agent, request outcome, event type and time range; the decisions per hour by
+ * first, filtered by agent, request outcome, event type and time range (executions show what ran and
+ * how it ended; violations are marked, with their rule); the decisions per hour by
  * outcome; how long reviewed requests waited for their outcome. Plain HTML and one inline script
  * that polls `/audit/records` (local/audit-api.ts) and draws the charts as SVG elements.
  *
@@ -60,6 +61,10 @@ export function auditPageHtml(options: { nonce: string }): string {
   .o-invalid { fill: #8d8d8d; background: #8d8d8d; }
   .o-pending { fill: #1264a3; background: #1264a3; }
   .o-other { fill: #5a5a5a; background: #5a5a5a; }
+  .o-succeeded { fill: #2eb67d; background: #2eb67d; }
+  .o-failed { fill: #e8912d; background: #e8912d; }
+  .o-violation { fill: #e01e5a; background: #e01e5a; }
+  tr.violation td { background: #fdf0f3; }
   table { border-collapse: collapse; width: 100%; font-size: 13px; }
   th { text-align: left; font-size: 11px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); border-bottom: 2px solid var(--border); padding: 4px 6px; position: sticky; top: 0; background: #fff; }
   td { border-bottom: 1px solid #f0f0f0; padding: 4px 6px; vertical-align: top; overflow-wrap: break-word; }
@@ -378,9 +383,22 @@ export function auditPageHtml(options: { nonce: string }): string {
     return td;
   }
 
+  const EXECUTION_CHIPS = ['succeeded', 'failed', 'violation'];
   function chip(td, outcome) {
     if (!outcome) return;
-    td.appendChild(el('span', 'chip ' + outcomeClass(outcome), outcome));
+    td.appendChild(el('span', 'chip ' + (EXECUTION_CHIPS.includes(outcome) ? 'o-' + outcome : outcomeClass(outcome)), outcome));
+  }
+
+  /** The reason column: a violation's rule and reason, an execution's times and result, a vote, or the record's reason. */
+  function summaryOf(record) {
+    if (record.violationRule) return record.violationRule + ': ' + (record.reason || '');
+    if (record.execution) {
+      const e = record.execution;
+      const ran = e.startedAt && e.finishedAt ? ' in ' + ((Date.parse(e.finishedAt) - Date.parse(e.startedAt)) / 1000) + ' s' : '';
+      const said = e.error ? e.error.code + ': ' + e.error.message : e.resultSummary || '';
+      return (e.status || '') + ', started ' + (e.startedAt ? localTime(e.startedAt) : '?') + ran + (said ? ' (' + said + ')' : '');
+    }
+    return record.reason || (record.vote ? record.vote + (record.comment ? ': ' + record.comment : '') : '');
   }
 
   function detailsRow(record) {
@@ -402,6 +420,17 @@ export function auditPageHtml(options: { nonce: string }): string {
     item('vote', record.vote);
     item('comment', record.comment);
     item('reason', record.reason);
+    item('violation rule', record.violationRule);
+    item('valid until', record.validUntil);
+    if (record.execution) {
+      item('execution status', record.execution.status);
+      item('started at', record.execution.startedAt);
+      item('finished at', record.execution.finishedAt);
+      item('result summary', record.execution.resultSummary);
+      item('result SHA-256', record.execution.resultSha256);
+      item('error', record.execution.error ? record.execution.error.code + ': ' + record.execution.error.message : null);
+      item('executed payload SHA-256', record.execution.executedPayloadSha256);
+    }
     const policies = record.policyIds.length > 0 ? record.policyIds : record.requestPolicyIds;
     item('policies', policies.length > 0 ? policies.join(', ') : 'none');
     item('payload SHA-256', record.payloadSha256 || 'none (a request the contract refused has no payload hash)');
@@ -425,7 +454,7 @@ export function auditPageHtml(options: { nonce: string }): string {
       return;
     }
     for (const record of data.records) {
-      const row = el('tr', 'record');
+      const row = el('tr', record.violationRule ? 'record violation' : 'record');
       row.setAttribute('data-action-id', record.actionId || '');
       row.setAttribute('data-event-type', record.eventType);
       row.setAttribute('data-event-id', record.eventId);
@@ -437,9 +466,11 @@ export function auditPageHtml(options: { nonce: string }): string {
       cell(row, record.action || '');
       cell(row, record.resourceType || record.resourceId ? (record.resourceType || '?') + '/' + (record.resourceId || '?') : '');
       cell(row, record.environment || '');
-      chip(cell(row, '', '', record.requestOutcome ? 'request outcome: ' + record.requestOutcome : ''), record.outcome);
+      // An execution shows what ran (succeeded or failed); a violation shows as one, whatever the request's outcome.
+      const shownOutcome = record.violationRule ? 'violation' : record.execution ? record.execution.status : record.outcome;
+      chip(cell(row, '', '', record.requestOutcome ? 'request outcome: ' + record.requestOutcome : ''), shownOutcome);
       cell(row, record.reviewerId || '');
-      cell(row, record.reason || (record.vote ? record.vote + (record.comment ? ': ' + record.comment : '') : ''), 'reason');
+      cell(row, summaryOf(record), 'reason');
       cell(row, short(record.actionId, 18), 'mono', record.actionId || '');
       cell(row, short(record.payloadSha256, 12), 'mono', record.payloadSha256 || '');
       row.addEventListener('click', () => {

@@ -36,6 +36,8 @@ export function bannerLines(facts: BannerFacts): string[] {
     `  bus endpoint   ${url}   EventBridge PutEvents to bus "${LOCAL_BUS_NAME}", Source "agent.<id>", DetailType "Action Requested"`,
     `  Slack          ${url}/slack   review messages; act as any member of the directory`,
     `                 Web API ${facts.slackApiUrl} (${slackSecrets})`,
+    `  Teams          ${url}/teams   the same reviews as Adaptive Cards; act as any member with an Entra ID object id`,
+    `                 bot endpoint ${url}/teams/api/messages (Bot Framework JWTs signed by a key made at start)`,
     `  decision API   GET ${url}/actions/{actionId}`,
     `                 votes: POST ${url}/actions/{actionId}/votes with header ${REVIEWER_HEADER}: <member id>`,
     `                 credentials: POST ${url}/actions/{actionId}/credentials with header ${AGENT_HEADER}: <agent id> (local-only STS credentials)`,

@@ -30,6 +30,8 @@ import { createLogger, OUTCOME_TONES, type Logger } from './log.js';
 import { LOCK_FILE, lockDataFolder, waitForPreviousDynamoDb, type DataFolderLock } from './data-lock.js';
 import type { StreamHandler } from './stream-poller.js';
 import { DEFAULT_SLACK_BOT_TOKEN, DEFAULT_SLACK_SIGNING_SECRET, SlackEmulator } from './slack/emulator.js';
+import { BotFrameworkIssuer } from './teams/bot-framework-issuer.js';
+import { DEFAULT_TEAMS_APP_ID, DEFAULT_TEAMS_CLIENT_SECRET, DEFAULT_TEAMS_TENANT_ID, TeamsEmulator } from './teams/emulator.js';
 import type { RateLimit } from './slack/rate-limit.js';
 import { LocalStepFunctions } from './step-functions.js';
 import type { ApprovalDefinition } from './workflow-definition.js';
@@ -60,6 +62,7 @@ const DECISION_API_FUNCTION = 'countersign-decision-api';
 const REQUEST_REVIEW_FUNCTION = 'countersign-request-review';
 const RECORD_OUTCOME_FUNCTION = 'countersign-record-outcome';
 const SLACK_INTERACTIONS_FUNCTION = 'countersign-slack-interactions';
+const TEAMS_INTERACTIONS_FUNCTION = 'countersign-teams-interactions';
 const REVIEW_API_FUNCTION = 'countersign-review-api';
 const RECORD_EXECUTION_FUNCTION = 'countersign-record-execution';
 const CREDENTIALS_FUNCTION = 'countersign-issue-credentials';
@@ -80,6 +83,8 @@ export interface LocalHandlers {
   requestReview: WorkflowTaskHandler;
   recordOutcome: WorkflowTaskHandler;
   slackInteractions: FunctionUrlHandler;
+  /** The Teams bot's messaging endpoint; without it the Teams emulator's taps answer 503. */
+  teamsInteractions?: FunctionUrlHandler;
   reviewApi: FunctionUrlHandler;
   /** record-execution, for agents' `Action Executed` reports; without it they match no rule. */
   recordExecution?: EvaluateActionHandler;
@@ -162,6 +167,8 @@ export interface LocalStack {
   bus: LocalEventBus;
   stepFunctions: LocalStepFunctions;
   slack: SlackEmulator;
+  /** The Microsoft Teams emulator (token endpoint, OpenID metadata and JWKS, Bot Connector, the /teams page). */
+  teams: TeamsEmulator;
   /** The Web API base URL the handlers use (`slackApiUrl`), e.g. http://127.0.0.1:4010/api/ */
   slackApiUrl: string;
   timeScale: number;
@@ -234,8 +241,16 @@ function emptyDataDir(dataDir: string): void {
 }
 
 /** The environment the handler modules read when they build their SDK clients at import time. */
-export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: string; directoryFile: string; slackBotToken: string; slackSigningSecret: string; auditDir?: string; auditRetentionDays?: number }): Record<string, string> {
+export function handlerEnvironment(endpoints: { url: string; dynamoDbEndpoint: string; directoryFile: string; slackBotToken: string; slackSigningSecret: string; auditDir?: string; auditRetentionDays?: number; teams?: { appId: string; tenantId: string; clientSecret: string } }): Record<string, string> {
+  const teams = endpoints.teams ?? { appId: DEFAULT_TEAMS_APP_ID, tenantId: DEFAULT_TEAMS_TENANT_ID, clientSecret: DEFAULT_TEAMS_CLIENT_SECRET };
   return {
+    // The Teams emulator's credentials and endpoints: the real token, Bot Connector and JWT code runs against them.
+    [ENV.teamsAppId]: teams.appId,
+    [ENV.teamsTenantId]: teams.tenantId,
+    [ENV.teamsClientSecret]: teams.clientSecret,
+    [ENV.teamsServiceUrl]: `${endpoints.url}/teams/connector/`,
+    [ENV.teamsLoginUrl]: `${endpoints.url}/teams/login`,
+    [ENV.teamsOpenIdMetadataUrl]: `${endpoints.url}/teams/botframework/openidconfiguration`,
     // The execution roles of the grants, as the stack would create them (the local STS takes any role ARN).
     [ENV.executionRoleArns]: JSON.stringify(localExecutionRoleArns()),
     AWS_ENDPOINT_URL_STS: endpoints.url,
@@ -270,13 +285,14 @@ function applyHandlerEnvironment(environment: Record<string, string>): void {
   delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
   delete process.env[ENV.slackBotTokenSecretArn];
   delete process.env[ENV.slackSigningSecretArn];
+  delete process.env[ENV.teamsSecretArn];
   Object.assign(process.env, environment);
   // Powertools logs at INFO by default; WARN keeps the terminal to the stack's own lines.
   if (process.env.LOG_LEVEL === undefined && process.env.POWERTOOLS_LOG_LEVEL === undefined) process.env.LOG_LEVEL = 'WARN';
 }
 
 async function loadRealHandlers(): Promise<LocalHandlers> {
-  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi, auditWriter, recordExecution, issueCredentials] = await Promise.all([
+  const [evaluate, decisionApi, requestReview, recordOutcome, slackInteractions, reviewApi, auditWriter, recordExecution, issueCredentials, teamsInteractions] = await Promise.all([
     import('../functions/evaluate-action/handler.js'),
     import('../functions/decision-api/handler.js'),
     import('../functions/request-review/handler.js'),
@@ -286,6 +302,7 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
     import('../functions/audit-writer/handler.js'),
     import('../functions/record-execution/handler.js'),
     import('../functions/issue-credentials/handler.js'),
+    import('../functions/teams-interactions/handler.js'),
   ]);
   return {
     evaluateAction: evaluate.handler,
@@ -293,6 +310,7 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
     requestReview: requestReview.handler,
     recordOutcome: recordOutcome.handler,
     slackInteractions: slackInteractions.handler,
+    teamsInteractions: teamsInteractions.handler,
     // The votes API's handler reads the AWS_IAM authorizer, which the Function URL event type leaves out.
     reviewApi: reviewApi.handler as unknown as FunctionUrlHandler,
     // Its event type adds the tumbling window's `shardId`, which the poller sends.
@@ -473,6 +491,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let operations: AwsOperations = bus.operations;
   let handlers: LocalHandlers | undefined;
   let slack: SlackEmulator | undefined;
+  let teams: TeamsEmulator | undefined;
+  const teamsIssuer = BotFrameworkIssuer.create();
   const sts = new LocalSts();
   /** The audit page and its data, when the audit trail runs. */
   let auditPages: AuditRoutes | undefined;
@@ -502,6 +522,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return invokeFunctionUrl(SLACK_INTERACTIONS_FUNCTION, handlers.slackInteractions, request);
   };
 
+  /** The teams-interactions Function URL (the bot's messaging endpoint): the Teams emulator posts invokes to it. */
+  const teamsMessagesUrl = async (request: HttpRequest): Promise<HttpResponse> => {
+    if (handlers?.teamsInteractions === undefined) return jsonResponse(503, { message: startingMessage });
+    return invokeFunctionUrl(TEAMS_INTERACTIONS_FUNCTION, handlers.teamsInteractions, request);
+  };
+
   const route = async (request: HttpRequest): Promise<HttpResponse> => {
     const { path, method } = request;
     if (path === '/' && method === 'POST') {
@@ -516,6 +542,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (path === '/slack/interactions') {
       // Any method reaches the function, as on a Function URL; the handler answers what it does not serve.
       return slackInteractionsUrl(request);
+    }
+    if (path === '/teams/api/messages') return teamsMessagesUrl(request);
+    if (path === '/teams' || path.startsWith('/teams/')) {
+      if (teams === undefined) return jsonResponse(503, { message: startingMessage });
+      const answer = await teams.handle(request);
+      return answer ?? jsonResponse(404, { message: `No Teams emulator route for ${method} ${path}` });
     }
     if (path === '/slack' || path.startsWith('/slack/') || path.startsWith('/api/')) {
       if (slack === undefined) return jsonResponse(503, { message: startingMessage });
@@ -604,6 +636,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log,
       ...(options.slackPersistence === false ? {} : { stateFile: join(dataDir, 'slack', 'workspace.json') }),
       ...(options.slackRateLimit === undefined ? {} : { rateLimit: options.slackRateLimit }),
+    });
+    teams = new TeamsEmulator({
+      directory: directory.data,
+      appId: DEFAULT_TEAMS_APP_ID,
+      tenantId: DEFAULT_TEAMS_TENANT_ID,
+      clientSecret: DEFAULT_TEAMS_CLIENT_SECRET,
+      bot: teamsMessagesUrl,
+      baseUrl: () => http.url,
+      issuer: await teamsIssuer,
+      log,
     });
     // Concurrently, since each takes seconds on a loaded machine: DynamoDB Local boots (a JVM) and
     // Java's version is checked, while the CDK app is synthesized and the handler modules are
@@ -695,6 +737,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const running = dynamoDb;
   const emulator = slack;
+  const teamsEmulator = teams;
   const auditTrail = audit;
   let stopping: Promise<void> | undefined;
   // In this order: nothing new comes in, what is running finishes and is written, and DynamoDB Local,
@@ -729,6 +772,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     bus,
     stepFunctions,
     slack: emulator,
+    teams: teamsEmulator,
     slackApiUrl: `${http.url}/api/`,
     timeScale,
     auditDir: auditTrail?.auditDir,

@@ -28,15 +28,12 @@ export function toolResultSha256(result: CallToolResult): string {
   return sha256Hex(canonicalJson(JSON.parse(JSON.stringify(result)) as unknown));
 }
 
-/**
- * Used while the Countersign this gateway talks to has no `Action Executed` event: the execution is
- * logged on the gateway's stderr, and the audit log holds the request and decision only.
- */
-export function loggedExecutions(log: (line: string) => void): ExecutionReporter {
+/** Reports through the agent client (`Action Executed` on the bus, as the agent); says on the gateway's log what it sent. */
+export function reportedExecutions(agent: { reportExecution(report: ExecutionReport): Promise<{ eventId: string }> }, log: (line: string) => void): ExecutionReporter {
   return {
-    report(execution) {
-      log(`${execution.actionId}: execution ${execution.status} (${execution.startedAt} to ${execution.finishedAt})${execution.error === undefined ? '' : `: ${execution.error.code} ${execution.error.message}`}`);
-      return Promise.resolve();
+    async report(execution) {
+      const { eventId } = await agent.reportExecution(execution);
+      log(`${execution.actionId}: execution ${execution.status} reported as Action Executed (event ${eventId})${execution.error === undefined ? '' : `: ${execution.error.code} ${execution.error.message}`}`);
     },
   };
 }

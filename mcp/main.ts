@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { createAgentClient, localAgentClient, type AgentClient } from '../client/index.js';
 import { GatewayConfigError, loadGatewayConfig, type GatewayConfig } from './config.js';
-import { loggedExecutions } from './execution-report.js';
+import { reportedExecutions } from './execution-report.js';
 import { CountersignGateway } from './gateway.js';
 import { serveStreamableHttp } from './http.js';
 import { connectUpstreams, UpstreamConnectError } from './upstreams.js';
@@ -81,7 +81,8 @@ async function main(): Promise<number> {
     log(error.message);
     return 1;
   }
-  const gateway = new CountersignGateway({ config, agent: agentClientFor(config), upstreams, reporter: loggedExecutions(log), log });
+  const agent = agentClientFor(config);
+  const gateway = new CountersignGateway({ config, agent, upstreams, reporter: reportedExecutions(agent, log), log });
   late.gateway = gateway;
   const names = [...upstreams.keys()].join(', ');
 

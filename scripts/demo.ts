@@ -8,6 +8,10 @@
  *   .. NAME  pending / where to approve it / what the client refused before sending
  *   <= NAME  OUTCOME  the final outcome (allowed, approved, denied, rejected, expired, invalid)
  *      NAME  ran      what the guarded action did (fake: nothing leaves this machine)
+ *      NAME  reported the execution report guard sent (`Action Executed`)
+ *   <= NAME  recorded the execution as Countersign recorded it (export: read back from the decision API)
+ *   -> NAME  ...      export only: the agent then reports running it again with other parameters
+ *   <= NAME  violation that report recorded as a violation, with the alert posted to the approvers' channel
  *   !! NAME  error    why the scenario could not finish
  *
  * Exit codes: 0 every scenario reached a final outcome (whatever it is); 1 an error (the stack is not
@@ -20,6 +24,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import {
   ActionNotPermittedError,
   CountersignClientError,
+  type ExecutionRecord,
   DEFAULT_LOCAL_URL,
   InvalidActionRequestError,
   localAgentClient,
@@ -32,7 +37,7 @@ import {
   type WaitOptions,
 } from '../client/index.js';
 import { short } from '../client/errors.js';
-import { AGENT_SOURCE_PREFIX, DETAIL_TYPE_REQUESTED, SPEC_VERSION } from '../shared/domain/contract.js';
+import { AGENT_SOURCE_PREFIX, DETAIL_TYPE_REQUESTED, SPEC_VERSION, payloadSha256, type ActionRequest } from '../shared/domain/contract.js';
 import { colourWanted, painter, type Tone } from '../local/log.js';
 import { playMcpScenario } from './demo-mcp.js';
 
@@ -74,6 +79,8 @@ export interface DemoOptions {
   pollIntervalMs?: { initial: number; max: number };
   /** How long to wait for a stack that answers /health with 503 (starting). @default 60 s */
   startupWaitMs?: number;
+  /** How long to wait for the export's execution, and then its violation alert, to be recorded. @default 30 s */
+  followTimeoutMs?: number;
 }
 
 interface Scenario {
@@ -86,6 +93,11 @@ interface Scenario {
   approveHint?: (endpoint: string) => string;
   /** The fake action the guard runs once allowed or approved. */
   perform?: (approval: GuardedApproval) => string;
+  /**
+   * After it ran: read the execution back, then report a second run with these parameters instead
+   * (a payload that was not approved, on an approval already used) and show the violation and its alert.
+   */
+  misuse?: { parameters: Record<string, unknown>; says: string };
 }
 
 function localDate(date: Date): string {
@@ -125,6 +137,7 @@ function scenarios(): Scenario[] {
       },
       approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-data-owners, act as bob and tap Approve (alice owns billing-agent and cannot approve)`,
       perform: (approval) => `exported ${text(approval.parameters.table)} as ${text(approval.parameters.format)} to exports/customers.${text(approval.parameters.format)} (fake: nothing left this machine)`,
+      misuse: { parameters: { table: 'customers_with_cards', format: 'csv' }, says: 'reports running it again on customers_with_cards: not what was approved, and the approval is used' },
     },
     {
       name: 'iam',
@@ -136,7 +149,7 @@ function scenarios(): Scenario[] {
         parameters: { policyName: 'billing-readers', statement: { effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::invoices/*'] } },
         justification: 'Billing readers need the invoice archive for the audit',
       },
-      approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-security, act as dan and tap Approve, then as erin (2 needed; carol owns ops-agent and cannot approve)`,
+      approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-security (or ${endpoint}/teams, Security > Approvals), act as dan and tap Approve, then as erin (2 needed, from either; carol owns ops-agent and cannot approve)`,
       perform: (approval) => {
         const statement = approval.parameters.statement as { effect?: unknown; actions?: unknown; resources?: unknown } | undefined;
         return `added ${text(statement?.effect)} ${text(statement?.actions)} on ${text(statement?.resources)} to ${text(approval.parameters.policyName)} (fake)`;
@@ -156,7 +169,8 @@ function scenarios(): Scenario[] {
         context: { requestedAt: `${localDate(new Date())}T03:00:00`, riskHints: ['off-hours'] },
       },
       note: 'at 3 a.m.',
-      approveHint: (endpoint) => `open ${endpoint}/slack, channel #approvals-security, act as carol, dan or erin and tap Approve (heidi owns support-agent; grace is who it is for)`,
+      // Approved in Teams: the same review sits in #approvals-security in Slack and updates there too.
+      approveHint: (endpoint) => `open ${endpoint}/teams, Security > Approvals, act as carol, dan or erin and tap Approve (heidi owns support-agent; grace is who it is for); ${endpoint}/slack #approvals-security shows the same review update`,
       perform: (approval) => `sent ${text(approval.parameters.user)} a ${text(approval.parameters.delivery)} (fake)`,
     },
     {
@@ -191,6 +205,7 @@ function scenarios(): Scenario[] {
 const TONE_OF: Record<string, Tone> = {
   allowed: 'ok', approved: 'ok', ran: 'ok', denied: 'error', rejected: 'error', expired: 'warn', invalid: 'warn',
   pending: 'warn', waiting: 'warn', vote: 'plain', refused: 'warn', sent: 'plain', error: 'error',
+  reported: 'plain', recorded: 'ok', violation: 'error',
 };
 
 type Printer = (mark: '->' | '..' | '<=' | '  ' | '!!', scenario: string, word: string, message: string) => void;
@@ -229,14 +244,63 @@ export function refusalText(decision: FinalDecision): string {
   return `${by}: ${decision.reason}`;
 }
 
-async function playGuarded(scenario: Scenario, client: AgentClient, print: Printer, hooks: Pick<WaitOptions, 'onPending' | 'onVote'>): Promise<void> {
+/** How the demo shows an execution as recorded: who, when (UTC), how it ended, and what it said. */
+export function executionText(execution: ExecutionRecord): string {
+  const ran = (Date.parse(execution.finishedAt) - Date.parse(execution.startedAt)) / 1000;
+  const said = execution.error === null ? execution.resultSummary : `${execution.error.code}: ${execution.error.message}`;
+  return `executed by ${execution.agentId} at ${execution.startedAt} (${ran} s), ${execution.status}${said === null ? '' : `: ${said}`}`;
+}
+
+/** The violation alert in the local Slack workspace for `actionId`, and its channel, once posted. */
+interface PostedAlert { channel: string; text: string }
+
+async function violationAlert(endpoint: string, actionId: string): Promise<PostedAlert | undefined> {
+  const response = await fetch(`${endpoint}/slack/state`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+  if (!response.ok) return undefined;
+  const state = await response.json() as { channels?: { name: string; messages: { text: string }[] }[] };
+  for (const channel of state.channels ?? []) {
+    const message = channel.messages.find((m) => m.text.startsWith('Execution violation [') && m.text.includes(actionId));
+    if (message !== undefined) return { channel: channel.name, text: message.text };
+  }
+  return undefined;
+}
+
+async function poll<T>(what: string, timeoutMs: number, read: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await read();
+    if (found !== undefined) return found;
+    if (Date.now() >= deadline) throw new CountersignClientError(`${what} did not appear within ${timeoutMs / 1000} s: is the local stack recording Action Executed?`);
+    await new Promise((done) => setTimeout(done, 250));
+  }
+}
+
+/** The export, after it ran: its execution read back, then a second report that is a violation, and its alert. */
+async function followExecution(scenario: Scenario, approval: GuardedApproval, client: AgentClient, endpoint: string, print: Printer, timeoutMs: number): Promise<void> {
+  const { actionId } = approval;
+  const execution = await poll(`the execution of ${actionId}`, timeoutMs, async () => (await client.waitForDecision(actionId)).execution ?? undefined);
+  print('<=', scenario.name, 'recorded', executionText(execution));
+  if (scenario.misuse === undefined) return;
+  print('->', scenario.name, '', `${scenario.agentId} ${scenario.misuse.says}`);
+  const changed = { ...structuredClone(approval.request), parameters: scenario.misuse.parameters } as ActionRequest;
+  const now = new Date().toISOString();
+  await client.reportExecution({ actionId, payloadSha256: payloadSha256(changed), status: 'succeeded', startedAt: now, finishedAt: now, result: { summary: `exported ${text(scenario.misuse.parameters.table)}` } });
+  const alert = await poll(`the violation alert for ${actionId}`, timeoutMs, () => violationAlert(endpoint, actionId));
+  print('<=', scenario.name, 'violation', `recorded, and alerted in #${alert.channel}: ${alert.text}`);
+}
+
+async function playGuarded(scenario: Scenario, client: AgentClient, print: Printer, hooks: Pick<WaitOptions, 'onPending' | 'onVote'>, follow: { endpoint: string; timeoutMs: number }): Promise<void> {
   const perform = scenario.perform ?? (() => 'done (fake)');
+  let ran: GuardedApproval | undefined;
   try {
     const result = await client.guard(scenario.spec, (approval) => {
       print('<=', scenario.name, approval.outcome, `${decidedBy(approval)}: running it (payload ${short(approval.payloadSha256)})`);
+      ran = approval;
       return perform(approval);
-    }, hooks);
+    }, { ...hooks, summarize: (said) => said });
     print('  ', scenario.name, 'ran', result);
+    print('  ', scenario.name, 'reported', `Action Executed: succeeded, with the result's SHA-256 (guard reports every run)`);
+    if (ran !== undefined && scenario.misuse !== undefined) await followExecution(scenario, ran, client, follow.endpoint, print, follow.timeoutMs);
   } catch (error) {
     if (!(error instanceof ActionNotPermittedError)) throw error;
     const { decision } = error;
@@ -362,7 +426,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     };
     try {
       if (scenario.name === 'malformed') await playMalformed(scenario, client, endpoint, print);
-      else await playGuarded(scenario, client, print, { onPending, onVote });
+      else await playGuarded(scenario, client, print, { onPending, onVote }, { endpoint, timeoutMs: options.followTimeoutMs ?? 30_000 });
       return true;
     } catch (error) {
       const message = error instanceof CountersignClientError ? error.message : `unexpected ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;

@@ -31,6 +31,18 @@ export const ENV = {
   digestKeyId: 'COUNTERSIGN_DIGEST_KEY_ID',
   /** The audit writer's on-failure bucket (failed stream batches), which the redrive reads. */
   auditFailureBucket: 'COUNTERSIGN_AUDIT_FAILURE_BUCKET',
+  /** The Teams bot's secret, JSON `{"appId", "tenantId", "clientSecret"}`: every function that talks to Teams. */
+  teamsSecretArn: 'COUNTERSIGN_TEAMS_SECRET_ARN',
+  /** Local overrides of the Teams secret (and the way to run without Secrets Manager). */
+  teamsAppId: 'TEAMS_APP_ID',
+  teamsTenantId: 'TEAMS_TENANT_ID',
+  teamsClientSecret: 'TEAMS_CLIENT_SECRET',
+  /** Bot Connector base URL. Default: the public cloud's, https://smba.trafficmanager.net/teams/ */
+  teamsServiceUrl: 'COUNTERSIGN_TEAMS_SERVICE_URL',
+  /** Entra ID authority for the client-credentials token. Default: https://login.microsoftonline.com */
+  teamsLoginUrl: 'COUNTERSIGN_TEAMS_LOGIN_URL',
+  /** The Bot Framework's OpenID metadata (its JWKS signs Teams' requests). Default: the Bot Framework's own. */
+  teamsOpenIdMetadataUrl: 'COUNTERSIGN_TEAMS_OPENID_METADATA_URL',
   /** Path of the execution-grant configuration JSON. Default: the bundled config/execution-grants.json. */
   executionGrantsFile: 'COUNTERSIGN_EXECUTION_GRANTS_FILE',
   /** The execution roles the stack created, JSON `{"<grant role name>": "<role ARN>"}` (credentials API). */
@@ -125,10 +137,43 @@ export function defaultDirectoryFile(): string {
   return fileURLToPath(new URL('../config/directory.json', import.meta.url));
 }
 
+/** Where the Teams bot's credentials come from, and the Bot Framework endpoints it talks to. */
+export interface TeamsConfig {
+  /** Secret with `{"appId", "tenantId", "clientSecret"}`; unused when the three overrides are set. */
+  secretArn: string | undefined;
+  /** The local overrides, all three or none. */
+  credentials: { appId: string; tenantId: string; clientSecret: string } | undefined;
+  serviceUrl: string;
+  loginUrl: string;
+  openIdMetadataUrl: string | undefined;
+}
+
+export const DEFAULT_TEAMS_SERVICE_URL = 'https://smba.trafficmanager.net/teams/';
+export const DEFAULT_TEAMS_LOGIN_URL = 'https://login.microsoftonline.com';
+
+/** Teams is optional for the review functions: configured when its secret ARN (or the local overrides) is set. */
+function teamsConfig(env: Env): TeamsConfig | undefined {
+  const overrides = [ENV.teamsAppId, ENV.teamsTenantId, ENV.teamsClientSecret].map((name) => optional(env, name));
+  const set = overrides.filter((value) => value !== undefined).length;
+  if (set !== 0 && set !== 3) throw new ConfigError(`set all of ${ENV.teamsAppId}, ${ENV.teamsTenantId} and ${ENV.teamsClientSecret}, or none of them`);
+  const [appId, tenantId, clientSecret] = overrides;
+  const secretArn = optional(env, ENV.teamsSecretArn);
+  if (secretArn === undefined && set === 0) return undefined;
+  return {
+    secretArn,
+    credentials: appId === undefined || tenantId === undefined || clientSecret === undefined ? undefined : { appId, tenantId, clientSecret },
+    serviceUrl: optional(env, ENV.teamsServiceUrl) ?? DEFAULT_TEAMS_SERVICE_URL,
+    loginUrl: optional(env, ENV.teamsLoginUrl) ?? DEFAULT_TEAMS_LOGIN_URL,
+    openIdMetadataUrl: optional(env, ENV.teamsOpenIdMetadataUrl),
+  };
+}
+
 export interface ReviewFunctionConfig {
   tableName: string;
   directoryFile: string;
   slack: SlackConfig;
+  /** Absent when Teams is not configured: reviews then go to Slack only. */
+  teams: TeamsConfig | undefined;
 }
 
 function reviewFunctionConfig(env: Env, needs: { signingSecret: boolean }): ReviewFunctionConfig {
@@ -136,7 +181,21 @@ function reviewFunctionConfig(env: Env, needs: { signingSecret: boolean }): Revi
     tableName: required(env, ENV.tableName),
     directoryFile: optional(env, ENV.directoryFile) ?? defaultDirectoryFile(),
     slack: slackConfig(env, needs),
+    teams: teamsConfig(env),
   };
+}
+
+export interface TeamsInteractionsConfig extends ReviewFunctionConfig {
+  teams: TeamsConfig;
+}
+
+/** teams-interactions: verifies the Bot Framework's JWT, records votes, resumes the workflow, updates Slack too. */
+export function teamsInteractionsConfig(env: Env = process.env): TeamsInteractionsConfig {
+  const config = reviewFunctionConfig(env, { signingSecret: false });
+  if (config.teams === undefined) {
+    throw new ConfigError(`environment variable ${ENV.teamsSecretArn} is not set, and ${ENV.teamsAppId}/${ENV.teamsTenantId}/${ENV.teamsClientSecret} do not override it; the stack sets the secret ARN, the local stack the overrides`);
+  }
+  return { ...config, teams: config.teams };
 }
 
 /** request-review: stores task tokens, posts reviews, may resume the workflow. */

@@ -13,6 +13,7 @@ import { recordExecutionConfig } from '../../shared/config.js';
 import { recordExecutionReport, type RecordExecutionDeps } from '../../shared/execution/record-execution.js';
 import { channelAlerts, reviewMessages } from '../../shared/execution/review-adapters.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
+import { teamsDepsOf } from '../../shared/adapters/aws/teams-credentials.js';
 
 const config = recordExecutionConfig();
 const logger = new Logger({ serviceName: 'record-execution' });
@@ -23,10 +24,12 @@ const client = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const store = new DynamoExecutionStore(client, config.tableName);
 const reviews = new DynamoReviewStore(client, config.tableName);
 const now = () => new Date();
+// The review's Teams card shows the execution too, when Teams is configured.
+const teams = teamsDepsOf(config.teams, directory);
 
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordExecutionDeps => {
   const channel = new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory);
-  return { store, now, alerts: channelAlerts(channel, directory), messages: reviewMessages({ store: reviews, channel, directory, now }) };
+  return { store, now, alerts: channelAlerts(channel, directory, teams.teams), messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }) };
 });
 
 /** `Action Executed` from agents: records the execution, or the violation, once. */

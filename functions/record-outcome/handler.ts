@@ -10,6 +10,7 @@ import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { recordOutcomeConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
+import { teamsDepsOf } from '../../shared/adapters/aws/teams-credentials.js';
 import { recordOutcome, type RecordOutcomeDeps } from '../../shared/review/record-outcome.js';
 import type { RecordOutcomeEvent } from '../../shared/workflow/contract.js';
 
@@ -18,12 +19,15 @@ const logger = new Logger({ serviceName: 'record-outcome' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'record-outcome' });
 const tracer = new Tracer({ serviceName: 'record-outcome' });
 const directory = loadDirectoryFile(config.directoryFile);
+// Teams beside Slack when configured: cards are posted and updated in the group's Teams channel too.
+const teams = teamsDepsOf(config.teams, directory);
 const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
 const publisher = new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName);
 
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordOutcomeDeps => ({
   store, publisher, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
+  ...teams,
 }));
 
 /** The approval workflow's last step on every path (RecordApproved/Rejected/Expired/Failed). */

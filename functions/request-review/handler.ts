@@ -8,6 +8,7 @@ import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { requestReviewConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
+import { teamsDepsOf } from '../../shared/adapters/aws/teams-credentials.js';
 import { openReview, type OpenReviewDeps } from '../../shared/review/open-review.js';
 import type { RequestReviewEvent } from '../../shared/workflow/contract.js';
 
@@ -16,12 +17,15 @@ const logger = new Logger({ serviceName: 'request-review' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'request-review' });
 const tracer = new Tracer({ serviceName: 'request-review' });
 const directory = loadDirectoryFile(config.directoryFile);
+// Teams beside Slack when configured: cards are posted and updated in the group's Teams channel too.
+const teams = teamsDepsOf(config.teams, directory);
 const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
 
 // The Slack secret is read through a cache with a max age, and again at once when Slack refuses the token.
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }): OpenReviewDeps => ({
   store, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
+  ...teams,
 }));
 
 /** Invoked by the approval workflow (lambda:invoke.waitForTaskToken) for each phase. The event holds the task token: never log it. */

@@ -11,6 +11,7 @@ import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { reviewApiConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
+import { teamsDepsOf } from '../../shared/adapters/aws/teams-credentials.js';
 import { errorResponse } from '../../shared/review/slack-interaction.js';
 import { answerVoteRequest, type VotesApiDeps } from '../../shared/review/votes-api.js';
 
@@ -18,6 +19,8 @@ const config = reviewApiConfig();
 const logger = new Logger({ serviceName: 'review-api' });
 const tracer = new Tracer({ serviceName: 'review-api' });
 const directory = loadDirectoryFile(config.directoryFile);
+// Teams beside Slack when configured: cards are posted and updated in the group's Teams channel too.
+const teams = teamsDepsOf(config.teams, directory);
 const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const store = new DynamoReviewStore(dynamo, config.tableName);
 const decisions = new DynamoDecisionStore(dynamo, config.tableName);
@@ -26,6 +29,7 @@ const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }): VotesApiDeps => ({
   store, decisions, callbacks, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
+  ...teams,
 }));
 
 /** `POST /actions/{actionId}/votes` behind a Function URL with AWS_IAM auth: the caller is the reviewer. */

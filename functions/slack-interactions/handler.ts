@@ -11,6 +11,7 @@ import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { slackInteractionsConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
+import { teamsDepsOf } from '../../shared/adapters/aws/teams-credentials.js';
 import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { answerSlackRequest, errorResponse, type SlackHttpRequest } from '../../shared/review/slack-interaction.js';
 
@@ -19,12 +20,15 @@ const logger = new Logger({ serviceName: 'slack-interactions' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'slack-interactions' });
 const tracer = new Tracer({ serviceName: 'slack-interactions' });
 const directory = loadDirectoryFile(config.directoryFile);
+// Teams beside Slack when configured: cards are posted and updated in the group's Teams channel too.
+const teams = teamsDepsOf(config.teams, directory);
 const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
 const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
 
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }): ReviewDeps => ({
   store, callbacks, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl, interactive: true }), directory),
+  ...teams,
 }));
 
 /** Checks and answers a request; a signature that fails with the cached secret is checked once more after a forced refetch (a rotation). */

@@ -184,16 +184,7 @@ export class SlackReviews extends Construct {
     // keeps it from agents). When a vote closed the request between two phases, request-review fails with
     // ReviewClosed instead (shared/review/open-review.ts), which the workflow routes to recording.
     for (const [name, handler] of [['SlackInteractions', this.slackInteractions], ['ReviewApi', this.reviewApi]] as const) {
-      // A policy of its own, outside the function's scope, so that this acknowledgement (and not the house
-      // function's, for X-Ray) is the one that covers the "*".
-      const policy = new Policy(this, `${name}TaskCallbacks`, {
-        statements: [new PolicyStatement({ actions: [...TASK_CALLBACK_ACTIONS], resources: ['*'] })],
-        roles: [handler.role],
-      });
-      Validations.of(policy).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'states:SendTaskSuccess and states:SendTaskFailure support no resource-level permissions: the task token, kept server-side, is the capability. Only slack-interactions and review-api hold them (a test checks that no other role does).',
-      });
+      grantTaskCallbacks(this, name, handler.role);
     }
 
     this.slackInteractionsUrl = this.slackInteractions.function.addFunctionUrl({ authType: FunctionUrlAuthType.NONE });
@@ -247,6 +238,22 @@ export class SlackReviews extends Construct {
       }),
     );
   }
+}
+
+/**
+ * states:SendTaskSuccess/SendTaskFailure for one of the ways reviewers vote (Slack, Teams, the API). A policy
+ * of its own, outside the function's scope, so that this acknowledgement (and not the house function's, for
+ * X-Ray) is the one that covers the "*".
+ */
+export function grantTaskCallbacks(scope: Construct, name: string, role: IRole): void {
+  const policy = new Policy(scope, `${name}TaskCallbacks`, {
+    statements: [new PolicyStatement({ actions: [...TASK_CALLBACK_ACTIONS], resources: ['*'] })],
+    roles: [role],
+  });
+  Validations.of(policy).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'states:SendTaskSuccess and states:SendTaskFailure support no resource-level permissions: the task token, kept server-side, is the capability. Only slack-interactions, teams-interactions and review-api hold them (a test checks that no other role does).',
+  });
 }
 
 function absolute(path: string): string {

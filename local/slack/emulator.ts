@@ -93,7 +93,7 @@ export class SlackEmulator {
         slackIds.push(slackId);
         this.groupsOf.set(slackId, [...(this.groupsOf.get(slackId) ?? []), group]);
       }
-      this.groupOfChannel.set(channel.id, { group, members: slackIds });
+      if (channel !== undefined) this.groupOfChannel.set(channel.id, { group, members: slackIds });
     }
     for (const [agent, { owners }] of Object.entries(options.directory.agents)) {
       for (const owner of owners) {

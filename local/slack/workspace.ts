@@ -207,7 +207,7 @@ export class SlackWorkspace {
     this.users = directory.members.map((member) => ({ id: member.slackUserId, name: member.id, realName: titleCase(member.id), email: member.email }));
     for (const user of this.users) this.usersById.set(user.id, user);
     const created = Math.floor(this.now() / 1000);
-    this.channels = Object.values(directory.groups).map(({ channel }) => ({ id: channel.id, name: channel.name, created }));
+    this.channels = Object.values(directory.groups).flatMap(({ channel }) => (channel === undefined ? [] : [{ id: channel.id, name: channel.name, created }]));
     for (const channel of this.channels) {
       this.channelsById.set(channel.id, channel);
       this.history.set(channel.id, []);

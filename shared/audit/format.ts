@@ -26,7 +26,8 @@ export const SEQUENCE_KEY_DIGITS = 40;
 
 export const AUDIT_EVENT_TYPES = [
   'requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict',
-  'credentials_issued', 'credentials_refused', 'credentials_failed', 'unmappable',
+  'credentials_issued', 'credentials_refused', 'credentials_failed',
+  'executed', 'execution_violation', 'unmappable',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
@@ -64,8 +65,22 @@ export interface AuditRecord {
   /** When a record that went to the failure destination was redriven into the log; null for every other. */
   redriven_at: string | null;
   /**
-   * The event item as written (canonical JSON) for `requested`, `conflict`, `credentials_*` (the role, session
-   * name, duration and session policy asked of STS, never the credentials) and `unmappable`, else null.
+   * Until when an allowed or approved request may be executed, once: on `decided` (allowed), `outcome`
+   * (approved), `executed` and `execution_violation` records of a permitted request; else null. Records
+   * written before issue 12 have no such field (null in the table).
+   */
+  valid_until: string | null;
+  /** `executed` and `execution_violation`: the reported status (`succeeded` | `failed`), as the agent reported it. */
+  execution_status: string | null;
+  /** `executed` and `execution_violation`: the reported start and end of the act (the agent's clock). */
+  started_at: string | null;
+  finished_at: string | null;
+  /** `execution_violation`: the rule the report broke (`no_decision`, `not_permitted`, `payload_mismatch`, …). */
+  violation_rule: string | null;
+  /**
+   * The event item as written (canonical JSON) for `requested`, `conflict`, `review_requested`,
+   * `escalated`, `credentials_*` (the role, session name, duration and session policy asked of STS, never
+   * the credentials), `executed`, `execution_violation` and `unmappable`, else null.
    */
   detail: string | null;
   prev_hash: string;
@@ -95,6 +110,11 @@ export const AUDIT_COLUMNS: ReadonlyArray<{ name: keyof AuditRecord; type: 'stri
   { name: 'shard_id', type: 'string' },
   { name: 'sequence_number', type: 'string' },
   { name: 'redriven_at', type: 'string' },
+  { name: 'valid_until', type: 'timestamp' },
+  { name: 'execution_status', type: 'string' },
+  { name: 'started_at', type: 'timestamp' },
+  { name: 'finished_at', type: 'timestamp' },
+  { name: 'violation_rule', type: 'string' },
   { name: 'detail', type: 'string' },
   { name: 'prev_hash', type: 'string' },
   { name: 'hash', type: 'string' },

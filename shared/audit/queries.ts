@@ -6,7 +6,8 @@
  *
  * Parameters are written `:name` and are always string values; `renderSavedQuery` replaces them with
  * SQL string literals (quotes doubled), using each parameter's documented default when not given.
- * Times are UTC, written 'YYYY-MM-DD HH:MM:SS'.
+ * Times are UTC, written 'YYYY-MM-DD HH:MM:SS'. "Now" is `localtimestamp`: the session's time zone,
+ * UTC in Athena and in `audit query` (which sets it).
  */
 import { AUDIT_TABLE_NAME } from './format.js';
 
@@ -29,6 +30,8 @@ const TO: QueryParameter = { description: 'end of the time range, UTC, exclusive
 /** The time range, with the partition filter that lets Athena skip other days. */
 const IN_RANGE = `dt BETWEEN substr(:from, 1, 10) AND substr(:to, 1, 10)
   AND occurred_at >= CAST(:from AS TIMESTAMP) AND occurred_at < CAST(:to AS TIMESTAMP)`;
+/** The records that permit an act: an allowed decision, or an approved outcome. */
+const PERMITTED = `((event_type = 'decided' AND outcome = 'allowed') OR (event_type = 'outcome' AND outcome = 'approved'))`;
 
 export const SAVED_QUERIES: readonly SavedQuery[] = [
   {
@@ -118,6 +121,71 @@ JOIN required r ON r.action_id = p.action_id
 LEFT JOIN approvals a ON a.action_id = p.action_id
 WHERE coalesce(a.approvers, 0) = 0
 ORDER BY p.passed_at, p.action_id`,
+  },
+  {
+    name: 'approved-not-executed',
+    description: 'Allowed or approved actions whose validity window passed with no execution reported (requests decided before validUntil existed are not listed)',
+    params: { as_of: { description: 'the time to judge at, UTC (YYYY-MM-DD HH:MM:SS); empty for now', default: '' } },
+    sql: `WITH permitted AS (
+  SELECT action_id, max(agent_id) AS agent_id, max(action) AS action, max(resource_type) AS resource_type, max(resource_id) AS resource_id,
+    max(environment) AS environment, max(outcome) AS outcome, min(occurred_at) AS permitted_at, max(valid_until) AS valid_until
+  FROM ${T}
+  WHERE ${PERMITTED} AND valid_until IS NOT NULL
+  GROUP BY action_id
+), executed AS (
+  SELECT DISTINCT action_id FROM ${T} WHERE event_type = 'executed'
+)
+SELECT p.action_id, p.agent_id, p.action, p.resource_type, p.resource_id, p.environment, p.outcome, p.permitted_at, p.valid_until
+FROM permitted p
+LEFT JOIN executed e ON e.action_id = p.action_id
+WHERE e.action_id IS NULL
+  AND p.valid_until < coalesce(CAST(nullif(:as_of, '') AS TIMESTAMP), localtimestamp)
+ORDER BY p.valid_until, p.action_id`,
+  },
+  {
+    name: 'executed-without-approval',
+    description: 'Execution reports that no valid decision covers (should be empty): every recorded violation, and any executed record with no allowed or approved decision in the log',
+    params: { from: FROM, to: TO },
+    sql: `WITH permitted AS (
+  SELECT DISTINCT action_id FROM ${T} WHERE ${PERMITTED}
+)
+SELECT occurred_at, violation_rule AS rule, action_id, agent_id, action, resource_type, resource_id, outcome, execution_status, started_at, reason, event_id
+FROM ${T}
+WHERE event_type = 'execution_violation'
+  AND ${IN_RANGE}
+UNION ALL
+SELECT x.occurred_at, 'no_permit_in_log' AS rule, x.action_id, x.agent_id, x.action, x.resource_type, x.resource_id, x.outcome, x.execution_status, x.started_at,
+  'an executed record with no allowed decision or approved outcome in the log' AS reason, x.event_id
+FROM ${T} x
+LEFT JOIN permitted p ON p.action_id = x.action_id
+WHERE x.event_type = 'executed' AND p.action_id IS NULL
+  AND x.dt BETWEEN substr(:from, 1, 10) AND substr(:to, 1, 10)
+  AND x.occurred_at >= CAST(:from AS TIMESTAMP) AND x.occurred_at < CAST(:to AS TIMESTAMP)
+ORDER BY occurred_at, event_id`,
+  },
+  {
+    name: 'time-to-execute',
+    description: 'How long agents take from the decision (allowed, or approved) to the start of the act, and how long the act runs, per agent and action',
+    params: { from: FROM, to: TO },
+    sql: `WITH permitted AS (
+  SELECT action_id, min(occurred_at) AS permitted_at FROM ${T}
+  WHERE ${PERMITTED}
+  GROUP BY action_id
+), executed AS (
+  SELECT action_id, agent_id, action, execution_status, started_at, finished_at FROM ${T}
+  WHERE event_type = 'executed'
+    AND ${IN_RANGE}
+)
+SELECT e.agent_id, e.action,
+  count(*) AS executions,
+  count(CASE WHEN e.execution_status = 'failed' THEN 1 END) AS failed,
+  round(avg(date_diff('millisecond', p.permitted_at, e.started_at)) / 1000.0, 3) AS avg_seconds_to_start,
+  round(max(date_diff('millisecond', p.permitted_at, e.started_at)) / 1000.0, 3) AS max_seconds_to_start,
+  round(avg(date_diff('millisecond', e.started_at, e.finished_at)) / 1000.0, 3) AS avg_seconds_running
+FROM executed e
+JOIN permitted p ON p.action_id = e.action_id
+GROUP BY e.agent_id, e.action
+ORDER BY e.agent_id, e.action`,
   },
 ];
 

@@ -71,6 +71,8 @@ export async function defineAuditEvents(connection: DuckDBConnection, dir: strin
 export async function openAuditQuery(dir: string): Promise<AuditQueryEngine> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
+  // The saved queries' "now" (localtimestamp) is UTC, as in Athena, whatever the machine's zone.
+  await connection.run("SET TimeZone = 'UTC'");
   await defineAuditEvents(connection, dir);
   return {
     async run(sql: string): Promise<QueryResult> {

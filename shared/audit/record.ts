@@ -22,12 +22,13 @@ export interface StreamPosition {
 
 const MAPPED_TYPES = [
   'requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict',
-  'credentials_issued', 'credentials_refused', 'credentials_failed',
+  'credentials_issued', 'credentials_refused', 'credentials_failed', 'executed', 'execution_violation',
 ] as const;
 type MappedType = (typeof MAPPED_TYPES)[number];
 /** The types whose whole item is kept in `detail` (format.ts). */
 const DETAIL_TYPES: ReadonlySet<AuditEventType> = new Set([
-  'requested', 'conflict', 'review_requested', 'escalated', 'credentials_issued', 'credentials_refused', 'credentials_failed', 'unmappable',
+  'requested', 'conflict', 'review_requested', 'escalated', 'credentials_issued', 'credentials_refused', 'credentials_failed',
+  'executed', 'execution_violation', 'unmappable',
 ]);
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 /**
@@ -108,7 +109,25 @@ function commonFields(item: Item, position: StreamPosition) {
   };
 }
 
-const EMPTY = { outcome: null, reason: null, reviewer_id: null, vote: null, comment: null, policy_ids: [] as string[] };
+const EMPTY = {
+  outcome: null, reason: null, reviewer_id: null, vote: null, comment: null, policy_ids: [] as string[],
+  valid_until: null, execution_status: null, started_at: null, finished_at: null, violation_rule: null,
+};
+
+/**
+ * A time column (`valid_until`, `started_at`, `finished_at`): the item's ISO 8601 UTC text, which both
+ * the Glue table's SerDe and DuckDB read as a timestamp. Anything else is null in the column (the item,
+ * kept whole in `detail`, still shows it): one odd field must not make the table unreadable.
+ */
+function time(item: Item, field: string): string | null {
+  const value = text(item, field);
+  return value !== null && ISO_UTC.test(value) && Number.isFinite(Date.parse(value)) ? value : null;
+}
+
+/** What an execution report says, on `executed` and `execution_violation` records. */
+function executionFields(item: Item) {
+  return { execution_status: text(item, 'status'), started_at: time(item, 'startedAt'), finished_at: time(item, 'finishedAt'), valid_until: time(item, 'validUntil') };
+}
 
 function mapped(item: Item, type: MappedType, position: StreamPosition): AuditRecordBody {
   const eventId = need(item, 'eventId', type);
@@ -124,8 +143,17 @@ function mapped(item: Item, type: MappedType, position: StreamPosition): AuditRe
     case 'outcome': {
       const policyIds = texts(item, 'policyIds');
       if (policyIds === null) throw new Unmappable(`${type} event item has policyIds that are not a list of strings`);
-      return { ...base, outcome: need(item, 'outcome', type), reason: text(item, 'reason'), policy_ids: policyIds, detail };
+      return { ...base, outcome: need(item, 'outcome', type), reason: text(item, 'reason'), policy_ids: policyIds, valid_until: time(item, 'validUntil'), detail };
     }
+    case 'executed': {
+      // A failed act's error is its reason; what the act returned is in detail (resultSummary, resultSha256).
+      const errorCode = text(item, 'errorCode');
+      return { ...base, ...executionFields(item), execution_status: need(item, 'status', type), outcome: text(item, 'outcome'), reason: errorCode === null ? null : `${errorCode}: ${text(item, 'errorMessage') ?? ''}`, detail };
+    }
+    case 'execution_violation':
+      // A violation on a received request carries that request's outcome and number; one that names no
+      // received request (keyed execution/<fingerprint>) has neither, nor the request's fields.
+      return { ...base, ...executionFields(item), outcome: text(item, 'outcome'), violation_rule: need(item, 'rule', type), reason: text(item, 'reason'), detail };
     case 'vote':
       return { ...base, reviewer_id: need(item, 'reviewerId', type), vote: need(item, 'vote', type), comment: text(item, 'comment'), detail };
     case 'vote_refused':

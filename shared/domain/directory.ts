@@ -4,6 +4,7 @@ import { z } from 'zod';
  * The approver directory: who the reviewers are, which groups they are in, where each group is
  * asked, and who owns each agent. Deployed with the stack as a JSON file (config/directory.json).
  */
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, ".", "_" or "-"');
 
 const IAM_PRINCIPAL_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
@@ -31,14 +32,28 @@ export const MemberSchema = z.strictObject({
   email: z.email(),
   /** IAM principal ARNs that act as this reviewer on the votes API (AWS_IAM auth). */
   iamPrincipalArns: z.array(z.string().startsWith('arn:')).default([]),
+  /** The member's Entra ID (Azure AD) object id: who they are in Microsoft Teams (`from.aadObjectId`). */
+  teamsAadObjectId: z.string().regex(GUID, 'must be an Entra ID object id (a GUID such as "00000000-0000-4000-8000-00000000a11c")').transform((v) => v.toLowerCase()).optional(),
+});
+
+/** A Slack channel: its id and name. */
+const SlackChannelSchema = z.strictObject({ id: z.string().regex(/^[CG][A-Z0-9]+$/, 'must be a Slack channel id such as "C0SECURITY"'), name: z.string().min(1) });
+
+/** A Teams channel: its conversation id (`19:…@thread.tacv2`), its name, and the team it is in. */
+const TeamsChannelSchema = z.strictObject({
+  id: z.string().regex(/^19:[A-Za-z0-9_-]+@thread\.(tacv2|skype)$/, 'must be a Teams channel id such as "19:security@thread.tacv2"'),
+  name: z.string().min(1),
+  team: z.string().min(1),
 });
 
 export const DirectorySchema = z.strictObject({
   slack: z.strictObject({ teamId: z.string().regex(/^T[A-Z0-9]+$/), appId: z.string().regex(/^A[A-Z0-9]+$/) }),
   members: z.array(MemberSchema).min(1),
+  /** A group is asked in its Slack channel, its Teams channel, or both (at least one). */
   groups: z.record(id, z.strictObject({
     members: z.array(id).min(1),
-    channel: z.strictObject({ id: z.string().regex(/^[CG][A-Z0-9]+$/, 'must be a Slack channel id such as "C0SECURITY"'), name: z.string().min(1) }),
+    channel: SlackChannelSchema.optional(),
+    teamsChannel: TeamsChannelSchema.optional(),
   })),
   agents: z.record(id, z.strictObject({
     owners: z.array(id),
@@ -52,6 +67,15 @@ export const DirectorySchema = z.strictObject({
   securityGroup: id.optional(),
 }).superRefine((directory, ctx) => {
   const known = new Set(directory.members.map((m) => m.id));
+  for (const [group, { channel, teamsChannel }] of Object.entries(directory.groups)) {
+    if (channel === undefined && teamsChannel === undefined) ctx.addIssue({ code: 'custom', path: ['groups', group], message: 'needs a Slack "channel", a "teamsChannel", or both, to be asked in' });
+  }
+  const aadIds = new Set<string>();
+  for (const [index, { teamsAadObjectId }] of directory.members.entries()) {
+    if (teamsAadObjectId === undefined) continue;
+    if (aadIds.has(teamsAadObjectId)) ctx.addIssue({ code: 'custom', path: ['members', index, 'teamsAadObjectId'], message: `"${teamsAadObjectId}" is given to two members` });
+    aadIds.add(teamsAadObjectId);
+  }
   if (directory.securityGroup !== undefined && !(directory.securityGroup in directory.groups)) {
     ctx.addIssue({ code: 'custom', path: ['securityGroup'], message: `"${directory.securityGroup}" is not a group of the directory` });
   }
@@ -99,6 +123,12 @@ export class Directory {
     return this.bySlackId.get(slackUserId);
   }
 
+  /** The member a Teams user is, by the Entra ID object id Teams sends (`from.aadObjectId`). */
+  memberByAadObjectId(aadObjectId: string): Member | undefined {
+    const wanted = aadObjectId.toLowerCase();
+    return this.data.members.find((m) => m.teamsAadObjectId === wanted);
+  }
+
   memberByIamPrincipal(arn: string): Member | undefined {
     return this.data.members.find((m) => m.iamPrincipalArns.includes(arn));
   }
@@ -111,10 +141,24 @@ export class Directory {
     return (this.data.groups[group]?.members ?? []).flatMap((id) => this.byId.get(id) ?? []);
   }
 
+  /** The group's Slack channel. Throws for a group the directory does not have or that has no Slack channel. */
   channelOf(group: string): { id: string; name: string } {
-    const channel = this.data.groups[group]?.channel;
-    if (channel === undefined) throw new DirectoryError(`approver group "${group}" has no channel in the directory; add it under groups`);
+    const channel = this.channelsOf(group).slack;
+    if (channel === undefined) throw new DirectoryError(`approver group "${group}" has no Slack channel in the directory; add it under groups`);
     return channel;
+  }
+
+  /** Where a group is asked: its Slack channel, its Teams channel, or both. Throws for an unknown group. */
+  channelsOf(group: string): { slack?: { id: string; name: string }; teams?: { id: string; name: string; team: string } } {
+    const entry = this.data.groups[group];
+    if (entry === undefined) throw new DirectoryError(`approver group "${group}" is not in the directory; add it under groups`);
+    return { ...(entry.channel === undefined ? {} : { slack: entry.channel }), ...(entry.teamsChannel === undefined ? {} : { teams: entry.teamsChannel }) };
+  }
+
+  /** A group's channel name for a note: "#name" in Slack, "Team > name" in Teams. */
+  channelLabel(group: string): string {
+    const { slack, teams } = this.channelsOf(group);
+    return [slack === undefined ? [] : [`#${slack.name}`], teams === undefined ? [] : [`${teams.team} > ${teams.name}`]].flat().join(' / ');
   }
 
   /** Whether the SigV4 caller (`authorizer.iam.userArn`) is this agent's own IAM identity. No mapping: never. */
@@ -136,7 +180,7 @@ export class Directory {
   isOnBehalfOf(member: Member, onBehalfOf: string | null): boolean {
     if (onBehalfOf === null) return false;
     const text = onBehalfOf.normalize('NFKC').replace(/\p{Cf}/gu, '').toLowerCase();
-    const names = new Set([member.id, member.email, member.slackUserId].map((name) => name.toLowerCase()));
+    const names = new Set([member.id, member.email, member.slackUserId, ...(member.teamsAadObjectId === undefined ? [] : [member.teamsAadObjectId])].map((name) => name.toLowerCase()));
     const candidates = [
       text.trim(),
       ...(text.match(/[^\s<>()"',;:]+@[^\s<>()"',;:]+/g) ?? []),

@@ -7,10 +7,11 @@ import type { Directory, Member } from './directory.js';
  * `judgeVote`, and writes what it answers with conditional writes.
  */
 
-/** Who is voting, as the caller knows them: the votes API by IAM principal, Slack by user id. */
+/** Who is voting, as the caller knows them: the votes API by IAM principal, Slack by user id, Teams by Entra ID object id. */
 export type ReviewerRef =
   | { kind: 'member'; memberId: string }
   | { kind: 'slack'; slackUserId: string }
+  | { kind: 'teams'; aadObjectId: string }
   | { kind: 'iam'; principalArn: string };
 
 /** What the rules need to know about one open (or closed) review. */
@@ -85,6 +86,8 @@ export function resolveReviewer(reviewer: ReviewerRef, directory: Directory): Me
       return directory.member(reviewer.memberId);
     case 'slack':
       return directory.memberBySlackId(reviewer.slackUserId);
+    case 'teams':
+      return directory.memberByAadObjectId(reviewer.aadObjectId);
     case 'iam':
       return memberByPrincipal(reviewer.principalArn, directory);
   }
@@ -96,6 +99,8 @@ export function reviewerLabel(reviewer: ReviewerRef): string {
       return reviewer.memberId;
     case 'slack':
       return reviewer.slackUserId;
+    case 'teams':
+      return reviewer.aadObjectId;
     case 'iam':
       return reviewer.principalArn;
   }

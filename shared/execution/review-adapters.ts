@@ -1,5 +1,5 @@
 import type { Directory } from '../domain/directory.js';
-import type { ReviewChannel } from '../ports/review.js';
+import type { ReviewBoard, ReviewChannel } from '../ports/review.js';
 import type { ReviewStore } from '../ports/review-store.js';
 import { refreshReviewMessages } from '../review/refresh-messages.js';
 import type { ExecutionAlerts, ExecutionMessages, ViolationAlert } from './record-execution.js';
@@ -13,22 +13,29 @@ export function violationText(alert: ViolationAlert): string {
 }
 
 /**
- * Posts violations to the request's approver group's channel; without one (no request, an auto-allowed
- * one, an invalid report) to the directory's `securityGroup`. Throws when neither exists, so the caller
- * logs that nobody could be told.
+ * Posts violations to the request's approver group's channels (Slack, and Teams when it is wired); without
+ * one (no request, an auto-allowed one, an invalid report) to the directory's `securityGroup`. Throws when
+ * there is no group or it has no channel this function can post to, so the caller logs that nobody was told.
  */
-export function channelAlerts(channel: ReviewChannel, directory: Directory): ExecutionAlerts {
+export function channelAlerts(channel: ReviewChannel, directory: Directory, teams?: ReviewBoard): ExecutionAlerts {
   return {
     async alert(alert) {
       const group = alert.request?.approval?.approvers ?? directory.data.securityGroup;
       if (group === undefined) throw new Error(`no approver group and no securityGroup in the directory: the ${alert.rule} alert has nowhere to go`);
-      await channel.postAlert(directory.channelOf(group).id, violationText(alert));
+      const channels = directory.channelsOf(group);
+      const posts = [
+        ...(channels.slack === undefined ? [] : [channel.postAlert(channels.slack.id, violationText(alert))]),
+        ...(channels.teams === undefined || teams === undefined ? [] : [teams.postAlert(channels.teams.id, violationText(alert))]),
+      ];
+      if (posts.length === 0) throw new Error(`group "${group}" has no channel this function can post to: the ${alert.rule} alert has nowhere to go`);
+      const failed = (await Promise.allSettled(posts)).filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+      if (failed.length === posts.length) throw failed[0]?.reason;
     },
   };
 }
 
-/** Refreshes a reviewed request's message(s) so they show the execution. */
-export function reviewMessages(deps: { store: Pick<ReviewStore, 'getByAction'>; channel: ReviewChannel; directory: Directory; now: () => Date }): ExecutionMessages {
+/** Refreshes a reviewed request's message(s), in Slack and (when wired) Teams, so they show the execution. */
+export function reviewMessages(deps: { store: Pick<ReviewStore, 'getByAction'>; channel: ReviewChannel; teams?: ReviewBoard; directory: Directory; now: () => Date }): ExecutionMessages {
   return {
     async refresh(actionId) {
       const current = await deps.store.getByAction(actionId);

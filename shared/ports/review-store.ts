@@ -5,6 +5,10 @@ import type { ExecutionSummary } from '../domain/execution.js';
 import type { RequestRecord } from './index.js';
 import type { MessageRef } from './review.js';
 
+/** Which message a review keeps: the review and the escalation's, in Slack and in Teams. */
+export const MESSAGE_SLOTS = ['initial', 'escalation', 'teamsInitial', 'teamsEscalation'] as const;
+export type MessageSlot = (typeof MESSAGE_SLOTS)[number];
+
 /** One review of one request: the opaque id the buttons carry, and what only the backend may see. */
 export interface ReviewRecord {
   reviewId: string;
@@ -19,7 +23,7 @@ export interface ReviewRecord {
   /** Votes at or after this time do not count: the deadline, or the end of the escalation window. */
   expiresAt: string;
   escalatedTo: string | null;
-  messages: { initial?: MessageRef; escalation?: MessageRef };
+  messages: Partial<Record<MessageSlot, MessageRef>>;
   /** When the thread notes were posted, so a retried phase does not post them twice. */
   notes: { reminder?: string; escalation?: string };
 }
@@ -67,6 +71,8 @@ export interface VoteWrite {
   snapshot: ReviewSnapshot;
   vote: ReviewerVote;
   slackUserId: string;
+  /** The Entra ID object id, for a tap in Teams. */
+  teamsAadObjectId?: string;
   /** Set when this vote closes the request: written with the vote, in one transaction. */
   closing: Closing | null;
 }
@@ -84,6 +90,8 @@ export interface RefusalWrite {
   reviewId: string;
   reviewerId: string;
   slackUserId: string | null;
+  /** The Entra ID object id, for a tap in Teams. */
+  teamsAadObjectId?: string;
   vote: 'approve' | 'deny';
   comment?: string;
   rule: RefusalRule;
@@ -116,7 +124,7 @@ export interface ReviewStore {
   /** The request, and its review once one was opened. */
   getByAction(actionId: string): Promise<{ request: RequestState; review: ReviewRecord | undefined; votes: ReviewerVote[] } | undefined>;
   /** Keeps the first message posted for a slot; returns the one kept. */
-  saveMessage(reviewId: string, slot: 'initial' | 'escalation', message: MessageRef): Promise<MessageRef>;
+  saveMessage(reviewId: string, slot: MessageSlot, message: MessageRef): Promise<MessageRef>;
   markNoted(reviewId: string, note: 'reminder' | 'escalation', at: string): Promise<void>;
   /** Records a review event item once per request and type; false when it was already there. */
   recordReviewEvent(snapshot: ReviewSnapshot, type: ReviewEventType, at: string, details: Record<string, unknown>): Promise<boolean>;

@@ -2,7 +2,7 @@ import type { ActionRequest } from '../domain/contract.js';
 import type { ApprovalRequirement, FinalOutcome, ReviewerVote } from '../domain/decision.js';
 import type { ExecutionSummary } from '../domain/execution.js';
 
-/** Where a review message lives in Slack. */
+/** Where a review message lives: a Slack channel and ts, or a Teams thread (conversation id) and activity id. */
 export interface MessageRef {
   channel: string;
   ts: string;
@@ -35,19 +35,23 @@ export interface ReviewView {
     | { state: 'closed'; outcome: Exclude<FinalOutcome, 'allowed' | 'denied' | 'invalid'>; reason: string; reviewers: ReviewerVote[]; decidedAt: string };
 }
 
-/** The review conversation: Slack in AWS and against the local Slack emulator. */
-export interface ReviewChannel {
+/** What every review channel does (Slack, Teams): post the review, update it, reply in its thread. */
+export interface ReviewBoard {
   /** Posts the review message to a group's channel. Retries on rate limits (429 + Retry-After). */
   postReview(channelId: string, view: ReviewView): Promise<MessageRef>;
-  /** Replaces the message's blocks (quorum progress, outcome, who decided and when). */
+  /** Replaces the message's content (quorum progress, outcome, who decided and when). */
   updateReview(message: MessageRef, view: ReviewView): Promise<void>;
   /**
-   * A reply in the message's thread, mentioning the reviewers still able to vote. `deadline` (ISO),
-   * when given, follows the text as "Deadline: <time>", shown in each reader's own time zone.
+   * A reply in the message's thread, mentioning the reviewers still able to vote (by their user id in
+   * this channel: Slack user ids, Entra ID object ids). `deadline` (ISO), when given, follows the text.
    */
   postThreadNote(message: MessageRef, text: string, mentionSlackUserIds: string[], deadline?: string): Promise<void>;
-  /** A plain-text message to a channel (an execution violation alert): escaped, so it can never mention or link. */
+  /** A plain-text message to a channel (an execution violation alert): never markup, so it can never mention or link. */
   postAlert(channelId: string, text: string): Promise<void>;
+}
+
+/** The Slack review conversation (in AWS and against the local Slack emulator): a board, plus ephemerals and the deny modal. */
+export interface ReviewChannel extends ReviewBoard {
   /** An ephemeral notice to one user in a channel (refusals, confirmations). */
   notify(channelId: string, slackUserId: string, text: string): Promise<void>;
   /** Opens the deny modal, which requires a reason; its submission carries `reviewId` in private_metadata. */

@@ -4,6 +4,7 @@ import type { ReviewSnapshot } from '../ports/review-store.js';
 import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
 import { reviewStateOf, reviewViewOf } from './review-view.js';
 import { resumeWorkflow, type CallbackResult } from './resume-workflow.js';
+import { updateReviewMessages } from './review-messages.js';
 
 /** Longest comment kept with a vote (Slack's modal input allows 3000). */
 export const MAX_COMMENT_CHARS = 3000;
@@ -65,16 +66,8 @@ function describe(error: unknown): string {
 
 async function updateMessages(snapshot: ReviewSnapshot, deps: ReviewDeps, warnings: string[]): Promise<void> {
   const view = reviewViewOf(snapshot.request, snapshot.review, snapshot.votes, deps.directory, deps.now());
-  const { initial, escalation } = snapshot.review.messages;
-  for (const message of [initial, escalation]) {
-    if (message === undefined) continue;
-    try {
-      await deps.channel.updateReview(message, view);
-    } catch (error) {
-      // The vote is on record; the message catches up with the next vote or the outcome.
-      warnings.push(`updating the review message ${message.channel}/${message.ts} failed: ${describe(error)}`);
-    }
-  }
+  // The vote is on record; a message that fails to update catches up with the next vote or the outcome.
+  await updateReviewMessages(snapshot.review, view, deps, (failure) => warnings.push(failure));
 }
 
 /**
@@ -111,6 +104,7 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
         reviewId: review.reviewId,
         reviewerId: judgement.reviewerId,
         slackUserId: judgement.member?.slackUserId ?? (input.reviewer.kind === 'slack' ? input.reviewer.slackUserId : null),
+        ...(input.reviewer.kind === 'teams' ? { teamsAadObjectId: input.reviewer.aadObjectId } : {}),
         vote: input.vote,
         ...(comment === undefined || comment === '' ? {} : { comment }),
         rule: judgement.rule,
@@ -131,7 +125,13 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
       };
     }
 
-    const written = await deps.store.recordVote({ snapshot, vote: judgement.vote, slackUserId: judgement.member.slackUserId, closing: judgement.closes });
+    const written = await deps.store.recordVote({
+      snapshot,
+      vote: judgement.vote,
+      slackUserId: judgement.member.slackUserId,
+      ...(input.reviewer.kind === 'teams' ? { teamsAadObjectId: input.reviewer.aadObjectId } : {}),
+      closing: judgement.closes,
+    });
     if (written.status !== 'recorded') {
       // Another vote, a close or this reviewer's other click landed first: read again, and the
       // rules answer from the new state (already voted, closed, or a tally to build on).

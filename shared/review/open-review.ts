@@ -1,6 +1,9 @@
 import { pendingReviewers, reviewExpiresAt } from '../domain/review.js';
 import type { ReviewSnapshot } from '../ports/review-store.js';
-import type { MessageRef, ReviewChannel } from '../ports/review.js';
+import type { Member } from '../domain/directory.js';
+import type { MessageSlot } from '../ports/review-store.js';
+import type { MessageRef, ReviewBoard, ReviewChannel } from '../ports/review.js';
+import { isTeamsSlot } from './review-messages.js';
 import type { RequestReviewEvent, ReviewPhase } from '../workflow/contract.js';
 import { newReviewId, ReviewServiceError, type ReviewDeps } from './review-deps.js';
 
@@ -30,7 +33,7 @@ function viewOf(snapshot: ReviewSnapshot, deps: Pick<OpenReviewDeps, 'directory'
 }
 
 function channelName(deps: OpenReviewDeps, group: string): string {
-  return `#${deps.directory.channelOf(group).name}`;
+  return deps.directory.channelLabel(group);
 }
 
 /**
@@ -41,22 +44,35 @@ function channelName(deps: OpenReviewDeps, group: string): string {
  */
 export const SLACK_RETRY_WINDOW_MS = 2 * 60 * 1000;
 
-/** A Slack call failed; carries which one, so the phase can decide to go on without Slack. */
+/** A Slack (or Teams) call failed; carries which one, so the phase can decide to go on without it. */
 export class ReviewChannelUnavailableError extends Error {
-  constructor(readonly method: string, cause: unknown) {
-    super(`Slack ${method} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  constructor(readonly method: string, cause: unknown, service = 'Slack') {
+    super(`${service} ${method} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'ReviewChannelUnavailableError';
   }
 }
 
-function guarded(channel: ReviewChannel): ReviewChannel {
-  const call = async <T>(method: string, run: () => Promise<T>): Promise<T> => {
-    try {
-      return await run();
-    } catch (error) {
-      throw new ReviewChannelUnavailableError(method, error);
-    }
+async function unavailableOnFailure<T>(service: string, method: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new ReviewChannelUnavailableError(method, error, service);
+  }
+}
+
+/** Teams fails the way Slack does: the phase goes on without it, or the workflow retries a new review. */
+function guardedTeams(teams: ReviewBoard): ReviewBoard {
+  const call = <T>(method: string, run: () => Promise<T>) => unavailableOnFailure('Teams', method, run);
+  return {
+    postReview: (channelId, view) => call('POST /v3/conversations', () => teams.postReview(channelId, view)),
+    updateReview: (message, view) => call('PUT activity', () => teams.updateReview(message, view)),
+    postThreadNote: (message, text, mentions, deadline) => call('POST activity (reply)', () => teams.postThreadNote(message, text, mentions, deadline)),
+    postAlert: (channelId, text) => call('POST /v3/conversations', () => teams.postAlert(channelId, text)),
   };
+}
+
+function guarded(channel: ReviewChannel): ReviewChannel {
+  const call = <T>(method: string, run: () => Promise<T>) => unavailableOnFailure('Slack', method, run);
   return {
     postReview: (channelId, view) => call('chat.postMessage', () => channel.postReview(channelId, view)),
     updateReview: (message, view) => call('chat.update', () => channel.updateReview(message, view)),
@@ -67,13 +83,67 @@ function guarded(channel: ReviewChannel): ReviewChannel {
   };
 }
 
-/** Posts the review to the approver group's channel, once per request. */
-async function ensureInitialMessage(snapshot: ReviewSnapshot, deps: OpenReviewDeps): Promise<{ message: MessageRef; posted: boolean }> {
-  const existing = snapshot.review.messages.initial;
-  if (existing !== undefined) return { message: existing, posted: false };
-  const view = viewOf(snapshot, deps);
-  const posted = await deps.channel.postReview(deps.directory.channelOf(view.approval.approvers).id, view);
-  return { message: await deps.store.saveMessage(snapshot.review.reviewId, 'initial', posted), posted: true };
+/** The messages a review phase keeps in each channel: Slack's slot and Teams' slot. */
+const SLOTS = { initial: { slack: 'initial', teams: 'teamsInitial' }, escalation: { slack: 'escalation', teams: 'teamsEscalation' } } as const;
+
+interface PostedMessages {
+  /** The phase's messages, Slack's first. */
+  messages: Array<{ slot: MessageSlot; message: MessageRef; board: ReviewBoard }>;
+  /** Whether this call posted one of them. */
+  posted: boolean;
+}
+
+/**
+ * Posts the review to each channel of `group` (Slack, Teams when wired), once per request and slot:
+ * a slot already holding a message is kept, so a retry after one channel failed posts only the other.
+ */
+async function ensureMessages(snapshot: ReviewSnapshot, deps: OpenReviewDeps, group: string, phase: keyof typeof SLOTS): Promise<PostedMessages> {
+  const channels = deps.directory.channelsOf(group);
+  const result: PostedMessages = { messages: [], posted: false };
+  const targets = [
+    { slot: SLOTS[phase].slack, channel: channels.slack, board: deps.channel as ReviewBoard },
+    { slot: SLOTS[phase].teams, channel: channels.teams, board: deps.teams },
+  ];
+  // Each channel is tried even when another fails (a Slack outage does not keep the Teams card from
+  // being posted); the first failure is thrown after, so the workflow retries the missing one.
+  let failure: unknown;
+  for (const { slot, channel, board } of targets) {
+    if (channel === undefined || board === undefined) continue;
+    let message = snapshot.review.messages[slot];
+    if (message === undefined) {
+      try {
+        message = await deps.store.saveMessage(snapshot.review.reviewId, slot, await board.postReview(channel.id, viewOf(snapshot, deps)));
+      } catch (error) {
+        if (!(error instanceof ReviewChannelUnavailableError)) throw error;
+        failure ??= error;
+        continue;
+      }
+      snapshot.review.messages[slot] = message;
+      result.posted = true;
+    }
+    result.messages.push({ slot, message, board });
+  }
+  if (failure !== undefined) throw failure;
+  if (result.messages.length === 0) {
+    throw new ReviewServiceError(`approver group "${group}" has no channel this function can post to (its Teams channel needs Teams configured); add a Slack channel or configure Teams`);
+  }
+  return result;
+}
+
+/** Where a phase's event item says its messages are: Slack's as before, Teams' beside it. */
+function messageDetails(messages: PostedMessages['messages']): Record<string, unknown> {
+  const slack = messages.find((m) => !isTeamsSlot(m.slot))?.message;
+  const teams = messages.find((m) => isTeamsSlot(m.slot))?.message;
+  return {
+    channel: slack?.channel ?? null,
+    messageTs: slack?.ts ?? null,
+    ...(teams === undefined ? {} : { teamsConversationId: teams.channel, teamsActivityId: teams.ts }),
+  };
+}
+
+/** The user ids a note mentions on a board: Slack user ids in Slack, Entra ID object ids in Teams. */
+function mentionsFor(slot: MessageSlot, members: Member[]): string[] {
+  return isTeamsSlot(slot) ? members.flatMap((m) => m.teamsAadObjectId ?? []) : members.map((m) => m.slackUserId);
 }
 
 /**
@@ -90,14 +160,16 @@ export async function openReview(event: RequestReviewEvent, deps: OpenReviewDeps
   const phaseEvent = { initial: 'review_requested', reminder: 'reminded', escalation: 'escalated' } as const;
   let opened: { snapshot: ReviewSnapshot; base: Omit<OpenReviewOutcome, 'status'> } | undefined;
   try {
-    return await openReviewPhase(event, { ...deps, channel: guarded(deps.channel) }, (snapshot, base) => { opened = { snapshot, base }; });
+    const guardedDeps = { ...deps, channel: guarded(deps.channel), ...(deps.teams === undefined ? {} : { teams: guardedTeams(deps.teams) }) };
+    return await openReviewPhase(event, guardedDeps, (snapshot, base) => { opened = { snapshot, base }; });
   } catch (error) {
     if (!(error instanceof ReviewChannelUnavailableError) || opened === undefined) throw error;
     const { snapshot, base } = opened;
     // A new review is retried by the workflow for a while (Slack may be back in seconds); a reminder
     // or an escalation note, or a review past that window, goes on without Slack.
     const sinceOpened = deps.now().getTime() - Date.parse(snapshot.review.openedAt);
-    if (event.phase === 'initial' && snapshot.review.messages.initial === undefined && sinceOpened < SLACK_RETRY_WINDOW_MS) throw error;
+    const unposted = (['initial', 'teamsInitial'] as const).some((slot) => snapshot.review.messages[slot] === undefined);
+    if (event.phase === 'initial' && unposted && sinceOpened < SLACK_RETRY_WINDOW_MS) throw error;
     await deps.store.recordReviewEvent(snapshot, phaseEvent[event.phase], deps.now().toISOString(), {
       channel: null,
       messageTs: null,
@@ -145,68 +217,58 @@ async function openReviewPhase(
   const approval = input.approval;
   switch (phase) {
     case 'initial': {
-      const { message, posted } = await ensureInitialMessage(snapshot, deps);
+      const { messages, posted } = await ensureMessages(snapshot, deps, approval.approvers, 'initial');
       await deps.store.recordReviewEvent(snapshot, 'review_requested', now, {
-        channel: message.channel,
-        messageTs: message.ts,
+        ...messageDetails(messages),
         approvers: approval.approvers,
         quorum: approval.quorum,
       });
-      return { ...base, status: posted ? 'posted' : 'already_posted', message };
+      return { ...base, status: posted ? 'posted' : 'already_posted', message: messages[0]!.message };
     }
     case 'reminder': {
-      const { message, posted: reposted } = await ensureInitialMessage(snapshot, deps);
+      const { messages, posted: reposted } = await ensureMessages(snapshot, deps, approval.approvers, 'initial');
       const waitingOn = pendingReviewers(reviewStateOf(request, review, snapshot.votes), deps.directory);
       let posted = reposted;
       if (review.notes.reminder === undefined) {
         const approvals = snapshot.votes.filter((v) => v.vote === 'approve').length;
         const missing = Math.max(1, approval.quorum - approvals);
-        await deps.channel.postThreadNote(
-          message,
-          `Reminder: this request still needs ${missing} more approval${missing === 1 ? '' : 's'} from ${channelName(deps, approval.approvers)}.`,
-          waitingOn.map((m) => m.slackUserId),
-          review.expiresAt,
-        );
+        const text = `Reminder: this request still needs ${missing} more approval${missing === 1 ? '' : 's'} from ${channelName(deps, approval.approvers)}.`;
+        for (const { slot, message, board } of messages) await board.postThreadNote(message, text, mentionsFor(slot, waitingOn), review.expiresAt);
         await deps.store.markNoted(review.reviewId, 'reminder', now);
         posted = true;
       }
       await deps.store.recordReviewEvent(snapshot, 'reminded', now, {
-        channel: message.channel,
-        messageTs: message.ts,
+        ...messageDetails(messages),
         waitingOn: waitingOn.map((m) => m.id),
       });
-      return { ...base, status: posted ? 'posted' : 'already_posted', message };
+      return { ...base, status: posted ? 'posted' : 'already_posted', message: messages[0]!.message };
     }
     case 'escalation': {
       const group = review.escalatedTo ?? approval.approvers;
       const view = viewOf(snapshot, deps);
-      let posted = false;
-      let message = review.messages.escalation;
-      if (message === undefined) {
-        message = await deps.store.saveMessage(review.reviewId, 'escalation', await deps.channel.postReview(deps.directory.channelOf(group).id, view));
-        posted = true;
-      }
-      const original = review.messages.initial;
-      if (original !== undefined && review.notes.escalation === undefined) {
-        await deps.channel.postThreadNote(
-          original,
-          `No decision by the deadline: escalated to ${channelName(deps, group)}. Members of either group can now vote.`,
-          [],
-          review.expiresAt,
-        );
+      const originals = (['initial', 'teamsInitial'] as const).flatMap((slot) => {
+        const message = review.messages[slot];
+        const board = isTeamsSlot(slot) ? deps.teams : deps.channel;
+        return message === undefined || board === undefined ? [] : [{ slot, message, board }];
+      });
+      const { messages, posted: escalationPosted } = await ensureMessages(snapshot, deps, group, 'escalation');
+      let posted = escalationPosted;
+      if (originals.length > 0 && review.notes.escalation === undefined) {
+        const text = `No decision by the deadline: escalated to ${channelName(deps, group)}. Members of either group can now vote.`;
+        for (const { message, board } of originals) await board.postThreadNote(message, text, [], review.expiresAt);
         await deps.store.markNoted(review.reviewId, 'escalation', now);
-        // The original message shows the new deadline and who else may vote now.
-        await deps.channel.updateReview(original, view);
+        // The original messages show the new deadline and who else may vote now.
+        for (const { message, board } of originals) await board.updateReview(message, view);
         posted = true;
       }
+      const original = originals.find((o) => !isTeamsSlot(o.slot))?.message;
       await deps.store.recordReviewEvent(snapshot, 'escalated', now, {
-        channel: message.channel,
-        messageTs: message.ts,
+        ...messageDetails(messages),
         escalatedTo: group,
         originalChannel: original?.channel ?? null,
         originalMessageTs: original?.ts ?? null,
       });
-      return { ...base, status: posted ? 'posted' : 'already_posted', message };
+      return { ...base, status: posted ? 'posted' : 'already_posted', message: messages[0]!.message };
     }
   }
 }

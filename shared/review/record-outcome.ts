@@ -9,7 +9,7 @@ import { refreshReviewMessages } from './refresh-messages.js';
 import type { RejectedCause } from './resume-workflow.js';
 
 /** record-outcome publishes `Action Decided` and resumes no workflow. */
-export type RecordOutcomeDeps = Pick<ReviewDeps, 'store' | 'channel' | 'directory' | 'now'> & { publisher: EventPublisher };
+export type RecordOutcomeDeps = Pick<ReviewDeps, 'store' | 'channel' | 'teams' | 'directory' | 'now'> & { publisher: EventPublisher };
 
 export interface RecordOutcomeResult {
   /** The decision on record, as `Action Decided` carries it. */
@@ -131,7 +131,7 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
     published = true;
   }
 
-  // The outcome is recorded and published: a stale Slack message must not fail the workflow (its
+  // The outcome is recorded and published: a stale Slack or Teams message must not fail the workflow (its
   // retries would end in a failed execution for a request that was decided). A later tap on the stale
   // buttons is refused as closed and updates the message then.
   const { updated: messagesUpdated, warnings } = review === undefined ? { updated: 0, warnings: [] } : await refreshReviewMessages({ request, review, votes }, deps);

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Directory } from '../domain/directory.js';
 import type { ReviewStore } from '../ports/review-store.js';
-import type { ReviewChannel, TaskCallbacks } from '../ports/review.js';
+import type { ReviewBoard, ReviewChannel, TaskCallbacks } from '../ports/review.js';
 
 /** What the review service needs; the handlers wire the AWS and Slack adapters, tests the memory ones. */
 export interface ReviewDeps {
   store: ReviewStore;
   channel: ReviewChannel;
+  /** Microsoft Teams, beside Slack, for groups with a `teamsChannel`. @default - no Teams (its cards are not posted) */
+  teams?: ReviewBoard;
   callbacks: TaskCallbacks;
   directory: Directory;
   now: () => Date;

@@ -44,7 +44,8 @@ export function modalErrors(blockId: string, message: string): ApiResponse {
   return jsonResponse(200, { response_action: 'errors', errors: { [blockId]: message } });
 }
 
-function summary(result: CastVoteResult): Record<string, unknown> {
+/** What a vote's outcome looks like in a handler's log line (Slack's and Teams'). Never holds a token. */
+export function castVoteSummary(result: CastVoteResult): Record<string, unknown> {
   switch (result.status) {
     case 'recorded':
       return { status: result.status, actionId: result.actionId, reviewer: result.vote.id, vote: result.vote.vote, approvals: result.approvals, quorum: result.quorum, closed: result.closed?.outcome ?? null, callback: result.callback, warnings: result.warnings };
@@ -83,7 +84,7 @@ export async function answerInteraction(interaction: SlackInteraction, deps: Rev
       )
     : await castVote({ reviewId: interaction.reviewId, reviewer, vote: 'deny', comment: interaction.reason }, deps);
 
-  const log: Record<string, unknown> = { ...summary(result), interaction: interaction.type, slackUserId: interaction.userId };
+  const log: Record<string, unknown> = { ...castVoteSummary(result), interaction: interaction.type, slackUserId: interaction.userId };
   if (result.status === 'not_found') {
     return { response: errorResponse(404, 'ReviewNotFound', `no review with id "${interaction.reviewId}" exists`), log };
   }

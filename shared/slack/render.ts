@@ -180,10 +180,11 @@ function checkReviewId(reviewId: string): void {
   }
 }
 
-const OUTCOME_WORDS = { approved: 'Approved', rejected: 'Rejected', expired: 'Expired' } as const;
+export const OUTCOME_WORDS = { approved: 'Approved', rejected: 'Rejected', expired: 'Expired' } as const;
 const OUTCOME_EMOJI = { approved: ':white_check_mark:', rejected: ':no_entry:', expired: ':hourglass:' } as const;
 
-function headerText(view: ReviewView): string {
+/** The review's headline: what is asked, or how it ended (Slack's header, the Teams card's title). */
+export function headerText(view: ReviewView): string {
   const { action, environment } = view.request;
   if (view.status.state === 'closed') return `${OUTCOME_WORDS[view.status.outcome]}: ${action} in ${environment}`;
   return view.escalatedTo !== undefined ? `Escalated: ${action} in ${environment} needs approval` : `Approval needed: ${action} in ${environment}`;

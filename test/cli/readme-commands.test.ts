@@ -113,7 +113,10 @@ const LEDGER: Entry[] = [
   {
     command: /^aws (secretsmanager put-secret-value|sqs start-message-move-task)\b/,
     needsAws: 'the AWS CLI against a deployment; the secrets\' JSON shapes are what the tested credentials adapter reads',
-    runBy: [{ file: 'test/adapters/slack-credentials.test.ts', contains: "SecretString: JSON.stringify({ botToken: 'xoxb-aws' })", how: 'stands-in' }],
+    runBy: [
+      { file: 'test/adapters/slack-credentials.test.ts', contains: "SecretString: JSON.stringify({ botToken: 'xoxb-aws' })", how: 'stands-in' },
+      { file: 'test/adapters/teams-adapters.test.ts', contains: "SecretString: JSON.stringify({ appId: APP_ID, tenantId: TENANT, clientSecret: 'from-aws' })", how: 'stands-in' },
+    ],
   },
   {
     command: /^aws kms get-public-key --key-id <DigestSigningKeyArn>$/,

@@ -18,6 +18,7 @@ function record(i: number): AuditPageRecord {
     environment: 'prod', outcome: 'denied', requestOutcome: 'denied', reason: 'forbidden by policy no-iam-changes-outside-the-change-window: '.repeat(3), reviewerId: null,
     vote: null, comment: null, policyIds: ['no-iam-changes-outside-the-change-window'], requestPolicyIds: [], payloadSha256: 'ab'.repeat(32), hash: 'cd'.repeat(32),
     objectKey: 'audit/dt=2026-11-20/hour=10/shard=s/1.ndjson.gz', claimedSource: null, justification: null, parameters: null,
+    validUntil: null, execution: null, violationRule: null,
   };
 }
 

@@ -60,7 +60,7 @@ describe('golden audit record format', () => {
 
   it('covers every event type, keeps the unknown one, and holds no task token', () => {
     const types = expectedLines.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { event_type: string }).event_type);
-    expect(new Set(types)).toEqual(new Set(['requested', 'decided', 'conflict', 'review_requested', 'reminded', 'escalated', 'vote_refused', 'vote', 'outcome', 'unmappable']));
+    expect(new Set(types)).toEqual(new Set(['requested', 'decided', 'conflict', 'review_requested', 'reminded', 'escalated', 'vote_refused', 'vote', 'outcome', 'executed', 'execution_violation', 'unmappable']));
     expect(expectedLines).not.toContain('SECRET-TOKEN-MUST-NOT-APPEAR');
     expect(expectedLines).not.toMatch(/"taskToken"/);
   });

@@ -207,28 +207,49 @@ describe('Slack reviews', () => {
   const urls = Object.values(template.findResources('AWS::Lambda::Url') as Resources);
   const urlOf = (service: string) => urls.filter((url) => JSON.stringify(url.Properties?.TargetFunctionArn) === JSON.stringify({ 'Fn::GetAtt': [functionByService(service)[0], 'Arn'] }));
 
-  it('puts slack-interactions behind a Function URL with auth NONE (Slack signs), review-api, decision-api and issue-credentials with AWS_IAM', () => {
-    expect(urls).toHaveLength(4);
+  it('puts slack-interactions and teams-interactions behind Function URLs with auth NONE (Slack signs, the Bot Framework sends a JWT), review-api, decision-api and issue-credentials with AWS_IAM', () => {
+    expect(urls).toHaveLength(5);
     expect(urlOf('issue-credentials').map((u) => u.Properties?.AuthType)).toEqual(['AWS_IAM']);
     expect(urlOf('slack-interactions').map((u) => u.Properties?.AuthType)).toEqual(['NONE']);
+    expect(urlOf('teams-interactions').map((u) => u.Properties?.AuthType)).toEqual(['NONE']);
     expect(urlOf('review-api').map((u) => u.Properties?.AuthType)).toEqual(['AWS_IAM']);
     expect(urlOf('decision-api').map((u) => u.Properties?.AuthType)).toEqual(['AWS_IAM']);
   });
 
-  it('lets the public invoke slack-interactions through its URL only, and nothing else', () => {
+  it('lets the public invoke slack-interactions and teams-interactions through their URLs only, and nothing else', () => {
     const publicPermissions = Object.values(template.findResources('AWS::Lambda::Permission') as Resources).filter((p) => p.Properties?.Principal === '*');
-    const interactionsArn = { 'Fn::GetAtt': [functionByService('slack-interactions')[0], 'Arn'] };
-    expect(publicPermissions.map((p) => p.Properties)).toEqual(
-      expect.arrayContaining([
-        { Action: 'lambda:InvokeFunctionUrl', FunctionName: interactionsArn, FunctionUrlAuthType: 'NONE', Principal: '*' },
-        { Action: 'lambda:InvokeFunction', FunctionName: interactionsArn, InvokedViaFunctionUrl: true, Principal: '*' },
-      ]),
-    );
-    expect(publicPermissions).toHaveLength(2);
+    for (const service of ['slack-interactions', 'teams-interactions']) {
+      const interactionsArn = { 'Fn::GetAtt': [functionByService(service)[0], 'Arn'] };
+      expect(publicPermissions.map((p) => p.Properties)).toEqual(
+        expect.arrayContaining([
+          { Action: 'lambda:InvokeFunctionUrl', FunctionName: interactionsArn, FunctionUrlAuthType: 'NONE', Principal: '*' },
+          { Action: 'lambda:InvokeFunction', FunctionName: interactionsArn, InvokedViaFunctionUrl: true, Principal: '*' },
+        ]),
+      );
+    }
+    expect(publicPermissions).toHaveLength(4);
+  });
+
+  it('keeps the Teams bot credentials in a retained secret of their own, under its own rotated key, read by every review function', () => {
+    const secrets = Object.entries(template.findResources('AWS::SecretsManager::Secret') as Resources);
+    const [teamsId, teams] = secrets.find(([, secret]) => /Teams bot/.test(String(secret.Properties?.Description)))!;
+    const keyId = (teams!.Properties?.KmsKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    expect(resources[keyId]).toMatchObject({ Type: 'AWS::KMS::Key', Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain' });
+    expect(keyId).not.toBe(((secrets.find(([, s]) => /bot token/.test(String(s.Properties?.Description)))![1].Properties?.KmsKeyId) as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]);
+    expect(teams!.DeletionPolicy).toBe('Retain');
+    const generate = teams!.Properties?.GenerateSecretString as { SecretStringTemplate: string; GenerateStringKey: string };
+    expect(Object.keys(JSON.parse(generate.SecretStringTemplate)).sort()).toEqual(['appId', 'tenantId']);
+    expect(generate.GenerateStringKey).toBe('clientSecret');
+    for (const service of ['request-review', 'record-outcome', 'slack-interactions', 'review-api', 'teams-interactions', 'record-execution']) {
+      expect(variablesOf(service)[ENV.teamsSecretArn], service).toEqual({ Ref: teamsId });
+      expect(variablesOf(service)[ENV.teamsServiceUrl], service).toBe('https://smba.trafficmanager.net/teams/');
+    }
+    expect(variablesOf('teams-interactions'), 'teams-interactions').not.toHaveProperty(ENV.slackSigningSecretArn);
+    for (const service of ['evaluate-action', 'decision-api']) expect(variablesOf(service), service).not.toHaveProperty(ENV.teamsSecretArn);
   });
 
   it('keeps the bot token and the signing secret in two retained secrets, under their own rotated key, created with placeholders', () => {
-    const secrets = Object.entries(template.findResources('AWS::SecretsManager::Secret') as Resources);
+    const secrets = Object.entries(template.findResources('AWS::SecretsManager::Secret') as Resources).filter(([, secret]) => /Slack/.test(String(secret.Properties?.Description)));
     expect(secrets).toHaveLength(2);
     const byDescription = (pattern: RegExp) => secrets.find(([, secret]) => pattern.test(String(secret.Properties?.Description)))!;
     const [botTokenId, botToken] = byDescription(/bot token/);
@@ -245,7 +266,7 @@ describe('Slack reviews', () => {
     expect(JSON.parse(generate.SecretStringTemplate)).toEqual({});
     expect(generate.GenerateStringKey).toBe('signingSecret');
     expect(generate.PasswordLength).toBeGreaterThanOrEqual(32);
-    for (const service of ['request-review', 'record-outcome', 'slack-interactions', 'review-api']) {
+    for (const service of ['request-review', 'record-outcome', 'slack-interactions', 'review-api', 'teams-interactions']) {
       expect(variablesOf(service)[ENV.slackBotTokenSecretArn], service).toEqual({ Ref: botTokenId });
     }
     // Only the function that verifies Slack's requests knows where the signing secret is.

@@ -91,7 +91,7 @@ describe('bundled functions', () => {
 });
 
 describe('bundled review functions', () => {
-  const services = ['request-review', 'record-outcome', 'slack-interactions', 'review-api'];
+  const services = ['request-review', 'record-outcome', 'slack-interactions', 'review-api', 'teams-interactions'];
 
   it('carry the approver directory where COUNTERSIGN_DIRECTORY_FILE points, and their bundles load', { timeout: 240_000 }, () => {
     const { fnOf, assetOf } = bundle();
@@ -100,8 +100,8 @@ describe('bundled review functions', () => {
       const fn = fnOf(service);
       const asset = assetOf(fn);
       expect(fn.Properties.Environment.Variables[ENV.directoryFile], service).toBe('/var/task/config/directory.json');
-      // slack-interactions ships no source map (Slack's 3-second deadline includes its cold start).
-      expect(readdirSync(asset).sort(), service).toEqual(service === 'slack-interactions' ? ['config', 'index.mjs'] : ['config', 'index.mjs', 'index.mjs.map']);
+      // slack-interactions and teams-interactions ship no source map (the invoke deadline includes the cold start).
+      expect(readdirSync(asset).sort(), service).toEqual(['slack-interactions', 'teams-interactions'].includes(service) ? ['config', 'index.mjs'] : ['config', 'index.mjs', 'index.mjs.map']);
       expect(readFileSync(join(asset, 'config', 'directory.json'), 'utf8'), service).toBe(directory);
 
       const loaded = loadInBareDirectory(asset, fn, service);

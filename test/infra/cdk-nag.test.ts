@@ -45,6 +45,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       'Reviews/RecordOutcome',
       'Reviews/SlackInteractions',
       'Reviews/ReviewApi',
+      'Teams/TeamsInteractions',
       'AuditTrail/Writer',
       'AuditTrail/Redrive',
       'AuditTrail/Digest',
@@ -54,12 +55,15 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       [
         // X-Ray's "*" and the pinned runtime, per house function.
         ...houseFunctions.flatMap((path) => [`Countersign-test/${path}: AwsSolutions-IAM5[Resource::*]`, `Countersign-test/${path}: AwsSolutions-L1`]),
-        // SendTaskSuccess/Failure take no resource; only these two roles hold them.
+        // SendTaskSuccess/Failure take no resource; only these three roles hold them.
         'Countersign-test/Reviews/SlackInteractionsTaskCallbacks: AwsSolutions-IAM5[Resource::*]',
         'Countersign-test/Reviews/ReviewApiTaskCallbacks: AwsSolutions-IAM5[Resource::*]',
+        'Countersign-test/Teams/TeamsInteractionsTaskCallbacks: AwsSolutions-IAM5[Resource::*]',
         // Slack tokens are rotated in Slack.
         'Countersign-test/Reviews/SlackBotToken: AwsSolutions-SMG4',
         'Countersign-test/Reviews/SlackSigningSecret: AwsSolutions-SMG4',
+        // ... and the Teams client secret in Entra ID.
+        'Countersign-test/Teams/BotSecret: AwsSolutions-SMG4',
         // Log delivery and X-Ray take no resource; LambdaInvoke's "<function>:*" (versions and aliases).
         'Countersign-test/ApprovalWorkflow/StateMachine: AwsSolutions-IAM5[Resource::*]',
         'Countersign-test/ApprovalWorkflow/StateMachine: AwsSolutions-IAM5[Resource::<ReviewsRequestReviewFunction1D19BE29.Arn>:*]',

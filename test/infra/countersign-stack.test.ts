@@ -72,6 +72,7 @@ const allFunctions = [
   ['record-outcome', recordOutcome],
   ['slack-interactions', interactions],
   ['review-api', reviewApi],
+  ['teams-interactions', functionByService(template, 'teams-interactions')[1]],
   ['audit-writer', functionByService(template, 'audit-writer')[1]],
   ['audit-redrive', functionByService(template, 'audit-redrive')[1]],
   ['audit-digest', functionByService(template, 'audit-digest')[1]],
@@ -84,8 +85,8 @@ describe('the house function (every function)', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(allFunctions.length);
   });
 
-  /** Source maps cost cold-start time: not on Slack's 3-second path, nor on the polled decision API. */
-  const withoutSourceMaps = new Set<string>(['slack-interactions', 'decision-api']);
+  /** Source maps cost cold-start time: not on Slack's 3-second path, nor Teams' invoke, nor on the polled decision API. */
+  const withoutSourceMaps = new Set<string>(['slack-interactions', 'teams-interactions', 'decision-api']);
 
   it.each(allFunctions)('%s runs nodejs22.x on arm64 with active tracing, source maps where they pay, and the Powertools settings', (service, fn) => {
     expect(fn.Properties).toMatchObject({
@@ -499,12 +500,13 @@ describe('stack', () => {
       table: ['DecisionStoreTableE96C120A'],
       // AuditTrailKey encrypts the audit log: without it the log cannot be read. The signing key's public
       // key is what every digest was verified against.
-      keys: ['AuditTrailDigestSigningKeyA0F1099A', 'AuditTrailKeyA4D56A7A', 'DecisionStoreKeyE5DA54A7', 'IntakeDeadLetterKey71B23B68', 'ReviewsSlackSecretKey0268EC75'],
+      keys: ['AuditTrailDigestSigningKeyA0F1099A', 'AuditTrailKeyA4D56A7A', 'DecisionStoreKeyE5DA54A7', 'IntakeDeadLetterKey71B23B68', 'ReviewsSlackSecretKey0268EC75', 'TeamsSecretKeyD4B9BB75'],
       bus: ['IntakeBus81FDE4B9'],
       archive: ['IntakeRequestArchive071572E4'],
       deadLetterQueue: ['IntakeDeadLetterQueueA5C12DB5'],
       // The secret holds the operator's Slack credentials: a new one would be a placeholder again.
-      secret: ['ReviewsSlackBotToken0F9C24EB', 'ReviewsSlackSigningSecretEE68F39A'],
+      // ... and the Teams bot's.
+      secret: ['ReviewsSlackBotToken0F9C24EB', 'ReviewsSlackSigningSecretEE68F39A', 'TeamsBotSecretD6306A96'],
       // Running approvals belong to this state machine; a replacement would orphan them from the new ARN.
       stateMachine: ['ApprovalWorkflowStateMachine8774E493'],
       // The audit log (Object Lock: a new bucket would start an empty log), its access logs, failed batches,

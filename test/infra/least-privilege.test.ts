@@ -35,6 +35,8 @@ const tableKey = logicalId(stack.store.key.node.defaultChild);
 const slackKey = logicalId(stack.reviews.slackSecretKey.node.defaultChild);
 const botTokenSecret = logicalId(stack.reviews.slackBotTokenSecret.node.defaultChild);
 const signingSecret = logicalId(stack.reviews.slackSigningSecret.node.defaultChild);
+const teamsKey = logicalId(stack.teams.teamsSecretKey.node.defaultChild);
+const teamsSecret = logicalId(stack.teams.teamsSecret.node.defaultChild);
 const stateMachine = only('AWS::StepFunctions::StateMachine');
 const queue = only('AWS::SQS::Queue');
 const queueKey = ((resources[queue]!.Properties!.KmsMasterKeyId) as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
@@ -169,9 +171,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
     expect(grantsOf(fn.roleId)).toEqual({
       ...reviewTable,
       // The table key, and the Slack secret's key through Secrets Manager (condition checked below).
-      'kms:Decrypt': [tableKey, slackKey].sort(),
+      'kms:Decrypt': [tableKey, slackKey, teamsKey].sort(),
       // Powertools parameters: GetSecretValue of the bot token's secret, once per cold start; never the signing secret.
-      'secretsmanager:GetSecretValue': [botTokenSecret],
+      'secretsmanager:GetSecretValue': [botTokenSecret, teamsSecret].sort(),
       ...xrayAndLogs(fn.logGroupId),
     });
   });
@@ -180,9 +182,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
     const fn = functionOf('record-outcome');
     expect(grantsOf(fn.roleId)).toEqual({
       ...reviewTable,
-      'kms:Decrypt': [tableKey, slackKey].sort(),
+      'kms:Decrypt': [tableKey, slackKey, teamsKey].sort(),
       // The bot token: chat.update of the review message.
-      'secretsmanager:GetSecretValue': [botTokenSecret],
+      'secretsmanager:GetSecretValue': [botTokenSecret, teamsSecret].sort(),
       // EventBridgeEventPublisher: Action Decided (the bus policy exempts this role, see the stack test).
       'events:PutEvents': [bus],
       ...xrayAndLogs(fn.logGroupId),
@@ -195,10 +197,11 @@ describe('least privilege: each role grants what its handler calls, on what it t
     expect(grantsOf(fn.roleId)).toEqual({
       ...reviewTable,
       // The table key, the Slack secret's key (through Secrets Manager), and the dead-letter queue's key.
-      'kms:Decrypt': [tableKey, slackKey, queueKey].sort(),
+      'kms:Decrypt': [tableKey, slackKey, teamsKey, queueKey].sort(),
       'kms:GenerateDataKey': [queueKey],
-      // The bot token: violation alerts (chat.postMessage) and chat.update of the review message.
-      'secretsmanager:GetSecretValue': [botTokenSecret],
+      // The bot token: violation alerts (chat.postMessage) and chat.update of the review message; the Teams
+      // secret: the update of the review's Teams card.
+      'secretsmanager:GetSecretValue': [botTokenSecret, teamsSecret].sort(),
       // Failed asynchronous invocations (reports) go to the intake's dead-letter queue.
       'sqs:SendMessage': [queue],
       ...xrayAndLogs(fn.logGroupId),
@@ -209,12 +212,26 @@ describe('least privilege: each role grants what its handler calls, on what it t
     const fn = functionOf('slack-interactions');
     expect(grantsOf(fn.roleId)).toEqual({
       ...reviewTable,
-      'kms:Decrypt': [tableKey, slackKey].sort(),
+      'kms:Decrypt': [tableKey, slackKey, teamsKey].sort(),
       // The signing secret (signature check: the only role that reads it) and the bot token (views.open,
       // chat.update, ephemeral notices).
-      'secretsmanager:GetSecretValue': [botTokenSecret, signingSecret].sort(),
+      'secretsmanager:GetSecretValue': [botTokenSecret, signingSecret, teamsSecret].sort(),
       // SfnTaskCallbacks: quorum -> SendTaskSuccess, a deny -> SendTaskFailure("Rejected"). Neither action
       // supports resource-level permissions; the task token is the capability.
+      'states:SendTaskSuccess': ['*'],
+      'states:SendTaskFailure': ['*'],
+      ...xrayAndLogs(fn.logGroupId),
+    });
+  });
+
+  it('teams-interactions', () => {
+    const fn = functionOf('teams-interactions');
+    expect(grantsOf(fn.roleId)).toEqual({
+      ...reviewTable,
+      'kms:Decrypt': [tableKey, slackKey, teamsKey].sort(),
+      // The Teams secret (app id and tenant: the JWT's audience and the tenant check; the client secret: card
+      // updates) and the Slack bot token (chat.update of the Slack message); never the Slack signing secret.
+      'secretsmanager:GetSecretValue': [botTokenSecret, teamsSecret].sort(),
       'states:SendTaskSuccess': ['*'],
       'states:SendTaskFailure': ['*'],
       ...xrayAndLogs(fn.logGroupId),
@@ -226,9 +243,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
     expect(grantsOf(fn.roleId)).toEqual({
       // DynamoReviewStore, and DynamoDecisionStore.getDecision (GetItem) for the answer.
       ...reviewTable,
-      'kms:Decrypt': [tableKey, slackKey].sort(),
+      'kms:Decrypt': [tableKey, slackKey, teamsKey].sort(),
       // The bot token: chat.update of the review message after a vote.
-      'secretsmanager:GetSecretValue': [botTokenSecret],
+      'secretsmanager:GetSecretValue': [botTokenSecret, teamsSecret].sort(),
       'states:SendTaskSuccess': ['*'],
       'states:SendTaskFailure': ['*'],
       ...xrayAndLogs(fn.logGroupId),
@@ -476,17 +493,18 @@ describe('who may resume or start an approval (DESIGN.md decision 1)', () => {
     return found;
   }
 
-  it('only the slack-interactions and review-api roles may states:SendTask*; evaluate-action may only StartExecution', () => {
+  it('only the slack-interactions, teams-interactions and review-api roles may states:SendTask*; evaluate-action may only StartExecution', () => {
     const byPolicy = statesStatements().map(({ at, actions, statement }) => ({
       roles: ((resources[at]?.Properties?.Roles ?? []) as Array<{ Ref: string }>).map((r) => r.Ref),
       type: resources[at]?.Type,
       actions: [...actions].sort(),
       effect: statement.Effect,
     }));
-    expect(byPolicy).toHaveLength(3);
+    expect(byPolicy).toHaveLength(4);
     expect(byPolicy).toEqual(
       expect.arrayContaining([
         { roles: [functionOf('slack-interactions').roleId], type: 'AWS::IAM::Policy', actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'], effect: 'Allow' },
+        { roles: [functionOf('teams-interactions').roleId], type: 'AWS::IAM::Policy', actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'], effect: 'Allow' },
         { roles: [functionOf('review-api').roleId], type: 'AWS::IAM::Policy', actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'], effect: 'Allow' },
         { roles: [functionOf('evaluate-action').roleId], type: 'AWS::IAM::Policy', actions: ['states:StartExecution'], effect: 'Allow' },
       ]),

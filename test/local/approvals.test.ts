@@ -8,6 +8,8 @@ import { signSlackRequest } from '../../shared/slack/verify-signature.js';
 import { memoryLogger } from '../../local/log.js';
 import { startLocalStack, type LocalStack } from '../../local/local-stack.js';
 import type { SlackMessage } from '../../local/slack/workspace.js';
+import { BotFrameworkIssuer } from '../../local/teams/bot-framework-issuer.js';
+import { DEFAULT_TEAMS_APP_ID } from '../../local/teams/emulator.js';
 import { eventually } from './support.js';
 
 /**
@@ -112,6 +114,18 @@ async function vote(actionId: string, reviewer: string | undefined, body: unknow
     body: JSON.stringify(body),
   });
   return { status: response.status, body: await response.json() as Record<string, unknown> };
+}
+
+const SECURITY_TEAMS = '19:approvals-security@thread.tacv2';
+const CAROL_AAD = '00000000-0000-4000-8000-00000000ca01';
+const ERIN_AAD = '00000000-0000-4000-8000-00000000e214';
+
+const threadOf = (actionId: string) => eventually(() => stack.teams.allThreads().find((t) => t.channelId === SECURITY_TEAMS && JSON.stringify(t.root).includes(actionId)), `a Teams card for ${actionId}`);
+
+async function tapTeams(user: string, conversationId: string, verb: string, data: Record<string, unknown>) {
+  const response = await fetch(`${stack.url}/teams/act`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, conversationId, verb, data }) });
+  expect(response.status).toBe(200);
+  return await response.json() as { status: number; card?: unknown; error?: string };
 }
 
 beforeAll(async () => {
@@ -289,5 +303,50 @@ describe('when nobody votes', () => {
     // Both messages now show the outcome, without buttons: there is nothing left to tap.
     await reviewIn(CHANNEL.securityLeads, escalatedId, (m) => m.ts === escalated.ts && m.edited !== undefined && !hasButtons(m));
     await reviewIn(CHANNEL.security, escalatedId, (m) => m.ts === message.ts && m.edited !== undefined && !hasButtons(m));
+  });
+});
+
+describe('one review in Slack and Teams (the Teams emulator: real token, Bot Connector and JWT code)', () => {
+  it('a Teams vote and a Slack vote make a quorum of 2, and both messages show the outcome', async () => {
+    const actionId = `${run}-teams`;
+    await send(actionId, IAM_UPDATE);
+    const thread = await threadOf(actionId);
+    const slackMessage = await eventually(() => stack.slack.workspace.messages('C0SECURITY').find((m) => JSON.stringify(m.blocks ?? []).includes(actionId)), 'the Slack review');
+    const card = (thread.root.attachments[0] as { content: { version: string; actions: Array<{ data?: { reviewId: string } }> } }).content;
+    expect(card.version).toBe('1.5');
+    const reviewId = card.actions[0]?.data?.reviewId ?? '';
+    expect(reviewId).toMatch(/^rv-/);
+
+    // erin is the human the agent acts for: refused, on her card only, and recorded.
+    const refused = await tapTeams(ERIN_AAD, thread.conversationId, 'approve', { reviewId });
+    expect(refused.status).toBe(200);
+    expect(JSON.stringify(refused.card)).toMatch(/on behalf of/i);
+
+    const counted = await tapTeams(CAROL_AAD, thread.conversationId, 'approve', { reviewId });
+    expect(JSON.stringify(counted.card)).toContain('Your approval counted (1 of 2)');
+    // The card everyone sees shows the progress (the bot updated the message).
+    await eventually(() => (JSON.stringify(stack.teams.allThreads().find((t) => t.conversationId === thread.conversationId)?.root).includes('1 of 2 approvals: carol') ? true : undefined), 'the Teams card to show 1 of 2');
+
+    const slackTap = await fetch(`${stack.url}/slack/act`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'U0DAN', channel: 'C0SECURITY', ts: slackMessage.ts, actionId: 'approve' }) });
+    expect(slackTap.status).toBe(200);
+    const decided = await outcome(actionId, 'approved');
+    expect(decided.reviewers.map((r) => r.id).sort()).toEqual(['carol', 'dan']);
+
+    const finalCard = await eventually(() => {
+      const root = stack.teams.allThreads().find((t) => t.conversationId === thread.conversationId)?.root;
+      const content = (root?.attachments[0] as { content: { actions?: unknown } } | undefined)?.content;
+      return content !== undefined && content.actions === undefined ? content : undefined;
+    }, 'the Teams card to show the outcome');
+    expect(JSON.stringify(finalCard)).toContain('Approved');
+    await eventually(() => stack.slack.workspace.messages('C0SECURITY').find((m) => m.ts === slackMessage.ts && m.edited !== undefined && !JSON.stringify(m.blocks ?? []).includes('"action_id":"approve"')), 'the Slack message to show the outcome');
+  });
+
+  it('the messaging endpoint refuses a request without the Bot Framework\'s JWT, or signed by another key (401), and counts nothing', async () => {
+    const activity = { type: 'invoke', name: 'adaptiveCard/action', channelId: 'msteams', serviceUrl: `${stack.url}/teams/connector/`, from: { id: '29:x', aadObjectId: CAROL_AAD }, channelData: { tenant: { id: '7e7e7e7e-0000-4000-8000-000000000001' } }, value: { action: { type: 'Action.Execute', verb: 'approve', data: { reviewId: 'rv-x' } } } };
+    const unsigned = await fetch(`${stack.url}/teams/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(activity) });
+    expect(unsigned.status).toBe(401);
+    const rogue = await BotFrameworkIssuer.create();
+    const forged = await fetch(`${stack.url}/teams/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await rogue.sign({ audience: DEFAULT_TEAMS_APP_ID, serviceUrl: activity.serviceUrl })}` }, body: JSON.stringify(activity) });
+    expect(forged.status).toBe(401);
   });
 });

@@ -26,8 +26,9 @@ const run = promisify(execFile);
 const VOTERS: Partial<Record<ScenarioName, string[]>> = {
   export: ['bob'],
   iam: ['dan', 'erin'],
-  password: ['dan'],
 };
+/** The scenario approved in Teams (its hint says so), by dan's Entra ID object id. */
+const TEAMS_VOTERS: Partial<Record<ScenarioName, string>> = { password: '00000000-0000-4000-8000-000000000da0' };
 
 let dataDir: string;
 let stack: LocalStack;
@@ -44,6 +45,19 @@ async function vote(actionId: string, reviewer: string): Promise<number> {
     const body = await response.json() as { error?: string };
     return body.error === 'ReviewNotOpen' ? undefined : response.status;
   }, `the review of ${actionId} to open for ${reviewer}`, 20_000);
+}
+
+/** Taps Approve on the request's card in the Teams emulator, as the /teams page does; answers the bot's HTTP status. */
+async function voteInTeams(actionId: string, aadObjectId: string): Promise<number> {
+  const thread = await eventually(() => stack.teams.allThreads().find((t) => JSON.stringify(t.root).includes(actionId)), `the Teams card of ${actionId}`, 20_000);
+  const card = (thread.root.attachments[0] as { content: { actions: Array<{ data?: { reviewId?: string } }> } }).content;
+  const response = await fetch(`${stack.url}/teams/act`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user: aadObjectId, conversationId: thread.conversationId, verb: 'approve', data: { reviewId: card.actions[0]?.data?.reviewId } }),
+  });
+  const body = await response.json() as { status: number; card?: unknown };
+  return JSON.stringify(body.card).includes('Your approval counted') ? body.status : 500;
 }
 
 /** Runs the demo CLI as a person would; never throws on a non-zero exit. */
@@ -82,6 +96,12 @@ describe('npm run demo', () => {
         votes.push((async () => {
           let last = 200;
           for (const reviewer of VOTERS[scenario] ?? []) last = Math.max(last, await vote(pending.actionId, reviewer));
+          const teamsVoter = TEAMS_VOTERS[scenario];
+          if (teamsVoter !== undefined) {
+            last = Math.max(last, await voteInTeams(pending.actionId, teamsVoter));
+            // The same review in the group's Slack channel shows the outcome too.
+            await eventually(() => stack.slack.workspace.messages('C0SECURITY').find((m) => JSON.stringify(m.blocks ?? []).includes(pending.actionId) && m.edited !== undefined && !JSON.stringify(m.blocks ?? []).includes('"action_id":"approve"')), `the Slack message of ${pending.actionId} to show the outcome`, 20_000);
+          }
           return last;
         })());
       },
@@ -100,6 +120,13 @@ describe('npm run demo', () => {
     expect(outcome('password')).toMatch(/^<= password\s+approved\s+by dan: running it/);
     expect(outcome('delete-audit')).toMatch(/^<= delete-audit\s+denied\s+forbidden by polic/);
     expect(lines.some((line) => /^\s+export\s+ran\s+exported customers as csv/.test(line)), output).toBe(true);
+    // The approved export ran through guard, which reported it; the demo reads the execution back, then
+    // the agent reports a second run with other parameters: a violation, recorded and alerted.
+    expect(lines.some((line) => /^\s+export\s+reported\s+Action Executed: succeeded/.test(line)), output).toBe(true);
+    expect(lines.find((line) => /^<= export\s+recorded/.test(line)), output).toMatch(/^<= export\s+recorded\s+executed by billing-agent at \S+Z \([\d.]+ s\), succeeded: exported customers as csv/);
+    expect(lines.some((line) => /^-> export\s+billing-agent reports running it again on customers_with_cards/.test(line)), output).toBe(true);
+    expect(lines.find((line) => /^<= export\s+violation/.test(line)), output).toMatch(/^<= export\s+violation\s+recorded, and alerted in #approvals-data-owners: Execution violation \[payload_mismatch\]: agent billing-agent reported executing billing-agent-/);
+    expect(lines.some((line) => /^\s+query\s+reported\s+Action Executed: succeeded/.test(line)), output).toBe(true);
     expect(lines.some((line) => /^\.\. export\s+waiting\s+open .*\/slack, channel #approvals-data-owners, act as bob and tap Approve/.test(line)), output).toBe(true);
 
     // The client refused the malformed request with the very reason the server then recorded.

@@ -37,7 +37,7 @@ function approval(request: ActionRequest, changes: Partial<ApprovalDecision> = {
   return {
     actionId: request.actionId, requestEventId: 'e-1', outcome: 'approved', reason: 'approved by bob', policyIds: ['p'],
     reviewers: [{ id: 'bob', vote: 'approve', at: new Date().toISOString() }], decidedAt: new Date().toISOString(),
-    validUntil: new Date(Date.now() + 60_000).toISOString(), payloadSha256: payloadSha256(request), ...changes,
+    validUntil: new Date(Date.now() + 60_000).toISOString(), execution: null, payloadSha256: payloadSha256(request), ...changes,
   };
 }
 

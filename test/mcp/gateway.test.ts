@@ -101,6 +101,13 @@ describe('countersign-mcp over stdio, waiting for decisions', () => {
     const decision = await decisionOf(stack, actionId);
     expect(decision.outcome).toBe('approved');
     expect(decision.reviewers.map((r) => r.id)).toEqual(['bob']);
+    // The gateway reported the run: the decision API and the audit log show the execution.
+    const execution = await eventually(async () => (await decisionOf(stack, actionId)).execution ?? undefined, 'the execution on the decision', 30_000);
+    expect(execution).toMatchObject({ status: 'succeeded', agentId: 'billing-agent', resultSummary: 'wrote 17 characters to /srv/q3.txt' });
+    expect(await eventually(async () => {
+      const types = await auditEventTypes(actionId);
+      return types.includes('executed') ? types : undefined;
+    }, 'the execution in the audit log', 30_000)).toEqual(expect.arrayContaining(['requested', 'decided', 'executed']));
   });
 
   it('refuses a denied call with the reason, and the upstream never sees it', async () => {

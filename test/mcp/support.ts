@@ -114,7 +114,15 @@ export async function tapReview(stack: LocalStack, actionId: string, user: strin
   if (submitted.status !== 200 || submitted.closed !== true) throw new Error(`the deny reason was refused: ${JSON.stringify(submitted)}`);
 }
 
-export async function decisionOf(stack: LocalStack, actionId: string): Promise<{ outcome: string; reason: string; payloadSha256: string | null; reviewers: { id: string; vote: string }[] }> {
+interface DecisionView {
+  outcome: string;
+  reason: string;
+  payloadSha256: string | null;
+  reviewers: { id: string; vote: string }[];
+  execution?: { status: string; agentId: string; resultSummary: string | null } | null;
+}
+
+export async function decisionOf(stack: LocalStack, actionId: string): Promise<DecisionView> {
   const response = await fetch(`${stack.url}/actions/${encodeURIComponent(actionId)}`);
-  return await response.json() as { outcome: string; reason: string; payloadSha256: string | null; reviewers: { id: string; vote: string }[] };
+  return await response.json() as DecisionView;
 }

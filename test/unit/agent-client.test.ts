@@ -3,13 +3,17 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ActionNotPermittedError,
+  ApprovalAlreadyUsedError,
+  ApprovalExpiredError,
   backoffDelay,
   CountersignAccessDeniedError,
   CountersignUnreachableError,
   createAgentClient,
   DecisionTimeoutError,
   decisionUrl,
+  ExecutionReportError,
   InvalidActionRequestError,
+  InvalidExecutionReportError,
   localAgentClient,
   PayloadChangedError,
   PayloadMismatchError,
@@ -18,7 +22,8 @@ import {
   type ActionSpec,
   type AgentClient,
 } from '../../client/index.js';
-import { payloadSha256, validateActionRequested, type ActionRequest } from '../../shared/domain/contract.js';
+import { canonicalJson, sha256Hex } from '../../shared/domain/canonical-json.js';
+import { DETAIL_TYPE_EXECUTED, payloadSha256, validateActionExecuted, validateActionRequested, type ActionExecuted, type ActionRequest } from '../../shared/domain/contract.js';
 
 /**
  * The agent client against an in-process stand-in for Countersign: one HTTP server that speaks the
@@ -56,7 +61,8 @@ function decision(actionId: string, outcome: string, hash: string | null, extra:
     policyIds: ['db-export-prod-needs-data-owners'],
     reviewers: outcome === 'approved' ? [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:00:00.000Z' }] : [],
     decidedAt: outcome === 'pending' ? null : '2026-11-22T03:00:00.000Z',
-    validUntil: outcome === 'approved' || outcome === 'allowed' ? '2026-11-22T03:15:00.000Z' : null,
+    // Still valid when the test runs: guard refuses to start after validUntil.
+    validUntil: outcome === 'approved' || outcome === 'allowed' ? new Date(Date.now() + 15 * 60_000).toISOString() : null,
     ...extra,
   };
 }
@@ -214,7 +220,8 @@ describe('requestAction: sending and waiting', () => {
       policyIds: ['db-export-prod-needs-data-owners'],
       reviewers: [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:00:00.000Z' }],
       decidedAt: '2026-11-22T03:00:00.000Z',
-      validUntil: '2026-11-22T03:15:00.000Z',
+      validUntil: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      execution: null,
     });
   });
 
@@ -292,6 +299,139 @@ describe('guard', () => {
     expect((error as Error).message).toMatch(/changed after it was sent \(approved payload [0-9a-f]{8}…, now [0-9a-f]{8}…\): refusing to run it/);
     // What was sent (and approved) is the request as it was when guard was called.
     expect(sent[0]?.detail.parameters).toEqual({ table: 'customers', format: 'csv' });
+  });
+});
+
+/** The execution reports the fake bus received, validated with the server's own rules. */
+function reports(): (Sent & { report: ActionExecuted })[] {
+  return sent.filter((entry) => entry.detailType === DETAIL_TYPE_EXECUTED).map((entry) => {
+    const validation = validateActionExecuted(entry.detail);
+    if (!validation.ok) throw new Error(`the client sent an invalid report: ${validation.reason}`);
+    return { ...entry, report: validation.report };
+  });
+}
+
+describe('guard reports the execution', () => {
+  it('reports succeeded, as the agent, with the approved payload hash, the times and the SHA-256 of the canonical result', async () => {
+    script = scripted('approved');
+    const before = Date.now();
+    const result = { rows: 1204, file: 's3://exports/customers.csv' };
+    await expect(client().guard({ ...EXPORT, actionId: 'run-ok' }, () => result, { summarize: (r) => `exported ${r.rows} rows` })).resolves.toBe(result);
+    const [report, ...more] = reports();
+    expect(more).toHaveLength(0);
+    expect(report).toMatchObject({ source: 'agent.billing-agent', eventBusName: 'countersign' });
+    expect(report?.report).toEqual({
+      specVersion: '1',
+      actionId: 'run-ok',
+      payloadSha256: payloadSha256(sent[0]?.detail as ActionRequest),
+      status: 'succeeded',
+      startedAt: expect.any(String),
+      finishedAt: expect.any(String),
+      result: { summary: 'exported 1204 rows', sha256: sha256Hex(canonicalJson({ file: 's3://exports/customers.csv', rows: 1204 })) },
+    });
+    expect(Date.parse(report?.report.startedAt ?? '')).toBeGreaterThanOrEqual(before - 1);
+    expect(Date.parse(report?.report.finishedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(report?.report.startedAt ?? ''));
+  });
+
+  it('reports failed with the error\'s name (in the contract\'s charset) and message, then rethrows the same error', async () => {
+    script = scripted('allowed');
+    class QuotaExceeded extends Error {
+      constructor() {
+        super('export quota of 10 per day reached');
+        this.name = 'Quota Exceeded!';
+      }
+    }
+    const thrown = new QuotaExceeded();
+    const error = await client().guard({ ...EXPORT, actionId: 'run-fails' }, () => { throw thrown; }).catch((e: unknown) => e);
+    expect(error).toBe(thrown);
+    expect(reports().map((r) => r.report)).toEqual([expect.objectContaining({
+      actionId: 'run-fails',
+      status: 'failed',
+      error: { code: 'Quota_Exceeded_', message: 'export quota of 10 per day reached' },
+    })]);
+    expect(reports()[0]?.report.result).toBeUndefined();
+  });
+
+  it('reports a failure thrown as a non-Error, and a success that returns nothing without a result', async () => {
+    script = scripted('allowed');
+    await client().guard({ ...EXPORT, actionId: 'run-string' }, () => { throw 'disk full'; }).catch(() => undefined);
+    await client().guard({ ...EXPORT, actionId: 'run-void' }, () => undefined);
+    const [failed, succeeded] = reports().map((r) => r.report);
+    expect(failed).toMatchObject({ actionId: 'run-string', status: 'failed', error: { code: 'string', message: 'disk full' } });
+    expect(succeeded).toMatchObject({ actionId: 'run-void', status: 'succeeded' });
+    expect(succeeded?.result).toBeUndefined();
+  });
+
+  it('refuses to start after validUntil with ApprovalExpiredError: the function does not run and nothing is reported', async () => {
+    script = (_read, entry) => ({ status: 200, body: decision(entry?.detail.actionId ?? '', 'approved', hashOf(entry), { validUntil: new Date(Date.now() - 1000).toISOString() }) });
+    const fn = vi.fn();
+    const error = await client().guard({ ...EXPORT, actionId: 'run-late' }, fn).catch((e: unknown) => e);
+    expect(fn).not.toHaveBeenCalled();
+    expect(error).toBeInstanceOf(ApprovalExpiredError);
+    expect((error as Error).message).toMatch(/^the run-late approval was valid until .*Z, and it is .*Z: refusing to run it; send the request again as a new action$/);
+    expect(reports()).toHaveLength(0);
+  });
+
+  it('refuses to run an approval already used (an execution is on record)', async () => {
+    const execution = { status: 'succeeded', agentId: 'billing-agent', startedAt: '2026-11-22T03:01:00.000Z', finishedAt: '2026-11-22T03:01:02.000Z', reportedAt: '2026-11-22T03:01:02.100Z', resultSummary: null, resultSha256: null, error: null };
+    script = (_read, entry) => ({ status: 200, body: decision(entry?.detail.actionId ?? '', 'approved', hashOf(entry), { execution }) });
+    const fn = vi.fn();
+    const error = await client().guard({ ...EXPORT, actionId: 'run-twice' }, fn).catch((e: unknown) => e);
+    expect(fn).not.toHaveBeenCalled();
+    expect(error).toBeInstanceOf(ApprovalAlreadyUsedError);
+    expect(reports()).toHaveLength(0);
+  });
+
+  it('throws ExecutionReportError carrying the result and the report when the bus refuses the report', async () => {
+    script = scripted('allowed');
+    putEventsAnswer = (entry) => (entry.detailType === DETAIL_TYPE_EXECUTED ? { ErrorCode: 'InternalFailure', ErrorMessage: 'try again' } : undefined);
+    const error = await client().guard({ ...EXPORT, actionId: 'run-unreported' }, () => 42).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ExecutionReportError);
+    expect((error as ExecutionReportError).outcome).toEqual({ status: 'succeeded', result: 42 });
+    expect((error as ExecutionReportError).report).toMatchObject({ actionId: 'run-unreported', status: 'succeeded' });
+    expect((error as Error).message).toBe(`run-unreported ran (succeeded) but its execution report was not sent: the bus ${url} refused the execution report of run-unreported (InternalFailure: try again); send error.report with reportExecution`);
+  });
+});
+
+describe('reportExecution', () => {
+  const REPORT = {
+    actionId: 'acted-elsewhere',
+    payloadSha256: 'a'.repeat(64),
+    status: 'succeeded',
+    startedAt: '2026-12-07T03:00:00.000Z',
+    finishedAt: '2026-12-07T03:00:05.000Z',
+    result: { summary: 'rotated the key' },
+  } as const;
+
+  it('sends Action Executed as agent.<id> with specVersion 1 and returns the event id', async () => {
+    const { eventId } = await client().reportExecution(REPORT);
+    expect(eventId).toBe('ev-1');
+    expect(sent).toEqual([{ source: 'agent.billing-agent', detailType: 'Action Executed', eventBusName: 'countersign', detail: { specVersion: '1', ...REPORT } }]);
+  });
+
+  it.each([
+    ['a failure without an error', { ...REPORT, status: 'failed' as const }, 'error: is required when status is "failed" (code and message of what went wrong)'],
+    ['a finish before the start', { ...REPORT, finishedAt: '2026-12-07T02:59:59.000Z' }, 'finishedAt: must not be before startedAt'],
+    ['a summary over 1,000 characters', { ...REPORT, result: { summary: 'x'.repeat(1001) } }, 'result.summary: must be at most 1000 characters'],
+  ])('refuses %s with the server\'s reason and sends nothing', async (_what, report, reason) => {
+    const error = await client().reportExecution(report).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidExecutionReportError);
+    expect((error as InvalidExecutionReportError).reason).toBe(reason);
+    expect((error as Error).message).toBe(`execution report for acted-elsewhere not sent: ${reason}`);
+    expect(sent).toHaveLength(0);
+  });
+});
+
+describe('decision responses', () => {
+  it('gives the execution on record, and null from a server that does not send it', async () => {
+    const execution = { status: 'failed', agentId: 'billing-agent', startedAt: '2026-11-22T03:01:00.000Z', finishedAt: '2026-11-22T03:01:02.000Z', reportedAt: '2026-11-22T03:01:02.100Z', resultSummary: null, resultSha256: null, error: { code: 'Timeout', message: 'took too long' } };
+    script = (_read, entry) => ({ status: 200, body: decision(entry?.detail.actionId ?? '', 'approved', hashOf(entry), { execution }) });
+    await expect(client().requestAction({ ...EXPORT, actionId: 'with-execution' })).resolves.toMatchObject({ execution });
+    script = (_read, entry) => {
+      const { validUntil: _v, ...older } = decision(entry?.detail.actionId ?? '', 'approved', hashOf(entry));
+      return { status: 200, body: older };
+    };
+    await expect(client().requestAction({ ...EXPORT, actionId: 'older-server' })).resolves.toMatchObject({ execution: null, validUntil: null });
   });
 });
 

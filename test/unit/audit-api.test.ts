@@ -219,3 +219,34 @@ describe('the audit routes', () => {
     }
   });
 });
+
+describe('executions and violations on the audit page (issue 12)', () => {
+  it('gives an execution its status, times, result and validity, a violation its rule, and counts neither as a decision', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'audit-api-exec-'));
+    const ownReader = new AuditRecordsReader(own);
+    try {
+      const item = { resultSummary: 'exported 12 rows', resultSha256: 'ef'.repeat(32), executedPayloadSha256: 'ab'.repeat(32), errorCode: null, errorMessage: null };
+      await new FixtureLogWriter(new LocalAuditSink(own)).write('shard-1', HOUR_10, [
+        ...request('act-run', 'billing-agent', [
+          requested('10:00:00'),
+          { event_type: 'decided', occurred_at: at('10:00:01'), outcome: 'allowed', valid_until: at('10:15:01') },
+          { event_type: 'executed', occurred_at: at('10:00:09'), outcome: 'allowed', valid_until: at('10:15:01'), execution_status: 'succeeded', started_at: at('10:00:05'), finished_at: '2026-11-20T10:00:08.500Z', detail: JSON.stringify(item) },
+          { event_type: 'execution_violation', occurred_at: at('10:01:00'), outcome: 'allowed', violation_rule: 'already_executed', reason: 'the request was already executed', execution_status: 'failed', started_at: at('10:00:50'), finished_at: at('10:00:51'), detail: JSON.stringify({ ...item, errorCode: 'Timeout', errorMessage: 'took too long', resultSummary: null }) },
+        ]),
+      ]);
+      const view = await ownReader.read({ limit: 200 });
+      const [violation, executed] = view.records;
+      expect(executed).toMatchObject({
+        eventType: 'executed', validUntil: at('10:15:01'), violationRule: null, requestOutcome: 'allowed',
+        execution: { status: 'succeeded', startedAt: at('10:00:05'), finishedAt: '2026-11-20T10:00:08.500Z', resultSummary: 'exported 12 rows', resultSha256: 'ef'.repeat(32), error: null, executedPayloadSha256: 'ab'.repeat(32) },
+      });
+      expect(violation).toMatchObject({ eventType: 'execution_violation', violationRule: 'already_executed', execution: { status: 'failed', error: { code: 'Timeout', message: 'took too long' } } });
+      expect(view.records.find((r) => r.eventType === 'decided')).toMatchObject({ validUntil: at('10:15:01'), execution: null });
+      expect(view.perHour).toEqual([{ hour: '2026-11-20T10:00:00Z', counts: { allowed: 1 } }]);
+      expect((await ownReader.read({ limit: 200, eventType: 'execution_violation' })).records.map((r) => r.eventType)).toEqual(['execution_violation']);
+    } finally {
+      await ownReader.close();
+      await rm(own, { recursive: true, force: true });
+    }
+  });
+});

@@ -39,12 +39,19 @@ function record(fields: Partial<AuditPageRecord> & Pick<AuditPageRecord, 'eventI
     actionId: 'export-1', agentId: 'billing-agent', onBehalfOf: 'alice@example.com', action: 'db.export', resourceType: 'Database', resourceId: HOSTILE,
     environment: 'prod', outcome: null, requestOutcome: 'approved', reason: null, reviewerId: null, vote: null, comment: null, policyIds: [],
     requestPolicyIds: ['db-export-prod-needs-data-owners'], payloadSha256: 'ab'.repeat(32), hash: 'cd'.repeat(32),
-    objectKey: 'audit/dt=2026-11-20/hour=10/shard=shardId-0/000001.ndjson.gz', claimedSource: 'agent.billing-agent', justification: null, parameters: null, ...fields,
+    objectKey: 'audit/dt=2026-11-20/hour=10/shard=shardId-0/000001.ndjson.gz', claimedSource: 'agent.billing-agent', justification: null, parameters: null,
+    validUntil: null, execution: null, violationRule: null, ...fields,
   };
 }
 
+const EXECUTION = { status: 'succeeded', startedAt: '2026-11-20T10:10:00.000Z', finishedAt: '2026-11-20T10:10:01.500Z', resultSummary: HOSTILE, resultSha256: 'ef'.repeat(32), error: null, executedPayloadSha256: 'ab'.repeat(32) };
 const VIEW: AuditRecordsView = {
   records: [
+    record({
+      eventId: 'export-1/execution_violation/f1', eventType: 'execution_violation', occurredAt: '2026-11-20T10:12:00.000Z', outcome: 'approved', violationRule: 'already_executed',
+      reason: 'the request was already executed', validUntil: '2026-11-20T10:24:00.000Z', execution: { ...EXECUTION, startedAt: '2026-11-20T10:11:00.000Z', finishedAt: '2026-11-20T10:11:01.000Z' },
+    }),
+    record({ eventId: 'export-1/executed', eventType: 'executed', occurredAt: '2026-11-20T10:10:02.000Z', outcome: 'approved', validUntil: '2026-11-20T10:24:00.000Z', execution: EXECUTION }),
     record({ eventId: 'export-1/outcome', eventType: 'outcome', occurredAt: '2026-11-20T10:09:00.000Z', outcome: 'approved', reason: 'approved by bob' }),
     record({ eventId: 'export-1/vote/bob', eventType: 'vote', occurredAt: '2026-11-20T10:08:00.000Z', reviewerId: 'bob', vote: 'approve', comment: HOSTILE }),
     record({ eventId: 'export-1/requested', eventType: 'requested', occurredAt: '2026-11-20T10:02:00.000Z', justification: HOSTILE, parameters: { note: HOSTILE } }),
@@ -54,7 +61,7 @@ const VIEW: AuditRecordsView = {
       requestPolicyIds: [], claimedSource: `agent.${HOSTILE}`,
     }),
   ],
-  total: 4,
+  total: 6,
   agents: ['billing-agent', 'ops-agent'],
   outcomes: ['pending', 'allowed', 'denied', 'approved', 'rejected', 'expired', 'invalid'],
   perHour: [{ hour: '2026-11-20T10:00:00Z', counts: { allowed: 2, approved: 1 } }, { hour: '2026-11-20T12:00:00Z', counts: { denied: 1 } }],
@@ -94,9 +101,11 @@ describe('the audit page script', () => {
   it('shows each record as a row of text, with its action id and event type as attributes', async () => {
     const { body } = await renderPage('');
     const rows = body.children.filter((row) => row.attributes['data-event-id'] !== undefined);
-    expect(rows.map((row) => [row.attributes['data-action-id'], row.attributes['data-event-type']])).toEqual([['export-1', 'outcome'], ['export-1', 'vote'], ['export-1', 'requested'], ['', 'decided']]);
-    expect(rows[1]?.textContent).toContain(`approve: ${HOSTILE}`);
-    expect(rows[0]?.textContent).toContain(`Database/${HOSTILE}`);
+    expect(rows.map((row) => [row.attributes['data-action-id'], row.attributes['data-event-type']])).toEqual([
+      ['export-1', 'execution_violation'], ['export-1', 'executed'], ['export-1', 'outcome'], ['export-1', 'vote'], ['export-1', 'requested'], ['', 'decided'],
+    ]);
+    expect(rows[3]?.textContent).toContain(`approve: ${HOSTILE}`);
+    expect(rows[2]?.textContent).toContain(`Database/${HOSTILE}`);
     expect(body.descendants().some((node) => ['script', 'img', 'a', 'iframe'].includes(node.tag))).toBe(false);
   });
 
@@ -105,6 +114,7 @@ describe('the audit page script', () => {
     const rows = body.children.filter((row) => row.attributes['data-event-id'] !== undefined);
     const agentCells = rows.map((row) => row.children[2]);
     expect(agentCells.map((td) => [td?.className, td?.textContent])).toEqual([
+      ['agent', 'billing-agent'], ['agent', 'billing-agent'],
       ['agent', 'billing-agent'], ['agent', 'billing-agent'], ['agent', 'billing-agent'], ['agent claimed', `agent.${HOSTILE}`],
     ]);
     expect(html).toMatch(/td\.agent \{ white-space: nowrap; \}|td\.agent[^{]*\{[^}]*white-space: nowrap/);
@@ -120,6 +130,27 @@ describe('the audit page script', () => {
     expect(details).toContain(`record hash${'cd'.repeat(32)}`);
     expect(details).toContain('object keyaudit/dt=2026-11-20/hour=10/shard=shardId-0/000001.ndjson.gz');
     expect(details).not.toContain('claimed source');
+  });
+
+  it('shows an execution with how it ended, and a violation marked with its rule; their details as text', async () => {
+    const { body } = await renderPage('');
+    const rows = body.children.filter((row) => row.attributes['data-event-id'] !== undefined);
+    const [violation, executed] = rows;
+    expect(violation?.className).toBe('record violation');
+    expect(violation?.children[6]?.textContent).toBe('violation');
+    expect(violation?.children[6]?.descendants()[0]?.className).toBe('chip o-violation');
+    expect(violation?.children[8]?.textContent).toBe('already_executed: the request was already executed');
+    expect(executed?.className).toBe('record');
+    expect(executed?.children[6]?.descendants()[0]?.className).toBe('chip o-succeeded');
+    expect(executed?.children[8]?.textContent).toMatch(new RegExp(`^succeeded, started .+ in 1\\.5 s \\(${HOSTILE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`));
+    for (const listener of executed?.listeners.click ?? []) listener({});
+    const details = body.children.find((row) => row.className === 'details')?.textContent ?? '';
+    expect(details).toContain('valid until2026-11-20T10:24:00.000Z');
+    expect(details).toContain('execution statussucceeded');
+    expect(details).toContain('started at2026-11-20T10:10:00.000Z');
+    expect(details).toContain(`result summary${HOSTILE}`);
+    expect(details).toContain(`result SHA-256${'ef'.repeat(32)}`);
+    expect(body.descendants().some((node) => node.tag === 'img')).toBe(false);
   });
 
   it('opens a row to show the justification and parameters as text', async () => {
@@ -144,7 +175,7 @@ describe('the audit page script', () => {
     expect(latency.children.filter((node) => node.tag === 'rect').map((bar) => bar.attributes.class)).toEqual(['o-approved']);
     expect(latency.children.map((node) => node.textContent)).toEqual(expect.arrayContaining(['< 1 min', '1\u20135 min', '5\u201330 min', '\u2265 30 min']));
     expect(ids.get('latency-summary')!.textContent).toContain('median 7 min 0 s');
-    expect(ids.get('totals')!.textContent).toContain('4 records match, of 40 in the log (6 objects)');
+    expect(ids.get('totals')!.textContent).toContain('6 records match, of 40 in the log (6 objects)');
     expect(ids.get('totals')!.textContent).toContain('decisions: 2 allowed, 1 approved, 1 denied');
   });
 

@@ -43,6 +43,31 @@ beforeAll(async () => {
     ...action('act-8', 'ops-agent', 'dave', [{ event_type: 'review_requested' }, { event_type: 'vote', reviewer_id: 'dave', vote: 'approve' }, { event_type: 'outcome', outcome: 'approved' }]),
   ]);
   await writer.write('shard-1', new Date('2026-11-21T10:00:00Z'), action('act-7', 'billing-agent', 'alice', [{ event_type: 'requested' }, { event_type: 'decided', outcome: 'allowed' }], '21'));
+  // Issue 12, on the 22nd: executions and violations of exec-agent.
+  const t = (hhmmss: string) => `2026-11-22T${hhmmss}.000Z`;
+  await writer.write('shard-3', new Date('2026-11-22T10:00:00Z'), [
+    // Allowed at 10:01 (valid 15 min), started 30 s later, ran 1.5 s.
+    ...action('ex-1', 'exec-agent', null, [
+      { event_type: 'requested' }, { event_type: 'decided', outcome: 'allowed', valid_until: t('10:16:00') },
+      { event_type: 'executed', outcome: 'allowed', valid_until: t('10:16:00'), execution_status: 'succeeded', started_at: t('10:01:30'), finished_at: '2026-11-22T10:01:31.500Z' },
+    ], '22'),
+    // Approved at 10:02 (valid until 10:20), never executed.
+    ...action('ex-2', 'exec-agent', null, [
+      { event_type: 'decided', outcome: 'pending' }, { event_type: 'vote', reviewer_id: 'bob', vote: 'approve' }, { event_type: 'outcome', outcome: 'approved', valid_until: t('10:20:00') },
+    ], '22'),
+    // Allowed at 10:01, started 90 s later, failed; then a second, different report: already_executed.
+    ...action('ex-3', 'exec-agent', null, [
+      { event_type: 'requested' }, { event_type: 'decided', outcome: 'allowed', valid_until: t('10:16:00') },
+      { event_type: 'executed', outcome: 'allowed', valid_until: t('10:16:00'), execution_status: 'failed', started_at: t('10:02:30'), finished_at: t('10:02:32'), reason: 'Timeout: took too long' },
+      { event_type: 'execution_violation', outcome: 'allowed', valid_until: t('10:16:00'), execution_status: 'succeeded', started_at: t('10:04:00'), finished_at: t('10:04:01'), violation_rule: 'already_executed', reason: 'the request was already executed' },
+    ], '22'),
+    // A report naming no request: no request number, no request fields.
+    { event_id: 'execution/f00d/execution_violation', event_type: 'execution_violation', action_id: 'ghost-1', agent_id: 'exec-agent', occurred_at: t('10:05:00'), violation_rule: 'no_decision', execution_status: 'succeeded', started_at: t('10:04:00'), finished_at: t('10:04:30'), reason: 'no request with actionId "ghost-1" was received' },
+    // An executed record whose permit is not in the log.
+    ...action('ex-4', 'exec-agent', null, [{ event_type: 'executed', execution_status: 'succeeded', started_at: t('10:06:00'), finished_at: t('10:06:01') }], '22'),
+    // Written before issue 12: no valid_until (nor any new field) in the line at all.
+    ...action('ex-old', 'exec-agent', null, [{ event_type: 'decided', outcome: 'allowed', valid_until: undefined, execution_status: undefined, started_at: undefined, finished_at: undefined, violation_rule: undefined }], '22'),
+  ]);
   engine = await openAuditQuery(dir);
 });
 
@@ -87,7 +112,7 @@ describe('saved queries', () => {
 
   it('votes-per-reviewer', async () => {
     expect(await run('votes-per-reviewer')).toEqual([
-      { reviewer_id: 'bob', votes: '2', approvals: '1', denials: '1' },
+      { reviewer_id: 'bob', votes: '3', approvals: '2', denials: '1' },
       { reviewer_id: 'dave', votes: '1', approvals: '1', denials: '0' },
     ]);
   });
@@ -98,6 +123,38 @@ describe('saved queries', () => {
 
   it('approval-bypassed: approved with no vote, or only by the human the agent acts for', async () => {
     expect((await run('approval-bypassed')).map((r) => [r.action_id, r.outcome, r.approvers])).toEqual([['act-6', 'approved', '0'], ['act-8', 'approved', '0']]);
+  });
+
+  it('approved-not-executed: permitted, validity passed, no executed record; not before the window ends, nor requests without validUntil', async () => {
+    expect((await run('approved-not-executed', { as_of: '2026-11-22 12:00:00' })).map((r) => [r.action_id, r.outcome, r.valid_until])).toEqual([['ex-2', 'approved', '2026-11-22 10:20:00']]);
+    expect(await run('approved-not-executed', { as_of: '2026-11-22 10:19:59' })).toEqual([]);
+    // Now (the default) is long after the fixture's windows.
+    expect((await run('approved-not-executed')).map((r) => r.action_id)).toEqual(['ex-2']);
+  });
+
+  it('executed-without-approval: every violation (with its rule), and an executed record with no permit in the log', async () => {
+    expect((await run('executed-without-approval')).map((r) => [r.action_id, r.rule])).toEqual([
+      ['ex-4', 'no_permit_in_log'], ['ex-3', 'already_executed'], ['ghost-1', 'no_decision'],
+    ]);
+    expect(await run('executed-without-approval', { from: '2026-11-20 00:00:00', to: '2026-11-22 00:00:00' })).toEqual([]);
+  });
+
+  it('time-to-execute: from the decision to the start, per agent and action', async () => {
+    expect(await run('time-to-execute', { from: '2026-11-22 00:00:00', to: '2026-11-23 00:00:00' })).toEqual([
+      { agent_id: 'exec-agent', action: 'db.export', executions: '2', failed: '1', avg_seconds_to_start: 60, max_seconds_to_start: 90, avg_seconds_running: 1.75 },
+    ]);
+  });
+
+  it('reads the new columns as timestamps and strings, and records written before them as nulls', async () => {
+    const rows = (await engine.run("SELECT action_id, event_type, valid_until, execution_status, started_at, finished_at, violation_rule, request_seq FROM audit_events WHERE agent_id = 'exec-agent' AND event_type IN ('executed', 'execution_violation') OR action_id = 'ex-old' ORDER BY event_id")).rows;
+    expect(rows).toEqual([
+      { action_id: 'ex-1', event_type: 'executed', valid_until: '2026-11-22 10:16:00', execution_status: 'succeeded', started_at: '2026-11-22 10:01:30', finished_at: '2026-11-22 10:01:31.5', violation_rule: null, request_seq: null },
+      { action_id: 'ex-3', event_type: 'executed', valid_until: '2026-11-22 10:16:00', execution_status: 'failed', started_at: '2026-11-22 10:02:30', finished_at: '2026-11-22 10:02:32', violation_rule: null, request_seq: null },
+      { action_id: 'ex-3', event_type: 'execution_violation', valid_until: '2026-11-22 10:16:00', execution_status: 'succeeded', started_at: '2026-11-22 10:04:00', finished_at: '2026-11-22 10:04:01', violation_rule: 'already_executed', request_seq: null },
+      { action_id: 'ex-4', event_type: 'executed', valid_until: null, execution_status: 'succeeded', started_at: '2026-11-22 10:06:00', finished_at: '2026-11-22 10:06:01', violation_rule: null, request_seq: null },
+      { action_id: 'ex-old', event_type: 'decided', valid_until: null, execution_status: null, started_at: null, finished_at: null, violation_rule: null, request_seq: null },
+      { action_id: 'ghost-1', event_type: 'execution_violation', valid_until: null, execution_status: 'succeeded', started_at: '2026-11-22 10:04:00', finished_at: '2026-11-22 10:04:30', violation_rule: 'no_decision', request_seq: null },
+    ]);
   });
 
   it('every saved query renders with its defaults and runs', async () => {

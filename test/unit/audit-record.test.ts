@@ -4,9 +4,13 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoCredentialsStore } from '../../shared/adapters/aws/dynamo-credentials-store.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { AUDIT_EVENT_TYPES } from '../../shared/audit/format.js';
 import { toAuditRecordBody, type StreamPosition } from '../../shared/audit/record.js';
+import { canonicalJson } from '../../shared/domain/canonical-json.js';
+import { DETAIL_TYPE_EXECUTED, type ActionExecuted } from '../../shared/domain/contract.js';
+import { reportIdentity, summaryOf } from '../../shared/domain/execution.js';
 import { decideRequest } from '../../shared/domain/intake.js';
 import type { ReviewSnapshot } from '../../shared/ports/review-store.js';
 import { actionRequested } from '../support/requests.js';
@@ -59,7 +63,26 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
   await credentials.claimIssue(record, { occurredAt: '2026-11-22T03:03:00.000Z', callerArn, roleArn: 'arn:aws:iam::123456789012:role/exec', roleSessionName: 'cs-x', sourceIdentity: 'cs-x', durationSeconds: 900, sessionPolicy: '{"Version":"2012-10-17","Statement":[]}', validUntil: '2026-11-22T03:17:00.000Z' });
   await credentials.recordFailure(record, { occurredAt: '2026-11-22T03:03:01.000Z', callerArn, errorName: 'AccessDenied', message: 'not authorized to perform: sts:TagSession' });
   await credentials.recordRefusal(record, { occurredAt: '2026-11-22T03:04:00.000Z', callerArn, rule: 'already_issued', message: 'credentials were issued before', refusalId: 'req-2' });
-  return Object.fromEntries(written.filter((i) => i.kind === 'event').map((i) => [i.eventType as string, i]));
+
+  // Issue 12: the agent's report of the act, then a second, different report (a violation), and a
+  // report naming no request at all (kept apart, without a request number).
+  const approved = { ...record, outcome: 'approved' as const, decidedAt: '2026-11-22T03:02:00.000Z', validForSeconds: 900 };
+  const executions = new DynamoExecutionStore(client, 't');
+  const report = (fields: Partial<ActionExecuted>): ActionExecuted => ({
+    specVersion: '1', actionId: record.key, payloadSha256: record.payloadSha256!, status: 'succeeded', startedAt: '2026-11-22T03:03:00.000Z', finishedAt: '2026-11-22T03:03:02.500Z', ...fields,
+  });
+  const executedReport = report({ result: { summary: 'exported 12 rows', sha256: 'a'.repeat(64) } });
+  const first = reportIdentity({ id: 'ev-exec-1', source: 'agent.billing-agent', detailType: DETAIL_TYPE_EXECUTED, detail: executedReport });
+  await executions.recordExecuted({ target: approved, identity: first, eventId: 'ev-exec-1', source: 'agent.billing-agent', report: executedReport, summary: summaryOf(executedReport, 'billing-agent', '2026-11-22T03:03:03.000Z'), at: '2026-11-22T03:03:03.000Z' });
+  const again = report({ status: 'failed', startedAt: '2026-11-22T03:05:00.000Z', finishedAt: '2026-11-22T03:05:01.000Z', error: { code: 'Timeout', message: 'took too long' } });
+  const second = reportIdentity({ id: 'ev-exec-2', source: 'agent.billing-agent', detailType: DETAIL_TYPE_EXECUTED, detail: again });
+  await executions.recordViolation({ target: approved, identity: second, eventId: 'ev-exec-2', source: 'agent.billing-agent', rule: 'already_executed', reason: 'the request was already executed', report: again, at: '2026-11-22T03:05:02.000Z' });
+  const ghost = report({ actionId: 'ghost-1' });
+  const third = reportIdentity({ id: 'ev-exec-3', source: 'agent.billing-agent', detailType: DETAIL_TYPE_EXECUTED, detail: ghost });
+  await executions.recordViolation({ target: undefined, identity: third, eventId: 'ev-exec-3', source: 'agent.billing-agent', rule: 'no_decision', reason: 'no request with actionId "ghost-1" was received', report: ghost, at: '2026-11-22T03:06:00.000Z' });
+  const events = written.filter((i) => i.kind === 'event');
+  const standalone = events.find((i) => typeof i.eventId === 'string' && i.eventId.startsWith('execution/'));
+  return { ...Object.fromEntries(events.filter((i) => i !== standalone).map((i) => [i.eventType as string, i])), standalone_violation: standalone! };
 }
 
 describe('toAuditRecordBody on the items the stores write', () => {
@@ -67,8 +90,9 @@ describe('toAuditRecordBody on the items the stores write', () => {
   beforeEach(async () => { items = await itemsTheStoresWrite(); });
 
   it('maps every event type the stores write, none as unmappable', () => {
-    expect(Object.keys(items).sort()).toEqual(AUDIT_EVENT_TYPES.filter((t) => t !== 'unmappable').sort());
+    expect(Object.keys(items).filter((k) => k !== 'standalone_violation').sort()).toEqual(AUDIT_EVENT_TYPES.filter((t) => t !== 'unmappable').sort());
     for (const [type, item] of Object.entries(items)) {
+      if (type === 'standalone_violation') continue;
       const body = toAuditRecordBody(item, position);
       expect(body.event_type, `${type}: ${body.reason ?? ''}`).toBe(type);
       expect(body).toMatchObject({ event_id: item.eventId, occurred_at: item.occurredAt, action_id: item.actionId, agent_id: 'billing-agent', action: 'db.export', resource_type: 'Database', resource_id: 'customers', environment: 'prod', shard_id: 'shardId-0001', sequence_number: '100' });
@@ -76,8 +100,49 @@ describe('toAuditRecordBody on the items the stores write', () => {
   });
 
   it('numbers every event of the request in the order written: requested 1, decided 2, then each next', () => {
-    const order = ['requested', 'decided', 'conflict', 'review_requested', 'reminded', 'escalated', 'vote_refused', 'vote', 'outcome', 'credentials_issued', 'credentials_failed', 'credentials_refused'];
-    expect(order.map((type) => toAuditRecordBody(items[type]!, position).request_seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    const order = ['requested', 'decided', 'conflict', 'review_requested', 'reminded', 'escalated', 'vote_refused', 'vote', 'outcome', 'credentials_issued', 'credentials_failed', 'credentials_refused', 'executed', 'execution_violation'];
+    expect(order.map((type) => toAuditRecordBody(items[type]!, position).request_seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+  });
+
+  it('carries the execution: status, times and validity of executed records, with the whole item (the report) in detail', () => {
+    const executed = toAuditRecordBody(items.executed!, position);
+    expect(executed).toMatchObject({
+      event_type: 'executed', outcome: 'approved', execution_status: 'succeeded', started_at: '2026-11-22T03:03:00.000Z', finished_at: '2026-11-22T03:03:02.500Z',
+      valid_until: '2026-11-22T03:17:00.000Z', violation_rule: null, reason: null, occurred_at: '2026-11-22T03:03:03.000Z',
+    });
+    expect(JSON.parse(executed.detail!)).toMatchObject({ resultSummary: 'exported 12 rows', resultSha256: 'a'.repeat(64), reportEventId: 'ev-exec-1', reportJson: expect.stringContaining('"status":"succeeded"') });
+  });
+
+  it('carries the rule, the reason and the reported act of violations; one naming no request has no request fields nor number', () => {
+    expect(toAuditRecordBody(items.execution_violation!, position)).toMatchObject({
+      event_type: 'execution_violation', violation_rule: 'already_executed', reason: 'the request was already executed', outcome: 'approved',
+      execution_status: 'failed', started_at: '2026-11-22T03:05:00.000Z', finished_at: '2026-11-22T03:05:01.000Z', request_seq: 14, detail: expect.stringContaining('"errorCode":"Timeout"'),
+    });
+    const standalone = toAuditRecordBody(items.standalone_violation!, position);
+    expect(standalone).toMatchObject({
+      event_type: 'execution_violation', event_id: expect.stringMatching(/^execution\/[0-9a-f]{64}\/execution_violation$/), action_id: 'ghost-1', agent_id: 'billing-agent',
+      violation_rule: 'no_decision', outcome: null, action: null, resource_id: null, payload_sha256: null, request_seq: null, valid_until: null, execution_status: 'succeeded',
+    });
+  });
+
+  it('gives valid_until on allowed decisions and approved outcomes, and null new columns on every other type', () => {
+    expect(toAuditRecordBody(items.outcome!, position).valid_until).toBe('2026-11-22T03:17:00.000Z');
+    expect(toAuditRecordBody({ ...items.decided!, outcome: 'allowed', validForSeconds: 900, validUntil: '2026-11-22T03:15:00.000Z' }, position).valid_until).toBe('2026-11-22T03:15:00.000Z');
+    for (const type of ['requested', 'decided', 'conflict', 'review_requested', 'reminded', 'escalated', 'vote_refused', 'vote']) {
+      expect(toAuditRecordBody(items[type]!, position), type).toMatchObject({ valid_until: null, execution_status: null, started_at: null, finished_at: null, violation_rule: null });
+    }
+    // A time column takes only an ISO 8601 UTC time; anything else is null there (the item in detail keeps it).
+    expect(toAuditRecordBody({ ...items.executed!, startedAt: 'yesterday' }, position)).toMatchObject({ started_at: null, event_type: 'executed' });
+  });
+
+  it('keeps a violation record of the largest report the bus can carry within the size of any request record', () => {
+    // An invalid report is kept whole up to 256 KiB of JSON text (the bus carries 256 KB at most).
+    const reportJson = canonicalJson({ actionId: 'x', note: '"'.repeat(120_000) });
+    const body = toAuditRecordBody({ ...items.execution_violation!, reportJson }, position);
+    const line = canonicalJson(body);
+    // Escaping in the record's detail (a string of the item's JSON) at most quadruples a quote-heavy report: still far under the 64 MiB object cap.
+    expect(Buffer.byteLength(line)).toBeLessThan(1024 * 1024);
+    expect(JSON.parse(JSON.parse(line).detail as string)).toMatchObject({ reportJson });
   });
 
   it('carries outcome, reason and policies of decisions and outcomes', () => {

@@ -331,7 +331,8 @@ describe('objects made by the product writer (shared/audit/object.ts, chain.ts)'
     const body = (i: number) => ({
       event_id: `w/${i}`, event_type: 'vote' as const, action_id: 'w', occurred_at: '2026-11-20T10:00:00.000Z', agent_id: 'agent-a', on_behalf_of: null, action: 'db.export',
       resource_type: 'Database', resource_id: 'customers', environment: 'prod', outcome: null, reason: null, reviewer_id: 'bob', vote: 'approve', comment: 'ok "quoted" \\ text',
-      policy_ids: ['p1'], payload_sha256: null, request_seq: i, shard_id: 'shardId-0001', sequence_number: String(100 + i), redriven_at: null, detail: '{"a":1}',
+      policy_ids: ['p1'], payload_sha256: null, request_seq: i, shard_id: 'shardId-0001', sequence_number: String(100 + i), redriven_at: null,
+      valid_until: null, execution_status: null, started_at: null, finished_at: null, violation_rule: null, detail: '{"a":1}',
     });
     const records = chainRecords([body(1), body(2), body(3)], '0'.repeat(64));
     const object = buildAuditObject(records, H10);
@@ -377,6 +378,22 @@ describe('tamper suite: holes visible from the log alone (issue 9)', () => {
       '[request-sequence] request req-twice: event number 2 appears 2 times (req-twice/e1, req-twice/e2): records were doubled',
     ]);
     // req-live's review ends 12:45; within the hour's grace at 13:05 its outcome may still be on its way.
+  });
+
+  it('numbers executions and violations with their request, and a violation naming no request stands outside any numbering (issue 12)', async () => {
+    const writer = new FixtureLogWriter(sink);
+    await writer.write('shard-x', H12, [
+      { event_id: 'req-run/requested', action_id: 'req-run', event_type: 'requested', request_seq: 1 },
+      { event_id: 'req-run/decided', action_id: 'req-run', event_type: 'decided', outcome: 'allowed', request_seq: 2, valid_until: '2026-11-20T12:15:00.000Z' },
+      { event_id: 'req-run/executed', action_id: 'req-run', event_type: 'executed', outcome: 'allowed', request_seq: 3, execution_status: 'succeeded', started_at: '2026-11-20T12:01:00.000Z', finished_at: '2026-11-20T12:01:01.000Z' },
+      { event_id: 'req-run/execution_violation/f1', action_id: 'req-run', event_type: 'execution_violation', outcome: 'allowed', request_seq: 4, violation_rule: 'already_executed' },
+      // The same actionId as a request, but kept apart (execution/<fingerprint>) with no request number.
+      { event_id: 'execution/f2/execution_violation', action_id: 'req-ghost', event_type: 'execution_violation', violation_rule: 'no_decision', request_seq: null },
+    ]);
+    await writeDigestsUpTo(NOW, { sink, signer });
+    const report = await verify();
+    expect(report.problems).toEqual([]);
+    expect(report.requestsChecked).toBe(1);
   });
 
   it('is checked over the whole log only: a range says so', async () => {

@@ -8,14 +8,14 @@ import { actionRequested } from '../support/requests.js';
 describe('decision API', () => {
   const store = new MemoryDecisionStore();
 
-  it('answers the decision with the fields of Action Decided', async () => {
+  it('answers the decision with the fields of Action Decided, and the execution (none yet)', async () => {
     const event = actionRequested({ actionId: 'q:2026-11-22.1' });
     await evaluateActionRequested(event, { policy: new CedarPolicyEngine(), store, publisher: new MemoryEventPublisher(), workflow: undefined, now: () => new Date('2026-11-22T03:00:00Z') });
     const response = await answerDecisionRequest('GET', '/actions/q%3A2026-11-22.1', store);
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('application/json');
-    expect(Object.keys(JSON.parse(response.body)).sort()).toEqual(['actionId', 'decidedAt', 'outcome', 'payloadSha256', 'policyIds', 'reason', 'requestEventId', 'reviewers', 'validUntil']);
-    expect(JSON.parse(response.body)).toMatchObject({ actionId: 'q:2026-11-22.1', outcome: 'allowed', decidedAt: '2026-11-22T03:00:00.000Z', validUntil: '2026-11-22T03:15:00.000Z', reviewers: [] });
+    expect(Object.keys(JSON.parse(response.body)).sort()).toEqual(['actionId', 'decidedAt', 'execution', 'outcome', 'payloadSha256', 'policyIds', 'reason', 'requestEventId', 'reviewers', 'validUntil']);
+    expect(JSON.parse(response.body)).toMatchObject({ actionId: 'q:2026-11-22.1', outcome: 'allowed', decidedAt: '2026-11-22T03:00:00.000Z', validUntil: '2026-11-22T03:15:00.000Z', reviewers: [], execution: null });
   });
 
   it.each([

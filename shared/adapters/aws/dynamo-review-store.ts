@@ -20,7 +20,8 @@
  * Partition `REVIEW#<reviewId>`, sort key `REVIEW` (kind `review`): the lookup the buttons' opaque id
  * resolves through: `actionId`, the current phase and `phaseRank`, the CURRENT `taskToken` (each
  * phase gets a new one; stored only here, server side), `taskTokenSha256`, `openedAt`, `deadlineAt`,
- * `escalatedTo`, `escalationExpiresAt`, `initialMessage` / `escalationMessage` ({channel, ts}) and
+ * `escalatedTo`, `escalationExpiresAt`, `initialMessage` / `escalationMessage` (Slack {channel, ts}),
+ * `teamsInitialMessage` / `teamsEscalationMessage` (Teams {channel: thread conversation id, ts: activity id}) and
  * `reminderNotedAt` / `escalationNotedAt`. This item holds a secret: the audit writer takes only
  * `kind = event` items from the stream.
  */
@@ -41,7 +42,9 @@ import type { ExecutionSummary } from '../../domain/execution.js';
 import { PHASE_RANK, type ReviewPhase } from '../../workflow/contract.js';
 import type { MessageRef } from '../../ports/review.js';
 import {
+  MESSAGE_SLOTS,
   ReviewStoreError,
+  type MessageSlot,
   type OpenReviewInput,
   type OpenReviewResult,
   type OutcomeWrite,
@@ -79,6 +82,8 @@ interface ReviewItem {
   escalationExpiresAt?: string;
   initialMessage?: MessageRef;
   escalationMessage?: MessageRef;
+  teamsInitialMessage?: MessageRef;
+  teamsEscalationMessage?: MessageRef;
   reminderNotedAt?: string;
   escalationNotedAt?: string;
 }
@@ -94,10 +99,10 @@ function reviewOf(item: Record<string, AttributeValue>): ReviewRecord {
     openedAt: data.openedAt,
     expiresAt: data.escalationExpiresAt ?? data.deadlineAt,
     escalatedTo: data.escalatedTo ?? null,
-    messages: {
-      ...(data.initialMessage === undefined ? {} : { initial: data.initialMessage }),
-      ...(data.escalationMessage === undefined ? {} : { escalation: data.escalationMessage }),
-    },
+    messages: Object.fromEntries(MESSAGE_SLOTS.flatMap((slot) => {
+      const message = data[`${slot}Message`];
+      return message === undefined ? [] : [[slot, message]];
+    })),
     notes: {
       ...(data.reminderNotedAt === undefined ? {} : { reminder: data.reminderNotedAt }),
       ...(data.escalationNotedAt === undefined ? {} : { escalation: data.escalationNotedAt }),
@@ -219,8 +224,8 @@ export class DynamoReviewStore implements ReviewStore {
     return { request, review: reviewItem === undefined ? undefined : reviewOf(reviewItem), votes };
   }
 
-  async saveMessage(reviewId: string, slot: 'initial' | 'escalation', message: MessageRef): Promise<MessageRef> {
-    const attribute = slot === 'initial' ? 'initialMessage' : 'escalationMessage';
+  async saveMessage(reviewId: string, slot: MessageSlot, message: MessageRef): Promise<MessageRef> {
+    const attribute = `${slot}Message`;
     const { Attributes } = await this.client.send(new UpdateItemCommand({
       TableName: this.tableName,
       Key: marshall({ pk: REVIEW_ITEM.pk(reviewId), sk: REVIEW_ITEM.sk }),
@@ -272,6 +277,7 @@ export class DynamoReviewStore implements ReviewStore {
       phase: snapshot.review.phase,
       reviewerId: vote.id,
       slackUserId: write.slackUserId,
+      ...(write.teamsAadObjectId === undefined ? {} : { teamsAadObjectId: write.teamsAadObjectId }),
       vote: vote.vote,
       comment: vote.comment,
       closesRequest: closing?.outcome ?? null,
@@ -321,6 +327,7 @@ export class DynamoReviewStore implements ReviewStore {
       reviewId: write.reviewId,
       reviewerId: write.reviewerId,
       slackUserId: write.slackUserId,
+      ...(write.teamsAadObjectId === undefined ? {} : { teamsAadObjectId: write.teamsAadObjectId }),
       vote: write.vote,
       comment: write.comment,
       rule: write.rule,

@@ -7,6 +7,7 @@ import {
   TaskNotWaitingError,
   type OpenReviewInput,
   type OpenReviewResult,
+  type MessageSlot,
   type OutcomeWrite,
   type RecordVoteResult,
   type RefusalWrite,
@@ -135,7 +136,7 @@ export class MemoryReviewStore implements ReviewStore {
     return { request, review: request.reviewId === null ? undefined : this.review(request.reviewId), votes: this.votes(actionId) };
   }
 
-  async saveMessage(reviewId: string, slot: 'initial' | 'escalation', message: MessageRef): Promise<MessageRef> {
+  async saveMessage(reviewId: string, slot: MessageSlot, message: MessageRef): Promise<MessageRef> {
     const review = this.reviews.get(reviewId);
     if (review === undefined) throw new Error(`no review ${reviewId}`);
     review.messages[slot] ??= { ...message };
@@ -166,7 +167,7 @@ export class MemoryReviewStore implements ReviewStore {
     if (record.outcome !== 'pending') return { status: 'closed' };
     if (this.events.some((e) => e.actionId === actionId && e.sk === `EVENT#vote#${write.vote.id}`)) return { status: 'already_voted' };
     if (extras.voteCount !== write.snapshot.request.voteCount) return { status: 'retry' };
-    this.putNew({ actionId, type: 'vote', sk: `EVENT#vote#${write.vote.id}`, at: write.vote.at, data: { vote: write.vote, slackUserId: write.slackUserId, closesRequest: write.closing?.outcome ?? null } });
+    this.putNew({ actionId, type: 'vote', sk: `EVENT#vote#${write.vote.id}`, at: write.vote.at, data: { vote: write.vote, slackUserId: write.slackUserId, ...(write.teamsAadObjectId === undefined ? {} : { teamsAadObjectId: write.teamsAadObjectId }), closesRequest: write.closing?.outcome ?? null } });
     extras.voteCount += 1;
     if (write.closing !== null) this.close(record, extras, write.closing);
     return { status: 'recorded' };
@@ -178,7 +179,7 @@ export class MemoryReviewStore implements ReviewStore {
       type: 'vote_refused',
       sk: `EVENT#vote_refused#${write.reviewerId}#${write.at}#${randomUUID()}`,
       at: write.at,
-      data: { reviewerId: write.reviewerId, slackUserId: write.slackUserId, vote: write.vote, comment: write.comment, rule: write.rule, message: write.message },
+      data: { reviewerId: write.reviewerId, slackUserId: write.slackUserId, ...(write.teamsAadObjectId === undefined ? {} : { teamsAadObjectId: write.teamsAadObjectId }), vote: write.vote, comment: write.comment, rule: write.rule, message: write.message },
     });
   }
 
