@@ -1,12 +1,13 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson, sha256Hex } from '../shared/domain/canonical-json.js';
-import { LIMITS, type ActionExecuted } from '../shared/domain/contract.js';
+import type { AgentClient, ExecutionReport } from '../client/index.js';
+import { LIMITS } from '../shared/domain/contract.js';
 
 /** The longest result summary an execution report carries (the `Action Executed` contract's limit). */
 export const RESULT_SUMMARY_MAX_CHARS = LIMITS.resultSummaryMaxChars;
 
-/** What the gateway reports after running an approved call: the `Action Executed` detail (contract v1) but its version. */
-export type ExecutionReport = Omit<ActionExecuted, 'specVersion'>;
+/** What the gateway reports after running an approved call: the client's `Action Executed` report. */
+export type { ExecutionReport };
 
 /**
  * The one seam through which the gateway reports executions. `report` must not throw for a report
@@ -29,7 +30,7 @@ export function toolResultSha256(result: CallToolResult): string {
 }
 
 /** Reports through the agent client (`Action Executed` on the bus, as the agent); says on the gateway's log what it sent. */
-export function reportedExecutions(agent: { reportExecution(report: ExecutionReport): Promise<{ eventId: string }> }, log: (line: string) => void): ExecutionReporter {
+export function reportedExecutions(agent: Pick<AgentClient, 'reportExecution'>, log: (line: string) => void): ExecutionReporter {
   return {
     async report(execution) {
       const { eventId } = await agent.reportExecution(execution);
