@@ -267,7 +267,8 @@ export class CountersignGateway {
       tool: plan.tool,
       request: deepFreeze(structuredClone(sent.request)),
       payloadSha256: sent.payloadSha256,
-      state: 'pending',
+      // Waiting from the start: no countersign_await may take it while this call still holds it.
+      state: 'waiting',
     };
     this.#remember(entry);
     this.#log(`${entry.actionId}: ${name} sent as ${plan.spec.action} on ${plan.spec.resource.type}::"${plan.spec.resource.id}" (${plan.mode})`);
@@ -337,6 +338,7 @@ export class CountersignGateway {
 
   /** Runs the approved call once: the arguments sent, re-hashed against the decision, and nothing else. */
   async #execute(entry: GatewayRequest, decision: ApprovalDecision, extra: Extra, progress: CallProgress): Promise<CallToolResult> {
+    if (entry.state === 'ran' || entry.state === 'refused') return errorResult(`request ${entry.actionId} has already ${entry.state === 'ran' ? 'run' : 'been refused'}; an approval runs once: call the tool again for a new request`);
     const upstream = this.#upstreams.get(entry.server);
     if (upstream === undefined) return this.#refuse(entry, `upstream "${entry.server}" is gone; nothing ran`);
     const args = structuredClone(entry.request.parameters) as Record<string, unknown>;
@@ -402,6 +404,8 @@ export class CountersignGateway {
     if (entry.state === 'ran') return errorResult(`request ${requestId} has already run (${entry.settled ?? 'ran'}); an approval runs once: call the tool again for a new request`);
     if (entry.state === 'refused') return errorResult(entry.settled ?? `request ${requestId} was refused`);
     if (entry.state === 'waiting') return errorResult(`another call is already waiting for request ${requestId}; wait for it to finish`);
+    // Claimed before the first await: two countersign_await calls handled in the same tick cannot both settle it.
+    entry.state = 'waiting';
     const progress = new CallProgress(extra);
     await progress.send(`waiting up to ${seconds} s for the decision on ${requestId}`);
     return await this.#settle(entry, 'wait', seconds * 1000, extra, progress);

@@ -78,13 +78,20 @@ export function checkIssuance(
 }
 
 /**
- * `DurationSeconds`: the rest of the validity window, at most the role's maximum, and at least STS's
- * minimum of 900 seconds (so a session can outlast the window by up to 15 minutes; the session policy's
- * `aws:CurrentTime` condition stops it from acting after `validUntil`).
+ * The credentials function assumes the execution role with its own (Lambda execution role) credentials:
+ * role chaining, which STS caps at one hour whatever the role's maximum ("The requested DurationSeconds
+ * exceeds the 1 hour session limit for roles assumed by role chaining" otherwise).
+ */
+export const ROLE_CHAINING_MAX_SECONDS = 3600;
+
+/**
+ * `DurationSeconds`: the rest of the validity window, at most the role's maximum and the role-chaining
+ * hour, and at least STS's minimum of 900 seconds (so a session can outlast the window by up to 15
+ * minutes; the session policy's `aws:CurrentTime` condition stops it from acting after `validUntil`).
  */
 export function sessionDurationSeconds(validUntil: string, now: Date, roleMaxSeconds: number): number {
   const remaining = Math.floor((Date.parse(validUntil) - now.getTime()) / 1000);
-  return Math.max(STS_MIN_DURATION_SECONDS, Math.min(remaining, roleMaxSeconds));
+  return Math.max(STS_MIN_DURATION_SECONDS, Math.min(remaining, roleMaxSeconds, ROLE_CHAINING_MAX_SECONDS));
 }
 
 /** STS: `RoleSessionName` and `SourceIdentity` are 2-64 characters of `[\w+=,.@-]`. */

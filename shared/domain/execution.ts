@@ -107,6 +107,9 @@ export function judgeExecution(report: ActionExecuted, agentId: string, record: 
   if (started > Date.parse(receivedAt) + CLOCK_SKEW_MS) {
     return violation('invalid_report', `startedAt: ${report.startedAt} is later than the report's arrival (${receivedAt}); a report says what already happened`, report);
   }
+  if (Date.parse(report.finishedAt) > Date.parse(receivedAt) + CLOCK_SKEW_MS) {
+    return violation('invalid_report', `finishedAt: ${report.finishedAt} is later than the report's arrival (${receivedAt}); a report says what already happened`, report);
+  }
   const owner = record.request?.agent.id;
   if (owner !== agentId) {
     return violation('not_permitted', `reported by agent "${agentId}", but the request ${owner === undefined ? 'was invalid and belongs to no agent' : `is agent "${owner}"'s`}; an agent may only execute its own requests`, report);

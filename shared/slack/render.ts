@@ -358,6 +358,14 @@ export function threadNote(text: string, mentionSlackUserIds: string[], deadline
   return { text: mentions === '' ? body : `${mentions} ${body}` };
 }
 
+/**
+ * A channel alert (an execution violation): its text quotes what agents sent, so the message is one
+ * plain_text section (no formatting, no links, no mentions), with the escaped text as the notification.
+ */
+export function alertMessage(text: string): { text: string; blocks: KnownBlock[] } {
+  return { text: noticeText(text), blocks: [section(plain(text, SLACK_LIMITS.sectionText, 'bytes'))] };
+}
+
 /** An ephemeral notice (a refusal, a confirmation): escaped, so it can never mention or link. */
 export function noticeText(text: string): string {
   return escapeMrkdwn(fit(visible(text), SLACK_LIMITS.sectionText, 'ellipsis'));

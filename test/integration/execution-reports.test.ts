@@ -160,6 +160,7 @@ describe('Action Executed on DynamoDB Local', () => {
     ['a changed payload', { action: 'db.query' }, { payloadSha256: 'a'.repeat(64) }, 'payload_mismatch', 'what ran is not what was allowed'],
     ['a start after the window', { action: 'db.query' }, { startedAt: '2026-12-07T03:16:00.000Z', finishedAt: '2026-12-07T03:16:30.000Z' }, 'approval_expired', 'after the permission expired (2026-12-07T03:15:00.000Z)'],
     ['a start before the decision', { action: 'db.query' }, { startedAt: '2026-12-07T02:50:00.000Z', finishedAt: '2026-12-07T02:51:00.000Z' }, 'not_permitted', 'it ran before it was permitted'],
+    ['a finish after the report arrived', { action: 'db.query' }, { finishedAt: '2026-12-07T03:40:00.000Z' }, 'invalid_report', 'finishedAt: 2026-12-07T03:40:00.000Z is later than the report\'s arrival'],
   ])('refuses %s as %s', async (_name, detail, fields, rule, words) => {
     const { record, hash } = await decided(detail);
     const { channel, deps } = recorder(new Date('2026-12-07T03:20:00.000Z'));

@@ -72,9 +72,14 @@ async function report(actionId: string, fields: Record<string, unknown>): Promis
   expect(response.FailedEntryCount).toBe(0);
 }
 
-/** Messages the app posted to a channel outside any review (alerts). */
+/** Alerts the app posted to a channel: one plain_text section each (never mrkdwn), outside any review. */
 function alertsIn(channel: string): string[] {
-  return stack.slack.workspace.messages(channel).filter((m) => (m.blocks ?? []).length === 0).map((m) => m.text ?? '');
+  return stack.slack.workspace.messages(channel)
+    .filter((m) => (m.text ?? '').startsWith('Execution violation'))
+    .map((m) => {
+      expect(m.blocks).toEqual([{ type: 'section', text: { type: 'plain_text', text: expect.any(String), emoji: false } }]);
+      return (m.blocks?.[0] as { text: { text: string } }).text.text;
+    });
 }
 
 async function decision(actionId: string): Promise<{ status: number; body: Decision }> {

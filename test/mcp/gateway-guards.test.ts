@@ -31,6 +31,8 @@ const config = parseGatewayConfig({
 let upstream: Upstream;
 let decide: (request: ActionRequest, hash: string) => FinalDecision;
 const reports: ExecutionReport[] = [];
+/** While set, decisions wait for it (a review still open). */
+let gate: Promise<void> | undefined;
 const sent: ActionRequest[] = [];
 
 function approval(request: ActionRequest, changes: Partial<ApprovalDecision> = {}): ApprovalDecision {
@@ -47,10 +49,11 @@ const agent: GatewayAgent = {
     sent.push(request);
     return Promise.resolve({ request, payloadSha256: payloadSha256(request) });
   },
-  waitForDecision: (actionId) => {
+  waitForDecision: async (actionId) => {
     const request = sent.find((r) => r.actionId === actionId);
-    if (request === undefined) return Promise.reject(new Error(`unknown ${actionId}`));
-    return Promise.resolve(decide(request, payloadSha256(request)));
+    if (request === undefined) throw new Error(`unknown ${actionId}`);
+    await gate;
+    return decide(request, payloadSha256(request));
   },
   destroy: () => undefined,
 };
@@ -104,6 +107,23 @@ describe('the gateway runs only what was approved', () => {
     const [report] = reports;
     expect(report).toMatchObject({ actionId: sent.at(-1)?.actionId, status: 'succeeded', payloadSha256: payloadSha256(sent.at(-1)!), result: { summary: 'wrote 3 characters to /srv/c.txt' } });
     expect(validateActionExecuted({ specVersion: SPEC_VERSION, ...report })).toMatchObject({ ok: true });
+  });
+
+  it('runs an approval once even when countersign_await is called for it while the call waits', async () => {
+    decide = (request) => approval(request);
+    let open: () => void = () => undefined;
+    gate = new Promise((resolve) => { open = resolve; });
+    const before = writes().length;
+    const call = client.callTool({ name: 'filesystem__write_file', arguments: { path: '/srv/race.txt', content: 'once' } }, undefined, { onprogress: () => undefined });
+    const requestId = `billing-agent-${sent.length}`;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const awaits = await Promise.all([1, 2].map(() => client.callTool({ name: 'countersign_await', arguments: { requestId, seconds: 5 } }, undefined, { onprogress: () => undefined })));
+    for (const result of awaits) expect(textOf(result)).toMatch(/another call is already waiting for request|has already run/);
+    open();
+    gate = undefined;
+    expect(textOf(await call)).toBe('wrote 4 characters to /srv/race.txt');
+    expect(writes().length - before).toBe(1);
+    expect(reports).toHaveLength(1);
   });
 
   it('reports an upstream failure as a failed execution the contract accepts', async () => {

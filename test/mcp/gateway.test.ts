@@ -190,8 +190,14 @@ describe('countersign-mcp over Streamable HTTP, deferring calls that need a revi
     // The client gives up on a call after 1.5 s; the review takes longer than that.
     await expect(gateway.client.callTool({ name: 'countersign_await', arguments: { requestId: actionId, seconds: 10 } }, undefined, { timeout: 1500 }))
       .rejects.toThrow(/timed out/i);
-    const still = await gateway.client.callTool({ name: 'countersign_await', arguments: { requestId: actionId, seconds: 1 } });
-    expect(textOf(still)).toMatch(/^Pending approval/);
+    // The client's cancellation reaches the gateway asynchronously: until it has, the abandoned wait still
+    // holds the request ("another call is already waiting"); then the request is awaitable again, still pending.
+    const still = await eventually(async () => {
+      const text = textOf(await gateway.client.callTool({ name: 'countersign_await', arguments: { requestId: actionId, seconds: 1 } }));
+      if (/another call is already waiting/.test(text)) return undefined;
+      return text;
+    }, 'the abandoned wait to release the request');
+    expect(still).toMatch(/^Pending approval/);
 
     // The model tries other arguments: they are a new request, and await takes no arguments of its own.
     const changed = await gateway.client.callTool({ name: 'filesystem__write_file', arguments: { ...args, content: 'something else' } }, undefined, { timeout: 5000 });

@@ -36,6 +36,11 @@ describe('sessionDurationSeconds', () => {
     expect(sessionDurationSeconds('2026-11-22T03:05:00Z', at('2026-11-22T03:00:00Z'), 3600)).toBe(900);
     expect(sessionDurationSeconds('2026-11-22T03:20:00.900Z', at('2026-11-22T03:00:00Z'), 3600)).toBe(1200);
   });
+
+  it('never asks for more than an hour: the function chains roles, and STS refuses more for a chained session', () => {
+    expect(sessionDurationSeconds('2026-11-23T03:00:00Z', at('2026-11-22T03:00:00Z'), 43_200)).toBe(3600);
+    expect(sessionDurationSeconds('2026-11-22T05:00:00Z', at('2026-11-22T03:00:00Z'), 14_400)).toBe(3600);
+  });
 });
 
 describe('sessionNameOf (RoleSessionName and SourceIdentity: 2-64 of [\\w+=,.@-])', () => {

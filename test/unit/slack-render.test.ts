@@ -11,7 +11,7 @@ import {
   DENY_REASON_BLOCK_ID,
   REVIEW_ACTIONS_BLOCK_ID,
 } from '../../shared/slack/block-ids.js';
-import { denyModal, escapeMrkdwn, noticeText, quorumProgress, ReviewRenderError, reviewMessage, SLACK_LIMITS, threadNote } from '../../shared/slack/render.js';
+import { alertMessage, denyModal, escapeMrkdwn, noticeText, quorumProgress, ReviewRenderError, reviewMessage, SLACK_LIMITS, threadNote } from '../../shared/slack/render.js';
 import directoryJson from '../../config/directory.json' with { type: 'json' };
 import sample from '../events/db-export-prod.json' with { type: 'json' };
 
@@ -345,6 +345,16 @@ describe('deny modal', () => {
     expect(input).toMatchObject({ block_id: DENY_REASON_BLOCK_ID, optional: false, element: { type: 'plain_text_input', action_id: DENY_REASON_ACTION_ID, multiline: true, max_length: 3000 } });
     for (const object of textObjects(modal.blocks).filter((o) => o.type === 'mrkdwn')) expectNoLiveMarkup(object.text);
     expectWithinSlackLimits(modal.blocks as KnownBlock[]);
+  });
+});
+
+describe('alerts', () => {
+  it('carry agent text only as plain_text, with an escaped notification: no formatting, link or mention', () => {
+    const text = 'Execution violation [no_decision]: agent a reported executing x (db.query on Database *prod* <!channel> https://evil.example in prod).';
+    expect(alertMessage(text)).toEqual({
+      text: escapeMrkdwn(text),
+      blocks: [{ type: 'section', text: { type: 'plain_text', text, emoji: false } }],
+    });
   });
 });
 

@@ -1,7 +1,7 @@
 import { LogLevel, SlackError, WebAPIPlatformError, WebClient, type Logger, type RetryOptions } from '@slack/web-api';
 import type { Directory } from '../../domain/directory.js';
 import type { MessageRef, ReviewChannel, ReviewView } from '../../ports/review.js';
-import { denyModal, noticeText, reviewMessage, threadNote } from '../../slack/render.js';
+import { alertMessage, denyModal, noticeText, reviewMessage, threadNote } from '../../slack/render.js';
 
 /**
  * A Slack Web API call that failed. `code` is Slack's error code for an `ok: false` answer
@@ -137,7 +137,8 @@ export class SlackReviewChannel implements ReviewChannel {
   }
 
   async postAlert(channelId: string, text: string): Promise<void> {
-    await call('chat.postMessage', () => this.client.chat.postMessage({ channel: channelId, text: noticeText(text), unfurl_links: false, unfurl_media: false }));
+    const message = alertMessage(text);
+    await call('chat.postMessage', () => this.client.chat.postMessage({ channel: channelId, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false }));
   }
 
   async notify(channelId: string, slackUserId: string, text: string): Promise<void> {
