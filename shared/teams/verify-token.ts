@@ -72,7 +72,8 @@ export class BotFrameworkTokenVerifier {
     if (typeof header.kid !== 'string' || header.kid === '') return refuse('the token names no signing key (kid)');
     const jwk = await this.keyFor(header.kid);
     if (jwk === undefined) return refuse(`the signing key "${header.kid}" is not in the Bot Framework's published keys`);
-    if (Array.isArray(jwk.endorsements) && jwk.endorsements.length > 0 && !jwk.endorsements.includes(channelId)) {
+    // As botframework-connector's EndorsementsValidator: a key that endorses no channel endorses none.
+    if (!Array.isArray(jwk.endorsements) || !jwk.endorsements.includes(channelId)) {
       return refuse(`the signing key is not endorsed for channel "${channelId}"`);
     }
     try {

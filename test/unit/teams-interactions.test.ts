@@ -115,6 +115,16 @@ describe('teams-interactions: the Bot Framework JWT', () => {
     expect(response.statusCode).toBe(200);
   });
 
+  it.each([['no endorsements', []], ['another channel only', ['webchat']]])('a published key with %s is refused for msteams, and counts nothing', async (_name, endorsements) => {
+    const { reviewId, deps, store } = await setup();
+    const unendorsed = await BotFrameworkIssuer.create({ endorsements });
+    const published = issuerFetch(() => [unendorsed]);
+    const verifier = new BotFrameworkTokenVerifier({ openIdMetadataUrl: published.metadataUrl, fetch: published.fetch });
+    const { response } = await answerTeamsRequest(await request(invoke(reviewId), unendorsed.sign({ audience: APP_ID, serviceUrl: SERVICE_URL })), { ...deps, verifier });
+    expect(response.statusCode).toBe(401);
+    expect(await votesAndRefusals(store)).toEqual([]);
+  });
+
   it('an unknown kid refetches the JWKS (a rolled key), at most once a minute', async () => {
     const { reviewId, deps, published } = await setup();
     let now = Date.now();
