@@ -1,5 +1,6 @@
-import { CanonicalJsonError, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from './canonical-json.js';
-import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_EXECUTED, LIMITS, quoted, usableActionId, validateActionExecuted, type ActionExecuted } from './contract.js';
+import { loneSurrogateAt, wellFormedText } from './canonical-json.js';
+import { storableDetail } from './intake.js';
+import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_EXECUTED, quoted, usableActionId, validateActionExecuted, type ActionExecuted } from './contract.js';
 import { permitsExecution, validUntilOf } from './decision.js';
 import type { RequestRecord } from '../ports/index.js';
 
@@ -60,19 +61,12 @@ export interface ReportIdentity {
 }
 
 export function reportIdentity(event: ExecutionEvent): ReportIdentity {
-  let text: string;
-  try {
-    text = rawJsonText(event.detail);
-  } catch (error) {
-    if (!(error instanceof CanonicalJsonError)) throw error;
-    text = JSON.stringify(String(event.detail));
-  }
-  const truncated = utf8Bytes(text) > LIMITS.rawDetailKeptBytes;
+  const detail = storableDetail(event);
   const source = wellFormedText(event.source);
   return {
-    fingerprint: sha256Hex(rawJsonText({ source: event.source, detailType: event.detailType, detail: text })),
-    reportJson: truncated ? utf8Prefix(text, LIMITS.rawDetailPrefixBytes) : text,
-    reportTruncated: truncated,
+    fingerprint: detail.fingerprint,
+    reportJson: detail.kept,
+    reportTruncated: detail.truncated,
     actionId: usableActionId(event.detail) ?? null,
     agentId: source.startsWith(AGENT_SOURCE_PREFIX) && source.length > AGENT_SOURCE_PREFIX.length ? source.slice(AGENT_SOURCE_PREFIX.length) : null,
   };

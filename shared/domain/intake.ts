@@ -40,10 +40,11 @@ export function identityProblem(source: string, request: ActionRequest): string 
 }
 
 /**
- * What is kept of an invalid request's detail: its JSON text whole when it fits the store, else its
- * SHA-256, its size and a bounded prefix. The fingerprint is of the whole text, whatever is kept.
+ * An agent event's detail as it can be stored, whatever it holds (requests and execution reports alike):
+ * its JSON text whole when it fits the store, else a bounded prefix; the fingerprint (of source, detail
+ * type and the whole text) identifies the exact event, whatever is kept.
  */
-function rawDetailOf(event: IncomingEvent): Pick<RequestRecord, 'fingerprint' | 'rawDetail' | 'rawDetailSha256' | 'rawDetailBytes' | 'rawDetailTruncated'> {
+export function storableDetail(event: Pick<IncomingEvent, 'source' | 'detailType' | 'detail'>): { fingerprint: string; kept: string; sha256: string; bytes: number; truncated: boolean } {
   // Any JSON value at any depth, lone surrogates included, has this text (the bus delivers parsed JSON);
   // only a missing detail (undefined) has none.
   let text: string;
@@ -57,11 +58,17 @@ function rawDetailOf(event: IncomingEvent): Pick<RequestRecord, 'fingerprint' | 
   const truncated = bytes > LIMITS.rawDetailKeptBytes;
   return {
     fingerprint: sha256Hex(rawJsonText({ source: event.source, detailType: event.detailType, detail: text })),
-    rawDetail: truncated ? utf8Prefix(text, LIMITS.rawDetailPrefixBytes) : text,
-    rawDetailSha256: sha256Hex(text),
-    rawDetailBytes: bytes,
-    rawDetailTruncated: truncated,
+    kept: truncated ? utf8Prefix(text, LIMITS.rawDetailPrefixBytes) : text,
+    sha256: sha256Hex(text),
+    bytes,
+    truncated,
   };
+}
+
+/** What is kept of an invalid request's detail: its SHA-256, its size, and the text whole or a prefix. */
+function rawDetailOf(event: IncomingEvent): Pick<RequestRecord, 'fingerprint' | 'rawDetail' | 'rawDetailSha256' | 'rawDetailBytes' | 'rawDetailTruncated'> {
+  const detail = storableDetail(event);
+  return { fingerprint: detail.fingerprint, rawDetail: detail.kept, rawDetailSha256: detail.sha256, rawDetailBytes: detail.bytes, rawDetailTruncated: detail.truncated };
 }
 
 /** Why an event's source cannot be trusted as text, before anything is compared with it. */
