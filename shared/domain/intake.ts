@@ -1,6 +1,6 @@
 import { CanonicalJsonError, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from './canonical-json.js';
 import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_REQUESTED, LIMITS, payloadSha256, quoted, usableActionId, validateActionRequested, type ActionRequest } from './contract.js';
-import { approvalTiming, outcomeOf, validUntilOf, type ActionDecidedDetail, type PolicyDecision } from './decision.js';
+import { approvalTiming, outcomeOf, shadowDecisionOf, validUntilOf, type ActionDecidedDetail, type PolicyDecision, type ShadowDecision } from './decision.js';
 import type { DecisionStore, EventPublisher, PolicyEngine, RecordResult, RequestRecord, WorkflowStarter } from '../ports/index.js';
 
 /** The parts of an EventBridge event that intake reads. */
@@ -13,6 +13,8 @@ export interface IncomingEvent {
 
 export interface IntakeDeps {
   policy: PolicyEngine;
+  /** The shadow policy set (`policies/shadow/`): evaluated beside `policy`, recorded, never deciding. */
+  shadowPolicy?: PolicyEngine;
   store: DecisionStore;
   publisher: EventPublisher;
   /** Absent while no approval workflow is deployed: such requests stay pending. */
@@ -79,7 +81,7 @@ function envelopeProblem(event: IncomingEvent): string | undefined {
 }
 
 /** Builds what the store keeps for one incoming event: parse, identity check, policy decision. */
-export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receivedAt: string): RequestRecord {
+export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receivedAt: string, shadowPolicy?: PolicyEngine): RequestRecord {
   // The source is stored and shown: a lone surrogate in it is kept visible as an escape (the fingerprint has it as sent).
   const base = { eventId: event.id, source: wellFormedText(event.source), receivedAt, approval: null, validForSeconds: null, dispatchedAt: null } as const;
   const invalid = (reason: string, actionId: string | undefined): RequestRecord => ({
@@ -126,7 +128,17 @@ export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receiv
     approval: decision.kind === 'approval' ? decision.approval : null,
     validForSeconds: decision.kind === 'allow' || decision.kind === 'approval' ? decision.validity.validForSeconds : null,
     decidedAt: outcome === 'pending' ? null : receivedAt,
+    ...(shadowPolicy === undefined ? {} : { shadow: shadowOf(shadowPolicy, request) }),
   };
+}
+
+/** The shadow set's answer. It must never cost the real decision: a failure is recorded as its answer. */
+function shadowOf(shadowPolicy: PolicyEngine, request: ActionRequest): ShadowDecision {
+  try {
+    return shadowDecisionOf(shadowPolicy.decide(request));
+  } catch (error) {
+    return { outcome: 'invalid', policyIds: [], reason: boundedReason(`the shadow policy set failed on this request: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`) };
+  }
 }
 
 export function decidedDetailOf(record: RequestRecord): ActionDecidedDetail {
@@ -176,7 +188,7 @@ async function dispatch(record: RequestRecord, deps: IntakeDeps): Promise<boolea
  * refusal recorded. Throws only on infrastructure failure, which the caller retries.
  */
 export async function evaluateActionRequested(event: IncomingEvent, deps: IntakeDeps): Promise<IntakeResult> {
-  const record = decideRequest(event, deps.policy, deps.now().toISOString());
+  const record = decideRequest(event, deps.policy, deps.now().toISOString(), deps.shadowPolicy);
   const result = await deps.store.recordRequest(record);
   switch (result.status) {
     case 'created':
