@@ -68,7 +68,11 @@ describe('bundled functions', () => {
 
     const policySources = readdirSync(join(PROJECT_ROOT, 'policies')).filter((f) => f.endsWith('.cedar') || f === 'schema.cedarschema').sort();
     expect(policySources.length).toBeGreaterThan(1);
-    expect(readdirSync(join(asset, 'policies')).sort()).toEqual(policySources);
+    // The shadow set (policies/shadow/, issue 16) rides along in its own folder; the handler loads it at module scope.
+    expect(readdirSync(join(asset, 'policies')).sort()).toEqual([...policySources, 'shadow'].sort());
+    const shadowSources = readdirSync(join(PROJECT_ROOT, 'policies', 'shadow')).filter((f) => f.endsWith('.cedar')).sort();
+    expect(shadowSources.length).toBeGreaterThan(0);
+    expect(readdirSync(join(asset, 'policies', 'shadow')).sort()).toEqual(shadowSources);
     expect(readdirSync(asset).sort()).toEqual(['cedar_wasm_bg.wasm', 'index.mjs', 'index.mjs.map', 'policies']);
 
     const loaded = loadInBareDirectory(asset, evaluate, 'evaluate');
