@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../local/local-stack.js';
 import { canonicalJson } from '../../shared/domain/canonical-json.js';
-import { payloadOf, payloadSha256, validateActionRequested, type ActionRequest } from '../../shared/domain/contract.js';
+import type { ActionRequest } from '../../shared/domain/contract.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
+import { loggedRecords, loggedRequest } from '../support/logged-requests.js';
 import { formatReplayCsv, formatReplayText, replayExitCode, replayRequests, type LoggedRecord, type LoggedRecordSource } from '../../shared/policy/replay.js';
 
 /**
@@ -23,26 +24,8 @@ rmSync(join(candidateDir, 'shadow'), { recursive: true });
 const candidate = new CedarPolicyEngine({ policyDir: candidateDir });
 afterAll(() => rmSync(candidateDir, { recursive: true, force: true }));
 
-function request(actionId: string, fields: Record<string, unknown>): ActionRequest {
-  const result = validateActionRequested({
-    specVersion: '1', actionId, agent: { id: 'billing-agent' }, action: 'db.query', resource: { type: 'Database', id: 'customers' },
-    environment: 'prod', parameters: { sql: 'select 1' }, justification: 'replay test', ...fields,
-  });
-  if (!result.ok) throw new Error(result.reason);
-  return result.request;
-}
-
-/** The requested and decided records of one request, as the audit log holds them. */
-function logged(req: ActionRequest, at: string, overrides: { detail?: Record<string, unknown>; payloadSha256?: string } = {}): LoggedRecord[] {
-  const decision = enforced.decide(req);
-  const outcome = decision.kind === 'allow' ? 'allowed' : decision.kind === 'deny' ? 'denied' : decision.kind === 'approval' ? 'pending' : 'invalid';
-  const hash = payloadSha256(req);
-  const detail = { actionId: req.actionId, eventType: 'requested', fingerprint: hash, payloadSha256: hash, requestJson: canonicalJson(req), payloadJson: canonicalJson(payloadOf(req)), ...overrides.detail };
-  return [
-    { event_type: 'requested', action_id: req.actionId, occurred_at: at, outcome: null, policy_ids: [], payload_sha256: overrides.payloadSha256 ?? hash, detail: canonicalJson(detail) },
-    { event_type: 'decided', action_id: req.actionId, occurred_at: at, outcome, policy_ids: decision.policyIds, payload_sha256: hash, detail: null },
-  ];
-}
+const request = loggedRequest;
+const logged = (req: ActionRequest, at: string, overrides: { detail?: Record<string, unknown> } = {}) => loggedRecords(enforced, req, at, overrides);
 
 function source(records: LoggedRecord[]): LoggedRecordSource {
   return { description: 'the test log', async *records() { yield* records; } };
