@@ -11,7 +11,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CedarPolicyEngine } from '../shared/policy/cedar-policy-engine.js';
 import { defaultPolicyDir, PolicyLoadError } from '../shared/policy/load-policies.js';
-import { shadowPolicyEngine } from '../shared/policy/shadow-policies.js';
+import { loadShadowSource, SHADOW_DIR, shadowPolicyEngine } from '../shared/policy/shadow-policies.js';
 import { CASES_FILE, describeActual, describeExpected, loadPolicyCases, PolicyCasesError, runPolicyCases } from '../shared/policy/run-cases.js';
 
 const color = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
@@ -110,7 +110,8 @@ function checkShadow(dir: string, cases: Parameters<typeof runPolicyCases>[1]): 
     return true;
   }
   if (shadow === undefined) return false;
-  const files = [...new Set(shadow.policies.map((p) => p.file).filter((f) => f.startsWith('shadow/')))];
+  // From the source, not the policies: an empty shadow file (one that removes an enforced file's policies) counts.
+  const files = (loadShadowSource(dir)?.policies ?? []).map((f) => f.file).filter((f) => f.startsWith(`${SHADOW_DIR}/`));
   console.log(`\n${green('✓')} shadow set: ${files.join(', ')} laid over the enforced files; ${shadow.policies.length} policies validate against the schema (strict). It is evaluated on every request and never decides.`);
   for (const warning of shadow.warnings) console.log(`${yellow('!')} shadow warning: ${warning}`);
   const results = runPolicyCases(shadow, cases);
