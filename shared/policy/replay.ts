@@ -156,18 +156,20 @@ export async function replayRequests(source: LoggedRecordSource, candidate: Poli
     const fingerprint = typeof entry.detail.fingerprint === 'string' ? entry.detail.fingerprint : null;
     const logged = entry.payloadSha256 ?? fingerprint;
     const computed = payloadSha256(request);
-    if (logged === null) {
+    if (logged === null && old.outcome !== 'invalid') {
       problem('the requested record names no payloadSha256 (nor fingerprint) to check the request against');
       continue;
     }
-    if (computed !== logged) {
+    // A request the policy found invalid, logged before requested records carried the fingerprint, has no
+    // hash in the log to check; nothing was ever bound to one, so it is replayed unchecked.
+    if (logged !== null && computed !== logged) {
       problem(`payload hash mismatch: the log says payloadSha256 ${logged}, but the request in requestJson hashes to ${computed}; the log does not hold the request that was decided`);
       continue;
     }
     const payloadJson = entry.detail.payloadJson;
     if (payloadJson !== undefined) {
-      if (typeof payloadJson !== 'string' || sha256Hex(payloadJson) !== logged) {
-        problem(`payload hash mismatch: payloadJson in the requested record does not hash to the logged payloadSha256 ${logged}`);
+      if (typeof payloadJson !== 'string' || sha256Hex(payloadJson) !== computed) {
+        problem(`payload hash mismatch: payloadJson in the requested record does not hash to the payloadSha256 ${computed} of its request`);
         continue;
       }
       if (payloadJson !== canonicalJson(payloadOf(request))) {

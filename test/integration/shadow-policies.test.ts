@@ -84,6 +84,7 @@ describe('a shadow set beside the enforced one', () => {
     const payloadJson = requested.payloadJson as string;
     expect(createHash('sha256').update(payloadJson).digest('hex')).toBe(requested.payloadSha256);
     expect(payloadSha256(request)).toBe(requested.payloadSha256);
+    expect(requested.fingerprint).toBe(requested.payloadSha256);
     // The audit record keeps the item whole: the replay reads both from the log.
     const detail = JSON.parse(toAuditRecordBody(requested, position).detail ?? '{}') as Record<string, unknown>;
     expect(detail.payloadJson).toBe(payloadJson);

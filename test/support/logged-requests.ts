@@ -22,9 +22,11 @@ export function loggedRequest(actionId: string, fields: Record<string, unknown> 
 export function loggedRecords(policy: PolicyEngine, request: ActionRequest, at: string, overrides: { detail?: Record<string, unknown> } = {}): LoggedRecord[] {
   const decision = policy.decide(request);
   const hash = payloadSha256(request);
-  const detail = { actionId: request.actionId, eventType: 'requested', fingerprint: hash, payloadSha256: hash, requestJson: canonicalJson(request), payloadJson: canonicalJson(payloadOf(request)), ...overrides.detail };
+  // As the store writes them: a request the policy found invalid has no payloadSha256, only its fingerprint.
+  const bound = decision.kind === 'invalid' ? null : hash;
+  const detail = { actionId: request.actionId, eventType: 'requested', fingerprint: hash, payloadSha256: bound, requestJson: canonicalJson(request), payloadJson: canonicalJson(payloadOf(request)), ...overrides.detail };
   return [
-    { event_type: 'requested', action_id: request.actionId, occurred_at: at, outcome: null, policy_ids: [], payload_sha256: hash, detail: canonicalJson(detail) },
-    { event_type: 'decided', action_id: request.actionId, occurred_at: at, outcome: outcomeOf(decision), policy_ids: decision.policyIds, payload_sha256: hash, detail: null },
+    { event_type: 'requested', action_id: request.actionId, occurred_at: at, outcome: null, policy_ids: [], payload_sha256: bound, detail: canonicalJson(detail) },
+    { event_type: 'decided', action_id: request.actionId, occurred_at: at, outcome: outcomeOf(decision), policy_ids: decision.policyIds, payload_sha256: bound, detail: null },
   ];
 }

@@ -83,7 +83,7 @@ describe('replayRequests', () => {
     expect(report.replayed).toBe(0);
     expect(report.problems).toEqual([
       { actionId: 'q-1', requestedAt: '2026-12-06T10:00:00.000Z', problem: expect.stringMatching(/^payload hash mismatch: the log says payloadSha256 [0-9a-f]{64}, but the request in requestJson hashes to [0-9a-f]{64}; the log does not hold the request that was decided$/) },
-      { actionId: 'q-6', requestedAt: '2026-12-06T10:01:00.000Z', problem: expect.stringContaining('payload hash mismatch: payloadJson in the requested record does not hash to the logged payloadSha256') },
+      { actionId: 'q-6', requestedAt: '2026-12-06T10:01:00.000Z', problem: expect.stringContaining('payload hash mismatch: payloadJson in the requested record does not hash to the payloadSha256') },
     ]);
     expect(replayExitCode(report)).toBe(3);
     expect(formatReplayText(report)).toContain('Cannot be replayed:\n  q-1 (2026-12-06T10:00:00.000Z): payload hash mismatch');
@@ -96,6 +96,16 @@ describe('replayRequests', () => {
     const report = await replayRequests(source([{ ...requested!, detail: canonicalJson(detail) }, decided!]), candidate, {});
     expect(report).toMatchObject({ replayed: 1, problems: [] });
     expect(report.changed).toHaveLength(1);
+  });
+
+  it('replays a request the policy found invalid (no payloadSha256) against its fingerprint', async () => {
+    const unknownEnvironment = request('i-1', { environment: 'production' });
+    const records = logged(unknownEnvironment, '2026-12-06T10:00:00.000Z');
+    expect(records[0]?.payload_sha256).toBeNull();
+    const report = await replayRequests(source(records), candidate, {});
+    expect(report).toMatchObject({ replayed: 1, unchanged: 1, problems: [] });
+    const forged = logged(unknownEnvironment, '2026-12-06T10:00:00.000Z', { detail: { fingerprint: 'f'.repeat(64) } });
+    expect((await replayRequests(source(forged), candidate, {})).problems[0]?.problem).toContain('payload hash mismatch: the log says payloadSha256 ffff');
   });
 
   it('names a request whose decision is not in the log', async () => {

@@ -341,7 +341,8 @@ export class DynamoDecisionStore implements DecisionStore {
       ...eventItem(record, 'requested', record.receivedAt),
       requestSeq: 1,
       requestJson: toItem(record).requestJson,
-      ...(record.request === null ? {} : { payloadJson: canonicalJson(payloadOf(record.request)) }),
+      // fingerprint: the same hash, also for a request the policy found invalid (whose payloadSha256 is null).
+      ...(record.request === null ? {} : { payloadJson: canonicalJson(payloadOf(record.request)), fingerprint: record.fingerprint }),
       rawDetail: record.rawDetail,
       ...rawDetailFields(record),
     };
