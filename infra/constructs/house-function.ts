@@ -186,7 +186,8 @@ export class HouseFunction extends Construct {
   }
 }
 
-const ESM_COMMONJS_SHIM = [
+/** Defines require, __filename and __dirname in an ESM bundle (the bench bundles its baseline with it too). */
+export const ESM_COMMONJS_SHIM = [
   "import { createRequire as __houseCreateRequire } from 'node:module';",
   "import { fileURLToPath as __houseFileURLToPath } from 'node:url';",
   "import { dirname as __houseDirname } from 'node:path';",
