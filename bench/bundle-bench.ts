@@ -5,7 +5,7 @@
  * Printed next to a baseline bundled with the same esbuild options: an ESM module that imports the AWS SDK
  * DynamoDB client and builds one client, nothing else. Ratios to it are what count on a busy machine.
  *
- *   npx tsx bench/bundle-bench.ts [runs]
+ *   npx tsx bench/bundle-bench.ts [runs] [service...]
  *
  * "init" is the time from the start of `import()` of the bundle to its end (module evaluation included:
  * wasm instantiation, policy loading, SDK clients), the part of a Lambda INIT phase the project controls.
@@ -92,7 +92,8 @@ function functionEnvironment(fn: Fn, dir: string): Record<string, string> {
   return env;
 }
 
-export async function benchBundles(runs = 15): Promise<BundleBench> {
+/** `only`: the services to measure (all when absent); the stack is synthesized whole either way. */
+export async function benchBundles(runs = 15, only?: readonly string[]): Promise<BundleBench> {
   const workDir = mkdtempSync(join(tmpdir(), 'countersign-bundle-bench-'));
   try {
     const outdir = join(workDir, 'cdk.out');
@@ -116,6 +117,7 @@ export async function benchBundles(runs = 15): Promise<BundleBench> {
     for (const fn of functions) {
       const variables = fn.Properties.Environment.Variables;
       const service = String(variables.POWERTOOLS_SERVICE_NAME);
+      if (only !== undefined && !only.includes(service)) continue;
       const asset = join(outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
       const dir = join(workDir, service);
       cpSync(asset, dir, { recursive: true });
@@ -170,5 +172,6 @@ export function formatBundleBench(bench: BundleBench): string {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  console.log(formatBundleBench(await benchBundles(Number(process.argv[2] ?? 15))));
+    const [runs, ...only] = process.argv.slice(2);
+  console.log(formatBundleBench(await benchBundles(Number(runs ?? 15), only.length > 0 ? only : undefined)));
 }

@@ -19,8 +19,8 @@ const logger = new Logger({ serviceName: 'evaluate-action' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'evaluate-action' });
 const tracer = new Tracer({ serviceName: 'evaluate-action' });
 const deps: IntakeDeps = {
-  // Parsed and validated once per cold start; a policy error fails the cold start loudly.
-  policy: new CedarPolicyEngine({ policyDir: config.policyDir }),
+  // The prepared form synth wrote into the bundle (validated then); a stale or broken one fails the cold start loudly.
+  policy: CedarPolicyEngine.load(config.policyDir),
   store: new DynamoDecisionStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName),
   publisher: new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName),
   workflow: config.approvalStateMachineArn === undefined
