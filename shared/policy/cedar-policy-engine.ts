@@ -251,52 +251,57 @@ export class CedarPolicyEngine implements PolicyEngine {
       // (and `invalid` is never evaluated, so a request Cedar refuses cannot be allowed).
       return invalid(`the policy engine refused the request: ${answer.errors.map((e) => e.message).join('; ')}`);
     }
-    return this.interpret(request, answer.response);
+    return decisionFromResponse(request, answer.response, this.policyById);
+  }
+}
+
+/**
+ * The decision for Cedar's answer to a request (DESIGN.md decision 2): deny if Cedar denies (or a guarding
+ * policy could not be evaluated); else approval by the strictest `@approval` among the determining
+ * permits; else allow. Exported for the differential test, which applies it to the plain Cedar call.
+ */
+export function decisionFromResponse(request: ActionRequest, response: cedar.Response, policyById: ReadonlyMap<string, LoadedPolicy>): PolicyDecision {
+  const verb = request.action;
+  // Cedar skips a policy whose evaluation errors. For a forbid or an approval policy that would fail
+  // open, so such an error denies the request instead. (Strict validation makes these errors rare:
+  // they need e.g. an integer overflow.) An erroring plain permit just does not permit, as in Cedar.
+  const failedGuard = response.diagnostics.errors.filter((error) => {
+    const policy = policyById.get(error.policyId);
+    return policy === undefined || policy.effect === 'forbid' || policy.approval !== undefined;
+  });
+  if (failedGuard.length > 0) {
+    const ids = failedGuard.map((error) => error.policyId);
+    const details = failedGuard.map((error) => `policy ${error.policyId}: ${error.error.message}`).join('; ');
+    return { kind: 'deny', policyIds: ids, reason: `denied because a guarding policy could not be evaluated (${details})` };
   }
 
-  private interpret(request: ActionRequest, response: cedar.Response): PolicyDecision {
-    const verb = request.action;
-    // Cedar skips a policy whose evaluation errors. For a forbid or an approval policy that would fail
-    // open, so such an error denies the request instead. (Strict validation makes these errors rare:
-    // they need e.g. an integer overflow.) An erroring plain permit just does not permit, as in Cedar.
-    const failedGuard = response.diagnostics.errors.filter((error) => {
-      const policy = this.policyById.get(error.policyId);
-      return policy === undefined || policy.effect === 'forbid' || policy.approval !== undefined;
-    });
-    if (failedGuard.length > 0) {
-      const ids = failedGuard.map((error) => error.policyId);
-      const details = failedGuard.map((error) => `policy ${error.policyId}: ${error.error.message}`).join('; ');
-      return { kind: 'deny', policyIds: ids, reason: `denied because a guarding policy could not be evaluated (${details})` };
+  const determining = [...response.diagnostics.reason].sort();
+  if (response.decision === 'deny') {
+    if (determining.length === 0) {
+      return { kind: 'deny', policyIds: [], reason: `no policy permits ${verb} on ${request.resource.type} in ${request.environment}` };
     }
-
-    const determining = [...response.diagnostics.reason].sort();
-    if (response.decision === 'deny') {
-      if (determining.length === 0) {
-        return { kind: 'deny', policyIds: [], reason: `no policy permits ${verb} on ${request.resource.type} in ${request.environment}` };
-      }
-      return { kind: 'deny', policyIds: determining, reason: `forbidden by ${policyList(determining)}` };
-    }
-
-    const approvals = determining
-      .map((id) => ({ id, approval: this.policyById.get(id)?.approval }))
-      .filter((p): p is { id: string; approval: ApprovalRequirement } => p.approval !== undefined)
-      .sort((a, b) => compareStrictness(a.approval, b.approval) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const strictest = approvals[0];
-    // Every permit that applies may shorten how long the permission lasts; none lengthens it past the shortest.
-    const validity = shortestValidity(determining.map((id) => this.policyById.get(id)?.validity));
-    if (strictest === undefined) {
-      return { kind: 'allow', policyIds: determining, reason: `permitted by ${policyList(determining)}`, validity };
-    }
-    const approvalIds = approvals.map((p) => p.id);
-    const policyIds = [...approvalIds, ...determining.filter((id) => !approvalIds.includes(id))];
-    const { approvers, quorum, escalate } = strictest.approval;
-    const reason =
-      `needs ${quorum} approval${quorum === 1 ? '' : 's'} from ${approvers} within ${describeDuration(strictest.approval.timeoutSeconds)}` +
-      (escalate !== undefined ? `, escalating to ${escalate}` : '') +
-      ` (${policyList([strictest.id])}` +
-      (approvals.length > 1 ? `, the strictest of ${approvals.length} that apply)` : ')');
-    return { kind: 'approval', policyIds, reason, approval: { ...strictest.approval }, validity };
+    return { kind: 'deny', policyIds: determining, reason: `forbidden by ${policyList(determining)}` };
   }
+
+  const approvals = determining
+    .map((id) => ({ id, approval: policyById.get(id)?.approval }))
+    .filter((p): p is { id: string; approval: ApprovalRequirement } => p.approval !== undefined)
+    .sort((a, b) => compareStrictness(a.approval, b.approval) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const strictest = approvals[0];
+  // Every permit that applies may shorten how long the permission lasts; none lengthens it past the shortest.
+  const validity = shortestValidity(determining.map((id) => policyById.get(id)?.validity));
+  if (strictest === undefined) {
+    return { kind: 'allow', policyIds: determining, reason: `permitted by ${policyList(determining)}`, validity };
+  }
+  const approvalIds = approvals.map((p) => p.id);
+  const policyIds = [...approvalIds, ...determining.filter((id) => !approvalIds.includes(id))];
+  const { approvers, quorum, escalate } = strictest.approval;
+  const reason =
+    `needs ${quorum} approval${quorum === 1 ? '' : 's'} from ${approvers} within ${describeDuration(strictest.approval.timeoutSeconds)}` +
+    (escalate !== undefined ? `, escalating to ${escalate}` : '') +
+    ` (${policyList([strictest.id])}` +
+    (approvals.length > 1 ? `, the strictest of ${approvals.length} that apply)` : ')');
+  return { kind: 'approval', policyIds, reason, approval: { ...strictest.approval }, validity };
 }
 
 function invalid(reason: string): PolicyDecision {
