@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -39,7 +39,7 @@ function synthWithBundling() {
   const fnOf = (service: string) =>
     Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: service } } } }))[0] as Fn;
   const assetOf = (fn: Fn) => join(outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
-  return { fnOf, assetOf };
+  return { template, fnOf, assetOf };
 }
 
 /** Copies an asset to a directory outside the repository and imports its index.mjs with the function's environment. */
@@ -97,6 +97,21 @@ describe('bundled functions', () => {
     const api = loadInBareDirectory(apiAsset, decisionApi, 'decision-api');
     expect(api.stderr).toBe('');
     expect(api.stdout.trim()).toBe('handler:function');
+  });
+});
+
+describe('bundle sizes', () => {
+  // Sizes, not timings (those are in npm run bench): an import that drags a library in whole (zod through
+  // `import { z }`, the Powertools parser, the X-Ray SDK on the decision API) shows here.
+  it('every function\'s index.mjs stays under 1 MB, and the decision API (one GetItem) under 400 KB', { timeout: 240_000 }, () => {
+    const { template, assetOf } = bundle();
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Fn[];
+    expect(functions.length).toBeGreaterThan(10);
+    for (const fn of functions) {
+      const service = String(fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME);
+      const bytes = statSync(join(assetOf(fn), 'index.mjs')).size;
+      expect(bytes, service).toBeLessThan(service === 'decision-api' ? 400 * 1024 : 1024 * 1024);
+    }
   });
 });
 
