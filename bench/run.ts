@@ -3,6 +3,7 @@
 import { benchApprovals, formatApprovalBench } from './approval-bench.js';
 import { printAuditBench } from './audit-bench.js';
 import { startBenchStack } from './bench-stack.js';
+import { benchBundles, formatBundleBench } from './bundle-bench.js';
 import { benchIntake } from './intake-bench.js';
 import { benchLocalStack } from './local-stack-bench.js';
 import { printPolicyBench } from './policy-bench.js';
@@ -16,6 +17,10 @@ if (unknown.length > 0) {
 if (quick) console.log('quick run: small sizes, to check that every part runs; the figures are not comparable to a full run\n');
 
 await printPolicyBench(quick ? { sizes: [10, 100], decisions: 500 } : {});
+
+// Quick: two imports per bundle (the synth with bundling is most of this part's time either way).
+console.log();
+console.log(formatBundleBench(await benchBundles(quick ? 2 : 15)));
 
 console.log('\nevaluate-action CPU per auto-decided action (in-memory adapters: parse, identity, Cedar, hash, record, publish)');
 const intake = await benchIntake(quick ? 200 : undefined);

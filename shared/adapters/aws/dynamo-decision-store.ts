@@ -13,7 +13,7 @@ import { canonicalJson } from '../../domain/canonical-json.js';
 import { payloadOf, type ActionRequest } from '../../domain/contract.js';
 import type { DecisionView, Outcome, ReviewerVote } from '../../domain/decision.js';
 import type { ExecutionSummary } from '../../domain/execution.js';
-import { decidedDetailOf } from '../../domain/intake.js';
+import { decidedDetailOf } from '../../domain/decision.js';
 import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
 
 /**
