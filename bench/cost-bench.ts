@@ -97,14 +97,14 @@ async function metered(stack: LocalStack, meter: CallMeter, runs: number, scenar
   return { runs, calls, items, total: totalDollars(items) };
 }
 
-export async function benchCost(options: { actions?: number; approvals?: number } = {}): Promise<CostBenchResult> {
+export async function benchCost(options: { actions?: number; approvals?: number; warmUp?: number } = {}): Promise<CostBenchResult> {
   const meter = new CallMeter();
   const dataDir = mkdtempSync(join(tmpdir(), 'countersign-cost-'));
   const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger, slackRateLimit: false, slackPersistence: false, meter });
   try {
     // Warm: the first calls of each handler pay module work a steady stream of requests does not.
-    await benchLocalStack(20, stack);
-    await benchApprovals(2, 1, stack);
+    await benchLocalStack(options.warmUp ?? 20, stack);
+    await benchApprovals(Math.max(1, Math.ceil((options.warmUp ?? 20) / 10)), 1, stack);
     const actions = options.actions ?? 300;
     const approvals = options.approvals ?? 50;
     const autoDecided = await metered(stack, meter, actions, () => autoDecidedOneByOne(stack, meter, actions));
@@ -141,5 +141,5 @@ export function formatCostBench(result: CostBenchResult): string {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const quick = process.argv.includes('--quick');
-  console.log(formatCostBench(await benchCost(quick ? { actions: 30, approvals: 4 } : {})));
+  console.log(formatCostBench(await benchCost(quick ? { actions: 10, approvals: 2, warmUp: 5 } : {})));
 }

@@ -164,6 +164,8 @@ export interface LocalStackOptions {
    * DynamoDB Local), Step Functions requests and state transitions. @default no metering
    */
   meter?: CallMeter;
+  /** Told of each handler invocation as it ends: function name, start and end (`performance.now()`). For the bench's timeline. @default none */
+  onInvocation?: (functionName: string, startedAt: number, endedAt: number) => void;
 }
 
 export interface LocalStack {
@@ -474,7 +476,7 @@ function meteredOperations(operations: AwsOperations, meter: CallMeter): AwsOper
 }
 
 /** Each handler timed as Lambda bills it: one invocation, its duration (start to settled). */
-function meteredHandlers(handlers: LocalHandlers, meter: CallMeter): LocalHandlers {
+function meteredHandlers(handlers: LocalHandlers, observe: (functionName: string, startedAt: number, endedAt: number, records: number) => void): LocalHandlers {
   const names: Record<keyof LocalHandlers, string> = {
     evaluateAction: EVALUATE_FUNCTION,
     decisionApi: DECISION_API_FUNCTION,
@@ -496,7 +498,7 @@ function meteredHandlers(handlers: LocalHandlers, meter: CallMeter): LocalHandle
         return await handler(...args);
       } finally {
         const records = (args[0] as { Records?: unknown[] } | undefined)?.Records?.length ?? 0;
-        meter.recordLambdaInvocation(names[key], performance.now() - started, records);
+        observe(names[key], started, performance.now(), records);
       }
     };
   }
@@ -728,7 +730,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
     applyHandlerEnvironment(environment);
     const meter = options.meter;
-    const loading = timed('handler modules', (options.loadHandlers ?? loadRealHandlers)().then((loaded) => (meter === undefined ? loaded : meteredHandlers(loaded, meter))));
+    const { onInvocation } = options;
+    const observe = meter === undefined && onInvocation === undefined ? undefined : (name: string, startedAt: number, endedAt: number, records: number) => {
+      meter?.recordLambdaInvocation(name, endedAt - startedAt, records);
+      onInvocation?.(name, startedAt, endedAt);
+    };
+    const loading = timed('handler modules', (options.loadHandlers ?? loadRealHandlers)().then((loaded) => (observe === undefined ? loaded : meteredHandlers(loaded, observe))));
     loading.catch(() => undefined);
     const approval = await timed('workflow definition', (options.loadApprovalDefinition ?? loadSynthesizedDefinition)());
     stepFunctions = new LocalStepFunctions({
