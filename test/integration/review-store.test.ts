@@ -130,7 +130,7 @@ describe('review store on DynamoDB Local', () => {
     expect(stale?.request.eventSeq).toBe(3);
     const at = new Date().toISOString();
     // Another event lands after the snapshot was read: the snapshot's count (3) is now one behind.
-    await store.recordRefusal({ request: stale!.request.record, reviewId: t.reviewId, reviewerId: 'mallory', slackUserId: 'U0MALLORY', vote: 'approve', rule: 'not_in_group', message: 'not an approver', at });
+    await store.recordRefusal({ request: stale!.request.record, reviewId: t.reviewId, reviewerId: 'mallory', slackUserId: 'U0MALLORY', vote: 'approve', rule: 'not_in_approver_group', message: 'not an approver', at });
     const vote = { id: 'erin', vote: 'approve' as const, at };
     expect(await store.recordVote({ snapshot: stale!, vote, slackUserId: 'U0ERIN', closing: null })).toEqual({ status: 'retry' });
     // castVote reads again and records the vote as event 5; the outcome, handed a stale count (3), reads again too: event 6.

@@ -268,7 +268,7 @@ export class DynamoReviewStore implements ReviewStore {
       taskTokenSha256: review.taskTokenSha256,
       expiresAt: review.expiresAt,
       escalatedTo: review.escalatedTo,
-    });
+    }, snapshot.request.eventSeq);
   }
 
   async recordVote(write: VoteWrite): Promise<RecordVoteResult> {
