@@ -2,8 +2,8 @@
  * Counts the billable AWS calls the local stack makes on the product's behalf, as the emulators see
  * them: PutEvents entries (by detail type, in 64 KB chunks), Lambda invocations (by function, with
  * their billed milliseconds), DynamoDB request units (as DynamoDB Local reports them with
- * `ReturnConsumedCapacity`), Step Functions state transitions and API requests, audit objects
- * written (S3 PUTs and bytes) and digest signatures (KMS Sign). `npm run bench` prices them
+ * `ReturnConsumedCapacity`), Step Functions state transitions and API requests, and audit objects
+ * written (S3 PUTs and bytes). `npm run bench` prices them
  * (bench/cost-model.ts); tests pin the counts per scenario.
  */
 
@@ -36,11 +36,10 @@ export interface MeteredCalls {
   stateTransitions: number;
   s3Puts: number;
   s3PutBytes: number;
-  kmsSigns: number;
 }
 
 function emptyCalls(): MeteredCalls {
-  return { putEvents: {}, lambda: {}, dynamoDb: {}, stepFunctionsRequests: {}, stateTransitions: 0, s3Puts: 0, s3PutBytes: 0, kmsSigns: 0 };
+  return { putEvents: {}, lambda: {}, dynamoDb: {}, stepFunctionsRequests: {}, stateTransitions: 0, s3Puts: 0, s3PutBytes: 0 };
 }
 
 export class CallMeter {
@@ -83,11 +82,6 @@ export class CallMeter {
   recordS3Put(bytes: number): void {
     this.calls.s3Puts += 1;
     this.calls.s3PutBytes += bytes;
-    this.changed();
-  }
-
-  recordKmsSign(): void {
-    this.calls.kmsSigns += 1;
     this.changed();
   }
 
