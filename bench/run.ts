@@ -22,9 +22,10 @@ if (quick) console.log('quick run: small sizes, to check that every part runs; t
 
 await printPolicyBench(quick ? { sizes: [10, 100], decisions: 500 } : {});
 
-// Quick: two imports per bundle (the synth with bundling is most of this part's time either way).
+// Quick: one import per bundle, without the --enable-source-maps comparison (the synth with bundling is
+// most of this part's time either way).
 console.log();
-console.log(formatBundleBench(await benchBundles(quick ? 2 : 15)));
+console.log(formatBundleBench(await benchBundles(quick ? 1 : 15, undefined, !quick)));
 
 console.log('\nevaluate-action CPU per auto-decided action (in-memory adapters: parse, identity, Cedar, hash, record, publish)');
 const intake = await benchIntake(quick ? 200 : undefined);

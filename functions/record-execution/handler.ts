@@ -1,9 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { EventBridgeEnvelopeSchema } from '../../shared/adapters/aws/eventbridge-envelope.js';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { EventBridgeEvent } from 'aws-lambda';
+import { EventBridgeEnvelopeSchema } from '../../shared/adapters/aws/eventbridge-envelope.js';
 import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';

@@ -47,7 +47,7 @@ const EXPECTED_ENVIRONMENT_TEXT = `entity ${ENVIRONMENT_TYPE} enum ["prod", "sta
 export interface CedarPolicyEngineOptions {
   /**
    * Directory holding `schema.cedarschema` and the `*.cedar` files.
-   * @default the repo's `policies/` folder (a bundled Lambda passes the directory the files were copied to)
+   * @default the repo's `policies/` folder (a bundled Lambda calls `CedarPolicyEngine.load` with its copy, which prefers the prepared form in it)
    */
   policyDir?: string;
   /** The schema and policies as text, instead of a directory (tests, benchmarks). */
