@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AgentLimitsSchema, defaultFloodControl, FloodControlSchema, limitsOf, type AgentLimits, type FloodControlConfig } from './flood-control.js';
 
 /**
  * The approver directory: who the reviewers are, which groups they are in, where each group is
@@ -62,7 +63,11 @@ export const DirectorySchema = z.strictObject({
      * or as a session of one of these roles, is this agent. None: the agent cannot get execution credentials.
      */
     iamPrincipalArns: z.array(z.string().regex(IAM_PRINCIPAL_ARN, 'must be an IAM role or user ARN such as "arn:aws:iam::123456789012:role/billing-agent"')).default([]),
+    /** This agent's own flood-control limits. @default - the stack's `floodControl` limits */
+    limits: AgentLimitsSchema.optional(),
   })),
+  /** Flood control and quarantine (issue 16). @default - 5 open reviews and 20 approval requests per hour per agent, no auto-quarantine */
+  floodControl: FloodControlSchema.optional(),
   /** The group told of execution violations that no approver group owns (an action nobody asked for, an auto-allowed one). */
   securityGroup: id.optional(),
 }).superRefine((directory, ctx) => {
@@ -78,6 +83,10 @@ export const DirectorySchema = z.strictObject({
   }
   if (directory.securityGroup !== undefined && !(directory.securityGroup in directory.groups)) {
     ctx.addIssue({ code: 'custom', path: ['securityGroup'], message: `"${directory.securityGroup}" is not a group of the directory` });
+  }
+  const quarantineGroup = directory.floodControl?.quarantineGroup;
+  if (quarantineGroup !== undefined && !(quarantineGroup in directory.groups)) {
+    ctx.addIssue({ code: 'custom', path: ['floodControl', 'quarantineGroup'], message: `"${quarantineGroup}" is not a group of the directory` });
   }
   for (const [group, { members }] of Object.entries(directory.groups)) {
     for (const member of members) if (!known.has(member)) ctx.addIssue({ code: 'custom', path: ['groups', group, 'members'], message: `"${member}" is not a member of the directory` });
@@ -165,6 +174,22 @@ export class Directory {
   isAgentCaller(agentId: string, callerArn: string): boolean {
     const agent = Object.hasOwn(this.data.agents, agentId) ? this.data.agents[agentId] : undefined;
     return agent !== undefined && isCallerOneOf(callerArn, agent.iamPrincipalArns);
+  }
+
+  /** Flood control as configured, with its defaults. */
+  floodControl(): FloodControlConfig {
+    return this.data.floodControl ?? defaultFloodControl();
+  }
+
+  /** One agent's flood-control limits (its own, else the stack's). */
+  limitsOf(agentId: string): AgentLimits {
+    const agent = Object.hasOwn(this.data.agents, agentId) ? this.data.agents[agentId] : undefined;
+    return limitsOf(this.floodControl(), agent?.limits);
+  }
+
+  /** The group that may quarantine any agent and lift it: `floodControl.quarantineGroup`, else `securityGroup`. */
+  quarantineGroup(): string | undefined {
+    return this.data.floodControl?.quarantineGroup ?? this.data.securityGroup;
   }
 
   ownersOf(agentId: string): Member[] {

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+
+/**
+ * Flood control and the kill switch (issue 16): per-agent limits on approval requests, refusal of a
+ * second review for a payload that is already pending, and quarantine. Pure: the limits come from the
+ * directory file deployed with the stack, the state from the decision table (`AgentGuard`).
+ */
+
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+/** The defaults when the directory says nothing; they fit the example directory (groups of one to three reviewers). */
+export const DEFAULT_LIMITS: AgentLimits = { maxOpenReviews: 5, maxApprovalRequestsPerHour: 20 };
+
+export const AgentLimitsSchema = z.strictObject({
+  /** Reviews of one agent open at once; the next request that needs a review is denied until one closes. */
+  maxOpenReviews: positiveInt(1000).optional(),
+  /** Requests needing a review per agent per hour: a token bucket of this size, refilled evenly over the hour. */
+  maxApprovalRequestsPerHour: positiveInt(100_000).optional(),
+});
+export type AgentLimitsInput = z.infer<typeof AgentLimitsSchema>;
+
+export const FloodControlSchema = z.strictObject({
+  maxOpenReviews: positiveInt(1000).default(DEFAULT_LIMITS.maxOpenReviews),
+  maxApprovalRequestsPerHour: positiveInt(100_000).default(DEFAULT_LIMITS.maxApprovalRequestsPerHour),
+  /** The group that may quarantine any agent and lift it (besides the escalation group of a request under review). @default the directory's securityGroup */
+  quarantineGroup: z.string().min(1).optional(),
+  /** Quarantine an agent automatically after this many rejections within the window. @default - off */
+  autoQuarantine: z.strictObject({
+    rejections: positiveInt(1000),
+    withinMinutes: positiveInt(7 * 24 * 60),
+  }).optional(),
+});
+export type FloodControlConfig = z.infer<typeof FloodControlSchema>;
+
+export interface AgentLimits {
+  maxOpenReviews: number;
+  maxApprovalRequestsPerHour: number;
+}
+
+export function defaultFloodControl(): FloodControlConfig {
+  return FloodControlSchema.parse({});
+}
+
+/** The limits of one agent: its own where the directory gives them, else the stack's. */
+export function limitsOf(config: FloodControlConfig, agentOverride: AgentLimitsInput | undefined): AgentLimits {
+  return {
+    maxOpenReviews: agentOverride?.maxOpenReviews ?? config.maxOpenReviews,
+    maxApprovalRequestsPerHour: agentOverride?.maxApprovalRequestsPerHour ?? config.maxApprovalRequestsPerHour,
+  };
+}
+
+const HOUR_MS = 3_600_000;
+
+/** A token bucket as stored: tokens left at `refilledAt` (epoch ms). Absent: full. */
+export interface TokenBucket {
+  tokens: number;
+  refilledAtMs: number;
+}
+
+export type BucketTake =
+  | { ok: true; next: TokenBucket }
+  /** Empty: the next token is there at `nextTokenAtMs`. */
+  | { ok: false; nextTokenAtMs: number };
+
+/** Takes one token from a bucket of `perHour` tokens that refills evenly over an hour. */
+export function takeToken(bucket: TokenBucket | undefined, perHour: number, nowMs: number): BucketTake {
+  const rate = perHour / HOUR_MS;
+  const elapsed = bucket === undefined ? 0 : Math.max(0, nowMs - bucket.refilledAtMs);
+  const tokens = bucket === undefined ? perHour : Math.min(perHour, bucket.tokens + elapsed * rate);
+  // Float noise aside (a quarter hour of 4 per hour refills 0.9999999… tokens), a whole token is a token.
+  if (tokens >= 1 - 1e-9) return { ok: true, next: { tokens: Math.max(0, tokens - 1), refilledAtMs: nowMs } };
+  // Multiply before dividing, and forgive float noise, so 4 per hour waits exactly 900000 ms, not 900001.
+  return { ok: false, nextTokenAtMs: nowMs + Math.ceil(((1 - tokens) * HOUR_MS) / perHour - 1e-6) };
+}
+
+/** An agent's quarantine as stored. */
+export interface Quarantine {
+  agentId: string;
+  by: string;
+  reason: string;
+  at: string;
+  /** `manual` (a reviewer or the API) or `auto` (K rejections in the window). */
+  origin: 'manual' | 'auto';
+}
+
+/** What the guard saw of one agent before admitting a request. */
+export interface AgentState {
+  quarantine: Quarantine | null;
+  /** The pending request with this payload, if any (its actionId). */
+  pendingWithSamePayload: string | null;
+  openReviews: number;
+  bucket: TokenBucket | undefined;
+}
+
+export type LimitName = 'quarantine' | 'duplicate' | 'open-reviews' | 'approval-rate';
+
+export type Admission =
+  | { admitted: true; bucket: TokenBucket }
+  | { admitted: false; limit: LimitName; reason: string; resetsAt: string | null };
+
+export function quarantineReason(q: Quarantine): string {
+  return `agent quarantined by ${q.by}: ${q.reason} (since ${q.at}; until the quarantine is lifted every request of "${q.agentId}" is denied)`;
+}
+
+/**
+ * Whether a request that needs a review may open one, in this order: quarantine, duplicate of a pending
+ * request, open reviews, hourly rate. A denial says which limit and when it resets.
+ */
+export function judgeAdmission(agentId: string, actionId: string, state: AgentState, limits: AgentLimits, now: Date): Admission {
+  if (state.quarantine !== null) return { admitted: false, limit: 'quarantine', reason: quarantineReason(state.quarantine), resetsAt: null };
+  if (state.pendingWithSamePayload !== null && state.pendingWithSamePayload !== actionId) {
+    return {
+      admitted: false,
+      limit: 'duplicate',
+      reason: `duplicate of pending request "${state.pendingWithSamePayload}" (same payloadSha256): wait for its decision instead of filing a second review`,
+      resetsAt: null,
+    };
+  }
+  if (state.openReviews >= limits.maxOpenReviews) {
+    return {
+      admitted: false,
+      limit: 'open-reviews',
+      reason: `flood control: "${agentId}" has ${state.openReviews} reviews open, the limit is ${limits.maxOpenReviews} open at once; it resets when one of them is decided`,
+      resetsAt: null,
+    };
+  }
+  const take = takeToken(state.bucket, limits.maxApprovalRequestsPerHour, now.getTime());
+  if (!take.ok) {
+    const resetsAt = new Date(take.nextTokenAtMs).toISOString();
+    return {
+      admitted: false,
+      limit: 'approval-rate',
+      reason: `flood control: "${agentId}" used its ${limits.maxApprovalRequestsPerHour} approval requests per hour; the next one is allowed at ${resetsAt}`,
+      resetsAt,
+    };
+  }
+  return { admitted: true, bucket: take.next };
+}
+
+/** The one line per burst the approver channel gets when an agent hits a limit (plain text). */
+export function burstSummaryText(agentId: string, limit: LimitName, reason: string, group: string): string {
+  const what = limit === 'open-reviews' ? 'too many open reviews' : 'too many approval requests';
+  return `Flood control: ${agentId} is being limited (${what}); its further requests for ${group} are denied and not posted here until the limit resets. ${reason}`;
+}
+
+/** The ids of the policy-level outcome recorded for a flood-control or quarantine denial. */
+export const FLOOD_POLICY_ID = (limit: LimitName) => `countersign:${limit}`;
+
+/** Auto-quarantine: whether `rejectionsAt` (ISO times, any order) hold K rejections within the window ending now. */
+export function shouldAutoQuarantine(rejectionsAt: readonly string[], rule: NonNullable<FloodControlConfig['autoQuarantine']>, now: Date): boolean {
+  const since = now.getTime() - rule.withinMinutes * 60_000;
+  return rejectionsAt.filter((at) => Date.parse(at) >= since).length >= rule.rejections;
+}
