@@ -7,7 +7,11 @@ import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbr
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { evaluateActionConfig } from '../../shared/config.js';
+import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
+import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
+import { loadDirectoryFile } from '../../shared/review/directory-file.js';
 import { EventBridgeEventPublisher } from '../../shared/adapters/aws/eventbridge-event-publisher.js';
 import { SfnWorkflowStarter } from '../../shared/adapters/aws/sfn-workflow-starter.js';
 import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
@@ -18,15 +22,31 @@ const config = evaluateActionConfig();
 const logger = new Logger({ serviceName: 'evaluate-action' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'evaluate-action' });
 const tracer = new Tracer({ serviceName: 'evaluate-action' });
+const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
+const directory = loadDirectoryFile(config.directoryFile);
+// The bot token only: the one summary line of a flood burst goes to the approver group's Slack channel.
+const slack = config.slack === undefined
+  ? undefined
+  : new SlackCredentialsCache(config.slack, ({ botToken }) => new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack?.apiUrl }), directory));
 const deps: IntakeDeps = {
   // Parsed and validated once per cold start; a policy error fails the cold start loudly.
   policy: new CedarPolicyEngine({ policyDir: config.policyDir }),
-  store: new DynamoDecisionStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName),
+  store: new DynamoDecisionStore(dynamo, config.tableName),
   publisher: new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName),
   workflow: config.approvalStateMachineArn === undefined
     ? undefined
     : new SfnWorkflowStarter(tracer.captureAWSv3Client(new SFNClient({})), config.approvalStateMachineArn),
   now: () => new Date(),
+  flood: {
+    guard: new DynamoAgentGuard(dynamo, config.tableName),
+    limitsOf: (agentId) => directory.limitsOf(agentId),
+    ...(slack === undefined ? {} : {
+      announceBurst: async (group: string, text: string) => {
+        const channel = directory.channelsOf(group).slack;
+        if (channel !== undefined) await slack.run((board) => board.postAlert(channel.id, text));
+      },
+    }),
+  },
 };
 
 export const handler = instrumented({ logger, tracer, metrics }, async (event: EventBridgeEvent<string, unknown>) => {
@@ -37,7 +57,8 @@ export const handler = instrumented({ logger, tracer, metrics }, async (event: E
     deps,
   );
   const { record } = result;
-  const summary = { status: result.status, key: record.key, outcome: record.outcome, reason: record.reason, policyIds: record.policyIds, dispatched: result.dispatched };
+  const summary = { status: result.status, key: record.key, outcome: record.outcome, reason: record.reason, policyIds: record.policyIds, dispatched: result.dispatched, limit: result.limit ?? null };
+  if ((result.warnings ?? []).length > 0) logger.warn('request evaluated with warnings', { key: record.key, warnings: result.warnings });
   if (result.status === 'conflict') logger.warn('request refused: actionId already used for a different request', summary);
   else logger.info('request evaluated', summary);
   metrics.addDimension('outcome', result.status === 'conflict' ? 'conflict' : record.outcome);
