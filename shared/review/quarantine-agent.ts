@@ -23,7 +23,7 @@ export type QuarantineOutcome =
   | { status: 'refused'; message: string };
 
 export type LiftOutcome =
-  | { status: 'lifted'; previous: Quarantine }
+  | { status: 'lifted'; previous: Quarantine; warnings: string[] }
   | { status: 'not_quarantined' }
   | { status: 'refused'; message: string };
 
@@ -36,7 +36,7 @@ function describe(error: unknown): string {
  * `floodControl.quarantineGroup`, else its `securityGroup`), and, from the review of one of the agent's
  * requests, members of that request's escalation group. Anyone else is told which group it takes.
  */
-async function authority(actor: Extract<QuarantineActor, { kind: 'member' }>, deps: QuarantineDeps): Promise<string | { refused: string }> {
+export async function authority(actor: Extract<QuarantineActor, { kind: 'member' }>, deps: QuarantineDeps): Promise<string | { refused: string }> {
   const group = deps.directory.quarantineGroup();
   if (group !== undefined && deps.directory.isInGroup(actor.member, group)) return group;
   if (actor.fromActionId !== undefined) {
@@ -104,14 +104,22 @@ async function closeOpenReviews(agentId: string, quarantine: Quarantine, deps: Q
   return closed;
 }
 
-/** A direct message to each owner of the agent (Slack: a DM from the app, by user id). */
+/**
+ * Tells the agent's owners, by name, in the quarantine group's Slack channel (plain text: never a mention
+ * or a link). Slack direct messages to each owner would need the emulator to grow DMs; not done yet.
+ */
 async function tellOwners(agentId: string, text: string, deps: QuarantineDeps, warnings: string[]): Promise<void> {
-  for (const owner of deps.directory.ownersOf(agentId)) {
-    try {
-      await deps.channel.postAlert(owner.slackUserId, text);
-    } catch (error) {
-      warnings.push(`telling owner ${owner.id} failed: ${describe(error)}`);
-    }
+  const group = deps.directory.quarantineGroup();
+  const channel = group === undefined ? undefined : deps.directory.channelsOf(group).slack;
+  if (channel === undefined) {
+    warnings.push(`no Slack channel to tell the owners of ${agentId} in (the quarantine group has none)`);
+    return;
+  }
+  const owners = deps.directory.ownersOf(agentId).map((owner) => owner.id);
+  try {
+    await deps.channel.postAlert(channel.id, `${text} Owners: ${owners.length === 0 ? 'none in the directory' : owners.join(', ')}.`);
+  } catch (error) {
+    warnings.push(`telling the owners of ${agentId} failed: ${describe(error)}`);
   }
 }
 
@@ -122,9 +130,8 @@ export async function liftQuarantine(agentId: string, member: Member, reason: st
   const allowed = await authority({ kind: 'member', member, via: 'api' }, deps);
   if (typeof allowed !== 'string') return { status: 'refused', message: allowed.refused.replace('may not quarantine agents or lift a quarantine', 'may not lift a quarantine') };
   const lifted = await deps.guard.lift(agentId, member.id, text, deps.now().toISOString());
-  if (lifted.status === 'lifted') {
-    const warnings: string[] = [];
-    await tellOwners(agentId, `Countersign: the quarantine of agent ${agentId} was lifted by ${member.id}: ${text}.`, deps, warnings);
-  }
-  return lifted;
+  if (lifted.status !== 'lifted') return lifted;
+  const warnings: string[] = [];
+  await tellOwners(agentId, `Countersign: the quarantine of agent ${agentId} was lifted by ${member.id}: ${text}.`, deps, warnings);
+  return { ...lifted, warnings };
 }

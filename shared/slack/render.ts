@@ -3,11 +3,16 @@ import type { ReviewerVote } from '../domain/decision.js';
 import type { ReviewView } from '../ports/review.js';
 import {
   APPROVE_ACTION_ID,
+  BLOCK_AGENT_ACTION_ID,
   DENY_ACTION_ID,
   DENY_MODAL_CALLBACK_ID,
   DENY_REASON_ACTION_ID,
   DENY_REASON_BLOCK_ID,
   DENY_REASON_MAX_CHARS,
+  QUARANTINE_MODAL_CALLBACK_ID,
+  QUARANTINE_REASON_ACTION_ID,
+  QUARANTINE_REASON_BLOCK_ID,
+  QUARANTINE_REASON_MAX_CHARS,
   REVIEW_ACTIONS_BLOCK_ID,
   REVIEW_ID_PATTERN,
 } from './block-ids.js';
@@ -248,15 +253,15 @@ function executionBlocks(view: ReviewView): KnownBlock[] {
 }
 
 function buttons(reviewId: string): ActionsBlock {
-  const button = (actionId: string, text: string, style: 'primary' | 'danger'): Button => ({
+  const button = (actionId: string, text: string, style?: 'primary' | 'danger'): Button => ({
     type: 'button',
     action_id: actionId,
     text: { type: 'plain_text', text, emoji: false },
-    style,
+    ...(style === undefined ? {} : { style }),
     // An opaque lookup key only: the task token never leaves the backend (DESIGN.md decision 5).
     value: reviewId,
   });
-  return { type: 'actions', block_id: REVIEW_ACTIONS_BLOCK_ID, elements: [button(APPROVE_ACTION_ID, 'Approve', 'primary'), button(DENY_ACTION_ID, 'Deny', 'danger')] };
+  return { type: 'actions', block_id: REVIEW_ACTIONS_BLOCK_ID, elements: [button(APPROVE_ACTION_ID, 'Approve', 'primary'), button(DENY_ACTION_ID, 'Deny', 'danger'), button(BLOCK_AGENT_ACTION_ID, 'Block this agent')] };
 }
 
 /**
@@ -309,6 +314,40 @@ export function reviewMessage(view: ReviewView, options: RenderOptions = {}): { 
 
   if (blocks.length > SLACK_LIMITS.blocksPerMessage) throw new ReviewRenderError(`the message has ${blocks.length} blocks; Slack allows ${SLACK_LIMITS.blocksPerMessage}`);
   return { text: fallbackText(view), blocks };
+}
+
+/**
+ * The modal "Block this agent" opens: it requires a reason; its submission carries the review id in
+ * `private_metadata` (the agent is read from the request, never from the payload).
+ */
+export function quarantineModal(view: ReviewView): ModalView {
+  checkReviewId(view.reviewId);
+  const agentId = view.request.agent.id;
+  return {
+    type: 'modal',
+    callback_id: QUARANTINE_MODAL_CALLBACK_ID,
+    private_metadata: view.reviewId,
+    title: { type: 'plain_text', text: 'Block this agent', emoji: false },
+    submit: { type: 'plain_text', text: 'Quarantine', emoji: false },
+    close: { type: 'plain_text', text: 'Cancel', emoji: false },
+    blocks: [
+      section(plain(`Quarantine agent ${agentId}? Every request of it is denied until the quarantine is lifted, its open reviews are closed as rejected, and its owners are told.`, SLACK_LIMITS.sectionText)),
+      {
+        type: 'input',
+        block_id: QUARANTINE_REASON_BLOCK_ID,
+        optional: false,
+        label: { type: 'plain_text', text: 'Reason', emoji: false },
+        hint: { type: 'plain_text', text: 'Required. It is recorded in the audit log and given to the agent with every denial.', emoji: false },
+        element: {
+          type: 'plain_text_input',
+          action_id: QUARANTINE_REASON_ACTION_ID,
+          multiline: true,
+          max_length: QUARANTINE_REASON_MAX_CHARS,
+          placeholder: { type: 'plain_text', text: 'Why is this agent blocked?', emoji: false },
+        },
+      },
+    ],
+  };
 }
 
 /** The modal Deny opens: it requires a reason; its submission carries the review id in `private_metadata`. */
