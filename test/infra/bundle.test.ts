@@ -69,7 +69,9 @@ describe('bundled functions', () => {
     const policySources = readdirSync(join(PROJECT_ROOT, 'policies')).filter((f) => f.endsWith('.cedar') || f === 'schema.cedarschema').sort();
     expect(policySources.length).toBeGreaterThan(1);
     expect(readdirSync(join(asset, 'policies')).sort()).toEqual(policySources);
-    expect(readdirSync(asset).sort()).toEqual(['cedar_wasm_bg.wasm', 'index.mjs', 'index.mjs.map', 'policies']);
+    expect(readdirSync(asset).sort()).toEqual(['cedar_wasm_bg.wasm', 'config', 'index.mjs', 'index.mjs.map', 'policies']);
+    // The approver directory, for its flood-control limits.
+    expect(readdirSync(join(asset, 'config'))).toEqual(['directory.json']);
 
     const loaded = loadInBareDirectory(asset, evaluate, 'evaluate');
     expect(loaded.stderr).toBe('');
