@@ -24,11 +24,6 @@ export const FloodControlSchema = z.strictObject({
   maxApprovalRequestsPerHour: positiveInt(100_000).default(DEFAULT_LIMITS.maxApprovalRequestsPerHour),
   /** The group that may quarantine any agent and lift it (besides the escalation group of a request under review). @default the directory's securityGroup */
   quarantineGroup: z.string().min(1).optional(),
-  /** Quarantine an agent automatically after this many rejections within the window. @default - off */
-  autoQuarantine: z.strictObject({
-    rejections: positiveInt(1000),
-    withinMinutes: positiveInt(7 * 24 * 60),
-  }).optional(),
 });
 export type FloodControlConfig = z.infer<typeof FloodControlSchema>;
 
@@ -145,9 +140,3 @@ export function burstSummaryText(agentId: string, limit: LimitName, reason: stri
 
 /** The ids of the policy-level outcome recorded for a flood-control or quarantine denial. */
 export const FLOOD_POLICY_ID = (limit: LimitName) => `countersign:${limit}`;
-
-/** Auto-quarantine: whether `rejectionsAt` (ISO times, any order) hold K rejections within the window ending now. */
-export function shouldAutoQuarantine(rejectionsAt: readonly string[], rule: NonNullable<FloodControlConfig['autoQuarantine']>, now: Date): boolean {
-  const since = now.getTime() - rule.withinMinutes * 60_000;
-  return rejectionsAt.filter((at) => Date.parse(at) >= since).length >= rule.rejections;
-}

@@ -132,5 +132,13 @@ describe('flood control and quarantine in the local stack', () => {
     await outcome(`${run}-query-2`, 'allowed');
     await send(`${run}-c`, IAM_UPDATE, { policy: 'c' });
     await outcome(`${run}-c`, 'pending');
+    await reviewIn(`${run}-c`, hasButtons);
+
+    // The review API: bob may not quarantine; carol may, and it closes the review opened since.
+    expect(await agentApi('quarantine', 'bob', { reason: 'x' })).toMatchObject({ status: 403, body: { error: 'QuarantineRefused', message: expect.stringContaining('only members of "security"') } });
+    const viaApi = await agentApi('quarantine', 'carol', { reason: 'looping on exports' });
+    expect(viaApi).toMatchObject({ status: 200, body: { result: 'quarantined', closedActionIds: [`${run}-c`], quarantine: { by: 'carol', reason: 'looping on exports' } } });
+    expect((await outcome(`${run}-c`, 'rejected')).reason).toContain('agent quarantined by carol: looping on exports');
+    expect(await agentApi('quarantine', 'dan', { reason: 'again' })).toMatchObject({ status: 200, body: { result: 'already_quarantined', quarantine: { by: 'carol' } } });
   }, 120_000);
 });
