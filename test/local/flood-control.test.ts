@@ -140,5 +140,18 @@ describe('flood control and quarantine in the local stack', () => {
     expect(viaApi).toMatchObject({ status: 200, body: { result: 'quarantined', closedActionIds: [`${run}-c`], quarantine: { by: 'carol', reason: 'looping on exports' } } });
     expect((await outcome(`${run}-c`, 'rejected')).reason).toContain('agent quarantined by carol: looping on exports');
     expect(await agentApi('quarantine', 'dan', { reason: 'again' })).toMatchObject({ status: 200, body: { result: 'already_quarantined', quarantine: { by: 'carol' } } });
+
+    // The audit log (and so the audit page) has each quarantine and the lift: who, why, numbered per agent.
+    const audited = await eventually(async () => {
+      const response = await fetch(`${stack.url}/audit/records?agent=billing-agent&limit=500`);
+      const view = await response.json() as { records: Array<{ eventType: string; eventId: string; reviewerId: string | null; reason: string | null }> };
+      const agentRecords = view.records.filter((r) => r.eventType.startsWith('agent_'));
+      return agentRecords.length === 3 ? agentRecords : undefined;
+    }, 'the quarantine records in the audit log', 30_000);
+    expect(audited.map((r) => [r.eventId, r.reviewerId, r.reason]).sort()).toEqual([
+      ['agent/billing-agent/agent_quarantined/1', 'carol', 'looping on policy updates'],
+      ['agent/billing-agent/agent_quarantined/3', 'carol', 'looping on exports'],
+      ['agent/billing-agent/agent_released/2', 'dan', 'loop fixed in run 8'],
+    ]);
   }, 120_000);
 });
