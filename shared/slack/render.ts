@@ -1,4 +1,4 @@
-import type { ActionsBlock, Button, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, RichTextBlock, SectionBlock } from '@slack/web-api';
+import type { ActionsBlock, Button, InputBlock, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, RichTextBlock, SectionBlock } from '@slack/web-api';
 import type { ReviewerVote } from '../domain/decision.js';
 import type { ReviewView } from '../ports/review.js';
 import {
@@ -316,6 +316,24 @@ export function reviewMessage(view: ReviewView, options: RenderOptions = {}): { 
   return { text: fallbackText(view), blocks };
 }
 
+/** A modal's required, multiline reason input. */
+function reasonInput(blockId: string, actionId: string, maxChars: number, hint: string, placeholder: string): InputBlock {
+  return {
+    type: 'input',
+    block_id: blockId,
+    optional: false,
+    label: { type: 'plain_text', text: 'Reason', emoji: false },
+    hint: { type: 'plain_text', text: hint, emoji: false },
+    element: {
+      type: 'plain_text_input',
+      action_id: actionId,
+      multiline: true,
+      max_length: maxChars,
+      placeholder: { type: 'plain_text', text: placeholder, emoji: false },
+    },
+  };
+}
+
 /**
  * The modal "Block this agent" opens: it requires a reason; its submission carries the review id in
  * `private_metadata` (the agent is read from the request, never from the payload).
@@ -332,20 +350,7 @@ export function quarantineModal(view: ReviewView): ModalView {
     close: { type: 'plain_text', text: 'Cancel', emoji: false },
     blocks: [
       section(plain(`Quarantine agent ${agentId}? Every request of it is denied until the quarantine is lifted, its open reviews are closed as rejected, and its owners are told.`, SLACK_LIMITS.sectionText)),
-      {
-        type: 'input',
-        block_id: QUARANTINE_REASON_BLOCK_ID,
-        optional: false,
-        label: { type: 'plain_text', text: 'Reason', emoji: false },
-        hint: { type: 'plain_text', text: 'Required. It is recorded in the audit log and given to the agent with every denial.', emoji: false },
-        element: {
-          type: 'plain_text_input',
-          action_id: QUARANTINE_REASON_ACTION_ID,
-          multiline: true,
-          max_length: QUARANTINE_REASON_MAX_CHARS,
-          placeholder: { type: 'plain_text', text: 'Why is this agent blocked?', emoji: false },
-        },
-      },
+      reasonInput(QUARANTINE_REASON_BLOCK_ID, QUARANTINE_REASON_ACTION_ID, QUARANTINE_REASON_MAX_CHARS, 'Required. It is recorded in the audit log and given to the agent with every denial.', 'Why is this agent blocked?'),
     ],
   };
 }
@@ -364,20 +369,7 @@ export function denyModal(view: ReviewView): ModalView {
     blocks: [
       section(plain(`Deny ${request.action} on ${request.resource.type} ${request.resource.id} in ${request.environment}, requested by ${request.agent.id}?`, SLACK_LIMITS.sectionText)),
       { type: 'context', elements: [plain(`Action ${view.actionId} · payload SHA-256 ${shortSha(view.payloadSha256)}…`, SLACK_LIMITS.contextElementText)] },
-      {
-        type: 'input',
-        block_id: DENY_REASON_BLOCK_ID,
-        optional: false,
-        label: { type: 'plain_text', text: 'Reason', emoji: false },
-        hint: { type: 'plain_text', text: 'Required. It is recorded with your vote in the audit log and sent to the agent.', emoji: false },
-        element: {
-          type: 'plain_text_input',
-          action_id: DENY_REASON_ACTION_ID,
-          multiline: true,
-          max_length: DENY_REASON_MAX_CHARS,
-          placeholder: { type: 'plain_text', text: 'Why is this request denied?', emoji: false },
-        },
-      },
+      reasonInput(DENY_REASON_BLOCK_ID, DENY_REASON_ACTION_ID, DENY_REASON_MAX_CHARS, 'Required. It is recorded with your vote in the audit log and sent to the agent.', 'Why is this request denied?'),
     ],
   };
 }

@@ -87,6 +87,10 @@ export class DynamoAgentGuard implements AgentGuard {
       const [state, marker] = await Promise.all([this.state(request.agentId), this.get(pk, AGENT_ITEM.pendingSk(request.payloadSha256))]);
       const pendingActionId = typeof marker?.actionId === 'string' ? marker.actionId : null;
       const bucket = bucketOf(state);
+      // A redelivery of this very request: it holds its slot (and spent its token) already, and is recorded
+      // (or about to be) as the decision it got then; judging it again against limits it fills would count a
+      // limit denial that never reaches the agent.
+      if (pendingActionId === request.actionId) return { admitted: true, bucket: bucket ?? { tokens: request.limits.maxApprovalRequestsPerHour, refilledAtMs: request.now.getTime() }, tookSlot: false };
       const verdict = judgeAdmission(request.agentId, request.actionId, {
         quarantine: state?.quarantine ?? null,
         pendingWithSamePayload: pendingActionId,
@@ -94,8 +98,6 @@ export class DynamoAgentGuard implements AgentGuard {
         bucket,
       }, request.limits, request.now);
       if (!verdict.admitted) return verdict;
-      // An earlier delivery of this very request took the slot (and the token) already.
-      if (pendingActionId === request.actionId) return { ...verdict, tookSlot: false };
 
       const names: Record<string, string> = { '#open': 'openReviews', '#tokens': 'tokens', '#refilled': 'refilledAtMs', '#q': 'quarantine', '#kind': 'kind', '#agent': 'agentId' };
       const values: Record<string, unknown> = { ':one': 1, ':max': request.limits.maxOpenReviews, ':tokens': verdict.bucket.tokens, ':now': verdict.bucket.refilledAtMs, ':kind': 'agent', ':agent': request.agentId };
@@ -108,27 +110,12 @@ export class DynamoAgentGuard implements AgentGuard {
         values[':seenVersion'] = state.bucketVersion;
       }
       try {
-        await this.client.send(new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: marshall({ pk, sk: AGENT_ITEM.stateSk }),
-                UpdateExpression: 'SET #tokens = :tokens, #refilled = :now, #kind = :kind, #agent = :agent ADD #open :one, #version :one',
-                ConditionExpression: `attribute_not_exists(#q) AND (attribute_not_exists(#open) OR #open < :max) AND ${bucketCondition}`,
-                ExpressionAttributeNames: names,
-                ExpressionAttributeValues: marshall(values, marshallOptions),
-              },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: marshall({ pk, sk: AGENT_ITEM.pendingSk(request.payloadSha256), kind: 'agent', agentId: request.agentId, actionId: request.actionId, payloadSha256: request.payloadSha256, at: request.now.toISOString() }, marshallOptions),
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-          ],
-        }));
+        await this.updateStateAndPut(pk, {
+          expression: 'SET #tokens = :tokens, #refilled = :now, #kind = :kind, #agent = :agent ADD #open :one, #version :one',
+          condition: `attribute_not_exists(#q) AND (attribute_not_exists(#open) OR #open < :max) AND ${bucketCondition}`,
+          names,
+          values,
+        }, { sk: AGENT_ITEM.pendingSk(request.payloadSha256), kind: 'agent', agentId: request.agentId, actionId: request.actionId, payloadSha256: request.payloadSha256, at: request.now.toISOString() });
         return { ...verdict, tookSlot: true };
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
@@ -197,6 +184,29 @@ export class DynamoAgentGuard implements AgentGuard {
     return false;
   }
 
+  /** One transaction: a conditional Update of the agent's STATE item and the Put of a new item of the agent. */
+  private async updateStateAndPut(
+    pk: string,
+    update: { expression: string; condition: string; names?: Record<string, string>; values: Record<string, unknown> },
+    item: Record<string, unknown>,
+  ): Promise<void> {
+    await this.client.send(new TransactWriteItemsCommand({
+      TransactItems: [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: marshall({ pk, sk: AGENT_ITEM.stateSk }),
+            UpdateExpression: update.expression,
+            ConditionExpression: update.condition,
+            ...(update.names === undefined ? {} : { ExpressionAttributeNames: update.names }),
+            ExpressionAttributeValues: marshall(update.values, marshallOptions),
+          },
+        },
+        { Put: { TableName: this.tableName, Item: marshall({ ...item, pk }, marshallOptions), ConditionExpression: 'attribute_not_exists(pk)' } },
+      ],
+    }));
+  }
+
   /** Writes a change of the STATE item together with its audit event item, numbered after the last one. */
   private async appendAgentEvent(
     agentId: string,
@@ -210,38 +220,22 @@ export class DynamoAgentGuard implements AgentGuard {
       const seq = (seen ?? 0) + 1;
       const seqCondition = seen === undefined ? 'attribute_not_exists(eventSeq)' : 'eventSeq = :seenSeq';
       try {
-        await this.client.send(new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: marshall({ pk, sk: AGENT_ITEM.stateSk }),
-                UpdateExpression: `${change.update}, eventSeq = :seq, kind = :kind, agentId = :agent`,
-                ConditionExpression: `(${change.condition}) AND ${seqCondition}`,
-                ...(change.names === undefined ? {} : { ExpressionAttributeNames: change.names }),
-                ExpressionAttributeValues: marshall({ ...change.values, ':seq': seq, ':kind': 'agent', ':agent': agentId, ...(seen === undefined ? {} : { ':seenSeq': seen }) }, marshallOptions),
-              },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: marshall({
-                  ...event,
-                  pk,
-                  sk: AGENT_ITEM.eventSk(type, seq),
-                  kind: 'event',
-                  eventType: type,
-                  eventId: `${agentEventKey(agentId)}/${type}/${seq}`,
-                  key: agentEventKey(agentId),
-                  actionId: null,
-                  agentId,
-                  requestSeq: seq,
-                }, marshallOptions),
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-          ],
-        }));
+        await this.updateStateAndPut(pk, {
+          expression: `${change.update}, eventSeq = :seq, kind = :kind, agentId = :agent`,
+          condition: `(${change.condition}) AND ${seqCondition}`,
+          ...(change.names === undefined ? {} : { names: change.names }),
+          values: { ...change.values, ':seq': seq, ':kind': 'agent', ':agent': agentId, ...(seen === undefined ? {} : { ':seenSeq': seen }) },
+        }, {
+          ...event,
+          sk: AGENT_ITEM.eventSk(type, seq),
+          kind: 'event',
+          eventType: type,
+          eventId: `${agentEventKey(agentId)}/${type}/${seq}`,
+          key: agentEventKey(agentId),
+          actionId: null,
+          agentId,
+          requestSeq: seq,
+        });
         return 'written';
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
