@@ -7,10 +7,8 @@ import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbr
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { evaluateActionConfig } from '../../shared/config.js';
-import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
-import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
-import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
+import { intakeFloodControl } from '../../shared/adapters/aws/intake-flood-control.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
 import { EventBridgeEventPublisher } from '../../shared/adapters/aws/eventbridge-event-publisher.js';
 import { SfnWorkflowStarter } from '../../shared/adapters/aws/sfn-workflow-starter.js';
@@ -23,11 +21,6 @@ const logger = new Logger({ serviceName: 'evaluate-action' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'evaluate-action' });
 const tracer = new Tracer({ serviceName: 'evaluate-action' });
 const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
-const directory = loadDirectoryFile(config.directoryFile);
-// The bot token only: the one summary line of a flood burst goes to the approver group's Slack channel.
-const slack = config.slack === undefined
-  ? undefined
-  : new SlackCredentialsCache(config.slack, ({ botToken }) => new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack?.apiUrl }), directory));
 const deps: IntakeDeps = {
   // Parsed and validated once per cold start; a policy error fails the cold start loudly.
   policy: new CedarPolicyEngine({ policyDir: config.policyDir }),
@@ -37,16 +30,8 @@ const deps: IntakeDeps = {
     ? undefined
     : new SfnWorkflowStarter(tracer.captureAWSv3Client(new SFNClient({})), config.approvalStateMachineArn),
   now: () => new Date(),
-  flood: {
-    guard: new DynamoAgentGuard(dynamo, config.tableName),
-    limitsOf: (agentId) => directory.limitsOf(agentId),
-    ...(slack === undefined ? {} : {
-      announceBurst: async (group: string, text: string) => {
-        const channel = directory.channelsOf(group).slack;
-        if (channel !== undefined) await slack.run((board) => board.postAlert(channel.id, text));
-      },
-    }),
-  },
+  // Per-agent limits, duplicate refusal and quarantine; the burst line goes to Slack with the bot token.
+  flood: intakeFloodControl(dynamo, config.tableName, loadDirectoryFile(config.directoryFile), config.slack),
 };
 
 export const handler = instrumented({ logger, tracer, metrics }, async (event: EventBridgeEvent<string, unknown>) => {
