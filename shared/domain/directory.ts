@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AgentLimitsSchema, defaultFloodControl, FloodControlSchema, limitsOf, type AgentLimits, type FloodControlConfig } from './flood-control.js';
 
 /**
