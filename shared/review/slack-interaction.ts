@@ -5,7 +5,7 @@ import { QUARANTINE_REASON_BLOCK_ID } from '../slack/block-ids.js';
 import type { AgentGuard } from '../ports/agent-guard.js';
 import { castVote, type CastVoteResult } from './cast-vote.js';
 import { authority, quarantineAgent } from './quarantine-agent.js';
-import type { ReviewDeps } from './review-deps.js';
+import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
 import { reviewViewOf } from './review-view.js';
 
 /**
@@ -158,7 +158,7 @@ async function answerBlockAgent(
   const allowed = await authority(actor, { ...deps, guard: deps.guard });
   if (typeof allowed !== 'string') return refuse(allowed.refused);
   if (submitted === null) {
-    if (interaction.type !== 'block_actions') throw new Error('unreachable: only the button opens the modal');
+    if (interaction.type !== 'block_actions') throw new ReviewServiceError('only the "Block this agent" button opens the quarantine modal');
     await deps.channel.openQuarantineModal(interaction.triggerId, reviewViewOf(snapshot.request, snapshot.review, snapshot.votes, deps.directory, deps.now()));
     return { response: ack(), log: { ...log, agentId, status: 'modal_opened' } };
   }

@@ -292,14 +292,15 @@ export class DynamoAgentGuard implements AgentGuard {
     } while (startKey !== undefined);
     const state = items.find((i) => i.sk === AGENT_ITEM.stateSk) as StateItem | undefined;
     const pending = items.filter((i) => typeof i.sk === 'string' && i.sk.startsWith(AGENT_ITEM.pendingPrefix));
-    const burstActive = state?.lastLimitedAt !== undefined && state.burstStartedAt !== undefined && Date.now() - Date.parse(state.lastLimitedAt) < BURST_QUIET_MS;
+    const burstStartedAt = state?.burstStartedAt;
+    const burstActive = burstStartedAt !== undefined && state?.lastLimitedAt !== undefined && Date.now() - Date.parse(state.lastLimitedAt) < BURST_QUIET_MS;
     return {
       agentId,
       quarantine: state?.quarantine ?? null,
       openReviews: state?.openReviews ?? 0,
       pendingActionIds: pending.map((i) => String(i.actionId)).sort(),
       bucket: bucketOf(state) ?? null,
-      burst: burstActive ? { startedAt: state.burstStartedAt!, denied: state.burstDenied ?? 0, limit: state.burstLimit ?? 'approval-rate' } : null,
+      burst: burstActive ? { startedAt: burstStartedAt, denied: state?.burstDenied ?? 0, limit: state?.burstLimit ?? 'approval-rate' } : null,
     };
   }
 }
