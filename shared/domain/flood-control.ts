@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Flood control and the kill switch (issue 16): per-agent limits on approval requests, refusal of a

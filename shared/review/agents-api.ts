@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiResponse } from '../api/decision-api.js';
 import { memberByPrincipal } from '../domain/review.js';
 import { liftQuarantine, MAX_QUARANTINE_REASON_CHARS, quarantineAgent, type QuarantineDeps } from './quarantine-agent.js';
