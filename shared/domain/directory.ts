@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { AgentLimitsSchema, defaultFloodControl, FloodControlSchema, limitsOf, type AgentLimits, type FloodControlConfig } from './flood-control.js';
+import { DEFAULT_LIMITS, limitsOf, type AgentLimits } from './flood-control.js';
 
 /**
  * The approver directory: who the reviewers are, which groups they are in, where each group is
@@ -26,6 +26,25 @@ export function isCallerOneOf(callerArn: string, principalArns: readonly string[
     return role !== null && role[1] === partition && role[2] === account && role[3] === roleName;
   });
 }
+
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+/** An agent's own flood-control limits (issue 16); each one absent takes the stack's. */
+const AgentLimitsSchema = z.strictObject({
+  /** Reviews of one agent open at once; the next request that needs a review is denied until one closes. */
+  maxOpenReviews: positiveInt(1000).optional(),
+  /** Requests needing a review per agent per hour: a token bucket of this size, refilled evenly over the hour. */
+  maxApprovalRequestsPerHour: positiveInt(100_000).optional(),
+});
+
+/** Flood control for every agent (issue 16). */
+const FloodControlSchema = z.strictObject({
+  maxOpenReviews: positiveInt(1000).default(DEFAULT_LIMITS.maxOpenReviews),
+  maxApprovalRequestsPerHour: positiveInt(100_000).default(DEFAULT_LIMITS.maxApprovalRequestsPerHour),
+  /** The group that may quarantine any agent and lift it (besides the escalation group of a request under review). @default the directory's securityGroup */
+  quarantineGroup: z.string().min(1).optional(),
+});
+export type FloodControlConfig = z.infer<typeof FloodControlSchema>;
 
 export const MemberSchema = z.strictObject({
   id,
@@ -178,7 +197,7 @@ export class Directory {
 
   /** Flood control as configured, with its defaults. */
   floodControl(): FloodControlConfig {
-    return this.data.floodControl ?? defaultFloodControl();
+    return this.data.floodControl ?? FloodControlSchema.parse({});
   }
 
   /** One agent's flood-control limits (its own, else the stack's). */

@@ -1,46 +1,23 @@
-import * as z from 'zod';
-
 /**
  * Flood control and the kill switch (issue 16): per-agent limits on approval requests, refusal of a
- * second review for a payload that is already pending, and quarantine. Pure: the limits come from the
- * directory file deployed with the stack, the state from the decision table (`AgentGuard`).
+ * second review for a payload that is already pending, and quarantine. Pure, and without zod (the
+ * decision API reads an agent's state through this module and stays small): the limits' schema is in
+ * directory.ts, the state in the decision table (`AgentGuard`).
  */
-
-const positiveInt = (max: number) => z.number().int().min(1).max(max);
-
-/** The defaults when the directory says nothing; they fit the example directory (groups of one to three reviewers). */
-export const DEFAULT_LIMITS: AgentLimits = { maxOpenReviews: 5, maxApprovalRequestsPerHour: 20 };
-
-export const AgentLimitsSchema = z.strictObject({
-  /** Reviews of one agent open at once; the next request that needs a review is denied until one closes. */
-  maxOpenReviews: positiveInt(1000).optional(),
-  /** Requests needing a review per agent per hour: a token bucket of this size, refilled evenly over the hour. */
-  maxApprovalRequestsPerHour: positiveInt(100_000).optional(),
-});
-export type AgentLimitsInput = z.infer<typeof AgentLimitsSchema>;
-
-export const FloodControlSchema = z.strictObject({
-  maxOpenReviews: positiveInt(1000).default(DEFAULT_LIMITS.maxOpenReviews),
-  maxApprovalRequestsPerHour: positiveInt(100_000).default(DEFAULT_LIMITS.maxApprovalRequestsPerHour),
-  /** The group that may quarantine any agent and lift it (besides the escalation group of a request under review). @default the directory's securityGroup */
-  quarantineGroup: z.string().min(1).optional(),
-});
-export type FloodControlConfig = z.infer<typeof FloodControlSchema>;
 
 export interface AgentLimits {
   maxOpenReviews: number;
   maxApprovalRequestsPerHour: number;
 }
 
-export function defaultFloodControl(): FloodControlConfig {
-  return FloodControlSchema.parse({});
-}
+/** The defaults when the directory says nothing; they fit the example directory (groups of one to three reviewers). */
+export const DEFAULT_LIMITS: AgentLimits = { maxOpenReviews: 5, maxApprovalRequestsPerHour: 20 };
 
 /** The limits of one agent: its own where the directory gives them, else the stack's. */
-export function limitsOf(config: FloodControlConfig, agentOverride: AgentLimitsInput | undefined): AgentLimits {
+export function limitsOf(stack: AgentLimits, agentOverride: Partial<AgentLimits> | undefined): AgentLimits {
   return {
-    maxOpenReviews: agentOverride?.maxOpenReviews ?? config.maxOpenReviews,
-    maxApprovalRequestsPerHour: agentOverride?.maxApprovalRequestsPerHour ?? config.maxApprovalRequestsPerHour,
+    maxOpenReviews: agentOverride?.maxOpenReviews ?? stack.maxOpenReviews,
+    maxApprovalRequestsPerHour: agentOverride?.maxApprovalRequestsPerHour ?? stack.maxApprovalRequestsPerHour,
   };
 }
 
