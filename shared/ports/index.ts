@@ -93,3 +93,4 @@ export interface WorkflowStarter {
 }
 
 export type { Outcome };
+export type * from './agent-guard.js';
