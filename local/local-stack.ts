@@ -23,6 +23,7 @@ import { LOCAL_ACCOUNT_ID, LocalEventBus, type BusActivity, type BusEvent, type 
 import { matchesEventPattern } from './event-pattern.js';
 import { functionUrlEvent, functionUrlFailure, functionUrlResponse, lambdaContext, type IamCaller } from './lambda-runtime.js';
 import { AGENT_HEADER, localAgentSessionArn, localIamPrincipalArn, REVIEWER_HEADER, writeLocalDirectory } from './local-directory.js';
+import { AGENTS_ROUTE } from '../shared/review/agents-api.js';
 import { isQueryProtocolRequest, LocalSts } from './sts.js';
 import { localAuditDir, startLocalAudit, type LocalAudit } from './audit.js';
 import { auditTrailOffResponse, createAuditRoutes, type AuditRoutes } from './audit-api.js';
@@ -46,7 +47,8 @@ import { startDynamoDbMeter, type DynamoDbMeter } from './dynamodb-meter.js';
  * - the approval workflow synthesized by the CDK app, run on aws-local-stepfunctions;
  * - the Slack workspace emulator (`/api/<method>`, the page at `/slack`), whose buttons and modals
  *   post signed interactions to the slack-interactions handler (`POST /slack/interactions`);
- * - the decision API (`GET /actions/{id}`) and the votes API (`POST /actions/{id}/votes`).
+ * - the decision API (`GET /actions/{id}`, `GET /agents/{id}`) and the review API (`POST /actions/{id}/votes`,
+ *   `POST /agents/{id}/quarantine`, `POST /agents/{id}/lift`).
  * The Lambda handlers are the real modules (the stack reuses, never forks): they are imported
  * after the environment points the AWS SDK and the Slack client at the local endpoints, and
  * called with Lambda-shaped events and a Lambda context.
@@ -613,7 +615,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (auditPages === undefined) return auditTrailOffResponse();
       return auditPages.handle(request);
     }
-    if (VOTES_PATH.test(path)) {
+    if (VOTES_PATH.test(path) || AGENTS_ROUTE.test(path)) {
       if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
       const caller = localIamCaller(request);
       if (caller === undefined) return iamForbidden();
@@ -628,12 +630,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       delete headers[AGENT_HEADER];
       return labelledLocal(await invokeFunctionUrl(CREDENTIALS_FUNCTION, handlers.issueCredentials, { ...request, headers }, caller));
     }
-    if (path === '/actions' || path.startsWith('/actions/')) {
+    if (path === '/actions' || path.startsWith('/actions/') || path.startsWith('/agents/')) {
       if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
       return invokeFunctionUrl(DECISION_API_FUNCTION, handlers.decisionApi, request);
     }
     return jsonResponse(404, {
-      message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}, POST /actions/{actionId}/votes, POST /actions/{actionId}/credentials, GET /slack, POST /api/<Slack method>, POST /slack/interactions, GET /audit, GET /audit/records`,
+      message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}, POST /actions/{actionId}/votes, POST /actions/{actionId}/credentials, GET /agents/{agentId}, POST /agents/{agentId}/quarantine, POST /agents/{agentId}/lift, GET /slack, POST /api/<Slack method>, POST /slack/interactions, GET /audit, GET /audit/records`,
     });
   };
 

@@ -8,6 +8,8 @@ import type { EventBridgeEvent } from 'aws-lambda';
 import { EventBridgeEnvelopeSchema } from '../../shared/adapters/aws/eventbridge-envelope.js';
 import { evaluateActionConfig } from '../../shared/config.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { intakeFloodControl } from '../../shared/adapters/aws/intake-flood-control.js';
+import { loadDirectoryFile } from '../../shared/review/directory-file.js';
 import { EventBridgeEventPublisher } from '../../shared/adapters/aws/eventbridge-event-publisher.js';
 import { SfnWorkflowStarter } from '../../shared/adapters/aws/sfn-workflow-starter.js';
 import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
@@ -22,17 +24,20 @@ const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'evaluate-a
 const tracer = new Tracer({ serviceName: 'evaluate-action' });
 // The shadow set (policies/shadow/) is evaluated beside the enforced one and only recorded.
 const shadowPolicy = shadowPolicyEngine(config.policyDir ?? defaultPolicyDir());
+const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const deps: IntakeDeps = {
   // The prepared form synth wrote into the bundle (validated then); a stale or broken one fails the cold start loudly.
   policy: CedarPolicyEngine.load(config.policyDir),
   // Prepared from its sources at cold start (it has no prepared form of its own yet).
   ...(shadowPolicy === undefined ? {} : { shadowPolicy }),
-  store: new DynamoDecisionStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName),
+  store: new DynamoDecisionStore(dynamo, config.tableName),
   publisher: new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName),
   workflow: config.approvalStateMachineArn === undefined
     ? undefined
     : new SfnWorkflowStarter(tracer.captureAWSv3Client(new SFNClient({})), config.approvalStateMachineArn),
   now: () => new Date(),
+  // Per-agent limits, duplicate refusal and quarantine; the burst line goes to Slack with the bot token.
+  flood: intakeFloodControl(dynamo, config.tableName, loadDirectoryFile(config.directoryFile), config.slack),
 };
 
 export const handler = instrumented({ logger, tracer, metrics }, async (event: EventBridgeEvent<string, unknown>) => {
@@ -43,7 +48,8 @@ export const handler = instrumented({ logger, tracer, metrics }, async (event: E
     deps,
   );
   const { record } = result;
-  const summary = { status: result.status, key: record.key, outcome: record.outcome, reason: record.reason, policyIds: record.policyIds, shadowOutcome: record.shadow?.outcome, dispatched: result.dispatched };
+  const summary = { status: result.status, key: record.key, outcome: record.outcome, reason: record.reason, policyIds: record.policyIds, shadowOutcome: record.shadow?.outcome, dispatched: result.dispatched, limit: result.limit ?? null };
+  if ((result.warnings ?? []).length > 0) logger.warn('request evaluated with warnings', { key: record.key, warnings: result.warnings });
   if (result.status === 'conflict') logger.warn('request refused: actionId already used for a different request', summary);
   else logger.info('request evaluated', summary);
   metrics.addDimension('outcome', result.status === 'conflict' ? 'conflict' : record.outcome);

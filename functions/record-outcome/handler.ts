@@ -3,6 +3,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { EventBridgeEventPublisher } from '../../shared/adapters/aws/eventbridge-event-publisher.js';
 import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
@@ -21,11 +22,13 @@ const tracer = new Tracer({ serviceName: 'record-outcome' });
 const directory = loadDirectoryFile(config.directoryFile);
 // Teams beside Slack when configured: cards are posted and updated in the group's Teams channel too.
 const teams = teamsDepsOf(config.teams, directory);
-const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
+const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
+const store = new DynamoReviewStore(dynamo, config.tableName);
+const guard = new DynamoAgentGuard(dynamo, config.tableName);
 const publisher = new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName);
 
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordOutcomeDeps => ({
-  store, publisher, directory, now: () => new Date(),
+  store, publisher, guard, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
   ...teams,
 }));

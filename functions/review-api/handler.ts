@@ -3,6 +3,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, LambdaFunctionURLResult } from 'aws-lambda';
+import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
@@ -14,6 +15,8 @@ import { loadDirectoryFile } from '../../shared/review/directory-file.js';
 import { teamsDepsOf } from '../../shared/adapters/aws/teams-credentials.js';
 import { errorResponse } from '../../shared/review/slack-interaction.js';
 import { answerVoteRequest, type VotesApiDeps } from '../../shared/review/votes-api.js';
+import { AGENTS_ROUTE, answerAgentRequest } from '../../shared/review/agents-api.js';
+import type { QuarantineDeps } from '../../shared/review/quarantine-agent.js';
 
 const config = reviewApiConfig();
 const logger = new Logger({ serviceName: 'review-api' });
@@ -24,10 +27,11 @@ const teams = teamsDepsOf(config.teams, directory);
 const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const store = new DynamoReviewStore(dynamo, config.tableName);
 const decisions = new DynamoDecisionStore(dynamo, config.tableName);
+const guard = new DynamoAgentGuard(dynamo, config.tableName);
 const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
 
-const slack = new SlackCredentialsCache(config.slack, ({ botToken }): VotesApiDeps => ({
-  store, decisions, callbacks, directory, now: () => new Date(),
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }): VotesApiDeps & QuarantineDeps => ({
+  store, decisions, guard, callbacks, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory),
   ...teams,
 }));
@@ -49,8 +53,11 @@ export const handler = instrumented({ logger, tracer }, async (event: APIGateway
     const body = event.isBase64Encoded && event.body !== undefined ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
     // Optional chaining: a misconfigured URL (auth NONE) has no authorizer, and is answered 403.
     const callerArn = (event.requestContext.authorizer as Partial<typeof event.requestContext.authorizer> | undefined)?.iam?.userArn;
-    const { response, log } = await slack.run((deps) => answerVoteRequest({ method: event.requestContext.http.method, path: event.rawPath, body, callerArn }, deps));
-    logger.info('vote request answered', log);
+    const request = { method: event.requestContext.http.method, path: event.rawPath, body, callerArn };
+    // `/agents/{agentId}/quarantine|lift`: the kill switch; everything else is a vote.
+    const answer = AGENTS_ROUTE.test(event.rawPath) ? answerAgentRequest : answerVoteRequest;
+    const { response, log } = await slack.run((deps) => answer(request, deps));
+    logger.info('review API request answered', log);
     return notOpenYetIsRetry(response);
   } catch (error) {
     logger.error('vote request failed', { error });

@@ -4,6 +4,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
+import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
 import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
@@ -12,7 +13,7 @@ import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/
 import { slackInteractionsConfig } from '../../shared/config.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
 import { teamsDepsOf } from '../../shared/adapters/aws/teams-credentials.js';
-import type { ReviewDeps } from '../../shared/review/review-deps.js';
+import type { QuarantineDeps } from '../../shared/review/quarantine-agent.js';
 import { answerSlackRequest, errorResponse, type SlackHttpRequest } from '../../shared/review/slack-interaction.js';
 
 const config = slackInteractionsConfig();
@@ -22,11 +23,14 @@ const tracer = new Tracer({ serviceName: 'slack-interactions' });
 const directory = loadDirectoryFile(config.directoryFile);
 // Teams beside Slack when configured: cards are posted and updated in the group's Teams channel too.
 const teams = teamsDepsOf(config.teams, directory);
-const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
+const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
+const store = new DynamoReviewStore(dynamo, config.tableName);
+// "Block this agent": quarantine from the review message (issue 16).
+const guard = new DynamoAgentGuard(dynamo, config.tableName);
 const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
 
-const slack = new SlackCredentialsCache(config.slack, ({ botToken }): ReviewDeps => ({
-  store, callbacks, directory, now: () => new Date(),
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }): QuarantineDeps => ({
+  store, guard, callbacks, directory, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl, interactive: true }), directory),
   ...teams,
 }));

@@ -59,6 +59,13 @@ export interface ActionIntakeProps {
    * @default - `policies/` at the project root
    */
   readonly policyDir?: string;
+  /**
+   * Flood control (issue 16): the approver directory (its `floodControl` limits and agents) bundled with
+   * evaluate-action, and the Slack bot token secret it posts a burst's one summary line with (the caller
+   * grants reading it, e.g. `SlackReviews.grantBotToken`).
+   * @default - the project's config/directory.json and no summary line
+   */
+  readonly floodControl?: { directory: { environment: Record<string, string>; file: BundledFile }; slackBotTokenSecretArn?: string };
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
   /** @default - the house default */
@@ -100,8 +107,12 @@ export class ActionIntake extends Construct {
     const retryAttempts = props.retryAttempts ?? 10;
     const maxEventAge = props.maxEventAge ?? Duration.hours(1);
     validate(id, archiveRetention, retryAttempts, maxEventAge);
+    const directory = props.floodControl?.directory ?? {
+      environment: { [ENV.directoryFile]: `${LAMBDA_TASK_ROOT}/config/directory.json` },
+      file: { source: join(PROJECT_ROOT, 'config', 'directory.json'), targetDir: 'config' },
+    };
     const policyDir = props.policyDir ?? join(PROJECT_ROOT, 'policies');
-    const bundledFiles = [...policyFiles(policyDir), preparedPoliciesFile(this, policyDir), cedarWasmFile()];
+    const bundledFiles = [...policyFiles(policyDir), preparedPoliciesFile(this, policyDir), cedarWasmFile(), directory.file];
 
     // The bus carries its whole policy as one document (the AWS::Events::EventBus `Policy` property), not as
     // AWS::Events::EventBusPolicy resources: CloudFormation takes their StatementIds as unique in the account
@@ -156,6 +167,8 @@ export class ActionIntake extends Construct {
       [ENV.tableName]: props.table.tableName,
       [ENV.eventBusName]: bus.eventBusName,
       [ENV.policyDir]: `${LAMBDA_TASK_ROOT}/${BUNDLED_POLICY_DIR}`,
+      ...directory.environment,
+      ...(props.floodControl?.slackBotTokenSecretArn === undefined ? {} : { [ENV.slackBotTokenSecretArn]: props.floodControl.slackBotTokenSecretArn }),
     };
     if (props.approvalStateMachine) {
       environment[ENV.approvalStateMachineArn] = props.approvalStateMachine.stateMachineArn;
@@ -183,6 +196,9 @@ export class ActionIntake extends Construct {
     // "dynamodb:TransactWriteItems" is not an IAM action, and the transaction has no ConditionCheck items.
     // Query: a conflict on a request recorded before event numbering existed counts its events once.
     grantItems(props.table, fn, ['requests'], 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:Query');
+    // Flood control (DynamoAgentGuard): GetItem of the agent's state and of a payload's slot, then one transaction
+    // of an Update (state: bucket, open count) and a Put (the slot), or an UpdateItem for a burst; nothing else.
+    grantItems(props.table, fn, ['agents'], 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     // DynamoDB decrypts the table key with the caller's credentials; it generates data keys itself, under its
     // own grant, so callers need kms:Decrypt only.
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');

@@ -44,6 +44,8 @@ export class DecisionApi extends Construct {
     // The handler's only SDK calls, in DynamoDecisionStore.getDecision: GetItem of the request item, and
     // Query of its accepted votes while a review is open (the least-privilege test pins both).
     grantItems(props.table, fn, ['requests'], 'dynamodb:GetItem', 'dynamodb:Query');
+    // GET /agents/{agentId}: one Query of the agent's state and open-review slots.
+    grantItems(props.table, fn, ['agents'], 'dynamodb:Query');
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');
 
     this.functionUrl = fn.addFunctionUrl({ authType: FunctionUrlAuthType.AWS_IAM });

@@ -4,16 +4,19 @@ import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { CHAIN_ITEM } from '../../shared/adapters/aws/dynamo-chain-store.js';
+import { AGENT_ITEM } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { ITEM } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { REVIEW_ITEM } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { DECISION_TABLE } from '../../shared/store-schema.js';
 
 /**
  * The table's item families by partition key prefix, from the adapters that write them: requests and their
- * event items, reviews (task token, votes), the audit writer's per-shard chain heads.
+ * event items, reviews (task token, votes), the audit writer's per-shard chain heads, and each agent's
+ * flood-control state, open-review slots and quarantine events.
  */
 export const ITEM_FAMILIES = {
   requests: ITEM.pk(''),
+  agents: AGENT_ITEM.pk(''),
   reviews: REVIEW_ITEM.pk(''),
   auditChain: CHAIN_ITEM.pk(''),
 } as const;

@@ -180,6 +180,14 @@ export class SlackReviews extends Construct {
       this.grantSlackSecretValue(handler.role, this.slackBotTokenSecret);
     }
     this.grantSlackSecretValue(this.slackInteractions.role, this.slackSigningSecret);
+    // Flood control (DynamoAgentGuard): record-outcome gives a request's open-review slot back (a transaction of
+    // a conditional Delete of the slot and an Update of the count); slack-interactions ("Block this agent") and
+    // the review API (quarantine, lift) also read the agent's state (GetItem, Query) and write the quarantine
+    // (Update of the state, Put of its audit event item).
+    grantItems(props.table, this.recordOutcome.function, ['agents'], 'dynamodb:DeleteItem', 'dynamodb:UpdateItem');
+    for (const handler of [this.slackInteractions, this.reviewApi]) {
+      grantItems(props.table, handler.function, ['agents'], 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query');
+    }
     // Resuming the workflow is reserved to the two ways reviewers vote (the rule; DESIGN.md decision 1
     // keeps it from agents). When a vote closed the request between two phases, request-review fails with
     // ReviewClosed instead (shared/review/open-review.ts), which the workflow routes to recording.

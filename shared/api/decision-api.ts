@@ -1,5 +1,5 @@
 import { ACTION_ID_PATTERN } from '../domain/action-id.js';
-import type { DecisionStore } from '../ports/index.js';
+import type { AgentGuard, DecisionStore } from '../ports/index.js';
 
 export interface ApiResponse {
   statusCode: number;
@@ -8,6 +8,7 @@ export interface ApiResponse {
 }
 
 const ROUTE = /^\/actions\/([^/]+)\/?$/;
+const AGENT_ROUTE = /^\/agents\/([a-z0-9][a-z0-9._-]{0,63})\/?$/;
 
 function json(statusCode: number, body: unknown, extraHeaders: Record<string, string> = {}): ApiResponse {
   return {
@@ -22,9 +23,15 @@ function error(statusCode: number, code: string, message: string, extraHeaders?:
 }
 
 /** `GET /actions/{actionId}`: the decision as `Action Decided` carries it, `pending` while a review is open. */
-export async function answerDecisionRequest(method: string, path: string, store: Pick<DecisionStore, 'getDecision'>): Promise<ApiResponse> {
+export async function answerDecisionRequest(method: string, path: string, store: Pick<DecisionStore, 'getDecision'>, agents?: Pick<AgentGuard, 'status'>): Promise<ApiResponse> {
+  const agent = AGENT_ROUTE.exec(path);
+  if (agent !== null && agents !== undefined) {
+    // `GET /agents/{agentId}`: its quarantine (who, why, since), open reviews and flood-control state.
+    if (method !== 'GET') return error(405, 'MethodNotAllowed', `${method} is not allowed on ${path}; use GET`, { allow: 'GET' });
+    return json(200, await agents.status(agent[1] ?? ''));
+  }
   const match = ROUTE.exec(path);
-  if (match === null) return error(404, 'NotFound', `no route for ${path}; the decision API serves GET /actions/{actionId}`);
+  if (match === null) return error(404, 'NotFound', `no route for ${path}; the decision API serves GET /actions/{actionId}${agents === undefined ? '' : ' and GET /agents/{agentId}'}`);
   if (method !== 'GET') return error(405, 'MethodNotAllowed', `${method} is not allowed on ${path}; use GET`, { allow: 'GET' });
   let actionId: string;
   try {

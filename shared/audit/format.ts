@@ -27,7 +27,7 @@ export const SEQUENCE_KEY_DIGITS = 40;
 export const AUDIT_EVENT_TYPES = [
   'requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict',
   'credentials_issued', 'credentials_refused', 'credentials_failed',
-  'executed', 'execution_violation', 'unmappable',
+  'executed', 'execution_violation', 'agent_quarantined', 'agent_released', 'unmappable',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -23,12 +23,13 @@ export interface StreamPosition {
 const MAPPED_TYPES = [
   'requested', 'decided', 'review_requested', 'reminded', 'escalated', 'vote', 'vote_refused', 'outcome', 'conflict',
   'credentials_issued', 'credentials_refused', 'credentials_failed', 'executed', 'execution_violation',
+  'agent_quarantined', 'agent_released',
 ] as const;
 type MappedType = (typeof MAPPED_TYPES)[number];
 /** The types whose whole item is kept in `detail` (format.ts). */
 const DETAIL_TYPES: ReadonlySet<AuditEventType> = new Set([
   'requested', 'conflict', 'review_requested', 'escalated', 'credentials_issued', 'credentials_refused', 'credentials_failed',
-  'executed', 'execution_violation', 'unmappable',
+  'executed', 'execution_violation', 'agent_quarantined', 'agent_released', 'unmappable',
 ]);
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 /**
@@ -183,6 +184,10 @@ function mapped(item: Item, type: MappedType, position: StreamPosition): AuditRe
       return { ...base, reason: `${need(item, 'rule', type)}: ${need(item, 'message', type)}`, detail };
     case 'credentials_failed':
       return { ...base, reason: `${need(item, 'errorName', type)}: ${need(item, 'message', type)}`, detail };
+    case 'agent_quarantined':
+    case 'agent_released':
+      // Who quarantined (or lifted) the agent, and why; the detail has the origin and the reviews it closed.
+      return { ...base, reviewer_id: need(item, 'by', type), reason: text(item, 'reason'), detail };
   }
 }
 

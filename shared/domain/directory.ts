@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { DEFAULT_LIMITS, limitsOf, type AgentLimits } from './flood-control.js';
 
 /**
  * The approver directory: who the reviewers are, which groups they are in, where each group is
@@ -25,6 +26,25 @@ export function isCallerOneOf(callerArn: string, principalArns: readonly string[
     return role !== null && role[1] === partition && role[2] === account && role[3] === roleName;
   });
 }
+
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+/** An agent's own flood-control limits (issue 16); each one absent takes the stack's. */
+const AgentLimitsSchema = z.strictObject({
+  /** Reviews of one agent open at once; the next request that needs a review is denied until one closes. */
+  maxOpenReviews: positiveInt(1000).optional(),
+  /** Requests needing a review per agent per hour: a token bucket of this size, refilled evenly over the hour. */
+  maxApprovalRequestsPerHour: positiveInt(100_000).optional(),
+});
+
+/** Flood control for every agent (issue 16). */
+const FloodControlSchema = z.strictObject({
+  maxOpenReviews: positiveInt(1000).default(DEFAULT_LIMITS.maxOpenReviews),
+  maxApprovalRequestsPerHour: positiveInt(100_000).default(DEFAULT_LIMITS.maxApprovalRequestsPerHour),
+  /** The group that may quarantine any agent and lift it (besides the escalation group of a request under review). @default the directory's securityGroup */
+  quarantineGroup: z.string().min(1).optional(),
+});
+export type FloodControlConfig = z.infer<typeof FloodControlSchema>;
 
 export const MemberSchema = z.strictObject({
   id,
@@ -62,7 +82,11 @@ export const DirectorySchema = z.strictObject({
      * or as a session of one of these roles, is this agent. None: the agent cannot get execution credentials.
      */
     iamPrincipalArns: z.array(z.string().regex(IAM_PRINCIPAL_ARN, 'must be an IAM role or user ARN such as "arn:aws:iam::123456789012:role/billing-agent"')).default([]),
+    /** This agent's own flood-control limits. @default - the stack's `floodControl` limits */
+    limits: AgentLimitsSchema.optional(),
   })),
+  /** Flood control and quarantine (issue 16). @default - 5 open reviews and 20 approval requests per hour per agent, no auto-quarantine */
+  floodControl: FloodControlSchema.optional(),
   /** The group told of execution violations that no approver group owns (an action nobody asked for, an auto-allowed one). */
   securityGroup: id.optional(),
 }).superRefine((directory, ctx) => {
@@ -78,6 +102,10 @@ export const DirectorySchema = z.strictObject({
   }
   if (directory.securityGroup !== undefined && !(directory.securityGroup in directory.groups)) {
     ctx.addIssue({ code: 'custom', path: ['securityGroup'], message: `"${directory.securityGroup}" is not a group of the directory` });
+  }
+  const quarantineGroup = directory.floodControl?.quarantineGroup;
+  if (quarantineGroup !== undefined && !(quarantineGroup in directory.groups)) {
+    ctx.addIssue({ code: 'custom', path: ['floodControl', 'quarantineGroup'], message: `"${quarantineGroup}" is not a group of the directory` });
   }
   for (const [group, { members }] of Object.entries(directory.groups)) {
     for (const member of members) if (!known.has(member)) ctx.addIssue({ code: 'custom', path: ['groups', group, 'members'], message: `"${member}" is not a member of the directory` });
@@ -165,6 +193,22 @@ export class Directory {
   isAgentCaller(agentId: string, callerArn: string): boolean {
     const agent = Object.hasOwn(this.data.agents, agentId) ? this.data.agents[agentId] : undefined;
     return agent !== undefined && isCallerOneOf(callerArn, agent.iamPrincipalArns);
+  }
+
+  /** Flood control as configured, with its defaults. */
+  floodControl(): FloodControlConfig {
+    return this.data.floodControl ?? FloodControlSchema.parse({});
+  }
+
+  /** One agent's flood-control limits (its own, else the stack's). */
+  limitsOf(agentId: string): AgentLimits {
+    const agent = Object.hasOwn(this.data.agents, agentId) ? this.data.agents[agentId] : undefined;
+    return limitsOf(this.floodControl(), agent?.limits);
+  }
+
+  /** The group that may quarantine any agent and lift it: `floodControl.quarantineGroup`, else `securityGroup`. */
+  quarantineGroup(): string | undefined {
+    return this.data.floodControl?.quarantineGroup ?? this.data.securityGroup;
   }
 
   ownersOf(agentId: string): Member[] {

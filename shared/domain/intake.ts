@@ -2,6 +2,7 @@ import { CanonicalJsonError, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes,
 import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_REQUESTED, LIMITS, payloadSha256, quoted, usableActionId, validateActionRequested, type ActionRequest } from './contract.js';
 import { approvalTiming, decidedDetailOf, outcomeOf, shadowDecisionOf, type PolicyDecision, type ShadowDecision } from './decision.js';
 import type { DecisionStore, EventPublisher, PolicyEngine, RecordResult, RequestRecord, WorkflowStarter } from '../ports/index.js';
+import { guardRequest, type GuardedRequest, type IntakeFloodControl } from './intake-guard.js';
 
 /** The parts of an EventBridge event that intake reads. */
 export interface IncomingEvent {
@@ -20,9 +21,17 @@ export interface IntakeDeps {
   /** Absent while no approval workflow is deployed: such requests stay pending. */
   workflow: WorkflowStarter | undefined;
   now: () => Date;
+  /** Per-agent limits, duplicate refusal and quarantine (issue 16). @default - none: every decided request goes on */
+  flood?: IntakeFloodControl;
 }
 
-export type IntakeResult = RecordResult & { dispatched: boolean };
+export type IntakeResult = RecordResult & {
+  dispatched: boolean;
+  /** The flood-control limit or quarantine that denied the request, if one did. */
+  limit?: GuardedRequest['limit'];
+  /** Problems after the decision was on record (the burst line could not be posted). */
+  warnings?: string[];
+};
 
 /** Key under which a request without a usable actionId is kept; "/" cannot occur in an actionId. */
 export function invalidKey(eventId: string): string {
@@ -177,11 +186,27 @@ async function dispatch(record: RequestRecord, deps: IntakeDeps): Promise<boolea
  * refusal recorded. Throws only on infrastructure failure, which the caller retries.
  */
 export async function evaluateActionRequested(event: IncomingEvent, deps: IntakeDeps): Promise<IntakeResult> {
-  const record = decideRequest(event, deps.policy, deps.now().toISOString(), deps.shadowPolicy);
-  const result = await deps.store.recordRequest(record);
+  const now = deps.now();
+  const decided = decideRequest(event, deps.policy, now.toISOString(), deps.shadowPolicy);
+  const guarded: GuardedRequest = deps.flood === undefined ? { record: decided, tookSlot: false, burst: null, limit: null } : await guardRequest(decided, deps.flood, now);
+  const result = await deps.store.recordRequest(guarded.record);
+  if (result.status !== 'created' && guarded.tookSlot && deps.flood !== undefined && decided.request !== null && decided.payloadSha256 !== null) {
+    // Another delivery recorded this actionId first: the slot taken here belongs to no review.
+    await deps.flood.guard.release(decided.request.agent.id, decided.request.actionId, decided.payloadSha256);
+  }
   switch (result.status) {
-    case 'created':
-      return { ...result, dispatched: await dispatch(result.record, deps) };
+    case 'created': {
+      const warnings: string[] = [];
+      if (guarded.burst !== null && deps.flood?.announceBurst !== undefined) {
+        try {
+          await deps.flood.announceBurst(guarded.burst.group, guarded.burst.text);
+        } catch (error) {
+          // The denial is on record; a redelivery must not post the line twice, so this is only reported.
+          warnings.push(`posting the flood-control summary to "${guarded.burst.group}" failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+        }
+      }
+      return { ...result, dispatched: await dispatch(result.record, deps), limit: guarded.limit, warnings };
+    }
     case 'duplicate': {
       // EventBridge redelivers the same event (same id) when the first invocation failed, which
       // may have been between the write and the hand-off: finish it. Another event with the same

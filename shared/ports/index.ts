@@ -98,3 +98,4 @@ export interface WorkflowStarter {
 }
 
 export type { Outcome };
+export type * from './agent-guard.js';

@@ -56,6 +56,8 @@ export interface ReviewChannel extends ReviewBoard {
   notify(channelId: string, slackUserId: string, text: string): Promise<void>;
   /** Opens the deny modal, which requires a reason; its submission carries `reviewId` in private_metadata. */
   openDenyModal(triggerId: string, view: ReviewView): Promise<void>;
+  /** Opens the "Block this agent" modal, which requires a reason; its submission carries `reviewId` in private_metadata. */
+  openQuarantineModal(triggerId: string, view: ReviewView): Promise<void>;
 }
 
 /** Resumes a waiting workflow. Task tokens stay inside the backend. */

@@ -80,6 +80,7 @@ function guarded(channel: ReviewChannel): ReviewChannel {
     postAlert: (channelId, text) => call('chat.postMessage', () => channel.postAlert(channelId, text)),
     notify: (channelId, user, text) => call('chat.postEphemeral', () => channel.notify(channelId, user, text)),
     openDenyModal: (triggerId, view) => call('views.open', () => channel.openDenyModal(triggerId, view)),
+    openQuarantineModal: (triggerId, view) => call('views.open', () => channel.openQuarantineModal(triggerId, view)),
   };
 }
 

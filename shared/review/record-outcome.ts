@@ -1,7 +1,7 @@
 import type { ActionDecidedDetail, ReviewerVote } from '../domain/decision.js';
 import { decidedDetailOf } from '../domain/intake.js';
 import { votingGroups } from '../domain/review.js';
-import type { EventPublisher } from '../ports/index.js';
+import type { AgentGuard, EventPublisher } from '../ports/index.js';
 import type { RequestState, ReviewRecord } from '../ports/review-store.js';
 import type { RecordOutcomeEvent } from '../workflow/contract.js';
 import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
@@ -9,7 +9,11 @@ import { refreshReviewMessages } from './refresh-messages.js';
 import type { RejectedCause } from './resume-workflow.js';
 
 /** record-outcome publishes `Action Decided` and resumes no workflow. */
-export type RecordOutcomeDeps = Pick<ReviewDeps, 'store' | 'channel' | 'teams' | 'directory' | 'now'> & { publisher: EventPublisher };
+export type RecordOutcomeDeps = Pick<ReviewDeps, 'store' | 'channel' | 'teams' | 'directory' | 'now'> & {
+  publisher: EventPublisher;
+  /** Gives the request's open-review slot back to its agent (flood control). @default - none */
+  guard?: Pick<AgentGuard, 'release'>;
+};
 
 export interface RecordOutcomeResult {
   /** The decision on record, as `Action Decided` carries it. */
@@ -112,6 +116,10 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
   }
   const { request, review, votes } = current;
   const { record } = request;
+  if (deps.guard !== undefined && record.outcome !== 'pending' && record.request !== null && record.payloadSha256 !== null) {
+    // The review is over: the agent may open another one. Idempotent, so a retried step gives back nothing twice.
+    await deps.guard.release(record.request.agent.id, actionId, record.payloadSha256);
+  }
   await deps.store.recordOutcome({
     request: record,
     reviewId: review?.reviewId ?? null,

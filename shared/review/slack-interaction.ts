@@ -1,8 +1,12 @@
 import type { ApiResponse } from '../api/decision-api.js';
 import { InteractionParseError, parseInteraction } from '../slack/interactions.js';
 import { verifySlackSignature } from '../slack/verify-signature.js';
+import { QUARANTINE_REASON_BLOCK_ID } from '../slack/block-ids.js';
+import type { AgentGuard } from '../ports/agent-guard.js';
 import { castVote, type CastVoteResult } from './cast-vote.js';
-import type { ReviewDeps } from './review-deps.js';
+import { authority, quarantineAgent } from './quarantine-agent.js';
+import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
+import { reviewViewOf } from './review-view.js';
 
 /**
  * A Slack interaction after its signature was checked and its payload parsed (the shape of
@@ -10,8 +14,9 @@ import type { ReviewDeps } from './review-deps.js';
  * depend on the parser).
  */
 export type SlackInteraction =
-  | { type: 'block_actions'; teamId: string; appId: string; userId: string; triggerId: string; actionId: 'approve' | 'deny'; reviewId: string; channelId?: string; messageTs?: string }
+  | { type: 'block_actions'; teamId: string; appId: string; userId: string; triggerId: string; actionId: 'approve' | 'deny' | 'block_agent'; reviewId: string; channelId?: string; messageTs?: string }
   | { type: 'view_submission'; teamId: string; appId: string; userId: string; reviewId: string; reason: string }
+  | { type: 'quarantine_submission'; teamId: string; appId: string; userId: string; reviewId: string; reason: string }
   | { type: 'other'; kind?: string };
 
 export interface InteractionAnswer {
@@ -63,7 +68,7 @@ export function castVoteSummary(result: CastVoteResult): Record<string, unknown>
  * app, then Approve → a vote; Deny → the rules, then the deny modal; the modal's submission → the
  * deny with its reason. A refusal is shown to the reviewer as an ephemeral message (and recorded).
  */
-export async function answerInteraction(interaction: SlackInteraction, deps: ReviewDeps): Promise<InteractionAnswer> {
+export async function answerInteraction(interaction: SlackInteraction, deps: ReviewDeps & { guard?: AgentGuard }): Promise<InteractionAnswer> {
   if (interaction.type === 'other') return { response: ack(), log: { status: 'ignored', kind: interaction.kind ?? 'unknown' } };
 
   const slack = deps.directory.data.slack;
@@ -74,6 +79,9 @@ export async function answerInteraction(interaction: SlackInteraction, deps: Rev
     };
   }
 
+  if (interaction.type === 'quarantine_submission' || (interaction.type === 'block_actions' && interaction.actionId === 'block_agent')) {
+    return answerBlockAgent(interaction, deps);
+  }
   const reviewer = { kind: 'slack', slackUserId: interaction.userId } as const;
   const result = interaction.type === 'block_actions'
     ? await castVote(
@@ -114,6 +122,54 @@ export async function answerInteraction(interaction: SlackInteraction, deps: Rev
   return { response: interaction.type === 'view_submission' ? clearModal() : ack(), log };
 }
 
+/**
+ * "Block this agent": the button checks who may (a member of the quarantine group, or of the request's
+ * escalation group), then opens the modal that asks why; the submission quarantines the agent of the
+ * review's request (read from the store, never from the payload). A refusal is shown to the member.
+ */
+async function answerBlockAgent(
+  interaction: Extract<SlackInteraction, { type: 'block_actions' | 'quarantine_submission' }>,
+  deps: ReviewDeps & { guard?: AgentGuard },
+): Promise<InteractionAnswer> {
+  const submitted = interaction.type === 'quarantine_submission' ? interaction : null;
+  const log: Record<string, unknown> = { interaction: interaction.type, action: 'block_agent', slackUserId: interaction.userId };
+  const snapshot = await deps.store.getReview(interaction.reviewId);
+  const request = snapshot?.request.record.request ?? null;
+  if (snapshot === undefined || request === null) {
+    return { response: errorResponse(404, 'ReviewNotFound', `no review with id "${interaction.reviewId}" exists`), log: { ...log, status: 'not_found' } };
+  }
+  const agentId = request.agent.id;
+  const member = deps.directory.memberBySlackId(interaction.userId);
+  const refuse = async (message: string): Promise<InteractionAnswer> => {
+    if (submitted !== null) return { response: modalErrors(QUARANTINE_REASON_BLOCK_ID, message), log: { ...log, agentId, status: 'refused', message } };
+    const channelId = (interaction.type === 'block_actions' ? interaction.channelId : undefined) ?? snapshot.review.messages.initial?.channel;
+    if (channelId !== undefined) {
+      try {
+        await deps.channel.notify(channelId, interaction.userId, message);
+      } catch (error) {
+        log.notice = `telling the member failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+      }
+    }
+    return { response: ack(), log: { ...log, agentId, status: 'refused', message } };
+  };
+  if (deps.guard === undefined) return refuse('quarantine is not available here: this function has no agent guard');
+  if (member === undefined) return refuse(`Slack user ${interaction.userId} is not in the approver directory, so cannot quarantine agents`);
+  const actor = { kind: 'member', member, via: 'slack', fromActionId: snapshot.review.actionId } as const;
+  const allowed = await authority(actor, { ...deps, guard: deps.guard });
+  if (typeof allowed !== 'string') return refuse(allowed.refused);
+  if (submitted === null) {
+    if (interaction.type !== 'block_actions') throw new ReviewServiceError('only the "Block this agent" button opens the quarantine modal');
+    await deps.channel.openQuarantineModal(interaction.triggerId, reviewViewOf(snapshot.request, snapshot.review, snapshot.votes, deps.directory, deps.now()));
+    return { response: ack(), log: { ...log, agentId, status: 'modal_opened' } };
+  }
+  const result = await quarantineAgent(agentId, actor, submitted.reason, { ...deps, guard: deps.guard });
+  if (result.status === 'refused') return refuse(result.message);
+  return {
+    response: clearModal(),
+    log: { ...log, agentId, by: member.id, status: result.status, ...(result.status === 'quarantined' ? { closed: result.closedActionIds, warnings: result.warnings } : {}) },
+  };
+}
+
 /** The ephemeral confirmation of an approval: "Your approval counted (1 of 2): 1 more needed." */
 export function approvalCountedText(approvals: number, quorum: number, decided: boolean): string {
   const counted = `Your approval counted (${approvals} of ${quorum})`;
@@ -136,7 +192,7 @@ export interface SlackHttpRequest {
  * Slack's signature and timestamp, then the payload, then `answerInteraction`. Anything unsigned,
  * badly signed, stale or malformed gets 400/401 and records nothing.
  */
-export async function answerSlackRequest(request: SlackHttpRequest, signingSecret: string, deps: ReviewDeps): Promise<InteractionAnswer> {
+export async function answerSlackRequest(request: SlackHttpRequest, signingSecret: string, deps: ReviewDeps & { guard?: AgentGuard }): Promise<InteractionAnswer> {
   if (request.method !== 'POST') {
     return { response: errorResponse(405, 'MethodNotAllowed', `${request.method} is not allowed; Slack POSTs interactions`), log: { status: 'bad_method', method: request.method } };
   }

@@ -6,7 +6,16 @@
  */
 export const APPROVE_ACTION_ID = 'approve';
 export const DENY_ACTION_ID = 'deny';
-export type ReviewActionId = typeof APPROVE_ACTION_ID | typeof DENY_ACTION_ID;
+/** "Block this agent": opens the quarantine modal (issue 16). */
+export const BLOCK_AGENT_ACTION_ID = 'block_agent';
+export type ReviewActionId = typeof APPROVE_ACTION_ID | typeof DENY_ACTION_ID | typeof BLOCK_AGENT_ACTION_ID;
+
+/** The quarantine modal: its callback id and the input that holds the required reason. */
+export const QUARANTINE_MODAL_CALLBACK_ID = 'countersign_quarantine';
+export const QUARANTINE_REASON_BLOCK_ID = 'countersign_quarantine_reason';
+export const QUARANTINE_REASON_ACTION_ID = 'reason';
+/** A quarantine's reason is kept to 1000 characters (MAX_QUARANTINE_REASON_CHARS). */
+export const QUARANTINE_REASON_MAX_CHARS = 1000;
 
 /** The actions block that holds Approve and Deny. */
 export const REVIEW_ACTIONS_BLOCK_ID = 'countersign_review_actions';

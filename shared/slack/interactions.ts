@@ -1,11 +1,16 @@
 import * as z from 'zod';
 import {
   APPROVE_ACTION_ID,
+  BLOCK_AGENT_ACTION_ID,
   DENY_ACTION_ID,
   DENY_MODAL_CALLBACK_ID,
   DENY_REASON_ACTION_ID,
   DENY_REASON_BLOCK_ID,
   DENY_REASON_MAX_CHARS,
+  QUARANTINE_MODAL_CALLBACK_ID,
+  QUARANTINE_REASON_ACTION_ID,
+  QUARANTINE_REASON_BLOCK_ID,
+  QUARANTINE_REASON_MAX_CHARS,
   REVIEW_ID_PATTERN,
   type ReviewActionId,
 } from './block-ids.js';
@@ -37,6 +42,8 @@ export type Interaction =
       messageTs?: string;
     }
   | { type: 'view_submission'; teamId: string; appId: string; userId: string; reviewId: string; reason: string }
+  /** The quarantine modal's submission ("Block this agent"). */
+  | { type: 'quarantine_submission'; teamId: string; appId: string; userId: string; reviewId: string; reason: string }
   /** Anything else Slack may send (`view_closed`, shortcuts, another button): acknowledge and ignore. */
   | { type: 'other'; kind: string };
 
@@ -112,7 +119,7 @@ function parseBlockActions(payload: unknown): Interaction {
   const p = parsed.data;
   const action = p.actions[0];
   if (action === undefined) throw new InteractionParseError('block_actions payload holds no action');
-  if (action.action_id !== APPROVE_ACTION_ID && action.action_id !== DENY_ACTION_ID) {
+  if (action.action_id !== APPROVE_ACTION_ID && action.action_id !== DENY_ACTION_ID && action.action_id !== BLOCK_AGENT_ACTION_ID) {
     return { type: 'other', kind: `block_actions:${action.action_id}` };
   }
   const channelId = p.container?.channel_id ?? p.channel?.id;
@@ -134,6 +141,16 @@ function parseViewSubmission(payload: unknown): Interaction {
   const parsed = ViewSubmissionSchema.safeParse(payload);
   if (!parsed.success) throw new InteractionParseError(`view_submission payload is not what Slack sends: ${describe(parsed.error)}`);
   const p = parsed.data;
+  if (p.view.callback_id === QUARANTINE_MODAL_CALLBACK_ID) {
+    const input = p.view.state.values[QUARANTINE_REASON_BLOCK_ID]?.[QUARANTINE_REASON_ACTION_ID];
+    if (input === undefined) throw new InteractionParseError(`the quarantine modal's state has no ${QUARANTINE_REASON_BLOCK_ID}.${QUARANTINE_REASON_ACTION_ID} input`);
+    const reason = (input.value ?? '').trim();
+    if (reason === '') throw new InteractionParseError('a quarantine needs a reason: the reason is empty', { blockId: QUARANTINE_REASON_BLOCK_ID });
+    if (reason.length > QUARANTINE_REASON_MAX_CHARS) {
+      throw new InteractionParseError(`the reason is ${reason.length} characters; the limit is ${QUARANTINE_REASON_MAX_CHARS}`, { blockId: QUARANTINE_REASON_BLOCK_ID });
+    }
+    return { type: 'quarantine_submission', teamId: teamIdOf(p), appId: p.api_app_id, userId: p.user.id, reviewId: parseReviewId(p.view.private_metadata, "the quarantine modal's private_metadata"), reason };
+  }
   if (p.view.callback_id !== DENY_MODAL_CALLBACK_ID) return { type: 'other', kind: `view_submission:${p.view.callback_id ?? ''}` };
   const input = p.view.state.values[DENY_REASON_BLOCK_ID]?.[DENY_REASON_ACTION_ID];
   if (input === undefined) {

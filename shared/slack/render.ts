@@ -1,13 +1,18 @@
-import type { ActionsBlock, Button, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, RichTextBlock, SectionBlock } from '@slack/web-api';
+import type { ActionsBlock, Button, InputBlock, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, RichTextBlock, SectionBlock } from '@slack/web-api';
 import type { ReviewerVote } from '../domain/decision.js';
 import type { ReviewView } from '../ports/review.js';
 import {
   APPROVE_ACTION_ID,
+  BLOCK_AGENT_ACTION_ID,
   DENY_ACTION_ID,
   DENY_MODAL_CALLBACK_ID,
   DENY_REASON_ACTION_ID,
   DENY_REASON_BLOCK_ID,
   DENY_REASON_MAX_CHARS,
+  QUARANTINE_MODAL_CALLBACK_ID,
+  QUARANTINE_REASON_ACTION_ID,
+  QUARANTINE_REASON_BLOCK_ID,
+  QUARANTINE_REASON_MAX_CHARS,
   REVIEW_ACTIONS_BLOCK_ID,
   REVIEW_ID_PATTERN,
 } from './block-ids.js';
@@ -248,15 +253,15 @@ function executionBlocks(view: ReviewView): KnownBlock[] {
 }
 
 function buttons(reviewId: string): ActionsBlock {
-  const button = (actionId: string, text: string, style: 'primary' | 'danger'): Button => ({
+  const button = (actionId: string, text: string, style?: 'primary' | 'danger'): Button => ({
     type: 'button',
     action_id: actionId,
     text: { type: 'plain_text', text, emoji: false },
-    style,
+    ...(style === undefined ? {} : { style }),
     // An opaque lookup key only: the task token never leaves the backend (DESIGN.md decision 5).
     value: reviewId,
   });
-  return { type: 'actions', block_id: REVIEW_ACTIONS_BLOCK_ID, elements: [button(APPROVE_ACTION_ID, 'Approve', 'primary'), button(DENY_ACTION_ID, 'Deny', 'danger')] };
+  return { type: 'actions', block_id: REVIEW_ACTIONS_BLOCK_ID, elements: [button(APPROVE_ACTION_ID, 'Approve', 'primary'), button(DENY_ACTION_ID, 'Deny', 'danger'), button(BLOCK_AGENT_ACTION_ID, 'Block this agent')] };
 }
 
 /**
@@ -311,6 +316,45 @@ export function reviewMessage(view: ReviewView, options: RenderOptions = {}): { 
   return { text: fallbackText(view), blocks };
 }
 
+/** A modal's required, multiline reason input. */
+function reasonInput(blockId: string, actionId: string, maxChars: number, hint: string, placeholder: string): InputBlock {
+  return {
+    type: 'input',
+    block_id: blockId,
+    optional: false,
+    label: { type: 'plain_text', text: 'Reason', emoji: false },
+    hint: { type: 'plain_text', text: hint, emoji: false },
+    element: {
+      type: 'plain_text_input',
+      action_id: actionId,
+      multiline: true,
+      max_length: maxChars,
+      placeholder: { type: 'plain_text', text: placeholder, emoji: false },
+    },
+  };
+}
+
+/**
+ * The modal "Block this agent" opens: it requires a reason; its submission carries the review id in
+ * `private_metadata` (the agent is read from the request, never from the payload).
+ */
+export function quarantineModal(view: ReviewView): ModalView {
+  checkReviewId(view.reviewId);
+  const agentId = view.request.agent.id;
+  return {
+    type: 'modal',
+    callback_id: QUARANTINE_MODAL_CALLBACK_ID,
+    private_metadata: view.reviewId,
+    title: { type: 'plain_text', text: 'Block this agent', emoji: false },
+    submit: { type: 'plain_text', text: 'Quarantine', emoji: false },
+    close: { type: 'plain_text', text: 'Cancel', emoji: false },
+    blocks: [
+      section(plain(`Quarantine agent ${agentId}? Every request of it is denied until the quarantine is lifted, its open reviews are closed as rejected, and its owners are told.`, SLACK_LIMITS.sectionText)),
+      reasonInput(QUARANTINE_REASON_BLOCK_ID, QUARANTINE_REASON_ACTION_ID, QUARANTINE_REASON_MAX_CHARS, 'Required. It is recorded in the audit log and given to the agent with every denial.', 'Why is this agent blocked?'),
+    ],
+  };
+}
+
 /** The modal Deny opens: it requires a reason; its submission carries the review id in `private_metadata`. */
 export function denyModal(view: ReviewView): ModalView {
   checkReviewId(view.reviewId);
@@ -325,20 +369,7 @@ export function denyModal(view: ReviewView): ModalView {
     blocks: [
       section(plain(`Deny ${request.action} on ${request.resource.type} ${request.resource.id} in ${request.environment}, requested by ${request.agent.id}?`, SLACK_LIMITS.sectionText)),
       { type: 'context', elements: [plain(`Action ${view.actionId} · payload SHA-256 ${shortSha(view.payloadSha256)}…`, SLACK_LIMITS.contextElementText)] },
-      {
-        type: 'input',
-        block_id: DENY_REASON_BLOCK_ID,
-        optional: false,
-        label: { type: 'plain_text', text: 'Reason', emoji: false },
-        hint: { type: 'plain_text', text: 'Required. It is recorded with your vote in the audit log and sent to the agent.', emoji: false },
-        element: {
-          type: 'plain_text_input',
-          action_id: DENY_REASON_ACTION_ID,
-          multiline: true,
-          max_length: DENY_REASON_MAX_CHARS,
-          placeholder: { type: 'plain_text', text: 'Why is this request denied?', emoji: false },
-        },
-      },
+      reasonInput(DENY_REASON_BLOCK_ID, DENY_REASON_ACTION_ID, DENY_REASON_MAX_CHARS, 'Required. It is recorded with your vote in the audit log and sent to the agent.', 'Why is this request denied?'),
     ],
   };
 }

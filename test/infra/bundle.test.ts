@@ -78,7 +78,9 @@ describe('bundled functions', () => {
     // The prepared form is the shipped policies, validated at synth: the same ids, effects and approvals.
     const prepared = JSON.parse(readFileSync(join(asset, 'policies', PREPARED_POLICIES_FILE), 'utf8')) as PreparedPolicies;
     expect(prepared.policies).toEqual(new CedarPolicyEngine({ policyDir: join(PROJECT_ROOT, 'policies') }).policies);
-    expect(readdirSync(asset).sort()).toEqual(['cedar_wasm_bg.wasm', 'index.mjs', 'index.mjs.map', 'policies']);
+    expect(readdirSync(asset).sort()).toEqual(['cedar_wasm_bg.wasm', 'config', 'index.mjs', 'index.mjs.map', 'policies']);
+    // The approver directory, for its flood-control limits.
+    expect(readdirSync(join(asset, 'config'))).toEqual(['directory.json']);
 
     const loaded = loadInBareDirectory(asset, evaluate, 'evaluate');
     expect(loaded.stderr).toBe('');

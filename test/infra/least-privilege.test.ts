@@ -141,8 +141,11 @@ describe('least privilege: each role grants what its handler calls, on what it t
       'dynamodb:UpdateItem': [table],
       'dynamodb:GetItem': [table],
       'dynamodb:Query': [table],
-      // DynamoDB decrypts the table key with the caller's credentials; SQS needs both to encrypt a message.
-      'kms:Decrypt': [tableKey, queueKey].sort(),
+      // DynamoDB decrypts the table key with the caller's credentials; SQS needs both to encrypt a message; the
+      // Slack secret's key through Secrets Manager.
+      'kms:Decrypt': [tableKey, queueKey, slackKey].sort(),
+      // The bot token only: the one summary line of a flood burst (chat.postMessage); never the signing secret.
+      'secretsmanager:GetSecretValue': [botTokenSecret],
       'kms:GenerateDataKey': [queueKey],
       // EventBridgeEventPublisher: PutEvents (Action Decided).
       'events:PutEvents': [bus],
@@ -182,6 +185,8 @@ describe('least privilege: each role grants what its handler calls, on what it t
     const fn = functionOf('record-outcome');
     expect(grantsOf(fn.roleId)).toEqual({
       ...reviewTable,
+      // DynamoAgentGuard.release: the open-review slot's conditional Delete (in a transaction with the count's Update).
+      'dynamodb:DeleteItem': [table],
       'kms:Decrypt': [tableKey, slackKey, teamsKey].sort(),
       // The bot token: chat.update of the review message.
       'secretsmanager:GetSecretValue': [botTokenSecret, teamsSecret].sort(),
@@ -212,6 +217,8 @@ describe('least privilege: each role grants what its handler calls, on what it t
     const fn = functionOf('slack-interactions');
     expect(grantsOf(fn.roleId)).toEqual({
       ...reviewTable,
+      // "Block this agent": the quarantine gives back the closed reviews' slots (DynamoAgentGuard.release).
+      'dynamodb:DeleteItem': [table],
       'kms:Decrypt': [tableKey, slackKey, teamsKey].sort(),
       // The signing secret (signature check: the only role that reads it) and the bot token (views.open,
       // chat.update, ephemeral notices).
@@ -243,6 +250,8 @@ describe('least privilege: each role grants what its handler calls, on what it t
     expect(grantsOf(fn.roleId)).toEqual({
       // DynamoReviewStore, and DynamoDecisionStore.getDecision (GetItem) for the answer.
       ...reviewTable,
+      // POST /agents/{agentId}/quarantine gives back the closed reviews' slots (DynamoAgentGuard.release).
+      'dynamodb:DeleteItem': [table],
       'kms:Decrypt': [tableKey, slackKey, teamsKey].sort(),
       // The bot token: chat.update of the review message after a vote.
       'secretsmanager:GetSecretValue': [botTokenSecret, teamsSecret].sort(),
@@ -539,10 +548,30 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
     ['review-api', ['REQ#*', 'REVIEW#*']],
     ['record-execution', ['REQ#*', 'REVIEW#*']],
     ['audit-writer', ['AUDIT#SHARD#*']],
-  ])('%s may touch only items under %j', (service, prefixes) => {
-    const statements = tableStatementsOf(service);
+  ])('%s may touch only items under %j, besides its flood-control grant on AGENT#*', (service, prefixes) => {
+    const statements = tableStatementsOf(service).filter((s) => JSON.stringify(s.leadingKeys) !== JSON.stringify(['AGENT#*']));
     expect(statements.length).toBeGreaterThan(0);
     for (const statement of statements) expect(statement.leadingKeys, `${service}: ${statement.actions.join(', ')}`).toEqual(prefixes);
+  });
+
+  // Flood control (DynamoAgentGuard): each role may do on an agent's items (AGENT#<agentId>) exactly what its handler does.
+  it.each([
+    // Admission: GetItem of the state and the payload's slot, then a transaction of an Update and a conditional Put; the burst's UpdateItem.
+    ['evaluate-action', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']],
+    // GET /agents/{agentId}: one Query.
+    ['decision-api', ['dynamodb:Query']],
+    // Giving a slot back: a transaction of a conditional Delete and an Update.
+    ['record-outcome', ['dynamodb:DeleteItem', 'dynamodb:UpdateItem']],
+    // Quarantine and lift: read the state (GetItem, Query), write it with its audit event item (Update, Put), give slots back (Delete).
+    ['slack-interactions', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']],
+    ['review-api', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']],
+    ['request-review', []],
+    ['record-execution', []],
+    ['issue-credentials', []],
+    ['audit-writer', []],
+  ])('%s may do only %j on AGENT#* items', (service, actions) => {
+    const statements = tableStatementsOf(service).filter((s) => JSON.stringify(s.leadingKeys) === JSON.stringify(['AGENT#*']));
+    expect(statements.flatMap((s) => s.actions).sort()).toEqual(actions);
   });
 
   it('audit-redrive writes only chain heads, and reads chain heads and request partitions (the failed items\' content), never a review item', () => {
@@ -559,7 +588,7 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
   });
 
   it('the prefixes are the ones the adapters write, so no review role can reach an audit chain head', () => {
-    expect(ITEM_FAMILIES).toEqual({ requests: 'REQ#', reviews: 'REVIEW#', auditChain: 'AUDIT#SHARD#' });
+    expect(ITEM_FAMILIES).toEqual({ requests: 'REQ#', agents: 'AGENT#', reviews: 'REVIEW#', auditChain: 'AUDIT#SHARD#' });
     expect(CHAIN_ITEM.pk('shardId-1')).toBe('AUDIT#SHARD#shardId-1');
   });
 });

@@ -56,7 +56,8 @@ async function send(actionId: string, request: Request): Promise<string> {
     actionId,
     agent: { id: 'billing-agent', onBehalfOf: 'erin@example.com', runId: 'run-7', model: 'test-model' },
     ...request,
-    parameters: { table: 'customers', note: '<!channel> <https://evil.example|click>' },
+    // Each request its own payload: a second pending request with the same payload is refused as a duplicate (issue 16).
+    parameters: { table: 'customers', note: '<!channel> <https://evil.example|click>', request: actionId },
     justification: 'Quarterly churn analysis <!here>',
   };
   const response = await events.send(new PutEventsCommand({ Entries: [{ EventBusName: 'countersign', Source: 'agent.billing-agent', DetailType: 'Action Requested', Detail: JSON.stringify(detail) }] }));

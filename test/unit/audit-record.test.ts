@@ -2,6 +2,7 @@ import { DynamoDBClient, GetItemCommand, PutItemCommand, TransactionCanceledExce
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoCredentialsStore } from '../../shared/adapters/aws/dynamo-credentials-store.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
@@ -80,6 +81,13 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
   const ghost = report({ actionId: 'ghost-1' });
   const third = reportIdentity({ id: 'ev-exec-3', source: 'agent.billing-agent', detailType: DETAIL_TYPE_EXECUTED, detail: ghost });
   await executions.recordViolation({ target: undefined, identity: third, eventId: 'ev-exec-3', source: 'agent.billing-agent', rule: 'no_decision', reason: 'no request with actionId "ghost-1" was received', report: ghost, at: '2026-11-22T03:06:00.000Z' });
+  // Issue 16: billing-agent quarantined, then lifted (agent events, numbered 1, 2 among the agent's own).
+  const guard = new DynamoAgentGuard(client, 't');
+  ddb.on(GetItemCommand).resolves({});
+  await guard.quarantine({ agentId: 'billing-agent', by: 'carol', reason: 'looping', at: '2026-11-22T03:07:00.000Z', origin: 'manual' }, { group: 'security', via: 'slack' });
+  ddb.on(GetItemCommand).resolves({ Item: marshall({ pk: 'AGENT#billing-agent', sk: 'STATE', eventSeq: 1, quarantine: { agentId: 'billing-agent', by: 'carol', reason: 'looping', at: '2026-11-22T03:07:00.000Z', origin: 'manual' } }) });
+  await guard.lift('billing-agent', 'dan', 'loop fixed', '2026-11-22T03:08:00.000Z');
+
   const events = written.filter((i) => i.kind === 'event');
   const standalone = events.find((i) => typeof i.eventId === 'string' && i.eventId.startsWith('execution/'));
   return { ...Object.fromEntries(events.filter((i) => i !== standalone).map((i) => [i.eventType as string, i])), standalone_violation: standalone! };
@@ -92,11 +100,22 @@ describe('toAuditRecordBody on the items the stores write', () => {
   it('maps every event type the stores write, none as unmappable', () => {
     expect(Object.keys(items).filter((k) => k !== 'standalone_violation').sort()).toEqual(AUDIT_EVENT_TYPES.filter((t) => t !== 'unmappable').sort());
     for (const [type, item] of Object.entries(items)) {
-      if (type === 'standalone_violation') continue;
+      if (type === 'standalone_violation' || type.startsWith('agent_')) continue;
       const body = toAuditRecordBody(item, position);
       expect(body.event_type, `${type}: ${body.reason ?? ''}`).toBe(type);
       expect(body).toMatchObject({ event_id: item.eventId, occurred_at: item.occurredAt, action_id: item.actionId, agent_id: 'billing-agent', action: 'db.export', resource_type: 'Database', resource_id: 'customers', environment: 'prod', shard_id: 'shardId-0001', sequence_number: '100' });
     }
+  });
+
+  it('maps a quarantine and its lift to who did it and why, numbered among the agent\'s own events', () => {
+    expect(toAuditRecordBody(items.agent_quarantined!, position)).toMatchObject({
+      event_type: 'agent_quarantined', event_id: 'agent/billing-agent/agent_quarantined/1', action_id: null, agent_id: 'billing-agent',
+      reviewer_id: 'carol', reason: 'looping', request_seq: 1, occurred_at: '2026-11-22T03:07:00.000Z',
+    });
+    expect(toAuditRecordBody(items.agent_released!, position)).toMatchObject({
+      event_type: 'agent_released', event_id: 'agent/billing-agent/agent_released/2', agent_id: 'billing-agent', reviewer_id: 'dan', reason: 'loop fixed', request_seq: 2,
+    });
+    expect(JSON.parse(toAuditRecordBody(items.agent_released!, position).detail ?? '{}')).toMatchObject({ quarantinedBy: 'carol', quarantineReason: 'looping' });
   });
 
   it('numbers every event of the request in the order written: requested 1, decided 2, then each next', () => {

@@ -18,6 +18,17 @@ describe('decision API', () => {
     expect(JSON.parse(response.body)).toMatchObject({ actionId: 'q:2026-11-22.1', outcome: 'allowed', decidedAt: '2026-11-22T03:00:00.000Z', validUntil: '2026-11-22T03:15:00.000Z', reviewers: [], execution: null });
   });
 
+  it('answers GET /agents/{agentId} with the agent\'s flood-control state, and only GET', async () => {
+    const status = { agentId: 'billing-agent', quarantine: null, openReviews: 1, pendingActionIds: ['a-1'], bucket: null, burst: null };
+    const agents = { status: async (agentId: string) => ({ ...status, agentId }) };
+    const response = await answerDecisionRequest('GET', '/agents/billing-agent', store, agents);
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(response.body)).toEqual(status);
+    expect((await answerDecisionRequest('POST', '/agents/billing-agent', store, agents)).statusCode).toBe(405);
+    // Without the guard (an old wiring) the route does not exist.
+    expect((await answerDecisionRequest('GET', '/agents/billing-agent', store)).statusCode).toBe(404);
+  });
+
   it.each([
     ['GET', '/actions/never-sent', 404, 'ActionNotFound'],
     ['GET', '/actions/bad%20id', 400, 'BadRequest'],

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ActionRequestedSchema, payloadSha256 } from '../../shared/domain/contract.js';
 import type { ReviewView } from '../../shared/ports/review.js';
 import { InteractionParseError, parseInteraction } from '../../shared/slack/interactions.js';
-import { denyModal, reviewMessage } from '../../shared/slack/render.js';
+import { denyModal, quarantineModal, reviewMessage } from '../../shared/slack/render.js';
 import sample from '../events/db-export-prod.json' with { type: 'json' };
 
 const request = ActionRequestedSchema.parse(sample.detail);
@@ -70,7 +70,7 @@ function viewSubmission(values: Record<string, Record<string, { type: string; va
 }
 
 describe('parseInteraction: block_actions', () => {
-  it('parses a click on the rendered Approve and Deny buttons back to the review id', () => {
+  it('parses a click on the rendered Approve, Deny and Block buttons back to the review id', () => {
     const actions = reviewMessage(view).blocks.find((b): b is ActionsBlock => b.type === 'actions');
     for (const button of actions?.elements ?? []) {
       if (button.type !== 'button') throw new Error('expected buttons only');
@@ -87,7 +87,7 @@ describe('parseInteraction: block_actions', () => {
         messageTs: '1795316400.000100',
       });
     }
-    expect(actions?.elements).toHaveLength(2);
+    expect(actions?.elements).toHaveLength(3);
   });
 
   it('takes channel and ts from channel/message when there is no container', () => {
@@ -134,6 +134,15 @@ describe('parseInteraction: view_submission', () => {
     const modal = denyModal(view);
     const parsed = parseInteraction(form(viewSubmission(stateFromModal('  not during the freeze \n'), { callback_id: modal.callback_id, private_metadata: modal.private_metadata })));
     expect(parsed).toEqual({ type: 'view_submission', teamId: 'T0LOCAL', appId: 'A0COUNTERSIGN', userId: 'U0DAN', reviewId: view.reviewId, reason: 'not during the freeze' });
+  });
+
+  it("parses the rendered quarantine modal's submission to the review id and the reason, and refuses a blank one on its input", () => {
+    const modal = quarantineModal(view);
+    const input = modal.blocks.find((b): b is InputBlock => b.type === 'input');
+    if (input?.block_id === undefined || input.element.type !== 'plain_text_input' || input.element.action_id === undefined) throw new Error('the quarantine modal has no reason input');
+    const submit = (reason: string) => form(viewSubmission({ [input.block_id!]: { [input.element.action_id!]: { type: 'plain_text_input', value: reason } } }, { callback_id: modal.callback_id, private_metadata: modal.private_metadata }));
+    expect(parseInteraction(submit(' looping on exports '))).toEqual({ type: 'quarantine_submission', teamId: 'T0LOCAL', appId: 'A0COUNTERSIGN', userId: 'U0DAN', reviewId: view.reviewId, reason: 'looping on exports' });
+    expect(() => parseInteraction(submit('  '))).toThrow(expect.objectContaining({ name: 'InteractionParseError', blockId: input.block_id, message: 'a quarantine needs a reason: the reason is empty' }));
   });
 
   it('refuses a blank reason, naming the input block so the modal can show the error', () => {

@@ -11,7 +11,7 @@ import {
   DENY_REASON_BLOCK_ID,
   REVIEW_ACTIONS_BLOCK_ID,
 } from '../../shared/slack/block-ids.js';
-import { alertMessage, denyModal, escapeMrkdwn, noticeText, quorumProgress, ReviewRenderError, reviewMessage, SLACK_LIMITS, threadNote } from '../../shared/slack/render.js';
+import { alertMessage, denyModal, escapeMrkdwn, quarantineModal, noticeText, quorumProgress, ReviewRenderError, reviewMessage, SLACK_LIMITS, threadNote } from '../../shared/slack/render.js';
 import directoryJson from '../../config/directory.json' with { type: 'json' };
 import sample from '../events/db-export-prod.json' with { type: 'json' };
 
@@ -179,7 +179,7 @@ describe('review message', () => {
     ]);
   });
 
-  it('gives Approve and Deny buttons that carry the review id and nothing else, while open', () => {
+  it('gives Approve, Deny and "Block this agent" buttons that carry the review id and nothing else, while open', () => {
     const view = openView();
     const { blocks } = reviewMessage(view);
     const actions = blocks.filter((b) => b.type === 'actions');
@@ -190,6 +190,7 @@ describe('review message', () => {
         elements: [
           { type: 'button', action_id: APPROVE_ACTION_ID, text: { type: 'plain_text', text: 'Approve', emoji: false }, style: 'primary', value: view.reviewId },
           { type: 'button', action_id: DENY_ACTION_ID, text: { type: 'plain_text', text: 'Deny', emoji: false }, style: 'danger', value: view.reviewId },
+          { type: 'button', action_id: 'block_agent', text: { type: 'plain_text', text: 'Block this agent', emoji: false }, value: view.reviewId },
         ],
       },
     ]);
@@ -199,6 +200,7 @@ describe('review message', () => {
     for (const reviewId of ['', 'has space', 'x'.repeat(256), 'ünïcode']) {
       expect(() => reviewMessage(openView({ reviewId }))).toThrow(ReviewRenderError);
       expect(() => denyModal(openView({ reviewId }))).toThrow(ReviewRenderError);
+      expect(() => quarantineModal(openView({ reviewId }))).toThrow(ReviewRenderError);
     }
   });
 

@@ -233,7 +233,8 @@ export type ReviewChannelCall =
   | { method: 'postThreadNote'; message: MessageRef; text: string; mentionSlackUserIds: string[]; deadline?: string }
   | { method: 'notify'; channelId: string; slackUserId: string; text: string }
   | { method: 'postAlert'; channelId: string; text: string }
-  | { method: 'openDenyModal'; triggerId: string; view: ReviewView };
+  | { method: 'openDenyModal'; triggerId: string; view: ReviewView }
+  | { method: 'openQuarantineModal'; triggerId: string; view: ReviewView };
 
 /** Records every call; `failNext` makes the next call of a method throw (a Slack outage). */
 export class MemoryReviewChannel implements ReviewChannel {
@@ -282,6 +283,11 @@ export class MemoryReviewChannel implements ReviewChannel {
   async notify(channelId: string, slackUserId: string, text: string): Promise<void> {
     this.check('notify');
     this.calls.push({ method: 'notify', channelId, slackUserId, text });
+  }
+
+  async openQuarantineModal(triggerId: string, view: ReviewView): Promise<void> {
+    this.check('openQuarantineModal');
+    this.calls.push({ method: 'openQuarantineModal', triggerId, view: structuredClone(view) });
   }
 
   async openDenyModal(triggerId: string, view: ReviewView): Promise<void> {

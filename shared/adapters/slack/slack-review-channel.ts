@@ -1,7 +1,7 @@
 import { LogLevel, SlackError, WebAPIPlatformError, WebClient, type Logger, type RetryOptions } from '@slack/web-api';
 import type { Directory } from '../../domain/directory.js';
 import type { MessageRef, ReviewChannel, ReviewView } from '../../ports/review.js';
-import { alertMessage, denyModal, noticeText, reviewMessage, threadNote } from '../../slack/render.js';
+import { alertMessage, denyModal, noticeText, quarantineModal, reviewMessage, threadNote } from '../../slack/render.js';
 
 /**
  * A Slack Web API call that failed. `code` is Slack's error code for an `ok: false` answer
@@ -143,6 +143,10 @@ export class SlackReviewChannel implements ReviewChannel {
 
   async notify(channelId: string, slackUserId: string, text: string): Promise<void> {
     await call('chat.postEphemeral', () => this.client.chat.postEphemeral({ channel: channelId, user: slackUserId, text: noticeText(text) }));
+  }
+
+  async openQuarantineModal(triggerId: string, view: ReviewView): Promise<void> {
+    await call('views.open', () => this.client.views.open({ trigger_id: triggerId, view: quarantineModal(view) }));
   }
 
   async openDenyModal(triggerId: string, view: ReviewView): Promise<void> {

@@ -1,0 +1,58 @@
+import { boundedReason } from './contract.js';
+import { burstSummaryText, FLOOD_POLICY_ID, quarantineReason, type AgentLimits, type LimitName } from './flood-control.js';
+import type { AgentGuard, RequestRecord } from '../ports/index.js';
+
+/** Flood control as intake uses it: the guard on the table, the agents' limits, and where a burst is announced. */
+export interface IntakeFloodControl {
+  guard: AgentGuard;
+  limitsOf(agentId: string): AgentLimits;
+  /** Posts the one summary line of a burst to an approver group's channel. @default - none (the denials are still recorded) */
+  announceBurst?: (group: string, text: string) => Promise<void>;
+}
+
+export interface GuardedRequest {
+  record: RequestRecord;
+  /** The request took an open-review slot that must be given back if it is not recorded. */
+  tookSlot: boolean;
+  /** Set when this denial started a burst: the line for the approver group's channel. */
+  burst: { group: string; text: string } | null;
+  limit: LimitName | null;
+}
+
+/** A request refused by flood control or quarantine: denied, with the reason, recorded like any denial. */
+function deniedBy(record: RequestRecord, limit: LimitName, reason: string): RequestRecord {
+  return {
+    ...record,
+    outcome: 'denied',
+    reason: boundedReason(reason),
+    policyIds: [...record.policyIds, FLOOD_POLICY_ID(limit)],
+    approval: null,
+    validForSeconds: null,
+    decidedAt: record.receivedAt,
+  };
+}
+
+/**
+ * Applies quarantine and flood control to a decided request: a quarantined agent's allowed or pending
+ * request is denied; a pending one must also pass the duplicate check, the open-review limit and the
+ * hourly bucket (one atomic admission). Denied and invalid requests pass through as they are.
+ */
+export async function guardRequest(record: RequestRecord, flood: IntakeFloodControl, now: Date): Promise<GuardedRequest> {
+  const pass = { record, tookSlot: false, burst: null, limit: null };
+  const request = record.request;
+  if (request === null) return pass;
+  const agentId = request.agent.id;
+  if (record.outcome === 'allowed') {
+    const quarantine = await flood.guard.quarantineOf(agentId);
+    return quarantine === null ? pass : { ...pass, record: deniedBy(record, 'quarantine', quarantineReason(quarantine)), limit: 'quarantine' };
+  }
+  if (record.outcome !== 'pending' || record.payloadSha256 === null || record.approval === null) return pass;
+
+  const verdict = await flood.guard.admit({ agentId, actionId: request.actionId, payloadSha256: record.payloadSha256, limits: flood.limitsOf(agentId), now });
+  if (verdict.admitted) return { ...pass, tookSlot: verdict.tookSlot === true };
+  const denied = deniedBy(record, verdict.limit, verdict.reason);
+  if (verdict.limit !== 'open-reviews' && verdict.limit !== 'approval-rate') return { ...pass, record: denied, limit: verdict.limit };
+  const startsBurst = await flood.guard.recordLimited(agentId, verdict.limit, now.toISOString());
+  const group = record.approval.approvers;
+  return { ...pass, record: denied, limit: verdict.limit, burst: startsBurst ? { group, text: burstSummaryText(agentId, verdict.limit, verdict.reason, group) } : null };
+}

@@ -1,0 +1,55 @@
+import type { Admission, AgentLimits, LimitName, Quarantine, TokenBucket } from '../domain/flood-control.js';
+
+/** A request that needs a review, asking to open one. */
+export interface AdmissionRequest {
+  agentId: string;
+  actionId: string;
+  payloadSha256: string;
+  limits: AgentLimits;
+  now: Date;
+}
+
+export type AdmitResult = Admission & {
+  /**
+   * For an admitted request: true when this call took the open slot (and must give it back if the request
+   * is not recorded after all); false when an earlier delivery of the same actionId had taken it.
+   */
+  tookSlot?: boolean;
+};
+
+/** What the decision API and the pages show of an agent. */
+export interface AgentStatus {
+  agentId: string;
+  quarantine: Quarantine | null;
+  openReviews: number;
+  /** The actionIds of its requests that hold an open-review slot. */
+  pendingActionIds: string[];
+  bucket: TokenBucket | null;
+  /** Set while a burst of limit denials is going on. */
+  burst: { startedAt: string; denied: number; limit: LimitName } | null;
+}
+
+export type QuarantineResult =
+  | { status: 'quarantined'; quarantine: Quarantine }
+  | { status: 'already_quarantined'; quarantine: Quarantine };
+
+export type LiftResult =
+  | { status: 'lifted'; previous: Quarantine }
+  | { status: 'not_quarantined' };
+
+/**
+ * Per-agent flood control and quarantine, kept in the decision table (`AGENT#<agentId>` items). Every
+ * check-and-take is one conditional write, so concurrent requests cannot overshoot a limit.
+ */
+export interface AgentGuard {
+  quarantineOf(agentId: string): Promise<Quarantine | null>;
+  /** Checks quarantine, duplicate payloads, open reviews and the hourly bucket, and takes a slot and a token, atomically. */
+  admit(request: AdmissionRequest): Promise<AdmitResult>;
+  /** Gives back the open-review slot of a request that is no longer pending. Idempotent: false when it was given back before. */
+  release(agentId: string, actionId: string, payloadSha256: string): Promise<boolean>;
+  /** Counts a limit denial; true when it starts a new burst (the caller posts the one summary line). */
+  recordLimited(agentId: string, limit: LimitName, at: string): Promise<boolean>;
+  quarantine(quarantine: Quarantine, detail: Record<string, unknown>): Promise<QuarantineResult>;
+  lift(agentId: string, by: string, reason: string, at: string): Promise<LiftResult>;
+  status(agentId: string): Promise<AgentStatus>;
+}

@@ -1,0 +1,137 @@
+import type { Member } from '../domain/directory.js';
+import { quarantineReason, type Quarantine } from '../domain/flood-control.js';
+import type { AgentGuard, AgentStatus } from '../ports/agent-guard.js';
+import type { ReviewDeps } from './review-deps.js';
+import { resumeWorkflow } from './resume-workflow.js';
+import { refreshReviewMessages } from './refresh-messages.js';
+
+/** What quarantine and lift need: the review service's parts and the agent guard. */
+export type QuarantineDeps = ReviewDeps & { guard: AgentGuard };
+
+/** Longest quarantine or lift reason kept (Slack's modal input allows 3000). */
+export const MAX_QUARANTINE_REASON_CHARS = 1000;
+
+export type QuarantineActor =
+  /** A reviewer (Slack, Teams or the review API), by directory member id. */
+  | { kind: 'member'; member: Member; via: 'slack' | 'teams' | 'api'; fromActionId?: string }
+  /** Countersign itself (auto-quarantine after K rejections). */
+  | { kind: 'system' };
+
+export type QuarantineOutcome =
+  | { status: 'quarantined'; quarantine: Quarantine; closedActionIds: string[]; warnings: string[] }
+  | { status: 'already_quarantined'; quarantine: Quarantine }
+  | { status: 'refused'; message: string };
+
+export type LiftOutcome =
+  | { status: 'lifted'; previous: Quarantine; warnings: string[] }
+  | { status: 'not_quarantined' }
+  | { status: 'refused'; message: string };
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * Who may quarantine an agent and lift it: members of the configured quarantine group (the directory's
+ * `floodControl.quarantineGroup`, else its `securityGroup`), and, from the review of one of the agent's
+ * requests, members of that request's escalation group. Anyone else is told which group it takes.
+ */
+export async function authority(actor: Extract<QuarantineActor, { kind: 'member' }>, deps: QuarantineDeps): Promise<string | { refused: string }> {
+  const group = deps.directory.quarantineGroup();
+  if (group !== undefined && deps.directory.isInGroup(actor.member, group)) return group;
+  if (actor.fromActionId !== undefined) {
+    const found = await deps.store.getByAction(actor.fromActionId);
+    const escalate = found?.request.record.approval?.escalate;
+    if (escalate !== undefined && deps.directory.isInGroup(actor.member, escalate)) return escalate;
+  }
+  const groups = group === undefined ? 'no quarantine group is configured (set floodControl.quarantineGroup or securityGroup in the directory)' : `only members of "${group}"${actor.fromActionId === undefined ? '' : ' or of the policy\'s escalation group'} may`;
+  return { refused: `${actor.member.id} may not quarantine agents or lift a quarantine: ${groups}` };
+}
+
+/**
+ * Quarantines an agent: from now on intake denies every request of it ("agent quarantined by frank: …"),
+ * its open reviews are closed as rejected (their workflows resumed with the rejection, which records the
+ * outcome and updates the messages), and its owners are told. The quarantine is an audited event.
+ */
+export async function quarantineAgent(agentId: string, actor: QuarantineActor, reason: string, deps: QuarantineDeps): Promise<QuarantineOutcome> {
+  const text = reason.trim().slice(0, MAX_QUARANTINE_REASON_CHARS);
+  if (text === '') return { status: 'refused', message: 'a quarantine needs a reason that says why' };
+  let by = 'countersign';
+  let group: string | null = null;
+  if (actor.kind === 'member') {
+    const allowed = await authority(actor, deps);
+    if (typeof allowed !== 'string') return { status: 'refused', message: allowed.refused };
+    by = actor.member.id;
+    group = allowed;
+  }
+  const at = deps.now().toISOString();
+  const quarantine: Quarantine = { agentId, by, reason: text, at, origin: actor.kind === 'system' ? 'auto' : 'manual' };
+  const written = await deps.guard.quarantine(quarantine, { group, via: actor.kind === 'member' ? actor.via : 'auto', fromActionId: actor.kind === 'member' ? (actor.fromActionId ?? null) : null });
+  if (written.status === 'already_quarantined') return written;
+
+  const warnings: string[] = [];
+  const closedActionIds = await closeOpenReviews(agentId, quarantine, deps, warnings);
+  await tellOwners(agentId, `Countersign: agent ${agentId} was quarantined by ${by}: ${text}. Its requests are denied until the quarantine is lifted; ${closedActionIds.length} open review${closedActionIds.length === 1 ? ' was' : 's were'} closed as rejected.`, deps, warnings);
+  return { status: 'quarantined', quarantine, closedActionIds, warnings };
+}
+
+/** Closes each open review of the agent as rejected, and gives back its slot. */
+async function closeOpenReviews(agentId: string, quarantine: Quarantine, deps: QuarantineDeps, warnings: string[]): Promise<string[]> {
+  const status: AgentStatus = await deps.guard.status(agentId);
+  const closed: string[] = [];
+  for (const actionId of status.pendingActionIds) {
+    const found = await deps.store.getByAction(actionId);
+    if (found === undefined || found.request.record.payloadSha256 === null) continue;
+    const closing = { outcome: 'rejected' as const, reason: `closed: ${quarantineReason(quarantine)}`, reviewers: found.votes, decidedAt: quarantine.at };
+    if (found.request.record.outcome === 'pending' && await deps.store.closeRequest(actionId, closing)) {
+      closed.push(actionId);
+      if (found.review !== undefined) {
+        try {
+          // The workflow ends in record-outcome, which publishes the decision and updates the messages.
+          await resumeWorkflow(deps.callbacks, found.review.taskToken, closing);
+        } catch (error) {
+          warnings.push(`resuming the workflow of ${actionId} failed (record-outcome closes it at its deadline): ${describe(error)}`);
+        }
+      }
+      const after = await deps.store.getByAction(actionId);
+      if (after?.review !== undefined) {
+        const { warnings: failures } = await refreshReviewMessages({ request: after.request, review: after.review, votes: after.votes }, deps);
+        warnings.push(...failures);
+      }
+    }
+    await deps.guard.release(agentId, actionId, found.request.record.payloadSha256);
+  }
+  return closed;
+}
+
+/**
+ * Tells the agent's owners, by name, in the quarantine group's Slack channel (plain text: never a mention
+ * or a link). Slack direct messages to each owner would need the emulator to grow DMs; not done yet.
+ */
+async function tellOwners(agentId: string, text: string, deps: QuarantineDeps, warnings: string[]): Promise<void> {
+  const group = deps.directory.quarantineGroup();
+  const channel = group === undefined ? undefined : deps.directory.channelsOf(group).slack;
+  if (channel === undefined) {
+    warnings.push(`no Slack channel to tell the owners of ${agentId} in (the quarantine group has none)`);
+    return;
+  }
+  const owners = deps.directory.ownersOf(agentId).map((owner) => owner.id);
+  try {
+    await deps.channel.postAlert(channel.id, `${text} Owners: ${owners.length === 0 ? 'none in the directory' : owners.join(', ')}.`);
+  } catch (error) {
+    warnings.push(`telling the owners of ${agentId} failed: ${describe(error)}`);
+  }
+}
+
+/** Lifts an agent's quarantine: the quarantine group's act (or the group that quarantined it); audited. */
+export async function liftQuarantine(agentId: string, member: Member, reason: string, deps: QuarantineDeps): Promise<LiftOutcome> {
+  const text = reason.trim().slice(0, MAX_QUARANTINE_REASON_CHARS);
+  if (text === '') return { status: 'refused', message: 'lifting a quarantine needs a reason that says why' };
+  const allowed = await authority({ kind: 'member', member, via: 'api' }, deps);
+  if (typeof allowed !== 'string') return { status: 'refused', message: allowed.refused.replace('may not quarantine agents or lift a quarantine', 'may not lift a quarantine') };
+  const lifted = await deps.guard.lift(agentId, member.id, text, deps.now().toISOString());
+  if (lifted.status !== 'lifted') return lifted;
+  const warnings: string[] = [];
+  await tellOwners(agentId, `Countersign: the quarantine of agent ${agentId} was lifted by ${member.id}: ${text}.`, deps, warnings);
+  return { ...lifted, warnings };
+}

@@ -1,0 +1,157 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryLogger } from '../../local/log.js';
+import { startLocalStack, type LocalStack } from '../../local/local-stack.js';
+import type { SlackMessage } from '../../local/slack/workspace.js';
+import { eventually } from './support.js';
+
+/**
+ * Flood control and the kill switch on the local stack (issue 16): the real handlers, DynamoDB Local, the
+ * synthesized state machine, and the Slack emulator driven through the page's own endpoints. billing-agent
+ * may have 2 reviews open at once here (its own limit in the directory).
+ */
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const run = `fl${Date.now().toString(36)}`;
+const SECURITY = 'C0SECURITY';
+const CAROL = 'U0CAROL';
+const IAM_UPDATE = { action: 'iam.policy.update', resource: { type: 'IamPolicy', id: 'billing-readers' }, environment: 'prod' };
+const DB_QUERY = { action: 'db.query', resource: { type: 'Database', id: 'customers' }, environment: 'prod' };
+
+let dataDir: string;
+let stack: LocalStack;
+let events: EventBridgeClient;
+const log = memoryLogger();
+
+interface Decision { actionId: string; outcome: string; reason: string; policyIds: string[] }
+
+async function send(actionId: string, request: Record<string, unknown>, parameters: Record<string, unknown>): Promise<void> {
+  const detail = { specVersion: '1', actionId, agent: { id: 'billing-agent', onBehalfOf: 'erin@example.com' }, ...request, parameters, justification: 'rotate readers' };
+  const response = await events.send(new PutEventsCommand({ Entries: [{ EventBusName: 'countersign', Source: 'agent.billing-agent', DetailType: 'Action Requested', Detail: JSON.stringify(detail) }] }));
+  expect(response.FailedEntryCount).toBe(0);
+}
+
+async function decision(actionId: string): Promise<Decision | undefined> {
+  const response = await fetch(`${stack.url}/actions/${encodeURIComponent(actionId)}`);
+  return response.status === 200 ? await response.json() as Decision : undefined;
+}
+
+const outcome = (actionId: string, wanted: string) => eventually(async () => {
+  const found = await decision(actionId);
+  return found?.outcome === wanted ? found : undefined;
+}, `${actionId} to be ${wanted}`, 30_000);
+
+const reviewIn = (actionId: string, where: (m: SlackMessage) => boolean = () => true) =>
+  eventually(() => stack.slack.workspace.messages(SECURITY).find((m) => JSON.stringify(m.blocks ?? []).includes(actionId) && where(m)), `a review of ${actionId}`, 30_000);
+
+const hasButtons = (m: SlackMessage) => JSON.stringify(m.blocks ?? []).includes('"action_id":"approve"');
+const lines = (prefix: string) => stack.slack.workspace.messages(SECURITY).map((m) => m.text ?? '').filter((text) => text.startsWith(prefix));
+
+async function agentApi(path: string, reviewer: string | undefined, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${stack.url}/agents/billing-agent/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(reviewer === undefined ? {} : { 'x-countersign-reviewer': reviewer }) },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'countersign-flood-'));
+  const directory = JSON.parse(readFileSync(join(import.meta.dirname, '../../config/directory.json'), 'utf8')) as { agents: Record<string, Record<string, unknown>> };
+  directory.agents['billing-agent'] = { ...directory.agents['billing-agent'], limits: { maxOpenReviews: 2 } };
+  const directoryFile = join(dataDir, 'directory.json');
+  writeFileSync(directoryFile, JSON.stringify(directory));
+  stack = await startLocalStack({ port: 0, dataDir: join(dataDir, 'data'), log, timeScale: 60, directoryFile });
+  events = new EventBridgeClient({ endpoint: stack.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+}, 120_000);
+
+afterAll(async () => {
+  events?.destroy();
+  await stack?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('flood control and quarantine in the local stack', () => {
+  it('limits a flooding agent with one summary line, refuses a duplicate, and a quarantine from the Slack page stops it until lifted', async () => {
+    // Two reviews open: the limit.
+    await send(`${run}-a`, IAM_UPDATE, { policy: 'a' });
+    await send(`${run}-b`, IAM_UPDATE, { policy: 'b' });
+    const first = await reviewIn(`${run}-a`, hasButtons);
+    await reviewIn(`${run}-b`, hasButtons);
+
+    // The flood: three more are denied, saying which limit; the channel gets one line, not three.
+    for (const n of [1, 2, 3]) await send(`${run}-flood-${n}`, IAM_UPDATE, { policy: `flood-${n}` });
+    for (const n of [1, 2, 3]) {
+      const denied = await outcome(`${run}-flood-${n}`, 'denied');
+      expect(denied.reason).toBe('flood control: "billing-agent" has 2 reviews open, the limit is 2 open at once; it resets when one of them is decided');
+    }
+    await eventually(() => (lines('Flood control:').length > 0 ? true : undefined), 'the burst line');
+    expect(lines('Flood control:')).toHaveLength(1);
+    expect(lines('Flood control:')[0]).toContain('billing-agent is being limited (too many open reviews)');
+
+    // A duplicate of a pending request names the one to wait for.
+    await send(`${run}-again`, IAM_UPDATE, { policy: 'a' });
+    expect((await outcome(`${run}-again`, 'denied')).reason).toContain(`duplicate of pending request "${run}-a"`);
+
+    // carol (security, the quarantine group) taps "Block this agent" and gives a reason in the modal.
+    const tap = await fetch(`${stack.url}/slack/act`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: CAROL, channel: SECURITY, ts: first.ts, actionId: 'block_agent' }) });
+    expect(await tap.json()).toMatchObject({ status: 200 });
+    const modal = await eventually(() => stack.slack.workspace.openViewFor(CAROL), 'the quarantine modal for carol');
+    expect(JSON.stringify(modal.view)).toContain('Quarantine agent billing-agent?');
+    const submit = await fetch(`${stack.url}/slack/views/submit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: CAROL, viewId: modal.view.id, values: { countersign_quarantine_reason: { reason: 'looping on policy updates' } } }),
+    });
+    expect(await submit.json()).toMatchObject({ status: 200, closed: true });
+
+    // Its open reviews are closed as rejected, and the messages lose their buttons.
+    for (const id of [`${run}-a`, `${run}-b`]) {
+      expect((await outcome(id, 'rejected')).reason).toContain('agent quarantined by carol: looping on policy updates');
+      await reviewIn(id, (m) => !hasButtons(m));
+    }
+    await eventually(() => lines('Countersign: agent billing-agent was quarantined by carol').at(0), 'the owners told');
+    expect(lines('Countersign: agent billing-agent was quarantined by carol')[0]).toContain('Owners: alice');
+
+    // Every request is denied now, even one the policy allows; the decision API shows the quarantine.
+    await send(`${run}-query`, DB_QUERY, { sql: 'select 1' });
+    expect((await outcome(`${run}-query`, 'denied')).reason).toMatch(/^agent quarantined by carol: looping on policy updates/);
+    const status = await (await fetch(`${stack.url}/agents/billing-agent`)).json() as Record<string, unknown>;
+    expect(status).toMatchObject({ agentId: 'billing-agent', quarantine: { by: 'carol', reason: 'looping on policy updates', origin: 'manual' }, openReviews: 0, pendingActionIds: [] });
+
+    // bob is not in the quarantine group: refused. dan is: the lift restores the agent.
+    expect(await agentApi('lift', 'bob', { reason: 'mine' })).toMatchObject({ status: 403, body: { error: 'LiftRefused' } });
+    expect(await agentApi('lift', 'dan', {})).toMatchObject({ status: 400, body: { message: expect.stringContaining('reason') } });
+    expect(await agentApi('lift', 'dan', { reason: 'loop fixed in run 8' })).toMatchObject({ status: 200, body: { quarantine: null, result: 'lifted' } });
+    await send(`${run}-query-2`, DB_QUERY, { sql: 'select 2' });
+    await outcome(`${run}-query-2`, 'allowed');
+    await send(`${run}-c`, IAM_UPDATE, { policy: 'c' });
+    await outcome(`${run}-c`, 'pending');
+    await reviewIn(`${run}-c`, hasButtons);
+
+    // The review API: bob may not quarantine; carol may, and it closes the review opened since.
+    expect(await agentApi('quarantine', 'bob', { reason: 'x' })).toMatchObject({ status: 403, body: { error: 'QuarantineRefused', message: expect.stringContaining('only members of "security"') } });
+    const viaApi = await agentApi('quarantine', 'carol', { reason: 'looping on exports' });
+    expect(viaApi).toMatchObject({ status: 200, body: { result: 'quarantined', closedActionIds: [`${run}-c`], quarantine: { by: 'carol', reason: 'looping on exports' } } });
+    expect((await outcome(`${run}-c`, 'rejected')).reason).toContain('agent quarantined by carol: looping on exports');
+    expect(await agentApi('quarantine', 'dan', { reason: 'again' })).toMatchObject({ status: 200, body: { result: 'already_quarantined', quarantine: { by: 'carol' } } });
+
+    // The audit log (and so the audit page) has each quarantine and the lift: who, why, numbered per agent.
+    const audited = await eventually(async () => {
+      const response = await fetch(`${stack.url}/audit/records?agent=billing-agent&limit=500`);
+      const view = await response.json() as { records: Array<{ eventType: string; eventId: string; reviewerId: string | null; reason: string | null }> };
+      const agentRecords = view.records.filter((r) => r.eventType.startsWith('agent_'));
+      return agentRecords.length === 3 ? agentRecords : undefined;
+    }, 'the quarantine records in the audit log', 30_000);
+    expect(audited.map((r) => [r.eventId, r.reviewerId, r.reason]).sort()).toEqual([
+      ['agent/billing-agent/agent_quarantined/1', 'carol', 'looping on policy updates'],
+      ['agent/billing-agent/agent_quarantined/3', 'carol', 'looping on exports'],
+      ['agent/billing-agent/agent_released/2', 'dan', 'loop fixed in run 8'],
+    ]);
+  }, 120_000);
+});
