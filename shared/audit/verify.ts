@@ -139,7 +139,6 @@ function detach(text: string): string {
 }
 
 const HASH_FIELD = ',"hash":"';
-const HEX64 = /^[0-9a-f]{64}$/;
 const DIGITS = /^\d+$/;
 
 interface FastRecord {
@@ -165,10 +164,11 @@ function fastRecord(line: string): FastRecord | undefined {
   const sequence = tokenText(token(tokens, 'sequence_number'));
   const shardId = tokenText(token(tokens, 'shard_id'));
   const eventId = tokenText(token(tokens, 'event_id'));
-  if (typeof hash !== 'string' || !HEX64.test(hash) || typeof prevHash !== 'string' || typeof sequence !== 'string' || !DIGITS.test(sequence) || typeof shardId !== 'string' || typeof eventId !== 'string') return undefined;
+  if (typeof hash !== 'string' || hash.length !== 64 || typeof prevHash !== 'string' || typeof sequence !== 'string' || !DIGITS.test(sequence) || typeof shardId !== 'string' || typeof eventId !== 'string') return undefined;
   // The first `,"hash":"` is the key: in a canonical line a `"` inside a value is escaped.
   const at = line.indexOf(HASH_FIELD);
   if (at < 0) return undefined;
+  // Equal to a SHA-256 hex digest: so `hash` is 64 lowercase hex digits, and the cut was exactly the field.
   if (sha256(line.slice(0, at) + line.slice(at + HASH_FIELD.length + 65)) !== hash) return undefined;
   return { hash, prevHash, sequence, shardId, eventId, fact: factOfTokens(tokens, eventId) };
 }
