@@ -16,6 +16,7 @@ import { AUDIT_PREFIX } from '../shared/audit/format.js';
 import { openAuditQuery } from '../shared/audit/query.js';
 import { renderSavedQuery, savedQuery } from '../shared/audit/queries.js';
 import { verifyAuditLog } from '../shared/audit/verify.js';
+import { DuckDbColumnarEngine } from '../shared/adapters/local/duckdb-columnar-engine.js';
 import { DEFAULT_GENERATED_DIR, generateAuditLog } from '../scripts/generate-audit-log.js';
 
 export interface VerifyBench {
@@ -56,13 +57,13 @@ export async function benchVerifyFloor(dir: string): Promise<FloorBench> {
   return { objects: keys.length, bytes, wallSeconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
 }
 
-export async function benchVerify(dir: string): Promise<VerifyBench> {
+export async function benchVerify(dir: string, columnar = false): Promise<VerifyBench> {
   const sink = new LocalAuditSink(dir);
   const pem = await getIfExists(sink, PUBLIC_KEY_OBJECT);
   if (pem === undefined) throw new Error(`${dir} has no ${PUBLIC_KEY_OBJECT}: generate the log with scripts/generate-audit-log.ts`);
   const cpu = process.cpuUsage();
   const started = performance.now();
-  const report = await verifyAuditLog({ sink, publicKeyPem: Buffer.from(pem).toString('utf8') });
+  const report = await verifyAuditLog({ sink, publicKeyPem: Buffer.from(pem).toString('utf8'), ...(columnar ? { columnar: new DuckDbColumnarEngine() } : {}) });
   const wallSeconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   const cpuSeconds = (used.user + used.system) / 1e6;

@@ -10,9 +10,11 @@ import { PemSignatureVerifier, publicKeyFingerprint } from '../ports/signer.js';
 import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
 import type { ObjectVersion } from '../ports/audit.js';
 import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
-import { AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
+import { AUDIT_PREFIX, COLUMNAR_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
 import { comparableRecord, failedEventItems, type FailedBatch, type FailedEventItem } from './failures.js';
 import { objectContent } from './object.js';
+import { checkColumnarCopy, type ColumnarProblem } from './columnar.js';
+import type { ColumnarEngine } from '../ports/columnar.js';
 import { canonicalTokens, token, tokenText, tokenValue, type CanonicalTokens } from './canonical-line.js';
 import { describeStatement, readStatement, RECONCILIATION_PREFIX, type ReconciliationStatement } from './reconcile.js';
 import { RequestSequences, type RequestEventFact } from './request-sequence.js';
@@ -34,7 +36,8 @@ export type ProblemKind =
   | 'object-unsigned' | 'object-versions' | 'digest-versions' | 'published-key'
   | 'record-unreadable' | 'record-hash' | 'record-chain' | 'record-order' | 'record-shard'
   | 'request-sequence' | 'request-outcome' | 'record-pending-redrive' | 'record-redrive-mismatch'
-  | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra' | 'reconcile-statement';
+  | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra' | 'reconcile-statement'
+  | ColumnarProblem['kind'];
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -87,6 +90,11 @@ export interface VerifyOptions {
    * log (redriven into `late.<shard>`); one that is not yet is a finding. Undefined: not checked.
    */
   failures?: readonly FailedBatch[];
+  /**
+   * Compares each Parquet file of the columnar copy with its source objects, row for row (DuckDB in
+   * the CLI). Undefined: the manifests are still checked against the digests and the files' hashes.
+   */
+  columnar?: ColumnarEngine;
 }
 
 export interface VerifyReport {
@@ -113,6 +121,8 @@ export interface VerifyReport {
   failureDestination: { batches: number; eventItems: number; pending: number } | null;
   /** The signed reconciliation statements beside the digests: how many, and the newest one's result. */
   reconciliation: { statements: number; newest: string | undefined };
+  /** The columnar (Parquet) copy: parts checked, the records they hold, and whether rows were compared. */
+  columnar: { parts: number; records: number; rowsCompared: boolean };
 }
 
 const MAX_PROBLEMS_PER_OBJECT = 20;
@@ -668,6 +678,11 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     }
   }
 
+  // The columnar copy: made from the signed objects, and holding exactly their records.
+  const listedEntries = new Map([...listed].map(([key, { entry }]) => [key, entry] as const));
+  const columnar = await checkColumnarCopy(await keysUnder(COLUMNAR_PREFIX), read, listedEntries, inRange, options.columnar);
+  problems.push(...columnar.problems);
+
   // The failure destination: what went there and is not in the log yet.
   const pendingRedrive = new Set<string>();
   let pendingItems = 0;
@@ -702,6 +717,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     versionsChecked: versions !== undefined,
     requestsChecked: sequences?.size ?? null,
     reconciliation,
+    columnar: { parts: columnar.parts, records: columnar.records, rowsCompared: columnar.rowsCompared },
     failureDestination: wholeLog && options.failures !== undefined
       ? { batches: options.failures.length, eventItems: failed.reduce((n, { items }) => n + items.length, 0), pending: pendingItems }
       : null,
@@ -727,7 +743,7 @@ async function checkStatements(keys: readonly string[], read: (key: string) => P
 async function listAllVersions(sink: AuditObjectReader): Promise<Map<string, ObjectVersion[]> | undefined> {
   if (sink.listVersions === undefined || sink.getObjectVersion === undefined) return undefined;
   const byKey = new Map<string, ObjectVersion[]>();
-  for (const prefix of [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX]) {
+  for (const prefix of [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX, COLUMNAR_PREFIX]) {
     for (const version of await sink.listVersions(prefix)) byKey.set(version.key, [...(byKey.get(version.key) ?? []), version]);
   }
   return byKey;
@@ -798,6 +814,9 @@ export function formatReport(report: VerifyReport): string {
     lines.push(`  failure destination: ${f.batches} failed batch(es), ${f.eventItems} event item(s), ${f.pending === 0 ? 'all of them in the log' : `${f.pending} not in the log yet`}`);
   } else if (report.requestsChecked !== null) lines.push('  failure destination: not checked (give --failures FILE or --failure-bucket NAME)');
   if (report.reconciliation.newest !== undefined) lines.push(`  reconciliation statements: ${report.reconciliation.statements}; the newest: ${report.reconciliation.newest}`);
+  if (report.columnar.parts > 0) {
+    lines.push(`  columnar copy: ${report.columnar.parts} Parquet file(s) holding ${report.columnar.records} records, made from digest-listed objects${report.columnar.rowsCompared ? ', each row compared with its source record' : ' (rows not compared: no columnar engine)'}`);
+  }
   if (report.newestDigest !== undefined) lines.push(`  digests ${report.oldestDigest} .. ${report.newestDigest}`);
   if (report.pendingObjects.length > 0) lines.push(`  ${report.pendingObjects.length} object(s) written after the newest digest: checked, not yet signed (the next digest lists them)`);
   for (const problem of report.problems) lines.push(`  [${problem.kind}] ${problem.message}`);
