@@ -54,7 +54,7 @@ export class DuckDbColumnarEngine implements ColumnarEngine {
       await writeFile(file, parquet);
       let described: Array<Record<string, unknown>>;
       try {
-        described = await db.all(`DESCRIBE SELECT * FROM read_parquet(${quote(file)})`);
+        described = await db.all(`DESCRIBE SELECT * FROM read_parquet(${quote(file)}, hive_partitioning = false)`);
       } catch (error) {
         return { rows: 0, onlyInCopy: 0, onlyInLog: 0, schemaProblem: `cannot be read as Parquet (${(error as Error).message.split('\n')[0]})` };
       }
@@ -62,11 +62,11 @@ export class DuckDbColumnarEngine implements ColumnarEngine {
       const expected = COLUMNAR_COLUMNS.map((c) => `${c.name} ${DUCKDB_TYPES[c.type]}`).join(', ');
       if (actual !== expected) return { rows: 0, onlyInCopy: 0, onlyInLog: 0, schemaProblem: `has the columns (${actual}), not (${expected})` };
       const names = COLUMNAR_COLUMNS.map((c) => c.name).join(', ');
-      const copy = `SELECT ${names} FROM read_parquet(${quote(file)})`;
+      const copy = `SELECT ${names} FROM read_parquet(${quote(file)}, hive_partitioning = false)`;
       const log = sourceRows(join(root, 'log'), sources);
       // Multisets of whole typed rows, both ways: a changed, added, dropped or doubled row shows.
       const [counts] = await db.all(`SELECT
-        (SELECT count(*) FROM read_parquet(${quote(file)})) AS rows,
+        (SELECT count(*) FROM read_parquet(${quote(file)}, hive_partitioning = false)) AS rows,
         (SELECT count(*) FROM (${copy} EXCEPT ALL ${log})) AS only_in_copy,
         (SELECT count(*) FROM (${log} EXCEPT ALL ${copy})) AS only_in_log`);
       return { rows: Number(counts!.rows), onlyInCopy: Number(counts!.only_in_copy), onlyInLog: Number(counts!.only_in_log) };
