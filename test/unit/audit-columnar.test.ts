@@ -149,9 +149,9 @@ describe('verify finds a columnar copy that is not the log', () => {
     expect(report.problems.find((p) => p.kind === 'columnar-rows')!.message).toContain('1 row(s) are no record of the log and 1 record(s) of its sources are not in it');
   });
 
-  it('a Parquet file with a row changed and its manifest hash still matching is impossible: the file hash is checked first', async () => {
+  it('a byte of the Parquet file flipped', async () => {
     const bytes = await readFile(pathOf(part10.parquet));
-    bytes[bytes.length - 20] ^= 1;
+    bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 1;
     await writeFile(pathOf(part10.parquet), bytes);
     expect(kinds(await verify())).toContain('columnar-hash');
   });
