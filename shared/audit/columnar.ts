@@ -1,19 +1,22 @@
 /**
- * The columnar copy of the audit log (issue 15): for each closed hour, the records of its objects as
- * one Parquet file under `columnar/`, beside the NDJSON.gz log in the same locked bucket, with a
+ * The columnar copy of the audit log (issue 15): the records of closed hours as Parquet, one file per
+ * day partition and compaction run, under `columnar/`, beside the NDJSON.gz log in the same locked bucket, with a
  * manifest that names the objects it was made from (their SHA-256, as the signed digests list them)
  * and how many records it holds. The NDJSON.gz objects stay the record; the copy is for scanning, and
  * `verify` proves it is the log: every source is a digest-listed object with the manifest's hash, the
  * counts add up, the Parquet file is the one the manifest names, and its rows are exactly the
  * sources' records (compared row for row by the columnar engine).
  *
- * Keys: `columnar/dt=YYYY-MM-DD/hour=HH/part-NNN.parquet` and `part-NNN.manifest.json` beside it. A
- * later part of an hour holds objects that reached the hour's partition after the earlier part was
- * made (late records); an object is in at most one part. Queries read a part's Parquet file instead
+ * Keys: `columnar/dt=YYYY-MM-DD/part-NNN.parquet` and `part-NNN.manifest.json` beside it. A part holds
+ * the objects of the day's hours that were closed (every object listed by a signed digest) and not yet
+ * in a part when it was made: over a finished day, one file (what Athena and DuckDB scan best); the
+ * local stack's hourly run adds a part per closed hour; a late object gets a later part. An object is
+ * in at most one part. Queries read a part's Parquet file instead
  * of the objects its manifest names, and every other object as NDJSON.
  *
- * Columns: AUDIT_COLUMNS in table order, then `object_key` (the object that holds the record). They
- * are derived from format.ts in one place (COLUMNAR_COLUMNS), so a column added there flows through.
+ * Columns: AUDIT_COLUMNS in table order, then `hour` (the record's object's partition hour, as the
+ * NDJSON table's `hour`) and `object_key` (the object that holds the record). They are derived from
+ * format.ts in one place (COLUMNAR_COLUMNS), so a column added there flows through.
  */
 import { createHash } from 'node:crypto';
 import type { ColumnarEngine, ColumnarSource } from '../ports/columnar.js';
@@ -24,12 +27,12 @@ import { objectContent } from './object.js';
 
 export const COLUMNAR_FORMAT = 'countersign-audit-columnar/1';
 /** The copy's columns: the table's, then the key of the object that holds each record. */
-export const COLUMNAR_COLUMNS: ReadonlyArray<{ name: string; type: (typeof AUDIT_COLUMNS)[number]['type'] }> = [...AUDIT_COLUMNS, { name: 'object_key', type: 'string' }];
+export const COLUMNAR_COLUMNS: ReadonlyArray<{ name: string; type: (typeof AUDIT_COLUMNS)[number]['type'] }> = [...AUDIT_COLUMNS, { name: 'hour', type: 'string' }, { name: 'object_key', type: 'string' }];
 
 export interface ColumnarManifest {
   format: typeof COLUMNAR_FORMAT;
-  /** The partition hour, `YYYY-MM-DDTHH:00:00.000Z`. */
-  hour: string;
+  /** The day partition, `YYYY-MM-DD` (UTC). */
+  day: string;
   parquet: { key: string; sha256: string; bytes: number };
   records: number;
   columns: string[];
@@ -45,25 +48,20 @@ export class ColumnarError extends Error {
   }
 }
 
-function partition(hour: Date): string {
-  const iso = hour.toISOString();
-  return `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`;
-}
-
-export function columnarPartKeys(hour: Date, part: number): { parquet: string; manifest: string } {
-  const base = `${COLUMNAR_PREFIX}${partition(hour)}part-${String(part).padStart(3, '0')}`;
+export function columnarPartKeys(day: string, part: number): { parquet: string; manifest: string } {
+  const base = `${COLUMNAR_PREFIX}dt=${day}/part-${String(part).padStart(3, '0')}`;
   return { parquet: `${base}.parquet`, manifest: `${base}.manifest.json` };
 }
 
-const PART_KEY = /^columnar\/dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/part-(\d{3})\.(parquet|manifest\.json)$/;
+const PART_KEY = /^columnar\/dt=(\d{4}-\d{2}-\d{2})\/part-(\d{3})\.(parquet|manifest\.json)$/;
 
-/** The hour, part number and kind of a key under `columnar/`, or undefined for any other key. */
-export function parseColumnarKey(key: string): { hour: Date; part: number; kind: 'parquet' | 'manifest' } | undefined {
+/** The day, part number and kind of a key under `columnar/`, or undefined for any other key. */
+export function parseColumnarKey(key: string): { day: string; dayStart: Date; part: number; kind: 'parquet' | 'manifest' } | undefined {
   const match = PART_KEY.exec(key);
   if (match === null) return undefined;
-  const hour = new Date(`${match[1]}T${match[2]}:00:00.000Z`);
-  if (Number.isNaN(hour.getTime()) || hour.toISOString().slice(0, 13) !== `${match[1]}T${match[2]}`) return undefined;
-  return { hour, part: Number(match[3]), kind: match[4] === 'parquet' ? 'parquet' : 'manifest' };
+  const dayStart = new Date(`${match[1]}T00:00:00.000Z`);
+  if (Number.isNaN(dayStart.getTime()) || dayStart.toISOString().slice(0, 10) !== match[1]) return undefined;
+  return { day: match[1]!, dayStart, part: Number(match[2]), kind: match[3] === 'parquet' ? 'parquet' : 'manifest' };
 }
 
 function sha256(data: Uint8Array): string {
@@ -79,11 +77,11 @@ export function parseManifest(bytes: Uint8Array): ColumnarManifest | string {
     return `is not JSON (${(error as Error).message})`;
   }
   const m = value as ColumnarManifest;
-  const ok = typeof m === 'object' && m !== null && m.format === COLUMNAR_FORMAT && typeof m.hour === 'string' && typeof m.records === 'number'
+  const ok = typeof m === 'object' && m !== null && m.format === COLUMNAR_FORMAT && typeof m.day === 'string' && typeof m.records === 'number'
     && typeof m.parquet === 'object' && m.parquet !== null && typeof m.parquet.key === 'string' && typeof m.parquet.sha256 === 'string'
     && Array.isArray(m.columns) && Array.isArray(m.sources)
     && m.sources.every((s) => typeof s === 'object' && s !== null && typeof s.key === 'string' && typeof s.sha256 === 'string' && typeof s.records === 'number');
-  return ok ? m : `does not have the manifest's fields (format ${COLUMNAR_FORMAT}, hour, parquet {key, sha256}, records, columns, sources [{key, sha256, records}])`;
+  return ok ? m : `does not have the manifest's fields (format ${COLUMNAR_FORMAT}, day, parquet {key, sha256}, records, columns, sources [{key, sha256, records}])`;
 }
 
 /** The manifests under `columnar/` (key and content); unreadable ones are left to `verify`. */
@@ -134,19 +132,18 @@ export interface CompactionResult {
 
 /**
  * Compacts every closed hour: a partition hour that ended at least `closedAfterMs` ago whose objects
- * are all listed by a signed digest. Each run copies the listed objects of such hours that no part
- * holds yet (the first run all of them; a later run the late ones), after checking each against the
- * digest's hash: only what checks out is copied.
+ * are all listed by a signed digest. Each run copies, per day, the listed objects of such hours that
+ * no part holds yet, after checking each against the digest's hash: only what checks out is copied.
  */
-export async function compactClosedHours(deps: CompactionDeps, listed: ReadonlyMap<string, DigestObjectEntry>, now: Date, options: { closedAfterMs?: number; maxHours?: number } = {}): Promise<CompactionResult> {
+export async function compactClosedHours(deps: CompactionDeps, listed: ReadonlyMap<string, DigestObjectEntry>, now: Date, options: { closedAfterMs?: number; maxDays?: number } = {}): Promise<CompactionResult> {
   const closedBefore = now.getTime() - (options.closedAfterMs ?? HOUR_MS);
   const columnarKeys = await listKeys(deps.store, COLUMNAR_PREFIX);
   const covered = new Set<string>();
-  const parts = new Map<number, number>();
+  const parts = new Map<string, number>();
   for (const { manifest } of await readManifests(deps.store, columnarKeys)) for (const source of manifest.sources) covered.add(source.key);
   for (const key of columnarKeys) {
     const parsed = parseColumnarKey(key);
-    if (parsed !== undefined) parts.set(parsed.hour.getTime(), Math.max(parts.get(parsed.hour.getTime()) ?? 0, parsed.part));
+    if (parsed !== undefined) parts.set(parsed.day, Math.max(parts.get(parsed.day) ?? 0, parsed.part));
   }
   const byHour = new Map<number, { keys: string[]; unlisted: number }>();
   for (const key of await listKeys(deps.store, AUDIT_PREFIX)) {
@@ -157,20 +154,19 @@ export async function compactClosedHours(deps: CompactionDeps, listed: ReadonlyM
     else if (!covered.has(key)) hour.keys.push(key);
     byHour.set(parsed.hour.getTime(), hour);
   }
-  const result: CompactionResult = { written: [], refused: [], records: 0 };
-  let hoursDone = 0;
+  // An hour with an object no digest lists yet is not closed: the next digest lists it (or verify
+  // names it as unsigned). The rest, by day.
+  const byDay = new Map<string, string[]>();
   for (const [time, { keys, unlisted }] of [...byHour].sort(([a], [b]) => a - b)) {
-    const hour = new Date(time);
-    if (unlisted > 0) {
-      // Not closed yet: the next digest lists them (or verify names them as unsigned).
-      continue;
-    }
-    if (keys.length === 0) continue;
-    if (options.maxHours !== undefined && hoursDone >= options.maxHours) break;
-    hoursDone++;
+    if (unlisted > 0 || keys.length === 0) continue;
+    const day = new Date(time).toISOString().slice(0, 10);
+    byDay.set(day, [...(byDay.get(day) ?? []), ...keys]);
+  }
+  const result: CompactionResult = { written: [], refused: [], records: 0 };
+  for (const [day, keys] of [...byDay].slice(0, options.maxDays)) {
     const sources: ColumnarSource[] = [];
     const entries: ColumnarManifest['sources'] = [];
-    for (const key of keys) {
+    for (const key of keys.sort()) {
       const entry = listed.get(key)!;
       const body = await getIfExists(deps.store, key);
       let contentHash: string | undefined;
@@ -187,16 +183,16 @@ export async function compactClosedHours(deps: CompactionDeps, listed: ReadonlyM
       entries.push({ key, sha256: entry.sha256, records: entry.records });
     }
     if (sources.length === 0) continue;
-    const part = (parts.get(time) ?? 0) + 1;
-    parts.set(time, part);
-    const partKeys = columnarPartKeys(hour, part);
+    const part = (parts.get(day) ?? 0) + 1;
+    parts.set(day, part);
+    const partKeys = columnarPartKeys(day, part);
     const parquet = await deps.engine.toParquet(sources);
     const records = entries.reduce((n, e) => n + e.records, 0);
     const retainUntil = deps.retainUntil(now);
     await deps.store.putObject(partKeys.parquet, parquet, { sha256OfUncompressed: sha256(parquet), retainUntil });
     const manifest: ColumnarManifest = {
       format: COLUMNAR_FORMAT,
-      hour: hour.toISOString(),
+      day,
       parquet: { key: partKeys.parquet, sha256: sha256(parquet), bytes: parquet.length },
       records,
       columns: COLUMNAR_COLUMNS.map((c) => c.name),
@@ -230,7 +226,7 @@ export interface ColumnarCheck {
 /**
  * `verify`'s check of the columnar copy: each manifest against the signed digests (`listed`, the
  * objects verify found listed, with their entries) and its Parquet file; with an engine, each file's
- * rows against its sources' records. Only parts of hours that `inRange` accepts.
+ * rows against its sources' records. Only parts of days with an hour that `inRange` accepts.
  */
 export async function checkColumnarCopy(
   keys: readonly string[],
@@ -250,7 +246,7 @@ export async function checkColumnarCopy(
       problems.push({ kind: 'columnar-extra', objectKey: key, message: `${key} under ${COLUMNAR_PREFIX} is not a part of the columnar copy (part-NNN.parquet / part-NNN.manifest.json): something else wrote there` });
       continue;
     }
-    if (!inRange(parsed.hour)) continue;
+    if (!Array.from({ length: 24 }, (_, h) => new Date(parsed.dayStart.getTime() + h * HOUR_MS)).some(inRange)) continue;
     if (parsed.kind === 'parquet') {
       if (!present.has(key.replace(/\.parquet$/, '.manifest.json'))) {
         problems.push({ kind: 'columnar-extra', objectKey: key, message: `${key} has no manifest: queries do not read it, and nothing proves it is the log (a compaction stopped before its manifest, or the file was added)` });
@@ -265,8 +261,8 @@ export async function checkColumnarCopy(
       continue;
     }
     const expectedParquet = key.replace(/\.manifest\.json$/, '.parquet');
-    if (manifest.hour !== parsed.hour.toISOString() || manifest.parquet.key !== expectedParquet) {
-      problems.push({ kind: 'columnar-manifest', objectKey: key, message: `manifest ${key} names hour ${manifest.hour} and file ${manifest.parquet.key}, not its own (${parsed.hour.toISOString()}, ${expectedParquet}): it was moved or altered` });
+    if (manifest.day !== parsed.day || manifest.parquet.key !== expectedParquet) {
+      problems.push({ kind: 'columnar-manifest', objectKey: key, message: `manifest ${key} names day ${manifest.day} and file ${manifest.parquet.key}, not its own (${parsed.day}, ${expectedParquet}): it was moved or altered` });
       continue;
     }
     const expectedColumns = COLUMNAR_COLUMNS.map((c) => c.name).join(',');
@@ -279,18 +275,18 @@ export async function checkColumnarCopy(
     for (const source of manifest.sources) {
       sum += source.records;
       const entry = listed.get(source.key);
-      const objectHour = parseObjectKey(source.key)?.hour.getTime();
+      const objectDay = parseObjectKey(source.key)?.hour.toISOString().slice(0, 10);
       const other = sourceOf.get(source.key);
       if (other !== undefined) problems.push({ kind: 'columnar-source', objectKey: key, message: `manifest ${key} and ${other} both hold object ${source.key}: its records would be counted twice` });
       sourceOf.set(source.key, key);
-      if (entry === undefined || entry.sha256 !== source.sha256 || entry.records !== source.records || objectHour !== parsed.hour.getTime()) {
+      if (entry === undefined || entry.sha256 !== source.sha256 || entry.records !== source.records || objectDay !== parsed.day) {
         sourcesWhole = false;
         problems.push({
           kind: 'columnar-source', objectKey: key,
           message: entry === undefined
             ? `manifest ${key} names object ${source.key}, which no digest lists: the copy holds records that are not in the signed log`
-            : objectHour !== parsed.hour.getTime()
-              ? `manifest ${key} names object ${source.key} of another hour`
+            : objectDay !== parsed.day
+              ? `manifest ${key} names object ${source.key} of another day`
               : `manifest ${key} names object ${source.key} with SHA-256 ${source.sha256.slice(0, 16)}… and ${source.records} records; its digest lists ${entry.sha256.slice(0, 16)}… and ${entry.records}: the copy was not made from the signed object`,
         });
         continue;

@@ -128,7 +128,7 @@ export async function defineAuditEvents(connection: DuckDBConnection, dir: strin
     : (await objectFiles(dir)).filter((file) => !parts.covered.has(file)).map(quote);
   const selects: string[] = [];
   if (parts.parquet.length > 0) {
-    selects.push(`SELECT ${[...dataNames, ...(options.objectKeys === true ? ['object_key'] : [])].join(', ')} FROM read_parquet([${parts.parquet.map(quote).join(', ')}], ${hive})`);
+    selects.push(`SELECT ${[...dataNames, ...(options.objectKeys === true ? ['object_key'] : [])].join(', ')} FROM read_parquet([${parts.parquet.map(quote).join(', ')}], hive_partitioning = true, hive_types = {'dt': 'VARCHAR'})`);
   }
   if (ndjson.length > 0) {
     selects.push(`SELECT ${names} FROM read_json([${ndjson.join(', ')}],

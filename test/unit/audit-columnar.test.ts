@@ -51,7 +51,8 @@ const deps = () => ({ store: sink, engine, retainUntil: () => new Date('2030-01-
 const compact = async (now = NOW) => compactClosedHours(deps(), await listedByDigests(sink), now);
 const verify = () => verifyAuditLog({ sink, publicKeyPem, now: NOW, columnar: engine });
 const kinds = (report: VerifyReport) => [...new Set(report.problems.map((p) => p.kind))].sort();
-const part10 = columnarPartKeys(H10, 1);
+const DAY = '2026-11-20';
+const part1 = columnarPartKeys(DAY, 1);
 
 async function query(sql: string, columnar = true) {
   const q = await openAuditQuery(dir, { columnar });
@@ -66,7 +67,7 @@ async function query(sql: string, columnar = true) {
 async function rewriteParquet(select: string): Promise<void> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
-  const file = pathOf(part10.parquet);
+  const file = pathOf(part1.parquet);
   const out = `${file}.new`;
   await connection.run(`COPY (${select.replaceAll('$FILE', `read_parquet('${file}', hive_partitioning = false)`)}) TO '${out}' (FORMAT parquet)`);
   connection.closeSync();
@@ -76,25 +77,26 @@ async function rewriteParquet(select: string): Promise<void> {
 }
 
 describe('the columnar copy of closed hours', () => {
-  it('compacts each closed hour into one Parquet file whose manifest names its sources, and verify proves it is the log', async () => {
+  it('compacts the closed hours of a day into one Parquet file whose manifest names its sources, and verify proves it is the log', async () => {
     const result = await compact();
-    expect(result).toMatchObject({ written: [part10.parquet, columnarPartKeys(H11, 1).parquet], refused: [], records: 12 });
+    expect(result).toMatchObject({ written: [part1.parquet], refused: [], records: 12 });
     const [first] = await readManifests(sink);
-    const objects = writer.objects.slice(0, 2);
+    const objects = writer.objects;
     expect(first!.manifest).toMatchObject({
-      hour: H10.toISOString(), records: 8, parquet: { key: part10.parquet },
+      day: DAY, records: 12, parquet: { key: part1.parquet },
       sources: objects.map((o) => ({ key: o.key, sha256: createHash('sha256').update(o.content).digest('hex'), records: o.records.length })).sort((a, b) => (a.key < b.key ? -1 : 1)),
     });
     const report = await verify();
     expect(report.problems).toEqual([]);
-    expect(report.columnar).toEqual({ parts: 2, records: 12, rowsCompared: true });
+    expect(report.columnar).toEqual({ parts: 1, records: 12, rowsCompared: true });
     // A second run finds nothing new to copy.
     expect((await compact()).written).toEqual([]);
   });
 
   it('leaves an hour that is not closed (an object no digest lists yet) as NDJSON', async () => {
-    await writer.write('shard-a', new Date('2026-11-20T12:00:00Z'), events('a3', 2, 'agent-a'));
-    expect((await compact()).written).not.toContain(columnarPartKeys(new Date('2026-11-20T12:00:00Z'), 1).parquet);
+    const late = await writer.write('shard-a', new Date('2026-11-20T12:00:00Z'), events('a3', 2, 'agent-a'));
+    expect((await compact()).records).toBe(12);
+    expect((await readManifests(sink)).flatMap((m) => m.manifest.sources.map((source) => source.key))).not.toContain(late.key);
   });
 
   it('queries read the Parquet copy where it exists and NDJSON for the rest, with the same answers', async () => {
@@ -109,7 +111,7 @@ describe('the columnar copy of closed hours', () => {
     expect(await query(sql)).toEqual(expected);
     expect(await query(sql, false)).toEqual(expected);
     const second = await compact(new Date('2026-11-20T14:05:00Z'));
-    expect(second.written).toEqual([columnarPartKeys(H10, 2).parquet]);
+    expect(second.written).toEqual([columnarPartKeys(DAY, 2).parquet]);
     expect(await query(sql)).toEqual(expected);
     // The rows read from Parquet are the records, byte for byte in every column.
     const rows = `SELECT * FROM audit_events ORDER BY hash`;
@@ -139,7 +141,7 @@ describe('verify finds a columnar copy that is not the log', () => {
     await rewriteParquet(`SELECT * FROM $FILE WHERE event_id <> 'a1/2'`);
     const report = await verify();
     expect(kinds(report)).toEqual(['columnar-count', 'columnar-hash', 'columnar-rows']);
-    expect(report.problems.find((p) => p.kind === 'columnar-count')!.message).toBe(`${part10.parquet} holds 7 rows; its sources hold 8 records: rows were dropped`);
+    expect(report.problems.find((p) => p.kind === 'columnar-count')!.message).toBe(`${part1.parquet} holds 11 rows; its sources hold 12 records: rows were dropped`);
   });
 
   it('a Parquet file with a row changed (hash column kept)', async () => {
@@ -150,18 +152,18 @@ describe('verify finds a columnar copy that is not the log', () => {
   });
 
   it('a byte of the Parquet file flipped', async () => {
-    const bytes = await readFile(pathOf(part10.parquet));
+    const bytes = await readFile(pathOf(part1.parquet));
     bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 1;
-    await writeFile(pathOf(part10.parquet), bytes);
+    await writeFile(pathOf(part1.parquet), bytes);
     expect(kinds(await verify())).toContain('columnar-hash');
   });
 
   it('a manifest that does not match: a source hash, a record count, a source no digest lists', async () => {
-    const manifest = JSON.parse(await readFile(pathOf(part10.manifest), 'utf8')) as ColumnarManifest;
+    const manifest = JSON.parse(await readFile(pathOf(part1.manifest), 'utf8')) as ColumnarManifest;
     manifest.sources[0]!.sha256 = 'ab'.repeat(32);
     manifest.records += 2;
     manifest.sources.push({ key: 'audit/dt=2026-11-20/hour=10/shard=evil/0000000000000000000000000000000000000001-0000000000000000000000000000000000000001.ndjson.gz', sha256: 'cd'.repeat(32), records: 1 });
-    await writeFile(pathOf(part10.manifest), JSON.stringify(manifest));
+    await writeFile(pathOf(part1.manifest), JSON.stringify(manifest));
     const report = await verify();
     expect(kinds(report)).toEqual(['columnar-count', 'columnar-source']);
     const messages = report.problems.map((p) => p.message);

@@ -15,8 +15,12 @@ import { DUCKDB_TYPES, ndjsonColumnsArgument, quote } from '../../audit/query.js
 function sourceRows(root: string, sources: readonly ColumnarSource[]): string {
   const files = sources.map((s) => quote(join(root, ...s.key.split('/')))).join(', ');
   const prefix = quote(join(root, '/'));
-  const names = COLUMNAR_COLUMNS.filter((c) => c.name !== 'object_key').map((c) => c.name).join(', ');
-  return `SELECT ${names}, substr(filename, length(${prefix}) + 1) AS object_key
+  const derived: Record<string, string> = {
+    hour: "regexp_extract(filename, '/hour=([0-9]{2})/', 1)",
+    object_key: `substr(filename, length(${prefix}) + 1)`,
+  };
+  const names = COLUMNAR_COLUMNS.map((c) => (derived[c.name] === undefined ? c.name : `${derived[c.name]} AS ${c.name}`)).join(', ');
+  return `SELECT ${names}
     FROM read_json([${files}], format = 'newline_delimited', compression = 'gzip', columns = ${ndjsonColumnsArgument()}, filename = true)`;
 }
 
