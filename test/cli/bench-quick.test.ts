@@ -17,6 +17,8 @@ describe('npm run bench -- --quick', () => {
       'approvals on the local stack (8 requests, 4 in flight',
       'audit verify: 5,000 records',
       'audit query one agent, one day',
+      'audit columnar copy: ',
+      'audit bytes scanned per saved query',
     ]) expect(result.stdout).toContain(part);
     expect(result.stdout).toContain('log whole');
   }, 180_000);
