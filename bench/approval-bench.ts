@@ -2,7 +2,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { pathToFileURL } from 'node:url';
 import { DECIDED_SOURCE } from '../shared/domain/contract.js';
 import type { LocalStack } from '../local/local-stack.js';
-import { borrowBenchStack, startBenchStack } from './bench-stack.js';
+import { benchInvocations, borrowBenchStack, startBenchStack } from './bench-stack.js';
 
 export interface ApprovalBenchRow {
   requests: number;
@@ -12,7 +12,24 @@ export interface ApprovalBenchRow {
   postedP99ms: number;
   decidedP50ms: number;
   decidedP99ms: number;
+  /** Per step of the path, p50 and p99 in ms (1 in flight on the bench stack only: the steps of one request are told apart by time). */
+  timeline: Array<{ step: string; p50ms: number; p99ms: number }>;
 }
+
+/** The steps of one approval, each the time from the mark before it. */
+const STEPS = [
+  ['event', 'PutEvents sent -> evaluate-action starts (SDK call, bus, rule)'],
+  ['evaluateStarted', 'evaluate-action: parse, policy, write, StartExecution'],
+  ['executionStarted', 'StartExecution -> request-review starts (workflow runner)'],
+  ['reviewStarted', 'request-review: store review, post to Slack'],
+  ['posted', '= event in -> review posted'],
+  ['tap', 'tap -> slack-interactions starts (emulator signs, Function URL)'],
+  ['interactionStarted', 'slack-interactions: verify, vote, SendTaskSuccess -> record-outcome starts'],
+  ['outcomeStarted', 'record-outcome: outcome item, Action Decided'],
+  ['decided', '= tap -> Action Decided'],
+] as const;
+
+type Mark = (typeof STEPS)[number][0];
 
 const DBA_CHANNEL = 'C0DBA';
 const GRACE = 'U0GRACE';
@@ -51,6 +68,10 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
   const client = new EventBridgeClient({ endpoint: stack.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
   const postedMs: number[] = [];
   const decidedMs: number[] = [];
+  const marksOf: Array<Partial<Record<Mark, number>>> = [];
+  let executionStartedAt = 0;
+  const watchExecutions = stack.stepFunctions.onExecutionStarted(() => { executionStartedAt = performance.now(); });
+  const firstStart = (functionName: string, after: number) => benchInvocations.find((call) => call.functionName === functionName && call.startedAt >= after)?.startedAt;
   const run = Date.now().toString(36);
   try {
     let next = 0;
@@ -78,14 +99,30 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
           body: JSON.stringify({ user: GRACE, channel: message.channel, ts: message.ts, actionId: 'approve' }),
         });
         if (tap.status !== 200) throw new Error(`tap answered ${tap.status}: ${await tap.text()}`);
-        decidedMs.push((await isDecided) - tappedAt);
+        const decidedAt = await isDecided;
+        decidedMs.push(decidedAt - tappedAt);
+        if (concurrency === 1) {
+          marksOf.push({ event: sentAt, executionStarted: executionStartedAt >= sentAt ? executionStartedAt : undefined, posted: message.at, tap: tappedAt, decided: decidedAt });
+        }
       }
     }));
   } finally {
     watchPosts();
     watchDecisions();
+    watchExecutions();
     client.destroy();
     await release();
+  }
+  // Invocations are logged as they end (record-outcome after Action Decided): their starts are read now.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  for (const marks of marksOf) {
+    const { event = 0, tap = 0 } = marks;
+    Object.assign(marks, {
+      evaluateStarted: firstStart('countersign-evaluate-action', event),
+      reviewStarted: firstStart('countersign-request-review', event),
+      interactionStarted: firstStart('countersign-slack-interactions', tap),
+      outcomeStarted: firstStart('countersign-record-outcome', tap),
+    });
   }
   postedMs.sort((a, b) => a - b);
   decidedMs.sort((a, b) => a - b);
@@ -96,7 +133,22 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
     postedP99ms: quantile(postedMs, 0.99),
     decidedP50ms: quantile(decidedMs, 0.5),
     decidedP99ms: quantile(decidedMs, 0.99),
+    timeline: timelineOf(marksOf),
   };
+}
+
+/** Each step's time from the mark before it; the two totals from their starts (event, tap). */
+function timelineOf(marks: Array<Partial<Record<Mark, number>>>): ApprovalBenchRow['timeline'] {
+  if (marks.length === 0) return [];
+  return STEPS.map(([mark, step], index) => {
+    const from: Mark = mark === 'posted' ? 'event' : mark === 'decided' ? 'tap' : (STEPS[index - 1]?.[0] ?? mark);
+    const isTotal = mark === 'posted' || mark === 'decided';
+    // A step ends where the next one starts; the last of each half ends at the total's mark.
+    const to: Mark = isTotal ? mark : (STEPS[index + 1]?.[0] ?? mark);
+    const spans = marks.map((m) => (isTotal ? (m[to] ?? Number.NaN) - (m[from] ?? Number.NaN) : (m[to] ?? Number.NaN) - (m[mark] ?? Number.NaN)))
+      .filter((n) => Number.isFinite(n)).sort((a, b) => a - b);
+    return { step, p50ms: quantile(spans, 0.5), p99ms: quantile(spans, 0.99) };
+  });
 }
 
 export function formatApprovalBench(row: ApprovalBenchRow): string {
@@ -105,6 +157,7 @@ export function formatApprovalBench(row: ApprovalBenchRow): string {
     `approvals on the local stack (${row.requests} requests, ${row.concurrency} in flight, db.schema.update in prod, approved by grace in Slack)`,
     `  event in -> review posted in Slack   p50 ${ms(row.postedP50ms)}   p99 ${ms(row.postedP99ms)}   target p99 <= 250 ms: ${row.postedP99ms <= 250 ? 'met' : 'NOT met'}`,
     `  button tap -> Action Decided          p50 ${ms(row.decidedP50ms)}   p99 ${ms(row.decidedP99ms)}   target p99 <= 150 ms: ${row.decidedP99ms <= 150 ? 'met' : 'NOT met'}`,
+    ...(row.timeline.length === 0 ? [] : ['  where the time goes (each step p50 / p99):', ...row.timeline.map((t) => `    ${t.step.padEnd(78)} ${ms(t.p50ms).padStart(7)} / ${ms(t.p99ms)}`)]),
   ].join('\n');
 }
 

@@ -14,10 +14,25 @@ export interface BenchStack {
   release(): Promise<void>;
 }
 
+export interface Invocation {
+  functionName: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** Every handler invocation of the bench stack, as it ended (`performance.now()` times), for the approval timeline. */
+export const benchInvocations: Invocation[] = [];
+
 export async function startBenchStack(): Promise<BenchStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'countersign-bench-'));
   // No Slack rate limit and no Slack file: the figures are about the product's path, not the emulator's.
-  const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger, slackRateLimit: false, slackPersistence: false });
+  const stack = await startLocalStack({
+    port: 0, dataDir, log: silentLogger, slackRateLimit: false, slackPersistence: false,
+    onInvocation: (functionName, startedAt, endedAt) => {
+      benchInvocations.push({ functionName, startedAt, endedAt });
+      if (benchInvocations.length > 100_000) benchInvocations.splice(0, 50_000);
+    },
+  });
   return {
     stack,
     release: async () => {

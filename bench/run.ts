@@ -1,12 +1,17 @@
 // `npm run bench`: prints the figures the issues ask for. Timings live here, never in tests.
 // `npm run bench -- --quick` runs every part on small sizes (a smoke run: its figures mean little).
+import { spawnSync } from 'node:child_process';
 import { benchApprovals, formatApprovalBench } from './approval-bench.js';
 import { printAuditBench } from './audit-bench.js';
 import { startBenchStack } from './bench-stack.js';
+import { benchBundles, formatBundleBench } from './bundle-bench.js';
 import { benchIntake } from './intake-bench.js';
 import { benchLocalStack } from './local-stack-bench.js';
 import { printPolicyBench } from './policy-bench.js';
 
+// The local stack points the handlers' variables (directory file, endpoints) at its own data folder, which
+// is gone when the cost run starts: that run gets the environment as it was before.
+const startEnvironment = { ...process.env };
 const quick = process.argv.includes('--quick');
 const unknown = process.argv.slice(2).filter((argument) => argument !== '--quick');
 if (unknown.length > 0) {
@@ -16,6 +21,10 @@ if (unknown.length > 0) {
 if (quick) console.log('quick run: small sizes, to check that every part runs; the figures are not comparable to a full run\n');
 
 await printPolicyBench(quick ? { sizes: [10, 100], decisions: 500 } : {});
+
+// Quick: two imports per bundle (the synth with bundling is most of this part's time either way).
+console.log();
+console.log(formatBundleBench(await benchBundles(quick ? 2 : 15)));
 
 console.log('\nevaluate-action CPU per auto-decided action (in-memory adapters: parse, identity, Cedar, hash, record, publish)');
 const intake = await benchIntake(quick ? 200 : undefined);
@@ -40,3 +49,11 @@ try {
 
 console.log();
 await printAuditBench(quick ? ['--records', '5000'] : []);
+
+// Its own process and stack: the metering hop in front of DynamoDB Local stays out of the latency figures above.
+console.log();
+const cost = spawnSync(process.execPath, ['--import', 'tsx', 'bench/cost-bench.ts', ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: new URL('..', import.meta.url), env: startEnvironment });
+if (cost.status !== 0) {
+  console.error(`the cost bench failed (exit ${String(cost.status)})`);
+  process.exit(1);
+}

@@ -12,7 +12,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance, INTEGER, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
-import { z } from 'zod';
+import * as z from 'zod';
 import { jsonDepth, rawJsonText } from '../shared/domain/canonical-json.js';
 import { LIMITS } from '../shared/domain/contract.js';
 import { FINAL_OUTCOMES } from '../shared/domain/decision.js';

@@ -36,6 +36,8 @@ import type { RateLimit } from './slack/rate-limit.js';
 import { LocalStepFunctions } from './step-functions.js';
 import type { ApprovalDefinition } from './workflow-definition.js';
 import { cachedDefinition } from './definition-cache.js';
+import type { CallMeter } from './call-meter.js';
+import { startDynamoDbMeter, type DynamoDbMeter } from './dynamodb-meter.js';
 
 /**
  * The whole system on one machine: DynamoDB Local, and one HTTP port on 127.0.0.1 that serves
@@ -156,6 +158,14 @@ export interface LocalStackOptions {
   audit?: boolean;
   /** Object-lock retention of local audit objects, in days. @default COUNTERSIGN_AUDIT_RETENTION_DAYS, else 365 */
   auditRetentionDays?: number;
+  /**
+   * Counts the billable calls (bench/cost-bench.ts and the call-count tests): PutEvents entries, Lambda
+   * invocations and their durations, DynamoDB request units (through a metering hop in front of
+   * DynamoDB Local), Step Functions requests and state transitions. @default no metering
+   */
+  meter?: CallMeter;
+  /** Told of each handler invocation as it ends: function name, start and end (`performance.now()`). For the bench's timeline. @default none */
+  onInvocation?: (functionName: string, startedAt: number, endedAt: number) => void;
 }
 
 export interface LocalStack {
@@ -457,6 +467,50 @@ function reportActivity(log: Logger, activity: BusActivity, outcomesFromStream: 
   }
 }
 
+/** Step Functions requests counted by operation (`AWSStepFunctions.StartExecution` -> `StartExecution`). */
+function meteredOperations(operations: AwsOperations, meter: CallMeter): AwsOperations {
+  return Object.fromEntries(Object.entries(operations).map(([target, operation]) => [target, (input, context) => {
+    meter.recordStepFunctionsRequest(target.slice(target.indexOf('.') + 1));
+    return operation(input, context);
+  }]));
+}
+
+/** Each handler timed as Lambda bills it: one invocation, its duration (start to settled). */
+function meteredHandlers(handlers: LocalHandlers, observe: (functionName: string, startedAt: number, endedAt: number, records: number) => void): LocalHandlers {
+  const names: Record<keyof LocalHandlers, string> = {
+    evaluateAction: EVALUATE_FUNCTION,
+    decisionApi: DECISION_API_FUNCTION,
+    requestReview: REQUEST_REVIEW_FUNCTION,
+    recordOutcome: RECORD_OUTCOME_FUNCTION,
+    slackInteractions: SLACK_INTERACTIONS_FUNCTION,
+    teamsInteractions: TEAMS_INTERACTIONS_FUNCTION,
+    reviewApi: REVIEW_API_FUNCTION,
+    recordExecution: RECORD_EXECUTION_FUNCTION,
+    issueCredentials: CREDENTIALS_FUNCTION,
+    auditWriter: 'countersign-audit-writer',
+  };
+  const metered: Record<string, unknown> = {};
+  for (const [key, handler] of Object.entries(handlers) as [keyof LocalHandlers, ((...args: never[]) => Promise<unknown>) | undefined][]) {
+    if (handler === undefined) continue;
+    metered[key] = async (...args: never[]) => {
+      const started = performance.now();
+      try {
+        return await handler(...args);
+      } finally {
+        const records = (args[0] as { Records?: unknown[] } | undefined)?.Records?.length ?? 0;
+        observe(names[key], started, performance.now(), records);
+      }
+    };
+  }
+  return metered as unknown as LocalHandlers;
+}
+
+/** EventBridge's size of an entry: source, detail type, detail and resources in UTF-8, and 14 bytes for the time. */
+export function putEventsEntryBytes(event: BusEvent): number {
+  const resources = event.resources.reduce((sum, resource) => sum + Buffer.byteLength(resource, 'utf8'), 0);
+  return 14 + Buffer.byteLength(event.source, 'utf8') + Buffer.byteLength(event['detail-type'], 'utf8') + Buffer.byteLength(JSON.stringify(event.detail), 'utf8') + resources;
+}
+
 function functionUrlId(functionName: string): string {
   return `${functionName.replace(/[^a-z0-9]/g, '')}local`;
 }
@@ -603,6 +657,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const http: LocalHttpServer = await startHttpServer({ port, handler: route, onError: (error) => onInternalError(error, 'HTTP server') });
   serverPort = http.port;
   let dynamoDb: DynamoDbLocal | undefined;
+  let dynamoDbMeter: DynamoDbMeter | undefined;
   let dynamoDbStarting: Promise<DynamoDbLocal> | undefined;
   let stepFunctions: LocalStepFunctions;
   let audit: LocalAudit | undefined;
@@ -652,13 +707,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // imported (they only build their clients at import; DynamoDB Local's endpoint is known from its port).
     const dynamoDbPort = options.dynamoDbPort ?? await freePort();
     const dynamoDbEndpoint = localDynamoDbEndpoint(dynamoDbPort);
+    if (options.meter !== undefined) dynamoDbMeter = await startDynamoDbMeter(dynamoDbEndpoint, options.meter);
     const javaChecked = timed('Java version check', checkJava());
     javaChecked.catch(() => undefined);
     dynamoDbStarting = timed('DynamoDB Local', startDynamoDbLocal({ dataDir: join(dataDir, 'dynamodb'), port: dynamoDbPort }));
     dynamoDbStarting.catch(() => undefined);
     const environment = handlerEnvironment({
       url: http.url,
-      dynamoDbEndpoint,
+      dynamoDbEndpoint: dynamoDbMeter?.endpoint ?? dynamoDbEndpoint,
       directoryFile: directory.file,
       slackBotToken,
       slackSigningSecret,
@@ -673,7 +729,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       realHandlersEndpoints = endpoints;
     }
     applyHandlerEnvironment(environment);
-    const loading = timed('handler modules', (options.loadHandlers ?? loadRealHandlers)());
+    const meter = options.meter;
+    const { onInvocation } = options;
+    const observe = meter === undefined && onInvocation === undefined ? undefined : (name: string, startedAt: number, endedAt: number, records: number) => {
+      meter?.recordLambdaInvocation(name, endedAt - startedAt, records);
+      onInvocation?.(name, startedAt, endedAt);
+    };
+    const loading = timed('handler modules', (options.loadHandlers ?? loadRealHandlers)().then((loaded) => (observe === undefined ? loaded : meteredHandlers(loaded, observe))));
     loading.catch(() => undefined);
     const approval = await timed('workflow definition', (options.loadApprovalDefinition ?? loadSynthesizedDefinition)());
     stepFunctions = new LocalStepFunctions({
@@ -681,10 +743,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       approval,
       invokeFunction: invokeWorkflowFunction,
       timeScale,
+      ...(meter === undefined ? {} : { onStateTransition: () => meter.recordStateTransition() }),
       journalFile: join(dataDir, 'step-functions', 'executions.jsonl'),
       log,
     });
-    operations = { ...bus.operations, ...stepFunctions.operations };
+    operations = { ...bus.operations, ...(meter === undefined ? stepFunctions.operations : meteredOperations(stepFunctions.operations, meter)) };
+    if (meter !== undefined) {
+      bus.subscribe((activity) => {
+        if (activity.kind === 'accepted') meter.recordPutEventsEntry(activity.event['detail-type'], putEventsEntryBytes(activity.event));
+      });
+    }
     // A missing or old Java is said as such, before DynamoDB Local's own failure to start.
     await javaChecked;
     dynamoDb = await dynamoDbStarting;
@@ -730,12 +798,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await http.close();
     await bus.close(0);
     await (dynamoDb ?? await dynamoDbStarting?.catch(() => undefined))?.stop();
+    await dynamoDbMeter?.close();
     lock?.release();
     throw error;
   }
   const folderLock = lock;
 
   const running = dynamoDb;
+  const meterHop = dynamoDbMeter;
   const emulator = slack;
   const teamsEmulator = teams;
   const auditTrail = audit;
@@ -760,7 +830,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }],
     // Nothing writes to the table now: the poller drains the stream, then the digests are signed.
     ...(auditTrail === undefined ? [] : [['drain the stream into the audit log and sign the digest', () => auditTrail.stop()] as [string, () => Promise<void>]]),
-    ['stop DynamoDB Local', () => running.stop()],
+    ['stop DynamoDB Local', async () => {
+      await running.stop();
+      await meterHop?.close();
+    }],
     ['release the data folder', () => Promise.resolve(folderLock.release())],
   ];
   const unfinished = new Set(stopSteps.map(([name]) => name));

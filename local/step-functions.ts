@@ -80,6 +80,8 @@ export interface LocalStepFunctionsOptions {
   journalFile?: string;
   log?: Logger;
   now?: () => Date;
+  /** Told of each state transition Step Functions would bill (a state entered, or retried). @default none */
+  onStateTransition?: () => void;
 }
 
 type RunHandle = ReturnType<StateMachine['run']>;
@@ -372,6 +374,10 @@ export class LocalStepFunctions {
     try {
       for await (const event of events) {
         switch (event.type) {
+          case 'StateEntered':
+          case 'StateRetried':
+            this.options.onStateTransition?.();
+            break;
           case 'StateFailed':
           case 'StateExited':
             // The state timed out, failed or ended: its tokens are spent. (A retry mints a new one.)

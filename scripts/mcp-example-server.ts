@@ -13,7 +13,7 @@
 import { appendFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const callsFile = process.env.EXAMPLE_SERVER_CALLS_FILE;
 const files = new Map<string, string>([['/srv/notes.txt', 'quarterly notes: revenue up']]);

@@ -1,6 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
 import { decisionApiConfig } from '../../shared/config.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
@@ -9,10 +8,11 @@ import { answerDecisionRequest } from '../../shared/api/decision-api.js';
 
 const config = decisionApiConfig();
 const logger = new Logger({ serviceName: 'decision-api' });
-const tracer = new Tracer({ serviceName: 'decision-api' });
-const store = new DynamoDecisionStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
+// No Tracer: the X-Ray SDK would be a third of this bundle and of its cold start, for one GetItem that
+// Lambda's active tracing already times as the invocation.
+const store = new DynamoDecisionStore(new DynamoDBClient({}), config.tableName);
 
-export const handler = instrumented({ logger, tracer }, async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> => {
+export const handler = instrumented({ logger }, async (event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> => {
   const method = event.requestContext.http.method;
   const response = await answerDecisionRequest(method, event.rawPath, store);
   logger.info('decision read', { method, path: event.rawPath, statusCode: response.statusCode });

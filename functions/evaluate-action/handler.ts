@@ -3,7 +3,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
+import { EventBridgeEnvelopeSchema } from '../../shared/adapters/aws/eventbridge-envelope.js';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { evaluateActionConfig } from '../../shared/config.js';
@@ -19,8 +19,8 @@ const logger = new Logger({ serviceName: 'evaluate-action' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'evaluate-action' });
 const tracer = new Tracer({ serviceName: 'evaluate-action' });
 const deps: IntakeDeps = {
-  // Parsed and validated once per cold start; a policy error fails the cold start loudly.
-  policy: new CedarPolicyEngine({ policyDir: config.policyDir }),
+  // The prepared form synth wrote into the bundle (validated then); a stale or broken one fails the cold start loudly.
+  policy: CedarPolicyEngine.load(config.policyDir),
   store: new DynamoDecisionStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName),
   publisher: new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName),
   workflow: config.approvalStateMachineArn === undefined
@@ -31,7 +31,7 @@ const deps: IntakeDeps = {
 
 export const handler = instrumented({ logger, tracer, metrics }, async (event: EventBridgeEvent<string, unknown>) => {
   // Only EventBridge invokes this function: an envelope that does not parse is a wiring fault, retried then sent to the DLQ.
-  const envelope = EventBridgeSchema.parse(event);
+  const envelope = EventBridgeEnvelopeSchema.parse(event);
   const result = await evaluateActionRequested(
     { id: envelope.id, source: envelope.source, detailType: envelope['detail-type'], detail: envelope.detail },
     deps,

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
+import { EventBridgeEnvelopeSchema } from '../../shared/adapters/aws/eventbridge-envelope.js';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
@@ -35,7 +35,7 @@ const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordExec
 /** `Action Executed` from agents: records the execution, or the violation, once. */
 export const handler = instrumented({ logger, tracer, metrics }, async (event: EventBridgeEvent<string, unknown>) => {
   // Only EventBridge invokes this function: an envelope that does not parse is a wiring fault, retried then sent to the DLQ.
-  const envelope = EventBridgeSchema.parse(event);
+  const envelope = EventBridgeEnvelopeSchema.parse(event);
   const result = await slack.run((deps) => recordExecutionReport({ id: envelope.id, source: envelope.source, detailType: envelope['detail-type'], detail: envelope.detail }, deps));
   const summary = { status: result.status, actionId: result.actionId, rule: result.rule, reason: result.reason, alerted: result.alerted, messagesUpdated: result.messagesUpdated };
   if (result.status === 'violation') logger.warn('execution violation recorded', summary);

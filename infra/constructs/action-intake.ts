@@ -1,7 +1,9 @@
-import { readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { Aws, Duration, Lazy, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, Lazy, RemovalPolicy, Stage } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Archive, CfnEventBus, EventBus, Rule, type EventPattern, type IEventBus } from 'aws-cdk-lib/aws-events';
@@ -14,6 +16,9 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED } from '../../shared/domain/contract.js';
+import { preparePolicies } from '../../shared/policy/cedar-policy-engine.js';
+import { loadPolicySource } from '../../shared/policy/load-policies.js';
+import { PREPARED_POLICIES_FILE } from '../../shared/policy/prepared-policies.js';
 import { ACTION_REQUESTED_PATTERN } from '../../shared/store-schema.js';
 import { grantItems } from './decision-store.js';
 import { HouseFunction, PROJECT_ROOT, type BundledFile, type PowertoolsLogLevel } from './house-function.js';
@@ -94,7 +99,8 @@ export class ActionIntake extends Construct {
     const retryAttempts = props.retryAttempts ?? 10;
     const maxEventAge = props.maxEventAge ?? Duration.hours(1);
     validate(id, archiveRetention, retryAttempts, maxEventAge);
-    const bundledFiles = [...policyFiles(props.policyDir ?? join(PROJECT_ROOT, 'policies')), cedarWasmFile()];
+    const policyDir = props.policyDir ?? join(PROJECT_ROOT, 'policies');
+    const bundledFiles = [...policyFiles(policyDir), preparedPoliciesFile(this, policyDir), cedarWasmFile()];
 
     // The bus carries its whole policy as one document (the AWS::Events::EventBus `Policy` property), not as
     // AWS::Events::EventBusPolicy resources: CloudFormation takes their StatementIds as unique in the account
@@ -292,6 +298,21 @@ function policyFiles(policyDir: string): BundledFile[] {
     throw new Error(`ActionIntake: ${dir} has no ${CEDAR_SCHEMA_FILE}; policies are validated against it`);
   }
   return [...policies, CEDAR_SCHEMA_FILE].map((name) => ({ source: join(dir, name), targetDir: BUNDLED_POLICY_DIR }));
+}
+
+/**
+ * The policies parsed and validated now, at synth (a broken policy fails the synth), written as the
+ * prepared form evaluate-action loads at cold start instead of parsing and validating them in Cedar's wasm.
+ * The file goes to the cloud assembly's directory, named by the hash of its content, and from there into
+ * the bundle beside the sources it was made from (the function checks it against them when it loads).
+ */
+function preparedPoliciesFile(scope: Construct, policyDir: string): BundledFile {
+  const dir = isAbsolute(policyDir) ? policyDir : resolve(PROJECT_ROOT, policyDir);
+  const text = `${JSON.stringify(preparePolicies(loadPolicySource(dir), dir))}\n`;
+  const folder = join(Stage.of(scope)?.outdir ?? mkdtempSync(join(tmpdir(), 'countersign-')), 'countersign-prepared-policies', createHash('sha256').update(text).digest('hex').slice(0, 16));
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, PREPARED_POLICIES_FILE), text);
+  return { source: join(folder, PREPARED_POLICIES_FILE), targetDir: BUNDLED_POLICY_DIR };
 }
 
 /**

@@ -72,13 +72,20 @@ export interface HouseFunctionProps {
    */
   readonly deadLetterQueue?: IQueue;
   /**
-   * Ship a source map and run with `--enable-source-maps`, so stack traces name the TypeScript lines. Node
-   * then loads the map with the module and maps every stack trace, which costs cold-start and error-path
-   * time: worth it where failures are investigated from stack traces, not on a path with a hard deadline
-   * (Slack's 3-second acknowledgement) or a hot read path.
+   * Ship a source map (`index.mjs.map`) in the bundle, so a stack trace logged from the minified bundle can
+   * be mapped to the TypeScript lines offline (the map is in the deployed package). The runtime flag that
+   * maps every trace as it is thrown is `mapStackTraces`.
    * @default true
    */
   readonly sourceMaps?: boolean;
+  /**
+   * Run with `NODE_OPTIONS=--enable-source-maps` (needs `sourceMaps`): Node then reads the map when the bundle
+   * loads. Measured by `npm run bench` (bench/bundle-bench.ts): it adds about a quarter to each function's
+   * module init, on every cold start, to make the stack traces of the rare failure readable in the log; so
+   * it is off, and a trace is mapped offline with the shipped map (README, design notes).
+   * @default false
+   */
+  readonly mapStackTraces?: boolean;
   /**
    * Retries of a failed asynchronous invocation (0–2).
    * @default - Lambda's default, 2
@@ -114,6 +121,8 @@ export class HouseFunction extends Construct {
     const bundledFiles = (props.bundledFiles ?? []).map((file) => checkBundledFile(id, file));
 
     const sourceMaps = props.sourceMaps ?? true;
+    const mapStackTraces = props.mapStackTraces ?? false;
+    if (mapStackTraces && !sourceMaps) throw new Error(`HouseFunction ${id}: mapStackTraces needs sourceMaps (there is no map to read)`);
     this.logGroup = new LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? RetentionDays.THREE_MONTHS,
     });
@@ -142,7 +151,7 @@ export class HouseFunction extends Construct {
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       environment: {
-        ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
+        ...(mapStackTraces ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: 'Countersign',
         LOG_LEVEL: props.logLevel ?? 'INFO',
@@ -186,7 +195,8 @@ export class HouseFunction extends Construct {
   }
 }
 
-const ESM_COMMONJS_SHIM = [
+/** Defines require, __filename and __dirname in an ESM bundle (the bench bundles its baseline with it too). */
+export const ESM_COMMONJS_SHIM = [
   "import { createRequire as __houseCreateRequire } from 'node:module';",
   "import { fileURLToPath as __houseFileURLToPath } from 'node:url';",
   "import { dirname as __houseDirname } from 'node:path';",

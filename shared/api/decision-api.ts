@@ -1,4 +1,4 @@
-import { ACTION_ID_PATTERN } from '../domain/contract.js';
+import { ACTION_ID_PATTERN } from '../domain/action-id.js';
 import type { DecisionStore } from '../ports/index.js';
 
 export interface ApiResponse {

@@ -1,5 +1,6 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalJson, CanonicalJsonError, loneSurrogateAt, sha256Hex, utf8Bytes, wellFormedText } from './canonical-json.js';
+import { ACTION_ID_PATTERN } from './action-id.js';
 
 /**
  * Event contract v1. The limits are part of the public contract and are listed in the README;
@@ -44,7 +45,7 @@ export const DETAIL_TYPE_DECIDED = 'Action Decided';
 export const DETAIL_TYPE_EXECUTED = 'Action Executed';
 export const DECIDED_SOURCE = 'countersign';
 
-export const ACTION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export { ACTION_ID_PATTERN };
 const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const VERB_PATTERN = /^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$/;
 const RESOURCE_TYPE_PATTERN = /^[A-Z][A-Za-z0-9]{0,63}$/;

@@ -1,3 +1,4 @@
+import type { RequestRecord } from '../ports/index.js';
 import type { ExecutionSummary } from './execution.js';
 
 /** Outcomes an `Action Decided` event can carry (DESIGN.md, event contract v1). */
@@ -100,5 +101,20 @@ export function approvalTiming(approval: ApprovalRequirement): { reminderAfterSe
     reminderAfterSeconds,
     deadlineAfterSeconds: Math.max(1, approval.timeoutSeconds - reminderAfterSeconds),
     escalationSeconds: Math.max(1, Math.floor(approval.timeoutSeconds / 2)),
+  };
+}
+
+/** The `Action Decided` detail of a recorded request. */
+export function decidedDetailOf(record: RequestRecord): ActionDecidedDetail {
+  return {
+    actionId: record.actionId,
+    requestEventId: record.eventId,
+    outcome: record.outcome,
+    reason: record.reason,
+    payloadSha256: record.payloadSha256,
+    policyIds: record.policyIds,
+    reviewers: [],
+    decidedAt: record.decidedAt,
+    validUntil: validUntilOf(record.outcome, record.decidedAt, record.validForSeconds),
   };
 }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The approver directory: who the reviewers are, which groups they are in, where each group is

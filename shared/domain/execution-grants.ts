@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Execution grants (issue 12, part 2): which approved actions get just-in-time AWS credentials, from which

@@ -1,6 +1,6 @@
 import { CanonicalJsonError, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from './canonical-json.js';
 import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_REQUESTED, LIMITS, payloadSha256, quoted, usableActionId, validateActionRequested, type ActionRequest } from './contract.js';
-import { approvalTiming, outcomeOf, validUntilOf, type ActionDecidedDetail, type PolicyDecision } from './decision.js';
+import { approvalTiming, decidedDetailOf, outcomeOf, type PolicyDecision } from './decision.js';
 import type { DecisionStore, EventPublisher, PolicyEngine, RecordResult, RequestRecord, WorkflowStarter } from '../ports/index.js';
 
 /** The parts of an EventBridge event that intake reads. */
@@ -129,19 +129,8 @@ export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receiv
   };
 }
 
-export function decidedDetailOf(record: RequestRecord): ActionDecidedDetail {
-  return {
-    actionId: record.actionId,
-    requestEventId: record.eventId,
-    outcome: record.outcome,
-    reason: record.reason,
-    payloadSha256: record.payloadSha256,
-    policyIds: record.policyIds,
-    reviewers: [],
-    decidedAt: record.decidedAt,
-    validUntil: validUntilOf(record.outcome, record.decidedAt, record.validForSeconds),
-  };
-}
+// In decision.ts (no zod), so that the decision API's bundle does not carry the contract's parser.
+export { decidedDetailOf };
 
 /**
  * Hands a recorded decision on: a final outcome is published, a pending one starts the approval

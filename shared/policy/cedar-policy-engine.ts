@@ -5,7 +5,8 @@ import { ActionRequestedSchema, type ActionRequest } from '../domain/contract.js
 import type { ApprovalRequirement, PolicyDecision } from '../domain/decision.js';
 import type { PolicyEngine } from '../ports/index.js';
 import { compareStrictness, describeDuration, parsePolicyAnnotations, shortestValidity, type Validity } from './annotations.js';
-import { defaultPolicyDir, loadPolicySource, PolicyLoadError, type PolicySource } from './load-policies.js';
+import { defaultPolicyDir, loadPolicySource, PolicyLoadError, policySourceSha256, type PolicySource } from './load-policies.js';
+import { loadPreparedPolicies, PREPARED_POLICIES_FORMAT, type PreparedPolicies } from './prepared-policies.js';
 
 /*
  * How a request meets Cedar (DESIGN.md decision 2):
@@ -57,6 +58,29 @@ export interface CedarPolicyEngineOptions {
    * @default true
    */
   narrowByAction?: boolean;
+  /** The form `preparePolicies` makes (validated already), instead of a directory or source. */
+  prepared?: PreparedPolicies;
+}
+
+interface Evaluation {
+  setId: string;
+  /** The request's action and its action groups, with their parents, as the schema declares them. */
+  actionEntities: cedar.EntityJson[];
+}
+
+/** `Action::"verb"` and every action group above it, each with its direct parents. */
+function actionEntitiesOf(verb: string, parentsOf: ReadonlyMap<string, readonly string[]>): cedar.EntityJson[] {
+  const entities: cedar.EntityJson[] = [];
+  const seen = new Set<string>();
+  const pending = [verb];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (seen.has(next)) continue;
+    seen.add(next);
+    const parents = parentsOf.get(next) ?? [];
+    entities.push({ uid: { type: ACTION_TYPE, id: next }, attrs: {}, parents: parents.map((id) => ({ type: ACTION_TYPE, id })) });
+    pending.push(...parents);
+  }
+  return entities;
 }
 
 type AttributeType = 'String' | 'Long' | 'Bool';
@@ -90,64 +114,104 @@ export class CedarPolicyEngine implements PolicyEngine {
   readonly verbs: ReadonlyMap<string, readonly string[]>;
   /** The environments a request may name: the schema's `entity Environment enum [...]`, in its order. */
   readonly environments: readonly string[];
+  /** The validated form this engine runs from; `preparePolicies` writes it into the evaluate-action bundle. */
+  readonly prepared: PreparedPolicies;
 
-  /** verb -> the preparsed schema and policy set its requests are evaluated with. */
-  private readonly evaluationFor: Map<string, { schemaName: string; setId: string }>;
+  /** verb -> the preparsed policy set and the action entities its requests are evaluated with; filled lazily. */
+  private readonly evaluationFor = new Map<string, Evaluation>();
+  /** verb (or '*' for the whole set, unnarrowed) -> the id of its preparsed policy set. */
+  private readonly setIdFor = new Map<string, string>();
+  private readonly narrowByAction: boolean;
+  private readonly base = `countersign-${++nextPolicySetNumber}-${randomUUID()}`;
   private readonly resourceTypes: ReadonlyMap<string, ResourceType>;
   private readonly policyById: ReadonlyMap<string, LoadedPolicy>;
   private readonly knownEnvironments: ReadonlySet<string>;
+  private readonly actionParents: ReadonlyMap<string, readonly string[]>;
 
-  /** Parses and validates the policy set; throws `PolicyLoadError` listing every problem. */
+  /**
+   * Parses and validates the policy set (or takes the form `preparePolicies` made of it, already
+   * validated); throws `PolicyLoadError` listing every problem.
+   */
   constructor(options: CedarPolicyEngineOptions = {}) {
-    if (options.source !== undefined && options.policyDir !== undefined) {
-      throw new TypeError('CedarPolicyEngine: give either policyDir or source, not both');
+    const given = [options.source, options.policyDir, options.prepared].filter((o) => o !== undefined).length;
+    if (given > 1) throw new TypeError('CedarPolicyEngine: give one of policyDir, source or prepared');
+    const prepared = options.prepared ?? preparePolicies(options.source ?? loadPolicySource(options.policyDir), options.source !== undefined ? 'the given policy source' : resolve(options.policyDir ?? defaultPolicyDir()));
+    if (prepared.format !== PREPARED_POLICIES_FORMAT) {
+      throw new PolicyLoadError('the prepared policies', [`format "${String(prepared.format)}" is not ${PREPARED_POLICIES_FORMAT}; prepare them again with this version of Countersign`]);
     }
-    const source = options.source ?? loadPolicySource(options.policyDir);
-    const where = options.source !== undefined ? 'the given policy source' : resolve(options.policyDir ?? defaultPolicyDir());
-    const compiled = compile(source, where);
+    this.prepared = prepared;
+    this.narrowByAction = options.narrowByAction ?? true;
+    this.policies = prepared.policies;
+    this.warnings = prepared.warnings;
+    this.verbs = new Map(prepared.verbs);
+    this.environments = prepared.environments;
+    this.knownEnvironments = new Set(prepared.environments);
+    this.resourceTypes = new Map(prepared.resourceTypes.map(([name, attributes]) => [name, { attributes: new Map(attributes) }]));
+    this.actionParents = new Map(Object.entries(prepared.actionParents));
+    this.policyById = new Map(prepared.policies.map((policy) => [policy.id, policy]));
+  }
 
-    // Preparsed once and kept in Cedar's (per thread) cache under names unique to this engine. Cedar
-    // offers no way to drop them: build one engine per process (cold start), not one per request.
-    const base = `countersign-${++nextPolicySetNumber}-${randomUUID()}`;
-    this.evaluationFor = new Map();
-    if (options.narrowByAction === false) {
-      const schemaName = `${base}-schema`;
-      const setId = `${base}-policies`;
-      expectSuccess(cedar.preparseSchema(schemaName, source.schema.text), where, source.schema.file);
-      expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: compiled.texts }), where, 'policies');
-      for (const verb of compiled.verbs.keys()) this.evaluationFor.set(verb, { schemaName, setId });
-    } else {
-      // Per verb: only the policies whose action scope can match it (plus those whose scope is open), and
-      // a schema cut down to that verb, its action groups and the entity types it needs. Both matter for
-      // speed: Cedar's per-request cost grows with the policies it evaluates and with the number of
-      // actions in the schema (it builds every action entity for each request). Decisions are the same.
-      for (const verb of compiled.verbs.keys()) {
-        const subset: Record<string, string> = {};
-        for (const policy of compiled.policies) {
-          if (policy.actions === 'any' || policy.actions.includes(verb)) subset[policy.id] = compiled.texts[policy.id] as string;
-        }
-        const setId = `${base}-policies-${verb}`;
-        const verbSchemaName = `${base}-schema-${verb}`;
-        expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: subset }), where, `policies for ${verb}`);
-        expectSuccess(cedar.preparseSchema(verbSchemaName, schemaForVerb(compiled.schemaJson, verb)), where, `schema for ${verb}`);
-        this.evaluationFor.set(verb, { schemaName: verbSchemaName, setId });
+  /**
+   * The engine for a policy directory: from its prepared form when it has one (a bundled Lambda: checked
+   * against the sources beside it, nothing parsed or validated at cold start), else from the sources.
+   */
+  static load(policyDir?: string): CedarPolicyEngine {
+    const prepared = policyDir === undefined ? undefined : loadPreparedPolicies(policyDir, cedar.getCedarVersion());
+    return prepared === undefined ? new CedarPolicyEngine({ policyDir }) : new CedarPolicyEngine({ prepared });
+  }
+
+  /**
+   * The policy set and action entities for a verb, preparsed on the verb's first request and kept in
+   * Cedar's (per thread) cache under names unique to this engine. Cedar offers no way to drop them: build
+   * one engine per process (cold start), not one per request.
+   *
+   * Narrowed (the default), a verb's set holds only the policies whose action scope can match it (plus
+   * those whose scope is open): Cedar's per-request cost grows with the policies it evaluates. No schema
+   * is passed at evaluation: the policies were validated against it (strict) when prepared, `decide`
+   * checks every request against the schema's model before Cedar sees it, and the one thing Cedar took
+   * from the schema at evaluation, the action's groups (`action in Action::"group"`), is passed as
+   * entities. Decisions are the same (the differential property test compares them with the whole set
+   * evaluated with the schema and request validation).
+   */
+  private evaluationOf(verb: string): Evaluation {
+    const known = this.evaluationFor.get(verb);
+    if (known !== undefined) return known;
+    const setKey = this.narrowByAction ? verb : '*';
+    let setId = this.setIdFor.get(setKey);
+    if (setId === undefined) {
+      const subset: Record<string, cedar.PolicyJson> = {};
+      for (const policy of this.policies) {
+        if (!this.narrowByAction || policy.actions === 'any' || policy.actions.includes(verb)) subset[policy.id] = this.prepared.policyJson[policy.id] as cedar.PolicyJson;
       }
+      setId = `${this.base}-policies-${setKey}`;
+      expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: subset }), 'the prepared policies', `policies for ${verb}`);
+      this.setIdFor.set(setKey, setId);
     }
-
-    this.policies = compiled.policies;
-    this.warnings = compiled.warnings;
-    this.verbs = compiled.verbs;
-    this.environments = compiled.environments;
-    this.knownEnvironments = new Set(compiled.environments);
-    this.resourceTypes = compiled.resourceTypes;
-    this.policyById = new Map(compiled.policies.map((policy) => [policy.id, policy]));
+    const evaluation: Evaluation = { setId, actionEntities: actionEntitiesOf(verb, this.actionParents) };
+    this.evaluationFor.set(verb, evaluation);
+    return evaluation;
   }
 
   decide(request: ActionRequest): PolicyDecision {
+    const call = this.authorizationCall(request);
+    if ('kind' in call) return call;
+    const answer = cedar.statefulIsAuthorized(call);
+    if (answer.type === 'failure') {
+      // The checks that built the call mirror the schema, so this is not expected; it is still answered,
+      // not thrown (and `invalid` is never evaluated, so a request Cedar refuses cannot be allowed).
+      return invalid(`the policy engine refused the request: ${answer.errors.map((e) => e.message).join('; ')}`);
+    }
+    return decisionFromResponse(request, answer.response, this.policyById);
+  }
+
+  /**
+   * The one Cedar call `decide` makes for a request, or the `invalid` decision when the request does not
+   * fit the schema (then Cedar is not called). The benchmark times the bare call beside `decide`.
+   */
+  authorizationCall(request: ActionRequest): cedar.StatefulAuthorizationCall | PolicyDecision {
     const verb = request.action;
     const resourceTypes = this.verbs.get(verb);
-    const evaluation = this.evaluationFor.get(verb);
-    if (resourceTypes === undefined || evaluation === undefined) {
+    if (resourceTypes === undefined) {
       return invalid(`action "${verb}" is not a verb the policy schema knows (nearest known: ${nearestWords(verb, [...this.verbs.keys()], 3).join(', ')})`);
     }
     const type = request.resource.type;
@@ -185,71 +249,69 @@ export class CedarPolicyEngine implements PolicyEngine {
     };
     if (request.agent.onBehalfOf !== undefined) context.onBehalfOf = request.agent.onBehalfOf;
 
-    const principal = { type: PRINCIPAL_TYPE, id: request.agent.id };
+    const evaluation = this.evaluationOf(verb);
     const resource = { type, id: request.resource.id };
-    const answer = cedar.statefulIsAuthorized({
-      principal,
+    return {
+      principal: { type: PRINCIPAL_TYPE, id: request.agent.id },
       action: { type: ACTION_TYPE, id: verb },
       resource,
       context,
       // The Agent entity is left out: it has no attributes or parents, and Cedar treats an absent
       // entity exactly so. Each entity costs parsing time on every request.
-      entities: [{ uid: resource, attrs, parents: [] }],
-      preparsedSchemaName: evaluation.schemaName,
+      entities: [{ uid: resource, attrs, parents: [] }, ...evaluation.actionEntities],
       preparsedPolicySetId: evaluation.setId,
-      validateRequest: true,
-    });
-    if (answer.type === 'failure') {
-      // The checks above mirror the schema, so this is not expected; it is still answered, not thrown
-      // (and `invalid` is never evaluated, so a request Cedar refuses cannot be allowed).
-      return invalid(`the policy engine refused the request: ${answer.errors.map((e) => e.message).join('; ')}`);
-    }
-    return this.interpret(request, answer.response);
+      validateRequest: false,
+    };
+  }
+}
+
+/**
+ * The decision for Cedar's answer to a request (DESIGN.md decision 2): deny if Cedar denies (or a guarding
+ * policy could not be evaluated); else approval by the strictest `@approval` among the determining
+ * permits; else allow. Exported for the differential test, which applies it to the plain Cedar call.
+ */
+export function decisionFromResponse(request: ActionRequest, response: cedar.Response, policyById: ReadonlyMap<string, LoadedPolicy>): PolicyDecision {
+  const verb = request.action;
+  // Cedar skips a policy whose evaluation errors. For a forbid or an approval policy that would fail
+  // open, so such an error denies the request instead. (Strict validation makes these errors rare:
+  // they need e.g. an integer overflow.) An erroring plain permit just does not permit, as in Cedar.
+  const failedGuard = response.diagnostics.errors.filter((error) => {
+    const policy = policyById.get(error.policyId);
+    return policy === undefined || policy.effect === 'forbid' || policy.approval !== undefined;
+  });
+  if (failedGuard.length > 0) {
+    const ids = failedGuard.map((error) => error.policyId);
+    const details = failedGuard.map((error) => `policy ${error.policyId}: ${error.error.message}`).join('; ');
+    return { kind: 'deny', policyIds: ids, reason: `denied because a guarding policy could not be evaluated (${details})` };
   }
 
-  private interpret(request: ActionRequest, response: cedar.Response): PolicyDecision {
-    const verb = request.action;
-    // Cedar skips a policy whose evaluation errors. For a forbid or an approval policy that would fail
-    // open, so such an error denies the request instead. (Strict validation makes these errors rare:
-    // they need e.g. an integer overflow.) An erroring plain permit just does not permit, as in Cedar.
-    const failedGuard = response.diagnostics.errors.filter((error) => {
-      const policy = this.policyById.get(error.policyId);
-      return policy === undefined || policy.effect === 'forbid' || policy.approval !== undefined;
-    });
-    if (failedGuard.length > 0) {
-      const ids = failedGuard.map((error) => error.policyId);
-      const details = failedGuard.map((error) => `policy ${error.policyId}: ${error.error.message}`).join('; ');
-      return { kind: 'deny', policyIds: ids, reason: `denied because a guarding policy could not be evaluated (${details})` };
+  const determining = [...response.diagnostics.reason].sort();
+  if (response.decision === 'deny') {
+    if (determining.length === 0) {
+      return { kind: 'deny', policyIds: [], reason: `no policy permits ${verb} on ${request.resource.type} in ${request.environment}` };
     }
-
-    const determining = [...response.diagnostics.reason].sort();
-    if (response.decision === 'deny') {
-      if (determining.length === 0) {
-        return { kind: 'deny', policyIds: [], reason: `no policy permits ${verb} on ${request.resource.type} in ${request.environment}` };
-      }
-      return { kind: 'deny', policyIds: determining, reason: `forbidden by ${policyList(determining)}` };
-    }
-
-    const approvals = determining
-      .map((id) => ({ id, approval: this.policyById.get(id)?.approval }))
-      .filter((p): p is { id: string; approval: ApprovalRequirement } => p.approval !== undefined)
-      .sort((a, b) => compareStrictness(a.approval, b.approval) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const strictest = approvals[0];
-    // Every permit that applies may shorten how long the permission lasts; none lengthens it past the shortest.
-    const validity = shortestValidity(determining.map((id) => this.policyById.get(id)?.validity));
-    if (strictest === undefined) {
-      return { kind: 'allow', policyIds: determining, reason: `permitted by ${policyList(determining)}`, validity };
-    }
-    const approvalIds = approvals.map((p) => p.id);
-    const policyIds = [...approvalIds, ...determining.filter((id) => !approvalIds.includes(id))];
-    const { approvers, quorum, escalate } = strictest.approval;
-    const reason =
-      `needs ${quorum} approval${quorum === 1 ? '' : 's'} from ${approvers} within ${describeDuration(strictest.approval.timeoutSeconds)}` +
-      (escalate !== undefined ? `, escalating to ${escalate}` : '') +
-      ` (${policyList([strictest.id])}` +
-      (approvals.length > 1 ? `, the strictest of ${approvals.length} that apply)` : ')');
-    return { kind: 'approval', policyIds, reason, approval: { ...strictest.approval }, validity };
+    return { kind: 'deny', policyIds: determining, reason: `forbidden by ${policyList(determining)}` };
   }
+
+  const approvals = determining
+    .map((id) => ({ id, approval: policyById.get(id)?.approval }))
+    .filter((p): p is { id: string; approval: ApprovalRequirement } => p.approval !== undefined)
+    .sort((a, b) => compareStrictness(a.approval, b.approval) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const strictest = approvals[0];
+  // Every permit that applies may shorten how long the permission lasts; none lengthens it past the shortest.
+  const validity = shortestValidity(determining.map((id) => policyById.get(id)?.validity));
+  if (strictest === undefined) {
+    return { kind: 'allow', policyIds: determining, reason: `permitted by ${policyList(determining)}`, validity };
+  }
+  const approvalIds = approvals.map((p) => p.id);
+  const policyIds = [...approvalIds, ...determining.filter((id) => !approvalIds.includes(id))];
+  const { approvers, quorum, escalate } = strictest.approval;
+  const reason =
+    `needs ${quorum} approval${quorum === 1 ? '' : 's'} from ${approvers} within ${describeDuration(strictest.approval.timeoutSeconds)}` +
+    (escalate !== undefined ? `, escalating to ${escalate}` : '') +
+    ` (${policyList([strictest.id])}` +
+    (approvals.length > 1 ? `, the strictest of ${approvals.length} that apply)` : ')');
+  return { kind: 'approval', policyIds, reason, approval: { ...strictest.approval }, validity };
 }
 
 function invalid(reason: string): PolicyDecision {
@@ -314,17 +376,6 @@ function expectSuccess(answer: cedar.CheckParseAnswer, where: string, what: stri
 // ---------------------------------------------------------------------------------------------------
 // Compilation: schema model, policy metadata, validation. Every problem is collected, then thrown once.
 
-interface Compiled {
-  /** The schema in Cedar's JSON format (`schemaToJson`), to cut per-verb schemas from. */
-  schemaJson: cedar.SchemaJson<string>;
-  policies: LoadedPolicy[];
-  texts: Record<string, string>;
-  warnings: string[];
-  verbs: Map<string, string[]>;
-  resourceTypes: Map<string, ResourceType>;
-  environments: string[];
-}
-
 interface Located {
   file: string;
   text: string;
@@ -340,7 +391,13 @@ type NamespaceJson = {
   actions: Record<string, { appliesTo?: { resourceTypes: string[]; principalTypes: string[]; context?: SchemaTypeJson }; memberOf?: Array<{ id: string; type?: string }> }>;
 };
 
-function compile(source: PolicySource, where: string): Compiled {
+/**
+ * Parses the schema and policies, checks them (the schema's shape, every annotation, unique ids) and
+ * validates the policies against the schema in strict mode; returns the form the engine runs from, which
+ * can be written as JSON (the evaluate-action bundle carries it, so its cold start skips all of this).
+ * Throws `PolicyLoadError` listing every problem.
+ */
+export function preparePolicies(source: PolicySource, where = 'the given policy source'): PreparedPolicies {
   const schemaFile = source.schema.file;
   const problems: string[] = [];
 
@@ -423,6 +480,7 @@ function compile(source: PolicySource, where: string): Compiled {
   // --- the policies: split, read annotations and action scope, check ids
   const policies: LoadedPolicy[] = [];
   const texts: Record<string, string> = {};
+  const policyJson: Record<string, cedar.PolicyJson> = {};
   const located = new Map<string, Located>();
   for (const file of source.policies) {
     const parts = cedar.policySetTextToParts(file.text);
@@ -457,6 +515,7 @@ function compile(source: PolicySource, where: string): Compiled {
       }
       located.set(annotations.id, { file: file.file, text, offset, line });
       texts[annotations.id] = text;
+      policyJson[annotations.id] = json.json;
       const policy: LoadedPolicy = {
         id: annotations.id,
         file: file.file,
@@ -492,61 +551,18 @@ function compile(source: PolicySource, where: string): Compiled {
   for (const item of validation.otherWarnings) warnings.push(describeCedarError(item));
   if (problems.length > 0) throw new PolicyLoadError(where, [...new Set(problems)]);
 
-  const schemaJson = cedar.schemaToJson(source.schema.text);
-  if (schemaJson.type === 'failure') throw new PolicyLoadError(where, schemaJson.errors.map((error) => `${schemaFile}: ${describeCedarError(error)}`));
-  return { schemaJson: schemaJson.json, policies, texts, warnings: [...new Set(warnings)], verbs, resourceTypes, environments: [...environments] };
-}
-
-/**
- * The part of the schema a request for `verb` needs: the verb, its action groups (without their own
- * appliesTo, which could name other types), every common type, and the entity types reachable from the
- * verb's principal and resource types and from the common types, through parents and attribute types.
- */
-function schemaForVerb(schema: cedar.SchemaJson<string>, verb: string): cedar.SchemaJson<string> {
-  const namespace = schema[''] as cedar.NamespaceDefinition<string>;
-  const action = namespace.actions[verb] as cedar.ActionType<string>;
-  const actions: Record<string, cedar.ActionType<string>> = { [verb]: action };
-  const pendingActions = (action.memberOf ?? []).map((m) => m.id);
-  for (let next = pendingActions.pop(); next !== undefined; next = pendingActions.pop()) {
-    const group = namespace.actions[next];
-    if (group === undefined || actions[next] !== undefined) continue;
-    actions[next] = group.memberOf === undefined ? {} : { memberOf: group.memberOf };
-    pendingActions.push(...group.memberOf?.map((m) => m.id) ?? []);
-  }
-
-  const commonTypes = namespace.commonTypes ?? {};
-  const entityTypes: Record<string, cedar.EntityType<string>> = {};
-  const pendingTypes = [...(action.appliesTo?.principalTypes ?? []), ...(action.appliesTo?.resourceTypes ?? [])];
-  const seenCommon = new Set<string>();
-  // Collects every type name mentioned anywhere in a type (over-including is harmless).
-  const namesIn = (value: unknown): void => {
-    if (Array.isArray(value)) return value.forEach(namesIn);
-    if (typeof value !== 'object' || value === null) return;
-    for (const [key, inner] of Object.entries(value)) {
-      if (key === 'name' && typeof inner === 'string') {
-        if (commonTypes[inner] === undefined) {
-          pendingTypes.push(inner);
-        } else if (!seenCommon.has(inner)) {
-          seenCommon.add(inner);
-          namesIn(commonTypes[inner]);
-        }
-      } else namesIn(inner);
-    }
+  return {
+    format: PREPARED_POLICIES_FORMAT,
+    cedarVersion: cedar.getCedarVersion(),
+    sourceSha256: policySourceSha256(source),
+    policies,
+    policyJson,
+    warnings: [...new Set(warnings)],
+    verbs: [...verbs],
+    actionParents: Object.fromEntries(parentsOf),
+    resourceTypes: [...resourceTypes].map(([name, type]) => [name, [...type.attributes]]),
+    environments: [...environments],
   };
-  // Every common type is kept, so every entity type they name is needed too (e.g. the context's Environment).
-  for (const name of Object.keys(commonTypes)) {
-    if (seenCommon.has(name)) continue;
-    seenCommon.add(name);
-    namesIn(commonTypes[name]);
-  }
-  for (let next = pendingTypes.pop(); next !== undefined; next = pendingTypes.pop()) {
-    const entity = namespace.entityTypes[next];
-    if (entity === undefined || entityTypes[next] !== undefined) continue;
-    entityTypes[next] = entity;
-    if ('memberOfTypes' in entity) pendingTypes.push(...(entity.memberOfTypes ?? []));
-    namesIn(entity);
-  }
-  return { '': { commonTypes, entityTypes, actions } };
 }
 
 /** The verbs a policy's action scope can match, expanding action groups through the schema's memberOf. */

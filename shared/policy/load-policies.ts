@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,4 +70,17 @@ export function loadPolicySource(policyDir?: string): PolicySource {
   if (policies.length === 0) problems.push(`no *${POLICY_FILE_SUFFIX} policy files; without policies every request would be denied`);
   if (problems.length > 0 || schema === undefined) throw new PolicyLoadError(dir, problems);
   return { schema, policies };
+}
+
+/**
+ * SHA-256 (hex) over the schema and every policy file, names and texts, in order: ties a prepared form
+ * to the exact sources it was made from.
+ */
+export function policySourceSha256(source: PolicySource): string {
+  const hash = createHash('sha256');
+  for (const file of [source.schema, ...source.policies]) {
+    hash.update(`${file.file.length}:${file.file}${Buffer.byteLength(file.text)}:`);
+    hash.update(file.text);
+  }
+  return hash.digest('hex');
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { validateActionRequested, type ActionRequest } from '../domain/contract.js';
 import type { PolicyDecision } from '../domain/decision.js';
 import type { PolicyEngine } from '../ports/index.js';

@@ -40,6 +40,12 @@ export interface RequestState {
   outcomePublishedAt: string | null;
   /** The agent's report of the act, once a consistent one was recorded (issue 12). */
   execution: ExecutionSummary | null;
+  /**
+   * The request's event count as read with it, where the store keeps one: the next event's write
+   * starts from it instead of reading it again (a stale one fails that write's condition, which reads
+   * again and retries). @default absent: the write reads it
+   */
+  eventSeq?: number;
 }
 
 export interface ReviewSnapshot {
@@ -111,6 +117,8 @@ export interface OutcomeWrite {
   reviewers: ReviewerVote[];
   decidedAt: string;
   at: string;
+  /** `RequestState.eventSeq` of the request as read, if the store gave one. */
+  eventSeq?: number;
 }
 
 /** Reviews, votes and refusals, on the decision table next to the request they are about. */
@@ -120,7 +128,8 @@ export interface ReviewStore {
    * Throws `ReviewStoreError` when no such request was recorded.
    */
   openReview(input: OpenReviewInput): Promise<OpenReviewResult>;
-  getReview(reviewId: string): Promise<ReviewSnapshot | undefined>;
+  /** `actionId`, when the caller knows it, lets the store read the review, request and votes at once. */
+  getReview(reviewId: string, actionId?: string): Promise<ReviewSnapshot | undefined>;
   /** The request, and its review once one was opened. */
   getByAction(actionId: string): Promise<{ request: RequestState; review: ReviewRecord | undefined; votes: ReviewerVote[] } | undefined>;
   /** Keeps the first message posted for a slot; returns the one kept. */

@@ -143,7 +143,7 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
     let callback: CallbackResult | 'failed' | null = null;
     // Read after the write: if the workflow moved to a new phase meanwhile, this holds its token,
     // and if the phase stored its token after this read, it sees the closed request itself.
-    const after = (await deps.store.getReview(input.reviewId)) ?? snapshot;
+    const after = (await deps.store.getReview(input.reviewId, review.actionId)) ?? snapshot;
     if (judgement.closes !== null) {
       try {
         callback = await resumeWorkflow(deps.callbacks, after.review.taskToken, judgement.closes);

@@ -121,6 +121,7 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
     reviewers: request.reviewers,
     decidedAt: record.decidedAt ?? now,
     at: now,
+    ...(request.eventSeq === undefined ? {} : { eventSeq: request.eventSeq }),
   });
 
   const decision: ActionDecidedDetail = { ...decidedDetailOf(record), reviewers: request.reviewers };

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiResponse } from '../api/decision-api.js';
 import { ADAPTIVE_CARD_CONTENT_TYPE, APPROVE_VERB, DENY_REASON_REQUIRED, DENY_VERB, reviewCard, type CardNotice } from '../teams/card.js';
 import { BotFrameworkTokenVerifier } from '../teams/verify-token.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiResponse } from '../api/decision-api.js';
 import { matchActionRoute } from '../api/action-route.js';
 import type { RefusalRule } from '../domain/review.js';

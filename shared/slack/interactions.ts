@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   APPROVE_ACTION_ID,
   DENY_ACTION_ID,

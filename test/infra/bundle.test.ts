@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -9,13 +9,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/constructs/house-function.js';
 import { CountersignStack } from '../../infra/countersign-stack.js';
 import { ENV } from '../../shared/config.js';
+import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
+import { PREPARED_POLICIES_FILE, type PreparedPolicies } from '../../shared/policy/prepared-policies.js';
 import { cdkJsonContext } from '../support/cdk-app.js';
 
 /**
  * The one infra test that bundles for real (local esbuild): the evaluate-action asset must carry the Cedar
  * policies and cedar-wasm's .wasm binary, the review functions' assets the approver directory, and each
  * bundled module must load in a bare directory (no node_modules to fall back on), which compiles the wasm,
- * parses the policies and reads the directory at module scope.
+ * loads the prepared policies (checked against the shipped sources) and reads the directory at module scope.
  */
 
 type Fn = { Properties: { Code: { S3Key: string }; Handler: string; Environment: { Variables: Record<string, unknown> } } };
@@ -37,7 +39,7 @@ function synthWithBundling() {
   const fnOf = (service: string) =>
     Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: service } } } }))[0] as Fn;
   const assetOf = (fn: Fn) => join(outdir, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
-  return { fnOf, assetOf };
+  return { template, fnOf, assetOf };
 }
 
 /** Copies an asset to a directory outside the repository and imports its index.mjs with the function's environment. */
@@ -68,13 +70,21 @@ describe('bundled functions', () => {
 
     const policySources = readdirSync(join(PROJECT_ROOT, 'policies')).filter((f) => f.endsWith('.cedar') || f === 'schema.cedarschema').sort();
     expect(policySources.length).toBeGreaterThan(1);
-    expect(readdirSync(join(asset, 'policies')).sort()).toEqual(policySources);
+    expect(readdirSync(join(asset, 'policies')).sort()).toEqual([...policySources, PREPARED_POLICIES_FILE].sort());
+    // The prepared form is the shipped policies, validated at synth: the same ids, effects and approvals.
+    const prepared = JSON.parse(readFileSync(join(asset, 'policies', PREPARED_POLICIES_FILE), 'utf8')) as PreparedPolicies;
+    expect(prepared.policies).toEqual(new CedarPolicyEngine({ policyDir: join(PROJECT_ROOT, 'policies') }).policies);
     expect(readdirSync(asset).sort()).toEqual(['cedar_wasm_bg.wasm', 'index.mjs', 'index.mjs.map', 'policies']);
 
     const loaded = loadInBareDirectory(asset, evaluate, 'evaluate');
     expect(loaded.stderr).toBe('');
     expect(loaded.stdout.trim()).toBe('handler:function');
     expect(loaded.status).toBe(0);
+
+    // A prepared form that does not match the sources beside it fails the cold start, naming the file.
+    const stale = loadInBareDirectory(asset, evaluate, 'evaluate-stale-prepared', (dir) => appendFileSync(join(dir, 'policies', 'guardrails.cedar'), '\n// edited after synth\n'));
+    expect(stale.status).not.toBe(0);
+    expect(stale.stderr).toContain('not made from the policy files beside it');
 
     const withoutWasm = loadInBareDirectory(asset, evaluate, 'evaluate-without-wasm', (dir) => rmSync(join(dir, 'cedar_wasm_bg.wasm')));
     expect(withoutWasm.status).not.toBe(0);
@@ -87,6 +97,21 @@ describe('bundled functions', () => {
     const api = loadInBareDirectory(apiAsset, decisionApi, 'decision-api');
     expect(api.stderr).toBe('');
     expect(api.stdout.trim()).toBe('handler:function');
+  });
+});
+
+describe('bundle sizes', () => {
+  // Sizes, not timings (those are in npm run bench): an import that drags a library in whole (zod through
+  // `import { z }`, the Powertools parser, the X-Ray SDK on the decision API) shows here.
+  it('every function\'s index.mjs stays under 1 MB, and the decision API (one GetItem) under 400 KB', { timeout: 240_000 }, () => {
+    const { template, assetOf } = bundle();
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Fn[];
+    expect(functions.length).toBeGreaterThan(10);
+    for (const fn of functions) {
+      const service = String(fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME);
+      const bytes = statSync(join(assetOf(fn), 'index.mjs')).size;
+      expect(bytes, service).toBeLessThan(service === 'decision-api' ? 400 * 1024 : 1024 * 1024);
+    }
   });
 });
 

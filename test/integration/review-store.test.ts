@@ -124,6 +124,22 @@ describe('review store on DynamoDB Local', () => {
     expect(items.find((i) => i.sk === 'REQUEST')?.eventSeq).toBe(events.length);
   });
 
+  it('starts a vote and an outcome from the event count read with the request, and reads it again when another event came since', async () => {
+    const t = await opened(SECURITY_QUORUM_2, {});
+    const stale = await store.getReview(t.reviewId, t.input.actionId);
+    expect(stale?.request.eventSeq).toBe(3);
+    const at = new Date().toISOString();
+    // Another event lands after the snapshot was read: the snapshot's count (3) is now one behind.
+    await store.recordRefusal({ request: stale!.request.record, reviewId: t.reviewId, reviewerId: 'mallory', slackUserId: 'U0MALLORY', vote: 'approve', rule: 'not_in_approver_group', message: 'not an approver', at });
+    const vote = { id: 'erin', vote: 'approve' as const, at };
+    expect(await store.recordVote({ snapshot: stale!, vote, slackUserId: 'U0ERIN', closing: null })).toEqual({ status: 'retry' });
+    // castVote reads again and records the vote as event 5; the outcome, handed a stale count (3), reads again too: event 6.
+    expect((await castVote(click(t.reviewId, 'U0ERIN'), t.deps)).status).toBe('recorded');
+    expect(await store.recordOutcome({ request: stale!.request.record, reviewId: t.reviewId, workflowOutcome: 'expired', outcome: 'pending', reason: 'test', reviewers: [], decidedAt: at, at, eventSeq: 3 })).toBe(true);
+    const events = (await t.items()).filter((i) => i.kind === 'event');
+    expect(Object.fromEntries(events.map((i) => [i.eventType as string, i.requestSeq as number]))).toEqual({ requested: 1, decided: 2, review_requested: 3, vote_refused: 4, vote: 5, outcome: 6 });
+  });
+
   it('numbers on a request recorded before numbering existed: its events are counted once, then eventSeq moves', async () => {
     const { PutItemCommand } = await import('@aws-sdk/client-dynamodb');
     const { marshall } = await import('@aws-sdk/util-dynamodb');

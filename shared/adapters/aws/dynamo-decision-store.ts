@@ -13,7 +13,7 @@ import { canonicalJson } from '../../domain/canonical-json.js';
 import type { ActionRequest } from '../../domain/contract.js';
 import type { DecisionView, ReviewerVote } from '../../domain/decision.js';
 import type { ExecutionSummary } from '../../domain/execution.js';
-import { decidedDetailOf } from '../../domain/intake.js';
+import { decidedDetailOf } from '../../domain/decision.js';
 import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
 
 /**
@@ -263,9 +263,12 @@ export async function appendRequestEvent(
   pause: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   /** More of the request item to set in the same transaction (e.g. its `execution`). */
   requestFields: Record<string, unknown> = {},
+  /** The request's `eventSeq` as the caller read it: the first attempt starts from it instead of reading it. */
+  knownEventSeq?: number,
 ): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
-    const seen = await currentEventSeq(client, tableName, key);
+    const hinted = attempt === 1 && knownEventSeq !== undefined;
+    const seen = hinted ? { seq: knownEventSeq, stored: true } : await currentEventSeq(client, tableName, key);
     const update = withRequestFields(eventSeqUpdate(tableName, key, seen), requestFields);
     try {
       await client.send(new TransactWriteItemsCommand({
@@ -286,7 +289,8 @@ export async function appendRequestEvent(
       if (eventReason?.Code === 'ConditionalCheckFailed') return false;
       const racing = requestReason?.Code === 'ConditionalCheckFailed' || [eventReason?.Code, requestReason?.Code].includes('TransactionConflict');
       if (racing && attempt < MAX_EVENT_APPEND_ATTEMPTS) {
-        await pause(Math.random() * 10 * 2 ** Math.min(attempt, 6));
+        // A stale hint is no race with another writer: read the count and try again at once.
+        if (!hinted) await pause(Math.random() * 10 * 2 ** Math.min(attempt, 6));
         continue;
       }
       throw new DecisionStoreError(`adding event ${String(item.sk)} to request ${key} was cancelled (${(error.CancellationReasons ?? []).map((r) => r.Code).join(', ')}) after ${attempt} attempt(s)`, { cause: error });

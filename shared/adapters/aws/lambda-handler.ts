@@ -5,7 +5,11 @@ import type { Context } from 'aws-lambda';
 
 export interface HandlerTools {
   logger: Logger;
-  tracer: Tracer;
+  /**
+   * @default - no handler subsegment (Lambda's active tracing still records the invocation); the decision
+   * API leaves the X-Ray SDK out of its bundle, which would be a third of it
+   */
+  tracer?: Tracer;
   /** @default - the handler publishes no metrics */
   metrics?: Metrics;
 }
@@ -20,21 +24,22 @@ export interface HandlerTools {
 export function instrumented<E, R>(tools: HandlerTools, handler: (event: E, context: Context) => Promise<R>): (event: E, context: Context) => Promise<R> {
   return async (event, context) => {
     tools.logger.addContext(context);
-    const segment = tools.tracer.isTracingEnabled() ? tools.tracer.getSegment() : undefined;
+    const tracer = tools.tracer;
+    const segment = tracer?.isTracingEnabled() === true ? tracer.getSegment() : undefined;
     const subsegment = segment?.addNewSubsegment(`## ${process.env._HANDLER ?? 'index.handler'}`);
-    if (subsegment !== undefined) {
-      tools.tracer.setSegment(subsegment);
-      tools.tracer.annotateColdStart();
-      tools.tracer.addServiceNameAnnotation();
+    if (tracer !== undefined && subsegment !== undefined) {
+      tracer.setSegment(subsegment);
+      tracer.annotateColdStart();
+      tracer.addServiceNameAnnotation();
     }
     try {
       return await handler(event, context);
     } catch (error) {
-      if (subsegment !== undefined) tools.tracer.addErrorAsMetadata(error as Error);
+      if (subsegment !== undefined) tracer?.addErrorAsMetadata(error as Error);
       throw error;
     } finally {
       subsegment?.close();
-      if (segment !== undefined) tools.tracer.setSegment(segment);
+      if (segment !== undefined) tracer?.setSegment(segment);
       tools.metrics?.publishStoredMetrics();
     }
   };

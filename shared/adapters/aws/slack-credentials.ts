@@ -1,5 +1,5 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, ENV, type SlackConfig } from '../../config.js';
 
 export interface SlackCredentials {

@@ -1,5 +1,5 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, type TeamsConfig } from '../../config.js';
 import type { Directory } from '../../domain/directory.js';
 import type { MessageRef, ReviewBoard, ReviewView } from '../../ports/review.js';
