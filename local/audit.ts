@@ -6,6 +6,8 @@ import { LocalAuditSink } from '../shared/adapters/local/local-audit-sink.js';
 import { Ed25519Signer } from '../shared/adapters/local/ed25519-signer.js';
 import { DynamoChainStore } from '../shared/adapters/aws/dynamo-chain-store.js';
 import { publishPublicKey, writeDigestsUpTo, type DigestDeps } from '../shared/audit/digest.js';
+import { compactClosedHours, listedByDigests } from '../shared/audit/columnar.js';
+import { DuckDbColumnarEngine } from '../shared/adapters/local/duckdb-columnar-engine.js';
 import { readLocalFailures } from '../shared/audit/failures.js';
 import { redriveFailures } from '../shared/audit/redrive.js';
 import { describeStatement, reconcileAndRecord } from '../shared/audit/reconcile.js';
@@ -55,6 +57,8 @@ export interface LocalAudit {
   writeDigests(includeCurrentHour?: boolean): Promise<string[]>;
   /** Writes what went to the failure file into the log (at start, and before each hourly digest). */
   redrive(): Promise<number>;
+  /** Copies the closed, digested hours not yet copied to the columnar (Parquet) copy; the hourly timer and the start call it. */
+  compact(): Promise<string[]>;
   /** Drains the poller, then writes the digests up to and including the current hour. */
   stop(): Promise<void>;
 }
@@ -147,6 +151,19 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
     return run;
   };
 
+  // The columnar copy: after the digests, so that the hours it copies are signed.
+  const columnarEngine = new DuckDbColumnarEngine();
+  const compact = (): Promise<string[]> => {
+    const run = digestQueue.then(async () => {
+      const result = await compactClosedHours({ store: sink, engine: columnarEngine, retainUntil }, await listedByDigests(sink), new Date());
+      if (result.written.length > 0) log.step('columnar', 'audit', `${result.records} record(s) of ${result.written.length} closed hour(s) copied to Parquet (${result.written.at(-1)})`, 'dim');
+      for (const why of result.refused) log.error(`audit columnar copy: ${why}`);
+      return result.written;
+    });
+    digestQueue = run.catch(() => undefined);
+    return run;
+  };
+
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const scheduleNextHour = () => {
@@ -157,6 +174,7 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
     timer = setTimeout(() => {
       redrive().catch((error: unknown) => log.error(`the audit redrive failed: ${(error as Error).message}`));
       writeDigests().catch((error: unknown) => log.error(`the hourly audit digest failed: ${(error as Error).message}`)).finally(scheduleNextHour);
+      compact().catch((error: unknown) => log.error(`the hourly columnar copy failed: ${(error as Error).message}; it is tried again at the next hour`));
     }, delay);
     timer.unref();
   };
@@ -167,6 +185,8 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
   await writeDigests().catch((error: unknown) => log.warn(`audit digests of past hours not written: ${(error as Error).message}`));
   poller.start();
   scheduleNextHour();
+  // Hours closed while the stack was not running: copied in the background (queries read NDJSON until then).
+  compact().catch((error: unknown) => log.warn(`the columnar copy at start failed: ${(error as Error).message}; it is tried again at the next hour`));
 
   let stopping: Promise<void> | undefined;
   return {
@@ -174,6 +194,7 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
     poller,
     writeDigests,
     redrive,
+    compact,
     stop: () => {
       stopping ??= (async () => {
         stopped = true;

@@ -29,6 +29,7 @@ import { getIfExists, PUBLIC_KEY_OBJECT, type AuditObjectReader } from '../share
 import { AuditQueryError, formatCsv, formatJson, formatTable, openAuditQuery } from '../shared/audit/query.js';
 import { renderSavedQuery, SAVED_QUERIES, savedQuery, SavedQueryError } from '../shared/audit/queries.js';
 import { S3AuditSink } from '../shared/adapters/aws/s3-audit-sink.js';
+import { DuckDbColumnarEngine } from '../shared/adapters/local/duckdb-columnar-engine.js';
 import { FailureEntryError, readLocalFailures, readS3Failures, type FailedBatch } from '../shared/audit/failures.js';
 import { AUDIT_FAILURES_FILE, DEFAULT_LOCAL_AUDIT_DIR, LOCAL_KEYS_DIR, openLocalAuditLog, openS3AuditLog } from '../shared/audit/verify-sources.js';
 import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLog, type VerifyProgress } from '../shared/audit/verify.js';
@@ -222,6 +223,7 @@ async function verifyCommand(args: Args): Promise<number> {
   if (maxDigestAgeHours !== undefined && !(Number.isInteger(maxDigestAgeHours) && maxDigestAgeHours >= 0)) throw new UsageError(`--max-digest-age takes a whole number of hours, not "${ageText}"`);
   const report = await verifyAuditLog({
     sink, publicKeyPem: anchor.publicKeyPem, anchorSource: anchor.source, ...(maxDigestAgeHours === undefined ? {} : { maxDigestAgeHours }), ...(failures === undefined ? {} : { failures }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
+    columnar: new DuckDbColumnarEngine(),
   });
   let reconciled: string | undefined;
   if (reconcile) {

@@ -18,6 +18,8 @@
  */
 export const AUDIT_PREFIX = 'audit/';
 export const DIGEST_PREFIX = 'digests/';
+/** The columnar (Parquet) copy of closed hours: columnar.ts. */
+export const COLUMNAR_PREFIX = 'columnar/';
 export const GENESIS_HASH = '0'.repeat(64);
 /** The chain of redriven records of a shard: `late.<shard>` (format above). */
 export const LATE_CHAIN_PREFIX = 'late.';

@@ -81,15 +81,18 @@ export const MAX_OBJECT_CONTENT_BYTES = 64 * 1024 * 1024;
 
 /** The uncompressed text of an object; throws (naming why) when it is not gzip or too large. */
 export function objectText(body: Uint8Array): string {
-  let content: Buffer;
+  return objectContent(body).toString('utf8');
+}
+
+/** The uncompressed bytes of an object (what digests hash); throws (naming why) when it is not gzip or too large. */
+export function objectContent(body: Uint8Array): Buffer {
   try {
-    content = gunzipSync(body, { maxOutputLength: MAX_OBJECT_CONTENT_BYTES });
+    return gunzipSync(body, { maxOutputLength: MAX_OBJECT_CONTENT_BYTES });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) throw new AuditObjectError(`holds more than ${MAX_OBJECT_CONTENT_BYTES} bytes uncompressed, more than any batch the writer makes`);
     throw new AuditObjectError(`cannot be decompressed (${e.message})`);
   }
-  return content.toString('utf8');
 }
 
 /** The records of a stored object (gzip NDJSON). */

@@ -2,8 +2,10 @@
  * `audit query`: DuckDB over the local log's NDJSON.gz objects, as the table `audit_events` with
  * exactly the columns of AUDIT_COLUMNS, then the partitions `dt` and `hour` (the Glue table's).
  */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { parseColumnarKey, readManifests } from './columnar.js';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME } from './format.js';
 
@@ -14,7 +16,12 @@ export class AuditQueryError extends Error {
   }
 }
 
-const DUCKDB_TYPES = { string: 'VARCHAR', 'array<string>': 'VARCHAR[]', timestamp: 'TIMESTAMP', bigint: 'BIGINT' } as const;
+export const DUCKDB_TYPES = { string: 'VARCHAR', 'array<string>': 'VARCHAR[]', timestamp: 'TIMESTAMP', bigint: 'BIGINT' } as const;
+
+/** The `columns` argument of DuckDB's read_json for audit objects: every table column, typed (no sampling). */
+export function ndjsonColumnsArgument(): string {
+  return `{${AUDIT_COLUMNS.map((c) => `${quote(c.name)}: ${quote(DUCKDB_TYPES[c.type])}`).join(', ')}}`;
+}
 
 export interface QueryResult {
   columns: string[];
@@ -40,40 +47,105 @@ async function hasObjects(dir: string): Promise<boolean> {
   return false;
 }
 
-function quote(text: string): string {
+export function quote(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
+/** Every `.ndjson.gz` object file under the log's `audit/` folder (not version stores, not dot folders). */
+async function objectFiles(dir: string): Promise<string[]> {
+  const root = join(dir, AUDIT_PREFIX);
+  let names: string[];
+  try {
+    names = await readdir(root, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return names.filter((name) => name.endsWith('.ndjson.gz') && !name.split(sep).some((part) => part.startsWith('.') || part.endsWith('.versions'))).map((name) => join(root, name)).sort();
+}
+
+/** The columnar copy's parts whose Parquet file is there: the files, and the objects they hold (local paths). */
+async function columnarParts(dir: string): Promise<{ parquet: string[]; covered: Set<string> }> {
+  const store = new LocalColumnarReader(dir);
+  const parquet: string[] = [];
+  const covered = new Set<string>();
+  for (const { key, manifest } of await readManifests(store)) {
+    // Only the manifest's own sibling file: a manifest is read before anyone verified it, and a key
+    // with `..` must not point a query at a file outside the log.
+    if (manifest.parquet.key !== key.replace(/\.manifest\.json$/, '.parquet') || parseColumnarKey(manifest.parquet.key)?.kind !== 'parquet') continue;
+    const path = join(dir, ...manifest.parquet.key.split('/'));
+    if (!existsSync(path)) continue;
+    parquet.push(path);
+    for (const source of manifest.sources) covered.add(join(dir, ...source.key.split('/')));
+  }
+  return { parquet: parquet.sort(), covered };
+}
+
+/** Just enough of a store over the local bucket directory to read the manifests (no sidecars under columnar/). */
+class LocalColumnarReader {
+  constructor(private readonly dir: string) {}
+  async getObject(key: string): Promise<Uint8Array | undefined> {
+    return readFile(join(this.dir, ...key.split('/')));
+  }
+  async list(prefix: string): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.dir, prefix), { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    return names.filter((name) => name.endsWith('.manifest.json')).map((name) => `${prefix}${name.split(sep).join('/')}`);
+  }
+}
+
+export interface AuditEventsOptions {
+  /** Each row also carries `object_key`: the key of the object that holds it, relative to `dir` (as in the bucket). */
+  objectKeys?: boolean;
+  /** Read the Parquet copy where it exists (columnar.ts). @default true */
+  columnar?: boolean;
+}
+
 /**
- * The `audit_events` definition over a log directory (a view) or, for an empty log, an empty table.
- * With `objectKeys`, each row also carries
- * `object_key`: the key of the object that holds it, relative to `dir` (as in the bucket).
+ * The `audit_events` definition over a log directory (a view) or, for an empty log, an empty table:
+ * the columnar copy's Parquet files for the objects they hold, and every other object as NDJSON.
  */
-export async function defineAuditEvents(connection: DuckDBConnection, dir: string, options: { objectKeys?: boolean } = {}): Promise<void> {
+export async function defineAuditEvents(connection: DuckDBConnection, dir: string, options: AuditEventsOptions = {}): Promise<void> {
   const columns = AUDIT_COLUMNS.map((c) => `${c.name} ${DUCKDB_TYPES[c.type]}`);
   const partitions = AUDIT_PARTITIONS.map((p) => `${p.name} VARCHAR`);
   const keyColumn = options.objectKeys === true ? ['object_key VARCHAR'] : [];
-  if (!(await hasObjects(join(dir, AUDIT_PREFIX)))) {
+  const parts = options.columnar === false ? { parquet: [], covered: new Set<string>() } : await columnarParts(dir);
+  if (parts.parquet.length === 0 && !(await hasObjects(join(dir, AUDIT_PREFIX)))) {
     await connection.run(`CREATE OR REPLACE TABLE ${AUDIT_TABLE_NAME} (${[...columns, ...partitions, ...keyColumn].join(', ')})`);
     return;
   }
-  const glob = join(dir, AUDIT_PREFIX, 'dt=*', 'hour=*', 'shard=*', '*.ndjson.gz');
-  const types = AUDIT_COLUMNS.map((c) => `${quote(c.name)}: ${quote(DUCKDB_TYPES[c.type])}`).join(', ');
   const root = quote(join(dir, '/'));
   const objectKey = options.objectKeys === true ? [`CASE WHEN starts_with(filename, ${root}) THEN substr(filename, length(${root}) + 1) ELSE filename END AS object_key`] : [];
-  const names = [...AUDIT_COLUMNS.map((c) => c.name), ...AUDIT_PARTITIONS.map((p) => p.name), ...objectKey].join(', ');
-  // Explicit columns: no sampling, and the `shard=` folder does not become a column.
-  await connection.run(`CREATE OR REPLACE VIEW ${AUDIT_TABLE_NAME} AS SELECT ${names} FROM read_json(${quote(glob)},
-    format = 'newline_delimited', compression = 'gzip', hive_partitioning = true,
-    hive_types = {'dt': 'VARCHAR', 'hour': 'VARCHAR'}, columns = {${types}}${options.objectKeys === true ? ', filename = true' : ''})`);
+  const dataNames = [...AUDIT_COLUMNS.map((c) => c.name), ...AUDIT_PARTITIONS.map((p) => p.name)];
+  const names = [...dataNames, ...objectKey].join(', ');
+  const hive = "hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'hour': 'VARCHAR'}";
+  // Explicit columns: no sampling, and the `shard=` folder does not become a column. Without a copy, one
+  // glob; with one, the objects no part holds, by name.
+  const ndjson = parts.parquet.length === 0
+    ? [quote(join(dir, AUDIT_PREFIX, 'dt=*', 'hour=*', 'shard=*', '*.ndjson.gz'))]
+    : (await objectFiles(dir)).filter((file) => !parts.covered.has(file)).map(quote);
+  const selects: string[] = [];
+  if (parts.parquet.length > 0) {
+    selects.push(`SELECT ${[...dataNames, ...(options.objectKeys === true ? ['object_key'] : [])].join(', ')} FROM read_parquet([${parts.parquet.map(quote).join(', ')}], hive_partitioning = true, hive_types = {'dt': 'VARCHAR'})`);
+  }
+  if (ndjson.length > 0) {
+    selects.push(`SELECT ${names} FROM read_json([${ndjson.join(', ')}],
+    format = 'newline_delimited', compression = 'gzip', ${hive}, columns = ${ndjsonColumnsArgument()}${options.objectKeys === true ? ', filename = true' : ''})`);
+  }
+  await connection.run(`CREATE OR REPLACE VIEW ${AUDIT_TABLE_NAME} AS ${selects.join('\n  UNION ALL\n  ')}`);
 }
 
-export async function openAuditQuery(dir: string): Promise<AuditQueryEngine> {
+export async function openAuditQuery(dir: string, options: { columnar?: boolean } = {}): Promise<AuditQueryEngine> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   // The saved queries' "now" (localtimestamp) is UTC, as in Athena, whatever the machine's zone.
   await connection.run("SET TimeZone = 'UTC'");
-  await defineAuditEvents(connection, dir);
+  await defineAuditEvents(connection, dir, options);
   return {
     async run(sql: string): Promise<QueryResult> {
       let reader;

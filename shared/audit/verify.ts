@@ -10,9 +10,12 @@ import { PemSignatureVerifier, publicKeyFingerprint } from '../ports/signer.js';
 import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
 import type { ObjectVersion } from '../ports/audit.js';
 import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
-import { AUDIT_COLUMNS, AUDIT_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
+import { AUDIT_PREFIX, COLUMNAR_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
 import { comparableRecord, failedEventItems, type FailedBatch, type FailedEventItem } from './failures.js';
-import { objectText } from './object.js';
+import { objectContent } from './object.js';
+import { checkColumnarCopy, type ColumnarProblem } from './columnar.js';
+import type { ColumnarEngine } from '../ports/columnar.js';
+import { canonicalTokens, token, tokenText, tokenValue, type CanonicalTokens } from './canonical-line.js';
 import { describeStatement, readStatement, RECONCILIATION_PREFIX, type ReconciliationStatement } from './reconcile.js';
 import { RequestSequences, type RequestEventFact } from './request-sequence.js';
 
@@ -33,7 +36,8 @@ export type ProblemKind =
   | 'object-unsigned' | 'object-versions' | 'digest-versions' | 'published-key'
   | 'record-unreadable' | 'record-hash' | 'record-chain' | 'record-order' | 'record-shard'
   | 'request-sequence' | 'request-outcome' | 'record-pending-redrive' | 'record-redrive-mismatch'
-  | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra' | 'reconcile-statement';
+  | 'reconcile-missing' | 'reconcile-duplicate' | 'reconcile-extra' | 'reconcile-statement'
+  | ColumnarProblem['kind'];
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -86,6 +90,11 @@ export interface VerifyOptions {
    * log (redriven into `late.<shard>`); one that is not yet is a finding. Undefined: not checked.
    */
   failures?: readonly FailedBatch[];
+  /**
+   * Compares each Parquet file of the columnar copy with its source objects, row for row (DuckDB in
+   * the CLI). Undefined: the manifests are still checked against the digests and the files' hashes.
+   */
+  columnar?: ColumnarEngine;
 }
 
 export interface VerifyReport {
@@ -112,33 +121,14 @@ export interface VerifyReport {
   failureDestination: { batches: number; eventItems: number; pending: number } | null;
   /** The signed reconciliation statements beside the digests: how many, and the newest one's result. */
   reconciliation: { statements: number; newest: string | undefined };
+  /** The columnar (Parquet) copy: parts checked, the records they hold, and whether rows were compared. */
+  columnar: { parts: number; records: number; rowsCompared: boolean };
 }
 
 const MAX_PROBLEMS_PER_OBJECT = 20;
 
-// The record's keys in canonical (UTF-16) order, without `hash`: the fast path of the record hash.
-const RECORD_KEYS = AUDIT_COLUMNS.map((column) => column.name as string).sort();
-const HASHED_KEYS = RECORD_KEYS.filter((key) => key !== 'hash');
-
-/**
- * Canonical JSON of a record without `hash`. Records are flat (strings, nulls, a list of strings),
- * for which JSON.stringify with sorted keys IS canonical JSON; anything else takes the general path.
- */
+/** Canonical JSON of a record without `hash`: the general path (the fast one is canonical-line.ts). */
 function canonicalWithoutHash(record: Record<string, unknown>): string {
-  const keys = Object.keys(record);
-  if (keys.length === RECORD_KEYS.length) {
-    let text = '{';
-    let fast = true;
-    for (const key of HASHED_KEYS) {
-      const value = record[key];
-      if (value === undefined || (typeof value === 'object' && value !== null && !(Array.isArray(value) && value.every((v) => typeof v === 'string')))) {
-        fast = false;
-        break;
-      }
-      text += `${text.length > 1 ? ',' : ''}${JSON.stringify(key)}:${JSON.stringify(value)}`;
-    }
-    if (fast) return `${text}}`;
-  }
   const { hash: _ignored, ...rest } = record;
   return canonicalJson(rest);
 }
@@ -159,23 +149,7 @@ function detach(text: string): string {
 }
 
 const HASH_FIELD = ',"hash":"';
-
-/**
- * A string field of a canonical line, found by text: keys are top-level and in canonical order, and
- * a quote inside a value is always escaped, so `"name":"` is the key. Searches from `from` (or
- * backwards from `before`) to avoid scanning the whole line for each field.
- */
-function textField(line: string, name: string, from: number, before?: number): { value: string; end: number } | undefined {
-  const marker = `"${name}":"`;
-  const at = before === undefined ? line.indexOf(marker, from) : line.lastIndexOf(marker, before);
-  if (at < 0) return undefined;
-  const start = at + marker.length;
-  const end = line.indexOf('"', start);
-  if (end < 0) return undefined;
-  const value = line.slice(start, end);
-  // A value with escapes (or an escaped quote before `end`) takes the general path.
-  return value.includes('\\') ? undefined : { value, end };
-}
+const DIGITS = /^\d+$/;
 
 interface FastRecord {
   hash: string;
@@ -183,64 +157,68 @@ interface FastRecord {
   sequence: string;
   shardId: string;
   eventId: string;
+  fact: RequestEventFact | undefined;
 }
 
 /**
- * The fast path for a line as the writer makes it (canonical JSON): the record without `hash` is the
- * line with `,"hash":"<64 hex>"` cut out, so its hash needs no parse. Anything else (and every
- * mismatch) goes through JSON.parse, which also names what is wrong.
+ * The fast path for a line as the writer makes it (canonical-line.ts): the record without `hash` is
+ * the line with `,"hash":"<64 hex>"` cut out, so its hash is over the bytes already there, with no
+ * parse and no re-serialising. A line that is not canonical, and every mismatch, goes through the
+ * general path, which also names what is wrong.
  */
 function fastRecord(line: string): FastRecord | undefined {
+  const tokens = canonicalTokens(line);
+  if (tokens === undefined) return undefined;
+  const hash = tokenText(token(tokens, 'hash'));
+  const prevHash = tokenText(token(tokens, 'prev_hash'));
+  const sequence = tokenText(token(tokens, 'sequence_number'));
+  const shardId = tokenText(token(tokens, 'shard_id'));
+  const eventId = tokenText(token(tokens, 'event_id'));
+  if (typeof hash !== 'string' || hash.length !== 64 || typeof prevHash !== 'string' || typeof sequence !== 'string' || !DIGITS.test(sequence) || typeof shardId !== 'string' || typeof eventId !== 'string') return undefined;
+  // The first `,"hash":"` is the key: in a canonical line a `"` inside a value is escaped.
   const at = line.indexOf(HASH_FIELD);
   if (at < 0) return undefined;
-  const hash = line.slice(at + HASH_FIELD.length, at + HASH_FIELD.length + 64);
-  if (line.charCodeAt(at + HASH_FIELD.length + 64) !== 34 /* " */) return undefined;
-  const without = line.slice(0, at) + line.slice(at + HASH_FIELD.length + 65);
-  if (sha256(without) !== hash) return undefined;
-  const after = at + HASH_FIELD.length + 65;
-  const eventId = textField(line, 'event_id', 0, at);
-  const prevHash = textField(line, 'prev_hash', after);
-  const sequence = prevHash === undefined ? undefined : textField(line, 'sequence_number', prevHash.end);
-  const shardId = sequence === undefined ? undefined : textField(line, 'shard_id', sequence.end);
-  if (eventId === undefined || prevHash === undefined || sequence === undefined || shardId === undefined || !/^\d+$/.test(sequence.value)) return undefined;
-  // The hash is unkeyed: a matching hash over text that is not JSON proves nothing (the slow path names it).
-  try {
-    JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  return { hash, prevHash: prevHash.value, sequence: sequence.value, shardId: shardId.value, eventId: eventId.value };
+  // Equal to a SHA-256 hex digest: so `hash` is 64 lowercase hex digits, and the cut was exactly the field.
+  if (sha256(line.slice(0, at) + line.slice(at + HASH_FIELD.length + 65)) !== hash) return undefined;
+  return { hash, prevHash, sequence, shardId, eventId, fact: factOfTokens(tokens, eventId) };
 }
 
-/** A nullable field of a canonical line: the raw JSON token (`null`, a number, or a simple string's text). */
-function simpleField(line: string, name: string): { value: string | null } | undefined {
-  const marker = `"${name}":`;
-  const at = line.indexOf(marker);
-  if (at < 0) return undefined;
-  const start = at + marker.length;
-  if (line.startsWith('null', start)) return { value: null };
-  if (line.charCodeAt(start) === 34 /* " */) {
-    const end = line.indexOf('"', start + 1);
-    const value = line.slice(start + 1, end);
-    return end < 0 || value.includes('\\') ? undefined : { value };
+/** The request facts of a canonical line's tokens (request-sequence.ts). */
+function factOfTokens(tokens: CanonicalTokens, eventId: string): RequestEventFact | undefined {
+  const eventType = tokenText(token(tokens, 'event_type'));
+  if (typeof eventType !== 'string') return undefined;
+  const seq = tokenValue(token(tokens, 'request_seq'));
+  const actionId = tokenText(token(tokens, 'action_id'));
+  const outcome = tokenText(token(tokens, 'outcome'));
+  let expiresAt: string | undefined;
+  if (eventType === 'review_requested' || eventType === 'escalated') expiresAt = expiryOf(tokenValue(token(tokens, 'detail')));
+  return {
+    eventId,
+    eventType,
+    actionId: typeof actionId === 'string' ? actionId : null,
+    requestSeq: typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : null,
+    outcome: typeof outcome === 'string' ? outcome : null,
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+  };
+}
+
+/** When a review phase ends: `expiresAt` of a `review_requested` / `escalated` record's detail. */
+function expiryOf(detail: unknown): string | undefined {
+  if (typeof detail !== 'string') return undefined;
+  try {
+    const parsed = JSON.parse(detail) as { expiresAt?: unknown };
+    return typeof parsed.expiresAt === 'string' ? parsed.expiresAt : undefined;
+  } catch {
+    // A detail that is not JSON was altered: the record's hash check names it.
+    return undefined;
   }
-  const match = /^-?\d+/.exec(line.slice(start, start + 24));
-  return match === null ? undefined : { value: match[0] };
 }
 
 /** The request facts of a parsed record (request-sequence.ts). */
 function factOfRecord(record: Record<string, unknown>): RequestEventFact | undefined {
   if (typeof record.event_id !== 'string' || typeof record.event_type !== 'string') return undefined;
   const seq = record.request_seq;
-  let expiresAt: string | undefined;
-  if ((record.event_type === 'review_requested' || record.event_type === 'escalated') && typeof record.detail === 'string') {
-    try {
-      const detail = JSON.parse(record.detail) as { expiresAt?: unknown };
-      if (typeof detail.expiresAt === 'string') expiresAt = detail.expiresAt;
-    } catch {
-      // A detail that is not JSON was altered: the record's hash check names it.
-    }
-  }
+  const expiresAt = record.event_type === 'review_requested' || record.event_type === 'escalated' ? expiryOf(record.detail) : undefined;
   return {
     eventId: record.event_id,
     eventType: record.event_type,
@@ -249,23 +227,6 @@ function factOfRecord(record: Record<string, unknown>): RequestEventFact | undef
     outcome: typeof record.outcome === 'string' ? record.outcome : null,
     ...(expiresAt === undefined ? {} : { expiresAt }),
   };
-}
-
-/** The request facts of a canonical line without parsing it, when its fields are simple; else a parse. */
-function factOfLine(line: string, eventId: string): RequestEventFact | undefined {
-  const seq = simpleField(line, 'request_seq');
-  if (seq !== undefined && seq.value === null) return undefined;
-  const eventType = simpleField(line, 'event_type');
-  const actionId = simpleField(line, 'action_id');
-  const outcome = simpleField(line, 'outcome');
-  if (seq === undefined || eventType?.value == null || actionId === undefined || outcome === undefined || eventType.value === 'review_requested' || eventType.value === 'escalated') {
-    try {
-      return factOfRecord(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      return undefined;
-    }
-  }
-  return { eventId, eventType: eventType.value, actionId: actionId.value, requestSeq: Number(seq.value), outcome: outcome.value };
 }
 
 interface ObjectSummary {
@@ -294,17 +255,18 @@ function checkObject(
 ): { summary: ObjectSummary | undefined; records: number } {
   const parsedKey = parseObjectKey(key);
   const at = { objectKey: key, ...(digestKey === undefined ? {} : { digestKey }) };
-  let text: string;
+  let content: Buffer;
   try {
-    text = objectText(body);
+    content = objectContent(body);
   } catch (error) {
     problems.push({ kind: 'object-unreadable', ...at, message: `object ${key} ${(error as Error).message}: it was truncated or altered` });
     return { summary: undefined, records: 0 };
   }
-  if (entry !== undefined && sha256(text) !== entry.sha256) {
+  // The digest lists the SHA-256 of these exact bytes (hashed as read, not re-encoded).
+  if (entry !== undefined && sha256(content) !== entry.sha256) {
     problems.push({ kind: 'object-hash', ...at, message: `object ${key}: SHA-256 of its content is not the one digest ${digestKey} lists: the object was altered after it was written` });
   }
-  const lines = text.split('\n');
+  const lines = content.toString('utf8').split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   else if (lines.length > 0) problems.push({ kind: 'record-unreadable', ...at, line: lines.length, message: `object ${key}: the last line has no newline: the object was truncated` });
   let own = 0;
@@ -320,17 +282,16 @@ function checkObject(
     const fast = fastRecord(lines[index]!);
     if (fast !== undefined) {
       const sequence = BigInt(fast.sequence);
-      const where = { ...at, line, eventId: fast.eventId };
       if (eventIds !== undefined) eventIds.set(detach(fast.eventId), (eventIds.get(fast.eventId) ?? 0) + 1);
-      onRecord(fast.shardId, sequence, factOfLine(lines[index]!, fast.eventId), lines[index]!, { objectKey: key, line });
+      onRecord(fast.shardId, sequence, fast.fact, lines[index]!, { objectKey: key, line });
       if (prevHash !== undefined && fast.prevHash !== prevHash) {
-        add({ kind: 'record-chain', ...where, message: `object ${key} ${describeRecord(line, fast.eventId)}: prev_hash is not line ${line - 1}'s hash: a record was removed, inserted or reordered before it` });
+        add({ kind: 'record-chain', ...at, line, eventId: fast.eventId, message: `object ${key} ${describeRecord(line, fast.eventId)}: prev_hash is not line ${line - 1}'s hash: a record was removed, inserted or reordered before it` });
       }
       if (prevSequence !== undefined && sequence <= prevSequence) {
-        add({ kind: 'record-order', ...where, message: `object ${key} ${describeRecord(line, fast.eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${prevSequence}: records are out of order` });
+        add({ kind: 'record-order', ...at, line, eventId: fast.eventId, message: `object ${key} ${describeRecord(line, fast.eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${prevSequence}: records are out of order` });
       }
       if (parsedKey !== undefined && fast.shardId !== parsedKey.shardId) {
-        add({ kind: 'record-shard', ...where, message: `object ${key} ${describeRecord(line, fast.eventId)}: shard_id ${fast.shardId} is not the object's shard ${parsedKey.shardId}` });
+        add({ kind: 'record-shard', ...at, line, eventId: fast.eventId, message: `object ${key} ${describeRecord(line, fast.eventId)}: shard_id ${fast.shardId} is not the object's shard ${parsedKey.shardId}` });
       }
       if (summary === undefined && parsedKey !== undefined) {
         summary = { key, shardId: parsedKey.shardId, firstSequence: sequence, lastSequence: sequence, firstPrevHash: fast.prevHash, lastHash: fast.hash, firstEventId: fast.eventId };
@@ -717,6 +678,11 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     }
   }
 
+  // The columnar copy: made from the signed objects, and holding exactly their records.
+  const listedEntries = new Map([...listed].map(([key, { entry }]) => [key, entry] as const));
+  const columnar = await checkColumnarCopy(await keysUnder(COLUMNAR_PREFIX), read, listedEntries, inRange, options.columnar);
+  problems.push(...columnar.problems);
+
   // The failure destination: what went there and is not in the log yet.
   const pendingRedrive = new Set<string>();
   let pendingItems = 0;
@@ -751,6 +717,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     versionsChecked: versions !== undefined,
     requestsChecked: sequences?.size ?? null,
     reconciliation,
+    columnar: { parts: columnar.parts, records: columnar.records, rowsCompared: columnar.rowsCompared },
     failureDestination: wholeLog && options.failures !== undefined
       ? { batches: options.failures.length, eventItems: failed.reduce((n, { items }) => n + items.length, 0), pending: pendingItems }
       : null,
@@ -776,7 +743,7 @@ async function checkStatements(keys: readonly string[], read: (key: string) => P
 async function listAllVersions(sink: AuditObjectReader): Promise<Map<string, ObjectVersion[]> | undefined> {
   if (sink.listVersions === undefined || sink.getObjectVersion === undefined) return undefined;
   const byKey = new Map<string, ObjectVersion[]>();
-  for (const prefix of [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX]) {
+  for (const prefix of [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX, COLUMNAR_PREFIX]) {
     for (const version of await sink.listVersions(prefix)) byKey.set(version.key, [...(byKey.get(version.key) ?? []), version]);
   }
   return byKey;
@@ -847,6 +814,9 @@ export function formatReport(report: VerifyReport): string {
     lines.push(`  failure destination: ${f.batches} failed batch(es), ${f.eventItems} event item(s), ${f.pending === 0 ? 'all of them in the log' : `${f.pending} not in the log yet`}`);
   } else if (report.requestsChecked !== null) lines.push('  failure destination: not checked (give --failures FILE or --failure-bucket NAME)');
   if (report.reconciliation.newest !== undefined) lines.push(`  reconciliation statements: ${report.reconciliation.statements}; the newest: ${report.reconciliation.newest}`);
+  if (report.columnar.parts > 0) {
+    lines.push(`  columnar copy: ${report.columnar.parts} Parquet file(s) holding ${report.columnar.records} records, made from digest-listed objects${report.columnar.rowsCompared ? ', each row compared with its source record' : ' (rows not compared: no columnar engine)'}`);
+  }
   if (report.newestDigest !== undefined) lines.push(`  digests ${report.oldestDigest} .. ${report.newestDigest}`);
   if (report.pendingObjects.length > 0) lines.push(`  ${report.pendingObjects.length} object(s) written after the newest digest: checked, not yet signed (the next digest lists them)`);
   for (const problem of report.problems) lines.push(`  [${problem.kind}] ${problem.message}`);

@@ -20,6 +20,8 @@ describe('npm run bench -- --quick', () => {
       'approvals on the local stack (8 requests, 4 in flight',
       'audit verify: 5,000 records',
       'audit query one agent, one day',
+      'audit columnar copy: ',
+      'audit bytes scanned per saved query',
       'where the time goes (each step p50 / p99)',
       'cost of auto-decided actions',
       'per 1M auto-decided actions',

@@ -546,6 +546,32 @@ describe('objects that are not the writer\'s (review findings)', () => {
     expect(report.pendingObjects).toEqual([key]);
   });
 
+  // verify hashes a canonical line's own bytes (no re-serialising): a line whose bytes are not the
+  // canonical JSON of the record it parses to must not pass on a hash made over its text.
+  it.each([
+    ['a key twice (a reader takes the second)', (line: string) => line.replace('"agent_id":"agent-a"', '"agent_id":"agent-a","agent_id":"agent-evil"')],
+    ['keys out of order', (line: string) => `{"event_id":${JSON.stringify((JSON.parse(line) as { event_id: string }).event_id)},${line.slice(1).replace(/,?"event_id":"[^"]*"/, '')}`],
+    ['whitespace between tokens', (line: string) => line.replace('"agent_id":', '"agent_id": ')],
+    ['an escape canonical JSON does not write', (line: string) => line.replace('"agent_id":"agent-a"', '"agent_id":"agent\\u002da"')],
+    ['a float where the record has an integer', (line: string) => line.replace('"request_seq":null', '"request_seq":1.0')],
+  ])('a line that is not canonical, with a hash that matches its text: %s', async (_name, change) => {
+    const target = objects[0]!;
+    const last = target.records.length;
+    await rewriteContent(target, (lines) => lines.map((line, i) => {
+      if (i !== last - 1) return line;
+      const changed = change(line);
+      expect(changed).not.toBe(line);
+      expect(() => JSON.parse(changed) as unknown).not.toThrow();
+      const at = changed.indexOf(',"hash":"');
+      const without = changed.slice(0, at) + changed.slice(at + 74);
+      return `${changed.slice(0, at)},"hash":"${createHash('sha256').update(without).digest('hex')}"${changed.slice(at + 74)}`;
+    }));
+    const report = await verify();
+    expect(report.problems.filter((p) => p.kind === 'record-hash').map((p) => [p.objectKey, p.line])).toEqual([[target.key, last]]);
+    // And the chain to the shard's next object no longer holds (that object's first prev_hash is the original hash).
+    expect(kinds(report)).toEqual(['object-hash', 'record-chain', 'record-hash']);
+  });
+
   it('a gzip bomb is an unreadable object, not a crash, for verify and for the digest writer', async () => {
     const key = `audit/dt=2026-11-20/hour=13/shard=bomb/${'1'.padStart(40, '0')}-${'1'.padStart(40, '0')}.ndjson.gz`;
     await sink.putObject(key, gzipSync(Buffer.alloc(70 * 1024 * 1024), { level: 1 }), { sha256OfUncompressed: 'x', retainUntil: NOW });
