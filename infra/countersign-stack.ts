@@ -121,13 +121,11 @@ export class CountersignStack extends Stack {
     this.intake = new ActionIntake(this, 'Intake', {
       table: this.store.table,
       approvalStateMachine: this.approvalWorkflow.stateMachine,
-      floodControl: { directory: this.reviews.directoryBundle, slackBotTokenSecretArn: this.reviews.slackBotTokenSecret.secretArn },
+      floodControl: { directory: this.reviews.directoryBundle },
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });
     this.reviews.connectDecisionBus(this.intake);
-    // The one summary line of a flood burst goes to the approver group's Slack channel.
-    this.reviews.grantBotToken(this.intake.evaluateAction.role);
     checkDirectoryCoversPolicies(this.reviews);
     this.executionReports = new ExecutionReports(this, 'ExecutionReports', {
       table: this.store.table,

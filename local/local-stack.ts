@@ -6,7 +6,7 @@ import type { Context, EventBridgeEvent, LambdaFunctionURLEvent, LambdaFunctionU
 import { DEFAULT_AUDIT_RETENTION_DAYS, defaultExecutionGrantsFile, ENV } from '../shared/config.js';
 import { loadExecutionGrantsFile } from '../shared/credentials/grants-file.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED, DETAIL_TYPE_EXECUTED, DETAIL_TYPE_REQUESTED } from '../shared/domain/contract.js';
-import { ACTION_EXECUTED_PATTERN, ACTION_REQUESTED_PATTERN } from '../shared/store-schema.js';
+import { ACTION_EXECUTED_PATTERN, ACTION_REQUESTED_PATTERN, AGENT_LIMITED_PATTERN } from '../shared/store-schema.js';
 import {
   AwsServiceError,
   awsErrorResponse,
@@ -73,6 +73,7 @@ const CREDENTIALS_FUNCTION = 'countersign-issue-credentials';
 const CREDENTIALS_PATH = /^\/actions\/[^/]+\/credentials\/?$/;
 const ACTION_REQUESTED_RULE = 'countersign-action-requested';
 const ACTION_EXECUTED_RULE = 'countersign-action-executed';
+const AGENT_LIMITED_RULE = 'countersign-agent-limited';
 const VOTES_PATH = /^\/actions\/[^/]+\/votes\/?$/;
 const MEMBER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -772,6 +773,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       bus.addRule({
         name: ACTION_EXECUTED_RULE,
         pattern: ACTION_EXECUTED_PATTERN,
+        targetArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${RECORD_EXECUTION_FUNCTION}`,
+        target: (event) => recordExecution(event, lambdaContext(RECORD_EXECUTION_FUNCTION, 30_000)),
+      });
+      // evaluate-action's flood-control bursts: record-execution posts the one line (as the AgentLimitedRule in AWS).
+      bus.addRule({
+        name: AGENT_LIMITED_RULE,
+        pattern: AGENT_LIMITED_PATTERN,
         targetArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${RECORD_EXECUTION_FUNCTION}`,
         target: (event) => recordExecution(event, lambdaContext(RECORD_EXECUTION_FUNCTION, 30_000)),
       });

@@ -79,22 +79,15 @@ export interface EvaluateActionConfig {
   policyDir: string | undefined;
   /** The approver directory: its `floodControl` limits and agents (issue 16). */
   directoryFile: string;
-  /**
-   * Where the one summary line of a flood burst is posted: the Slack bot token (no signing secret).
-   * Absent when the stack has no Slack reviews: the denials are still recorded, nothing is posted.
-   */
-  slack: SlackConfig | undefined;
 }
 
 export function evaluateActionConfig(env: Env = process.env): EvaluateActionConfig {
-  const hasSlack = optional(env, ENV.slackBotTokenSecretArn) !== undefined || optional(env, ENV.slackBotToken) !== undefined;
   return {
     tableName: required(env, ENV.tableName),
     eventBusName: required(env, ENV.eventBusName),
     approvalStateMachineArn: optional(env, ENV.approvalStateMachineArn),
     policyDir: optional(env, ENV.policyDir),
     directoryFile: optional(env, ENV.directoryFile) ?? defaultDirectoryFile(),
-    slack: hasSlack ? slackConfig(env, { signingSecret: false }) : undefined,
   };
 }
 

@@ -20,3 +20,13 @@ export const ACTION_EXECUTED_PATTERN = {
   'detail-type': ['Action Executed'],
   source: [{ prefix: 'agent.' }],
 } as const;
+
+/**
+ * The rule pattern that routes evaluate-action's flood-control bursts to record-execution, which posts the
+ * one line (AWS and local). Source `countersign` exactly: the bus policy lets only the decision publishers
+ * send it, and agents' PutEvents is pinned to `agent.<id>`, so no agent can make a channel post this.
+ */
+export const AGENT_LIMITED_PATTERN = {
+  'detail-type': ['Agent Requests Limited'],
+  source: ['countersign'],
+} as const;

@@ -36,8 +36,8 @@ const deps: IntakeDeps = {
     ? undefined
     : new SfnWorkflowStarter(tracer.captureAWSv3Client(new SFNClient({})), config.approvalStateMachineArn),
   now: () => new Date(),
-  // Per-agent limits, duplicate refusal and quarantine; the burst line goes to Slack with the bot token.
-  flood: intakeFloodControl(dynamo, config.tableName, loadDirectoryFile(config.directoryFile), config.slack),
+  // Per-agent limits, duplicate refusal and quarantine; a burst is announced on the bus (publisher), not posted from here.
+  flood: intakeFloodControl(dynamo, config.tableName, loadDirectoryFile(config.directoryFile)),
 };
 
 export const handler = instrumented({ logger, tracer, metrics }, async (event: EventBridgeEvent<string, unknown>) => {

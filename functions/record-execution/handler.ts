@@ -11,7 +11,9 @@ import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentia
 import { SlackReviewChannel, slackWebClient } from '../../shared/adapters/slack/slack-review-channel.js';
 import { recordExecutionConfig } from '../../shared/config.js';
 import { recordExecutionReport, type RecordExecutionDeps } from '../../shared/execution/record-execution.js';
-import { channelAlerts, reviewMessages } from '../../shared/execution/review-adapters.js';
+import { announceAgentLimited, channelAlerts, reviewMessages } from '../../shared/execution/review-adapters.js';
+import { DETAIL_TYPE_LIMITED, parseAgentLimited } from '../../shared/domain/agent-limited.js';
+import { DECIDED_SOURCE } from '../../shared/domain/contract.js';
 import { loadDirectoryFile } from '../../shared/review/directory-file.js';
 import { teamsDepsOf } from '../../shared/adapters/aws/teams-credentials.js';
 
@@ -27,15 +29,27 @@ const now = () => new Date();
 // The review's Teams card shows the execution too, when Teams is configured.
 const teams = teamsDepsOf(config.teams, directory);
 
-const slack = new SlackCredentialsCache(config.slack, ({ botToken }): RecordExecutionDeps => {
+const slack = new SlackCredentialsCache(config.slack, ({ botToken }) => {
   const channel = new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory);
-  return { store, now, alerts: channelAlerts(channel, directory, teams.teams), messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }) };
+  const deps: RecordExecutionDeps = { store, now, alerts: channelAlerts(channel, directory, teams.teams), messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }) };
+  return { ...deps, channel };
 });
 
-/** `Action Executed` from agents: records the execution, or the violation, once. */
+/**
+ * `Action Executed` from agents: records the execution, or the violation, once. `Agent Requests Limited`
+ * from evaluate-action (its rule matches source `countersign` only): posts the burst's one line.
+ */
 export const handler = instrumented({ logger, tracer, metrics }, async (event: EventBridgeEvent<string, unknown>) => {
   // Only EventBridge invokes this function: an envelope that does not parse is a wiring fault, retried then sent to the DLQ.
   const envelope = EventBridgeEnvelopeSchema.parse(event);
+  if (envelope['detail-type'] === DETAIL_TYPE_LIMITED && envelope.source === DECIDED_SOURCE) {
+    // A detail that does not parse throws (named fields): retried, then dead-lettered with the event.
+    const detail = parseAgentLimited(envelope.detail);
+    const { group } = await slack.run(({ channel }) => announceAgentLimited(detail, { channel, directory, ...teams }));
+    logger.info('flood-control burst announced', { agentId: detail.agentId, limit: detail.limit, group, requestedGroup: detail.group });
+    metrics.addMetric('FloodBurstsAnnounced', MetricUnit.Count, 1);
+    return { status: 'announced', agentId: detail.agentId, group };
+  }
   const result = await slack.run((deps) => recordExecutionReport({ id: envelope.id, source: envelope.source, detailType: envelope['detail-type'], detail: envelope.detail }, deps));
   const summary = { status: result.status, actionId: result.actionId, rule: result.rule, reason: result.reason, alerted: result.alerted, messagesUpdated: result.messagesUpdated };
   if (result.status === 'violation') logger.warn('execution violation recorded', summary);

@@ -61,11 +61,11 @@ export interface ActionIntakeProps {
   readonly policyDir?: string;
   /**
    * Flood control (issue 16): the approver directory (its `floodControl` limits and agents) bundled with
-   * evaluate-action, and the Slack bot token secret it posts a burst's one summary line with (the caller
-   * grants reading it, e.g. `SlackReviews.grantBotToken`).
-   * @default - the project's config/directory.json and no summary line
+   * evaluate-action. A burst is announced on this bus (`Agent Requests Limited`), never posted from here:
+   * evaluate-action holds no chat credentials (`ExecutionReports` posts the line).
+   * @default - the project's config/directory.json
    */
-  readonly floodControl?: { directory: { environment: Record<string, string>; file: BundledFile }; slackBotTokenSecretArn?: string };
+  readonly floodControl?: { directory: { environment: Record<string, string>; file: BundledFile } };
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
   /** @default - the house default */
@@ -168,7 +168,6 @@ export class ActionIntake extends Construct {
       [ENV.eventBusName]: bus.eventBusName,
       [ENV.policyDir]: `${LAMBDA_TASK_ROOT}/${BUNDLED_POLICY_DIR}`,
       ...directory.environment,
-      ...(props.floodControl?.slackBotTokenSecretArn === undefined ? {} : { [ENV.slackBotTokenSecretArn]: props.floodControl.slackBotTokenSecretArn }),
     };
     if (props.approvalStateMachine) {
       environment[ENV.approvalStateMachineArn] = props.approvalStateMachine.stateMachineArn;
@@ -214,7 +213,7 @@ export class ActionIntake extends Construct {
     this.rule.addTarget(new LambdaFunction(fn, { retryAttempts, maxEventAge, deadLetterQueue }));
 
     this.deadLetterAlarm = new Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription: 'Countersign: Action Requested or Action Executed events reached the dead-letter queue (infrastructure failure); inspect and redrive them',
+      alarmDescription: 'Countersign: Action Requested, Action Executed or Agent Requests Limited events reached the dead-letter queue (infrastructure failure); inspect and redrive them',
       metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
       threshold: 1,
       evaluationPeriods: 1,

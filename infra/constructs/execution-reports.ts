@@ -7,7 +7,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
-import { ACTION_EXECUTED_PATTERN } from '../../shared/store-schema.js';
+import { ACTION_EXECUTED_PATTERN, AGENT_LIMITED_PATTERN } from '../../shared/store-schema.js';
 import { grantItems } from './decision-store.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
 import { REVIEW_TABLE_ACTIONS, type SlackReviews } from './slack-reviews.js';
@@ -35,10 +35,13 @@ export interface ExecutionReportsProps {
  * to record-execution, which records the execution, or the violation with its rule, once; posts violations
  * to the approver channel (or the directory's security group); and updates the review message.
  * `ExecutionViolationsAlarm` fires on any violation: one is an agent acting outside what was decided.
+ * A second rule hands it evaluate-action's `Agent Requests Limited` events: it posts each burst's one line.
  */
 export class ExecutionReports extends Construct {
   readonly recordExecution: HouseFunction;
   readonly rule: Rule;
+  /** evaluate-action's `Agent Requests Limited` (source `countersign`), to record-execution, which posts the burst's line. */
+  readonly agentLimitedRule: Rule;
   readonly violationsAlarm: Alarm;
   readonly errorsAlarm: Alarm;
 
@@ -79,7 +82,17 @@ export class ExecutionReports extends Construct {
       eventPattern,
       description: 'Action Executed reports from agents, to record-execution',
     });
-    this.rule.addTarget(new LambdaFunction(fn, { retryAttempts: props.retryAttempts ?? 10, maxEventAge: props.maxEventAge ?? Duration.hours(1), deadLetterQueue: props.deadLetterQueue }));
+    const target = new LambdaFunction(fn, { retryAttempts: props.retryAttempts ?? 10, maxEventAge: props.maxEventAge ?? Duration.hours(1), deadLetterQueue: props.deadLetterQueue });
+    this.rule.addTarget(target);
+
+    // Issue 16: the one line per flood-control burst. record-execution already holds the bot token, the Teams
+    // credentials and the directory for violation alerts; evaluate-action (untrusted input) holds none of them.
+    this.agentLimitedRule = new Rule(this, 'AgentLimitedRule', {
+      eventBus: props.eventBus,
+      eventPattern: { detailType: [...AGENT_LIMITED_PATTERN['detail-type']], source: [...AGENT_LIMITED_PATTERN.source] },
+      description: 'Agent Requests Limited from evaluate-action (flood control), to record-execution',
+    });
+    this.agentLimitedRule.addTarget(target);
 
     this.violationsAlarm = new Alarm(this, 'ExecutionViolationsAlarm', {
       alarmDescription: 'Countersign: an agent reported an execution that was not permitted as reported (no decision, not allowed, changed payload, expired, repeated, or malformed); see the execution_violation records and record-execution\'s logs',

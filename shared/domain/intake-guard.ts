@@ -1,21 +1,23 @@
 import { boundedReason } from './contract.js';
-import { burstSummaryText, FLOOD_POLICY_ID, quarantineReason, type AgentLimits, type LimitName } from './flood-control.js';
+import type { AgentLimitedDetail } from './agent-limited.js';
+import { FLOOD_POLICY_ID, quarantineReason, type AgentLimits, type LimitName } from './flood-control.js';
 import type { AgentGuard, RequestRecord } from '../ports/index.js';
 
-/** Flood control as intake uses it: the guard on the table, the agents' limits, and where a burst is announced. */
+/**
+ * Flood control as intake uses it: the guard on the table and the agents' limits. A burst is announced
+ * on the bus (`EventPublisher.publishLimited`), not posted from here: intake holds no chat credentials.
+ */
 export interface IntakeFloodControl {
   guard: AgentGuard;
   limitsOf(agentId: string): AgentLimits;
-  /** Posts the one summary line of a burst to an approver group's channel. @default - none (the denials are still recorded) */
-  announceBurst?: (group: string, text: string) => Promise<void>;
 }
 
 export interface GuardedRequest {
   record: RequestRecord;
   /** The request took an open-review slot that must be given back if it is not recorded. */
   tookSlot: boolean;
-  /** Set when this denial started a burst: the line for the approver group's channel. */
-  burst: { group: string; text: string } | null;
+  /** Set when this denial started a burst: what the approver group's channel is told. */
+  burst: AgentLimitedDetail | null;
   limit: LimitName | null;
 }
 
@@ -54,5 +56,6 @@ export async function guardRequest(record: RequestRecord, flood: IntakeFloodCont
   if (verdict.limit !== 'open-reviews' && verdict.limit !== 'approval-rate') return { ...pass, record: denied, limit: verdict.limit };
   const startsBurst = await flood.guard.recordLimited(agentId, verdict.limit, now.toISOString());
   const group = record.approval.approvers;
-  return { ...pass, record: denied, limit: verdict.limit, burst: startsBurst ? { group, text: burstSummaryText(agentId, verdict.limit, verdict.reason, group) } : null };
+  const burst: AgentLimitedDetail = { agentId, group, limit: verdict.limit, reason: verdict.reason, resetsAt: verdict.resetsAt, at: now.toISOString() };
+  return { ...pass, record: denied, limit: verdict.limit, burst: startsBurst ? burst : null };
 }

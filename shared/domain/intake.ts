@@ -29,7 +29,7 @@ export type IntakeResult = RecordResult & {
   dispatched: boolean;
   /** The flood-control limit or quarantine that denied the request, if one did. */
   limit?: GuardedRequest['limit'];
-  /** Problems after the decision was on record (the burst line could not be posted). */
+  /** Problems after the decision was on record (the burst could not be announced). */
   warnings?: string[];
 };
 
@@ -197,12 +197,13 @@ export async function evaluateActionRequested(event: IncomingEvent, deps: Intake
   switch (result.status) {
     case 'created': {
       const warnings: string[] = [];
-      if (guarded.burst !== null && deps.flood?.announceBurst !== undefined) {
+      if (guarded.burst !== null) {
         try {
-          await deps.flood.announceBurst(guarded.burst.group, guarded.burst.text);
+          // record-execution posts the one line to the group's channels; this function holds no chat credentials.
+          await deps.publisher.publishLimited(guarded.burst);
         } catch (error) {
-          // The denial is on record; a redelivery must not post the line twice, so this is only reported.
-          warnings.push(`posting the flood-control summary to "${guarded.burst.group}" failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+          // The denial is on record; a redelivery must not announce the burst twice, so this is only reported.
+          warnings.push(`announcing the flood-control burst for "${guarded.burst.group}" failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
         }
       }
       return { ...result, dispatched: await dispatch(result.record, deps), limit: guarded.limit, warnings };

@@ -1,3 +1,4 @@
+import { agentLimitedText, type AgentLimitedDetail } from '../domain/agent-limited.js';
 import type { Directory } from '../domain/directory.js';
 import type { ReviewBoard, ReviewChannel } from '../ports/review.js';
 import type { ReviewStore } from '../ports/review-store.js';
@@ -13,6 +14,21 @@ export function violationText(alert: ViolationAlert): string {
 }
 
 /**
+ * Posts a line to every channel of an approver group (Slack, and Teams when it is wired). Throws when the
+ * group has no channel this function can post to, or when every post failed, so the caller knows nobody was told.
+ */
+export async function postToGroup(channel: ReviewChannel, directory: Directory, teams: ReviewBoard | undefined, group: string, text: string, what: string): Promise<void> {
+  const channels = directory.channelsOf(group);
+  const posts = [
+    ...(channels.slack === undefined ? [] : [channel.postAlert(channels.slack.id, text)]),
+    ...(channels.teams === undefined || teams === undefined ? [] : [teams.postAlert(channels.teams.id, text)]),
+  ];
+  if (posts.length === 0) throw new Error(`group "${group}" has no channel this function can post to: the ${what} has nowhere to go`);
+  const failed = (await Promise.allSettled(posts)).filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed.length === posts.length) throw failed[0]?.reason;
+}
+
+/**
  * Posts violations to the request's approver group's channels (Slack, and Teams when it is wired); without
  * one (no request, an auto-allowed one, an invalid report) to the directory's `securityGroup`. Throws when
  * there is no group or it has no channel this function can post to, so the caller logs that nobody was told.
@@ -22,16 +38,24 @@ export function channelAlerts(channel: ReviewChannel, directory: Directory, team
     async alert(alert) {
       const group = alert.request?.approval?.approvers ?? directory.data.securityGroup;
       if (group === undefined) throw new Error(`no approver group and no securityGroup in the directory: the ${alert.rule} alert has nowhere to go`);
-      const channels = directory.channelsOf(group);
-      const posts = [
-        ...(channels.slack === undefined ? [] : [channel.postAlert(channels.slack.id, violationText(alert))]),
-        ...(channels.teams === undefined || teams === undefined ? [] : [teams.postAlert(channels.teams.id, violationText(alert))]),
-      ];
-      if (posts.length === 0) throw new Error(`group "${group}" has no channel this function can post to: the ${alert.rule} alert has nowhere to go`);
-      const failed = (await Promise.allSettled(posts)).filter((result): result is PromiseRejectedResult => result.status === 'rejected');
-      if (failed.length === posts.length) throw failed[0]?.reason;
+      await postToGroup(channel, directory, teams, group, violationText(alert), `${alert.rule} alert`);
     },
   };
+}
+
+/**
+ * Posts the one line of a flood-control burst to every channel of the approver group the denied requests
+ * were for; when that group has no channel this function can post to, to the directory's `securityGroup`.
+ */
+export async function announceAgentLimited(detail: AgentLimitedDetail, deps: { channel: ReviewChannel; directory: Directory; teams?: ReviewBoard }): Promise<{ group: string }> {
+  const { channel, directory, teams } = deps;
+  // A group the directory no longer has (it changed since the request was decided) falls back too.
+  const entry = directory.data.groups[detail.group];
+  const reachable = entry !== undefined && (entry.channel !== undefined || (entry.teamsChannel !== undefined && teams !== undefined));
+  const group = reachable ? detail.group : directory.data.securityGroup;
+  if (group === undefined) throw new Error(`group "${detail.group}" has no channel this function can post to and the directory has no securityGroup: the flood-control line for ${detail.agentId} has nowhere to go`);
+  await postToGroup(channel, directory, teams, group, agentLimitedText(detail), 'flood-control line');
+  return { group };
 }
 
 /** Refreshes a reviewed request's message(s), in Slack and (when wired) Teams, so they show the execution. */

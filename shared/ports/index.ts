@@ -1,3 +1,4 @@
+import type { AgentLimitedDetail } from '../domain/agent-limited.js';
 import type { ActionRequest } from '../domain/contract.js';
 import type { ActionDecidedDetail, ApprovalRequirement, DecisionView, Outcome, PolicyDecision, ShadowDecision } from '../domain/decision.js';
 
@@ -63,9 +64,12 @@ export interface DecisionStore {
   getDecision(actionId: string): Promise<DecisionView | undefined>;
 }
 
-/** Publishes `Action Decided` events on the bus. */
+/** Publishes Countersign's own events on the bus (source `countersign`). */
 export interface EventPublisher {
+  /** `Action Decided`, for executors. */
   publishDecided(detail: ActionDecidedDetail): Promise<void>;
+  /** `Agent Requests Limited`: an agent started a flood-control burst; record-execution tells its approver group. */
+  publishLimited(detail: AgentLimitedDetail): Promise<void>;
 }
 
 export interface ApprovalWorkflowInput {

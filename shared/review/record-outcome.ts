@@ -10,7 +10,8 @@ import type { RejectedCause } from './resume-workflow.js';
 
 /** record-outcome publishes `Action Decided` and resumes no workflow. */
 export type RecordOutcomeDeps = Pick<ReviewDeps, 'store' | 'channel' | 'teams' | 'directory' | 'now'> & {
-  publisher: EventPublisher;
+  // Publishes the outcome only; bursts are evaluate-action's.
+  publisher: Pick<EventPublisher, 'publishDecided'>;
   /** Gives the request's open-review slot back to its agent (flood control). @default - none */
   guard?: Pick<AgentGuard, 'release'>;
 };

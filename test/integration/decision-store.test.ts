@@ -77,7 +77,7 @@ describe('evaluate-action on DynamoDB Local', () => {
 
   it('finishes the hand-off when EventBridge redelivers an event whose first invocation died after the write', async () => {
     const event = actionRequested();
-    const failing = { ...deps(), publisher: { publishDecided: async () => { throw new Error('network down'); } } };
+    const failing = { ...deps(), publisher: { publishDecided: async () => { throw new Error('network down'); }, publishLimited: async () => undefined } };
     await expect(evaluateActionRequested(event, failing)).rejects.toThrow('network down');
     const d = deps();
     const retried = await evaluateActionRequested(event, d);

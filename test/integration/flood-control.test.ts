@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_ITEM, DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { MemoryEventPublisher, MemoryWorkflowStarter } from '../../shared/adapters/memory/memory-adapters.js';
+import { AgentLimitedDetailSchema, agentLimitedText } from '../../shared/domain/agent-limited.js';
 import type { AgentLimits } from '../../shared/domain/flood-control.js';
 import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
@@ -17,10 +18,10 @@ let store: DynamoDecisionStore;
 let guard: DynamoAgentGuard;
 const policy = new CedarPolicyEngine();
 
-function deps(limits: AgentLimits, announced: Array<{ group: string; text: string }> = [], now = () => new Date()): IntakeDeps {
+function deps(limits: AgentLimits, now = () => new Date()): IntakeDeps & { publisher: MemoryEventPublisher } {
   return {
     policy, store, publisher: new MemoryEventPublisher(), workflow: new MemoryWorkflowStarter(), now,
-    flood: { guard, limitsOf: () => limits, announceBurst: async (group, text) => { announced.push({ group, text }); } },
+    flood: { guard, limitsOf: () => limits },
   };
 }
 
@@ -50,8 +51,7 @@ afterAll(async () => {
 describe('flood control on DynamoDB Local', () => {
   it('opens at most maxOpenReviews reviews from 20 concurrent requests, denies the rest naming the limit, and announces the burst once', async () => {
     const agentId = freshAgent();
-    const announced: Array<{ group: string; text: string }> = [];
-    const d = deps({ maxOpenReviews: 5, maxApprovalRequestsPerHour: 1000 }, announced);
+    const d = deps({ maxOpenReviews: 5, maxApprovalRequestsPerHour: 1000 });
     const results = await Promise.all(Array.from({ length: 20 }, () => evaluateActionRequested(exportRequest(agentId), d)));
 
     const pending = results.filter((r) => r.record.outcome === 'pending');
@@ -64,9 +64,10 @@ describe('flood control on DynamoDB Local', () => {
       // Recorded like every decision: the decision API answers it.
       expect(await store.getDecision(r.record.key)).toMatchObject({ outcome: 'denied', reason: r.record.reason });
     }
-    expect(announced).toHaveLength(1);
-    expect(announced[0]).toMatchObject({ group: 'data-owners' });
-    expect(announced[0]?.text).toContain(`Flood control: ${agentId} is being limited (too many open reviews)`);
+    // One `Agent Requests Limited` event for the burst (record-execution turns it into the channel line).
+    expect(d.publisher.limited).toHaveLength(1);
+    expect(AgentLimitedDetailSchema.parse(d.publisher.limited[0])).toMatchObject({ agentId, group: 'data-owners', limit: 'open-reviews', resetsAt: null });
+    expect(agentLimitedText(d.publisher.limited[0]!)).toContain(`Flood control: ${agentId} is being limited (too many open reviews)`);
     const status = await guard.status(agentId);
     expect(status.openReviews).toBe(5);
     expect(status.pendingActionIds.sort()).toEqual(pending.map((r) => r.record.key).sort());
@@ -76,16 +77,17 @@ describe('flood control on DynamoDB Local', () => {
   it('takes at most maxApprovalRequestsPerHour tokens from 12 concurrent requests and says when the next one is allowed', async () => {
     const agentId = freshAgent();
     const now = new Date('2026-12-07T05:00:00.000Z');
-    const d = deps({ maxOpenReviews: 100, maxApprovalRequestsPerHour: 4 }, [], () => now);
+    const d = deps({ maxOpenReviews: 100, maxApprovalRequestsPerHour: 4 }, () => now);
     const results = await Promise.all(Array.from({ length: 12 }, () => evaluateActionRequested(exportRequest(agentId), d)));
     expect(results.filter((r) => r.record.outcome === 'pending')).toHaveLength(4);
     const denied = results.filter((r) => r.record.outcome === 'denied');
     expect(denied).toHaveLength(8);
     // 4 per hour: one token every 15 minutes.
     for (const r of denied) expect(r.record.reason).toBe(`flood control: "${agentId}" used its 4 approval requests per hour; the next one is allowed at 2026-12-07T05:15:00.000Z`);
+    expect(d.publisher.limited).toEqual([{ agentId, group: 'data-owners', limit: 'approval-rate', reason: denied[0]?.record.reason, resetsAt: '2026-12-07T05:15:00.000Z', at: '2026-12-07T05:00:00.000Z' }]);
 
     // A quarter of an hour later, one token is back: one more review, not two.
-    const later = deps({ maxOpenReviews: 100, maxApprovalRequestsPerHour: 4 }, [], () => new Date('2026-12-07T05:15:00.000Z'));
+    const later = deps({ maxOpenReviews: 100, maxApprovalRequestsPerHour: 4 }, () => new Date('2026-12-07T05:15:00.000Z'));
     const next = await Promise.all([evaluateActionRequested(exportRequest(agentId), later), evaluateActionRequested(exportRequest(agentId), later)]);
     expect(next.map((r) => r.record.outcome).sort()).toEqual(['denied', 'pending']);
   });

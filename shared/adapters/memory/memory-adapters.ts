@@ -1,3 +1,4 @@
+import type { AgentLimitedDetail } from '../../domain/agent-limited.js';
 import type { ActionDecidedDetail, DecisionView } from '../../domain/decision.js';
 import type { ApprovalWorkflowInput, DecisionStore, EventPublisher, RecordResult, RequestRecord, WorkflowStarter } from '../../ports/index.js';
 import { decidedDetailOf } from '../../domain/intake.js';
@@ -37,8 +38,15 @@ export class MemoryDecisionStore implements DecisionStore {
 export class MemoryEventPublisher implements EventPublisher {
   readonly published: ActionDecidedDetail[] = [];
 
+  /** `Agent Requests Limited` announcements, in order. */
+  readonly limited: AgentLimitedDetail[] = [];
+
   async publishDecided(detail: ActionDecidedDetail): Promise<void> {
     this.published.push(detail);
+  }
+
+  async publishLimited(detail: AgentLimitedDetail): Promise<void> {
+    this.limited.push(detail);
   }
 }
 
