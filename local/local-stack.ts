@@ -7,6 +7,7 @@ import { DEFAULT_AUDIT_RETENTION_DAYS, defaultExecutionGrantsFile, ENV } from '.
 import { loadExecutionGrantsFile } from '../shared/credentials/grants-file.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED, DETAIL_TYPE_EXECUTED, DETAIL_TYPE_REQUESTED } from '../shared/domain/contract.js';
 import { ACTION_EXECUTED_PATTERN, ACTION_REQUESTED_PATTERN, AGENT_LIMITED_PATTERN } from '../shared/store-schema.js';
+import { DETAIL_TYPE_LIMITED } from '../shared/domain/agent-limited.js';
 import {
   AwsServiceError,
   awsErrorResponse,
@@ -442,6 +443,10 @@ function reportActivity(log: Logger, activity: BusActivity, outcomesFromStream: 
       } else if (event['detail-type'] === DETAIL_TYPE_EXECUTED) {
         if (matchesEventPattern(ACTION_EXECUTED_PATTERN, event)) log.step('executed', subject, describeExecution(event));
         else log.step('unrouted', subject, `source "${event.source}" matches no rule (agents send with source "agent.<id>")`, 'warn');
+      } else if (event['detail-type'] === DETAIL_TYPE_LIMITED && event.source === DECIDED_SOURCE) {
+        const limit = detailField(event.detail, 'limit');
+        const group = detailField(event.detail, 'group');
+        log.step('limited', shown(String(detailField(event.detail, 'agentId'))), `flood control (${shown(String(limit))}): one line to ${shown(String(group))}'s channels`, 'warn');
       } else if (event['detail-type'] === DETAIL_TYPE_DECIDED && event.source === DECIDED_SOURCE) {
         const outcome = String(detailField(event.detail, 'outcome'));
         const reason = detailField(event.detail, 'reason');

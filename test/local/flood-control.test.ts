@@ -93,10 +93,17 @@ describe('flood control and quarantine in the local stack', () => {
     await eventually(() => (lines('Flood control:').length > 0 ? true : undefined), 'the burst line');
     expect(lines('Flood control:')).toHaveLength(1);
     expect(lines('Flood control:')[0]).toContain('billing-agent is being limited (too many open reviews)');
+    // It travelled as one `Agent Requests Limited` event on the bus (evaluate-action holds no Slack token).
+    expect(log.lines.filter((line) => line.includes('limited') && line.includes('flood control (open-reviews): one line to security'))).toHaveLength(1);
+
+    // An agent cannot forge the line: its source is agent.<id>, and the rule matches source "countersign" only.
+    const forged = { agentId: 'billing-agent', group: 'security', limit: 'open-reviews', reason: 'forged', resetsAt: null, at: new Date().toISOString() };
+    expect((await events.send(new PutEventsCommand({ Entries: [{ EventBusName: 'countersign', Source: 'agent.billing-agent', DetailType: 'Agent Requests Limited', Detail: JSON.stringify(forged) }] }))).FailedEntryCount).toBe(0);
 
     // A duplicate of a pending request names the one to wait for.
     await send(`${run}-again`, IAM_UPDATE, { policy: 'a' });
     expect((await outcome(`${run}-again`, 'denied')).reason).toContain(`duplicate of pending request "${run}-a"`);
+    expect(lines('Flood control:')).toHaveLength(1);
 
     // carol (security, the quarantine group) taps "Block this agent" and gives a reason in the modal.
     const tap = await fetch(`${stack.url}/slack/act`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: CAROL, channel: SECURITY, ts: first.ts, actionId: 'block_agent' }) });
