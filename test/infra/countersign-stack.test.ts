@@ -11,7 +11,7 @@ import { PROJECT_ROOT } from '../../infra/constructs/house-function.js';
 import { DecisionStore } from '../../infra/constructs/decision-store.js';
 import { CountersignStack, type CountersignStackProps } from '../../infra/countersign-stack.js';
 import { ENV } from '../../shared/config.js';
-import { ACTION_EXECUTED_PATTERN, ACTION_REQUESTED_PATTERN, DECISION_TABLE } from '../../shared/store-schema.js';
+import { ACTION_EXECUTED_PATTERN, ACTION_REQUESTED_PATTERN, AGENT_LIMITED_PATTERN, DECISION_TABLE } from '../../shared/store-schema.js';
 import { testApp } from '../support/cdk-app.js';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
@@ -188,6 +188,25 @@ describe('action intake', () => {
         },
       ],
     });
+  });
+
+  it('routes AGENT_LIMITED_PATTERN (source "countersign" exactly, which no agent may send) to record-execution, with retries and the same DLQ', () => {
+    const [recordExecutionId] = functionByService(template, 'record-execution');
+    expect(AGENT_LIMITED_PATTERN).toEqual({ 'detail-type': ['Agent Requests Limited'], source: ['countersign'] });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: busId },
+      EventPattern: { 'detail-type': ['Agent Requests Limited'], source: ['countersign'] },
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [recordExecutionId, 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } },
+        },
+      ],
+    });
+    // The bus has exactly these three rules; evaluate-action's own events reach no other function.
+    const onBus = Object.values(template.findResources('AWS::Events::Rule') as Resources).filter((rule) => JSON.stringify(rule.Properties?.EventBusName) === JSON.stringify({ Ref: busId }));
+    expect(onBus.map((rule) => (rule.Properties?.EventPattern as { 'detail-type': string[] })['detail-type']).flat().sort()).toEqual(['Action Executed', 'Action Requested', 'Agent Requests Limited']);
   });
 
   it('alarms on any execution violation, counted over every rule', () => {

@@ -141,13 +141,11 @@ describe('least privilege: each role grants what its handler calls, on what it t
       'dynamodb:UpdateItem': [table],
       'dynamodb:GetItem': [table],
       'dynamodb:Query': [table],
-      // DynamoDB decrypts the table key with the caller's credentials; SQS needs both to encrypt a message; the
-      // Slack secret's key through Secrets Manager.
-      'kms:Decrypt': [tableKey, queueKey, slackKey].sort(),
-      // The bot token only: the one summary line of a flood burst (chat.postMessage); never the signing secret.
-      'secretsmanager:GetSecretValue': [botTokenSecret],
+      // DynamoDB decrypts the table key with the caller's credentials; SQS needs both to encrypt a message.
+      // No Slack secret or its key: a flood burst is announced on the bus, and record-execution posts the line.
+      'kms:Decrypt': [tableKey, queueKey].sort(),
       'kms:GenerateDataKey': [queueKey],
-      // EventBridgeEventPublisher: PutEvents (Action Decided).
+      // EventBridgeEventPublisher: PutEvents (Action Decided, and Agent Requests Limited for a flood burst).
       'events:PutEvents': [bus],
       // SfnWorkflowStarter: StartExecution of the approval workflow, and of nothing else.
       'states:StartExecution': [stateMachine],
