@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { Aws, Duration, Lazy, RemovalPolicy, Stage } from 'aws-cdk-lib';
+import { Aws, Duration, Lazy, RemovalPolicy } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Archive, CfnEventBus, EventBus, Rule, type EventPattern, type IEventBus } from 'aws-cdk-lib/aws-events';
@@ -344,10 +343,16 @@ function shadowPolicyFiles(dir: string): BundledFile[] {
 function preparedPoliciesFile(scope: Construct, policyDir: string): BundledFile {
   const dir = isAbsolute(policyDir) ? policyDir : resolve(PROJECT_ROOT, policyDir);
   const text = `${JSON.stringify(preparePolicies(loadPolicySource(dir), dir))}\n`;
-  const folder = join(Stage.of(scope)?.outdir ?? mkdtempSync(join(tmpdir(), 'countersign-')), 'countersign-prepared-policies', createHash('sha256').update(text).digest('hex').slice(0, 16));
+  // A path that depends only on the content: the copy command is part of the bundling options the asset hash
+  // is taken over, so a path inside a per-synth directory (the cloud assembly's) would change the template
+  // from one synth to the next. Written to a unique name and renamed, so two synths at once never read half.
+  const folder = join(PROJECT_ROOT, 'node_modules', '.cache', 'countersign-prepared-policies', createHash('sha256').update(text).digest('hex').slice(0, 16));
   mkdirSync(folder, { recursive: true });
-  writeFileSync(join(folder, PREPARED_POLICIES_FILE), text);
-  return { source: join(folder, PREPARED_POLICIES_FILE), targetDir: BUNDLED_POLICY_DIR };
+  const target = join(folder, PREPARED_POLICIES_FILE);
+  const partial = `${target}.${process.pid}.${randomUUID()}.partial`;
+  writeFileSync(partial, text);
+  renameSync(partial, target);
+  return { source: target, targetDir: BUNDLED_POLICY_DIR };
 }
 
 /**
