@@ -14,8 +14,8 @@ export const MAX_QUARANTINE_REASON_CHARS = 1000;
 export type QuarantineActor =
   /** A reviewer (Slack, Teams or the review API), by directory member id. */
   | { kind: 'member'; member: Member; via: 'slack' | 'teams' | 'api'; fromActionId?: string }
-  /** Countersign itself (auto-quarantine after K rejections). */
-  | { kind: 'system' };
+  /** Countersign itself (auto-quarantine after K rejections), recorded as quarantined by `by`. */
+  | { kind: 'system'; by: string };
 
 export type QuarantineOutcome =
   | { status: 'quarantined'; quarantine: Quarantine; closedActionIds: string[]; warnings: string[] }
@@ -56,7 +56,7 @@ export async function authority(actor: Extract<QuarantineActor, { kind: 'member'
 export async function quarantineAgent(agentId: string, actor: QuarantineActor, reason: string, deps: QuarantineDeps): Promise<QuarantineOutcome> {
   const text = reason.trim().slice(0, MAX_QUARANTINE_REASON_CHARS);
   if (text === '') return { status: 'refused', message: 'a quarantine needs a reason that says why' };
-  let by = 'countersign';
+  let by = actor.kind === 'system' ? actor.by : 'countersign';
   let group: string | null = null;
   if (actor.kind === 'member') {
     const allowed = await authority(actor, deps);
