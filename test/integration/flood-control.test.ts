@@ -9,7 +9,15 @@ import type { AgentLimits } from '../../shared/domain/flood-control.js';
 import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
 import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
+import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
+import { MemoryReviewChannel, MemoryTaskCallbacks } from '../../shared/adapters/memory/memory-review-adapters.js';
+import { Directory } from '../../shared/domain/directory.js';
+import { castVote } from '../../shared/review/cast-vote.js';
+import { openReview } from '../../shared/review/open-review.js';
+import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { actionRequested } from '../support/requests.js';
+import { reviewEvent, SECURITY_QUORUM_2, seedPendingRequest } from '../support/reviews.js';
+import directoryJson from '../../config/directory.json' with { type: 'json' };
 
 const TABLE = 'countersign-flood-it';
 let ddb: DynamoDbLocal;
@@ -142,5 +150,82 @@ describe('flood control on DynamoDB Local', () => {
     const results = await Promise.all(['carol', 'dan', 'erin', 'frank'].map((by) => guard.quarantine({ agentId, by, reason: 'x', at: new Date().toISOString(), origin: 'manual' }, {})));
     expect(results.filter((r) => r.status === 'quarantined')).toHaveLength(1);
     expect((await agentItems(agentId)).filter((i) => i.kind === 'event')).toHaveLength(1);
+  });
+});
+
+describe('automatic quarantine on DynamoDB Local', () => {
+  const rule = { rejections: 2, windowMinutes: 60 };
+
+  /** The review service on the table, with a directory that turns automatic quarantine on and names the agent's owner. */
+  function reviewDeps(agentId: string): ReviewDeps & { channel: MemoryReviewChannel; callbacks: MemoryTaskCallbacks } {
+    const directory = Directory.parse({ ...directoryJson, agents: { ...directoryJson.agents, [agentId]: { owners: ['carol'] } }, floodControl: { autoQuarantine: rule } });
+    return { store: new DynamoReviewStore(ddb.client, TABLE), guard, channel: new MemoryReviewChannel(), callbacks: new MemoryTaskCallbacks(), directory, now: () => new Date() };
+  }
+
+  /** A request of the agent admitted by flood control (it holds an open-review slot) with its review open. */
+  async function underReview(agentId: string, d: ReviewDeps, n: number) {
+    const { record, input } = await seedPendingRequest(store, SECURITY_QUORUM_2, { agent: { id: agentId, onBehalfOf: 'dan@example.com' }, parameters: { n, nonce: randomUUID() } }, new Date().toISOString());
+    expect(await guard.admit({ agentId, actionId: input.actionId, payloadSha256: input.payloadSha256, limits: { maxOpenReviews: 10, maxApprovalRequestsPerHour: 100 }, now: new Date() })).toMatchObject({ admitted: true, tookSlot: true });
+    const event = reviewEvent(input, 'initial');
+    const { reviewId } = await openReview(event, d);
+    return { actionId: record.key, reviewId, taskToken: event.taskToken };
+  }
+
+  const deny = (reviewId: string, d: ReviewDeps) => castVote({ reviewId, reviewer: { kind: 'slack', slackUserId: 'U0ERIN' }, vote: 'deny', comment: 'wrong table' }, d);
+
+  it('quarantines the agent as Countersign on the Kth reviewer rejection: recorded and audited, its other open review closed, its owners told', async () => {
+    const agentId = freshAgent();
+    const d = reviewDeps(agentId);
+    const [a, b, c] = [await underReview(agentId, d, 1), await underReview(agentId, d, 2), await underReview(agentId, d, 3)];
+
+    expect(await deny(a.reviewId, d)).toMatchObject({ status: 'recorded', closed: { outcome: 'rejected' }, autoQuarantine: { status: 'counted' } });
+    expect((await guard.status(agentId)).quarantine).toBeNull();
+    // A retried count of the same rejection counts nothing (the second rejection below is what trips it).
+    expect(await guard.countRejection(agentId, { actionId: a.actionId, atMs: Date.now() }, rule)).toBeNull();
+
+    const second = await deny(b.reviewId, d);
+    const by = 'countersign (auto: 2 rejections in 60 min)';
+    expect(second).toMatchObject({ status: 'recorded', autoQuarantine: { status: 'quarantined', outcome: { status: 'quarantined', quarantine: { agentId, by, origin: 'auto' }, closedActionIds: [c.actionId] } } });
+    const reason = `reviewers rejected 2 of its requests within 60 minutes (the limit is 2): ${a.actionId}, ${b.actionId}`;
+
+    const status = await guard.status(agentId);
+    expect(status).toMatchObject({ quarantine: { by, reason, origin: 'auto' }, openReviews: 0, pendingActionIds: [] });
+    expect(await store.getDecision(c.actionId)).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining(`closed: agent quarantined by ${by}: ${reason}`) });
+    // c's workflow was resumed with the rejection; the task token went to the callbacks only.
+    expect(d.callbacks.failed.map((f) => f.taskToken)).toContain(c.taskToken);
+    expect(d.channel.calls.filter((call) => call.method === 'postAlert')).toEqual([
+      { method: 'postAlert', channelId: 'C0SECURITY', text: expect.stringMatching(new RegExp(`^Countersign: agent ${agentId} was quarantined by countersign \\(auto: 2 rejections in 60 min\\): .* 1 open review was closed as rejected\\. Owners: carol\\.$`)) },
+    ]);
+    const audited = (await agentItems(agentId)).filter((i) => i.kind === 'event');
+    expect(audited).toEqual([expect.objectContaining({ eventType: 'agent_quarantined', by, reason, origin: 'auto', via: 'auto', group: null, requestSeq: 1 })]);
+
+    // From now on intake denies the agent; lifting it is the quarantine group's act, and the count starts again.
+    expect(await guard.lift(agentId, 'dan', 'owners fixed the prompt', new Date().toISOString())).toMatchObject({ status: 'lifted', previous: { by } });
+    const after = await underReview(agentId, d, 4);
+    expect(await deny(after.reviewId, d)).toMatchObject({ autoQuarantine: { status: 'counted' } });
+    expect((await guard.status(agentId)).quarantine).toBeNull();
+  });
+
+  it('counts concurrent rejections exactly once each: 9 distinct ones with K=3 trip it exactly 3 times, a repeated one counts once', async () => {
+    const agentId = freshAgent();
+    const k3 = { rejections: 3, windowMinutes: 60 };
+    const at = Date.now();
+    const ids = Array.from({ length: 9 }, (_, i) => `${agentId}-r${i}`);
+    const trips = (await Promise.all(ids.map((actionId, i) => guard.countRejection(agentId, { actionId, atMs: at + i }, k3)))).filter((t) => t !== null);
+    expect(trips).toHaveLength(3);
+    expect(trips.flatMap((t) => t.map((r) => r.actionId)).sort()).toEqual([...ids].sort());
+
+    const other = freshAgent();
+    const repeated = await Promise.all(Array.from({ length: 6 }, () => guard.countRejection(other, { actionId: 'same', atMs: at }, { rejections: 2, windowMinutes: 60 })));
+    expect(repeated).toEqual(Array.from({ length: 6 }, () => null));
+    const [state] = (await agentItems(other)).filter((i) => i.sk === AGENT_ITEM.stateSk);
+    expect(state?.recentRejections).toEqual([{ actionId: 'same', atMs: at }]);
+  });
+
+  it('does not count the rejections of a quarantined agent', async () => {
+    const agentId = freshAgent();
+    await guard.quarantine({ agentId, by: 'carol', reason: 'manual', at: new Date().toISOString(), origin: 'manual' }, { group: 'security', via: 'api', fromActionId: null });
+    expect(await guard.countRejection(agentId, { actionId: 'x', atMs: Date.now() }, { rejections: 1, windowMinutes: 60 })).toBeNull();
+    expect((await agentItems(agentId)).some((i) => String(i.sk).startsWith('COUNTED-REJECTION#'))).toBe(false);
   });
 });
