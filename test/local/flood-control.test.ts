@@ -1,10 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../local/log.js';
-import { startLocalStack, type LocalStack } from '../../local/local-stack.js';
+import { localAuditDir } from '../../local/audit.js';
+import { REPO_ROOT, startLocalStack, type LocalStack } from '../../local/local-stack.js';
 import type { SlackMessage } from '../../local/slack/workspace.js';
 import { eventually } from './support.js';
 
@@ -198,6 +200,15 @@ describe('flood control and quarantine in the local stack', () => {
     expect(audited.map((r) => [r.eventId, r.reviewerId, r.reason]).sort()).toEqual([
       ['agent/ops-agent/agent_quarantined/1', by, reason],
       ['agent/ops-agent/agent_released/2', 'dan', 'prompt fixed'],
+    ]);
+
+    // The saved query lists them, as the README types it (pointed at this stack's audit folder).
+    const query = spawnSync('npm', ['run', '--silent', 'audit', '--', 'query', '--saved', 'quarantines', '--param', 'agent_id=ops-agent', '--json', '--dir', localAuditDir(join(dataDir, 'data'))], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(query.status, query.stderr).toBe(0);
+    const rows = JSON.parse(query.stdout) as Array<Record<string, unknown>>;
+    expect(rows.map((r) => [r.agent_id, r.change, r.by, r.origin, r.reason])).toEqual([
+      ['ops-agent', 'quarantined', by, 'auto', reason],
+      ['ops-agent', 'lifted', 'dan', null, 'prompt fixed'],
     ]);
   }, 120_000);
 });
