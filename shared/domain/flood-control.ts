@@ -45,6 +45,9 @@ export function takeToken(bucket: TokenBucket | undefined, perHour: number, nowM
   return { ok: false, nextTokenAtMs: nowMs + Math.ceil(((1 - tokens) * HOUR_MS) / perHour - 1e-6) };
 }
 
+/** Longest quarantine or lift reason kept (Slack's modal input allows 3000). */
+export const MAX_QUARANTINE_REASON_CHARS = 1000;
+
 /** An agent's quarantine as stored. */
 export interface Quarantine {
   agentId: string;

@@ -1,5 +1,5 @@
 import type { Member } from '../domain/directory.js';
-import { quarantineReason, type Quarantine } from '../domain/flood-control.js';
+import { MAX_QUARANTINE_REASON_CHARS, quarantineReason, type Quarantine } from '../domain/flood-control.js';
 import type { AgentGuard, AgentStatus } from '../ports/agent-guard.js';
 import type { ReviewDeps } from './review-deps.js';
 import { resumeWorkflow } from './resume-workflow.js';
@@ -8,8 +8,7 @@ import { refreshReviewMessages } from './refresh-messages.js';
 /** What quarantine and lift need: the review service's parts and the agent guard. */
 export type QuarantineDeps = ReviewDeps & { guard: AgentGuard };
 
-/** Longest quarantine or lift reason kept (Slack's modal input allows 3000). */
-export const MAX_QUARANTINE_REASON_CHARS = 1000;
+export { MAX_QUARANTINE_REASON_CHARS };
 
 export type QuarantineActor =
   /** A reviewer (Slack, Teams or the review API), by directory member id. */
