@@ -53,7 +53,7 @@ function autoQuarantineLog(step: Extract<CastVoteResult, { status: 'recorded' }>
   if (step === undefined || step === 'failed') return step === undefined ? {} : { autoQuarantine: 'failed' };
   if (step.status !== 'quarantined') return { autoQuarantine: step.status };
   const outcome = step.outcome;
-  return { autoQuarantine: outcome.status, ...(outcome.status === 'quarantined' ? { by: outcome.quarantine.by, closed: outcome.closedActionIds, quarantineWarnings: outcome.warnings } : {}) };
+  return { autoQuarantine: outcome.status, ...(outcome.status === 'quarantined' ? { quarantinedBy: outcome.quarantine.by, quarantineClosed: outcome.closedActionIds, quarantineWarnings: outcome.warnings } : {}) };
 }
 
 /** What a vote's outcome looks like in a handler's log line (Slack's and Teams'). Never holds a token. */

@@ -18,6 +18,9 @@ import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { actionRequested } from '../support/requests.js';
 import { reviewEvent, SECURITY_QUORUM_2, seedPendingRequest } from '../support/reviews.js';
 import directoryJson from '../../config/directory.json' with { type: 'json' };
+import { answerTeamsRequest, type TeamsInteractionDeps } from '../../shared/review/teams-interaction.js';
+import { BotFrameworkTokenVerifier } from '../../shared/teams/verify-token.js';
+import { BotFrameworkIssuer, issuerFetch } from '../../local/teams/bot-framework-issuer.js';
 
 const TABLE = 'countersign-flood-it';
 let ddb: DynamoDbLocal;
@@ -227,5 +230,71 @@ describe('automatic quarantine on DynamoDB Local', () => {
     await guard.quarantine({ agentId, by: 'carol', reason: 'manual', at: new Date().toISOString(), origin: 'manual' }, { group: 'security', via: 'api', fromActionId: null });
     expect(await guard.countRejection(agentId, { actionId: 'x', atMs: Date.now() }, { rejections: 1, windowMinutes: 60 })).toBeNull();
     expect((await agentItems(agentId)).some((i) => String(i.sk).startsWith('COUNTED-REJECTION#'))).toBe(false);
+  });
+});
+
+describe('"Block this agent" from a Teams card, on DynamoDB Local', () => {
+  const APP_ID = '11111111-2222-4333-8444-555555555555';
+  const TENANT = '99999999-8888-4777-8666-555555555555';
+  const SERVICE_URL = 'https://smba.trafficmanager.net/teams/';
+  const AAD = { carol: '00000000-0000-4000-8000-00000000ca01', bob: '00000000-0000-4000-8000-000000000b0b', erin: '00000000-0000-4000-8000-00000000e214' };
+
+  async function teamsSetup() {
+    const issuer = await BotFrameworkIssuer.create();
+    const published = issuerFetch(() => [issuer]);
+    const agentId = freshAgent();
+    const directory = Directory.parse({ ...directoryJson, agents: { ...directoryJson.agents, [agentId]: { owners: ['alice'] } }, floodControl: { autoQuarantine: { rejections: 1, windowMinutes: 5 } } });
+    const deps: TeamsInteractionDeps & { channel: MemoryReviewChannel; callbacks: MemoryTaskCallbacks } = {
+      store: new DynamoReviewStore(ddb.client, TABLE), guard, channel: new MemoryReviewChannel(), teams: new MemoryReviewChannel(), callbacks: new MemoryTaskCallbacks(), directory, now: () => new Date(),
+      verifier: new BotFrameworkTokenVerifier({ openIdMetadataUrl: published.metadataUrl, fetch: published.fetch }), bot: { appId: APP_ID, tenantId: TENANT },
+    };
+    const open = async (n: number) => {
+      const { input } = await seedPendingRequest(store, SECURITY_QUORUM_2, { agent: { id: agentId, onBehalfOf: 'dan@example.com' }, parameters: { n, nonce: randomUUID() } }, new Date().toISOString());
+      await guard.admit({ agentId, actionId: input.actionId, payloadSha256: input.payloadSha256, limits: { maxOpenReviews: 10, maxApprovalRequestsPerHour: 100 }, now: new Date() });
+      return { actionId: input.actionId, reviewId: (await openReview(reviewEvent(input, 'initial'), deps)).reviewId };
+    };
+    const tap = async (reviewId: string, from: string, verb: string, data: Record<string, string> = {}) => {
+      const activity = {
+        type: 'invoke', name: 'adaptiveCard/action', channelId: 'msteams', serviceUrl: SERVICE_URL,
+        from: { id: `29:${from}`, aadObjectId: from }, conversation: { id: '19:approvals-security@thread.tacv2' }, channelData: { tenant: { id: TENANT } },
+        value: { action: { type: 'Action.Execute', verb, data: { reviewId, ...data } }, trigger: 'manual' },
+      };
+      const token = await issuer.sign({ audience: APP_ID, serviceUrl: SERVICE_URL });
+      const answer = await answerTeamsRequest({ method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(activity), isBase64Encoded: false }, deps);
+      return { ...answer, card: JSON.stringify(JSON.parse(answer.response.body) as unknown) };
+    };
+    return { agentId, deps, open, tap };
+  }
+
+  it('refuses someone outside the quarantine group and an empty reason on the card; a security member quarantines the agent and closes its open reviews', async () => {
+    const { agentId, deps, open, tap } = await teamsSetup();
+    const [a, b] = [await open(1), await open(2)];
+
+    const bob = await tap(a.reviewId, AAD.bob, 'block_agent', { quarantineReason: 'looping' });
+    expect(bob.log).toMatchObject({ action: 'block_agent', status: 'refused', message: 'bob may not quarantine agents or lift a quarantine: only members of "security" or of the policy\'s escalation group may' });
+    expect(bob.card).toContain('bob may not quarantine agents');
+    const empty = await tap(a.reviewId, AAD.carol, 'block_agent', { quarantineReason: '   ' });
+    expect(empty.log).toMatchObject({ status: 'refused', message: expect.stringContaining('A reason is required to quarantine an agent') });
+    expect((await guard.status(agentId)).quarantine).toBeNull();
+
+    const carol = await tap(a.reviewId, AAD.carol, 'block_agent', { quarantineReason: 'looping on policy updates' });
+    expect(carol.log).toMatchObject({ status: 'quarantined', agentId, by: 'carol' });
+    expect(carol.card).toContain(`${agentId} is quarantined`);
+    expect((await guard.status(agentId)).quarantine).toMatchObject({ by: 'carol', reason: 'looping on policy updates', origin: 'manual' });
+    for (const id of [a.actionId, b.actionId]) expect(await store.getDecision(id)).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining('agent quarantined by carol: looping on policy updates') });
+    const [event] = (await agentItems(agentId)).filter((i) => i.kind === 'event');
+    expect(event).toMatchObject({ eventType: 'agent_quarantined', by: 'carol', via: 'teams', group: 'security', fromActionId: a.actionId });
+    expect(deps.callbacks.failed).toHaveLength(2);
+
+    const again = await tap(b.reviewId, AAD.erin, 'block_agent', { quarantineReason: 'me too' });
+    expect(again.log).toMatchObject({ status: 'already_quarantined' });
+  });
+
+  it('counts a deny from Teams toward automatic quarantine', async () => {
+    const { agentId, open, tap } = await teamsSetup();
+    const a = await open(1);
+    const denied = await tap(a.reviewId, AAD.erin, 'deny', { reason: 'wrong policy' });
+    expect(denied.log).toMatchObject({ status: 'recorded', closed: 'rejected', autoQuarantine: 'quarantined' });
+    expect((await guard.status(agentId)).quarantine).toMatchObject({ by: 'countersign (auto: 1 rejections in 5 min)', origin: 'auto' });
   });
 });
