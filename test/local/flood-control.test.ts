@@ -211,4 +211,26 @@ describe('flood control and quarantine in the local stack', () => {
       ['ops-agent', 'lifted', 'dan', null, 'prompt fixed'],
     ]);
   }, 120_000);
+
+  it('"Block this agent" on the Teams card quarantines the agent and closes its review; the lift restores it', async () => {
+    const ops = { id: 'ops-agent', onBehalfOf: 'alice@example.com' };
+    const actionId = `${run}-ops-teams`;
+    await send(actionId, IAM_UPDATE, { policy: 'teams' }, ops);
+    const thread = await eventually(() => stack.teams.allThreads().find((t) => t.channelId === '19:approvals-security@thread.tacv2' && JSON.stringify(t.root).includes(actionId)), `a Teams card for ${actionId}`);
+    const card = (thread.root.attachments[0] as { content: { actions: Array<{ title: string; data?: { reviewId: string } }> } }).content;
+    expect(card.actions.map((a) => a.title)).toEqual(['Approve', 'Deny', 'Block this agent']);
+    const reviewId = card.actions[0]?.data?.reviewId ?? '';
+    const tap = async (user: string, quarantineReason: string) => {
+      const response = await fetch(`${stack.url}/teams/act`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, conversationId: thread.conversationId, verb: 'block_agent', data: { reviewId, quarantineReason } }) });
+      expect(response.status).toBe(200);
+      return JSON.stringify(await response.json());
+    };
+    // bob (data-owners) may not; carol (security) may.
+    expect(await tap('00000000-0000-4000-8000-000000000b0b', 'x')).toContain('bob may not quarantine agents');
+    expect(await tap('00000000-0000-4000-8000-00000000ca01', 'looping in Teams')).toContain('ops-agent is quarantined');
+    expect((await outcome(actionId, 'rejected')).reason).toContain('agent quarantined by carol: looping in Teams');
+    const status = await (await fetch(`${stack.url}/agents/ops-agent`)).json() as Record<string, unknown>;
+    expect(status).toMatchObject({ quarantine: { by: 'carol', reason: 'looping in Teams', origin: 'manual' }, openReviews: 0 });
+    expect(await agentApi('lift', 'dan', { reason: 'ok again' }, 'ops-agent')).toMatchObject({ status: 200, body: { quarantine: null, result: 'lifted' } });
+  }, 120_000);
 });
