@@ -85,6 +85,17 @@ describe('flood control on DynamoDB Local', () => {
     expect(status.burst).toMatchObject({ limit: 'open-reviews', denied: 15 });
   });
 
+  it('keeps the denial on record and reports a warning when the burst cannot be announced on the bus', async () => {
+    const agentId = freshAgent();
+    const d = deps({ maxOpenReviews: 1, maxApprovalRequestsPerHour: 1000 });
+    const failing: IntakeDeps = { ...d, publisher: { publishDecided: (detail) => d.publisher.publishDecided(detail), publishLimited: async () => { throw new Error('PutEvents refused: ThrottlingException'); } } };
+    expect((await evaluateActionRequested(exportRequest(agentId), failing)).record.outcome).toBe('pending');
+    const denied = await evaluateActionRequested(exportRequest(agentId), failing);
+    expect(denied.record.outcome).toBe('denied');
+    expect(denied.warnings).toEqual([`announcing the flood-control burst for "data-owners" failed: Error: PutEvents refused: ThrottlingException`]);
+    expect(await store.getDecision(denied.record.key)).toMatchObject({ outcome: 'denied', reason: denied.record.reason });
+  });
+
   it('takes at most maxApprovalRequestsPerHour tokens from 12 concurrent requests and says when the next one is allowed', async () => {
     const agentId = freshAgent();
     const now = new Date('2026-12-07T05:00:00.000Z');
