@@ -51,7 +51,7 @@ export class ExecutionReports extends Construct {
     this.recordExecution = new HouseFunction(this, 'RecordExecution', {
       entry: 'functions/record-execution/handler.ts',
       serviceName: 'record-execution',
-      description: 'Countersign: records Action Executed reports (or the violation, alerted) and shows them on the review message',
+      description: 'Countersign: records Action Executed reports (or the violation, alerted) and shows them on the review message; posts flood-control burst lines',
       timeout: Duration.seconds(30),
       environment: {
         [ENV.tableName]: props.table.tableName,

@@ -47,7 +47,7 @@ export interface AgentGuard {
   admit(request: AdmissionRequest): Promise<AdmitResult>;
   /** Gives back the open-review slot of a request that is no longer pending. Idempotent: false when it was given back before. */
   release(agentId: string, actionId: string, payloadSha256: string): Promise<boolean>;
-  /** Counts a limit denial; true when it starts a new burst (the caller posts the one summary line). */
+  /** Counts a limit denial; true when it starts a new burst (the caller announces the burst, whose one line record-execution posts). */
   recordLimited(agentId: string, limit: LimitName, at: string): Promise<boolean>;
   quarantine(quarantine: Quarantine, detail: Record<string, unknown>): Promise<QuarantineResult>;
   lift(agentId: string, by: string, reason: string, at: string): Promise<LiftResult>;
