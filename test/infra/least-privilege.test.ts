@@ -559,8 +559,9 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
 
   // Flood control (DynamoAgentGuard): each role may do on an agent's items (AGENT#<agentId>) exactly what its handler does.
   it.each([
-    // Admission: GetItem of the state and the payload's slot, then a transaction of an Update and a conditional Put; the burst's UpdateItem.
-    ['evaluate-action', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']],
+    // Admission: GetItem of the state and the payload's slot, then a transaction of an Update and a conditional Put; the burst's UpdateItem;
+    // a conflict giving its slot back (a conditional Delete and an Update).
+    ['evaluate-action', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']],
     // GET /agents/{agentId}: one Query.
     ['decision-api', ['dynamodb:Query']],
     // Giving a slot back: a transaction of a conditional Delete and an Update.
