@@ -19,7 +19,7 @@
  * format.ts in one place (COLUMNAR_COLUMNS), so a column added there flows through.
  */
 import { createHash } from 'node:crypto';
-import type { ColumnarEngine, ColumnarSource } from '../ports/columnar.js';
+import type { ColumnarEngine, ColumnarSource, ColumnarWriter } from '../ports/columnar.js';
 import type { DigestObjectEntry } from './digest.js';
 import { getIfExists, HOUR_MS, listKeys, parseObjectKey, type AuditObjectReader, type AuditObjectWriter } from './digest-store.js';
 import { AUDIT_COLUMNS, AUDIT_PREFIX, COLUMNAR_PREFIX, DIGEST_PREFIX } from './format.js';
@@ -118,7 +118,7 @@ export async function listedByDigests(store: AuditObjectReader): Promise<Map<str
 
 export interface CompactionDeps {
   store: AuditObjectWriter;
-  engine: ColumnarEngine;
+  writer: ColumnarWriter;
   retainUntil: (now: Date) => Date;
 }
 
@@ -186,7 +186,7 @@ export async function compactClosedHours(deps: CompactionDeps, listed: ReadonlyM
     const part = (parts.get(day) ?? 0) + 1;
     parts.set(day, part);
     const partKeys = columnarPartKeys(day, part);
-    const parquet = await deps.engine.toParquet(sources);
+    const parquet = await deps.writer.toParquet(sources);
     const records = entries.reduce((n, e) => n + e.records, 0);
     const retainUntil = deps.retainUntil(now);
     await deps.store.putObject(partKeys.parquet, parquet, { sha256OfUncompressed: sha256(parquet), retainUntil });

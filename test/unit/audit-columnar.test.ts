@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FixtureLogWriter } from '../../bench/audit-log-fixture.js';
 import { DuckDbColumnarEngine } from '../../shared/adapters/local/duckdb-columnar-engine.js';
+import { HyparquetColumnarWriter } from '../../shared/adapters/parquet/hyparquet-columnar-writer.js';
 import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
 import { columnarPartKeys, compactClosedHours, listedByDigests, readManifests, type ColumnarManifest } from '../../shared/audit/columnar.js';
@@ -47,7 +48,7 @@ afterEach(async () => {
 });
 
 const pathOf = (key: string) => join(dir, ...key.split('/'));
-const deps = () => ({ store: sink, engine, retainUntil: () => new Date('2030-01-01T00:00:00Z') });
+const deps = () => ({ store: sink, writer: new HyparquetColumnarWriter(), retainUntil: () => new Date('2030-01-01T00:00:00Z') });
 const compact = async (now = NOW) => compactClosedHours(deps(), await listedByDigests(sink), now);
 const verify = () => verifyAuditLog({ sink, publicKeyPem, now: NOW, columnar: engine });
 const kinds = (report: VerifyReport) => [...new Set(report.problems.map((p) => p.kind))].sort();
