@@ -13,7 +13,7 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
-import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME, DIGEST_PREFIX } from '../../shared/audit/format.js';
+import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME, COLUMNAR_PREFIX, DIGEST_PREFIX } from '../../shared/audit/format.js';
 import { RECONCILIATION_PREFIX } from '../../shared/audit/reconcile.js';
 import { renderSavedQuery, SAVED_QUERIES, sqlString, type SavedQuery } from '../../shared/audit/queries.js';
 import { DECISION_TABLE } from '../../shared/store-schema.js';
@@ -128,6 +128,8 @@ export interface AuditTrailProps {
   readonly digestEntry?: string;
   /** @default 'functions/audit-redrive/handler.ts' */
   readonly redriveEntry?: string;
+  /** @default 'functions/audit-compact/handler.ts' */
+  readonly compactEntry?: string;
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
   /** @default - the house default */
@@ -169,6 +171,10 @@ export class AuditTrail extends Construct {
   readonly redrive: HouseFunction;
   readonly redriveSchedule: Schedule;
   readonly redriveErrorsAlarm: Alarm;
+  /** Copies the closed hours to Parquet under columnar/ (shared/audit/columnar.ts), hourly after the digest. */
+  readonly compact: HouseFunction;
+  readonly compactSchedule: Schedule;
+  readonly compactErrorsAlarm: Alarm;
   /** The daily reconciliation of the table with the log found differences. */
   readonly reconcileDifferencesAlarm: Alarm;
   readonly streamMapping: EventSourceMapping;
@@ -319,6 +325,21 @@ export class AuditTrail extends Construct {
       ...common,
     });
 
+    this.compact = new HouseFunction(this, 'Compact', {
+      entry: props.compactEntry ?? 'functions/audit-compact/handler.ts',
+      serviceName: 'audit-compact',
+      description: 'Countersign: hourly, copies the audit log\'s closed hours to Parquet (columnar/) with manifests that verify checks',
+      // A day's records decoded and encoded in memory (pure-JS Parquet writer).
+      memorySize: 1769,
+      timeout: Duration.minutes(15),
+      environment: {
+        [ENV.auditBucket]: this.bucket.bucketName,
+        // The copy is locked as long as the objects it copies.
+        [ENV.auditRetentionDays]: String(this.retentionDays),
+      },
+      ...common,
+    });
+
     const objects = (prefix: string) => this.bucket.arnForObjects(`${prefix}*`);
     // audit-writer: S3AuditSink (PutObject with If-None-Match and a COMPLIANCE retention date, which needs
     // s3:PutObjectRetention; GetObject; ListObjectsV2) on audit/ only; DynamoChainStore's chain heads in the
@@ -400,7 +421,15 @@ export class AuditTrail extends Construct {
       }),
     );
 
-    for (const [fn, prefixes] of [[this.writer, [AUDIT_PREFIX]], [this.redrive, [AUDIT_PREFIX]], [this.digest, [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX]]] as const) {
+    // audit-compact: lists the bucket, reads the objects, the digests (which list the objects and their
+    // hashes) and the copy's manifests (which objects are copied already); writes Parquet files and
+    // manifests with a retention date under columnar/ only.
+    this.compact.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [objects(AUDIT_PREFIX), objects(DIGEST_PREFIX), objects(COLUMNAR_PREFIX)] }));
+    this.compact.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectRetention'], resources: [objects(COLUMNAR_PREFIX)] }));
+    this.compact.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
+    this.key.grant(this.compact.role, 'kms:GenerateDataKey', 'kms:Decrypt');
+
+    for (const [fn, prefixes] of [[this.writer, [AUDIT_PREFIX]], [this.redrive, [AUDIT_PREFIX]], [this.digest, [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX]], [this.compact, [AUDIT_PREFIX, DIGEST_PREFIX, COLUMNAR_PREFIX]]] as const) {
       for (const prefix of prefixes) {
         Validations.of(fn).acknowledge({
           id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.bucket.node.defaultChild as CfnResource)}.Arn>/${prefix}*]`,
@@ -417,7 +446,7 @@ export class AuditTrail extends Construct {
       reason: 'The redrive reads every failed batch Lambda wrote to the on-failure bucket (objects named by Lambda); the bucket holds nothing else.',
     });
     // --- The bucket policy ----------------------------------------------------------------------------------
-    const retentionWriters = [this.writer.role.roleArn, this.redrive.role.roleArn, this.digest.role.roleArn];
+    const retentionWriters = [this.writer.role.roleArn, this.redrive.role.roleArn, this.digest.role.roleArn, this.compact.role.roleArn];
     this.bucket.addToResourcePolicy(
       new PolicyStatement({
         sid: 'NoDeletesNoBypass',
@@ -526,6 +555,8 @@ export class AuditTrail extends Construct {
     const digestHourly = hourly('DigestSchedule', this.digest, 'audit-digest', 10, 'the signed digest of the previous hour');
     this.schedule = digestHourly.schedule;
     this.schedulerRole = digestHourly.role;
+    // Twenty past: after the digest has signed the previous hour, which is what makes an hour closed.
+    this.compactSchedule = hourly('CompactSchedule', this.compact, 'audit-compact', 20, 'copies the closed hours of the audit log to Parquet').schedule;
 
     // --- Glue and Athena -----------------------------------------------------------------------------------
     this.databaseName = props.databaseName ?? `${stack.stackName.toLowerCase().replace(/[^a-z0-9]+/g, '_')}_audit`;
@@ -617,6 +648,19 @@ export class AuditTrail extends Construct {
       this.digest.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
       1,
     );
+    this.compactErrorsAlarm = alarm(
+      'CompactErrorsAlarm',
+      'Countersign: the hourly columnar copy (Parquet) failed or left objects uncopied (not what their digest lists); queries read those hours as NDJSON; see audit-compact\'s logs and run verify',
+      new MathExpression({
+        expression: 'errors + refused',
+        usingMetrics: {
+          errors: this.compact.function.metricErrors({ statistic: 'Sum' }),
+          refused: new Metric({ namespace: 'Countersign', metricName: 'AuditColumnarRefused', dimensionsMap: { service: 'audit-compact' }, statistic: 'Sum' }),
+        },
+        period: Duration.hours(1),
+      }),
+      1,
+    );
     this.failedBatchesAlarm = alarm(
       'FailedBatchesAlarm',
       'Countersign: stream batches the audit writer could not write are in the failure bucket (the audit log misses them until they are replayed)',
@@ -650,7 +694,7 @@ export class AuditTrail extends Construct {
     );
     // The audit key (the objects) and the signing key (the digests): losing either loses the evidence.
     this.keyGuard = new KeyGuard(this, 'KeyGuard', { keys: [this.key, this.signingKey], breakGlassPrincipalArn: props.breakGlassPrincipalArn });
-    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm, this.reconcileDifferencesAlarm, this.keyGuard.alarm];
+    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.compactErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm, this.reconcileDifferencesAlarm, this.keyGuard.alarm];
   }
 
 }

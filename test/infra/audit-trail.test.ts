@@ -52,6 +52,8 @@ const writerRoleId = id(trail.writer.role.node.defaultChild);
 const digestRoleId = id(trail.digest.role.node.defaultChild);
 const redriveId = id(trail.redrive.function.node.defaultChild);
 const redriveRoleId = id(trail.redrive.role.node.defaultChild);
+const compactId = id(trail.compact.function.node.defaultChild);
+const compactRoleId = id(trail.compact.role.node.defaultChild);
 const schedulerRoleIdOf = () => id(trail.schedulerRole.node.defaultChild);
 const tableId = id(stack.store.table.node.defaultChild);
 const getAtt = (logicalId: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [logicalId, attribute] });
@@ -136,14 +138,14 @@ describe('the locked audit bucket', () => {
     });
   });
 
-  it('denies s3:PutObjectRetention to everyone but the writer, redrive and digest roles (PutObject with a retention date needs it)', () => {
+  it('denies s3:PutObjectRetention to everyone but the writer, redrive, digest and compact roles (PutObject with a retention date needs it)', () => {
     expect(bucketPolicyStatements(bucketId)).toContainEqual({
       Sid: 'OnlyAuditWritersSetRetention',
       Effect: 'Deny',
       Principal: { AWS: '*' },
       Action: 's3:PutObjectRetention',
       Resource: objectsOf(bucketId, '*'),
-      Condition: { ArnNotEquals: { 'aws:PrincipalArn': [getAtt(writerRoleId), getAtt(redriveRoleId), getAtt(digestRoleId)] } },
+      Condition: { ArnNotEquals: { 'aws:PrincipalArn': [getAtt(writerRoleId), getAtt(redriveRoleId), getAtt(digestRoleId), getAtt(compactRoleId)] } },
     });
   });
 
@@ -271,7 +273,7 @@ describe('the hourly digest', () => {
   });
 
   it('runs audit-digest ten minutes past every hour (UTC), with retries, through its own role', () => {
-    expect(Object.keys(template.findResources('AWS::Scheduler::Schedule')).sort()).toEqual([scheduleId, id(trail.redriveSchedule.node.defaultChild)].sort());
+    expect(Object.keys(template.findResources('AWS::Scheduler::Schedule')).sort()).toEqual([scheduleId, id(trail.redriveSchedule.node.defaultChild), id(trail.compactSchedule.node.defaultChild)].sort());
     expect(schedule.Properties).toMatchObject({
       ScheduleExpression: 'cron(10 * * * ? *)',
       ScheduleExpressionTimezone: 'UTC',
@@ -480,6 +482,38 @@ describe('the hourly redrive (issue 9: nothing is skipped for good)', () => {
   });
 });
 
+describe('the hourly columnar copy (issue 15: Parquet that verify proves is the log)', () => {
+  const compactSchedule = resources[id(trail.compactSchedule.node.defaultChild)]!;
+  const roleOfSchedule = ((compactSchedule.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+
+  it('runs audit-compact twenty minutes past every hour (UTC), after the digest closed the hour, with retries, through its own role', () => {
+    expect(compactSchedule.Properties).toMatchObject({
+      ScheduleExpression: 'cron(20 * * * ? *)',
+      ScheduleExpressionTimezone: 'UTC',
+      State: 'ENABLED',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: { Arn: getAtt(compactId), RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 } },
+    });
+    expect(roleOfSchedule).not.toBe(schedulerRoleIdOf());
+    expect(roleOfSchedule).not.toBe(((resources[id(trail.redriveSchedule.node.defaultChild)]!.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
+  });
+
+  it('tells audit-compact the bucket and the retention (its files are locked as long as the objects)', () => {
+    expect((resources[compactId]?.Properties?.Environment as { Variables: Json }).Variables).toMatchObject({
+      [ENV.auditBucket]: { Ref: bucketId },
+      [ENV.auditRetentionDays]: '365',
+    });
+  });
+
+  it('alarms when the compaction fails or leaves objects uncopied', () => {
+    const alarmResource = resources[id(trail.compactErrorsAlarm.node.defaultChild)]!;
+    const text = JSON.stringify(alarmResource.Properties);
+    expect(text).toContain('AuditColumnarRefused');
+    expect(text).toContain(JSON.stringify({ Ref: compactId }));
+    expect(alarmResource.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
+  });
+});
+
 describe('alarms', () => {
   const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map((a) => a.Properties!);
 
@@ -512,7 +546,7 @@ describe('alarms', () => {
 
   it('are all in stack.alarms', () => {
     const auditAlarms = trail.alarms.map((alarm) => id(alarm.node.defaultChild));
-    expect(auditAlarms).toHaveLength(7);
+    expect(auditAlarms).toHaveLength(8);
     expect(stack.alarms.map((alarm) => id(alarm.node.defaultChild))).toEqual(expect.arrayContaining(auditAlarms));
   });
 });
