@@ -15,7 +15,8 @@ import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME, COLUMNAR_PREFIX, DIGEST_PREFIX } from '../../shared/audit/format.js';
 import { RECONCILIATION_PREFIX } from '../../shared/audit/reconcile.js';
-import { renderSavedQuery, SAVED_QUERIES, sqlString, type SavedQuery } from '../../shared/audit/queries.js';
+import { COLUMNAR_TABLE_NAME, renderSavedQuery, SAVED_QUERIES, sqlString, withColumnarCopy, type SavedQuery } from '../../shared/audit/queries.js';
+import { COLUMNAR_COLUMNS } from '../../shared/audit/columnar.js';
 import { DECISION_TABLE } from '../../shared/store-schema.js';
 import { grantItems } from './decision-store.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
@@ -43,12 +44,13 @@ export interface NamedQuerySpec {
 /**
  * A saved query of `shared/audit/queries.ts` as an Athena named query: the `:name` parameters become their
  * defaults as literals (Athena named queries take no parameters), and a leading comment says what each one
- * is, so an auditor edits the literals before running it.
+ * is, so an auditor edits the literals before running it. The query reads the Parquet copy for the days
+ * before the latest compacted one and NDJSON for the rest (withColumnarCopy).
  */
 export function namedQueryOf(query: SavedQuery): NamedQuerySpec {
   const params = Object.entries(query.params);
   const header = params.length === 0 ? '' : ['-- Parameters (edit the literals below):', ...params.map(([name, p]) => `--   ${name}: ${p.description} (default ${sqlString(p.default)})`)].join('\n') + '\n';
-  return { name: query.name, description: query.description, sql: header + renderSavedQuery(query) };
+  return { name: query.name, description: query.description, sql: header + withColumnarCopy(renderSavedQuery(query)) };
 }
 
 /**
@@ -183,6 +185,8 @@ export class AuditTrail extends Construct {
   readonly database: CfnDatabase;
   readonly databaseName: string;
   readonly glueTable: CfnTable;
+  /** `audit_events_columnar`: the Parquet copy under columnar/, partitioned by dt (projected). */
+  readonly columnarTable: CfnTable;
   readonly workGroup: CfnWorkGroup;
   readonly workGroupName: string;
   readonly namedQueries: CfnNamedQuery[];
@@ -588,6 +592,28 @@ export class AuditTrail extends Construct {
       },
     });
     this.glueTable.node.addDependency(this.database);
+    // The columnar copy: Parquet (ParquetHiveSerDe), the same columns and types as the NDJSON table, then
+    // `hour` and `object_key`; `dt` projected from columnar/dt=YYYY-MM-DD/ like the log's.
+    const columnarLocation = `s3://${this.bucket.bucketName}/${COLUMNAR_PREFIX}`;
+    this.columnarTable = new CfnTable(this, 'AuditEventsColumnarTable', {
+      catalogId: Aws.ACCOUNT_ID,
+      databaseName: this.databaseName,
+      tableInput: {
+        name: COLUMNAR_TABLE_NAME,
+        description: 'The audit records of closed hours as Parquet (shared/audit/columnar.ts), one row per record, partitioned by dt (UTC); each part\'s manifest names its source objects and verify proves the copy is the log',
+        tableType: 'EXTERNAL_TABLE',
+        parameters: columnarTableParameters(columnarLocation, projectionRange),
+        partitionKeys: [{ name: AUDIT_PARTITIONS[0].name, type: glueType(AUDIT_PARTITIONS[0].type) }],
+        storageDescriptor: {
+          columns: COLUMNAR_COLUMNS.map((column) => ({ name: column.name, type: glueType(column.type) })),
+          location: columnarLocation,
+          inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          serdeInfo: { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    });
+    this.columnarTable.node.addDependency(this.database);
 
     this.workGroupName = `${stack.stackName}-audit`;
     this.workGroup = new CfnWorkGroup(this, 'WorkGroup', {
@@ -617,6 +643,7 @@ export class AuditTrail extends Construct {
       });
       named.node.addDependency(this.workGroup);
       named.node.addDependency(this.glueTable);
+      named.node.addDependency(this.columnarTable);
       return named;
     });
 
@@ -728,6 +755,21 @@ export function glueTableParameters(location: string, projectionRange: string): 
     [`projection.${hour.name}.range`]: '0,23',
     [`projection.${hour.name}.digits`]: '2',
     'storage.location.template': `${location}${dt.name}=\${${dt.name}}/${hour.name}=\${${hour.name}}/`,
+  };
+}
+
+/** The columnar table's projection: `dt` only (a part holds a day); the manifests beside the files are not Parquet and Athena skips them by name (see README). */
+export function columnarTableParameters(location: string, projectionRange: string): Record<string, string> {
+  const [dt] = AUDIT_PARTITIONS;
+  return {
+    classification: 'parquet',
+    'projection.enabled': 'true',
+    [`projection.${dt.name}.type`]: 'date',
+    [`projection.${dt.name}.format`]: 'yyyy-MM-dd',
+    [`projection.${dt.name}.range`]: projectionRange,
+    [`projection.${dt.name}.interval`]: '1',
+    [`projection.${dt.name}.interval.unit`]: 'DAYS',
+    'storage.location.template': `${location}${dt.name}=\${${dt.name}}/`,
   };
 }
 
