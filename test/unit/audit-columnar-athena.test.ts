@@ -32,6 +32,9 @@ afterAll(async () => {
 /** Values that match the generated log (each saved query's defaults name an agent and action it does not hold). */
 const VALUES: Record<string, string> = { agent_id: 'agent-1', action_id: 'act-7', reviewer_id: 'reviewer-3' };
 
+/** The saved queries the generated log gives rows to. */
+const ANSWERED = ['actions-by-agent', 'who-approved', 'denied-rejected-expired', 'votes-per-reviewer'];
+
 async function engines() {
   const ndjson = await openAuditQuery(dir, { columnar: false });
   const athena = await openAuditQuery(dir, { columnar: false });
@@ -64,6 +67,8 @@ describe('the Athena saved queries over the columnar copy', () => {
       const actual = await athena.run(withColumnarCopy(plain));
       expect(actual.columns).toEqual(expected.columns);
       expect(actual.rows).toEqual(expected.rows);
+      // The generated log has no executions or refused votes: those queries answer empty on both sides.
+      if (ANSWERED.includes(query.name)) expect(expected.rows.length).toBeGreaterThan(0);
     } finally {
       ndjson.close();
       athena.close();

@@ -60,10 +60,16 @@ export class DuckDbColumnarEngine implements ColumnarEngine {
       const copy = `SELECT ${names} FROM read_parquet(${quote(file)}, hive_partitioning = false)`;
       const log = sourceRows(join(root, 'log'), sources);
       // Multisets of whole typed rows, both ways: a changed, added, dropped or doubled row shows.
-      const [counts] = await db.all(`SELECT
-        (SELECT count(*) FROM read_parquet(${quote(file)}, hive_partitioning = false)) AS rows,
-        (SELECT count(*) FROM (${copy} EXCEPT ALL ${log})) AS only_in_copy,
-        (SELECT count(*) FROM (${log} EXCEPT ALL ${copy})) AS only_in_log`);
+      let counts: Record<string, unknown> | undefined;
+      try {
+        [counts] = await db.all(`SELECT
+          (SELECT count(*) FROM read_parquet(${quote(file)}, hive_partitioning = false)) AS rows,
+          (SELECT count(*) FROM (${copy} EXCEPT ALL ${log})) AS only_in_copy,
+          (SELECT count(*) FROM (${log} EXCEPT ALL ${copy})) AS only_in_log`);
+      } catch (error) {
+        // A damaged file can have a readable footer and unreadable pages (a flipped byte in a string, say).
+        return { rows: 0, onlyInCopy: 0, onlyInLog: 0, schemaProblem: `cannot be read as Parquet (${(error as Error).message.split('\n')[0]})` };
+      }
       return { rows: Number(counts!.rows), onlyInCopy: Number(counts!.only_in_copy), onlyInLog: Number(counts!.only_in_log) };
     });
   }
