@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { MemoryDecisionStore, MemoryEventPublisher, MemoryWorkflowStarter } from '../shared/adapters/memory/memory-adapters.js';
 import { evaluateActionRequested, type IncomingEvent } from '../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../shared/policy/cedar-policy-engine.js';
+import { defaultPolicyDir } from '../shared/policy/load-policies.js';
+import { shadowPolicyEngine } from '../shared/policy/shadow-policies.js';
 
 export interface IntakeBenchRow {
   actions: number;
@@ -28,9 +30,17 @@ function autoDecided(i: number): IncomingEvent {
   };
 }
 
-/** CPU per auto-decided action through the whole intake path (parse, identity, Cedar, hash, record, publish) with in-memory adapters. */
-export async function benchIntake(actions = 5_000): Promise<IntakeBenchRow> {
-  const deps = { policy: new CedarPolicyEngine(), store: new MemoryDecisionStore(), publisher: new MemoryEventPublisher(), workflow: new MemoryWorkflowStarter(), now: () => new Date() };
+/**
+ * CPU per auto-decided action through the whole intake path (parse, identity, Cedar, hash, record, publish) with in-memory adapters.
+ * `shadow`: with the shipped shadow set (policies/shadow/) evaluated beside the enforced one, as evaluate-action does.
+ */
+export async function benchIntake(actions = 5_000, options: { shadow?: boolean } = {}): Promise<IntakeBenchRow> {
+  const shadowPolicy = options.shadow === true ? shadowPolicyEngine(defaultPolicyDir()) : undefined;
+  if (options.shadow === true && shadowPolicy === undefined) throw new Error('benchIntake: policies/shadow/ holds no shadow set to measure');
+  const deps = {
+    policy: new CedarPolicyEngine(), ...(shadowPolicy === undefined ? {} : { shadowPolicy }),
+    store: new MemoryDecisionStore(), publisher: new MemoryEventPublisher(), workflow: new MemoryWorkflowStarter(), now: () => new Date(),
+  };
   for (let i = 0; i < 500; i++) await evaluateActionRequested(autoDecided(i), deps); // warm-up
   const events = Array.from({ length: actions }, (_, i) => autoDecided(i));
   const cpuStart = process.cpuUsage();
@@ -42,6 +52,5 @@ export async function benchIntake(actions = 5_000): Promise<IntakeBenchRow> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const row = await benchIntake();
-  console.table([row]);
+  console.table([{ set: 'enforced', ...(await benchIntake()) }, { set: 'enforced + shadow', ...(await benchIntake(undefined, { shadow: true })) }]);
 }

@@ -3,12 +3,15 @@
  *
  * Validates the Cedar schema and policies of a policy directory (default: this folder), then runs the
  * cases in its cases.json and prints one line per case. Exits 1 on a validation error or a failed case.
+ * A shadow set (`shadow/*.cedar`, laid over the enforced files) is validated too, and the cases it would
+ * decide differently are listed: they inform, they do not fail (a shadow set is meant to differ).
  */
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CedarPolicyEngine } from '../shared/policy/cedar-policy-engine.js';
 import { defaultPolicyDir, PolicyLoadError } from '../shared/policy/load-policies.js';
+import { loadShadowSource, SHADOW_DIR, shadowPolicyEngine } from '../shared/policy/shadow-policies.js';
 import { CASES_FILE, describeActual, describeExpected, loadPolicyCases, PolicyCasesError, runPolicyCases } from '../shared/policy/run-cases.js';
 
 const color = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
@@ -86,11 +89,36 @@ function main(): number {
   const summary = `${results.length} cases: ${results.length - failed} passed, ${failed} failed`;
   console.log(`\n${failed === 0 ? green(summary) : red(summary)}`);
 
+  const shadowFailed = checkShadow(dir, cases);
+
   const unexercised = engine.policies.filter((policy) => !results.some((r) => r.actual.policyIds.some((id) => id === policy.id)));
   for (const policy of unexercised) console.log(`${yellow('!')} no case is decided by policy ${policy.id} (${policy.file}:${policy.line})`);
   const untried = engine.environments.filter((environment) => !cases.some((c) => c.request.environment === environment));
   for (const environment of untried) console.log(`${yellow('!')} no case names environment ${environment}`);
-  return failed === 0 ? 0 : 1;
+  return failed === 0 && !shadowFailed ? 0 : 1;
+}
+
+/** Validates the shadow set and lists the cases it decides differently; true when it cannot be used. */
+function checkShadow(dir: string, cases: Parameters<typeof runPolicyCases>[1]): boolean {
+  let shadow;
+  try {
+    shadow = shadowPolicyEngine(dir);
+  } catch (error) {
+    if (!(error instanceof PolicyLoadError)) throw error;
+    console.log(red(`\n✗ ${error.where} cannot be used (${error.problems.length} problem${error.problems.length === 1 ? '' : 's'}):`));
+    for (const problem of error.problems) console.log(`    ${problem}`);
+    return true;
+  }
+  if (shadow === undefined) return false;
+  // From the source, not the policies: an empty shadow file (one that removes an enforced file's policies) counts.
+  const files = (loadShadowSource(dir)?.policies ?? []).map((f) => f.file).filter((f) => f.startsWith(`${SHADOW_DIR}/`));
+  console.log(`\n${green('✓')} shadow set: ${files.join(', ')} laid over the enforced files; ${shadow.policies.length} policies validate against the schema (strict). It is evaluated on every request and never decides.`);
+  for (const warning of shadow.warnings) console.log(`${yellow('!')} shadow warning: ${warning}`);
+  const results = runPolicyCases(shadow, cases);
+  const differing = results.filter((r) => !r.passed);
+  console.log(`  ${differing.length} of ${results.length} cases decide differently in the shadow set${differing.length === 0 ? '' : ' (shadow-diff will show such requests):'}`);
+  for (const result of differing) console.log(`  ${yellow('~')} ${result.name}: ${describeActual(result.actual)}`);
+  return false;
 }
 
 process.exitCode = main();

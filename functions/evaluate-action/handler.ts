@@ -15,15 +15,21 @@ import { SfnWorkflowStarter } from '../../shared/adapters/aws/sfn-workflow-start
 import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
 import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
+import { defaultPolicyDir } from '../../shared/policy/load-policies.js';
+import { shadowPolicyEngine } from '../../shared/policy/shadow-policies.js';
 
 const config = evaluateActionConfig();
 const logger = new Logger({ serviceName: 'evaluate-action' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'evaluate-action' });
 const tracer = new Tracer({ serviceName: 'evaluate-action' });
+// The shadow set (policies/shadow/) is evaluated beside the enforced one and only recorded.
+const shadowPolicy = shadowPolicyEngine(config.policyDir ?? defaultPolicyDir());
 const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const deps: IntakeDeps = {
   // The prepared form synth wrote into the bundle (validated then); a stale or broken one fails the cold start loudly.
   policy: CedarPolicyEngine.load(config.policyDir),
+  // Prepared from its sources at cold start (it has no prepared form of its own yet).
+  ...(shadowPolicy === undefined ? {} : { shadowPolicy }),
   store: new DynamoDecisionStore(dynamo, config.tableName),
   publisher: new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName),
   workflow: config.approvalStateMachineArn === undefined
@@ -42,7 +48,7 @@ export const handler = instrumented({ logger, tracer, metrics }, async (event: E
     deps,
   );
   const { record } = result;
-  const summary = { status: result.status, key: record.key, outcome: record.outcome, reason: record.reason, policyIds: record.policyIds, dispatched: result.dispatched, limit: result.limit ?? null };
+  const summary = { status: result.status, key: record.key, outcome: record.outcome, reason: record.reason, policyIds: record.policyIds, shadowOutcome: record.shadow?.outcome, dispatched: result.dispatched, limit: result.limit ?? null };
   if ((result.warnings ?? []).length > 0) logger.warn('request evaluated with warnings', { key: record.key, warnings: result.warnings });
   if (result.status === 'conflict') logger.warn('request refused: actionId already used for a different request', summary);
   else logger.info('request evaluated', summary);

@@ -16,6 +16,7 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED } from '../../shared/domain/contract.js';
+import { loadShadowSource, SHADOW_DIR, shadowPolicyEngine } from '../../shared/policy/shadow-policies.js';
 import { preparePolicies } from '../../shared/policy/cedar-policy-engine.js';
 import { loadPolicySource } from '../../shared/policy/load-policies.js';
 import { PREPARED_POLICIES_FILE } from '../../shared/policy/prepared-policies.js';
@@ -313,7 +314,26 @@ function policyFiles(policyDir: string): BundledFile[] {
   if (!names.includes(CEDAR_SCHEMA_FILE)) {
     throw new Error(`ActionIntake: ${dir} has no ${CEDAR_SCHEMA_FILE}; policies are validated against it`);
   }
-  return [...policies, CEDAR_SCHEMA_FILE].map((name) => ({ source: join(dir, name), targetDir: BUNDLED_POLICY_DIR }));
+  return [
+    ...[...policies, CEDAR_SCHEMA_FILE].map((name) => ({ source: join(dir, name), targetDir: BUNDLED_POLICY_DIR })),
+    ...shadowPolicyFiles(dir),
+  ];
+}
+
+/**
+ * The shadow set (`<policyDir>/shadow/*.cedar`, evaluated beside the enforced set and only recorded), bundled
+ * into `policies/shadow/`. Validated here, at synth, as the whole set evaluate-action will build from it
+ * (the enforced files with the shadow files laid over them): a shadow set that cannot load would fail
+ * every cold start of the function, so it fails the synth instead.
+ */
+function shadowPolicyFiles(dir: string): BundledFile[] {
+  const source = loadShadowSource(dir);
+  if (source === undefined) return [];
+  shadowPolicyEngine(dir);
+  const prefix = `${SHADOW_DIR}/`;
+  return source.policies
+    .filter((file) => file.file.startsWith(prefix))
+    .map((file) => ({ source: join(dir, file.file), targetDir: `${BUNDLED_POLICY_DIR}/${SHADOW_DIR}` }));
 }
 
 /**

@@ -80,6 +80,14 @@ export interface AuditRecord {
   /** `execution_violation`: the rule the report broke (`no_decision`, `not_permitted`, `payload_mismatch`, …). */
   violation_rule: string | null;
   /**
+   * `decided`: what the shadow policy set (`policies/shadow/`, issue 16) would have decided, in the
+   * decision's words (`pending` = needs approval), and the shadow policies that determined it. Null and
+   * empty when no shadow set was deployed, on every other record, and on records written before issue 16
+   * (which have no such fields: null in the table).
+   */
+  shadow_outcome: string | null;
+  shadow_policy_ids: string[];
+  /**
    * The event item as written (canonical JSON) for `requested`, `conflict`, `review_requested`,
    * `escalated`, `credentials_*` (the role, session name, duration and session policy asked of STS, never
    * the credentials), `executed`, `execution_violation` and `unmappable`, else null.
@@ -117,6 +125,8 @@ export const AUDIT_COLUMNS: ReadonlyArray<{ name: keyof AuditRecord; type: 'stri
   { name: 'started_at', type: 'timestamp' },
   { name: 'finished_at', type: 'timestamp' },
   { name: 'violation_rule', type: 'string' },
+  { name: 'shadow_outcome', type: 'string' },
+  { name: 'shadow_policy_ids', type: 'array<string>' },
   { name: 'detail', type: 'string' },
   { name: 'prev_hash', type: 'string' },
   { name: 'hash', type: 'string' },

@@ -164,6 +164,17 @@ WHERE x.event_type = 'executed' AND p.action_id IS NULL
 ORDER BY occurred_at, event_id`,
   },
   {
+    name: 'shadow-diff',
+    description: 'Requests the shadow policy set (policies/shadow/) would have decided differently from the enforced set: the decision, the shadow outcome and both sets of policy ids (pending = needs approval)',
+    params: { from: FROM, to: TO },
+    sql: `SELECT occurred_at, action_id, agent_id, action, resource_type, resource_id, environment,
+  outcome, shadow_outcome, policy_ids, shadow_policy_ids
+FROM ${T}
+WHERE event_type = 'decided' AND shadow_outcome IS NOT NULL AND shadow_outcome <> outcome
+  AND ${IN_RANGE}
+ORDER BY occurred_at, action_id`,
+  },
+  {
     name: 'time-to-execute',
     description: 'How long agents take from the decision (allowed, or approved) to the start of the act, and how long the act runs, per agent and action',
     params: { from: FROM, to: TO },

@@ -113,6 +113,7 @@ function commonFields(item: Item, position: StreamPosition) {
 const EMPTY = {
   outcome: null, reason: null, reviewer_id: null, vote: null, comment: null, policy_ids: [] as string[],
   valid_until: null, execution_status: null, started_at: null, finished_at: null, violation_rule: null,
+  shadow_outcome: null, shadow_policy_ids: [] as string[],
 };
 
 /**
@@ -144,7 +145,12 @@ function mapped(item: Item, type: MappedType, position: StreamPosition): AuditRe
     case 'outcome': {
       const policyIds = texts(item, 'policyIds');
       if (policyIds === null) throw new Unmappable(`${type} event item has policyIds that are not a list of strings`);
-      return { ...base, outcome: need(item, 'outcome', type), reason: text(item, 'reason'), policy_ids: policyIds, valid_until: time(item, 'validUntil'), detail };
+      const shadowPolicyIds = texts(item, 'shadowPolicyIds');
+      if (shadowPolicyIds === null) throw new Unmappable(`${type} event item has shadowPolicyIds that are not a list of strings`);
+      return {
+        ...base, outcome: need(item, 'outcome', type), reason: text(item, 'reason'), policy_ids: policyIds, valid_until: time(item, 'validUntil'),
+        shadow_outcome: text(item, 'shadowOutcome'), shadow_policy_ids: shadowPolicyIds, detail,
+      };
     }
     case 'executed': {
       // A failed act's error is its reason; what the act returned is in detail (resultSummary, resultSha256).

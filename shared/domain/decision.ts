@@ -78,6 +78,20 @@ export function validUntilOf(outcome: Outcome, decidedAt: string | null, validFo
   return Number.isFinite(at) ? new Date(at + validForSeconds * 1000).toISOString() : null;
 }
 
+/**
+ * What the shadow policy set (`policies/shadow/`, issue 16) would have decided: never acted on, only
+ * recorded beside the decision. The same outcome words (`pending` = needs approval).
+ */
+export interface ShadowDecision {
+  outcome: Outcome;
+  policyIds: string[];
+  reason: string;
+}
+
+export function shadowDecisionOf(decision: PolicyDecision): ShadowDecision {
+  return { outcome: outcomeOf(decision), policyIds: [...decision.policyIds], reason: decision.reason };
+}
+
 export function outcomeOf(decision: PolicyDecision): Outcome {
   switch (decision.kind) {
     case 'allow':

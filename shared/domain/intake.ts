@@ -1,6 +1,6 @@
 import { CanonicalJsonError, loneSurrogateAt, rawJsonText, sha256Hex, utf8Bytes, utf8Prefix, wellFormedText } from './canonical-json.js';
 import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_REQUESTED, LIMITS, payloadSha256, quoted, usableActionId, validateActionRequested, type ActionRequest } from './contract.js';
-import { approvalTiming, decidedDetailOf, outcomeOf, type PolicyDecision } from './decision.js';
+import { approvalTiming, decidedDetailOf, outcomeOf, shadowDecisionOf, type PolicyDecision, type ShadowDecision } from './decision.js';
 import type { DecisionStore, EventPublisher, PolicyEngine, RecordResult, RequestRecord, WorkflowStarter } from '../ports/index.js';
 import { guardRequest, type GuardedRequest, type IntakeFloodControl } from './intake-guard.js';
 
@@ -14,6 +14,8 @@ export interface IncomingEvent {
 
 export interface IntakeDeps {
   policy: PolicyEngine;
+  /** The shadow policy set (`policies/shadow/`): evaluated beside `policy`, recorded, never deciding. */
+  shadowPolicy?: PolicyEngine;
   store: DecisionStore;
   publisher: EventPublisher;
   /** Absent while no approval workflow is deployed: such requests stay pending. */
@@ -88,7 +90,7 @@ function envelopeProblem(event: IncomingEvent): string | undefined {
 }
 
 /** Builds what the store keeps for one incoming event: parse, identity check, policy decision. */
-export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receivedAt: string): RequestRecord {
+export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receivedAt: string, shadowPolicy?: PolicyEngine): RequestRecord {
   // The source is stored and shown: a lone surrogate in it is kept visible as an escape (the fingerprint has it as sent).
   const base = { eventId: event.id, source: wellFormedText(event.source), receivedAt, approval: null, validForSeconds: null, dispatchedAt: null } as const;
   const invalid = (reason: string, actionId: string | undefined): RequestRecord => ({
@@ -135,7 +137,17 @@ export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receiv
     approval: decision.kind === 'approval' ? decision.approval : null,
     validForSeconds: decision.kind === 'allow' || decision.kind === 'approval' ? decision.validity.validForSeconds : null,
     decidedAt: outcome === 'pending' ? null : receivedAt,
+    ...(shadowPolicy === undefined ? {} : { shadow: shadowOf(shadowPolicy, request) }),
   };
+}
+
+/** The shadow set's answer. It must never cost the real decision: a failure is recorded as its answer. */
+function shadowOf(shadowPolicy: PolicyEngine, request: ActionRequest): ShadowDecision {
+  try {
+    return shadowDecisionOf(shadowPolicy.decide(request));
+  } catch (error) {
+    return { outcome: 'invalid', policyIds: [], reason: boundedReason(`the shadow policy set failed on this request: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`) };
+  }
 }
 
 // In decision.ts (no zod), so that the decision API's bundle does not carry the contract's parser.
@@ -175,7 +187,7 @@ async function dispatch(record: RequestRecord, deps: IntakeDeps): Promise<boolea
  */
 export async function evaluateActionRequested(event: IncomingEvent, deps: IntakeDeps): Promise<IntakeResult> {
   const now = deps.now();
-  const decided = decideRequest(event, deps.policy, now.toISOString());
+  const decided = decideRequest(event, deps.policy, now.toISOString(), deps.shadowPolicy);
   const guarded: GuardedRequest = deps.flood === undefined ? { record: decided, tookSlot: false, burst: null, limit: null } : await guardRequest(decided, deps.flood, now);
   const result = await deps.store.recordRequest(guarded.record);
   if (result.status !== 'created' && guarded.tookSlot && deps.flood !== undefined && decided.request !== null && decided.payloadSha256 !== null) {

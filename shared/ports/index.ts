@@ -1,5 +1,5 @@
 import type { ActionRequest } from '../domain/contract.js';
-import type { ActionDecidedDetail, ApprovalRequirement, DecisionView, Outcome, PolicyDecision } from '../domain/decision.js';
+import type { ActionDecidedDetail, ApprovalRequirement, DecisionView, Outcome, PolicyDecision, ShadowDecision } from '../domain/decision.js';
 
 /** Decides one request against the deployed policy set. Pure and synchronous once built. */
 export interface PolicyEngine {
@@ -40,6 +40,11 @@ export interface RequestRecord {
   decidedAt: string | null;
   /** When the decision was published or the workflow started; null until then. */
   dispatchedAt: string | null;
+  /**
+   * What the shadow policy set would have decided (issue 16); absent when no shadow set is deployed or
+   * the request never reached a policy (invalid by the contract). Never acted on.
+   */
+  shadow?: ShadowDecision;
 }
 
 export type RecordResult =

@@ -14,6 +14,7 @@ describe('npm run bench -- --quick', () => {
       'Lambda bundles: module init in a fresh process (1 import each), real synthesized assets',
       'baseline (ESM bundle importing the DynamoDB client alone)',
       'evaluate-action CPU per auto-decided action',
+      'with the shadow set: CPU',
       'local stack end to end',
       'approvals on the local stack (8 requests, 1 in flight',
       'approvals on the local stack (8 requests, 4 in flight',

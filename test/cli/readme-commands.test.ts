@@ -76,6 +76,7 @@ const LEDGER: Entry[] = [
   { command: /^npm run audit -- query --saved actions-by-agent$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', '--saved', 'actions-by-agent'])", how: 'runs' }] },
   { command: /^npm run audit -- query --saved who-approved --param action_id=<actionId>$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', '--saved', 'who-approved', '--param', `action_id=", how: 'runs' }] },
   { command: /^npm run audit -- query --saved refused-votes --csv$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', '--saved', 'refused-votes', '--csv'])", how: 'runs' }] },
+  { command: /^npm run audit -- query --saved shadow-diff$/, runBy: [{ file: DEMO, contains: "['run', '--silent', 'audit', '--', 'query', '--saved', 'shadow-diff', '--dir', stack.auditDir", how: 'runs' }] },
   { command: /^npm run audit -- query "SELECT .*" --json$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['query', 'SELECT event_type, count(*) AS n FROM audit_events GROUP BY 1", how: 'runs' }] },
   {
     command: /^npm run audit -- verify --bucket <AuditBucketName> --key-id <DigestSigningKeyArn> --failure-bucket <AuditFailureBucketName>$/,
@@ -99,6 +100,18 @@ const LEDGER: Entry[] = [
     runBy: [{ file: 'test/local/smoke.test.ts', contains: "['--endpoint', stack.url, '--audit-dir', stack.auditDir!, '--key-dir', join(dataDir, 'keys')", how: 'runs' }],
   },
   { command: /^npm run policies:check$/, runBy: [{ file: CI, contains: 'npm run policies:check', how: 'runs' }, { file: 'test/cli/readme-policy.test.ts', contains: "spawnSync('npm', ['run', '--silent', 'policies:check', '--', '--dir', dir]", how: 'runs' }] },
+  {
+    command: /^(npm run policies:replay|npm run policies:replay -- --dir policies --from 24h|cp policies\/shadow\/customer-queries\.cedar policies\/)$/,
+    runBy: [{ file: DEMO, contains: "['run', '--silent', 'policies:replay', '--', '--dir', dir, '--from', '24h', '--log', stack.auditDir", how: 'runs' }],
+  },
+  {
+    command: /^npm run policies:replay -- --dir policies --from 7d (--athena --workgroup <AthenaWorkGroup> --database <GlueDatabase>|--bucket <AuditBucketName>)$/,
+    needsAws: 'reads a deployment\'s audit log; the Athena and S3 readers run on mocked clients, the replay itself on the local log',
+    runBy: [
+      { file: 'test/adapters/replay-log-readers.test.ts', contains: 'new AthenaRecordSource(', how: 'stands-in' },
+      { file: 'test/adapters/replay-log-readers.test.ts', contains: 'new AuditObjectRecordSource(new S3AuditSink(', how: 'stands-in' },
+    ],
+  },
   { command: /^npx tsx agent\.ts$/, runBy: [{ file: WALKTHROUGH, contains: "run('npx', ['tsx', file])", how: 'runs' }] },
   { command: /^(rm policies\/staging-exports\.cedar|git checkout -- policies\/cases\.json)$/, runBy: [{ file: 'test/cli/readme-policy.test.ts', contains: "readmeBlock('sh', 'git checkout -- policies/cases.json')", how: 'runs' }] },
   { command: /^npm test$/, runBy: [{ file: CI, contains: 'npm test', how: 'runs' }] },
@@ -178,6 +191,6 @@ describe('every command in the README is run by a test or by CI', () => {
 
   it('the README says which commands need an AWS account', () => {
     const awsOnly = commands.filter((command) => LEDGER.some((entry) => entry.needsAws !== undefined && entry.command.test(command)));
-    expect(awsOnly.every((command) => /^(npx cdk|aws |npm run audit -- verify --bucket|npm run smoke -- --stack)/.test(command))).toBe(true);
+    expect(awsOnly.every((command) => /^(npx cdk|aws |npm run audit -- verify --bucket|npm run smoke -- --stack|npm run policies:replay -- .* (--athena|--bucket) )/.test(command))).toBe(true);
   });
 });

@@ -70,7 +70,11 @@ describe('bundled functions', () => {
 
     const policySources = readdirSync(join(PROJECT_ROOT, 'policies')).filter((f) => f.endsWith('.cedar') || f === 'schema.cedarschema').sort();
     expect(policySources.length).toBeGreaterThan(1);
-    expect(readdirSync(join(asset, 'policies')).sort()).toEqual([...policySources, PREPARED_POLICIES_FILE].sort());
+    // The shadow set (policies/shadow/, issue 16) rides along in its own folder; the handler loads it at module scope.
+    expect(readdirSync(join(asset, 'policies')).sort()).toEqual([...policySources, PREPARED_POLICIES_FILE, 'shadow'].sort());
+    const shadowSources = readdirSync(join(PROJECT_ROOT, 'policies', 'shadow')).filter((f) => f.endsWith('.cedar')).sort();
+    expect(shadowSources.length).toBeGreaterThan(0);
+    expect(readdirSync(join(asset, 'policies', 'shadow')).sort()).toEqual(shadowSources);
     // The prepared form is the shipped policies, validated at synth: the same ids, effects and approvals.
     const prepared = JSON.parse(readFileSync(join(asset, 'policies', PREPARED_POLICIES_FILE), 'utf8')) as PreparedPolicies;
     expect(prepared.policies).toEqual(new CedarPolicyEngine({ policyDir: join(PROJECT_ROOT, 'policies') }).policies);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration, Stack, type CfnElement } from 'aws-cdk-lib';
@@ -7,6 +7,7 @@ import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { ActionIntake } from '../../infra/constructs/action-intake.js';
+import { PROJECT_ROOT } from '../../infra/constructs/house-function.js';
 import { DecisionStore } from '../../infra/constructs/decision-store.js';
 import { CountersignStack, type CountersignStackProps } from '../../infra/countersign-stack.js';
 import { ENV } from '../../shared/config.js';
@@ -233,6 +234,19 @@ describe('action intake', () => {
     const s = new Stack(app, 'S');
     const store = new DecisionStore(s, 'Store');
     expect(() => new ActionIntake(s, 'Intake', { table: store.table, ...props })).toThrow(message);
+  });
+
+  it('fails the synth on a shadow set (policies/shadow/) that does not validate, naming its file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-shadow-synth-'));
+    try {
+      cpSync(join(PROJECT_ROOT, 'policies'), dir, { recursive: true });
+      writeFileSync(join(dir, 'shadow', 'typo.cedar'), '@id("typo")\npermit (principal, action == Action::"db.query", resource is Database) when { resource.ownr == "x" };\n');
+      const s = new Stack(testApp(), 'S');
+      const store = new DecisionStore(s, 'Store');
+      expect(() => new ActionIntake(s, 'Intake', { table: store.table, policyDir: dir })).toThrow(/shadow set of [\s\S]*shadow\/typo\.cedar/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('sends failed asynchronous invocations of evaluate-action (after 2 retries, within an hour) to the same DLQ', () => {

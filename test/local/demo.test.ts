@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +10,7 @@ import { memoryLogger } from '../../local/log.js';
 import { REPO_ROOT, startLocalStack, type LocalStack } from '../../local/local-stack.js';
 import { runDemo, type ScenarioName } from '../../scripts/demo.js';
 import { validateActionRequested } from '../../shared/domain/contract.js';
+import { readmeBlock } from '../cli/readme.js';
 import { eventually } from './support.js';
 
 /**
@@ -60,15 +61,27 @@ async function voteInTeams(actionId: string, aadObjectId: string): Promise<numbe
   return JSON.stringify(body.card).includes('Your approval counted') ? body.status : 500;
 }
 
-/** Runs the demo CLI as a person would; never throws on a non-zero exit. */
-async function demoCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** An npm command's exit code and output; never throws on a non-zero exit. */
+async function outcomeOf(running: Promise<{ stdout: string; stderr: string }>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run('npm', ['run', '--silent', 'demo', '--', ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 50_000 });
+    const { stdout, stderr } = await running;
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof failed.code === 'number' ? failed.code : -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
   }
+}
+
+const CLI_OPTIONS = { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 50_000, encoding: 'utf8' as const };
+
+/** Runs the demo CLI as a person would. */
+async function demoCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return outcomeOf(run('npm', ['run', '--silent', 'demo', '--', ...args], CLI_OPTIONS));
+}
+
+/** Runs another npm command as a person would. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return outcomeOf(run('npm', args, CLI_OPTIONS));
 }
 
 beforeAll(async () => {
@@ -134,6 +147,43 @@ describe('npm run demo', () => {
     const invalid = /^<= malformed\s+invalid\s+(.+) \(the same reason the client gave\)$/.exec(outcome('malformed') ?? '')?.[1];
     expect(refused, output).toBeDefined();
     expect(invalid, output).toBe(refused);
+  });
+
+  it("replays the demo's history against the README's policy changes, and shows the shipped shadow rule's divergence in shadow-diff", async () => {
+    // The README's walkthrough on a copy of policies/: first its staging change, then the shadow rule promoted.
+    const dir = join(dataDir, 'candidate-policies');
+    cpSync(join(REPO_ROOT, 'policies'), dir, { recursive: true });
+    writeFileSync(join(dir, 'staging-exports.cedar'), readmeBlock('cedar', 'so that exports from `staging` also need a data owner'));
+    const replay = async (...extra: string[]) => cli(['run', '--silent', 'policies:replay', '--', '--dir', dir, '--from', '24h', '--log', stack.auditDir!, ...extra]);
+    // The audit writer follows the table's stream: wait until the log holds the demo's six requests.
+    await eventually(async () => {
+      const report = JSON.parse((await replay('--json')).stdout) as { requests: number; problems: unknown[] };
+      return report.requests === 6 && report.problems.length === 0 ? report : undefined;
+    }, "the demo's six requests and their decisions in the audit log", 30_000);
+
+    const unchanged = await replay();
+    expect(unchanged.code, unchanged.stdout + unchanged.stderr).toBe(0);
+    expect(unchanged.stdout).toMatch(/^Replayed 5 of 6 requests in .+: 0 would change, 5 would not; 1 refused by the contract \(no policy saw them\)\.$/m);
+
+    const promote = readmeBlock('sh', 'cp policies/shadow/customer-queries.cedar policies/').split('\n')[0]!;
+    expect(promote).toBe('cp policies/shadow/customer-queries.cedar policies/');
+    cpSync(join(dir, 'shadow', 'customer-queries.cedar'), join(dir, 'customer-queries.cedar'));
+    const changed = await replay();
+    expect(changed.code, changed.stdout + changed.stderr).toBe(1);
+    expect(changed.stdout).toMatch(/^Replayed 5 of 6 requests in .+: 1 would change, 4 would not; 1 refused by the contract \(no policy saw them\)\.$/m);
+    // The README's expected diff, line for line, with the demo's own actionId in place of <actionId>.
+    const expected = readmeBlock('text', 'would now wait for a data owner').trimEnd().split('\n');
+    const queryId = /^(billing-agent-\S+)\s+billing-agent\s+db\.query/m.exec(changed.stdout)?.[1];
+    expect(queryId, changed.stdout).toBeDefined();
+    // Whitespace and the rule under the header (its width follows the actionId) aside.
+    const normalise = (lines: string[]) => lines.map((line) => line.replace(/\s+/g, ' ').trim()).filter((line) => !/^[- ]+$/.test(line));
+    expect(normalise(changed.stdout.trimEnd().split('\n').slice(2))).toEqual(normalise(expected.map((line) => line.replace('<actionId>', queryId!))));
+
+    // The shipped shadow set saw the same thing live: shadow-diff lists the query, allowed vs needs approval.
+    const diff = await cli(['run', '--silent', 'audit', '--', 'query', '--saved', 'shadow-diff', '--dir', stack.auditDir!, '--json']);
+    expect(diff.code, diff.stderr).toBe(0);
+    const rows = JSON.parse(diff.stdout) as Array<Record<string, unknown>>;
+    expect(rows.map((r) => [r.action_id, r.outcome, r.shadow_outcome, r.shadow_policy_ids])).toEqual([[queryId, 'allowed', 'pending', ['db-query-customers-prod-needs-data-owners', 'db-query']]]);
   });
 
   it('plays the MCP scenario when named: an MCP client through countersign-mcp, bob approving the write', async () => {

@@ -332,7 +332,7 @@ describe('objects made by the product writer (shared/audit/object.ts, chain.ts)'
       event_id: `w/${i}`, event_type: 'vote' as const, action_id: 'w', occurred_at: '2026-11-20T10:00:00.000Z', agent_id: 'agent-a', on_behalf_of: null, action: 'db.export',
       resource_type: 'Database', resource_id: 'customers', environment: 'prod', outcome: null, reason: null, reviewer_id: 'bob', vote: 'approve', comment: 'ok "quoted" \\ text',
       policy_ids: ['p1'], payload_sha256: null, request_seq: i, shard_id: 'shardId-0001', sequence_number: String(100 + i), redriven_at: null,
-      valid_until: null, execution_status: null, started_at: null, finished_at: null, violation_rule: null, detail: '{"a":1}',
+      valid_until: null, execution_status: null, started_at: null, finished_at: null, violation_rule: null, shadow_outcome: null, shadow_policy_ids: [], detail: '{"a":1}',
     });
     const records = chainRecords([body(1), body(2), body(3)], '0'.repeat(64));
     const object = buildAuditObject(records, H10);

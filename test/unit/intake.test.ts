@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryDecisionStore, MemoryEventPublisher, MemoryWorkflowStarter } from '../../shared/adapters/memory/memory-adapters.js';
 import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
+import { loadPolicySource } from '../../shared/policy/load-policies.js';
 import { actionRequested } from '../support/requests.js';
 import sample from '../events/db-export-prod.json' with { type: 'json' };
 
@@ -65,5 +66,27 @@ describe('evaluateActionRequested', () => {
     expect(result.record.outcome).toBe('invalid');
     expect(result.record.reason).toMatch(reason);
     expect(d.publisher.published).toEqual([expect.objectContaining({ outcome: 'invalid', reason: result.record.reason, requestEventId: event.id })]);
+  });
+});
+
+describe('a shadow policy set beside the enforced one (issue 16)', () => {
+  it('records what the shadow set decided and acts only on the enforced decision', async () => {
+    // Shadow: the enforced set with a forbid on every export laid over it.
+    const enforced = loadPolicySource();
+    const shadowPolicy = new CedarPolicyEngine({
+      source: { schema: enforced.schema, policies: [...enforced.policies, { file: 'shadow/no-exports.cedar', text: '@id("no-exports")\nforbid (principal, action == Action::"db.export", resource);\n' }] },
+    });
+    const d = { ...deps(), shadowPolicy };
+    const result = await evaluateActionRequested(fromSample(), d);
+    expect(result.record).toMatchObject({ outcome: 'pending', shadow: { outcome: 'denied', policyIds: ['no-exports'], reason: 'forbidden by policy no-exports' } });
+    expect(d.workflow.started.size).toBe(1);
+  });
+
+  it('records a shadow set that throws as its answer, and decides as if it were not there', async () => {
+    const shadowPolicy = { decide: () => { throw new RangeError('out of wasm memory'); } };
+    const d = { ...deps(), shadowPolicy };
+    const result = await evaluateActionRequested(fromSample(), d);
+    expect(result.record).toMatchObject({ outcome: 'pending', shadow: { outcome: 'invalid', policyIds: [], reason: 'the shadow policy set failed on this request: RangeError: out of wasm memory' } });
+    expect(d.workflow.started.size).toBe(1);
   });
 });

@@ -10,8 +10,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { canonicalJson } from '../../domain/canonical-json.js';
-import type { ActionRequest } from '../../domain/contract.js';
-import type { DecisionView, ReviewerVote } from '../../domain/decision.js';
+import { payloadOf, type ActionRequest } from '../../domain/contract.js';
+import type { DecisionView, Outcome, ReviewerVote } from '../../domain/decision.js';
 import type { ExecutionSummary } from '../../domain/execution.js';
 import { decidedDetailOf } from '../../domain/decision.js';
 import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
@@ -116,7 +116,15 @@ function rawDetailFields(record: RequestRecord): RawDetailFields {
 }
 
 /** The stored form of a `RequestRecord`: the request as canonical JSON text, plus keys and reviewers. */
-type RequestItem = Omit<RequestRecord, 'request' | 'dispatchedAt' | keyof RawDetailFields> & RawDetailFields & {
+/** The shadow set's answer as item attributes (issue 16): absent when there was none. */
+type ShadowFields = { shadowOutcome?: Outcome; shadowPolicyIds?: string[]; shadowReason?: string };
+
+function shadowFields(record: RequestRecord): ShadowFields {
+  if (record.shadow === undefined) return {};
+  return { shadowOutcome: record.shadow.outcome, shadowPolicyIds: record.shadow.policyIds, shadowReason: record.shadow.reason };
+}
+
+type RequestItem = Omit<RequestRecord, 'request' | 'dispatchedAt' | 'shadow' | keyof RawDetailFields> & RawDetailFields & ShadowFields & {
   pk: string;
   sk: string;
   kind: 'request';
@@ -151,6 +159,7 @@ function toItem(record: RequestRecord): RequestItem {
     validForSeconds: record.validForSeconds,
     decidedAt: record.decidedAt,
     dispatchedAt: record.dispatchedAt ?? undefined,
+    ...shadowFields(record),
     reviewers: [],
     eventSeq: 2,
   };
@@ -178,6 +187,7 @@ export function fromItem(item: Record<string, AttributeValue>): RequestRecord {
     validForSeconds: data.validForSeconds ?? null,
     decidedAt: data.decidedAt ?? null,
     dispatchedAt: data.dispatchedAt ?? null,
+    ...(data.shadowOutcome === undefined ? {} : { shadow: { outcome: data.shadowOutcome, policyIds: data.shadowPolicyIds ?? [], reason: data.shadowReason ?? '' } }),
   };
 }
 
@@ -329,7 +339,17 @@ export class DynamoDecisionStore implements DecisionStore {
   ) {}
 
   async recordRequest(record: RequestRecord): Promise<RecordResult> {
-    const requested = { ...eventItem(record, 'requested', record.receivedAt), requestSeq: 1, requestJson: toItem(record).requestJson, rawDetail: record.rawDetail, ...rawDetailFields(record) };
+    // The request in full as the policy saw it (requestJson), and the canonical text its payloadSha256 is
+    // the hash of (payloadJson), so that a replay can decide it again and re-check the hash from the log alone.
+    const requested = {
+      ...eventItem(record, 'requested', record.receivedAt),
+      requestSeq: 1,
+      requestJson: toItem(record).requestJson,
+      // fingerprint: the same hash, also for a request the policy found invalid (whose payloadSha256 is null).
+      ...(record.request === null ? {} : { payloadJson: canonicalJson(payloadOf(record.request)), fingerprint: record.fingerprint }),
+      rawDetail: record.rawDetail,
+      ...rawDetailFields(record),
+    };
     const decided = {
       ...eventItem(record, 'decided', record.decidedAt ?? record.receivedAt),
       requestSeq: 2,
@@ -339,6 +359,7 @@ export class DynamoDecisionStore implements DecisionStore {
       approval: record.approval,
       validForSeconds: record.validForSeconds,
       validUntil: decidedDetailOf(record).validUntil,
+      ...shadowFields(record),
     };
     const newOnly = { ConditionExpression: 'attribute_not_exists(pk)' };
     const command = new TransactWriteItemsCommand({
