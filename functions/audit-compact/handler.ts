@@ -22,7 +22,7 @@ const deps: CompactionDeps = {
 };
 
 /**
- * EventBridge Scheduler invokes this hourly, after the digest (the payload is not used): the same
+ * EventBridge Scheduler invokes this daily at 00:20 UTC, after the digest (the payload is not used): the same
  * compaction as the local stack (shared/audit/columnar.ts) over the hours the digests have closed.
  * A missed run heals on the next one (it copies every closed hour that no part holds yet).
  */

@@ -482,13 +482,13 @@ describe('the hourly redrive (issue 9: nothing is skipped for good)', () => {
   });
 });
 
-describe('the hourly columnar copy (issue 15: Parquet that verify proves is the log)', () => {
+describe('the daily columnar copy (issue 15: Parquet that verify proves is the log)', () => {
   const compactSchedule = resources[id(trail.compactSchedule.node.defaultChild)]!;
   const roleOfSchedule = ((compactSchedule.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
 
-  it('runs audit-compact twenty minutes past every hour (UTC), after the digest closed the hour, with retries, through its own role', () => {
+  it('runs audit-compact daily at 00:20 UTC, after the 00:10 digest closed the day\'s last hour, with retries, through its own role', () => {
     expect(compactSchedule.Properties).toMatchObject({
-      ScheduleExpression: 'cron(20 * * * ? *)',
+      ScheduleExpression: 'cron(20 0 * * ? *)',
       ScheduleExpressionTimezone: 'UTC',
       State: 'ENABLED',
       FlexibleTimeWindow: { Mode: 'OFF' },
