@@ -8,7 +8,8 @@ import { AUDIT_BUCKET_DENIED_ACTIONS, AuditTrail, WRITER_STREAM_SETTINGS, glueTy
 import { DecisionStore } from '../../infra/constructs/decision-store.js';
 import { CountersignStack, type CountersignStackProps } from '../../infra/countersign-stack.js';
 import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_TABLE_NAME } from '../../shared/audit/format.js';
-import { SAVED_QUERIES } from '../../shared/audit/queries.js';
+import { COLUMNAR_TABLE_NAME, SAVED_QUERIES } from '../../shared/audit/queries.js';
+import { COLUMNAR_COLUMNS } from '../../shared/audit/columnar.js';
 import { ENV } from '../../shared/config.js';
 import { cdkJsonContext, testApp } from '../support/cdk-app.js';
 
@@ -332,6 +333,54 @@ describe('Glue and Athena', () => {
     expect(database.Properties).toMatchObject({ CatalogId: { Ref: 'AWS::AccountId' }, DatabaseInput: { Name: 'countersign_test_audit' } });
     expect(table.Properties).toMatchObject({ CatalogId: { Ref: 'AWS::AccountId' }, DatabaseName: 'countersign_test_audit' });
     expect(tableInput).toMatchObject({ Name: AUDIT_TABLE_NAME, TableType: 'EXTERNAL_TABLE' });
+  });
+
+  it('has a second table, audit_events_columnar: Parquet under columnar/, the copy\'s columns, dt projected by day', () => {
+    const columnar = resources[id(trail.columnarTable)]!;
+    expect(Object.keys(template.findResources('AWS::Glue::Table'))).toHaveLength(2);
+    const columnarLocation = { 'Fn::Join': ['', ['s3://', { Ref: bucketId }, '/columnar/']] };
+    expect(columnar.DependsOn).toEqual(expect.arrayContaining([id(trail.database)]));
+    expect(columnar.Properties).toEqual({
+      CatalogId: { Ref: 'AWS::AccountId' },
+      DatabaseName: 'countersign_test_audit',
+      TableInput: {
+        Name: COLUMNAR_TABLE_NAME,
+        Description: expect.stringContaining('Parquet'),
+        TableType: 'EXTERNAL_TABLE',
+        Parameters: {
+          classification: 'parquet',
+          'projection.enabled': 'true',
+          'projection.dt.type': 'date',
+          'projection.dt.format': 'yyyy-MM-dd',
+          'projection.dt.range': 'NOW-10YEARS,NOW',
+          'projection.dt.interval': '1',
+          'projection.dt.interval.unit': 'DAYS',
+          'storage.location.template': { 'Fn::Join': ['', ['s3://', { Ref: bucketId }, '/columnar/dt=${dt}/']] },
+        },
+        PartitionKeys: [{ Name: 'dt', Type: 'string' }],
+        StorageDescriptor: {
+          Columns: COLUMNAR_COLUMNS.map((c) => ({ Name: c.name, Type: c.type })),
+          Location: columnarLocation,
+          InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          OutputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    });
+    // The copy's columns are the NDJSON table's, then hour and object_key.
+    expect(COLUMNAR_COLUMNS.map((c) => c.name)).toEqual([...AUDIT_COLUMNS.map((c) => c.name), 'hour', 'object_key']);
+  });
+
+  it('the shipped saved queries read Parquet before the latest compacted day and NDJSON from it, and depend on both tables', () => {
+    const shipped = synth();
+    const named = Object.values(shipped.template.findResources('AWS::Athena::NamedQuery') as Resources);
+    expect(named.length).toBe(SAVED_QUERIES.length);
+    for (const query of named) {
+      const text = query.Properties!.QueryString as string;
+      expect(text).toContain(`FROM ${COLUMNAR_TABLE_NAME} WHERE dt < (SELECT coalesce(max(dt), '') FROM ${COLUMNAR_TABLE_NAME})`);
+      expect(text).toContain(`FROM ${AUDIT_TABLE_NAME} WHERE dt >= (SELECT coalesce(max(dt), '') FROM ${COLUMNAR_TABLE_NAME})`);
+      expect(query.DependsOn).toEqual(expect.arrayContaining([shipped.stack.getLogicalId(shipped.stack.auditTrail.columnarTable), shipped.stack.getLogicalId(shipped.stack.auditTrail.glueTable)]));
+    }
   });
 
   it('has exactly the AUDIT_COLUMNS, in order, and the AUDIT_PARTITIONS', () => {
