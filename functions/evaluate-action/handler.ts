@@ -28,7 +28,7 @@ const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const deps: IntakeDeps = {
   // The prepared form synth wrote into the bundle (validated then); a stale or broken one fails the cold start loudly.
   policy: CedarPolicyEngine.load(config.policyDir),
-  // Prepared from its sources at cold start (it has no prepared form of its own yet).
+  // From its own prepared form in the bundle, like the enforced set (made and validated at synth).
   ...(shadowPolicy === undefined ? {} : { shadowPolicy }),
   store: new DynamoDecisionStore(dynamo, config.tableName),
   publisher: new EventBridgeEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), config.eventBusName),

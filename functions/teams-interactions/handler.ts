@@ -4,6 +4,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
+import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { SfnTaskCallbacks } from '../../shared/adapters/aws/sfn-task-callbacks.js';
 import { SlackCredentialsCache } from '../../shared/adapters/aws/slack-credentials.js';
@@ -21,7 +22,10 @@ const logger = new Logger({ serviceName: 'teams-interactions' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'teams-interactions' });
 const tracer = new Tracer({ serviceName: 'teams-interactions' });
 const directory = loadDirectoryFile(config.directoryFile);
-const store = new DynamoReviewStore(tracer.captureAWSv3Client(new DynamoDBClient({})), config.tableName);
+const dynamo = tracer.captureAWSv3Client(new DynamoDBClient({}));
+const store = new DynamoReviewStore(dynamo, config.tableName);
+// "Block this agent", and counting denies toward automatic quarantine.
+const guard = new DynamoAgentGuard(dynamo, config.tableName);
 const callbacks = new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({})));
 // The JWKS cache lives as long as the warm function; an unknown kid refetches it.
 const verifier = new BotFrameworkTokenVerifier(config.teams.openIdMetadataUrl === undefined ? {} : { openIdMetadataUrl: config.teams.openIdMetadataUrl });
@@ -29,7 +33,7 @@ const teams = teamsReviewBoard(new TeamsClientCache(config.teams), directory);
 
 // A vote in Teams updates the Slack message too: the Slack bot token, never the signing secret.
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }) => ({
-  store, callbacks, directory, verifier, teams, now: () => new Date(),
+  store, guard, callbacks, directory, verifier, teams, now: () => new Date(),
   channel: new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl, interactive: true }), directory),
 }));
 

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { Aws, Duration, Lazy, RemovalPolicy, Stage } from 'aws-cdk-lib';
+import { Aws, Duration, Lazy, RemovalPolicy } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Archive, CfnEventBus, EventBus, Rule, type EventPattern, type IEventBus } from 'aws-cdk-lib/aws-events';
@@ -19,7 +18,7 @@ import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED } from '../../shared/domain/contrac
 import { loadShadowSource, SHADOW_DIR, shadowPolicyEngine } from '../../shared/policy/shadow-policies.js';
 import { preparePolicies } from '../../shared/policy/cedar-policy-engine.js';
 import { loadPolicySource } from '../../shared/policy/load-policies.js';
-import { PREPARED_POLICIES_FILE } from '../../shared/policy/prepared-policies.js';
+import { PREPARED_POLICIES_FILE, type PreparedPolicies } from '../../shared/policy/prepared-policies.js';
 import { ACTION_REQUESTED_PATTERN } from '../../shared/store-schema.js';
 import { grantItems } from './decision-store.js';
 import { HouseFunction, PROJECT_ROOT, type BundledFile, type PowertoolsLogLevel } from './house-function.js';
@@ -329,26 +328,40 @@ function policyFiles(policyDir: string): BundledFile[] {
 function shadowPolicyFiles(dir: string): BundledFile[] {
   const source = loadShadowSource(dir);
   if (source === undefined) return [];
-  shadowPolicyEngine(dir);
+  const prepared = shadowPolicyEngine(dir)?.prepared;
   const prefix = `${SHADOW_DIR}/`;
-  return source.policies
-    .filter((file) => file.file.startsWith(prefix))
-    .map((file) => ({ source: join(dir, file.file), targetDir: `${BUNDLED_POLICY_DIR}/${SHADOW_DIR}` }));
+  const targetDir = `${BUNDLED_POLICY_DIR}/${SHADOW_DIR}`;
+  return [
+    ...source.policies.filter((file) => file.file.startsWith(prefix)).map((file) => ({ source: join(dir, file.file), targetDir })),
+    // Its prepared form too, so the cold start parses and validates neither set.
+    ...(prepared === undefined ? [] : [{ source: writePrepared(prepared), targetDir }]),
+  ];
 }
 
 /**
  * The policies parsed and validated now, at synth (a broken policy fails the synth), written as the
  * prepared form evaluate-action loads at cold start instead of parsing and validating them in Cedar's wasm.
- * The file goes to the cloud assembly's directory, named by the hash of its content, and from there into
- * the bundle beside the sources it was made from (the function checks it against them when it loads).
+ * The file goes to a folder named by the hash of its content, and from there into the bundle beside the
+ * sources it was made from (the function checks it against them when it loads).
  */
 function preparedPoliciesFile(scope: Construct, policyDir: string): BundledFile {
   const dir = isAbsolute(policyDir) ? policyDir : resolve(PROJECT_ROOT, policyDir);
-  const text = `${JSON.stringify(preparePolicies(loadPolicySource(dir), dir))}\n`;
-  const folder = join(Stage.of(scope)?.outdir ?? mkdtempSync(join(tmpdir(), 'countersign-')), 'countersign-prepared-policies', createHash('sha256').update(text).digest('hex').slice(0, 16));
+  return { source: writePrepared(preparePolicies(loadPolicySource(dir), dir)), targetDir: BUNDLED_POLICY_DIR };
+}
+
+/** Writes a prepared form where the bundling copies it from, and returns that path. */
+function writePrepared(prepared: PreparedPolicies): string {
+  const text = `${JSON.stringify(prepared)}\n`;
+  // A path that depends only on the content: the copy command is part of the bundling options the asset hash
+  // is taken over, so a path inside a per-synth directory (the cloud assembly's) would change the template
+  // from one synth to the next. Written to a unique name and renamed, so two synths at once never read half.
+  const folder = join(PROJECT_ROOT, 'node_modules', '.cache', 'countersign-prepared-policies', createHash('sha256').update(text).digest('hex').slice(0, 16));
   mkdirSync(folder, { recursive: true });
-  writeFileSync(join(folder, PREPARED_POLICIES_FILE), text);
-  return { source: join(folder, PREPARED_POLICIES_FILE), targetDir: BUNDLED_POLICY_DIR };
+  const target = join(folder, PREPARED_POLICIES_FILE);
+  const partial = `${target}.${process.pid}.${randomUUID()}.partial`;
+  writeFileSync(partial, text);
+  renameSync(partial, target);
+  return target;
 }
 
 /**

@@ -97,6 +97,10 @@ export class TeamsReviews extends Construct {
       logLevel: props.logLevel,
     });
     grantItems(props.table, this.teamsInteractions.function, ['requests', 'reviews'], ...REVIEW_TABLE_ACTIONS);
+    // Flood control, as slack-interactions: "Block this agent" and counting denies toward automatic quarantine
+    // read the agent's state (GetItem, Query), write it with its audit event item or rejection marker (Update,
+    // Put), and give the closed reviews' slots back (Delete).
+    grantItems(props.table, this.teamsInteractions.function, ['agents'], 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query');
     props.table.encryptionKey?.grant(this.teamsInteractions.function, 'kms:Decrypt');
     reviews.grantBotToken(this.teamsInteractions.role);
     grantTaskCallbacks(this, 'TeamsInteractions', this.teamsInteractions.role);

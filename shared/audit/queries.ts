@@ -49,6 +49,8 @@ export const SAVED_QUERIES: readonly SavedQuery[] = [
   max(CASE WHEN event_type = 'outcome' THEN outcome END) AS final_outcome
 FROM ${T}
 WHERE agent_id = :agent_id
+  -- An agent's own records (quarantine, lift) are no action of it.
+  AND action_id IS NOT NULL
   AND ${IN_RANGE}
 GROUP BY action_id
 ORDER BY first_event_at, action_id`,
@@ -161,6 +163,21 @@ LEFT JOIN permitted p ON p.action_id = x.action_id
 WHERE x.event_type = 'executed' AND p.action_id IS NULL
   AND x.dt BETWEEN substr(:from, 1, 10) AND substr(:to, 1, 10)
   AND x.occurred_at >= CAST(:from AS TIMESTAMP) AND x.occurred_at < CAST(:to AS TIMESTAMP)
+ORDER BY occurred_at, event_id`,
+  },
+  {
+    name: 'quarantines',
+    description: 'Agent quarantines (manual, or automatic after reviewers\' rejections) and their lifts: which agent, by whom, why, when',
+    params: { agent_id: { description: 'the agent; empty for every agent', default: '' }, from: FROM, to: TO },
+    sql: `SELECT occurred_at, agent_id,
+  CASE WHEN event_type = 'agent_quarantined' THEN 'quarantined' ELSE 'lifted' END AS change,
+  reviewer_id AS by,
+  CASE WHEN event_type = 'agent_released' THEN NULL WHEN reviewer_id LIKE 'countersign (auto:%' THEN 'auto' ELSE 'manual' END AS origin,
+  reason, event_id
+FROM ${T}
+WHERE event_type IN ('agent_quarantined', 'agent_released')
+  AND (:agent_id = '' OR agent_id = :agent_id)
+  AND ${IN_RANGE}
 ORDER BY occurred_at, event_id`,
   },
   {

@@ -1,6 +1,9 @@
 import * as z from 'zod';
 import { canonicalJson, CanonicalJsonError, loneSurrogateAt, sha256Hex, utf8Bytes, wellFormedText } from './canonical-json.js';
 import { ACTION_ID_PATTERN } from './action-id.js';
+import { payloadOf } from './payload.js';
+
+export { payloadOf };
 
 /**
  * Event contract v1. The limits are part of the public contract and are listed in the README;
@@ -299,17 +302,6 @@ export function validateActionExecuted(detail: unknown): ExecutedValidationResul
 }
 
 /** The part of a request that an approval is for (DESIGN.md decision 3). */
-export function payloadOf(request: ActionRequest) {
-  return {
-    agent: request.agent.id,
-    onBehalfOf: request.agent.onBehalfOf ?? null,
-    action: request.action,
-    resource: request.resource,
-    environment: request.environment,
-    parameters: request.parameters,
-  };
-}
-
 export function payloadSha256(request: ActionRequest): string {
   return sha256Hex(canonicalJson(payloadOf(request)));
 }

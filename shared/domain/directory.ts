@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { DEFAULT_LIMITS, limitsOf, type AgentLimits } from './flood-control.js';
+import { DEFAULT_LIMITS, limitsOf, type AgentLimits, type AutoQuarantineRule } from './flood-control.js';
 
 /**
  * The approver directory: who the reviewers are, which groups they are in, where each group is
@@ -43,6 +43,16 @@ const FloodControlSchema = z.strictObject({
   maxApprovalRequestsPerHour: positiveInt(100_000).default(DEFAULT_LIMITS.maxApprovalRequestsPerHour),
   /** The group that may quarantine any agent and lift it (besides the escalation group of a request under review). @default the directory's securityGroup */
   quarantineGroup: z.string().min(1).optional(),
+  /**
+   * Automatic quarantine: an agent whose requests reviewers rejected `rejections` times within
+   * `windowMinutes` is quarantined by Countersign (policy denials and flood-control denials do not count).
+   * @default - off
+   */
+  autoQuarantine: z.strictObject({
+    rejections: positiveInt(100),
+    /** At most a week. */
+    windowMinutes: positiveInt(10_080),
+  }).optional(),
 });
 export type FloodControlConfig = z.infer<typeof FloodControlSchema>;
 
@@ -204,6 +214,11 @@ export class Directory {
   limitsOf(agentId: string): AgentLimits {
     const agent = Object.hasOwn(this.data.agents, agentId) ? this.data.agents[agentId] : undefined;
     return limitsOf(this.floodControl(), agent?.limits);
+  }
+
+  /** The automatic-quarantine rule, or undefined when it is off (the default). */
+  autoQuarantine(): AutoQuarantineRule | undefined {
+    return this.data.floodControl?.autoQuarantine;
   }
 
   /** The group that may quarantine any agent and lift it: `floodControl.quarantineGroup`, else `securityGroup`. */

@@ -45,6 +45,9 @@ export function takeToken(bucket: TokenBucket | undefined, perHour: number, nowM
   return { ok: false, nextTokenAtMs: nowMs + Math.ceil(((1 - tokens) * HOUR_MS) / perHour - 1e-6) };
 }
 
+/** Longest quarantine or lift reason kept (Slack's modal input allows 3000). */
+export const MAX_QUARANTINE_REASON_CHARS = 1000;
+
 /** An agent's quarantine as stored. */
 export interface Quarantine {
   agentId: string;
@@ -117,3 +120,51 @@ export function burstSummaryText(agentId: string, limit: LimitName, reason: stri
 
 /** The ids of the policy-level outcome recorded for a flood-control or quarantine denial. */
 export const FLOOD_POLICY_ID = (limit: LimitName) => `countersign:${limit}`;
+
+/**
+ * Automatic quarantine: an agent whose requests reviewers rejected `rejections` times within
+ * `windowMinutes` is quarantined by Countersign itself. Absent from the directory: off.
+ */
+export interface AutoQuarantineRule {
+  rejections: number;
+  windowMinutes: number;
+}
+
+/** One counted rejection: the request and when a reviewer rejected it (epoch ms). */
+export interface CountedRejection {
+  actionId: string;
+  atMs: number;
+}
+
+export interface RejectionCount {
+  /** The rejections to keep: those inside the window, newest last (emptied when the rule trips). */
+  recent: CountedRejection[];
+  /** The rejections that tripped the rule (K of them, within the window), or null when it did not trip. */
+  tripped: CountedRejection[] | null;
+}
+
+/**
+ * Counts one reviewer rejection against the rule. The window slides: rejections older than
+ * `windowMinutes` before this one fall out. When K are inside it, the rule trips and the count starts
+ * again from zero (so a lifted agent is not quarantined again by the rejections that quarantined it).
+ * A rejection already counted (the same actionId) changes nothing.
+ */
+export function countRejection(recent: readonly CountedRejection[] | undefined, rejection: CountedRejection, rule: AutoQuarantineRule): RejectionCount {
+  const kept = recent ?? [];
+  if (kept.some((r) => r.actionId === rejection.actionId)) return { recent: [...kept], tripped: null };
+  const since = rejection.atMs - rule.windowMinutes * 60_000;
+  const inWindow = [...kept.filter((r) => r.atMs > since), rejection].sort((a, b) => a.atMs - b.atMs).slice(-rule.rejections);
+  if (inWindow.length >= rule.rejections) return { recent: [], tripped: inWindow };
+  return { recent: inWindow, tripped: null };
+}
+
+/** Who an automatic quarantine is recorded as quarantined by. */
+export function autoQuarantineBy(rule: AutoQuarantineRule): string {
+  return `countersign (auto: ${rule.rejections} rejections in ${rule.windowMinutes} min)`;
+}
+
+/** The reason an automatic quarantine records: the rule and the requests that tripped it. */
+export function autoQuarantineReason(rule: AutoQuarantineRule, tripped: readonly CountedRejection[]): string {
+  const ids = tripped.map((r) => r.actionId).join(', ');
+  return `reviewers rejected ${tripped.length} of its requests within ${rule.windowMinutes} minutes (the limit is ${rule.rejections}): ${ids}`;
+}

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import type { LoadedPolicy } from './cedar-policy-engine.js';
-import { loadPolicySource, PolicyLoadError, policySourceSha256 } from './load-policies.js';
+import { loadPolicySource, PolicyLoadError, policySourceSha256, type PolicySource } from './load-policies.js';
 
 /**
  * The policy set as the engine runs it, made once by `preparePolicies` (which parses and validates
@@ -42,7 +42,16 @@ export interface PreparedPolicies {
  * Throws `PolicyLoadError` when the prepared form is unreadable or stale.
  */
 export function loadPreparedPolicies(policyDir: string, cedarVersion: string): PreparedPolicies | undefined {
-  const file = join(resolve(policyDir), PREPARED_POLICIES_FILE);
+  return loadPreparedFile(join(resolve(policyDir), PREPARED_POLICIES_FILE), () => loadPolicySource(policyDir), cedarVersion);
+}
+
+/**
+ * The prepared form in `file`, checked against `source()` (the sources it must have been made from) and the
+ * running Cedar version, or undefined when there is no such file. The shadow set's prepared form sits in
+ * `<policyDir>/shadow/` and is checked against the shadow set's sources (the enforced files with the shadow
+ * files laid over them).
+ */
+export function loadPreparedFile(file: string, source: () => PolicySource, cedarVersion: string): PreparedPolicies | undefined {
   if (!existsSync(file)) return undefined;
   let prepared: PreparedPolicies;
   try {
@@ -53,7 +62,7 @@ export function loadPreparedPolicies(policyDir: string, cedarVersion: string): P
   const problems: string[] = [];
   if (prepared.format !== PREPARED_POLICIES_FORMAT) problems.push(`format "${String(prepared.format)}" is not ${PREPARED_POLICIES_FORMAT}`);
   if (prepared.cedarVersion !== cedarVersion) problems.push(`prepared with Cedar ${prepared.cedarVersion}, running Cedar ${cedarVersion}`);
-  if (prepared.sourceSha256 !== policySourceSha256(loadPolicySource(policyDir))) problems.push(`not made from the policy files beside it (they changed since)`);
+  if (prepared.sourceSha256 !== policySourceSha256(source())) problems.push(`not made from the policy files beside it (they changed since)`);
   if (problems.length > 0) throw new PolicyLoadError(file, [...problems, 'prepare the policies again: npx cdk synth writes the file into the bundle']);
   return prepared;
 }

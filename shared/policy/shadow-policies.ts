@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { CedarPolicyEngine } from './cedar-policy-engine.js';
 import { loadPolicySource, POLICY_FILE_SUFFIX, PolicyLoadError, type PolicySource } from './load-policies.js';
+import { loadPreparedFile, PREPARED_POLICIES_FILE } from './prepared-policies.js';
 
 /**
  * Shadow policies (issue 16): `policies/shadow/*.cedar`, evaluated on every request beside the enforced
@@ -36,8 +38,11 @@ export function loadShadowSource(policyDir: string): PolicySource | undefined {
 export function shadowPolicyEngine(policyDir: string): CedarPolicyEngine | undefined {
   const source = loadShadowSource(policyDir);
   if (source === undefined) return undefined;
+  // A bundled Lambda has the shadow set's prepared form (made and validated at synth) beside its files; a
+  // stale one is refused naming that file.
+  const prepared = loadPreparedFile(join(resolve(policyDir), SHADOW_DIR, PREPARED_POLICIES_FILE), () => source, cedar.getCedarVersion());
   try {
-    return new CedarPolicyEngine({ source });
+    return new CedarPolicyEngine(prepared === undefined ? { source } : { prepared });
   } catch (error) {
     if (!(error instanceof PolicyLoadError)) throw error;
     throw new PolicyLoadError(`the shadow set of ${resolve(policyDir)} (its ${SHADOW_DIR}/ files laid over the enforced ones)`, error.problems);

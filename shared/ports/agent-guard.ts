@@ -1,4 +1,4 @@
-import type { Admission, AgentLimits, LimitName, Quarantine, TokenBucket } from '../domain/flood-control.js';
+import type { Admission, AgentLimits, AutoQuarantineRule, CountedRejection, LimitName, Quarantine, TokenBucket } from '../domain/flood-control.js';
 
 /** A request that needs a review, asking to open one. */
 export interface AdmissionRequest {
@@ -52,4 +52,10 @@ export interface AgentGuard {
   quarantine(quarantine: Quarantine, detail: Record<string, unknown>): Promise<QuarantineResult>;
   lift(agentId: string, by: string, reason: string, at: string): Promise<LiftResult>;
   status(agentId: string): Promise<AgentStatus>;
+  /**
+   * Counts a reviewer's rejection of one request toward automatic quarantine, once per actionId (a
+   * retried count counts nothing). Returns the rejections that tripped the rule, or null. A quarantined
+   * agent's rejections are not counted.
+   */
+  countRejection(agentId: string, rejection: CountedRejection, rule: AutoQuarantineRule): Promise<CountedRejection[] | null>;
 }

@@ -5,6 +5,7 @@ import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
 import { reviewStateOf, reviewViewOf } from './review-view.js';
 import { resumeWorkflow, type CallbackResult } from './resume-workflow.js';
 import { updateReviewMessages } from './review-messages.js';
+import { countReviewerRejection, type AutoQuarantineStep } from './auto-quarantine.js';
 
 /** Longest comment kept with a vote (Slack's modal input allows 3000). */
 export const MAX_COMMENT_CHARS = 3000;
@@ -52,6 +53,8 @@ export type CastVoteResult =
       callback: CallbackResult | 'failed' | null;
       /** Things that went wrong after the vote was on record (a Slack update, the callback). */
       warnings: string[];
+      /** Set when this vote rejected the request: what automatic quarantine made of it. */
+      autoQuarantine?: AutoQuarantineStep | 'failed';
     };
 
 const MAX_ATTEMPTS = 12;
@@ -154,8 +157,19 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
       }
     }
     await updateMessages(after, deps, warnings);
+    let autoQuarantine: AutoQuarantineStep | 'failed' | undefined;
+    if (judgement.closes?.outcome === 'rejected') {
+      try {
+        autoQuarantine = await countReviewerRejection(request.record, judgement.closes.decidedAt, deps);
+      } catch (error) {
+        // The rejection is on record and the workflow resumed; a count that failed is logged, not the vote undone.
+        autoQuarantine = 'failed';
+        warnings.push(`counting the rejection toward automatic quarantine failed: ${describe(error)}`);
+      }
+    }
     return {
       ...base,
+      ...(autoQuarantine === undefined ? {} : { autoQuarantine }),
       status: 'recorded',
       vote: judgement.vote,
       approvals: judgement.approvals.length,

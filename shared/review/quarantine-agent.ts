@@ -1,5 +1,5 @@
 import type { Member } from '../domain/directory.js';
-import { quarantineReason, type Quarantine } from '../domain/flood-control.js';
+import { MAX_QUARANTINE_REASON_CHARS, quarantineReason, type Quarantine } from '../domain/flood-control.js';
 import type { AgentGuard, AgentStatus } from '../ports/agent-guard.js';
 import type { ReviewDeps } from './review-deps.js';
 import { resumeWorkflow } from './resume-workflow.js';
@@ -8,14 +8,13 @@ import { refreshReviewMessages } from './refresh-messages.js';
 /** What quarantine and lift need: the review service's parts and the agent guard. */
 export type QuarantineDeps = ReviewDeps & { guard: AgentGuard };
 
-/** Longest quarantine or lift reason kept (Slack's modal input allows 3000). */
-export const MAX_QUARANTINE_REASON_CHARS = 1000;
+export { MAX_QUARANTINE_REASON_CHARS };
 
 export type QuarantineActor =
   /** A reviewer (Slack, Teams or the review API), by directory member id. */
   | { kind: 'member'; member: Member; via: 'slack' | 'teams' | 'api'; fromActionId?: string }
-  /** Countersign itself (auto-quarantine after K rejections). */
-  | { kind: 'system' };
+  /** Countersign itself (auto-quarantine after K rejections), recorded as quarantined by `by`. */
+  | { kind: 'system'; by: string };
 
 export type QuarantineOutcome =
   | { status: 'quarantined'; quarantine: Quarantine; closedActionIds: string[]; warnings: string[] }
@@ -56,7 +55,7 @@ export async function authority(actor: Extract<QuarantineActor, { kind: 'member'
 export async function quarantineAgent(agentId: string, actor: QuarantineActor, reason: string, deps: QuarantineDeps): Promise<QuarantineOutcome> {
   const text = reason.trim().slice(0, MAX_QUARANTINE_REASON_CHARS);
   if (text === '') return { status: 'refused', message: 'a quarantine needs a reason that says why' };
-  let by = 'countersign';
+  let by = actor.kind === 'system' ? actor.by : 'countersign';
   let group: string | null = null;
   if (actor.kind === 'member') {
     const allowed = await authority(actor, deps);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Directory } from '../domain/directory.js';
+import type { AgentGuard } from '../ports/agent-guard.js';
 import type { ReviewStore } from '../ports/review-store.js';
 import type { ReviewBoard, ReviewChannel, TaskCallbacks } from '../ports/review.js';
 
@@ -12,6 +13,8 @@ export interface ReviewDeps {
   callbacks: TaskCallbacks;
   directory: Directory;
   now: () => Date;
+  /** Flood control's state per agent: quarantine, and counting rejections for automatic quarantine. @default - none (no automatic quarantine) */
+  guard?: AgentGuard;
   /** A fresh opaque review id; only the first one per request is kept. @default `newReviewId` */
   newReviewId?: () => string;
 }

@@ -49,11 +49,18 @@ export function modalErrors(blockId: string, message: string): ApiResponse {
   return jsonResponse(200, { response_action: 'errors', errors: { [blockId]: message } });
 }
 
+function autoQuarantineLog(step: Extract<CastVoteResult, { status: 'recorded' }>['autoQuarantine']): Record<string, unknown> {
+  if (step === undefined || step === 'failed') return step === undefined ? {} : { autoQuarantine: 'failed' };
+  if (step.status !== 'quarantined') return { autoQuarantine: step.status };
+  const outcome = step.outcome;
+  return { autoQuarantine: outcome.status, ...(outcome.status === 'quarantined' ? { quarantinedBy: outcome.quarantine.by, quarantineClosed: outcome.closedActionIds, quarantineWarnings: outcome.warnings } : {}) };
+}
+
 /** What a vote's outcome looks like in a handler's log line (Slack's and Teams'). Never holds a token. */
 export function castVoteSummary(result: CastVoteResult): Record<string, unknown> {
   switch (result.status) {
     case 'recorded':
-      return { status: result.status, actionId: result.actionId, reviewer: result.vote.id, vote: result.vote.vote, approvals: result.approvals, quorum: result.quorum, closed: result.closed?.outcome ?? null, callback: result.callback, warnings: result.warnings };
+      return { status: result.status, actionId: result.actionId, reviewer: result.vote.id, vote: result.vote.vote, approvals: result.approvals, quorum: result.quorum, closed: result.closed?.outcome ?? null, callback: result.callback, warnings: result.warnings, ...autoQuarantineLog(result.autoQuarantine) };
     case 'refused':
       return { status: result.status, actionId: result.actionId, reviewer: result.reviewerId, rule: result.rule };
     case 'modal_opened':

@@ -1,8 +1,9 @@
 import * as z from 'zod';
 import type { ApiResponse } from '../api/decision-api.js';
-import { ADAPTIVE_CARD_CONTENT_TYPE, APPROVE_VERB, DENY_REASON_REQUIRED, DENY_VERB, reviewCard, type CardNotice } from '../teams/card.js';
+import { ADAPTIVE_CARD_CONTENT_TYPE, APPROVE_VERB, BLOCK_AGENT_VERB, DENY_REASON_REQUIRED, DENY_VERB, QUARANTINE_REASON_REQUIRED, reviewCard, type CardNotice } from '../teams/card.js';
 import { BotFrameworkTokenVerifier } from '../teams/verify-token.js';
 import { castVote, MAX_COMMENT_CHARS } from './cast-vote.js';
+import { authority, MAX_QUARANTINE_REASON_CHARS, quarantineAgent } from './quarantine-agent.js';
 import type { ReviewDeps } from './review-deps.js';
 import { reviewViewOf } from './review-view.js';
 import { approvalCountedText, castVoteSummary, errorResponse, jsonResponse, type InteractionAnswer } from './slack-interaction.js';
@@ -41,8 +42,12 @@ const ActivitySchema = z.object({
 const ActionValueSchema = z.object({
   action: z.object({
     type: z.literal('Action.Execute'),
-    verb: z.enum([APPROVE_VERB, DENY_VERB]),
-    data: z.object({ reviewId: z.string().min(1).max(255), reason: z.string().max(MAX_COMMENT_CHARS).optional() }),
+    verb: z.enum([APPROVE_VERB, DENY_VERB, BLOCK_AGENT_VERB]),
+    data: z.object({
+      reviewId: z.string().min(1).max(255),
+      reason: z.string().max(MAX_COMMENT_CHARS).optional(),
+      quarantineReason: z.string().max(MAX_QUARANTINE_REASON_CHARS).optional(),
+    }),
   }),
 });
 
@@ -96,11 +101,12 @@ export async function answerTeamsRequest(request: TeamsHttpRequest, deps: TeamsI
     return { response: errorResponse(501, 'NotImplemented', `invoke "${activity.name ?? ''}" is not served`), log: { status: 'ignored', kind: `invoke:${activity.name ?? ''}` } };
   }
   const value = ActionValueSchema.safeParse(activity.value);
-  if (!value.success) return { response: invokeError(400, 'BadRequest', 'the action is not an approve or deny of a review'), log: { status: 'bad_payload', reason: 'action value' } };
+  if (!value.success) return { response: invokeError(400, 'BadRequest', 'the action is not an approve, deny or block of a review'), log: { status: 'bad_payload', reason: 'action value' } };
   const aadObjectId = activity.from.aadObjectId;
   if (aadObjectId === undefined) return { response: invokeError(400, 'BadRequest', 'the activity names no Entra ID user (from.aadObjectId)'), log: { status: 'bad_payload', reason: 'no from.aadObjectId' } };
 
   const { verb, data } = value.data.action;
+  if (verb === BLOCK_AGENT_VERB) return answerBlockAgent(data.reviewId, aadObjectId, data.quarantineReason ?? '', deps, { interaction: ADAPTIVE_CARD_ACTION, verb, aadObjectId, serviceUrl: activity.serviceUrl });
   const reviewer = { kind: 'teams', aadObjectId } as const;
   const reason = data.reason?.trim();
   const result = await castVote(
@@ -119,4 +125,42 @@ export async function answerTeamsRequest(request: TeamsHttpRequest, deps: TeamsI
   const current = await deps.store.getReview(data.reviewId);
   if (current === undefined) return { response: invokeError(404, 'ReviewNotFound', `no review with id "${data.reviewId}" exists`), log };
   return { response: cardResponse(reviewCard(reviewViewOf(current.request, current.review, current.votes, deps.directory, deps.now()), notice)), log };
+}
+
+/**
+ * "Block this agent" from the card: the same authority as in Slack (the quarantine group, or the
+ * request's escalation group), the agent read from the review's request (never from the payload), then
+ * the quarantine. The tapper gets the refreshed card with a refusal or a confirmation first on it.
+ */
+async function answerBlockAgent(reviewId: string, aadObjectId: string, reason: string, deps: TeamsInteractionDeps, base: Record<string, unknown>): Promise<InteractionAnswer> {
+  const log: Record<string, unknown> = { ...base, action: 'block_agent' };
+  const snapshot = await deps.store.getReview(reviewId);
+  const request = snapshot?.request.record.request ?? null;
+  if (snapshot === undefined || request === null) return { response: invokeError(404, 'ReviewNotFound', `no review with id "${reviewId}" exists`), log: { ...log, status: 'not_found' } };
+  const agentId = request.agent.id;
+  const member = deps.directory.memberByAadObjectId(aadObjectId);
+  const answer = async (notice: CardNotice, status: string, extra: Record<string, unknown> = {}): Promise<InteractionAnswer> => {
+    const current = (await deps.store.getReview(reviewId)) ?? snapshot;
+    return { response: cardResponse(reviewCard(reviewViewOf(current.request, current.review, current.votes, deps.directory, deps.now()), notice)), log: { ...log, agentId, status, ...extra } };
+  };
+  const refuse = (message: string) => answer({ tone: 'attention', text: message }, 'refused', { message });
+  if (deps.guard === undefined) return refuse('quarantine is not available here: this function has no agent guard');
+  if (member === undefined) return refuse(`Teams user ${aadObjectId} is not in the approver directory, so cannot quarantine agents`);
+  const actor = { kind: 'member', member, via: 'teams', fromActionId: snapshot.review.actionId } as const;
+  const allowed = await authority(actor, { ...deps, guard: deps.guard });
+  if (typeof allowed !== 'string') return refuse(allowed.refused);
+  if (reason.trim() === '') return refuse(QUARANTINE_REASON_REQUIRED);
+  const result = await quarantineAgent(agentId, actor, reason, { ...deps, guard: deps.guard });
+  switch (result.status) {
+    case 'refused':
+      return refuse(result.message);
+    case 'already_quarantined':
+      return answer({ tone: 'attention', text: `${agentId} is already quarantined by ${result.quarantine.by}: ${result.quarantine.reason}` }, result.status, { by: member.id });
+    case 'quarantined':
+      return answer(
+        { tone: 'good', text: `${agentId} is quarantined: its requests are denied until the quarantine is lifted; ${result.closedActionIds.length} open review${result.closedActionIds.length === 1 ? ' was' : 's were'} closed as rejected.` },
+        result.status,
+        { by: member.id, closed: result.closedActionIds, warnings: result.warnings },
+      );
+  }
 }

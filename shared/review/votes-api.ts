@@ -89,7 +89,7 @@ export async function answerVoteRequest(request: VoteRequest, deps: VotesApiDeps
       return done(jsonResponse(statusOf(result.rule), { error: 'VoteRefused', rule: result.rule, message: result.message }), { ...log, reviewer: result.reviewerId, rule: result.rule });
     case 'recorded': {
       const decision = await deps.decisions.getDecision(actionId);
-      return done(jsonResponse(200, decision), { ...log, reviewer: result.vote.id, closed: result.closed?.outcome ?? null, callback: result.callback, warnings: result.warnings });
+      return done(jsonResponse(200, decision), { ...log, reviewer: result.vote.id, closed: result.closed?.outcome ?? null, callback: result.callback, warnings: result.warnings, ...(result.autoQuarantine === undefined ? {} : { autoQuarantine: result.autoQuarantine === 'failed' ? 'failed' : result.autoQuarantine.status }) });
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { ReviewView } from '../ports/review.js';
+import { MAX_QUARANTINE_REASON_CHARS } from '../domain/flood-control.js';
 import { REVIEW_ID_PATTERN } from '../slack/block-ids.js';
 import { headerText, OUTCOME_WORDS, quorumProgress } from '../slack/render.js';
 
@@ -20,6 +21,11 @@ export const ADAPTIVE_CARD_CONTENT_TYPE = 'application/vnd.microsoft.card.adapti
 /** The Action.Execute verbs the card carries, which the invoke's `value.action.verb` echoes. */
 export const APPROVE_VERB = 'approve';
 export const DENY_VERB = 'deny';
+/** "Block this agent" (issue 16): quarantines the agent of the review's request, with a required reason. */
+export const BLOCK_AGENT_VERB = 'block_agent';
+/** The Input.Text that holds the quarantine reason; its value arrives in `value.action.data.quarantineReason`. */
+export const QUARANTINE_REASON_INPUT_ID = 'quarantineReason';
+export const QUARANTINE_REASON_REQUIRED = 'A reason is required to quarantine an agent: it is recorded, shown in every denial, and sent to its owners.';
 /** The Input.Text that holds the deny reason; its value arrives in `value.action.data.reason`. */
 export const DENY_REASON_INPUT_ID = 'reason';
 export const DENY_REASON_MAX_CHARS = 3000;
@@ -133,7 +139,7 @@ function executionElements(view: ReviewView): CardElement[] {
   return [{ type: 'TextBlock', text: `Valid until ${when(validUntil)}, once; not executed yet`, wrap: true, isSubtle: true }];
 }
 
-/** Approve (no inputs), and Deny, which shows the required reason and its own Deny button. */
+/** Approve (no inputs); Deny, which shows the required reason and its own Deny button; and Block this agent, likewise. */
 function reviewActions(reviewId: string): CardElement[] {
   // An opaque lookup key only: the task token never leaves the backend (DESIGN.md decision 5).
   const data = { reviewId };
@@ -155,6 +161,25 @@ function reviewActions(reviewId: string): CardElement[] {
           errorMessage: DENY_REASON_REQUIRED,
         }],
         actions: [{ type: 'Action.Execute', title: 'Deny', verb: DENY_VERB, data, style: 'destructive', associatedInputs: 'auto' }],
+      },
+    },
+    {
+      // Shown to everyone, as in Slack; who may quarantine is checked when it is submitted.
+      type: 'Action.ShowCard',
+      title: 'Block this agent',
+      card: {
+        type: 'AdaptiveCard',
+        body: [{
+          type: 'Input.Text',
+          id: QUARANTINE_REASON_INPUT_ID,
+          label: 'Why quarantine this agent? Every request of it will be denied and its open reviews closed.',
+          placeholder: 'Why is this agent blocked?',
+          isMultiline: true,
+          isRequired: true,
+          maxLength: MAX_QUARANTINE_REASON_CHARS,
+          errorMessage: QUARANTINE_REASON_REQUIRED,
+        }],
+        actions: [{ type: 'Action.Execute', title: 'Quarantine agent', verb: BLOCK_AGENT_VERB, data, style: 'destructive', associatedInputs: 'auto' }],
       },
     },
   ];

@@ -70,6 +70,7 @@ const LEDGER: Entry[] = [
   { command: /^curl -X POST http:\/\/127\.0\.0\.1:4010\/agents\/billing-agent\/quarantine /, runBy: [{ file: 'test/local/flood-control.test.ts', contains: "agentApi('quarantine', 'carol'", how: 'runs' }] },
   { command: /^curl http:\/\/127\.0\.0\.1:4010\/agents\/billing-agent$/, runBy: [{ file: 'test/local/flood-control.test.ts', contains: '`${stack.url}/agents/billing-agent`', how: 'runs' }] },
   { command: /^curl -X POST http:\/\/127\.0\.0\.1:4010\/agents\/billing-agent\/lift /, runBy: [{ file: 'test/local/flood-control.test.ts', contains: "agentApi('lift', 'dan', { reason:", how: 'runs' }] },
+  { command: /^npm run audit -- query --saved quarantines --param agent_id=ops-agent$/, runBy: [{ file: 'test/local/flood-control.test.ts', contains: "'audit', '--', 'query', '--saved', 'quarantines', '--param', 'agent_id=ops-agent'", how: 'runs' }] },
   { command: /^curl -X POST http:\/\/127\.0\.0\.1:4010\/actions\/<actionId>\/votes /, runBy: [{ file: WALKTHROUGH, contains: "readmeBlock('sh', 'curl -X POST')", how: 'runs' }] },
   { command: /^npm run audit -- verify$/, runBy: [{ file: WALKTHROUGH, contains: "audit(['verify'])", how: 'runs' }, { file: E2E, contains: "'audit', '--', 'verify'", how: 'runs' }] },
   { command: /^npm run audit -- queries$/, runBy: [{ file: WALKTHROUGH, contains: "'audit', '--', 'queries'", how: 'runs' }] },

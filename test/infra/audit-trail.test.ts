@@ -473,6 +473,14 @@ describe('Glue and Athena', () => {
     for (const query of named) expect(query.DependsOn).toEqual(expect.arrayContaining([id(trail.workGroup), id(trail.glueTable)]));
   });
 
+  it('ships the quarantines query (issue 16): quarantine and lift records, every agent by default', () => {
+    const named = Object.values(synth().template.findResources('AWS::Athena::NamedQuery') as Resources).map((q) => q.Properties!);
+    const quarantines = named.find((q) => q.Name === 'quarantines');
+    expect(quarantines).toMatchObject({ Description: expect.stringContaining('quarantines'), Database: 'countersign_test_audit', WorkGroup: 'Countersign-test-audit' });
+    expect(quarantines?.QueryString).toContain("WHERE event_type IN ('agent_quarantined', 'agent_released')");
+    expect(quarantines?.QueryString).toContain("AND ('' = '' OR agent_id = '')");
+  });
+
   it('by default ships every saved query of shared/audit/queries.ts, parameters as their default literals', () => {
     const named = Object.values(synth().template.findResources('AWS::Athena::NamedQuery') as Resources).map((q) => q.Properties!);
     expect(named.map((q) => q.Name)).toEqual(SAVED_QUERIES.map((q) => q.name));

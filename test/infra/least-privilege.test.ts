@@ -235,6 +235,8 @@ describe('least privilege: each role grants what its handler calls, on what it t
     const fn = functionOf('teams-interactions');
     expect(grantsOf(fn.roleId)).toEqual({
       ...reviewTable,
+      // "Block this agent" and automatic quarantine give back the closed reviews' slots (DynamoAgentGuard.release).
+      'dynamodb:DeleteItem': [table],
       'kms:Decrypt': [tableKey, slackKey, teamsKey].sort(),
       // The Teams secret (app id and tenant: the JWT's audience and the tenant check; the client secret: card
       // updates) and the Slack bot token (chat.update of the Slack message); never the Slack signing secret.
@@ -562,6 +564,7 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
     ['record-outcome', ['REQ#*', 'REVIEW#*']],
     ['slack-interactions', ['REQ#*', 'REVIEW#*']],
     ['review-api', ['REQ#*', 'REVIEW#*']],
+    ['teams-interactions', ['REQ#*', 'REVIEW#*']],
     ['record-execution', ['REQ#*', 'REVIEW#*']],
     ['audit-writer', ['AUDIT#SHARD#*']],
   ])('%s may touch only items under %j, besides its flood-control grant on AGENT#*', (service, prefixes) => {
@@ -581,6 +584,8 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
     // Quarantine and lift: read the state (GetItem, Query), write it with its audit event item (Update, Put), give slots back (Delete).
     ['slack-interactions', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']],
     ['review-api', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']],
+    // The same from Teams ("Block this agent"), and counting a deny toward automatic quarantine (Update of the state, Put of the marker).
+    ['teams-interactions', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']],
     ['request-review', []],
     ['record-execution', []],
     ['issue-credentials', []],

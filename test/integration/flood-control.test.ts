@@ -9,7 +9,18 @@ import type { AgentLimits } from '../../shared/domain/flood-control.js';
 import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
 import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
+import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
+import { MemoryReviewChannel, MemoryTaskCallbacks } from '../../shared/adapters/memory/memory-review-adapters.js';
+import { Directory } from '../../shared/domain/directory.js';
+import { castVote } from '../../shared/review/cast-vote.js';
+import { openReview } from '../../shared/review/open-review.js';
+import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { actionRequested } from '../support/requests.js';
+import { reviewEvent, SECURITY_QUORUM_2, seedPendingRequest } from '../support/reviews.js';
+import directoryJson from '../../config/directory.json' with { type: 'json' };
+import { answerTeamsRequest, type TeamsInteractionDeps } from '../../shared/review/teams-interaction.js';
+import { BotFrameworkTokenVerifier } from '../../shared/teams/verify-token.js';
+import { BotFrameworkIssuer, issuerFetch } from '../../local/teams/bot-framework-issuer.js';
 
 const TABLE = 'countersign-flood-it';
 let ddb: DynamoDbLocal;
@@ -142,5 +153,148 @@ describe('flood control on DynamoDB Local', () => {
     const results = await Promise.all(['carol', 'dan', 'erin', 'frank'].map((by) => guard.quarantine({ agentId, by, reason: 'x', at: new Date().toISOString(), origin: 'manual' }, {})));
     expect(results.filter((r) => r.status === 'quarantined')).toHaveLength(1);
     expect((await agentItems(agentId)).filter((i) => i.kind === 'event')).toHaveLength(1);
+  });
+});
+
+describe('automatic quarantine on DynamoDB Local', () => {
+  const rule = { rejections: 2, windowMinutes: 60 };
+
+  /** The review service on the table, with a directory that turns automatic quarantine on and names the agent's owner. */
+  function reviewDeps(agentId: string): ReviewDeps & { channel: MemoryReviewChannel; callbacks: MemoryTaskCallbacks } {
+    const directory = Directory.parse({ ...directoryJson, agents: { ...directoryJson.agents, [agentId]: { owners: ['carol'] } }, floodControl: { autoQuarantine: rule } });
+    return { store: new DynamoReviewStore(ddb.client, TABLE), guard, channel: new MemoryReviewChannel(), callbacks: new MemoryTaskCallbacks(), directory, now: () => new Date() };
+  }
+
+  /** A request of the agent admitted by flood control (it holds an open-review slot) with its review open. */
+  async function underReview(agentId: string, d: ReviewDeps, n: number) {
+    const { record, input } = await seedPendingRequest(store, SECURITY_QUORUM_2, { agent: { id: agentId, onBehalfOf: 'dan@example.com' }, parameters: { n, nonce: randomUUID() } }, new Date().toISOString());
+    expect(await guard.admit({ agentId, actionId: input.actionId, payloadSha256: input.payloadSha256, limits: { maxOpenReviews: 10, maxApprovalRequestsPerHour: 100 }, now: new Date() })).toMatchObject({ admitted: true, tookSlot: true });
+    const event = reviewEvent(input, 'initial');
+    const { reviewId } = await openReview(event, d);
+    return { actionId: record.key, reviewId, taskToken: event.taskToken };
+  }
+
+  const deny = (reviewId: string, d: ReviewDeps) => castVote({ reviewId, reviewer: { kind: 'slack', slackUserId: 'U0ERIN' }, vote: 'deny', comment: 'wrong table' }, d);
+
+  it('quarantines the agent as Countersign on the Kth reviewer rejection: recorded and audited, its other open review closed, its owners told', async () => {
+    const agentId = freshAgent();
+    const d = reviewDeps(agentId);
+    const [a, b, c] = [await underReview(agentId, d, 1), await underReview(agentId, d, 2), await underReview(agentId, d, 3)];
+
+    expect(await deny(a.reviewId, d)).toMatchObject({ status: 'recorded', closed: { outcome: 'rejected' }, autoQuarantine: { status: 'counted' } });
+    expect((await guard.status(agentId)).quarantine).toBeNull();
+    // A retried count of the same rejection counts nothing (the second rejection below is what trips it).
+    expect(await guard.countRejection(agentId, { actionId: a.actionId, atMs: Date.now() }, rule)).toBeNull();
+
+    const second = await deny(b.reviewId, d);
+    const by = 'countersign (auto: 2 rejections in 60 min)';
+    expect(second).toMatchObject({ status: 'recorded', autoQuarantine: { status: 'quarantined', outcome: { status: 'quarantined', quarantine: { agentId, by, origin: 'auto' }, closedActionIds: [c.actionId] } } });
+    const reason = `reviewers rejected 2 of its requests within 60 minutes (the limit is 2): ${a.actionId}, ${b.actionId}`;
+
+    const status = await guard.status(agentId);
+    expect(status).toMatchObject({ quarantine: { by, reason, origin: 'auto' }, openReviews: 0, pendingActionIds: [] });
+    expect(await store.getDecision(c.actionId)).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining(`closed: agent quarantined by ${by}: ${reason}`) });
+    // c's workflow was resumed with the rejection; the task token went to the callbacks only.
+    expect(d.callbacks.failed.map((f) => f.taskToken)).toContain(c.taskToken);
+    expect(d.channel.calls.filter((call) => call.method === 'postAlert')).toEqual([
+      { method: 'postAlert', channelId: 'C0SECURITY', text: expect.stringMatching(new RegExp(`^Countersign: agent ${agentId} was quarantined by countersign \\(auto: 2 rejections in 60 min\\): .* 1 open review was closed as rejected\\. Owners: carol\\.$`)) },
+    ]);
+    const audited = (await agentItems(agentId)).filter((i) => i.kind === 'event');
+    expect(audited).toEqual([expect.objectContaining({ eventType: 'agent_quarantined', by, reason, origin: 'auto', via: 'auto', group: null, requestSeq: 1 })]);
+
+    // From now on intake denies the agent; lifting it is the quarantine group's act, and the count starts again.
+    expect(await guard.lift(agentId, 'dan', 'owners fixed the prompt', new Date().toISOString())).toMatchObject({ status: 'lifted', previous: { by } });
+    const after = await underReview(agentId, d, 4);
+    expect(await deny(after.reviewId, d)).toMatchObject({ autoQuarantine: { status: 'counted' } });
+    expect((await guard.status(agentId)).quarantine).toBeNull();
+  });
+
+  it('counts concurrent rejections exactly once each: 9 distinct ones with K=3 trip it exactly 3 times, a repeated one counts once', async () => {
+    const agentId = freshAgent();
+    const k3 = { rejections: 3, windowMinutes: 60 };
+    const at = Date.now();
+    const ids = Array.from({ length: 9 }, (_, i) => `${agentId}-r${i}`);
+    const trips = (await Promise.all(ids.map((actionId, i) => guard.countRejection(agentId, { actionId, atMs: at + i }, k3)))).filter((t) => t !== null);
+    expect(trips).toHaveLength(3);
+    expect(trips.flatMap((t) => t.map((r) => r.actionId)).sort()).toEqual([...ids].sort());
+
+    const other = freshAgent();
+    const repeated = await Promise.all(Array.from({ length: 6 }, () => guard.countRejection(other, { actionId: 'same', atMs: at }, { rejections: 2, windowMinutes: 60 })));
+    expect(repeated).toEqual(Array.from({ length: 6 }, () => null));
+    const [state] = (await agentItems(other)).filter((i) => i.sk === AGENT_ITEM.stateSk);
+    expect(state?.recentRejections).toEqual([{ actionId: 'same', atMs: at }]);
+  });
+
+  it('does not count the rejections of a quarantined agent', async () => {
+    const agentId = freshAgent();
+    await guard.quarantine({ agentId, by: 'carol', reason: 'manual', at: new Date().toISOString(), origin: 'manual' }, { group: 'security', via: 'api', fromActionId: null });
+    expect(await guard.countRejection(agentId, { actionId: 'x', atMs: Date.now() }, { rejections: 1, windowMinutes: 60 })).toBeNull();
+    expect((await agentItems(agentId)).some((i) => String(i.sk).startsWith('COUNTED-REJECTION#'))).toBe(false);
+  });
+});
+
+describe('"Block this agent" from a Teams card, on DynamoDB Local', () => {
+  const APP_ID = '11111111-2222-4333-8444-555555555555';
+  const TENANT = '99999999-8888-4777-8666-555555555555';
+  const SERVICE_URL = 'https://smba.trafficmanager.net/teams/';
+  const AAD = { carol: '00000000-0000-4000-8000-00000000ca01', bob: '00000000-0000-4000-8000-000000000b0b', erin: '00000000-0000-4000-8000-00000000e214' };
+
+  async function teamsSetup() {
+    const issuer = await BotFrameworkIssuer.create();
+    const published = issuerFetch(() => [issuer]);
+    const agentId = freshAgent();
+    const directory = Directory.parse({ ...directoryJson, agents: { ...directoryJson.agents, [agentId]: { owners: ['alice'] } }, floodControl: { autoQuarantine: { rejections: 1, windowMinutes: 5 } } });
+    const deps: TeamsInteractionDeps & { channel: MemoryReviewChannel; callbacks: MemoryTaskCallbacks } = {
+      store: new DynamoReviewStore(ddb.client, TABLE), guard, channel: new MemoryReviewChannel(), teams: new MemoryReviewChannel(), callbacks: new MemoryTaskCallbacks(), directory, now: () => new Date(),
+      verifier: new BotFrameworkTokenVerifier({ openIdMetadataUrl: published.metadataUrl, fetch: published.fetch }), bot: { appId: APP_ID, tenantId: TENANT },
+    };
+    const open = async (n: number) => {
+      const { input } = await seedPendingRequest(store, SECURITY_QUORUM_2, { agent: { id: agentId, onBehalfOf: 'dan@example.com' }, parameters: { n, nonce: randomUUID() } }, new Date().toISOString());
+      await guard.admit({ agentId, actionId: input.actionId, payloadSha256: input.payloadSha256, limits: { maxOpenReviews: 10, maxApprovalRequestsPerHour: 100 }, now: new Date() });
+      return { actionId: input.actionId, reviewId: (await openReview(reviewEvent(input, 'initial'), deps)).reviewId };
+    };
+    const tap = async (reviewId: string, from: string, verb: string, data: Record<string, string> = {}) => {
+      const activity = {
+        type: 'invoke', name: 'adaptiveCard/action', channelId: 'msteams', serviceUrl: SERVICE_URL,
+        from: { id: `29:${from}`, aadObjectId: from }, conversation: { id: '19:approvals-security@thread.tacv2' }, channelData: { tenant: { id: TENANT } },
+        value: { action: { type: 'Action.Execute', verb, data: { reviewId, ...data } }, trigger: 'manual' },
+      };
+      const token = await issuer.sign({ audience: APP_ID, serviceUrl: SERVICE_URL });
+      const answer = await answerTeamsRequest({ method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(activity), isBase64Encoded: false }, deps);
+      return { ...answer, card: JSON.stringify(JSON.parse(answer.response.body) as unknown) };
+    };
+    return { agentId, deps, open, tap };
+  }
+
+  it('refuses someone outside the quarantine group and an empty reason on the card; a security member quarantines the agent and closes its open reviews', async () => {
+    const { agentId, deps, open, tap } = await teamsSetup();
+    const [a, b] = [await open(1), await open(2)];
+
+    const bob = await tap(a.reviewId, AAD.bob, 'block_agent', { quarantineReason: 'looping' });
+    expect(bob.log).toMatchObject({ action: 'block_agent', status: 'refused', message: 'bob may not quarantine agents or lift a quarantine: only members of "security" or of the policy\'s escalation group may' });
+    expect(bob.card).toContain('bob may not quarantine agents');
+    const empty = await tap(a.reviewId, AAD.carol, 'block_agent', { quarantineReason: '   ' });
+    expect(empty.log).toMatchObject({ status: 'refused', message: expect.stringContaining('A reason is required to quarantine an agent') });
+    expect((await guard.status(agentId)).quarantine).toBeNull();
+
+    const carol = await tap(a.reviewId, AAD.carol, 'block_agent', { quarantineReason: 'looping on policy updates' });
+    expect(carol.log).toMatchObject({ status: 'quarantined', agentId, by: 'carol' });
+    expect(carol.card).toContain(`${agentId} is quarantined`);
+    expect((await guard.status(agentId)).quarantine).toMatchObject({ by: 'carol', reason: 'looping on policy updates', origin: 'manual' });
+    for (const id of [a.actionId, b.actionId]) expect(await store.getDecision(id)).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining('agent quarantined by carol: looping on policy updates') });
+    const [event] = (await agentItems(agentId)).filter((i) => i.kind === 'event');
+    expect(event).toMatchObject({ eventType: 'agent_quarantined', by: 'carol', via: 'teams', group: 'security', fromActionId: a.actionId });
+    expect(deps.callbacks.failed).toHaveLength(2);
+
+    const again = await tap(b.reviewId, AAD.erin, 'block_agent', { quarantineReason: 'me too' });
+    expect(again.log).toMatchObject({ status: 'already_quarantined' });
+  });
+
+  it('counts a deny from Teams toward automatic quarantine', async () => {
+    const { agentId, open, tap } = await teamsSetup();
+    const a = await open(1);
+    const denied = await tap(a.reviewId, AAD.erin, 'deny', { reason: 'wrong policy' });
+    expect(denied.log).toMatchObject({ status: 'recorded', closed: 'rejected', autoQuarantine: 'quarantined' });
+    expect((await guard.status(agentId)).quarantine).toMatchObject({ by: 'countersign (auto: 1 rejections in 5 min)', origin: 'auto' });
   });
 });

@@ -1,10 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../local/log.js';
-import { startLocalStack, type LocalStack } from '../../local/local-stack.js';
+import { localAuditDir } from '../../local/audit.js';
+import { REPO_ROOT, startLocalStack, type LocalStack } from '../../local/local-stack.js';
 import type { SlackMessage } from '../../local/slack/workspace.js';
 import { eventually } from './support.js';
 
@@ -29,9 +31,9 @@ const log = memoryLogger();
 
 interface Decision { actionId: string; outcome: string; reason: string; policyIds: string[] }
 
-async function send(actionId: string, request: Record<string, unknown>, parameters: Record<string, unknown>): Promise<void> {
-  const detail = { specVersion: '1', actionId, agent: { id: 'billing-agent', onBehalfOf: 'erin@example.com' }, ...request, parameters, justification: 'rotate readers' };
-  const response = await events.send(new PutEventsCommand({ Entries: [{ EventBusName: 'countersign', Source: 'agent.billing-agent', DetailType: 'Action Requested', Detail: JSON.stringify(detail) }] }));
+async function send(actionId: string, request: Record<string, unknown>, parameters: Record<string, unknown>, agent = { id: 'billing-agent', onBehalfOf: 'erin@example.com' }): Promise<void> {
+  const detail = { specVersion: '1', actionId, agent, ...request, parameters, justification: 'rotate readers' };
+  const response = await events.send(new PutEventsCommand({ Entries: [{ EventBusName: 'countersign', Source: `agent.${agent.id}`, DetailType: 'Action Requested', Detail: JSON.stringify(detail) }] }));
   expect(response.FailedEntryCount).toBe(0);
 }
 
@@ -49,10 +51,15 @@ const reviewIn = (actionId: string, where: (m: SlackMessage) => boolean = () => 
   eventually(() => stack.slack.workspace.messages(SECURITY).find((m) => JSON.stringify(m.blocks ?? []).includes(actionId) && where(m)), `a review of ${actionId}`, 30_000);
 
 const hasButtons = (m: SlackMessage) => JSON.stringify(m.blocks ?? []).includes('"action_id":"approve"');
+async function vote(actionId: string, reviewer: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${stack.url}/actions/${encodeURIComponent(actionId)}/votes`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-countersign-reviewer': reviewer }, body: JSON.stringify(body) });
+  return { status: response.status, body: await response.json() as Record<string, unknown> };
+}
+
 const lines = (prefix: string) => stack.slack.workspace.messages(SECURITY).map((m) => m.text ?? '').filter((text) => text.startsWith(prefix));
 
-async function agentApi(path: string, reviewer: string | undefined, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${stack.url}/agents/billing-agent/${path}`, {
+async function agentApi(path: string, reviewer: string | undefined, body: unknown, agentId = 'billing-agent'): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${stack.url}/agents/${agentId}/${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(reviewer === undefined ? {} : { 'x-countersign-reviewer': reviewer }) },
     body: JSON.stringify(body),
@@ -62,8 +69,10 @@ async function agentApi(path: string, reviewer: string | undefined, body: unknow
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'countersign-flood-'));
-  const directory = JSON.parse(readFileSync(join(import.meta.dirname, '../../config/directory.json'), 'utf8')) as { agents: Record<string, Record<string, unknown>> };
+  const directory = JSON.parse(readFileSync(join(import.meta.dirname, '../../config/directory.json'), 'utf8')) as { agents: Record<string, Record<string, unknown>>; floodControl?: Record<string, unknown> };
   directory.agents['billing-agent'] = { ...directory.agents['billing-agent'], limits: { maxOpenReviews: 2 } };
+  // Two reviewer rejections within an hour quarantine an agent (only ops-agent's test rejects by vote).
+  directory.floodControl = { ...directory.floodControl, autoQuarantine: { rejections: 2, windowMinutes: 60 } };
   const directoryFile = join(dataDir, 'directory.json');
   writeFileSync(directoryFile, JSON.stringify(directory));
   stack = await startLocalStack({ port: 0, dataDir: join(dataDir, 'data'), log, timeScale: 60, directoryFile });
@@ -153,5 +162,75 @@ describe('flood control and quarantine in the local stack', () => {
       ['agent/billing-agent/agent_quarantined/3', 'carol', 'looping on exports'],
       ['agent/billing-agent/agent_released/2', 'dan', 'loop fixed in run 8'],
     ]);
+  }, 120_000);
+
+  it('quarantines an agent automatically when reviewers reject two of its requests within the hour, and a lift restores it', async () => {
+    const ops = { id: 'ops-agent', onBehalfOf: 'alice@example.com' };
+    for (const n of [1, 2, 3]) await send(`${run}-ops-${n}`, IAM_UPDATE, { policy: `ops-${n}` }, ops);
+    for (const n of [1, 2, 3]) await reviewIn(`${run}-ops-${n}`, hasButtons);
+
+    // erin (security) denies two of them through the votes API; the second trips the rule.
+    for (const n of [1, 2]) {
+      expect(await vote(`${run}-ops-${n}`, 'erin', { vote: 'deny', comment: `wrong policy ${n}` })).toMatchObject({ status: 200, body: { outcome: 'rejected' } });
+    }
+    const by = 'countersign (auto: 2 rejections in 60 min)';
+    const reason = `reviewers rejected 2 of its requests within 60 minutes (the limit is 2): ${run}-ops-1, ${run}-ops-2`;
+    // The third review is closed as rejected, its message loses its buttons, and the owners are told.
+    expect((await outcome(`${run}-ops-3`, 'rejected')).reason).toContain(`agent quarantined by ${by}: ${reason}`);
+    await reviewIn(`${run}-ops-3`, (m) => !hasButtons(m));
+    const told = await eventually(() => lines(`Countersign: agent ops-agent was quarantined by ${by}`).at(0), 'the owners told');
+    expect(told).toContain('Owners: carol');
+    const status = await (await fetch(`${stack.url}/agents/ops-agent`)).json() as Record<string, unknown>;
+    expect(status).toMatchObject({ agentId: 'ops-agent', quarantine: { by, reason, origin: 'auto' }, openReviews: 0, pendingActionIds: [] });
+
+    // Every request is denied now; lifting it is the quarantine group's act, the same as for a manual one.
+    await send(`${run}-ops-query`, DB_QUERY, { sql: 'select 1' }, ops);
+    expect((await outcome(`${run}-ops-query`, 'denied')).reason).toMatch(new RegExp(`^agent quarantined by countersign \\(auto: 2 rejections in 60 min\\)`));
+    expect(await agentApi('lift', 'dan', { reason: 'prompt fixed' }, 'ops-agent')).toMatchObject({ status: 200, body: { quarantine: null, result: 'lifted' } });
+    await send(`${run}-ops-query-2`, DB_QUERY, { sql: 'select 2' }, ops);
+    await outcome(`${run}-ops-query-2`, 'allowed');
+
+    // The audit log has the automatic quarantine (by Countersign) and the lift.
+    const audited = await eventually(async () => {
+      const response = await fetch(`${stack.url}/audit/records?agent=ops-agent&limit=500`);
+      const view = await response.json() as { records: Array<{ eventType: string; eventId: string; reviewerId: string | null; reason: string | null }> };
+      const agentRecords = view.records.filter((r) => r.eventType.startsWith('agent_'));
+      return agentRecords.length === 2 ? agentRecords : undefined;
+    }, 'the automatic quarantine in the audit log', 30_000);
+    expect(audited.map((r) => [r.eventId, r.reviewerId, r.reason]).sort()).toEqual([
+      ['agent/ops-agent/agent_quarantined/1', by, reason],
+      ['agent/ops-agent/agent_released/2', 'dan', 'prompt fixed'],
+    ]);
+
+    // The saved query lists them, as the README types it (pointed at this stack's audit folder).
+    const query = spawnSync('npm', ['run', '--silent', 'audit', '--', 'query', '--saved', 'quarantines', '--param', 'agent_id=ops-agent', '--json', '--dir', localAuditDir(join(dataDir, 'data'))], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(query.status, query.stderr).toBe(0);
+    const rows = JSON.parse(query.stdout) as Array<Record<string, unknown>>;
+    expect(rows.map((r) => [r.agent_id, r.change, r.by, r.origin, r.reason])).toEqual([
+      ['ops-agent', 'quarantined', by, 'auto', reason],
+      ['ops-agent', 'lifted', 'dan', null, 'prompt fixed'],
+    ]);
+  }, 120_000);
+
+  it('"Block this agent" on the Teams card quarantines the agent and closes its review; the lift restores it', async () => {
+    const ops = { id: 'ops-agent', onBehalfOf: 'alice@example.com' };
+    const actionId = `${run}-ops-teams`;
+    await send(actionId, IAM_UPDATE, { policy: 'teams' }, ops);
+    const thread = await eventually(() => stack.teams.allThreads().find((t) => t.channelId === '19:approvals-security@thread.tacv2' && JSON.stringify(t.root).includes(actionId)), `a Teams card for ${actionId}`);
+    const card = (thread.root.attachments[0] as { content: { actions: Array<{ title: string; data?: { reviewId: string } }> } }).content;
+    expect(card.actions.map((a) => a.title)).toEqual(['Approve', 'Deny', 'Block this agent']);
+    const reviewId = card.actions[0]?.data?.reviewId ?? '';
+    const tap = async (user: string, quarantineReason: string) => {
+      const response = await fetch(`${stack.url}/teams/act`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, conversationId: thread.conversationId, verb: 'block_agent', data: { reviewId, quarantineReason } }) });
+      expect(response.status).toBe(200);
+      return JSON.stringify(await response.json());
+    };
+    // bob (data-owners) may not; carol (security) may.
+    expect(await tap('00000000-0000-4000-8000-000000000b0b', 'x')).toContain('bob may not quarantine agents');
+    expect(await tap('00000000-0000-4000-8000-00000000ca01', 'looping in Teams')).toContain('ops-agent is quarantined');
+    expect((await outcome(actionId, 'rejected')).reason).toContain('agent quarantined by carol: looping in Teams');
+    const status = await (await fetch(`${stack.url}/agents/ops-agent`)).json() as Record<string, unknown>;
+    expect(status).toMatchObject({ quarantine: { by: 'carol', reason: 'looping in Teams', origin: 'manual' }, openReviews: 0 });
+    expect(await agentApi('lift', 'dan', { reason: 'ok again' }, 'ops-agent')).toMatchObject({ status: 200, body: { quarantine: null, result: 'lifted' } });
   }, 120_000);
 });

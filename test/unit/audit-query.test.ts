@@ -68,6 +68,14 @@ beforeAll(async () => {
     // Written before issue 12: no valid_until (nor any new field) in the line at all.
     ...action('ex-old', 'exec-agent', null, [{ event_type: 'decided', outcome: 'allowed', valid_until: undefined, execution_status: undefined, started_at: undefined, finished_at: undefined, violation_rule: undefined }], '22'),
   ]);
+  // Issue 16, on the 23rd: a manual quarantine and its lift, then an automatic one.
+  const q = (seq: number, type: 'agent_quarantined' | 'agent_released', agent: string, hhmm: string, by: string, reason: string): RecordFields =>
+    ({ event_id: `agent/${agent}/${type}/${seq}`, event_type: type, action_id: null, agent_id: agent, occurred_at: `2026-11-23T${hhmm}:00.000Z`, reviewer_id: by, reason });
+  await writer.write('shard-4', new Date('2026-11-23T10:00:00Z'), [
+    q(1, 'agent_quarantined', 'billing-agent', '10:00', 'carol', 'looping on policy updates'),
+    q(2, 'agent_released', 'billing-agent', '10:30', 'dan', 'loop fixed'),
+    q(1, 'agent_quarantined', 'ops-agent', '10:45', 'countersign (auto: 2 rejections in 60 min)', 'reviewers rejected 2 of its requests within 60 minutes (the limit is 2): a, b'),
+  ]);
   engine = await openAuditQuery(dir);
 });
 
@@ -137,6 +145,17 @@ describe('saved queries', () => {
       ['ex-4', 'no_permit_in_log'], ['ex-3', 'already_executed'], ['ghost-1', 'no_decision'],
     ]);
     expect(await run('executed-without-approval', { from: '2026-11-20 00:00:00', to: '2026-11-22 00:00:00' })).toEqual([]);
+  });
+
+  it('quarantines: every quarantine and lift (agent, change, by whom, manual or automatic, why), for one agent or all, in a time range', async () => {
+    const rows = (await run('quarantines')).map((r) => [r.agent_id, r.change, r.by, r.origin, r.reason, String(r.occurred_at)]);
+    expect(rows).toEqual([
+      ['billing-agent', 'quarantined', 'carol', 'manual', 'looping on policy updates', '2026-11-23 10:00:00'],
+      ['billing-agent', 'lifted', 'dan', null, 'loop fixed', '2026-11-23 10:30:00'],
+      ['ops-agent', 'quarantined', 'countersign (auto: 2 rejections in 60 min)', 'auto', 'reviewers rejected 2 of its requests within 60 minutes (the limit is 2): a, b', '2026-11-23 10:45:00'],
+    ]);
+    expect((await run('quarantines', { agent_id: 'ops-agent' })).map((r) => r.event_id)).toEqual(['agent/ops-agent/agent_quarantined/1']);
+    expect((await run('quarantines', { from: '2026-11-23 10:15:00', to: '2026-11-23 10:40:00' })).map((r) => r.event_id)).toEqual(['agent/billing-agent/agent_released/2']);
   });
 
   it('time-to-execute: from the decision to the start, per agent and action', async () => {

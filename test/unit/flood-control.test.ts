@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Directory } from '../../shared/domain/directory.js';
-import { judgeAdmission, takeToken, type AgentState } from '../../shared/domain/flood-control.js';
+import { autoQuarantineBy, autoQuarantineReason, countRejection, judgeAdmission, takeToken, type AgentState, type CountedRejection } from '../../shared/domain/flood-control.js';
 import directoryJson from '../../config/directory.json' with { type: 'json' };
 
 const NOW = new Date('2026-12-07T05:00:00.000Z');
@@ -58,5 +58,73 @@ describe('flood control in the directory', () => {
     expect(() => Directory.parse({ ...directoryJson, floodControl: { maxOpenReviews: 0 } })).toThrow(/floodControl\.maxOpenReviews/);
     expect(() => Directory.parse({ ...directoryJson, floodControl: { quarantineGroup: 'nobody' } })).toThrow(/floodControl\.quarantineGroup: "nobody" is not a group of the directory/);
     expect(() => Directory.parse({ ...directoryJson, floodControl: { maxReviews: 3 } })).toThrow(/floodControl/);
+  });
+});
+
+describe('countRejection (automatic quarantine)', () => {
+  const rule = { rejections: 3, windowMinutes: 60 };
+  const at = (minute: number, actionId = `a-${minute}`): CountedRejection => ({ actionId, atMs: NOW.getTime() + minute * 60_000 });
+
+  it('trips on the Kth rejection inside the window, names those K, and starts again from zero', () => {
+    let recent: CountedRejection[] | undefined;
+    const trips: Array<CountedRejection[] | null> = [];
+    for (const minute of [0, 10, 59]) {
+      const counted = countRejection(recent, at(minute), rule);
+      trips.push(counted.tripped);
+      recent = counted.recent;
+    }
+    expect(trips).toEqual([null, null, [at(0), at(10), at(59)]]);
+    expect(recent).toEqual([]);
+  });
+
+  it('lets rejections older than the window fall out, so K spread wider than the window never trip', () => {
+    const first = countRejection(undefined, at(0), rule);
+    const second = countRejection(first.recent, at(30), rule);
+    const third = countRejection(second.recent, at(60), rule);
+    expect(third).toEqual({ recent: [at(30), at(60)], tripped: null });
+  });
+
+  it('counts the same request once, however often its rejection is counted', () => {
+    const once = countRejection(undefined, at(0), rule);
+    const again = countRejection(once.recent, at(5, 'a-0'), rule);
+    expect(again).toEqual({ recent: [at(0)], tripped: null });
+  });
+
+  it('trips exactly when some K distinct rejections lie within the window (any order of arrival)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 120 }), fc.uniqueArray(fc.integer({ min: 0, max: 600 }), { maxLength: 30 }), (k, windowMinutes, minutes) => {
+      const r = { rejections: k, windowMinutes };
+      let recent: CountedRejection[] | undefined;
+      let tripped = false;
+      for (const minute of [...minutes].sort((a, b) => a - b)) {
+        const counted = countRejection(recent, at(minute), r);
+        recent = counted.recent;
+        if (counted.tripped !== null) {
+          expect(counted.tripped).toHaveLength(k);
+          const span = (counted.tripped.at(-1)?.atMs ?? 0) - (counted.tripped[0]?.atMs ?? 0);
+          expect(span).toBeLessThan(windowMinutes * 60_000);
+          tripped = true;
+          break;
+        }
+        expect(recent.length).toBeLessThan(k);
+      }
+      // Without a trip, no K of them fitted inside the window.
+      if (!tripped) {
+        const sorted = [...minutes].sort((a, b) => a - b);
+        for (let i = 0; i + k - 1 < sorted.length; i++) expect((sorted[i + k - 1] ?? 0) - (sorted[i] ?? 0)).toBeGreaterThanOrEqual(windowMinutes);
+      }
+    }));
+  });
+
+  it('records who and why in words a reviewer reads', () => {
+    expect(autoQuarantineBy(rule)).toBe('countersign (auto: 3 rejections in 60 min)');
+    expect(autoQuarantineReason(rule, [at(0), at(10), at(59)])).toBe('reviewers rejected 3 of its requests within 60 minutes (the limit is 3): a-0, a-10, a-59');
+  });
+
+  it('is off unless the directory sets it, and refuses a rule that is not two positive whole numbers, saying where', () => {
+    expect(Directory.parse(directoryJson).autoQuarantine()).toBeUndefined();
+    expect(Directory.parse({ ...directoryJson, floodControl: { autoQuarantine: { rejections: 3, windowMinutes: 60 } } }).autoQuarantine()).toEqual({ rejections: 3, windowMinutes: 60 });
+    expect(() => Directory.parse({ ...directoryJson, floodControl: { autoQuarantine: { rejections: 0, windowMinutes: 60 } } })).toThrow(/floodControl\.autoQuarantine\.rejections/);
+    expect(() => Directory.parse({ ...directoryJson, floodControl: { autoQuarantine: { rejections: 3 } } })).toThrow(/floodControl\.autoQuarantine\.windowMinutes/);
+    expect(() => Directory.parse({ ...directoryJson, floodControl: { autoQuarantine: { rejections: 3, windowMinutes: 60, window: 5 } } })).toThrow(/floodControl\.autoQuarantine/);
   });
 });

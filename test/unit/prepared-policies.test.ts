@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CedarPolicyEngine, preparePolicies } from '../../shared/policy/cedar-policy-engine.js';
 import { defaultPolicyDir, loadPolicySource, PolicyLoadError } from '../../shared/policy/load-policies.js';
 import { loadPreparedPolicies, PREPARED_POLICIES_FILE } from '../../shared/policy/prepared-policies.js';
+import { loadShadowSource, SHADOW_DIR, shadowPolicyEngine } from '../../shared/policy/shadow-policies.js';
 
 /** The prepared form evaluate-action loads at cold start: used when it matches its sources, refused when it does not. */
 
@@ -63,5 +64,23 @@ describe('CedarPolicyEngine.load', () => {
     const broken = policyCopy();
     writeFileSync(join(broken, PREPARED_POLICIES_FILE), '{"format": ');
     expect(loadError(() => CedarPolicyEngine.load(broken)).problems[0]).toMatch(/^cannot read the prepared policies: /);
+  });
+});
+
+describe('shadowPolicyEngine with a prepared shadow set', () => {
+  it('runs from policies/shadow/prepared-policies.json when it matches the shadow sources, and refuses it when a shadow file changed', () => {
+    const dir = policyCopy();
+    const shadowFile = join(dir, SHADOW_DIR, PREPARED_POLICIES_FILE);
+    const shadowSource = loadShadowSource(dir);
+    if (shadowSource === undefined) throw new Error('the shipped policies have a shadow set');
+    writeFileSync(shadowFile, JSON.stringify({ ...preparePolicies(shadowSource), warnings: ['marker: the shadow set read from its prepared file'] }));
+    const engine = shadowPolicyEngine(dir);
+    expect(engine?.warnings).toEqual(['marker: the shadow set read from its prepared file']);
+    expect(engine?.decide(request)).toEqual(new CedarPolicyEngine({ source: shadowSource }).decide(request));
+    const [firstShadow] = readdirSync(join(dir, SHADOW_DIR)).filter((name) => name.endsWith('.cedar'));
+    appendFileSync(join(dir, SHADOW_DIR, firstShadow ?? 'missing.cedar'), '\n// edited after the synth\n');
+    const error = loadError(() => shadowPolicyEngine(dir));
+    expect(error.problems[0]).toBe('not made from the policy files beside it (they changed since)');
+    expect(error.where).toContain(shadowFile);
   });
 });

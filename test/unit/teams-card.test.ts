@@ -44,6 +44,13 @@ describe('the Teams review card', () => {
     expect(deny.body[0]).toMatchObject({ type: 'Input.Text', id: 'reason', isRequired: true });
     expect(deny.body[0]?.errorMessage).toEqual(expect.any(String));
     expect(deny.actions[0]).toMatchObject({ type: 'Action.Execute', verb: 'deny', data: { reviewId: outcome.reviewId } });
+    // Block this agent (issue 16): a required reason, then Action.Execute block_agent with the review id only.
+    expect(card.actions?.[2]).toMatchObject({ type: 'Action.ShowCard', title: 'Block this agent' });
+    const block = (card.actions?.[2] as { card: { body: CardElement[]; actions: CardElement[] } }).card;
+    expect(block.body[0]).toMatchObject({ type: 'Input.Text', id: 'quarantineReason', isRequired: true, maxLength: 1000 });
+    expect(block.body[0]?.errorMessage).toEqual(expect.any(String));
+    expect(block.actions).toEqual([{ type: 'Action.Execute', title: 'Quarantine agent', verb: 'block_agent', data: { reviewId: outcome.reviewId }, style: 'destructive', associatedInputs: 'auto' }]);
+    expect(card.actions).toHaveLength(3);
   });
 
   it('shows agent text only in TextRuns (no Markdown, no functions), never in a TextBlock', async () => {

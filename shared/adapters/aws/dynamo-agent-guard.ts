@@ -9,7 +9,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { judgeAdmission, type LimitName, type Quarantine, type TokenBucket } from '../../domain/flood-control.js';
+import { countRejection, judgeAdmission, type AutoQuarantineRule, type CountedRejection, type LimitName, type Quarantine, type TokenBucket } from '../../domain/flood-control.js';
 import type { AdmissionRequest, AdmitResult, AgentGuard, AgentStatus, LiftResult, QuarantineResult } from '../../ports/agent-guard.js';
 import { marshallOptions } from './dynamo-decision-store.js';
 
@@ -18,6 +18,8 @@ import { marshallOptions } from './dynamo-decision-store.js';
  * - `STATE`: the open-review count, the token bucket, the quarantine, the burst, and `eventSeq`;
  * - `PENDING#<payloadSha256>`: one per request holding an open-review slot (its actionId), so a second
  *   request with the same payload finds the first, and a quarantine finds the reviews to close;
+ * - `COUNTED-REJECTION#<actionId>`: a reviewer rejection counted toward automatic quarantine (outside the
+ *   PENDING#…STATE range that `status` reads);
  * - `EVENT#<type>#<seq>`: the immutable audit event items of quarantine and lift (`kind: event`).
  */
 export const AGENT_ITEM = {
@@ -25,6 +27,8 @@ export const AGENT_ITEM = {
   stateSk: 'STATE',
   pendingSk: (payloadSha256: string) => `PENDING#${payloadSha256}`,
   pendingPrefix: 'PENDING#',
+  /** One per request whose rejection was counted toward automatic quarantine: a retried count finds it. */
+  rejectionSk: (actionId: string) => `COUNTED-REJECTION#${actionId}`,
   eventSk: (type: string, seq: number) => `EVENT#${type}#${String(seq).padStart(6, '0')}`,
 } as const;
 
@@ -54,6 +58,8 @@ interface StateItem {
   burstLimit?: LimitName;
   burstDenied?: number;
   lastLimitedAt?: string;
+  recentRejections?: CountedRejection[];
+  rejectionsVersion?: number;
 }
 
 function bucketOf(state: StateItem | undefined): TokenBucket | undefined {
@@ -182,6 +188,37 @@ export class DynamoAgentGuard implements AgentGuard {
       ExpressionAttributeValues: marshall({ ':at': at, ':one': 1 }),
     }));
     return false;
+  }
+
+  async countRejection(agentId: string, rejection: CountedRejection, rule: AutoQuarantineRule): Promise<CountedRejection[] | null> {
+    const pk = AGENT_ITEM.pk(agentId);
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const state = await this.state(agentId);
+      if (state?.quarantine !== undefined) return null;
+      const counted = countRejection(state?.recentRejections, rejection, rule);
+      // Counted from exactly the list that was read (its version moves on with every count), and once per
+      // request (the marker's put fails on a retry).
+      const values: Record<string, unknown> = { ':recent': counted.recent, ':one': 1, ':kind': 'agent', ':agent': agentId };
+      let versionCondition = 'attribute_not_exists(rejectionsVersion)';
+      if (state?.rejectionsVersion !== undefined) {
+        versionCondition = 'rejectionsVersion = :seen';
+        values[':seen'] = state.rejectionsVersion;
+      }
+      try {
+        await this.updateStateAndPut(pk, {
+          expression: 'SET recentRejections = :recent, kind = :kind, agentId = :agent ADD rejectionsVersion :one',
+          condition: `attribute_not_exists(quarantine) AND ${versionCondition}`,
+          values,
+        }, { sk: AGENT_ITEM.rejectionSk(rejection.actionId), kind: 'agent', agentId, actionId: rejection.actionId, rejectedAt: new Date(rejection.atMs).toISOString() });
+        return counted.tripped;
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        // Counted before (a retry): nothing to do. Else another count or a quarantine came first: read again.
+        if (error.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed') return null;
+        await this.pause(Math.random() * 4 * 2 ** Math.min(attempt, 5));
+      }
+    }
+    throw new AgentGuardError(`counting the rejection of ${rejection.actionId} (agent ${agentId}) lost the race ${MAX_ATTEMPTS} times in a row; try again`);
   }
 
   /** One transaction: a conditional Update of the agent's STATE item and the Put of a new item of the agent. */

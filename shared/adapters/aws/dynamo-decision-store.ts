@@ -10,7 +10,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { canonicalJson } from '../../domain/canonical-json.js';
-import { payloadOf, type ActionRequest } from '../../domain/contract.js';
+import type { ActionRequest } from '../../domain/contract.js';
+import { payloadOf } from '../../domain/payload.js';
 import type { DecisionView, Outcome, ReviewerVote } from '../../domain/decision.js';
 import type { ExecutionSummary } from '../../domain/execution.js';
 import { decidedDetailOf } from '../../domain/decision.js';
