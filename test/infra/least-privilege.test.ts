@@ -400,6 +400,21 @@ describe('least privilege: each role grants what its handler calls, on what it t
     });
   });
 
+  // Lists the bucket; reads the objects, the digests (which list them with their hashes) and the copy's
+  // manifests; writes Parquet files and manifests with a retention date under columnar/ only. No table, no signing.
+  it('audit-compact', () => {
+    const fn = functionOf('audit-compact');
+    expect(grantsOf(fn.roleId)).toEqual({
+      's3:GetObject': [`${auditBucket}/audit/*`, `${auditBucket}/columnar/*`, `${auditBucket}/digests/*`].sort(),
+      's3:PutObject': [`${auditBucket}/columnar/*`],
+      's3:PutObjectRetention': [`${auditBucket}/columnar/*`],
+      's3:ListBucket': [auditBucket],
+      'kms:GenerateDataKey': [auditKey],
+      'kms:Decrypt': [auditKey],
+      ...xrayAndLogs(fn.logGroupId),
+    });
+  });
+
   it('audit-digest may scan the table for event ids and times only, never a review item\'s task token', () => {
     const scan = statementsOf(functionOf('audit-digest').roleId).filter((s) => s.Action === 'dynamodb:Scan');
     expect(scan).toHaveLength(1);
@@ -418,8 +433,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
       // The L2 LambdaInvoke target's grant: the function and its versions/aliases.
       { 'lambda:InvokeFunction': [functionOf('audit-digest').id, `${functionOf('audit-digest').id}:*`] },
       { 'lambda:InvokeFunction': [functionOf('audit-redrive').id, `${functionOf('audit-redrive').id}:*`] },
+      { 'lambda:InvokeFunction': [functionOf('audit-compact').id, `${functionOf('audit-compact').id}:*`] },
     ]));
-    expect(invoked).toHaveLength(2);
+    expect(invoked).toHaveLength(3);
   });
 
   it('decrypts with the Slack secret\'s key only through Secrets Manager', () => {
