@@ -20,6 +20,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { stat } from 'node:fs/promises';
 import { verifyAuditLog } from '../shared/audit/verify.js';
 import { DuckDbColumnarEngine } from '../shared/adapters/local/duckdb-columnar-engine.js';
+import { HyparquetColumnarWriter } from '../shared/adapters/parquet/hyparquet-columnar-writer.js';
 import { DEFAULT_GENERATED_DIR, generateAuditLog } from '../scripts/generate-audit-log.js';
 
 export interface VerifyBench {
@@ -119,7 +120,7 @@ export interface CompactionBench {
 export async function benchCompaction(dir: string): Promise<CompactionBench> {
   const store = new LocalAuditSink(dir);
   const started = performance.now();
-  const result = await compactClosedHours({ store, engine: new DuckDbColumnarEngine(), retainUntil: () => new Date('2030-01-01T00:00:00Z') }, await listedByDigests(store), new Date());
+  const result = await compactClosedHours({ store, writer: new HyparquetColumnarWriter(), retainUntil: () => new Date('2030-01-01T00:00:00Z') }, await listedByDigests(store), new Date());
   const seconds = (performance.now() - started) / 1000;
   const manifests = await readManifests(store);
   const ndjsonBytes = await sizesOf(dir, (await listKeys(store, AUDIT_PREFIX)));

@@ -7,7 +7,7 @@ import { Ed25519Signer } from '../shared/adapters/local/ed25519-signer.js';
 import { DynamoChainStore } from '../shared/adapters/aws/dynamo-chain-store.js';
 import { publishPublicKey, writeDigestsUpTo, type DigestDeps } from '../shared/audit/digest.js';
 import { compactClosedHours, listedByDigests } from '../shared/audit/columnar.js';
-import { DuckDbColumnarEngine } from '../shared/adapters/local/duckdb-columnar-engine.js';
+import { HyparquetColumnarWriter } from '../shared/adapters/parquet/hyparquet-columnar-writer.js';
 import { readLocalFailures } from '../shared/audit/failures.js';
 import { redriveFailures } from '../shared/audit/redrive.js';
 import { describeStatement, reconcileAndRecord } from '../shared/audit/reconcile.js';
@@ -152,10 +152,11 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
   };
 
   // The columnar copy: after the digests, so that the hours it copies are signed.
-  const columnarEngine = new DuckDbColumnarEngine();
+  // The same writer as the audit-compact Lambda (one file format, whichever path made it).
+  const columnarWriter = new HyparquetColumnarWriter();
   const compact = (): Promise<string[]> => {
     const run = digestQueue.then(async () => {
-      const result = await compactClosedHours({ store: sink, engine: columnarEngine, retainUntil }, await listedByDigests(sink), new Date());
+      const result = await compactClosedHours({ store: sink, writer: columnarWriter, retainUntil }, await listedByDigests(sink), new Date());
       if (result.written.length > 0) log.step('columnar', 'audit', `${result.records} record(s) of ${result.written.length} closed hour(s) copied to Parquet (${result.written.at(-1)})`, 'dim');
       for (const why of result.refused) log.error(`audit columnar copy: ${why}`);
       return result.written;

@@ -283,12 +283,28 @@ export interface AuditDigestConfig {
 
 /** audit-digest: the hourly signed digests of the audit bucket. */
 export function auditDigestConfig(env: Env = process.env): AuditDigestConfig {
+  const retentionDays = auditRetentionDays(env);
+  return { bucket: required(env, ENV.auditBucket), tableName: required(env, ENV.tableName), digestKeyId: required(env, ENV.digestKeyId), retentionDays };
+}
+
+function auditRetentionDays(env: Env): number {
   const days = optional(env, ENV.auditRetentionDays);
   const retentionDays = days === undefined ? DEFAULT_AUDIT_RETENTION_DAYS : Number(days);
   if (!Number.isInteger(retentionDays) || retentionDays < 1) {
     throw new ConfigError(`environment variable ${ENV.auditRetentionDays} is "${days ?? ''}"; it must be a whole number of days, at least 1`);
   }
-  return { bucket: required(env, ENV.auditBucket), tableName: required(env, ENV.tableName), digestKeyId: required(env, ENV.digestKeyId), retentionDays };
+  return retentionDays;
+}
+
+export interface AuditCompactConfig {
+  bucket: string;
+  /** Days the columnar copy's files are locked, as the objects they copy. */
+  retentionDays: number;
+}
+
+/** audit-compact: the columnar copy (Parquet) of the audit bucket's closed hours. */
+export function auditCompactConfig(env: Env = process.env): AuditCompactConfig {
+  return { bucket: required(env, ENV.auditBucket), retentionDays: auditRetentionDays(env) };
 }
 
 /** The execution-grant configuration bundled with the code: config/execution-grants.json at the repository root. */

@@ -15,9 +15,9 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED } from '../../shared/domain/contract.js';
-import { loadShadowSource, SHADOW_DIR, shadowPolicyEngine } from '../../shared/policy/shadow-policies.js';
+import { loadShadowSource, SHADOW_DIR } from '../../shared/policy/shadow-policies.js';
 import { preparePolicies } from '../../shared/policy/cedar-policy-engine.js';
-import { loadPolicySource } from '../../shared/policy/load-policies.js';
+import { loadPolicySource, PolicyLoadError, type PolicySource } from '../../shared/policy/load-policies.js';
 import { PREPARED_POLICIES_FILE, type PreparedPolicies } from '../../shared/policy/prepared-policies.js';
 import { ACTION_REQUESTED_PATTERN } from '../../shared/store-schema.js';
 import { grantItems } from './decision-store.js';
@@ -195,8 +195,9 @@ export class ActionIntake extends Construct {
     // Query: a conflict on a request recorded before event numbering existed counts its events once.
     grantItems(props.table, fn, ['requests'], 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:Query');
     // Flood control (DynamoAgentGuard): GetItem of the agent's state and of a payload's slot, then one transaction
-    // of an Update (state: bucket, open count) and a Put (the slot), or an UpdateItem for a burst; nothing else.
-    grantItems(props.table, fn, ['agents'], 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    // of an Update (state: bucket, open count) and a Put (the slot), or an UpdateItem for a burst; a request refused
+    // as a conflict (its actionId already another payload's) gives back the slot it took: a conditional Delete and an Update.
+    grantItems(props.table, fn, ['agents'], 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     // DynamoDB decrypts the table key with the caller's credentials; it generates data keys itself, under its
     // own grant, so callers need kms:Decrypt only.
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');
@@ -327,7 +328,8 @@ function policyFiles(policyDir: string): BundledFile[] {
 function shadowPolicyFiles(dir: string): BundledFile[] {
   const source = loadShadowSource(dir);
   if (source === undefined) return [];
-  const prepared = shadowPolicyEngine(dir)?.prepared;
+  // Prepared from the sources here, never from a prepared file lying in the source folder.
+  const prepared = preparedShadowSet(dir, source);
   const prefix = `${SHADOW_DIR}/`;
   const targetDir = `${BUNDLED_POLICY_DIR}/${SHADOW_DIR}`;
   return [
@@ -335,6 +337,15 @@ function shadowPolicyFiles(dir: string): BundledFile[] {
     // Its prepared form too, so the cold start parses and validates neither set.
     ...(prepared === undefined ? [] : [{ source: writePrepared(prepared), targetDir }]),
   ];
+}
+
+function preparedShadowSet(dir: string, source: PolicySource): PreparedPolicies {
+  try {
+    return preparePolicies(source, dir);
+  } catch (error) {
+    if (!(error instanceof PolicyLoadError)) throw error;
+    throw new PolicyLoadError(`the shadow set of ${dir} (its ${SHADOW_DIR}/ files laid over the enforced ones)`, error.problems);
+  }
 }
 
 /**

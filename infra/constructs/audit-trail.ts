@@ -13,9 +13,10 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
-import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME, DIGEST_PREFIX } from '../../shared/audit/format.js';
+import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME, COLUMNAR_PREFIX, DIGEST_PREFIX } from '../../shared/audit/format.js';
 import { RECONCILIATION_PREFIX } from '../../shared/audit/reconcile.js';
-import { renderSavedQuery, SAVED_QUERIES, sqlString, type SavedQuery } from '../../shared/audit/queries.js';
+import { COLUMNAR_TABLE_NAME, renderSavedQuery, SAVED_QUERIES, sqlString, withColumnarCopy, type SavedQuery } from '../../shared/audit/queries.js';
+import { COLUMNAR_COLUMNS } from '../../shared/audit/columnar.js';
 import { DECISION_TABLE } from '../../shared/store-schema.js';
 import { grantItems } from './decision-store.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
@@ -43,12 +44,13 @@ export interface NamedQuerySpec {
 /**
  * A saved query of `shared/audit/queries.ts` as an Athena named query: the `:name` parameters become their
  * defaults as literals (Athena named queries take no parameters), and a leading comment says what each one
- * is, so an auditor edits the literals before running it.
+ * is, so an auditor edits the literals before running it. The query reads the Parquet copy for the days
+ * before the latest compacted one and NDJSON for the rest (withColumnarCopy).
  */
 export function namedQueryOf(query: SavedQuery): NamedQuerySpec {
   const params = Object.entries(query.params);
   const header = params.length === 0 ? '' : ['-- Parameters (edit the literals below):', ...params.map(([name, p]) => `--   ${name}: ${p.description} (default ${sqlString(p.default)})`)].join('\n') + '\n';
-  return { name: query.name, description: query.description, sql: header + renderSavedQuery(query) };
+  return { name: query.name, description: query.description, sql: header + withColumnarCopy(renderSavedQuery(query)) };
 }
 
 /**
@@ -128,6 +130,8 @@ export interface AuditTrailProps {
   readonly digestEntry?: string;
   /** @default 'functions/audit-redrive/handler.ts' */
   readonly redriveEntry?: string;
+  /** @default 'functions/audit-compact/handler.ts' */
+  readonly compactEntry?: string;
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
   /** @default - the house default */
@@ -169,6 +173,10 @@ export class AuditTrail extends Construct {
   readonly redrive: HouseFunction;
   readonly redriveSchedule: Schedule;
   readonly redriveErrorsAlarm: Alarm;
+  /** Copies the closed hours to Parquet under columnar/ (shared/audit/columnar.ts), daily after the 00:10 digest. */
+  readonly compact: HouseFunction;
+  readonly compactSchedule: Schedule;
+  readonly compactErrorsAlarm: Alarm;
   /** The daily reconciliation of the table with the log found differences. */
   readonly reconcileDifferencesAlarm: Alarm;
   readonly streamMapping: EventSourceMapping;
@@ -177,6 +185,8 @@ export class AuditTrail extends Construct {
   readonly database: CfnDatabase;
   readonly databaseName: string;
   readonly glueTable: CfnTable;
+  /** `audit_events_columnar`: the Parquet copy under columnar/, partitioned by dt (projected). */
+  readonly columnarTable: CfnTable;
   readonly workGroup: CfnWorkGroup;
   readonly workGroupName: string;
   readonly namedQueries: CfnNamedQuery[];
@@ -319,6 +329,21 @@ export class AuditTrail extends Construct {
       ...common,
     });
 
+    this.compact = new HouseFunction(this, 'Compact', {
+      entry: props.compactEntry ?? 'functions/audit-compact/handler.ts',
+      serviceName: 'audit-compact',
+      description: 'Countersign: daily, copies the audit log\'s closed hours to Parquet (columnar/) with manifests that verify checks',
+      // A day's records decoded and encoded in memory (pure-JS Parquet writer).
+      memorySize: 1769,
+      timeout: Duration.minutes(15),
+      environment: {
+        [ENV.auditBucket]: this.bucket.bucketName,
+        // The copy is locked as long as the objects it copies.
+        [ENV.auditRetentionDays]: String(this.retentionDays),
+      },
+      ...common,
+    });
+
     const objects = (prefix: string) => this.bucket.arnForObjects(`${prefix}*`);
     // audit-writer: S3AuditSink (PutObject with If-None-Match and a COMPLIANCE retention date, which needs
     // s3:PutObjectRetention; GetObject; ListObjectsV2) on audit/ only; DynamoChainStore's chain heads in the
@@ -400,7 +425,15 @@ export class AuditTrail extends Construct {
       }),
     );
 
-    for (const [fn, prefixes] of [[this.writer, [AUDIT_PREFIX]], [this.redrive, [AUDIT_PREFIX]], [this.digest, [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX]]] as const) {
+    // audit-compact: lists the bucket, reads the objects, the digests (which list the objects and their
+    // hashes) and the copy's manifests (which objects are copied already); writes Parquet files and
+    // manifests with a retention date under columnar/ only.
+    this.compact.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [objects(AUDIT_PREFIX), objects(DIGEST_PREFIX), objects(COLUMNAR_PREFIX)] }));
+    this.compact.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectRetention'], resources: [objects(COLUMNAR_PREFIX)] }));
+    this.compact.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
+    this.key.grant(this.compact.role, 'kms:GenerateDataKey', 'kms:Decrypt');
+
+    for (const [fn, prefixes] of [[this.writer, [AUDIT_PREFIX]], [this.redrive, [AUDIT_PREFIX]], [this.digest, [AUDIT_PREFIX, DIGEST_PREFIX, RECONCILIATION_PREFIX]], [this.compact, [AUDIT_PREFIX, DIGEST_PREFIX, COLUMNAR_PREFIX]]] as const) {
       for (const prefix of prefixes) {
         Validations.of(fn).acknowledge({
           id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.bucket.node.defaultChild as CfnResource)}.Arn>/${prefix}*]`,
@@ -417,7 +450,7 @@ export class AuditTrail extends Construct {
       reason: 'The redrive reads every failed batch Lambda wrote to the on-failure bucket (objects named by Lambda); the bucket holds nothing else.',
     });
     // --- The bucket policy ----------------------------------------------------------------------------------
-    const retentionWriters = [this.writer.role.roleArn, this.redrive.role.roleArn, this.digest.role.roleArn];
+    const retentionWriters = [this.writer.role.roleArn, this.redrive.role.roleArn, this.digest.role.roleArn, this.compact.role.roleArn];
     this.bucket.addToResourcePolicy(
       new PolicyStatement({
         sid: 'NoDeletesNoBypass',
@@ -502,15 +535,15 @@ export class AuditTrail extends Construct {
 
     // --- The hourly schedules: the redrive five past, the digest ten past (it then lists what the redrive
     // wrote, and the writer's batching window and retries have settled the previous hour) -----------------
-    const hourly = (id: string, fn: HouseFunction, service: string, minute: number, description: string) => {
+    const hourly = (id: string, fn: HouseFunction, service: string, minute: number, description: string, hour = '*') => {
       const role = new Role(this, `${id}Role`, {
         assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
-        description: `EventBridge Scheduler: invokes ${service} every hour`,
+        description: `EventBridge Scheduler: invokes ${service} ${hour === '*' ? 'every hour' : `daily at ${hour}:${String(minute).padStart(2, '0')} UTC`}`,
       });
       // The L2 Schedule and its LambdaInvoke target (which grants the role lambda:InvokeFunction on the function).
       const schedule = new Schedule(this, id, {
-        description: `Countersign: ${description}, ${minute} minutes past each hour (UTC)`,
-        schedule: ScheduleExpression.cron({ minute: String(minute), hour: '*', timeZone: TimeZone.of('UTC') }),
+        description: `Countersign: ${description}, ${hour === '*' ? `${minute} minutes past each hour` : `daily at ${hour}:${String(minute).padStart(2, '0')}`} (UTC)`,
+        schedule: ScheduleExpression.cron({ minute: String(minute), hour, timeZone: TimeZone.of('UTC') }),
         timeWindow: TimeWindow.off(),
         enabled: true,
         target: new LambdaInvoke(fn.function, { role, retryAttempts: 10, maxEventAge: Duration.hours(1) }),
@@ -526,6 +559,10 @@ export class AuditTrail extends Construct {
     const digestHourly = hourly('DigestSchedule', this.digest, 'audit-digest', 10, 'the signed digest of the previous hour');
     this.schedule = digestHourly.schedule;
     this.schedulerRole = digestHourly.role;
+    // Daily at 00:20: the 00:10 digest has signed hour 23, so every hour of the day before is closed and the
+    // run writes one Parquet file per day (hourly files were 1.3x the NDJSON they copy and slower to query:
+    // design notes). A missed run is healed by the next, which copies every closed hour no part holds.
+    this.compactSchedule = hourly('CompactSchedule', this.compact, 'audit-compact', 20, 'copies the closed hours of the audit log to Parquet', '0').schedule;
 
     // --- Glue and Athena -----------------------------------------------------------------------------------
     this.databaseName = props.databaseName ?? `${stack.stackName.toLowerCase().replace(/[^a-z0-9]+/g, '_')}_audit`;
@@ -557,6 +594,28 @@ export class AuditTrail extends Construct {
       },
     });
     this.glueTable.node.addDependency(this.database);
+    // The columnar copy: Parquet (ParquetHiveSerDe), the same columns and types as the NDJSON table, then
+    // `hour` and `object_key`; `dt` projected from columnar/dt=YYYY-MM-DD/ like the log's.
+    const columnarLocation = `s3://${this.bucket.bucketName}/${COLUMNAR_PREFIX}`;
+    this.columnarTable = new CfnTable(this, 'AuditEventsColumnarTable', {
+      catalogId: Aws.ACCOUNT_ID,
+      databaseName: this.databaseName,
+      tableInput: {
+        name: COLUMNAR_TABLE_NAME,
+        description: 'The audit records of closed hours as Parquet (shared/audit/columnar.ts), one row per record, partitioned by dt (UTC); each part\'s manifest names its source objects and verify proves the copy is the log',
+        tableType: 'EXTERNAL_TABLE',
+        parameters: columnarTableParameters(columnarLocation, projectionRange),
+        partitionKeys: [{ name: AUDIT_PARTITIONS[0].name, type: glueType(AUDIT_PARTITIONS[0].type) }],
+        storageDescriptor: {
+          columns: COLUMNAR_COLUMNS.map((column) => ({ name: column.name, type: glueType(column.type) })),
+          location: columnarLocation,
+          inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          serdeInfo: { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    });
+    this.columnarTable.node.addDependency(this.database);
 
     this.workGroupName = `${stack.stackName}-audit`;
     this.workGroup = new CfnWorkGroup(this, 'WorkGroup', {
@@ -586,6 +645,7 @@ export class AuditTrail extends Construct {
       });
       named.node.addDependency(this.workGroup);
       named.node.addDependency(this.glueTable);
+      named.node.addDependency(this.columnarTable);
       return named;
     });
 
@@ -615,6 +675,19 @@ export class AuditTrail extends Construct {
       'DigestErrorsAlarm',
       'Countersign: the hourly audit digest failed (Scheduler retries for an hour); a missing digest makes verify fail',
       this.digest.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+      1,
+    );
+    this.compactErrorsAlarm = alarm(
+      'CompactErrorsAlarm',
+      'Countersign: the daily columnar copy (Parquet) failed or left objects uncopied (not what their digest lists); queries read those hours as NDJSON; see audit-compact\'s logs and run verify',
+      new MathExpression({
+        expression: 'errors + refused',
+        usingMetrics: {
+          errors: this.compact.function.metricErrors({ statistic: 'Sum' }),
+          refused: new Metric({ namespace: 'Countersign', metricName: 'AuditColumnarRefused', dimensionsMap: { service: 'audit-compact' }, statistic: 'Sum' }),
+        },
+        period: Duration.hours(1),
+      }),
       1,
     );
     this.failedBatchesAlarm = alarm(
@@ -650,7 +723,7 @@ export class AuditTrail extends Construct {
     );
     // The audit key (the objects) and the signing key (the digests): losing either loses the evidence.
     this.keyGuard = new KeyGuard(this, 'KeyGuard', { keys: [this.key, this.signingKey], breakGlassPrincipalArn: props.breakGlassPrincipalArn });
-    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm, this.reconcileDifferencesAlarm, this.keyGuard.alarm];
+    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.compactErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm, this.reconcileDifferencesAlarm, this.keyGuard.alarm];
   }
 
 }
@@ -684,6 +757,21 @@ export function glueTableParameters(location: string, projectionRange: string): 
     [`projection.${hour.name}.range`]: '0,23',
     [`projection.${hour.name}.digits`]: '2',
     'storage.location.template': `${location}${dt.name}=\${${dt.name}}/${hour.name}=\${${hour.name}}/`,
+  };
+}
+
+/** The columnar table's projection: `dt` only (a part holds a day); the manifests beside the files are not Parquet and Athena skips them by name (see README). */
+export function columnarTableParameters(location: string, projectionRange: string): Record<string, string> {
+  const [dt] = AUDIT_PARTITIONS;
+  return {
+    classification: 'parquet',
+    'projection.enabled': 'true',
+    [`projection.${dt.name}.type`]: 'date',
+    [`projection.${dt.name}.format`]: 'yyyy-MM-dd',
+    [`projection.${dt.name}.range`]: projectionRange,
+    [`projection.${dt.name}.interval`]: '1',
+    [`projection.${dt.name}.interval.unit`]: 'DAYS',
+    'storage.location.template': `${location}${dt.name}=\${${dt.name}}/`,
   };
 }
 

@@ -7,7 +7,8 @@
  * counts add up, the Parquet file is the one the manifest names, and its rows are exactly the
  * sources' records (compared row for row by the columnar engine).
  *
- * Keys: `columnar/dt=YYYY-MM-DD/part-NNN.parquet` and `part-NNN.manifest.json` beside it. A part holds
+ * Keys: `columnar/dt=YYYY-MM-DD/part-NNN.parquet` and `_part-NNN.manifest.json` beside it (the leading `_`
+ * hides the manifest from the Parquet table's readers: Hive and Trino skip `_` and `.` files). A part holds
  * the objects of the day's hours that were closed (every object listed by a signed digest) and not yet
  * in a part when it was made: over a finished day, one file (what Athena and DuckDB scan best); the
  * local stack's hourly run adds a part per closed hour; a late object gets a later part. An object is
@@ -19,7 +20,7 @@
  * format.ts in one place (COLUMNAR_COLUMNS), so a column added there flows through.
  */
 import { createHash } from 'node:crypto';
-import type { ColumnarEngine, ColumnarSource } from '../ports/columnar.js';
+import type { ColumnarEngine, ColumnarSource, ColumnarWriter } from '../ports/columnar.js';
 import type { DigestObjectEntry } from './digest.js';
 import { getIfExists, HOUR_MS, listKeys, parseObjectKey, type AuditObjectReader, type AuditObjectWriter } from './digest-store.js';
 import { AUDIT_COLUMNS, AUDIT_PREFIX, COLUMNAR_PREFIX, DIGEST_PREFIX } from './format.js';
@@ -49,11 +50,20 @@ export class ColumnarError extends Error {
 }
 
 export function columnarPartKeys(day: string, part: number): { parquet: string; manifest: string } {
-  const base = `${COLUMNAR_PREFIX}dt=${day}/part-${String(part).padStart(3, '0')}`;
-  return { parquet: `${base}.parquet`, manifest: `${base}.manifest.json` };
+  const folder = `${COLUMNAR_PREFIX}dt=${day}/`;
+  const name = `part-${String(part).padStart(3, '0')}`;
+  return { parquet: `${folder}${name}.parquet`, manifest: `${folder}_${name}.manifest.json` };
 }
 
-const PART_KEY = /^columnar\/dt=(\d{4}-\d{2}-\d{2})\/part-(\d{3})\.(parquet|manifest\.json)$/;
+/** The other key of a part (the Parquet file of a manifest, the manifest of a Parquet file), or undefined for any other key. */
+export function siblingKey(key: string): string | undefined {
+  const parsed = parseColumnarKey(key);
+  if (parsed === undefined) return undefined;
+  const keys = columnarPartKeys(parsed.day, parsed.part);
+  return parsed.kind === 'parquet' ? keys.manifest : keys.parquet;
+}
+
+const PART_KEY = /^columnar\/dt=(\d{4}-\d{2}-\d{2})\/(?:part-(\d{3})\.parquet|_part-(\d{3})\.manifest\.json)$/;
 
 /** The day, part number and kind of a key under `columnar/`, or undefined for any other key. */
 export function parseColumnarKey(key: string): { day: string; dayStart: Date; part: number; kind: 'parquet' | 'manifest' } | undefined {
@@ -61,7 +71,7 @@ export function parseColumnarKey(key: string): { day: string; dayStart: Date; pa
   if (match === null) return undefined;
   const dayStart = new Date(`${match[1]}T00:00:00.000Z`);
   if (Number.isNaN(dayStart.getTime()) || dayStart.toISOString().slice(0, 10) !== match[1]) return undefined;
-  return { day: match[1]!, dayStart, part: Number(match[2]), kind: match[3] === 'parquet' ? 'parquet' : 'manifest' };
+  return { day: match[1]!, dayStart, part: Number(match[2] ?? match[3]), kind: match[2] !== undefined ? 'parquet' : 'manifest' };
 }
 
 function sha256(data: Uint8Array): string {
@@ -118,7 +128,7 @@ export async function listedByDigests(store: AuditObjectReader): Promise<Map<str
 
 export interface CompactionDeps {
   store: AuditObjectWriter;
-  engine: ColumnarEngine;
+  writer: ColumnarWriter;
   retainUntil: (now: Date) => Date;
 }
 
@@ -186,7 +196,7 @@ export async function compactClosedHours(deps: CompactionDeps, listed: ReadonlyM
     const part = (parts.get(day) ?? 0) + 1;
     parts.set(day, part);
     const partKeys = columnarPartKeys(day, part);
-    const parquet = await deps.engine.toParquet(sources);
+    const parquet = await deps.writer.toParquet(sources);
     const records = entries.reduce((n, e) => n + e.records, 0);
     const retainUntil = deps.retainUntil(now);
     await deps.store.putObject(partKeys.parquet, parquet, { sha256OfUncompressed: sha256(parquet), retainUntil });
@@ -243,12 +253,12 @@ export async function checkColumnarCopy(
   for (const key of keys) {
     const parsed = parseColumnarKey(key);
     if (parsed === undefined) {
-      problems.push({ kind: 'columnar-extra', objectKey: key, message: `${key} under ${COLUMNAR_PREFIX} is not a part of the columnar copy (part-NNN.parquet / part-NNN.manifest.json): something else wrote there` });
+      problems.push({ kind: 'columnar-extra', objectKey: key, message: `${key} under ${COLUMNAR_PREFIX} is not a part of the columnar copy (part-NNN.parquet / _part-NNN.manifest.json): something else wrote there` });
       continue;
     }
     if (!Array.from({ length: 24 }, (_, h) => new Date(parsed.dayStart.getTime() + h * HOUR_MS)).some(inRange)) continue;
     if (parsed.kind === 'parquet') {
-      if (!present.has(key.replace(/\.parquet$/, '.manifest.json'))) {
+      if (!present.has(siblingKey(key)!)) {
         problems.push({ kind: 'columnar-extra', objectKey: key, message: `${key} has no manifest: queries do not read it, and nothing proves it is the log (a compaction stopped before its manifest, or the file was added)` });
       }
       continue;
@@ -260,7 +270,7 @@ export async function checkColumnarCopy(
       problems.push({ kind: 'columnar-manifest', objectKey: key, message: `manifest ${key} ${manifest}` });
       continue;
     }
-    const expectedParquet = key.replace(/\.manifest\.json$/, '.parquet');
+    const expectedParquet = siblingKey(key)!;
     if (manifest.day !== parsed.day || manifest.parquet.key !== expectedParquet) {
       problems.push({ kind: 'columnar-manifest', objectKey: key, message: `manifest ${key} names day ${manifest.day} and file ${manifest.parquet.key}, not its own (${parsed.day}, ${expectedParquet}): it was moved or altered` });
       continue;

@@ -9,7 +9,7 @@
  * Times are UTC, written 'YYYY-MM-DD HH:MM:SS'. "Now" is `localtimestamp`: the session's time zone,
  * UTC in Athena and in `audit query` (which sets it).
  */
-import { AUDIT_TABLE_NAME } from './format.js';
+import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_TABLE_NAME } from './format.js';
 
 export interface QueryParameter {
   description: string;
@@ -250,4 +250,33 @@ export function renderSavedQuery(query: SavedQuery, values: Readonly<Record<stri
     if (param === undefined) return match;
     return sqlString(values[name] ?? param.default);
   });
+}
+
+/** The Glue table over the columnar copy (columnar/dt=…/part-NNN.parquet): COLUMNAR_COLUMNS, partitioned by dt. */
+export const COLUMNAR_TABLE_NAME = 'audit_events_columnar';
+
+/**
+ * The records as the Athena saved queries read them: the Parquet copy for the days strictly before the
+ * latest day that has a part, and the NDJSON log for that day and after. A day before the latest
+ * compacted one has had every closed hour copied (the compaction runs hourly, in order, over every
+ * closed hour no part holds); the latest compacted day may be partly copied, so it is read whole as
+ * NDJSON. No copy at all: the boundary is the empty string and everything is NDJSON. The outer query's
+ * `dt` filter reaches both branches, so Athena still prunes partitions on each side.
+ */
+export function columnarUnion(): string {
+  const names = [...AUDIT_COLUMNS.map((c) => c.name), ...AUDIT_PARTITIONS.map((p) => p.name)].join(', ');
+  const boundary = `(SELECT coalesce(max(dt), '') FROM ${COLUMNAR_TABLE_NAME})`;
+  return `SELECT ${names} FROM ${COLUMNAR_TABLE_NAME} WHERE dt < ${boundary}
+  UNION ALL
+  SELECT ${names} FROM ${AUDIT_TABLE_NAME} WHERE dt >= ${boundary}`;
+}
+
+/**
+ * A saved query's SQL with every read of the log (`FROM audit_events`, with or without a lower-case
+ * alias) reading columnarUnion() instead, under the same name or alias.
+ */
+export function withColumnarCopy(sql: string): string {
+  const reads = new RegExp(`\\bFROM ${AUDIT_TABLE_NAME}\\b(?: ([a-z][a-z0-9_]*)\\b)?`, 'g');
+  if (sql.match(reads) === null) throw new SavedQueryError(`a saved query must read FROM ${AUDIT_TABLE_NAME}; this one does not: ${sql.slice(0, 80)}`);
+  return sql.replace(reads, (_match, alias: string | undefined) => `FROM (${columnarUnion()}) AS ${alias ?? AUDIT_TABLE_NAME}`);
 }

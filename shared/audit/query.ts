@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { parseColumnarKey, readManifests } from './columnar.js';
+import { parseColumnarKey, readManifests, siblingKey } from './columnar.js';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_PREFIX, AUDIT_TABLE_NAME } from './format.js';
 
@@ -72,7 +72,7 @@ async function columnarParts(dir: string): Promise<{ parquet: string[]; covered:
   for (const { key, manifest } of await readManifests(store)) {
     // Only the manifest's own sibling file: a manifest is read before anyone verified it, and a key
     // with `..` must not point a query at a file outside the log.
-    if (manifest.parquet.key !== key.replace(/\.manifest\.json$/, '.parquet') || parseColumnarKey(manifest.parquet.key)?.kind !== 'parquet') continue;
+    if (manifest.parquet.key !== siblingKey(key) || parseColumnarKey(manifest.parquet.key)?.kind !== 'parquet') continue;
     const path = join(dir, ...manifest.parquet.key.split('/'));
     if (!existsSync(path)) continue;
     parquet.push(path);

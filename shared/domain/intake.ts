@@ -190,8 +190,9 @@ export async function evaluateActionRequested(event: IncomingEvent, deps: Intake
   const decided = decideRequest(event, deps.policy, now.toISOString(), deps.shadowPolicy);
   const guarded: GuardedRequest = deps.flood === undefined ? { record: decided, tookSlot: false, burst: null, limit: null } : await guardRequest(decided, deps.flood, now);
   const result = await deps.store.recordRequest(guarded.record);
-  if (result.status !== 'created' && guarded.tookSlot && deps.flood !== undefined && decided.request !== null && decided.payloadSha256 !== null) {
-    // Another delivery recorded this actionId first: the slot taken here belongs to no review.
+  if (result.status === 'conflict' && guarded.tookSlot && deps.flood !== undefined && decided.request !== null && decided.payloadSha256 !== null) {
+    // The actionId is already another request's (another payload): the slot taken here, under this payload,
+    // belongs to no review. Not on `duplicate`: the same payload's slot is the recorded request's own.
     await deps.flood.guard.release(decided.request.agent.id, decided.request.actionId, decided.payloadSha256);
   }
   switch (result.status) {

@@ -49,6 +49,7 @@ export const REFUSAL_RULES = [
   'self_approval',
   'already_voted',
   'reason_required',
+  'agent_quarantined',
 ] as const;
 export type RefusalRule = (typeof REFUSAL_RULES)[number];
 

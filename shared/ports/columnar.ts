@@ -1,4 +1,4 @@
-/** What builds and reads the audit log's columnar copy (Parquet): DuckDB locally. */
+/** What writes the audit log's columnar copy (Parquet: hyparquet-writer, in AWS and locally) and what reads it back (DuckDB). */
 
 /** One audit object as stored: its key and its gzip NDJSON bytes. */
 export interface ColumnarSource {
@@ -16,9 +16,12 @@ export interface ColumnarComparison {
   schemaProblem?: string;
 }
 
-export interface ColumnarEngine {
+export interface ColumnarWriter {
   /** A Parquet file with one row per record of the sources (COLUMNAR_COLUMNS), in their order. */
   toParquet(sources: readonly ColumnarSource[]): Promise<Uint8Array>;
+}
+
+export interface ColumnarEngine {
   /** Compares a Parquet file with the records of its sources, row for row (as multisets of typed rows). */
   compare(parquet: Uint8Array, sources: readonly ColumnarSource[]): Promise<ColumnarComparison>;
 }

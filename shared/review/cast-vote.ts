@@ -1,5 +1,5 @@
 import type { ReviewerVote } from '../domain/decision.js';
-import { judgeVote, type Closing, type RefusalRule, type ReviewerRef } from '../domain/review.js';
+import { judgeVote, type Closing, type RefusalRule, type ReviewerRef, type VoteJudgement } from '../domain/review.js';
 import type { ReviewSnapshot } from '../ports/review-store.js';
 import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
 import { reviewStateOf, reviewViewOf } from './review-view.js';
@@ -74,6 +74,24 @@ async function updateMessages(snapshot: ReviewSnapshot, deps: ReviewDeps, warnin
 }
 
 /**
+ * An approval of a quarantined agent's request is refused, whatever the reviewer may otherwise do: a
+ * quarantine closes the agent's open reviews, and this covers a review it has not closed yet (a close
+ * interrupted, or racing the vote). A deny still counts: it rejects, as the quarantine would.
+ */
+async function refuseApprovalOfQuarantined(judgement: VoteJudgement, vote: CastVoteInput['vote'], agentId: string | undefined, deps: ReviewDeps): Promise<VoteJudgement> {
+  if (!judgement.accepted || vote !== 'approve' || deps.guard === undefined || agentId === undefined) return judgement;
+  const quarantine = await deps.guard.quarantineOf(agentId);
+  if (quarantine === null) return judgement;
+  return {
+    accepted: false,
+    rule: 'agent_quarantined',
+    reviewerId: judgement.member.id,
+    member: judgement.member,
+    message: `${agentId} is quarantined (by ${quarantine.by}: ${quarantine.reason}); its requests cannot be approved until the quarantine is lifted`,
+  };
+}
+
+/**
  * One vote, from Slack or the votes API, under the reviewer rules (`judgeVote`). A refusal is
  * recorded and returned so the caller can tell the reviewer. An accepted vote is a conditional
  * write (one per reviewer, only while pending, only from the tally it was judged on; on a lost race
@@ -90,11 +108,12 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
     }
     const { request, review } = snapshot;
     const at = deps.now().toISOString();
-    const judgement = judgeVote(
+    const judged = judgeVote(
       reviewStateOf(request, review, snapshot.votes),
       { reviewer: input.reviewer, vote: input.vote, at, ...(comment === undefined || comment === '' ? {} : { comment }) },
       deps.directory,
     );
+    const judgement = await refuseApprovalOfQuarantined(judged, input.vote, request.record.request?.agent.id, deps);
     const base = { reviewId: review.reviewId, actionId: review.actionId };
 
     if (!judgement.accepted) {

@@ -66,7 +66,12 @@ export async function quarantineAgent(agentId: string, actor: QuarantineActor, r
   const at = deps.now().toISOString();
   const quarantine: Quarantine = { agentId, by, reason: text, at, origin: actor.kind === 'system' ? 'auto' : 'manual' };
   const written = await deps.guard.quarantine(quarantine, { group, via: actor.kind === 'member' ? actor.via : 'auto', fromActionId: actor.kind === 'member' ? (actor.fromActionId ?? null) : null });
-  if (written.status === 'already_quarantined') return written;
+  if (written.status === 'already_quarantined') {
+    // Quarantining again finishes what an earlier quarantine left open (its closing interrupted, a review
+    // opened meanwhile): closing is idempotent, a closed review stays as it is.
+    await closeOpenReviews(agentId, written.quarantine, deps, []);
+    return written;
+  }
 
   const warnings: string[] = [];
   const closedActionIds = await closeOpenReviews(agentId, quarantine, deps, warnings);
@@ -126,6 +131,10 @@ async function tellOwners(agentId: string, text: string, deps: QuarantineDeps, w
 export async function liftQuarantine(agentId: string, member: Member, reason: string, deps: QuarantineDeps): Promise<LiftOutcome> {
   const text = reason.trim().slice(0, MAX_QUARANTINE_REASON_CHARS);
   if (text === '') return { status: 'refused', message: 'lifting a quarantine needs a reason that says why' };
+  // The agent's own people may stop it, not restart it: like a requester who may not approve their own request.
+  if (deps.directory.ownersOf(agentId).some((owner) => owner.id === member.id)) {
+    return { status: 'refused', message: `${member.id} owns ${agentId} and may not lift its quarantine: another member of the quarantine group has to` };
+  }
   const allowed = await authority({ kind: 'member', member, via: 'api' }, deps);
   if (typeof allowed !== 'string') return { status: 'refused', message: allowed.refused.replace('may not quarantine agents or lift a quarantine', 'may not lift a quarantine') };
   const lifted = await deps.guard.lift(agentId, member.id, text, deps.now().toISOString());

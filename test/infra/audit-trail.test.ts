@@ -8,7 +8,8 @@ import { AUDIT_BUCKET_DENIED_ACTIONS, AuditTrail, WRITER_STREAM_SETTINGS, glueTy
 import { DecisionStore } from '../../infra/constructs/decision-store.js';
 import { CountersignStack, type CountersignStackProps } from '../../infra/countersign-stack.js';
 import { AUDIT_COLUMNS, AUDIT_PARTITIONS, AUDIT_TABLE_NAME } from '../../shared/audit/format.js';
-import { SAVED_QUERIES } from '../../shared/audit/queries.js';
+import { COLUMNAR_TABLE_NAME, SAVED_QUERIES } from '../../shared/audit/queries.js';
+import { COLUMNAR_COLUMNS } from '../../shared/audit/columnar.js';
 import { ENV } from '../../shared/config.js';
 import { cdkJsonContext, testApp } from '../support/cdk-app.js';
 
@@ -52,6 +53,8 @@ const writerRoleId = id(trail.writer.role.node.defaultChild);
 const digestRoleId = id(trail.digest.role.node.defaultChild);
 const redriveId = id(trail.redrive.function.node.defaultChild);
 const redriveRoleId = id(trail.redrive.role.node.defaultChild);
+const compactId = id(trail.compact.function.node.defaultChild);
+const compactRoleId = id(trail.compact.role.node.defaultChild);
 const schedulerRoleIdOf = () => id(trail.schedulerRole.node.defaultChild);
 const tableId = id(stack.store.table.node.defaultChild);
 const getAtt = (logicalId: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [logicalId, attribute] });
@@ -136,14 +139,14 @@ describe('the locked audit bucket', () => {
     });
   });
 
-  it('denies s3:PutObjectRetention to everyone but the writer, redrive and digest roles (PutObject with a retention date needs it)', () => {
+  it('denies s3:PutObjectRetention to everyone but the writer, redrive, digest and compact roles (PutObject with a retention date needs it)', () => {
     expect(bucketPolicyStatements(bucketId)).toContainEqual({
       Sid: 'OnlyAuditWritersSetRetention',
       Effect: 'Deny',
       Principal: { AWS: '*' },
       Action: 's3:PutObjectRetention',
       Resource: objectsOf(bucketId, '*'),
-      Condition: { ArnNotEquals: { 'aws:PrincipalArn': [getAtt(writerRoleId), getAtt(redriveRoleId), getAtt(digestRoleId)] } },
+      Condition: { ArnNotEquals: { 'aws:PrincipalArn': [getAtt(writerRoleId), getAtt(redriveRoleId), getAtt(digestRoleId), getAtt(compactRoleId)] } },
     });
   });
 
@@ -271,7 +274,7 @@ describe('the hourly digest', () => {
   });
 
   it('runs audit-digest ten minutes past every hour (UTC), with retries, through its own role', () => {
-    expect(Object.keys(template.findResources('AWS::Scheduler::Schedule')).sort()).toEqual([scheduleId, id(trail.redriveSchedule.node.defaultChild)].sort());
+    expect(Object.keys(template.findResources('AWS::Scheduler::Schedule')).sort()).toEqual([scheduleId, id(trail.redriveSchedule.node.defaultChild), id(trail.compactSchedule.node.defaultChild)].sort());
     expect(schedule.Properties).toMatchObject({
       ScheduleExpression: 'cron(10 * * * ? *)',
       ScheduleExpressionTimezone: 'UTC',
@@ -330,6 +333,54 @@ describe('Glue and Athena', () => {
     expect(database.Properties).toMatchObject({ CatalogId: { Ref: 'AWS::AccountId' }, DatabaseInput: { Name: 'countersign_test_audit' } });
     expect(table.Properties).toMatchObject({ CatalogId: { Ref: 'AWS::AccountId' }, DatabaseName: 'countersign_test_audit' });
     expect(tableInput).toMatchObject({ Name: AUDIT_TABLE_NAME, TableType: 'EXTERNAL_TABLE' });
+  });
+
+  it('has a second table, audit_events_columnar: Parquet under columnar/, the copy\'s columns, dt projected by day', () => {
+    const columnar = resources[id(trail.columnarTable)]!;
+    expect(Object.keys(template.findResources('AWS::Glue::Table'))).toHaveLength(2);
+    const columnarLocation = { 'Fn::Join': ['', ['s3://', { Ref: bucketId }, '/columnar/']] };
+    expect(columnar.DependsOn).toEqual(expect.arrayContaining([id(trail.database)]));
+    expect(columnar.Properties).toEqual({
+      CatalogId: { Ref: 'AWS::AccountId' },
+      DatabaseName: 'countersign_test_audit',
+      TableInput: {
+        Name: COLUMNAR_TABLE_NAME,
+        Description: expect.stringContaining('Parquet'),
+        TableType: 'EXTERNAL_TABLE',
+        Parameters: {
+          classification: 'parquet',
+          'projection.enabled': 'true',
+          'projection.dt.type': 'date',
+          'projection.dt.format': 'yyyy-MM-dd',
+          'projection.dt.range': 'NOW-10YEARS,NOW',
+          'projection.dt.interval': '1',
+          'projection.dt.interval.unit': 'DAYS',
+          'storage.location.template': { 'Fn::Join': ['', ['s3://', { Ref: bucketId }, '/columnar/dt=${dt}/']] },
+        },
+        PartitionKeys: [{ Name: 'dt', Type: 'string' }],
+        StorageDescriptor: {
+          Columns: COLUMNAR_COLUMNS.map((c) => ({ Name: c.name, Type: c.type })),
+          Location: columnarLocation,
+          InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          OutputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    });
+    // The copy's columns are the NDJSON table's, then hour and object_key.
+    expect(COLUMNAR_COLUMNS.map((c) => c.name)).toEqual([...AUDIT_COLUMNS.map((c) => c.name), 'hour', 'object_key']);
+  });
+
+  it('the shipped saved queries read Parquet before the latest compacted day and NDJSON from it, and depend on both tables', () => {
+    const shipped = synth();
+    const named = Object.values(shipped.template.findResources('AWS::Athena::NamedQuery') as Resources);
+    expect(named.length).toBe(SAVED_QUERIES.length);
+    for (const query of named) {
+      const text = query.Properties!.QueryString as string;
+      expect(text).toContain(`FROM ${COLUMNAR_TABLE_NAME} WHERE dt < (SELECT coalesce(max(dt), '') FROM ${COLUMNAR_TABLE_NAME})`);
+      expect(text).toContain(`FROM ${AUDIT_TABLE_NAME} WHERE dt >= (SELECT coalesce(max(dt), '') FROM ${COLUMNAR_TABLE_NAME})`);
+      expect(query.DependsOn).toEqual(expect.arrayContaining([shipped.stack.getLogicalId(shipped.stack.auditTrail.columnarTable), shipped.stack.getLogicalId(shipped.stack.auditTrail.glueTable)]));
+    }
   });
 
   it('has exactly the AUDIT_COLUMNS, in order, and the AUDIT_PARTITIONS', () => {
@@ -488,6 +539,38 @@ describe('the hourly redrive (issue 9: nothing is skipped for good)', () => {
   });
 });
 
+describe('the daily columnar copy (issue 15: Parquet that verify proves is the log)', () => {
+  const compactSchedule = resources[id(trail.compactSchedule.node.defaultChild)]!;
+  const roleOfSchedule = ((compactSchedule.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+
+  it('runs audit-compact daily at 00:20 UTC, after the 00:10 digest closed the day\'s last hour, with retries, through its own role', () => {
+    expect(compactSchedule.Properties).toMatchObject({
+      ScheduleExpression: 'cron(20 0 * * ? *)',
+      ScheduleExpressionTimezone: 'UTC',
+      State: 'ENABLED',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: { Arn: getAtt(compactId), RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 } },
+    });
+    expect(roleOfSchedule).not.toBe(schedulerRoleIdOf());
+    expect(roleOfSchedule).not.toBe(((resources[id(trail.redriveSchedule.node.defaultChild)]!.Properties!.Target as Json).RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
+  });
+
+  it('tells audit-compact the bucket and the retention (its files are locked as long as the objects)', () => {
+    expect((resources[compactId]?.Properties?.Environment as { Variables: Json }).Variables).toMatchObject({
+      [ENV.auditBucket]: { Ref: bucketId },
+      [ENV.auditRetentionDays]: '365',
+    });
+  });
+
+  it('alarms when the compaction fails or leaves objects uncopied', () => {
+    const alarmResource = resources[id(trail.compactErrorsAlarm.node.defaultChild)]!;
+    const text = JSON.stringify(alarmResource.Properties);
+    expect(text).toContain('AuditColumnarRefused');
+    expect(text).toContain(JSON.stringify({ Ref: compactId }));
+    expect(alarmResource.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
+  });
+});
+
 describe('alarms', () => {
   const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map((a) => a.Properties!);
 
@@ -520,7 +603,7 @@ describe('alarms', () => {
 
   it('are all in stack.alarms', () => {
     const auditAlarms = trail.alarms.map((alarm) => id(alarm.node.defaultChild));
-    expect(auditAlarms).toHaveLength(7);
+    expect(auditAlarms).toHaveLength(8);
     expect(stack.alarms.map((alarm) => id(alarm.node.defaultChild))).toEqual(expect.arrayContaining(auditAlarms));
   });
 });

@@ -153,9 +153,9 @@ describe('bundled review functions', () => {
 });
 
 describe('bundled audit functions', () => {
-  it('audit-writer, audit-redrive and audit-digest bundles load in a bare directory with their environment', { timeout: 300_000 }, () => {
+  it('audit-writer, audit-redrive, audit-digest and audit-compact bundles load in a bare directory with their environment', { timeout: 300_000 }, () => {
     const { fnOf, assetOf } = bundle();
-    for (const service of ['audit-writer', 'audit-redrive', 'audit-digest']) {
+    for (const service of ['audit-writer', 'audit-redrive', 'audit-digest', 'audit-compact']) {
       const fn = fnOf(service);
       const asset = assetOf(fn);
       expect(fn.Properties.Handler, service).toBe('index.handler');
@@ -165,6 +165,15 @@ describe('bundled audit functions', () => {
       expect(loaded.stdout.trim(), service).toBe('handler:function');
       expect(loaded.status, service).toBe(0);
     }
+  });
+});
+
+describe('bundled audit-compact', () => {
+  it('carries the pure-JS Parquet writer, not DuckDB (a native binary no Lambda bundle can hold)', { timeout: 240_000 }, () => {
+    const { fnOf, assetOf } = bundle();
+    const code = readFileSync(join(assetOf(fnOf('audit-compact')), 'index.mjs'), 'utf8');
+    expect(code).toContain('countersign audit-compact (hyparquet-writer');
+    expect(code).not.toMatch(/@duckdb|duckdb\.node/);
   });
 });
 

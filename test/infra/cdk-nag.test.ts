@@ -49,6 +49,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       'AuditTrail/Writer',
       'AuditTrail/Redrive',
       'AuditTrail/Digest',
+      'AuditTrail/Compact',
       'ExecutionReports/RecordExecution',
     ];
     expect(found.map(({ at, id }) => `${at}: ${id}`).sort()).toEqual(
@@ -78,8 +79,12 @@ describe('cdk-nag AwsSolutionsChecks', () => {
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/audit/*]',
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/digests/*]',
         'Countersign-test/AuditTrail/Digest: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/reconciliations/*]',
+        'Countersign-test/AuditTrail/Compact: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/audit/*]',
+        'Countersign-test/AuditTrail/Compact: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/digests/*]',
+        'Countersign-test/AuditTrail/Compact: AwsSolutions-IAM5[Resource::<AuditTrailBucketA91FD435.Arn>/columnar/*]',
         // The L2 Schedule's LambdaInvoke target: the digest function and its versions/aliases.
         'Countersign-test/AuditTrail/DigestScheduleRole: AwsSolutions-IAM5[Resource::<AuditTrailDigestFunctionDC6B6F7D.Arn>:*]',
+        'Countersign-test/AuditTrail/CompactScheduleRole: AwsSolutions-IAM5[Resource::<AuditTrailCompactFunctionD82053DB.Arn>:*]',
         'Countersign-test/AuditTrail/RedriveScheduleRole: AwsSolutions-IAM5[Resource::<AuditTrailRedriveFunction4DFE1273.Arn>:*]',
         // An execution role's ceiling: any table of the account; each session is narrowed to the approved one.
         'Countersign-test/Credentials/ExecCountersignExecDbExportCeiling: AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/*]',

@@ -77,12 +77,13 @@ const allFunctions = [
   ['audit-writer', functionByService(template, 'audit-writer')[1]],
   ['audit-redrive', functionByService(template, 'audit-redrive')[1]],
   ['audit-digest', functionByService(template, 'audit-digest')[1]],
+  ['audit-compact', functionByService(template, 'audit-compact')[1]],
   ['record-execution', functionByService(template, 'record-execution')[1]],
   ['issue-credentials', functionByService(template, 'issue-credentials')[1]],
 ] as const;
 
 describe('the house function (every function)', () => {
-  it('has exactly the eleven Countersign functions: no custom-resource, log-retention or auto-delete helpers', () => {
+  it('has exactly the thirteen Countersign functions: no custom-resource, log-retention or auto-delete helpers', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(allFunctions.length);
   });
 
@@ -507,7 +508,7 @@ describe('stack', () => {
 
   it('collects every alarm in stack.alarms, without actions yet', () => {
     const alarmIds = Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort();
-    expect(alarmIds).toHaveLength(13);
+    expect(alarmIds).toHaveLength(14);
     expect(stack.alarms.map((alarm) => stack.getLogicalId(alarm.node.defaultChild as CfnElement)).sort()).toEqual(alarmIds);
     for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
       expect(alarm.Properties?.AlarmActions).toBeUndefined();

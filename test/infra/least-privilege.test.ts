@@ -398,6 +398,21 @@ describe('least privilege: each role grants what its handler calls, on what it t
     });
   });
 
+  // Lists the bucket; reads the objects, the digests (which list them with their hashes) and the copy's
+  // manifests; writes Parquet files and manifests with a retention date under columnar/ only. No table, no signing.
+  it('audit-compact', () => {
+    const fn = functionOf('audit-compact');
+    expect(grantsOf(fn.roleId)).toEqual({
+      's3:GetObject': [`${auditBucket}/audit/*`, `${auditBucket}/columnar/*`, `${auditBucket}/digests/*`].sort(),
+      's3:PutObject': [`${auditBucket}/columnar/*`],
+      's3:PutObjectRetention': [`${auditBucket}/columnar/*`],
+      's3:ListBucket': [auditBucket],
+      'kms:GenerateDataKey': [auditKey],
+      'kms:Decrypt': [auditKey],
+      ...xrayAndLogs(fn.logGroupId),
+    });
+  });
+
   it('audit-digest may scan the table for event ids and times only, never a review item\'s task token', () => {
     const scan = statementsOf(functionOf('audit-digest').roleId).filter((s) => s.Action === 'dynamodb:Scan');
     expect(scan).toHaveLength(1);
@@ -416,8 +431,9 @@ describe('least privilege: each role grants what its handler calls, on what it t
       // The L2 LambdaInvoke target's grant: the function and its versions/aliases.
       { 'lambda:InvokeFunction': [functionOf('audit-digest').id, `${functionOf('audit-digest').id}:*`] },
       { 'lambda:InvokeFunction': [functionOf('audit-redrive').id, `${functionOf('audit-redrive').id}:*`] },
+      { 'lambda:InvokeFunction': [functionOf('audit-compact').id, `${functionOf('audit-compact').id}:*`] },
     ]));
-    expect(invoked).toHaveLength(2);
+    expect(invoked).toHaveLength(3);
   });
 
   it('decrypts with the Slack secret\'s key only through Secrets Manager', () => {
@@ -557,8 +573,9 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
 
   // Flood control (DynamoAgentGuard): each role may do on an agent's items (AGENT#<agentId>) exactly what its handler does.
   it.each([
-    // Admission: GetItem of the state and the payload's slot, then a transaction of an Update and a conditional Put; the burst's UpdateItem.
-    ['evaluate-action', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']],
+    // Admission: GetItem of the state and the payload's slot, then a transaction of an Update and a conditional Put; the burst's UpdateItem;
+    // a conflict giving its slot back (a conditional Delete and an Update).
+    ['evaluate-action', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']],
     // GET /agents/{agentId}: one Query.
     ['decision-api', ['dynamodb:Query']],
     // Giving a slot back: a transaction of a conditional Delete and an Update.

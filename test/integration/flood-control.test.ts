@@ -60,6 +60,37 @@ afterAll(async () => {
 });
 
 describe('flood control on DynamoDB Local', () => {
+  it('an agent resending one request (same actionId and payload, new event ids, all at once) holds one slot: the copies that lose never give it back', async () => {
+    const agentId = freshAgent();
+    const first = exportRequest(agentId);
+    const copies = [first, ...Array.from({ length: 5 }, () => ({ ...first, id: randomUUID() }))];
+    const d = deps({ maxOpenReviews: 5, maxApprovalRequestsPerHour: 1000 });
+    const results = await Promise.all(copies.map((event) => evaluateActionRequested(event, d)));
+    expect(results.filter((r) => r.status === 'created')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'duplicate')).toHaveLength(5);
+    const items = await agentItems(agentId);
+    expect(items.find((i) => i.sk === AGENT_ITEM.stateSk)?.openReviews).toBe(1);
+    const slots = items.filter((i) => typeof i.sk === 'string' && i.sk !== AGENT_ITEM.stateSk && i.actionId !== undefined && i.payloadSha256 !== undefined);
+    expect(slots.map((i) => i.actionId)).toEqual([(first.detail as { actionId: string }).actionId]);
+    // So a second review of the same payload is still refused, naming the first.
+    const again = await evaluateActionRequested({ ...exportRequest(agentId, (first.detail as { parameters: Record<string, unknown> }).parameters) }, d);
+    expect(again.record.outcome).toBe('denied');
+    expect(again.record.reason).toContain((first.detail as { actionId: string }).actionId);
+  });
+
+  it('a request refused as a conflict (its actionId already another payload\'s) gives back the slot it took', async () => {
+    const agentId = freshAgent();
+    const d = deps({ maxOpenReviews: 5, maxApprovalRequestsPerHour: 1000 });
+    const first = exportRequest(agentId);
+    expect((await evaluateActionRequested(first, d)).status).toBe('created');
+    const conflicting = exportRequest(agentId);
+    (conflicting.detail as { actionId: string }).actionId = (first.detail as { actionId: string }).actionId;
+    expect((await evaluateActionRequested(conflicting, d)).status).toBe('conflict');
+    const items = await agentItems(agentId);
+    expect(items.find((i) => i.sk === AGENT_ITEM.stateSk)?.openReviews).toBe(1);
+    expect(items.filter((i) => i.payloadSha256 !== undefined && i.sk !== AGENT_ITEM.stateSk && i.actionId !== undefined)).toHaveLength(1);
+  });
+
   it('opens at most maxOpenReviews reviews from 20 concurrent requests, denies the rest naming the limit, and announces the burst once', async () => {
     const agentId = freshAgent();
     const d = deps({ maxOpenReviews: 5, maxApprovalRequestsPerHour: 1000 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FixtureLogWriter } from '../../bench/audit-log-fixture.js';
 import { DuckDbColumnarEngine } from '../../shared/adapters/local/duckdb-columnar-engine.js';
+import { HyparquetColumnarWriter } from '../../shared/adapters/parquet/hyparquet-columnar-writer.js';
 import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
 import { columnarPartKeys, compactClosedHours, listedByDigests, readManifests, type ColumnarManifest } from '../../shared/audit/columnar.js';
@@ -47,7 +48,7 @@ afterEach(async () => {
 });
 
 const pathOf = (key: string) => join(dir, ...key.split('/'));
-const deps = () => ({ store: sink, engine, retainUntil: () => new Date('2030-01-01T00:00:00Z') });
+const deps = () => ({ store: sink, writer: new HyparquetColumnarWriter(), retainUntil: () => new Date('2030-01-01T00:00:00Z') });
 const compact = async (now = NOW) => compactClosedHours(deps(), await listedByDigests(sink), now);
 const verify = () => verifyAuditLog({ sink, publicKeyPem, now: NOW, columnar: engine });
 const kinds = (report: VerifyReport) => [...new Set(report.problems.map((p) => p.kind))].sort();
@@ -174,12 +175,12 @@ describe('verify finds a columnar copy that is not the log', () => {
   it('a manifest that points at a file outside its own place: queries ignore it, verify names it', async () => {
     const sources = writer.objects.map((o) => ({ key: o.key, sha256: createHash('sha256').update(o.content).digest('hex'), records: o.records.length }));
     const forged = { format: 'countersign-audit-columnar/1', day: '2026-11-21', parquet: { key: 'columnar/dt=2026-11-21/../../outside.parquet', sha256: 'ab'.repeat(32), bytes: 1 }, records: 12, columns: [], sources, createdAt: NOW.toISOString() };
-    await sink.putObject('columnar/dt=2026-11-21/part-001.manifest.json', Buffer.from(JSON.stringify(forged)), { sha256OfUncompressed: 'x', retainUntil: NOW });
+    await sink.putObject('columnar/dt=2026-11-21/_part-001.manifest.json', Buffer.from(JSON.stringify(forged)), { sha256OfUncompressed: 'x', retainUntil: NOW });
     // A real Parquet file is there: were the forged manifest followed, every row would be counted twice.
     await writeFile(join(dir, 'outside.parquet'), await readFile(pathOf(part1.parquet)));
     expect((await query('SELECT count(*) AS n FROM audit_events'))[0]!.n).toBe('12');
     const report = await verify();
-    expect(report.problems.map((p) => [p.kind, p.objectKey])).toEqual([['columnar-manifest', 'columnar/dt=2026-11-21/part-001.manifest.json']]);
+    expect(report.problems.map((p) => [p.kind, p.objectKey])).toEqual([['columnar-manifest', 'columnar/dt=2026-11-21/_part-001.manifest.json']]);
   });
 
   it('a Parquet file without a manifest, and a stray file under columnar/', async () => {

@@ -96,7 +96,8 @@ export class DynamoAgentGuard implements AgentGuard {
       // A redelivery of this very request: it holds its slot (and spent its token) already, and is recorded
       // (or about to be) as the decision it got then; judging it again against limits it fills would count a
       // limit denial that never reaches the agent.
-      if (pendingActionId === request.actionId) return { admitted: true, bucket: bucket ?? { tokens: request.limits.maxApprovalRequestsPerHour, refilledAtMs: request.now.getTime() }, tookSlot: false };
+      // Not when the agent was quarantined since: the quarantine is judged first, whatever the request holds.
+      if (pendingActionId === request.actionId && state?.quarantine === undefined) return { admitted: true, bucket: bucket ?? { tokens: request.limits.maxApprovalRequestsPerHour, refilledAtMs: request.now.getTime() }, tookSlot: false };
       const verdict = judgeAdmission(request.agentId, request.actionId, {
         quarantine: state?.quarantine ?? null,
         pendingWithSamePayload: pendingActionId,
