@@ -141,6 +141,8 @@ describe('least privilege: each role grants what its handler calls, on what it t
       'dynamodb:UpdateItem': [table],
       'dynamodb:GetItem': [table],
       'dynamodb:Query': [table],
+      // DynamoAgentGuard.release: a conflict gives its open-review slot back (Delete of the slot; AGENT#* only, pinned below).
+      'dynamodb:DeleteItem': [table],
       // DynamoDB decrypts the table key with the caller's credentials; SQS needs both to encrypt a message.
       // No Slack secret or its key: a flood burst is announced on the bus, and record-execution posts the line.
       'kms:Decrypt': [tableKey, queueKey].sort(),
