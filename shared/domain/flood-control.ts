@@ -118,8 +118,10 @@ export function burstSummaryText(agentId: string, limit: LimitName, reason: stri
   return `Flood control: ${agentId} is being limited (${what}); its further requests for ${group} are denied and not posted here until the limit resets. ${reason}`;
 }
 
+/** What every id of a flood-control or quarantine denial starts with (policies/annotations.ts refuses it as a policy's @id). */
+export const LIMIT_POLICY_ID_PREFIX = 'countersign:';
 /** The ids of the policy-level outcome recorded for a flood-control or quarantine denial. */
-export const FLOOD_POLICY_ID = (limit: LimitName) => `countersign:${limit}`;
+export const FLOOD_POLICY_ID = (limit: LimitName) => `${LIMIT_POLICY_ID_PREFIX}${limit}`;
 
 /**
  * Automatic quarantine: an agent whose requests reviewers rejected `rejections` times within

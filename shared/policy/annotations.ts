@@ -1,4 +1,5 @@
 import type { ApprovalRequirement, Validity } from '../domain/decision.js';
+import { LIMIT_POLICY_ID_PREFIX } from '../domain/flood-control.js';
 
 export type { Validity };
 
@@ -141,7 +142,9 @@ export function parsePolicyAnnotations(
     problems.push('the policy has no @id("...") annotation; every policy needs a unique @id so decisions can name it');
   } else {
     const raw = valueOf('id') ?? '';
-    if (POLICY_ID_PATTERN.test(raw)) id = raw;
+    if (POLICY_ID_PATTERN.test(raw) && raw.startsWith(LIMIT_POLICY_ID_PREFIX)) {
+      problems.push(`@id("${raw}"): ids starting with "${LIMIT_POLICY_ID_PREFIX}" are Countersign's own (flood control and quarantine denials record them)`);
+    } else if (POLICY_ID_PATTERN.test(raw)) id = raw;
     else problems.push(`@id("${raw}") must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":", "/" or "-", starting with a letter or digit`);
   }
 

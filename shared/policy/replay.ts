@@ -14,6 +14,7 @@
 import { canonicalJson, sha256Hex } from '../domain/canonical-json.js';
 import { payloadOf, payloadSha256, validateActionRequested } from '../domain/contract.js';
 import { outcomeOf, type Outcome } from '../domain/decision.js';
+import { LIMIT_POLICY_ID_PREFIX } from '../domain/flood-control.js';
 import type { PolicyEngine } from '../ports/index.js';
 import type { AuditRecord } from '../audit/format.js';
 
@@ -67,6 +68,11 @@ export interface ReplayReport {
   unchanged: number;
   /** Refused by the contract: no policy ever saw them, none would now. */
   contractInvalid: number;
+  /**
+   * Denied by flood control or a quarantine (a `countersign:` id among the policy ids): Countersign's limit
+   * decided them, not a policy, so there is no policy outcome to compare and they are counted apart.
+   */
+  limited: number;
   transitions: Array<{ from: Outcome; to: Outcome; count: number }>;
   changed: ChangedRequest[];
   /** Requests the log cannot replay faithfully: a payload hash that does not match, an unreadable request, a missing decision. */
@@ -114,7 +120,7 @@ export async function replayRequests(source: LoggedRecordSource, candidate: Poli
     }
   }
 
-  const report: ReplayReport = { source: source.description, range, requests: requested.size, replayed: 0, unchanged: 0, contractInvalid: 0, transitions: [], changed: [], problems: [] };
+  const report: ReplayReport = { source: source.description, range, requests: requested.size, replayed: 0, unchanged: 0, contractInvalid: 0, limited: 0, transitions: [], changed: [], problems: [] };
   const transitions = new Map<string, { from: Outcome; to: Outcome; count: number }>();
   const ordered = [...requested.values()].sort((a, b) => a.requestedAt.localeCompare(b.requestedAt) || a.actionId.localeCompare(b.actionId));
   for (const entry of ordered) {
@@ -149,6 +155,10 @@ export async function replayRequests(source: LoggedRecordSource, candidate: Poli
     const old = decided.get(entry.actionId);
     if (old === undefined) {
       problem('the log has no decided record for this request');
+      continue;
+    }
+    if (old.policyIds.some((id) => id.startsWith(LIMIT_POLICY_ID_PREFIX))) {
+      report.limited++;
       continue;
     }
 
@@ -224,6 +234,7 @@ export function formatReplayText(report: ReplayReport): string {
   const lines = [
     `Replayed ${report.replayed} of ${report.requests} requests in ${report.source}, ${range}: ${report.changed.length} would change, ${report.unchanged} would not` +
       (report.contractInvalid > 0 ? `; ${report.contractInvalid} refused by the contract (no policy saw them)` : '') +
+      (report.limited > 0 ? `; ${report.limited} denied by flood control or a quarantine (not a policy's decision, not compared)` : '') +
       (report.problems.length > 0 ? `; ${report.problems.length} cannot be replayed` : '') + '.',
   ];
   if (report.transitions.length > 0) {

@@ -14,6 +14,7 @@ import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store
 import { MemoryReviewChannel, MemoryTaskCallbacks } from '../../shared/adapters/memory/memory-review-adapters.js';
 import { Directory } from '../../shared/domain/directory.js';
 import { castVote } from '../../shared/review/cast-vote.js';
+import { liftQuarantine, quarantineAgent } from '../../shared/review/quarantine-agent.js';
 import { openReview } from '../../shared/review/open-review.js';
 import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { actionRequested } from '../support/requests.js';
@@ -251,6 +252,28 @@ describe('automatic quarantine on DynamoDB Local', () => {
     const after = await underReview(agentId, d, 4);
     expect(await deny(after.reviewId, d)).toMatchObject({ autoQuarantine: { status: 'counted' } });
     expect((await guard.status(agentId)).quarantine).toBeNull();
+  });
+
+  it('an agent quarantined behind an open review\'s back: an approval is refused, its owner may not lift it, and quarantining again closes the review', async () => {
+    const agentId = freshAgent();
+    const d = reviewDeps(agentId);
+    const a = await underReview(agentId, d, 1);
+    // The quarantine is on record but its closing never ran (the function stopped after the write).
+    await guard.quarantine({ agentId, by: 'dan', reason: 'looping', at: new Date().toISOString(), origin: 'manual' }, { group: 'security', via: 'api', fromActionId: null });
+
+    const approve = await castVote({ reviewId: a.reviewId, reviewer: { kind: 'slack', slackUserId: 'U0ERIN' }, vote: 'approve' }, d);
+    expect(approve).toMatchObject({ status: 'refused', rule: 'agent_quarantined', message: `${agentId} is quarantined (by dan: looping); its requests cannot be approved until the quarantine is lifted` });
+    expect(await store.getDecision(a.actionId)).toMatchObject({ outcome: 'pending' });
+
+    const carol = d.directory.member('carol');
+    if (carol === undefined) throw new Error('carol is in the example directory');
+    expect(await liftQuarantine(agentId, carol, 'it is fine', { ...d, guard })).toEqual({ status: 'refused', message: `carol owns ${agentId} and may not lift its quarantine: another member of the quarantine group has to` });
+
+    const erin = d.directory.member('erin');
+    if (erin === undefined) throw new Error('erin is in the example directory');
+    expect(await quarantineAgent(agentId, { kind: 'member', member: erin, via: 'api' }, 'still looping', { ...d, guard })).toMatchObject({ status: 'already_quarantined' });
+    expect(await store.getDecision(a.actionId)).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining('closed: agent quarantined by dan: looping') });
+    expect(await guard.status(agentId)).toMatchObject({ openReviews: 0, pendingActionIds: [] });
   });
 
   it('counts concurrent rejections exactly once each: 9 distinct ones with K=3 trip it exactly 3 times, a repeated one counts once', async () => {

@@ -95,6 +95,13 @@ describe('parsePolicyAnnotations', () => {
     expect(result.problems).toEqual([expect.stringContaining('@id(')]);
   });
 
+  it('refuses an @id in Countersign\'s own namespace (flood control and quarantine denials record countersign:<limit>)', () => {
+    const result = parsePolicyAnnotations({ id: 'countersign:open-reviews' }, 'permit');
+    expect(result.id).toBeUndefined();
+    expect(result.problems).toEqual(['@id("countersign:open-reviews"): ids starting with "countersign:" are Countersign\'s own (flood control and quarantine denials record them)']);
+    expect(parsePolicyAnnotations({ id: 'team:countersign' }, 'permit').id).toBe('team:countersign');
+  });
+
   it('refuses @approval without @approvers', () => {
     const result = parsePolicyAnnotations({ id: 'p', approval: null, quorum: '2' }, 'permit');
     expect(result.approval).toBeUndefined();

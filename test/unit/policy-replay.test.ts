@@ -108,6 +108,16 @@ describe('replayRequests', () => {
     expect((await replayRequests(source(forged), candidate, {})).problems[0]?.problem).toContain('payload hash mismatch: the log says payloadSha256 ffff');
   });
 
+  it('counts apart, and does not compare, requests denied by flood control or a quarantine (no policy decided them)', async () => {
+    const [requested, decided] = logged(exportProd, '2026-12-06T10:00:00.000Z');
+    // As intake records a flood-control denial: the policy's ids with Countersign's limit added, outcome denied.
+    const limited = { ...decided!, outcome: 'denied', policy_ids: [...decided!.policy_ids, 'countersign:open-reviews'] };
+    const report = await replayRequests(source([requested!, limited, ...logged(query, '2026-12-06T10:01:00.000Z')]), enforced, {});
+    expect(report).toMatchObject({ requests: 2, replayed: 1, unchanged: 1, limited: 1, changed: [], problems: [] });
+    expect(replayExitCode(report)).toBe(0);
+    expect(formatReplayText(report)).toContain('1 denied by flood control or a quarantine (not a policy\'s decision, not compared)');
+  });
+
   it('names a request whose decision is not in the log', async () => {
     const [requested] = logged(query, '2026-12-06T10:00:00.000Z');
     const report = await replayRequests(source([requested!]), candidate, {});
