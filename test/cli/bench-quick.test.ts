@@ -30,6 +30,13 @@ describe('npm run bench -- --quick', () => {
     expect(result.stdout).toContain('log whole');
   }, 610_000);
 
+  it('runs the audit part alone at a given size, as the README gives it for 10M records (here 3,000)', () => {
+    const result = spawnSync('npx', ['tsx', 'bench/audit-bench.ts', '--records', '3000'], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 300_000 });
+    expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(result.stdout).toContain('audit verify: 3,000 records');
+    expect(result.stdout).toContain('log whole');
+  }, 310_000);
+
   it('refuses an unknown argument with exit 2', () => {
     const result = spawnSync('npm', ['run', '--silent', 'bench', '--', '--quik'], { cwd: REPO_ROOT, encoding: 'utf8' });
     expect(result.status).toBe(2);
