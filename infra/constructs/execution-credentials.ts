@@ -118,6 +118,8 @@ export class ExecutionCredentials extends Construct {
 
     fn.addEnvironment(ENV.executionRoleArns, Stack.of(this).toJsonString(Object.fromEntries(Object.entries(roles).map(([name, role]) => [name, role.roleArn]))));
     grantItems(props.table, fn, ['requests'], ...CREDENTIALS_TABLE_ACTIONS);
+    // The agent's quarantine (DynamoAgentGuard.quarantineOf): one GetItem of its state item.
+    grantItems(props.table, fn, ['agents'], 'dynamodb:GetItem');
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');
     if (Object.keys(roles).length > 0) {
       fn.addToRolePolicy(new PolicyStatement({ actions: [...ASSUME_EXECUTION_ROLE_ACTIONS], resources: Object.values(roles).map((role) => role.roleArn) }));

@@ -5,6 +5,7 @@ import type { Directory } from '../domain/directory.js';
 import { renderSessionPolicy, SessionPolicyTooLargeError, UnsafePolicyValueError, type ExecutionGrants, type RenderValues } from '../domain/execution-grants.js';
 import type { CredentialIssuer, CredentialsStore } from '../ports/credentials.js';
 import type { RequestRecord } from '../ports/index.js';
+import type { Quarantine } from '../domain/flood-control.js';
 
 export interface CredentialsRequest {
   method: string;
@@ -25,6 +26,8 @@ export interface CredentialsApiDeps {
   /** The region the credentials are for (the stack's). */
   region: string;
   now: () => Date;
+  /** The agent's quarantine, if any (flood control's guard). @default - no quarantine check */
+  quarantineOf?: (agentId: string) => Promise<Quarantine | null>;
 }
 
 const ROUTE = /^\/actions\/([^/]+)\/credentials\/?$/;
@@ -78,6 +81,11 @@ export async function answerCredentialsRequest(request: CredentialsRequest, deps
     now,
   );
   if (!check.ok) return refuse(check.rule, check.message);
+  // After the caller is known to be the agent (nobody else learns of the quarantine here).
+  const quarantine = await deps.quarantineOf?.(agentId);
+  if (quarantine !== undefined && quarantine !== null) {
+    return refuse('agent_quarantined', `${agentId} is quarantined (by ${quarantine.by}: ${quarantine.reason}); no credentials are issued until the quarantine is lifted`);
+  }
   const { grant, validUntil } = check;
   const roleArn = deps.roleArns[grant.role];
   const account = roleArn === undefined ? undefined : accountOf(roleArn);

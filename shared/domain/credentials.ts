@@ -20,7 +20,9 @@ export type CredentialsRefusalRule =
   /** Credentials for this approval were issued (or claimed) before: one issue per approval. */
   | 'already_issued'
   /** A request value may not go into the session policy (it would widen or reshape it), or the policy is too large. */
-  | 'unsafe_policy_value';
+  | 'unsafe_policy_value'
+  /** The agent is quarantined: an approval given before the quarantine does not let it act. */
+  | 'agent_quarantined';
 
 export const REFUSAL_STATUS: Record<CredentialsRefusalRule, number> = {
   caller_not_agent: 403,
@@ -29,6 +31,7 @@ export const REFUSAL_STATUS: Record<CredentialsRefusalRule, number> = {
   approval_expired: 409,
   already_issued: 409,
   unsafe_policy_value: 422,
+  agent_quarantined: 403,
 };
 
 /** What the checks need of a recorded request. */

@@ -589,7 +589,8 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
     ['teams-interactions', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']],
     ['request-review', []],
     ['record-execution', []],
-    ['issue-credentials', []],
+    // A quarantined agent gets no credentials: one GetItem of its state.
+    ['issue-credentials', ['dynamodb:GetItem']],
     ['audit-writer', []],
   ])('%s may do only %j on AGENT#* items', (service, actions) => {
     const statements = tableStatementsOf(service).filter((s) => JSON.stringify(s.leadingKeys) === JSON.stringify(['AGENT#*']));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { AssumeRoleCommand, STSClient, type AssumeRoleCommandInput } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoCredentialsStore } from '../../shared/adapters/aws/dynamo-credentials-store.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { StsCredentialIssuer } from '../../shared/adapters/aws/sts-credential-issuer.js';
@@ -127,6 +128,23 @@ describe('POST /actions/{actionId}/credentials', () => {
     const events = await eventsOf(actionId);
     expect(events.map((e) => [e.requestSeq, e.eventType])).toEqual([[1, 'requested'], [2, 'decided'], [3, 'credentials_issued'], [4, 'credentials_refused']]);
     expect(events[3]).toMatchObject({ rule: 'already_issued', callerArn: AGENT_CALLER });
+  });
+
+  it('refuses a quarantined agent (403, recorded) even for an approval given before the quarantine, and issues once it is lifted', async () => {
+    const actionId = await recorded();
+    const guard = new DynamoAgentGuard(ddb.client, TABLE);
+    const d = deps({ quarantineOf: (agentId) => guard.quarantineOf(agentId) });
+    await guard.quarantine({ agentId: 'billing-agent', by: 'dan', reason: 'looping', at: clock.toISOString(), origin: 'manual' }, { group: 'security', via: 'api', fromActionId: null });
+    try {
+      const { response } = await ask(actionId, AGENT_CALLER, d);
+      expect(response.statusCode).toBe(403);
+      expect(body(response)).toMatchObject({ error: 'CredentialsRefused', rule: 'agent_quarantined', message: 'billing-agent is quarantined (by dan: looping); no credentials are issued until the quarantine is lifted' });
+      expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
+      expect((await eventsOf(actionId)).at(-1)).toMatchObject({ eventType: 'credentials_refused', rule: 'agent_quarantined' });
+    } finally {
+      expect(await guard.lift('billing-agent', 'erin', 'fixed', clock.toISOString())).toMatchObject({ status: 'lifted' });
+    }
+    expect((await ask(actionId, AGENT_CALLER, d)).response.statusCode).toBe(200);
   });
 
   it('issues once when the agent asks many times at the same moment', async () => {
