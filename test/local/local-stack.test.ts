@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodb-local.js';
 import { memoryLogger } from '../../local/log.js';
-import { startLocalStack, type LocalHandlers, type LocalStack } from '../../local/local-stack.js';
+import { REPO_ROOT, startLocalStack, type LocalHandlers, type LocalStack } from '../../local/local-stack.js';
 import { MINIMAL_APPROVAL } from './support.js';
 
 const idleHandlers: LocalHandlers = {
@@ -105,11 +105,19 @@ let stack: LocalStack;
 let client: EventBridgeClient;
 const log = memoryLogger();
 
+let directoryFile: string;
+
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'countersign-stack-'));
+  // Every row of the policy table is billing-agent's, and more of them wait for review than the example
+  // directory's flood-control limit (5 open at once) allows: this file tests the policy table, not the limit.
+  const example = JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'directory.json'), 'utf8')) as { agents: Record<string, Record<string, unknown>> };
+  // Outside the data folder, which a fresh start empties.
+  directoryFile = join(mkdtempSync(join(tmpdir(), 'countersign-stack-directory-')), 'directory.json');
+  writeFileSync(directoryFile, JSON.stringify({ ...example, agents: { ...example.agents, 'billing-agent': { ...example.agents['billing-agent'], limits: { maxOpenReviews: 100 } } } }));
   // The handler modules build their SDK clients once per process, so a restart reuses both ports.
   dynamoDbPort = await freePort();
-  stack = await startLocalStack({ port: 0, dataDir, dynamoDbPort, log });
+  stack = await startLocalStack({ port: 0, dataDir, dynamoDbPort, log, directoryFile });
   client = new EventBridgeClient({ endpoint: stack.url, region: 'us-east-1', credentials });
   const entries = ROWS.map((row, index) => requestEntry(actionIdOf(index), row));
   entries.push(requestEntry(INVALID_ACTION_ID, ROWS[0] as Row, 'someone-else', 'agent.billing-agent'));
@@ -123,6 +131,7 @@ afterAll(async () => {
   client?.destroy();
   await stack?.stop();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(dirname(directoryFile), { recursive: true, force: true });
 });
 
 describe('the local stack', () => {
@@ -210,12 +219,12 @@ describe('the local stack', () => {
     await stack.stop();
     expect(javaRunningFor(dataDir)).toBe(false);
 
-    stack = await startLocalStack({ port, dataDir, dynamoDbPort, log });
+    stack = await startLocalStack({ port, dataDir, dynamoDbPort, log, directoryFile });
     const after = await getDecision(stack, actionIdOf(0));
     expect(after).toEqual(before);
     await stack.stop();
 
-    stack = await startLocalStack({ port, dataDir, dynamoDbPort, log, fresh: true });
+    stack = await startLocalStack({ port, dataDir, dynamoDbPort, log, fresh: true, directoryFile });
     expect((await getDecision(stack, actionIdOf(0))).status).toBe(404);
   });
 });
