@@ -85,7 +85,8 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
           Detail: JSON.stringify({
             specVersion: '1', actionId, agent: { id: 'billing-agent', onBehalfOf: 'someone@example.com' },
             action: 'db.schema.update', resource: { type: 'Database', id: 'customers' }, environment: 'prod',
-            parameters: { ddl: 'alter table customers add column tier text' }, justification: 'benchmark',
+            // A payload of its own: requests in flight together with one payload are duplicates (issue 16) and denied.
+            parameters: { ddl: `alter table customers add column tier_${next} text` }, justification: 'benchmark',
           }),
         }] }));
         if ((response.FailedEntryCount ?? 0) > 0) throw new Error(`PutEvents refused: ${JSON.stringify(response.Entries)}`);

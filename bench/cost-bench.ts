@@ -6,6 +6,7 @@ import { CallMeter, type MeteredCalls } from '../local/call-meter.js';
 import { startLocalStack, type LocalStack } from '../local/local-stack.js';
 import { silentLogger } from '../local/log.js';
 import { benchApprovals } from './approval-bench.js';
+import { benchDirectoryFile } from './bench-stack.js';
 import { formatLineItems, priceCalls, PRICES, totalDollars, type LineItem } from './cost-model.js';
 import { benchLocalStack } from './local-stack-bench.js';
 
@@ -100,7 +101,7 @@ async function metered(stack: LocalStack, meter: CallMeter, runs: number, scenar
 export async function benchCost(options: { actions?: number; approvals?: number; warmUp?: number } = {}): Promise<CostBenchResult> {
   const meter = new CallMeter();
   const dataDir = mkdtempSync(join(tmpdir(), 'countersign-cost-'));
-  const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger, slackRateLimit: false, slackPersistence: false, meter });
+  const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger, slackRateLimit: false, slackPersistence: false, meter, directoryFile: benchDirectoryFile(mkdtempSync(join(tmpdir(), 'countersign-cost-directory-'))) });
   try {
     // Warm: the first calls of each handler pay module work a steady stream of requests does not.
     await benchLocalStack(options.warmUp ?? 20, stack);
