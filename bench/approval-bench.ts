@@ -1,7 +1,12 @@
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
+import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { DECIDED_SOURCE } from '../shared/domain/contract.js';
-import type { LocalStack } from '../local/local-stack.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/dynamodb-local.js';
+import { invokedFunction, LOCAL_TABLE_NAME, type LocalStack } from '../local/local-stack.js';
 import { benchInvocations, borrowBenchStack, startBenchStack } from './bench-stack.js';
 
 export interface ApprovalBenchRow {
@@ -13,7 +18,23 @@ export interface ApprovalBenchRow {
   decidedP50ms: number;
   decidedP99ms: number;
   /** Per step of the path, p50 and p99 in ms (1 in flight on the bench stack only: the steps of one request are told apart by time). */
-  timeline: Array<{ step: string; p50ms: number; p99ms: number }>;
+  timeline: TimelineStep[];
+  /**
+   * The floor the DynamoDB figures are measured against (1 in flight on the bench stack only): a bare
+   * consistent `GetItem` of the request's item, three after each approval, p50 and p99 in ms.
+   */
+  bareGetItem?: { p50ms: number; p99ms: number; samples: number };
+}
+
+export interface TimelineStep {
+  step: string;
+  p50ms: number;
+  p99ms: number;
+  /**
+   * The DynamoDB calls the step's function made within the step: serial round trips (calls that overlap
+   * count once), and the time with at least one call open, p50 in ms. Absent for steps that make none.
+   */
+  dynamoDb?: { serialRoundTrips: number; calls: number; p50ms: number };
 }
 
 /** The steps of one approval, each the time from the mark before it. */
@@ -31,6 +52,70 @@ const STEPS = [
 
 type Mark = (typeof STEPS)[number][0];
 
+/** The function whose DynamoDB calls a step holds: the step runs from its mark to the next. */
+const STEP_FUNCTIONS: Partial<Record<Mark, string>> = {
+  evaluateStarted: 'countersign-evaluate-action',
+  reviewStarted: 'countersign-request-review',
+  interactionStarted: 'countersign-slack-interactions',
+  outcomeStarted: 'countersign-record-outcome',
+};
+
+interface DynamoDbCall {
+  functionName: string;
+  operation: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+/**
+ * Every DynamoDB call a handler makes while `run` runs, with the function that made it (the local stack runs
+ * each invocation in `invokedFunction`'s context) and its start and end: Node's HTTP client publishes each
+ * request and response on diagnostics channels, so the handlers' own SDK clients are observed unchanged.
+ */
+async function withDynamoDbCalls<T>(calls: DynamoDbCall[], run: () => Promise<T>): Promise<T> {
+  const open = new WeakMap<ClientRequest, Omit<DynamoDbCall, 'endedAt'>>();
+  const onStart = (message: unknown) => {
+    const { request } = message as { request: ClientRequest };
+    const target = request.getHeader('x-amz-target');
+    const functionName = invokedFunction.getStore();
+    if (typeof target !== 'string' || !target.startsWith('DynamoDB_20120810.') || functionName === undefined) return;
+    open.set(request, { functionName, operation: target.slice(target.indexOf('.') + 1), startedAt: performance.now() });
+  };
+  const onFinish = (message: unknown) => {
+    const { request } = message as { request: ClientRequest };
+    const started = open.get(request);
+    if (started === undefined) return;
+    open.delete(request);
+    calls.push({ ...started, endedAt: performance.now() });
+  };
+  subscribe('http.client.request.start', onStart);
+  subscribe('http.client.response.finish', onFinish);
+  try {
+    return await run();
+  } finally {
+    unsubscribe('http.client.request.start', onStart);
+    unsubscribe('http.client.response.finish', onFinish);
+  }
+}
+
+/** Round trips one after another: calls that overlap (a Promise.all) count once; and the time with a call open. */
+function serialRoundTrips(calls: readonly DynamoDbCall[]): { roundTrips: number; busyMs: number } {
+  let roundTrips = 0;
+  let busyMs = 0;
+  let groupStart = Number.NaN;
+  let groupEnd = Number.NEGATIVE_INFINITY;
+  for (const call of [...calls].sort((a, b) => a.startedAt - b.startedAt)) {
+    if (call.startedAt > groupEnd) {
+      if (roundTrips > 0) busyMs += groupEnd - groupStart;
+      roundTrips += 1;
+      groupStart = call.startedAt;
+      groupEnd = call.endedAt;
+    } else groupEnd = Math.max(groupEnd, call.endedAt);
+  }
+  if (roundTrips > 0) busyMs += groupEnd - groupStart;
+  return { roundTrips, busyMs };
+}
+
 const DBA_CHANNEL = 'C0DBA';
 const GRACE = 'U0GRACE';
 
@@ -42,8 +127,14 @@ function quantile(sorted: number[], q: number): number {
  * On the local stack (real handlers, DynamoDB Local, the synthesized workflow, the Slack emulator
  * without its rate limit): event in → review message posted, and button tap → `Action Decided`.
  */
-export async function benchApprovals(requests = 200, concurrency = 4, shared?: LocalStack): Promise<ApprovalBenchRow> {
+export async function benchApprovals(requests = 200, concurrency = 4, shared?: LocalStack, options: { floor?: boolean } = {}): Promise<ApprovalBenchRow> {
   const { stack, release } = await borrowBenchStack(shared);
+  // The floor's reads go to the table the handlers use, through the endpoint they use (a metering hop, when there is one).
+  const floor = options.floor === true && concurrency === 1
+    ? new DynamoDBClient({ endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB ?? stack.dynamoDbEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS })
+    : undefined;
+  const bareMs: number[] = [];
+  const dynamoDbCalls: DynamoDbCall[] = [];
   const waiters = new Map<string, (value: number) => void>();
   const posted = new Map<string, { channel: string; ts: string; at: number }>();
   const watchPosts = stack.slack.workspace.onChange(() => {
@@ -75,7 +166,7 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
   const run = Date.now().toString(36);
   try {
     let next = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
+    await withDynamoDbCalls(dynamoDbCalls, () => Promise.all(Array.from({ length: concurrency }, async () => {
       while (next < requests) {
         const actionId = `bench-${run}-${next++}`;
         const isPosted = when(`posted:${actionId}`);
@@ -105,13 +196,23 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
         if (concurrency === 1) {
           marksOf.push({ event: sentAt, executionStarted: executionStartedAt >= sentAt ? executionStartedAt : undefined, posted: message.at, tap: tappedAt, decided: decidedAt });
         }
+        if (floor !== undefined) {
+          // Between approvals, so that the floor shares the machine's load of the moment and no step's window.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          for (let read = 0; read < 3; read++) {
+            const readAt = performance.now();
+            await floor.send(new GetItemCommand({ TableName: LOCAL_TABLE_NAME, Key: { pk: { S: `REQ#${actionId}` }, sk: { S: 'REQUEST' } }, ConsistentRead: true }));
+            bareMs.push(performance.now() - readAt);
+          }
+        }
       }
-    }));
+    })));
   } finally {
     watchPosts();
     watchDecisions();
     watchExecutions();
     client.destroy();
+    floor?.destroy();
     await release();
   }
   // Invocations are logged as they end (record-outcome after Action Decided): their starts are read now.
@@ -127,6 +228,7 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
   }
   postedMs.sort((a, b) => a - b);
   decidedMs.sort((a, b) => a - b);
+  bareMs.sort((a, b) => a - b);
   return {
     requests,
     concurrency,
@@ -134,39 +236,84 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
     postedP99ms: quantile(postedMs, 0.99),
     decidedP50ms: quantile(decidedMs, 0.5),
     decidedP99ms: quantile(decidedMs, 0.99),
-    timeline: timelineOf(marksOf),
+    timeline: timelineOf(marksOf, dynamoDbCalls),
+    ...(bareMs.length === 0 ? {} : { bareGetItem: { p50ms: quantile(bareMs, 0.5), p99ms: quantile(bareMs, 0.99), samples: bareMs.length } }),
   };
 }
 
 /** Each step's time from the mark before it; the two totals from their starts (event, tap). */
-function timelineOf(marks: Array<Partial<Record<Mark, number>>>): ApprovalBenchRow['timeline'] {
+function timelineOf(marks: Array<Partial<Record<Mark, number>>>, calls: readonly DynamoDbCall[]): TimelineStep[] {
   if (marks.length === 0) return [];
-  return STEPS.map(([mark, step], index) => {
+  return STEPS.map(([mark, step], index): TimelineStep => {
     const from: Mark = mark === 'posted' ? 'event' : mark === 'decided' ? 'tap' : (STEPS[index - 1]?.[0] ?? mark);
     const isTotal = mark === 'posted' || mark === 'decided';
     // A step ends where the next one starts; the last of each half ends at the total's mark.
     const to: Mark = isTotal ? mark : (STEPS[index + 1]?.[0] ?? mark);
     const spans = marks.map((m) => (isTotal ? (m[to] ?? Number.NaN) - (m[from] ?? Number.NaN) : (m[to] ?? Number.NaN) - (m[mark] ?? Number.NaN)))
       .filter((n) => Number.isFinite(n)).sort((a, b) => a - b);
-    return { step, p50ms: quantile(spans, 0.5), p99ms: quantile(spans, 0.99) };
+    const functionName = STEP_FUNCTIONS[mark];
+    if (functionName === undefined || calls.length === 0) return { step, p50ms: quantile(spans, 0.5), p99ms: quantile(spans, 0.99) };
+    // The function's calls that started within the step (those after its end, e.g. after the post, are not on the path).
+    const perApproval = marks.flatMap((m) => {
+      const from = m[mark];
+      const until = m[to];
+      if (from === undefined || until === undefined) return [];
+      const within = calls.filter((call) => call.functionName === functionName && call.startedAt >= from && call.startedAt < until);
+      return [{ ...serialRoundTrips(within), calls: within.length }];
+    });
+    const median = (values: number[]) => quantile(values.sort((a, b) => a - b), 0.5);
+    return {
+      step, p50ms: quantile(spans, 0.5), p99ms: quantile(spans, 0.99),
+      dynamoDb: { serialRoundTrips: median(perApproval.map((p) => p.roundTrips)), calls: median(perApproval.map((p) => p.calls)), p50ms: median(perApproval.map((p) => p.busyMs)) },
+    };
   });
+}
+
+/** The serial DynamoDB round trips on one half of the path (the steps between its start and its total). */
+function roundTripsOf(row: ApprovalBenchRow, total: 'posted' | 'decided'): number {
+  const steps = STEPS.map(([mark]) => mark);
+  const [first, last] = total === 'posted' ? [0, steps.indexOf('posted')] : [steps.indexOf('tap'), steps.indexOf('decided')];
+  return row.timeline.slice(first, last).reduce((sum, step) => sum + (step.dynamoDb?.serialRoundTrips ?? 0), 0);
 }
 
 export function formatApprovalBench(row: ApprovalBenchRow): string {
   const ms = (n: number) => `${n.toFixed(0)} ms`;
+  const bare = row.bareGetItem;
+  /** What N serial round trips cost at the bare GetItem's p50 of this run, and the total as a ratio of it. */
+  const floorOf = (total: 'posted' | 'decided', p50: number) => {
+    if (bare === undefined) return '';
+    const trips = roundTripsOf(row, total);
+    const floorMs = trips * bare.p50ms;
+    return `\n      floor: ${trips} serial DynamoDB round trips x bare GetItem p50 ${bare.p50ms.toFixed(1)} ms = ${ms(floorMs)}; p50 is ${(p50 / floorMs).toFixed(1)}x the floor`;
+  };
+  const dynamo = (t: TimelineStep) => {
+    if (t.dynamoDb === undefined) return '';
+    const { serialRoundTrips, calls, p50ms } = t.dynamoDb;
+    const ratio = bare === undefined ? '' : ` = ${(p50ms / bare.p50ms).toFixed(1)}x bare`;
+    return `   DynamoDB: ${serialRoundTrips} serial round trips (${calls} calls), ${ms(p50ms)} p50${ratio}`;
+  };
   return [
     `approvals on the local stack (${row.requests} requests, ${row.concurrency} in flight, db.schema.update in prod, approved by grace in Slack)`,
-    `  event in -> review posted in Slack   p50 ${ms(row.postedP50ms)}   p99 ${ms(row.postedP99ms)}   target p99 <= 250 ms: ${row.postedP99ms <= 250 ? 'met' : 'NOT met'}`,
-    `  button tap -> Action Decided          p50 ${ms(row.decidedP50ms)}   p99 ${ms(row.decidedP99ms)}   target p99 <= 150 ms: ${row.decidedP99ms <= 150 ? 'met' : 'NOT met'}`,
-    ...(row.timeline.length === 0 ? [] : ['  where the time goes (each step p50 / p99):', ...row.timeline.map((t) => `    ${t.step.padEnd(78)} ${ms(t.p50ms).padStart(7)} / ${ms(t.p99ms)}`)]),
+    ...(bare === undefined ? [] : [`  bare DynamoDB Local round trip (consistent GetItem of the request item, ${bare.samples} between approvals)   p50 ${bare.p50ms.toFixed(1)} ms   p99 ${bare.p99ms.toFixed(1)} ms`]),
+    `  event in -> review posted in Slack   p50 ${ms(row.postedP50ms)}   p99 ${ms(row.postedP99ms)}   target p99 <= 250 ms: ${row.postedP99ms <= 250 ? 'met' : 'NOT met'}${floorOf('posted', row.postedP50ms)}`,
+    `  button tap -> Action Decided          p50 ${ms(row.decidedP50ms)}   p99 ${ms(row.decidedP99ms)}   target p99 <= 150 ms: ${row.decidedP99ms <= 150 ? 'met' : 'NOT met'}${floorOf('decided', row.decidedP50ms)}`,
+    ...(row.timeline.length === 0 ? [] : ['  where the time goes (each step p50 / p99):', ...row.timeline.map((t) => `    ${t.step.padEnd(78)} ${ms(t.p50ms).padStart(7)} / ${ms(t.p99ms)}${dynamo(t)}`)]),
   ].join('\n');
 }
 
+// `npx tsx bench/approval-bench.ts [--requests N] [--concurrency C]`: this part of `npm run bench` alone
+// (1 and 4 in flight unless --concurrency says one).
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({ options: { requests: { type: 'string', default: '200' }, concurrency: { type: 'string' } } });
+  const requests = Number(values.requests);
+  const concurrencies = values.concurrency === undefined ? [1, 4] : [Number(values.concurrency)];
+  if (!Number.isInteger(requests) || requests < 1 || concurrencies.some((c) => !Number.isInteger(c) || c < 1)) {
+    console.error('usage: npx tsx bench/approval-bench.ts [--requests N] [--concurrency C] (whole numbers of at least 1)');
+    process.exit(2);
+  }
   const { stack, release } = await startBenchStack();
   try {
-    console.log(formatApprovalBench(await benchApprovals(200, 1, stack)));
-    console.log(formatApprovalBench(await benchApprovals(200, 4, stack)));
+    for (const concurrency of concurrencies) console.log(formatApprovalBench(await benchApprovals(requests, concurrency, stack, { floor: true })));
   } finally {
     await release();
   }

@@ -45,7 +45,7 @@ try {
   // One request at a time measures the path; four at once shows queueing on this 2-core machine, where
   // DynamoDB Local's JVM shares the cores with everything else.
   const approvals = quick ? 8 : 200;
-  console.log(formatApprovalBench(await benchApprovals(approvals, 1, stack)));
+  console.log(formatApprovalBench(await benchApprovals(approvals, 1, stack, { floor: true })));
   console.log(formatApprovalBench(await benchApprovals(approvals, 4, stack)));
 } finally {
   await release();

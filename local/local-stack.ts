@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, parse as parsePath, relative, resolve } from 'node:path';
@@ -483,6 +484,13 @@ function meteredOperations(operations: AwsOperations, meter: CallMeter): AwsOper
   }]));
 }
 
+/**
+ * The function whose invocation is running, in that invocation's async context (set only on a stack with
+ * `meter` or `onInvocation`): the bench tells which function made each DynamoDB call by it, since handlers
+ * that run at once share one process.
+ */
+export const invokedFunction = new AsyncLocalStorage<string>();
+
 /** Each handler timed as Lambda bills it: one invocation, its duration (start to settled). */
 function meteredHandlers(handlers: LocalHandlers, observe: (functionName: string, startedAt: number, endedAt: number, records: number) => void): LocalHandlers {
   const names: Record<keyof LocalHandlers, string> = {
@@ -503,7 +511,7 @@ function meteredHandlers(handlers: LocalHandlers, observe: (functionName: string
     metered[key] = async (...args: never[]) => {
       const started = performance.now();
       try {
-        return await handler(...args);
+        return await invokedFunction.run(names[key], () => handler(...args));
       } finally {
         const records = (args[0] as { Records?: unknown[] } | undefined)?.Records?.length ?? 0;
         observe(names[key], started, performance.now(), records);
