@@ -24,6 +24,8 @@ export interface ApprovalBenchRow {
    * consistent `GetItem` of the request's item, three after each approval, p50 and p99 in ms.
    */
   bareGetItem?: { p50ms: number; p99ms: number; samples: number };
+  /** The handlers' DynamoDB calls on the path by operation, p50 in ms and how many (1 in flight only). */
+  operations?: Record<string, { p50ms: number; calls: number }>;
 }
 
 export interface TimelineStep {
@@ -238,6 +240,7 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
     decidedP99ms: quantile(decidedMs, 0.99),
     timeline: timelineOf(marksOf, dynamoDbCalls),
     ...(bareMs.length === 0 ? {} : { bareGetItem: { p50ms: quantile(bareMs, 0.5), p99ms: quantile(bareMs, 0.99), samples: bareMs.length } }),
+    ...(concurrency === 1 && dynamoDbCalls.length > 0 ? { operations: operationsOf(dynamoDbCalls) } : {}),
   };
 }
 
@@ -269,6 +272,12 @@ function timelineOf(marks: Array<Partial<Record<Mark, number>>>, calls: readonly
   });
 }
 
+function operationsOf(calls: readonly DynamoDbCall[]): NonNullable<ApprovalBenchRow['operations']> {
+  const byOperation = new Map<string, number[]>();
+  for (const call of calls) byOperation.set(call.operation, [...(byOperation.get(call.operation) ?? []), call.endedAt - call.startedAt]);
+  return Object.fromEntries([...byOperation].map(([operation, ms]) => [operation, { p50ms: quantile(ms.sort((a, b) => a - b), 0.5), calls: ms.length }]));
+}
+
 /** The serial DynamoDB round trips on one half of the path (the steps between its start and its total). */
 function roundTripsOf(row: ApprovalBenchRow, total: 'posted' | 'decided'): number {
   const steps = STEPS.map(([mark]) => mark);
@@ -297,6 +306,7 @@ export function formatApprovalBench(row: ApprovalBenchRow): string {
     ...(bare === undefined ? [] : [`  bare DynamoDB Local round trip (consistent GetItem of the request item, ${bare.samples} between approvals)   p50 ${bare.p50ms.toFixed(1)} ms   p99 ${bare.p99ms.toFixed(1)} ms`]),
     `  event in -> review posted in Slack   p50 ${ms(row.postedP50ms)}   p99 ${ms(row.postedP99ms)}   target p99 <= 250 ms: ${row.postedP99ms <= 250 ? 'met' : 'NOT met'}${floorOf('posted', row.postedP50ms)}`,
     `  button tap -> Action Decided          p50 ${ms(row.decidedP50ms)}   p99 ${ms(row.decidedP99ms)}   target p99 <= 150 ms: ${row.decidedP99ms <= 150 ? 'met' : 'NOT met'}${floorOf('decided', row.decidedP50ms)}`,
+    ...(row.operations === undefined ? [] : [`  the handlers' DynamoDB calls by operation (p50, all calls of the run): ${Object.entries(row.operations).map(([operation, o]) => `${operation} ${o.p50ms.toFixed(1)} ms (${o.calls})`).join(', ')}`]),
     ...(row.timeline.length === 0 ? [] : ['  where the time goes (each step p50 / p99):', ...row.timeline.map((t) => `    ${t.step.padEnd(78)} ${ms(t.p50ms).padStart(7)} / ${ms(t.p99ms)}${dynamo(t)}`)]),
   ].join('\n');
 }

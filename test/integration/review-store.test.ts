@@ -250,6 +250,48 @@ describe('review store on DynamoDB Local', () => {
   });
 });
 
+describe('the first phase, stored in one transaction beside the reads', () => {
+  const quarantined = { outcome: 'rejected' as const, reason: 'agent quarantined by carol: test', reviewers: [], decidedAt: new Date().toISOString() };
+
+  it('hands a request closed before it began (a quarantine) over with ReviewClosed, and posts nothing', async () => {
+    const channel = new MemoryReviewChannel();
+    const deps: ReviewDeps = { store, channel, callbacks: new MemoryTaskCallbacks(), directory: localDirectory, now: () => new Date() };
+    const { input } = await seedPendingRequest(decisions, DATA_OWNERS_QUORUM_1, {});
+    expect(await store.closeRequest(input.actionId, quarantined)).toBe(true);
+    const failure = await openReview(reviewEvent(input, 'initial'), deps).catch((error: unknown) => error);
+    expect((failure as Error).name).toBe('ReviewClosed');
+    expect(channel.callsOf('postReview')).toHaveLength(0);
+  });
+
+  it('sees a close that lands after its token is stored and before the request is read, and hands over', async () => {
+    const channel = new MemoryReviewChannel();
+    const { input } = await seedPendingRequest(decisions, DATA_OWNERS_QUORUM_1, {});
+    // The request read beside the transaction waits until the transaction is in and the request was closed.
+    let stored: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => { stored = resolve; });
+    const racing = new DynamoReviewStore(new Proxy(ddb.client, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver);
+        return async (command: { constructor: { name: string }; input: { Key?: Record<string, { S?: string }> } }) => {
+          if (command.constructor.name === 'GetItemCommand' && command.input.Key?.sk?.S === 'REQUEST') await closed;
+          const result = await target.send(command as never);
+          if (command.constructor.name === 'TransactWriteItemsCommand') {
+            // Whoever closes it now finds the review and its token through the request (as a quarantine does).
+            const found = await store.getByAction(input.actionId);
+            expect(found?.review?.taskTokenSha256).toBeDefined();
+            await store.closeRequest(input.actionId, quarantined);
+            stored();
+          }
+          return result;
+        };
+      },
+    }), TABLE);
+    const failure = await openReview(reviewEvent(input, 'initial'), { store: racing, channel, callbacks: new MemoryTaskCallbacks(), directory: localDirectory, now: () => new Date() }).catch((error: unknown) => error);
+    expect((failure as Error).name).toBe('ReviewClosed');
+    expect(channel.callsOf('postReview')).toHaveLength(0);
+  });
+});
+
 describe('a vote that closes the request while a new phase opens', () => {
   it('is seen by the new phase, which hands over with ReviewClosed instead of waiting a whole phase', async () => {
     const t = await opened(DATA_OWNERS_QUORUM_1, { agent: { id: 'billing-agent', onBehalfOf: 'someone-else' } });

@@ -135,6 +135,25 @@ function setExpression(fields: Record<string, unknown>, keepExisting: readonly s
   return { expression: `SET ${parts.join(', ')}`, names, values };
 }
 
+/** The review item's fields for a phase (`openedAt`, `deadlineAt` and `escalationExpiresAt` kept from the first that set them). */
+function reviewSet(input: OpenReviewInput, reviewId: string) {
+  const fields = {
+    kind: 'review',
+    reviewId,
+    actionId: input.actionId,
+    phase: input.phase,
+    phaseRank: PHASE_RANK[input.phase],
+    taskToken: input.taskToken,
+    taskTokenSha256: taskTokenSha256(input.taskToken),
+    updatedAt: input.at,
+    openedAt: input.at,
+    deadlineAt: input.deadlineAt,
+    escalatedTo: input.escalation?.group,
+    escalationExpiresAt: input.escalation?.expiresAt,
+  };
+  return { ...setExpression(fields, ['openedAt', 'deadlineAt', 'escalationExpiresAt']), fields };
+}
+
 export class DynamoReviewStore implements ReviewStore {
   constructor(
     private readonly client: DynamoDBClient,
@@ -142,6 +161,10 @@ export class DynamoReviewStore implements ReviewStore {
   ) {}
 
   async openReview(input: OpenReviewInput): Promise<OpenReviewResult> {
+    if (input.phase === 'initial') {
+      const first = await this.openFirstReview(input);
+      if (first !== undefined) return first;
+    }
     let requestItem: Record<string, AttributeValue> | undefined;
     try {
       ({ Attributes: requestItem } = await this.client.send(new UpdateItemCommand({
@@ -163,21 +186,7 @@ export class DynamoReviewStore implements ReviewStore {
     const request = requestStateOf(requestItem);
     const reviewId = request.reviewId ?? input.candidateReviewId;
 
-    const rank = PHASE_RANK[input.phase];
-    const set = setExpression({
-      kind: 'review',
-      reviewId,
-      actionId: input.actionId,
-      phase: input.phase,
-      phaseRank: rank,
-      taskToken: input.taskToken,
-      taskTokenSha256: taskTokenSha256(input.taskToken),
-      updatedAt: input.at,
-      openedAt: input.at,
-      deadlineAt: input.deadlineAt,
-      escalatedTo: input.escalation?.group,
-      escalationExpiresAt: input.escalation?.expiresAt,
-    }, ['openedAt', 'deadlineAt', 'escalationExpiresAt']);
+    const set = reviewSet(input, reviewId);
     let status: OpenReviewResult['status'] = 'opened';
     let reviewItem: Record<string, AttributeValue> | undefined;
     try {
@@ -203,6 +212,61 @@ export class DynamoReviewStore implements ReviewStore {
     // token when it reads the review after its own write (castVote). Either way nobody waits in vain.
     const [freshItem, votes] = await Promise.all([this.get(ITEM.pk(input.actionId), ITEM.requestSk), this.votesOf(input.actionId)]);
     return { status, snapshot: { request: freshItem === undefined ? request : requestStateOf(freshItem), review: reviewOf(reviewItem), votes } };
+  }
+
+  /**
+   * The first phase's first attempt, in one round trip instead of three: one transaction stores the review
+   * item under the candidate id and that id on the request, on condition that the request exists, is pending
+   * and has no review yet, while the request and its votes are read beside it. The transaction is what the
+   * other path's read after storing the token establishes: at the moment the token was stored, the request
+   * was open (a close after it finds this token, since the request now names this review). The request's
+   * immutable fields come from the read beside it; what the transaction settled (the review id) is set on
+   * it, and a close the read saw is kept (the phase then hands over to recording). Undefined when the
+   * condition does not hold (a retry, a request closed or not recorded): the caller takes the general path,
+   * which tells these apart.
+   */
+  private async openFirstReview(input: OpenReviewInput): Promise<OpenReviewResult | undefined> {
+    const reviewId = input.candidateReviewId;
+    const set = reviewSet(input, reviewId);
+    const write = this.client.send(new TransactWriteItemsCommand({
+      TransactItems: [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: marshall({ pk: REVIEW_ITEM.pk(reviewId), sk: REVIEW_ITEM.sk }),
+            UpdateExpression: set.expression,
+            // A fresh random id: an item under it would be another review's, never overwritten.
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ExpressionAttributeNames: set.names,
+            ExpressionAttributeValues: marshall(set.values, marshallOptions),
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: marshall({ pk: ITEM.pk(input.actionId), sk: ITEM.requestSk }),
+            UpdateExpression: 'SET #reviewId = :reviewId',
+            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#reviewId) AND #outcome = :pending',
+            ExpressionAttributeNames: { '#reviewId': 'reviewId', '#outcome': 'outcome' },
+            ExpressionAttributeValues: marshall({ ':reviewId': reviewId, ':pending': 'pending' }),
+          },
+        },
+      ],
+    })).then(() => true, (error: unknown) => {
+      if (error instanceof TransactionCanceledException) return false;
+      throw error;
+    });
+    const [written, requestItem, votes] = await Promise.all([write, this.get(ITEM.pk(input.actionId), ITEM.requestSk), this.votesOf(input.actionId)]);
+    if (!written || requestItem === undefined) return undefined;
+    const request = requestStateOf(requestItem);
+    return {
+      status: 'opened',
+      snapshot: {
+        request: { ...request, reviewId },
+        review: reviewOf(marshall(set.fields, marshallOptions)),
+        votes,
+      },
+    };
   }
 
   async getReview(reviewId: string, actionId?: string): Promise<ReviewSnapshot | undefined> {
