@@ -130,8 +130,12 @@ export interface ReviewStore {
   openReview(input: OpenReviewInput): Promise<OpenReviewResult>;
   /** `actionId`, when the caller knows it, lets the store read the review, request and votes at once. */
   getReview(reviewId: string, actionId?: string): Promise<ReviewSnapshot | undefined>;
-  /** The request, and its review once one was opened. */
-  getByAction(actionId: string): Promise<{ request: RequestState; review: ReviewRecord | undefined; votes: ReviewerVote[] } | undefined>;
+  /**
+   * The request, and its review once one was opened. `reviewId`, when the caller knows which review it
+   * expects (record-outcome, from the vote's result), lets the store read the review beside the request;
+   * it is only a hint: the request's own reviewId decides which review is returned.
+   */
+  getByAction(actionId: string, reviewId?: string): Promise<{ request: RequestState; review: ReviewRecord | undefined; votes: ReviewerVote[] } | undefined>;
   /** Keeps the first message posted for a slot; returns the one kept. */
   saveMessage(reviewId: string, slot: MessageSlot, message: MessageRef): Promise<MessageRef>;
   markNoted(reviewId: string, note: 'reminder' | 'escalation', at: string): Promise<void>;

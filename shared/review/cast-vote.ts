@@ -165,16 +165,28 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
     let callback: CallbackResult | 'failed' | null = null;
     // Read after the write: if the workflow moved to a new phase meanwhile, this holds its token,
     // and if the phase stored its token after this read, it sees the closed request itself.
-    const after = (await deps.store.getReview(input.reviewId, review.actionId)) ?? snapshot;
+    const reading = deps.store.getReview(input.reviewId, review.actionId);
+    // Awaited below, after the callback: a failed read must not count as unhandled meanwhile.
+    reading.catch(() => undefined);
     if (judgement.closes !== null) {
-      try {
-        callback = await resumeWorkflow(deps.callbacks, after.review.taskToken, judgement.closes);
-      } catch (error) {
-        // The decision is on record; record-outcome publishes it when the workflow's wait ends.
-        callback = 'failed';
-        warnings.push(`resuming the workflow failed: ${describe(error)}`);
-      }
+      const closes = judgement.closes;
+      const resume = async (taskToken: string): Promise<CallbackResult | 'failed'> => {
+        try {
+          return await resumeWorkflow(deps.callbacks, taskToken, closes, review.reviewId);
+        } catch (error) {
+          // The decision is on record; record-outcome publishes it when the workflow's wait ends.
+          warnings.push(`resuming the workflow failed: ${describe(error)}`);
+          return 'failed';
+        }
+      };
+      // The token the vote was judged with, at once, beside the read: almost always the one the workflow
+      // waits on. Only when the read shows that a new phase stored another (the first then answered not
+      // waiting) does the new one get the outcome too; a token is delivered to only while its phase waits.
+      callback = await resume(review.taskToken);
+      const current = ((await reading) ?? snapshot).review.taskToken;
+      if (callback !== 'delivered' && current !== review.taskToken) callback = await resume(current);
     }
+    const after = (await reading) ?? snapshot;
     await updateMessages(after, deps, warnings);
     let autoQuarantine: AutoQuarantineStep | 'failed' | undefined;
     if (judgement.closes?.outcome === 'rejected') {

@@ -105,7 +105,9 @@ function closingFor(event: RecordOutcomeEvent, request: RequestState, review: Re
 export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutcomeDeps): Promise<RecordOutcomeResult> {
   const now = deps.now().toISOString();
   const actionId = event.request.actionId;
-  let current = await deps.store.getByAction(actionId);
+  // The vote that closed the request names its review (a hint the store checks against the request).
+  const reviewHint = event.outcome === 'approved' ? event.result?.reviewId : event.outcome === 'rejected' ? parseRejectedCause(event.error?.Cause).reviewId : undefined;
+  let current = await deps.store.getByAction(actionId, typeof reviewHint === 'string' ? reviewHint : undefined);
   if (current === undefined) throw new ReviewServiceError(`record-outcome: no request with actionId "${actionId}" is recorded`);
   if (event.outcome === 'window_closed') return closeApprovalWindow(current, deps);
 
@@ -117,21 +119,26 @@ export async function recordOutcome(event: RecordOutcomeEvent, deps: RecordOutco
   }
   const { request, review, votes } = current;
   const { record } = request;
-  if (deps.guard !== undefined && record.outcome !== 'pending' && record.request !== null && record.payloadSha256 !== null) {
-    // The review is over: the agent may open another one. Idempotent, so a retried step gives back nothing twice.
-    await deps.guard.release(record.request.agent.id, actionId, record.payloadSha256);
-  }
-  await deps.store.recordOutcome({
-    request: record,
-    reviewId: review?.reviewId ?? null,
-    workflowOutcome: event.outcome,
-    outcome: record.outcome,
-    reason: record.reason,
-    reviewers: request.reviewers,
-    decidedAt: record.decidedAt ?? now,
-    at: now,
-    ...(request.eventSeq === undefined ? {} : { eventSeq: request.eventSeq }),
-  });
+  const guard = deps.guard;
+  // Two independent writes (the agent's items, the request's outcome event), side by side; a retried step
+  // repeats both safely: the release is idempotent and the event item is written once.
+  await Promise.all([
+    // The review is over: the agent may open another one.
+    guard !== undefined && record.outcome !== 'pending' && record.request !== null && record.payloadSha256 !== null
+      ? guard.release(record.request.agent.id, actionId, record.payloadSha256)
+      : undefined,
+    deps.store.recordOutcome({
+      request: record,
+      reviewId: review?.reviewId ?? null,
+      workflowOutcome: event.outcome,
+      outcome: record.outcome,
+      reason: record.reason,
+      reviewers: request.reviewers,
+      decidedAt: record.decidedAt ?? now,
+      at: now,
+      ...(request.eventSeq === undefined ? {} : { eventSeq: request.eventSeq }),
+    }),
+  ]);
 
   const decision: ActionDecidedDetail = { ...decidedDetailOf(record), reviewers: request.reviewers };
   let published = false;

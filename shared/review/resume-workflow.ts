@@ -10,6 +10,8 @@ export interface RejectedCause {
   reason: string;
   reviewers: ReviewerVote[];
   decidedAt: string;
+  /** The review the vote was cast in: record-outcome reads it beside the request instead of after it. */
+  reviewId?: string;
 }
 
 /**
@@ -22,13 +24,16 @@ export async function resumeWorkflow(
   callbacks: TaskCallbacks,
   taskToken: string,
   closed: { outcome: string; reason: string; reviewers: ReviewerVote[]; decidedAt: string },
+  /** The review the outcome was reached in (not a secret: the buttons carry it); passed on to record-outcome. */
+  reviewId?: string,
 ): Promise<CallbackResult> {
+  const review = reviewId === undefined ? {} : { reviewId };
   try {
     if (closed.outcome === 'approved') {
-      const result: ApprovedResult = { outcome: 'approved', reason: closed.reason, reviewers: closed.reviewers, decidedAt: closed.decidedAt };
+      const result: ApprovedResult = { outcome: 'approved', reason: closed.reason, reviewers: closed.reviewers, decidedAt: closed.decidedAt, ...review };
       await callbacks.succeed(taskToken, result);
     } else {
-      const cause: RejectedCause = { reason: closed.reason, reviewers: closed.reviewers, decidedAt: closed.decidedAt };
+      const cause: RejectedCause = { reason: closed.reason, reviewers: closed.reviewers, decidedAt: closed.decidedAt, ...review };
       await callbacks.fail(taskToken, REJECTED_ERROR, JSON.stringify(cause));
     }
     return 'delivered';

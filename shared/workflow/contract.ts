@@ -55,6 +55,8 @@ export interface ApprovedResult {
   reason: string;
   reviewers: ReviewerVote[];
   decidedAt: string;
+  /** The review the quorum was reached in: record-outcome reads it beside the request instead of after it. */
+  reviewId?: string;
 }
 
 /**

@@ -286,9 +286,22 @@ describe('the first phase, stored in one transaction beside the reads', () => {
         };
       },
     }), TABLE);
-    const failure = await openReview(reviewEvent(input, 'initial'), { store: racing, channel, callbacks: new MemoryTaskCallbacks(), directory: localDirectory, now: () => new Date() }).catch((error: unknown) => error);
+    const failure = await openReview(reviewEvent(input, 'initial'), { store: racing, channel, directory: localDirectory, now: () => new Date() }).catch((error: unknown) => error);
     expect((failure as Error).name).toBe('ReviewClosed');
     expect(channel.callsOf('postReview')).toHaveLength(0);
+  });
+});
+
+describe('reading a request with the review the caller expects', () => {
+  it('returns the request\'s own review with a right hint, and with a wrong one (another request\'s review, or none) as without a hint', async () => {
+    const t = await opened(DATA_OWNERS_QUORUM_1, {});
+    const other = await opened(DATA_OWNERS_QUORUM_1, {});
+    const plain = await store.getByAction(t.input.actionId);
+    expect(plain?.review?.reviewId).toBe(t.reviewId);
+    await expect(store.getByAction(t.input.actionId, t.reviewId)).resolves.toEqual(plain);
+    await expect(store.getByAction(t.input.actionId, other.reviewId)).resolves.toEqual(plain);
+    await expect(store.getByAction(t.input.actionId, 'rv-no-such-review')).resolves.toEqual(plain);
+    await expect(store.getByAction('no-such-action', t.reviewId)).resolves.toBeUndefined();
   });
 });
 

@@ -169,10 +169,25 @@ describe('castVote', () => {
     expect(result).toMatchObject({ status: 'recorded', approvals: 1, quorum: 1, callback: 'delivered', closed: { outcome: 'approved', reason: 'approved by bob (quorum 1 of "data-owners")' } });
     expect(t.callbacks.succeeded).toEqual([{
       taskToken: t.firstToken,
-      output: { outcome: 'approved', reason: 'approved by bob (quorum 1 of "data-owners")', reviewers: [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:01:01.000Z' }], decidedAt: '2026-11-22T03:01:01.000Z' },
+      output: { outcome: 'approved', reason: 'approved by bob (quorum 1 of "data-owners")', reviewers: [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:01:01.000Z' }], decidedAt: '2026-11-22T03:01:01.000Z', reviewId: t.reviewId },
     }]);
     expect(t.channel.callsOf('updateReview').at(-1)?.view.status).toMatchObject({ state: 'closed', outcome: 'approved', reviewers: [{ id: 'bob' }], decidedAt: '2026-11-22T03:01:01.000Z' });
     expect(await t.store.getDecision(t.input.actionId)).toMatchObject({ outcome: 'approved', reviewers: [{ id: 'bob', vote: 'approve' }], decidedAt: '2026-11-22T03:01:01.000Z' });
+  });
+
+  it('resumes the new phase when the workflow moved on between the vote\'s read and its write: the old token answers not waiting, the new one gets the outcome', async () => {
+    const t = await opened(DATA_OWNERS_QUORUM_1, { agent: { id: 'billing-agent', onBehalfOf: 'someone-else' } });
+    const reminder = reviewEvent(t.input, 'reminder');
+    // The reminder phase opens (a new token) after the vote read the review and before it is written.
+    const store = Object.create(t.store) as typeof t.store;
+    store.recordVote = async (write) => {
+      t.callbacks.expire(t.firstToken);
+      await openReview(reminder, t.deps);
+      return t.store.recordVote(write);
+    };
+    const result = await castVote({ reviewId: t.reviewId, reviewer: slackUser('U0BOB'), vote: 'approve' }, { ...t.deps, store });
+    expect(result).toMatchObject({ status: 'recorded', callback: 'delivered', closed: { outcome: 'approved' } });
+    expect(t.callbacks.succeeded.map((s) => s.taskToken)).toEqual([reminder.taskToken]);
   });
 
   it('shows quorum progress on the message and keeps waiting below quorum', async () => {
@@ -198,7 +213,7 @@ describe('castVote', () => {
     expect(t.callbacks.failed).toHaveLength(1);
     const failure = t.callbacks.failed[0];
     expect(failure).toMatchObject({ taskToken: t.firstToken, error: REJECTED_ERROR });
-    expect(JSON.parse(failure?.cause ?? '')).toEqual({ reason: 'denied by erin: no change ticket', reviewers: [expect.objectContaining({ id: 'erin', vote: 'deny', comment: 'no change ticket' })], decidedAt: expect.any(String) });
+    expect(JSON.parse(failure?.cause ?? '')).toEqual({ reason: 'denied by erin: no change ticket', reviewers: [expect.objectContaining({ id: 'erin', vote: 'deny', comment: 'no change ticket' })], decidedAt: expect.any(String), reviewId: t.reviewId });
   });
 
   it('refuses a Deny button press by someone who may not vote, without opening the modal', async () => {

@@ -285,7 +285,14 @@ export class DynamoReviewStore implements ReviewStore {
     return { request: requestStateOf(requestItem), review, votes };
   }
 
-  async getByAction(actionId: string) {
+  async getByAction(actionId: string, reviewId?: string) {
+    if (reviewId !== undefined) {
+      // The three reads at once; the hint is used only when the request names that very review.
+      const [requestItem, reviewItem, votes] = await Promise.all([this.get(ITEM.pk(actionId), ITEM.requestSk), this.get(REVIEW_ITEM.pk(reviewId), REVIEW_ITEM.sk), this.votesOf(actionId)]);
+      if (requestItem === undefined) return undefined;
+      const request = requestStateOf(requestItem);
+      if (request.reviewId === reviewId && reviewItem !== undefined) return { request, review: reviewOf(reviewItem), votes };
+    }
     const requestItem = await this.get(ITEM.pk(actionId), ITEM.requestSk);
     if (requestItem === undefined) return undefined;
     const request = requestStateOf(requestItem);
