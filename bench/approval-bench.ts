@@ -62,6 +62,12 @@ const STEP_FUNCTIONS: Partial<Record<Mark, string>> = {
   outcomeStarted: 'countersign-record-outcome',
 };
 
+/** A function handing the request on (StartExecution, SendTask*, PutEvents): its later calls are off the path. */
+interface HandOff {
+  functionName: string;
+  startedAt: number;
+}
+
 interface DynamoDbCall {
   functionName: string;
   operation: string;
@@ -74,13 +80,15 @@ interface DynamoDbCall {
  * each invocation in `invokedFunction`'s context) and its start and end: Node's HTTP client publishes each
  * request and response on diagnostics channels, so the handlers' own SDK clients are observed unchanged.
  */
-async function withDynamoDbCalls<T>(calls: DynamoDbCall[], run: () => Promise<T>): Promise<T> {
+async function withDynamoDbCalls<T>(calls: DynamoDbCall[], handOffs: HandOff[], run: () => Promise<T>): Promise<T> {
   const open = new WeakMap<ClientRequest, Omit<DynamoDbCall, 'endedAt'>>();
   const onStart = (message: unknown) => {
     const { request } = message as { request: ClientRequest };
     const target = request.getHeader('x-amz-target');
     const functionName = invokedFunction.getStore();
-    if (typeof target !== 'string' || !target.startsWith('DynamoDB_20120810.') || functionName === undefined) return;
+    if (typeof target !== 'string' || functionName === undefined) return;
+    if (target.startsWith('AWSStepFunctions.') || target.startsWith('AWSEvents.')) handOffs.push({ functionName, startedAt: performance.now() });
+    if (!target.startsWith('DynamoDB_20120810.')) return;
     open.set(request, { functionName, operation: target.slice(target.indexOf('.') + 1), startedAt: performance.now() });
   };
   const onFinish = (message: unknown) => {
@@ -137,6 +145,7 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
     : undefined;
   const bareMs: number[] = [];
   const dynamoDbCalls: DynamoDbCall[] = [];
+  const handOffs: HandOff[] = [];
   const waiters = new Map<string, (value: number) => void>();
   const posted = new Map<string, { channel: string; ts: string; at: number }>();
   const watchPosts = stack.slack.workspace.onChange(() => {
@@ -168,7 +177,7 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
   const run = Date.now().toString(36);
   try {
     let next = 0;
-    await withDynamoDbCalls(dynamoDbCalls, () => Promise.all(Array.from({ length: concurrency }, async () => {
+    await withDynamoDbCalls(dynamoDbCalls, handOffs, () => Promise.all(Array.from({ length: concurrency }, async () => {
       while (next < requests) {
         const actionId = `bench-${run}-${next++}`;
         const isPosted = when(`posted:${actionId}`);
@@ -238,14 +247,14 @@ export async function benchApprovals(requests = 200, concurrency = 4, shared?: L
     postedP99ms: quantile(postedMs, 0.99),
     decidedP50ms: quantile(decidedMs, 0.5),
     decidedP99ms: quantile(decidedMs, 0.99),
-    timeline: timelineOf(marksOf, dynamoDbCalls),
+    timeline: timelineOf(marksOf, dynamoDbCalls, handOffs),
     ...(bareMs.length === 0 ? {} : { bareGetItem: { p50ms: quantile(bareMs, 0.5), p99ms: quantile(bareMs, 0.99), samples: bareMs.length } }),
     ...(concurrency === 1 && dynamoDbCalls.length > 0 ? { operations: operationsOf(dynamoDbCalls) } : {}),
   };
 }
 
 /** Each step's time from the mark before it; the two totals from their starts (event, tap). */
-function timelineOf(marks: Array<Partial<Record<Mark, number>>>, calls: readonly DynamoDbCall[]): TimelineStep[] {
+function timelineOf(marks: Array<Partial<Record<Mark, number>>>, calls: readonly DynamoDbCall[], handOffs: readonly HandOff[]): TimelineStep[] {
   if (marks.length === 0) return [];
   return STEPS.map(([mark, step], index): TimelineStep => {
     const from: Mark = mark === 'posted' ? 'event' : mark === 'decided' ? 'tap' : (STEPS[index - 1]?.[0] ?? mark);
@@ -256,12 +265,16 @@ function timelineOf(marks: Array<Partial<Record<Mark, number>>>, calls: readonly
       .filter((n) => Number.isFinite(n)).sort((a, b) => a - b);
     const functionName = STEP_FUNCTIONS[mark];
     if (functionName === undefined || calls.length === 0) return { step, p50ms: quantile(spans, 0.5), p99ms: quantile(spans, 0.99) };
-    // The function's calls that started within the step (those after its end, e.g. after the post, are not on the path).
+    // The function's calls on the path: started within the step and ended before it handed the request on
+    // (its first StartExecution, SendTask* or PutEvents) or, for request-review, before the message appeared.
+    // A read the function starts beside its hand-off, or writes after it, are not what the next step waits for.
     const perApproval = marks.flatMap((m) => {
       const from = m[mark];
-      const until = m[to];
-      if (from === undefined || until === undefined) return [];
-      const within = calls.filter((call) => call.functionName === functionName && call.startedAt >= from && call.startedAt < until);
+      const stepEnd = m[to];
+      if (from === undefined || stepEnd === undefined) return [];
+      const handOff = handOffs.find((h) => h.functionName === functionName && h.startedAt >= from && h.startedAt < stepEnd);
+      const until = handOff?.startedAt ?? stepEnd;
+      const within = calls.filter((call) => call.functionName === functionName && call.startedAt >= from && call.endedAt <= until);
       return [{ ...serialRoundTrips(within), calls: within.length }];
     });
     const median = (values: number[]) => quantile(values.sort((a, b) => a - b), 0.5);

@@ -23,6 +23,8 @@ export interface ReviewRecord {
   /** Votes at or after this time do not count: the deadline, or the end of the escalation window. */
   expiresAt: string;
   escalatedTo: string | null;
+  /** The requesting agent (reviews opened before it was stored have none): a vote can read its quarantine beside the request. */
+  agentId?: string;
   messages: Partial<Record<MessageSlot, MessageRef>>;
   /** When the thread notes were posted, so a retried phase does not post them twice. */
   notes: { reminder?: string; escalation?: string };
@@ -59,6 +61,8 @@ export interface OpenReviewInput {
   actionId: string;
   /** The id to use if the request has none yet; once one is stored, every phase and retry reuses it. */
   candidateReviewId: string;
+  /** The requesting agent, kept on the review item. */
+  agentId?: string;
   phase: ReviewPhase;
   taskToken: string;
   at: string;
@@ -130,6 +134,8 @@ export interface ReviewStore {
   openReview(input: OpenReviewInput): Promise<OpenReviewResult>;
   /** `actionId`, when the caller knows it, lets the store read the review, request and votes at once. */
   getReview(reviewId: string, actionId?: string): Promise<ReviewSnapshot | undefined>;
+  /** The review item alone (the one read a button's review id needs before its request is known). */
+  findReview(reviewId: string): Promise<ReviewRecord | undefined>;
   /**
    * The request, and its review once one was opened. `reviewId`, when the caller knows which review it
    * expects (record-outcome, from the vote's result), lets the store read the review beside the request;

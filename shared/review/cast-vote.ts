@@ -1,6 +1,7 @@
 import type { ReviewerVote } from '../domain/decision.js';
 import { judgeVote, type Closing, type RefusalRule, type ReviewerRef, type VoteJudgement } from '../domain/review.js';
 import type { ReviewSnapshot } from '../ports/review-store.js';
+import type { Quarantine } from '../domain/flood-control.js';
 import { ReviewServiceError, type ReviewDeps } from './review-deps.js';
 import { reviewStateOf, reviewViewOf } from './review-view.js';
 import { resumeWorkflow, type CallbackResult } from './resume-workflow.js';
@@ -78,9 +79,9 @@ async function updateMessages(snapshot: ReviewSnapshot, deps: ReviewDeps, warnin
  * quarantine closes the agent's open reviews, and this covers a review it has not closed yet (a close
  * interrupted, or racing the vote). A deny still counts: it rejects, as the quarantine would.
  */
-async function refuseApprovalOfQuarantined(judgement: VoteJudgement, vote: CastVoteInput['vote'], agentId: string | undefined, deps: ReviewDeps): Promise<VoteJudgement> {
+async function refuseApprovalOfQuarantined(judgement: VoteJudgement, vote: CastVoteInput['vote'], agentId: string | undefined, deps: ReviewDeps, read?: QuarantineRead): Promise<VoteJudgement> {
   if (!judgement.accepted || vote !== 'approve' || deps.guard === undefined || agentId === undefined) return judgement;
-  const quarantine = await deps.guard.quarantineOf(agentId);
+  const quarantine = read !== undefined && read.agentId === agentId ? await read.quarantine : await deps.guard.quarantineOf(agentId);
   if (quarantine === null) return judgement;
   return {
     accepted: false,
@@ -89,6 +90,29 @@ async function refuseApprovalOfQuarantined(judgement: VoteJudgement, vote: CastV
     member: judgement.member,
     message: `${agentId} is quarantined (by ${quarantine.by}: ${quarantine.reason}); its requests cannot be approved until the quarantine is lifted`,
   };
+}
+
+/** An agent's quarantine, read beside the request an approval is judged on. */
+interface QuarantineRead {
+  agentId: string;
+  quarantine: Promise<Quarantine | null>;
+}
+
+/**
+ * What a vote is judged on: the review item first (the button names only the review), then at once its
+ * request, its votes, the review again, and for an approval the agent's quarantine (the review item names
+ * the agent; reviews opened before it did have it read after, by `refuseApprovalOfQuarantined`).
+ */
+async function readForVote(input: CastVoteInput, deps: ReviewDeps): Promise<{ snapshot: ReviewSnapshot; quarantine?: QuarantineRead } | undefined> {
+  const found = await deps.store.findReview(input.reviewId);
+  if (found === undefined) return undefined;
+  const { agentId } = found;
+  const quarantine = input.vote === 'approve' && deps.guard !== undefined && agentId !== undefined ? deps.guard.quarantineOf(agentId) : undefined;
+  // Awaited only for an accepted approval: a failed read must not count as unhandled meanwhile.
+  quarantine?.catch(() => undefined);
+  const snapshot = await deps.store.getReview(input.reviewId, found.actionId);
+  if (snapshot === undefined) return undefined;
+  return { snapshot, ...(quarantine === undefined || agentId === undefined ? {} : { quarantine: { agentId, quarantine } }) };
 }
 
 /**
@@ -102,10 +126,11 @@ async function refuseApprovalOfQuarantined(judgement: VoteJudgement, vote: CastV
 export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<CastVoteResult> {
   const comment = input.comment?.trim().slice(0, MAX_COMMENT_CHARS);
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const snapshot = await deps.store.getReview(input.reviewId);
-    if (snapshot === undefined) {
+    const read = await readForVote(input, deps);
+    if (read === undefined) {
       return { status: 'not_found', reviewId: input.reviewId, message: `no review with id "${input.reviewId}" exists` };
     }
+    const { snapshot } = read;
     const { request, review } = snapshot;
     const at = deps.now().toISOString();
     const judged = judgeVote(
@@ -113,7 +138,7 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
       { reviewer: input.reviewer, vote: input.vote, at, ...(comment === undefined || comment === '' ? {} : { comment }) },
       deps.directory,
     );
-    const judgement = await refuseApprovalOfQuarantined(judged, input.vote, request.record.request?.agent.id, deps);
+    const judgement = await refuseApprovalOfQuarantined(judged, input.vote, request.record.request?.agent.id, deps, read.quarantine);
     const base = { reviewId: review.reviewId, actionId: review.actionId };
 
     if (!judgement.accepted) {

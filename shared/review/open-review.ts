@@ -196,6 +196,7 @@ async function openReviewPhase(
   }
   const opened = await deps.store.openReview({
     actionId: input.actionId,
+    agentId: input.agentId,
     candidateReviewId: (deps.newReviewId ?? newReviewId)(),
     phase,
     taskToken: event.taskToken,

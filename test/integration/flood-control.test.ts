@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_ITEM, DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
@@ -274,6 +274,18 @@ describe('automatic quarantine on DynamoDB Local', () => {
     expect(await quarantineAgent(agentId, { kind: 'member', member: erin, via: 'api' }, 'still looping', { ...d, guard })).toMatchObject({ status: 'already_quarantined' });
     expect(await store.getDecision(a.actionId)).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining('closed: agent quarantined by dan: looping') });
     expect(await guard.status(agentId)).toMatchObject({ openReviews: 0, pendingActionIds: [] });
+  });
+
+  it('refuses the approval the same way on a review opened before reviews named their agent (its quarantine is read after the request)', async () => {
+    const agentId = freshAgent();
+    const d = reviewDeps(agentId);
+    const a = await underReview(agentId, d, 1);
+    expect(await d.store.findReview(a.reviewId)).toMatchObject({ agentId });
+    await ddb.client.send(new UpdateItemCommand({ TableName: TABLE, Key: marshall({ pk: `REVIEW#${a.reviewId}`, sk: 'REVIEW' }), UpdateExpression: 'REMOVE agentId' }));
+    await guard.quarantine({ agentId, by: 'dan', reason: 'looping', at: new Date().toISOString(), origin: 'manual' }, { group: 'security', via: 'api', fromActionId: null });
+    const approve = await castVote({ reviewId: a.reviewId, reviewer: { kind: 'slack', slackUserId: 'U0ERIN' }, vote: 'approve' }, d);
+    expect(approve).toMatchObject({ status: 'refused', rule: 'agent_quarantined' });
+    expect(await store.getDecision(a.actionId)).toMatchObject({ outcome: 'pending' });
   });
 
   it('counts concurrent rejections exactly once each: 9 distinct ones with K=3 trip it exactly 3 times, a repeated one counts once', async () => {

@@ -80,6 +80,7 @@ interface ReviewItem {
   deadlineAt: string;
   escalatedTo?: string;
   escalationExpiresAt?: string;
+  agentId?: string;
   initialMessage?: MessageRef;
   escalationMessage?: MessageRef;
   teamsInitialMessage?: MessageRef;
@@ -99,6 +100,7 @@ function reviewOf(item: Record<string, AttributeValue>): ReviewRecord {
     openedAt: data.openedAt,
     expiresAt: data.escalationExpiresAt ?? data.deadlineAt,
     escalatedTo: data.escalatedTo ?? null,
+    ...(data.agentId === undefined ? {} : { agentId: data.agentId }),
     messages: Object.fromEntries(MESSAGE_SLOTS.flatMap((slot) => {
       const message = data[`${slot}Message`];
       return message === undefined ? [] : [[slot, message]];
@@ -150,6 +152,7 @@ function reviewSet(input: OpenReviewInput, reviewId: string) {
     deadlineAt: input.deadlineAt,
     escalatedTo: input.escalation?.group,
     escalationExpiresAt: input.escalation?.expiresAt,
+    agentId: input.agentId,
   };
   return { ...setExpression(fields, ['openedAt', 'deadlineAt', 'escalationExpiresAt']), fields };
 }
@@ -283,6 +286,11 @@ export class DynamoReviewStore implements ReviewStore {
     const [requestItem, votes] = await Promise.all([this.get(ITEM.pk(review.actionId), ITEM.requestSk), this.votesOf(review.actionId)]);
     if (requestItem === undefined) throw new ReviewStoreError(`review ${reviewId} points at request ${review.actionId}, which is not recorded`);
     return { request: requestStateOf(requestItem), review, votes };
+  }
+
+  async findReview(reviewId: string): Promise<ReviewRecord | undefined> {
+    const item = await this.get(REVIEW_ITEM.pk(reviewId), REVIEW_ITEM.sk);
+    return item === undefined ? undefined : reviewOf(item);
   }
 
   async getByAction(actionId: string, reviewId?: string) {

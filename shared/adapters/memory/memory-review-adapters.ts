@@ -111,6 +111,7 @@ export class MemoryReviewStore implements ReviewStore {
         deadlineAt: existing?.deadlineAt ?? input.deadlineAt,
         escalationExpiresAt: existing?.escalationExpiresAt ?? input.escalation?.expiresAt,
         escalatedTo: input.escalation?.group ?? existing?.escalatedTo ?? null,
+        ...(input.agentId === undefined ? {} : { agentId: input.agentId }),
         messages: existing?.messages ?? {},
         notes: existing?.notes ?? {},
       });
@@ -128,6 +129,10 @@ export class MemoryReviewStore implements ReviewStore {
 
   async getReview(reviewId: string): Promise<ReviewSnapshot | undefined> {
     return this.reviews.has(reviewId) ? this.snapshot(reviewId) : undefined;
+  }
+
+  async findReview(reviewId: string): Promise<ReviewRecord | undefined> {
+    return this.review(reviewId);
   }
 
   async getByAction(actionId: string) {
