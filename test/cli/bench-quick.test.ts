@@ -23,6 +23,8 @@ describe('npm run bench -- --quick', () => {
       'audit columnar copy: ',
       'audit bytes scanned per saved query',
       'where the time goes (each step p50 / p99)',
+      'bare DynamoDB Local round trip (consistent GetItem of the request item',
+      'serial DynamoDB round trips x bare GetItem p50',
       'cost of auto-decided actions',
       'per 1M auto-decided actions',
       'per 1,000 approvals',
@@ -35,6 +37,15 @@ describe('npm run bench -- --quick', () => {
     expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toContain('audit verify: 3,000 records');
     expect(result.stdout).toContain('log whole');
+  }, 310_000);
+
+  it('runs the approval part alone, as the README gives it (here 3 requests, 1 in flight), with its floor and each step\'s round trips', () => {
+    const result = spawnSync('npx', ['tsx', 'bench/approval-bench.ts', '--requests', '3', '--concurrency', '1'], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 300_000 });
+    expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(result.stdout).toContain('approvals on the local stack (3 requests, 1 in flight');
+    expect(result.stdout).toMatch(/floor: \d+ serial DynamoDB round trips x bare GetItem p50 [\d.]+ ms/);
+    expect(result.stdout).toMatch(/request-review: store review, post to Slack .* DynamoDB: \d+ serial round trips/);
+    expect(result.stdout).not.toContain('4 in flight');
   }, 310_000);
 
   it('refuses an unknown argument with exit 2', () => {

@@ -122,6 +122,7 @@ const LEDGER: Entry[] = [
   { command: /^npm start -- --help$/, runBy: [{ file: WALKTHROUGH, contains: "run('npm', ['start', '--silent', '--', '--help'])", how: 'runs' }] },
   { command: /^npm run audit -- --help$/, runBy: [{ file: 'test/unit/audit-verify-cli.test.ts', contains: "spawnSync('npm', ['run', '--silent', 'audit', '--', '--help']", how: 'runs' }] },
   { command: /^npx tsx bench\/audit-bench\.ts --records \d+$/, runBy: [{ file: 'test/cli/bench-quick.test.ts', contains: "['tsx', 'bench/audit-bench.ts', '--records', '3000']", how: 'runs' }] },
+  { command: /^npx tsx bench\/approval-bench\.ts --requests \d+ --concurrency \d+$/, runBy: [{ file: 'test/cli/bench-quick.test.ts', contains: "['tsx', 'bench/approval-bench.ts', '--requests', '3', '--concurrency', '1']", how: 'runs' }] },
   { command: /^npm run test:bench$/, runBy: [{ file: CI, contains: 'npm run test:bench', how: 'runs' }] },
   { command: /^apt-get install chromium$/, runBy: [{ file: CI, contains: 'apt-get install -y -qq chromium', how: 'runs' }] },
   {
