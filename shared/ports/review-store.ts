@@ -92,8 +92,12 @@ export type RecordVoteResult =
   | { status: 'already_voted' }
   /** The request was no longer pending. */
   | { status: 'closed' }
-  /** Another vote landed since the snapshot was read: read again and judge again. */
-  | { status: 'retry' };
+  /**
+   * Another vote landed since the snapshot was read: read again and judge again. `staleSequence`: only
+   * another event of the request (a review event, a refusal) came in between, not a vote, so there is no
+   * contention to back off from: read again at once.
+   */
+  | { status: 'retry'; staleSequence?: boolean };
 
 export interface RefusalWrite {
   request: RequestRecord;

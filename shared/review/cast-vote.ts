@@ -182,7 +182,7 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
     if (written.status !== 'recorded') {
       // Another vote, a close or this reviewer's other click landed first: read again, and the
       // rules answer from the new state (already voted, closed, or a tally to build on).
-      if (written.status === 'retry') await pause(attempt);
+      if (written.status === 'retry' && written.staleSequence !== true) await pause(attempt);
       continue;
     }
 

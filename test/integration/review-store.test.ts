@@ -132,7 +132,8 @@ describe('review store on DynamoDB Local', () => {
     // Another event lands after the snapshot was read: the snapshot's count (3) is now one behind.
     await store.recordRefusal({ request: stale!.request.record, reviewId: t.reviewId, reviewerId: 'mallory', slackUserId: 'U0MALLORY', vote: 'approve', rule: 'not_in_approver_group', message: 'not an approver', at });
     const vote = { id: 'erin', vote: 'approve' as const, at };
-    expect(await store.recordVote({ snapshot: stale!, vote, slackUserId: 'U0ERIN', closing: null })).toEqual({ status: 'retry' });
+    // Only the count moved, no vote came: castVote reads again at once, without backing off.
+    expect(await store.recordVote({ snapshot: stale!, vote, slackUserId: 'U0ERIN', closing: null })).toEqual({ status: 'retry', staleSequence: true });
     // castVote reads again and records the vote as event 5; the outcome, handed a stale count (3), reads again too: event 6.
     expect((await castVote(click(t.reviewId, 'U0ERIN'), t.deps)).status).toBe('recorded');
     expect(await store.recordOutcome({ request: stale!.request.record, reviewId: t.reviewId, workflowOutcome: 'expired', outcome: 'pending', reason: 'test', reviewers: [], decidedAt: at, at, eventSeq: 3 })).toBe(true);
@@ -289,6 +290,17 @@ describe('the first phase, stored in one transaction beside the reads', () => {
     const failure = await openReview(reviewEvent(input, 'initial'), { store: racing, channel, directory: localDirectory, now: () => new Date() }).catch((error: unknown) => error);
     expect((failure as Error).name).toBe('ReviewClosed');
     expect(channel.callsOf('postReview')).toHaveLength(0);
+  });
+});
+
+describe('a vote whose snapshot missed another vote', () => {
+  it('is contention, not a stale count: judged again after a pause', async () => {
+    const t = await opened(SECURITY_QUORUM_2, {});
+    const snapshot = await store.getReview(t.reviewId, t.input.actionId);
+    if (snapshot === undefined) throw new Error('the review is open');
+    const vote = (id: string) => ({ snapshot, vote: { id, vote: 'approve' as const, at: new Date().toISOString() }, slackUserId: 'U0X', closing: null });
+    await expect(store.recordVote(vote('erin'))).resolves.toEqual({ status: 'recorded' });
+    await expect(store.recordVote(vote('dan'))).resolves.toEqual({ status: 'retry' });
   });
 });
 

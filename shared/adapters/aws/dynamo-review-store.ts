@@ -397,11 +397,15 @@ export class DynamoReviewStore implements ReviewStore {
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const [voteReason, requestReason] = error.CancellationReasons ?? [];
+      let staleSequence = false;
       if (requestReason?.Code === 'ConditionalCheckFailed') {
         const current = requestReason.Item ?? (await this.get(ITEM.pk(record.key), ITEM.requestSk));
-        if (current !== undefined && requestStateOf(current).record.outcome !== 'pending') return { status: 'closed' };
+        const state = current === undefined ? undefined : requestStateOf(current);
+        if (state !== undefined && state.record.outcome !== 'pending') return { status: 'closed' };
+        staleSequence = state !== undefined && state.voteCount === seen && state.eventSeq !== eventSeq.seq;
       }
       if (voteReason?.Code === 'ConditionalCheckFailed') return { status: 'already_voted' };
+      if (staleSequence && voteReason?.Code === 'None') return { status: 'retry', staleSequence };
       const codes = [voteReason?.Code, requestReason?.Code];
       if (codes.includes('ConditionalCheckFailed') || codes.includes('TransactionConflict')) return { status: 'retry' };
       throw new ReviewStoreError(`recording ${vote.id}'s vote on ${record.key} was cancelled (${codes.join(', ')})`, { cause: error });
