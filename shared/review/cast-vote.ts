@@ -132,6 +132,12 @@ export async function castVote(input: CastVoteInput, deps: ReviewDeps): Promise<
     }
     const { snapshot } = read;
     const { request, review } = snapshot;
+    if (snapshot.votes.length !== request.voteCount) {
+      // A torn read: the request and its vote items were read beside each other while another vote's
+      // transaction landed (one seen, the other not). Judging on it could miss a quorum: read again.
+      await pause(attempt);
+      continue;
+    }
     const at = deps.now().toISOString();
     const judged = judgeVote(
       reviewStateOf(request, review, snapshot.votes),
