@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { canonicalJson } from '../../domain/canonical-json.js';
-import type { DecisionView, Outcome, ReviewerVote } from '../../domain/decision.js';
+import type { DecisionView, ReviewerVote } from '../../domain/decision.js';
 import type { ExecutionSummary } from '../../domain/execution.js';
 import { decidedDetailOf } from '../../domain/decision.js';
 import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
