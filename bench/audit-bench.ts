@@ -10,7 +10,6 @@ import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { LocalAuditSink } from '../shared/adapters/local/local-audit-sink.js';
 import { hash } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
 import { getIfExists, listKeys, PUBLIC_KEY_OBJECT } from '../shared/audit/digest-store.js';
 import { AUDIT_PREFIX } from '../shared/audit/format.js';
 import { openAuditQuery } from '../shared/audit/query.js';
@@ -19,6 +18,7 @@ import { COLUMNAR_COLUMNS, compactClosedHours, listedByDigests, readManifests } 
 import { DuckDBInstance } from '@duckdb/node-api';
 import { stat } from 'node:fs/promises';
 import { verifyAuditLog } from '../shared/audit/verify.js';
+import { objectContent } from '../shared/audit/object.js';
 import { DuckDbColumnarEngine } from '../shared/adapters/local/duckdb-columnar-engine.js';
 import { HyparquetColumnarWriter } from '../shared/adapters/parquet/hyparquet-columnar-writer.js';
 import { DEFAULT_GENERATED_DIR, generateAuditLog } from '../scripts/generate-audit-log.js';
@@ -55,7 +55,8 @@ export async function benchVerifyFloor(dir: string): Promise<FloorBench> {
   for (const key of keys) {
     const body = await sink.getObject(key);
     if (body === undefined) continue;
-    const content = gunzipSync(body);
+    // The same gunzip as verify's (one output chunk sized from the gzip trailer).
+    const content = objectContent(body);
     bytes += content.length;
     hash('sha256', content, 'hex');
   }
