@@ -81,6 +81,18 @@ export function detach(text: string): string {
   return Buffer.from(text, 'utf8').toString('utf8');
 }
 
+/** A few values (event types, outcomes) repeat on every record: one detached copy each. */
+const INTERNED = new Map<string, string>();
+const MAX_INTERNED = 1024;
+
+function interned(text: string): string {
+  const known = INTERNED.get(text);
+  if (known !== undefined) return known;
+  const copy = detach(text);
+  if (INTERNED.size < MAX_INTERNED) INTERNED.set(copy, copy);
+  return copy;
+}
+
 /** Canonical JSON of a record without `hash`: the general path. */
 function canonicalWithoutHash(record: Record<string, unknown>): string {
   const { hash: _ignored, ...rest } = record;
@@ -142,7 +154,11 @@ function factOfRecord(record: Record<string, unknown>): RequestEventFact | undef
  * (RequestSequences ignores those). `text` turns a token into its string (latin1 bytes to UTF-8).
  */
 function factOfTokens(tokens: CanonicalTokens, eventId: string, text: (token: string | undefined) => string | null | undefined): RequestEventFact | undefined {
-  const seq = tokenValue(token(tokens, 'request_seq'));
+  const seqToken = token(tokens, 'request_seq');
+  // Admitted tokens are JSON: only a digit or `-` starts a number (most records of an old log have `null`).
+  const first = seqToken?.charCodeAt(0) ?? 0;
+  if (!((first >= 48 && first <= 57) || first === 45)) return undefined;
+  const seq = tokenValue(seqToken);
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return undefined;
   const eventType = text(token(tokens, 'event_type'));
   if (typeof eventType !== 'string') return undefined;
@@ -152,10 +168,10 @@ function factOfTokens(tokens: CanonicalTokens, eventId: string, text: (token: st
   if (eventType === 'review_requested' || eventType === 'escalated') expiresAt = expiryOf(text(token(tokens, 'detail')));
   return {
     eventId: detach(eventId),
-    eventType: detach(eventType),
+    eventType: interned(eventType),
     actionId: typeof actionId === 'string' ? detach(actionId) : null,
     requestSeq: seq,
-    outcome: typeof outcome === 'string' ? detach(outcome) : null,
+    outcome: typeof outcome === 'string' ? interned(outcome) : null,
     ...(expiresAt === undefined ? {} : { expiresAt }),
   };
 }
@@ -327,19 +343,19 @@ interface FastRecord {
  * is not read again after this; `text` keeps the original.
  */
 function fastRecord(tokens: CanonicalTokens, content: Buffer, text: string, start: number, end: number): FastRecord | undefined {
-  const hashToken = token(tokens, 'hash');
   const prevHash = tokenText(token(tokens, 'prev_hash'));
   const sequence = tokenText(token(tokens, 'sequence_number'));
   const shardId = tokenText(token(tokens, 'shard_id'));
   const eventId = tokenText(token(tokens, 'event_id'));
-  if (hashToken === undefined || hashToken.length !== 66 || typeof prevHash !== 'string' || typeof sequence !== 'string' || !DIGITS.test(sequence) || typeof shardId !== 'string' || typeof eventId !== 'string') return undefined;
+  if (typeof prevHash !== 'string' || typeof sequence !== 'string' || !DIGITS.test(sequence) || typeof shardId !== 'string' || typeof eventId !== 'string') return undefined;
   // The first `,"hash":"` is the key: in a canonical line a `"` inside a value is escaped.
   const at = text.indexOf(HASH_FIELD, start);
   if (at < 0 || at + HASH_FIELD_BYTES > end) return undefined;
   content.copyWithin(start + HASH_FIELD_BYTES, start, at);
   const hash = sha256(content.subarray(start + HASH_FIELD_BYTES, end));
-  // Equal to a SHA-256 hex digest: so `hash` is 64 lowercase hex digits, and the cut was exactly the field.
-  if (!text.startsWith(hash, at + HASH_FIELD.length)) return undefined;
+  // The value is the digest and ends there: so `hash` is exactly the 64 lowercase hex digits, and the cut
+  // was exactly the field (a string value of the line ends at its first unescaped quote).
+  if (!text.startsWith(hash, at + HASH_FIELD.length) || text.charCodeAt(at + HASH_FIELD_BYTES - 1) !== 34 /* " */) return undefined;
   return { hash, prevHash, sequence, shardId, eventId };
 }
 
