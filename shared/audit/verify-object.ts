@@ -18,7 +18,7 @@ import { canonicalJson } from '../domain/canonical-json.js';
 import type { DigestObjectEntry } from './digest.js';
 import { parseObjectKey } from './digest-store.js';
 import { objectContent } from './object.js';
-import { canonicalTokensAt, token, tokenText, tokenValue, type CanonicalTokens } from './canonical-line.js';
+import { canonicalTokensAt, token, tokenText, type CanonicalTokens } from './canonical-line.js';
 import type { RequestEventFact } from './request-sequence.js';
 import type { VerifyProblem } from './verify.js';
 
@@ -153,23 +153,23 @@ function factOfRecord(record: Record<string, unknown>): RequestEventFact | undef
  * The request facts of a canonical line's tokens, or undefined when it carries no usable `request_seq`
  * (RequestSequences ignores those). `text` turns a token into its string (latin1 bytes to UTF-8).
  */
-function factOfTokens(tokens: CanonicalTokens, eventId: string, text: (token: string | undefined) => string | null | undefined): RequestEventFact | undefined {
+function factOfTokens(tokens: CanonicalTokens, eventIdToken: string, text: (token: string | undefined) => string | null | undefined, own: (token: string) => string): RequestEventFact | undefined {
   const seqToken = token(tokens, 'request_seq');
-  // Admitted tokens are JSON: only a digit or `-` starts a number (most records of an old log have `null`).
+  // Admitted tokens are JSON: only a digit or `-` starts a number, an integer of at most 15 digits
+  // (canonical-line.ts), so `Number` reads it exactly. Records of an old log have `null`.
   const first = seqToken?.charCodeAt(0) ?? 0;
   if (!((first >= 48 && first <= 57) || first === 45)) return undefined;
-  const seq = tokenValue(seqToken);
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return undefined;
+  const seq = Number(seqToken);
   const eventType = text(token(tokens, 'event_type'));
   if (typeof eventType !== 'string') return undefined;
-  const actionId = text(token(tokens, 'action_id'));
+  const actionIdToken = token(tokens, 'action_id');
   const outcome = text(token(tokens, 'outcome'));
   let expiresAt: string | undefined;
   if (eventType === 'review_requested' || eventType === 'escalated') expiresAt = expiryOf(text(token(tokens, 'detail')));
   return {
-    eventId: detach(eventId),
+    eventId: own(eventIdToken),
     eventType: interned(eventType),
-    actionId: typeof actionId === 'string' ? detach(actionId) : null,
+    actionId: actionIdToken !== undefined && actionIdToken.charCodeAt(0) === 34 /* " */ ? own(actionIdToken) : null,
     requestSeq: seq,
     outcome: typeof outcome === 'string' ? interned(outcome) : null,
     ...(expiresAt === undefined ? {} : { expiresAt }),
@@ -212,6 +212,11 @@ export function checkObject(key: string, body: Uint8Array, entry: DigestObjectEn
     const value = tokenText(t);
     return typeof value === 'string' ? utf8Of(value) : value;
   };
+  /**
+   * A string token's value as a string of its own, not a slice of `text` (which it would keep alive):
+   * JSON.parse makes a new string, as does the UTF-8 decode of what is not ASCII.
+   */
+  const ownString = (t: string): string => (ascii ? JSON.parse(t) as string : utf8Of(tokenText(t) as string));
   const lineText = (start: number, end: number): string => Buffer.from(text.slice(start, end), 'latin1').toString('utf8');
 
   let lines = 0;
@@ -247,7 +252,7 @@ export function checkObject(key: string, body: Uint8Array, entry: DigestObjectEn
       const shardId = utf8Of(fast.shardId);
       if (eventIds !== undefined) eventIds.push(detach(eventId));
       if (options.collectFacts) {
-        const fact = factOfTokens(tokens!, eventId, tokenString);
+        const fact = factOfTokens(tokens!, token(tokens!, 'event_id')!, tokenString, ownString);
         if (fact !== undefined) facts.push(fact);
       }
       want(shardId, fast.sequence, start, end, line);
