@@ -6,6 +6,7 @@ import type { ApprovalRequirement, PolicyDecision } from '../domain/decision.js'
 import type { PolicyEngine } from '../ports/index.js';
 import { compareStrictness, describeDuration, parsePolicyAnnotations, shortestValidity, type Validity } from './annotations.js';
 import { defaultPolicyDir, loadPolicySource, PolicyLoadError, policySourceSha256, type PolicySource } from './load-policies.js';
+import { policyReads, type PolicyReads } from './policy-reads.js';
 import { loadPreparedPolicies, PREPARED_POLICIES_FORMAT, type PreparedPolicies } from './prepared-policies.js';
 
 /*
@@ -60,13 +61,26 @@ export interface CedarPolicyEngineOptions {
   narrowByAction?: boolean;
   /** The form `preparePolicies` makes (validated already), instead of a directory or source. */
   prepared?: PreparedPolicies;
+  /**
+   * Hand Cedar only the resource attributes, context keys and action groups the verb's policies can read
+   * (found by `policyReads` when the verb's set is built). Gives the same decisions; each value crossing
+   * into Cedar's wasm costs time on every request.
+   * @default true
+   */
+  sliceInputs?: boolean;
 }
 
 interface Evaluation {
   setId: string;
-  /** The request's action and its action groups, with their parents, as the schema declares them. */
+  /** The request's action and its action groups, with their parents, as the schema declares them; empty when no policy of the set uses the hierarchy. */
   actionEntities: cedar.EntityJson[];
+  /** What the set's policies can read; everything when the engine does not slice. */
+  reads: PolicyReads;
+  /** Whether the resource entity must be passed: some attribute is read, or the hierarchy is used. */
+  resourceEntity: boolean;
 }
+
+const READS_EVERYTHING: PolicyReads = { resourceAttributes: 'all', contextKeys: 'all', hierarchy: true };
 
 /** `Action::"verb"` and every action group above it, each with its direct parents. */
 function actionEntitiesOf(verb: string, parentsOf: ReadonlyMap<string, readonly string[]>): cedar.EntityJson[] {
@@ -119,9 +133,10 @@ export class CedarPolicyEngine implements PolicyEngine {
 
   /** verb -> the preparsed policy set and the action entities its requests are evaluated with; filled lazily. */
   private readonly evaluationFor = new Map<string, Evaluation>();
-  /** verb (or '*' for the whole set, unnarrowed) -> the id of its preparsed policy set. */
-  private readonly setIdFor = new Map<string, string>();
+  /** verb (or '*' for the whole set, unnarrowed) -> the id of its preparsed policy set and what its policies read. */
+  private readonly setIdFor = new Map<string, { id: string; reads: PolicyReads }>();
   private readonly narrowByAction: boolean;
+  private readonly sliceInputs: boolean;
   private readonly base = `countersign-${++nextPolicySetNumber}-${randomUUID()}`;
   private readonly resourceTypes: ReadonlyMap<string, ResourceType>;
   private readonly policyById: ReadonlyMap<string, LoadedPolicy>;
@@ -141,6 +156,7 @@ export class CedarPolicyEngine implements PolicyEngine {
     }
     this.prepared = prepared;
     this.narrowByAction = options.narrowByAction ?? true;
+    this.sliceInputs = options.sliceInputs ?? true;
     this.policies = prepared.policies;
     this.warnings = prepared.warnings;
     this.verbs = new Map(prepared.verbs);
@@ -177,17 +193,20 @@ export class CedarPolicyEngine implements PolicyEngine {
     const known = this.evaluationFor.get(verb);
     if (known !== undefined) return known;
     const setKey = this.narrowByAction ? verb : '*';
-    let setId = this.setIdFor.get(setKey);
-    if (setId === undefined) {
+    let set = this.setIdFor.get(setKey);
+    if (set === undefined) {
       const subset: Record<string, cedar.PolicyJson> = {};
       for (const policy of this.policies) {
         if (!this.narrowByAction || policy.actions === 'any' || policy.actions.includes(verb)) subset[policy.id] = this.prepared.policyJson[policy.id] as cedar.PolicyJson;
       }
-      setId = `${this.base}-policies-${setKey}`;
-      expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: subset }), 'the prepared policies', `policies for ${verb}`);
-      this.setIdFor.set(setKey, setId);
+      const id = `${this.base}-policies-${setKey}`;
+      expectSuccess(cedar.preparsePolicySet(id, { staticPolicies: subset }), 'the prepared policies', `policies for ${verb}`);
+      set = { id, reads: this.sliceInputs ? policyReads(Object.values(subset)) : READS_EVERYTHING };
+      this.setIdFor.set(setKey, set);
     }
-    const evaluation: Evaluation = { setId, actionEntities: actionEntitiesOf(verb, this.actionParents) };
+    const { reads } = set;
+    const resourceEntity = reads.hierarchy || reads.resourceAttributes === 'all' || reads.resourceAttributes.size > 0;
+    const evaluation: Evaluation = { setId: set.id, actionEntities: reads.hierarchy ? actionEntitiesOf(verb, this.actionParents) : [], reads, resourceEntity };
     this.evaluationFor.set(verb, evaluation);
     return evaluation;
   }
@@ -225,11 +244,14 @@ export class CedarPolicyEngine implements PolicyEngine {
       return invalid(`environment: ${JSON.stringify(request.environment)} is not an environment the policy schema knows (known: ${this.environments.join(', ')})`);
     }
 
+    const evaluation = this.evaluationOf(verb);
+    const { resourceAttributes: read, contextKeys } = evaluation.reads;
     const attrs: Record<string, string | number | boolean> = {};
     const given = request.resource.attributes ?? {};
     // Only attributes the schema declares for the type are passed on; others are ignored, so agents may
     // send descriptive attributes that no policy reads yet. `id` is always the resource id: a request
-    // cannot pass off one resource as another through an `id` attribute.
+    // cannot pass off one resource as another through an `id` attribute. Every declared attribute is
+    // checked, whether or not a policy of this verb reads it, so slicing never changes what is `invalid`.
     for (const [name, declared] of resourceType.attributes) {
       const value = Object.hasOwn(given, name) ? given[name] : undefined;
       if (value === undefined) {
@@ -238,18 +260,17 @@ export class CedarPolicyEngine implements PolicyEngine {
       }
       const problem = attributeTypeProblem(value, declared.type);
       if (problem !== undefined) return invalid(`resource.attributes.${name} must be ${problem} for a ${type} (got ${JSON.stringify(value)})`);
-      attrs[name] = value;
+      if (read === 'all' || read.has(name)) attrs[name] = value;
     }
-    attrs.id = request.resource.id;
+    if (read === 'all' || read.has('id')) attrs.id = request.resource.id;
 
-    const context: Record<string, cedar.CedarValueJson> = {
-      environment: { __entity: { type: ENVIRONMENT_TYPE, id: request.environment } },
-      parameterKeys: Object.keys(request.parameters),
-      riskHints: riskHintsOf(request.context),
-    };
-    if (request.agent.onBehalfOf !== undefined) context.onBehalfOf = request.agent.onBehalfOf;
+    const wants = (key: string) => contextKeys === 'all' || contextKeys.has(key);
+    const context: Record<string, cedar.CedarValueJson> = {};
+    if (wants('environment')) context.environment = { __entity: { type: ENVIRONMENT_TYPE, id: request.environment } };
+    if (wants('parameterKeys')) context.parameterKeys = Object.keys(request.parameters);
+    if (wants('riskHints')) context.riskHints = riskHintsOf(request.context);
+    if (request.agent.onBehalfOf !== undefined && wants('onBehalfOf')) context.onBehalfOf = request.agent.onBehalfOf;
 
-    const evaluation = this.evaluationOf(verb);
     const resource = { type, id: request.resource.id };
     return {
       principal: { type: PRINCIPAL_TYPE, id: request.agent.id },
@@ -257,8 +278,9 @@ export class CedarPolicyEngine implements PolicyEngine {
       resource,
       context,
       // The Agent entity is left out: it has no attributes or parents, and Cedar treats an absent
-      // entity exactly so. Each entity costs parsing time on every request.
-      entities: [{ uid: resource, attrs, parents: [] }, ...evaluation.actionEntities],
+      // entity exactly so. So is the resource when no policy of the set reads it, and the action's
+      // groups when no policy uses `in`. Each entity costs parsing time on every request.
+      entities: evaluation.resourceEntity ? [{ uid: resource, attrs, parents: [] }, ...evaluation.actionEntities] : evaluation.actionEntities,
       preparsedPolicySetId: evaluation.setId,
       validateRequest: false,
     };

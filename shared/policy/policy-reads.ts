@@ -1,0 +1,137 @@
+import type { ActionConstraint, Expr, PolicyJson, PrincipalConstraint, ResourceConstraint } from '@cedar-policy/cedar-wasm/nodejs';
+
+/**
+ * What a set of policies can read of a request, found from their JSON form (Cedar's EST) before the
+ * set is used: the engine then hands Cedar only that (issue 15). Crossing into Cedar's wasm costs
+ * per value (each attribute and context key is converted, and each entity reference parsed, on every
+ * call), and a value no policy reads cannot change a decision.
+ *
+ * The analysis keeps a value whenever it cannot tell:
+ * - `resource.a`, `resource has a`, `resource["a"]` read attribute `a`; `context.k` and `context has k`
+ *   read context key `k`.
+ * - `resource` (or `context`) anywhere else, e.g. passed whole into a set, a record or an if-then-else,
+ *   counts as reading every attribute (or key). The exceptions are the operands of `==`, `!=`, `in` and
+ *   `is`, which compare or look up the entity's uid and ancestors, never its attributes.
+ * - Any `in` (in a scope or a condition, `is ... in` too) uses the entity hierarchy: then the action's
+ *   groups are passed as entities (the request's resource has no parents, so it needs none).
+ * - A node kind this code does not know (a later Cedar's EST) counts as reading everything.
+ */
+export interface PolicyReads {
+  /** The resource attributes the policies can read (`id` included), or 'all'. */
+  resourceAttributes: ReadonlySet<string> | 'all';
+  /** The context keys the policies can read, or 'all'. */
+  contextKeys: ReadonlySet<string> | 'all';
+  /** Whether any policy uses the entity hierarchy (`in`): then the action and its groups must be passed as entities. */
+  hierarchy: boolean;
+}
+
+const UID_OPERATORS = new Set(['==', '!=', 'in']);
+const BINARY = new Set(['==', '!=', 'in', '<', '<=', '>', '>=', '&&', '||', '+', '-', '*', 'contains', 'containsAll', 'containsAny', 'getTag', 'hasTag']);
+const UNARY = new Set(['!', 'neg', 'isEmpty']);
+
+class ReadsCollector {
+  resource: Set<string> | 'all' = new Set();
+  context: Set<string> | 'all' = new Set();
+  hierarchy = false;
+
+  everything(): void {
+    this.resource = 'all';
+    this.context = 'all';
+    this.hierarchy = true;
+  }
+
+  private attribute(left: Expr, attr: string): boolean {
+    const variable = (left as { Var?: unknown }).Var;
+    if (variable === 'resource') {
+      if (this.resource !== 'all') this.resource.add(attr);
+      return true;
+    }
+    if (variable === 'context') {
+      if (this.context !== 'all') this.context.add(attr);
+      return true;
+    }
+    return false;
+  }
+
+  /** `uidOnly`: the expression's value is only compared or looked up as an entity uid (operand of ==, !=, in, is). */
+  expr(node: Expr, uidOnly = false): void {
+    const entries = Object.entries(node as Record<string, unknown>);
+    if (entries.length !== 1) return this.everything();
+    const [kind, body] = entries[0] as [string, unknown];
+    const b = body as Record<string, unknown>;
+    switch (kind) {
+      case 'Value':
+      case 'Slot':
+        return;
+      case 'Var':
+        if (uidOnly) return;
+        if (body === 'resource') this.resource = 'all';
+        else if (body === 'context') this.context = 'all';
+        return;
+      case '.':
+        if (typeof b.attr !== 'string') return this.everything();
+        if (!this.attribute(b.left as Expr, b.attr)) this.expr(b.left as Expr);
+        return;
+      case 'has': {
+        // `e has a.b.c` reads `a` of `e`, then attributes of that value.
+        const first = Array.isArray(b.attr) ? (b.attr[0] as unknown) : b.attr;
+        if (typeof first !== 'string') return this.everything();
+        if (!this.attribute(b.left as Expr, first)) this.expr(b.left as Expr);
+        return;
+      }
+      case 'like':
+        return this.expr(b.left as Expr);
+      case 'is':
+        this.expr(b.left as Expr, true);
+        if (b.in !== undefined) {
+          this.hierarchy = true;
+          this.expr(b.in as Expr, true);
+        }
+        return;
+      case 'if-then-else':
+        this.expr(b.if as Expr);
+        this.expr(b.then as Expr);
+        this.expr(b.else as Expr);
+        return;
+      case 'Set':
+        if (!Array.isArray(body)) return this.everything();
+        for (const element of body as Expr[]) this.expr(element);
+        return;
+      case 'Record':
+        if (typeof body !== 'object' || body === null) return this.everything();
+        for (const value of Object.values(body as Record<string, Expr>)) this.expr(value);
+        return;
+    }
+    if (BINARY.has(kind)) {
+      if (kind === 'in') this.hierarchy = true;
+      const asUid = UID_OPERATORS.has(kind);
+      this.expr(b.left as Expr, asUid);
+      this.expr(b.right as Expr, asUid);
+      return;
+    }
+    if (UNARY.has(kind)) return this.expr(b.arg as Expr);
+    // An extension function call (`ip("…")`, `decimal(…)`, `.lessThan(…)`): its arguments.
+    if (Array.isArray(body) && !kind.startsWith('_')) {
+      for (const arg of body as Expr[]) this.expr(arg);
+      return;
+    }
+    this.everything();
+  }
+
+  scope(constraint: PrincipalConstraint | ResourceConstraint | ActionConstraint): void {
+    if (constraint.op === 'in' || ('in' in constraint && constraint.in !== undefined)) this.hierarchy = true;
+    else if (constraint.op !== 'All' && constraint.op !== '==' && constraint.op !== 'is') this.everything();
+  }
+}
+
+/** What `policies` can read of a request (see `PolicyReads`). */
+export function policyReads(policies: Iterable<PolicyJson>): PolicyReads {
+  const collector = new ReadsCollector();
+  for (const policy of policies) {
+    collector.scope(policy.principal);
+    collector.scope(policy.action);
+    collector.scope(policy.resource);
+    for (const clause of policy.conditions) collector.expr(clause.body);
+  }
+  return { resourceAttributes: collector.resource, contextKeys: collector.context, hierarchy: collector.hierarchy };
+}
