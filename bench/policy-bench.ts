@@ -114,7 +114,7 @@ export function generatePolicySet(count: number, seed = 1): { source: PolicySour
   };
 }
 
-function generateRequests(verbs: readonly Verb[], count: number, seed = 2): ActionRequest[] {
+export function generateRequests(verbs: readonly Verb[], count: number, seed = 2): ActionRequest[] {
   const random = prng(seed);
   const requests: ActionRequest[] = [];
   for (let i = 0; i < count; i++) {
@@ -202,29 +202,81 @@ export function formatPolicyBench(rows: readonly PolicyBenchRow[], title: string
   return [title, line(header), ...body.map(line)].join('\n');
 }
 
-/**
- * Cedar's own floor on this machine: one `statefulIsAuthorized` call with an empty preparsed policy set,
- * no entities and an empty context (the JSON round trip and Cedar's fixed work per call), p50 in µs.
- */
-export function cedarCallFloorUs(calls = 5_000): number {
-  const setId = `bench-floor-${process.pid}`;
-  cedar.preparsePolicySet(setId, { staticPolicies: {} });
-  const call: cedar.StatefulAuthorizationCall = {
-    principal: { type: 'Agent', id: 'a' }, action: { type: 'Action', id: 'x' }, resource: { type: 'T', id: 'r' },
-    context: {}, entities: [], preparsedPolicySetId: setId, validateRequest: false,
-  };
-  for (let i = 0; i < 1_000; i++) cedar.statefulIsAuthorized(call);
-  const samples = new Float64Array(calls);
-  for (let i = 0; i < calls; i++) {
-    const t0 = performance.now();
-    cedar.statefulIsAuthorized(call);
-    samples[i] = performance.now() - t0;
-  }
-  samples.sort();
-  return Math.round(quantile(samples, 0.5) * 1000 * 10) / 10;
+export interface CallSplitRow {
+  name: string;
+  p50us: number;
+  p99us: number;
 }
 
-/** Prints both tables and the verdict on the issue's target; `npm run bench` calls it too. */
+const EMPTY_SET_ID = `bench-empty-${process.pid}`;
+let emptySetReady = false;
+
+/**
+ * Where the time of one decision goes, at `size` policies: the calls below are timed interleaved, in the
+ * same loop, over the same requests, so their ratios hold whatever the machine's load. "Before" is the call
+ * the engine made before it sliced its inputs (every declared attribute, the whole context, the action's
+ * groups); the variants of it drop one part each; the floor is the same principal, action and resource
+ * with an empty policy set, no entities and an empty context (Cedar's fixed cost per call).
+ */
+export function benchCallSplit(size: number, decisions = 10_000): CallSplitRow[] {
+  if (!emptySetReady) {
+    cedar.preparsePolicySet(EMPTY_SET_ID, { staticPolicies: {} });
+    emptySetReady = true;
+  }
+  const { source, verbs } = generatePolicySet(size);
+  const sliced = new CedarPolicyEngine({ source });
+  const whole = new CedarPolicyEngine({ source, sliceInputs: false });
+  const requests = generateRequests(verbs, 1_000);
+  const callsOf = (engine: CedarPolicyEngine) =>
+    requests.map((request) => engine.authorizationCall(request)).filter((call): call is cedar.StatefulAuthorizationCall => !('kind' in call));
+  const before = callsOf(whole);
+  const after = callsOf(sliced);
+  const variants: Array<{ name: string; run: (i: number) => void }> = [
+    { name: 'engine decide (sliced inputs)', run: (i) => sliced.decide(requests[i % requests.length] as ActionRequest) },
+    { name: 'its bare Cedar call (sliced)', run: (i) => cedar.statefulIsAuthorized(after[i % after.length] as cedar.StatefulAuthorizationCall) },
+    { name: 'bare call before (unsliced)', run: (i) => cedar.statefulIsAuthorized(before[i % before.length] as cedar.StatefulAuthorizationCall) },
+    ...(
+      [
+        ['  before, empty policy set', (c) => ({ ...c, preparsedPolicySetId: EMPTY_SET_ID })],
+        ['  before, no entities', (c) => ({ ...c, entities: [] })],
+        ['  before, empty context', (c) => ({ ...c, context: {} })],
+        ['  before, no entities, empty context', (c) => ({ ...c, entities: [], context: {} })],
+        ['floor: empty set, no entities, empty context', (c) => ({ ...c, entities: [], context: {}, preparsedPolicySetId: EMPTY_SET_ID })],
+      ] as Array<[string, (c: cedar.StatefulAuthorizationCall) => cedar.StatefulAuthorizationCall]>
+    ).map(([name, change]) => {
+      const calls = before.map(change);
+      return { name, run: (i: number) => void cedar.statefulIsAuthorized(calls[i % calls.length] as cedar.StatefulAuthorizationCall) };
+    }),
+  ];
+  for (let i = 0; i < 1_000; i++) for (const variant of variants) variant.run(i);
+  const samples = variants.map(() => new Float64Array(decisions));
+  for (let i = 0; i < decisions; i++) {
+    // Rotate the order, so no variant always runs right after the same one.
+    for (let k = 0; k < variants.length; k++) {
+      const v = (i + k) % variants.length;
+      const t0 = performance.now();
+      (variants[v] as (typeof variants)[number]).run(i);
+      (samples[v] as Float64Array)[i] = performance.now() - t0;
+    }
+  }
+  const us = (value: number) => Math.round(value * 1000 * 10) / 10;
+  return variants.map((variant, v) => {
+    const sorted = (samples[v] as Float64Array).sort();
+    return { name: variant.name, p50us: us(quantile(sorted, 0.5)), p99us: us(quantile(sorted, 0.99)) };
+  });
+}
+
+export function formatCallSplit(rows: readonly CallSplitRow[], size: number): string {
+  const floor = rows[rows.length - 1] as CallSplitRow;
+  const width = Math.max(...rows.map((row) => row.name.length));
+  return [
+    `Where one decision's time goes, ${size.toLocaleString('en-US')} policies, narrowed by action (timed interleaved in one loop; ratio = p50 / the floor's p50)`,
+    `${''.padEnd(width)}  ${'p50 µs'.padStart(8)}  ${'p99 µs'.padStart(8)}  ${'× floor'.padStart(8)}`,
+    ...rows.map((row) => `${row.name.padEnd(width)}  ${row.p50us.toFixed(1).padStart(8)}  ${row.p99us.toFixed(1).padStart(8)}  ${`${(row.p50us / floor.p50us).toFixed(2)}×`.padStart(8)}`),
+  ].join('\n');
+}
+
+/** Prints the tables and the verdict on the issue's target; `npm run bench` calls it too. */
 export async function printPolicyBench(options: { sizes?: number[]; decisions?: number } = {}): Promise<void> {
   const narrowed = await benchPolicies({ ...options, narrowByAction: true });
   console.log(formatPolicyBench(narrowed, 'Policy decisions, narrowed by action (production setting)'));
@@ -232,12 +284,14 @@ export async function printPolicyBench(options: { sizes?: number[]; decisions?: 
   // Fewer decisions: unnarrowed, 1,000 policies take about 2 ms each.
   const all = await benchPolicies({ ...options, narrowByAction: false, decisions: Math.min(options.decisions ?? 5_000, 5_000) });
   console.log(formatPolicyBench(all, 'Policy decisions, every policy evaluated (Cedar alone)'));
+  const largest = Math.max(...(options.sizes ?? [1000]));
+  console.log();
+  const split = benchCallSplit(largest, Math.min(options.decisions ?? 10_000, 10_000));
+  console.log(formatCallSplit(split, largest));
   const worst = narrowed.find((row) => row.policies === 1000);
   if (worst !== undefined) {
     console.log(`\ntarget at 1,000 policies p99 ≤ 100 µs: ${worst.p99us <= 100 ? 'met' : 'NOT met'} (${worst.p99us} µs); p50 ≤ 30 µs: ${worst.p50us <= 30 ? 'met' : 'NOT met'} (${worst.p50us} µs)`);
     console.log(`engine overhead over the bare Cedar call it makes, same run: p50 ${(worst.p50us / worst.rawP50us).toFixed(2)}×, p99 ${(worst.p99us / worst.rawP99us).toFixed(2)}×`);
-    const floor = cedarCallFloorUs(options.decisions === undefined ? 5_000 : Math.min(options.decisions, 5_000));
-    console.log(`Cedar's floor here (one call, empty policy set, no entities, empty context): p50 ${floor} µs; the engine's p50 is ${(worst.p50us / floor).toFixed(1)}× it`);
   }
 }
 

@@ -6,7 +6,7 @@ import type { ApprovalRequirement, PolicyDecision } from '../domain/decision.js'
 import type { PolicyEngine } from '../ports/index.js';
 import { compareStrictness, describeDuration, parsePolicyAnnotations, shortestValidity, type Validity } from './annotations.js';
 import { defaultPolicyDir, loadPolicySource, PolicyLoadError, policySourceSha256, type PolicySource } from './load-policies.js';
-import { policyReads, type PolicyReads } from './policy-reads.js';
+import { policyReads, withContextKey, type PolicyReads } from './policy-reads.js';
 import { loadPreparedPolicies, PREPARED_POLICIES_FORMAT, type PreparedPolicies } from './prepared-policies.js';
 
 /*
@@ -131,10 +131,13 @@ export class CedarPolicyEngine implements PolicyEngine {
   /** The validated form this engine runs from; `preparePolicies` writes it into the evaluate-action bundle. */
   readonly prepared: PreparedPolicies;
 
-  /** verb -> the preparsed policy set and the action entities its requests are evaluated with; filled lazily. */
+  /** verb and environment -> the preparsed policy set and the action entities its requests are evaluated with; filled lazily. */
   private readonly evaluationFor = new Map<string, Evaluation>();
-  /** verb (or '*' for the whole set, unnarrowed) -> the id of its preparsed policy set and what its policies read. */
-  private readonly setIdFor = new Map<string, { id: string; reads: PolicyReads }>();
+  /**
+   * verb (or '*' for the whole set, unnarrowed) -> its policies, what they read, and the ids of its
+   * preparsed sets: one, or one per environment when the set reads the environment.
+   */
+  private readonly policySetFor = new Map<string, { policies: Record<string, cedar.PolicyJson>; reads: PolicyReads; perEnvironment: boolean; ids: Map<string, string> }>();
   private readonly narrowByAction: boolean;
   private readonly sliceInputs: boolean;
   private readonly base = `countersign-${++nextPolicySetNumber}-${randomUUID()}`;
@@ -189,25 +192,43 @@ export class CedarPolicyEngine implements PolicyEngine {
    * entities. Decisions are the same (the differential property test compares them with the whole set
    * evaluated with the schema and request validation).
    */
-  private evaluationOf(verb: string): Evaluation {
-    const known = this.evaluationFor.get(verb);
+  private evaluationOf(verb: string, environment: string): Evaluation {
+    const evaluationKey = `${verb}\n${environment}`;
+    const known = this.evaluationFor.get(evaluationKey);
     if (known !== undefined) return known;
     const setKey = this.narrowByAction ? verb : '*';
-    let set = this.setIdFor.get(setKey);
+    let set = this.policySetFor.get(setKey);
     if (set === undefined) {
-      const subset: Record<string, cedar.PolicyJson> = {};
+      const policies: Record<string, cedar.PolicyJson> = {};
       for (const policy of this.policies) {
-        if (!this.narrowByAction || policy.actions === 'any' || policy.actions.includes(verb)) subset[policy.id] = this.prepared.policyJson[policy.id] as cedar.PolicyJson;
+        if (!this.narrowByAction || policy.actions === 'any' || policy.actions.includes(verb)) policies[policy.id] = this.prepared.policyJson[policy.id] as cedar.PolicyJson;
       }
-      const id = `${this.base}-policies-${setKey}`;
-      expectSuccess(cedar.preparsePolicySet(id, { staticPolicies: subset }), 'the prepared policies', `policies for ${verb}`);
-      set = { id, reads: this.sliceInputs ? policyReads(Object.values(subset)) : READS_EVERYTHING };
-      this.setIdFor.set(setKey, set);
+      const reads = this.sliceInputs ? policyReads(Object.values(policies)) : READS_EVERYTHING;
+      const perEnvironment = reads.contextKeys !== 'all' && reads.contextKeys.has('environment');
+      set = { policies, reads, perEnvironment, ids: new Map() };
+      this.policySetFor.set(setKey, set);
+    }
+    // Specialised per environment when the set reads it: `context.environment` becomes the literal (see
+    // `withContextKey`), and the context goes without it.
+    const variant = set.perEnvironment ? environment : '';
+    let setId = set.ids.get(variant);
+    if (setId === undefined) {
+      setId = `${this.base}-policies-${setKey}${set.perEnvironment ? `@${environment}` : ''}`;
+      const environmentValue: cedar.Expr = { Value: { __entity: { type: ENVIRONMENT_TYPE, id: environment } } };
+      const policies = set.perEnvironment ? Object.fromEntries(Object.entries(set.policies).map(([id, json]) => [id, withContextKey(json, 'environment', environmentValue)])) : set.policies;
+      expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: policies }), 'the prepared policies', `policies for ${verb}${set.perEnvironment ? ` in ${environment}` : ''}`);
+      set.ids.set(variant, setId);
     }
     const { reads } = set;
+    const contextKeys = set.perEnvironment && reads.contextKeys !== 'all' ? new Set([...reads.contextKeys].filter((key) => key !== 'environment')) : reads.contextKeys;
     const resourceEntity = reads.hierarchy || reads.resourceAttributes === 'all' || reads.resourceAttributes.size > 0;
-    const evaluation: Evaluation = { setId: set.id, actionEntities: reads.hierarchy ? actionEntitiesOf(verb, this.actionParents) : [], reads, resourceEntity };
-    this.evaluationFor.set(verb, evaluation);
+    const evaluation: Evaluation = {
+      setId,
+      actionEntities: reads.hierarchy ? actionEntitiesOf(verb, this.actionParents) : [],
+      reads: { ...reads, contextKeys },
+      resourceEntity,
+    };
+    this.evaluationFor.set(evaluationKey, evaluation);
     return evaluation;
   }
 
@@ -244,7 +265,7 @@ export class CedarPolicyEngine implements PolicyEngine {
       return invalid(`environment: ${JSON.stringify(request.environment)} is not an environment the policy schema knows (known: ${this.environments.join(', ')})`);
     }
 
-    const evaluation = this.evaluationOf(verb);
+    const evaluation = this.evaluationOf(verb, request.environment);
     const { resourceAttributes: read, contextKeys } = evaluation.reads;
     const attrs: Record<string, string | number | boolean> = {};
     const given = request.resource.attributes ?? {};

@@ -135,3 +135,30 @@ export function policyReads(policies: Iterable<PolicyJson>): PolicyReads {
   }
   return { resourceAttributes: collector.resource, contextKeys: collector.context, hierarchy: collector.hierarchy };
 }
+
+/**
+ * `policy` with `context.<key>` replaced by the literal `value` and `context has <key>` by `true`: the
+ * policy as it evaluates for every request whose context holds `key` = `value`. The engine specialises a
+ * verb's set per environment this way (the environment is one of the few the schema enumerates, and an
+ * entity reference in the context is the dearest value to pass into Cedar), and then leaves the key out
+ * of the context. Nothing else changes: the literal is exactly the value Cedar would have read.
+ */
+export function withContextKey(policy: PolicyJson, key: string, value: Expr): PolicyJson {
+  return { ...policy, conditions: policy.conditions.map((clause) => ({ ...clause, body: substitute(clause.body, key, value) })) };
+}
+
+function isContext(node: unknown): boolean {
+  return typeof node === 'object' && node !== null && (node as { Var?: unknown }).Var === 'context';
+}
+
+function substitute(node: Expr, key: string, value: Expr): Expr {
+  if (Array.isArray(node)) return node.map((element: Expr) => substitute(element, key, value)) as unknown as Expr;
+  if (typeof node !== 'object' || node === null) return node;
+  const entries = Object.entries(node as Record<string, unknown>);
+  const [kind, body] = (entries[0] ?? []) as [string, Record<string, unknown>];
+  if (entries.length === 1 && kind === '.' && body.attr === key && isContext(body.left)) return value;
+  if (entries.length === 1 && kind === 'has' && body.attr === key && isContext(body.left)) return { Value: true };
+  // A literal is data, not an expression: `{ "Value": { "Var": … } }` is a record value, left as it is.
+  if (entries.length === 1 && kind === 'Value') return node;
+  return Object.fromEntries(entries.map(([k, v]) => [k, typeof v === 'object' && v !== null ? substitute(v as Expr, key, value) : v])) as Expr;
+}
