@@ -22,6 +22,9 @@ export interface PolicyBenchRow {
   /** The bare Cedar call the engine makes for the same requests (prebuilt), timed in the same loop. */
   rawP50us: number;
   rawP99us: number;
+  /** The engine deciding a request it has decided before (Cedar's answer from its cache), same loop. */
+  cachedP50us: number;
+  cachedP99us: number;
 }
 
 export interface PolicyBenchOptions {
@@ -147,14 +150,22 @@ export async function benchPolicies(options: PolicyBenchOptions = {}): Promise<P
   const rows: PolicyBenchRow[] = [];
   for (const size of sizes) {
     const { source, verbs } = generatePolicySet(size);
-    const engine = new CedarPolicyEngine({ source, narrowByAction: options.narrowByAction ?? true });
+    // Uncached: every decision crosses into Cedar, as a request never seen before does.
+    const engine = new CedarPolicyEngine({ source, narrowByAction: options.narrowByAction ?? true, answerCacheSize: 0 });
+    // Cached, as production runs it: the timed requests were all decided before (the warm-up), so this is
+    // the figure for a repeat of an identical request, and only that.
+    const cachedEngine = new CedarPolicyEngine({ source, narrowByAction: options.narrowByAction ?? true, answerCacheSize: 1024 });
     const requests = generateRequests(verbs, 1_000);
-    for (let i = 0; i < 2_000; i++) engine.decide(requests[i % requests.length] as ActionRequest);
+    for (let i = 0; i < 2_000; i++) {
+      engine.decide(requests[i % requests.length] as ActionRequest);
+      cachedEngine.decide(requests[i % requests.length] as ActionRequest);
+    }
     // The call the engine makes for each request, built beforehand: timing it alone gives Cedar's own cost.
     const calls = requests.map((request) => engine.authorizationCall(request));
 
     const samples = new Float64Array(decisions);
     const raw = new Float64Array(decisions);
+    const cached = new Float64Array(decisions);
     let engineMs = 0;
     for (let i = 0; i < decisions; i++) {
       const index = i % requests.length;
@@ -164,12 +175,17 @@ export async function benchPolicies(options: PolicyBenchOptions = {}): Promise<P
       const t1 = performance.now();
       engine.decide(requests[index] as ActionRequest);
       const t2 = performance.now();
+      cachedEngine.decide(requests[index] as ActionRequest);
+      cached[i] = performance.now() - t2;
       raw[i] = t1 - t0;
       samples[i] = t2 - t1;
       engineMs += t2 - t1;
     }
     samples.sort();
     raw.sort();
+    cached.sort();
+    const stats = cachedEngine.answerCacheStats;
+    if (stats.misses > requests.length) throw new Error(`the cached engine missed ${stats.misses} times for ${requests.length} distinct requests: its figure would not be a cache hit's`);
     const us = (value: number) => Math.round(value * 1000 * 10) / 10;
     rows.push({
       policies: size,
@@ -178,6 +194,8 @@ export async function benchPolicies(options: PolicyBenchOptions = {}): Promise<P
       decisionsPerSec: Math.round(decisions / (engineMs / 1000)),
       rawP50us: us(quantile(raw, 0.5)),
       rawP99us: us(quantile(raw, 0.99)),
+      cachedP50us: us(quantile(cached, 0.5)),
+      cachedP99us: us(quantile(cached, 0.99)),
     });
     // Let the event loop breathe between sizes (and let a caller's timers run).
     await new Promise((resolve) => setImmediate(resolve));
@@ -186,7 +204,7 @@ export async function benchPolicies(options: PolicyBenchOptions = {}): Promise<P
 }
 
 export function formatPolicyBench(rows: readonly PolicyBenchRow[], title: string): string {
-  const header = ['policies', 'p50 µs', 'p99 µs', 'decisions/s', 'bare Cedar call p50 µs', 'p99 µs', 'engine / bare p50', 'p99'];
+  const header = ['policies', 'p50 µs', 'p99 µs', 'decisions/s', 'bare Cedar call p50 µs', 'p99 µs', 'engine / bare p50', 'p99', 'repeat (cached) p50 µs', 'p99 µs'];
   const body = rows.map((r) => [
     String(r.policies),
     r.p50us.toFixed(1),
@@ -196,6 +214,8 @@ export function formatPolicyBench(rows: readonly PolicyBenchRow[], title: string
     r.rawP99us.toFixed(1),
     `${(r.p50us / r.rawP50us).toFixed(2)}×`,
     `${(r.p99us / r.rawP99us).toFixed(2)}×`,
+    r.cachedP50us.toFixed(1),
+    r.cachedP99us.toFixed(1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] as string).length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padStart(widths[i] as number)).join('  ');
@@ -224,15 +244,14 @@ export function benchCallSplit(size: number, decisions = 10_000): CallSplitRow[]
     emptySetReady = true;
   }
   const { source, verbs } = generatePolicySet(size);
-  const sliced = new CedarPolicyEngine({ source });
-  const whole = new CedarPolicyEngine({ source, sliceInputs: false });
+  const sliced = new CedarPolicyEngine({ source, answerCacheSize: 0 });
+  const whole = new CedarPolicyEngine({ source, sliceInputs: false, answerCacheSize: 0 });
   const requests = generateRequests(verbs, 1_000);
   const callsOf = (engine: CedarPolicyEngine) =>
     requests.map((request) => engine.authorizationCall(request)).filter((call): call is cedar.StatefulAuthorizationCall => !('kind' in call));
   const before = callsOf(whole);
   const after = callsOf(sliced);
   const variants: Array<{ name: string; run: (i: number) => void }> = [
-    { name: 'engine decide (sliced inputs)', run: (i) => sliced.decide(requests[i % requests.length] as ActionRequest) },
     { name: 'its bare Cedar call (sliced)', run: (i) => cedar.statefulIsAuthorized(after[i % after.length] as cedar.StatefulAuthorizationCall) },
     { name: 'bare call before (unsliced)', run: (i) => cedar.statefulIsAuthorized(before[i % before.length] as cedar.StatefulAuthorizationCall) },
     ...(
@@ -290,7 +309,10 @@ export async function printPolicyBench(options: { sizes?: number[]; decisions?: 
   console.log(formatCallSplit(split, largest));
   const worst = narrowed.find((row) => row.policies === 1000);
   if (worst !== undefined) {
-    console.log(`\ntarget at 1,000 policies p99 ≤ 100 µs: ${worst.p99us <= 100 ? 'met' : 'NOT met'} (${worst.p99us} µs); p50 ≤ 30 µs: ${worst.p50us <= 30 ? 'met' : 'NOT met'} (${worst.p50us} µs)`);
+    const floor = split[split.length - 1] as CallSplitRow;
+    console.log(`\ntarget at 1,000 policies p99 ≤ 100 µs: ${worst.p99us <= 100 ? 'met' : 'NOT met'} (${worst.p99us} µs); p50 ≤ 30 µs: ${worst.p50us <= 30 ? 'met' : 'NOT met'} (${worst.p50us} µs); uncached, a request not decided before`);
+    console.log(`  a repeat of an identical request (answer cached): p50 ${worst.cachedP50us} µs, p99 ${worst.cachedP99us} µs; targets ${worst.cachedP99us <= 100 && worst.cachedP50us <= 30 ? 'met' : 'NOT met'} for repeats only`);
+    console.log(`  the engine's uncached p50 is ${(worst.p50us / floor.p50us).toFixed(1)}× Cedar's floor (${floor.p50us} µs, the split above)`);
     console.log(`engine overhead over the bare Cedar call it makes, same run: p50 ${(worst.p50us / worst.rawP50us).toFixed(2)}×, p99 ${(worst.p99us / worst.rawP99us).toFixed(2)}×`);
   }
 }

@@ -68,6 +68,20 @@ export interface CedarPolicyEngineOptions {
    * @default true
    */
   sliceInputs?: boolean;
+  /**
+   * How many of Cedar's answers to keep, by their complete input (the whole call as Cedar gets it, as
+   * JSON): an identical call is answered from here, without crossing into wasm. The decision is still made
+   * from the answer for each request. 0 turns it off.
+   * @default 1024
+   */
+  answerCacheSize?: number;
+}
+
+/** What the answer cache has done, for the benchmark. */
+export interface AnswerCacheStats {
+  hits: number;
+  misses: number;
+  size: number;
 }
 
 interface Evaluation {
@@ -140,6 +154,10 @@ export class CedarPolicyEngine implements PolicyEngine {
   private readonly policySetFor = new Map<string, { policies: Record<string, cedar.PolicyJson>; reads: PolicyReads; perEnvironment: boolean; ids: Map<string, string> }>();
   private readonly narrowByAction: boolean;
   private readonly sliceInputs: boolean;
+  private readonly answerCacheSize: number;
+  /** Cedar's answers by the JSON of their whole call; least recently used first. */
+  private readonly answers = new Map<string, cedar.AuthorizationAnswer>();
+  private readonly answerStats = { hits: 0, misses: 0 };
   private readonly base = `countersign-${++nextPolicySetNumber}-${randomUUID()}`;
   private readonly resourceTypes: ReadonlyMap<string, ResourceType>;
   private readonly policyById: ReadonlyMap<string, LoadedPolicy>;
@@ -160,6 +178,8 @@ export class CedarPolicyEngine implements PolicyEngine {
     this.prepared = prepared;
     this.narrowByAction = options.narrowByAction ?? true;
     this.sliceInputs = options.sliceInputs ?? true;
+    this.answerCacheSize = options.answerCacheSize ?? 1024;
+    if (!Number.isSafeInteger(this.answerCacheSize) || this.answerCacheSize < 0) throw new TypeError(`CedarPolicyEngine: answerCacheSize must be a whole number ≥ 0 (got ${String(options.answerCacheSize)})`);
     this.policies = prepared.policies;
     this.warnings = prepared.warnings;
     this.verbs = new Map(prepared.verbs);
@@ -235,13 +255,41 @@ export class CedarPolicyEngine implements PolicyEngine {
   decide(request: ActionRequest): PolicyDecision {
     const call = this.authorizationCall(request);
     if ('kind' in call) return call;
-    const answer = cedar.statefulIsAuthorized(call);
+    const answer = this.answer(call);
     if (answer.type === 'failure') {
       // The checks that built the call mirror the schema, so this is not expected; it is still answered,
       // not thrown (and `invalid` is never evaluated, so a request Cedar refuses cannot be allowed).
       return invalid(`the policy engine refused the request: ${answer.errors.map((e) => e.message).join('; ')}`);
     }
     return decisionFromResponse(request, answer.response, this.policyById);
+  }
+
+  get answerCacheStats(): AnswerCacheStats {
+    return { ...this.answerStats, size: this.answers.size };
+  }
+
+  /**
+   * Cedar's answer to the call, from the cache when this exact call was answered before. The key is the
+   * whole call (policy set id, principal, action, resource, context, entities): the answer depends on
+   * nothing else, and the policy set behind an id never changes.
+   */
+  private answer(call: cedar.StatefulAuthorizationCall): cedar.AuthorizationAnswer {
+    if (this.answerCacheSize === 0) return cedar.statefulIsAuthorized(call);
+    const key = JSON.stringify(call);
+    const known = this.answers.get(key);
+    if (known !== undefined) {
+      this.answerStats.hits++;
+      this.answers.delete(key);
+      this.answers.set(key, known);
+      return known;
+    }
+    this.answerStats.misses++;
+    const answer = cedar.statefulIsAuthorized(call);
+    if (answer.type === 'success') {
+      this.answers.set(key, answer);
+      if (this.answers.size > this.answerCacheSize) this.answers.delete(this.answers.keys().next().value as string);
+    }
+    return answer;
   }
 
   /**

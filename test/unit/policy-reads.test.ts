@@ -129,3 +129,48 @@ describe('the engine hands Cedar only what the verb’s policies read', () => {
     expect(full.entities[0]).toEqual({ uid: { type: 'Box', id: 'b1' }, attrs: { owner: 'ann', size: 3, id: 'b1' }, parents: [] });
   });
 });
+
+describe('the answer cache', () => {
+  const make = (answerCacheSize?: number) =>
+    new CedarPolicyEngine({ source: { schema: { file: 's.cedarschema', text: SCHEMA }, policies: [{ file: 'p.cedar', text: POLICIES }] }, ...(answerCacheSize === undefined ? {} : { answerCacheSize }) });
+
+  it('answers an identical call from the cache, and a call differing in anything its policies read from Cedar', () => {
+    const engine = make();
+    const first = engine.decide(boxRequest('box.open'));
+    expect(engine.decide(boxRequest('box.open'))).toEqual(first);
+    expect(engine.answerCacheStats).toEqual({ hits: 1, misses: 1, size: 1 });
+    // `size` is not read by box.open's policies: the sliced call is the same, so is the answer.
+    const other = boxRequest('box.open');
+    other.resource.attributes = { owner: 'ann', size: 99 };
+    expect(engine.decide(other)).toEqual(first);
+    expect(engine.answerCacheStats.hits).toBe(2);
+    // `owner` is read: a new call, and a different decision.
+    const stranger = boxRequest('box.open');
+    stranger.resource.attributes = { owner: 'bob' };
+    expect(engine.decide(stranger).kind).toBe('deny');
+    expect(engine.answerCacheStats).toEqual({ hits: 2, misses: 2, size: 2 });
+  });
+
+  it('makes each decision from its own request (the reason names the request’s verb and environment)', () => {
+    const engine = make();
+    // box.open's policies do not read the environment: two requests that differ only in it make one call.
+    const stranger = (environment: string) => ({ ...boxRequest('box.open', environment), resource: { type: 'Box', id: 'b1', attributes: { owner: 'bob' } } });
+    const dev = engine.decide(stranger('dev'));
+    const staging = engine.decide(stranger('staging'));
+    expect(engine.answerCacheStats).toEqual({ hits: 1, misses: 1, size: 1 });
+    expect(dev.reason).toBe('no policy permits box.open on Box in dev');
+    expect(staging.reason).toBe('no policy permits box.open on Box in staging');
+  });
+
+  it('keeps at most answerCacheSize answers, the most recently used', () => {
+    const engine = make(2);
+    for (const owner of ['a', 'b', 'c', 'a']) {
+      const request = boxRequest('box.open');
+      request.resource.attributes = { owner };
+      engine.decide(request);
+    }
+    expect(engine.answerCacheStats).toEqual({ hits: 0, misses: 4, size: 2 });
+    expect(make(0).answerCacheStats.size).toBe(0);
+    expect(() => make(-1)).toThrow('answerCacheSize must be a whole number ≥ 0 (got -1)');
+  });
+});
