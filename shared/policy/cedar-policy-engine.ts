@@ -6,7 +6,7 @@ import type { ApprovalRequirement, PolicyDecision } from '../domain/decision.js'
 import type { PolicyEngine } from '../ports/index.js';
 import { compareStrictness, describeDuration, parsePolicyAnnotations, shortestValidity, type Validity } from './annotations.js';
 import { defaultPolicyDir, loadPolicySource, PolicyLoadError, policySourceSha256, type PolicySource } from './load-policies.js';
-import { policyReads, withContextKey, type PolicyReads } from './policy-reads.js';
+import { neverApplies, policyReads, withContextKey, type PolicyReads } from './policy-reads.js';
 import { loadPreparedPolicies, PREPARED_POLICIES_FORMAT, type PreparedPolicies } from './prepared-policies.js';
 
 /*
@@ -235,7 +235,14 @@ export class CedarPolicyEngine implements PolicyEngine {
     if (setId === undefined) {
       setId = `${this.base}-policies-${setKey}${set.perEnvironment ? `@${environment}` : ''}`;
       const environmentValue: cedar.Expr = { Value: { __entity: { type: ENVIRONMENT_TYPE, id: environment } } };
-      const policies = set.perEnvironment ? Object.fromEntries(Object.entries(set.policies).map(([id, json]) => [id, withContextKey(json, 'environment', environmentValue)])) : set.policies;
+      // Specialised, the rules written for other environments are seen never to apply here, and are left out.
+      const policies = set.perEnvironment
+        ? Object.fromEntries(
+            Object.entries(set.policies)
+              .map(([id, json]) => [id, withContextKey(json, 'environment', environmentValue)] as const)
+              .filter(([, json]) => !neverApplies(json)),
+          )
+        : set.policies;
       expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: policies }), 'the prepared policies', `policies for ${verb}${set.perEnvironment ? ` in ${environment}` : ''}`);
       set.ids.set(variant, setId);
     }

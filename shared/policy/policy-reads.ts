@@ -162,3 +162,71 @@ function substitute(node: Expr, key: string, value: Expr): Expr {
   if (entries.length === 1 && kind === 'Value') return node;
   return Object.fromEntries(entries.map(([k, v]) => [k, typeof v === 'object' && v !== null ? substitute(v as Expr, key, value) : v])) as Expr;
 }
+
+type Known = boolean | undefined;
+
+/**
+ * Whether a policy can be seen, from its text alone, never to apply and never to error: its clauses,
+ * taken in Cedar's order (a conjunction, evaluated left to right, short-circuiting), reach a clause that is
+ * false for certain after clauses that are true for certain. Only literals are evaluated: `true`,
+ * `false`, `!`, `&&`, `||`, if-then-else and `==` / `!=` between two literal strings, numbers, booleans or
+ * entity references. After `withContextKey` folds the environment in, this finds the rules written for
+ * other environments (`context.environment == Environment::"prod"` outside prod, and so on); the engine
+ * leaves them out of that environment's set. Such a policy is neither in Cedar's reasons nor in its
+ * errors, so leaving it out changes nothing.
+ */
+export function neverApplies(policy: PolicyJson): boolean {
+  for (const clause of policy.conditions) {
+    const value = known(clause.body);
+    const holds = value === undefined ? undefined : clause.kind === 'when' ? value : !value;
+    if (holds === undefined) return false;
+    if (!holds) return true;
+  }
+  return false;
+}
+
+function literal(node: unknown): string | number | boolean | { type: string; id: string } | undefined {
+  if (typeof node !== 'object' || node === null || !('Value' in node)) return undefined;
+  const value = (node as { Value: unknown }).Value;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  const entity = typeof value === 'object' && value !== null && '__entity' in value ? (value as { __entity: unknown }).__entity : undefined;
+  if (typeof entity !== 'object' || entity === null) return undefined;
+  const { type, id } = entity as { type?: unknown; id?: unknown };
+  return typeof type === 'string' && typeof id === 'string' && Object.keys(entity).length === 2 ? { type, id } : undefined;
+}
+
+function known(node: Expr): Known {
+  const entries = Object.entries(node as Record<string, unknown>);
+  if (entries.length !== 1) return undefined;
+  const [kind, body] = entries[0] as [string, Record<string, unknown>];
+  switch (kind) {
+    case 'Value':
+      return typeof body === 'boolean' ? body : undefined;
+    case '!': {
+      const arg = known(body.arg as Expr);
+      return arg === undefined ? undefined : !arg;
+    }
+    case '&&': {
+      const left = known(body.left as Expr);
+      return left === false ? false : left === true ? known(body.right as Expr) : undefined;
+    }
+    case '||': {
+      const left = known(body.left as Expr);
+      return left === true ? true : left === false ? known(body.right as Expr) : undefined;
+    }
+    case 'if-then-else': {
+      const condition = known(body.if as Expr);
+      return condition === undefined ? undefined : known((condition ? body.then : body.else) as Expr);
+    }
+    case '==':
+    case '!=': {
+      const left = literal(body.left);
+      const right = literal(body.right);
+      if (left === undefined || right === undefined) return undefined;
+      const equal = typeof left === 'object' && typeof right === 'object' ? left.type === right.type && left.id === right.id : left === right;
+      return kind === '==' ? equal : !equal;
+    }
+    default:
+      return undefined;
+  }
+}

@@ -2,7 +2,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { describe, expect, it } from 'vitest';
 import type { ActionRequest } from '../../shared/domain/contract.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
-import { policyReads, withContextKey, type PolicyReads } from '../../shared/policy/policy-reads.js';
+import { neverApplies, policyReads, withContextKey, type PolicyReads } from '../../shared/policy/policy-reads.js';
 
 function json(text: string): cedar.PolicyJson {
   const answer = cedar.policyToJson(text);
@@ -61,6 +61,23 @@ describe('withContextKey: a policy with a context key made a literal', () => {
     const folded = withContextKey(policy, 'environment', { Value: { __entity: { type: 'Environment', id: 'prod' } } });
     const text = cedar.policyToText(folded);
     expect(text.type === 'success' && text.text.replace(/\s+/g, ' ')).toBe('permit(principal, action, resource) when { true && (Environment::"prod" == Environment::"prod") && context.riskHints.isEmpty() };');
+  });
+});
+
+describe('neverApplies: a policy that, once the environment is folded in, can never apply', () => {
+  const inProd = (text: string) => neverApplies(withContextKey(json(text), 'environment', { Value: { __entity: { type: 'Environment', id: 'prod' } } }));
+  it('finds the rules written for other environments', () => {
+    expect(inProd('permit (principal, action, resource) unless { context.environment == Environment::"prod" };')).toBe(true);
+    expect(inProd('permit (principal, action, resource) when { context.environment == Environment::"dev" && resource.size > 1 };')).toBe(true);
+    expect(inProd('permit (principal, action, resource) when { context.environment != Environment::"prod" || context.environment == Environment::"dev" };')).toBe(true);
+    expect(inProd('permit (principal, action, resource) when { true } unless { context.environment == Environment::"prod" };')).toBe(true);
+  });
+  it('keeps a policy that may apply, or may error before the clause that is false', () => {
+    expect(inProd('permit (principal, action, resource) when { context.environment == Environment::"prod" };')).toBe(false);
+    expect(inProd('permit (principal, action, resource) when { resource.size > 1 && context.environment == Environment::"dev" };')).toBe(false);
+    expect(inProd('permit (principal, action, resource) when { resource.size > 1 } unless { context.environment == Environment::"prod" };')).toBe(false);
+    expect(inProd('permit (principal, action, resource) when { context.environment == Environment::"dev" || resource.size > 1 };')).toBe(false);
+    expect(inProd('forbid (principal, action, resource);')).toBe(false);
   });
 });
 
