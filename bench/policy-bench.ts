@@ -150,8 +150,10 @@ export async function benchPolicies(options: PolicyBenchOptions = {}): Promise<P
   const rows: PolicyBenchRow[] = [];
   for (const size of sizes) {
     const { source, verbs } = generatePolicySet(size);
-    // Uncached: every decision crosses into Cedar, as a request never seen before does.
-    const engine = new CedarPolicyEngine({ source, narrowByAction: options.narrowByAction ?? true, answerCacheSize: 0 });
+    // Uncached: every decision crosses into Cedar, as a request never seen before does. The cache holds one
+    // answer, and consecutive requests differ, so each decision pays what a miss pays in production (the
+    // key's JSON and the map) and never hits.
+    const engine = new CedarPolicyEngine({ source, narrowByAction: options.narrowByAction ?? true, answerCacheSize: 1 });
     // Cached, as production runs it: the timed requests were all decided before (the warm-up), so this is
     // the figure for a repeat of an identical request, and only that.
     const cachedEngine = new CedarPolicyEngine({ source, narrowByAction: options.narrowByAction ?? true, answerCacheSize: 1024 });
@@ -184,6 +186,7 @@ export async function benchPolicies(options: PolicyBenchOptions = {}): Promise<P
     samples.sort();
     raw.sort();
     cached.sort();
+    if (engine.answerCacheStats.hits > 0) throw new Error(`the uncached engine hit its cache ${engine.answerCacheStats.hits} times: its figure would not be a miss's`);
     const stats = cachedEngine.answerCacheStats;
     if (stats.misses > requests.length) throw new Error(`the cached engine missed ${stats.misses} times for ${requests.length} distinct requests: its figure would not be a cache hit's`);
     const us = (value: number) => Math.round(value * 1000 * 10) / 10;
@@ -233,7 +236,9 @@ let emptySetReady = false;
 
 /**
  * Where the time of one decision goes, at `size` policies: the calls below are timed interleaved, in the
- * same loop, over the same requests, so their ratios hold whatever the machine's load. "Before" is the call
+ * same loop, over the same requests, so their ratios hold whatever the machine's load. The two engine
+ * rows are the whole decision now and as the engine made it before it sliced (`sliceInputs: false`), both
+ * without cache hits. "Before" is the call
  * the engine made before it sliced its inputs (every declared attribute, the whole context, the action's
  * groups); the variants of it drop one part each; the floor is the same principal, action and resource
  * with an empty policy set, no entities and an empty context (Cedar's fixed cost per call).
@@ -244,14 +249,18 @@ export function benchCallSplit(size: number, decisions = 10_000): CallSplitRow[]
     emptySetReady = true;
   }
   const { source, verbs } = generatePolicySet(size);
-  const sliced = new CedarPolicyEngine({ source, answerCacheSize: 0 });
-  const whole = new CedarPolicyEngine({ source, sliceInputs: false, answerCacheSize: 0 });
+  // Cache of one: consecutive requests differ, so every decision is a miss (see benchPolicies).
+  const sliced = new CedarPolicyEngine({ source, answerCacheSize: 1 });
+  // The engine as it was before issue 15's slicing: every declared attribute, the whole context, one set per verb.
+  const whole = new CedarPolicyEngine({ source, sliceInputs: false, answerCacheSize: 1 });
   const requests = generateRequests(verbs, 1_000);
   const callsOf = (engine: CedarPolicyEngine) =>
     requests.map((request) => engine.authorizationCall(request)).filter((call): call is cedar.StatefulAuthorizationCall => !('kind' in call));
   const before = callsOf(whole);
   const after = callsOf(sliced);
   const variants: Array<{ name: string; run: (i: number) => void }> = [
+    { name: 'engine decide, uncached', run: (i) => sliced.decide(requests[i % requests.length] as ActionRequest) },
+    { name: 'engine decide before (sliceInputs: false)', run: (i) => whole.decide(requests[i % requests.length] as ActionRequest) },
     { name: 'its bare Cedar call (sliced)', run: (i) => cedar.statefulIsAuthorized(after[i % after.length] as cedar.StatefulAuthorizationCall) },
     { name: 'bare call before (unsliced)', run: (i) => cedar.statefulIsAuthorized(before[i % before.length] as cedar.StatefulAuthorizationCall) },
     ...(
@@ -278,6 +287,7 @@ export function benchCallSplit(size: number, decisions = 10_000): CallSplitRow[]
       (samples[v] as Float64Array)[i] = performance.now() - t0;
     }
   }
+  if (sliced.answerCacheStats.hits + whole.answerCacheStats.hits > 0) throw new Error('an engine of the split hit its cache: its figure would not be a miss');
   const us = (value: number) => Math.round(value * 1000 * 10) / 10;
   return variants.map((variant, v) => {
     const sorted = (samples[v] as Float64Array).sort();
