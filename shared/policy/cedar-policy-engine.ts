@@ -209,8 +209,11 @@ export class CedarPolicyEngine implements PolicyEngine {
    * is passed at evaluation: the policies were validated against it (strict) when prepared, `decide`
    * checks every request against the schema's model before Cedar sees it, and the one thing Cedar took
    * from the schema at evaluation, the action's groups (`action in Action::"group"`), is passed as
-   * entities. Decisions are the same (the differential property test compares them with the whole set
-   * evaluated with the schema and request validation).
+   * entities (only when some policy of the set uses `in`). Sliced (the default), the call carries only
+   * what the set's policies can read (`policyReads`), and a set that reads the environment is preparsed
+   * once per environment with the environment folded in (`withContextKey`), leaving out the policies that
+   * can never apply there (`neverApplies`). Decisions are the same (the differential property test
+   * compares them with the whole set evaluated with the schema and request validation).
    */
   private evaluationOf(verb: string, environment: string): Evaluation {
     const evaluationKey = `${verb}\n${environment}`;

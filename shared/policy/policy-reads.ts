@@ -53,6 +53,10 @@ class ReadsCollector {
     return false;
   }
 
+  private hasAttribute(left: Expr, attr: string): void {
+    if (!this.attribute(left, attr)) this.expr(left);
+  }
+
   /** `uidOnly`: the expression's value is only compared or looked up as an entity uid (operand of ==, !=, in, is). */
   expr(node: Expr, uidOnly = false): void {
     const entries = Object.entries(node as Record<string, unknown>);
@@ -72,13 +76,12 @@ class ReadsCollector {
         if (typeof b.attr !== 'string') return this.everything();
         if (!this.attribute(b.left as Expr, b.attr)) this.expr(b.left as Expr);
         return;
-      case 'has': {
-        // `e has a.b.c` reads `a` of `e`, then attributes of that value.
-        const first = Array.isArray(b.attr) ? (b.attr[0] as unknown) : b.attr;
-        if (typeof first !== 'string') return this.everything();
-        if (!this.attribute(b.left as Expr, first)) this.expr(b.left as Expr);
-        return;
-      }
+      case 'has':
+        // `e has a.b.c` (a path) reads into attribute values; kept whole, as `e` used whole, so that
+        // `withContextKey` never meets a path it does not fold.
+        if (Array.isArray(b.attr)) return this.expr(b.left as Expr);
+        if (typeof b.attr !== 'string') return this.everything();
+        return this.hasAttribute(b.left as Expr, b.attr);
       case 'like':
         return this.expr(b.left as Expr);
       case 'is':

@@ -44,6 +44,12 @@ describe('policyReads: what a set of policies can read of a request', () => {
     expect(reads('permit (principal in Group::"g", action, resource);').hierarchy).toBe(true);
   });
 
+  it('keeps every key when a `has` path reads into the context', () => {
+    const policy = json('permit (principal, action, resource) when { context has onBehalfOf };');
+    const path = { ...policy, conditions: [{ kind: 'when', body: { has: { left: { Var: 'context' }, attr: ['environment', 'x'] } } }] } as unknown as cedar.PolicyJson;
+    expect(policyReads([path]).contextKeys).toBe('all');
+  });
+
   it('reads through extension calls and `has` paths', () => {
     expect(reads('permit (principal, action, resource) when { context has onBehalfOf && ip("10.0.0.1").isInRange(ip(context.onBehalfOf)) };').context).toEqual(['onBehalfOf']);
   });
