@@ -68,6 +68,16 @@ export class CostModelError extends Error {
  * Lambda bills duration × memory; the memory is the deployed one, the duration the local one (a
  * loaded 2-core machine: pessimistic).
  */
+/** The item families of the decision table (infra's ITEM_FAMILIES), named for the cost table. */
+const ITEM_FAMILY_NAMES: Record<string, string> = { 'REQ#': 'request items', 'AGENT#': 'agent state', 'REVIEW#': 'review items', 'AUDIT#SHARD#': 'audit chain heads' };
+
+/** `PutItem REQ#` (the meter's key) as `PutItem, request items`. */
+function labelledOperation(metered: string): string {
+  const [operation, family] = metered.split(' ');
+  const name = family === undefined ? undefined : ITEM_FAMILY_NAMES[family] ?? family;
+  return name === undefined || name === '-' ? operation! : `${operation}, ${name}`;
+}
+
 export function priceCalls(calls: MeteredCalls, count: number): LineItem[] {
   if (!(count > 0)) throw new CostModelError(`a scenario needs at least one run to be priced, got ${count}`);
   const items: LineItem[] = [];
@@ -82,7 +92,8 @@ export function priceCalls(calls: MeteredCalls, count: number): LineItem[] {
     items.push({ service: 'Lambda', what: `${functionName.replace(/^countersign-/, '')} requests`, quantity: per(usage.invocations), unit: 'invocations', dollars: per(usage.invocations) * PRICES.lambdaRequest });
     items.push({ service: 'Lambda', what: `${functionName.replace(/^countersign-/, '')} duration (${memory} MB, ${(usage.billedMs / usage.invocations).toFixed(1)} ms each)`, quantity: per(gbSeconds), unit: 'GB-s', dollars: per(gbSeconds) * PRICES.lambdaArmGbSecond });
   }
-  for (const [operation, usage] of Object.entries(calls.dynamoDb)) {
+  for (const [metered, usage] of Object.entries(calls.dynamoDb)) {
+    const operation = labelledOperation(metered);
     if (usage.writeUnits > 0) items.push({ service: 'DynamoDB', what: `${operation} (${per(usage.calls).toFixed(2)} calls)`, quantity: per(usage.writeUnits), unit: 'write units', dollars: per(usage.writeUnits) * PRICES.dynamoDbWriteRequestUnit });
     if (usage.readUnits > 0) items.push({ service: 'DynamoDB', what: `${operation} (${per(usage.calls).toFixed(2)} calls)`, quantity: per(usage.readUnits), unit: 'read units', dollars: per(usage.readUnits) * PRICES.dynamoDbReadRequestUnit });
   }

@@ -28,7 +28,10 @@ export interface MeteredCalls {
   /** PutEvents entries accepted on the bus, by detail type. */
   putEvents: Record<string, { entries: number; chunks: number }>;
   lambda: Record<string, LambdaUsage>;
-  /** By operation, e.g. `TransactWriteItems`. */
+  /**
+   * By operation and the item family it touched (the partition key's prefix, as IAM's LeadingKeys
+   * grants see it): `PutItem REQ#`, `PutItem AUDIT#SHARD#`, `TransactWriteItems AGENT#`, ...
+   */
   dynamoDb: Record<string, DynamoDbUsage>;
   /** Step Functions API requests by operation (StartExecution, SendTaskSuccess, ...). */
   stepFunctionsRequests: Record<string, number>;

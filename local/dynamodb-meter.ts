@@ -53,6 +53,23 @@ export function consumedUnits(operation: string, body: unknown): { writeUnits: n
   return { writeUnits, readUnits };
 }
 
+/**
+ * The item family a request touches: the prefix of its partition key up to the last `#` (`REQ#`, `AGENT#`,
+ * `AUDIT#SHARD#`); for a Query, of its key condition's value; for a transaction, of its first item.
+ */
+export function itemFamilyOf(input: Record<string, unknown>): string {
+  const pkOf = (holder: unknown): string | undefined => {
+    const h = holder as { Item?: { pk?: { S?: string } }; Key?: { pk?: { S?: string } } } | undefined;
+    return h?.Item?.pk?.S ?? h?.Key?.pk?.S;
+  };
+  const first = (input.TransactItems as Array<Record<string, unknown>> | undefined)?.[0];
+  const values = Object.values((input.ExpressionAttributeValues ?? {}) as Record<string, { S?: string }>).map((value) => value.S);
+  const pk = pkOf(input) ?? (first === undefined ? undefined : pkOf(Object.values(first)[0])) ?? (input.KeyConditionExpression === undefined ? undefined : values.find((value) => value?.includes('#')));
+  if (pk === undefined) return '-';
+  const cut = pk.lastIndexOf('#');
+  return cut < 0 ? '-' : pk.slice(0, cut + 1);
+}
+
 /** Bytes of one attribute value, by the rules of the item-size page (names are added by the caller). */
 function valueBytes(value: AttributeValue): number {
   if (value.S !== undefined) return Buffer.byteLength(value.S, 'utf8');
@@ -106,8 +123,10 @@ export async function startDynamoDbMeter(target: string, meter: CallMeter): Prom
       let body = await readAll(incoming);
       const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
       let transaction: { actions: TransactAction[]; before: number[] } | undefined;
+      let family = '-';
       if (operation !== undefined && body.length > 0) {
         const input = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+        family = itemFamilyOf(input);
         if (input.ReturnConsumedCapacity === undefined || input.ReturnConsumedCapacity === 'NONE') input.ReturnConsumedCapacity = 'TOTAL';
         body = Buffer.from(JSON.stringify(input), 'utf8');
         if (operation === 'TransactWriteItems') {
@@ -127,8 +146,8 @@ export async function startDynamoDbMeter(target: string, meter: CallMeter): Prom
             const afterPuts = actions.map((action) => (action.Put === undefined ? undefined : itemBytes(action.Put.Item)));
             void (succeeded ? sizes(actions.map((action) => (action.Put === undefined ? action : {}))) : Promise.resolve([])).then((read) => {
               const writeUnits = succeeded ? before.reduce((sum, was, i) => sum + 2 * Math.max(1, Math.ceil(Math.max(was, afterPuts[i] ?? read[i] ?? 0) / 1024)), 0) : 0;
-              meter.recordDynamoDbCall('TransactWriteItems', { writeUnits, readUnits: 0 });
-            }, () => meter.recordDynamoDbCall('TransactWriteItems', { writeUnits: 0, readUnits: 0 }));
+              meter.recordDynamoDbCall(`TransactWriteItems ${family}`, { writeUnits, readUnits: 0 });
+            }, () => meter.recordDynamoDbCall(`TransactWriteItems ${family}`, { writeUnits: 0, readUnits: 0 }));
           } else if (operation !== undefined) {
             let parsed: unknown = null;
             try {
@@ -136,7 +155,7 @@ export async function startDynamoDbMeter(target: string, meter: CallMeter): Prom
             } catch {
               // Not JSON: no units to read.
             }
-            meter.recordDynamoDbCall(operation, response.statusCode === 200 ? consumedUnits(operation, parsed) : { writeUnits: 0, readUnits: 0 });
+            meter.recordDynamoDbCall(`${operation} ${family}`, response.statusCode === 200 ? consumedUnits(operation, parsed) : { writeUnits: 0, readUnits: 0 });
           }
           outgoing.writeHead(response.statusCode ?? 502, response.headers);
           outgoing.end(answer);

@@ -15,11 +15,13 @@ import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './dynamodb-local.js';
 import { lambdaContext, lambdaFunctionError } from './lambda-runtime.js';
 import { OUTCOME_TONES, type Logger } from './log.js';
+import { AUDIT_EVENT_MARK } from '../shared/domain/request-items.js';
 
 /**
  * Lambda's DynamoDB event source mapping, for DynamoDB Local: reads the table's stream with the
  * real DynamoDB Streams API (DescribeStream, GetShardIterator, GetRecords), drops what the event
- * source filter drops (only INSERTs of `kind = event` items reach the function, as in AWS), and
+ * source filter drops (only INSERTs of event items and of request items marked `auditEvent: 'requested'`
+ * reach the function, as in AWS), and
  * invokes the handler with Lambda's `DynamoDBStreamEvent`, one shard per invocation, with the
  * event-level `shardId` a tumbling window adds. Semantics as in Lambda:
  * - a thrown error, or `batchItemFailures`, retries from the first failed record, with backoff;
@@ -142,9 +144,15 @@ export function toLambdaRecord(record: StreamRecord, streamArn: string): DynamoD
   } as DynamoDBRecord;
 }
 
-/** The event source mapping's filter: `{ eventName: ['INSERT'], dynamodb: { NewImage: { kind: { S: ['event'] } } } }`. */
+/**
+ * The event source mapping's filters (audit-trail.ts), either of: `{ eventName: ['INSERT'], dynamodb: { NewImage:
+ * { kind: { S: ['event'] } } } }`, or a request item that is its `requested` event's source: `{ eventName: ['INSERT'],
+ * dynamodb: { NewImage: { kind: { S: ['request'] }, auditEvent: { S: ['requested'] } } } }`.
+ */
 export function passesAuditFilter(record: StreamRecord): boolean {
-  return record.eventName === 'INSERT' && record.dynamodb?.NewImage?.kind?.S === 'event';
+  if (record.eventName !== 'INSERT') return false;
+  const image = record.dynamodb?.NewImage;
+  return image?.kind?.S === 'event' || (image?.kind?.S === 'request' && image[AUDIT_EVENT_MARK.attribute]?.S === AUDIT_EVENT_MARK.value);
 }
 
 function sequenceOf(record: StreamRecord): string {

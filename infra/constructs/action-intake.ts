@@ -188,10 +188,11 @@ export class ActionIntake extends Construct {
     });
     const fn = this.evaluateAction.function;
 
-    // Exactly the item operations the handler makes (DynamoDecisionStore): the request transaction of three
-    // conditional Puts, PutItem to record a conflict, UpdateItem to mark dispatched, GetItem to look at an
-    // earlier request. IAM authorizes a TransactWriteItems call item by item (each Put as dynamodb:PutItem);
-    // "dynamodb:TransactWriteItems" is not an IAM action, and the transaction has no ConditionCheck items.
+    // Exactly the item operations the handler makes (DynamoDecisionStore): conditional PutItems of the request
+    // item and its decided event, a conflict's refusal as a transaction of a Put and an Update of the request's
+    // eventSeq, GetItem to look at an earlier request. IAM authorizes a TransactWriteItems call item by item
+    // (each Put as dynamodb:PutItem, each Update as dynamodb:UpdateItem); "dynamodb:TransactWriteItems" is not
+    // an IAM action, and the transaction has no ConditionCheck items.
     // Query: a conflict on a request recorded before event numbering existed counts its events once.
     grantItems(props.table, fn, ['requests'], 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:Query');
     // Flood control (DynamoAgentGuard): GetItem of the agent's state and of a payload's slot, then one transaction

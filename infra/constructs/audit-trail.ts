@@ -21,6 +21,7 @@ import { DECISION_TABLE } from '../../shared/store-schema.js';
 import { grantItems } from './decision-store.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
 import { KeyGuard } from './key-guard.js';
+import { AUDIT_EVENT_MARK } from '../../shared/domain/request-items.js';
 
 /** An Athena named query: runnable SQL (no parameters left), its name and description. */
 /**
@@ -61,7 +62,7 @@ export function namedQueryOf(query: SavedQuery): NamedQuerySpec {
  * `s3:PutLifecycleConfiguration` to everyone.
  */
 /** The only attributes the digest role may read from the table (the reconciliation's Scan; keys for paging). */
-export const RECONCILIATION_TABLE_ATTRIBUTES = ['pk', 'sk', 'kind', 'eventId', 'occurredAt'] as const;
+export const RECONCILIATION_TABLE_ATTRIBUTES = ['pk', 'sk', 'kind', 'eventId', 'occurredAt', 'key', 'receivedAt', 'auditEvent'] as const;
 
 export const AUDIT_BUCKET_DENIED_ACTIONS = ['s3:BypassGovernanceRetention', 's3:DeleteObject', 's3:DeleteObjectVersion'] as const;
 
@@ -509,11 +510,22 @@ export class AuditTrail extends Construct {
       target: this.writer.function,
       eventSourceArn: streamArn,
       startingPosition: StartingPosition.TRIM_HORIZON,
-      // New event items only: request items are mutable status, MODIFY/REMOVE never happen to event items.
+      // New event items, and new request items marked as their `requested` event's source (issue 15: one
+      // write per decision). Only INSERTs: a request item's later changes are status, and MODIFY/REMOVE never
+      // happen to event items. Filters are ORed; the default quota is 5 per mapping (Lambda event filtering).
       filters: [
         FilterCriteria.filter({
           eventName: FilterRule.isEqual('INSERT'),
           dynamodb: { NewImage: { [DECISION_TABLE.kindAttribute]: { S: FilterRule.isEqual('event') } } },
+        }),
+        FilterCriteria.filter({
+          eventName: FilterRule.isEqual('INSERT'),
+          dynamodb: {
+            NewImage: {
+              [DECISION_TABLE.kindAttribute]: { S: FilterRule.isEqual('request') },
+              [AUDIT_EVENT_MARK.attribute]: { S: FilterRule.isEqual(AUDIT_EVENT_MARK.value) },
+            },
+          },
         }),
       ],
       batchSize: WRITER_STREAM_SETTINGS.batchSize,

@@ -99,14 +99,16 @@ export function failedEventItems(batch: FailedBatch): FailedEventItem[] {
     } catch {
       // An image that cannot be read is still looked for by its position.
     }
-    const eventId = typeof image.eventId === 'string' ? image.eventId : null;
-    const eventType = typeof image.eventType === 'string' ? image.eventType : '';
-    const seq = image.requestSeq;
+    const seconds = record.dynamodb.ApproximateCreationDateTime ?? 0;
+    const body = toAuditRecordBody(image, { shardId: batch.shardId, sequenceNumber: record.dynamodb.SequenceNumber, streamCreatedAt: new Date(seconds > 1e11 ? seconds : seconds * 1000).toISOString() });
+    // As the record names it: a request item's own eventId is the bus event's, its record's is `<key>/requested`.
+    const mapped = body.event_type !== 'unmappable';
+    const eventId = mapped ? body.event_id : typeof image.eventId === 'string' ? image.eventId : null;
+    const eventType = mapped ? body.event_type : typeof image.eventType === 'string' ? image.eventType : '';
+    const seq = mapped ? body.request_seq : image.requestSeq;
     const requestSeqKey = eventId !== null && typeof seq === 'number'
       ? `${requestKeyOf({ actionId: typeof image.actionId === 'string' ? image.actionId : null, eventId, eventType })}#${seq}`
       : null;
-    const seconds = record.dynamodb.ApproximateCreationDateTime ?? 0;
-    const body = toAuditRecordBody(image, { shardId: batch.shardId, sequenceNumber: record.dynamodb.SequenceNumber, streamCreatedAt: new Date(seconds > 1e11 ? seconds : seconds * 1000).toISOString() });
     items.push({ shardId: batch.shardId, sequence: BigInt(record.dynamodb.SequenceNumber).toString(), eventId, requestSeqKey, comparable: comparableRecord(body as unknown as Record<string, unknown>) });
   }
   return items;

@@ -5,6 +5,7 @@
  * depth, is removed from every `detail`.
  */
 import { canonicalJson } from '../domain/canonical-json.js';
+import { AUDIT_EVENT_MARK, requestedEventImage, requestRecordOf, type RequestItemData } from '../domain/request-items.js';
 import type { AuditEventType, AuditRecord } from './format.js';
 
 /** An audit record before chaining: everything but `prev_hash` and `hash`. */
@@ -191,10 +192,32 @@ function mapped(item: Item, type: MappedType, position: StreamPosition): AuditRe
   }
 }
 
-/** The audit record for one event item; `unmappable` (with the raw image) when it cannot be mapped. */
+/**
+ * The `requested` event of a request item's INSERT (request-items.ts): made from the request's immutable
+ * fields with the function the decision store uses, so it is the record the store meant.
+ */
+function requestedOfRequestItem(item: Item, position: StreamPosition): AuditRecordBody {
+  need(item, 'key', 'request');
+  need(item, 'receivedAt', 'request');
+  need(item, 'fingerprint', 'request');
+  if (text(item, AUDIT_EVENT_MARK.attribute) !== AUDIT_EVENT_MARK.value) throw new Unmappable(`request item is not marked ${AUDIT_EVENT_MARK.attribute} = "${AUDIT_EVENT_MARK.value}"`);
+  let derived: Item;
+  try {
+    derived = requestedEventImage(requestRecordOf(item as unknown as RequestItemData));
+  } catch (error) {
+    throw new Unmappable(`request item's requestJson cannot be read: ${(error as Error).message}`);
+  }
+  return mapped(derived, 'requested', position);
+}
+
+/**
+ * The audit record for one event item, or for a request item's INSERT (its `requested` event);
+ * `unmappable` (with the raw image) when it cannot be mapped.
+ */
 export function toAuditRecordBody(image: Item, position: StreamPosition): AuditRecordBody {
   const type = text(image, 'eventType');
   try {
+    if (text(image, 'kind') === 'request') return requestedOfRequestItem(image, position);
     if (!isMappedType(type)) throw new Unmappable(type === null ? 'event item has no string "eventType"' : `unknown eventType "${type}"`);
     return mapped(image, type, position);
   } catch (error) {

@@ -23,6 +23,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { ChainHeadConflictError, type AuditSink, type ChainHead, type ChainStore } from '../ports/audit.js';
 import { canonicalJson } from '../domain/canonical-json.js';
+import { AUDIT_EVENT_MARK } from '../domain/request-items.js';
 import { chainRecords, compareSequence, recordHash } from './chain.js';
 import { GENESIS_HASH, type AuditRecord } from './format.js';
 import { buildAuditObject, paddedSequence, parseAuditObject, shardHourPrefix, type AuditObject } from './object.js';
@@ -86,9 +87,16 @@ function stringAttr(image: Record<string, unknown> | undefined, name: string): s
   return undefined;
 }
 
-/** Only new event items are audit records: never the request item, the review item (it holds a task token) or chain heads. */
+/**
+ * Only new event items, and new request items that are their `requested` event's source (marked
+ * `auditEvent: 'requested'`, request-items.ts), are audit records: never a request item's later changes, the review item (it holds a
+ * task token) or chain heads. The same filter as the event source mapping's (audit-trail.ts).
+ */
 export function isAuditEvent(record: AuditStreamRecord): boolean {
-  return record.eventName === 'INSERT' && stringAttr(record.dynamodb?.NewImage, 'kind') === 'event';
+  if (record.eventName !== 'INSERT') return false;
+  const image = record.dynamodb?.NewImage;
+  const kind = stringAttr(image, 'kind');
+  return kind === 'event' || (kind === 'request' && stringAttr(image, AUDIT_EVENT_MARK.attribute) === AUDIT_EVENT_MARK.value);
 }
 
 export function shardIdOf(record: AuditStreamRecord, override?: string): string {

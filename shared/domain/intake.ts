@@ -92,7 +92,7 @@ function envelopeProblem(event: IncomingEvent): string | undefined {
 /** Builds what the store keeps for one incoming event: parse, identity check, policy decision. */
 export function decideRequest(event: IncomingEvent, policy: PolicyEngine, receivedAt: string, shadowPolicy?: PolicyEngine): RequestRecord {
   // The source is stored and shown: a lone surrogate in it is kept visible as an escape (the fingerprint has it as sent).
-  const base = { eventId: event.id, source: wellFormedText(event.source), receivedAt, approval: null, validForSeconds: null, dispatchedAt: null } as const;
+  const base = { eventId: event.id, source: wellFormedText(event.source), receivedAt, approval: null, validForSeconds: null } as const;
   const invalid = (reason: string, actionId: string | undefined): RequestRecord => ({
     ...base,
     ...rawDetailOf(event),
@@ -176,7 +176,6 @@ async function dispatch(record: RequestRecord, deps: IntakeDeps): Promise<boolea
   } else {
     await deps.publisher.publishDecided(decidedDetailOf(record));
   }
-  await deps.store.markDispatched(record.key, deps.now().toISOString());
   return true;
 }
 
@@ -211,10 +210,13 @@ export async function evaluateActionRequested(event: IncomingEvent, deps: Intake
     }
     case 'duplicate': {
       // EventBridge redelivers the same event (same id) when the first invocation failed, which
-      // may have been between the write and the hand-off: finish it. Another event with the same
+      // may have been between the write and the hand-off: hand it on again. Nothing marks a finished
+      // hand-off (that was a write unit per decision, issue 15), so a redelivery after a finished one
+      // publishes the same `Action Decided` again, which EventBridge's at-least-once delivery makes
+      // every subscriber handle anyway, and finds the workflow started. Another event with the same
       // payload (an agent's retry) leaves the hand-off to the delivery that wrote the record.
-      const unfinished = result.record.dispatchedAt === null && result.record.eventId === event.id;
-      return { ...result, dispatched: unfinished ? await dispatch(result.record, deps) : false };
+      const redelivered = result.record.eventId === event.id;
+      return { ...result, dispatched: redelivered ? await dispatch(result.record, deps) : false };
     }
     case 'conflict':
       return { ...result, dispatched: false };

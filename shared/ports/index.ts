@@ -39,8 +39,6 @@ export interface RequestRecord {
   /** How long an allowed or approved request may be acted on (the policy's `@validFor`); null when nothing was permitted. */
   validForSeconds: number | null;
   decidedAt: string | null;
-  /** When the decision was published or the workflow started; null until then. */
-  dispatchedAt: string | null;
   /**
    * What the shadow policy set would have decided (issue 16); absent when no shadow set is deployed or
    * the request never reached a policy (invalid by the contract). Never acted on.
@@ -57,10 +55,11 @@ export type RecordResult =
 
 /** The system of record for requests and their immutable event items. */
 export interface DecisionStore {
-  /** Writes the request and its `requested` and `decided` events in one transaction, only if the key is new. */
+  /**
+   * Writes the request (the source of its `requested` event) and its `decided` event, only if the key is
+   * new. On a duplicate, writes the `decided` event if an earlier delivery died before it.
+   */
   recordRequest(record: RequestRecord): Promise<RecordResult>;
-  /** Marks that the decision (or the workflow start) was handed on, so a redelivery need not do it again. */
-  markDispatched(key: string, at: string): Promise<void>;
   getDecision(actionId: string): Promise<DecisionView | undefined>;
 }
 

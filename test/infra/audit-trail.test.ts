@@ -215,9 +215,12 @@ describe('audit-writer on the table stream', () => {
     expect(mapping.Properties).toMatchObject({ EventSourceArn: getAtt(tableId, 'StreamArn'), FunctionName: { Ref: writerId }, StartingPosition: 'TRIM_HORIZON' });
   });
 
-  it('gets new event items only, filtered at the event source', () => {
+  it('gets new event items and new request items marked as their requested event only, filtered at the event source', () => {
     const filters = (mapping.Properties?.FilterCriteria as { Filters: Array<{ Pattern: string }> }).Filters;
-    expect(filters.map((f) => JSON.parse(f.Pattern))).toEqual([{ eventName: ['INSERT'], dynamodb: { NewImage: { kind: { S: ['event'] } } } }]);
+    expect(filters.map((f) => JSON.parse(f.Pattern))).toEqual([
+      { eventName: ['INSERT'], dynamodb: { NewImage: { kind: { S: ['event'] } } } },
+      { eventName: ['INSERT'], dynamodb: { NewImage: { kind: { S: ['request'] }, auditEvent: { S: ['requested'] } } } },
+    ]);
   });
 
   it('processes each shard in order with partial batch responses, bisects on error, gives up below the 24-hour stream retention', () => {

@@ -134,9 +134,10 @@ describe('least privilege: each role grants what its handler calls, on what it t
   it('evaluate-action', () => {
     const fn = functionOf('evaluate-action');
     expect(grantsOf(fn.roleId)).toEqual({
-      // DynamoDecisionStore: TransactWriteItems of conditional Puts (authorized item by item as PutItem),
-      // PutItem (conflict record), UpdateItem (mark dispatched; the request's eventSeq), GetItem (the earlier
-      // request, its eventSeq), Query (counting the events of a request recorded before numbering existed).
+      // DynamoDecisionStore: conditional PutItems (the request item, its decided event), a conflict's refusal as
+      // a TransactWriteItems of a Put and an Update of the request's eventSeq (authorized item by item as PutItem
+      // and UpdateItem), GetItem (the earlier request, its eventSeq), Query (counting the events of a request
+      // recorded before numbering existed); DynamoAgentGuard's transactions (PutItem, UpdateItem) too.
       'dynamodb:PutItem': [table],
       'dynamodb:UpdateItem': [table],
       'dynamodb:GetItem': [table],
@@ -419,7 +420,7 @@ describe('least privilege: each role grants what its handler calls, on what it t
     const scan = statementsOf(functionOf('audit-digest').roleId).filter((s) => s.Action === 'dynamodb:Scan');
     expect(scan).toHaveLength(1);
     expect(scan[0]!.Condition).toEqual({
-      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'kind', 'eventId', 'occurredAt'] },
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'kind', 'eventId', 'occurredAt', 'key', 'receivedAt', 'auditEvent'] },
       StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
     });
   });

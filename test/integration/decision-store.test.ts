@@ -32,19 +32,20 @@ afterAll(async () => {
 });
 
 describe('evaluate-action on DynamoDB Local', () => {
-  it('records the request and its requested and decided events, and publishes the decision', async () => {
+  it('records the request (the source of its requested event) and its decided event, and publishes the decision', async () => {
     const d = deps();
     const event = actionRequested();
     const result = await evaluateActionRequested(event, d);
     const actionId = (event.detail as { actionId: string }).actionId;
     expect(result).toMatchObject({ status: 'created', dispatched: true });
     const items = await itemsOf(actionId);
-    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'EVENT#requested', 'REQUEST']);
+    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'REQUEST']);
     const decided = items.find((i) => i.sk === 'EVENT#decided');
-    expect(decided).toMatchObject({ kind: 'event', eventType: 'decided', outcome: 'allowed', agentId: 'billing-agent', action: 'db.query' });
+    expect(decided).toMatchObject({ kind: 'event', eventType: 'decided', requestSeq: 2, outcome: 'allowed', agentId: 'billing-agent', action: 'db.query' });
+    // Marked as the source of the requested event, which the audit writer makes from it (test/unit/audit-record.test.ts).
+    expect(items.find((i) => i.sk === 'REQUEST')).toMatchObject({ kind: 'request', auditEvent: 'requested', eventSeq: 2 });
     expect(d.publisher.published).toEqual([expect.objectContaining({ actionId, outcome: 'allowed', requestEventId: event.id })]);
     expect(await store.getDecision(actionId)).toMatchObject({ actionId, outcome: 'allowed', policyIds: decided?.policyIds });
-    expect(items.find((i) => i.sk === 'REQUEST')?.dispatchedAt).toEqual(expect.any(String));
   });
 
   it('makes exactly one decision and one set of items from 20 concurrent sends of one actionId', async () => {
@@ -58,21 +59,58 @@ describe('evaluate-action on DynamoDB Local', () => {
     expect(results.filter((r) => r.status === 'created')).toHaveLength(1);
     expect(results.filter((r) => r.status === 'duplicate')).toHaveLength(19);
     const items = await itemsOf(actionId);
-    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'EVENT#requested', 'REQUEST']);
+    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'REQUEST']);
     expect(d.workflow.started.size).toBe(1);
     expect(d.publisher.published).toHaveLength(0);
     expect(await store.getDecision(actionId)).toMatchObject({ outcome: 'pending', decidedAt: null });
   });
 
-  it('changes nothing when the same event is delivered again', async () => {
+  it('writes nothing new when the same event is delivered again, and hands the same decision on again', async () => {
     const d = deps();
     const event = actionRequested();
     await evaluateActionRequested(event, d);
     const before = await itemsOf((event.detail as { actionId: string }).actionId);
     const again = await evaluateActionRequested(event, d);
-    expect(again).toMatchObject({ status: 'duplicate', dispatched: false });
+    // No write marks a finished hand-off (a write unit per decision): a redelivery publishes again, at least once.
+    expect(again).toMatchObject({ status: 'duplicate', dispatched: true });
     expect(await itemsOf((event.detail as { actionId: string }).actionId)).toEqual(before);
-    expect(d.publisher.published).toHaveLength(1);
+    expect(d.publisher.published).toHaveLength(2);
+    expect(d.publisher.published[1]).toEqual(d.publisher.published[0]);
+  });
+
+  it('writes the decided event on redelivery when the first invocation died between the request item and it', async () => {
+    const event = actionRequested({ action: 'db.export', environment: 'prod' });
+    const actionId = (event.detail as { actionId: string }).actionId;
+    // The first delivery's DynamoDB client fails on the decided event's PutItem, as a timeout or a crash there would.
+    const failingClient = {
+      send: (command: { input?: { Item?: Record<string, { S?: string }> } }) => {
+        if (command.input?.Item?.sk?.S === 'EVENT#decided') return Promise.reject(new Error('socket hang up'));
+        return ddb.client.send(command as never);
+      },
+    } as unknown as typeof ddb.client;
+    const first = deps();
+    await expect(evaluateActionRequested(event, { ...first, store: new DynamoDecisionStore(failingClient, TABLE) })).rejects.toThrow('socket hang up');
+    expect((await itemsOf(actionId)).map((i) => i.sk)).toEqual(['REQUEST']);
+    expect(first.workflow.started.size).toBe(0);
+
+    const d = deps();
+    expect(await evaluateActionRequested(event, d)).toMatchObject({ status: 'duplicate', dispatched: true, record: { outcome: 'pending' } });
+    const items = await itemsOf(actionId);
+    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'REQUEST']);
+    expect(items.find((i) => i.sk === 'EVENT#decided')).toMatchObject({ eventType: 'decided', requestSeq: 2, outcome: 'pending', sourceEventId: event.id });
+    expect(d.workflow.started.size).toBe(1);
+  });
+
+  it('writes a missing decided event on an agent\'s retry too (another event id, same request), without handing it on', async () => {
+    const event = actionRequested();
+    const actionId = (event.detail as { actionId: string }).actionId;
+    const failingClient = {
+      send: (command: { input?: { Item?: Record<string, { S?: string }> } }) => (command.input?.Item?.sk?.S === 'EVENT#decided' ? Promise.reject(new Error('socket hang up')) : ddb.client.send(command as never)),
+    } as unknown as typeof ddb.client;
+    await expect(evaluateActionRequested(event, { ...deps(), store: new DynamoDecisionStore(failingClient, TABLE) })).rejects.toThrow('socket hang up');
+    const d = deps();
+    expect(await evaluateActionRequested({ ...event, id: crypto.randomUUID() }, d)).toMatchObject({ status: 'duplicate', dispatched: false });
+    expect((await itemsOf(actionId)).find((i) => i.sk === 'EVENT#decided')).toMatchObject({ outcome: 'allowed', sourceEventId: event.id });
   });
 
   it('finishes the hand-off when EventBridge redelivers an event whose first invocation died after the write', async () => {
@@ -83,7 +121,6 @@ describe('evaluate-action on DynamoDB Local', () => {
     const retried = await evaluateActionRequested(event, d);
     expect(retried).toMatchObject({ status: 'duplicate', dispatched: true });
     expect(d.publisher.published).toHaveLength(1);
-    expect((await itemsOf((event.detail as { actionId: string }).actionId)).find((i) => i.sk === 'REQUEST')?.dispatchedAt).toEqual(expect.any(String));
   });
 
   it('refuses the same actionId with a different payload, records the refusal once, and keeps the first decision', async () => {
@@ -111,21 +148,21 @@ describe('evaluate-action on DynamoDB Local', () => {
     const result = await evaluateActionRequested(event, d);
     expect(result).toMatchObject({ status: 'created', record: { outcome: 'invalid', actionId: null } });
     const items = await itemsOf(`invalid/${event.id}`);
-    expect(items).toHaveLength(3);
+    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'REQUEST']);
     expect(JSON.parse(items.find((i) => i.sk === 'REQUEST')?.rawDetail as string)).toEqual(event.detail);
     expect(d.publisher.published).toEqual([expect.objectContaining({ actionId: null, outcome: 'invalid', requestEventId: event.id })]);
   });
 
-  it('records a request with 640,000-byte parameters as invalid: hash, size and a 16 KiB prefix in the request and requested items, each far under 400 KB (issue 11)', async () => {
+  it('records a request with 640,000-byte parameters as invalid: hash, size and a 16 KiB prefix in the request item, far under 400 KB (issue 11)', async () => {
     const d = deps();
     const event = actionRequested({ parameters: { pad: 'x'.repeat(640_000) } });
     const actionId = (event.detail as { actionId: string }).actionId;
     const result = await evaluateActionRequested(event, d);
     expect(result).toMatchObject({ status: 'created', dispatched: true, record: { outcome: 'invalid' } });
     const items = await itemsOf(actionId);
-    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'EVENT#requested', 'REQUEST']);
+    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'REQUEST']);
     const whole = canonicalize(event.detail) as string;
-    for (const sk of ['REQUEST', 'EVENT#requested']) {
+    for (const sk of ['REQUEST']) {
       const item = items.find((i) => i.sk === sk) as Record<string, unknown>;
       expect(item).toMatchObject({ rawDetailTruncated: true, rawDetailBytes: Buffer.byteLength(whole), rawDetailSha256: createHash('sha256').update(whole).digest('hex') });
       expect(whole.startsWith(item.rawDetail as string)).toBe(true);

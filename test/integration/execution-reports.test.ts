@@ -16,6 +16,7 @@ import { castVote } from '../../shared/review/cast-vote.js';
 import { openReview } from '../../shared/review/open-review.js';
 import { recordOutcome } from '../../shared/review/record-outcome.js';
 import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
+import { eventsAmong } from '../support/decision-items.js';
 import { actionRequested } from '../support/requests.js';
 import { localDirectory, reviewEvent } from '../support/reviews.js';
 
@@ -137,7 +138,7 @@ describe('Action Executed on DynamoDB Local', () => {
     ]);
     expect(results.map((r) => r.status).sort()).toEqual(['executed', 'violation']);
     expect(results.find((r) => r.status === 'violation')?.rule).toBe('already_executed');
-    const events = (await items(`REQ#${record.key}`)).filter((item) => item.kind === 'event').map((item) => item.requestSeq as number).sort();
+    const events = eventsAmong(await items(`REQ#${record.key}`)).map((item) => item.requestSeq).sort();
     expect(events).toEqual([1, 2, 3, 4]);
   });
 

@@ -13,7 +13,7 @@ import { ExecutionGrants } from '../../shared/domain/execution-grants.js';
 import { evaluateActionRequested } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
 import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
-import { itemsOfRequest } from '../support/decision-items.js';
+import { eventsAmong, itemsOfRequest } from '../support/decision-items.js';
 import { actionRequested } from '../support/requests.js';
 
 /**
@@ -59,7 +59,7 @@ let requestCounter = 0;
 const ask = (actionId: string, callerArn: string | undefined = AGENT_CALLER, d = deps()) =>
   answerCredentialsRequest({ method: 'POST', path: `/actions/${encodeURIComponent(actionId)}/credentials`, callerArn, requestId: `req-${++requestCounter}` }, d);
 const body = (response: { body: string }) => JSON.parse(response.body) as Record<string, unknown>;
-const eventsOf = async (actionId: string) => (await itemsOfRequest(ddb.client, TABLE, actionId)).filter((i) => i.kind === 'event').sort((a, b) => Number(a.requestSeq) - Number(b.requestSeq));
+const eventsOf = async (actionId: string) => eventsAmong(await itemsOfRequest(ddb.client, TABLE, actionId)).sort((a, b) => a.requestSeq - b.requestSeq);
 
 beforeAll(async () => {
   ddb = await startDynamoDbLocal();

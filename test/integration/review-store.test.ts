@@ -12,6 +12,7 @@ import { recordOutcome } from '../../shared/review/record-outcome.js';
 import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
 import { DATA_OWNERS_QUORUM_1, localDirectory, reviewEvent, SECURITY_QUORUM_2, seedPendingRequest, testClock } from '../support/reviews.js';
+import { eventsAmong } from '../support/decision-items.js';
 
 const TABLE = 'countersign-reviews-it';
 let ddb: DynamoDbLocal;
@@ -60,7 +61,7 @@ describe('review store on DynamoDB Local', () => {
     expect(new Set(results.map((r) => r.reviewId))).toEqual(new Set([t.reviewId]));
     expect(t.channel.callsOf('postReview')).toHaveLength(1);
     const items = await t.items();
-    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'EVENT#requested', 'EVENT#review_requested', 'REQUEST']);
+    expect(items.map((i) => i.sk).sort()).toEqual(['EVENT#decided', 'EVENT#review_requested', 'REQUEST']);
     expect(items.find((i) => i.sk === 'REQUEST')).toMatchObject({ reviewId: t.reviewId, outcome: 'pending' });
     expect(items.find((i) => i.sk === 'EVENT#review_requested')).toMatchObject({
       kind: 'event', eventType: 'review_requested', reviewId: t.reviewId, agentId: 'ops-agent', action: 'iam.policy.update',
@@ -114,8 +115,8 @@ describe('review store on DynamoDB Local', () => {
     await Promise.all(clicks.map((c) => castVote(c, t.deps)));
     await recordOutcome({ request: t.input, outcome: 'rejected' }, { ...t.deps, publisher: new MemoryEventPublisher() });
     const items = await t.items();
-    const events = items.filter((i) => i.kind === 'event');
-    // requested, decided, review_requested, and one item per click (accepted or refused), then the outcome.
+    const events = eventsAmong(items);
+    // requested (the request item), decided, review_requested, and one item per click (accepted or refused), then the outcome.
     expect(events.length).toBeGreaterThanOrEqual(3 + clicks.length);
     expect(events.map((i) => i.requestSeq as number).sort((a, b) => a - b)).toEqual(events.map((_, index) => index + 1));
     expect(events.find((i) => i.eventType === 'requested')?.requestSeq).toBe(1);
@@ -136,8 +137,8 @@ describe('review store on DynamoDB Local', () => {
     // castVote reads again and records the vote as event 5; the outcome, handed a stale count (3), reads again too: event 6.
     expect((await castVote(click(t.reviewId, 'U0ERIN'), t.deps)).status).toBe('recorded');
     expect(await store.recordOutcome({ request: stale!.request.record, reviewId: t.reviewId, workflowOutcome: 'expired', outcome: 'pending', reason: 'test', reviewers: [], decidedAt: at, at, eventSeq: 3 })).toBe(true);
-    const events = (await t.items()).filter((i) => i.kind === 'event');
-    expect(Object.fromEntries(events.map((i) => [i.eventType as string, i.requestSeq as number]))).toEqual({ requested: 1, decided: 2, review_requested: 3, vote_refused: 4, vote: 5, outcome: 6 });
+    const events = eventsAmong(await t.items());
+    expect(Object.fromEntries(events.map((i) => [i.eventType, i.requestSeq]))).toEqual({ requested: 1, decided: 2, review_requested: 3, vote_refused: 4, vote: 5, outcome: 6 });
   });
 
   it('numbers on a request recorded before numbering existed: its events are counted once, then eventSeq moves', async () => {
@@ -244,7 +245,7 @@ describe('review store on DynamoDB Local', () => {
     await expect(openReview(reviewEvent(t.input, 'reminder'), t.deps)).resolves.toMatchObject({ status: 'stale' });
     const [review] = await query(`REVIEW#${t.reviewId}`);
     expect(review).toMatchObject({ phase: 'escalation', taskToken: escalation.taskToken, escalatedTo: 'security-leads', reminderNotedAt: expect.any(String), escalationNotedAt: expect.any(String), escalationMessage: { channel: 'C0SECURITYLEADS' } });
-    expect((await t.items()).map((i) => i.sk).filter((sk: string) => sk.startsWith('EVENT#')).sort()).toEqual(['EVENT#decided', 'EVENT#escalated', 'EVENT#reminded', 'EVENT#requested', 'EVENT#review_requested']);
+    expect((await t.items()).map((i) => i.sk).filter((sk: string) => sk.startsWith('EVENT#')).sort()).toEqual(['EVENT#decided', 'EVENT#escalated', 'EVENT#reminded', 'EVENT#review_requested']);
     await expect(castVote(click(t.reviewId, 'U0FRANK', 'deny', 'no'), t.deps)).resolves.toMatchObject({ status: 'recorded', callback: 'delivered' });
     expect(t.callbacks.failed).toEqual([expect.objectContaining({ taskToken: escalation.taskToken, error: 'Rejected' })]);
   });

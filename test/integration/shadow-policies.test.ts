@@ -67,7 +67,7 @@ describe('a shadow set beside the enforced one', () => {
     expect(record).toMatchObject({ event_type: 'decided', outcome: 'allowed', shadow_outcome: 'pending', shadow_policy_ids: ['db-query-customers-prod-needs-data-owners', 'db-query'] });
   });
 
-  it("keeps the request in full on the requested item, with the canonical JSON its payloadSha256 is the hash of", async () => {
+  it("keeps the request in full in the requested record, with the canonical JSON its payloadSha256 is the hash of", async () => {
     const event = actionRequested({
       action: 'user.password.reset',
       resource: { type: 'User', id: 'grace', attributes: { admin: true } },
@@ -76,7 +76,10 @@ describe('a shadow set beside the enforced one', () => {
     });
     const actionId = (event.detail as { actionId: string }).actionId;
     await evaluateActionRequested(event, deps());
-    const requested = (await itemsOfRequest(ddb.client, TABLE, actionId)).find((i) => i.sk === 'EVENT#requested') as Record<string, unknown>;
+    // The request item is the requested event's source: the audit writer makes the record from it.
+    const requestItem = (await itemsOfRequest(ddb.client, TABLE, actionId)).find((i) => i.sk === 'REQUEST') as Record<string, unknown>;
+    const requested = JSON.parse(toAuditRecordBody(requestItem, position).detail ?? '{}') as Record<string, unknown>;
+    expect(requested).toMatchObject({ eventType: 'requested', requestSeq: 1 });
     const request = JSON.parse(requested.requestJson as string) as ActionRequest;
     expect(request.resource.attributes).toEqual({ admin: true });
     expect(request.context).toEqual({ riskHints: ['off-hours'] });
@@ -85,10 +88,7 @@ describe('a shadow set beside the enforced one', () => {
     expect(createHash('sha256').update(payloadJson).digest('hex')).toBe(requested.payloadSha256);
     expect(payloadSha256(request)).toBe(requested.payloadSha256);
     expect(requested.fingerprint).toBe(requested.payloadSha256);
-    // The audit record keeps the item whole: the replay reads both from the log.
-    const detail = JSON.parse(toAuditRecordBody(requested, position).detail ?? '{}') as Record<string, unknown>;
-    expect(detail.payloadJson).toBe(payloadJson);
-    expect(detail.requestJson).toBe(requested.requestJson);
+    expect(requested.requestJson).toBe(requestItem.requestJson);
   });
 
   it('a request the contract refuses gets no shadow answer (no policy saw it)', async () => {

@@ -63,7 +63,8 @@ async function record(actionId: string): Promise<void> {
 
 async function tableEventIds(): Promise<string[]> {
   const { Items = [] } = await ddb.client.send(new ScanCommand({ TableName: TABLE, ConsistentRead: true }));
-  return Items.map((item) => unmarshall(item)).filter((item) => item.kind === 'event').map((item) => item.eventId as string);
+  // Event items, and request items as their requested events (issue 15).
+  return Items.map((item) => unmarshall(item)).flatMap((item) => (item.kind === 'event' ? [item.eventId as string] : item.kind === 'request' ? [`${String(item.key)}/requested`] : []));
 }
 
 async function logRecords() {

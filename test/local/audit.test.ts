@@ -74,10 +74,14 @@ async function tableEventIds(client: DynamoDBClient): Promise<string[]> {
   let start: Record<string, AttributeValue> | undefined;
   do {
     const page = await client.send(new ScanCommand({
-      TableName: LOCAL_TABLE_NAME, ExclusiveStartKey: start, FilterExpression: '#kind = :event',
-      ExpressionAttributeNames: { '#kind': 'kind' }, ExpressionAttributeValues: { ':event': { S: 'event' } },
+      TableName: LOCAL_TABLE_NAME, ExclusiveStartKey: start, FilterExpression: '#kind IN (:event, :request)',
+      ExpressionAttributeNames: { '#kind': 'kind' }, ExpressionAttributeValues: { ':event': { S: 'event' }, ':request': { S: 'request' } },
     }));
-    for (const item of page.Items ?? []) if (item.eventId?.S !== undefined) ids.push(item.eventId.S);
+    for (const item of page.Items ?? []) {
+      // A request item is its requested event (issue 15): `<key>/requested`.
+      if (item.kind?.S === 'request') ids.push(`${item.key!.S!}/requested`);
+      else if (item.eventId?.S !== undefined) ids.push(item.eventId.S);
+    }
     start = page.LastEvaluatedKey;
   } while (start !== undefined);
   return ids;
@@ -173,7 +177,7 @@ describe('the audit trail of the local stack', () => {
     for (const type of ['requested', 'decided', 'vote', 'vote_refused']) expect(types).toContain(type);
   });
 
-  it('holds exactly the event items of the table', () => {
+  it('holds exactly the events of the table (event items, and request items as their requested events)', () => {
     expect(tableIds.length).toBeGreaterThan(0);
     expect(firstVerify.records).toBe(tableIds.length);
     expect(reconcileEventItems(tableIds, firstVerify.eventIds!, { wholeLog: true })).toEqual([]);

@@ -62,18 +62,22 @@ function poller(name: string, streamArn: string, handler: StreamHandler, extra: 
 const sks = (event: ShardEvent) => event.Records.map((r) => r.dynamodb?.NewImage?.sk?.S);
 
 describe('the stream poller', () => {
-  it('passes only new event items, in Lambda shape, and resumes from its checkpoint', async () => {
+  it('passes only new event items and new request items marked as their requested event, in Lambda shape, and resumes from its checkpoint', async () => {
     const arn = await table('poller-filter');
     await put('poller-filter', 'EVENT#1', 'event');
     await put('poller-filter', 'REQUEST', 'request');
+    // A request item marked as the source of its requested event (issue 15) passes; its later changes do not.
+    await dynamoDb.client.send(new PutItemCommand({ TableName: 'poller-filter', Item: { pk: { S: 'A#2' }, sk: { S: 'REQUEST#marked' }, kind: { S: 'request' }, auditEvent: { S: 'requested' } } }));
+    await dynamoDb.client.send(new PutItemCommand({ TableName: 'poller-filter', Item: { pk: { S: 'A#3' }, sk: { S: 'REQUEST#other-mark' }, kind: { S: 'request' }, auditEvent: { S: 'decided' } } }));
     await put('poller-filter', 'EVENT#2', 'event');
     await dynamoDb.client.send(new UpdateItemCommand({ TableName: 'poller-filter', Key: { pk: { S: 'A#1' }, sk: { S: 'EVENT#1' } }, UpdateExpression: 'SET note = :n', ExpressionAttributeValues: { ':n': { S: 'x' } } }));
+    await dynamoDb.client.send(new UpdateItemCommand({ TableName: 'poller-filter', Key: { pk: { S: 'A#2' }, sk: { S: 'REQUEST#marked' } }, UpdateExpression: 'SET outcome = :o', ExpressionAttributeValues: { ':o': { S: 'approved' } } }));
     const events: ShardEvent[] = [];
     const first = poller('filter', arn, async (event) => { events.push(event as ShardEvent); return { batchItemFailures: [] }; });
     first.instance.start();
-    await eventually(() => (events.flatMap(sks).length >= 2 ? true : undefined), 'two event records');
+    await eventually(() => (events.flatMap(sks).length >= 3 ? true : undefined), 'three records');
     await first.instance.drain();
-    expect(events.flatMap(sks)).toEqual(['EVENT#1', 'EVENT#2']);
+    expect(events.flatMap(sks)).toEqual(['EVENT#1', 'REQUEST#marked', 'EVENT#2']);
     const [record] = events[0]!.Records;
     expect(events[0]!.shardId).toMatch(/^shardId-/);
     expect(events[0]!.eventSourceARN).toBe(arn);

@@ -11,3 +11,15 @@ export async function itemsOfRequest(client: DynamoDBClient, tableName: string, 
   }));
   return Items.map((item) => unmarshall(item));
 }
+
+/**
+ * The events among a request's items, as the audit log numbers them: each event item, and the request
+ * item marked as its `requested` event's source (issue 15), which is event 1.
+ */
+export function eventsAmong(items: Record<string, unknown>[]): Array<Record<string, unknown> & { eventType: string; requestSeq: number }> {
+  return items.flatMap((item) => {
+    if (item.kind === 'event') return [item as Record<string, unknown> & { eventType: string; requestSeq: number }];
+    if (item.kind === 'request' && item.auditEvent === 'requested') return [{ ...item, eventType: 'requested', requestSeq: 1 }];
+    return [];
+  });
+}

@@ -9,6 +9,7 @@ import { signedBytes, type AuditDigest } from '../../shared/audit/digest.js';
 import { PemSignatureVerifier } from '../../shared/ports/signer.js';
 import { openS3AuditLog } from '../../shared/audit/verify-sources.js';
 import { verifyAuditLog } from '../../shared/audit/verify.js';
+import { RECONCILIATION_TABLE_ATTRIBUTES } from '../../infra/constructs/audit-trail.js';
 
 const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/digest';
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -47,7 +48,10 @@ describe('audit-digest handler (the scheduled hourly run)', () => {
 
     // The first run of the day also reconciles the table with the log, and signs the statement.
     expect(result).toEqual({ written: 1, remainingHours: 0, reconciled: { key: 'reconciliations/dt=2026-11-20/reconciliation-100500000Z.json', differences: 0 } });
-    expect(ddb).toHaveReceivedCommandWith(ScanCommand, { TableName: 'decisions', Select: 'SPECIFIC_ATTRIBUTES', ProjectionExpression: '#kind, #eventId, #occurredAt' });
+    expect(ddb).toHaveReceivedCommandWith(ScanCommand, { TableName: 'decisions', Select: 'SPECIFIC_ATTRIBUTES', ProjectionExpression: '#kind, #eventId, #occurredAt, #key, #receivedAt, #mark' });
+    // Every attribute the Scan names (projection and filter) is one the role's dynamodb:Attributes condition allows.
+    const scan = ddb.commandCalls(ScanCommand)[0]!.args[0].input;
+    expect(Object.values(scan.ExpressionAttributeNames ?? {}).every((name) => (RECONCILIATION_TABLE_ATTRIBUTES as readonly string[]).includes(name))).toBe(true);
     expect(JSON.parse(Buffer.from(stored.get('reconciliations/dt=2026-11-20/reconciliation-100500000Z.json')!).toString('utf8'))).toMatchObject({
       window: { from: '2026-11-18T11:05:00.000Z', to: '2026-11-20T10:05:00.000Z' }, table: 'decisions', differences: 0, signing: { algorithm: 'ECDSA_SHA_256', key_id: KEY },
     });

@@ -1,4 +1,4 @@
-import { DynamoDBClient, GetItemCommand, PutItemCommand, TransactionCanceledException, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,8 @@ import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store
 import { AUDIT_EVENT_TYPES } from '../../shared/audit/format.js';
 import { toAuditRecordBody, type StreamPosition } from '../../shared/audit/record.js';
 import { canonicalJson } from '../../shared/domain/canonical-json.js';
+import { payloadOf } from '../../shared/domain/payload.js';
+import { requestRecordOf } from '../../shared/domain/request-items.js';
 import { DETAIL_TYPE_EXECUTED, type ActionExecuted } from '../../shared/domain/contract.js';
 import { reportIdentity, summaryOf } from '../../shared/domain/execution.js';
 import { decideRequest } from '../../shared/domain/intake.js';
@@ -20,19 +22,25 @@ const ddb = mockClient(DynamoDBClient);
 const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAS-secret-task-token';
 const position: StreamPosition = { shardId: 'shardId-0001', sequenceNumber: '100', streamCreatedAt: '2026-11-22T03:00:05.000Z' };
 
-/** The event items the two stores really write, captured from their DynamoDB calls. */
+/**
+ * The event items the stores really write, captured from their DynamoDB calls; `requested` is the request
+ * item, marked as that event's source (request-items.ts).
+ */
 async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unknown>>> {
   ddb.reset();
   const written: Array<Record<string, unknown>> = [];
   let refuseNext: Error | undefined;
   ddb.on(TransactWriteItemsCommand).callsFake((input: { TransactItems: Array<{ Put?: { Item: never } }> }) => {
-    if (refuseNext !== undefined) { const error = refuseNext; refuseNext = undefined; throw error; }
     for (const t of input.TransactItems) if (t.Put !== undefined) written.push(unmarshall(t.Put.Item));
     return {};
   });
-  ddb.on(PutItemCommand).callsFake((input: { Item: never }) => { written.push(unmarshall(input.Item)); return {}; });
-  // The request item's event count, as the stores read it before each new event.
-  ddb.on(GetItemCommand).callsFake(() => ({ Item: marshall({ pk: 'REQ#x', eventSeq: written.filter((i) => i.kind === 'event').length }) }));
+  ddb.on(PutItemCommand).callsFake((input: { Item: never }) => {
+    if (refuseNext !== undefined) { const error = refuseNext; refuseNext = undefined; throw error; }
+    written.push(unmarshall(input.Item));
+    return {};
+  });
+  // The request item's event count, as the stores read it before each new event (the request item is its requested event).
+  ddb.on(GetItemCommand).callsFake(() => ({ Item: marshall({ pk: 'REQ#x', eventSeq: written.filter((i) => i.kind === 'event' || i.auditEvent === 'requested').length }) }));
   const client = new DynamoDBClient({});
   const decisions = new DynamoDecisionStore(client, 't');
   const reviews = new DynamoReviewStore(client, 't');
@@ -42,9 +50,9 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
 
   // A second request under the same actionId with other parameters: a conflict.
   const other = decideRequest(actionRequested({ actionId: record.key, action: 'db.export', parameters: { table: 'other' } }), policy, '2026-11-22T03:00:02.000Z');
-  refuseNext = new TransactionCanceledException({
-    message: 'cancelled', $metadata: {},
-    CancellationReasons: [{ Code: 'ConditionalCheckFailed', Item: marshall({ ...record, pk: `REQ#${record.key}`, sk: 'REQUEST', kind: 'request', requestJson: null, request: undefined }, { removeUndefinedValues: true }) }],
+  refuseNext = new ConditionalCheckFailedException({
+    message: 'The conditional request failed', $metadata: {},
+    Item: marshall({ ...record, pk: `REQ#${record.key}`, sk: 'REQUEST', kind: 'request', requestJson: null, request: undefined }, { removeUndefinedValues: true }),
   });
   await decisions.recordRequest(other);
 
@@ -90,7 +98,8 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
 
   const events = written.filter((i) => i.kind === 'event');
   const standalone = events.find((i) => typeof i.eventId === 'string' && i.eventId.startsWith('execution/'));
-  return { ...Object.fromEntries(events.filter((i) => i !== standalone).map((i) => [i.eventType as string, i])), standalone_violation: standalone! };
+  const requested = written.find((i) => i.kind === 'request' && i.auditEvent === 'requested')!;
+  return { requested, ...Object.fromEntries(events.filter((i) => i !== standalone).map((i) => [i.eventType as string, i])), standalone_violation: standalone! };
 }
 
 describe('toAuditRecordBody on the items the stores write', () => {
@@ -103,7 +112,9 @@ describe('toAuditRecordBody on the items the stores write', () => {
       if (type === 'standalone_violation' || type.startsWith('agent_')) continue;
       const body = toAuditRecordBody(item, position);
       expect(body.event_type, `${type}: ${body.reason ?? ''}`).toBe(type);
-      expect(body).toMatchObject({ event_id: item.eventId, occurred_at: item.occurredAt, action_id: item.actionId, agent_id: 'billing-agent', action: 'db.export', resource_type: 'Database', resource_id: 'customers', environment: 'prod', shard_id: 'shardId-0001', sequence_number: '100' });
+      // The request item's own eventId is the bus event's; its requested event is `<key>/requested` at receivedAt.
+      const [eventId, occurredAt] = type === 'requested' ? [`${String(item.key)}/requested`, item.receivedAt] : [item.eventId, item.occurredAt];
+      expect(body).toMatchObject({ event_id: eventId, occurred_at: occurredAt, action_id: item.actionId, agent_id: 'billing-agent', action: 'db.export', resource_type: 'Database', resource_id: 'customers', environment: 'prod', shard_id: 'shardId-0001', sequence_number: '100' });
     }
   });
 
@@ -233,5 +244,46 @@ describe('toAuditRecordBody on items it cannot map', () => {
     expect(toAuditRecordBody({ odd: new Set(['b', 'a']), bin: new Uint8Array([1, 2]) }, position)).toMatchObject({
       event_type: 'unmappable', event_id: 'stream/shardId-0001/100', detail: '{"bin":"AQI=","odd":["a","b"]}',
     });
+  });
+});
+
+describe('the requested record of a request item (issue 15: one write per decision)', () => {
+  let items: Record<string, Record<string, unknown>>;
+  beforeEach(async () => { items = await itemsTheStoresWrite(); });
+
+  it('is the record the requested event item gave before: every column, and the same detail but for the item it names', () => {
+    const requestItem = items.requested!;
+    const record = requestRecordOf(requestItem as never);
+    // What DynamoDecisionStore wrote as EVENT#requested before issue 15, field by field.
+    const request = record.request!;
+    const former = {
+      pk: `REQ#${record.key}`, sk: 'EVENT#requested', kind: 'event', eventId: `${record.key}/requested`, eventType: 'requested', occurredAt: record.receivedAt,
+      key: record.key, actionId: record.actionId, sourceEventId: record.eventId, source: record.source, agentId: request.agent.id, onBehalfOf: request.agent.onBehalfOf ?? null,
+      action: request.action, resourceType: request.resource.type, resourceId: request.resource.id, environment: request.environment, payloadSha256: record.payloadSha256,
+      requestSeq: 1, requestJson: requestItem.requestJson, payloadJson: canonicalJson(payloadOf(request)), fingerprint: record.fingerprint, rawDetail: null,
+    };
+    const now = toAuditRecordBody(requestItem, position);
+    const before = toAuditRecordBody(former, position);
+    expect({ ...now, detail: null }).toEqual({ ...before, detail: null });
+    expect(now).toMatchObject({ event_type: 'requested', event_id: `${record.key}/requested`, request_seq: 1, occurred_at: record.receivedAt });
+    expect(JSON.parse(now.detail!)).toEqual({ ...JSON.parse(before.detail!), sk: 'REQUEST', kind: 'request' });
+  });
+
+  it('is the same record from the item as a review, a vote and an execution later left it (what a redrive reads)', () => {
+    const requestItem = items.requested!;
+    const later = {
+      ...requestItem, outcome: 'approved', reason: 'quorum reached', decidedAt: '2026-11-22T03:02:00.000Z', eventSeq: 9, voteCount: 1, reviewId: 'rev-1',
+      reviewers: [{ id: 'bob', vote: 'approve', at: '2026-11-22T03:02:00.000Z' }], outcomePublishedAt: '2026-11-22T03:02:01.000Z', execution: { status: 'succeeded' },
+    };
+    expect(toAuditRecordBody(later, position)).toEqual(toAuditRecordBody(requestItem, position));
+  });
+
+  it('keeps a request item without the mark, or with a requestJson it cannot read, as unmappable with the raw image', () => {
+    const { auditEvent: _mark, ...unmarked } = items.requested!;
+    expect(toAuditRecordBody(unmarked, position)).toMatchObject({ event_type: 'unmappable', reason: 'request item is not marked auditEvent = "requested"' });
+    const broken = toAuditRecordBody({ ...items.requested!, requestJson: '{"action":' }, position);
+    expect(broken).toMatchObject({ event_type: 'unmappable', reason: expect.stringContaining("request item's requestJson cannot be read") });
+    expect(JSON.parse(broken.detail!)).toMatchObject({ requestJson: '{"action":' });
+    expect(toAuditRecordBody({ ...items.requested!, key: undefined }, position)).toMatchObject({ event_type: 'unmappable', reason: 'request event item has no string "key"' });
   });
 });

@@ -115,7 +115,10 @@ describe('lone surrogates (issue 11, class 4)', () => {
       reason: 'source: "agent.billing-agent\\uD800" has a lone surrogate at character 19, which is not valid Unicode; agents send with source "agent.<id>"',
     });
     expect(d.publisher.published).toHaveLength(1);
-    expect(await evaluateActionRequested(event, d)).toMatchObject({ status: 'duplicate', dispatched: false });
+    // Delivered again: nothing new is recorded, and the decision on record is handed on again, the same.
+    expect(await evaluateActionRequested(event, d)).toMatchObject({ status: 'duplicate', dispatched: true, record: { outcome: 'invalid' } });
+    expect(d.publisher.published).toHaveLength(2);
+    expect(d.publisher.published[1]).toEqual(d.publisher.published[0]);
   });
 
   it.each([

@@ -1,35 +1,36 @@
 import {
+  ConditionalCheckFailedException,
   GetItemCommand,
+  PutItemCommand,
   QueryCommand,
   ScanCommand,
   TransactionCanceledException,
+  TransactionConflictException,
   TransactWriteItemsCommand,
-  UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { canonicalJson } from '../../domain/canonical-json.js';
-import type { ActionRequest } from '../../domain/contract.js';
-import { payloadOf } from '../../domain/payload.js';
-import type { DecisionView, Outcome, ReviewerVote } from '../../domain/decision.js';
+import type { DecisionView, ReviewerVote } from '../../domain/decision.js';
 import type { ExecutionSummary } from '../../domain/execution.js';
 import { decidedDetailOf } from '../../domain/decision.js';
 import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
+import {
+  AUDIT_EVENT_MARK, decidedEventItem, eventIdOf, eventItem, ITEM, rawDetailFields, requestRecordOf, shadowFields, type RequestItemData,
+} from '../../domain/request-items.js';
 
 /**
- * Item layout of the decision table: one mutable request item and immutable event items per request.
+ * Item layout of the decision table: one mutable request item and immutable event items per request
+ * (`ITEM`, shared/domain/request-items.ts).
  *
- * Every event item carries `requestSeq`, its place among its request's events (`requested` is 1,
+ * Every event carries `requestSeq`, its place among its request's events (`requested` is 1,
  * `decided` 2, then each later event the next number), written in the same transaction that moves
  * the request item's `eventSeq` from the number before it. So the audit log alone shows a hole: a
- * request whose events are not 1..n with no gap lost some on the way.
+ * request whose events are not 1..n with no gap lost some on the way. The `requested` event has no item
+ * of its own since issue 15: the request item's INSERT is its source (request-items.ts).
  */
-export const ITEM = {
-  pk: (key: string) => `REQ#${key}`,
-  requestSk: 'REQUEST',
-  eventSk: (type: string, discriminator?: string) => (discriminator === undefined ? `EVENT#${type}` : `EVENT#${type}#${discriminator}`),
-} as const;
+export { ITEM, eventItem, type EventType } from '../../domain/request-items.js';
 
 /** The sort key prefix of accepted votes (`EVENT#vote#<reviewerId>`); refusals are `EVENT#vote_refused#…`. */
 export const VOTE_SK_PREFIX = 'EVENT#vote#';
@@ -56,9 +57,10 @@ export async function queryAcceptedVotes(client: DynamoDBClient, tableName: stri
 }
 
 /**
- * Every event item's id and time (the reconciliation's side of the table). Reads only `kind`,
- * `eventId` and `occurredAt`: the IAM grant for it allows no other attribute (review items hold
- * task tokens).
+ * Every event's id and time as the table holds them (the reconciliation's side): the event items, and
+ * the request items marked as their `requested` event's source (request-items.ts), whose event is
+ * `<key>/requested` at `receivedAt`. Reads only those attributes and the keys: the IAM grant for it
+ * allows no other attribute (review items hold task tokens).
  */
 export async function scanEventItems(client: DynamoDBClient, tableName: string): Promise<Array<{ eventId: string; occurredAt: string }>> {
   const items: Array<{ eventId: string; occurredAt: string }> = [];
@@ -67,15 +69,17 @@ export async function scanEventItems(client: DynamoDBClient, tableName: string):
     const page = await client.send(new ScanCommand({
       TableName: tableName,
       Select: 'SPECIFIC_ATTRIBUTES',
-      ProjectionExpression: '#kind, #eventId, #occurredAt',
-      FilterExpression: '#kind = :event',
-      ExpressionAttributeNames: { '#kind': 'kind', '#eventId': 'eventId', '#occurredAt': 'occurredAt' },
-      ExpressionAttributeValues: { ':event': { S: 'event' } },
+      ProjectionExpression: '#kind, #eventId, #occurredAt, #key, #receivedAt, #mark',
+      FilterExpression: '#kind = :event OR (#kind = :request AND #mark = :requested)',
+      ExpressionAttributeNames: { '#kind': 'kind', '#eventId': 'eventId', '#occurredAt': 'occurredAt', '#key': 'key', '#receivedAt': 'receivedAt', '#mark': AUDIT_EVENT_MARK.attribute },
+      ExpressionAttributeValues: { ':event': { S: 'event' }, ':request': { S: 'request' }, ':requested': { S: AUDIT_EVENT_MARK.value } },
       ConsistentRead: true,
       ExclusiveStartKey: startKey,
     }));
     for (const item of page.Items ?? []) {
-      if (item.eventId?.S !== undefined) items.push({ eventId: item.eventId.S, occurredAt: item.occurredAt?.S ?? '' });
+      if (item.kind?.S === 'request') {
+        if (item.key?.S !== undefined) items.push({ eventId: eventIdOf(item.key.S, 'requested'), occurredAt: item.receivedAt?.S ?? '' });
+      } else if (item.eventId?.S !== undefined) items.push({ eventId: item.eventId.S, occurredAt: item.occurredAt?.S ?? '' });
     }
     startKey = page.LastEvaluatedKey;
   } while (startKey !== undefined);
@@ -90,10 +94,6 @@ export function dynamoEventItemReader(client: DynamoDBClient, tableName: string)
   };
 }
 
-/** Event item types: the spine's, the review's (written by `DynamoReviewStore`), the execution reports' (`DynamoExecutionStore`) and the credentials API's (`DynamoCredentialsStore`). */
-export type EventType = 'requested' | 'decided' | 'conflict' | 'review_requested' | 'reminded' | 'escalated' | 'vote' | 'vote_refused' | 'outcome'
-  | 'executed' | 'execution_violation' | 'credentials_issued' | 'credentials_refused' | 'credentials_failed';
-
 const MAX_TRANSACTION_ATTEMPTS = 8;
 
 export class DecisionStoreError extends Error {
@@ -103,37 +103,14 @@ export class DecisionStoreError extends Error {
   }
 }
 
-/** What an item keeps of an invalid request's raw detail: set only for an invalid request. */
-type RawDetailFields = { rawDetailSha256?: string; rawDetailBytes?: number; rawDetailTruncated?: true };
-
-/**
- * The raw-detail fields of a record as item attributes: absent for a valid request. The text itself
- * (`rawDetail`) is already bounded by intake (whole up to 256 KiB, else a 16 KiB prefix), so the request
- * item and the `requested` event item each stay under DynamoDB's 400 KB.
- */
-function rawDetailFields(record: RequestRecord): RawDetailFields {
-  if (record.rawDetailSha256 === null || record.rawDetailBytes === null) return {};
-  return { rawDetailSha256: record.rawDetailSha256, rawDetailBytes: record.rawDetailBytes, ...(record.rawDetailTruncated ? { rawDetailTruncated: true } : {}) };
-}
-
-/** The stored form of a `RequestRecord`: the request as canonical JSON text, plus keys and reviewers. */
-/** The shadow set's answer as item attributes (issue 16): absent when there was none. */
-type ShadowFields = { shadowOutcome?: Outcome; shadowPolicyIds?: string[]; shadowReason?: string };
-
-function shadowFields(record: RequestRecord): ShadowFields {
-  if (record.shadow === undefined) return {};
-  return { shadowOutcome: record.shadow.outcome, shadowPolicyIds: record.shadow.policyIds, shadowReason: record.shadow.reason };
-}
-
-type RequestItem = Omit<RequestRecord, 'request' | 'dispatchedAt' | 'shadow' | keyof RawDetailFields> & RawDetailFields & ShadowFields & {
+type RequestItem = RequestItemData & {
   pk: string;
   sk: string;
   kind: 'request';
-  requestJson: string | null;
-  /** Absent until set: `if_not_exists` treats a stored NULL as present. */
-  dispatchedAt?: string;
+  /** Marks this item's INSERT as the source of the `requested` event (request-items.ts). */
+  auditEvent: typeof AUDIT_EVENT_MARK.value;
   reviewers: ReviewerVote[];
-  /** How many event items the request has: the `requestSeq` of its newest. */
+  /** How many events the request has: the `requestSeq` of its newest. */
   eventSeq: number;
 };
 
@@ -142,6 +119,7 @@ function toItem(record: RequestRecord): RequestItem {
     pk: ITEM.pk(record.key),
     sk: ITEM.requestSk,
     kind: 'request',
+    [AUDIT_EVENT_MARK.attribute]: AUDIT_EVENT_MARK.value,
     key: record.key,
     actionId: record.actionId,
     fingerprint: record.fingerprint,
@@ -159,7 +137,6 @@ function toItem(record: RequestRecord): RequestItem {
     approval: record.approval,
     validForSeconds: record.validForSeconds,
     decidedAt: record.decidedAt,
-    dispatchedAt: record.dispatchedAt ?? undefined,
     ...shadowFields(record),
     reviewers: [],
     eventSeq: 2,
@@ -167,53 +144,7 @@ function toItem(record: RequestRecord): RequestItem {
 }
 
 export function fromItem(item: Record<string, AttributeValue>): RequestRecord {
-  const data = unmarshall(item) as RequestItem;
-  return {
-    key: data.key,
-    actionId: data.actionId ?? null,
-    fingerprint: data.fingerprint,
-    eventId: data.eventId,
-    source: data.source,
-    receivedAt: data.receivedAt,
-    request: data.requestJson ? (JSON.parse(data.requestJson) as ActionRequest) : null,
-    rawDetail: data.rawDetail ?? null,
-    rawDetailSha256: data.rawDetailSha256 ?? null,
-    rawDetailBytes: data.rawDetailBytes ?? null,
-    rawDetailTruncated: data.rawDetailTruncated === true,
-    payloadSha256: data.payloadSha256 ?? null,
-    outcome: data.outcome,
-    reason: data.reason,
-    policyIds: data.policyIds ?? [],
-    approval: data.approval ?? null,
-    validForSeconds: data.validForSeconds ?? null,
-    decidedAt: data.decidedAt ?? null,
-    dispatchedAt: data.dispatchedAt ?? null,
-    ...(data.shadowOutcome === undefined ? {} : { shadow: { outcome: data.shadowOutcome, policyIds: data.shadowPolicyIds ?? [], reason: data.shadowReason ?? '' } }),
-  };
-}
-
-/** Fields every event item carries, so the audit log and queries need no join. */
-export function eventItem(record: RequestRecord, type: EventType, occurredAt: string, discriminator?: string) {
-  const request = record.request;
-  return {
-    pk: ITEM.pk(record.key),
-    sk: ITEM.eventSk(type, discriminator),
-    kind: 'event',
-    eventId: discriminator === undefined ? `${record.key}/${type}` : `${record.key}/${type}/${discriminator}`,
-    eventType: type,
-    occurredAt,
-    key: record.key,
-    actionId: record.actionId,
-    sourceEventId: record.eventId,
-    source: record.source,
-    agentId: request?.agent.id ?? null,
-    onBehalfOf: request?.agent.onBehalfOf ?? null,
-    action: request?.action ?? null,
-    resourceType: request?.resource.type ?? null,
-    resourceId: request?.resource.id ?? null,
-    environment: request?.environment ?? null,
-    payloadSha256: record.payloadSha256,
-  };
+  return requestRecordOf(unmarshall(item) as RequestItemData);
 }
 
 export const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
@@ -327,10 +258,6 @@ function withRequestFields(update: SeqUpdate, fields: Record<string, unknown>): 
   return { ...update, names, values, set: sets.join(', ') };
 }
 
-function isTransactionConflict(error: TransactionCanceledException): boolean {
-  return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
-}
-
 /** `DecisionStore` on one DynamoDB table (single-table layout, see `ITEM`). */
 export class DynamoDecisionStore implements DecisionStore {
   constructor(
@@ -339,57 +266,64 @@ export class DynamoDecisionStore implements DecisionStore {
     private readonly pause: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   ) {}
 
+  /**
+   * One conditional PutItem of the request item (the `requested` event's source, request-items.ts), then
+   * one of the `decided` event item: 2 write units for a decision up to 1 KB each, where the earlier
+   * 3-item transaction cost 6 (transactions bill twice). The two writes are not atomic: a delivery that
+   * dies between them leaves the request without its `decided` event, and the redelivery (EventBridge
+   * retries a failed invocation) writes it, as any later send of the same request does.
+   */
   async recordRequest(record: RequestRecord): Promise<RecordResult> {
-    // The request in full as the policy saw it (requestJson), and the canonical text its payloadSha256 is
-    // the hash of (payloadJson), so that a replay can decide it again and re-check the hash from the log alone.
-    const requested = {
-      ...eventItem(record, 'requested', record.receivedAt),
-      requestSeq: 1,
-      requestJson: toItem(record).requestJson,
-      // fingerprint: the same hash, also for a request the policy found invalid (whose payloadSha256 is null).
-      ...(record.request === null ? {} : { payloadJson: canonicalJson(payloadOf(record.request)), fingerprint: record.fingerprint }),
-      rawDetail: record.rawDetail,
-      ...rawDetailFields(record),
-    };
-    const decided = {
-      ...eventItem(record, 'decided', record.decidedAt ?? record.receivedAt),
-      requestSeq: 2,
-      outcome: record.outcome,
-      reason: record.reason,
-      policyIds: record.policyIds,
-      approval: record.approval,
-      validForSeconds: record.validForSeconds,
-      validUntil: decidedDetailOf(record).validUntil,
-      ...shadowFields(record),
-    };
-    const newOnly = { ConditionExpression: 'attribute_not_exists(pk)' };
-    const command = new TransactWriteItemsCommand({
-      TransactItems: [
-        { Put: { TableName: this.tableName, Item: marshall(toItem(record), marshallOptions), ...newOnly, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
-        { Put: { TableName: this.tableName, Item: marshall(requested, marshallOptions), ...newOnly } },
-        { Put: { TableName: this.tableName, Item: marshall(decided, marshallOptions), ...newOnly } },
-      ],
-    });
+    const existing = await this.putRequestItem(record);
+    if (existing === undefined) {
+      await this.putDecidedEvent(record);
+      return { status: 'created', record };
+    }
+    if (existing.fingerprint === record.fingerprint) {
+      // The decision on record, not this delivery's: a review may have closed it since, but then its
+      // `decided` event was written before the review began (the hand-off comes after it), and this put is a no-op.
+      await this.putDecidedEvent(existing);
+      return { status: 'duplicate', record: existing };
+    }
+    await this.recordConflict(record);
+    return { status: 'conflict', record: existing, conflictFingerprint: record.fingerprint };
+  }
+
+  /** Writes the request item if its key is new (undefined); else the request recorded under that key. */
+  private async putRequestItem(record: RequestRecord): Promise<RequestRecord | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.client.send(command);
-        return { status: 'created', record };
+        await this.client.send(new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall(toItem(record), marshallOptions),
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }));
+        return undefined;
       } catch (error) {
-        if (!(error instanceof TransactionCanceledException)) throw error;
-        if (isTransactionConflict(error) && attempt < MAX_TRANSACTION_ATTEMPTS) {
-          // Another delivery of the same request is writing right now: wait and look again.
+        if (error instanceof TransactionConflictException && attempt < MAX_TRANSACTION_ATTEMPTS) {
+          // The item exists and a transaction (a conflict's refusal, an event) is changing it right now: look again.
           await this.pause(Math.random() * 20 * 2 ** attempt);
           continue;
         }
-        const existingItem = error.CancellationReasons?.[0]?.Item;
-        const existing = existingItem !== undefined ? fromItem(existingItem) : await this.getRecord(record.key);
-        if (existing === undefined) {
-          throw new DecisionStoreError(`recording request ${record.key} was cancelled (${(error.CancellationReasons ?? []).map((r) => r.Code).join(', ')}) but no earlier request exists`, { cause: error });
-        }
-        if (existing.fingerprint === record.fingerprint) return { status: 'duplicate', record: existing };
-        await this.recordConflict(record);
-        return { status: 'conflict', record: existing, conflictFingerprint: record.fingerprint };
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        const existing = error.Item !== undefined ? fromItem(error.Item) : await this.getRecord(record.key);
+        if (existing === undefined) throw new DecisionStoreError(`recording request ${record.key} failed its condition but no earlier request exists`, { cause: error });
+        return existing;
       }
+    }
+  }
+
+  /** The `decided` event item, if it is not there yet. */
+  private async putDecidedEvent(record: RequestRecord): Promise<void> {
+    try {
+      await this.client.send(new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall(decidedEventItem(record), marshallOptions),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }));
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
 
@@ -404,16 +338,6 @@ export class DynamoDecisionStore implements DecisionStore {
     };
     // The same conflicting request delivered again: its refusal is already recorded (false).
     await appendRequestEvent(this.client, this.tableName, refused.key, item, this.pause);
-  }
-
-  async markDispatched(key: string, at: string): Promise<void> {
-    await this.client.send(new UpdateItemCommand({
-      TableName: this.tableName,
-      Key: marshall({ pk: ITEM.pk(key), sk: ITEM.requestSk }),
-      UpdateExpression: 'SET dispatchedAt = if_not_exists(dispatchedAt, :at)',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: marshall({ ':at': at }),
-    }));
   }
 
   private async getItem(key: string): Promise<Record<string, AttributeValue> | undefined> {

@@ -24,11 +24,6 @@ export class MemoryDecisionStore implements DecisionStore {
     return { status: 'conflict', record: { ...existing }, conflictFingerprint: record.fingerprint };
   }
 
-  async markDispatched(key: string, at: string): Promise<void> {
-    const record = this.records.get(key);
-    if (record !== undefined && record.dispatchedAt === null) record.dispatchedAt = at;
-  }
-
   async getDecision(actionId: string): Promise<DecisionView | undefined> {
     const record = this.records.get(actionId);
     return record === undefined ? undefined : { ...decidedDetailOf(record), execution: null };
