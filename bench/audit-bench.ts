@@ -7,7 +7,7 @@
  * Without --dir, generates a log of N records (default 1,000,000) under .countersign/ first.
  */
 import { join, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { LocalAuditSink } from '../shared/adapters/local/local-audit-sink.js';
 import { hash } from 'node:crypto';
 import { getIfExists, listKeys, PUBLIC_KEY_OBJECT } from '../shared/audit/digest-store.js';
@@ -22,7 +22,7 @@ import { MIN_OBJECTS_FOR_WORKERS, verifyWorkerCount } from '../shared/audit/veri
 import { objectContent } from '../shared/audit/object.js';
 import { DuckDbColumnarEngine } from '../shared/adapters/local/duckdb-columnar-engine.js';
 import { HyparquetColumnarWriter } from '../shared/adapters/parquet/hyparquet-columnar-writer.js';
-import { DEFAULT_GENERATED_DIR, generateAuditLog } from '../scripts/generate-audit-log.js';
+import { DEFAULT_GENERATED_DIR, generateAuditLog, isCurrentGeneratedLog } from '../scripts/generate-audit-log.js';
 
 export interface VerifyBench {
   records: number;
@@ -223,7 +223,13 @@ export async function printAuditBench(argv: string[] = []): Promise<void> {
     const records = Number(flag(argv, '--records') ?? 1_000_000);
     // The generated log is kept for the next run, one folder per size.
     dir = resolve(records === 1_000_000 ? `${DEFAULT_GENERATED_DIR}-bench` : `${DEFAULT_GENERATED_DIR}-bench-${records}`);
-    if (!existsSync(dir)) await generateAuditLog({ records, dir, days: 30, perObject: 1000, agents: 50, shards: 4, start: new Date('2026-10-01T00:00:00Z') });
+    if (!isCurrentGeneratedLog(dir)) {
+      if (existsSync(dir)) {
+        console.log(`audit: ${dir} was made by an older generator (no request numbers); making it again`);
+        rmSync(dir, { recursive: true, force: true });
+      }
+      await generateAuditLog({ records, dir, days: 30, perObject: 1000, agents: 50, shards: 4, start: new Date('2026-10-01T00:00:00Z') });
+    }
   }
   // The floor first and last, verify between: the ratio uses the mean, so a load that shifts during the run shows in both.
   // verify runs twice: on the main thread alone, and with the worker threads it uses by default on a

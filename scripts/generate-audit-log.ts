@@ -8,6 +8,7 @@
  * (default 30) from 2026-10-01T00:00Z, 4 shards, R records per object (default 1000).
  */
 import { resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -60,7 +61,23 @@ export function generatedRecord(index: number, occurredAt: Date, agents: number)
     comment: null,
     policy_ids: type === 'decided' || type === 'outcome' ? ['data.export.prod'] : [],
     payload_sha256: 'ab'.repeat(32),
+    // Numbered as the product numbers a request's events, so verify's per-request check has its real work.
+    request_seq: (index % LIFECYCLE.length) + 1,
   };
+}
+
+/**
+ * The generator's format version, written beside a generated log (`<dir>.generator`): a log kept from an
+ * older generator (version 1 had no `request_seq`, which spared verify its per-request check) is made again.
+ */
+export const GENERATOR_VERSION = 2;
+export const generatorMarkFile = (dir: string): string => `${dir}.generator`;
+export function isCurrentGeneratedLog(dir: string): boolean {
+  try {
+    return existsSync(dir) && (JSON.parse(readFileSync(generatorMarkFile(dir), 'utf8')) as { version?: unknown }).version === GENERATOR_VERSION;
+  } catch {
+    return false;
+  }
 }
 
 const RETAIN_UNTIL = new Date('2030-01-01T00:00:00Z');
@@ -124,6 +141,7 @@ export async function generateAuditLog(options: GenerateOptions): Promise<string
     previous = { key, sha256: sha256Hex(bytes), signature: digest.signature };
   }
   options.onDigests?.((Date.now() - digestStarted) / 1000);
+  writeFileSync(generatorMarkFile(options.dir), JSON.stringify({ version: GENERATOR_VERSION, records: options.records }));
   return signer.publicKeyPem();
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseRecord, flatCanonical, hashedLine } from '../../bench/audit-log-fixture.js';
-import { generateAuditLog, generatedRecord } from '../../scripts/generate-audit-log.js';
+import { generateAuditLog, generatedRecord, isCurrentGeneratedLog } from '../../scripts/generate-audit-log.js';
 import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
 import { recordHash } from '../../shared/audit/chain.js';
@@ -73,5 +73,8 @@ describe('generateAuditLog', () => {
     const report = await verifyAuditLog({ sink: new LocalAuditSink(dir), publicKeyPem: await signer.publicKeyPem(), now: new Date('2026-10-03T00:00:00Z') });
     expect(report.problems).toEqual([]);
     expect(report).toMatchObject({ ok: true, records: 2_000, objects: 90 });
+    // Numbered as the product numbers a request's events (verify's per-request check runs on every record).
+    expect(generatedRecord(7, new Date(0), 5).request_seq).toBe(3);
+    expect(isCurrentGeneratedLog(dir)).toBe(true);
   });
 });
