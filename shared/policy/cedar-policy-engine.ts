@@ -134,6 +134,9 @@ export interface LoadedPolicy {
 
 let nextPolicySetNumber = 0;
 
+/** The longest call (as JSON text) whose answer the cache keeps: 1,024 of them stay under 8 MB. */
+const MAX_CACHED_CALL_CHARS = 8 * 1024;
+
 export class CedarPolicyEngine implements PolicyEngine {
   readonly policies: readonly LoadedPolicy[];
   /** Validator warnings (e.g. a policy that can never apply). Not fatal; `policies:check` prints them. */
@@ -295,7 +298,8 @@ export class CedarPolicyEngine implements PolicyEngine {
     }
     this.answerStats.misses++;
     const answer = cedar.statefulIsAuthorized(call);
-    if (answer.type === 'success') {
+    // A large call (a policy that reads big parameters) is not kept: 1,024 of them could hold hundreds of MB.
+    if (answer.type === 'success' && key.length <= MAX_CACHED_CALL_CHARS) {
       this.answers.set(key, answer);
       if (this.answers.size > this.answerCacheSize) this.answers.delete(this.answers.keys().next().value as string);
     }

@@ -185,6 +185,15 @@ describe('the answer cache', () => {
     expect(staging.reason).toBe('no policy permits box.open on Box in staging');
   });
 
+  it('does not keep the answer to a call over 8 KB of JSON (a policy that reads large data)', () => {
+    const engine = make();
+    const large = boxRequest('box.open');
+    large.resource.attributes = { owner: 'x'.repeat(9 * 1024) };
+    engine.decide(large);
+    engine.decide(large);
+    expect(engine.answerCacheStats).toEqual({ hits: 0, misses: 2, size: 0 });
+  });
+
   it('keeps at most answerCacheSize answers, the most recently used', () => {
     const engine = make(2);
     for (const owner of ['a', 'b', 'c', 'a']) {
