@@ -63,11 +63,6 @@ export class CostModelError extends Error {
   }
 }
 
-/**
- * The metered calls of `count` runs of a scenario as dollars per run, one line per billable item.
- * Lambda bills duration × memory; the memory is the deployed one, the duration the local one (a
- * loaded 2-core machine: pessimistic).
- */
 /** The item families of the decision table (infra's ITEM_FAMILIES), named for the cost table. */
 const ITEM_FAMILY_NAMES: Record<string, string> = { 'REQ#': 'request items', 'AGENT#': 'agent state', 'REVIEW#': 'review items', 'AUDIT#SHARD#': 'audit chain heads' };
 
@@ -78,6 +73,11 @@ function labelledOperation(metered: string): string {
   return name === undefined || name === '-' ? operation! : `${operation}, ${name}`;
 }
 
+/**
+ * The metered calls of `count` runs of a scenario as dollars per run, one line per billable item.
+ * Lambda bills duration × memory; the memory is the deployed one, the duration the local one (a
+ * loaded 2-core machine: pessimistic).
+ */
 export function priceCalls(calls: MeteredCalls, count: number): LineItem[] {
   if (!(count > 0)) throw new CostModelError(`a scenario needs at least one run to be priced, got ${count}`);
   const items: LineItem[] = [];

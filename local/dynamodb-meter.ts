@@ -54,8 +54,8 @@ export function consumedUnits(operation: string, body: unknown): { writeUnits: n
 }
 
 /**
- * The item family a request touches: the prefix of its partition key up to the last `#` (`REQ#`, `AGENT#`,
- * `AUDIT#SHARD#`); for a Query, of its key condition's value; for a transaction, of its first item.
+ * The item family a request touches: the prefix of its partition key up to the first `#` (`REQ#`, `AGENT#`),
+ * or `AUDIT#SHARD#`; for a Query, of its key condition's value; for a transaction, of its first item.
  */
 export function itemFamilyOf(input: Record<string, unknown>): string {
   const pkOf = (holder: unknown): string | undefined => {
@@ -66,7 +66,8 @@ export function itemFamilyOf(input: Record<string, unknown>): string {
   const values = Object.values((input.ExpressionAttributeValues ?? {}) as Record<string, { S?: string }>).map((value) => value.S);
   const pk = pkOf(input) ?? (first === undefined ? undefined : pkOf(Object.values(first)[0])) ?? (input.KeyConditionExpression === undefined ? undefined : values.find((value) => value?.includes('#')));
   if (pk === undefined) return '-';
-  const cut = pk.lastIndexOf('#');
+  if (pk.startsWith('AUDIT#SHARD#')) return 'AUDIT#SHARD#';
+  const cut = pk.indexOf('#');
   return cut < 0 ? '-' : pk.slice(0, cut + 1);
 }
 

@@ -3,7 +3,7 @@
  *
  *   npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME]
  *                           [--keys DIR | --public-key PEM_FILE | --key-id KMS_KEY | --trust-key-in-log]
- *                           [--failures FILE | --failure-bucket NAME] [--max-digest-age HOURS] [--reconcile --table NAME [--endpoint URL]] [--json]
+ *                           [--failures FILE | --failure-bucket NAME] [--max-digest-age HOURS] [--reconcile --table NAME [--endpoint URL]] [--workers N] [--json]
  *
  * The failure destination is read too: locally the data folder's audit-failures.jsonl (beside the
  * log's folder), in AWS the failure bucket (`--failure-bucket`, the stack output AuditFailureBucketName).
@@ -37,7 +37,7 @@ import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLo
 export { DEFAULT_LOCAL_AUDIT_DIR };
 
 const USAGE = `usage:
-  npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--keys DIR | --public-key FILE | --key-id KMS_KEY | --trust-key-in-log] [--failures FILE | --failure-bucket NAME] [--max-digest-age HOURS] [--reconcile --table NAME [--endpoint URL]] [--json]
+  npm run audit -- verify [--from ISO] [--to ISO] [--dir PATH | --bucket NAME] [--keys DIR | --public-key FILE | --key-id KMS_KEY | --trust-key-in-log] [--failures FILE | --failure-bucket NAME] [--max-digest-age HOURS] [--reconcile --table NAME [--endpoint URL]] [--workers N] [--json]
   npm run audit -- query "<SQL>" | --saved NAME [--param name=value]... [--dir PATH] [--json | --csv]
   npm run audit -- queries`;
 
@@ -64,6 +64,8 @@ options:
   --failure-bucket NAME the failure bucket of a deployment (stack output AuditFailureBucketName)
   --reconcile --table NAME [--endpoint URL]
                         also compares the log with the decision table
+  --workers N           verify: worker threads that check objects beside the main thread's reads (0: none;
+                        default: one fewer than the cores, at most 8, and none for a log under 64 objects)
   --saved NAME          a saved query (see queries); --param name=value sets its parameters
   --json, --csv         the output format (verify: --json only); the default is a table or a report
   --help, -h            this help`;
@@ -81,7 +83,7 @@ interface Args {
   flags: Map<string, string[]>;
 }
 
-const VALUE_FLAGS = new Set(['--max-digest-age', '--from', '--to', '--dir', '--bucket', '--keys', '--public-key', '--key-id', '--failures', '--failure-bucket', '--table', '--endpoint', '--saved', '--param']);
+const VALUE_FLAGS = new Set(['--workers', '--max-digest-age', '--from', '--to', '--dir', '--bucket', '--keys', '--public-key', '--key-id', '--failures', '--failure-bucket', '--table', '--endpoint', '--saved', '--param']);
 const BOOLEAN_FLAGS = new Set(['--reconcile', '--json', '--csv', '--trust-key-in-log']);
 
 function parseArgs(argv: string[]): Args {
@@ -221,9 +223,12 @@ async function verifyCommand(args: Args): Promise<number> {
   const ageText = one(args, '--max-digest-age');
   const maxDigestAgeHours = ageText !== undefined ? Number(ageText) : bucket !== undefined ? DEFAULT_S3_MAX_DIGEST_AGE_HOURS : undefined;
   if (maxDigestAgeHours !== undefined && !(Number.isInteger(maxDigestAgeHours) && maxDigestAgeHours >= 0)) throw new UsageError(`--max-digest-age takes a whole number of hours, not "${ageText}"`);
+  const workersText = one(args, '--workers');
+  const workers = workersText === undefined ? undefined : Number(workersText);
+  if (workers !== undefined && !(/^\d+$/.test(workersText!) && Number.isSafeInteger(workers))) throw new UsageError(`--workers takes a whole number of threads (0 for none), not "${workersText}"`);
   const report = await verifyAuditLog({
     sink, publicKeyPem: anchor.publicKeyPem, anchorSource: anchor.source, ...(maxDigestAgeHours === undefined ? {} : { maxDigestAgeHours }), ...(failures === undefined ? {} : { failures }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), onProgress: progressPrinter(), collectEventIds: reconcile,
-    columnar: new DuckDbColumnarEngine(),
+    columnar: new DuckDbColumnarEngine(), ...(workers === undefined ? {} : { workers }),
   });
   let reconciled: string | undefined;
   if (reconcile) {

@@ -8,11 +8,18 @@
  * (default 30) from 2026-10-01T00:00Z, 4 shards, R records per object (default 1000).
  */
 import { resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { FixtureLogWriter, type RecordFields } from '../bench/audit-log-fixture.js';
 import { Ed25519Signer } from '../shared/adapters/local/ed25519-signer.js';
 import { LocalAuditSink } from '../shared/adapters/local/local-audit-sink.js';
-import { publishPublicKey, writeDigestsUpTo } from '../shared/audit/digest.js';
+import { DIGEST_FORMAT, publishPublicKey, serializeDigest, signDigest, type DigestObjectEntry, type DigestReference } from '../shared/audit/digest.js';
+import { digestKey } from '../shared/audit/digest-store.js';
+import { sha256Hex } from '../shared/domain/canonical-json.js';
+import type { Signer } from '../shared/ports/signer.js';
 
 export interface GenerateOptions {
   records: number;
@@ -22,6 +29,8 @@ export interface GenerateOptions {
   agents: number;
   shards: number;
   start: Date;
+  /** Signs the digests. @default a new Ed25519 key */
+  signer?: Signer;
   onProgress?: (written: number) => void;
   onDigests?: (seconds: number) => void;
 }
@@ -52,35 +61,87 @@ export function generatedRecord(index: number, occurredAt: Date, agents: number)
     comment: null,
     policy_ids: type === 'decided' || type === 'outcome' ? ['data.export.prod'] : [],
     payload_sha256: 'ab'.repeat(32),
+    // Numbered as the product numbers a request's events, so verify's per-request check has its real work.
+    request_seq: (index % LIFECYCLE.length) + 1,
   };
 }
 
-/** Writes the log and its digests; returns the public key PEM. */
+/**
+ * The generator's format version, written beside a generated log (`<dir>.generator`): a log kept from an
+ * older generator (version 1 had no `request_seq`, which spared verify its per-request check) is made again.
+ */
+export const GENERATOR_VERSION = 2;
+export const generatorMarkFile = (dir: string): string => `${dir}.generator`;
+export function isCurrentGeneratedLog(dir: string): boolean {
+  try {
+    return existsSync(dir) && (JSON.parse(readFileSync(generatorMarkFile(dir), 'utf8')) as { version?: unknown }).version === GENERATOR_VERSION;
+  } catch {
+    return false;
+  }
+}
+
+const RETAIN_UNTIL = new Date('2030-01-01T00:00:00Z');
+/** The audit writer's gzip level (shared/audit/object.ts): the generated objects are as large as the product's. */
+const GZIP_LEVEL = 9;
+/** Objects being gzipped at once (node:zlib's async gzip runs on libuv's thread pool, beside the chaining). */
+const IN_FLIGHT = 4;
+const gzipAsync = promisify(gzip);
+
+/**
+ * Writes the log and its digests; returns the public key PEM.
+ *
+ * Fast enough for 10M records: each record is serialized once (its hash spliced into its line), objects
+ * are gzipped on the thread pool while the next ones are chained, and each hour's digest is built from
+ * the entries the generator already knows instead of reading every object back. The digests are the
+ * ones `writeDigestsUpTo` writes over the same objects, byte for byte (test/unit/generate-audit-log.test.ts).
+ */
 export async function generateAuditLog(options: GenerateOptions): Promise<string> {
   const sink = new LocalAuditSink(options.dir);
-  const writer = new FixtureLogWriter(sink, new Date('2030-01-01T00:00:00Z'), 1, false);
+  const writer = new FixtureLogWriter(sink, RETAIN_UNTIL, GZIP_LEVEL, false);
   const hours = options.days * 24;
   const perHour = Math.ceil(options.records / hours);
+  const entriesByHour: DigestObjectEntry[][] = [];
+  const writing = new Set<Promise<unknown>>();
   let index = 0;
-  for (let h = 0; h < hours && index < options.records; h++) {
+  for (let h = 0; h < hours; h++) {
     const hour = new Date(options.start.getTime() + h * HOUR_MS);
+    const entries: DigestObjectEntry[] = [];
+    entriesByHour.push(entries);
     const inHour = Math.min(perHour, options.records - index);
     for (let done = 0; done < inHour;) {
       const size = Math.min(options.perObject, inHour - done);
       const shard = `shard-${Math.floor(done / options.perObject) % options.shards}`;
       const fields: RecordFields[] = [];
       for (let k = 0; k < size; k++) fields.push(generatedRecord(index + k, new Date(hour.getTime() + Math.floor(((done + k) / inHour) * HOUR_MS)), options.agents));
-      await writer.write(shard, hour, fields);
+      const object = writer.chain(shard, hour, fields);
+      const sha256 = createHash('sha256').update(object.content).digest('hex');
+      entries.push({ key: object.key, sha256, records: object.records.length, shard_id: shard, first_sequence: object.records[0]!.sequence_number, last_sequence: object.records.at(-1)!.sequence_number });
+      const put = gzipAsync(object.content, { level: GZIP_LEVEL }).then((body) => sink.putObject(object.key, body, { sha256OfUncompressed: sha256, retainUntil: RETAIN_UNTIL }));
+      writing.add(put);
+      void put.finally(() => writing.delete(put)).catch(() => undefined);
+      if (writing.size >= IN_FLIGHT) await Promise.race(writing);
       index += size;
       done += size;
     }
     options.onProgress?.(index);
   }
+  await Promise.all(writing);
   const digestStarted = Date.now();
-  const signer = Ed25519Signer.generate();
-  await publishPublicKey(sink, signer, new Date('2030-01-01T00:00:00Z'));
-  await writeDigestsUpTo(new Date(options.start.getTime() + hours * HOUR_MS), { sink, signer, retainUntil: () => new Date('2030-01-01T00:00:00Z') }, { maxHours: hours + 1 });
+  const signer = options.signer ?? Ed25519Signer.generate();
+  await publishPublicKey(sink, signer, RETAIN_UNTIL);
+  // One digest per hour, empty hours included, each chained to the one before: what writeDigestsUpTo
+  // writes for a log whose objects all landed in their own hour (no late objects).
+  let previous: DigestReference | null = null;
+  for (const [h, entries] of entriesByHour.entries()) {
+    const hour = new Date(options.start.getTime() + h * HOUR_MS);
+    const digest = await signDigest({ format: DIGEST_FORMAT, hour: hour.toISOString(), objects: entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)), previous }, signer);
+    const key = digestKey(hour);
+    const bytes = serializeDigest(digest);
+    await sink.putObject(key, bytes, { sha256OfUncompressed: sha256Hex(bytes), retainUntil: RETAIN_UNTIL });
+    previous = { key, sha256: sha256Hex(bytes), signature: digest.signature };
+  }
   options.onDigests?.((Date.now() - digestStarted) / 1000);
+  writeFileSync(generatorMarkFile(options.dir), JSON.stringify({ version: GENERATOR_VERSION, records: options.records }));
   return signer.publicKeyPem();
 }
 

@@ -44,7 +44,7 @@ export const handler = instrumented({ logger, tracer, metrics }, async (event: E
   // Only EventBridge invokes this function: an envelope that does not parse is a wiring fault, retried then sent to the DLQ.
   const envelope = EventBridgeEnvelopeSchema.parse(event);
   const result = await evaluateActionRequested(
-    { id: envelope.id, source: envelope.source, detailType: envelope['detail-type'], detail: envelope.detail },
+    { id: envelope.id, source: envelope.source, detailType: envelope['detail-type'], detail: envelope.detail, ...(envelope['replay-name'] === undefined ? {} : { replayName: envelope['replay-name'] }) },
     deps,
   );
   const { record } = result;

@@ -24,14 +24,21 @@ const VALUE = `(${STRING}|null|${INTEGER}|\\[(?:${STRING}(?:,${STRING})*)?\\])`;
 export const CANONICAL_KEYS: readonly string[] = AUDIT_COLUMNS.map((column) => column.name as string).sort();
 
 /** The fields `verify` reads of a record; only these are captured (each capture costs an allocation a line). */
-export const CAPTURED_KEYS = ['action_id', 'detail', 'event_id', 'event_type', 'hash', 'outcome', 'prev_hash', 'request_seq', 'sequence_number', 'shard_id'] as const;
+// `hash` is not captured: verify finds it by its place (verify-object.ts), and compares it in the text.
+export const CAPTURED_KEYS = ['action_id', 'detail', 'event_id', 'event_type', 'outcome', 'prev_hash', 'request_seq', 'sequence_number', 'shard_id'] as const;
 export type CapturedKey = (typeof CAPTURED_KEYS)[number];
 
 /**
  * Each key optional, in order; after a pair either `,` and another pair, or the closing brace. Keys
  * are plain identifiers (`[a-z0-9_]`), so they need no escaping in the pattern.
  */
-const LINE = new RegExp(`^\\{${CANONICAL_KEYS.map((key) => `(?:"${key}":${(CAPTURED_KEYS as readonly string[]).includes(key) ? VALUE : `(?:${VALUE.slice(1)}`}(?:,(?=")|(?=\\}$)))?`).join('')}\\}$`);
+function linePattern(start: string, end: string, flags: string): RegExp {
+  return new RegExp(`${start}\\{${CANONICAL_KEYS.map((key) => `(?:"${key}":${(CAPTURED_KEYS as readonly string[]).includes(key) ? VALUE : `(?:${VALUE.slice(1)}`}(?:,(?=")|(?=\\}${end})))?`).join('')}\\}${end}`, flags);
+}
+const LINE = linePattern('^', '$', '');
+// The same line inside an object's whole text: sticky at the line's start, ending at its newline (or
+// the text's end). No value admits a control character, so a match never runs past the line.
+const LINE_IN_TEXT = linePattern('', '(?=\\n|$)', 'y');
 const INDEX = new Map<string, number>(CANONICAL_KEYS.filter((key) => (CAPTURED_KEYS as readonly string[]).includes(key)).map((key, index) => [key, index + 1] as const));
 
 /** The raw JSON tokens of the captured fields of a canonical line. */
@@ -40,6 +47,16 @@ export type CanonicalTokens = ReadonlyArray<string | undefined>;
 /** The captured tokens of a canonical line, or undefined if the line is not the canonical JSON of a record. */
 export function canonicalTokens(line: string): CanonicalTokens | undefined {
   const match = LINE.exec(line);
+  return match === null ? undefined : match;
+}
+
+/**
+ * The captured tokens of the canonical line that starts at `start` in `text` (an object's whole
+ * content, one line a record), or undefined. The line ends at `start + tokens[0].length`.
+ */
+export function canonicalTokensAt(text: string, start: number): CanonicalTokens | undefined {
+  LINE_IN_TEXT.lastIndex = start;
+  const match = LINE_IN_TEXT.exec(text);
   return match === null ? undefined : match;
 }
 

@@ -84,10 +84,27 @@ export function objectText(body: Uint8Array): string {
   return objectContent(body).toString('utf8');
 }
 
+/** zlib's smallest output chunk. */
+const MIN_CHUNK_BYTES = 64;
+/** The largest output chunk allocated up front from an object's own size field. */
+const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The output chunk for gunzip: the size gzip's trailer gives (ISIZE, the uncompressed size modulo 2^32)
+ * plus one, so a writer's object comes out of one inflate call into one buffer, not 16 KB chunks
+ * joined by a copy. The field is the object's own word, so it only sizes the chunk (within bounds);
+ * `maxOutputLength` is what limits the output.
+ */
+function outputChunk(body: Uint8Array): number {
+  if (body.length < 18) return MIN_CHUNK_BYTES;
+  const isize = (body[body.length - 4]! | (body[body.length - 3]! << 8) | (body[body.length - 2]! << 16)) + body[body.length - 1]! * 0x1000000;
+  return Math.min(Math.max(isize + 1, MIN_CHUNK_BYTES), MAX_CHUNK_BYTES);
+}
+
 /** The uncompressed bytes of an object (what digests hash); throws (naming why) when it is not gzip or too large. */
 export function objectContent(body: Uint8Array): Buffer {
   try {
-    return gunzipSync(body, { maxOutputLength: MAX_OBJECT_CONTENT_BYTES });
+    return gunzipSync(body, { maxOutputLength: MAX_OBJECT_CONTENT_BYTES, chunkSize: outputChunk(body) });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) throw new AuditObjectError(`holds more than ${MAX_OBJECT_CONTENT_BYTES} bytes uncompressed, more than any batch the writer makes`);

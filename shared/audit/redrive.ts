@@ -10,8 +10,10 @@
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { canonicalJson } from '../domain/canonical-json.js';
 import { LATE_CHAIN_PREFIX } from './format.js';
 import type { FailedBatch } from './failures.js';
+import { toAuditRecordBody } from './record.js';
 import { isAuditEvent, writeAuditBatch, type AuditStreamRecord, type AuditWriterDeps } from './writer.js';
 
 /** The table's event item by its key, as DynamoDB returns it (AttributeValue form); undefined when absent. */
@@ -56,11 +58,35 @@ async function fromTable(batch: FailedBatch, readEventItem: EventItemReader, alt
       altered.push({ source: batch.source, key: where, why: 'not in the table' });
       continue;
     }
-    if (JSON.stringify(sortedImage(item)) !== JSON.stringify(sortedImage(image))) altered.push({ source: batch.source, key: where, why: 'differs from the table' });
+    if (!sameSource(item, image)) altered.push({ source: batch.source, key: where, why: 'differs from the table' });
     records.push({ ...record, dynamodb: { ...record.dynamodb, NewImage: item } });
   }
   return records;
 }
+
+/**
+ * Whether the failed record's image is what the table holds. An event item never changes, so the images are
+ * compared whole. A request item (the source of its `requested` event, request-items.ts) is changed by what
+ * follows (a review, a vote, an execution), so for it the records made from each are compared: only the
+ * request's own fields, which nothing changes, make that record.
+ */
+function sameSource(item: Record<string, AttributeValue>, image: Record<string, AttributeValue>): boolean {
+  if (item.kind?.S === 'request' && image.kind?.S === 'request') {
+    const recordOf = (source: Record<string, AttributeValue>) => {
+      try {
+        return canonicalJson(toAuditRecordBody(unmarshall(source, { wrapNumbers: false }) as Record<string, unknown>, SAME_POSITION));
+      } catch {
+        return undefined;
+      }
+    };
+    const fromItem = recordOf(item);
+    return fromItem !== undefined && fromItem === recordOf(image);
+  }
+  return JSON.stringify(sortedImage(item)) === JSON.stringify(sortedImage(image));
+}
+
+/** Any one position: the comparison is of the records' content, which the position does not change. */
+const SAME_POSITION = { shardId: '-', sequenceNumber: '0', streamCreatedAt: '1970-01-01T00:00:00.000Z' } as const;
 
 function sortedImage(image: Record<string, unknown>): unknown {
   try {

@@ -22,7 +22,8 @@ export interface RequestEventFact {
 }
 
 interface RequestFacts {
-  seqs: Map<number, string[]>;
+  /** Event number -> its event id, or ids when there are several (a record doubled: rare, so no list per number). */
+  seqs: Map<number, string | string[]>;
   pendingSince: boolean;
   hasOutcome: boolean;
   latestExpiry: number | undefined;
@@ -60,7 +61,10 @@ export class RequestSequences {
       facts = { seqs: new Map(), pendingSince: false, hasOutcome: false, latestExpiry: undefined };
       this.requests.set(key, facts);
     }
-    facts.seqs.set(fact.requestSeq, [...(facts.seqs.get(fact.requestSeq) ?? []), fact.eventId]);
+    const ids = facts.seqs.get(fact.requestSeq);
+    if (ids === undefined) facts.seqs.set(fact.requestSeq, fact.eventId);
+    else if (typeof ids === 'string') facts.seqs.set(fact.requestSeq, [ids, fact.eventId]);
+    else ids.push(fact.eventId);
     if (fact.eventType === 'decided' && fact.outcome === 'pending') facts.pendingSince = true;
     if (fact.eventType === 'outcome') facts.hasOutcome = true;
     if (fact.expiresAt !== undefined) {
@@ -76,31 +80,43 @@ export class RequestSequences {
   problems(options: RequestSequenceOptions): VerifyProblem[] {
     const problems: VerifyProblem[] = [];
     const grace = options.outcomeGraceMs ?? DEFAULT_OUTCOME_GRACE_MS;
-    for (const [key, facts] of [...this.requests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      const numbers = [...facts.seqs.keys()].sort((a, b) => a - b);
-      const newest = numbers.at(-1) ?? 0;
-      const missing: number[] = [];
-      const pending: number[] = [];
-      for (let n = 1; n < newest; n++) {
-        if (facts.seqs.has(n)) continue;
-        if (options.pendingRedrive?.has(`${key}#${n}`) === true) pending.push(n);
-        else missing.push(n);
-      }
-      if (missing.length > 0) {
-        problems.push({
-          kind: 'request-sequence',
-          message: `request ${key}: the log holds its events ${ranges(numbers)} but not ${ranges(missing)}${pending.length > 0 ? ` (${ranges(pending)} pending redrive)` : ''}: records were lost on the way to the log or removed from it`,
-        });
-      }
-      for (const [n, ids] of facts.seqs) {
-        if (ids.length > 1) problems.push({ kind: 'request-sequence', eventId: ids[1]!, message: `request ${key}: event number ${n} appears ${ids.length} times (${ids.join(', ')}): records were doubled` });
-      }
-      if (facts.pendingSince && !facts.hasOutcome && facts.latestExpiry !== undefined && options.now.getTime() > facts.latestExpiry + grace) {
-        problems.push({
-          kind: 'request-outcome',
-          message: `request ${key} was pending a review whose last deadline was ${new Date(facts.latestExpiry).toISOString()}, but the log has no outcome for it: the outcome record was lost, or the workflow that records it is not running`,
-        });
-      }
+    // Most requests are whole: each is checked without sorting or copying; those with findings are
+    // then reported in the order of their keys.
+    const found: Array<{ key: string; problems: VerifyProblem[] }> = [];
+    for (const [key, facts] of this.requests) {
+      const own = this.problemsOf(key, facts, options, grace);
+      if (own.length > 0) found.push({ key, problems: own });
+    }
+    for (const { problems: own } of found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) problems.push(...own);
+    return problems;
+  }
+
+  private problemsOf(key: string, facts: RequestFacts, options: RequestSequenceOptions, grace: number): VerifyProblem[] {
+    const problems: VerifyProblem[] = [];
+    let newest = 0;
+    for (const n of facts.seqs.keys()) if (n > newest) newest = n;
+    const missing: number[] = [];
+    const pending: number[] = [];
+    for (let n = 1; n < newest; n++) {
+      if (facts.seqs.has(n)) continue;
+      if (options.pendingRedrive?.has(`${key}#${n}`) === true) pending.push(n);
+      else missing.push(n);
+    }
+    if (missing.length > 0) {
+      const numbers = [...facts.seqs.keys()].sort((x, y) => x - y);
+      problems.push({
+        kind: 'request-sequence',
+        message: `request ${key}: the log holds its events ${ranges(numbers)} but not ${ranges(missing)}${pending.length > 0 ? ` (${ranges(pending)} pending redrive)` : ''}: records were lost on the way to the log or removed from it`,
+      });
+    }
+    for (const [n, ids] of facts.seqs) {
+      if (typeof ids !== 'string') problems.push({ kind: 'request-sequence', eventId: ids[1]!, message: `request ${key}: event number ${n} appears ${ids.length} times (${ids.join(', ')}): records were doubled` });
+    }
+    if (facts.pendingSince && !facts.hasOutcome && facts.latestExpiry !== undefined && options.now.getTime() > facts.latestExpiry + grace) {
+      problems.push({
+        kind: 'request-outcome',
+        message: `request ${key} was pending a review whose last deadline was ${new Date(facts.latestExpiry).toISOString()}, but the log has no outcome for it: the outcome record was lost, or the workflow that records it is not running`,
+      });
     }
     return problems;
   }

@@ -5,19 +5,18 @@
  * finds objects listed by no digest and listed objects that are gone.
  */
 import { hash as oneShotHash } from 'node:crypto';
-import { canonicalJson } from '../domain/canonical-json.js';
 import { PemSignatureVerifier, publicKeyFingerprint } from '../ports/signer.js';
 import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
 import type { ObjectVersion } from '../ports/audit.js';
 import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
 import { AUDIT_PREFIX, COLUMNAR_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
 import { comparableRecord, failedEventItems, type FailedBatch, type FailedEventItem } from './failures.js';
-import { objectContent } from './object.js';
 import { checkColumnarCopy, type ColumnarProblem } from './columnar.js';
 import type { ColumnarEngine } from '../ports/columnar.js';
-import { canonicalTokens, token, tokenText, tokenValue, type CanonicalTokens } from './canonical-line.js';
+import { checkObject, type ObjectCheck, type ObjectCheckOptions, type ObjectSummary, type WantedRecord } from './verify-object.js';
+import { ObjectCheckPool, verifyWorkerCount } from './verify-workers.js';
 import { describeStatement, readStatement, RECONCILIATION_PREFIX, type ReconciliationStatement } from './reconcile.js';
-import { RequestSequences, type RequestEventFact } from './request-sequence.js';
+import { RequestSequences } from './request-sequence.js';
 
 /** See `VerifyOptions.maxUnsignedAgeHours`. */
 export const DEFAULT_MAX_UNSIGNED_AGE_HOURS = 2;
@@ -95,6 +94,12 @@ export interface VerifyOptions {
    * the CLI). Undefined: the manifests are still checked against the digests and the files' hashes.
    */
   columnar?: ColumnarEngine;
+  /**
+   * Worker threads that check objects (gunzip, hashes, records) while the main thread reads: 0 checks
+   * on the main thread. @default one fewer than the cores (os.availableParallelism), at most 8; 0 for
+   * a log of fewer than 64 objects
+   */
+  workers?: number;
 }
 
 export interface VerifyReport {
@@ -125,243 +130,9 @@ export interface VerifyReport {
   columnar: { parts: number; records: number; rowsCompared: boolean };
 }
 
-const MAX_PROBLEMS_PER_OBJECT = 20;
-
-/** Canonical JSON of a record without `hash`: the general path (the fast one is canonical-line.ts). */
-function canonicalWithoutHash(record: Record<string, unknown>): string {
-  const { hash: _ignored, ...rest } = record;
-  return canonicalJson(rest);
-}
-
 // One-shot hashing: about twice as fast as createHash for a record-sized input.
 function sha256(data: string | Uint8Array): string {
   return oneShotHash('sha256', data, 'hex');
-}
-
-
-
-/**
- * A copy of a string that does not point into the object's text: V8 keeps a whole parent string
- * alive for any slice of it, and verify keeps a few values per object across the whole log.
- */
-function detach(text: string): string {
-  return Buffer.from(text, 'utf8').toString('utf8');
-}
-
-const HASH_FIELD = ',"hash":"';
-const DIGITS = /^\d+$/;
-
-interface FastRecord {
-  hash: string;
-  prevHash: string;
-  sequence: string;
-  shardId: string;
-  eventId: string;
-  fact: RequestEventFact | undefined;
-}
-
-/**
- * The fast path for a line as the writer makes it (canonical-line.ts): the record without `hash` is
- * the line with `,"hash":"<64 hex>"` cut out, so its hash is over the bytes already there, with no
- * parse and no re-serialising. A line that is not canonical, and every mismatch, goes through the
- * general path, which also names what is wrong.
- */
-function fastRecord(line: string): FastRecord | undefined {
-  const tokens = canonicalTokens(line);
-  if (tokens === undefined) return undefined;
-  const hash = tokenText(token(tokens, 'hash'));
-  const prevHash = tokenText(token(tokens, 'prev_hash'));
-  const sequence = tokenText(token(tokens, 'sequence_number'));
-  const shardId = tokenText(token(tokens, 'shard_id'));
-  const eventId = tokenText(token(tokens, 'event_id'));
-  if (typeof hash !== 'string' || hash.length !== 64 || typeof prevHash !== 'string' || typeof sequence !== 'string' || !DIGITS.test(sequence) || typeof shardId !== 'string' || typeof eventId !== 'string') return undefined;
-  // The first `,"hash":"` is the key: in a canonical line a `"` inside a value is escaped.
-  const at = line.indexOf(HASH_FIELD);
-  if (at < 0) return undefined;
-  // Equal to a SHA-256 hex digest: so `hash` is 64 lowercase hex digits, and the cut was exactly the field.
-  if (sha256(line.slice(0, at) + line.slice(at + HASH_FIELD.length + 65)) !== hash) return undefined;
-  return { hash, prevHash, sequence, shardId, eventId, fact: factOfTokens(tokens, eventId) };
-}
-
-/** The request facts of a canonical line's tokens (request-sequence.ts). */
-function factOfTokens(tokens: CanonicalTokens, eventId: string): RequestEventFact | undefined {
-  const eventType = tokenText(token(tokens, 'event_type'));
-  if (typeof eventType !== 'string') return undefined;
-  const seq = tokenValue(token(tokens, 'request_seq'));
-  const actionId = tokenText(token(tokens, 'action_id'));
-  const outcome = tokenText(token(tokens, 'outcome'));
-  let expiresAt: string | undefined;
-  if (eventType === 'review_requested' || eventType === 'escalated') expiresAt = expiryOf(tokenValue(token(tokens, 'detail')));
-  return {
-    eventId,
-    eventType,
-    actionId: typeof actionId === 'string' ? actionId : null,
-    requestSeq: typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : null,
-    outcome: typeof outcome === 'string' ? outcome : null,
-    ...(expiresAt === undefined ? {} : { expiresAt }),
-  };
-}
-
-/** When a review phase ends: `expiresAt` of a `review_requested` / `escalated` record's detail. */
-function expiryOf(detail: unknown): string | undefined {
-  if (typeof detail !== 'string') return undefined;
-  try {
-    const parsed = JSON.parse(detail) as { expiresAt?: unknown };
-    return typeof parsed.expiresAt === 'string' ? parsed.expiresAt : undefined;
-  } catch {
-    // A detail that is not JSON was altered: the record's hash check names it.
-    return undefined;
-  }
-}
-
-/** The request facts of a parsed record (request-sequence.ts). */
-function factOfRecord(record: Record<string, unknown>): RequestEventFact | undefined {
-  if (typeof record.event_id !== 'string' || typeof record.event_type !== 'string') return undefined;
-  const seq = record.request_seq;
-  const expiresAt = record.event_type === 'review_requested' || record.event_type === 'escalated' ? expiryOf(record.detail) : undefined;
-  return {
-    eventId: record.event_id,
-    eventType: record.event_type,
-    actionId: typeof record.action_id === 'string' ? record.action_id : null,
-    requestSeq: typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : null,
-    outcome: typeof record.outcome === 'string' ? record.outcome : null,
-    ...(expiresAt === undefined ? {} : { expiresAt }),
-  };
-}
-
-interface ObjectSummary {
-  key: string;
-  shardId: string;
-  firstSequence: bigint;
-  lastSequence: bigint;
-  firstPrevHash: string;
-  lastHash: string;
-  firstEventId: string;
-}
-
-function describeRecord(line: number, eventId: string | undefined): string {
-  return `line ${line}${eventId === undefined ? '' : ` (event_id ${eventId})`}`;
-}
-
-/** Checks one object's content; returns its chain ends for the per-shard check, and the records. */
-function checkObject(
-  key: string,
-  body: Uint8Array,
-  entry: DigestObjectEntry | undefined,
-  digestKey: string | undefined,
-  problems: VerifyProblem[],
-  eventIds: Map<string, number> | undefined,
-  onRecord: (shardId: string, sequence: bigint, fact: RequestEventFact | undefined, line: string, where: { objectKey: string; line: number }) => void,
-): { summary: ObjectSummary | undefined; records: number } {
-  const parsedKey = parseObjectKey(key);
-  const at = { objectKey: key, ...(digestKey === undefined ? {} : { digestKey }) };
-  let content: Buffer;
-  try {
-    content = objectContent(body);
-  } catch (error) {
-    problems.push({ kind: 'object-unreadable', ...at, message: `object ${key} ${(error as Error).message}: it was truncated or altered` });
-    return { summary: undefined, records: 0 };
-  }
-  // The digest lists the SHA-256 of these exact bytes (hashed as read, not re-encoded).
-  if (entry !== undefined && sha256(content) !== entry.sha256) {
-    problems.push({ kind: 'object-hash', ...at, message: `object ${key}: SHA-256 of its content is not the one digest ${digestKey} lists: the object was altered after it was written` });
-  }
-  const lines = content.toString('utf8').split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  else if (lines.length > 0) problems.push({ kind: 'record-unreadable', ...at, line: lines.length, message: `object ${key}: the last line has no newline: the object was truncated` });
-  let own = 0;
-  const add = (problem: VerifyProblem) => {
-    own++;
-    if (own <= MAX_PROBLEMS_PER_OBJECT) problems.push(problem);
-  };
-  let summary: ObjectSummary | undefined;
-  let prevHash: string | undefined;
-  let prevSequence: bigint | undefined;
-  for (let index = 0; index < lines.length; index++) {
-    const line = index + 1;
-    const fast = fastRecord(lines[index]!);
-    if (fast !== undefined) {
-      const sequence = BigInt(fast.sequence);
-      if (eventIds !== undefined) eventIds.set(detach(fast.eventId), (eventIds.get(fast.eventId) ?? 0) + 1);
-      onRecord(fast.shardId, sequence, fast.fact, lines[index]!, { objectKey: key, line });
-      if (prevHash !== undefined && fast.prevHash !== prevHash) {
-        add({ kind: 'record-chain', ...at, line, eventId: fast.eventId, message: `object ${key} ${describeRecord(line, fast.eventId)}: prev_hash is not line ${line - 1}'s hash: a record was removed, inserted or reordered before it` });
-      }
-      if (prevSequence !== undefined && sequence <= prevSequence) {
-        add({ kind: 'record-order', ...at, line, eventId: fast.eventId, message: `object ${key} ${describeRecord(line, fast.eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${prevSequence}: records are out of order` });
-      }
-      if (parsedKey !== undefined && fast.shardId !== parsedKey.shardId) {
-        add({ kind: 'record-shard', ...at, line, eventId: fast.eventId, message: `object ${key} ${describeRecord(line, fast.eventId)}: shard_id ${fast.shardId} is not the object's shard ${parsedKey.shardId}` });
-      }
-      if (summary === undefined && parsedKey !== undefined) {
-        summary = { key, shardId: parsedKey.shardId, firstSequence: sequence, lastSequence: sequence, firstPrevHash: fast.prevHash, lastHash: fast.hash, firstEventId: fast.eventId };
-      } else if (summary !== undefined) {
-        summary.lastHash = fast.hash;
-        summary.lastSequence = sequence;
-      }
-      prevHash = fast.hash;
-      prevSequence = sequence;
-      continue;
-    }
-    let record: Record<string, unknown>;
-    try {
-      record = JSON.parse(lines[index]!) as Record<string, unknown>;
-      if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new Error('not a JSON object');
-    } catch (error) {
-      add({ kind: 'record-unreadable', ...at, line, message: `object ${key} ${describeRecord(line, undefined)}: not a JSON record (${(error as Error).message})` });
-      prevHash = undefined;
-      continue;
-    }
-    const eventId = typeof record.event_id === 'string' ? record.event_id : undefined;
-    const where = { ...at, line, ...(eventId === undefined ? {} : { eventId }) };
-    const hash = typeof record.hash === 'string' ? record.hash : '';
-    const recordPrev = typeof record.prev_hash === 'string' ? record.prev_hash : '';
-    if (eventIds !== undefined && eventId !== undefined) eventIds.set(detach(eventId), (eventIds.get(eventId) ?? 0) + 1);
-    if (sha256(canonicalWithoutHash(record)) !== hash) {
-      add({ kind: 'record-hash', ...where, message: `object ${key} ${describeRecord(line, eventId)}: its hash does not match its content: the record was altered` });
-    }
-    if (prevHash !== undefined && recordPrev !== prevHash) {
-      add({ kind: 'record-chain', ...where, message: `object ${key} ${describeRecord(line, eventId)}: prev_hash is not line ${line - 1}'s hash: a record was removed, inserted or reordered before it` });
-    }
-    let sequence: bigint | undefined;
-    try {
-      sequence = typeof record.sequence_number === 'string' ? BigInt(record.sequence_number) : undefined;
-    } catch {
-      sequence = undefined;
-    }
-    if (sequence !== undefined && typeof record.shard_id === 'string') onRecord(record.shard_id, sequence, factOfRecord(record), lines[index]!, { objectKey: key, line });
-    if (sequence === undefined) add({ kind: 'record-unreadable', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence_number is not a decimal string` });
-    else if (prevSequence !== undefined && sequence <= prevSequence) {
-      add({ kind: 'record-order', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${prevSequence}: records are out of order` });
-    }
-    if (parsedKey !== undefined && record.shard_id !== parsedKey.shardId) {
-      add({ kind: 'record-shard', ...where, message: `object ${key} ${describeRecord(line, eventId)}: shard_id ${String(record.shard_id)} is not the object's shard ${parsedKey.shardId}` });
-    }
-    if (summary === undefined && parsedKey !== undefined) {
-      summary = { key, shardId: parsedKey.shardId, firstSequence: sequence ?? -1n, lastSequence: sequence ?? -1n, firstPrevHash: recordPrev, lastHash: hash, firstEventId: eventId ?? '?' };
-    } else if (summary !== undefined) {
-      summary.lastHash = hash;
-      if (sequence !== undefined) summary.lastSequence = sequence;
-    }
-    prevHash = hash;
-    if (sequence !== undefined) prevSequence = sequence;
-  }
-  if (summary !== undefined) {
-    summary.firstPrevHash = detach(summary.firstPrevHash);
-    summary.lastHash = detach(summary.lastHash);
-    summary.firstEventId = detach(summary.firstEventId);
-  }
-  if (own > MAX_PROBLEMS_PER_OBJECT) problems.push({ kind: 'record-chain', ...at, message: `object ${key}: ${own - MAX_PROBLEMS_PER_OBJECT} more record problems not shown` });
-  if (entry !== undefined) {
-    if (entry.records !== lines.length) {
-      problems.push({ kind: 'object-count', ...at, message: `object ${key} holds ${lines.length} records; digest ${digestKey} lists ${entry.records}: ${lines.length < entry.records ? 'records were removed' : 'records were added'}` });
-    }
-    // Compared as numbers: stream sequence numbers may carry leading zeros (DynamoDB Local's do).
-    if (summary !== undefined && (summary.firstSequence !== sequenceValue(entry.first_sequence) || summary.lastSequence !== sequenceValue(entry.last_sequence))) {
-      problems.push({ kind: 'object-range', ...at, message: `object ${key} spans sequences ${summary.firstSequence}-${summary.lastSequence}; digest ${digestKey} lists ${entry.first_sequence}-${entry.last_sequence}` });
-    }
-  }
-  return { summary, records: lines.length };
 }
 
 interface ReadDigest {
@@ -601,22 +372,20 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   const sequences = wholeLog ? new RequestSequences() : undefined;
   const failed = wholeLog && options.failures !== undefined ? options.failures.map((batch) => ({ batch, items: failedEventItems(batch) })) : [];
   const wanted = new Map<string, { item: FailedEventItem; source: string }>(failed.flatMap(({ batch, items }) => items.map((item) => [`${item.shardId}#${item.sequence}`, { item, source: batch.source }] as const)));
-  const onRecord = (shardId: string, sequence: bigint, fact: RequestEventFact | undefined, line: string, where: { objectKey: string; line: number }) => {
-    if (fact !== undefined) sequences?.add(fact);
-    if (wanted.size === 0) return;
-    const late = shardId.startsWith(LATE_CHAIN_PREFIX);
-    const id = `${late ? shardId.slice(LATE_CHAIN_PREFIX.length) : shardId}#${sequence}`;
-    const failure = wanted.get(id);
+  /** A record the failure destination holds, found in the log: it must be the failed one. */
+  const onWanted = (found: WantedRecord) => {
+    const failure = wanted.get(found.id);
     if (failure === undefined) return;
-    wanted.delete(id);
+    wanted.delete(found.id);
     // A redriven record must be the failed one: the same content, whoever wrote the late chain's object.
     let comparable: string | undefined;
     try {
-      comparable = comparableRecord(JSON.parse(line) as Record<string, unknown>);
+      comparable = comparableRecord(JSON.parse(found.line) as Record<string, unknown>);
     } catch {
       comparable = undefined;
     }
-    if (late && comparable !== failure.item.comparable) {
+    if (found.late && comparable !== failure.item.comparable) {
+      const { where } = found;
       problems.push({
         kind: 'record-redrive-mismatch', ...where, ...(failure.item.eventId === null ? {} : { eventId: failure.item.eventId }),
         message: `object ${where.objectKey} line ${where.line}: the redriven record of shard ${failure.item.shardId} sequence ${failure.item.sequence} is not what ${failure.source} holds: the log's copy or the failure destination was altered (the table's item is the truth: compare with --reconcile)`,
@@ -626,32 +395,47 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   const summaries: ObjectSummary[] = [];
   let records = 0;
   done = 0;
-  // Reads run a few objects ahead of the checks (S3 latency, disk), the checks one at a time.
-  const READ_AHEAD = 4;
-  const reads = new Map<number, Promise<Uint8Array | undefined>>();
-  const readAt = (i: number) => {
-    const k = toRead[i];
-    if (k === undefined || reads.has(i)) return;
-    const pending = read(k);
+  const checkOptions: ObjectCheckOptions = { collectEventIds: eventIds !== undefined, collectFacts: sequences !== undefined, wanted: new Set(wanted.keys()), lateChainPrefix: LATE_CHAIN_PREFIX };
+  const workers = verifyWorkerCount(options.workers, toRead.length);
+  const pool = workers > 0 ? new ObjectCheckPool(workers, checkOptions) : undefined;
+  // Reads run a few objects ahead of the checks (S3 latency, disk); with workers, checks run ahead too
+  // (a few objects each), and their results are taken in the objects' order.
+  const ahead = pool === undefined ? 4 : 4 + 2 * workers;
+  const checks = new Map<number, Promise<{ body: 'missing' } | ObjectCheck>>();
+  const checkAt = (i: number) => {
+    const key = toRead[i];
+    if (key === undefined || checks.has(i)) return;
+    const info = listed.get(key);
+    const pending = read(key).then((body) => {
+      if (body === undefined) return { body: 'missing' as const };
+      return pool === undefined ? checkObject(key, body, info?.entry, info?.digestKey, checkOptions) : pool.check({ key, body, entry: info?.entry, digestKey: info?.digestKey });
+    });
     // Handled when awaited below; this keeps an early failure from being an unhandled rejection.
     pending.catch(() => undefined);
-    reads.set(i, pending);
+    checks.set(i, pending);
   };
-  for (let i = 0; i < toRead.length; i++) {
-    const key = toRead[i]!;
-    if (done % 64 === 0) options.onProgress?.({ phase: 'objects', done, total: toRead.length, records });
-    done++;
-    for (let ahead = i; ahead <= i + READ_AHEAD; ahead++) readAt(ahead);
-    const body = await reads.get(i)!;
-    reads.delete(i);
-    const info = listed.get(key);
-    if (body === undefined) {
-      problems.push({ kind: 'object-missing', objectKey: key, ...(info === undefined ? {} : { digestKey: info.digestKey }), message: `object ${key} was listed but cannot be read` });
-      continue;
+  try {
+    for (let i = 0; i < toRead.length; i++) {
+      const key = toRead[i]!;
+      if (done % 64 === 0) options.onProgress?.({ phase: 'objects', done, total: toRead.length, records });
+      done++;
+      for (let j = i; j <= i + ahead; j++) checkAt(j);
+      const result = await checks.get(i)!;
+      checks.delete(i);
+      if ('body' in result) {
+        const info = listed.get(key);
+        problems.push({ kind: 'object-missing', objectKey: key, ...(info === undefined ? {} : { digestKey: info.digestKey }), message: `object ${key} was listed but cannot be read` });
+        continue;
+      }
+      problems.push(...result.problems);
+      if (eventIds !== undefined) for (const eventId of result.eventIds ?? []) eventIds.set(eventId, (eventIds.get(eventId) ?? 0) + 1);
+      if (sequences !== undefined) for (const fact of result.facts) sequences.add(fact);
+      for (const found of result.wanted) onWanted(found);
+      records += result.records;
+      if (result.summary !== undefined) summaries.push(result.summary);
     }
-    const result = checkObject(key, body, info?.entry, info?.digestKey, problems, eventIds, onRecord);
-    records += result.records;
-    if (result.summary !== undefined) summaries.push(result.summary);
+  } finally {
+    await pool?.close();
   }
   options.onProgress?.({ phase: 'objects', done, total: toRead.length, records });
 
@@ -821,8 +605,4 @@ export function formatReport(report: VerifyReport): string {
   if (report.pendingObjects.length > 0) lines.push(`  ${report.pendingObjects.length} object(s) written after the newest digest: checked, not yet signed (the next digest lists them)`);
   for (const problem of report.problems) lines.push(`  [${problem.kind}] ${problem.message}`);
   return lines.join('\n');
-}
-
-function sequenceValue(text: string): bigint | undefined {
-  return /^\d+$/.test(text) ? BigInt(text) : undefined;
 }

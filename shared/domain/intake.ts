@@ -10,6 +10,8 @@ export interface IncomingEvent {
   source: string;
   detailType: string;
   detail: unknown;
+  /** Set on an event replayed from the archive (the envelope's `replay-name`). */
+  replayName?: string;
 }
 
 export interface IntakeDeps {
@@ -215,7 +217,9 @@ export async function evaluateActionRequested(event: IncomingEvent, deps: Intake
       // publishes the same `Action Decided` again, which EventBridge's at-least-once delivery makes
       // every subscriber handle anyway, and finds the workflow started. Another event with the same
       // payload (an agent's retry) leaves the hand-off to the delivery that wrote the record.
-      const redelivered = result.record.eventId === event.id;
+      // A replay from the archive (README, "Replay") hands on only what its first delivery never finished
+      // writing: it must not announce again every decision of the replayed hours.
+      const redelivered = result.record.eventId === event.id && (event.replayName === undefined || result.completed === true);
       return { ...result, dispatched: redelivered ? await dispatch(result.record, deps) : false };
     }
     case 'conflict':

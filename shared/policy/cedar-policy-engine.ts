@@ -6,6 +6,7 @@ import type { ApprovalRequirement, PolicyDecision } from '../domain/decision.js'
 import type { PolicyEngine } from '../ports/index.js';
 import { compareStrictness, describeDuration, parsePolicyAnnotations, shortestValidity, type Validity } from './annotations.js';
 import { defaultPolicyDir, loadPolicySource, PolicyLoadError, policySourceSha256, type PolicySource } from './load-policies.js';
+import { neverApplies, policyReads, withContextKey, type PolicyReads } from './policy-reads.js';
 import { loadPreparedPolicies, PREPARED_POLICIES_FORMAT, type PreparedPolicies } from './prepared-policies.js';
 
 /*
@@ -60,13 +61,40 @@ export interface CedarPolicyEngineOptions {
   narrowByAction?: boolean;
   /** The form `preparePolicies` makes (validated already), instead of a directory or source. */
   prepared?: PreparedPolicies;
+  /**
+   * Hand Cedar only the resource attributes, context keys and action groups the verb's policies can read
+   * (found by `policyReads` when the verb's set is built). Gives the same decisions; each value crossing
+   * into Cedar's wasm costs time on every request.
+   * @default true
+   */
+  sliceInputs?: boolean;
+  /**
+   * How many of Cedar's answers to keep, by their complete input (the whole call as Cedar gets it, as
+   * JSON): an identical call is answered from here, without crossing into wasm. The decision is still made
+   * from the answer for each request. 0 turns it off.
+   * @default 1024
+   */
+  answerCacheSize?: number;
+}
+
+/** What the answer cache has done, for the benchmark. */
+export interface AnswerCacheStats {
+  hits: number;
+  misses: number;
+  size: number;
 }
 
 interface Evaluation {
   setId: string;
-  /** The request's action and its action groups, with their parents, as the schema declares them. */
+  /** The request's action and its action groups, with their parents, as the schema declares them; empty when no policy of the set uses the hierarchy. */
   actionEntities: cedar.EntityJson[];
+  /** What the set's policies can read; everything when the engine does not slice. */
+  reads: PolicyReads;
+  /** Whether the resource entity must be passed: some attribute is read, or the hierarchy is used. */
+  resourceEntity: boolean;
 }
+
+const READS_EVERYTHING: PolicyReads = { resourceAttributes: 'all', contextKeys: 'all', hierarchy: true };
 
 /** `Action::"verb"` and every action group above it, each with its direct parents. */
 function actionEntitiesOf(verb: string, parentsOf: ReadonlyMap<string, readonly string[]>): cedar.EntityJson[] {
@@ -106,6 +134,9 @@ export interface LoadedPolicy {
 
 let nextPolicySetNumber = 0;
 
+/** The longest call (as JSON text) whose answer the cache keeps: 1,024 of them stay under 8 MB. */
+const MAX_CACHED_CALL_CHARS = 8 * 1024;
+
 export class CedarPolicyEngine implements PolicyEngine {
   readonly policies: readonly LoadedPolicy[];
   /** Validator warnings (e.g. a policy that can never apply). Not fatal; `policies:check` prints them. */
@@ -117,11 +148,19 @@ export class CedarPolicyEngine implements PolicyEngine {
   /** The validated form this engine runs from; `preparePolicies` writes it into the evaluate-action bundle. */
   readonly prepared: PreparedPolicies;
 
-  /** verb -> the preparsed policy set and the action entities its requests are evaluated with; filled lazily. */
+  /** verb and environment -> the preparsed policy set and the action entities its requests are evaluated with; filled lazily. */
   private readonly evaluationFor = new Map<string, Evaluation>();
-  /** verb (or '*' for the whole set, unnarrowed) -> the id of its preparsed policy set. */
-  private readonly setIdFor = new Map<string, string>();
+  /**
+   * verb (or '*' for the whole set, unnarrowed) -> its policies, what they read, and the ids of its
+   * preparsed sets: one, or one per environment when the set reads the environment.
+   */
+  private readonly policySetFor = new Map<string, { policies: Record<string, cedar.PolicyJson>; reads: PolicyReads; perEnvironment: boolean; ids: Map<string, string> }>();
   private readonly narrowByAction: boolean;
+  private readonly sliceInputs: boolean;
+  private readonly answerCacheSize: number;
+  /** Cedar's answers by the JSON of their whole call; least recently used first. */
+  private readonly answers = new Map<string, cedar.AuthorizationAnswer>();
+  private readonly answerStats = { hits: 0, misses: 0 };
   private readonly base = `countersign-${++nextPolicySetNumber}-${randomUUID()}`;
   private readonly resourceTypes: ReadonlyMap<string, ResourceType>;
   private readonly policyById: ReadonlyMap<string, LoadedPolicy>;
@@ -141,6 +180,9 @@ export class CedarPolicyEngine implements PolicyEngine {
     }
     this.prepared = prepared;
     this.narrowByAction = options.narrowByAction ?? true;
+    this.sliceInputs = options.sliceInputs ?? true;
+    this.answerCacheSize = options.answerCacheSize ?? 1024;
+    if (!Number.isSafeInteger(this.answerCacheSize) || this.answerCacheSize < 0) throw new TypeError(`CedarPolicyEngine: answerCacheSize must be a whole number ≥ 0 (got ${String(options.answerCacheSize)})`);
     this.policies = prepared.policies;
     this.warnings = prepared.warnings;
     this.verbs = new Map(prepared.verbs);
@@ -170,38 +212,98 @@ export class CedarPolicyEngine implements PolicyEngine {
    * is passed at evaluation: the policies were validated against it (strict) when prepared, `decide`
    * checks every request against the schema's model before Cedar sees it, and the one thing Cedar took
    * from the schema at evaluation, the action's groups (`action in Action::"group"`), is passed as
-   * entities. Decisions are the same (the differential property test compares them with the whole set
-   * evaluated with the schema and request validation).
+   * entities (only when some policy of the set uses `in`). Sliced (the default), the call carries only
+   * what the set's policies can read (`policyReads`), and a set that reads the environment is preparsed
+   * once per environment with the environment folded in (`withContextKey`), leaving out the policies that
+   * can never apply there (`neverApplies`). Decisions are the same (the differential property test
+   * compares them with the whole set evaluated with the schema and request validation).
    */
-  private evaluationOf(verb: string): Evaluation {
-    const known = this.evaluationFor.get(verb);
+  private evaluationOf(verb: string, environment: string): Evaluation {
+    const evaluationKey = `${verb}\n${environment}`;
+    const known = this.evaluationFor.get(evaluationKey);
     if (known !== undefined) return known;
     const setKey = this.narrowByAction ? verb : '*';
-    let setId = this.setIdFor.get(setKey);
-    if (setId === undefined) {
-      const subset: Record<string, cedar.PolicyJson> = {};
+    let set = this.policySetFor.get(setKey);
+    if (set === undefined) {
+      const policies: Record<string, cedar.PolicyJson> = {};
       for (const policy of this.policies) {
-        if (!this.narrowByAction || policy.actions === 'any' || policy.actions.includes(verb)) subset[policy.id] = this.prepared.policyJson[policy.id] as cedar.PolicyJson;
+        if (!this.narrowByAction || policy.actions === 'any' || policy.actions.includes(verb)) policies[policy.id] = this.prepared.policyJson[policy.id] as cedar.PolicyJson;
       }
-      setId = `${this.base}-policies-${setKey}`;
-      expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: subset }), 'the prepared policies', `policies for ${verb}`);
-      this.setIdFor.set(setKey, setId);
+      const reads = this.sliceInputs ? policyReads(Object.values(policies)) : READS_EVERYTHING;
+      const perEnvironment = reads.contextKeys !== 'all' && reads.contextKeys.has('environment');
+      set = { policies, reads, perEnvironment, ids: new Map() };
+      this.policySetFor.set(setKey, set);
     }
-    const evaluation: Evaluation = { setId, actionEntities: actionEntitiesOf(verb, this.actionParents) };
-    this.evaluationFor.set(verb, evaluation);
+    // Specialised per environment when the set reads it: `context.environment` becomes the literal (see
+    // `withContextKey`), and the context goes without it.
+    const variant = set.perEnvironment ? environment : '';
+    let setId = set.ids.get(variant);
+    if (setId === undefined) {
+      setId = `${this.base}-policies-${setKey}${set.perEnvironment ? `@${environment}` : ''}`;
+      const environmentValue: cedar.Expr = { Value: { __entity: { type: ENVIRONMENT_TYPE, id: environment } } };
+      // Specialised, the rules written for other environments are seen never to apply here, and are left out.
+      const policies = set.perEnvironment
+        ? Object.fromEntries(
+            Object.entries(set.policies)
+              .map(([id, json]) => [id, withContextKey(json, 'environment', environmentValue)] as const)
+              .filter(([, json]) => !neverApplies(json)),
+          )
+        : set.policies;
+      expectSuccess(cedar.preparsePolicySet(setId, { staticPolicies: policies }), 'the prepared policies', `policies for ${verb}${set.perEnvironment ? ` in ${environment}` : ''}`);
+      set.ids.set(variant, setId);
+    }
+    const { reads } = set;
+    const contextKeys = set.perEnvironment && reads.contextKeys !== 'all' ? new Set([...reads.contextKeys].filter((key) => key !== 'environment')) : reads.contextKeys;
+    const resourceEntity = reads.hierarchy || reads.resourceAttributes === 'all' || reads.resourceAttributes.size > 0;
+    const evaluation: Evaluation = {
+      setId,
+      actionEntities: reads.hierarchy ? actionEntitiesOf(verb, this.actionParents) : [],
+      reads: { ...reads, contextKeys },
+      resourceEntity,
+    };
+    this.evaluationFor.set(evaluationKey, evaluation);
     return evaluation;
   }
 
   decide(request: ActionRequest): PolicyDecision {
     const call = this.authorizationCall(request);
     if ('kind' in call) return call;
-    const answer = cedar.statefulIsAuthorized(call);
+    const answer = this.answer(call);
     if (answer.type === 'failure') {
       // The checks that built the call mirror the schema, so this is not expected; it is still answered,
       // not thrown (and `invalid` is never evaluated, so a request Cedar refuses cannot be allowed).
       return invalid(`the policy engine refused the request: ${answer.errors.map((e) => e.message).join('; ')}`);
     }
     return decisionFromResponse(request, answer.response, this.policyById);
+  }
+
+  get answerCacheStats(): AnswerCacheStats {
+    return { ...this.answerStats, size: this.answers.size };
+  }
+
+  /**
+   * Cedar's answer to the call, from the cache when this exact call was answered before. The key is the
+   * whole call (policy set id, principal, action, resource, context, entities): the answer depends on
+   * nothing else, and the policy set behind an id never changes.
+   */
+  private answer(call: cedar.StatefulAuthorizationCall): cedar.AuthorizationAnswer {
+    if (this.answerCacheSize === 0) return cedar.statefulIsAuthorized(call);
+    const key = JSON.stringify(call);
+    const known = this.answers.get(key);
+    if (known !== undefined) {
+      this.answerStats.hits++;
+      this.answers.delete(key);
+      this.answers.set(key, known);
+      return known;
+    }
+    this.answerStats.misses++;
+    const answer = cedar.statefulIsAuthorized(call);
+    // A large call (a policy that reads big parameters) is not kept: 1,024 of them could hold hundreds of MB.
+    if (answer.type === 'success' && key.length <= MAX_CACHED_CALL_CHARS) {
+      this.answers.set(key, answer);
+      if (this.answers.size > this.answerCacheSize) this.answers.delete(this.answers.keys().next().value as string);
+    }
+    return answer;
   }
 
   /**
@@ -225,11 +327,14 @@ export class CedarPolicyEngine implements PolicyEngine {
       return invalid(`environment: ${JSON.stringify(request.environment)} is not an environment the policy schema knows (known: ${this.environments.join(', ')})`);
     }
 
+    const evaluation = this.evaluationOf(verb, request.environment);
+    const { resourceAttributes: read, contextKeys } = evaluation.reads;
     const attrs: Record<string, string | number | boolean> = {};
     const given = request.resource.attributes ?? {};
     // Only attributes the schema declares for the type are passed on; others are ignored, so agents may
     // send descriptive attributes that no policy reads yet. `id` is always the resource id: a request
-    // cannot pass off one resource as another through an `id` attribute.
+    // cannot pass off one resource as another through an `id` attribute. Every declared attribute is
+    // checked, whether or not a policy of this verb reads it, so slicing never changes what is `invalid`.
     for (const [name, declared] of resourceType.attributes) {
       const value = Object.hasOwn(given, name) ? given[name] : undefined;
       if (value === undefined) {
@@ -238,18 +343,17 @@ export class CedarPolicyEngine implements PolicyEngine {
       }
       const problem = attributeTypeProblem(value, declared.type);
       if (problem !== undefined) return invalid(`resource.attributes.${name} must be ${problem} for a ${type} (got ${JSON.stringify(value)})`);
-      attrs[name] = value;
+      if (read === 'all' || read.has(name)) attrs[name] = value;
     }
-    attrs.id = request.resource.id;
+    if (read === 'all' || read.has('id')) attrs.id = request.resource.id;
 
-    const context: Record<string, cedar.CedarValueJson> = {
-      environment: { __entity: { type: ENVIRONMENT_TYPE, id: request.environment } },
-      parameterKeys: Object.keys(request.parameters),
-      riskHints: riskHintsOf(request.context),
-    };
-    if (request.agent.onBehalfOf !== undefined) context.onBehalfOf = request.agent.onBehalfOf;
+    const wants = (key: string) => contextKeys === 'all' || contextKeys.has(key);
+    const context: Record<string, cedar.CedarValueJson> = {};
+    if (wants('environment')) context.environment = { __entity: { type: ENVIRONMENT_TYPE, id: request.environment } };
+    if (wants('parameterKeys')) context.parameterKeys = Object.keys(request.parameters);
+    if (wants('riskHints')) context.riskHints = riskHintsOf(request.context);
+    if (request.agent.onBehalfOf !== undefined && wants('onBehalfOf')) context.onBehalfOf = request.agent.onBehalfOf;
 
-    const evaluation = this.evaluationOf(verb);
     const resource = { type, id: request.resource.id };
     return {
       principal: { type: PRINCIPAL_TYPE, id: request.agent.id },
@@ -257,8 +361,9 @@ export class CedarPolicyEngine implements PolicyEngine {
       resource,
       context,
       // The Agent entity is left out: it has no attributes or parents, and Cedar treats an absent
-      // entity exactly so. Each entity costs parsing time on every request.
-      entities: [{ uid: resource, attrs, parents: [] }, ...evaluation.actionEntities],
+      // entity exactly so. So is the resource when no policy of the set reads it, and the action's
+      // groups when no policy uses `in`. Each entity costs parsing time on every request.
+      entities: evaluation.resourceEntity ? [{ uid: resource, attrs, parents: [] }, ...evaluation.actionEntities] : evaluation.actionEntities,
       preparsedPolicySetId: evaluation.setId,
       validateRequest: false,
     };

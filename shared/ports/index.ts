@@ -48,8 +48,11 @@ export interface RequestRecord {
 
 export type RecordResult =
   | { status: 'created'; record: RequestRecord }
-  /** The same request was recorded before: nothing was written. */
-  | { status: 'duplicate'; record: RequestRecord }
+  /**
+   * The same request was recorded before. `completed`: its `decided` event was missing (an earlier delivery
+   * died between the two writes) and was written now.
+   */
+  | { status: 'duplicate'; record: RequestRecord; completed?: boolean }
   /** The key was used before for a different request: the refusal was recorded, the first request is untouched. */
   | { status: 'conflict'; record: RequestRecord; conflictFingerprint: string };
 

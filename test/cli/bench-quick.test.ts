@@ -11,6 +11,7 @@ describe('npm run bench -- --quick', () => {
     for (const part of [
       'Policy decisions, narrowed by action',
       'Policy decisions, every policy evaluated',
+      "Where one decision's time goes",
       'Lambda bundles: module init in a fresh process (1 import each), real synthesized assets',
       'baseline (ESM bundle importing the DynamoDB client alone)',
       'evaluate-action CPU per auto-decided action',

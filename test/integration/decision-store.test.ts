@@ -7,7 +7,7 @@ import { MemoryEventPublisher, MemoryWorkflowStarter } from '../../shared/adapte
 import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
 import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
-import { itemsOfRequest } from '../support/decision-items.js';
+import { eventsAmong, itemsOfRequest } from '../support/decision-items.js';
 import { actionRequested } from '../support/requests.js';
 
 const TABLE = 'countersign-decisions-it';
@@ -20,6 +20,14 @@ function deps(): IntakeDeps & { publisher: MemoryEventPublisher; workflow: Memor
 }
 
 const itemsOf = (key: string) => itemsOfRequest(ddb.client, TABLE, key);
+
+/** A store whose DynamoDB client fails on the decided event's PutItem, as a timeout or a crash between the two writes would. */
+function diesBeforeDecided(): DynamoDecisionStore {
+  const client = {
+    send: (command: { input?: { Item?: Record<string, { S?: string }> } }) => (command.input?.Item?.sk?.S === 'EVENT#decided' ? Promise.reject(new Error('socket hang up')) : ddb.client.send(command as never)),
+  } as unknown as typeof ddb.client;
+  return new DynamoDecisionStore(client, TABLE);
+}
 
 beforeAll(async () => {
   ddb = await startDynamoDbLocal();
@@ -81,15 +89,8 @@ describe('evaluate-action on DynamoDB Local', () => {
   it('writes the decided event on redelivery when the first invocation died between the request item and it', async () => {
     const event = actionRequested({ action: 'db.export', environment: 'prod' });
     const actionId = (event.detail as { actionId: string }).actionId;
-    // The first delivery's DynamoDB client fails on the decided event's PutItem, as a timeout or a crash there would.
-    const failingClient = {
-      send: (command: { input?: { Item?: Record<string, { S?: string }> } }) => {
-        if (command.input?.Item?.sk?.S === 'EVENT#decided') return Promise.reject(new Error('socket hang up'));
-        return ddb.client.send(command as never);
-      },
-    } as unknown as typeof ddb.client;
     const first = deps();
-    await expect(evaluateActionRequested(event, { ...first, store: new DynamoDecisionStore(failingClient, TABLE) })).rejects.toThrow('socket hang up');
+    await expect(evaluateActionRequested(event, { ...first, store: diesBeforeDecided() })).rejects.toThrow('socket hang up');
     expect((await itemsOf(actionId)).map((i) => i.sk)).toEqual(['REQUEST']);
     expect(first.workflow.started.size).toBe(0);
 
@@ -104,10 +105,7 @@ describe('evaluate-action on DynamoDB Local', () => {
   it('writes a missing decided event on an agent\'s retry too (another event id, same request), without handing it on', async () => {
     const event = actionRequested();
     const actionId = (event.detail as { actionId: string }).actionId;
-    const failingClient = {
-      send: (command: { input?: { Item?: Record<string, { S?: string }> } }) => (command.input?.Item?.sk?.S === 'EVENT#decided' ? Promise.reject(new Error('socket hang up')) : ddb.client.send(command as never)),
-    } as unknown as typeof ddb.client;
-    await expect(evaluateActionRequested(event, { ...deps(), store: new DynamoDecisionStore(failingClient, TABLE) })).rejects.toThrow('socket hang up');
+    await expect(evaluateActionRequested(event, { ...deps(), store: diesBeforeDecided() })).rejects.toThrow('socket hang up');
     const d = deps();
     expect(await evaluateActionRequested({ ...event, id: crypto.randomUUID() }, d)).toMatchObject({ status: 'duplicate', dispatched: false });
     expect((await itemsOf(actionId)).find((i) => i.sk === 'EVENT#decided')).toMatchObject({ outcome: 'allowed', sourceEventId: event.id });
@@ -121,6 +119,30 @@ describe('evaluate-action on DynamoDB Local', () => {
     const retried = await evaluateActionRequested(event, d);
     expect(retried).toMatchObject({ status: 'duplicate', dispatched: true });
     expect(d.publisher.published).toHaveLength(1);
+  });
+
+  it('writes a missing decided event before a conflict\'s refusal, so the refusal is never event 3 without event 2', async () => {
+    const event = actionRequested({ parameters: { sql: 'select 1' } });
+    const actionId = (event.detail as { actionId: string }).actionId;
+    await expect(evaluateActionRequested(event, { ...deps(), store: diesBeforeDecided() })).rejects.toThrow('socket hang up');
+    const conflicting = actionRequested({ actionId, parameters: { sql: 'select * from customers' } });
+    expect(await evaluateActionRequested(conflicting, deps())).toMatchObject({ status: 'conflict', dispatched: false });
+    const events = eventsAmong(await itemsOf(actionId)).map((e) => [e.requestSeq, e.eventType]).sort();
+    expect(events).toEqual([[1, 'requested'], [2, 'decided'], [3, 'conflict']]);
+  });
+
+  it('does not hand on again what a replay from the archive brings back, unless its decided event was missing', async () => {
+    const d = deps();
+    const event = actionRequested();
+    await evaluateActionRequested(event, d);
+    expect(await evaluateActionRequested({ ...event, replayName: 'r1' }, d)).toMatchObject({ status: 'duplicate', dispatched: false });
+    expect(d.publisher.published).toHaveLength(1);
+
+    const unfinished = actionRequested();
+    await expect(evaluateActionRequested(unfinished, { ...deps(), store: diesBeforeDecided() })).rejects.toThrow('socket hang up');
+    const replayed = deps();
+    expect(await evaluateActionRequested({ ...unfinished, replayName: 'r1' }, replayed)).toMatchObject({ status: 'duplicate', completed: true, dispatched: true });
+    expect(replayed.publisher.published).toEqual([expect.objectContaining({ requestEventId: unfinished.id, outcome: 'allowed' })]);
   });
 
   it('refuses the same actionId with a different payload, records the refusal once, and keeps the first decision', async () => {

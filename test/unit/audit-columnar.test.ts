@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FixtureLogWriter } from '../../bench/audit-log-fixture.js';
 import { DuckDbColumnarEngine } from '../../shared/adapters/local/duckdb-columnar-engine.js';
@@ -130,6 +130,21 @@ describe('the columnar copy of closed hours', () => {
     expect(await keyed(true)).toEqual(await keyed(false));
     expect((await keyed(true)).find((row) => row.event_id === 'a1/0')).toEqual({ event_id: 'a1/0', object_key: writer.objects[0]!.key });
     expect((await query(`SELECT comment FROM audit_events WHERE event_id = 'a1/1'`))[0]!.comment).toBe('a "quoted" comment\nwith a newline, é and 😀');
+  });
+
+  it('with a copy, reads as NDJSON only the objects no part holds: not version stores, not dot folders, and a late object in every hour folder it may land in', async () => {
+    await compact();
+    // A later version of a compacted object (S3 keeps both; queries read the log's first) and a copy in a dot folder.
+    await sink.putObjectVersion(writer.objects[0]!.key, writer.objects[1]!.body);
+    const dotted = pathOf(`audit/.trash/dt=${DAY}/hour=10/shard=shard-a/x.ndjson.gz`);
+    await mkdir(dirname(dotted), { recursive: true });
+    await writeFile(dotted, writer.objects[1]!.body);
+    // Late objects, each in its own hour and shard folder, none in a part yet.
+    await writer.write('shard-z', new Date('2026-11-20T12:00:00Z'), events('z1', 2, 'agent-z'));
+    await writer.write('shard-y', new Date('2026-11-21T03:00:00Z'), events('y1', 3, 'agent-y'));
+    expect(await query('SELECT agent_id, count(*) AS n FROM audit_events GROUP BY ALL ORDER BY ALL')).toEqual([
+      { agent_id: 'agent-a', n: '9' }, { agent_id: 'agent-b', n: '3' }, { agent_id: 'agent-y', n: '3' }, { agent_id: 'agent-z', n: '2' },
+    ]);
   });
 });
 

@@ -108,6 +108,16 @@ describe('npm run audit -- verify', () => {
     expect(other.out).toContain('[digest-key] none of the 2 digests is signed by the trust anchor');
     expect(await cli('verify', '--dir', join(dir, 'log'), '--from', 'yesterday')).toMatchObject({ code: 2, err: 'audit: --from "yesterday" is not a date (use ISO 8601, e.g. 2026-11-22 or 2026-11-22T03:00Z)\n' });
     expect((await cli('verify', '--frm', 'x')).code).toBe(2);
+    expect(await cli('verify', '--dir', join(dir, 'log'), '--workers', 'two')).toMatchObject({ code: 2, err: expect.stringMatching(/^audit: --workers takes a whole number of threads \(0 for none\), not "two"\n/) });
+  });
+
+  it('--workers N checks the objects in worker threads, with the same report', async () => {
+    const alone = await cli('verify', '--dir', join(dir, 'log'), '--workers', '0');
+    const pooled = await cli('verify', '--dir', join(dir, 'log'), '--workers', '2');
+    // (stderr may carry progress lines: a worker's start makes the run long enough for them.)
+    expect(pooled.code).toBe(0);
+    expect(pooled.out).toContain('audit log verified: 2 digests, 1 objects, 2 records, no problems');
+    expect(pooled.out).toBe(alone.out);
   });
 
   it('exits 1 with the precise report when the log was altered', async () => {

@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FixtureLogWriter, type FixtureObject } from '../../bench/audit-log-fixture.js';
+import { FixtureLogWriter, type FixtureObject, type RecordFields } from '../../bench/audit-log-fixture.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
 import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { signDigest, serializeDigest, writeDigestsUpTo, type AuditDigest } from '../../shared/audit/digest.js';
 import { digestKey } from '../../shared/audit/digest-store.js';
 import { AuditVerifyInputError, formatReport, reconcileEventItems, verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
+import { MAX_DEFAULT_VERIFY_WORKERS, MIN_OBJECTS_FOR_WORKERS, verifyWorkerCount, VerifyWorkerError } from '../../shared/audit/verify-workers.js';
 import { publicKeyFingerprint } from '../../shared/ports/signer.js';
 import { parseFailureEntry, readLocalFailures } from '../../shared/audit/failures.js';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -430,18 +431,12 @@ describe('signed reconciliation statements beside the digests (issue 9)', () => 
 });
 
 describe('tamper suite: records lost to the failure destination (issue 9)', () => {
-  const batch = (sequence: string, eventId: string) => parseFailureEntry({
-    DDBStreamBatchInfo: { shardId: 'shard-x', startSequenceNumber: sequence, endSequenceNumber: sequence },
-    timestamp: '2026-11-20T12:10:00.000Z',
-    payload: { Records: [{ eventName: 'INSERT', dynamodb: { SequenceNumber: sequence, ApproximateCreationDateTime: 1763640000, NewImage: marshall({ kind: 'event', eventId, eventType: 'vote', actionId: 'x1', requestSeq: 3 }) } }] },
-  }, 'audit-failures.jsonl line 1');
-
   it('a record that went there and was never redriven: not whole, named with where it is', async () => {
     const writer = new FixtureLogWriter(sink);
     // The request's other records came through another shard's chain; shard-x's batch never did.
     await writer.write('shard-y', H12, numbered3('x1', [1, 2, 4]));
     await writeDigestsUpTo(NOW, { sink, signer });
-    const report = await verify({ failures: [batch('1007', 'x1/e3')] });
+    const report = await verify({ failures: [failedBatch('1007', 'x1/e3')] });
     expect(report.failureDestination).toEqual({ batches: 1, eventItems: 1, pending: 1 });
     expect(report.problems.map((p) => `[${p.kind}] ${p.message}`)).toEqual([
       '[record-pending-redrive] audit-failures.jsonl line 1: 1 event item(s) of shard shard-x (sequences 1007-1007, first x1/e3) went to the failure destination at 2026-11-20T12:10:00.000Z and are not in the log yet: the log is not whole until they are redriven (the local stack\'s next start, or the hourly redrive in AWS)',
@@ -454,10 +449,8 @@ describe('tamper suite: records lost to the failure destination (issue 9)', () =
     await writer.write('shard-y', H12, numbered3('x1', [1, 2, 4]));
     // The late chain's first record takes the fixture's first sequence, 1007: the failed one.
     // What the redrive writes: the record the writer makes of the failed item, in the late chain, marked late.
-    const failed = batch('1007', 'x1/e3');
-    const body = toAuditRecordBody(unmarshall(failed.records[0]!.dynamodb!.NewImage as never), { shardId: 'late.shard-x', sequenceNumber: '1007', streamCreatedAt: new Date(1763640000 * 1000).toISOString() });
-    const { sequence_number: _seq, ...fields } = { ...body, redriven_at: '2026-11-20T12:30:00.000Z' };
-    await writer.write('late.shard-x', H12, [fields]);
+    const failed = failedBatch('1007', 'x1/e3');
+    await writer.write('late.shard-x', H12, [redrivenFields(failed)]);
     await writeDigestsUpTo(NOW, { sink, signer });
     const report = await verify({ failures: [failed] });
     expect(report.problems).toEqual([]);
@@ -469,11 +462,27 @@ describe('tamper suite: records lost to the failure destination (issue 9)', () =
     await writer.write('shard-y', H12, numbered3('x1', [1, 2, 4]));
     await writer.write('late.shard-x', H12, [{ event_id: 'x1/e3', action_id: 'x1', request_seq: 3, event_type: 'vote', vote: 'approve', reviewer_id: 'mallory' }]);
     await writeDigestsUpTo(NOW, { sink, signer });
-    const report = await verify({ failures: [batch('1007', 'x1/e3')] });
+    const report = await verify({ failures: [failedBatch('1007', 'x1/e3')] });
     expect(report.problems.map((p) => p.kind)).toEqual(['record-redrive-mismatch']);
     expect(report.problems[0]!.message).toMatch(/line 1: the redriven record of shard shard-x sequence 1007 is not what audit-failures\.jsonl line 1 holds: the log's copy or the failure destination was altered/);
   });
 });
+
+/** A batch of shard-x that went to the failure destination: one vote, x1's third event. */
+function failedBatch(sequence: string, eventId: string) {
+  return parseFailureEntry({
+    DDBStreamBatchInfo: { shardId: 'shard-x', startSequenceNumber: sequence, endSequenceNumber: sequence },
+    timestamp: '2026-11-20T12:10:00.000Z',
+    payload: { Records: [{ eventName: 'INSERT', dynamodb: { SequenceNumber: sequence, ApproximateCreationDateTime: 1763640000, NewImage: marshall({ kind: 'event', eventId, eventType: 'vote', actionId: 'x1', requestSeq: 3 }) } }] },
+  }, 'audit-failures.jsonl line 1');
+}
+
+/** What the redrive writes of a failed batch's record: the record the writer makes of it, in the late chain, marked late. */
+function redrivenFields(failed: ReturnType<typeof failedBatch>) {
+  const body = toAuditRecordBody(unmarshall(failed.records[0]!.dynamodb!.NewImage as never), { shardId: 'late.shard-x', sequenceNumber: '1007', streamCreatedAt: new Date(1763640000 * 1000).toISOString() });
+  const { sequence_number: _seq, ...fields } = { ...body, redriven_at: '2026-11-20T12:30:00.000Z' };
+  return fields;
+}
 
 function numbered3(actionId: string, seqs: number[]) {
   return seqs.map((seq) => ({ event_id: `${actionId}/e${seq}`, action_id: actionId, agent_id: 'agent-a', request_seq: seq, event_type: 'vote' as const }));
@@ -647,5 +656,86 @@ describe('a log truncated at its end (review findings)', () => {
     );
     expect((await verify({ now: later })).ok).toBe(true);
     expect((await verify({ now: NOW, maxDigestAgeHours: 3 })).ok).toBe(true);
+  });
+});
+
+// verify checks objects on the main thread or in worker threads (`workers`). Each object's check is the
+// same function either way; the reports must be the same, finding for finding, on a log with every kind
+// of record finding, request numbering, text beyond ASCII, bytes that are not UTF-8 and a redriven record.
+describe('worker threads: the same report as the main thread', () => {
+  /** A request's events, numbered; text beyond ASCII in the agent, reason and comment. */
+  const request = (actionId: string, seqs: number[]): RecordFields[] => seqs.map((seq) => ({
+    event_id: `${actionId}/e${seq}`, action_id: actionId, agent_id: 'agent-ü', request_seq: seq, event_type: seq === 1 ? 'requested' : 'vote',
+    reason: 'naïve “quoted” reason ✓', comment: 'line\nbreak and a "quote"',
+  }));
+  let numbered: FixtureObject[];
+  // Written in the next hour and signed by its digest (so each is checked against a digest's entry).
+  const H13 = new Date('2026-11-20T13:00:00Z');
+  const LATER = new Date('2026-11-20T13:10:00Z');
+
+  beforeEach(async () => {
+    const writer = new FixtureLogWriter(sink);
+    await writer.write('shard-c', H13, request('c1', [1, 2, 3, 4, 5]));
+    await writer.write('shard-c', H13, request('c2', [1, 2, 3]));
+    await writer.write('shard-d', H13, request('d1', [1, 2, 3, 4]));
+    await writer.write('shard-y', H13, request('x1', [1, 2, 4]));
+    await writer.write('late.shard-x', H13, [redrivenFields(failedBatch('1007', 'x1/e3'))]);
+    numbered = writer.objects;
+    await writeDigestsUpTo(LATER, { sink, signer }, { includeCurrentHour: true });
+  });
+
+  async function rewriteBytes(object: FixtureObject, change: (content: Buffer) => Buffer): Promise<void> {
+    await writeFile(pathOf(object.key), gzipSync(change(gunzipSync(await readFile(pathOf(object.key))))));
+  }
+
+  /** Both ways, with everything verify collects. */
+  async function bothWays(): Promise<VerifyReport> {
+    const options = { collectEventIds: true, failures: [failedBatch('1007', 'x1/e3')] };
+    const single = await verify({ ...options, now: LATER, workers: 0 });
+    expect(await verify({ ...options, now: LATER, workers: 2 })).toEqual(single);
+    return single;
+  }
+
+  it('an untouched log: whole both ways, every record, request and event id counted alike', async () => {
+    const report = await bothWays();
+    expect(report.problems).toEqual([]);
+    expect(report).toMatchObject({ ok: true, objects: 10, records: 36, pendingObjects: [], requestsChecked: 4, failureDestination: { batches: 1, eventItems: 1, pending: 0 } });
+    expect(report.eventIds!.get('c1/e1')).toBe(1);
+  });
+
+  it('tampering: the same findings', async () => {
+    // A byte changed in a record (re-gzipped), beyond ASCII: record hash, chain, object hash.
+    await rewriteBytes(numbered[0]!, (content) => Buffer.from(content.toString('utf8').replace('"agent_id":"agent-ü"', '"agent_id":"agent-ö"'), 'utf8'));
+    // A record removed: count, chain, and a hole in c2's numbering.
+    await rewriteContent(numbered[1]!, (lines) => lines.filter((_, i) => i !== 1));
+    // A byte that is not UTF-8 inside a record's text.
+    await rewriteBytes(numbered[2]!, (content) => {
+      const copy = Buffer.from(content);
+      copy[copy.indexOf('naïve') + 2] = 0xff;
+      return copy;
+    });
+    // Records reordered, the last line cut short and left without its newline.
+    await rewriteContent(objects[3]!, (lines) => [lines[1]!, lines[0]!, ...lines.slice(2)]);
+    await rewriteBytes(objects[4]!, (content) => content.subarray(0, content.length - 10));
+    // The redriven record changed after the fact.
+    await rewriteBytes(numbered[4]!, (content) => Buffer.from(content.toString('utf8').replace('"vote":null', '"vote":"approve"'), 'utf8'));
+    const report = await bothWays();
+    expect(report.ok).toBe(false);
+    const found = new Set(report.problems.map((p) => p.kind));
+    for (const kind of ['object-hash', 'object-count', 'record-hash', 'record-chain', 'record-order', 'record-unreadable', 'request-sequence', 'record-redrive-mismatch'] as const) expect(found, kind).toContain(kind);
+    const named = new Set(report.problems.map((p) => p.objectKey));
+    for (const object of [numbered[0]!, numbered[1]!, numbered[2]!, objects[3]!, objects[4]!, numbered[4]!]) expect(named, object.key).toContain(object.key);
+    expect(named).not.toContain(numbered[3]!.key);
+  });
+
+  it('how many: none for a small log, one fewer than the cores for a large one (capped), the option as given', () => {
+    expect(verifyWorkerCount(undefined, MIN_OBJECTS_FOR_WORKERS - 1, 16)).toBe(0);
+    expect(verifyWorkerCount(undefined, MIN_OBJECTS_FOR_WORKERS, 2)).toBe(1);
+    expect(verifyWorkerCount(undefined, MIN_OBJECTS_FOR_WORKERS, 1)).toBe(0);
+    expect(verifyWorkerCount(undefined, 10_000, 64)).toBe(MAX_DEFAULT_VERIFY_WORKERS);
+    expect(verifyWorkerCount(3, 1, 2)).toBe(3);
+    expect(verifyWorkerCount(0, 10_000, 64)).toBe(0);
+    expect(() => verifyWorkerCount(-1, 10, 2)).toThrow(VerifyWorkerError);
+    expect(() => verifyWorkerCount(1.5, 10, 2)).toThrow('the number of verify workers must be a whole number of at least 0, not 1.5');
   });
 });

@@ -1,9 +1,15 @@
-import { marshall } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { chainRecords, recordHash } from '../../shared/audit/chain.js';
 import { GENESIS_HASH, type AuditRecord } from '../../shared/audit/format.js';
 import { auditObjectKey, buildAuditObject, parseAuditObject } from '../../shared/audit/object.js';
 import { toAuditRecordBody } from '../../shared/audit/record.js';
+import { redriveFailures } from '../../shared/audit/redrive.js';
+import type { FailedBatch } from '../../shared/audit/failures.js';
+import { marshallOptions, toItem } from '../../shared/adapters/aws/dynamo-decision-store.js';
+import { decideRequest } from '../../shared/domain/intake.js';
+import { actionRequested } from '../support/requests.js';
 import { shardIdOf, writeAuditBatch, type AuditStreamRecord, type AuditWriterDeps } from '../../shared/audit/writer.js';
 import { ChainHeadConflictError, type AuditSink, type ChainHead, type ChainStore, type PutAuditObjectOptions } from '../../shared/ports/audit.js';
 
@@ -205,5 +211,33 @@ describe('writeAuditBatch', () => {
     expect(sink.objects.size).toBe(0);
     await writeAuditBatch([lambdaShape], d, { shardId: 'shardId-from-window' });
     expect([...sink.objects.keys()][0]).toContain('/shard=shardId-from-window/');
+  });
+});
+
+describe('redriving a request item (issue 15: the source of its requested event)', () => {
+  const record = decideRequest(actionRequested({ action: 'db.query' }), { decide: () => ({ kind: 'allow' as const, policyIds: ['p'], reason: 'ok', validity: { validFor: 'PT15M', validForSeconds: 900 } }) } as never, '2026-11-22T03:59:59.000Z');
+  const inserted = marshall(toItem(record), marshallOptions) as Record<string, AttributeValue>;
+  const batch = (image: Record<string, AttributeValue>): FailedBatch => ({
+    source: 'audit-failures.jsonl line 1', shardId: SHARD, startSequenceNumber: '1001', endSequenceNumber: '1001', failedAt: '2026-11-22T04:00:00.000Z', hasPayload: true,
+    records: [{ ...streamRecord(1), dynamodb: { ApproximateCreationDateTime: START + 1, SequenceNumber: '1001', NewImage: image as never } }],
+  });
+
+  it('takes the item as a review and an execution later left it as unaltered, and writes the requested record the INSERT meant', async () => {
+    const later = marshall({ ...unmarshall(inserted), outcome: 'approved', reason: 'quorum reached', eventSeq: 5, voteCount: 1, reviewers: [{ id: 'bob', vote: 'approve' }], execution: { status: 'succeeded' } }, marshallOptions);
+    const { sink, deps: writerDeps } = deps();
+    const result = await redriveFailures([batch(inserted)], { ...writerDeps, readEventItem: async () => later });
+    expect(result.altered).toEqual([]);
+    const [written] = sink.records();
+    expect(written).toMatchObject({ event_type: 'requested', event_id: `${record.key}/requested`, request_seq: 1, shard_id: `late.${SHARD}` });
+    expect({ ...written, detail: null }).toMatchObject({ ...toAuditRecordBody(unmarshall(inserted), { shardId: `late.${SHARD}`, sequenceNumber: '1001', streamCreatedAt: new Date((START + 1) * 1000).toISOString(), redrivenAt: '2026-11-22T04:00:00.000Z' }), detail: null });
+  });
+
+  it('reports a failure document whose request was edited as altered, and writes the table\'s request', async () => {
+    const request = JSON.parse(unmarshall(inserted).requestJson as string) as { parameters?: unknown };
+    const edited = marshall({ ...unmarshall(inserted), requestJson: JSON.stringify({ ...request, parameters: { sql: 'drop table customers' } }) }, marshallOptions);
+    const { sink, deps: writerDeps } = deps();
+    const result = await redriveFailures([batch(edited as Record<string, AttributeValue>)], { ...writerDeps, readEventItem: async () => inserted });
+    expect(result.altered).toEqual([{ source: 'audit-failures.jsonl line 1', key: `REQ#${record.key}/REQUEST`, why: 'differs from the table' }]);
+    expect(sink.records()[0]!.detail).not.toContain('drop table');
   });
 });

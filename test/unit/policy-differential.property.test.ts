@@ -11,10 +11,12 @@ import type { PreparedPolicies } from '../../shared/policy/prepared-policies.js'
 /*
  * Differential property: the engine as evaluate-action runs it (the prepared form read back from JSON,
  * per-verb narrowed sets preparsed lazily, no schema at evaluation, the action's groups passed as
- * entities) decides every generated request exactly as the plain Cedar call does: `isAuthorized` with the
+ * entities, only the attributes and context keys the verb's policies read handed to Cedar, the environment
+ * folded into sets per environment) decides every generated request exactly as the plain Cedar call does: `isAuthorized` with the
  * whole, unnarrowed policy set as text, the schema, and Cedar's own request and entity validation. Where
  * Cedar's validation refuses a request, the engine must answer `invalid`; everywhere else the decisions
- * (kind, policy ids, reason, approval, validity) must be equal.
+ * (kind, policy ids, reason, approval, validity) must be equal. The requests carry attributes and
+ * context keys no policy reads, and the plain call gets every declared attribute and the whole context.
  */
 
 const GROUPS_SCHEMA = `
@@ -38,6 +40,33 @@ const GROUPS_POLICIES = `
 @id("no-destructive-prod") forbid (principal, action == Action::"doc.delete", resource) when { context.environment == Environment::"prod" && context.riskHints.contains("destructive") };
 @id("agent-7-out") forbid (principal == Agent::"agent-7", action, resource);
 @id("folders-with-path") permit (principal, action == Action::"doc.read", resource is Folder) when { context.parameterKeys.contains("path") };
+`;
+
+// Each verb reads something different, through every form the slicing analysis knows (`.`, `has`, `["…"]`,
+// an if-then-else, `is … in`, the environment folded per environment), so a value it wrongly leaves out of
+// a verb's call changes that verb's decisions.
+const SLICING_SCHEMA = `
+entity Environment enum ["prod", "staging", "dev"];
+type RequestContext = { environment: Environment, onBehalfOf?: String, parameterKeys: Set<String>, riskHints: Set<String> };
+entity Agent;
+entity Box = { id: String, owner?: String, size?: Long, locked?: Bool };
+entity Shelf = { id: String };
+action "box.open", "box.move", "box.ship", "box.burn", "box.label" appliesTo { principal: [Agent], resource: [Box], context: RequestContext };
+action "shelf.scan" appliesTo { principal: [Agent], resource: [Shelf, Box], context: RequestContext };
+`;
+
+const SLICING_POLICIES = `
+@id("open-own") permit (principal, action == Action::"box.open", resource) when { context has onBehalfOf && resource has owner && resource["owner"] == context.onBehalfOf };
+@id("move-small") permit (principal, action == Action::"box.move", resource) when { resource has size && resource.size < 10 };
+@id("move-big") @approval @approvers("ops") permit (principal, action == Action::"box.move", resource) when { resource has size && resource.size >= 10 && context.environment != Environment::"prod" };
+@id("ship-unlocked") @approval @approvers("ops") permit (principal, action == Action::"box.ship", resource) when { if context.parameterKeys.contains("force") then context.riskHints.isEmpty() else (resource has locked && !resource.locked) };
+@id("burn-outside-prod") permit (principal, action == Action::"box.burn", resource) when { context.environment == Environment::"dev" || (context.environment == Environment::"staging" && context.riskHints.contains("bulk")) };
+@id("label-any") permit (principal, action == Action::"box.label", resource);
+@id("label-owned-only") forbid (principal, action == Action::"box.label", resource) unless { resource has owner };
+@id("burn-for-someone") forbid (principal, action == Action::"box.burn", resource) unless { context has onBehalfOf };
+@id("label-not-locked") forbid (principal, action == Action::"box.label", resource) when { resource has locked && resource.locked };
+@id("scan-boxes") permit (principal, action == Action::"shelf.scan", resource is Box) when { resource.id like "b*" };
+@id("scan-shelves") permit (principal, action == Action::"shelf.scan", resource is Shelf in Shelf::"top");
 `;
 
 interface Setup {
@@ -114,18 +143,22 @@ function plainDecision(s: Setup, request: ActionRequest): PolicyDecision | 'refu
 function requests(s: Setup): fc.Arbitrary<ActionRequest> {
   const value = fc.oneof(fc.constantFrom('legal-hold', 'me@example.com', 'x'), fc.integer({ min: -3, max: 300 }), fc.boolean());
   const attributeNames = [...s.attributeNames, 'undeclared'];
+  // Keys an agent may add that no policy can read: the engine must ignore them, sliced or not.
+  const extraKey = fc.constantFrom('note', 'ticket', 'environment', 'onBehalfOf', 'parameterKeys', 'extra');
   return fc
     .record({
       verb: fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...s.verbs) }, { weight: 1, arbitrary: fc.constantFrom('db.exprot', 'docs.write', 'nope') }),
       typeIndex: fc.nat(),
       keepType: fc.double({ min: 0, max: 1, noNaN: true }),
-      resourceId: fc.oneof(fc.constantFrom('audit/1', 'frozen-12/a', 'res-1', 'prod-db', 'a/b'), fc.string({ minLength: 1, maxLength: 12 })),
+      resourceId: fc.oneof(fc.constantFrom('audit/1', 'frozen-12/a', 'res-1', 'prod-db', 'a/b', 'b7', 'top'), fc.string({ minLength: 1, maxLength: 12 })),
       attributes: fc.dictionary(fc.constantFrom(...attributeNames), value, { maxKeys: attributeNames.length }),
       environment: fc.oneof({ weight: 9, arbitrary: fc.constantFrom('prod', 'staging', 'dev') }, { weight: 1, arbitrary: fc.constantFrom('production', 'test') }),
       agent: fc.constantFrom('agent-1', 'agent-3', 'agent-7', 'agent-12', 'ops-bot'),
       onBehalfOf: fc.option(fc.constantFrom('me@example.com', 'x', 'someone@example.com'), { nil: undefined }),
-      parameterKeys: fc.subarray(['reason', 'rows', 'path', 'table']),
+      parameterKeys: fc.subarray(['reason', 'rows', 'path', 'table', 'force']),
       riskHints: fc.subarray(['destructive', 'pii', 'bulk', 'destructive']),
+      extraContext: fc.dictionary(extraKey, value, { maxKeys: 3 }),
+      extraParameters: fc.dictionary(extraKey, value, { maxKeys: 2 }),
     })
     .map((g) => {
       const allowed = s.engine.verbs.get(g.verb) ?? [];
@@ -138,9 +171,9 @@ function requests(s: Setup): fc.Arbitrary<ActionRequest> {
         action: g.verb,
         resource: { type, id: g.resourceId, attributes: g.attributes },
         environment: g.environment,
-        parameters: Object.fromEntries(g.parameterKeys.map((key) => [key, 1])),
+        parameters: { ...g.extraParameters, ...Object.fromEntries(g.parameterKeys.map((key) => [key, 1])) },
         justification: 'differential test',
-        context: { riskHints: g.riskHints },
+        context: { ...g.extraContext, riskHints: g.riskHints },
       } satisfies ActionRequest;
     });
 }
@@ -149,6 +182,7 @@ const setups = [
   () => setup('the shipped policies', loadPolicySource()),
   () => setup('a generated set of 60 policies', generatePolicySet(60, 7).source),
   () => setup('action groups', { schema: { file: 'groups.cedarschema', text: GROUPS_SCHEMA }, policies: [{ file: 'groups.cedar', text: GROUPS_POLICIES }] }),
+  () => setup('a different slice per verb', { schema: { file: 'slicing.cedarschema', text: SLICING_SCHEMA }, policies: [{ file: 'slicing.cedar', text: SLICING_POLICIES }] }),
 ];
 
 describe('the engine decides as plain Cedar does with the whole set, the schema and validation', () => {

@@ -114,7 +114,8 @@ type RequestItem = RequestItemData & {
   eventSeq: number;
 };
 
-function toItem(record: RequestRecord): RequestItem {
+/** The request item of a record (marked as its requested event's source). */
+export function toItem(record: RequestRecord): RequestItem {
   return {
     pk: ITEM.pk(record.key),
     sk: ITEM.requestSk,
@@ -279,12 +280,11 @@ export class DynamoDecisionStore implements DecisionStore {
       await this.putDecidedEvent(record);
       return { status: 'created', record };
     }
-    if (existing.fingerprint === record.fingerprint) {
-      // The decision on record, not this delivery's: a review may have closed it since, but then its
-      // `decided` event was written before the review began (the hand-off comes after it), and this put is a no-op.
-      await this.putDecidedEvent(existing);
-      return { status: 'duplicate', record: existing };
-    }
+    // The decision on record, not this delivery's: a review may have closed it since, but then its
+    // `decided` event was written before the review began (the hand-off comes after it), and this put is a
+    // no-op. Before a conflict's refusal too, so that the refusal (event 3) never lands without event 2.
+    const completed = await this.putDecidedEvent(existing);
+    if (existing.fingerprint === record.fingerprint) return { status: 'duplicate', record: existing, completed };
     await this.recordConflict(record);
     return { status: 'conflict', record: existing, conflictFingerprint: record.fingerprint };
   }
@@ -314,16 +314,18 @@ export class DynamoDecisionStore implements DecisionStore {
     }
   }
 
-  /** The `decided` event item, if it is not there yet. */
-  private async putDecidedEvent(record: RequestRecord): Promise<void> {
+  /** The `decided` event item, if it is not there yet (true when it was written now). */
+  private async putDecidedEvent(record: RequestRecord): Promise<boolean> {
     try {
       await this.client.send(new PutItemCommand({
         TableName: this.tableName,
         Item: marshall(decidedEventItem(record), marshallOptions),
         ConditionExpression: 'attribute_not_exists(pk)',
       }));
+      return true;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return false;
     }
   }
 

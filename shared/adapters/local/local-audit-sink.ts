@@ -12,8 +12,15 @@
  * emulated by `putObjectVersion` and `deleteObject`: each adds a version under `<key>.versions/`
  * (`NNNNNN` with the bytes, or `NNNNNN.delete-marker`), the newest of which is what `getObject`
  * returns, as a plain GET in S3 does. `verify` reads them all through `listVersions`.
+ *
+ * Reads are synchronous system calls: on a local disk each takes microseconds, and the thread pool's
+ * round trips of `fs/promises` (open, stat, read, close, each a hop) cost 3-5x their CPU, which is most
+ * of what reading a log costs (`verify` reads every object; `npm run bench` measures it). Whether a key
+ * has later versions is asked with a stat that returns nothing for a missing path instead of a failed
+ * `readdir`, whose error (and stack) was built for nearly every key.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { AuditSink, ObjectVersion, PutAuditObjectOptions } from '../../ports/audit.js';
@@ -122,6 +129,7 @@ export class LocalAuditSink implements AuditSink {
 
   /** The file names of the versions after the first, oldest first. */
   private async laterVersions(path: string): Promise<string[]> {
+    if (statSync(`${path}${VERSIONS_SUFFIX}`, { throwIfNoEntry: false }) === undefined) return [];
     try {
       return (await readdir(`${path}${VERSIONS_SUFFIX}`, { withFileTypes: true }))
         .filter((entry) => entry.isFile() && /^\d{6}(\.delete-marker)?$/.test(entry.name)).map((entry) => entry.name).sort();
@@ -135,10 +143,7 @@ export class LocalAuditSink implements AuditSink {
     const versions: ObjectVersion[] = [];
     for (const key of await this.keysUnder(prefix)) {
       const path = this.pathOf(key);
-      const first = await stat(path).catch((error: unknown) => {
-        if (isCode(error, 'ENOENT')) return undefined;
-        throw error;
-      });
+      const first = statSync(path, { throwIfNoEntry: false });
       if (first !== undefined) versions.push({ key, versionId: FIRST_VERSION, isDeleteMarker: false, lastModified: first.mtime });
       for (const name of await this.laterVersions(path)) {
         const { mtime } = await stat(join(`${path}${VERSIONS_SUFFIX}`, name));
@@ -221,7 +226,7 @@ export class LocalAuditSink implements AuditSink {
 
 async function readIfExists(path: string): Promise<Uint8Array | undefined> {
   try {
-    return new Uint8Array(await readFile(path));
+    return new Uint8Array(readFileSync(path));
   } catch (error) {
     if (isCode(error, 'ENOENT')) return undefined;
     throw error;
