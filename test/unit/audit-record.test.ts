@@ -34,9 +34,14 @@ async function itemsTheStoresWrite(): Promise<Record<string, Record<string, unkn
     for (const t of input.TransactItems) if (t.Put !== undefined) written.push(unmarshall(t.Put.Item));
     return {};
   });
-  ddb.on(PutItemCommand).callsFake((input: { Item: never }) => {
+  ddb.on(PutItemCommand).callsFake((input: { Item: never; ConditionExpression?: string }) => {
     if (refuseNext !== undefined) { const error = refuseNext; refuseNext = undefined; throw error; }
-    written.push(unmarshall(input.Item));
+    const item = unmarshall(input.Item);
+    // As DynamoDB does: a put only if new fails when the key is there (a decided event written already).
+    if (input.ConditionExpression === 'attribute_not_exists(pk)' && written.some((w) => w.pk === item.pk && w.sk === item.sk)) {
+      throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+    }
+    written.push(item);
     return {};
   });
   // The request item's event count, as the stores read it before each new event (the request item is its requested event).
