@@ -15,7 +15,7 @@ import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './dynamodb-local.js';
 import { lambdaContext, lambdaFunctionError } from './lambda-runtime.js';
 import { OUTCOME_TONES, type Logger } from './log.js';
-import { AUDIT_EVENT_MARK } from '../shared/domain/request-items.js';
+import { isAuditEvent, type AuditStreamRecord } from '../shared/audit/writer.js';
 
 /**
  * Lambda's DynamoDB event source mapping, for DynamoDB Local: reads the table's stream with the
@@ -150,9 +150,8 @@ export function toLambdaRecord(record: StreamRecord, streamArn: string): DynamoD
  * dynamodb: { NewImage: { kind: { S: ['request'] }, auditEvent: { S: ['requested'] } } } }`.
  */
 export function passesAuditFilter(record: StreamRecord): boolean {
-  if (record.eventName !== 'INSERT') return false;
-  const image = record.dynamodb?.NewImage;
-  return image?.kind?.S === 'event' || (image?.kind?.S === 'request' && image[AUDIT_EVENT_MARK.attribute]?.S === AUDIT_EVENT_MARK.value);
+  // The writer's own rule (shared/audit/writer.ts), so the local filter cannot drift from it.
+  return isAuditEvent(record as AuditStreamRecord);
 }
 
 function sequenceOf(record: StreamRecord): string {

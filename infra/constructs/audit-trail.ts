@@ -5,7 +5,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { CfnDatabase, CfnTable } from 'aws-cdk-lib/aws-glue';
 import { AnyPrincipal, Effect, Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
-import { EventSourceMapping, FilterCriteria, FilterRule, MetricType, StartingPosition, type IEventSourceDlq } from 'aws-cdk-lib/aws-lambda';
+import { EventSourceMapping, FilterCriteria, FilterRule, MetricType, StartingPosition, type IEventSourceDlq, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockRetention, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Schedule, ScheduleExpression, TimeWindow } from 'aws-cdk-lib/aws-scheduler';
@@ -662,6 +662,15 @@ export class AuditTrail extends Construct {
     });
 
     // --- Alarms --------------------------------------------------------------------------------------------
+    // A scheduled function's errors plus a count it publishes of what it left undone, per hour.
+    const errorsPlus = (fn: IFunction, id: string, metricName: string, service: string) => new MathExpression({
+      expression: `errors + ${id}`,
+      usingMetrics: {
+        errors: fn.metricErrors({ statistic: 'Sum' }),
+        [id]: new Metric({ namespace: 'Countersign', metricName, dimensionsMap: { service }, statistic: 'Sum' }),
+      },
+      period: Duration.hours(1),
+    });
     const alarm = (alarmId: string, description: string, metric: IMetric, threshold: number) =>
       new Alarm(this, alarmId, {
         alarmDescription: description,
@@ -692,14 +701,7 @@ export class AuditTrail extends Construct {
     this.compactErrorsAlarm = alarm(
       'CompactErrorsAlarm',
       'Countersign: the daily columnar copy (Parquet) failed or left objects uncopied (not what their digest lists); queries read those hours as NDJSON; see audit-compact\'s logs and run verify',
-      new MathExpression({
-        expression: 'errors + refused',
-        usingMetrics: {
-          errors: this.compact.function.metricErrors({ statistic: 'Sum' }),
-          refused: new Metric({ namespace: 'Countersign', metricName: 'AuditColumnarRefused', dimensionsMap: { service: 'audit-compact' }, statistic: 'Sum' }),
-        },
-        period: Duration.hours(1),
-      }),
+      errorsPlus(this.compact.function, 'refused', 'AuditColumnarRefused', 'audit-compact'),
       1,
     );
     this.failedBatchesAlarm = alarm(
@@ -717,14 +719,7 @@ export class AuditTrail extends Construct {
     this.redriveErrorsAlarm = alarm(
       'RedriveNotDoneAlarm',
       'Countersign: the hourly audit redrive failed or left failed batches out of the log; verify reports them as pending until they are in',
-      new MathExpression({
-        expression: 'errors + notRedriven',
-        usingMetrics: {
-          errors: this.redrive.function.metricErrors({ statistic: 'Sum' }),
-          notRedriven: new Metric({ namespace: 'Countersign', metricName: 'AuditBatchesNotRedriven', dimensionsMap: { service: 'audit-redrive' }, statistic: 'Sum' }),
-        },
-        period: Duration.hours(1),
-      }),
+      errorsPlus(this.redrive.function, 'notRedriven', 'AuditBatchesNotRedriven', 'audit-redrive'),
       1,
     );
     this.reconcileDifferencesAlarm = alarm(
