@@ -198,7 +198,11 @@ describe('npm run demo', () => {
       write: (line) => lines.push(line),
       writeError: (line) => lines.push(`stderr: ${line}`),
       onMcpRequest: (actionId, tool) => {
-        if (tool === 'filesystem__write_file') votes.push(vote(actionId, 'bob'));
+        // bob votes once the demo has said the call waits for approval, as a person reading it would: voting
+        // at once could approve it before the gateway's first look, and the waiting line would never come.
+        if (tool !== 'filesystem__write_file') return;
+        votes.push(eventually(() => (lines.some((line) => /^\.\. mcp\s+pending\s+filesystem__write_file/.test(line)) ? true : undefined), 'the demo to say the write waits for approval', 30_000)
+          .then(() => vote(actionId, 'bob')));
       },
     });
     const output = lines.join('\n');
