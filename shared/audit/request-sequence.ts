@@ -93,20 +93,30 @@ export class RequestSequences {
 
   private problemsOf(key: string, facts: RequestFacts, options: RequestSequenceOptions, grace: number): VerifyProblem[] {
     const problems: VerifyProblem[] = [];
+    // Numbers 1.. up to the newest held: a gap is missing, or pending redrive. A gap is walked number by
+    // number only when it is short: an altered record can claim any number of up to 15 digits.
+    let lowest = Infinity;
     let newest = 0;
-    for (const n of facts.seqs.keys()) if (n > newest) newest = n;
-    const missing: number[] = [];
-    const pending: number[] = [];
-    for (let n = 1; n < newest; n++) {
-      if (facts.seqs.has(n)) continue;
-      if (options.pendingRedrive?.has(`${key}#${n}`) === true) pending.push(n);
-      else missing.push(n);
+    for (const n of facts.seqs.keys()) {
+      if (n < lowest) lowest = n;
+      if (n > newest) newest = n;
+    }
+    // Distinct numbers, none below 1, as many as the newest: 1..newest, whole (most requests).
+    const whole = lowest >= 1 && facts.seqs.size === newest;
+    const numbers = whole ? [] : [...facts.seqs.keys()].sort((x, y) => x - y);
+    const missing: Array<[number, number]> = [];
+    const pending: Array<[number, number]> = [];
+    let expected = 1;
+    for (const n of numbers) {
+      if (n < expected) continue;
+      if (n - expected > MAX_WALKED_GAP) extend(missing, expected, n - 1);
+      else for (let k = expected; k < n; k++) extend(options.pendingRedrive?.has(`${key}#${k}`) === true ? pending : missing, k, k);
+      expected = n + 1;
     }
     if (missing.length > 0) {
-      const numbers = [...facts.seqs.keys()].sort((x, y) => x - y);
       problems.push({
         kind: 'request-sequence',
-        message: `request ${key}: the log holds its events ${ranges(numbers)} but not ${ranges(missing)}${pending.length > 0 ? ` (${ranges(pending)} pending redrive)` : ''}: records were lost on the way to the log or removed from it`,
+        message: `request ${key}: the log holds its events ${ranges(numbers)} but not ${spans(missing)}${pending.length > 0 ? ` (${spans(pending)} pending redrive)` : ''}: records were lost on the way to the log or removed from it`,
       });
     }
     for (const [n, ids] of facts.seqs) {
@@ -120,6 +130,21 @@ export class RequestSequences {
     }
     return problems;
   }
+}
+
+/** Above this many numbers, a gap is reported whole, without looking for the ones pending redrive in it. */
+const MAX_WALKED_GAP = 10_000;
+
+/** Adds `from-to` to ascending spans, joined to the last when it follows on. */
+function extend(spansSoFar: Array<[number, number]>, from: number, to: number): void {
+  const last = spansSoFar.at(-1);
+  if (last !== undefined && last[1] === from - 1) last[1] = to;
+  else spansSoFar.push([from, to]);
+}
+
+/** `1-3, 5, 7-9` of spans. */
+function spans(list: ReadonlyArray<[number, number]>): string {
+  return list.map(([from, to]) => (from === to ? String(from) : `${from}-${to}`)).join(', ');
 }
 
 /** `1-3, 5, 7-9`. */

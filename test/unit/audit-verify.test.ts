@@ -381,6 +381,32 @@ describe('tamper suite: holes visible from the log alone (issue 9)', () => {
     // req-live's review ends 12:45; within the hour's grace at 13:05 its outcome may still be on its way.
   });
 
+  it('names doubled events by their ids, and survives a number an altered record made up', async () => {
+    const writer = new FixtureLogWriter(sink);
+    await writer.write('shard-n', H12, [
+      { event_id: 'req-d/requested', action_id: 'req-d', event_type: 'requested', request_seq: 1 },
+      { event_id: 'req-d/decided', action_id: 'req-d', event_type: 'decided', outcome: 'allow', request_seq: 2 },
+      { event_id: 'req-d/decided', action_id: 'req-d', event_type: 'decided', outcome: 'allow', request_seq: 2 },
+      // A number of 15 digits (an altered record): the gap before it is reported whole, not walked number by number.
+      { event_id: 'req-big/requested', action_id: 'req-big', event_type: 'requested', request_seq: 1 },
+      { event_id: 'req-big/decided', action_id: 'req-big', event_type: 'decided', outcome: 'allow', request_seq: 999_999_999_999_999 },
+    ]);
+    await writeDigestsUpTo(NOW, { sink, signer });
+    const messages = (await verify()).problems.map((p) => `[${p.kind}] ${p.message}`);
+    expect(messages).toEqual([
+      '[request-sequence] request req-big: the log holds its events 1, 999999999999999 but not 2-999999999999998: records were lost on the way to the log or removed from it',
+      '[request-sequence] request req-d: event number 2 appears 2 times (req-d/decided, req-d/decided): records were doubled',
+    ]);
+  });
+
+  it('a short gap is walked: the numbers pending redrive in it are told apart from the missing ones', async () => {
+    const { RequestSequences } = await import('../../shared/audit/request-sequence.js');
+    const sequences = new RequestSequences();
+    for (const seq of [1, 5, 6, 9]) sequences.add({ eventId: `r/e${seq}`, eventType: 'vote', actionId: 'r', requestSeq: seq, outcome: null });
+    const problems = sequences.problems({ now: NOW, pendingRedrive: new Set(['r#3', 'r#4', 'r#8']) });
+    expect(problems.map((p) => p.message)).toEqual(['request r: the log holds its events 1, 5-6, 9 but not 2, 7 (3-4, 8 pending redrive): records were lost on the way to the log or removed from it']);
+  });
+
   it('numbers executions and violations with their request, and a violation naming no request stands outside any numbering (issue 12)', async () => {
     const writer = new FixtureLogWriter(sink);
     await writer.write('shard-x', H12, [
