@@ -147,6 +147,23 @@ function isDigest(value: unknown): value is AuditDigest {
   return typeof d === 'object' && d !== null && typeof d.hour === 'string' && Array.isArray(d.objects) && typeof d.signature === 'string' && typeof d.signing === 'object' && d.signing !== null && (d.previous === null || typeof d.previous === 'object');
 }
 
+/**
+ * What of a digest's lists `verify` reads is not the writer's shape (an object entry, the previous
+ * digest's reference), or undefined. The signature check names the change too; this keeps a hostile
+ * value from reaching the checks that read it.
+ */
+function digestFieldProblem(digest: AuditDigest): string | undefined {
+  const index = (digest.objects as unknown[]).findIndex((entry) => {
+    const e = entry as Partial<Record<keyof DigestObjectEntry, unknown>> | null;
+    return typeof e !== 'object' || e === null || Array.isArray(e) || typeof e.key !== 'string' || typeof e.sha256 !== 'string' || typeof e.records !== 'number'
+      || typeof e.first_sequence !== 'string' || typeof e.last_sequence !== 'string';
+  });
+  if (index >= 0) return `objects[${index}] is not an object entry`;
+  const previous = digest.previous as Partial<Record<'key' | 'sha256' | 'signature', unknown>> | null;
+  if (previous !== null && (Array.isArray(previous) || typeof previous.key !== 'string' || typeof previous.sha256 !== 'string' || typeof previous.signature !== 'string')) return 'previous is neither null nor a digest reference';
+  return undefined;
+}
+
 function hourText(hour: Date): string {
   return `${hour.toISOString().slice(0, 13)}:00Z`;
 }
@@ -218,6 +235,11 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     }
     if (!isDigest(digest)) {
       problems.push({ kind: 'digest-unreadable', digestKey: key, message: `digest ${key} does not have the digest's fields (hour, objects, previous, signing, signature)` });
+      continue;
+    }
+    const fieldProblem = digestFieldProblem(digest);
+    if (fieldProblem !== undefined) {
+      problems.push({ kind: 'digest-unreadable', digestKey: key, message: `digest ${key} does not have the digest's fields: ${fieldProblem} ({key, sha256, records, first_sequence, last_sequence} for an object; {key, sha256, signature} for previous): it was altered` });
       continue;
     }
     if (digest.hour !== hour.toISOString()) {
@@ -300,9 +322,10 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     }
   }
   // A digest that no later one chains to was skipped: the chain forked, or a digest was slipped in.
-  // (After a missing digest the one before it has no successor: that is the missing digest's finding.)
+  // (After a missing or unreadable digest the one before it has no successor: that is the missing or
+  // unreadable digest's finding.)
   const chainedTo = new Set(parsed.map((d) => d.digest.previous?.key));
-  const missingAfter = problems.filter((p) => p.kind === 'digest-missing' && p.digestKey !== undefined).map((p) => parseDigestKey(p.digestKey!)).filter((k) => k !== undefined);
+  const missingAfter = problems.filter((p) => (p.kind === 'digest-missing' || p.kind === 'digest-unreadable') && p.digestKey !== undefined).map((p) => parseDigestKey(p.digestKey!)).filter((k) => k !== undefined);
   for (const d of parsed.slice(1)) {
     const at = { hour: d.hour, n: numberOf.get(d.key) ?? 1 };
     if (missingAfter.some((k) => compareDigestKeys(k, at) > 0)) continue;

@@ -1,0 +1,84 @@
+/**
+ * Red-team findings: a log altered by someone with write access to the bucket (not the signing key),
+ * and bytes a fuzzer would try. verify must name each change, never crash or hang on what the log holds.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FixtureLogWriter } from '../../bench/audit-log-fixture.js';
+import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
+import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
+import { writeDigestsUpTo } from '../../shared/audit/digest.js';
+import { digestKey } from '../../shared/audit/digest-store.js';
+import { verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
+
+const H10 = new Date('2026-11-20T10:00:00Z');
+const H11 = new Date('2026-11-20T11:00:00Z');
+const H12 = new Date('2026-11-20T12:00:00Z');
+const NOW = new Date('2026-11-20T13:05:00Z');
+
+let dir: string;
+let sink: LocalAuditSink;
+let publicKeyPem: string;
+
+const events = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ event_id: `${prefix}/${i}`, agent_id: 'agent-a', action_id: prefix }));
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'audit-verify-hostile-'));
+  sink = new LocalAuditSink(dir);
+  const signer = Ed25519Signer.generate();
+  publicKeyPem = await signer.publicKeyPem();
+  const writer = new FixtureLogWriter(sink);
+  await writer.write('shard-a', H10, events('a1', 5));
+  await writer.write('shard-a', H11, events('a2', 4));
+  await writer.write('shard-a', H12, events('a3', 3));
+  await writeDigestsUpTo(NOW, { sink, signer });
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const pathOf = (key: string) => join(dir, ...key.split('/'));
+const verify = (extra: Partial<Parameters<typeof verifyAuditLog>[0]> = {}) => verifyAuditLog({ sink, publicKeyPem, now: NOW, workers: 0, ...extra });
+const messages = (report: VerifyReport) => report.problems.map((p) => `[${p.kind}] ${p.message}`);
+
+async function editDigest(hour: Date, change: (digest: Record<string, unknown>) => void): Promise<string> {
+  const key = digestKey(hour);
+  const digest = JSON.parse(await readFile(pathOf(key), 'utf8')) as Record<string, unknown>;
+  change(digest);
+  await writeFile(pathOf(key), JSON.stringify(digest));
+  return key;
+}
+
+describe('verify on an untouched log', () => {
+  it('is whole (the baseline the attacks below start from)', async () => {
+    const report = await verify();
+    expect(messages(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.records).toBe(12);
+  });
+});
+
+describe('a digest with hostile fields (its signature fails, and verify goes on to name the rest)', () => {
+  it.each([
+    ['an object entry that is null', (d: Record<string, unknown>) => { (d.objects as unknown[]).unshift(null); }, 'objects[0] is not an object entry'],
+    ['an object entry that is a number', (d: Record<string, unknown>) => { (d.objects as unknown[]).push(1); }, 'objects[1] is not an object entry'],
+    ['an object entry whose key is a number', (d: Record<string, unknown>) => { (d.objects as Array<Record<string, unknown>>)[0]!.key = 5; }, 'objects[0] is not an object entry'],
+    ['an object entry whose record count is text', (d: Record<string, unknown>) => { (d.objects as Array<Record<string, unknown>>)[0]!.records = '5'; }, 'objects[0] is not an object entry'],
+    ['a previous digest whose key is a number', (d: Record<string, unknown>) => { d.previous = { key: 5, sha256: 'x', signature: 'y' }; }, 'previous is neither null nor a digest reference'],
+    ['a previous digest that is an empty object', (d: Record<string, unknown>) => { d.previous = {}; }, 'previous is neither null nor a digest reference'],
+  ])('%s', async (_name, change, what) => {
+    const key = await editDigest(H11, change);
+    const report = await verify();
+    expect(report.ok).toBe(false);
+    expect(messages(report)).toEqual(expect.arrayContaining([
+      `[digest-unreadable] digest ${key} does not have the digest's fields: ${what} ({key, sha256, records, first_sequence, last_sequence} for an object; {key, sha256, signature} for previous): it was altered`,
+      // The next digest chained to the stored bytes, so the change is named there too.
+      `[digest-chain] digest ${key} is not the one digest ${digestKey(H12)} chained to (SHA-256 differs): it was replaced, swapped or forged`,
+    ]));
+    // The digest before it is not accused of being skipped: its successor is the unreadable one.
+    expect(messages(report).filter((m) => m.includes(digestKey(H10)))).toEqual([]);
+  });
+});
