@@ -5,8 +5,9 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FixtureLogWriter } from '../../bench/audit-log-fixture.js';
+import { FixtureLogWriter, type FixtureObject } from '../../bench/audit-log-fixture.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
 import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { writeDigestsUpTo } from '../../shared/audit/digest.js';
@@ -21,6 +22,7 @@ const NOW = new Date('2026-11-20T13:05:00Z');
 let dir: string;
 let sink: LocalAuditSink;
 let publicKeyPem: string;
+let objects: FixtureObject[];
 
 const events = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ event_id: `${prefix}/${i}`, agent_id: 'agent-a', action_id: prefix }));
 
@@ -33,6 +35,7 @@ beforeEach(async () => {
   await writer.write('shard-a', H10, events('a1', 5));
   await writer.write('shard-a', H11, events('a2', 4));
   await writer.write('shard-a', H12, events('a3', 3));
+  objects = writer.objects;
   await writeDigestsUpTo(NOW, { sink, signer });
 });
 
@@ -50,6 +53,12 @@ async function editDigest(hour: Date, change: (digest: Record<string, unknown>) 
   change(digest);
   await writeFile(pathOf(key), JSON.stringify(digest));
   return key;
+}
+
+async function editLine(object: FixtureObject, index: number, change: (line: string) => string): Promise<void> {
+  const lines = gunzipSync(await readFile(pathOf(object.key))).toString('utf8').split('\n').filter((l) => l !== '');
+  lines[index] = change(lines[index]!);
+  await writeFile(pathOf(object.key), gzipSync(lines.map((l) => `${l}\n`).join('')));
 }
 
 describe('verify on an untouched log', () => {
@@ -80,5 +89,22 @@ describe('a digest with hostile fields (its signature fails, and verify goes on 
     ]));
     // The digest before it is not accused of being skipped: its successor is the unreadable one.
     expect(messages(report).filter((m) => m.includes(digestKey(H10)))).toEqual([]);
+  });
+});
+
+describe('a record with no canonical JSON form', () => {
+  it.each([
+    ['a lone surrogate written as an escape (valid JSON, no canonical form)', (line: string) => line.replace('"agent_id":"agent-a"', '"agent_id":"\\ud800"'), 'its content has no canonical JSON form (value has no canonical JSON form: Lone surrogate is not allowed), so no hash can match it'],
+    ['a value nested 100,000 deep', (line: string) => `${line.slice(0, -1)},"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, 'its hash does not match its content'],
+  ])('%s: named on its line, not a crash', async (_name, change, why) => {
+    const target = objects[1]!;
+    await editLine(target, 2, change);
+    for (const workers of [0, 1]) {
+      const report = await verify({ workers });
+      expect(report.problems.filter((p) => p.kind === 'record-hash').map((p) => [p.objectKey, p.line, p.eventId])).toEqual([[target.key, 3, 'a2/2']]);
+      expect(report.problems.map((p) => p.kind).sort()).toEqual(['object-hash', 'record-hash']);
+      expect(report.records).toBe(12);
+      expect(report.problems.find((p) => p.kind === 'record-hash')!.message).toBe(`object ${target.key} line 3 (event_id a2/2): ${why}: the record was altered`);
+    }
   });
 });
