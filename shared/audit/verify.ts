@@ -276,6 +276,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   // The digest chain: each digest's `previous` is the one before it: the hour's previous number, or a
   // digest of the hour before (its last: a digest no later one chains to is found below).
   const byKey = new Map(parsed.map((d) => [d.key, d]));
+  const listedDigests = new Set(digestKeys);
   const numberOf = new Map(placed.map((p) => [p.key, p.n]));
   for (let index = 0; index < parsed.length; index++) {
     const current = parsed[index]!;
@@ -295,8 +296,11 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     }
     let target = byKey.get(previous.key);
     if (target === undefined && (older === undefined || older.key !== previous.key)) {
-      // Outside the range (or never read): fetch it to check the link.
-      const bytes = await read(previous.key);
+      // Not a digest key: named above, never read (it may climb out of the log, or name any object).
+      if (pointsAt === undefined) continue;
+      // Outside the range (or never read): fetch it to check the link, if the store lists it (a
+      // directory's symlink or pipe at a digest key is no digest: following it could read anything).
+      const bytes = listedDigests.has(previous.key) ? await read(previous.key) : undefined;
       if (bytes === undefined) {
         problems.push({ kind: 'digest-missing', digestKey: previous.key, message: `digest ${previous.key} is missing (digest ${current.key} chains to it): it was deleted` });
         continue;

@@ -108,3 +108,29 @@ describe('a record with no canonical JSON form', () => {
     }
   });
 });
+
+describe('a digest\'s previous reference that points outside the log', () => {
+  it('a key that climbs out of the bucket is named, not read (it stopped verify with the store\'s key error)', async () => {
+    const key = await editDigest(H11, (d) => { (d.previous as Record<string, unknown>).key = '../../etc/passwd'; });
+    const report = await verify();
+    expect(messages(report)).toEqual(expect.arrayContaining([
+      `[digest-chain] digest ${key} points at ../../etc/passwd as previous, not at a digest of the hour before (${digestKey(H10)})`,
+    ]));
+  });
+
+  it('a digest key that the store does not list (a symlink to a file elsewhere: a pipe or /dev/zero would hang it) is missing, not followed', async () => {
+    const { symlink } = await import('node:fs/promises');
+    const elsewhere = join(dir, 'elsewhere.json');
+    await writeFile(elsewhere, await readFile(pathOf(digestKey(H10))));
+    const fake = 'digests/dt=2026-11-20/hour=09/digest.json';
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(dir, 'digests/dt=2026-11-20/hour=09'), { recursive: true });
+    await symlink(elsewhere, pathOf(fake));
+    const key = await editDigest(H10, (d) => { d.previous = { key: fake, sha256: 'f'.repeat(64), signature: 'x' }; });
+    const report = await verify();
+    expect(messages(report)).toEqual(expect.arrayContaining([
+      `[digest-missing] digest ${fake} is missing (digest ${key} chains to it): it was deleted`,
+    ]));
+    expect(report.problems.filter((p) => p.kind === 'digest-chain' && p.digestKey === fake)).toEqual([]);
+  });
+});
