@@ -12,6 +12,7 @@ import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDige
 import { AUDIT_PREFIX, COLUMNAR_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
 import { comparableRecord, failedEventItems, type FailedBatch, type FailedEventItem } from './failures.js';
 import { checkColumnarCopy, type ColumnarProblem } from './columnar.js';
+import { MAX_OBJECT_CONTENT_BYTES } from './object.js';
 import type { ColumnarEngine } from '../ports/columnar.js';
 import { checkObject, type ObjectCheck, type ObjectCheckOptions, type ObjectSummary, type WantedRecord } from './verify-object.js';
 import { ObjectCheckPool, verifyWorkerCount } from './verify-workers.js';
@@ -187,8 +188,16 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   // locked object: every key is read at its oldest version (the one written with If-None-Match), and
   // any later version or delete marker is a finding.
   const versions = await listAllVersions(sink);
+  const oversized = new Set<string>();
   const read = (key: string): Promise<Uint8Array | undefined> => {
     const oldest = versions?.get(key)?.find((v) => !v.isDeleteMarker);
+    // A file larger than anything the writers make (added, or put on top of a key) is named, not read:
+    // read whole it would exhaust the verifier's memory, or exceed what one buffer can hold.
+    if (oldest?.size !== undefined && oldest.size > maxStoredBytes(key)) {
+      if (!oversized.has(key)) problems.push(oversizedProblem(key, oldest.size));
+      oversized.add(key);
+      return Promise.resolve(undefined);
+    }
     if (oldest === undefined || versions!.get(key)!.length === 1 || sink.getObjectVersion === undefined) return getIfExists(sink, key);
     return sink.getObjectVersion(key, oldest.versionId);
   };
@@ -204,7 +213,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   for (const [key, list] of versions ?? []) {
     if (list.length > 1 || list.some((v) => v.isDeleteMarker)) problems.push(versionProblem(key, list));
   }
-  const publishedKey = await publishedKeyState(sink, verifier.fingerprint);
+  const publishedKey = await publishedKeyState(sink, verifier.fingerprint, versions?.get(PUBLIC_KEY_OBJECT)?.at(-1)?.size);
   const reconciliation = await checkStatements(await keysUnder(RECONCILIATION_PREFIX), read, verifier, problems);
   if (publishedKey === 'differs' || publishedKey === 'unreadable') {
     problems.push({ kind: 'published-key', digestKey: PUBLIC_KEY_OBJECT, message: `${PUBLIC_KEY_OBJECT} is ${publishedKey === 'differs' ? 'not the trust anchor\'s key' : 'not a readable public key'} (anchor fingerprint ${verifier.fingerprint}): a third party who trusts the key in the log would be misled; it was replaced, or the log is signed by another key` });
@@ -223,7 +232,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     options.onProgress?.({ phase: 'digests', done: done++, total: walk.length, records: 0 });
     const bytes = await read(key);
     if (bytes === undefined) {
-      problems.push({ kind: 'digest-missing', digestKey: key, message: `digest ${key} was listed but cannot be read` });
+      if (!oversized.has(key)) problems.push({ kind: 'digest-missing', digestKey: key, message: `digest ${key} was listed but cannot be read` });
       continue;
     }
     let digest: unknown;
@@ -302,7 +311,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
       // directory's symlink or pipe at a digest key is no digest: following it could read anything).
       const bytes = listedDigests.has(previous.key) ? await read(previous.key) : undefined;
       if (bytes === undefined) {
-        problems.push({ kind: 'digest-missing', digestKey: previous.key, message: `digest ${previous.key} is missing (digest ${current.key} chains to it): it was deleted` });
+        if (!oversized.has(previous.key)) problems.push({ kind: 'digest-missing', digestKey: previous.key, message: `digest ${previous.key} is missing (digest ${current.key} chains to it): it was deleted` });
         continue;
       }
       try {
@@ -451,7 +460,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
       checks.delete(i);
       if ('body' in result) {
         const info = listed.get(key);
-        problems.push({ kind: 'object-missing', objectKey: key, ...(info === undefined ? {} : { digestKey: info.digestKey }), message: `object ${key} was listed but cannot be read` });
+        if (!oversized.has(key)) problems.push({ kind: 'object-missing', objectKey: key, ...(info === undefined ? {} : { digestKey: info.digestKey }), message: `object ${key} was listed but cannot be read` });
         continue;
       }
       problems.push(...result.problems);
@@ -574,7 +583,27 @@ function versionProblem(key: string, list: readonly ObjectVersion[]): VerifyProb
   };
 }
 
-async function publishedKeyState(sink: AuditObjectReader, fingerprint: string): Promise<VerifyReport['publishedKey']> {
+/** The most a stored file may hold: an audit object is gzip of at most MAX_OBJECT_CONTENT_BYTES; the rest (digests, statements, Parquet) has no writer's bound below this. */
+const MAX_STORED_OBJECT_BYTES = MAX_OBJECT_CONTENT_BYTES + 1024 * 1024;
+const MAX_STORED_FILE_BYTES = 1024 * 1024 * 1024;
+/** A public key PEM is under a kilobyte. */
+const MAX_PUBLISHED_KEY_BYTES = 64 * 1024;
+
+function maxStoredBytes(key: string): number {
+  return key.startsWith(AUDIT_PREFIX) ? MAX_STORED_OBJECT_BYTES : MAX_STORED_FILE_BYTES;
+}
+
+function oversizedProblem(key: string, size: number): VerifyProblem {
+  const isDigest = key.startsWith(DIGEST_PREFIX);
+  return {
+    kind: isDigest ? 'digest-unreadable' : 'object-unreadable',
+    ...(isDigest ? { digestKey: key } : { objectKey: key }),
+    message: `${key} is ${size} bytes, more than ${key.startsWith(AUDIT_PREFIX) ? 'any audit object the writer makes' : 'any file of the log'} (at most ${maxStoredBytes(key)}): not read; it was added or replaced`,
+  };
+}
+
+async function publishedKeyState(sink: AuditObjectReader, fingerprint: string, size: number | undefined): Promise<VerifyReport['publishedKey']> {
+  if (size !== undefined && size > MAX_PUBLISHED_KEY_BYTES) return 'unreadable';
   const bytes = await getIfExists(sink, PUBLIC_KEY_OBJECT);
   if (bytes === undefined) return 'absent';
   try {

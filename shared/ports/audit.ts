@@ -23,6 +23,8 @@ export interface ObjectVersion {
   versionId: string;
   isDeleteMarker: boolean;
   lastModified: Date;
+  /** The version's stored bytes (not for a delete marker), when the store lists it: S3 does. */
+  size?: number;
 }
 
 /** Write-once object storage with the audit log's key layout (S3 with Object Lock, or a directory). */

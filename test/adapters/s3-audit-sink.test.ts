@@ -95,9 +95,11 @@ describe('S3AuditSink', () => {
       IsTruncated: true, NextKeyMarker: KEY, NextVersionIdMarker: 'v1',
     });
     s3.on(ListObjectVersionsCommand, { Bucket: BUCKET, Prefix: 'audit/', KeyMarker: KEY, VersionIdMarker: 'v1' }).resolves({
-      Versions: [{ Key: `${KEY}.other`, VersionId: 'o1', IsLatest: true, LastModified: t(0) }], IsTruncated: false,
+      Versions: [{ Key: `${KEY}.other`, VersionId: 'o1', IsLatest: true, LastModified: t(0), Size: 3 * 1024 ** 3 }], IsTruncated: false,
     });
     expect((await sink().listVersions('audit/')).map((v) => `${v.key === KEY ? 'k' : 'o'}:${v.versionId}${v.isDeleteMarker ? ' (delete marker)' : ''}`)).toEqual(['k:v1', 'k:v2', 'k:v3', 'k:d4 (delete marker)', 'o:o1']);
+    // The size verify reads to refuse a file larger than any the writers make, without a GET.
+    expect((await sink().listVersions('audit/')).map((v) => v.size)).toEqual([undefined, undefined, undefined, undefined, 3 * 1024 ** 3]);
   });
 
   it('reads one version by id, and answers undefined for a delete marker (405) or an unknown version', async () => {

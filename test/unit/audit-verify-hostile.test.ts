@@ -134,3 +134,36 @@ describe('a digest\'s previous reference that points outside the log', () => {
     expect(report.problems.filter((p) => p.kind === 'digest-chain' && p.digestKey === fake)).toEqual([]);
   });
 });
+
+describe('files larger than any the writers make (sparse files: no disk used)', () => {
+  const GIB3 = 3 * 1024 ** 3;
+
+  it('an object, a new object and the published key of 3 GiB are named, not read (they stopped verify: a file over 2 GiB cannot be read into one buffer)', async () => {
+    const { mkdir, truncate } = await import('node:fs/promises');
+    const target = objects[0]!.key;
+    await truncate(pathOf(target), GIB3);
+    const added = `audit/dt=2026-11-20/hour=12/shard=big/${'1'.padStart(40, '0')}-${'1'.padStart(40, '0')}.ndjson.gz`;
+    await mkdir(join(dir, 'audit/dt=2026-11-20/hour=12/shard=big'), { recursive: true });
+    await writeFile(pathOf(added), '');
+    await truncate(pathOf(added), GIB3);
+    await writeFile(pathOf('digests/public-key.pem'), '');
+    await truncate(pathOf('digests/public-key.pem'), GIB3);
+    const report = await verify();
+    expect(messages(report)).toEqual([
+      `[published-key] digests/public-key.pem is not a readable public key (anchor fingerprint ${report.anchor.fingerprint}): a third party who trusts the key in the log would be misled; it was replaced, or the log is signed by another key`,
+      `[object-unreadable] ${target} is ${GIB3} bytes, more than any audit object the writer makes (at most 68157440): not read; it was added or replaced`,
+      `[object-unreadable] ${added} is ${GIB3} bytes, more than any audit object the writer makes (at most 68157440): not read; it was added or replaced`,
+      `[record-chain] object ${objects[1]!.key} line 1 (event_id a2/0): the first record of shard shard-a does not start the chain (prev_hash is not the genesis hash): earlier objects of this shard are missing`,
+    ]);
+  });
+
+  it('a digest of 3 GiB is named, not read, and not called deleted', async () => {
+    const { truncate } = await import('node:fs/promises');
+    await truncate(pathOf(digestKey(H10)), GIB3);
+    const report = await verify();
+    expect(messages(report)).toEqual([
+      `[digest-unreadable] ${digestKey(H10)} is ${GIB3} bytes, more than any file of the log (at most 1073741824): not read; it was added or replaced`,
+      `[object-unsigned] object ${objects[0]!.key} is listed by no digest although its hour ended 2 h ago: the digest that should list it is missing (deleted, or the digest job is not running)`,
+    ]);
+  });
+});

@@ -125,10 +125,13 @@ export class S3AuditSink implements AuditSink {
     let versionIdMarker: string | undefined;
     do {
       const page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }));
-      const add = (entries: ReadonlyArray<{ Key?: string; VersionId?: string; LastModified?: Date; IsLatest?: boolean }> | undefined, isDeleteMarker: boolean) => {
+      const add = (entries: ReadonlyArray<{ Key?: string; VersionId?: string; LastModified?: Date; IsLatest?: boolean; Size?: number }> | undefined, isDeleteMarker: boolean) => {
         for (const entry of entries ?? []) {
           if (entry.Key === undefined) continue;
-          versions.push({ key: entry.Key, versionId: entry.VersionId ?? 'null', isDeleteMarker, lastModified: entry.LastModified ?? new Date(0), isLatest: entry.IsLatest === true, order: versions.length });
+          versions.push({
+            key: entry.Key, versionId: entry.VersionId ?? 'null', isDeleteMarker, lastModified: entry.LastModified ?? new Date(0), isLatest: entry.IsLatest === true, order: versions.length,
+            ...(entry.Size === undefined ? {} : { size: entry.Size }),
+          });
         }
       };
       add(page.Versions, false);

@@ -144,10 +144,11 @@ export class LocalAuditSink implements AuditSink {
     for (const key of await this.keysUnder(prefix)) {
       const path = this.pathOf(key);
       const first = statSync(path, { throwIfNoEntry: false });
-      if (first !== undefined) versions.push({ key, versionId: FIRST_VERSION, isDeleteMarker: false, lastModified: first.mtime });
+      if (first !== undefined) versions.push({ key, versionId: FIRST_VERSION, isDeleteMarker: false, lastModified: first.mtime, size: first.size });
       for (const name of await this.laterVersions(path)) {
-        const { mtime } = await stat(join(`${path}${VERSIONS_SUFFIX}`, name));
-        versions.push({ key, versionId: name.slice(0, 6), isDeleteMarker: name.endsWith(DELETE_MARKER_SUFFIX), lastModified: mtime });
+        const { mtime, size } = await stat(join(`${path}${VERSIONS_SUFFIX}`, name));
+        const isDeleteMarker = name.endsWith(DELETE_MARKER_SUFFIX);
+        versions.push({ key, versionId: name.slice(0, 6), isDeleteMarker, lastModified: mtime, ...(isDeleteMarker ? {} : { size }) });
       }
     }
     return versions;
