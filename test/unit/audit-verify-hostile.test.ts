@@ -167,3 +167,26 @@ describe('files larger than any the writers make (sparse files: no disk used)', 
     ]);
   });
 });
+
+describe('an object that gunzips to millions of lines that are no records', () => {
+  it.each([
+    // Problems a line: not JSON; or no hash that holds, no sequence number and not the object's shard.
+    ['empty lines', '\n', 1],
+    ['lines that are not JSON', 'x\n', 1],
+    ['empty JSON objects', '{}\n', 3],
+  ])('%s: the first 1,000 problems are checked, the rest of its lines counted (naming each took minutes)', async (_name, unit, perLine) => {
+    const checked = Math.ceil(1000 / perLine);
+    const target = objects[0]!;
+    await writeFile(pathOf(target.key), gzipSync(unit.repeat(2_000_000)));
+    for (const workers of [0, 1]) {
+      const report = await verify({ workers });
+      const own = report.problems.filter((p) => p.objectKey === target.key);
+      expect([...new Set(own.filter((p) => p.line !== undefined).map((p) => p.line))]).toEqual(Array.from({ length: Math.ceil(20 / perLine) }, (_, i) => i + 1));
+      expect(own.map((p) => p.message)).toEqual(expect.arrayContaining([
+        `object ${target.key}: ${checked * perLine - 20} more record problems not shown, in lines 1-${checked}; lines ${checked + 1}-2000000 were counted, not checked (over 1000 problems: the object is not the writer's)`,
+        `object ${target.key} holds 2000000 records; digest ${digestKey(H10)} lists 5: records were added`,
+      ]));
+      expect(report.ok).toBe(false);
+    }
+  });
+});
