@@ -17,6 +17,7 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import { canonicalJson, CanonicalJsonError } from '../domain/canonical-json.js';
 import type { DigestObjectEntry } from './digest.js';
 import { parseObjectKey } from './digest-store.js';
+import { SEQUENCE_KEY_DIGITS } from './format.js';
 import { objectContent } from './object.js';
 import { canonicalTokensAt, token, tokenText, type CanonicalTokens } from './canonical-line.js';
 import type { RequestEventFact } from './request-sequence.js';
@@ -32,7 +33,12 @@ const MAX_CHECKED_PROBLEMS_PER_OBJECT = 1000;
 const HASH_FIELD = ',"hash":"';
 /** `,"hash":"` + 64 hex digits + `"`. */
 const HASH_FIELD_BYTES = HASH_FIELD.length + 65;
-const DIGITS = /^\d+$/;
+/**
+ * A stream sequence number as the writer keys objects by it (format.ts): decimal digits, at most
+ * SEQUENCE_KEY_DIGITS. A longer one is no stream's: reading millions of digits as a number held verify
+ * for seconds a line (and made a message of megabytes).
+ */
+const DIGITS = new RegExp(`^\\d{1,${SEQUENCE_KEY_DIGITS}}$`);
 const NEWLINE = 10;
 
 export interface ObjectSummary {
@@ -103,6 +109,11 @@ function interned(text: string): string {
 function canonicalWithoutHash(record: Record<string, unknown>): string {
   const { hash: _ignored, ...rest } = record;
   return canonicalJson(rest);
+}
+
+/** A value from the log as a message shows it: a hostile one can be megabytes long. */
+function clipped(text: string): string {
+  return text.length <= 64 ? text : `${text.slice(0, 40)}… (${text.length} characters)`;
 }
 
 function describeRecord(line: number, eventId: string | undefined): string {
@@ -299,7 +310,7 @@ export function checkObject(key: string, body: Uint8Array, entry: DigestObjectEn
         if (prevHash !== undefined && recordPrev !== prevHash) {
           add({ kind: 'record-chain', ...where, message: `object ${key} ${describeRecord(line, eventId)}: prev_hash is not line ${line - 1}'s hash: a record was removed, inserted or reordered before it` });
         }
-        if (sequence === undefined) add({ kind: 'record-unreadable', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence_number is not a decimal string` });
+        if (sequence === undefined) add({ kind: 'record-unreadable', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence_number is not a decimal string of at most ${SEQUENCE_KEY_DIGITS} digits` });
         else if (prevSequence !== undefined && sequence <= BigInt(prevSequence)) {
           add({ kind: 'record-order', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${BigInt(prevSequence)}: records are out of order` });
         }
@@ -341,7 +352,7 @@ export function checkObject(key: string, body: Uint8Array, entry: DigestObjectEn
     }
     // Compared as numbers: stream sequence numbers may carry leading zeros (DynamoDB Local's do).
     if (summary !== undefined && uncheckedFrom === undefined && (summary.firstSequence !== sequenceValue(entry.first_sequence) || summary.lastSequence !== sequenceValue(entry.last_sequence))) {
-      problems.push({ kind: 'object-range', ...at, message: `object ${key} spans sequences ${summary.firstSequence}-${summary.lastSequence}; digest ${digestKey} lists ${entry.first_sequence}-${entry.last_sequence}` });
+      problems.push({ kind: 'object-range', ...at, message: `object ${key} spans sequences ${summary.firstSequence}-${summary.lastSequence}; digest ${digestKey} lists ${clipped(entry.first_sequence)}-${clipped(entry.last_sequence)}` });
     }
   }
   return result(summary, lines);
@@ -415,7 +426,7 @@ function generalRecord(text: string, line: number, key: string, at: { objectKey:
   }
   let sequence: bigint | undefined;
   try {
-    sequence = typeof record.sequence_number === 'string' ? BigInt(record.sequence_number) : undefined;
+    sequence = typeof record.sequence_number === 'string' && DIGITS.test(record.sequence_number) ? BigInt(record.sequence_number) : undefined;
   } catch {
     sequence = undefined;
   }

@@ -190,3 +190,26 @@ describe('an object that gunzips to millions of lines that are no records', () =
     }
   });
 });
+
+describe('sequence numbers no stream makes (the writer keys objects by at most 40 digits)', () => {
+  it.each([
+    ['two million digits (read as a number it held verify for seconds, and printed megabytes)', '9'.repeat(2_000_000)],
+    ['hexadecimal (BigInt read it as 16)', '0x10'],
+    ['empty (BigInt read it as 0)', ''],
+  ])('a record whose sequence_number is %s is unreadable on its line', async (_name, sequence) => {
+    const target = objects[0]!;
+    await editLine(target, 2, (line) => line.replace(/"sequence_number":"\d+"/, `"sequence_number":"${sequence}"`));
+    const report = await verify();
+    expect(messages(report)).toEqual([
+      `[object-hash] object ${target.key}: SHA-256 of its content is not the one digest ${digestKey(H10)} lists: the object was altered after it was written`,
+      `[record-hash] object ${target.key} line 3 (event_id a1/2): its hash does not match its content: the record was altered`,
+      `[record-unreadable] object ${target.key} line 3 (event_id a1/2): sequence_number is not a decimal string of at most 40 digits`,
+    ]);
+  });
+
+  it('a digest entry\'s sequence of two million digits is shown clipped', async () => {
+    const key = await editDigest(H10, (d) => { (d.objects as Array<Record<string, unknown>>)[0]!.first_sequence = '9'.repeat(2_000_000); });
+    const report = await verify();
+    expect(messages(report)).toContain(`[object-range] object ${objects[0]!.key} spans sequences 1007-1035; digest ${key} lists ${'9'.repeat(40)}… (2000000 characters)-1035`);
+  });
+});
