@@ -49,8 +49,14 @@ type Fn = { Properties: { Code: { S3Key: string }; Environment: { Variables: Rec
 /** The issue's targets: evaluate-action carries Cedar; the decision API is one GetItem. */
 const INIT_TARGET_MS: Record<string, number> = { 'evaluate-action': 250 };
 const DEFAULT_INIT_TARGET_MS = 150;
-const BYTES_TARGET: Record<string, number> = { 'decision-api': 300 * 1024 };
 const DEFAULT_BYTES_TARGET = 1024 * 1024;
+/**
+ * "The decision API far below" the 1 MB: it carries the DynamoDB client and one GetItem, so its floor is
+ * the baseline bundle (the client alone, measured in the same run), and its mark is a ratio to that floor:
+ * at most a quarter more than the client it cannot do without. (An absolute 300 KB was below the floor:
+ * the client alone bundles to about 320 KB.)
+ */
+const BYTES_TARGET_OVER_BASELINE: Record<string, number> = { 'decision-api': 1.25 };
 
 function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
@@ -135,7 +141,7 @@ export async function benchBundles(runs = 15, only?: readonly string[], sourceMa
         p50ms: quantile(times, 0.5),
         p99ms: quantile(times, 0.99),
         targetMs: INIT_TARGET_MS[service] ?? DEFAULT_INIT_TARGET_MS,
-        targetBytes: BYTES_TARGET[service] ?? DEFAULT_BYTES_TARGET,
+        targetBytes: service in BYTES_TARGET_OVER_BASELINE ? Math.round(BYTES_TARGET_OVER_BASELINE[service]! * baseline.jsBytes) : DEFAULT_BYTES_TARGET,
         shipsSourceMap: existsSync(join(dir, 'index.mjs.map')),
       };
       // A function that ships a map: the same bundle imported with Node reading it (the flag no function sets).
@@ -164,7 +170,7 @@ export function formatBundleBench(bench: BundleBench): string {
     ms(row.p99ms),
     `${(row.p50ms / baseline.p50ms).toFixed(2)}×`,
     row.withSourceMapsP50ms === undefined ? (row.shipsSourceMap ? '(not measured)' : '(no map shipped)') : `${ms(row.withSourceMapsP50ms)} (${(row.withSourceMapsP50ms / row.p50ms).toFixed(2)}×)`,
-    `p99 ≤ ${row.targetMs} ms, js ≤ ${kb(row.targetBytes)}`,
+    `p99 ≤ ${row.targetMs} ms, js ≤ ${kb(row.targetBytes)}${row.service in BYTES_TARGET_OVER_BASELINE ? ` (${BYTES_TARGET_OVER_BASELINE[row.service]}× baseline)` : ''}`,
     row.p99ms <= row.targetMs && row.jsBytes <= row.targetBytes ? 'met' : 'NOT met',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => (cells[i] as string).length)));
