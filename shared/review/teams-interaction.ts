@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { ApiResponse } from '../api/decision-api.js';
+import { loneSurrogateAt, NOT_UNICODE_TEXT } from '../domain/canonical-json.js';
 import { ADAPTIVE_CARD_CONTENT_TYPE, APPROVE_VERB, BLOCK_AGENT_VERB, DENY_REASON_REQUIRED, DENY_VERB, QUARANTINE_REASON_REQUIRED, reviewCard, type CardNotice } from '../teams/card.js';
 import { BotFrameworkTokenVerifier } from '../teams/verify-token.js';
 import { castVote, MAX_COMMENT_CHARS } from './cast-vote.js';
@@ -45,8 +46,8 @@ const ActionValueSchema = z.object({
     verb: z.enum([APPROVE_VERB, DENY_VERB, BLOCK_AGENT_VERB], `must be "${APPROVE_VERB}", "${DENY_VERB}" or "${BLOCK_AGENT_VERB}"`),
     data: z.object({
       reviewId: z.string('must be the review id the card carries').min(1, 'must not be empty').max(255, 'must be at most 255 characters'),
-      reason: z.string('must be text').max(MAX_COMMENT_CHARS, `must be at most ${MAX_COMMENT_CHARS} characters`).optional(),
-      quarantineReason: z.string('must be text').max(MAX_QUARANTINE_REASON_CHARS, `must be at most ${MAX_QUARANTINE_REASON_CHARS} characters`).optional(),
+      reason: z.string('must be text').max(MAX_COMMENT_CHARS, `must be at most ${MAX_COMMENT_CHARS} characters`).refine((text) => loneSurrogateAt(text) < 0, NOT_UNICODE_TEXT).optional(),
+      quarantineReason: z.string('must be text').max(MAX_QUARANTINE_REASON_CHARS, `must be at most ${MAX_QUARANTINE_REASON_CHARS} characters`).refine((text) => loneSurrogateAt(text) < 0, NOT_UNICODE_TEXT).optional(),
     }, 'must be the data of a review card\'s action'),
   }, 'must be the Action.Execute of a review card'),
 }, 'must be an Action.Execute invoke value');

@@ -162,6 +162,8 @@ describe('teams-interactions: the rules, as in Slack', () => {
   it.each([
     ['a deny reason over the limit', { verb: 'deny', reason: 'r'.repeat(3001) }, 'action.data.reason: must be at most 3000 characters'],
     ['a quarantine reason over the limit', { verb: 'block_agent', quarantineReason: 'q'.repeat(1001) }, 'action.data.quarantineReason: must be at most 1000 characters'],
+    ['a deny reason that is not valid Unicode', { verb: 'deny', reason: 'no \uD800' }, 'action.data.reason: must be valid Unicode: it has a lone surrogate'],
+    ['a quarantine reason that is not valid Unicode', { verb: 'block_agent', quarantineReason: '\uDFFF' }, 'action.data.quarantineReason: must be valid Unicode: it has a lone surrogate'],
     ['a review id no card carries', { verb: 'approve', reviewId: 'x'.repeat(256) }, 'action.data.reviewId: must be at most 255 characters'],
     ['a verb the card does not have', { verb: 'approve_all' }, 'action.verb: must be "approve", "deny" or "block_agent"'],
   ])('%s is answered with what was wrong, and counts nothing', async (_name, patch, says) => {
