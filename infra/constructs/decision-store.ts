@@ -68,6 +68,9 @@ export class DecisionStore extends Construct {
       encryption: TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: key,
       stream: StreamViewType.NEW_IMAGE,
+      // Deletes only what carries the attribute (DECISION_TABLE.timeToLiveAttribute); a TTL delete is a
+      // REMOVE on the stream, which the audit writer's INSERT-only filters never pass on.
+      timeToLiveAttribute: DECISION_TABLE.timeToLiveAttribute,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { DEFAULT_LIMITS, limitsOf, type AgentLimits, type AutoQuarantineRule } from './flood-control.js';
+import { DEFAULT_LIMITS, limitsOf, MAX_AUTO_QUARANTINE_WINDOW_MINUTES, type AgentLimits, type AutoQuarantineRule } from './flood-control.js';
 
 /**
  * The approver directory: who the reviewers are, which groups they are in, where each group is
@@ -51,7 +51,7 @@ const FloodControlSchema = z.strictObject({
   autoQuarantine: z.strictObject({
     rejections: positiveInt(100),
     /** At most a week. */
-    windowMinutes: positiveInt(10_080),
+    windowMinutes: positiveInt(MAX_AUTO_QUARANTINE_WINDOW_MINUTES),
   }).optional(),
 });
 export type FloodControlConfig = z.infer<typeof FloodControlSchema>;

@@ -127,6 +127,9 @@ export const FLOOD_POLICY_ID = (limit: LimitName) => `${LIMIT_POLICY_ID_PREFIX}$
  * Automatic quarantine: an agent whose requests reviewers rejected `rejections` times within
  * `windowMinutes` is quarantined by Countersign itself. Absent from the directory: off.
  */
+/** The longest window an automatic-quarantine rule may count rejections over: a week. */
+export const MAX_AUTO_QUARANTINE_WINDOW_MINUTES = 10_080;
+
 export interface AutoQuarantineRule {
   rejections: number;
   windowMinutes: number;

@@ -126,7 +126,7 @@ describe('the house function (every function)', () => {
 });
 
 describe('decision store', () => {
-  it('is an on-demand table keyed by DECISION_TABLE, with PITR, deletion protection, the CMK and a NEW_IMAGE stream', () => {
+  it('is an on-demand table keyed by DECISION_TABLE, with PITR, deletion protection, the CMK, a NEW_IMAGE stream and TTL on DECISION_TABLE.timeToLiveAttribute', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [
         { AttributeName: DECISION_TABLE.partitionKey.name, KeyType: 'HASH' },
@@ -141,6 +141,7 @@ describe('decision store', () => {
       DeletionProtectionEnabled: true,
       SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [tableKeyId, 'Arn'] } },
       StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+      TimeToLiveSpecification: { AttributeName: DECISION_TABLE.timeToLiveAttribute, Enabled: true },
     });
   });
 

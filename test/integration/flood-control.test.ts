@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTimeToLiveCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_ITEM, DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
@@ -18,6 +18,7 @@ import { liftQuarantine, quarantineAgent } from '../../shared/review/quarantine-
 import { openReview } from '../../shared/review/open-review.js';
 import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { actionRequested } from '../support/requests.js';
+import { DECISION_TABLE } from '../../shared/store-schema.js';
 import { reviewEvent, SECURITY_QUORUM_2, seedPendingRequest } from '../support/reviews.js';
 import directoryJson from '../../config/directory.json' with { type: 'json' };
 import { answerTeamsRequest, type TeamsInteractionDeps } from '../../shared/review/teams-interaction.js';
@@ -220,6 +221,25 @@ describe('automatic quarantine on DynamoDB Local', () => {
   }
 
   const deny = (reviewId: string, d: ReviewDeps) => castVote({ reviewId, reviewer: { kind: 'slack', slackUserId: 'U0ERIN' }, vote: 'deny', comment: 'wrong table' }, d);
+
+  it('marks a counted rejection with the table\'s TTL a day past the longest window; the request, review and event items carry none; the table has TTL on (as the CDK table does)', async () => {
+    const agentId = freshAgent();
+    const d = reviewDeps(agentId);
+    const a = await underReview(agentId, d, 1);
+    expect(await deny(a.reviewId, d)).toMatchObject({ status: 'recorded', autoQuarantine: { status: 'counted' } });
+    const [marker] = (await agentItems(agentId)).filter((i) => String(i.sk).startsWith('COUNTED-REJECTION#'));
+    // A week (the directory's longest window) and a day after the rejection, in epoch seconds.
+    const rejectedAt = Date.parse(String(marker?.rejectedAt));
+    expect(marker).toMatchObject({ actionId: a.actionId, [DECISION_TABLE.timeToLiveAttribute]: Math.ceil((rejectedAt + 8 * 24 * 3600 * 1000) / 1000) });
+    const itemsOf = async (pk: string) => (await ddb.client.send(new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: marshall({ ':pk': pk }), ConsistentRead: true }))).Items ?? [];
+    const Items = [...await itemsOf(`REQ#${a.actionId}`), ...await itemsOf(`REVIEW#${a.reviewId}`)];
+    expect(Items.map((item) => item.sk?.S)).toEqual(expect.arrayContaining(['REQUEST', 'REVIEW', expect.stringMatching(/^EVENT#/)]));
+    expect(Items.filter((item) => DECISION_TABLE.timeToLiveAttribute in item).map((item) => item.sk?.S)).toEqual([]);
+    const { TimeToLiveDescription } = await ddb.client.send(new DescribeTimeToLiveCommand({ TableName: TABLE }));
+    expect(TimeToLiveDescription).toEqual({ TimeToLiveStatus: 'ENABLED', AttributeName: DECISION_TABLE.timeToLiveAttribute });
+    // A second start (the local stack's restart) finds it on and leaves it: a second UpdateTimeToLive would be refused.
+    await ensureDecisionTable(ddb.client, TABLE);
+  });
 
   it('quarantines the agent as Countersign on the Kth reviewer rejection: recorded and audited, its other open review closed, its owners told', async () => {
     const agentId = freshAgent();

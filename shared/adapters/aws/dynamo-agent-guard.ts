@@ -9,8 +9,9 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { countRejection, judgeAdmission, type AutoQuarantineRule, type CountedRejection, type LimitName, type Quarantine, type TokenBucket } from '../../domain/flood-control.js';
+import { countRejection, judgeAdmission, MAX_AUTO_QUARANTINE_WINDOW_MINUTES, type AutoQuarantineRule, type CountedRejection, type LimitName, type Quarantine, type TokenBucket } from '../../domain/flood-control.js';
 import type { AdmissionRequest, AdmitResult, AgentGuard, AgentStatus, LiftResult, QuarantineResult } from '../../ports/agent-guard.js';
+import { DECISION_TABLE } from '../../store-schema.js';
 import { marshallOptions } from './dynamo-decision-store.js';
 
 /**
@@ -31,6 +32,16 @@ export const AGENT_ITEM = {
   rejectionSk: (actionId: string) => `COUNTED-REJECTION#${actionId}`,
   eventSk: (type: string, seq: number) => `EVENT#${type}#${String(seq).padStart(6, '0')}`,
 } as const;
+
+/**
+ * When a counted-rejection marker may go (epoch seconds, the table's TTL): it stops a retried count
+ * counting a rejection twice, which matters only while the rejection can still be in a window. It
+ * outlives the longest window the directory allows (a week) by a day, whatever the rule is now.
+ */
+export const REJECTION_MARKER_KEEP_MS = (MAX_AUTO_QUARANTINE_WINDOW_MINUTES * 60 + 24 * 3600) * 1000;
+export function rejectionMarkerExpiry(rejectedAtMs: number): number {
+  return Math.ceil((rejectedAtMs + REJECTION_MARKER_KEEP_MS) / 1000);
+}
 
 /** The audit log's request key of an agent's own events, so its quarantines and lifts are numbered 1..n like a request's. */
 export const agentEventKey = (agentId: string) => `agent/${agentId}`;
@@ -210,7 +221,7 @@ export class DynamoAgentGuard implements AgentGuard {
           expression: 'SET recentRejections = :recent, kind = :kind, agentId = :agent ADD rejectionsVersion :one',
           condition: `attribute_not_exists(quarantine) AND ${versionCondition}`,
           values,
-        }, { sk: AGENT_ITEM.rejectionSk(rejection.actionId), kind: 'agent', agentId, actionId: rejection.actionId, rejectedAt: new Date(rejection.atMs).toISOString() });
+        }, { sk: AGENT_ITEM.rejectionSk(rejection.actionId), kind: 'agent', agentId, actionId: rejection.actionId, rejectedAt: new Date(rejection.atMs).toISOString(), [DECISION_TABLE.timeToLiveAttribute]: rejectionMarkerExpiry(rejection.atMs) });
         return counted.tripped;
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
