@@ -32,6 +32,19 @@ export function colourWanted(stream: { isTTY?: boolean }, env: Record<string, st
   return stream.isTTY === true;
 }
 
+// Every C0 control (newline, carriage return and tab included: a step is one line), DEL, every C1 control
+// (U+009B is a terminal's CSI), zero-width and bidi controls, line and paragraph separators, BOM.
+const UNPRINTABLE = /[\u0000-\u001F\u007F-\u009F\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+
+/**
+ * Text that agents (or reviewers) wrote, made safe for one terminal line: a newline in a resource id
+ * could otherwise print a forged line ("approved by bob"), and an escape sequence could clear or
+ * retitle the terminal. Each such character is shown as `[U+XXXX]`, as in the Slack messages.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (ch) => `[U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`);
+}
+
 function clock(date: Date): string {
   return date.toISOString().slice(11, 19);
 }
@@ -63,7 +76,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     warn: (message) => write(paint('warn', `warning: ${message}`)),
     error: (message) => write(paint('error', `error: ${message}`)),
     step: (step, subject, message, tone = 'plain') => {
-      write(`${paint('dim', clock(now()))} ${paint(tone, step.padEnd(10))} ${paint('accent', subject)}  ${message}`.trimEnd());
+      // The colours are added after: only the text that came in is made printable.
+      write(`${paint('dim', clock(now()))} ${paint(tone, step.padEnd(10))} ${paint('accent', printable(subject))}  ${printable(message)}`.trimEnd());
     },
   };
 }

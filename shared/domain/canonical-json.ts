@@ -41,6 +41,13 @@ export function loneSurrogateAt(text: string): number {
   return LONE_SURROGATE.exec(text)?.index ?? -1;
 }
 
+/**
+ * What is wrong with text a person typed (a vote's comment, a quarantine reason) that is not valid
+ * Unicode. Such text has no canonical JSON, so its audit record could never be written: it is refused
+ * at the edge, where the one who typed it can be told.
+ */
+export const NOT_UNICODE_TEXT = 'must be valid Unicode: it has a lone surrogate (half of a UTF-16 pair)';
+
 /** `text` with each lone surrogate written as the escape `\uXXXX`, so that it can be stored and shown. */
 export function wellFormedText(text: string): string {
   return text.replace(LONE_SURROGATES, (unit) => `\\u${unit.charCodeAt(0).toString(16).toUpperCase()}`);

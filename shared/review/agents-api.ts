@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { ApiResponse } from '../api/decision-api.js';
+import { loneSurrogateAt, NOT_UNICODE_TEXT } from '../domain/canonical-json.js';
 import { memberByPrincipal } from '../domain/review.js';
 import { liftQuarantine, MAX_QUARANTINE_REASON_CHARS, quarantineAgent, type QuarantineDeps } from './quarantine-agent.js';
 import { errorResponse, jsonResponse } from './slack-interaction.js';
@@ -10,7 +11,7 @@ export const AGENTS_ROUTE = /^\/agents\/([^/]+)\/(quarantine|lift)\/?$/;
 const AGENT_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 const ReasonBodySchema = z.strictObject({
-  reason: z.string().trim().min(1, 'must say why').max(MAX_QUARANTINE_REASON_CHARS, `must be at most ${MAX_QUARANTINE_REASON_CHARS} characters`),
+  reason: z.string().trim().min(1, 'must say why').max(MAX_QUARANTINE_REASON_CHARS, `must be at most ${MAX_QUARANTINE_REASON_CHARS} characters`).refine((text) => loneSurrogateAt(text) < 0, NOT_UNICODE_TEXT),
 });
 
 /**

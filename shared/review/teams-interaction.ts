@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { ApiResponse } from '../api/decision-api.js';
+import { loneSurrogateAt, NOT_UNICODE_TEXT } from '../domain/canonical-json.js';
 import { ADAPTIVE_CARD_CONTENT_TYPE, APPROVE_VERB, BLOCK_AGENT_VERB, DENY_REASON_REQUIRED, DENY_VERB, QUARANTINE_REASON_REQUIRED, reviewCard, type CardNotice } from '../teams/card.js';
 import { BotFrameworkTokenVerifier } from '../teams/verify-token.js';
 import { castVote, MAX_COMMENT_CHARS } from './cast-vote.js';
@@ -41,15 +42,21 @@ const ActivitySchema = z.object({
 
 const ActionValueSchema = z.object({
   action: z.object({
-    type: z.literal('Action.Execute'),
-    verb: z.enum([APPROVE_VERB, DENY_VERB, BLOCK_AGENT_VERB]),
+    type: z.literal('Action.Execute', 'must be "Action.Execute"'),
+    verb: z.enum([APPROVE_VERB, DENY_VERB, BLOCK_AGENT_VERB], `must be "${APPROVE_VERB}", "${DENY_VERB}" or "${BLOCK_AGENT_VERB}"`),
     data: z.object({
-      reviewId: z.string().min(1).max(255),
-      reason: z.string().max(MAX_COMMENT_CHARS).optional(),
-      quarantineReason: z.string().max(MAX_QUARANTINE_REASON_CHARS).optional(),
-    }),
-  }),
-});
+      reviewId: z.string('must be the review id the card carries').min(1, 'must not be empty').max(255, 'must be at most 255 characters'),
+      reason: z.string('must be text').max(MAX_COMMENT_CHARS, `must be at most ${MAX_COMMENT_CHARS} characters`).refine((text) => loneSurrogateAt(text) < 0, NOT_UNICODE_TEXT).optional(),
+      quarantineReason: z.string('must be text').max(MAX_QUARANTINE_REASON_CHARS, `must be at most ${MAX_QUARANTINE_REASON_CHARS} characters`).refine((text) => loneSurrogateAt(text) < 0, NOT_UNICODE_TEXT).optional(),
+    }, 'must be the data of a review card\'s action'),
+  }, 'must be the Action.Execute of a review card'),
+}, 'must be an Action.Execute invoke value');
+
+/** What was wrong with an action value, field by field (at most three), for the tapper and the log. */
+function describeActionValue(error: z.ZodError): string {
+  const issues = error.issues.slice(0, 3).map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'value'}: ${issue.message}`);
+  return `the action is not an approve, deny or block of a review: ${issues.join('; ')}`;
+}
 
 /** The answer to an `adaptiveCard/action` invoke: a card, shown in place of the one tapped, to the tapper only. */
 function cardResponse(card: unknown): ApiResponse {
@@ -101,7 +108,11 @@ export async function answerTeamsRequest(request: TeamsHttpRequest, deps: TeamsI
     return { response: errorResponse(501, 'NotImplemented', `invoke "${activity.name ?? ''}" is not served`), log: { status: 'ignored', kind: `invoke:${activity.name ?? ''}` } };
   }
   const value = ActionValueSchema.safeParse(activity.value);
-  if (!value.success) return { response: invokeError(400, 'BadRequest', 'the action is not an approve, deny or block of a review'), log: { status: 'bad_payload', reason: 'action value' } };
+  if (!value.success) {
+    // A Teams client enforces the card's maxLength, but the invoke's data is the client's to send.
+    const reason = describeActionValue(value.error);
+    return { response: invokeError(400, 'BadRequest', reason), log: { status: 'bad_payload', reason } };
+  }
   const aadObjectId = activity.from.aadObjectId;
   if (aadObjectId === undefined) return { response: invokeError(400, 'BadRequest', 'the activity names no Entra ID user (from.aadObjectId)'), log: { status: 'bad_payload', reason: 'no from.aadObjectId' } };
 

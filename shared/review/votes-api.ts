@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { ApiResponse } from '../api/decision-api.js';
 import { matchActionRoute } from '../api/action-route.js';
+import { loneSurrogateAt, NOT_UNICODE_TEXT } from '../domain/canonical-json.js';
 import type { RefusalRule } from '../domain/review.js';
 import type { DecisionStore } from '../ports/index.js';
 import { castVote, MAX_COMMENT_CHARS } from './cast-vote.js';
@@ -22,7 +23,7 @@ const ROUTE = /^\/actions\/([^/]+)\/votes\/?$/;
 
 const VoteBodySchema = z.strictObject({
   vote: z.enum(['approve', 'deny'], 'must be "approve" or "deny"'),
-  comment: z.string().max(MAX_COMMENT_CHARS, `must be at most ${MAX_COMMENT_CHARS} characters`).optional(),
+  comment: z.string().max(MAX_COMMENT_CHARS, `must be at most ${MAX_COMMENT_CHARS} characters`).refine((text) => loneSurrogateAt(text) < 0, NOT_UNICODE_TEXT).optional(),
 });
 
 /** Refusals that say the request is over answer 409; a missing reason 400; who may not vote 403. */

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { loneSurrogateAt, NOT_UNICODE_TEXT } from '../domain/canonical-json.js';
 import {
   APPROVE_ACTION_ID,
   BLOCK_AGENT_ACTION_ID,
@@ -149,6 +150,7 @@ function parseViewSubmission(payload: unknown): Interaction {
     if (reason.length > QUARANTINE_REASON_MAX_CHARS) {
       throw new InteractionParseError(`the reason is ${reason.length} characters; the limit is ${QUARANTINE_REASON_MAX_CHARS}`, { blockId: QUARANTINE_REASON_BLOCK_ID });
     }
+    if (loneSurrogateAt(reason) >= 0) throw new InteractionParseError(`the reason ${NOT_UNICODE_TEXT}`, { blockId: QUARANTINE_REASON_BLOCK_ID });
     return { type: 'quarantine_submission', teamId: teamIdOf(p), appId: p.api_app_id, userId: p.user.id, reviewId: parseReviewId(p.view.private_metadata, "the quarantine modal's private_metadata"), reason };
   }
   if (p.view.callback_id !== DENY_MODAL_CALLBACK_ID) return { type: 'other', kind: `view_submission:${p.view.callback_id ?? ''}` };
@@ -161,6 +163,7 @@ function parseViewSubmission(payload: unknown): Interaction {
   if (reason.length > DENY_REASON_MAX_CHARS) {
     throw new InteractionParseError(`the reason is ${reason.length} characters; the limit is ${DENY_REASON_MAX_CHARS}`, { blockId: DENY_REASON_BLOCK_ID });
   }
+  if (loneSurrogateAt(reason) >= 0) throw new InteractionParseError(`the reason ${NOT_UNICODE_TEXT}`, { blockId: DENY_REASON_BLOCK_ID });
   return {
     type: 'view_submission',
     teamId: teamIdOf(p),

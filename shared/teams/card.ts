@@ -54,8 +54,19 @@ export class CardRenderError extends Error {
 // C0/C1 controls except tab and newline, zero-width characters, bidi embeddings/overrides/isolates, BOM.
 const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
 
+/**
+ * Adaptive Cards renderers apply `{{DATE(…)}}` and `{{TIME(…)}}` to TextRuns as well as TextBlocks (the
+ * `adaptivecards` package's TextRun calls its formatText), so agent text could show a made-up date in the
+ * reader's time zone. A WORD JOINER after each brace that another follows (`{{{` too) keeps the glyphs
+ * and breaks the function; agent text's own U+2060 is shown as [U+2060] before, so every one left is this.
+ */
+const FUNCTION_OPENING = /\{(?=\{)/g;
+const INERT_OPENING = '{\u2060';
+
 function literal(text: string, max = MAX_RUN): string {
-  const shown = text.replace(INVISIBLE, (ch) => `[U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`);
+  const shown = text
+    .replace(INVISIBLE, (ch) => `[U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`)
+    .replace(FUNCTION_OPENING, INERT_OPENING);
   if (shown === '') return '—';
   if (shown.length <= max) return shown;
   const tail = `\n… truncated (${Buffer.byteLength(text, 'utf8')} bytes)`;
@@ -65,7 +76,7 @@ function literal(text: string, max = MAX_RUN): string {
   return shown.slice(0, end) + tail;
 }
 
-/** Text shown literally (a TextRun: no Markdown, no functions). */
+/** Text shown literally (a TextRun: no Markdown; DATE/TIME functions broken by `literal`). */
 export function runs(text: string, style: Record<string, unknown> = {}, max = MAX_RUN): CardElement {
   return { type: 'RichTextBlock', inlines: [{ type: 'TextRun', text: literal(text, max), ...style }] };
 }

@@ -291,6 +291,25 @@ describe('approvals through the votes API', () => {
   });
 });
 
+describe('text reviewers type (issue 11: loses nothing)', () => {
+  it('must be valid Unicode: a comment or a quarantine reason with a lone surrogate is refused naming the field, and the review stays open', async () => {
+    const actionId = `${run}-api-surrogate`;
+    await send(actionId, DB_EXPORT);
+    await reviewIn(CHANNEL.dataOwners, actionId, hasButtons);
+    // Stored as sent, such a comment could not be written to the audit log (no canonical JSON): the vote and the outcome would be lost to it.
+    for (const body of [{ vote: 'deny', comment: 'no \uDFFF' }, { vote: 'approve', comment: '\uD800 fine' }]) {
+      expect(await vote(actionId, 'bob', body)).toEqual({ status: 400, body: { error: 'BadRequest', message: 'comment: must be valid Unicode: it has a lone surrogate (half of a UTF-16 pair)' } });
+    }
+    const quarantine = await fetch(`${stack.url}/agents/support-agent/quarantine`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-countersign-reviewer': 'carol' }, body: JSON.stringify({ reason: 'looping \uD800' }) });
+    expect({ status: quarantine.status, body: await quarantine.json() }).toEqual({ status: 400, body: { error: 'BadRequest', message: 'reason: must be valid Unicode: it has a lone surrogate (half of a UTF-16 pair)' } });
+    expect(await (await fetch(`${stack.url}/agents/support-agent`)).json()).toMatchObject({ quarantine: null });
+    expect((await decision(actionId)).body).toMatchObject({ outcome: 'pending', reviewers: [] });
+    // The same reviewer can still decide, with a comment that is text.
+    expect((await vote(actionId, 'bob', { vote: 'deny', comment: 'no \u{1F6AB} exports' })).status).toBe(200);
+    expect((await outcome(actionId, 'rejected')).reviewers).toMatchObject([{ id: 'bob', vote: 'deny', comment: 'no \u{1F6AB} exports' }]);
+  });
+});
+
 describe('when nobody votes', () => {
   it('reminds in the thread, escalates to security-leads, then expires; a late vote is refused', async () => {
     const message = await reviewIn(CHANNEL.security, escalatedId);

@@ -170,6 +170,20 @@ describe('the local stack', () => {
     expect(lines.some((line) => /decided\s+\S+\s+allowed/.test(line))).toBe(true);
   });
 
+  it('prints agent text on one line, its control characters shown as [U+XXXX]: a newline cannot forge a line, an escape cannot drive the terminal', async () => {
+    const actionId = `${run}-terminal`;
+    // A resource id is free text: this one would print a second, forged line (an approval) and then clear the screen and retitle the window.
+    const forged = 'customers\n12:00:00 outcome    payroll-export  approved - by bob\u001b[2J\u001b]0;countersign\u0007\u009b31m\r';
+    const response = await client.send(new PutEventsCommand({ Entries: [requestEntry(actionId, { action: 'db.query', resource: { type: 'Database', id: forged }, environment: 'dev' })] }));
+    expect(response.FailedEntryCount).toBe(0);
+    expect((await waitForDecision(stack, actionId)).body.outcome).toBe('allowed');
+    await stack.bus.idle();
+    const lines = log.lines.filter((line) => line.includes(actionId) || line.includes('payroll-export'));
+    expect(lines.find((line) => /requested/.test(line))).toContain('Database/customers[U+000A]12:00:00 outcome    payroll-export  approved - by bob[U+001B][2J[U+001B]]0;countersign[U+0007][U+009B]31m[U+000D] in dev');
+    expect(lines.filter((line) => /[\u0000-\u001F\u007F-\u009F]/.test(line))).toEqual([]);
+    expect(lines.filter((line) => line.startsWith('12:00:00 outcome'))).toEqual([]);
+  });
+
   it('answers 404 with a JSON error for an actionId it never received', async () => {
     const decision = await getDecision(stack, `${run}-never-sent`);
     expect(decision.status).toBe(404);

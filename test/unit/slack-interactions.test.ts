@@ -160,6 +160,15 @@ describe('parseInteraction: view_submission', () => {
     }
   });
 
+  it('refuses a reason that is not valid Unicode (a lone surrogate) on its input, in the deny and the quarantine modal', () => {
+    expect(() => parseInteraction(form(viewSubmission(stateFromModal('not now \uD800'))))).toThrow(expect.objectContaining({ name: 'InteractionParseError', blockId: 'countersign_deny_reason', message: 'the reason must be valid Unicode: it has a lone surrogate (half of a UTF-16 pair)' }));
+    const modal = quarantineModal(view);
+    const input = modal.blocks.find((b): b is InputBlock => b.type === 'input');
+    if (input?.block_id === undefined || input.element.type !== 'plain_text_input' || input.element.action_id === undefined) throw new Error('the quarantine modal has no reason input');
+    const state = { [input.block_id]: { [input.element.action_id]: { type: 'plain_text_input', value: '\uDC00 looping' } } };
+    expect(() => parseInteraction(form(viewSubmission(state, { callback_id: modal.callback_id, private_metadata: modal.private_metadata })))).toThrow(expect.objectContaining({ blockId: input.block_id, message: expect.stringContaining('lone surrogate') }));
+  });
+
   it('refuses a submission without the reason input or the review id', () => {
     expect(() => parseInteraction(form(viewSubmission({})))).toThrow(/no countersign_deny_reason\.reason input/);
     expect(() => parseInteraction(form(viewSubmission(stateFromModal('no'), { private_metadata: '' })))).toThrow(/private_metadata/);

@@ -1,3 +1,4 @@
+import { formatText } from 'adaptivecards/lib/text-formatters.js';
 import { describe, expect, it } from 'vitest';
 import { MemoryDecisionStore } from '../../shared/adapters/memory/memory-adapters.js';
 import { MemoryReviewChannel, MemoryReviewStore, MemoryTaskCallbacks } from '../../shared/adapters/memory/memory-review-adapters.js';
@@ -8,7 +9,7 @@ import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { reviewCard, threadNoteCard, type CardElement } from '../../shared/teams/card.js';
 import { DATA_OWNERS_QUORUM_1, localDirectory, reviewEvent, SECURITY_QUORUM_2, seedPendingRequest, testClock } from '../support/reviews.js';
 
-const HOSTILE = '**bold** [click](https://evil.example) {{DATE(2017-02-14T06:00:00Z, SHORT)}} <at>everyone</at>\u202Eevil';
+const HOSTILE = '**bold** [click](https://evil.example) {{DATE(2017-02-14T06:00:00Z, SHORT)}} {{{TIME(2017-02-14T06:00:00Z)}} <at>everyone</at>\u202Eevil';
 
 async function setup(approval = SECURITY_QUORUM_2, detail: Record<string, unknown> = {}) {
   const decisions = new MemoryDecisionStore();
@@ -20,13 +21,16 @@ async function setup(approval = SECURITY_QUORUM_2, detail: Record<string, unknow
   return { decisions, store, slack, teams, deps, input };
 }
 
-/** Every TextBlock text in a card (where Teams reads Markdown and functions). */
-function textBlocks(element: unknown): string[] {
-  if (Array.isArray(element)) return element.flatMap(textBlocks);
+/**
+ * Every text of one element type in a card: TextBlock (where Teams reads Markdown and functions) or
+ * TextRun (no Markdown, but DATE/TIME functions apply).
+ */
+function textsOf(type: 'TextBlock' | 'TextRun', element: unknown): string[] {
+  if (Array.isArray(element)) return element.flatMap((item) => textsOf(type, item));
   if (element === null || typeof element !== 'object') return [];
   const record = element as CardElement;
-  const own = record.type === 'TextBlock' && typeof record.text === 'string' ? [record.text] : [];
-  return [...own, ...Object.values(record).flatMap(textBlocks)];
+  const own = record.type === type && typeof record.text === 'string' ? [record.text] : [];
+  return [...own, ...Object.values(record).flatMap((value) => textsOf(type, value))];
 }
 
 describe('the Teams review card', () => {
@@ -53,24 +57,31 @@ describe('the Teams review card', () => {
     expect(card.actions).toHaveLength(3);
   });
 
-  it('shows agent text only in TextRuns (no Markdown, no functions), never in a TextBlock', async () => {
+  it('shows agent text only in TextRuns (no Markdown), never in a TextBlock, with its {{DATE()}} and {{TIME()}} inert', async () => {
     const { deps, input, teams } = await setup(SECURITY_QUORUM_2, { justification: HOSTILE, parameters: { note: HOSTILE }, agent: { id: 'billing-agent', onBehalfOf: HOSTILE } });
     await openReview(reviewEvent(input, 'initial'), deps);
     const card = reviewCard(teams.callsOf('postReview')[0]!.view);
-    for (const text of textBlocks(card)) {
+    for (const text of textsOf('TextBlock', card)) {
       expect(text).not.toContain('evil');
       expect(text).not.toContain('**bold**');
     }
     const json = JSON.stringify(card);
     expect(json).toContain('[click](https://evil.example)');
     expect(json).toContain('[U+202E]');
+    // Microsoft's renderer applies DATE() and TIME() to TextRuns too: agent text must come out of its formatter as it went in.
+    const agentRuns = textsOf('TextRun', card).filter((text) => text.includes('evil.example'));
+    expect(agentRuns.length).toBeGreaterThanOrEqual(3);
+    for (const text of agentRuns) {
+      expect(formatText('en', text)).toBe(text);
+      expect(text).toContain('DATE(2017-02-14T06:00:00Z, SHORT)');
+    }
   });
 
   it('a thread note mentions reviewers by Entra ID object id, with literal text', () => {
     const note = threadNoteCard('Reminder: **now**', [{ aadObjectId: '00000000-0000-4000-8000-00000000ca01', name: 'carol' }], '2026-11-22T04:00:00.000Z');
     expect(note.msteams).toEqual({ entities: [{ type: 'mention', text: '<at>carol</at>', mentioned: { id: '00000000-0000-4000-8000-00000000ca01', name: 'carol' } }] });
-    expect(textBlocks(note).join(' ')).toContain('{{DATE(2026-11-22T04:00:00Z, SHORT)}}');
-    expect(textBlocks(note).join(' ')).not.toContain('Reminder');
+    expect(textsOf('TextBlock', note).join(' ')).toContain('{{DATE(2026-11-22T04:00:00Z, SHORT)}}');
+    expect(textsOf('TextBlock', note).join(' ')).not.toContain('Reminder');
   });
 });
 

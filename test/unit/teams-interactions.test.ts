@@ -159,6 +159,25 @@ describe('teams-interactions: the rules, as in Slack', () => {
     expect((await votesAndRefusals(store))[0]?.data).toMatchObject({ teamsAadObjectId: 'abababab-abab-4bab-8bab-abababababab' });
   });
 
+  it.each([
+    ['a deny reason over the limit', { verb: 'deny', reason: 'r'.repeat(3001) }, 'action.data.reason: must be at most 3000 characters'],
+    ['a quarantine reason over the limit', { verb: 'block_agent', quarantineReason: 'q'.repeat(1001) }, 'action.data.quarantineReason: must be at most 1000 characters'],
+    ['a deny reason that is not valid Unicode', { verb: 'deny', reason: 'no \uD800' }, 'action.data.reason: must be valid Unicode: it has a lone surrogate'],
+    ['a quarantine reason that is not valid Unicode', { verb: 'block_agent', quarantineReason: '\uDFFF' }, 'action.data.quarantineReason: must be valid Unicode: it has a lone surrogate'],
+    ['a review id no card carries', { verb: 'approve', reviewId: 'x'.repeat(256) }, 'action.data.reviewId: must be at most 255 characters'],
+    ['a verb the card does not have', { verb: 'approve_all' }, 'action.verb: must be "approve", "deny" or "block_agent"'],
+  ])('%s is answered with what was wrong, and counts nothing', async (_name, patch, says) => {
+    const { store, reviewId, deps, callbacks } = await setup();
+    const activity = invoke(reviewId);
+    const { verb, ...data } = patch as { verb: string } & Record<string, unknown>;
+    activity.value.action = { ...activity.value.action, verb, data: { reviewId, ...data } };
+    const { response, log } = await answerTeamsRequest(await request(activity, good()), deps);
+    expect(JSON.parse(response.body)).toEqual({ statusCode: 400, type: 'application/vnd.microsoft.error', value: { code: 'BadRequest', message: expect.stringContaining(says) } });
+    expect(log).toMatchObject({ status: 'bad_payload', reason: expect.stringContaining(says) });
+    expect(await votesAndRefusals(store)).toEqual([]);
+    expect(callbacks.failed).toEqual([]);
+  });
+
   it('a deny without a reason is refused with the card\'s own error; with one it rejects the request', async () => {
     const { reviewId, deps, callbacks } = await setup();
     const empty = await answerTeamsRequest(await request(invoke(reviewId, { verb: 'deny', reason: '  ' }), good()), deps);
