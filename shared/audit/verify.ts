@@ -6,7 +6,8 @@
  */
 import { hash as oneShotHash } from 'node:crypto';
 import { PemSignatureVerifier, publicKeyFingerprint } from '../ports/signer.js';
-import { DEFAULT_LATE_WINDOW_HOURS, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
+import { DEFAULT_LATE_WINDOW_HOURS, serializeDigest, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
+import { CanonicalJsonError } from '../domain/canonical-json.js';
 import type { ObjectVersion } from '../ports/audit.js';
 import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
 import { AUDIT_PREFIX, COLUMNAR_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
@@ -258,14 +259,29 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
       signedByOthers++;
       problems.push({ kind: 'digest-key', digestKey: key, message: `digest ${key} names signing key ${digest.signing.key_id} (public key SHA-256 ${String(digest.signing.public_key_sha256).slice(0, 16)}…), not the given key (${verifier.fingerprint.slice(0, 16)}…)` });
     }
+    let signed: Buffer;
+    let stored: Buffer;
+    try {
+      signed = signedBytes(digest);
+      stored = serializeDigest(digest);
+    } catch (error) {
+      // Valid JSON the writer never makes (a lone surrogate escaped as `\ud800`): nothing can be signed over it.
+      if (!(error instanceof CanonicalJsonError)) throw error;
+      problems.push({ kind: 'digest-unreadable', digestKey: key, message: `digest ${key} has no canonical JSON form (${error.message}): it was altered` });
+      continue;
+    }
     let signature: Buffer;
     try {
       signature = Buffer.from(digest.signature, 'base64');
     } catch {
       signature = Buffer.alloc(0);
     }
-    if (!verifier.verify(signedBytes(digest), signature, digest.signing.algorithm)) {
+    if (!verifier.verify(signed, signature, digest.signing.algorithm)) {
       problems.push({ kind: 'digest-signature', digestKey: key, message: `digest ${key}: the signature does not verify with the given public key: the digest was altered or forged` });
+    } else if (!stored.equals(bytes)) {
+      // The signature covers what the digest says, not its bytes; the writer stores exactly the canonical
+      // form, and only the next digest hashes the bytes: the newest one has no such check but this.
+      problems.push({ kind: 'digest-signature', digestKey: key, message: `digest ${key} is not stored as the writer stores it (the canonical JSON of what it says): its bytes were altered (whitespace, key order, or a key written twice, which another reader may read differently)` });
     }
     parsed.push({ key, hour, digest, sha256: sha256(bytes) });
   }

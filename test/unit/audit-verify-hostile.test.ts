@@ -213,3 +213,29 @@ describe('sequence numbers no stream makes (the writer keys objects by at most 4
     expect(messages(report)).toContain(`[object-range] object ${objects[0]!.key} spans sequences 1007-1035; digest ${key} lists ${'9'.repeat(40)}… (2000000 characters)-1035`);
   });
 });
+
+describe('the newest digest rewritten in another form of the same content (no later digest hashes its bytes)', () => {
+  it.each([
+    ['a key written twice: a reader that takes the first sees other objects; JSON.parse takes the last', (text: string) => `{"objects":[{"key":"forged"}],${text.slice(1)}`],
+    ['indented', (text: string) => JSON.stringify(JSON.parse(text) as unknown, null, 2)],
+  ])('%s: named, not whole', async (_name, change) => {
+    const key = digestKey(H12);
+    await writeFile(pathOf(key), change(await readFile(pathOf(key), 'utf8')));
+    const report = await verify();
+    expect(messages(report)).toEqual([
+      `[digest-signature] digest ${key} is not stored as the writer stores it (the canonical JSON of what it says): its bytes were altered (whitespace, key order, or a key written twice, which another reader may read differently)`,
+    ]);
+  });
+
+  it('a lone surrogate in a digest field (no canonical form: signing it threw) is named', async () => {
+    const key = digestKey(H12);
+    const text = await readFile(pathOf(key), 'utf8');
+    await writeFile(pathOf(key), text.replace(/"key_id":"[^"]*"/, '"key_id":"\\ud800"'));
+    const report = await verify();
+    expect(messages(report)).toEqual([
+      `[digest-unreadable] digest ${key} has no canonical JSON form (value has no canonical JSON form: Lone surrogate is not allowed): it was altered`,
+    ]);
+    // Its hour's object is then listed by no digest (checked; recent enough to be waiting for the next).
+    expect(report.pendingObjects).toEqual([objects[2]!.key]);
+  });
+});
