@@ -22,6 +22,7 @@ const NOW = new Date('2026-11-20T13:05:00Z');
 let dir: string;
 let sink: LocalAuditSink;
 let publicKeyPem: string;
+let signer: Ed25519Signer;
 let objects: FixtureObject[];
 
 const events = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ event_id: `${prefix}/${i}`, agent_id: 'agent-a', action_id: prefix }));
@@ -29,7 +30,7 @@ const events = (prefix: string, n: number) => Array.from({ length: n }, (_, i) =
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'audit-verify-hostile-'));
   sink = new LocalAuditSink(dir);
-  const signer = Ed25519Signer.generate();
+  signer = Ed25519Signer.generate();
   publicKeyPem = await signer.publicKeyPem();
   const writer = new FixtureLogWriter(sink);
   await writer.write('shard-a', H10, events('a1', 5));
@@ -237,5 +238,24 @@ describe('the newest digest rewritten in another form of the same content (no la
     ]);
     // Its hour's object is then listed by no digest (checked; recent enough to be waiting for the next).
     expect(report.pendingObjects).toEqual([objects[2]!.key]);
+  });
+});
+
+describe('a reconciliation statement rewritten', () => {
+  async function statementKey(): Promise<string> {
+    const { reconcileAndRecord } = await import('../../shared/audit/reconcile.js');
+    const logged = objects.flatMap((o) => o.records.map((r) => ({ eventId: r.event_id, occurredAt: r.occurred_at })));
+    return (await reconcileAndRecord({ sink, signer, tableName: 'decisions', retainUntil: NOW, tableEventItems: async () => logged }, { now: NOW })).key;
+  }
+
+  it.each([
+    ['with a lone surrogate escape (signing it threw)', (text: string) => text.replace('"table":"decisions"', '"table":"\\ud800"'), 'has no canonical JSON form (value has no canonical JSON form: Lone surrogate is not allowed): it was altered'],
+    ['with a key written twice (a reader that takes the first sees differences)', (text: string) => `{"differences":1,${text.slice(1)}`, 'is not stored as the writer stores it (the canonical JSON of what it says): its bytes were altered (whitespace, key order, or a key written twice, which another reader may read differently)'],
+  ])('%s: named', async (_name, change, what) => {
+    const key = await statementKey();
+    expect(await readFile(pathOf(key), 'utf8')).toContain('"table":"decisions"');
+    await writeFile(pathOf(key), change(await readFile(pathOf(key), 'utf8')));
+    const report = await verify();
+    expect(messages(report)).toEqual([`[reconcile-statement] reconciliation statement ${key} ${what}`]);
   });
 });
