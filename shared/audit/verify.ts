@@ -676,5 +676,13 @@ export function formatReport(report: VerifyReport): string {
   if (report.newestDigest !== undefined) lines.push(`  digests ${report.oldestDigest} .. ${report.newestDigest}`);
   if (report.pendingObjects.length > 0) lines.push(`  ${report.pendingObjects.length} object(s) written after the newest digest: checked, not yet signed (the next digest lists them)`);
   for (const problem of report.problems) lines.push(`  [${problem.kind}] ${problem.message}`);
-  return lines.join('\n');
+  return lines.map(printable).join('\n');
+}
+
+/**
+ * Control characters (a newline, a terminal escape that clears the screen) and bidi overrides, as
+ * `\uXXXX`: keys and values in the report come from the log, and must not draw a report of their own.
+ */
+function printable(line: string): string {
+  return line.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -12,7 +12,7 @@ import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js'
 import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { writeDigestsUpTo } from '../../shared/audit/digest.js';
 import { digestKey } from '../../shared/audit/digest-store.js';
-import { verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
+import { formatReport, verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
 
 const H10 = new Date('2026-11-20T10:00:00Z');
 const H11 = new Date('2026-11-20T11:00:00Z');
@@ -257,5 +257,18 @@ describe('a reconciliation statement rewritten', () => {
     await writeFile(pathOf(key), change(await readFile(pathOf(key), 'utf8')));
     const report = await verify();
     expect(messages(report)).toEqual([`[reconcile-statement] reconciliation statement ${key} ${what}`]);
+  });
+});
+
+describe('the report printed to a terminal', () => {
+  it('shows a key\'s control characters as escapes: a key that clears the screen and prints "verified" cannot forge the report', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    const evil = 'audit/dt=2026-11-20/hour=10/shard=x\u001b[2J\u001b[H/audit log verified: 3 digests, no problems\n\u202eok.ndjson.gz';
+    await mkdir(join(dir, 'audit/dt=2026-11-20/hour=10/shard=x\u001b[2J\u001b[H'), { recursive: true });
+    await writeFile(pathOf(evil), gzipSync('{}\n'));
+    const text = formatReport(await verify());
+    expect(text.split('\n')[0]).toBe('audit log NOT verified: 1 problem in 3 digests, 3 objects, 12 records');
+    expect(text.split('\n').at(-1)).toBe('  [object-extra] audit/dt=2026-11-20/hour=10/shard=x\\u001b[2J\\u001b[H/audit log verified: 3 digests, no problems\\u000a\\u202eok.ndjson.gz under audit/ is not an audit object key: something else wrote into the log');
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
   });
 });
