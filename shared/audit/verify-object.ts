@@ -112,12 +112,13 @@ function canonicalWithoutHash(record: Record<string, unknown>): string {
 }
 
 /** A value from the log as a message shows it: a hostile one can be megabytes long. */
-function clipped(text: string): string {
-  return text.length <= 64 ? text : `${text.slice(0, 40)}… (${text.length} characters)`;
+export function clipped(text: string): string {
+  // Wider than any value the writer makes (an event id is an action id of at most 128 characters and a suffix).
+  return text.length <= 256 ? text : `${text.slice(0, 200)}… (${text.length} characters)`;
 }
 
 function describeRecord(line: number, eventId: string | undefined): string {
-  return `line ${line}${eventId === undefined ? '' : ` (event_id ${eventId})`}`;
+  return `line ${line}${eventId === undefined ? '' : ` (event_id ${clipped(eventId)})`}`;
 }
 
 /** Compares two decimal digit strings (leading zeros allowed) as numbers. */
@@ -282,7 +283,7 @@ export function checkObject(key: string, body: Uint8Array, entry: DigestObjectEn
         add({ kind: 'record-order', ...at, line, eventId: detach(eventId), message: `object ${key} ${describeRecord(line, eventId)}: sequence ${BigInt(fast.sequence)} is not after line ${line - 1}'s ${BigInt(prevSequence)}: records are out of order` });
       }
       if (parsedKey !== undefined && shardId !== parsedKey.shardId) {
-        add({ kind: 'record-shard', ...at, line, eventId: detach(eventId), message: `object ${key} ${describeRecord(line, eventId)}: shard_id ${shardId} is not the object's shard ${parsedKey.shardId}` });
+        add({ kind: 'record-shard', ...at, line, eventId: detach(eventId), message: `object ${key} ${describeRecord(line, eventId)}: shard_id ${clipped(shardId)} is not the object's shard ${parsedKey.shardId}` });
       }
       if (summary === undefined && parsedKey !== undefined) {
         summary = { key, shardId: parsedKey.shardId, firstSequence: BigInt(fast.sequence), lastSequence: 0n, firstPrevHash: fast.prevHash, lastHash: fast.hash, firstEventId: eventId };
@@ -315,7 +316,7 @@ export function checkObject(key: string, body: Uint8Array, entry: DigestObjectEn
           add({ kind: 'record-order', ...where, message: `object ${key} ${describeRecord(line, eventId)}: sequence ${sequence} is not after line ${line - 1}'s ${BigInt(prevSequence)}: records are out of order` });
         }
         if (parsedKey !== undefined && record.shard_id !== parsedKey.shardId) {
-          add({ kind: 'record-shard', ...where, message: `object ${key} ${describeRecord(line, eventId)}: shard_id ${String(record.shard_id)} is not the object's shard ${parsedKey.shardId}` });
+          add({ kind: 'record-shard', ...where, message: `object ${key} ${describeRecord(line, eventId)}: shard_id ${clipped(String(record.shard_id))} is not the object's shard ${parsedKey.shardId}` });
         }
         if (summary === undefined && parsedKey !== undefined) {
           summary = { key, shardId: parsedKey.shardId, firstSequence: sequence ?? -1n, lastSequence: 0n, firstPrevHash: recordPrev, lastHash: hash, firstEventId: eventId ?? '?' };

@@ -15,7 +15,7 @@ import { comparableRecord, failedEventItems, type FailedBatch, type FailedEventI
 import { checkColumnarCopy, type ColumnarProblem } from './columnar.js';
 import { MAX_OBJECT_CONTENT_BYTES } from './object.js';
 import type { ColumnarEngine } from '../ports/columnar.js';
-import { checkObject, type ObjectCheck, type ObjectCheckOptions, type ObjectSummary, type WantedRecord } from './verify-object.js';
+import { checkObject, clipped, type ObjectCheck, type ObjectCheckOptions, type ObjectSummary, type WantedRecord } from './verify-object.js';
 import { ObjectCheckPool, verifyWorkerCount } from './verify-workers.js';
 import { describeStatement, readStatement, RECONCILIATION_PREFIX, type ReconciliationStatement } from './reconcile.js';
 import { RequestSequences } from './request-sequence.js';
@@ -253,11 +253,11 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
       continue;
     }
     if (digest.hour !== hour.toISOString()) {
-      problems.push({ kind: 'digest-misplaced', digestKey: key, message: `digest ${key} says it is for hour ${digest.hour}, not ${hour.toISOString()}: digests were swapped or moved` });
+      problems.push({ kind: 'digest-misplaced', digestKey: key, message: `digest ${key} says it is for hour ${clipped(digest.hour)}, not ${hour.toISOString()}: digests were swapped or moved` });
     }
     if (digest.signing.public_key_sha256 !== verifier.fingerprint) {
       signedByOthers++;
-      problems.push({ kind: 'digest-key', digestKey: key, message: `digest ${key} names signing key ${digest.signing.key_id} (public key SHA-256 ${String(digest.signing.public_key_sha256).slice(0, 16)}…), not the given key (${verifier.fingerprint.slice(0, 16)}…)` });
+      problems.push({ kind: 'digest-key', digestKey: key, message: `digest ${key} names signing key ${clipped(String(digest.signing.key_id))} (public key SHA-256 ${String(digest.signing.public_key_sha256).slice(0, 16)}…), not the given key (${verifier.fingerprint.slice(0, 16)}…)` });
     }
     let signed: Buffer;
     let stored: Buffer;
@@ -288,7 +288,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
   if (walk.length > 0 && signedByOthers === walk.length) {
     // Not one digest is the anchor's: one finding instead of two per digest. The log cannot tell a
     // forger who replaced the key and re-signed everything from an anchor that is not this log's.
-    const named = new Set(parsed.map((d) => `${d.digest.signing.key_id} (public key SHA-256 ${String(d.digest.signing.public_key_sha256).slice(0, 16)}…)`));
+    const named = new Set(parsed.map((d) => `${clipped(String(d.digest.signing.key_id))} (public key SHA-256 ${String(d.digest.signing.public_key_sha256).slice(0, 16)}…)`));
     for (let index = problems.length - 1; index >= 0; index--) {
       if (problems[index]!.kind === 'digest-key' || problems[index]!.kind === 'digest-signature') problems.splice(index, 1);
     }

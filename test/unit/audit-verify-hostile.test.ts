@@ -211,7 +211,7 @@ describe('sequence numbers no stream makes (the writer keys objects by at most 4
   it('a digest entry\'s sequence of two million digits is shown clipped', async () => {
     const key = await editDigest(H10, (d) => { (d.objects as Array<Record<string, unknown>>)[0]!.first_sequence = '9'.repeat(2_000_000); });
     const report = await verify();
-    expect(messages(report)).toContain(`[object-range] object ${objects[0]!.key} spans sequences 1007-1035; digest ${key} lists ${'9'.repeat(40)}… (2000000 characters)-1035`);
+    expect(messages(report)).toContain(`[object-range] object ${objects[0]!.key} spans sequences 1007-1035; digest ${key} lists ${'9'.repeat(200)}… (2000000 characters)-1035`);
   });
 });
 
@@ -270,5 +270,25 @@ describe('the report printed to a terminal', () => {
     expect(text.split('\n')[0]).toBe('audit log NOT verified: 1 problem in 3 digests, 3 objects, 12 records');
     expect(text.split('\n').at(-1)).toBe('  [object-extra] audit/dt=2026-11-20/hour=10/shard=x\\u001b[2J\\u001b[H/audit log verified: 3 digests, no problems\\u000a\\u202eok.ndjson.gz under audit/ is not an audit object key: something else wrote into the log');
     expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+  });
+});
+
+describe('values of megabytes in a record or digest', () => {
+  it('an event_id of 2 million characters is shown clipped in each message (the report was 3 times its size)', async () => {
+    const target = objects[0]!;
+    const eventId = 'e'.repeat(2_000_000);
+    await editLine(target, 2, (line) => line.replace(/"event_id":"[^"]*"/, `"event_id":"${eventId}"`));
+    const report = await verify();
+    expect(messages(report)).toContain(`[record-hash] object ${target.key} line 3 (event_id ${'e'.repeat(200)}… (2000000 characters)): its hash does not match its content: the record was altered`);
+    expect(formatReport(report).length).toBeLessThan(5_000);
+    // The finding still carries the whole id, for a program that matches it.
+    expect(report.problems.find((p) => p.kind === 'record-hash')!.eventId).toBe(eventId);
+  });
+
+  it('a digest\'s signing key id of 2 million characters is shown clipped', async () => {
+    const key = await editDigest(H11, (d) => { (d.signing as Record<string, unknown>).key_id = 'k'.repeat(2_000_000); (d.signing as Record<string, unknown>).public_key_sha256 = 'f'.repeat(64); });
+    const report = await verify();
+    expect(messages(report)).toContain(`[digest-key] digest ${key} names signing key ${'k'.repeat(200)}… (2000000 characters) (public key SHA-256 ffffffffffffffff…), not the given key (${report.anchor.fingerprint.slice(0, 16)}…)`);
+    expect(formatReport(report).length).toBeLessThan(5_000);
   });
 });
