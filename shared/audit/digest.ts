@@ -105,6 +105,9 @@ export async function describeObject(store: AuditObjectReader, key: string): Pro
     if (recordHash(unhashed as Parameters<typeof recordHash>[0]) !== hash || (index > 0 && unhashed.prev_hash !== records[index - 1]!.hash)) {
       throw new DigestError(`object ${key} line ${index + 1}: its hash or chain does not hold; it is not signed`);
     }
+    // The hash is over what the line parses to; the writer writes that form only (a key written twice
+    // parses to its last value, and another reader may take the first).
+    if (canonicalJson(record) !== line) throw new DigestError(`object ${key} line ${index + 1} is not the canonical JSON of its record; it is not signed`);
     records.push(record as Record<string, unknown>);
   }
   return {

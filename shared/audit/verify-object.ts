@@ -424,6 +424,9 @@ function generalRecord(text: string, line: number, key: string, at: { objectKey:
   }
   if (canonical !== undefined && sha256(canonical) !== hash) {
     add({ kind: 'record-hash', ...at, line, ...(eventId === undefined ? {} : { eventId }), message: `object ${key} ${describeRecord(line, eventId)}: its hash does not match its content: the record was altered` });
+  } else if (canonical !== undefined && canonicalJson(record) !== text) {
+    // The hash holds for what the line parses to, not for its bytes: the writer writes only the canonical form.
+    add({ kind: 'record-hash', ...at, line, ...(eventId === undefined ? {} : { eventId }), message: `object ${key} ${describeRecord(line, eventId)}: its line is not the canonical JSON of its record (whitespace, key order, an escape, or a key written twice, which another reader may read differently): the record was altered` });
   }
   let sequence: bigint | undefined;
   try {

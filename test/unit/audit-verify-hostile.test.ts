@@ -292,3 +292,29 @@ describe('values of megabytes in a record or digest', () => {
     expect(formatReport(report).length).toBeLessThan(5_000);
   });
 });
+
+describe('a line that parses to a record whose hash holds, but is not that record\'s canonical JSON', () => {
+  // The hash is over the record's canonical JSON: a line with a key written twice (JSON.parse takes the
+  // last, a reader that takes the first reads another value), or with whitespace, parses to the same
+  // record and the same hash. The writer never writes such a line.
+  const twice = (line: string) => line.replace('"agent_id":"agent-a"', '"agent_id":"agent-evil","agent_id":"agent-a"');
+  const spaced = (line: string) => line.replace('"agent_id":', '"agent_id": ');
+
+  it.each([['a key written twice', twice], ['whitespace', spaced]])('%s: named on its line', async (_name, change) => {
+    const target = objects[1]!;
+    await editLine(target, 1, change);
+    const report = await verify();
+    expect(messages(report)).toEqual([
+      `[object-hash] object ${target.key}: SHA-256 of its content is not the one digest ${digestKey(H11)} lists: the object was altered after it was written`,
+      `[record-hash] object ${target.key} line 2 (event_id a2/1): its line is not the canonical JSON of its record (whitespace, key order, an escape, or a key written twice, which another reader may read differently): the record was altered`,
+    ]);
+  });
+
+  it('a key written twice in an object added before the next digest: never signed', async () => {
+    const { FixtureLogWriter: Writer } = await import('../../bench/audit-log-fixture.js');
+    const added = new Writer(sink).batch('shard-new', new Date('2026-11-20T13:00:00Z'), events('n1', 2));
+    await sink.putObject(added.key, gzipSync(added.content.split('\n').map((line, i) => (i === 0 ? twice(line) : line)).join('\n')), { sha256OfUncompressed: 'x', retainUntil: NOW });
+    const stop = await writeDigestsUpTo(new Date('2026-11-20T13:10:00Z'), { sink, signer }, { includeCurrentHour: true });
+    expect(stop.refused).toEqual([`object ${added.key} line 1 is not the canonical JSON of its record; it is not signed`]);
+  });
+});
