@@ -318,3 +318,14 @@ describe('a line that parses to a record whose hash holds, but is not that recor
     expect(stop.refused).toEqual([`object ${added.key} line 1 is not the canonical JSON of its record; it is not signed`]);
   });
 });
+
+describe('the digest writer on an object added with hostile records', () => {
+  it('a record with a lone surrogate escape: the object is refused and the digest still written (it stopped the digest job)', async () => {
+    const { FixtureLogWriter: Writer } = await import('../../bench/audit-log-fixture.js');
+    const added = new Writer(sink).batch('shard-new', new Date('2026-11-20T13:00:00Z'), events('n1', 1));
+    await sink.putObject(added.key, gzipSync(added.content.replace('"agent_id":"agent-a"', '"agent_id":"\\ud800"')), { sha256OfUncompressed: 'x', retainUntil: NOW });
+    const stop = await writeDigestsUpTo(new Date('2026-11-20T13:10:00Z'), { sink, signer }, { includeCurrentHour: true });
+    expect(stop.refused).toEqual([`object ${added.key} line 1 has no canonical JSON form (value has no canonical JSON form: Lone surrogate is not allowed); it is not signed`]);
+    expect(await sink.getObject(digestKey(new Date('2026-11-20T13:00:00Z')))).toBeDefined();
+  });
+});
