@@ -54,8 +54,21 @@ export interface AgentGuard {
   status(agentId: string): Promise<AgentStatus>;
   /**
    * Counts a reviewer's rejection of one request toward automatic quarantine, once per actionId (a
-   * retried count counts nothing). Returns the rejections that tripped the rule, or null. A quarantined
-   * agent's rejections are not counted.
+   * retried count counts nothing). When this count trips the rule, the quarantine `onTrip` gives for the
+   * tripping rejections is written with it, atomically (with its audit event), and returned; else null.
+   * A quarantined agent's rejections are not counted.
    */
-  countRejection(agentId: string, rejection: CountedRejection, rule: AutoQuarantineRule): Promise<CountedRejection[] | null>;
+  countRejection(agentId: string, rejection: CountedRejection, rule: AutoQuarantineRule, onTrip: (tripped: CountedRejection[]) => AutoQuarantine): Promise<TrippedQuarantine | null>;
+}
+
+/** The quarantine a tripped rule writes, and the detail of its audit event (who, through what). */
+export interface AutoQuarantine {
+  quarantine: Quarantine;
+  detail: Record<string, unknown>;
+}
+
+/** A count that tripped the rule: the rejections that did, and the quarantine written with the count. */
+export interface TrippedQuarantine {
+  tripped: CountedRejection[];
+  quarantine: Quarantine;
 }

@@ -1,7 +1,7 @@
 import { autoQuarantineBy, autoQuarantineReason } from '../domain/flood-control.js';
 import type { RequestRecord } from '../ports/index.js';
 import type { ReviewDeps } from './review-deps.js';
-import { quarantineAgent, type QuarantineOutcome } from './quarantine-agent.js';
+import { finishQuarantine, systemQuarantine, type QuarantineOutcome } from './quarantine-agent.js';
 
 /** What counting one rejection did: nothing (rule off, counted before), counted, or quarantined the agent. */
 export type AutoQuarantineStep =
@@ -20,8 +20,10 @@ export async function countReviewerRejection(record: RequestRecord, rejectedAt: 
   const rule = deps.directory.autoQuarantine();
   if (rule === undefined || deps.guard === undefined || record.request === null) return { status: 'off' };
   const agentId = record.request.agent.id;
-  const tripped = await deps.guard.countRejection(agentId, { actionId: record.request.actionId, atMs: Date.parse(rejectedAt) }, rule);
+  // The count that trips the rule writes the quarantine with it (one transaction); what follows (closing
+  // the agent's open reviews, telling its owners) comes after, and a failure there leaves it quarantined.
+  const tripped = await deps.guard.countRejection(agentId, { actionId: record.request.actionId, atMs: Date.parse(rejectedAt) }, rule, (rejections) => systemQuarantine(agentId, autoQuarantineBy(rule), autoQuarantineReason(rule, rejections), deps));
   if (tripped === null) return { status: 'counted' };
-  const outcome = await quarantineAgent(agentId, { kind: 'system', by: autoQuarantineBy(rule) }, autoQuarantineReason(rule, tripped), { ...deps, guard: deps.guard });
+  const outcome = await finishQuarantine(tripped.quarantine, { ...deps, guard: deps.guard });
   return { status: 'quarantined', outcome };
 }

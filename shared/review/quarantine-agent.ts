@@ -10,11 +10,11 @@ export type QuarantineDeps = ReviewDeps & { guard: AgentGuard };
 
 export { MAX_QUARANTINE_REASON_CHARS };
 
-export type QuarantineActor =
-  /** A reviewer (Slack, Teams or the review API), by directory member id. */
-  | { kind: 'member'; member: Member; via: 'slack' | 'teams' | 'api'; fromActionId?: string }
-  /** Countersign itself (auto-quarantine after K rejections), recorded as quarantined by `by`. */
-  | { kind: 'system'; by: string };
+/**
+ * A reviewer (Slack, Teams or the review API), by directory member id. Countersign's own quarantine (the
+ * automatic one) is written by the agent guard with the count that trips it (auto-quarantine.ts).
+ */
+export type QuarantineActor = { kind: 'member'; member: Member; via: 'slack' | 'teams' | 'api'; fromActionId?: string };
 
 export type QuarantineOutcome =
   | { status: 'quarantined'; quarantine: Quarantine; closedActionIds: string[]; warnings: string[] }
@@ -35,7 +35,7 @@ function describe(error: unknown): string {
  * `floodControl.quarantineGroup`, else its `securityGroup`), and, from the review of one of the agent's
  * requests, members of that request's escalation group. Anyone else is told which group it takes.
  */
-export async function authority(actor: Extract<QuarantineActor, { kind: 'member' }>, deps: QuarantineDeps): Promise<string | { refused: string }> {
+export async function authority(actor: QuarantineActor, deps: QuarantineDeps): Promise<string | { refused: string }> {
   const group = deps.directory.quarantineGroup();
   if (group !== undefined && deps.directory.isInGroup(actor.member, group)) return group;
   if (actor.fromActionId !== undefined) {
@@ -55,27 +55,39 @@ export async function authority(actor: Extract<QuarantineActor, { kind: 'member'
 export async function quarantineAgent(agentId: string, actor: QuarantineActor, reason: string, deps: QuarantineDeps): Promise<QuarantineOutcome> {
   const text = reason.trim().slice(0, MAX_QUARANTINE_REASON_CHARS);
   if (text === '') return { status: 'refused', message: 'a quarantine needs a reason that says why' };
-  let by = actor.kind === 'system' ? actor.by : 'countersign';
-  let group: string | null = null;
-  if (actor.kind === 'member') {
-    const allowed = await authority(actor, deps);
-    if (typeof allowed !== 'string') return { status: 'refused', message: allowed.refused };
-    by = actor.member.id;
-    group = allowed;
-  }
-  const at = deps.now().toISOString();
-  const quarantine: Quarantine = { agentId, by, reason: text, at, origin: actor.kind === 'system' ? 'auto' : 'manual' };
-  const written = await deps.guard.quarantine(quarantine, { group, via: actor.kind === 'member' ? actor.via : 'auto', fromActionId: actor.kind === 'member' ? (actor.fromActionId ?? null) : null });
+  const group = await authority(actor, deps);
+  if (typeof group !== 'string') return { status: 'refused', message: group.refused };
+  const quarantine: Quarantine = { agentId, by: actor.member.id, reason: text, at: deps.now().toISOString(), origin: 'manual' };
+  const written = await deps.guard.quarantine(quarantine, { group, via: actor.via, fromActionId: actor.fromActionId ?? null });
   if (written.status === 'already_quarantined') {
     // Quarantining again finishes what an earlier quarantine left open (its closing interrupted, a review
     // opened meanwhile): closing is idempotent, a closed review stays as it is.
     await closeOpenReviews(agentId, written.quarantine, deps, []);
     return written;
   }
+  return finishQuarantine(quarantine, deps);
+}
 
+/**
+ * Countersign's own quarantine of an agent (the automatic one), as the agent guard writes it with the
+ * count that tripped the rule, and the detail of its audit event.
+ */
+export function systemQuarantine(agentId: string, by: string, reason: string, deps: Pick<QuarantineDeps, 'now'>): { quarantine: Quarantine; detail: Record<string, unknown> } {
+  return {
+    quarantine: { agentId, by, reason: reason.trim().slice(0, MAX_QUARANTINE_REASON_CHARS), at: deps.now().toISOString(), origin: 'auto' },
+    detail: { group: null, via: 'auto', fromActionId: null },
+  };
+}
+
+/**
+ * What follows a quarantine on record: its agent's open reviews are closed as rejected, and its owners
+ * are told. Run once the quarantine is written; every step is idempotent, and a failure is a warning.
+ */
+export async function finishQuarantine(quarantine: Quarantine, deps: QuarantineDeps): Promise<Extract<QuarantineOutcome, { status: 'quarantined' }>> {
+  const { agentId, by, reason } = quarantine;
   const warnings: string[] = [];
   const closedActionIds = await closeOpenReviews(agentId, quarantine, deps, warnings);
-  await tellOwners(agentId, `Countersign: agent ${agentId} was quarantined by ${by}: ${text}. Its requests are denied until the quarantine is lifted; ${closedActionIds.length} open review${closedActionIds.length === 1 ? ' was' : 's were'} closed as rejected.`, deps, warnings);
+  await tellOwners(agentId, `Countersign: agent ${agentId} was quarantined by ${by}: ${reason}. Its requests are denied until the quarantine is lifted; ${closedActionIds.length} open review${closedActionIds.length === 1 ? ' was' : 's were'} closed as rejected.`, deps, warnings);
   return { status: 'quarantined', quarantine, closedActionIds, warnings };
 }
 

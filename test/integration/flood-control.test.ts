@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { DescribeTimeToLiveCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTimeToLiveCommand, QueryCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_ITEM, DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { MemoryEventPublisher, MemoryWorkflowStarter } from '../../shared/adapters/memory/memory-adapters.js';
 import { AgentLimitedDetailSchema, agentLimitedText } from '../../shared/domain/agent-limited.js';
-import type { AgentLimits } from '../../shared/domain/flood-control.js';
+import type { AgentLimits, CountedRejection } from '../../shared/domain/flood-control.js';
 import { evaluateActionRequested, type IntakeDeps } from '../../shared/domain/intake.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
 import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
@@ -14,7 +14,7 @@ import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store
 import { MemoryReviewChannel, MemoryTaskCallbacks } from '../../shared/adapters/memory/memory-review-adapters.js';
 import { Directory } from '../../shared/domain/directory.js';
 import { castVote } from '../../shared/review/cast-vote.js';
-import { liftQuarantine, quarantineAgent } from '../../shared/review/quarantine-agent.js';
+import { liftQuarantine, quarantineAgent, systemQuarantine } from '../../shared/review/quarantine-agent.js';
 import { openReview } from '../../shared/review/open-review.js';
 import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { actionRequested } from '../support/requests.js';
@@ -44,6 +44,9 @@ function exportRequest(agentId: string, parameters: Record<string, unknown> = { 
 }
 
 const freshAgent = () => `agent-${randomUUID().slice(0, 8)}`;
+
+/** The quarantine a tripped count writes for the agent, as auto-quarantine.ts builds it. */
+const tripQuarantine = (agentId: string) => (tripped: CountedRejection[]) => systemQuarantine(agentId, 'countersign (auto: test)', `tripped by ${tripped.map((r) => r.actionId).join(', ')}`, { now: () => new Date() });
 
 async function agentItems(agentId: string): Promise<Record<string, unknown>[]> {
   const { Items = [] } = await ddb.client.send(new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: marshall({ ':pk': AGENT_ITEM.pk(agentId) }), ConsistentRead: true }));
@@ -249,7 +252,7 @@ describe('automatic quarantine on DynamoDB Local', () => {
     expect(await deny(a.reviewId, d)).toMatchObject({ status: 'recorded', closed: { outcome: 'rejected' }, autoQuarantine: { status: 'counted' } });
     expect((await guard.status(agentId)).quarantine).toBeNull();
     // A retried count of the same rejection counts nothing (the second rejection below is what trips it).
-    expect(await guard.countRejection(agentId, { actionId: a.actionId, atMs: Date.now() }, rule)).toBeNull();
+    expect(await guard.countRejection(agentId, { actionId: a.actionId, atMs: Date.now() }, rule, tripQuarantine(agentId))).toBeNull();
 
     const second = await deny(b.reviewId, d);
     const by = 'countersign (auto: 2 rejections in 60 min)';
@@ -308,26 +311,67 @@ describe('automatic quarantine on DynamoDB Local', () => {
     expect(await store.getDecision(a.actionId)).toMatchObject({ outcome: 'pending' });
   });
 
-  it('counts concurrent rejections exactly once each: 9 distinct ones with K=3 trip it exactly 3 times, a repeated one counts once', async () => {
+  it('counts concurrent rejections exactly once each: of 9 distinct ones with K=3, one count trips it and quarantines the agent in the same write, and the rest are not counted; a repeated one counts once', async () => {
     const agentId = freshAgent();
     const k3 = { rejections: 3, windowMinutes: 60 };
     const at = Date.now();
     const ids = Array.from({ length: 9 }, (_, i) => `${agentId}-r${i}`);
-    const trips = (await Promise.all(ids.map((actionId, i) => guard.countRejection(agentId, { actionId, atMs: at + i }, k3)))).filter((t) => t !== null);
-    expect(trips).toHaveLength(3);
-    expect(trips.flatMap((t) => t.map((r) => r.actionId)).sort()).toEqual([...ids].sort());
+    const trips = (await Promise.all(ids.map((actionId, i) => guard.countRejection(agentId, { actionId, atMs: at + i }, k3, tripQuarantine(agentId))))).filter((t) => t !== null);
+    expect(trips).toHaveLength(1);
+    const tripped = trips[0]!.tripped.map((r) => r.actionId).sort();
+    expect(tripped).toHaveLength(3);
+    const items = await agentItems(agentId);
+    // Exactly the tripping rejections were counted (a quarantined agent's are not), and one quarantine is on record.
+    expect(items.filter((i) => String(i.sk).startsWith('COUNTED-REJECTION#')).map((i) => i.actionId).sort()).toEqual(tripped);
+    expect(items.filter((i) => i.kind === 'event')).toEqual([expect.objectContaining({ eventType: 'agent_quarantined', origin: 'auto', via: 'auto', requestSeq: 1 })]);
+    expect(await guard.quarantineOf(agentId)).toEqual(trips[0]!.quarantine);
 
     const other = freshAgent();
-    const repeated = await Promise.all(Array.from({ length: 6 }, () => guard.countRejection(other, { actionId: 'same', atMs: at }, { rejections: 2, windowMinutes: 60 })));
+    const repeated = await Promise.all(Array.from({ length: 6 }, () => guard.countRejection(other, { actionId: 'same', atMs: at }, { rejections: 2, windowMinutes: 60 }, tripQuarantine(other))));
     expect(repeated).toEqual(Array.from({ length: 6 }, () => null));
     const [state] = (await agentItems(other)).filter((i) => i.sk === AGENT_ITEM.stateSk);
     expect(state?.recentRejections).toEqual([{ actionId: 'same', atMs: at }]);
   });
 
+  it('keeps the automatic quarantine when everything after the tripping count fails: the agent is quarantined and audited, and a manual quarantine later closes what was left open', async () => {
+    const agentId = freshAgent();
+    const d = reviewDeps(agentId);
+    const [a, b, c] = [await underReview(agentId, d, 1), await underReview(agentId, d, 2), await underReview(agentId, d, 3)];
+    expect(await deny(a.reviewId, d)).toMatchObject({ autoQuarantine: { status: 'counted' } });
+    // From the moment the tripping count's transaction commits, every DynamoDB call fails (the connection gone).
+    let broken = false;
+    const failing = new Proxy(ddb.client, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
+        return async (command: { input: unknown }) => {
+          if (broken) throw new Error('connect ECONNREFUSED (the table is unreachable)');
+          const output = await (target.send as (c: unknown) => Promise<unknown>)(command);
+          if (command instanceof TransactWriteItemsCommand && JSON.stringify(command.input).includes('agent_quarantined')) broken = true;
+          return output;
+        };
+      },
+    });
+    const cut: ReviewDeps = { ...d, guard: new DynamoAgentGuard(failing, TABLE) };
+    const second = await deny(b.reviewId, cut);
+    expect(second).toMatchObject({ status: 'recorded', autoQuarantine: 'failed', warnings: expect.arrayContaining([expect.stringContaining('ECONNREFUSED')]) });
+    expect(broken).toBe(true);
+
+    const by = 'countersign (auto: 2 rejections in 60 min)';
+    expect(await guard.quarantineOf(agentId)).toMatchObject({ agentId, by, origin: 'auto', reason: `reviewers rejected 2 of its requests within 60 minutes (the limit is 2): ${a.actionId}, ${b.actionId}` });
+    expect((await agentItems(agentId)).filter((i) => i.kind === 'event')).toEqual([expect.objectContaining({ eventType: 'agent_quarantined', by, origin: 'auto' })]);
+    // Its requests are refused from now on; c's review, which the cut left open, is closed by the next quarantine.
+    expect(await guard.admit({ agentId, actionId: 'next', payloadSha256: 'f'.repeat(64), limits: { maxOpenReviews: 10, maxApprovalRequestsPerHour: 100 }, now: new Date() })).toMatchObject({ admitted: false, reason: expect.stringMatching(/^agent quarantined by countersign \(auto: 2 rejections in 60 min\): /) });
+    expect(await store.getDecision(c.actionId)).toMatchObject({ outcome: 'pending' });
+    const erin = d.directory.member('erin');
+    if (erin === undefined) throw new Error('erin is in the example directory');
+    expect(await quarantineAgent(agentId, { kind: 'member', member: erin, via: 'api' }, 'finish it', { ...d, guard })).toMatchObject({ status: 'already_quarantined', quarantine: { by, origin: 'auto' } });
+    expect(await store.getDecision(c.actionId)).toMatchObject({ outcome: 'rejected' });
+  });
+
   it('does not count the rejections of a quarantined agent', async () => {
     const agentId = freshAgent();
     await guard.quarantine({ agentId, by: 'carol', reason: 'manual', at: new Date().toISOString(), origin: 'manual' }, { group: 'security', via: 'api', fromActionId: null });
-    expect(await guard.countRejection(agentId, { actionId: 'x', atMs: Date.now() }, { rejections: 1, windowMinutes: 60 })).toBeNull();
+    expect(await guard.countRejection(agentId, { actionId: 'x', atMs: Date.now() }, { rejections: 1, windowMinutes: 60 }, tripQuarantine(agentId))).toBeNull();
     expect((await agentItems(agentId)).some((i) => String(i.sk).startsWith('COUNTED-REJECTION#'))).toBe(false);
   });
 });

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { countRejection, judgeAdmission, MAX_AUTO_QUARANTINE_WINDOW_MINUTES, type AutoQuarantineRule, type CountedRejection, type LimitName, type Quarantine, type TokenBucket } from '../../domain/flood-control.js';
-import type { AdmissionRequest, AdmitResult, AgentGuard, AgentStatus, LiftResult, QuarantineResult } from '../../ports/agent-guard.js';
+import type { AdmissionRequest, AdmitResult, AgentGuard, AgentStatus, AutoQuarantine, LiftResult, QuarantineResult, TrippedQuarantine } from '../../ports/agent-guard.js';
 import { DECISION_TABLE } from '../../store-schema.js';
 import { marshallOptions } from './dynamo-decision-store.js';
 
@@ -41,6 +41,11 @@ export const AGENT_ITEM = {
 export const REJECTION_MARKER_KEEP_MS = (MAX_AUTO_QUARANTINE_WINDOW_MINUTES * 60 + 24 * 3600) * 1000;
 export function rejectionMarkerExpiry(rejectedAtMs: number): number {
   return Math.ceil((rejectedAtMs + REJECTION_MARKER_KEEP_MS) / 1000);
+}
+
+/** What the `agent_quarantined` event item says, beside the detail its caller gives (who, through what). */
+function quarantineEvent(quarantine: Quarantine, detail: Record<string, unknown>): Record<string, unknown> {
+  return { ...detail, occurredAt: quarantine.at, by: quarantine.by, reason: quarantine.reason, origin: quarantine.origin };
 }
 
 /** The audit log's request key of an agent's own events, so its quarantines and lifts are numbered 1..n like a request's. */
@@ -202,7 +207,7 @@ export class DynamoAgentGuard implements AgentGuard {
     return false;
   }
 
-  async countRejection(agentId: string, rejection: CountedRejection, rule: AutoQuarantineRule): Promise<CountedRejection[] | null> {
+  async countRejection(agentId: string, rejection: CountedRejection, rule: AutoQuarantineRule, onTrip: (tripped: CountedRejection[]) => AutoQuarantine): Promise<TrippedQuarantine | null> {
     const pk = AGENT_ITEM.pk(agentId);
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const state = await this.state(agentId);
@@ -216,13 +221,28 @@ export class DynamoAgentGuard implements AgentGuard {
         versionCondition = 'rejectionsVersion = :seen';
         values[':seen'] = state.rejectionsVersion;
       }
+      const marker = { sk: AGENT_ITEM.rejectionSk(rejection.actionId), kind: 'agent', agentId, actionId: rejection.actionId, rejectedAt: new Date(rejection.atMs).toISOString(), [DECISION_TABLE.timeToLiveAttribute]: rejectionMarkerExpiry(rejection.atMs) };
+      // The count that trips the rule quarantines the agent in the same transaction, with its audit event:
+      // no later write can fail and leave the rule tripped (its count started again) but the agent free.
+      const trip = counted.tripped === null ? null : onTrip(counted.tripped);
+      const seen = state?.eventSeq;
+      const seq = (seen ?? 0) + 1;
+      if (trip !== null) {
+        values[':q'] = trip.quarantine;
+        values[':seq'] = seq;
+        if (seen !== undefined) values[':seenSeq'] = seen;
+      }
       try {
         await this.updateStateAndPut(pk, {
-          expression: 'SET recentRejections = :recent, kind = :kind, agentId = :agent ADD rejectionsVersion :one',
-          condition: `attribute_not_exists(quarantine) AND ${versionCondition}`,
+          expression: trip === null
+            ? 'SET recentRejections = :recent, kind = :kind, agentId = :agent ADD rejectionsVersion :one'
+            : 'SET recentRejections = :recent, quarantine = :q, eventSeq = :seq, kind = :kind, agentId = :agent ADD rejectionsVersion :one',
+          condition: trip === null
+            ? `attribute_not_exists(quarantine) AND ${versionCondition}`
+            : `attribute_not_exists(quarantine) AND ${versionCondition} AND ${seen === undefined ? 'attribute_not_exists(eventSeq)' : 'eventSeq = :seenSeq'}`,
           values,
-        }, { sk: AGENT_ITEM.rejectionSk(rejection.actionId), kind: 'agent', agentId, actionId: rejection.actionId, rejectedAt: new Date(rejection.atMs).toISOString(), [DECISION_TABLE.timeToLiveAttribute]: rejectionMarkerExpiry(rejection.atMs) });
-        return counted.tripped;
+        }, marker, ...(trip === null ? [] : [this.agentEventItem(agentId, 'agent_quarantined', seq, quarantineEvent(trip.quarantine, trip.detail))]));
+        return trip === null ? null : { tripped: counted.tripped!, quarantine: trip.quarantine };
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
         // Counted before (a retry): nothing to do. Else another count or a quarantine came first: read again.
@@ -233,11 +253,11 @@ export class DynamoAgentGuard implements AgentGuard {
     throw new AgentGuardError(`counting the rejection of ${rejection.actionId} (agent ${agentId}) lost the race ${MAX_ATTEMPTS} times in a row; try again`);
   }
 
-  /** One transaction: a conditional Update of the agent's STATE item and the Put of a new item of the agent. */
+  /** One transaction: a conditional Update of the agent's STATE item and the Puts of new items of the agent. */
   private async updateStateAndPut(
     pk: string,
     update: { expression: string; condition: string; names?: Record<string, string>; values: Record<string, unknown> },
-    item: Record<string, unknown>,
+    ...items: Array<Record<string, unknown>>
   ): Promise<void> {
     await this.client.send(new TransactWriteItemsCommand({
       TransactItems: [
@@ -251,9 +271,24 @@ export class DynamoAgentGuard implements AgentGuard {
             ExpressionAttributeValues: marshall(update.values, marshallOptions),
           },
         },
-        { Put: { TableName: this.tableName, Item: marshall({ ...item, pk }, marshallOptions), ConditionExpression: 'attribute_not_exists(pk)' } },
+        ...items.map((item) => ({ Put: { TableName: this.tableName, Item: marshall({ ...item, pk }, marshallOptions), ConditionExpression: 'attribute_not_exists(pk)' } })),
       ],
     }));
+  }
+
+  /** The audit event item of a quarantine or lift, the agent's `seq`th event. */
+  private agentEventItem(agentId: string, type: 'agent_quarantined' | 'agent_released', seq: number, event: Record<string, unknown>): Record<string, unknown> {
+    return {
+      ...event,
+      sk: AGENT_ITEM.eventSk(type, seq),
+      kind: 'event',
+      eventType: type,
+      eventId: `${agentEventKey(agentId)}/${type}/${seq}`,
+      key: agentEventKey(agentId),
+      actionId: null,
+      agentId,
+      requestSeq: seq,
+    };
   }
 
   /** Writes a change of the STATE item together with its audit event item, numbered after the last one. */
@@ -274,17 +309,7 @@ export class DynamoAgentGuard implements AgentGuard {
           condition: `(${change.condition}) AND ${seqCondition}`,
           ...(change.names === undefined ? {} : { names: change.names }),
           values: { ...change.values, ':seq': seq, ':kind': 'agent', ':agent': agentId, ...(seen === undefined ? {} : { ':seenSeq': seen }) },
-        }, {
-          ...event,
-          sk: AGENT_ITEM.eventSk(type, seq),
-          kind: 'event',
-          eventType: type,
-          eventId: `${agentEventKey(agentId)}/${type}/${seq}`,
-          key: agentEventKey(agentId),
-          actionId: null,
-          agentId,
-          requestSeq: seq,
-        });
+        }, this.agentEventItem(agentId, type, seq, event));
         return 'written';
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
@@ -300,7 +325,7 @@ export class DynamoAgentGuard implements AgentGuard {
   }
 
   async quarantine(quarantine: Quarantine, detail: Record<string, unknown>): Promise<QuarantineResult> {
-    const written = await this.appendAgentEvent(quarantine.agentId, 'agent_quarantined', { ...detail, occurredAt: quarantine.at, by: quarantine.by, reason: quarantine.reason, origin: quarantine.origin }, {
+    const written = await this.appendAgentEvent(quarantine.agentId, 'agent_quarantined', quarantineEvent(quarantine, detail), {
       update: 'SET quarantine = :q',
       condition: 'attribute_not_exists(quarantine)',
       values: { ':q': quarantine },
