@@ -13,7 +13,7 @@
  * Every digest chains to the one before it: the hour's previous number, or the last digest of the hour
  * before.
  */
-import { canonicalJson, CanonicalJsonError, sha256Hex } from '../domain/canonical-json.js';
+import { canonicalJson, canonicalOrReason, sha256Hex } from '../domain/canonical-json.js';
 import { publicKeyFingerprint, type Signer, type SigningAlgorithm } from '../ports/signer.js';
 import {
   auditHourPrefix, compareDigestKeys, digestHourPrefix, digestKey, getIfExists, hourStart, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT,
@@ -102,15 +102,10 @@ export async function describeObject(store: AuditObjectReader, key: string): Pro
       throw new DigestError(`object ${key} line ${index + 1} is not an audit record; it is not signed`);
     }
     const { hash, ...unhashed } = record as Record<string, unknown>;
-    let computed: string;
-    try {
-      computed = recordHash(unhashed as Parameters<typeof recordHash>[0]);
-    } catch (error) {
-      // Valid JSON the writer never makes (a lone surrogate escaped as `\ud800`): refused, not a stop of the digest job.
-      if (!(error instanceof CanonicalJsonError)) throw error;
-      throw new DigestError(`object ${key} line ${index + 1} has no canonical JSON form (${error.message}); it is not signed`);
-    }
-    if (computed !== hash || (index > 0 && unhashed.prev_hash !== records[index - 1]!.hash)) {
+    // A record with no canonical form is refused, not a stop of the digest job.
+    const computed = canonicalOrReason(() => recordHash(unhashed as Parameters<typeof recordHash>[0]));
+    if ('reason' in computed) throw new DigestError(`object ${key} line ${index + 1} has no canonical JSON form (${computed.reason}); it is not signed`);
+    if (computed.value !== hash || (index > 0 && unhashed.prev_hash !== records[index - 1]!.hash)) {
       throw new DigestError(`object ${key} line ${index + 1}: its hash or chain does not hold; it is not signed`);
     }
     // The hash is over what the line parses to; the writer writes that form only (a key written twice

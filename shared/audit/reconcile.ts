@@ -9,7 +9,7 @@
  * `reconciliations/dt=YYYY-MM-DD/reconciliation-HHMMSSmmmZ.json` (the window's end): canonical JSON,
  * signed like a digest (over the canonical JSON without `signature`), written once.
  */
-import { canonicalJson, CanonicalJsonError, sha256Hex } from '../domain/canonical-json.js';
+import { canonicalJson, canonicalOrReason, sha256Hex } from '../domain/canonical-json.js';
 import { PemSignatureVerifier, publicKeyFingerprint, type Signer, type SigningAlgorithm } from '../ports/signer.js';
 import { getIfExists, listKeys, parseObjectKey, type AuditObjectReader, type AuditObjectWriter } from './digest-store.js';
 import { AUDIT_PREFIX } from './format.js';
@@ -123,16 +123,9 @@ export function readStatement(bytes: Uint8Array | undefined, verifier: PemSignat
     return { problem: 'is not a reconciliation statement: it was altered' };
   }
   const statement = s as ReconciliationStatement;
-  let signed: Buffer;
-  let stored: string;
-  try {
-    signed = statementSignedBytes(statement);
-    stored = canonicalJson(statement);
-  } catch (error) {
-    // Valid JSON the writer never makes (a lone surrogate escaped as `\ud800`): nothing can be signed over it.
-    if (!(error instanceof CanonicalJsonError)) throw error;
-    return { problem: `has no canonical JSON form (${error.message}): it was altered` };
-  }
+  const forms = canonicalOrReason(() => ({ signed: statementSignedBytes(statement), stored: canonicalJson(statement) }));
+  if ('reason' in forms) return { problem: `has no canonical JSON form (${forms.reason}): it was altered` };
+  const { signed, stored } = forms.value;
   if (!verifier.verify(signed, Buffer.from(statement.signature, 'base64'), statement.signing?.algorithm)) {
     return { problem: 'does not verify with the trust anchor: it was altered or forged' };
   }

@@ -14,7 +14,7 @@
  */
 import { hash as oneShotHash } from 'node:crypto';
 import { isAscii, isUtf8 } from 'node:buffer';
-import { canonicalJson, CanonicalJsonError } from '../domain/canonical-json.js';
+import { canonicalJson, canonicalOrReason } from '../domain/canonical-json.js';
 import type { DigestObjectEntry } from './digest.js';
 import { parseObjectKey } from './digest-store.js';
 import { SEQUENCE_KEY_DIGITS } from './format.js';
@@ -414,13 +414,10 @@ function generalRecord(text: string, line: number, key: string, at: { objectKey:
   const eventId = typeof record.event_id === 'string' ? record.event_id : undefined;
   const hash = typeof record.hash === 'string' ? record.hash : '';
   const recordPrev = typeof record.prev_hash === 'string' ? record.prev_hash : '';
-  let canonical: string | undefined;
-  try {
-    canonical = canonicalWithoutHash(record);
-  } catch (error) {
-    // Valid JSON the writer never makes (a lone surrogate escaped as `\ud800`): no hash can hold.
-    if (!(error instanceof CanonicalJsonError)) throw error;
-    add({ kind: 'record-hash', ...at, line, ...(eventId === undefined ? {} : { eventId }), message: `object ${key} ${describeRecord(line, eventId)}: its content has no canonical JSON form (${error.message}), so no hash can match it: the record was altered` });
+  const forms = canonicalOrReason(() => canonicalWithoutHash(record));
+  const canonical = 'value' in forms ? forms.value : undefined;
+  if ('reason' in forms) {
+    add({ kind: 'record-hash', ...at, line, ...(eventId === undefined ? {} : { eventId }), message: `object ${key} ${describeRecord(line, eventId)}: its content has no canonical JSON form (${forms.reason}), so no hash can match it: the record was altered` });
   }
   if (canonical !== undefined && sha256(canonical) !== hash) {
     add({ kind: 'record-hash', ...at, line, ...(eventId === undefined ? {} : { eventId }), message: `object ${key} ${describeRecord(line, eventId)}: its hash does not match its content: the record was altered` });

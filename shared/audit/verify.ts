@@ -7,7 +7,7 @@
 import { hash as oneShotHash } from 'node:crypto';
 import { PemSignatureVerifier, publicKeyFingerprint } from '../ports/signer.js';
 import { DEFAULT_LATE_WINDOW_HOURS, serializeDigest, signedBytes, type AuditDigest, type DigestObjectEntry } from './digest.js';
-import { CanonicalJsonError } from '../domain/canonical-json.js';
+import { canonicalOrReason } from '../domain/canonical-json.js';
 import type { ObjectVersion } from '../ports/audit.js';
 import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT, type AuditObjectReader } from './digest-store.js';
 import { AUDIT_PREFIX, COLUMNAR_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
@@ -259,17 +259,12 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
       signedByOthers++;
       problems.push({ kind: 'digest-key', digestKey: key, message: `digest ${key} names signing key ${clipped(String(digest.signing.key_id))} (public key SHA-256 ${String(digest.signing.public_key_sha256).slice(0, 16)}…), not the given key (${verifier.fingerprint.slice(0, 16)}…)` });
     }
-    let signed: Buffer;
-    let stored: Buffer;
-    try {
-      signed = signedBytes(digest);
-      stored = serializeDigest(digest);
-    } catch (error) {
-      // Valid JSON the writer never makes (a lone surrogate escaped as `\ud800`): nothing can be signed over it.
-      if (!(error instanceof CanonicalJsonError)) throw error;
-      problems.push({ kind: 'digest-unreadable', digestKey: key, message: `digest ${key} has no canonical JSON form (${error.message}): it was altered` });
+    const forms = canonicalOrReason(() => ({ signed: signedBytes(digest), stored: serializeDigest(digest) }));
+    if ('reason' in forms) {
+      problems.push({ kind: 'digest-unreadable', digestKey: key, message: `digest ${key} has no canonical JSON form (${forms.reason}): it was altered` });
       continue;
     }
+    const { signed, stored } = forms.value;
     let signature: Buffer;
     try {
       signature = Buffer.from(digest.signature, 'base64');

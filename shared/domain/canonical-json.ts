@@ -24,6 +24,19 @@ export function canonicalJson(value: unknown): string {
   return text;
 }
 
+/**
+ * `make()` (which canonicalises a value read from outside), or why the value has no canonical form:
+ * valid JSON a writer never makes, such as a lone surrogate escaped as `\ud800`. Other errors are thrown.
+ */
+export function canonicalOrReason<T>(make: () => T): { value: T } | { reason: string } {
+  try {
+    return { value: make() };
+  } catch (error) {
+    if (error instanceof CanonicalJsonError) return { reason: error.message };
+    throw error;
+  }
+}
+
 export function sha256Hex(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('hex');
 }

@@ -2,22 +2,17 @@
  * Red-team findings: a log altered by someone with write access to the bucket (not the signing key),
  * and bytes a fuzzer would try. verify must name each change, never crash or hang on what the log holds.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FixtureLogWriter, type FixtureObject } from '../../bench/audit-log-fixture.js';
-import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
-import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
+import type { FixtureObject } from '../../bench/audit-log-fixture.js';
+import type { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
+import type { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { writeDigestsUpTo } from '../../shared/audit/digest.js';
 import { digestKey } from '../../shared/audit/digest-store.js';
 import { formatReport, verifyAuditLog, type VerifyReport } from '../../shared/audit/verify.js';
-
-const H10 = new Date('2026-11-20T10:00:00Z');
-const H11 = new Date('2026-11-20T11:00:00Z');
-const H12 = new Date('2026-11-20T12:00:00Z');
-const NOW = new Date('2026-11-20T13:05:00Z');
+import { events, fixtureLog, H10, H11, H12, NOW } from './audit-log-setup.js';
 
 let dir: string;
 let sink: LocalAuditSink;
@@ -25,19 +20,8 @@ let publicKeyPem: string;
 let signer: Ed25519Signer;
 let objects: FixtureObject[];
 
-const events = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ event_id: `${prefix}/${i}`, agent_id: 'agent-a', action_id: prefix }));
-
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'audit-verify-hostile-'));
-  sink = new LocalAuditSink(dir);
-  signer = Ed25519Signer.generate();
-  publicKeyPem = await signer.publicKeyPem();
-  const writer = new FixtureLogWriter(sink);
-  await writer.write('shard-a', H10, events('a1', 5));
-  await writer.write('shard-a', H11, events('a2', 4));
-  await writer.write('shard-a', H12, events('a3', 3));
-  objects = writer.objects;
-  await writeDigestsUpTo(NOW, { sink, signer });
+  ({ dir, sink, signer, publicKeyPem, objects } = await fixtureLog('audit-verify-hostile-', [['shard-a', H10, events('a1', 5)], ['shard-a', H11, events('a2', 4)], ['shard-a', H12, events('a3', 3)]]));
 });
 
 afterEach(async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FixtureLogWriter, type FixtureObject, type RecordFields } from '../../bench/audit-log-fixture.js';
+import { events, fixtureLog, H10, H11, H12, NOW } from './audit-log-setup.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
 import { Ed25519Signer } from '../../shared/adapters/local/ed25519-signer.js';
 import { signDigest, serializeDigest, writeDigestsUpTo, type AuditDigest } from '../../shared/audit/digest.js';
@@ -16,32 +17,16 @@ import { parseFailureEntry, readLocalFailures } from '../../shared/audit/failure
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { toAuditRecordBody } from '../../shared/audit/record.js';
 
-const H10 = new Date('2026-11-20T10:00:00Z');
-const H11 = new Date('2026-11-20T11:00:00Z');
-const H12 = new Date('2026-11-20T12:00:00Z');
-const NOW = new Date('2026-11-20T13:05:00Z');
-
 let dir: string;
 let sink: LocalAuditSink;
 let signer: Ed25519Signer;
 let publicKeyPem: string;
 let objects: FixtureObject[];
 
-const events = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ event_id: `${prefix}/${i}`, agent_id: 'agent-a', action_id: prefix }));
-
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'audit-verify-'));
-  sink = new LocalAuditSink(dir);
-  signer = Ed25519Signer.generate();
-  publicKeyPem = await signer.publicKeyPem();
-  const writer = new FixtureLogWriter(sink);
-  await writer.write('shard-a', H10, events('a1', 5));
-  await writer.write('shard-b', H10, events('b1', 3));
-  await writer.write('shard-a', H11, events('a2', 4));
-  await writer.write('shard-a', H12, events('a3', 6));
-  await writer.write('shard-b', H12, events('b2', 2));
-  objects = writer.objects;
-  await writeDigestsUpTo(NOW, { sink, signer });
+  ({ dir, sink, signer, publicKeyPem, objects } = await fixtureLog('audit-verify-', [
+    ['shard-a', H10, events('a1', 5)], ['shard-b', H10, events('b1', 3)], ['shard-a', H11, events('a2', 4)], ['shard-a', H12, events('a3', 6)], ['shard-b', H12, events('b2', 2)],
+  ]));
 });
 
 afterEach(async () => {
