@@ -20,6 +20,9 @@ import { ObjectCheckPool, verifyWorkerCount } from './verify-workers.js';
 import { describeStatement, readStatement, RECONCILIATION_PREFIX, type ReconciliationStatement } from './reconcile.js';
 import { RequestSequences } from './request-sequence.js';
 
+/** A run of hours with no digest longer than this is one finding (its first and last hour), not one an hour. */
+const MAX_LISTED_MISSING_HOURS = 24;
+
 /** See `VerifyOptions.maxUnsignedAgeHours`. */
 export const DEFAULT_MAX_UNSIGNED_AGE_HOURS = 2;
 
@@ -222,8 +225,15 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
 
   // Digests, newest to oldest.
   const parsed: ReadDigest[] = [];
-  const placed = digestKeys.map((key) => ({ key, hour: parseDigestKey(key)?.hour, n: parseDigestKey(key)?.n ?? 1 }));
-  for (const { key } of placed.filter((p) => p.hour === undefined)) problems.push({ kind: 'digest-misplaced', digestKey: key, message: `${key} is not a digest key (digests/dt=YYYY-MM-DD/hour=HH/digest.json, or digest-N.json for an hour's later digests)` });
+  const keyed = digestKeys.map((key) => ({ key, hour: parseDigestKey(key)?.hour, n: parseDigestKey(key)?.n ?? 1 }));
+  for (const { key } of keyed.filter((p) => p.hour === undefined)) problems.push({ kind: 'digest-misplaced', digestKey: key, message: `${key} is not a digest key (digests/dt=YYYY-MM-DD/hour=HH/digest.json, or digest-N.json for an hour's later digests)` });
+  // As for objects: nothing is written into an hour that has not begun. Such a digest is named and left
+  // out (it would stretch the hours checked for a digest up to it, and hide a stale newest digest).
+  const clock = (options.now ?? new Date()).getTime();
+  for (const { key, hour } of keyed.filter((p) => p.hour !== undefined && p.hour.getTime() > clock)) {
+    problems.push({ kind: 'digest-misplaced', digestKey: key, message: `digest ${key} is in the partition of hour ${hourText(hour!)}, after the verifier's clock: no writer writes into the future; it was added` });
+  }
+  const placed = keyed.filter((p) => p.hour === undefined || p.hour.getTime() <= clock);
   // Newest first: by hour, then by number within the hour.
   const walk = placed.filter((p): p is { key: string; hour: Date; n: number } => p.hour !== undefined && inRange(p.hour)).sort((a, b) => compareDigestKeys(b, a));
   if (walk.length === 0 && digestKeys.length > 0 && (from !== undefined || to !== undefined)) throw new AuditVerifyInputError(`no digests between ${from?.toISOString() ?? 'the start'} and ${to?.toISOString() ?? 'now'}`, 'bad-range');
@@ -355,13 +365,23 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     if (missingAfter.some((k) => compareDigestKeys(k, at) > 0)) continue;
     if (!chainedTo.has(d.key)) problems.push({ kind: 'digest-chain', digestKey: d.key, message: `digest ${d.key} is chained to by no later digest: a later digest skips it (it was slipped in, or the chain forked)` });
   }
-  // Hours with no digest at all between the oldest and newest digest in range.
-  const hours = new Set(placed.filter((p) => p.hour !== undefined).map((p) => p.hour!.getTime()));
+  // Hours with no digest at all between the oldest and newest digest in range: from one digest's hour to
+  // the next, so a digest dated years away costs one finding, not a walk through every hour between.
   if (walk.length > 1) {
-    for (let t = walk[walk.length - 1]!.hour.getTime() + HOUR_MS; t < walk[0]!.hour.getTime(); t += HOUR_MS) {
-      const missingKey = `${DIGEST_PREFIX}dt=${new Date(t).toISOString().slice(0, 10)}/hour=${new Date(t).toISOString().slice(11, 13)}/digest.json`;
-      if (!hours.has(t) && !problems.some((p) => p.kind === 'digest-missing' && p.digestKey === missingKey)) {
-        problems.push({ kind: 'digest-missing', digestKey: missingKey, message: `no digest for hour ${hourText(new Date(t))} (${missingKey}): it was deleted or never written` });
+    const reported = new Set(problems.filter((p) => p.kind === 'digest-missing').map((p) => p.digestKey));
+    const hours = [...new Set(walk.map((w) => w.hour.getTime()))].sort((a, b) => a - b);
+    for (let index = 1; index < hours.length; index++) {
+      const first = hours[index - 1]! + HOUR_MS;
+      const last = hours[index]! - HOUR_MS;
+      if (last < first) continue;
+      const count = (last - first) / HOUR_MS + 1;
+      if (count > MAX_LISTED_MISSING_HOURS) {
+        problems.push({ kind: 'digest-missing', digestKey: digestKey(new Date(first)), message: `no digest for the ${count} hours ${hourText(new Date(first))} .. ${hourText(new Date(last))} (${digestKey(new Date(first))} .. ${digestKey(new Date(last))}): they were deleted or never written` });
+        continue;
+      }
+      for (let t = first; t <= last; t += HOUR_MS) {
+        const missingKey = digestKey(new Date(t));
+        if (!reported.has(missingKey)) problems.push({ kind: 'digest-missing', digestKey: missingKey, message: `no digest for hour ${hourText(new Date(t))} (${missingKey}): it was deleted or never written` });
       }
     }
   }

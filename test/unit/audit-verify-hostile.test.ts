@@ -313,3 +313,28 @@ describe('the digest writer on an object added with hostile records', () => {
     expect(await sink.getObject(digestKey(new Date('2026-11-20T13:00:00Z')))).toBeDefined();
   });
 });
+
+describe('a digest dated far from the log', () => {
+  async function copyDigestTo(key: string): Promise<void> {
+    const { mkdir, copyFile } = await import('node:fs/promises');
+    await mkdir(join(dir, ...key.split('/').slice(0, -1)), { recursive: true });
+    await copyFile(pathOf(digestKey(H12)), pathOf(key));
+  }
+
+  it('one in an hour after the verifier\'s clock is named and not walked to (a copy dated 2099 made verify name every hour up to it, in quadratic time)', async () => {
+    const future = 'digests/dt=2099-01-01/hour=00/digest.json';
+    await copyDigestTo(future);
+    const report = await verify();
+    expect(messages(report)).toEqual([`[digest-misplaced] digest ${future} is in the partition of hour 2099-01-01T00:00Z, after the verifier's clock: no writer writes into the future; it was added`]);
+  });
+
+  it('one dated a year before the log: the hours between are one finding, not one each', async () => {
+    const past = 'digests/dt=2025-11-20/hour=10/digest.json';
+    await copyDigestTo(past);
+    const report = await verify();
+    expect(messages(report)).toEqual(expect.arrayContaining([
+      `[digest-missing] no digest for the 8759 hours 2025-11-20T11:00Z .. 2026-11-20T09:00Z (${'digests/dt=2025-11-20/hour=11/digest.json'} .. ${'digests/dt=2026-11-20/hour=09/digest.json'}): they were deleted or never written`,
+    ]));
+    expect(report.problems.filter((p) => p.kind === 'digest-missing')).toHaveLength(1);
+  });
+});
