@@ -15,6 +15,14 @@ export interface AuditObjectReader {
   getObjectVersion?(key: string, versionId: string): Promise<Uint8Array | undefined>;
   /** Entries under a prefix that are not objects (a directory's symlinks, pipes, stray folders); S3 has none. */
   strays?(prefix: string): Promise<string[]>;
+  /** Keys under a prefix with the stored size of each (ListObjectsV2's `Size`), so a reader can refuse a file before reading it. */
+  listSized?(prefix: string): Promise<SizedKey[]>;
+}
+
+export interface SizedKey {
+  key: string;
+  /** Bytes as stored. */
+  size: number;
 }
 
 export interface AuditObjectWriter extends AuditObjectReader {

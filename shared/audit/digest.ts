@@ -21,7 +21,7 @@ import {
 } from './digest-store.js';
 import { recordHash } from './chain.js';
 import { AUDIT_PREFIX, DIGEST_PREFIX } from './format.js';
-import { objectText } from './object.js';
+import { MAX_STORED_OBJECT_BYTES, objectText } from './object.js';
 
 export const DIGEST_FORMAT = 'countersign-audit-digest/1';
 export const DEFAULT_LATE_WINDOW_HOURS = 24;
@@ -77,9 +77,13 @@ export function serializeDigest(digest: AuditDigest): Buffer {
  * the writer makes: not gzip, too large, a line that is not a JSON record, a record whose hash does
  * not hold or that does not chain onto the line before. A digest signs only what checks out.
  */
-export async function describeObject(store: AuditObjectReader, key: string): Promise<DigestObjectEntry> {
+export async function describeObject(store: AuditObjectReader, key: string, storedBytes?: number): Promise<DigestObjectEntry> {
   const parsed = parseObjectKey(key);
   if (parsed === undefined) throw new DigestError(`object ${key} does not have an audit object key (format.ts); remove it from ${AUDIT_PREFIX} or fix the writer`);
+  // Refused from the listing's size, before reading: a file of gigabytes would not fit one buffer (or the function's memory).
+  if (storedBytes !== undefined && storedBytes > MAX_STORED_OBJECT_BYTES) {
+    throw new DigestError(`object ${key} is ${storedBytes} bytes, more than any audit object the writer makes (at most ${MAX_STORED_OBJECT_BYTES}); it is not read or signed`);
+  }
   const body = await getIfExists(store, key);
   if (body === undefined) throw new DigestError(`object ${key} was listed but cannot be read`);
   let text: string;
@@ -187,16 +191,18 @@ export async function writeDigestForHour(hour: Date, previous: StoredDigest | nu
       for (const entry of (await readDigest(deps.sink, key))?.digest.objects ?? []) listed.add(entry.key);
     }
   }
-  const keys = new Set<string>();
+  // Each key not listed yet, with its stored size where the store's listing gives one.
+  const keys = new Map<string, number | undefined>();
   for (let back = 0; back <= lateWindow; back++) {
-    const earlier = new Date(start.getTime() - back * HOUR_MS);
-    for (const key of await listKeys(deps.sink, auditHourPrefix(earlier))) if (!listed.has(key)) keys.add(key);
+    const prefix = auditHourPrefix(new Date(start.getTime() - back * HOUR_MS));
+    const entries = deps.sink.listSized === undefined ? (await listKeys(deps.sink, prefix)).map((key) => ({ key, size: undefined })) : await deps.sink.listSized(prefix);
+    for (const { key, size } of entries) if (!listed.has(key)) keys.set(key, size);
   }
   const objects: DigestObjectEntry[] = [];
   const refused: string[] = [];
-  for (const key of [...keys].sort()) {
+  for (const key of [...keys.keys()].sort()) {
     try {
-      objects.push(await describeObject(deps.sink, key));
+      objects.push(await describeObject(deps.sink, key, keys.get(key)));
     } catch (error) {
       // Left unlisted: verify names it (an object no digest lists), and the digest still gets written.
       if (!(error instanceof DigestError)) throw error;

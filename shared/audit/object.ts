@@ -78,6 +78,8 @@ export function buildAuditObject(records: readonly AuditRecord[], streamCreatedA
  * payload, so the writer's objects are far smaller; anything larger (a gzip bomb) is refused unread.
  */
 export const MAX_OBJECT_CONTENT_BYTES = 64 * 1024 * 1024;
+/** The most an audit object may hold as stored: gzip of at most MAX_OBJECT_CONTENT_BYTES, and a margin. */
+export const MAX_STORED_OBJECT_BYTES = MAX_OBJECT_CONTENT_BYTES + 1024 * 1024;
 
 /** The uncompressed text of an object; throws (naming why) when it is not gzip or too large. */
 export function objectText(body: Uint8Array): string {

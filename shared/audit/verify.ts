@@ -13,7 +13,7 @@ import { compareDigestKeys, digestKey, getIfExists, HOUR_MS, listKeys, parseDige
 import { AUDIT_PREFIX, COLUMNAR_PREFIX, DIGEST_PREFIX, GENESIS_HASH, LATE_CHAIN_PREFIX } from './format.js';
 import { comparableRecord, failedEventItems, type FailedBatch, type FailedEventItem } from './failures.js';
 import { checkColumnarCopy, type ColumnarProblem } from './columnar.js';
-import { MAX_OBJECT_CONTENT_BYTES } from './object.js';
+import { MAX_STORED_OBJECT_BYTES } from './object.js';
 import type { ColumnarEngine } from '../ports/columnar.js';
 import { checkObject, clipped, type ObjectCheck, type ObjectCheckOptions, type ObjectSummary, type WantedRecord } from './verify-object.js';
 import { ObjectCheckPool, verifyWorkerCount } from './verify-workers.js';
@@ -614,8 +614,7 @@ function versionProblem(key: string, list: readonly ObjectVersion[]): VerifyProb
   };
 }
 
-/** The most a stored file may hold: an audit object is gzip of at most MAX_OBJECT_CONTENT_BYTES; the rest (digests, statements, Parquet) has no writer's bound below this. */
-const MAX_STORED_OBJECT_BYTES = MAX_OBJECT_CONTENT_BYTES + 1024 * 1024;
+/** The most a stored file may hold: an audit object is gzip of at most MAX_OBJECT_CONTENT_BYTES (MAX_STORED_OBJECT_BYTES); the rest (digests, statements, Parquet) has no writer's bound below this. */
 const MAX_STORED_FILE_BYTES = 1024 * 1024 * 1024;
 /** A public key PEM is under a kilobyte. */
 const MAX_PUBLISHED_KEY_BYTES = 64 * 1024;

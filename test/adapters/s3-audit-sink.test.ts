@@ -86,6 +86,12 @@ describe('S3AuditSink', () => {
     expect(s3).toHaveReceivedCommandWith(ListObjectsV2Command, { Bucket: BUCKET, Prefix: 'audit/' });
   });
 
+  it('lists with the stored sizes the same pages give (ListObjectsV2 Size), for the digest writer to refuse a file before reading it', async () => {
+    s3.on(ListObjectsV2Command, { ContinuationToken: undefined }).resolves({ Contents: [{ Key: 'audit/b', Size: 3 * 1024 ** 3 }, { Key: 'audit/a', Size: 512 }], IsTruncated: true, NextContinuationToken: 't1' });
+    s3.on(ListObjectsV2Command, { ContinuationToken: 't1' }).resolves({ Contents: [{ Key: 'audit/c', Size: 0 }], IsTruncated: false });
+    expect(await sink().listSized('audit/')).toEqual([{ key: 'audit/a', size: 512 }, { key: 'audit/b', size: 3 * 1024 ** 3 }, { key: 'audit/c', size: 0 }]);
+  });
+
   it('lists every version and delete marker across pages, oldest first within a key, the latest last on a tie', async () => {
     const t = (s: number) => new Date(Date.UTC(2026, 10, 22, 3, 0, s));
     s3.on(ListObjectVersionsCommand, { Bucket: BUCKET, Prefix: 'audit/', KeyMarker: undefined, VersionIdMarker: undefined }).resolves({

@@ -314,6 +314,20 @@ describe('the digest writer on an object added with hostile records', () => {
   });
 });
 
+describe('the digest writer on an object of 3 GiB (a sparse file: no disk used)', () => {
+  it('refuses it from the listing\'s size without reading it, and still writes the digest (reading it stopped the digest job: over 2 GiB fits no buffer)', async () => {
+    const { mkdir, truncate } = await import('node:fs/promises');
+    const added = `audit/dt=2026-11-20/hour=13/shard=big/${'1'.padStart(40, '0')}-${'1'.padStart(40, '0')}.ndjson.gz`;
+    await mkdir(join(dir, 'audit/dt=2026-11-20/hour=13/shard=big'), { recursive: true });
+    await writeFile(pathOf(added), '');
+    await truncate(pathOf(added), 3 * 1024 ** 3);
+    expect(await sink.listSized('audit/dt=2026-11-20/hour=13/')).toEqual([{ key: added, size: 3 * 1024 ** 3 }]);
+    const stop = await writeDigestsUpTo(new Date('2026-11-20T13:10:00Z'), { sink, signer }, { includeCurrentHour: true });
+    expect(stop.refused).toEqual([`object ${added} is ${3 * 1024 ** 3} bytes, more than any audit object the writer makes (at most 68157440); it is not read or signed`]);
+    expect(await sink.getObject(digestKey(new Date('2026-11-20T13:00:00Z')))).toBeDefined();
+  });
+});
+
 describe('a digest dated far from the log', () => {
   async function copyDigestTo(key: string): Promise<void> {
     const { mkdir, copyFile } = await import('node:fs/promises');

@@ -96,14 +96,19 @@ export class S3AuditSink implements AuditSink {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
+    return (await this.listSized(prefix)).map((entry) => entry.key);
+  }
+
+  /** ListObjectsV2, every page: each current object's key and `Size`, in key order. */
+  async listSized(prefix: string): Promise<Array<{ key: string; size: number }>> {
+    const entries: Array<{ key: string; size: number }> = [];
     let token: string | undefined;
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
+      for (const object of page.Contents ?? []) if (object.Key !== undefined) entries.push({ key: object.Key, size: object.Size ?? 0 });
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
-    return keys.sort();
+    return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async getObjectVersion(key: string, versionId: string): Promise<Uint8Array | undefined> {

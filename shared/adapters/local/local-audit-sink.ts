@@ -167,12 +167,29 @@ export class LocalAuditSink implements AuditSink {
 
   /** Keys whose current version is not a delete marker, as S3's ListObjectsV2. */
   async list(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    for (const key of await this.keysUnder(prefix)) {
-      const newest = (await this.laterVersions(this.pathOf(key))).at(-1);
-      if (newest === undefined || !newest.endsWith(DELETE_MARKER_SUFFIX)) keys.push(key);
+    return (await this.current(prefix)).map((entry) => entry.key);
+  }
+
+  /** Each current object's key and size (the file its newest version is), as S3's ListObjectsV2 gives `Size`. */
+  async listSized(prefix: string): Promise<Array<{ key: string; size: number }>> {
+    const entries: Array<{ key: string; size: number }> = [];
+    for (const { key, file } of await this.current(prefix)) {
+      const found = await stat(file).catch(() => undefined);
+      if (found !== undefined) entries.push({ key, size: found.size });
     }
-    return keys;
+    return entries;
+  }
+
+  /** The keys whose newest version is not a delete marker, with the file that holds that version. */
+  private async current(prefix: string): Promise<Array<{ key: string; file: string }>> {
+    const entries: Array<{ key: string; file: string }> = [];
+    for (const key of await this.keysUnder(prefix)) {
+      const path = this.pathOf(key);
+      const newest = (await this.laterVersions(path)).at(-1);
+      if (newest === undefined) entries.push({ key, file: path });
+      else if (!newest.endsWith(DELETE_MARKER_SUFFIX)) entries.push({ key, file: join(`${path}${VERSIONS_SUFFIX}`, newest) });
+    }
+    return entries;
   }
 
   private async keysUnder(prefix: string): Promise<string[]> {
