@@ -99,7 +99,9 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
   const signer = await Ed25519Signer.fromKeyDir(join(dataDir, AUDIT_KEYS_DIR));
   const retainUntil = (now: Date) => new Date(now.getTime() + options.retentionDays * DAY_MS);
   await publishPublicKey(sink, signer, retainUntil(new Date()));
-  const digestDeps: DigestDeps = { sink, signer, retainUntil };
+  const chain = new DynamoChainStore(options.dynamoDb, options.tableName);
+  // The same check as the AWS digest function: an object is signed only if its shard's chain head vouches for it.
+  const digestDeps: DigestDeps = { sink, signer, retainUntil, chain };
 
   const poller = new StreamPoller({
     endpoint: options.dynamoDbEndpoint,
@@ -121,7 +123,7 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
   const failureFile = join(dataDir, AUDIT_FAILURES_FILE);
   const redriveDeps = {
     sink,
-    chain: new DynamoChainStore(options.dynamoDb, options.tableName),
+    chain,
     retentionDays: options.retentionDays,
     now: () => new Date(),
     readEventItem: dynamoEventItemReader(options.dynamoDb, options.tableName),

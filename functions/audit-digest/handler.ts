@@ -5,6 +5,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
+import { DynamoChainStore } from '../../shared/adapters/aws/dynamo-chain-store.js';
 import { scanEventItems } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { KmsSigner } from '../../shared/adapters/aws/kms-signer.js';
 import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
@@ -20,12 +21,14 @@ const config = auditDigestConfig();
 const logger = new Logger({ serviceName: 'audit-digest' });
 const metrics = new Metrics({ namespace: 'Countersign', serviceName: 'audit-digest' });
 const tracer = new Tracer({ serviceName: 'audit-digest' });
+const dynamoDb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const deps: DigestDeps = {
   sink: new S3AuditSink(tracer.captureAWSv3Client(new S3Client({})), config.bucket),
   signer: new KmsSigner(tracer.captureAWSv3Client(new KMSClient({})), config.digestKeyId),
   retainUntil: (now) => new Date(now.getTime() + config.retentionDays * DAY_MS),
+  // An object is signed only if the audit writer's chain head for its shard vouches for it.
+  chain: new DynamoChainStore(dynamoDb, config.tableName),
 };
-const dynamoDb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 
 /**
  * EventBridge Scheduler invokes this hourly (the payload is not used). Each run digests every hour
@@ -36,7 +39,7 @@ export const handler = instrumented({ logger, tracer, metrics }, async (_event: 
   await publishPublicKey(deps.sink, deps.signer, deps.retainUntil!(now));
   const result = await writeDigestsUpTo(now, deps);
   logger.info('audit digests', { written: result.written, remainingHours: result.remainingHours, lastDigestKey: result.lastDigestKey });
-  // Objects in the log that are not the writer's (not JSON records, hashes that do not hold): left unsigned.
+  // Objects in the log that are not the writer's (not JSON records, hashes that do not hold, past their shard's chain head): left unsigned.
   if (result.refused.length > 0) logger.error('audit objects not signed', { refused: result.refused });
   metrics.addMetric('AuditObjectsRefused', MetricUnit.Count, result.refused.length);
   metrics.addMetric('AuditDigestsWritten', MetricUnit.Count, result.written.length);

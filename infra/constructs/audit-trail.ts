@@ -407,6 +407,9 @@ export class AuditTrail extends Construct {
         StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
       },
     }));
+    // The audit writer's chain heads (DynamoChainStore.get): an object is signed only if its shard's head
+    // vouches for it. GetItem on the AUDIT#SHARD# partitions only (dynamodb:LeadingKeys), no other item.
+    grantItems(props.table, this.digest.role, ['auditChain'], 'dynamodb:GetItem');
     props.table.encryptionKey?.grant(this.digest.role, 'kms:Decrypt');
     this.digest.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
     this.key.grant(this.digest.role, 'kms:GenerateDataKey', 'kms:Decrypt');

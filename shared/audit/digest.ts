@@ -19,6 +19,7 @@ import {
   auditHourPrefix, compareDigestKeys, digestHourPrefix, digestKey, getIfExists, hourStart, HOUR_MS, listKeys, parseDigestKey, parseObjectKey, PUBLIC_KEY_OBJECT,
   type AuditObjectReader, type AuditObjectWriter,
 } from './digest-store.js';
+import type { ChainHead, ChainStore } from '../ports/audit.js';
 import { recordHash } from './chain.js';
 import { AUDIT_PREFIX, DIGEST_PREFIX } from './format.js';
 import { MAX_STORED_OBJECT_BYTES, objectText } from './object.js';
@@ -78,6 +79,11 @@ export function serializeDigest(digest: AuditDigest): Buffer {
  * not hold or that does not chain onto the line before. A digest signs only what checks out.
  */
 export async function describeObject(store: AuditObjectReader, key: string, storedBytes?: number): Promise<DigestObjectEntry> {
+  return (await readObject(store, key, storedBytes)).entry;
+}
+
+/** describeObject, and the object's last record hash (undefined when it holds no records). */
+async function readObject(store: AuditObjectReader, key: string, storedBytes?: number): Promise<{ entry: DigestObjectEntry; lastHash: string | undefined }> {
   const parsed = parseObjectKey(key);
   if (parsed === undefined) throw new DigestError(`object ${key} does not have an audit object key (format.ts); remove it from ${AUDIT_PREFIX} or fix the writer`);
   // Refused from the listing's size, before reading: a file of gigabytes would not fit one buffer (or the function's memory).
@@ -117,7 +123,7 @@ export async function describeObject(store: AuditObjectReader, key: string, stor
     if (canonicalJson(record) !== line) throw new DigestError(`object ${key} line ${index + 1} is not the canonical JSON of its record; it is not signed`);
     records.push(record as Record<string, unknown>);
   }
-  return {
+  const entry = {
     key,
     sha256: sha256Hex(text),
     records: lines.length,
@@ -125,6 +131,33 @@ export async function describeObject(store: AuditObjectReader, key: string, stor
     first_sequence: lines.length === 0 ? parsed.firstSequence : String(records[0]!.sequence_number),
     last_sequence: lines.length === 0 ? parsed.lastSequence : String(records.at(-1)!.sequence_number),
   };
+  const lastHash = records.at(-1)?.hash;
+  return { entry, lastHash: typeof lastHash === 'string' ? lastHash : undefined };
+}
+
+const DECIMAL = /^[0-9]+$/;
+
+/**
+ * Why the audit writer's chain head for the object's shard does not vouch for the object, or undefined
+ * when it does. The writer puts an object, then moves the shard's head to its last record (writer.ts),
+ * so an object it wrote ends at or below its shard's head; at the head exactly, its last hash is the
+ * head's. An object past the head (or of a shard with no head) was not written by the writer, or was
+ * written a moment ago and its head not yet moved (a crash, or a run between the two writes): it is
+ * left unlisted, and the next run (which looks back `lateWindowHours` for unlisted objects) takes it
+ * again, once the head has moved.
+ */
+export function whyNotVouched(entry: DigestObjectEntry, lastHash: string | undefined, head: ChainHead | undefined): string | undefined {
+  const shard = entry.shard_id;
+  if (!DECIMAL.test(entry.last_sequence)) return `its last sequence ${JSON.stringify(entry.last_sequence)} is not a decimal stream sequence number`;
+  const last = BigInt(entry.last_sequence);
+  if (head === undefined) return `the audit writer's chain head for shard ${shard} does not reach sequence ${last} (there is none)`;
+  if (!DECIMAL.test(head.lastSequence)) return `the audit writer's chain head for shard ${shard} has no decimal sequence (${JSON.stringify(head.lastSequence)})`;
+  const reached = BigInt(head.lastSequence);
+  if (reached < last) return `the audit writer's chain head for shard ${shard} does not reach sequence ${last} (it is at ${reached})`;
+  if (reached === last && lastHash !== head.lastHash) {
+    return `its last record (sequence ${last}) is not the one the audit writer's chain head for shard ${shard} holds (hash ${lastHash === undefined ? 'none: the object holds no records' : lastHash} is not the head's ${head.lastHash})`;
+  }
+  return undefined;
 }
 
 export async function signDigest(unsigned: Omit<AuditDigest, 'signature' | 'signing'>, signer: Signer): Promise<AuditDigest> {
@@ -139,6 +172,13 @@ export interface DigestDeps {
   signer: Signer;
   /** Retention of digest objects. @default 365 days after `now` */
   retainUntil?: (now: Date) => Date;
+  /**
+   * The audit writer's chain heads (the decision table): an object is signed only if its shard's head
+   * vouches for it (whyNotVouched). The AWS handler and the local stack pass it.
+   * @default none: an object is checked for its own records and chain only, so anyone who can write to
+   * the log could add a new shard's object that chains from the genesis hash and have it signed
+   */
+  chain?: Pick<ChainStore, 'get'>;
 }
 
 export interface DigestOptions {
@@ -200,9 +240,23 @@ export async function writeDigestForHour(hour: Date, previous: StoredDigest | nu
   }
   const objects: DigestObjectEntry[] = [];
   const refused: string[] = [];
+  // Each shard's head is read once per digest, after the listing: the writer moves a head only after the
+  // object is in the log, so a head read after the listing vouches for every genuine object listed but one
+  // whose writer is between its two writes (refused now, taken again by a later digest).
+  const heads = new Map<string, Promise<ChainHead | undefined>>();
+  const headOf = (shardId: string) => {
+    let head = heads.get(shardId);
+    if (head === undefined) heads.set(shardId, head = deps.chain!.get(shardId));
+    return head;
+  };
   for (const key of [...keys.keys()].sort()) {
     try {
-      objects.push(await describeObject(deps.sink, key, keys.get(key)));
+      const { entry, lastHash } = await readObject(deps.sink, key, keys.get(key));
+      if (deps.chain !== undefined) {
+        const why = whyNotVouched(entry, lastHash, await headOf(entry.shard_id));
+        if (why !== undefined) throw new DigestError(`object ${key}: ${why}: it was not written by the audit writer, or its head has not moved yet; it is not signed (a later digest takes it again while it is within the last ${lateWindow} hours)`);
+      }
+      objects.push(entry);
     } catch (error) {
       // Left unlisted: verify names it (an object no digest lists), and the digest still gets written.
       if (!(error instanceof DigestError)) throw error;

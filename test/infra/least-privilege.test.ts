@@ -393,6 +393,8 @@ describe('least privilege: each role grants what its handler calls, on what it t
       's3:ListBucket': [auditBucket],
       // The daily reconciliation: event ids and times only (the statement's conditions are pinned below).
       'dynamodb:Scan': [table],
+      // The audit writer's chain heads, which vouch for the objects it signs (leading keys pinned below).
+      'dynamodb:GetItem': [table],
       'kms:GenerateDataKey': [auditKey],
       'kms:Decrypt': [auditKey, tableKey].sort(),
       'kms:Sign': [signingKey],
@@ -607,8 +609,12 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
     expect(statements).toHaveLength(2);
   });
 
-  it('audit-digest holds only the reconciliation\'s Scan on the table, limited to ids and times', () => {
-    expect(tableStatementsOf('audit-digest').map((s) => s.actions)).toEqual([['dynamodb:Scan']]);
+  it('audit-digest holds only the reconciliation\'s Scan on the table, limited to ids and times, and GetItem of chain heads only', () => {
+    const statements = tableStatementsOf('audit-digest');
+    expect(statements.map((s) => s.actions)).toEqual(expect.arrayContaining([['dynamodb:Scan'], ['dynamodb:GetItem']]));
+    expect(statements).toHaveLength(2);
+    // The chain heads (AUDIT#SHARD#<shard>): never a request, review (task token) or agent item.
+    expect(statements.find((s) => s.actions.includes('dynamodb:GetItem'))).toEqual({ actions: ['dynamodb:GetItem'], leadingKeys: ['AUDIT#SHARD#*'] });
   });
 
   it('the prefixes are the ones the adapters write, so no review role can reach an audit chain head', () => {
