@@ -146,7 +146,7 @@ export async function startLocalAudit(options: LocalAuditOptions): Promise<Local
     const run = digestQueue.then(async () => {
       const result = await writeDigestsUpTo(new Date(), digestDeps, { includeCurrentHour });
       for (const key of result.written) log.step('digest', 'audit', `signed ${key}`, 'dim');
-      for (const why of result.refused) log.error(`audit digest: ${why} (something other than the audit writer wrote into the log; verify names it)`);
+      for (const why of result.refused) log.error(`audit digest: ${why} (something other than the audit writer wrote into the log, or the writer has not moved its chain head yet and the next digest takes it again; verify names it while it is unsigned)`);
       return result.written;
     });
     digestQueue = run.catch(() => undefined);

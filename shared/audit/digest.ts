@@ -21,7 +21,8 @@ import {
 } from './digest-store.js';
 import type { ChainHead, ChainStore } from '../ports/audit.js';
 import { recordHash } from './chain.js';
-import { AUDIT_PREFIX, DIGEST_PREFIX } from './format.js';
+import { AUDIT_PREFIX, DIGEST_PREFIX, SEQUENCE_KEY_DIGITS } from './format.js';
+import { clipped } from './verify-object.js';
 import { MAX_STORED_OBJECT_BYTES, objectText } from './object.js';
 
 export const DIGEST_FORMAT = 'countersign-audit-digest/1';
@@ -135,7 +136,8 @@ async function readObject(store: AuditObjectReader, key: string, storedBytes?: n
   return { entry, lastHash: typeof lastHash === 'string' ? lastHash : undefined };
 }
 
-const DECIMAL = /^[0-9]+$/;
+/** As the writer writes a sequence (paddedSequence): longer would be no stream's, and slow to read as a number. */
+const DECIMAL = new RegExp(`^[0-9]{1,${SEQUENCE_KEY_DIGITS}}$`);
 
 /**
  * Why the audit writer's chain head for the object's shard does not vouch for the object, or undefined
@@ -148,10 +150,10 @@ const DECIMAL = /^[0-9]+$/;
  */
 export function whyNotVouched(entry: DigestObjectEntry, lastHash: string | undefined, head: ChainHead | undefined): string | undefined {
   const shard = entry.shard_id;
-  if (!DECIMAL.test(entry.last_sequence)) return `its last sequence ${JSON.stringify(entry.last_sequence)} is not a decimal stream sequence number`;
+  if (!DECIMAL.test(entry.last_sequence)) return `its last sequence ${JSON.stringify(clipped(entry.last_sequence))} is not a decimal stream sequence number (at most ${SEQUENCE_KEY_DIGITS} digits)`;
   const last = BigInt(entry.last_sequence);
   if (head === undefined) return `the audit writer's chain head for shard ${shard} does not reach sequence ${last} (there is none)`;
-  if (!DECIMAL.test(head.lastSequence)) return `the audit writer's chain head for shard ${shard} has no decimal sequence (${JSON.stringify(head.lastSequence)})`;
+  if (!DECIMAL.test(head.lastSequence)) return `the audit writer's chain head for shard ${shard} has no decimal sequence (${JSON.stringify(clipped(head.lastSequence))})`;
   const reached = BigInt(head.lastSequence);
   if (reached < last) return `the audit writer's chain head for shard ${shard} does not reach sequence ${last} (it is at ${reached})`;
   if (reached === last && lastHash !== head.lastHash) {

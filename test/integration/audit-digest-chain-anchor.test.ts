@@ -183,6 +183,9 @@ describe('whyNotVouched (sequences as decimal numbers)', () => {
     expect(whyNotVouched(entry, lastHash, head)).toBe(why);
   });
   it('refuses an object whose last sequence is not a decimal number, rather than stop the digest job', () => {
-    expect(whyNotVouched({ ...entry, last_sequence: '12e3' }, 'h', { lastSequence: '99999', lastHash: 'h' })).toBe('its last sequence "12e3" is not a decimal stream sequence number');
+    expect(whyNotVouched({ ...entry, last_sequence: '12e3' }, 'h', { lastSequence: '99999', lastHash: 'h' })).toBe('its last sequence "12e3" is not a decimal stream sequence number (at most 40 digits)');
+    // A million digits is refused unread as a number (it would be slow), and shown clipped.
+    const why = whyNotVouched({ ...entry, last_sequence: '9'.repeat(1_000_000) }, 'h', { lastSequence: '1', lastHash: 'h' });
+    expect(why).toMatch(/^its last sequence "9{200}… \(1000000 characters\)" is not a decimal stream sequence number/);
   });
 });
