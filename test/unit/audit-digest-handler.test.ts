@@ -1,5 +1,6 @@
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -10,12 +11,26 @@ import { PemSignatureVerifier } from '../../shared/ports/signer.js';
 import { openS3AuditLog } from '../../shared/audit/verify-sources.js';
 import { verifyAuditLog } from '../../shared/audit/verify.js';
 import { RECONCILIATION_TABLE_ATTRIBUTES } from '../../infra/constructs/audit-trail.js';
+import { chainRecords } from '../../shared/audit/chain.js';
+import { GENESIS_HASH } from '../../shared/audit/format.js';
+import { buildAuditObject } from '../../shared/audit/object.js';
+import { toAuditRecordBody } from '../../shared/audit/record.js';
 
 const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/digest';
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const s3 = mockClient(S3Client);
 const kms = mockClient(KMSClient);
 const ddb = mockClient(DynamoDBClient);
+
+/** An audit object of hour 11 as the writer builds it, records chained from the genesis hash. */
+function auditObject(shardId: string, from: number, to: number) {
+  const at = (seq: number) => new Date(Date.parse('2026-11-20T11:10:00Z') + seq * 1000).toISOString();
+  const records = chainRecords(Array.from({ length: to - from + 1 }, (_, i) => toAuditRecordBody(
+    { pk: `REQ#a${from + i}`, sk: 'EVENT#decided', kind: 'event', eventId: `a${from + i}/decided`, eventType: 'decided', occurredAt: at(from + i), actionId: `a${from + i}`, outcome: 'allowed', reason: 'ok', policyIds: ['p'] },
+    { shardId, sequenceNumber: String(1000 + from + i), streamCreatedAt: at(from + i) },
+  )), GENESIS_HASH);
+  return { ...buildAuditObject(records, new Date(at(from))), lastHash: records.at(-1)!.hash };
+}
 
 describe('audit-digest handler (the scheduled hourly run)', () => {
   it('publishes the KMS public key and writes the missing hour\'s digest, signed by KMS, to the bucket', async () => {
@@ -64,10 +79,21 @@ describe('audit-digest handler (the scheduled hourly run)', () => {
     // `verify --bucket` reads the same log through the SDK and checks the KMS signature from the PEM.
     const report = await verifyAuditLog({ sink: openS3AuditLog(new S3Client({}), 'audit-bucket'), publicKeyPem: pem });
     expect(report).toMatchObject({ ok: true, digests: 1, objects: 0, versionsChecked: true, publishedKey: 'matches', reconciliation: { statements: 1 } });
+    // Hour 11 holds the writer's object (its shard's chain head is at its last record) and an object of a
+    // shard with no chain head: only the first is signed, after a consistent GetItem of each shard's head.
+    const genuine = auditObject('shard-real', 1, 3);
+    const forged = auditObject('shard-forged', 1, 2);
+    for (const object of [genuine, forged]) stored.set(object.key, object.body);
+    ddb.on(GetItemCommand).callsFake((input: { Key: Record<string, { S: string }> }) => (input.Key.pk!.S === 'AUDIT#SHARD#shard-real'
+      ? { Item: marshall({ pk: 'AUDIT#SHARD#shard-real', sk: 'HEAD', kind: 'audit-chain', lastSequence: genuine.lastSequence, lastHash: genuine.lastHash }) }
+      : {}));
     // A second run the same day does not reconcile again.
     vi.useFakeTimers({ now: new Date('2026-11-20T12:05:00Z'), toFake: ['Date'] });
     const again = await handler({}, { functionName: 'audit-digest' } as Context);
     vi.useRealTimers();
     expect(again).toEqual({ written: 1, remainingHours: 0 });
+    expect(ddb).toHaveReceivedCommandWith(GetItemCommand, { TableName: 'decisions', Key: marshall({ pk: 'AUDIT#SHARD#shard-forged', sk: 'HEAD' }), ConsistentRead: true });
+    const hour11 = JSON.parse(Buffer.from(stored.get('digests/dt=2026-11-20/hour=11/digest.json')!).toString('utf8')) as AuditDigest;
+    expect(hour11.objects.map((o) => o.key)).toEqual([genuine.key]);
   });
 });
