@@ -419,7 +419,7 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
       // Written after the newest digest (or into a partition a later digest will still sweep).
       const endedAgo = (options.now ?? new Date()).getTime() - (parsedKey.hour.getTime() + HOUR_MS);
       if (endedAgo > (options.maxUnsignedAgeHours ?? DEFAULT_MAX_UNSIGNED_AGE_HOURS) * HOUR_MS) {
-        problems.push({ kind: 'object-unsigned', objectKey: key, message: `object ${key} is listed by no digest although its hour ended ${Math.floor(endedAgo / HOUR_MS)} h ago: the digest that should list it is missing (deleted, or the digest job is not running)` });
+        problems.push({ kind: 'object-unsigned', objectKey: key, message: `object ${key} is listed by no digest although its hour ended ${Math.floor(endedAgo / HOUR_MS)} h ago: the digest that should list it is missing (deleted, or the digest job is not running), or the digest writer refused it as not the audit writer's (the digest job's log says why)` });
       } else {
         pendingObjects.push(key);
       }

@@ -99,6 +99,7 @@ describe('the digest signs only objects the audit writer\'s chain head vouches f
     expect(await t.listed()).toEqual(genuine[0]!.objectKeys);
     const report = await t.verify(new Date('2026-11-22T07:06:00Z'));
     expect(report.problems.map((p) => [p.kind, p.objectKey])).toEqual([['object-unsigned', forged.key]]);
+    expect(report.problems[0]!.message).toMatch(/or the digest writer refused it as not the audit writer's \(the digest job's log says why\)$/);
   });
 
   it('without the chain store (the old wiring) the same forged object is signed and verify finds the log whole: the gap this closes', async () => {
