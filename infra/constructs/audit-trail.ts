@@ -180,6 +180,8 @@ export class AuditTrail extends Construct {
   readonly compactErrorsAlarm: Alarm;
   /** The daily reconciliation of the table with the log found differences. */
   readonly reconcileDifferencesAlarm: Alarm;
+  /** The hourly digest refused to sign objects two runs in a row (not the audit writer's): see REFUSED_OBJECTS below. */
+  readonly refusedObjectsAlarm: Alarm;
   readonly streamMapping: EventSourceMapping;
   readonly schedule: Schedule;
   readonly schedulerRole: Role;
@@ -731,9 +733,21 @@ export class AuditTrail extends Construct {
       new Metric({ namespace: 'Countersign', metricName: 'AuditReconcileDifferences', dimensionsMap: { service: 'audit-digest' }, period: Duration.hours(1), statistic: 'Maximum' }),
       1,
     );
+    // An object the digest will not sign: not the audit writer's (its chain head does not vouch for it) or
+    // not its records. One a writer's crash left behind its head is refused by one run and signed by the
+    // next once the head moves, so the alarm wants two hourly runs in a row with a refusal.
+    this.refusedObjectsAlarm = new Alarm(this, 'RefusedObjectsAlarm', {
+      alarmDescription: 'Countersign: the hourly audit digest refused to sign audit objects in two runs in a row: objects the audit writer did not write (its chain head does not vouch for them) or that are not its records; they stay unsigned and verify names them; see the digest function\'s logs ("audit objects not signed")',
+      metric: new Metric({ namespace: 'Countersign', metricName: 'AuditObjectsRefused', dimensionsMap: { service: 'audit-digest' }, period: Duration.hours(1), statistic: 'Maximum' }),
+      threshold: 1,
+      evaluationPeriods: 2,
+      datapointsToAlarm: 2,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
     // The audit key (the objects) and the signing key (the digests): losing either loses the evidence.
     this.keyGuard = new KeyGuard(this, 'KeyGuard', { keys: [this.key, this.signingKey], breakGlassPrincipalArn: props.breakGlassPrincipalArn });
-    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.compactErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm, this.reconcileDifferencesAlarm, this.keyGuard.alarm];
+    this.alarms = [this.iteratorAgeAlarm, this.writerErrorsAlarm, this.digestErrorsAlarm, this.compactErrorsAlarm, this.failedBatchesAlarm, this.redriveErrorsAlarm, this.reconcileDifferencesAlarm, this.refusedObjectsAlarm, this.keyGuard.alarm];
   }
 
 }

@@ -589,6 +589,23 @@ describe('alarms', () => {
     );
   });
 
+  it('on objects the digest refused to sign in two hourly runs in a row (one refusal is a writer\'s crash window, healed by the next run)', () => {
+    expect(alarms).toContainEqual(
+      expect.objectContaining({
+        Namespace: 'Countersign',
+        MetricName: 'AuditObjectsRefused',
+        Dimensions: [{ Name: 'service', Value: 'audit-digest' }],
+        Statistic: 'Maximum',
+        Period: 3600,
+        Threshold: 1,
+        EvaluationPeriods: 2,
+        DatapointsToAlarm: 2,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      }),
+    );
+  });
+
   it('on any batch reaching the failure bucket (S3 request metrics of the whole bucket)', () => {
     expect(resources[failureBucketId]?.Properties?.MetricsConfigurations).toEqual([{ Id: 'FailedBatches' }]);
     expect(alarms).toContainEqual(
@@ -606,7 +623,7 @@ describe('alarms', () => {
 
   it('are all in stack.alarms', () => {
     const auditAlarms = trail.alarms.map((alarm) => id(alarm.node.defaultChild));
-    expect(auditAlarms).toHaveLength(8);
+    expect(auditAlarms).toHaveLength(9);
     expect(stack.alarms.map((alarm) => id(alarm.node.defaultChild))).toEqual(expect.arrayContaining(auditAlarms));
   });
 });

@@ -509,7 +509,7 @@ describe('stack', () => {
 
   it('collects every alarm in stack.alarms, without actions yet', () => {
     const alarmIds = Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort();
-    expect(alarmIds).toHaveLength(14);
+    expect(alarmIds).toHaveLength(15);
     expect(stack.alarms.map((alarm) => stack.getLogicalId(alarm.node.defaultChild as CfnElement)).sort()).toEqual(alarmIds);
     for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)) {
       expect(alarm.Properties?.AlarmActions).toBeUndefined();
