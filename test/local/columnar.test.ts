@@ -8,7 +8,9 @@ import { FixtureLogWriter } from '../../bench/audit-log-fixture.js';
 import { generatedRecord } from '../../scripts/generate-audit-log.js';
 import { localAuditDir } from '../../local/audit.js';
 import { memoryLogger } from '../../local/log.js';
-import { REPO_ROOT, startLocalStack, type LocalStack } from '../../local/local-stack.js';
+import { LOCAL_TABLE_NAME, REPO_ROOT, startLocalStack, type LocalStack } from '../../local/local-stack.js';
+import { ensureDecisionTable, startDynamoDbLocal } from '../../local/dynamodb-local.js';
+import { DynamoChainStore } from '../../shared/adapters/aws/dynamo-chain-store.js';
 import { LocalAuditSink } from '../../shared/adapters/local/local-audit-sink.js';
 import { columnarPartKeys } from '../../shared/audit/columnar.js';
 import { HOUR_MS, hourStart } from '../../shared/audit/digest-store.js';
@@ -16,7 +18,7 @@ import { eventually } from './support.js';
 
 /**
  * The local stack's columnar copy end to end: a closed hour already in the log when the stack starts
- * (written by the writer's chaining, before this start) is digested with the stack's key, then copied to
+ * (written by the writer's chaining, with the chain heads it leaves, before this start) is digested with the stack's key, then copied to
  * Parquet by the stack's own compaction hook; `npm run audit -- verify` passes with the copy, and fails,
  * naming the file, once a byte of the copy is changed.
  */
@@ -46,8 +48,23 @@ beforeAll(async () => {
   auditDir = localAuditDir(dataDir);
   mkdirSync(auditDir, { recursive: true });
   const writer = new FixtureLogWriter(new LocalAuditSink(auditDir));
-  await writer.write('shard-1', closedHour, Array.from({ length: 30 }, (_, i) => generatedRecord(i, new Date(closedHour.getTime() + i * 1000), 2)));
-  await writer.write('shard-2', closedHour, Array.from({ length: 10 }, (_, i) => generatedRecord(100 + i, new Date(closedHour.getTime() + i * 1000), 2)));
+  const written = {
+    'shard-1': await writer.write('shard-1', closedHour, Array.from({ length: 30 }, (_, i) => generatedRecord(i, new Date(closedHour.getTime() + i * 1000), 2))),
+    'shard-2': await writer.write('shard-2', closedHour, Array.from({ length: 10 }, (_, i) => generatedRecord(100 + i, new Date(closedHour.getTime() + i * 1000), 2))),
+  };
+  // The stack's digest signs only objects the audit writer's chain heads vouch for: the heads these batches
+  // would have left, in the stack's own table (its DynamoDB Local folder), as the writer leaves them.
+  const ddb = await startDynamoDbLocal({ dataDir: join(dataDir, 'dynamodb') });
+  try {
+    await ensureDecisionTable(ddb.client, LOCAL_TABLE_NAME);
+    const chain = new DynamoChainStore(ddb.client, LOCAL_TABLE_NAME);
+    for (const [shardId, object] of Object.entries(written)) {
+      const last = JSON.parse(object.content.trimEnd().split('\n').at(-1)!) as { sequence_number: string; hash: string };
+      await chain.advance(shardId, undefined, { lastSequence: last.sequence_number, lastHash: last.hash });
+    }
+  } finally {
+    await ddb.stop();
+  }
   stack = await startLocalStack({ port: 0, dataDir, log, timeScale: 600 });
 }, 180_000);
 
