@@ -16,7 +16,8 @@
  *   npm run audit -- queries                      list the saved queries and their parameters
  *
  * Exit codes: 0 whole (or the query ran); 1 verify found problems (the report says which); 2 the
- * command could not run: no log, unreadable log, wrong key, bad date range, bad arguments or SQL.
+ * command could not run: no log, unreadable log, wrong key, bad date range, bad arguments or SQL, or an
+ * error in the tool itself (never 1: that is only ever findings about the log).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -308,7 +309,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`audit: cannot read the audit log: ${e.name}: ${e.message.split('\n')[0]}\n`);
       return 2;
     }
-    throw error;
+    // Anything else is a fault of this tool, not a finding about the log: exit 2 (could not run), never 1,
+    // so that "1" always means the log has problems; the trace is for a bug report.
+    process.stderr.write(`audit: could not run: an error in the audit tool, not a finding about the log (report it with this trace):\n${e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(error)}\n`);
+    return 2;
   }
 }
 

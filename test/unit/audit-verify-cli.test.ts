@@ -49,6 +49,18 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 describe('npm run audit -- verify', () => {
+  it('exits 2 (could not run), never 1 (findings), when the tool itself fails, saying so with the trace', async () => {
+    const list = vi.spyOn(LocalAuditSink.prototype, 'listVersions').mockRejectedValueOnce(new TypeError('boom inside the tool'));
+    try {
+      const result = await cli('verify', '--dir', join(dir, 'log'));
+      expect(result.code).toBe(2);
+      expect(result.err).toContain('audit: could not run: an error in the audit tool, not a finding about the log (report it with this trace):\nTypeError: boom inside the tool');
+      expect(list).toHaveBeenCalled();
+    } finally {
+      list.mockRestore();
+    }
+  });
+
   it('exits 0 on a whole log, checked against the key in the data folder, and prints the anchor', async () => {
     const result = await cli('verify', '--dir', join(dir, 'log'));
     expect(result).toMatchObject({ code: 0, err: '' });
