@@ -81,7 +81,9 @@ export function systemQuarantine(agentId: string, by: string, reason: string, de
 
 /**
  * What follows a quarantine on record: its agent's open reviews are closed as rejected, and its owners
- * are told. Run once the quarantine is written; every step is idempotent, and a failure is a warning.
+ * are told. Run once the quarantine is written. Every step is idempotent: a failure of a workflow, a
+ * message or the owners' line is a warning; one that throws (the table unreachable) leaves the agent
+ * quarantined, and the next quarantine of it (already_quarantined) closes what was left open.
  */
 export async function finishQuarantine(quarantine: Quarantine, deps: QuarantineDeps): Promise<Extract<QuarantineOutcome, { status: 'quarantined' }>> {
   const { agentId, by, reason } = quarantine;
