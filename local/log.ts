@@ -3,6 +3,7 @@
  * Colours only on an interactive terminal (never with CI=true or NO_COLOR), so piped output and
  * CI logs stay plain text.
  */
+import { codePointLabel } from '../shared/domain/code-point-label.js';
 
 export type Tone = 'plain' | 'dim' | 'ok' | 'warn' | 'error' | 'accent';
 
@@ -42,7 +43,7 @@ const UNPRINTABLE = /[\u0000-\u001F\u007F-\u009F\u200B-\u200F\u2028\u2029\u202A-
  * retitle the terminal. Each such character is shown as `[U+XXXX]`, as in the Slack messages.
  */
 export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (ch) => `[U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`);
+  return text.replace(UNPRINTABLE, codePointLabel);
 }
 
 function clock(date: Date): string {

@@ -1,6 +1,6 @@
 import type { Member } from '../domain/directory.js';
 import { MAX_QUARANTINE_REASON_CHARS, quarantineReason, type Quarantine } from '../domain/flood-control.js';
-import type { AgentGuard, AgentStatus } from '../ports/agent-guard.js';
+import type { AgentGuard, AgentStatus, AutoQuarantine } from '../ports/agent-guard.js';
 import type { ReviewDeps } from './review-deps.js';
 import { resumeWorkflow } from './resume-workflow.js';
 import { refreshReviewMessages } from './refresh-messages.js';
@@ -72,7 +72,7 @@ export async function quarantineAgent(agentId: string, actor: QuarantineActor, r
  * Countersign's own quarantine of an agent (the automatic one), as the agent guard writes it with the
  * count that tripped the rule, and the detail of its audit event.
  */
-export function systemQuarantine(agentId: string, by: string, reason: string, deps: Pick<QuarantineDeps, 'now'>): { quarantine: Quarantine; detail: Record<string, unknown> } {
+export function systemQuarantine(agentId: string, by: string, reason: string, deps: Pick<QuarantineDeps, 'now'>): AutoQuarantine {
   return {
     quarantine: { agentId, by, reason: reason.trim().slice(0, MAX_QUARANTINE_REASON_CHARS), at: deps.now().toISOString(), origin: 'auto' },
     detail: { group: null, via: 'auto', fromActionId: null },

@@ -1,3 +1,4 @@
+import { codePointLabel } from '../domain/code-point-label.js';
 import type { ActionsBlock, Button, InputBlock, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, RichTextBlock, SectionBlock } from '@slack/web-api';
 import type { ReviewerVote } from '../domain/decision.js';
 import type { ReviewView } from '../ports/review.js';
@@ -77,7 +78,7 @@ export function escapeMrkdwn(text: string): string {
 const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
 
 function visible(text: string): string {
-  return text.replace(INVISIBLE, (ch) => `[U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`);
+  return text.replace(INVISIBLE, codePointLabel);
 }
 
 function utf8Bytes(text: string): number {

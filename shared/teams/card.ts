@@ -2,6 +2,7 @@ import type { ReviewView } from '../ports/review.js';
 import { MAX_QUARANTINE_REASON_CHARS } from '../domain/flood-control.js';
 import { REVIEW_ID_PATTERN } from '../slack/block-ids.js';
 import { headerText, OUTCOME_WORDS, quorumProgress } from '../slack/render.js';
+import { codePointLabel } from '../domain/code-point-label.js';
 
 /**
  * Adaptive Card rendering of a review for Microsoft Teams (pure), schema 1.5 with Universal Actions.
@@ -65,7 +66,7 @@ const INERT_OPENING = '{\u2060';
 
 function literal(text: string, max = MAX_RUN): string {
   const shown = text
-    .replace(INVISIBLE, (ch) => `[U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`)
+    .replace(INVISIBLE, codePointLabel)
     .replace(FUNCTION_OPENING, INERT_OPENING);
   if (shown === '') return '—';
   if (shown.length <= max) return shown;
