@@ -15,7 +15,8 @@ import { decideRequest } from '../shared/domain/intake.js';
 import { decidedEventItem } from '../shared/domain/request-items.js';
 import type { ChainHead, ChainStore } from '../shared/ports/audit.js';
 import type { PolicyEngine } from '../shared/ports/index.js';
-import { formatLineItems, FUNCTION_MEMORY_MB, priceCalls, PRICES, totalDollars, type LineItem } from './cost-model.js';
+import { cpuStretch, formatLineItems, FUNCTION_MEMORY_MB, priceCalls, PRICES, totalDollars, type LineItem } from './cost-model.js';
+import { measureEvaluateActionCpu, type HandlerCpu } from './handler-cpu.js';
 import { benchLocalStack } from './local-stack-bench.js';
 
 /**
@@ -31,6 +32,8 @@ export interface ScenarioCost {
   items: LineItem[];
   /** Dollars per run. */
   total: number;
+  /** Per invocation, the local stack's process CPU of the functions whose own CPU was measured apart. */
+  processCpuMs: Record<string, number>;
 }
 
 export interface CostBenchResult {
@@ -38,6 +41,8 @@ export interface CostBenchResult {
   approvals: ScenarioCost;
   /** The audit writer's own CPU per record in a full batch (`auditWriterMsPerRecord`). */
   writerMsPerRecord?: number;
+  /** evaluate-action's own CPU per invocation, in a process of its own (handler-cpu.ts). */
+  evaluateCpu?: HandlerCpu;
 }
 
 /** The auto-decided scenario's request (local-stack-bench.ts), and a policy that allows it with a validity. */
@@ -103,7 +108,11 @@ async function autoDecidedOneByOne(stack: LocalStack, meter: CallMeter, actions:
 
 const EVALUATE = 'countersign-evaluate-action';
 
-async function metered(stack: LocalStack, meter: CallMeter, runs: number, scenario: () => Promise<unknown>): Promise<ScenarioCost> {
+/**
+ * `cpuMs`: a function's own CPU per invocation measured apart (handler-cpu.ts), in place of the local
+ * stack's process CPU during its invocations (an upper bound: the emulators serving its calls share the process).
+ */
+async function metered(stack: LocalStack, meter: CallMeter, runs: number, scenario: () => Promise<unknown>, cpuMs: Record<string, number> = {}): Promise<ScenarioCost> {
   await settled(meter);
   const before = objectsIn(stack.auditDir);
   meter.reset();
@@ -111,11 +120,18 @@ async function metered(stack: LocalStack, meter: CallMeter, runs: number, scenar
   await settled(meter);
   for (const [path, bytes] of objectsIn(stack.auditDir)) if (!before.has(path)) meter.recordS3Put(bytes);
   const calls = meter.reset();
+  const processCpuMs: Record<string, number> = {};
+  for (const [functionName, perInvocation] of Object.entries(cpuMs)) {
+    const usage = calls.lambda[functionName];
+    if (usage === undefined) continue;
+    processCpuMs[functionName] = usage.cpuMs / usage.invocations;
+    usage.cpuMs = perInvocation * usage.invocations;
+  }
   const items = priceCalls(calls, runs);
-  return { runs, calls, items, total: totalDollars(items) };
+  return { runs, calls, items, total: totalDollars(items), processCpuMs };
 }
 
-export async function benchCost(options: { actions?: number; approvals?: number; warmUp?: number } = {}): Promise<CostBenchResult> {
+export async function benchCost(options: { actions?: number; approvals?: number; warmUp?: number; cpuInvocations?: number } = {}): Promise<CostBenchResult> {
   const meter = new CallMeter();
   const dataDir = mkdtempSync(join(tmpdir(), 'countersign-cost-'));
   const stack = await startLocalStack({ port: 0, dataDir, log: silentLogger, slackRateLimit: false, slackPersistence: false, meter, directoryFile: benchDirectoryFile(mkdtempSync(join(tmpdir(), 'countersign-cost-directory-'))) });
@@ -125,9 +141,11 @@ export async function benchCost(options: { actions?: number; approvals?: number;
     await benchApprovals(Math.max(1, Math.ceil((options.warmUp ?? 20) / 10)), 1, stack);
     const actions = options.actions ?? 300;
     const approvals = options.approvals ?? 50;
-    const autoDecided = await metered(stack, meter, actions, () => autoDecidedOneByOne(stack, meter, actions));
+    // Before the scenarios: its writes reach the stack's stream, and `metered` starts once that is quiet.
+    const evaluateCpu = await measureEvaluateActionCpu(options.cpuInvocations ?? 200);
+    const autoDecided = await metered(stack, meter, actions, () => autoDecidedOneByOne(stack, meter, actions), { [EVALUATE]: evaluateCpu.cpuMsPerInvocation });
     const approved = await metered(stack, meter, approvals, () => benchApprovals(approvals, 1, stack));
-    return { autoDecided, approvals: approved, writerMsPerRecord: await auditWriterMsPerRecord() };
+    return { autoDecided, approvals: approved, writerMsPerRecord: await auditWriterMsPerRecord(), evaluateCpu };
   } finally {
     await stack.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -181,16 +199,27 @@ export function formatCostBench(result: CostBenchResult): string {
       const atFull = asMeasured * perBatch;
       // Duration: the measured per-invocation time is nearly all per-batch I/O at these small batches; in a
       // full batch that is shared by 1,000 records, and each record adds the writer's own CPU (measured above).
-      const memoryGb = (FUNCTION_MEMORY_MB['countersign-audit-writer'] ?? 1024) / 1024;
-      const msPerInvocation = writer.billedMs / writer.invocations;
-      const durationAsMeasured = (writer.billedMs / 1000) * memoryGb * PRICES.lambdaArmGbSecond / cost.runs * scale;
-      const durationAtFull = ((fullBatches * msPerInvocation + writer.records * (result.writerMsPerRecord ?? 0)) / 1000) * memoryGb * PRICES.lambdaArmGbSecond / cost.runs * scale;
-      lines.push(`  audit batches here: ${(writer.records / writer.invocations).toFixed(1)} stream records each (local poll window 1 s); in full AWS batches of 1,000 the S3 PUT, audit-writer request and chain-head lines are $${atFull.toFixed(4)} instead of $${asMeasured.toFixed(4)}, and audit-writer duration $${durationAtFull.toFixed(4)} instead of $${durationAsMeasured.toFixed(4)} (${msPerInvocation.toFixed(1)} ms per batch + ${(result.writerMsPerRecord ?? 0).toFixed(3)} ms CPU per record)`);
+      const memoryMb = FUNCTION_MEMORY_MB['countersign-audit-writer'] ?? 1024;
+      const stretch = cpuStretch(memoryMb);
+      // As priced above: measured, with its CPU part stretched to the deployed memory's vCPU share.
+      const lambdaMs = writer.billedMs + Math.min(writer.cpuMs, writer.billedMs) * (stretch - 1);
+      const msPerInvocation = lambdaMs / writer.invocations;
+      const dollarsOf = (ms: number) => (ms / 1000) * (memoryMb / 1024) * PRICES.lambdaArmGbSecond / cost.runs * scale;
+      const durationAsMeasured = dollarsOf(lambdaMs);
+      const cpuPerRecord = (result.writerMsPerRecord ?? 0) * stretch;
+      const durationAtFull = dollarsOf(fullBatches * msPerInvocation + writer.records * cpuPerRecord);
+      lines.push(`  audit batches here: ${(writer.records / writer.invocations).toFixed(1)} stream records each (local poll window 1 s); in full AWS batches of 1,000 the S3 PUT, audit-writer request and chain-head lines are $${atFull.toFixed(4)} instead of $${asMeasured.toFixed(4)}, and audit-writer duration $${durationAtFull.toFixed(4)} instead of $${durationAsMeasured.toFixed(4)} (${msPerInvocation.toFixed(1)} ms per batch + ${cpuPerRecord.toFixed(3)} ms CPU per record at ${memoryMb} MB)`);
       const adjusted = total - asMeasured + atFull - durationAsMeasured + durationAtFull;
       lines.push(`  $${adjusted.toFixed(2)} per ${per} with full audit batches   target <= $${target.toFixed(2)}: ${adjusted <= target ? 'met' : 'NOT met'}`);
     }
   };
   scenario('cost of auto-decided actions (db.query, allowed by policy)', result.autoDecided, 1e6, '1M auto-decided actions', 4);
+  const cpu = result.evaluateCpu;
+  const stackCpu = result.autoDecided.processCpuMs[EVALUATE];
+  if (cpu !== undefined) {
+    const memory = FUNCTION_MEMORY_MB[EVALUATE] ?? 0;
+    lines.push(`  evaluate-action's own CPU, measured in a process of its own (${cpu.invocations} invocations against this stack): ${cpu.cpuMsPerInvocation.toFixed(2)} ms per invocation of ${cpu.wallMsPerInvocation.toFixed(1)} ms wall; priced ×${cpuStretch(memory).toFixed(2)} at ${memory} MB (its vCPU share), in place of the stack process's ${stackCpu === undefined ? '?' : stackCpu.toFixed(1)} ms during each invocation (the emulators serving its calls included)`);
+  }
   scenario('cost of approvals (db.schema.update, one Slack approval)', result.approvals, 1e3, '1,000 approvals', 0.5);
   lines.push('  not counted: CloudWatch Logs ingestion, X-Ray traces, KMS (digests are hourly, not per request), data transfer');
   return lines.join('\n');
@@ -198,5 +227,5 @@ export function formatCostBench(result: CostBenchResult): string {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const quick = process.argv.includes('--quick');
-  console.log(formatCostBench(await benchCost(quick ? { actions: 10, approvals: 2, warmUp: 5 } : {})));
+  console.log(formatCostBench(await benchCost(quick ? { actions: 10, approvals: 2, warmUp: 5, cpuInvocations: 10 } : {})));
 }

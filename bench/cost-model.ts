@@ -30,11 +30,23 @@ export const PRICES = {
 } as const;
 
 /**
+ * Lambda's CPU share: "at 1,769 MB, a function has the equivalent of one vCPU", in proportion below
+ * (AWS Lambda developer guide, configuration-memory). The local stack runs a handler on a whole core, so
+ * a CPU millisecond measured here takes 1,769 / memory milliseconds in Lambda below 1,769 MB.
+ */
+export const LAMBDA_MB_PER_VCPU = 1769;
+
+/** How much longer CPU work takes in Lambda at `memoryMb` than on one whole core. */
+export function cpuStretch(memoryMb: number): number {
+  return Math.max(1, LAMBDA_MB_PER_VCPU / memoryMb);
+}
+
+/**
  * Memory of each function as the CDK app deploys it (infra/constructs; test/infra/cost-model.test.ts
  * holds this table to the synthesized template), by the local stack's function name.
  */
 export const FUNCTION_MEMORY_MB: Readonly<Record<string, number>> = {
-  'countersign-evaluate-action': 1024,
+  'countersign-evaluate-action': 512,
   'countersign-request-review': 512,
   'countersign-record-outcome': 512,
   'countersign-slack-interactions': 1024,
@@ -76,7 +88,9 @@ function labelledOperation(metered: string): string {
 /**
  * The metered calls of `count` runs of a scenario as dollars per run, one line per billable item.
  * Lambda bills duration × memory; the memory is the deployed one, the duration the local one (a
- * loaded 2-core machine: pessimistic).
+ * loaded 2-core machine: pessimistic) with its CPU part stretched to the deployed memory's vCPU share
+ * (`cpuStretch`). The CPU measured is the local process's during each invocation, emulators included, so
+ * the stretch is an upper bound.
  */
 export function priceCalls(calls: MeteredCalls, count: number): LineItem[] {
   if (!(count > 0)) throw new CostModelError(`a scenario needs at least one run to be priced, got ${count}`);
@@ -88,9 +102,15 @@ export function priceCalls(calls: MeteredCalls, count: number): LineItem[] {
   for (const [functionName, usage] of Object.entries(calls.lambda)) {
     const memory = FUNCTION_MEMORY_MB[functionName];
     if (memory === undefined) throw new CostModelError(`no memory size is known for ${functionName}: add it to FUNCTION_MEMORY_MB`);
-    const gbSeconds = (usage.billedMs / 1000) * (memory / 1024);
-    items.push({ service: 'Lambda', what: `${functionName.replace(/^countersign-/, '')} requests`, quantity: per(usage.invocations), unit: 'invocations', dollars: per(usage.invocations) * PRICES.lambdaRequest });
-    items.push({ service: 'Lambda', what: `${functionName.replace(/^countersign-/, '')} duration (${memory} MB, ${(usage.billedMs / usage.invocations).toFixed(1)} ms each)`, quantity: per(gbSeconds), unit: 'GB-s', dollars: per(gbSeconds) * PRICES.lambdaArmGbSecond });
+    const name = functionName.replace(/^countersign-/, '');
+    const cpuMs = Math.min(usage.cpuMs, usage.billedMs);
+    const stretch = cpuStretch(memory);
+    const lambdaMs = usage.billedMs + cpuMs * (stretch - 1);
+    const gbSeconds = (lambdaMs / 1000) * (memory / 1024);
+    const each = (ms: number) => (ms / usage.invocations).toFixed(1);
+    const how = stretch === 1 ? `${each(usage.billedMs)} ms each` : `${each(lambdaMs)} ms each: ${each(usage.billedMs)} measured, its ${each(cpuMs)} ms of CPU ×${stretch.toFixed(2)}`;
+    items.push({ service: 'Lambda', what: `${name} requests`, quantity: per(usage.invocations), unit: 'invocations', dollars: per(usage.invocations) * PRICES.lambdaRequest });
+    items.push({ service: 'Lambda', what: `${name} duration (${memory} MB, ${how})`, quantity: per(gbSeconds), unit: 'GB-s', dollars: per(gbSeconds) * PRICES.lambdaArmGbSecond });
   }
   for (const [metered, usage] of Object.entries(calls.dynamoDb)) {
     const operation = labelledOperation(metered);

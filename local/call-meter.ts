@@ -16,6 +16,12 @@ export interface LambdaUsage {
   billedMs: number;
   /** Stream records delivered (stream-triggered functions only). */
   records: number;
+  /**
+   * CPU milliseconds the local stack's process used while each invocation ran, summed: the handler's own
+   * work and whatever the process did beside it (the emulators serving its calls, a poller), so an upper
+   * bound of the handler's CPU. The cost model scales it to the vCPU share Lambda gives the deployed memory.
+   */
+  cpuMs: number;
 }
 
 export interface DynamoDbUsage {
@@ -56,11 +62,12 @@ export class CallMeter {
     this.changed();
   }
 
-  recordLambdaInvocation(functionName: string, durationMs: number, records = 0): void {
-    const usage = (this.calls.lambda[functionName] ??= { invocations: 0, billedMs: 0, records: 0 });
+  recordLambdaInvocation(functionName: string, durationMs: number, records = 0, cpuMs = 0): void {
+    const usage = (this.calls.lambda[functionName] ??= { invocations: 0, billedMs: 0, records: 0, cpuMs: 0 });
     usage.invocations += 1;
     usage.billedMs += Math.max(1, Math.ceil(durationMs));
     usage.records += records;
+    usage.cpuMs += cpuMs;
     this.changed();
   }
 

@@ -492,7 +492,7 @@ function meteredOperations(operations: AwsOperations, meter: CallMeter): AwsOper
 export const invokedFunction = new AsyncLocalStorage<string>();
 
 /** Each handler timed as Lambda bills it: one invocation, its duration (start to settled). */
-function meteredHandlers(handlers: LocalHandlers, observe: (functionName: string, startedAt: number, endedAt: number, records: number) => void): LocalHandlers {
+function meteredHandlers(handlers: LocalHandlers, observe: (functionName: string, startedAt: number, endedAt: number, records: number, cpuMs: number) => void): LocalHandlers {
   const names: Record<keyof LocalHandlers, string> = {
     evaluateAction: EVALUATE_FUNCTION,
     decisionApi: DECISION_API_FUNCTION,
@@ -510,11 +510,13 @@ function meteredHandlers(handlers: LocalHandlers, observe: (functionName: string
     if (handler === undefined) continue;
     metered[key] = async (...args: never[]) => {
       const started = performance.now();
+      const cpu = process.cpuUsage();
       try {
         return await invokedFunction.run(names[key], () => handler(...args));
       } finally {
         const records = (args[0] as { Records?: unknown[] } | undefined)?.Records?.length ?? 0;
-        observe(names[key], started, performance.now(), records);
+        const used = process.cpuUsage(cpu);
+        observe(names[key], started, performance.now(), records, (used.user + used.system) / 1000);
       }
     };
   }
@@ -747,8 +749,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     applyHandlerEnvironment(environment);
     const meter = options.meter;
     const { onInvocation } = options;
-    const observe = meter === undefined && onInvocation === undefined ? undefined : (name: string, startedAt: number, endedAt: number, records: number) => {
-      meter?.recordLambdaInvocation(name, endedAt - startedAt, records);
+    const observe = meter === undefined && onInvocation === undefined ? undefined : (name: string, startedAt: number, endedAt: number, records: number, cpuMs: number) => {
+      meter?.recordLambdaInvocation(name, endedAt - startedAt, records, cpuMs);
       onInvocation?.(name, startedAt, endedAt);
     };
     const loading = timed('handler modules', (options.loadHandlers ?? loadRealHandlers)().then((loaded) => (observe === undefined ? loaded : meteredHandlers(loaded, observe))));

@@ -175,8 +175,11 @@ export class ActionIntake extends Construct {
       entry: 'functions/evaluate-action/handler.ts',
       serviceName: 'evaluate-action',
       description: 'Countersign: decides an Action Requested event with the Cedar policies and records it',
-      // Compiling the 4 MB Cedar wasm module is the cold start; more memory means more CPU for it.
-      memorySize: 1024,
+      // An invocation is I/O (a GetItem, two PutItems, a PutEvents) around about a millisecond of CPU, so
+      // memory is mostly what the duration is billed at: 512 MB, not the 1,024 chosen earlier for the CPU
+      // of the cold start (compiling Cedar's wasm), which on-demand functions get unthrottled by AWS's own
+      // guides (the developer guide does not say: README, design notes). `npm run bench` prices it.
+      memorySize: 512,
       timeout: Duration.seconds(30),
       environment,
       bundledFiles,

@@ -28,6 +28,7 @@ describe('npm run bench -- --quick', () => {
       'serial DynamoDB round trips x bare GetItem p50',
       'cost of auto-decided actions',
       'per 1M auto-decided actions',
+      "evaluate-action's own CPU, measured in a process of its own (10 invocations against this stack)",
       'per 1,000 approvals',
     ]) expect(result.stdout).toContain(part);
     expect(result.stdout).toContain('log whole');

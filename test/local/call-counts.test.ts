@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallMeter, type MeteredCalls } from '../../local/call-meter.js';
@@ -50,6 +50,11 @@ describe('billable calls per scenario on the local stack', () => {
     expect(requestCalls).toEqual({ 'PutItem REQ#': { calls: 2, writeUnits: 2, readUnits: 0 } });
     expect(calls.stepFunctionsRequests).toEqual({});
     expect(calls.stateTransitions).toBe(0);
+    // The process's CPU during the invocation is counted (the cost model stretches it to the deployed vCPU
+    // share): some, and never more than a process can use in the invocation's wall time on this machine's cores.
+    const usage = calls.lambda['countersign-evaluate-action']!;
+    expect(usage.cpuMs).toBeGreaterThan(0);
+    expect(usage.cpuMs).toBeLessThanOrEqual(usage.billedMs * availableParallelism());
   }, 60_000);
 
   it('an approval: one execution of 4 state transitions, one review posted, one tap, one task callback', async () => {
