@@ -1,7 +1,7 @@
 import type { Member } from '../domain/directory.js';
 import { MAX_QUARANTINE_REASON_CHARS, quarantineReason, type Quarantine } from '../domain/flood-control.js';
 import type { AgentGuard, AgentStatus, AutoQuarantine } from '../ports/agent-guard.js';
-import type { ReviewDeps } from './review-deps.js';
+import { QUARANTINE_CLOSING_BUDGET_MS, type ReviewDeps } from './review-deps.js';
 import { resumeWorkflow } from './resume-workflow.js';
 import { refreshReviewMessages } from './refresh-messages.js';
 
@@ -17,8 +17,8 @@ export { MAX_QUARANTINE_REASON_CHARS };
 export type QuarantineActor = { kind: 'member'; member: Member; via: 'slack' | 'teams' | 'api'; fromActionId?: string };
 
 export type QuarantineOutcome =
-  | { status: 'quarantined'; quarantine: Quarantine; closedActionIds: string[]; warnings: string[] }
-  | { status: 'already_quarantined'; quarantine: Quarantine }
+  | { status: 'quarantined'; quarantine: Quarantine; closedActionIds: string[]; leftOpenActionIds: string[]; warnings: string[] }
+  | { status: 'already_quarantined'; quarantine: Quarantine; closedActionIds: string[]; leftOpenActionIds: string[] }
   | { status: 'refused'; message: string };
 
 export type LiftOutcome =
@@ -60,10 +60,10 @@ export async function quarantineAgent(agentId: string, actor: QuarantineActor, r
   const quarantine: Quarantine = { agentId, by: actor.member.id, reason: text, at: deps.now().toISOString(), origin: 'manual' };
   const written = await deps.guard.quarantine(quarantine, { group, via: actor.via, fromActionId: actor.fromActionId ?? null });
   if (written.status === 'already_quarantined') {
-    // Quarantining again finishes what an earlier quarantine left open (its closing interrupted, a review
-    // opened meanwhile): closing is idempotent, a closed review stays as it is.
-    await closeOpenReviews(agentId, written.quarantine, deps, []);
-    return written;
+    // Quarantining again finishes what an earlier quarantine left open (its closing interrupted or out of
+    // time, a review opened meanwhile): closing is idempotent, a closed review stays as it is.
+    const { closed, leftOpen } = await closeOpenReviews(agentId, written.quarantine, deps, []);
+    return { ...written, closedActionIds: closed, leftOpenActionIds: leftOpen };
   }
   return finishQuarantine(quarantine, deps);
 }
@@ -88,38 +88,73 @@ export function systemQuarantine(agentId: string, by: string, reason: string, de
 export async function finishQuarantine(quarantine: Quarantine, deps: QuarantineDeps): Promise<Extract<QuarantineOutcome, { status: 'quarantined' }>> {
   const { agentId, by, reason } = quarantine;
   const warnings: string[] = [];
-  const closedActionIds = await closeOpenReviews(agentId, quarantine, deps, warnings);
-  await tellOwners(agentId, `Countersign: agent ${agentId} was quarantined by ${by}: ${reason}. Its requests are denied until the quarantine is lifted; ${closedActionIds.length} open review${closedActionIds.length === 1 ? ' was' : 's were'} closed as rejected.`, deps, warnings);
-  return { status: 'quarantined', quarantine, closedActionIds, warnings };
+  const { closed, leftOpen } = await closeOpenReviews(agentId, quarantine, deps, warnings);
+  const left = leftOpen.length === 0 ? '' : ` ${leftOpen.length} more stay${leftOpen.length === 1 ? 's' : ''} open for now (votes on ${leftOpen.length === 1 ? 'it are' : 'them are'} refused; quarantining again closes ${leftOpen.length === 1 ? 'it' : 'them'}).`;
+  await tellOwners(agentId, `Countersign: agent ${agentId} was quarantined by ${by}: ${reason}. Its requests are denied until the quarantine is lifted; ${closed.length} open review${closed.length === 1 ? ' was' : 's were'} closed as rejected.${left}`, deps, warnings);
+  return { status: 'quarantined', quarantine, closedActionIds: closed, leftOpenActionIds: leftOpen, warnings };
 }
 
-/** Closes each open review of the agent as rejected, and gives back its slot. */
-async function closeOpenReviews(agentId: string, quarantine: Quarantine, deps: QuarantineDeps, warnings: string[]): Promise<string[]> {
+/** Reviews of one agent closed side by side: each is its own requests to DynamoDB, Step Functions and Slack. */
+const CLOSING_CONCURRENCY = 4;
+
+/**
+ * Closes the agent's open reviews as rejected, a few at a time, and gives back their slots. It starts no
+ * new one once `quarantineClosingBudgetMs` has passed (someone is waiting for the answer): those are
+ * `leftOpen`, in the order the agent's state lists them.
+ */
+async function closeOpenReviews(agentId: string, quarantine: Quarantine, deps: QuarantineDeps, warnings: string[]): Promise<{ closed: string[]; leftOpen: string[] }> {
+  const startedAt = performance.now();
+  const budgetMs = deps.quarantineClosingBudgetMs ?? QUARANTINE_CLOSING_BUDGET_MS;
   const status: AgentStatus = await deps.guard.status(agentId);
-  const closed: string[] = [];
-  for (const actionId of status.pendingActionIds) {
-    const found = await deps.store.getByAction(actionId);
-    if (found === undefined || found.request.record.payloadSha256 === null) continue;
-    const closing = { outcome: 'rejected' as const, reason: `closed: ${quarantineReason(quarantine)}`, reviewers: found.votes, decidedAt: quarantine.at };
-    if (found.request.record.outcome === 'pending' && await deps.store.closeRequest(actionId, closing)) {
-      closed.push(actionId);
-      if (found.review !== undefined) {
-        try {
-          // The workflow ends in record-outcome, which publishes the decision and updates the messages.
-          await resumeWorkflow(deps.callbacks, found.review.taskToken, closing);
-        } catch (error) {
-          warnings.push(`resuming the workflow of ${actionId} failed (record-outcome closes it at its deadline): ${describe(error)}`);
-        }
-      }
-      const after = await deps.store.getByAction(actionId);
-      if (after?.review !== undefined) {
-        const { warnings: failures } = await refreshReviewMessages({ request: after.request, review: after.review, votes: after.votes }, deps);
-        warnings.push(...failures);
+  const pending = [...status.pendingActionIds];
+  const closedNow: boolean[] = [];
+  let next = 0;
+  let failing = false;
+  const worker = async () => {
+    while (!failing && next < pending.length && performance.now() - startedAt < budgetMs) {
+      const index = next++;
+      try {
+        closedNow[index] = await closeOneReview(agentId, pending[index]!, quarantine, deps, warnings);
+      } catch (error) {
+        failing = true;
+        throw error;
       }
     }
-    await deps.guard.release(agentId, actionId, found.request.record.payloadSha256);
+  };
+  // Settled, not raced: a failure (the table unreachable) is thrown once the closes under way have ended.
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(CLOSING_CONCURRENCY, pending.length) }, worker));
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  const closed = pending.filter((_, index) => closedNow[index] === true);
+  const leftOpen = pending.slice(next);
+  if (leftOpen.length > 0) warnings.push(`${leftOpen.length} open review(s) of ${agentId} were left open after ${budgetMs} ms (votes on them are refused; quarantining again closes them): ${leftOpen.join(', ')}`);
+  return { closed, leftOpen };
+}
+
+/** Closes one open review as rejected (true when it was closed now), and gives back its slot. */
+async function closeOneReview(agentId: string, actionId: string, quarantine: Quarantine, deps: QuarantineDeps, warnings: string[]): Promise<boolean> {
+  const found = await deps.store.getByAction(actionId);
+  if (found === undefined || found.request.record.payloadSha256 === null) return false;
+  let closedNow = false;
+  const closing = { outcome: 'rejected' as const, reason: `closed: ${quarantineReason(quarantine)}`, reviewers: found.votes, decidedAt: quarantine.at };
+  if (found.request.record.outcome === 'pending' && await deps.store.closeRequest(actionId, closing)) {
+    closedNow = true;
+    if (found.review !== undefined) {
+      try {
+        // The workflow ends in record-outcome, which publishes the decision and updates the messages.
+        await resumeWorkflow(deps.callbacks, found.review.taskToken, closing);
+      } catch (error) {
+        warnings.push(`resuming the workflow of ${actionId} failed (record-outcome closes it at its deadline): ${describe(error)}`);
+      }
+    }
+    const after = await deps.store.getByAction(actionId);
+    if (after?.review !== undefined) {
+      const { warnings: failures } = await refreshReviewMessages({ request: after.request, review: after.review, votes: after.votes }, deps);
+      warnings.push(...failures);
+    }
   }
-  return closed;
+  await deps.guard.release(agentId, actionId, found.request.record.payloadSha256);
+  return closedNow;
 }
 
 /**

@@ -53,7 +53,7 @@ function autoQuarantineLog(step: Extract<CastVoteResult, { status: 'recorded' }>
   if (step === undefined || step === 'failed') return step === undefined ? {} : { autoQuarantine: 'failed' };
   if (step.status !== 'quarantined') return { autoQuarantine: step.status };
   const outcome = step.outcome;
-  return { autoQuarantine: outcome.status, ...(outcome.status === 'quarantined' ? { quarantinedBy: outcome.quarantine.by, quarantineClosed: outcome.closedActionIds, quarantineWarnings: outcome.warnings } : {}) };
+  return { autoQuarantine: outcome.status, ...(outcome.status === 'quarantined' ? { quarantinedBy: outcome.quarantine.by, quarantineClosed: outcome.closedActionIds, quarantineLeftOpen: outcome.leftOpenActionIds, quarantineWarnings: outcome.warnings } : {}) };
 }
 
 /** What a vote's outcome looks like in a handler's log line (Slack's and Teams'). Never holds a token. */
@@ -173,7 +173,7 @@ async function answerBlockAgent(
   if (result.status === 'refused') return refuse(result.message);
   return {
     response: clearModal(),
-    log: { ...log, agentId, by: member.id, status: result.status, ...(result.status === 'quarantined' ? { closed: result.closedActionIds, warnings: result.warnings } : {}) },
+    log: { ...log, agentId, by: member.id, status: result.status, closed: result.closedActionIds, leftOpen: result.leftOpenActionIds, ...(result.status === 'quarantined' ? { warnings: result.warnings } : {}) },
   };
 }
 

@@ -299,6 +299,49 @@ describe('automatic quarantine on DynamoDB Local', () => {
     expect(await guard.status(agentId)).toMatchObject({ openReviews: 0, pendingActionIds: [] });
   });
 
+  it('closes an agent\'s open reviews four at a time within its budget; out of time, the rest stay open refusing votes, are named, and the next quarantine closes them', async () => {
+    const agentId = freshAgent();
+    const d = reviewDeps(agentId);
+    const opened = [];
+    for (let n = 1; n <= 6; n++) opened.push(await underReview(agentId, d, n));
+    const pending = (await guard.status(agentId)).pendingActionIds;
+    expect([...pending].sort()).toEqual(opened.map((o) => o.actionId).sort());
+    const erin = d.directory.member('erin');
+    const dan = d.directory.member('dan');
+    if (erin === undefined || dan === undefined) throw new Error('erin and dan are in the example directory');
+
+    // No time at all: the quarantine is on record and closes nothing; every review is named as left open.
+    const first = await quarantineAgent(agentId, { kind: 'member', member: erin, via: 'api' }, 'looping', { ...d, guard, quarantineClosingBudgetMs: 0 });
+    expect(first).toMatchObject({ status: 'quarantined', closedActionIds: [], leftOpenActionIds: pending });
+    expect(first.status === 'quarantined' && first.warnings).toEqual([expect.stringContaining(`6 open review(s) of ${agentId} were left open after 0 ms`)]);
+    expect(d.channel.calls.filter((call) => call.method === 'postAlert').at(-1)).toMatchObject({ text: expect.stringContaining('0 open reviews were closed as rejected. 6 more stay open for now (votes on them are refused; quarantining again closes them).') });
+    const approve = await castVote({ reviewId: opened[0]!.reviewId, reviewer: { kind: 'slack', slackUserId: 'U0ERIN' }, vote: 'approve' }, d);
+    expect(approve).toMatchObject({ status: 'refused', rule: 'agent_quarantined' });
+    for (const { actionId } of opened) expect(await store.getDecision(actionId)).toMatchObject({ outcome: 'pending' });
+
+    // The next quarantine closes them, side by side: four reads of open reviews are in flight at once.
+    let inFlight = 0;
+    let most = 0;
+    const counting = {
+      ...d.store,
+      getByAction: async (...args: Parameters<typeof d.store.getByAction>) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await d.store.getByAction(...args);
+        } finally {
+          inFlight--;
+        }
+      },
+    } as typeof d.store;
+    Object.setPrototypeOf(counting, Object.getPrototypeOf(d.store));
+    const again = await quarantineAgent(agentId, { kind: 'member', member: dan, via: 'api' }, 'still looping', { ...d, store: counting, guard });
+    expect(again).toMatchObject({ status: 'already_quarantined', closedActionIds: pending, leftOpenActionIds: [] });
+    expect(most).toBe(4);
+    for (const { actionId } of opened) expect(await store.getDecision(actionId)).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining('closed: agent quarantined by erin: looping') });
+    expect(d.callbacks.calls).toBe(6);
+    expect(await guard.status(agentId)).toMatchObject({ openReviews: 0, pendingActionIds: [] });
+  });
+
   it('refuses the approval the same way on a review opened before reviews named their agent (its quarantine is read after the request)', async () => {
     const agentId = freshAgent();
     const d = reviewDeps(agentId);
