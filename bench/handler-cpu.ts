@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 
 export interface HandlerCpu {
@@ -33,8 +33,8 @@ const REQUEST = {
  */
 export function measureEvaluateActionCpu(invocations = 200, warmUp = 20): Promise<HandlerCpu> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--child', String(invocations), String(warmUp)], {
-      cwd: new URL('..', import.meta.url), env: process.env, stdio: ['ignore', 'pipe', 'inherit'],
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', String(invocations), String(warmUp)], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)), env: process.env, stdio: ['ignore', 'pipe', 'inherit'],
     });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
