@@ -26,7 +26,7 @@ async function bundle(page: string): Promise<(nonce: string) => string> {
 }
 
 /** The page's HTML for a nonce; the bundle is built once per process. */
-export function pageHtml(page: 'teams'): Promise<(nonce: string) => string> {
+export function pageHtml(page: 'teams' | 'audit'): Promise<(nonce: string) => string> {
   let pending = built.get(page);
   if (pending === undefined) {
     pending = bundle(page);

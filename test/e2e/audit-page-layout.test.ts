@@ -22,8 +22,11 @@ function record(i: number): AuditPageRecord {
   };
 }
 
+/** A resource id that, shown raw, would read as `report.pdf…` reversed: an agent's spoof. */
+const SPOOF = 'report\u202Efdp.exe';
+
 const VIEW: AuditRecordsView = {
-  records: Array.from({ length: 9 }, (_, i) => record(i)),
+  records: Array.from({ length: 9 }, (_, i) => (i === 1 ? { ...record(i), resourceId: SPOOF } : record(i))),
   total: 9, agents: AGENTS, outcomes: ['denied'], perHour: [], latencies: [], log: { records: 9, objects: 1 }, generatedAt: '2026-11-20T12:00:00.000Z',
 };
 
@@ -32,8 +35,9 @@ describe.skipIf(!HAS_CHROMIUM)(`the audit page's layout in Chromium${HAS_CHROMIU
   let page: Page;
 
   beforeAll(async () => {
+    const html = await auditPageHtml({ nonce: 'n0' });
     ({ browser, page } = await openServedPage('/audit', {
-      '/audit': { contentType: 'text/html', body: () => auditPageHtml({ nonce: 'n0' }) },
+      '/audit': { contentType: 'text/html', body: () => html },
       '/audit/records': { contentType: 'application/json', body: () => JSON.stringify(VIEW) },
     }));
     await page.locator('#records tbody tr.record').nth(8).waitFor();
@@ -51,5 +55,10 @@ describe.skipIf(!HAS_CHROMIUM)(`the audit page's layout in Chromium${HAS_CHROMIU
       return [td.textContent, range.getClientRects().length];
     })`);
     expect(lines).toEqual(VIEW.records.map((r) => [r.agentId, 1]));
+  });
+
+  it('shows a bidi override in a resource id as [U+202E], so the cell cannot read reversed', async () => {
+    const text = await page.locator('#records tbody tr.record').nth(1).locator('td').nth(4).innerText();
+    expect(text).toBe('IamPolicy/report[U+202E]fdp.exe');
   });
 });

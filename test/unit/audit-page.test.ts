@@ -90,7 +90,7 @@ async function renderPage(search: string) {
     setInterval: () => 0,
     URLSearchParams,
   });
-  const html = auditPageHtml({ nonce: 'n' });
+  const html = await auditPageHtml({ nonce: 'n' });
   vm.runInContext(/<script nonce="n">([\s\S]*)<\/script>/.exec(html)?.[1] ?? '', context);
   const body = ids.get('records')!.querySelector('tbody')!;
   for (let i = 0; i < 20 && body.children.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -190,5 +190,29 @@ describe('the audit page script', () => {
     expect(agent.value).toBe('ops-agent');
     for (const listener of agent.listeners.change ?? []) listener({ target: { value: 'billing-agent' } });
     expect(urls.at(-1)).toBe('/audit?agent=billing-agent&outcome=approved&range=1h');
+  });
+
+  it('shows the invisible, control and bidi characters of what others wrote as [U+XXXX], in the table, the details and the filters', async () => {
+    const spoof = 'report\u202Efdp.exe\u200B';
+    const original = VIEW.records[4]!;
+    VIEW.records[4] = { ...original, resourceId: spoof, justification: `line one\u2028${spoof}`, agentId: `billing\u2066agent` };
+    VIEW.agents.push(`billing\u2066agent`);
+    try {
+      const { body, ids } = await renderPage('');
+      const requested = body.children.find((row) => row.attributes['data-event-type'] === 'requested')!;
+      expect(requested.children[4]?.textContent).toBe('Database/report[U+202E]fdp.exe[U+200B]');
+      expect(requested.children[2]?.textContent).toBe('billing[U+2066]agent');
+      for (const listener of requested.listeners.click ?? []) listener({});
+      const details = body.children.find((row) => row.className === 'details')?.textContent ?? '';
+      expect(details).toContain('justificationline one[U+2028]report[U+202E]fdp.exe[U+200B]');
+      expect(ids.get('filter-agent')!.options.map((option) => option.textContent)).toContain('billing[U+2066]agent');
+      // The filter still sends the agent id itself.
+      expect(ids.get('filter-agent')!.options.map((option) => option.value)).toContain('billing\u2066agent');
+      const everything = [body, ids.get('filter-agent')!].flatMap((node) => [node, ...node.descendants()]).map((node) => node.own + node.title).join('');
+      expect(everything).not.toMatch(/[\u202E\u200B\u2066\u2028]/);
+    } finally {
+      VIEW.records[4] = original;
+      VIEW.agents.pop();
+    }
   });
 });

@@ -1,8 +1,18 @@
 /**
  * What every local page shares: a DOM helper that only ever sets text (agent text reaches these
- * pages: never innerHTML), JSON calls to the page's own origin, and polling that pauses while a call
- * is in flight.
+ * pages: never innerHTML), the labels of characters that would hide or reorder text, JSON calls to the
+ * page's own origin, and polling that pauses while a call is in flight.
  */
+import { codePointLabel } from '../../../shared/domain/code-point-label.js';
+
+// C0/C1 controls except tab and newline, zero-width characters, bidi embeddings/overrides/isolates,
+// line and paragraph separators, BOM: the characters Slack messages and Teams cards label too.
+const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+
+/** Text others wrote (agents, reviewers) as a page shows it: each such character as `[U+202E]`. */
+export function visible(text: string): string {
+  return text.replace(INVISIBLE, codePointLabel);
+}
 export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (className !== '') node.className = className;
