@@ -35,7 +35,7 @@ export function colourWanted(stream: { isTTY?: boolean }, env: Record<string, st
 
 // Every C0 control (newline, carriage return and tab included: a step is one line), DEL, every C1 control
 // (U+009B is a terminal's CSI), zero-width and bidi controls, line and paragraph separators, BOM.
-const UNPRINTABLE = /[\u0000-\u001F\u007F-\u009F\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+const UNPRINTABLE = /[\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
 
 /**
  * Text that agents (or reviewers) wrote, made safe for one terminal line: a newline in a resource id

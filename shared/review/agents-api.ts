@@ -50,7 +50,7 @@ export async function answerAgentRequest(request: VoteRequest, deps: QuarantineD
     if (result.status === 'refused') return done(errorResponse(403, 'QuarantineRefused', result.message), log);
     const status = await deps.guard.status(agentId);
     // A quarantine, or a repeat of one, closes what it can within its budget; `leftOpenActionIds` are the rest (POST again).
-    return done(jsonResponse(200, { ...status, result: result.status, closedActionIds: result.closedActionIds, leftOpenActionIds: result.leftOpenActionIds }), { ...log, result: result.status, warnings: result.status === 'quarantined' ? result.warnings : [] });
+    return done(jsonResponse(200, { ...status, result: result.status, closedActionIds: result.closedActionIds, leftOpenActionIds: result.leftOpenActionIds }), { ...log, result: result.status, warnings: result.warnings });
   }
   const result = await liftQuarantine(agentId, member, parsed.data.reason, deps);
   if (result.status === 'refused') return done(errorResponse(403, 'LiftRefused', result.message), log);

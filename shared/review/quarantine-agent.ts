@@ -18,7 +18,7 @@ export type QuarantineActor = { kind: 'member'; member: Member; via: 'slack' | '
 
 export type QuarantineOutcome =
   | { status: 'quarantined'; quarantine: Quarantine; closedActionIds: string[]; leftOpenActionIds: string[]; warnings: string[] }
-  | { status: 'already_quarantined'; quarantine: Quarantine; closedActionIds: string[]; leftOpenActionIds: string[] }
+  | { status: 'already_quarantined'; quarantine: Quarantine; closedActionIds: string[]; leftOpenActionIds: string[]; warnings: string[] }
   | { status: 'refused'; message: string };
 
 export type LiftOutcome =
@@ -62,8 +62,9 @@ export async function quarantineAgent(agentId: string, actor: QuarantineActor, r
   if (written.status === 'already_quarantined') {
     // Quarantining again finishes what an earlier quarantine left open (its closing interrupted or out of
     // time, a review opened meanwhile): closing is idempotent, a closed review stays as it is.
-    const { closed, leftOpen } = await closeOpenReviews(agentId, written.quarantine, deps, []);
-    return { ...written, closedActionIds: closed, leftOpenActionIds: leftOpen };
+    const warnings: string[] = [];
+    const { closed, leftOpen } = await closeOpenReviews(agentId, written.quarantine, deps, warnings);
+    return { ...written, closedActionIds: closed, leftOpenActionIds: leftOpen, warnings };
   }
   return finishQuarantine(quarantine, deps);
 }
@@ -89,7 +90,7 @@ export async function finishQuarantine(quarantine: Quarantine, deps: QuarantineD
   const { agentId, by, reason } = quarantine;
   const warnings: string[] = [];
   const { closed, leftOpen } = await closeOpenReviews(agentId, quarantine, deps, warnings);
-  const left = leftOpen.length === 0 ? '' : ` ${leftOpen.length} more stay${leftOpen.length === 1 ? 's' : ''} open for now (votes on ${leftOpen.length === 1 ? 'it are' : 'them are'} refused; quarantining again closes ${leftOpen.length === 1 ? 'it' : 'them'}).`;
+  const left = leftOpen.length === 0 ? '' : ` ${leftOpen.length} more stay${leftOpen.length === 1 ? 's' : ''} open for now (approvals of ${leftOpen.length === 1 ? 'it are' : 'them are'} refused; quarantining again closes ${leftOpen.length === 1 ? 'it' : 'them'}).`;
   await tellOwners(agentId, `Countersign: agent ${agentId} was quarantined by ${by}: ${reason}. Its requests are denied until the quarantine is lifted; ${closed.length} open review${closed.length === 1 ? ' was' : 's were'} closed as rejected.${left}`, deps, warnings);
   return { status: 'quarantined', quarantine, closedActionIds: closed, leftOpenActionIds: leftOpen, warnings };
 }
@@ -103,7 +104,8 @@ const CLOSING_CONCURRENCY = 4;
  * `leftOpen`, in the order the agent's state lists them.
  */
 async function closeOpenReviews(agentId: string, quarantine: Quarantine, deps: QuarantineDeps, warnings: string[]): Promise<{ closed: string[]; leftOpen: string[] }> {
-  const startedAt = performance.now();
+  const clock = deps.monotonicMs ?? (() => performance.now());
+  const startedAt = clock();
   const budgetMs = deps.quarantineClosingBudgetMs ?? QUARANTINE_CLOSING_BUDGET_MS;
   const status: AgentStatus = await deps.guard.status(agentId);
   const pending = [...status.pendingActionIds];
@@ -111,7 +113,7 @@ async function closeOpenReviews(agentId: string, quarantine: Quarantine, deps: Q
   let next = 0;
   let failing = false;
   const worker = async () => {
-    while (!failing && next < pending.length && performance.now() - startedAt < budgetMs) {
+    while (!failing && next < pending.length && clock() - startedAt < budgetMs) {
       const index = next++;
       try {
         closedNow[index] = await closeOneReview(agentId, pending[index]!, quarantine, deps, warnings);
@@ -127,7 +129,7 @@ async function closeOpenReviews(agentId: string, quarantine: Quarantine, deps: Q
   if (failed !== undefined) throw failed.reason;
   const closed = pending.filter((_, index) => closedNow[index] === true);
   const leftOpen = pending.slice(next);
-  if (leftOpen.length > 0) warnings.push(`${leftOpen.length} open review(s) of ${agentId} were left open after ${budgetMs} ms (votes on them are refused; quarantining again closes them): ${leftOpen.join(', ')}`);
+  if (leftOpen.length > 0) warnings.push(`${leftOpen.length} open review(s) of ${agentId} were left open after ${budgetMs} ms (approvals of them are refused; quarantining again closes them): ${leftOpen.join(', ')}`);
   return { closed, leftOpen };
 }
 

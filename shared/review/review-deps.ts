@@ -18,11 +18,14 @@ export interface ReviewDeps {
   /** A fresh opaque review id; only the first one per request is kept. @default `newReviewId` */
   newReviewId?: () => string;
   /**
-   * How long a quarantine keeps starting to close its agent's open reviews (ms, real time). Every path that
-   * quarantines answers someone waiting (Slack gives 3 s); reviews left open are refused votes and close
-   * on the next quarantine of the agent or at their deadline. @default `QUARANTINE_CLOSING_BUDGET_MS`
+   * How long a quarantine keeps starting to close its agent's open reviews (ms, real time, counted from the
+   * start of the closing). Every path that quarantines answers someone waiting (Slack gives 3 s); reviews
+   * left open refuse approvals and close on the next quarantine of the agent or at their deadline.
+   * @default `QUARANTINE_CLOSING_BUDGET_MS`
    */
   quarantineClosingBudgetMs?: number;
+  /** A monotonic clock in ms for that budget. @default `performance.now` */
+  monotonicMs?: () => number;
 }
 
 /** See `ReviewDeps.quarantineClosingBudgetMs`: leaves Slack's 3 s room for the closes under way and the owners' line. */

@@ -173,7 +173,7 @@ async function answerBlockAgent(
   if (result.status === 'refused') return refuse(result.message);
   return {
     response: clearModal(),
-    log: { ...log, agentId, by: member.id, status: result.status, closed: result.closedActionIds, leftOpen: result.leftOpenActionIds, ...(result.status === 'quarantined' ? { warnings: result.warnings } : {}) },
+    log: { ...log, agentId, by: member.id, status: result.status, closed: result.closedActionIds, leftOpen: result.leftOpenActionIds, warnings: result.warnings },
   };
 }
 

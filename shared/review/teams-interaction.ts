@@ -166,10 +166,10 @@ async function answerBlockAgent(reviewId: string, aadObjectId: string, reason: s
     case 'refused':
       return refuse(result.message);
     case 'already_quarantined':
-      return answer({ tone: 'attention', text: `${agentId} is already quarantined by ${result.quarantine.by}: ${result.quarantine.reason}` }, result.status, { by: member.id });
+      return answer({ tone: 'attention', text: `${agentId} is already quarantined by ${result.quarantine.by}: ${result.quarantine.reason}` }, result.status, { by: member.id, closed: result.closedActionIds, leftOpen: result.leftOpenActionIds, warnings: result.warnings });
     case 'quarantined':
       return answer(
-        { tone: 'good', text: `${agentId} is quarantined: its requests are denied until the quarantine is lifted; ${result.closedActionIds.length} open review${result.closedActionIds.length === 1 ? ' was' : 's were'} closed as rejected.${result.leftOpenActionIds.length === 0 ? '' : ` ${result.leftOpenActionIds.length} more stay open for now (votes on them are refused; quarantining again closes them).`}` },
+        { tone: 'good', text: `${agentId} is quarantined: its requests are denied until the quarantine is lifted; ${result.closedActionIds.length} open review${result.closedActionIds.length === 1 ? ' was' : 's were'} closed as rejected.${result.leftOpenActionIds.length === 0 ? '' : ` ${result.leftOpenActionIds.length} more stay open for now (approvals of them are refused; quarantining again closes them).`}` },
         result.status,
         { by: member.id, closed: result.closedActionIds, leftOpen: result.leftOpenActionIds, warnings: result.warnings },
       );

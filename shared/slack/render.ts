@@ -74,8 +74,8 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-// C0/C1 controls except tab and newline, zero-width characters, bidi embeddings/overrides/isolates, BOM.
-const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+// C0/C1 controls except tab and newline, zero-width characters, bidi marks (U+061C, U+200E/F), embeddings/overrides/isolates, BOM.
+const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
 
 function visible(text: string): string {
   return text.replace(INVISIBLE, codePointLabel);

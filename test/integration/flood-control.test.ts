@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DescribeTimeToLiveCommand, QueryCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTimeToLiveCommand, QueryCommand, TransactionCanceledException, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_ITEM, DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
@@ -299,7 +299,7 @@ describe('automatic quarantine on DynamoDB Local', () => {
     expect(await guard.status(agentId)).toMatchObject({ openReviews: 0, pendingActionIds: [] });
   });
 
-  it('closes an agent\'s open reviews four at a time within its budget; out of time, the rest stay open refusing votes, are named, and the next quarantine closes them', async () => {
+  it('closes an agent\'s open reviews four at a time within its budget; out of time, the rest stay open refusing approvals, are named, and the next quarantine closes them', async () => {
     const agentId = freshAgent();
     const d = reviewDeps(agentId);
     const opened = [];
@@ -314,7 +314,7 @@ describe('automatic quarantine on DynamoDB Local', () => {
     const first = await quarantineAgent(agentId, { kind: 'member', member: erin, via: 'api' }, 'looping', { ...d, guard, quarantineClosingBudgetMs: 0 });
     expect(first).toMatchObject({ status: 'quarantined', closedActionIds: [], leftOpenActionIds: pending });
     expect(first.status === 'quarantined' && first.warnings).toEqual([expect.stringContaining(`6 open review(s) of ${agentId} were left open after 0 ms`)]);
-    expect(d.channel.calls.filter((call) => call.method === 'postAlert').at(-1)).toMatchObject({ text: expect.stringContaining('0 open reviews were closed as rejected. 6 more stay open for now (votes on them are refused; quarantining again closes them).') });
+    expect(d.channel.calls.filter((call) => call.method === 'postAlert').at(-1)).toMatchObject({ text: expect.stringContaining('0 open reviews were closed as rejected. 6 more stay open for now (approvals of them are refused; quarantining again closes them).') });
     const approve = await castVote({ reviewId: opened[0]!.reviewId, reviewer: { kind: 'slack', slackUserId: 'U0ERIN' }, vote: 'approve' }, d);
     expect(approve).toMatchObject({ status: 'refused', rule: 'agent_quarantined' });
     for (const { actionId } of opened) expect(await store.getDecision(actionId)).toMatchObject({ outcome: 'pending' });
@@ -334,11 +334,56 @@ describe('automatic quarantine on DynamoDB Local', () => {
       },
     } as typeof d.store;
     Object.setPrototypeOf(counting, Object.getPrototypeOf(d.store));
-    const again = await quarantineAgent(agentId, { kind: 'member', member: dan, via: 'api' }, 'still looping', { ...d, store: counting, guard });
+    // Time enough for all of them: what is measured is how many run at once, never how long they take.
+    const again = await quarantineAgent(agentId, { kind: 'member', member: dan, via: 'api' }, 'still looping', { ...d, store: counting, guard, quarantineClosingBudgetMs: 600_000 });
     expect(again).toMatchObject({ status: 'already_quarantined', closedActionIds: pending, leftOpenActionIds: [] });
     expect(most).toBe(4);
     for (const { actionId } of opened) expect(await store.getDecision(actionId)).toMatchObject({ outcome: 'rejected', reason: expect.stringContaining('closed: agent quarantined by erin: looping') });
     expect(d.callbacks.calls).toBe(6);
+    expect(await guard.status(agentId)).toMatchObject({ openReviews: 0, pendingActionIds: [] });
+  });
+
+  it('stops starting closes when the budget runs out part way: the closes under way finish, the rest are left open and named', async () => {
+    const agentId = freshAgent();
+    const d = reviewDeps(agentId);
+    for (let n = 1; n <= 6; n++) await underReview(agentId, d, n);
+    const pending = (await guard.status(agentId)).pendingActionIds;
+    const erin = d.directory.member('erin');
+    if (erin === undefined) throw new Error('erin is in the example directory');
+    // A clock that moves 400 ms each time a close reads its review: the fourth worker starts at 1,200 ms,
+    // and once it has read, 1,600 ms have passed, so no worker starts a fifth close.
+    let clock = 0;
+    const slowStore = { ...d.store, getByAction: async (...args: Parameters<typeof d.store.getByAction>) => { clock += 400; return d.store.getByAction(...args); } } as typeof d.store;
+    Object.setPrototypeOf(slowStore, Object.getPrototypeOf(d.store));
+    const result = await quarantineAgent(agentId, { kind: 'member', member: erin, via: 'api' }, 'looping', { ...d, store: slowStore, guard, monotonicMs: () => clock });
+    expect(result).toMatchObject({ status: 'quarantined', closedActionIds: pending.slice(0, 4), leftOpenActionIds: pending.slice(4) });
+    expect(result.status === 'quarantined' && result.warnings).toEqual([expect.stringContaining(`2 open review(s) of ${agentId} were left open after 1500 ms`)]);
+    expect(await guard.status(agentId)).toMatchObject({ openReviews: 2, pendingActionIds: pending.slice(4) });
+  });
+
+  it('gives back a slot when its transaction loses a conflict on the agent\'s state item (closes run side by side)', async () => {
+    const agentId = freshAgent();
+    const d = reviewDeps(agentId);
+    const a = await underReview(agentId, d, 1);
+    const found = await d.store.getByAction(a.actionId);
+    if (found?.request.record.payloadSha256 == null) throw new Error('the request has a payload hash');
+    // DynamoDB cancels a transaction that meets another one on the same item: the first release loses once.
+    let conflicts = 0;
+    const conflicting = new Proxy(ddb.client, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
+        return async (command: { input: unknown }) => {
+          if (command instanceof TransactWriteItemsCommand && conflicts === 0) {
+            conflicts++;
+            throw new TransactionCanceledException({ message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]', $metadata: {}, CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' }] });
+          }
+          return (target.send as (c: unknown) => Promise<unknown>)(command);
+        };
+      },
+    });
+    const retrying = new DynamoAgentGuard(conflicting, TABLE, async () => undefined);
+    expect(await retrying.release(agentId, a.actionId, found.request.record.payloadSha256)).toBe(true);
+    expect(conflicts).toBe(1);
     expect(await guard.status(agentId)).toMatchObject({ openReviews: 0, pendingActionIds: [] });
   });
 

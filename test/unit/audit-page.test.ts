@@ -193,26 +193,52 @@ describe('the audit page script', () => {
   });
 
   it('shows the invisible, control and bidi characters of what others wrote as [U+XXXX], in the table, the details and the filters', async () => {
-    const spoof = 'report\u202Efdp.exe\u200B';
+    const spoof = 'report\u202Efdp.exe\u200B\u061C';
     const original = VIEW.records[4]!;
     VIEW.records[4] = { ...original, resourceId: spoof, justification: `line one\u2028${spoof}`, agentId: `billing\u2066agent` };
     VIEW.agents.push(`billing\u2066agent`);
     try {
       const { body, ids } = await renderPage('');
       const requested = body.children.find((row) => row.attributes['data-event-type'] === 'requested')!;
-      expect(requested.children[4]?.textContent).toBe('Database/report[U+202E]fdp.exe[U+200B]');
+      expect(requested.children[4]?.textContent).toBe('Database/report[U+202E]fdp.exe[U+200B][U+061C]');
       expect(requested.children[2]?.textContent).toBe('billing[U+2066]agent');
       for (const listener of requested.listeners.click ?? []) listener({});
       const details = body.children.find((row) => row.className === 'details')?.textContent ?? '';
-      expect(details).toContain('justificationline one[U+2028]report[U+202E]fdp.exe[U+200B]');
+      expect(details).toContain('justificationline one[U+2028]report[U+202E]fdp.exe[U+200B][U+061C]');
       expect(ids.get('filter-agent')!.options.map((option) => option.textContent)).toContain('billing[U+2066]agent');
       // The filter still sends the agent id itself.
       expect(ids.get('filter-agent')!.options.map((option) => option.value)).toContain('billing\u2066agent');
       const everything = [body, ids.get('filter-agent')!].flatMap((node) => [node, ...node.descendants()]).map((node) => node.own + node.title).join('');
-      expect(everything).not.toMatch(/[\u202E\u200B\u2066\u2028]/);
+      expect(everything).not.toMatch(/[\u202E\u200B\u2066\u2028\u061C]/);
     } finally {
       VIEW.records[4] = original;
       VIEW.agents.pop();
+    }
+  });
+
+  it('ignores a range in the link that is not one of its own (a prototype key such as "constructor")', async () => {
+    for (const range of ['constructor', 'toString', '__proto__']) {
+      const { fetched, ids, body } = await renderPage(`?range=${range}`);
+      const asked = new URLSearchParams(fetched[0]?.split('?')[1]);
+      expect(asked.has('from')).toBe(false);
+      expect(ids.get('status')!.className).toBe('');
+      expect(body.children.filter((row) => row.attributes['data-event-id'] !== undefined)).toHaveLength(6);
+    }
+  });
+
+  it('treats an empty field as no field, as null: the claimed source shows, the payload hash says none', async () => {
+    const original = VIEW.records[5]!;
+    VIEW.records[5] = { ...original, agentId: '', claimedSource: 'agent.empty-id', payloadSha256: '', resourceType: '', resourceId: '' };
+    try {
+      const { body } = await renderPage('');
+      const row = body.children.find((r) => r.attributes['data-event-id'] === original.eventId)!;
+      expect([row.children[2]?.className, row.children[2]?.textContent, row.children[4]?.textContent]).toEqual(['agent claimed', 'agent.empty-id', '']);
+      for (const listener of row.listeners.click ?? []) listener({});
+      const details = body.children.find((r) => r.className === 'details')?.textContent ?? '';
+      expect(details).toContain('payload SHA-256none (a request the contract refused has no payload hash)');
+      expect(details).toContain('claimed sourceagent.empty-id');
+    } finally {
+      VIEW.records[5] = original;
     }
   });
 });

@@ -17,7 +17,8 @@ import { AUDIT_PAGE_REFRESH_MS } from './refresh.js';
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const KNOWN_OUTCOMES = ['allowed', 'approved', 'denied', 'rejected', 'expired', 'invalid', 'pending'];
 const REVIEWED = ['approved', 'rejected', 'expired'];
-const RANGES: Record<string, number> = { '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000 };
+// A Map, not an object: a link's `range=constructor` must not look like a range.
+const RANGES = new Map<string, number>([['1h', 3_600_000], ['24h', 86_400_000], ['7d', 604_800_000]]);
 const BUCKETS = [
   { label: '< 1 min', below: 60 },
   { label: '1–5 min', below: 300 },
@@ -47,6 +48,9 @@ function svg(tag: string, attributes: Record<string, string | number> = {}, text
   return node;
 }
 
+/** A field the API gave with something in it: null and '' both mean nothing to show. */
+const given = (value: string | null | undefined): value is string => value !== null && value !== undefined && value !== '';
+
 const outcomeClass = (outcome: string) => `o-${KNOWN_OUTCOMES.includes(outcome) ? outcome : 'other'}`;
 
 interface View { agent: string; outcome: string; eventType: string; range: string; from: string; to: string; limit: string }
@@ -63,7 +67,7 @@ const view: View = {
   limit: params.get('limit') ?? '',
 };
 if (view.limit === '') view.limit = '200';
-if (RANGES[view.range] === undefined) view.range = view.from !== '' || view.to !== '' ? 'custom' : '';
+if (!RANGES.has(view.range)) view.range = view.from !== '' || view.to !== '' ? 'custom' : '';
 if (view.range !== 'custom') {
   view.from = '';
   view.to = '';
@@ -79,7 +83,7 @@ function pageQuery(): URLSearchParams {
   if (view.agent !== '') q.set('agent', view.agent);
   if (view.outcome !== '') q.set('outcome', view.outcome);
   if (view.eventType !== '') q.set('eventType', view.eventType);
-  if (RANGES[view.range] !== undefined) q.set('range', view.range);
+  if (RANGES.has(view.range)) q.set('range', view.range);
   if (view.range === 'custom' && view.from !== '') q.set('from', view.from);
   if (view.range === 'custom' && view.to !== '') q.set('to', view.to);
   if (view.limit !== '200') q.set('limit', view.limit);
@@ -91,7 +95,7 @@ function apiQuery(): URLSearchParams {
   if (view.agent !== '') q.set('agent', view.agent);
   if (view.outcome !== '') q.set('outcome', view.outcome);
   if (view.eventType !== '') q.set('eventType', view.eventType);
-  const range = RANGES[view.range];
+  const range = RANGES.get(view.range);
   if (range !== undefined) q.set('from', new Date(Date.now() - range).toISOString());
   if (view.range === 'custom' && view.from !== '') q.set('from', view.from);
   if (view.range === 'custom' && view.to !== '') q.set('to', view.to);
@@ -139,7 +143,7 @@ function showFilters(): void {
   fillSelect($<HTMLSelectElement>('filter-event-type'), 'eventType', AUDIT_EVENT_TYPES, 'any event', view.eventType);
   const limit = $<HTMLSelectElement>('filter-limit');
   if (!Array.from(limit.options).some((option) => option.value === view.limit)) {
-    const option = el('option', '', view.limit);
+    const option = shown('option', '', view.limit);
     option.value = view.limit;
     limit.appendChild(option);
   }
@@ -313,15 +317,15 @@ function chip(td: HTMLTableCellElement, outcome: string | null | undefined): voi
 
 /** The reason column: a violation's rule and reason, an execution's times and result, a vote, or the record's reason. */
 function summaryOf(record: AuditPageRecord): string {
-  if (record.violationRule !== null) return `${record.violationRule}: ${record.reason ?? ''}`;
+  if (given(record.violationRule)) return `${record.violationRule}: ${record.reason ?? ''}`;
   const e = record.execution;
   if (e !== null) {
-    const ran = e.startedAt !== null && e.finishedAt !== null ? ` in ${(Date.parse(e.finishedAt) - Date.parse(e.startedAt)) / 1000} s` : '';
+    const ran = given(e.startedAt) && given(e.finishedAt) ? ` in ${(Date.parse(e.finishedAt) - Date.parse(e.startedAt)) / 1000} s` : '';
     const said = e.error !== null ? `${e.error.code}: ${e.error.message}` : e.resultSummary ?? '';
-    return `${e.status ?? ''}, started ${e.startedAt !== null ? localTime(e.startedAt) : '?'}${ran}${said !== '' ? ` (${said})` : ''}`;
+    return `${e.status ?? ''}, started ${given(e.startedAt) ? localTime(e.startedAt) : '?'}${ran}${said !== '' ? ` (${said})` : ''}`;
   }
-  if (record.reason !== null && record.reason !== '') return record.reason;
-  return record.vote !== null ? `${record.vote}${record.comment !== null && record.comment !== '' ? `: ${record.comment}` : ''}` : '';
+  if (given(record.reason)) return record.reason;
+  return given(record.vote) ? `${record.vote}${given(record.comment) ? `: ${record.comment}` : ''}` : '';
 }
 
 function detailsRow(record: AuditPageRecord): HTMLTableRowElement {
@@ -357,8 +361,8 @@ function detailsRow(record: AuditPageRecord): HTMLTableRowElement {
   }
   const policies = record.policyIds.length > 0 ? record.policyIds : record.requestPolicyIds;
   item('policies', policies.length > 0 ? policies.join(', ') : 'none');
-  item('payload SHA-256', record.payloadSha256 ?? 'none (a request the contract refused has no payload hash)');
-  item('claimed source', record.agentId !== null ? null : record.claimedSource);
+  item('payload SHA-256', given(record.payloadSha256) ? record.payloadSha256 : 'none (a request the contract refused has no payload hash)');
+  item('claimed source', given(record.agentId) ? null : record.claimedSource);
   item('record hash', record.hash);
   item('object key', record.objectKey);
   td.appendChild(list);
@@ -379,21 +383,21 @@ function renderRecords(answer: AuditRecordsView): void {
     return;
   }
   for (const record of answer.records) {
-    const row = el('tr', record.violationRule !== null ? 'record violation' : 'record');
+    const row = el('tr', given(record.violationRule) ? 'record violation' : 'record');
     row.setAttribute('data-action-id', record.actionId ?? '');
     row.setAttribute('data-event-type', record.eventType);
     row.setAttribute('data-event-id', record.eventId);
     cell(row, localTime(record.occurredAt), 'time', record.occurredAt);
     cell(row, record.eventType, 'event');
     // A malformed request has no agent id: the source its sender claimed is the only hint.
-    if (record.agentId !== null || record.claimedSource === null) cell(row, record.agentId ?? '', 'agent');
-    else cell(row, record.claimedSource, 'agent claimed', `no valid agent id; the event source the sender claimed: ${record.claimedSource}`);
+    if (given(record.agentId) || !given(record.claimedSource)) cell(row, record.agentId ?? '', 'agent');
+    else cell(row, record.claimedSource ?? '', 'agent claimed', `no valid agent id; the event source the sender claimed: ${record.claimedSource ?? ''}`);
     cell(row, record.action ?? '');
-    cell(row, record.resourceType !== null || record.resourceId !== null ? `${record.resourceType ?? '?'}/${record.resourceId ?? '?'}` : '');
+    cell(row, given(record.resourceType) || given(record.resourceId) ? `${given(record.resourceType) ? record.resourceType : '?'}/${given(record.resourceId) ? record.resourceId : '?'}` : '');
     cell(row, record.environment ?? '');
     // An execution shows what ran (succeeded or failed); a violation shows as one, whatever the request's outcome.
-    const shownOutcome = record.violationRule !== null ? 'violation' : record.execution !== null ? record.execution.status : record.outcome;
-    chip(cell(row, '', '', record.requestOutcome !== null ? `request outcome: ${record.requestOutcome}` : ''), shownOutcome);
+    const shownOutcome = given(record.violationRule) ? 'violation' : record.execution !== null ? record.execution.status : record.outcome;
+    chip(cell(row, '', '', given(record.requestOutcome) ? `request outcome: ${record.requestOutcome}` : ''), shownOutcome);
     cell(row, record.reviewerId ?? '');
     cell(row, summaryOf(record), 'reason');
     cell(row, short(record.actionId, 18), 'mono', record.actionId ?? '');
@@ -438,7 +442,8 @@ async function refresh(): Promise<void> {
     if (!response.ok) {
       let message = `HTTP ${response.status}`;
       try {
-        message = (JSON.parse(json) as { message?: string }).message ?? message;
+        const said = (JSON.parse(json) as { message?: unknown }).message;
+        if (typeof said === 'string' && said !== '') message = said;
       } catch (error) {
         message = `${message} ${String(error)}`;
       }

@@ -151,34 +151,42 @@ export class DynamoAgentGuard implements AgentGuard {
 
   async release(agentId: string, actionId: string, payloadSha256: string): Promise<boolean> {
     const pk = AGENT_ITEM.pk(agentId);
-    try {
-      await this.client.send(new TransactWriteItemsCommand({
-        TransactItems: [
-          {
-            Delete: {
-              TableName: this.tableName,
-              Key: marshall({ pk, sk: AGENT_ITEM.pendingSk(payloadSha256) }),
-              ConditionExpression: 'actionId = :id',
-              ExpressionAttributeValues: marshall({ ':id': actionId }),
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(new TransactWriteItemsCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: marshall({ pk, sk: AGENT_ITEM.pendingSk(payloadSha256) }),
+                ConditionExpression: 'actionId = :id',
+                ExpressionAttributeValues: marshall({ ':id': actionId }),
+              },
             },
-          },
-          {
-            Update: {
-              TableName: this.tableName,
-              Key: marshall({ pk, sk: AGENT_ITEM.stateSk }),
-              UpdateExpression: 'ADD openReviews :minus',
-              ConditionExpression: 'openReviews > :zero',
-              ExpressionAttributeValues: marshall({ ':minus': -1, ':zero': 0 }),
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: marshall({ pk, sk: AGENT_ITEM.stateSk }),
+                UpdateExpression: 'ADD openReviews :minus',
+                ConditionExpression: 'openReviews > :zero',
+                ExpressionAttributeValues: marshall({ ':minus': -1, ':zero': 0 }),
+              },
             },
-          },
-        ],
-      }));
-      return true;
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      const [marker, state] = error.CancellationReasons ?? [];
-      if (marker?.Code === 'ConditionalCheckFailed') return false;
-      throw new AgentGuardError(`giving back the open-review slot of ${actionId} (agent ${agentId}) was cancelled (${[marker?.Code, state?.Code].join(', ')}); it is retried`, { cause: error });
+          ],
+        }));
+        return true;
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const [marker, state] = error.CancellationReasons ?? [];
+        if (marker?.Code === 'ConditionalCheckFailed') return false;
+        // Another transaction on the agent's state item at the same moment (a quarantine closes its reviews
+        // side by side, an admission, another release): DynamoDB cancels one of them; this one tries again.
+        if ([marker?.Code, state?.Code].includes('TransactionConflict') && attempt < MAX_ATTEMPTS) {
+          await this.pause(Math.random() * 4 * 2 ** Math.min(attempt, 5));
+          continue;
+        }
+        throw new AgentGuardError(`giving back the open-review slot of ${actionId} (agent ${agentId}) was cancelled (${[marker?.Code, state?.Code].join(', ')}) after ${attempt} attempt(s); it is retried`, { cause: error });
+      }
     }
   }
 
