@@ -15,6 +15,7 @@ import {
   type ActionRequest,
 } from '../shared/domain/contract.js';
 import { canonicalJson, CanonicalJsonError, sha256Hex, wellFormedText } from '../shared/domain/canonical-json.js';
+import { cutText } from '../shared/domain/cut-text.js';
 import { identityProblem } from '../shared/domain/intake.js';
 import {
   DecisionResponseSchema,
@@ -321,11 +322,7 @@ export function reportedError(thrown: unknown): { code: string; message: string 
 
 /** `text` in at most `max` UTF-16 units, marked with an ellipsis when cut, never splitting a surrogate pair. */
 function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max - 1;
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return `${text.slice(0, end)}…`;
+  return text.length <= max ? text : `${cutText(text, max - 1)}…`;
 }
 
 function safeString(value: unknown): string {

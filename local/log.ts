@@ -3,7 +3,7 @@
  * Colours only on an interactive terminal (never with CI=true or NO_COLOR), so piped output and
  * CI logs stay plain text.
  */
-import { codePointLabel } from '../shared/domain/code-point-label.js';
+import { labelHidden } from '../shared/domain/code-point-label.js';
 
 export type Tone = 'plain' | 'dim' | 'ok' | 'warn' | 'error' | 'accent';
 
@@ -33,17 +33,13 @@ export function colourWanted(stream: { isTTY?: boolean }, env: Record<string, st
   return stream.isTTY === true;
 }
 
-// Every C0 control (newline, carriage return and tab included: a step is one line), DEL, every C1 control
-// (U+009B is a terminal's CSI), zero-width and bidi controls, line and paragraph separators, BOM.
-const UNPRINTABLE = /[\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
-
 /**
  * Text that agents (or reviewers) wrote, made safe for one terminal line: a newline in a resource id
  * could otherwise print a forged line ("approved by bob"), and an escape sequence could clear or
  * retitle the terminal. Each such character is shown as `[U+XXXX]`, as in the Slack messages.
  */
 export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, codePointLabel);
+  return labelHidden(text);
 }
 
 function clock(date: Date): string {

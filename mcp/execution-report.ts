@@ -1,5 +1,6 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { canonicalJson, sha256Hex } from '../shared/domain/canonical-json.js';
+import { canonicalJson, sha256Hex, wellFormedText } from '../shared/domain/canonical-json.js';
+import { cutText } from '../shared/domain/cut-text.js';
 import type { AgentClient, ExecutionReport } from '../client/index.js';
 import { LIMITS } from '../shared/domain/contract.js';
 
@@ -21,7 +22,17 @@ export interface ExecutionReporter {
 export function summarizeToolResult(result: CallToolResult): string {
   const parts = result.content.map((content) => (content.type === 'text' ? content.text : `[${content.type}]`));
   const text = parts.join('\n').trim() || (result.structuredContent === undefined ? '(no content)' : JSON.stringify(result.structuredContent));
-  return text.length <= RESULT_SUMMARY_MAX_CHARS ? text : `${text.slice(0, RESULT_SUMMARY_MAX_CHARS - 3)}...`;
+  return reportableText(text, RESULT_SUMMARY_MAX_CHARS);
+}
+
+/**
+ * Text an upstream gave (a result, an error's message) as an execution report may carry it: lone
+ * surrogates written as `\uXXXX` (the contract refuses them: the report would be lost), cut to `max`
+ * without splitting a pair, with `...` when cut.
+ */
+export function reportableText(text: string, max: number): string {
+  const whole = wellFormedText(text);
+  return whole.length <= max ? whole : `${cutText(whole, max - 3)}...`;
 }
 
 /** SHA-256 of the canonical JSON of the whole result, so an auditor can match a stored copy to the report. */

@@ -34,7 +34,7 @@ import {
 } from '../client/index.js';
 import { LIMITS, payloadSha256, type ActionRequest } from '../shared/domain/contract.js';
 import { DEFAULT_AWAIT_MAX_SECONDS, DEFAULT_PROGRESS_EVERY_SECONDS, type GatewayConfig } from './config.js';
-import { summarizeToolResult, toolResultSha256, type ExecutionReport, type ExecutionReporter } from './execution-report.js';
+import { reportableText, summarizeToolResult, toolResultSha256, type ExecutionReport, type ExecutionReporter } from './execution-report.js';
 import { namespacedName, planToolCall, splitNamespacedName, type CallMode } from './mapping.js';
 import { GATEWAY_NAME, GATEWAY_VERSION, type DownstreamRequests, type Upstream } from './upstreams.js';
 
@@ -364,7 +364,7 @@ export class CountersignGateway {
     } catch (error) {
       const message = (error instanceof Error ? error.message : String(error)) || 'no message';
       const code = error instanceof McpError ? `mcp_${error.code}` : extra.signal.aborted ? 'cancelled' : 'upstream_error';
-      await this.#report(entry, { status: 'failed', startedAt, error: { code, message: message.slice(0, LIMITS.errorMessageMaxChars) } });
+      await this.#report(entry, { status: 'failed', startedAt, error: { code, message: reportableText(message, LIMITS.errorMessageMaxChars) } });
       entry.settled = `failed: ${message}`;
       return errorResult(`request ${entry.actionId} was ${decision.outcome}, but upstream "${entry.server}" failed running ${entry.tool}: ${message}`);
     }

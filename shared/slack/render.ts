@@ -1,4 +1,5 @@
-import { codePointLabel } from '../domain/code-point-label.js';
+import { labelHidden, TAB_AND_NEWLINE } from '../domain/code-point-label.js';
+import { cutText } from '../domain/cut-text.js';
 import type { ActionsBlock, Button, InputBlock, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, RichTextBlock, SectionBlock } from '@slack/web-api';
 import type { ReviewerVote } from '../domain/decision.js';
 import type { ReviewView } from '../ports/review.js';
@@ -74,24 +75,12 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-// C0/C1 controls except tab and newline, zero-width characters, bidi marks (U+061C, U+200E/F), embeddings/overrides/isolates, BOM.
-const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
-
 function visible(text: string): string {
-  return text.replace(INVISIBLE, codePointLabel);
+  return labelHidden(text, TAB_AND_NEWLINE);
 }
 
 function utf8Bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8');
-}
-
-/** Cuts `text` to at most `max` UTF-16 units without splitting a surrogate pair. */
-function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max;
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return text.slice(0, end);
 }
 
 /**
@@ -101,7 +90,7 @@ function cut(text: string, max: number): string {
 function fit(text: string, max: number, marker: 'bytes' | 'ellipsis'): string {
   if (text.length <= max) return text;
   const tail = marker === 'bytes' ? `\n… truncated (${utf8Bytes(text)} bytes)` : '…';
-  return cut(text, max - tail.length) + tail;
+  return cutText(text, max - tail.length) + tail;
 }
 
 /** Untrusted (or simply literal) text, shown as is. */

@@ -2,7 +2,8 @@ import type { ReviewView } from '../ports/review.js';
 import { MAX_QUARANTINE_REASON_CHARS } from '../domain/flood-control.js';
 import { REVIEW_ID_PATTERN } from '../slack/block-ids.js';
 import { headerText, OUTCOME_WORDS, quorumProgress } from '../slack/render.js';
-import { codePointLabel } from '../domain/code-point-label.js';
+import { labelHidden, TAB_AND_NEWLINE } from '../domain/code-point-label.js';
+import { cutText } from '../domain/cut-text.js';
 
 /**
  * Adaptive Card rendering of a review for Microsoft Teams (pure), schema 1.5 with Universal Actions.
@@ -52,9 +53,6 @@ export class CardRenderError extends Error {
   }
 }
 
-// C0/C1 controls except tab and newline, zero-width characters, bidi marks (U+061C, U+200E/F), embeddings/overrides/isolates, BOM.
-const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
-
 /**
  * Adaptive Cards renderers apply `{{DATE(…)}}` and `{{TIME(…)}}` to TextRuns as well as TextBlocks (the
  * `adaptivecards` package's TextRun calls its formatText), so agent text could show a made-up date in the
@@ -65,16 +63,11 @@ const FUNCTION_OPENING = /\{(?=\{)/g;
 const INERT_OPENING = '{\u2060';
 
 function literal(text: string, max = MAX_RUN): string {
-  const shown = text
-    .replace(INVISIBLE, codePointLabel)
-    .replace(FUNCTION_OPENING, INERT_OPENING);
+  const shown = labelHidden(text, TAB_AND_NEWLINE).replace(FUNCTION_OPENING, INERT_OPENING);
   if (shown === '') return '—';
   if (shown.length <= max) return shown;
   const tail = `\n… truncated (${Buffer.byteLength(text, 'utf8')} bytes)`;
-  let end = max - tail.length;
-  const last = shown.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return shown.slice(0, end) + tail;
+  return cutText(shown, max - tail.length) + tail;
 }
 
 /** Text shown literally (a TextRun: no Markdown; DATE/TIME functions broken by `literal`). */

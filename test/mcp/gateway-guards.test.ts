@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalDecision, FinalDecision } from '../../client/index.js';
 import { REPO_ROOT } from '../../local/local-stack.js';
 import { parseGatewayConfig } from '../../mcp/config.js';
-import type { ExecutionReport } from '../../mcp/execution-report.js';
+import { reportableText, summarizeToolResult, type ExecutionReport } from '../../mcp/execution-report.js';
 import { CountersignGateway, type GatewayAgent } from '../../mcp/gateway.js';
 import { connectUpstream, type Upstream } from '../../mcp/upstreams.js';
 import { payloadSha256, SPEC_VERSION, validateActionExecuted, type ActionRequest } from '../../shared/domain/contract.js';
@@ -124,6 +124,25 @@ describe('the gateway runs only what was approved', () => {
     expect(textOf(await call)).toBe('wrote 4 characters to /srv/race.txt');
     expect(writes().length - before).toBe(1);
     expect(reports).toHaveLength(1);
+  });
+
+  it('reports a result whose cut would split an emoji: the summary stops before the pair, and the report is one the contract accepts', async () => {
+    decide = (request) => approval(request);
+    // "wrote 1 characters to " is 22 characters and "/srv/" 5 more: the emoji's first half is the 997th character,
+    // the last one a 1,000-character summary (997 and "...") would keep.
+    const path = `/srv/${'a'.repeat(969)}\u{1F600}${'z'.repeat(10)}`;
+    const result = await client.callTool({ name: 'filesystem__write_file', arguments: { path, content: 'x' } });
+    expect(textOf(result)).toBe(`wrote 1 characters to ${path}`);
+    expect(reports).toHaveLength(1);
+    const summary = reports[0]?.result?.summary ?? '';
+    expect(summary).toBe(`wrote 1 characters to /srv/${'a'.repeat(969)}...`);
+    expect(validateActionExecuted({ specVersion: SPEC_VERSION, ...reports[0] })).toMatchObject({ ok: true });
+  });
+
+  it('writes a lone surrogate in an upstream\'s text as an escape, so the report is not refused', () => {
+    expect(reportableText('half \ud83d of a pair', 1000)).toBe('half \\uD83D of a pair');
+    expect(reportableText(`${'b'.repeat(6)}\u{1F600}ccc`, 10)).toBe('bbbbbb...');
+    expect(summarizeToolResult({ content: [{ type: 'text', text: 'x\udc00' }] })).toBe('x\\uDC00');
   });
 
   it('reports an upstream failure as a failed execution the contract accepts', async () => {

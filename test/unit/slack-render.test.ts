@@ -93,7 +93,7 @@ function expectWithinSlackLimits(blocks: KnownBlock[]): void {
   }
 }
 
-const HOSTILE = '<!channel> <!here> <@U0CAROL> <#C0SECURITY> <https://evil.example|click here> *bold* _it_ ~gone~ `code` :rotating_light: & &amp; \u202Eevil\u200B\u061C';
+const HOSTILE = '<!channel> <!here> <@U0CAROL> <#C0SECURITY> <https://evil.example|click here> *bold* _it_ ~gone~ `code` :rotating_light: & &amp; \u202Eevil\u200B\u061C\u{E0041}';
 
 function hostileRequest(): ActionRequest {
   // Not everything here would pass the contract's patterns: the renderer must be safe regardless.
@@ -141,8 +141,8 @@ describe('review message', () => {
       expect(text).toMatch(/^[A-Za-z0-9 .,:?()…_-]+$/);
       for (const object of objects.filter((o) => o.type === 'plain_text')) expect(object).toMatchObject({ emoji: false });
       // Invisible and bidi characters are made visible instead of being passed on.
-      expect(JSON.stringify(blocks)).not.toMatch(/[\u202E\u200B\u061C]/);
-      expect(objects.some((o) => o.text.includes('[U+202E]evil[U+200B][U+061C]'))).toBe(true);
+      expect(JSON.stringify(blocks)).not.toMatch(/[\u202E\u200B\u061C]|\u{E0041}/u);
+      expect(objects.some((o) => o.text.includes('[U+202E]evil[U+200B][U+061C][U+E0041]'))).toBe(true);
       expectWithinSlackLimits(blocks);
     }
   });

@@ -9,7 +9,7 @@ import type { ReviewDeps } from '../../shared/review/review-deps.js';
 import { reviewCard, threadNoteCard, type CardElement } from '../../shared/teams/card.js';
 import { DATA_OWNERS_QUORUM_1, localDirectory, reviewEvent, SECURITY_QUORUM_2, seedPendingRequest, testClock } from '../support/reviews.js';
 
-const HOSTILE = '**bold** [click](https://evil.example) {{DATE(2017-02-14T06:00:00Z, SHORT)}} {{{TIME(2017-02-14T06:00:00Z)}} <at>everyone</at>\u202Eevil\u061C';
+const HOSTILE = '**bold** [click](https://evil.example) {{DATE(2017-02-14T06:00:00Z, SHORT)}} {{{TIME(2017-02-14T06:00:00Z)}} <at>everyone</at>\u202Eevil\u061C\u{E0041}';
 
 async function setup(approval = SECURITY_QUORUM_2, detail: Record<string, unknown> = {}) {
   const decisions = new MemoryDecisionStore();
@@ -68,8 +68,8 @@ describe('the Teams review card', () => {
     const json = JSON.stringify(card);
     expect(json).toContain('[click](https://evil.example)');
     expect(json).toContain('[U+202E]');
-    expect(json).toContain('[U+061C]');
-    expect(json).not.toMatch(/[\u202E\u061C]/);
+    expect(json).toContain('[U+061C][U+E0041]');
+    expect(json).not.toMatch(/[\u202E\u061C]|\u{E0041}/u);
     // Microsoft's renderer applies DATE() and TIME() to TextRuns too: agent text must come out of its formatter as it went in.
     const agentRuns = textsOf('TextRun', card).filter((text) => text.includes('evil.example'));
     expect(agentRuns.length).toBeGreaterThanOrEqual(3);

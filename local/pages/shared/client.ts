@@ -3,16 +3,13 @@
  * pages: never innerHTML), the labels of characters that would hide or reorder text, JSON calls to the
  * page's own origin, and polling that pauses while a call is in flight.
  */
-import { codePointLabel } from '../../../shared/domain/code-point-label.js';
-
-// C0/C1 controls except tab and newline, zero-width characters, bidi marks, embeddings, overrides and isolates,
-// line and paragraph separators, BOM: the characters Slack messages and Teams cards label too.
-const INVISIBLE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+import { labelHidden, TAB_AND_NEWLINE } from '../../../shared/domain/code-point-label.js';
 
 /** Text others wrote (agents, reviewers) as a page shows it: each such character as `[U+202E]`. */
 export function visible(text: string): string {
-  return text.replace(INVISIBLE, codePointLabel);
+  return labelHidden(text, TAB_AND_NEWLINE);
 }
+
 export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (className !== '') node.className = className;
