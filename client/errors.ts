@@ -153,7 +153,8 @@ export function short(hash: string | null | undefined): string {
 
 /**
  * The credentials API refused this ask, and recorded the refusal: `rule` says why (`caller_not_agent`,
- * `no_grant`, `not_permitted`, `approval_expired`, `already_issued`, `unsafe_policy_value`).
+ * `no_grant`, `not_permitted`, `approval_expired`, `already_issued`, `already_executed`, `unsafe_policy_value`,
+ * `agent_quarantined`).
  */
 export class CredentialsRefusedError extends CountersignClientError {
   constructor(message: string, readonly actionId: string, readonly rule: string, readonly status: number) {

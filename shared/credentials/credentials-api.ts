@@ -62,8 +62,9 @@ export async function answerCredentialsRequest(request: CredentialsRequest, deps
     return done(error(403, 'CallerNotIdentified', 'the caller has no IAM identity; sign the request with SigV4 (service "lambda") as the agent'), { actionId });
   }
 
-  const record = await deps.store.getRecord(actionId);
-  if (record === undefined || record.request === null || record.actionId !== actionId) {
+  const found = await deps.store.getRequest(actionId);
+  const record = found?.record;
+  if (found === undefined || record === undefined || record.request === null || record.actionId !== actionId) {
     return done(error(404, 'ActionNotFound', `no request with actionId "${actionId}" has been received`), { actionId });
   }
   const now = deps.now();
@@ -85,6 +86,11 @@ export async function answerCredentialsRequest(request: CredentialsRequest, deps
   const quarantine = await deps.quarantineOf?.(agentId);
   if (quarantine !== undefined && quarantine !== null) {
     return refuse('agent_quarantined', `${agentId} is quarantined (by ${quarantine.by}: ${quarantine.reason}); no credentials are issued until the quarantine is lifted`);
+  }
+  // A reported execution (succeeded or failed) uses the approval: credentials after it would let an agent
+  // report "failed" to the reviewers and then act.
+  if (found.executionStatus !== null) {
+    return refuse('already_executed', `the agent already reported executing request "${actionId}" (${found.executionStatus}); an approval is for one execution: send a new request`);
   }
   const { grant, validUntil } = check;
   const roleArn = deps.roleArns[grant.role];

@@ -19,6 +19,8 @@ export type CredentialsRefusalRule =
   | 'approval_expired'
   /** Credentials for this approval were issued (or claimed) before: one issue per approval. */
   | 'already_issued'
+  /** The agent already reported executing the request (succeeded or failed): the approval is used. */
+  | 'already_executed'
   /** A request value may not go into the session policy (it would widen or reshape it), or the policy is too large. */
   | 'unsafe_policy_value'
   /** The agent is quarantined: an approval given before the quarantine does not let it act. */
@@ -30,6 +32,7 @@ export const REFUSAL_STATUS: Record<CredentialsRefusalRule, number> = {
   not_permitted: 409,
   approval_expired: 409,
   already_issued: 409,
+  already_executed: 409,
   unsafe_policy_value: 422,
   agent_quarantined: 403,
 };

@@ -32,9 +32,16 @@ export interface CredentialsFailure {
   message: string;
 }
 
+/** A request as the credentials API reads it: the record, and whether its agent reported executing it. */
+export interface RecordedRequest {
+  record: RequestRecord;
+  /** The status the agent reported executing the request with, or null when it has reported nothing yet. */
+  executionStatus: string | null;
+}
+
 /** The decision table, as the credentials API uses it. */
 export interface CredentialsStore {
-  getRecord(actionId: string): Promise<RequestRecord | undefined>;
+  getRequest(actionId: string): Promise<RecordedRequest | undefined>;
   /** Writes the `credentials_issued` event item only if there is none yet: false when credentials were claimed before. */
   claimIssue(record: RequestRecord, issue: CredentialsIssue): Promise<boolean>;
   recordRefusal(record: RequestRecord, refusal: CredentialsRefusal): Promise<void>;

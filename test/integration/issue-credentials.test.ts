@@ -15,6 +15,11 @@ import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
 import { ensureDecisionTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
 import { eventsAmong, itemsOfRequest } from '../support/decision-items.js';
 import { actionRequested } from '../support/requests.js';
+import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
+import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
+import { MemoryReviewChannel } from '../../shared/adapters/memory/memory-review-adapters.js';
+import { recordExecutionReport } from '../../shared/execution/record-execution.js';
+import { channelAlerts, reviewMessages } from '../../shared/execution/review-adapters.js';
 
 /**
  * The credentials API on DynamoDB Local with STS mocked (aws-sdk-client-mock): who gets credentials, what
@@ -145,6 +150,27 @@ describe('POST /actions/{actionId}/credentials', () => {
       expect(await guard.lift('billing-agent', 'erin', 'fixed', clock.toISOString())).toMatchObject({ status: 'lifted' });
     }
     expect((await ask(actionId, AGENT_CALLER, d)).response.statusCode).toBe(200);
+  });
+
+  it('refuses (409 already_executed, recorded) an approval whose agent has reported executing it, and STS is not asked', async () => {
+    const actionId = await recorded();
+    const found = await new DynamoCredentialsStore(ddb.client, TABLE).getRequest(actionId);
+    expect(found?.executionStatus).toBeNull();
+    // The agent acts without credentials from here and reports a failure to the reviewers.
+    const channel = new MemoryReviewChannel();
+    const now = () => clock;
+    const reported = await recordExecutionReport({
+      id: 'report-1', source: 'agent.billing-agent', detailType: 'Action Executed',
+      detail: { specVersion: '1', actionId, payloadSha256: found!.record.payloadSha256, status: 'failed', startedAt: clock.toISOString(), finishedAt: clock.toISOString(), error: { code: 'timeout', message: 'upstream timeout' } },
+    }, { store: new DynamoExecutionStore(ddb.client, TABLE), alerts: channelAlerts(channel, directory), messages: reviewMessages({ store: new DynamoReviewStore(ddb.client, TABLE), channel, directory, now }), now });
+    expect(reported.status).toBe('executed');
+    expect((await new DynamoCredentialsStore(ddb.client, TABLE).getRequest(actionId))?.executionStatus).toBe('failed');
+
+    const refused = await ask(actionId);
+    expect(refused.response.statusCode).toBe(409);
+    expect(body(refused.response)).toMatchObject({ error: 'CredentialsRefused', rule: 'already_executed', message: expect.stringContaining('already reported executing') });
+    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
+    expect((await eventsOf(actionId)).map((e) => [e.eventType, e.rule ?? null])).toEqual([['requested', null], ['decided', null], ['executed', null], ['credentials_refused', 'already_executed']]);
   });
 
   it('issues once when the agent asks many times at the same moment', async () => {

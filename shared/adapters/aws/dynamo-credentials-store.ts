@@ -1,6 +1,6 @@
 import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import type { CredentialsFailure, CredentialsIssue, CredentialsRefusal, CredentialsStore } from '../../ports/credentials.js';
+import type { CredentialsFailure, CredentialsIssue, CredentialsRefusal, CredentialsStore, RecordedRequest } from '../../ports/credentials.js';
 import type { RequestRecord } from '../../ports/index.js';
 import { appendRequestEvent, eventItem, fromItem, ITEM } from './dynamo-decision-store.js';
 
@@ -17,13 +17,16 @@ export class DynamoCredentialsStore implements CredentialsStore {
     private readonly pause?: (ms: number) => Promise<void>,
   ) {}
 
-  async getRecord(actionId: string): Promise<RequestRecord | undefined> {
+  async getRequest(actionId: string): Promise<RecordedRequest | undefined> {
     const { Item } = await this.client.send(new GetItemCommand({
       TableName: this.tableName,
       Key: marshall({ pk: ITEM.pk(actionId), sk: ITEM.requestSk }),
       ConsistentRead: true,
     }));
-    return Item === undefined ? undefined : fromItem(Item);
+    if (Item === undefined) return undefined;
+    // The execution store sets `execution` on the request item with the `executed` event (one transaction).
+    const status = Item.execution?.M?.status?.S;
+    return { record: fromItem(Item), executionStatus: Item.execution === undefined || Item.execution.NULL === true ? null : status ?? 'reported' };
   }
 
   claimIssue(record: RequestRecord, issue: CredentialsIssue): Promise<boolean> {
