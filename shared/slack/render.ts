@@ -1,5 +1,6 @@
 import { labelHidden, TAB_AND_NEWLINE } from '../domain/code-point-label.js';
 import { cutText } from '../domain/cut-text.js';
+import { jsonForReview } from '../review/json-for-review.js';
 import type { ActionsBlock, Button, InputBlock, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, RichTextBlock, SectionBlock } from '@slack/web-api';
 import type { ReviewerVote } from '../domain/decision.js';
 import type { ReviewView } from '../ports/review.js';
@@ -165,10 +166,6 @@ export function quorumProgress(approvals: ReviewerVote[], quorum: number): strin
   return `${names.length} of ${quorum} approval${quorum === 1 ? '' : 's'}${names.length > 0 ? `: ${names.join(', ')}` : ''}`;
 }
 
-function prettyJson(value: unknown): string {
-  return JSON.stringify(value, null, 2) ?? 'null';
-}
-
 function checkReviewId(reviewId: string): void {
   if (!REVIEW_ID_PATTERN.test(reviewId)) {
     throw new ReviewRenderError(`review id ${JSON.stringify(reviewId.slice(0, 40))} cannot be carried by a button: it must be 1-255 printable ASCII characters without spaces`);
@@ -293,10 +290,10 @@ export function reviewMessage(view: ReviewView, options: RenderOptions = {}): { 
     section(label('Justification')),
     section(plain(request.justification, SLACK_LIMITS.sectionText, 'bytes')),
     section(label('Parameters (what an approval is for)')),
-    preformatted(prettyJson(request.parameters), SLACK_LIMITS.sectionText),
+    preformatted(jsonForReview(request.parameters, SLACK_LIMITS.sectionText, visible), SLACK_LIMITS.sectionText),
   );
   if (resource.attributes !== undefined && Object.keys(resource.attributes).length > 0) {
-    blocks.push(section(label('Resource attributes')), preformatted(prettyJson(resource.attributes), SLACK_LIMITS.sectionText));
+    blocks.push(section(label('Resource attributes')), preformatted(jsonForReview(resource.attributes, SLACK_LIMITS.sectionText, visible), SLACK_LIMITS.sectionText));
   }
   blocks.push(...outcomeBlocks(view, options), ...executionBlocks(view));
   if (closed === undefined) blocks.push(buttons(view.reviewId));

@@ -4,6 +4,7 @@ import { REVIEW_ID_PATTERN } from '../slack/block-ids.js';
 import { headerText, OUTCOME_WORDS, quorumProgress } from '../slack/render.js';
 import { labelHidden, TAB_AND_NEWLINE } from '../domain/code-point-label.js';
 import { cutText } from '../domain/cut-text.js';
+import { jsonForReview } from '../review/json-for-review.js';
 
 /**
  * Adaptive Card rendering of a review for Microsoft Teams (pure), schema 1.5 with Universal Actions.
@@ -196,10 +197,6 @@ export interface CardNotice {
   tone: 'attention' | 'good';
 }
 
-function prettyJson(value: unknown): string {
-  return JSON.stringify(value, null, 2) ?? 'null';
-}
-
 /**
  * The review card: the whole context a reviewer needs, with Approve and Deny while open, and the
  * outcome, who decided and when once closed. A `notice` (refusal or confirmation) is put first: the
@@ -236,10 +233,10 @@ export function reviewCard(view: ReviewView, notice?: CardNotice): AdaptiveCard 
     label('Justification', { separator: true }),
     runs(request.justification),
     label('Parameters (what an approval is for)'),
-    runs(prettyJson(request.parameters), { fontType: 'Monospace' }),
+    runs(jsonForReview(request.parameters, MAX_RUN, (text) => labelHidden(text, TAB_AND_NEWLINE)), { fontType: 'Monospace' }),
   );
   if (resource.attributes !== undefined && Object.keys(resource.attributes).length > 0) {
-    body.push(label('Resource attributes'), runs(prettyJson(resource.attributes), { fontType: 'Monospace' }));
+    body.push(label('Resource attributes'), runs(jsonForReview(resource.attributes, MAX_RUN, (text) => labelHidden(text, TAB_AND_NEWLINE)), { fontType: 'Monospace' }));
   }
   body.push(...outcomeElements(view), ...executionElements(view));
   body.push(runs(`Action ${view.actionId} · review ${view.reviewId}`, { isSubtle: true, size: 'Small' }, 600));

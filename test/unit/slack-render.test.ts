@@ -219,14 +219,21 @@ describe('review message', () => {
     const { blocks } = reviewMessage(view);
     expectWithinSlackLimits(blocks);
     const texts = textObjects(blocks).map((o) => o.text);
-    const parametersText = texts.find((t) => t.startsWith('{\n  "p0"'));
+    // Too long to show whole: every parameter is listed by its key, each value cut and marked.
     const fullParameters = JSON.stringify(parameters, null, 2);
-    expect(parametersText).toMatch(new RegExp(`\\n… truncated \\(${Buffer.byteLength(fullParameters)} bytes\\)$`));
-    expect(fullParameters.startsWith(parametersText!.slice(0, 2900))).toBe(true);
+    const parametersText = texts.find((t) => t.startsWith(`Too long to show whole (${Buffer.byteLength(fullParameters)} bytes as JSON)`));
+    for (let i = 0; i < 60; i += 1) expect(parametersText).toMatch(new RegExp(`\\np${i}: "x+ … \\[cut: 1002 characters\\]`));
     expect(texts.find((t) => t.startsWith('jjj'))).toMatch(new RegExp(`… truncated \\(${LIMITS.justificationMaxChars} bytes\\)$`));
 
     const closed = reviewMessage({ ...view, status: { state: 'closed', outcome: 'approved', reason: 'r'.repeat(5000), reviewers: view.approvals.map((v) => ({ ...v, comment: 'c'.repeat(500) })), decidedAt: '2026-11-22T03:20:00Z' } });
     expectWithinSlackLimits(closed.blocks);
+  });
+
+  it('shows the parameter that matters when a long one comes first: every key is listed, long values cut and marked', () => {
+    const { blocks } = reviewMessage(openView({}, { ...request, parameters: { content: 'x'.repeat(3000), path: '/srv/.ssh/authorized_keys' } }));
+    const shown = textObjects(blocks).find((o) => o.text.startsWith('Too long to show whole'));
+    expect(shown?.text).toContain('\npath: "/srv/.ssh/authorized_keys"');
+    expectWithinSlackLimits(blocks);
   });
 
   it('does not split a surrogate pair when it truncates', () => {

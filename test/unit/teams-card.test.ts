@@ -57,6 +57,15 @@ describe('the Teams review card', () => {
     expect(card.actions).toHaveLength(3);
   });
 
+  it('lists every parameter by its key when they are too long to show whole, so a long one cannot hide the one that matters', async () => {
+    const { deps, input, teams } = await setup(SECURITY_QUORUM_2, { parameters: { content: 'x'.repeat(3000), path: '/srv/.ssh/authorized_keys' } });
+    await openReview(reviewEvent(input, 'initial'), deps);
+    const card = reviewCard(teams.callsOf('postReview')[0]!.view);
+    const shown = textsOf('TextRun', card).find((text) => text.startsWith('Too long to show whole'));
+    expect(shown).toContain('\npath: "/srv/.ssh/authorized_keys"');
+    expect(shown).toMatch(/\ncontent: "x+ … \[cut: 3002 characters\]/);
+  });
+
   it('shows agent text only in TextRuns (no Markdown), never in a TextBlock, with its {{DATE()}} and {{TIME()}} inert', async () => {
     const { deps, input, teams } = await setup(SECURITY_QUORUM_2, { justification: HOSTILE, parameters: { note: HOSTILE }, agent: { id: 'billing-agent', onBehalfOf: HOSTILE } });
     await openReview(reviewEvent(input, 'initial'), deps);
