@@ -61,7 +61,8 @@ export const MemberSchema = z.strictObject({
   slackUserId: z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'must be a Slack user id such as "U0ALICE"'),
   email: z.email(),
   /** IAM principal ARNs that act as this reviewer on the votes API (AWS_IAM auth). */
-  iamPrincipalArns: z.array(z.string().startsWith('arn:')).default([]),
+  // Role or user ARNs only: a session ARN's name is whatever its assumer chose, so it proves nobody.
+  iamPrincipalArns: z.array(z.string().regex(IAM_PRINCIPAL_ARN, 'must be an IAM role or user ARN such as "arn:aws:iam::123456789012:role/carol-ci" (not a session ARN: anyone who can assume the role names the session)')).default([]),
   /** The member's Entra ID (Azure AD) object id: who they are in Microsoft Teams (`from.aadObjectId`). */
   teamsAadObjectId: z.string().regex(GUID, 'must be an Entra ID object id (a GUID such as "00000000-0000-4000-8000-00000000a11c")').transform((v) => v.toLowerCase()).optional(),
 });
@@ -123,7 +124,24 @@ export const DirectorySchema = z.strictObject({
   for (const [agent, { owners }] of Object.entries(directory.agents)) {
     for (const owner of owners) if (!known.has(owner)) ctx.addIssue({ code: 'custom', path: ['agents', agent, 'owners'], message: `"${owner}" is not a member of the directory` });
   }
+  // One IAM identity, one party: a role listed for two members (or a member and an agent) lets each act as the
+  // other (an agent approving its own requests). Roles compare by account and name, as their sessions do.
+  const holders = new Map<string, string>();
+  const claim = (arn: string, holder: string, path: (string | number)[]) => {
+    const key = principalKey(arn);
+    const earlier = holders.get(key);
+    if (earlier !== undefined && earlier !== holder) ctx.addIssue({ code: 'custom', path, message: `"${arn}" is also the identity of ${earlier}: an IAM identity may belong to one member or agent only` });
+    else holders.set(key, holder);
+  };
+  directory.members.forEach(({ id: member, iamPrincipalArns }, index) => iamPrincipalArns.forEach((arn, i) => claim(arn, `member "${member}"`, ['members', index, 'iamPrincipalArns', i])));
+  for (const [agent, { iamPrincipalArns }] of Object.entries(directory.agents)) iamPrincipalArns.forEach((arn, i) => claim(arn, `agent "${agent}"`, ['agents', agent, 'iamPrincipalArns', i]));
 });
+
+/** A role as `role:<partition>:<account>:<name>` (its path does not make it another role); a user as its ARN. */
+function principalKey(arn: string): string {
+  const role = /^arn:(aws(?:-[a-z]+)*):iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]{1,64})$/.exec(arn);
+  return role === null ? arn : `role:${role[1]}:${role[2]}:${role[3]}`;
+}
 
 export type Member = z.infer<typeof MemberSchema>;
 export type DirectoryData = z.infer<typeof DirectorySchema>;

@@ -17,3 +17,25 @@ describe('Directory.isOnBehalfOf', () => {
     expect(directory.isOnBehalfOf(bob, onBehalfOf)).toBe(false);
   });
 });
+
+describe('the directory\'s IAM identities', () => {
+  const base = JSON.parse(readFileSync(new URL('../../config/directory.json', import.meta.url), 'utf8')) as { members: Array<Record<string, unknown>>; agents: Record<string, Record<string, unknown>> };
+  const withMembers = (arns: Record<string, string[]>, agents: Record<string, string[]> = {}) => ({
+    ...base,
+    members: base.members.map((m) => (arns[m.id as string] === undefined ? m : { ...m, iamPrincipalArns: arns[m.id as string] })),
+    agents: Object.fromEntries(Object.entries(base.agents).map(([id, a]) => [id, agents[id] === undefined ? a : { ...a, iamPrincipalArns: agents[id] }])),
+  });
+
+  it('refuses a session ARN for a member: its session name is whatever the assumer chose', () => {
+    expect(() => Directory.parse(withMembers({ dan: ['arn:aws:sts::123456789012:assumed-role/shared-ci/dan'] }))).toThrow(/members\.\d+\.iamPrincipalArns\.0: must be an IAM role or user ARN/);
+  });
+
+  it('refuses one identity for two members, or for a member and an agent (roles compare by account and name, not path)', () => {
+    expect(() => Directory.parse(withMembers({ bob: ['arn:aws:iam::123456789012:role/ci/reviewers'], carol: ['arn:aws:iam::123456789012:role/reviewers'] })))
+      .toThrow(/"arn:aws:iam::123456789012:role\/reviewers" is also the identity of member "bob"/);
+    expect(() => Directory.parse(withMembers({ bob: ['arn:aws:iam::123456789012:role/billing-agent'] }, { 'billing-agent': ['arn:aws:iam::123456789012:role/agents/billing-agent'] })))
+      .toThrow(/is also the identity of member "bob": an IAM identity may belong to one member or agent only/);
+    expect(() => Directory.parse(withMembers({ bob: ['arn:aws:iam::123456789012:role/bob-ci'], carol: ['arn:aws:iam::123456789012:user/carol'] }, { 'billing-agent': ['arn:aws:iam::123456789012:role/billing-agent'] }))).not.toThrow();
+  });
+});
+
