@@ -4,6 +4,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { EventBridgeEnvelopeSchema } from '../../shared/adapters/aws/eventbridge-envelope.js';
+import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { instrumented } from '../../shared/adapters/aws/lambda-handler.js';
@@ -25,13 +26,14 @@ const directory = loadDirectoryFile(config.directoryFile);
 const client = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const store = new DynamoExecutionStore(client, config.tableName);
 const reviews = new DynamoReviewStore(client, config.tableName);
+const agents = new DynamoAgentGuard(client, config.tableName);
 const now = () => new Date();
 // The review's Teams card shows the execution too, when Teams is configured.
 const teams = teamsDepsOf(config.teams, directory);
 
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }) => {
   const channel = new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory);
-  const deps: RecordExecutionDeps = { store, now, alerts: channelAlerts(channel, directory, teams.teams), messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }) };
+  const deps: RecordExecutionDeps = { store, now, quarantineOf: (agentId) => agents.quarantineOf(agentId), alerts: channelAlerts(channel, directory, teams.teams), messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }) };
   return { ...deps, channel };
 });
 

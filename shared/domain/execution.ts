@@ -1,3 +1,4 @@
+import type { Quarantine } from './flood-control.js';
 import { loneSurrogateAt, wellFormedText } from './canonical-json.js';
 import { storableDetail } from './intake.js';
 import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_EXECUTED, quoted, usableActionId, validateActionExecuted, type ActionExecuted } from './contract.js';
@@ -11,7 +12,7 @@ import type { RequestRecord } from '../ports/index.js';
  */
 
 /** Why a report is not a clean execution of a permitted request. */
-export const VIOLATION_RULES = ['no_decision', 'not_permitted', 'payload_mismatch', 'approval_expired', 'already_executed', 'invalid_report'] as const;
+export const VIOLATION_RULES = ['no_decision', 'not_permitted', 'payload_mismatch', 'approval_expired', 'already_executed', 'invalid_report', 'agent_quarantined'] as const;
 export type ViolationRule = (typeof VIOLATION_RULES)[number];
 
 /**
@@ -93,7 +94,7 @@ export function parseExecutionReport(event: ExecutionEvent): { ok: true; report:
  * Judges a well-formed report against the request it names (undefined: none was received). The one rule
  * it cannot see is `already_executed`: the store finds that when the `executed` item exists already.
  */
-export function judgeExecution(report: ActionExecuted, agentId: string, record: RequestRecord | undefined, receivedAt: string): ExecutionJudgement {
+export function judgeExecution(report: ActionExecuted, agentId: string, record: RequestRecord | undefined, receivedAt: string, quarantine: Quarantine | null = null): ExecutionJudgement {
   if (record === undefined) {
     return violation('no_decision', `no request with actionId "${report.actionId}" was received, so nothing permitted this execution (an agent must ask before it acts)`, report);
   }
@@ -107,6 +108,12 @@ export function judgeExecution(report: ActionExecuted, agentId: string, record: 
   const owner = record.request?.agent.id;
   if (owner !== agentId) {
     return violation('not_permitted', `reported by agent "${agentId}", but the request ${owner === undefined ? 'was invalid and belongs to no agent' : `is agent "${owner}"'s`}; an agent may only execute its own requests`, report);
+  }
+  // A quarantine stops what an agent does from then on, approvals given before included: an act that started
+  // after it is a violation (one that started before and is reported after is not). The agent's clock is
+  // given the same minute of skew as everywhere here, in its favour.
+  if (quarantine !== null && started > Date.parse(quarantine.at) + CLOCK_SKEW_MS) {
+    return violation('agent_quarantined', `agent "${agentId}" was quarantined by ${quarantine.by} at ${quarantine.at} (${quarantine.reason}) before this execution started (${report.startedAt}); a quarantined agent may not act, not even on an earlier approval`, report);
   }
   if (!permitsExecution(record.outcome)) {
     return violation('not_permitted', `the request is ${record.outcome}${record.outcome === 'pending' ? ' (its review is still open)' : ''}, so it may not be executed: ${record.reason}`, report);

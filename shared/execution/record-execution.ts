@@ -1,3 +1,4 @@
+import type { Quarantine } from '../domain/flood-control.js';
 import { alreadyExecuted, judgeExecution, parseExecutionReport, reportIdentity, type ExecutionEvent, type ExecutionJudgement, type ViolationRule } from '../domain/execution.js';
 import type { RequestRecord } from '../ports/index.js';
 import type { ExecutionStore } from '../ports/execution.js';
@@ -26,6 +27,8 @@ export interface ExecutionMessages {
 
 export interface RecordExecutionDeps {
   store: ExecutionStore;
+  /** The reporting agent's quarantine (flood control's state), if any. @default - none read (no quarantine) */
+  quarantineOf?: (agentId: string) => Promise<Quarantine | null>;
   alerts: ExecutionAlerts;
   messages: ExecutionMessages;
   now: () => Date;
@@ -59,9 +62,12 @@ export async function recordExecutionReport(event: ExecutionEvent, deps: RecordE
   const identity = reportIdentity(event);
   const parsed = parseExecutionReport(event);
   const lookupId = parsed.ok ? parsed.report.actionId : identity.actionId;
-  const target = lookupId === null ? undefined : await deps.store.getTarget(lookupId);
+  const [target, quarantine] = await Promise.all([
+    lookupId === null ? undefined : deps.store.getTarget(lookupId),
+    parsed.ok && deps.quarantineOf !== undefined ? deps.quarantineOf(parsed.agentId) : null,
+  ]);
 
-  let judgement: ExecutionJudgement = parsed.ok ? judgeExecution(parsed.report, parsed.agentId, target?.record, at) : parsed.judgement;
+  let judgement: ExecutionJudgement = parsed.ok ? judgeExecution(parsed.report, parsed.agentId, target?.record, at, quarantine) : parsed.judgement;
   const warnings: string[] = [];
   let messagesUpdated = 0;
   const refresh = async () => {

@@ -591,7 +591,8 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
     // The same from Teams ("Block this agent"), and counting a deny toward automatic quarantine (Update of the state, Put of the marker).
     ['teams-interactions', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']],
     ['request-review', []],
-    ['record-execution', []],
+    // A report of an act started after the agent's quarantine is a violation: one GetItem of its state.
+    ['record-execution', ['dynamodb:GetItem']],
     // A quarantined agent gets no credentials: one GetItem of its state.
     ['issue-credentials', ['dynamodb:GetItem']],
     ['audit-writer', []],

@@ -1,6 +1,7 @@
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
 import { DynamoDecisionStore } from '../../shared/adapters/aws/dynamo-decision-store.js';
 import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution-store.js';
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
@@ -215,4 +216,23 @@ describe('Action Executed on DynamoDB Local', () => {
     const shown = channel.callsOf('updateReview').at(-1)?.view;
     expect(shown?.execution).toMatchObject({ validUntil: '2026-12-07T03:15:00.000Z', expiredUnused: false, summary: { status: 'failed', agentId: 'billing-agent', error: { code: 'AccessDenied' } } });
   });
+
+  it('records an act that started after the agent was quarantined as a violation (agent_quarantined), and one that started before as executed', async () => {
+    // Two allowed queries of an agent of its own (a fresh one per run), decided at 03:00; the agent is quarantined
+    // at 03:00:20; a report's clock is given a minute of skew.
+    const agentId = `quarantined-${Date.now().toString(36)}`;
+    const guard = new DynamoAgentGuard(ddb.client, TABLE);
+    const withQuarantine = (deps: RecordExecutionDeps): RecordExecutionDeps => ({ ...deps, quarantineOf: (id) => guard.quarantineOf(id) });
+    const before = await decided({ action: 'db.query', agent: { id: agentId } });
+    const after = await decided({ action: 'db.query', agent: { id: agentId } });
+    await guard.quarantine({ agentId, by: 'carol', reason: 'looping', at: '2026-12-07T03:00:20.000Z', origin: 'manual' }, { group: 'security', via: 'api', fromActionId: null });
+
+    const { channel, deps } = recorder();
+    const early = await recordExecutionReport(report(before.record.key, { payloadSha256: before.hash, startedAt: '2026-12-07T03:01:10.000Z', finishedAt: '2026-12-07T03:01:15.000Z' }, `agent.${agentId}`), withQuarantine(deps));
+    expect(early).toMatchObject({ status: 'executed' });
+    const late = await recordExecutionReport(report(after.record.key, { payloadSha256: after.hash, startedAt: '2026-12-07T03:01:30.000Z', finishedAt: '2026-12-07T03:01:40.000Z' }, `agent.${agentId}`), withQuarantine(deps));
+    expect(late).toMatchObject({ status: 'violation', rule: 'agent_quarantined', alerted: true, reason: expect.stringContaining(`agent "${agentId}" was quarantined by carol at 2026-12-07T03:00:20.000Z (looping)`) });
+    expect(channel.calls.filter((call) => call.method === 'postAlert').map((call) => 'text' in call ? call.text : '').join('\n')).toContain('[agent_quarantined]');
+  });
 });
+
