@@ -1,7 +1,7 @@
 import type { Quarantine } from './flood-control.js';
 import { loneSurrogateAt, wellFormedText } from './canonical-json.js';
 import { storableDetail } from './intake.js';
-import { AGENT_SOURCE_PREFIX, boundedReason, DETAIL_TYPE_EXECUTED, quoted, usableActionId, validateActionExecuted, type ActionExecuted } from './contract.js';
+import { AGENT_SOURCE_PREFIX, boundedReason, LIMITS, DETAIL_TYPE_EXECUTED, quoted, usableActionId, validateActionExecuted, type ActionExecuted } from './contract.js';
 import { permitsExecution, validUntilOf } from './decision.js';
 import type { RequestRecord } from '../ports/index.js';
 
@@ -53,21 +53,29 @@ export type ExecutionJudgement =
 export interface ReportIdentity {
   /** SHA-256 of the canonical source, detail type and detail text. */
   fingerprint: string;
-  /** The detail as canonical JSON text, whole up to `LIMITS.rawDetailKeptBytes`, else a prefix. */
+  /**
+   * The detail as canonical JSON text, whole up to the report contract's own limit
+   * (`LIMITS.executedDetailMaxBytes`, 16 KiB), else a prefix of `LIMITS.rawDetailPrefixBytes`: a report
+   * over it is invalid, and every violation is an item on someone's request, so no more is kept.
+   */
   reportJson: string;
   reportTruncated: boolean;
+  /** Of the whole detail text, when only a prefix is kept: its SHA-256 and size. */
+  reportSha256?: string;
+  reportBytes?: number;
   /** The actionId the report names, when it is a usable one. */
   actionId: string | null;
   agentId: string | null;
 }
 
 export function reportIdentity(event: ExecutionEvent): ReportIdentity {
-  const detail = storableDetail(event);
+  const detail = storableDetail(event, LIMITS.executedDetailMaxBytes);
   const source = wellFormedText(event.source);
   return {
     fingerprint: detail.fingerprint,
     reportJson: detail.kept,
     reportTruncated: detail.truncated,
+    ...(detail.truncated ? { reportSha256: detail.sha256, reportBytes: detail.bytes } : {}),
     actionId: usableActionId(event.detail) ?? null,
     agentId: source.startsWith(AGENT_SOURCE_PREFIX) && source.length > AGENT_SOURCE_PREFIX.length ? source.slice(AGENT_SOURCE_PREFIX.length) : null,
   };

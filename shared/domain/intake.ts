@@ -57,7 +57,7 @@ export function identityProblem(source: string, request: ActionRequest): string 
  * its JSON text whole when it fits the store, else a bounded prefix; the fingerprint (of source, detail
  * type and the whole text) identifies the exact event, whatever is kept.
  */
-export function storableDetail(event: Pick<IncomingEvent, 'source' | 'detailType' | 'detail'>): { fingerprint: string; kept: string; sha256: string; bytes: number; truncated: boolean } {
+export function storableDetail(event: Pick<IncomingEvent, 'source' | 'detailType' | 'detail'>, keptBytes: number = LIMITS.rawDetailKeptBytes): { fingerprint: string; kept: string; sha256: string; bytes: number; truncated: boolean } {
   // Any JSON value at any depth, lone surrogates included, has this text (the bus delivers parsed JSON);
   // only a missing detail (undefined) has none.
   let text: string;
@@ -68,7 +68,7 @@ export function storableDetail(event: Pick<IncomingEvent, 'source' | 'detailType
     text = JSON.stringify(String(event.detail));
   }
   const bytes = utf8Bytes(text);
-  const truncated = bytes > LIMITS.rawDetailKeptBytes;
+  const truncated = bytes > keptBytes;
   return {
     fingerprint: sha256Hex(rawJsonText({ source: event.source, detailType: event.detailType, detail: text })),
     kept: truncated ? utf8Prefix(text, LIMITS.rawDetailPrefixBytes) : text,

@@ -7,7 +7,7 @@ import { DynamoExecutionStore } from '../../shared/adapters/aws/dynamo-execution
 import { DynamoReviewStore } from '../../shared/adapters/aws/dynamo-review-store.js';
 import { MemoryEventPublisher } from '../../shared/adapters/memory/memory-adapters.js';
 import { MemoryReviewChannel, MemoryTaskCallbacks } from '../../shared/adapters/memory/memory-review-adapters.js';
-import { canonicalJson, sha256Hex } from '../../shared/domain/canonical-json.js';
+import { canonicalJson, rawJsonText, sha256Hex } from '../../shared/domain/canonical-json.js';
 import { payloadSha256, type ActionRequest } from '../../shared/domain/contract.js';
 import { evaluateActionRequested } from '../../shared/domain/intake.js';
 import { recordExecutionReport, type RecordExecutionDeps } from '../../shared/execution/record-execution.js';
@@ -233,6 +233,20 @@ describe('Action Executed on DynamoDB Local', () => {
     const late = await recordExecutionReport(report(after.record.key, { payloadSha256: after.hash, startedAt: '2026-12-07T03:01:30.000Z', finishedAt: '2026-12-07T03:01:40.000Z' }, `agent.${agentId}`), withQuarantine(deps));
     expect(late).toMatchObject({ status: 'violation', rule: 'agent_quarantined', alerted: true, reason: expect.stringContaining(`agent "${agentId}" was quarantined by carol at 2026-12-07T03:00:20.000Z (looping)`) });
     expect(channel.calls.filter((call) => call.method === 'postAlert').map((call) => 'text' in call ? call.text : '').join('\n')).toContain('[agent_quarantined]');
+  });
+
+  it('keeps an oversized report as a 16 KiB prefix with the whole text\'s hash and size: a violation is an item on someone\'s request', async () => {
+    const { record } = await decided({ action: 'db.query' });
+    const { deps } = recorder();
+    // 250 KB of detail, sent straight to the bus: invalid (over the report's 16 KiB), and kept only in part.
+    const sent = report(record.key, { payloadSha256: 'e'.repeat(64), result: { summary: 'ok', sha256: 'a'.repeat(64) }, padding: 'p'.repeat(250_000) });
+    const result = await recordExecutionReport(sent, deps);
+    expect(result).toMatchObject({ status: 'violation', rule: 'invalid_report' });
+    const [violation] = (await items(`REQ#${record.key}`)).filter((item) => item.eventType === 'execution_violation');
+    const whole = rawJsonText(sent.detail);
+    expect(violation).toMatchObject({ reportTruncated: true, reportSha256: sha256Hex(whole), reportBytes: Buffer.byteLength(whole) });
+    expect(Buffer.byteLength(String(violation?.reportJson))).toBeLessThanOrEqual(16 * 1024);
+    expect(whole.startsWith(String(violation?.reportJson))).toBe(true);
   });
 });
 
