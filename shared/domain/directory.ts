@@ -9,6 +9,8 @@ const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, ".", "_" or "-"');
 
 const IAM_PRINCIPAL_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+/** An IAM Identity Center session: its role is Identity Center's (`AWSReservedSSO_<permission set>_<id>`), its name the user's. */
+const SSO_SESSION_ARN = /^arn:aws(-[a-z]+)*:sts::\d{12}:assumed-role\/AWSReservedSSO_[\w+=,.@-]{1,50}\/[\w+=,.@-]{2,64}$/;
 /** What a Function URL's `authorizer.iam.userArn` holds for a role session: `arn:<p>:sts::<acct>:assumed-role/<name>/<session>`. */
 const ASSUMED_ROLE_ARN = /^arn:(aws(?:-[a-z]+)*):sts::(\d{12}):assumed-role\/([\w+=,.@-]{1,64})\/[\w+=,.@-]{2,64}$/;
 
@@ -61,8 +63,9 @@ export const MemberSchema = z.strictObject({
   slackUserId: z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'must be a Slack user id such as "U0ALICE"'),
   email: z.email(),
   /** IAM principal ARNs that act as this reviewer on the votes API (AWS_IAM auth). */
-  // Role or user ARNs only: a session ARN's name is whatever its assumer chose, so it proves nobody.
-  iamPrincipalArns: z.array(z.string().regex(IAM_PRINCIPAL_ARN, 'must be an IAM role or user ARN such as "arn:aws:iam::123456789012:role/carol-ci" (not a session ARN: anyone who can assume the role names the session)')).default([]),
+  // Role or user ARNs: a session ARN's name is whatever its assumer chose, so it proves nobody. Except an IAM
+  // Identity Center session (`AWSReservedSSO_*` roles), whose name Identity Center sets to the signed-in user.
+  iamPrincipalArns: z.array(z.string().refine((arn) => IAM_PRINCIPAL_ARN.test(arn) || SSO_SESSION_ARN.test(arn), 'must be an IAM role or user ARN such as "arn:aws:iam::123456789012:role/carol-ci", or an IAM Identity Center session (assumed-role/AWSReservedSSO_…/<user>); not another session ARN: anyone who can assume the role names the session')).default([]),
   /** The member's Entra ID (Azure AD) object id: who they are in Microsoft Teams (`from.aadObjectId`). */
   teamsAadObjectId: z.string().regex(GUID, 'must be an Entra ID object id (a GUID such as "00000000-0000-4000-8000-00000000a11c")').transform((v) => v.toLowerCase()).optional(),
 });

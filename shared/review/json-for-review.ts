@@ -47,7 +47,7 @@ export function jsonForReview(value: unknown, max: number, show: (text: string) 
     if (line.text.length <= share) shown.push(line.text);
     else shown.push(`${line.leaf.path}: ${cutText(line.leaf.value, share - line.leaf.path.length - 2 - line.marker.length)}${line.marker}`);
   });
-  if (unlisted > 0) shown.push(`… and ${unlisted} more value${unlisted === 1 ? '' : 's'} not listed: too many to show here`);
+  if (unlisted > 0) shown.push(`… and ${unlisted} more value${unlisted === 1 ? '' : 's'} not listed: this request cannot be reviewed in full here`);
   const text = shown.join('\n');
   // A safety net: the room kept for the closing line covers it.
   return text.length <= max ? text : cutText(text, max);
@@ -55,7 +55,7 @@ export function jsonForReview(value: unknown, max: number, show: (text: string) 
 
 /** The characters of a value a cut line shows at least, and the room kept for the "not listed" line. */
 const MIN_VALUE_SHOWN = 8;
-const CLOSING_LINE_ROOM = 64;
+const CLOSING_LINE_ROOM = 100;
 
 /** Water-filling: the shortest lengths whole while they fit their fair share of `budget`, the rest a fair share each. */
 function fairShares(lengths: readonly number[], budget: number): number[] {

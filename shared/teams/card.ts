@@ -63,8 +63,14 @@ export class CardRenderError extends Error {
 const FUNCTION_OPENING = /\{(?=\{)/g;
 const INERT_OPENING = '{\u2060';
 
-function literal(text: string, max = MAX_RUN): string {
-  const shown = labelHidden(text, TAB_AND_NEWLINE).replace(FUNCTION_OPENING, INERT_OPENING);
+/** Text that others wrote as a card shows it: hidden characters labelled, then DATE/TIME functions broken. */
+function shownInTeams(text: string): string {
+  return labelHidden(text, TAB_AND_NEWLINE).replace(FUNCTION_OPENING, INERT_OPENING);
+}
+
+function literal(text: string, max = MAX_RUN, alreadyShown = false): string {
+  // Shown once only: labelling again would show the word joiners just inserted as [U+2060].
+  const shown = alreadyShown ? text : shownInTeams(text);
   if (shown === '') return '—';
   if (shown.length <= max) return shown;
   const tail = `\n… truncated (${Buffer.byteLength(text, 'utf8')} bytes)`;
@@ -74,6 +80,14 @@ function literal(text: string, max = MAX_RUN): string {
 /** Text shown literally (a TextRun: no Markdown; DATE/TIME functions broken by `literal`). */
 export function runs(text: string, style: Record<string, unknown> = {}, max = MAX_RUN): CardElement {
   return { type: 'RichTextBlock', inlines: [{ type: 'TextRun', text: literal(text, max), ...style }] };
+}
+
+/**
+ * Parameters or attributes in a run, fitted by `jsonForReview` as the card will show them (word joiners
+ * included), so that no transformation after the fitting can push a value out of view.
+ */
+function jsonRuns(value: unknown): CardElement {
+  return { type: 'RichTextBlock', inlines: [{ type: 'TextRun', text: literal(jsonForReview(value, MAX_RUN, shownInTeams), MAX_RUN, true), fontType: 'Monospace' }] };
 }
 
 /** A label built here from constants (a TextBlock: Teams would read Markdown in it). */
@@ -233,10 +247,10 @@ export function reviewCard(view: ReviewView, notice?: CardNotice): AdaptiveCard 
     label('Justification', { separator: true }),
     runs(request.justification),
     label('Parameters (what an approval is for)'),
-    runs(jsonForReview(request.parameters, MAX_RUN, (text) => labelHidden(text, TAB_AND_NEWLINE)), { fontType: 'Monospace' }),
+    jsonRuns(request.parameters),
   );
   if (resource.attributes !== undefined && Object.keys(resource.attributes).length > 0) {
-    body.push(label('Resource attributes'), runs(jsonForReview(resource.attributes, MAX_RUN, (text) => labelHidden(text, TAB_AND_NEWLINE)), { fontType: 'Monospace' }));
+    body.push(label('Resource attributes'), jsonRuns(resource.attributes));
   }
   body.push(...outcomeElements(view), ...executionElements(view));
   body.push(runs(`Action ${view.actionId} · review ${view.reviewId}`, { isSubtle: true, size: 'Small' }, 600));

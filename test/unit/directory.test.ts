@@ -30,6 +30,13 @@ describe('the directory\'s IAM identities', () => {
     expect(() => Directory.parse(withMembers({ dan: ['arn:aws:sts::123456789012:assumed-role/shared-ci/dan'] }))).toThrow(/members\.\d+\.iamPrincipalArns\.0: must be an IAM role or user ARN/);
   });
 
+  it('takes an IAM Identity Center session for a member (Identity Center names it after the user), one per member', () => {
+    const sso = (user: string) => `arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Reviewers_0123456789abcdef/${user}`;
+    const parsed = Directory.parse(withMembers({ bob: [sso('bob@example.com')], carol: [sso('carol@example.com')] }));
+    expect(parsed.member('bob')?.iamPrincipalArns).toEqual([sso('bob@example.com')]);
+    expect(() => Directory.parse(withMembers({ bob: [sso('bob@example.com')], carol: [sso('bob@example.com')] }))).toThrow(/is also the identity of member "bob"/);
+  });
+
   it('refuses one identity for two members, or for a member and an agent (roles compare by account and name, not path)', () => {
     expect(() => Directory.parse(withMembers({ bob: ['arn:aws:iam::123456789012:role/ci/reviewers'], carol: ['arn:aws:iam::123456789012:role/reviewers'] })))
       .toThrow(/"arn:aws:iam::123456789012:role\/reviewers" is also the identity of member "bob"/);

@@ -66,6 +66,19 @@ describe('the Teams review card', () => {
     expect(shown).toMatch(/\ncontent: "x+ … \[cut: 3002 characters\]/);
   });
 
+  it('fits parameters as the card shows them: a run of braces (each given a word joiner) cannot push a key out either', async () => {
+    for (const braces of [1700, 5000]) {
+      const { deps, input, teams } = await setup(SECURITY_QUORUM_2, { parameters: { content: '{'.repeat(braces), path: '/root/.ssh/authorized_keys' } });
+      await openReview(reviewEvent(input, 'initial'), deps);
+      const card = reviewCard(teams.callsOf('postReview').at(-1)!.view);
+      const shown = textsOf('TextRun', card).find((text) => text.includes('authorized_keys') || text.startsWith('Too long'));
+      expect(shown, `${braces} braces`).toContain('/root/.ssh/authorized_keys');
+      expect(shown!.length).toBeLessThanOrEqual(3000);
+      expect(shown).not.toContain('[U+2060]');
+      expect(shown).not.toMatch(/\{\{/);
+    }
+  });
+
   it('shows agent text only in TextRuns (no Markdown), never in a TextBlock, with its {{DATE()}} and {{TIME()}} inert', async () => {
     const { deps, input, teams } = await setup(SECURITY_QUORUM_2, { justification: HOSTILE, parameters: { note: HOSTILE }, agent: { id: 'billing-agent', onBehalfOf: HOSTILE } });
     await openReview(reviewEvent(input, 'initial'), deps);
