@@ -6,6 +6,7 @@ import { CallMeter, type MeteredCalls } from '../local/call-meter.js';
 import { startLocalStack, type LocalStack } from '../local/local-stack.js';
 import { silentLogger } from '../local/log.js';
 import { benchApprovals } from './approval-bench.js';
+import { benchRequestDetail } from './bench-request.js';
 import { benchDirectoryFile } from './bench-stack.js';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { marshallOptions, toItem } from '../shared/adapters/aws/dynamo-decision-store.js';
@@ -45,11 +46,7 @@ export interface CostBenchResult {
   evaluateCpu?: HandlerCpu;
 }
 
-/** The auto-decided scenario's request (local-stack-bench.ts), and a policy that allows it with a validity. */
-const BENCH_REQUEST = {
-  specVersion: '1', agent: { id: 'billing-agent' }, action: 'db.query', resource: { type: 'Database', id: 'customers' }, environment: 'prod',
-  parameters: { sql: 'select * from customers where id = 1' }, justification: 'benchmark',
-};
+/** A policy that allows the bench's request (bench-request.ts) with a validity. */
 const ALLOW: PolicyEngine = { decide: () => ({ kind: 'allow', policyIds: ['db.query.any'], reason: 'permitted by db.query.any', validity: { validFor: 'PT15M', validForSeconds: 900 } }) };
 
 /** Audit objects written under the bucket directory: key → bytes. */
@@ -165,7 +162,7 @@ export async function auditWriterMsPerRecord(records = 1000): Promise<number> {
     const deps = { sink: new LocalAuditSink(dir), chain, retentionDays: 1, now: () => new Date() };
     const batch = (from: number): AuditStreamRecord[] => Array.from({ length: records }, (_, i) => {
       const n = from + i;
-      const record = decideRequest({ id: `e-${n}`, source: 'agent.billing-agent', detailType: 'Action Requested', detail: { ...BENCH_REQUEST, actionId: `cost-${n}` } }, ALLOW, new Date().toISOString());
+      const record = decideRequest({ id: `e-${n}`, source: 'agent.billing-agent', detailType: 'Action Requested', detail: benchRequestDetail(`cost-${n}`, n) }, ALLOW, new Date().toISOString());
       const image = n % 2 === 0 ? toItem(record) : decidedEventItem(record);
       return { eventName: 'INSERT', shardId: 'shard-cost', dynamodb: { ApproximateCreationDateTime: Date.now() / 1000, SequenceNumber: String(1000 + n), NewImage: marshall(image, marshallOptions) as Record<string, unknown> } };
     });

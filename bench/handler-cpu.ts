@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
+import { benchRequestDetail } from './bench-request.js';
 
 export interface HandlerCpu {
   invocations: number;
@@ -21,11 +22,6 @@ export interface HandlerCpu {
   /** Wall milliseconds per invocation, in that process. */
   wallMsPerInvocation: number;
 }
-
-const REQUEST = {
-  specVersion: '1', agent: { id: 'billing-agent' }, action: 'db.query', resource: { type: 'Database', id: 'customers' }, environment: 'prod',
-  justification: 'benchmark',
-};
 
 /**
  * Runs the child against the local stack whose handler environment this process holds (a local stack
@@ -59,7 +55,7 @@ async function child(invocations: number, warmUp: number): Promise<HandlerCpu> {
     const event = {
       version: '0', id: randomUUID(), 'detail-type': 'Action Requested', source: 'agent.billing-agent', account: '000000000000',
       time: new Date().toISOString(), region: 'us-east-1', resources: [],
-      detail: { ...REQUEST, actionId: `cpu-${run}-${i}`, parameters: { sql: `select * from customers where id = ${i}` } },
+      detail: benchRequestDetail(`cpu-${run}-${i}`, i),
     };
     const result = await handler(event as never, lambdaContext('countersign-evaluate-action', 30_000) as Context) as { status?: string; outcome?: string };
     if (result.status !== 'created' || result.outcome !== 'allowed') throw new Error(`invocation ${i} was not a new allowed decision: ${JSON.stringify(result)}`);

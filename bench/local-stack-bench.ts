@@ -1,6 +1,7 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { DECIDED_SOURCE } from '../shared/domain/contract.js';
 import type { LocalStack } from '../local/local-stack.js';
+import { benchRequestDetail } from './bench-request.js';
 import { borrowBenchStack } from './bench-stack.js';
 
 export interface LocalStackBenchRow {
@@ -25,11 +26,7 @@ export async function benchLocalStack(actions = 1_000, shared?: LocalStack): Pro
       EventBusName: 'countersign',
       Source: 'agent.billing-agent',
       DetailType: 'Action Requested',
-      Detail: JSON.stringify({
-        specVersion: '1', actionId: `bench-${run}-${i}`, agent: { id: 'billing-agent' }, action: 'db.query',
-        resource: { type: 'Database', id: 'customers' }, environment: 'prod',
-        parameters: { sql: `select * from customers where id = ${i}` }, justification: 'benchmark',
-      }),
+      Detail: JSON.stringify(benchRequestDetail(`bench-${run}-${i}`, i)),
     });
     const batches = Array.from({ length: Math.ceil(actions / 10) }, (_, b) => Array.from({ length: Math.min(10, actions - b * 10) }, (_, i) => entry(b * 10 + i)));
     const started = performance.now();

@@ -1,3 +1,4 @@
+import { utf8Bytes } from '../domain/canonical-json.js';
 import { cutText } from '../domain/cut-text.js';
 
 /**
@@ -91,8 +92,4 @@ function collectLeaves(value: unknown, path: string, into: Leaf[]): void {
     return;
   }
   into.push({ path: path === '' ? '(value)' : path, value: JSON.stringify(value) ?? 'null' });
-}
-
-function utf8Bytes(text: string): number {
-  return new TextEncoder().encode(text).length;
 }

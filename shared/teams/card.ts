@@ -78,8 +78,8 @@ function literal(text: string, max = MAX_RUN, alreadyShown = false): string {
 }
 
 /** Text shown literally (a TextRun: no Markdown; DATE/TIME functions broken by `literal`). */
-export function runs(text: string, style: Record<string, unknown> = {}, max = MAX_RUN): CardElement {
-  return { type: 'RichTextBlock', inlines: [{ type: 'TextRun', text: literal(text, max), ...style }] };
+export function runs(text: string, style: Record<string, unknown> = {}, max = MAX_RUN, alreadyShown = false): CardElement {
+  return { type: 'RichTextBlock', inlines: [{ type: 'TextRun', text: literal(text, max, alreadyShown), ...style }] };
 }
 
 /**
@@ -87,7 +87,7 @@ export function runs(text: string, style: Record<string, unknown> = {}, max = MA
  * included), so that no transformation after the fitting can push a value out of view.
  */
 function jsonRuns(value: unknown): CardElement {
-  return { type: 'RichTextBlock', inlines: [{ type: 'TextRun', text: literal(jsonForReview(value, MAX_RUN, shownInTeams), MAX_RUN, true), fontType: 'Monospace' }] };
+  return runs(jsonForReview(value, MAX_RUN, shownInTeams), { fontType: 'Monospace' }, MAX_RUN, true);
 }
 
 /** A label built here from constants (a TextBlock: Teams would read Markdown in it). */
