@@ -43,15 +43,15 @@ const GROUPS_POLICIES = `
 `;
 
 // Each verb reads something different, through every form the slicing analysis knows (`.`, `has`, `["…"]`,
-// an if-then-else, `is … in`, the environment folded per environment), so a value it wrongly leaves out of
-// a verb's call changes that verb's decisions.
+// an if-then-else, `is … in`, the environment folded per environment, the resource used whole, which keeps
+// the entity), so a value it wrongly leaves out of a verb's call changes that verb's decisions.
 const SLICING_SCHEMA = `
 entity Environment enum ["prod", "staging", "dev"];
 type RequestContext = { environment: Environment, onBehalfOf?: String, parameterKeys: Set<String>, riskHints: Set<String> };
 entity Agent;
 entity Box = { id: String, owner?: String, size?: Long, locked?: Bool };
 entity Shelf = { id: String };
-action "box.open", "box.move", "box.ship", "box.burn", "box.label" appliesTo { principal: [Agent], resource: [Box], context: RequestContext };
+action "box.open", "box.move", "box.ship", "box.burn", "box.label", "box.weigh" appliesTo { principal: [Agent], resource: [Box], context: RequestContext };
 action "shelf.scan" appliesTo { principal: [Agent], resource: [Shelf, Box], context: RequestContext };
 `;
 
@@ -67,6 +67,7 @@ const SLICING_POLICIES = `
 @id("label-not-locked") forbid (principal, action == Action::"box.label", resource) when { resource has locked && resource.locked };
 @id("scan-boxes") permit (principal, action == Action::"shelf.scan", resource is Box) when { resource.id like "b*" };
 @id("scan-shelves") permit (principal, action == Action::"shelf.scan", resource is Shelf in Shelf::"top");
+@id("weigh-b-boxes") permit (principal, action == Action::"box.weigh", resource) when { (if context.riskHints.isEmpty() then resource else resource).id like "b*" };
 `;
 
 interface Setup {

@@ -2,7 +2,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { describe, expect, it } from 'vitest';
 import type { ActionRequest } from '../../shared/domain/contract.js';
 import { CedarPolicyEngine } from '../../shared/policy/cedar-policy-engine.js';
-import { neverApplies, policyReads, withContextKey, type PolicyReads } from '../../shared/policy/policy-reads.js';
+import { neverApplies, policyReads, withContextKey, withResourceAttributesInContext, type PolicyReads } from '../../shared/policy/policy-reads.js';
 
 function json(text: string): cedar.PolicyJson {
   const answer = cedar.policyToJson(text);
@@ -70,6 +70,20 @@ describe('withContextKey: a policy with a context key made a literal', () => {
   });
 });
 
+describe('withResourceAttributesInContext: resource attributes read from the context', () => {
+  const text = (policy: cedar.PolicyJson) => {
+    const answer = cedar.policyToText(policy);
+    if (answer.type === 'failure') throw new Error(answer.errors.map((e) => e.message).join('; '));
+    return answer.text.replace(/\s+/g, ' ');
+  };
+  it('moves `resource.a`, `resource["a"]` and `resource has a`, and leaves the uid\'s uses (scope, ==, in, is) and literals alone', () => {
+    const policy = json('permit (principal, action, resource is Box) when { resource has owner && resource["owner"] == context.onBehalfOf && resource.size < 10 && resource != Box::"x" && !(resource in Shelf::"s") && resource is Box && {v: "resource"}.v == "resource" };');
+    expect(text(withResourceAttributesInContext(policy))).toBe(
+      'permit(principal, action, resource is Box) when { (context has "resource.owner") && (context["resource.owner"] == context.onBehalfOf) && (context["resource.size"] < 10) && (resource != Box::"x") && (!(resource in Shelf::"s")) && (resource is Box) && ({v: "resource"}.v == "resource") };',
+    );
+  });
+});
+
 describe('neverApplies: a policy that, once the environment is folded in, can never apply', () => {
   const inProd = (text: string) => neverApplies(withContextKey(json(text), 'environment', { Value: { __entity: { type: 'Environment', id: 'prod' } } }));
   it('finds the rules written for other environments', () => {
@@ -118,17 +132,17 @@ describe('the engine hands Cedar only what the verb’s policies read', () => {
   const engine = new CedarPolicyEngine({ source: { schema: { file: 's.cedarschema', text: SCHEMA }, policies: [{ file: 'p.cedar', text: POLICIES }] } });
   const call = (action: string, environment?: string) => engine.authorizationCall(boxRequest(action, environment)) as cedar.StatefulAuthorizationCall;
 
-  it('box.open: owner and onBehalfOf, not size, id or the other context keys', () => {
-    expect(call('box.open').context).toEqual({ onBehalfOf: 'ann' });
-    expect(call('box.open').entities).toEqual([{ uid: { type: 'Box', id: 'b1' }, attrs: { owner: 'ann' }, parents: [] }]);
+  it('box.open: owner and onBehalfOf, not size, id or the other context keys; the attribute in the context, no entity', () => {
+    expect(call('box.open').context).toEqual({ onBehalfOf: 'ann', 'resource.owner': 'ann' });
+    expect(call('box.open').entities).toEqual([]);
     expect(engine.decide(boxRequest('box.open')).kind).toBe('allow');
   });
 
   it('box.move: size, and the environment folded into a set per environment', () => {
     const dev = call('box.move', 'dev');
     const prod = call('box.move', 'prod');
-    expect(dev.context).toEqual({});
-    expect(dev.entities).toEqual([{ uid: { type: 'Box', id: 'b1' }, attrs: { size: 3 }, parents: [] }]);
+    expect(dev.context).toEqual({ 'resource.size': 3 });
+    expect(dev.entities).toEqual([]);
     expect(dev.preparsedPolicySetId).not.toBe(prod.preparsedPolicySetId);
     expect(engine.decide(boxRequest('box.move', 'dev')).kind).toBe('allow');
     expect(engine.decide(boxRequest('box.move', 'prod')).kind).toBe('deny');
