@@ -321,11 +321,13 @@ export function formatApprovalBench(row: ApprovalBenchRow): string {
     const ratio = bare === undefined ? '' : ` = ${(p50ms / bare.p50ms).toFixed(1)}x bare`;
     return `   DynamoDB: ${serialRoundTrips} serial round trips (${calls} calls), ${ms(p50ms)} p50${ratio}`;
   };
+  // The issue's targets are for one request in flight; with more, the lines show queueing, not the target.
+  const verdict = (p99: number, target: number) => (row.concurrency === 1 ? `target p99 <= ${target} ms: ${p99 <= target ? 'met' : 'NOT met'}` : `(the ${target} ms target is for 1 in flight)`);
   return [
     `approvals on the local stack (${row.requests} requests, ${row.concurrency} in flight, db.schema.update in prod, approved by grace in Slack)`,
     ...(bare === undefined ? [] : [`  bare DynamoDB Local round trip (consistent GetItem of the request item, ${bare.samples} between approvals)   p50 ${bare.p50ms.toFixed(1)} ms   p99 ${bare.p99ms.toFixed(1)} ms`]),
-    `  event in -> review posted in Slack   p50 ${ms(row.postedP50ms)}   p99 ${ms(row.postedP99ms)}   target p99 <= 250 ms: ${row.postedP99ms <= 250 ? 'met' : 'NOT met'}${floorOf('posted', row.postedP50ms)}`,
-    `  button tap -> Action Decided          p50 ${ms(row.decidedP50ms)}   p99 ${ms(row.decidedP99ms)}   target p99 <= 150 ms: ${row.decidedP99ms <= 150 ? 'met' : 'NOT met'}${floorOf('decided', row.decidedP50ms)}`,
+    `  event in -> review posted in Slack   p50 ${ms(row.postedP50ms)}   p99 ${ms(row.postedP99ms)}   ${verdict(row.postedP99ms, 250)}${floorOf('posted', row.postedP50ms)}`,
+    `  button tap -> Action Decided          p50 ${ms(row.decidedP50ms)}   p99 ${ms(row.decidedP99ms)}   ${verdict(row.decidedP99ms, 150)}${floorOf('decided', row.decidedP50ms)}`,
     ...(row.operations === undefined ? [] : [`  the handlers' DynamoDB calls by operation (p50, all calls of the run): ${Object.entries(row.operations).map(([operation, o]) => `${operation} ${o.p50ms.toFixed(1)} ms (${o.calls})`).join(', ')}`]),
     ...(row.timeline.length === 0 ? [] : ['  where the time goes (each step p50 / p99):', ...row.timeline.map((t) => `    ${t.step.padEnd(78)} ${ms(t.p50ms).padStart(7)} / ${ms(t.p99ms)}${dynamo(t)}`)]),
   ].join('\n');
