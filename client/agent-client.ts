@@ -642,7 +642,8 @@ class CountersignAgentClient implements AgentClient {
     let response: Response;
     let body: string;
     try {
-      const headers = await this.#signer.headersFor('GET', url, { accept: 'application/json' });
+      // Locally, the header names the agent (the local stack's stand-in for its signature): it reads only its own requests.
+      const headers = await this.#signer.headersFor('GET', url, this.#signs ? { accept: 'application/json' } : { accept: 'application/json', [LOCAL_AGENT_HEADER]: this.agentId });
       response = await this.#fetch(url, { method: 'GET', headers, signal: combine(signal, timeout) });
       body = await response.text();
     } catch (error) {

@@ -139,6 +139,7 @@ export class CountersignStack extends Stack {
     this.teams.connect(this.executionReports.recordExecution);
     this.decisionApi = new DecisionApi(this, 'DecisionApi', {
       table: this.store.table,
+      directoryFile: this.reviews.directoryFile,
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });

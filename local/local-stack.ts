@@ -321,7 +321,8 @@ async function loadRealHandlers(): Promise<LocalHandlers> {
   ]);
   return {
     evaluateAction: evaluate.handler,
-    decisionApi: decisionApi.handler,
+    // Like the credentials API's, it reads the AWS_IAM authorizer.
+    decisionApi: decisionApi.handler as unknown as FunctionUrlHandler,
     requestReview: requestReview.handler,
     recordOutcome: recordOutcome.handler,
     slackInteractions: slackInteractions.handler,
@@ -349,6 +350,9 @@ function localAgentCaller(request: HttpRequest): IamCaller | undefined {
   if (agent === undefined || !MEMBER_ID.test(agent)) return undefined;
   return { userArn: localAgentSessionArn(agent), userId: `AROALOCAL${agent.toUpperCase().replace(/[^A-Z0-9]/g, '')}:local` };
 }
+
+/** Who an unsigned local request to the decision API is: an IAM user that is no agent's identity, so it reads every request. */
+const LOCAL_OPERATOR_CALLER: IamCaller = { userArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:user/local-operator`, userId: 'AIDALOCALOPERATOR' };
 
 /** Labels a 200 answer of the credentials route: these credentials come from the local STS and work nowhere in AWS. */
 function labelledLocal(response: HttpResponse): HttpResponse {
@@ -648,7 +652,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
     if (path === '/actions' || path.startsWith('/actions/') || path.startsWith('/agents/')) {
       if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
-      return invokeFunctionUrl(DECISION_API_FUNCTION, handlers.decisionApi, request);
+      // `x-countersign-agent` stands for that agent's signature, as on the credentials route; a request
+      // without it is the local operator's (no agent's identity: it reads every request).
+      const headers = { ...request.headers };
+      delete headers[AGENT_HEADER];
+      return invokeFunctionUrl(DECISION_API_FUNCTION, handlers.decisionApi, { ...request, headers }, localAgentCaller(request) ?? LOCAL_OPERATOR_CALLER);
     }
     return jsonResponse(404, {
       message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}, POST /actions/{actionId}/votes, POST /actions/{actionId}/credentials, GET /agents/{agentId}, POST /agents/{agentId}/quarantine, POST /agents/{agentId}/lift, GET /slack, POST /api/<Slack method>, POST /slack/interactions, GET /audit, GET /audit/records`,

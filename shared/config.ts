@@ -93,10 +93,12 @@ export function evaluateActionConfig(env: Env = process.env): EvaluateActionConf
 
 export interface DecisionApiConfig {
   tableName: string;
+  /** The approver directory: its agents' IAM identities decide who reads which requests. */
+  directoryFile: string;
 }
 
 export function decisionApiConfig(env: Env = process.env): DecisionApiConfig {
-  return { tableName: required(env, ENV.tableName) };
+  return { tableName: required(env, ENV.tableName), directoryFile: optional(env, ENV.directoryFile) ?? defaultDirectoryFile() };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { basename, posix } from 'node:path';
 import { CfnOutput } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IGrantable, Grant } from 'aws-cdk-lib/aws-iam';
@@ -7,10 +8,16 @@ import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { grantItems } from './decision-store.js';
 import { HouseFunction, type PowertoolsLogLevel } from './house-function.js';
+import { BUNDLED_CONFIG_DIR, LAMBDA_TASK_ROOT } from './slack-reviews.js';
 
 export interface DecisionApiProps {
   /** The decision table, read with GetItem and Query only; its encryption key, if any, for kms:Decrypt. */
   readonly table: ITable;
+  /**
+   * The approver directory (validated by the stack's reviews): the API reads its agents' IAM identities, and
+   * answers an agent's identity only for that agent's requests and state.
+   */
+  readonly directoryFile: string;
   /** @default - the house default */
   readonly logRetention?: RetentionDays;
   /** @default - the house default */
@@ -20,6 +27,7 @@ export interface DecisionApiProps {
 /**
  * `GET /actions/{actionId}` as a Lambda Function URL with AWS_IAM auth: callers sign with SigV4 and need
  * `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` with `lambda:InvokedViaFunctionUrl` (see `grantInvoke`). Read-only on the table.
+ * An agent's IAM identity (the directory's `agents.<id>.iamPrincipalArns`) reads only that agent's requests.
  */
 export class DecisionApi extends Construct {
   readonly handler: HouseFunction;
@@ -36,7 +44,8 @@ export class DecisionApi extends Construct {
       memorySize: 256,
       // A hot, read-only path that agents poll: no source-map cost on its cold starts.
       sourceMaps: false,
-      environment: { [ENV.tableName]: props.table.tableName },
+      environment: { [ENV.tableName]: props.table.tableName, [ENV.directoryFile]: posix.join(LAMBDA_TASK_ROOT, BUNDLED_CONFIG_DIR, basename(props.directoryFile)) },
+      bundledFiles: [{ source: props.directoryFile, targetDir: BUNDLED_CONFIG_DIR }],
       logRetention: props.logRetention,
       logLevel: props.logLevel,
     });

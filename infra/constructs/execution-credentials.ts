@@ -11,9 +11,7 @@ import { SESSION_TAG_KEYS } from '../../shared/domain/credentials.js';
 import { roleCeilingPolicy, type ExecutionGrant, type ExecutionGrants } from '../../shared/domain/execution-grants.js';
 import { grantItems } from './decision-store.js';
 import { HouseFunction, PROJECT_ROOT, type PowertoolsLogLevel } from './house-function.js';
-import { BUNDLED_CONFIG_DIR } from './slack-reviews.js';
-
-const LAMBDA_TASK_ROOT = '/var/task';
+import { BUNDLED_CONFIG_DIR, LAMBDA_TASK_ROOT } from './slack-reviews.js';
 
 /** What the credentials function may do to an execution role: assume it, tag the session, set its source identity. */
 export const ASSUME_EXECUTION_ROLE_ACTIONS = ['sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity'] as const;

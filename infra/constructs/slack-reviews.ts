@@ -16,7 +16,8 @@ import { HouseFunction, PROJECT_ROOT, type PowertoolsLogLevel } from './house-fu
 
 /** Where the approver directory sits inside a bundle; `/var/task` is the bundle root in Lambda. */
 export const BUNDLED_CONFIG_DIR = 'config';
-const LAMBDA_TASK_ROOT = '/var/task';
+/** Where Lambda unpacks a function's bundle. */
+export const LAMBDA_TASK_ROOT = '/var/task';
 
 /** The item operations the review functions make on the decision table (see the least-privilege test). */
 export const REVIEW_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'] as const;

@@ -66,6 +66,15 @@ export interface DecisionView extends ActionDecidedDetail {
   execution: ExecutionSummary | null;
 }
 
+/**
+ * The agent a request's record belongs to: its event's source without `agent.` (intake refuses every other
+ * source, and records such a request under the source as sent). Kept here, beside the decision's view,
+ * so the decision API reads it without the contract's schema library.
+ */
+export function agentIdOfSource(source: string): string {
+  return source.startsWith('agent.') ? source.slice('agent.'.length) : source;
+}
+
 /** Outcomes that permit the act. */
 export function permitsExecution(outcome: Outcome): outcome is 'allowed' | 'approved' {
   return outcome === 'allowed' || outcome === 'approved';

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { isCallerOneOf } from './caller-arn.js';
 import { DEFAULT_LIMITS, limitsOf, MAX_AUTO_QUARANTINE_WINDOW_MINUTES, type AgentLimits, type AutoQuarantineRule } from './flood-control.js';
 
 /**
@@ -11,24 +12,6 @@ const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 charact
 const IAM_PRINCIPAL_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
 /** An IAM Identity Center session: its role is Identity Center's (`AWSReservedSSO_<permission set>_<id>`), its name the user's. */
 const SSO_SESSION_ARN = /^arn:aws(-[a-z]+)*:sts::\d{12}:assumed-role\/AWSReservedSSO_[\w+=,.@-]{1,50}\/[\w+=,.@-]{2,64}$/;
-/** What a Function URL's `authorizer.iam.userArn` holds for a role session: `arn:<p>:sts::<acct>:assumed-role/<name>/<session>`. */
-const ASSUMED_ROLE_ARN = /^arn:(aws(?:-[a-z]+)*):sts::(\d{12}):assumed-role\/([\w+=,.@-]{1,64})\/[\w+=,.@-]{2,64}$/;
-
-/**
- * Whether an IAM caller is one of these principals: the same ARN, or a session of one of these roles (the
- * assumed-role ARN has the role's name, not its path; a role name is unique in its account whatever its path).
- */
-export function isCallerOneOf(callerArn: string, principalArns: readonly string[]): boolean {
-  if (principalArns.includes(callerArn)) return true;
-  const session = ASSUMED_ROLE_ARN.exec(callerArn);
-  if (session === null) return false;
-  const [, partition, account, roleName] = session;
-  return principalArns.some((arn) => {
-    const role = /^arn:(aws(?:-[a-z]+)*):iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]{1,64})$/.exec(arn);
-    return role !== null && role[1] === partition && role[2] === account && role[3] === roleName;
-  });
-}
-
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 
 /** An agent's own flood-control limits (issue 16); each one absent takes the stack's. */

@@ -64,6 +64,8 @@ export interface DecisionStore {
    */
   recordRequest(record: RequestRecord): Promise<RecordResult>;
   getDecision(actionId: string): Promise<DecisionView | undefined>;
+  /** The decision and the agent that sent the request (its event's source without `agent.`), in one read: the decision API answers only that agent's identity, or a caller who is no agent's. */
+  getDecisionWithAgent(actionId: string): Promise<{ decision: DecisionView; agentId: string } | undefined>;
 }
 
 /** Publishes Countersign's own events on the bus (source `countersign`). */

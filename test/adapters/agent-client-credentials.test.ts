@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAgentClient, CredentialsRefusedError, type AgentClient } from '../../client/index.js';
+import { createAgentClient, CredentialsRefusedError, localAgentClient, type AgentClient } from '../../client/index.js';
 
 /**
  * getCredentials in AWS: a SigV4-signed POST (service lambda) to the credentials API's Function URL, as the
@@ -55,5 +55,31 @@ describe('agent client getCredentials in AWS', () => {
   it('says what the role needs when the Function URL answers 403', async () => {
     const client = clientAnswering(403, { Message: 'Forbidden' }, []);
     await expect(client.getCredentials('a-1')).rejects.toThrow(/lambda:InvokeFunctionUrl and lambda:InvokeFunction .* on the credentials function/);
+  });
+});
+
+describe('agent client reads of the decision API: who the reader is', () => {
+  const decided = { actionId: 'a-1', requestEventId: 'e-1', outcome: 'allowed', reason: 'ok', payloadSha256: 'a'.repeat(64), policyIds: [], reviewers: [], decidedAt: '2026-11-22T03:00:00.000Z', validUntil: '2026-11-22T03:15:00.000Z', execution: null };
+
+  it('in AWS, signs the read as the agent\'s identity and sends no local header', async () => {
+    const seen: Array<{ url: string; method: string; headers: Record<string, string> }> = [];
+    await clientAnswering(200, decided, seen).waitForDecision('a-1', { payloadSha256: 'a'.repeat(64) });
+    expect(seen[0]).toMatchObject({ url: `${DECISIONS}actions/a-1`, method: 'GET' });
+    expect(seen[0]!.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 /);
+    expect(seen[0]!.headers['x-countersign-agent']).toBeUndefined();
+  });
+
+  it('locally, names the agent in x-countersign-agent (the local stack reads only its requests for it)', async () => {
+    const seen: Array<Record<string, string>> = [];
+    const client = localAgentClient('billing-agent', 'http://127.0.0.1:4010', {
+      fetch: async (_input, init) => {
+        seen.push(Object.fromEntries(new Headers(init?.headers).entries()));
+        return new Response(JSON.stringify(decided), { status: 200, headers: { 'content-type': 'application/json' } });
+      },
+    });
+    clients.push(client);
+    await client.waitForDecision('a-1', { payloadSha256: 'a'.repeat(64) });
+    expect(seen[0]).toMatchObject({ 'x-countersign-agent': 'billing-agent' });
+    expect(seen[0]!.authorization).toBeUndefined();
   });
 });

@@ -100,10 +100,15 @@ describe('bundled functions', () => {
     const decisionApi = fnOf('decision-api');
     const apiAsset = assetOf(decisionApi);
     expect(existsSync(join(apiAsset, 'cedar_wasm_bg.wasm'))).toBe(false);
-    expect(readdirSync(apiAsset)).toEqual(['index.mjs']); // no source map on the polled read path
+    // No source map on the polled read path; the directory, for its agents' identities (who reads what).
+    expect(readdirSync(apiAsset).sort()).toEqual(['config', 'index.mjs']);
+    expect(readdirSync(join(apiAsset, 'config'))).toEqual(['directory.json']);
     const api = loadInBareDirectory(apiAsset, decisionApi, 'decision-api');
     expect(api.stderr).toBe('');
     expect(api.stdout.trim()).toBe('handler:function');
+    const apiWithoutDirectory = loadInBareDirectory(apiAsset, decisionApi, 'decision-api-without-directory', (dir) => rmSync(join(dir, 'config', 'directory.json')));
+    expect(apiWithoutDirectory.status).not.toBe(0);
+    expect(apiWithoutDirectory.stderr).toContain('cannot read the approver directory');
   });
 });
 

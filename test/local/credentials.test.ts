@@ -100,6 +100,21 @@ describe('POST /actions/{actionId}/credentials on the local stack', () => {
     expect(stack!.sts.calls.at(-1)?.tags).toEqual([{ Key: 'countersign:actionId', Value: decision.actionId }, { Key: 'countersign:payloadSha256', Value: decision.payloadSha256 }]);
   });
 
+  it('the decision API answers an agent only its own requests and state; the local operator reads all', async () => {
+    const decision = await billing.requestAction(exportSpec('read-own'));
+    const read = (path: string, agent?: string) => fetch(`${stack!.url}${path}`, { headers: agent === undefined ? {} : { 'x-countersign-agent': agent } });
+    const path = `/actions/${encodeURIComponent(decision.actionId)}`;
+    expect((await read(path, 'billing-agent')).status).toBe(200);
+    expect((await read(path)).status).toBe(200);
+    const theirs = await read(path, 'ops-agent');
+    const never = await read(`/actions/${run}-never-sent`, 'ops-agent');
+    expect([theirs.status, never.status]).toEqual([404, 404]);
+    const words = async (response: Response, id: string) => ((await response.json()) as { message: string }).message.replace(id, 'X');
+    expect(await words(theirs, decision.actionId)).toBe(await words(never, `${run}-never-sent`));
+    expect((await read('/agents/billing-agent', 'ops-agent')).status).toBe(403);
+    expect((await read('/agents/billing-agent', 'billing-agent')).status).toBe(200);
+  });
+
   it('refuses another agent, a request without a grant, and an unsigned ask', async () => {
     const decision = await billing.requestAction(exportSpec('other-agent'));
     await expect(ops.getCredentials(decision.actionId)).rejects.toMatchObject({ name: 'CredentialsRefusedError', rule: 'caller_not_agent', status: 403 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkIssuance, sessionDurationSeconds, sessionNameOf, sessionTagsOf, type CredentialsSubject } from '../../shared/domain/credentials.js';
-import { Directory, isCallerOneOf } from '../../shared/domain/directory.js';
+import { isCallerOneOf } from '../../shared/domain/caller-arn.js';
+import { Directory } from '../../shared/domain/directory.js';
 import { ExecutionGrants } from '../../shared/domain/execution-grants.js';
 import { readFileSync } from 'node:fs';
 

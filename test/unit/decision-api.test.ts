@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentCallersError, agentCallersOf, loadAgentCallers } from '../../shared/api/agent-callers.js';
 import { answerDecisionRequest } from '../../shared/api/decision-api.js';
 import { MemoryDecisionStore, MemoryEventPublisher } from '../../shared/adapters/memory/memory-adapters.js';
 import { evaluateActionRequested } from '../../shared/domain/intake.js';
@@ -39,5 +43,61 @@ describe('decision API', () => {
     const response = await answerDecisionRequest(method, path, store);
     expect(response.statusCode).toBe(status);
     expect(JSON.parse(response.body)).toMatchObject({ error: code, message: expect.any(String) });
+  });
+
+  describe('who reads what: an agent\'s identity reads only its own requests and state', () => {
+    const BILLING_ROLE = 'arn:aws:iam::123456789012:role/billing-agent';
+    const OPS_ROLE = 'arn:aws:iam::123456789012:role/ops-agent';
+    const callers = agentCallersOf({ 'billing-agent': [BILLING_ROLE], 'ops-agent': [OPS_ROLE] });
+    const as = (callerArn: string | undefined) => ({ callerArn, agents: callers });
+    const owned = new MemoryDecisionStore();
+    const agents = { status: async (agentId: string) => ({ agentId, quarantine: null, openReviews: 0, pendingActionIds: [], bucket: null, burst: null }) };
+    const deps = { policy: new CedarPolicyEngine(), store: owned, publisher: new MemoryEventPublisher(), workflow: undefined, now: () => new Date('2026-11-22T03:00:00Z') };
+    const send = async (agentId: string, actionId: string) => {
+      await evaluateActionRequested(actionRequested({ actionId, agent: { id: agentId } }), deps);
+    };
+
+    it('a session of the agent\'s role reads its request; another agent\'s identity gets the answer for an id never received', async () => {
+      await send('billing-agent', 'owned-1');
+      const mine = await answerDecisionRequest('GET', '/actions/owned-1', owned, agents, as('arn:aws:sts::123456789012:assumed-role/billing-agent/run-7'));
+      expect(mine.statusCode).toBe(200);
+      expect(JSON.parse(mine.body)).toMatchObject({ actionId: 'owned-1', outcome: 'allowed' });
+      const theirs = await answerDecisionRequest('GET', '/actions/owned-1', owned, agents, as(OPS_ROLE));
+      const never = await answerDecisionRequest('GET', '/actions/never-sent-1', owned, agents, as(OPS_ROLE));
+      expect([theirs.statusCode, never.statusCode]).toEqual([404, 404]);
+      // The same words either way: the answer does not tell another agent which ids exist.
+      expect(JSON.parse(theirs.body).message.replace('owned-1', 'X')).toBe(JSON.parse(never.body).message.replace('never-sent-1', 'X'));
+    });
+
+    it('an identity that is no agent\'s (an operator, a CI role, an executor) reads every request', async () => {
+      await send('ops-agent', 'owned-2');
+      const response = await answerDecisionRequest('GET', '/actions/owned-2', owned, agents, as('arn:aws:iam::123456789012:role/release-ci'));
+      expect(response.statusCode).toBe(200);
+    });
+
+    it('GET /agents/{agentId}: the agent\'s own state only', async () => {
+      expect((await answerDecisionRequest('GET', '/agents/billing-agent', owned, agents, as(BILLING_ROLE))).statusCode).toBe(200);
+      const other = await answerDecisionRequest('GET', '/agents/ops-agent', owned, agents, as(BILLING_ROLE));
+      expect(other.statusCode).toBe(403);
+      expect(JSON.parse(other.body)).toMatchObject({ error: 'NotThisAgent', message: expect.stringContaining('"billing-agent"') });
+      expect((await answerDecisionRequest('GET', '/agents/ops-agent', owned, agents, as('arn:aws:iam::123456789012:user/oncall'))).statusCode).toBe(200);
+    });
+
+    it('refuses a caller without an IAM identity (a Function URL without AWS_IAM auth)', async () => {
+      const response = await answerDecisionRequest('GET', '/actions/owned-1', owned, agents, as(undefined));
+      expect(response.statusCode).toBe(403);
+      expect(JSON.parse(response.body)).toMatchObject({ error: 'CallerNotIdentified' });
+    });
+
+    it('reads the agents\' identities from the directory file, and refuses one that does not list them', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'agent-callers-'));
+      const file = join(dir, 'directory.json');
+      writeFileSync(file, JSON.stringify({ members: [], groups: {}, agents: { 'billing-agent': { owners: [], iamPrincipalArns: [BILLING_ROLE] }, 'no-identity': { owners: [] } } }));
+      expect(loadAgentCallers(file).agentsOf('arn:aws:sts::123456789012:assumed-role/billing-agent/s1')).toEqual(['billing-agent']);
+      expect(loadAgentCallers(file).agentsOf(OPS_ROLE)).toEqual([]);
+      writeFileSync(file, JSON.stringify({ agents: { 'billing-agent': { iamPrincipalArns: 'arn:aws:iam::123456789012:role/billing-agent' } } }));
+      expect(() => loadAgentCallers(file)).toThrow(AgentCallersError);
+      expect(() => loadAgentCallers(join(dir, 'missing.json'))).toThrow(/cannot read the approver directory/);
+    });
   });
 });

@@ -14,7 +14,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { canonicalJson } from '../../domain/canonical-json.js';
 import type { DecisionView, ReviewerVote } from '../../domain/decision.js';
 import type { ExecutionSummary } from '../../domain/execution.js';
-import { decidedDetailOf } from '../../domain/decision.js';
+import { agentIdOfSource, decidedDetailOf } from '../../domain/decision.js';
 import type { DecisionStore, RecordResult, RequestRecord } from '../../ports/index.js';
 import {
   AUDIT_EVENT_MARK, decidedEventItem, eventIdOf, eventItem, ITEM, rawDetailFields, requestRecordOf, shadowFields, type RequestItemData,
@@ -358,11 +358,17 @@ export class DynamoDecisionStore implements DecisionStore {
 
   /** The decision; while a review is open, `reviewers` are the votes counted so far. */
   async getDecision(actionId: string): Promise<DecisionView | undefined> {
+    return (await this.getDecisionWithAgent(actionId))?.decision;
+  }
+
+  async getDecisionWithAgent(actionId: string): Promise<{ decision: DecisionView; agentId: string } | undefined> {
     const item = await this.getItem(actionId);
     if (item === undefined) return undefined;
     const { reviewers, execution } = unmarshall(item) as Pick<RequestItem, 'reviewers'> & { execution?: ExecutionSummary };
-    const decided = { ...decidedDetailOf(fromItem(item)), execution: execution ?? null };
-    if (decided.outcome === 'pending') return { ...decided, reviewers: await queryAcceptedVotes(this.client, this.tableName, actionId) };
-    return { ...decided, reviewers: reviewers ?? [] };
+    const record = fromItem(item);
+    const decided = { ...decidedDetailOf(record), execution: execution ?? null };
+    const agentId = agentIdOfSource(record.source);
+    if (decided.outcome === 'pending') return { decision: { ...decided, reviewers: await queryAcceptedVotes(this.client, this.tableName, actionId) }, agentId };
+    return { decision: { ...decided, reviewers: reviewers ?? [] }, agentId };
   }
 }

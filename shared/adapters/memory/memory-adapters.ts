@@ -1,6 +1,7 @@
 import type { AgentLimitedDetail } from '../../domain/agent-limited.js';
 import type { ActionDecidedDetail, DecisionView } from '../../domain/decision.js';
 import type { ApprovalWorkflowInput, DecisionStore, EventPublisher, RecordResult, RequestRecord, WorkflowStarter } from '../../ports/index.js';
+import { agentIdOfSource } from '../../domain/decision.js';
 import { decidedDetailOf } from '../../domain/intake.js';
 
 /**
@@ -25,8 +26,12 @@ export class MemoryDecisionStore implements DecisionStore {
   }
 
   async getDecision(actionId: string): Promise<DecisionView | undefined> {
+    return (await this.getDecisionWithAgent(actionId))?.decision;
+  }
+
+  async getDecisionWithAgent(actionId: string): Promise<{ decision: DecisionView; agentId: string } | undefined> {
     const record = this.records.get(actionId);
-    return record === undefined ? undefined : { ...decidedDetailOf(record), execution: null };
+    return record === undefined ? undefined : { decision: { ...decidedDetailOf(record), execution: null }, agentId: agentIdOfSource(record.source) };
   }
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../../domain/canonical-json.js';
 import type { DecisionView, ReviewerVote } from '../../domain/decision.js';
+import { agentIdOfSource } from '../../domain/decision.js';
 import { decidedDetailOf } from '../../domain/intake.js';
 import type { RequestRecord } from '../../ports/index.js';
 import {
@@ -218,12 +219,17 @@ export class MemoryReviewStore implements ReviewStore {
 
   /** The decision API's answer, reviewers included (the votes so far while pending). */
   async getDecision(actionId: string): Promise<DecisionView | undefined> {
+    return (await this.getDecisionWithAgent(actionId))?.decision;
+  }
+
+  async getDecisionWithAgent(actionId: string): Promise<{ decision: DecisionView; agentId: string } | undefined> {
     const record = this.records.get(actionId);
     if (record === undefined) return undefined;
     const decided = { ...decidedDetailOf(record), execution: null };
+    const agentId = agentIdOfSource(record.source);
     // While a review is open: the votes counted so far, as the DynamoDB store answers.
-    if (decided.outcome === 'pending') return { ...decided, reviewers: structuredClone(this.votes(actionId)) };
-    return { ...decided, reviewers: structuredClone(this.extrasOf(actionId).reviewers) };
+    if (decided.outcome === 'pending') return { decision: { ...decided, reviewers: structuredClone(this.votes(actionId)) }, agentId };
+    return { decision: { ...decided, reviewers: structuredClone(this.extrasOf(actionId).reviewers) }, agentId };
   }
 
   /** Test helper: the stored task token of a review. */
