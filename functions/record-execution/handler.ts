@@ -33,7 +33,15 @@ const teams = teamsDepsOf(config.teams, directory);
 
 const slack = new SlackCredentialsCache(config.slack, ({ botToken }) => {
   const channel = new SlackReviewChannel(slackWebClient({ token: botToken, slackApiUrl: config.slack.apiUrl }), directory);
-  const deps: RecordExecutionDeps = { store, now, quarantineOf: (agentId) => agents.quarantineOf(agentId), alerts: channelAlerts(channel, directory, teams.teams), messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }) };
+  const deps: RecordExecutionDeps = {
+    store,
+    now,
+    quarantineOf: (agentId) => agents.quarantineOf(agentId),
+    alerts: channelAlerts(channel, directory, teams.teams),
+    // A reporter past its alert limit (flood control's `violationAlerts`) is recorded, not posted.
+    countAlert: (reporter, at) => agents.countViolationAlert(reporter, at, directory.violationAlertLimit()),
+    messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }),
+  };
   return { ...deps, channel };
 });
 
@@ -53,7 +61,7 @@ export const handler = instrumented({ logger, tracer, metrics }, async (event: E
     return { status: 'announced', agentId: detail.agentId, group };
   }
   const result = await slack.run((deps) => recordExecutionReport({ id: envelope.id, source: envelope.source, detailType: envelope['detail-type'], detail: envelope.detail }, deps));
-  const summary = { status: result.status, actionId: result.actionId, rule: result.rule, reason: result.reason, alerted: result.alerted, messagesUpdated: result.messagesUpdated };
+  const summary = { status: result.status, actionId: result.actionId, rule: result.rule, reason: result.reason, alerted: result.alerted, held: result.held === true, messagesUpdated: result.messagesUpdated };
   if (result.status === 'violation') logger.warn('execution violation recorded', summary);
   else logger.info(result.status === 'executed' ? 'execution recorded' : 'report already recorded', summary);
   if (result.warnings.length > 0) logger.warn('recorded, but not everyone was told', { ...summary, warnings: result.warnings });
@@ -63,6 +71,7 @@ export const handler = instrumented({ logger, tracer, metrics }, async (event: E
     const byRule = metrics.singleMetric();
     byRule.addDimension('rule', result.rule ?? 'unknown');
     byRule.addMetric('ExecutionViolationsByRule', MetricUnit.Count, 1);
+    if (result.held === true) metrics.addMetric('ExecutionViolationAlertsHeld', MetricUnit.Count, 1);
   } else {
     metrics.addMetric(result.status === 'executed' ? 'ExecutionsRecorded' : 'DuplicateExecutionReports', MetricUnit.Count, 1);
   }

@@ -70,8 +70,9 @@ export class ExecutionReports extends Construct {
     // the executed/violation Put and the request's eventSeq/execution Update (each a TransactWriteItems item),
     // Query of the votes and, for a request recorded before event numbering, its events.
     grantItems(props.table, fn, ['requests', 'reviews'], ...REVIEW_TABLE_ACTIONS);
-    // The reporting agent's quarantine (DynamoAgentGuard.quarantineOf): one GetItem of its state item.
-    grantItems(props.table, fn, ['agents'], 'dynamodb:GetItem');
+    // The reporting agent's quarantine (DynamoAgentGuard.quarantineOf): one GetItem of its state item; and
+    // its violation-alert count (countViolationAlert): UpdateItem of its window's item.
+    grantItems(props.table, fn, ['agents'], 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     props.table.encryptionKey?.grant(fn, 'kms:Decrypt');
     props.reviews.grantBotToken(this.recordExecution.role);
 

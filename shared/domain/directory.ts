@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { isCallerOneOf } from './caller-arn.js';
-import { DEFAULT_LIMITS, limitsOf, MAX_AUTO_QUARANTINE_WINDOW_MINUTES, type AgentLimits, type AutoQuarantineRule } from './flood-control.js';
+import { DEFAULT_LIMITS, DEFAULT_VIOLATION_ALERT_LIMIT, limitsOf, MAX_AUTO_QUARANTINE_WINDOW_MINUTES, MAX_VIOLATION_ALERT_WINDOW_MINUTES, type AgentLimits, type AutoQuarantineRule, type ViolationAlertLimit } from './flood-control.js';
 
 /**
  * The approver directory: who the reviewers are, which groups they are in, where each group is
@@ -37,6 +37,15 @@ const FloodControlSchema = z.strictObject({
     rejections: positiveInt(100),
     /** At most a week. */
     windowMinutes: positiveInt(MAX_AUTO_QUARANTINE_WINDOW_MINUTES),
+  }).optional(),
+  /**
+   * Execution-violation alerts one agent's reports may post: `max` per `windowMinutes` (at most a day), then
+   * one line holding the rest until the window ends. Every violation is recorded either way.
+   * @default 5 per 10 minutes
+   */
+  violationAlerts: z.strictObject({
+    max: positiveInt(1000),
+    windowMinutes: positiveInt(MAX_VIOLATION_ALERT_WINDOW_MINUTES),
   }).optional(),
 });
 export type FloodControlConfig = z.infer<typeof FloodControlSchema>;
@@ -218,6 +227,11 @@ export class Directory {
   limitsOf(agentId: string): AgentLimits {
     const agent = Object.hasOwn(this.data.agents, agentId) ? this.data.agents[agentId] : undefined;
     return limitsOf(this.floodControl(), agent?.limits);
+  }
+
+  /** How many execution-violation alerts one reporter may post per window. */
+  violationAlertLimit(): ViolationAlertLimit {
+    return this.data.floodControl?.violationAlerts ?? DEFAULT_VIOLATION_ALERT_LIMIT;
   }
 
   /** The automatic-quarantine rule, or undefined when it is off (the default). */

@@ -173,3 +173,28 @@ export function autoQuarantineReason(rule: AutoQuarantineRule, tripped: readonly
   const ids = tripped.map((r) => r.actionId).join(', ');
   return `reviewers rejected ${tripped.length} of its requests within ${rule.windowMinutes} minutes (the limit is ${rule.rejections}): ${ids}`;
 }
+
+/**
+ * How many execution-violation alerts one reporter (an agent's source) may post in a window: every
+ * violation is recorded, but past `max` in `windowMinutes` the channels get one line saying the rest are
+ * held, then nothing until the next window. An agent (or a stolen role) that sends malformed or forged
+ * reports by the thousand cannot flood approver channels, another agent's approvers included.
+ */
+export interface ViolationAlertLimit {
+  max: number;
+  windowMinutes: number;
+}
+
+export const DEFAULT_VIOLATION_ALERT_LIMIT: ViolationAlertLimit = { max: 5, windowMinutes: 10 };
+/** A window of at most a day. */
+export const MAX_VIOLATION_ALERT_WINDOW_MINUTES = 1_440;
+
+/** What one more violation of a reporter may post: the alert, the one line that holds the rest (until the window ends), or nothing. */
+export type AlertAllowance = { kind: 'alert' } | { kind: 'first_held'; until: string } | { kind: 'held' };
+
+/** The fixed window (epoch-aligned) that `atMs` falls in. */
+export function violationAlertWindow(atMs: number, limit: ViolationAlertLimit): { startMs: number; endMs: number } {
+  const size = limit.windowMinutes * 60_000;
+  const startMs = Math.floor(atMs / size) * size;
+  return { startMs, endMs: startMs + size };
+}

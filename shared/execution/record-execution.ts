@@ -1,4 +1,4 @@
-import type { Quarantine } from '../domain/flood-control.js';
+import type { AlertAllowance, Quarantine } from '../domain/flood-control.js';
 import { alreadyExecuted, judgeExecution, parseExecutionReport, reportIdentity, type ExecutionEvent, type ExecutionJudgement, type ViolationRule } from '../domain/execution.js';
 import type { RequestRecord } from '../ports/index.js';
 import type { ExecutionStore } from '../ports/execution.js';
@@ -13,6 +13,8 @@ export interface ViolationAlert {
   reportedBy: string | null;
   /** The request it names, when one was received. */
   request: RequestRecord | undefined;
+  /** Set on the first violation past the reporter's alert limit: this alert says that the reporter's next ones are held until then. */
+  heldUntil?: string;
 }
 
 /** Where violations are posted: the request's approver channel, else the configured security channel. */
@@ -30,6 +32,11 @@ export interface RecordExecutionDeps {
   /** The reporting agent's quarantine (flood control's state), if any. @default - none read (no quarantine) */
   quarantineOf?: (agentId: string) => Promise<Quarantine | null>;
   alerts: ExecutionAlerts;
+  /**
+   * Counts a recorded violation against its reporter's alert limit (flood control's `countViolationAlert`)
+   * and says whether to post it. @default - every violation is posted
+   */
+  countAlert?: (reporter: string, at: string) => Promise<AlertAllowance>;
   messages: ExecutionMessages;
   now: () => Date;
 }
@@ -41,6 +48,8 @@ export interface RecordExecutionResult {
   /** The key it was recorded under (the actionId, or `execution/<fingerprint>`), when it named one. */
   actionId: string | null;
   alerted: boolean;
+  /** A violation recorded but not posted: its reporter is past its alert limit for the window. */
+  held?: boolean;
   messagesUpdated: number;
   /** What failed after the record was written (an alert or a message update): logged, not retried. */
   warnings: string[];
@@ -102,9 +111,20 @@ export async function recordExecutionReport(event: ExecutionEvent, deps: RecordE
   });
   const key = target?.record.key ?? identity.actionId;
   if (!recorded) return { status: 'duplicate', rule: judgement.rule, reason: judgement.reason, actionId: key, alerted: false, messagesUpdated, warnings };
+  // Counted by its reporter: the agent of the source, or the source itself when it is no agent's.
+  let allowance: AlertAllowance = { kind: 'alert' };
+  if (deps.countAlert !== undefined) {
+    try {
+      allowance = await deps.countAlert(identity.agentId ?? `source ${event.source}`, at);
+    } catch (error) {
+      // The violation is recorded; a count that failed posts it rather than lose the alert.
+      warnings.push(`counting the ${judgement.rule} alert against its reporter's limit failed (posted anyway): ${describe(error)}`);
+    }
+  }
+  if (allowance.kind === 'held') return { status: 'violation', rule: judgement.rule, reason: judgement.reason, actionId: key, alerted: false, held: true, messagesUpdated, warnings };
   let alerted = false;
   try {
-    await deps.alerts.alert({ rule: judgement.rule, reason: judgement.reason, actionId: identity.actionId, reportedBy: identity.agentId, request: target?.record });
+    await deps.alerts.alert({ rule: judgement.rule, reason: judgement.reason, actionId: identity.actionId, reportedBy: identity.agentId, request: target?.record, ...(allowance.kind === 'first_held' ? { heldUntil: allowance.until } : {}) });
     alerted = true;
   } catch (error) {
     warnings.push(`posting the ${judgement.rule} alert failed: ${describe(error)}`);

@@ -10,7 +10,10 @@ export function violationText(alert: ViolationAlert): string {
   const request = alert.request?.request;
   const what = request === undefined || request === null ? '' : ` (${request.action} on ${request.resource.type} ${request.resource.id} in ${request.environment})`;
   const who = alert.reportedBy === null ? 'a sender that is not an agent' : `agent ${alert.reportedBy}`;
-  return `Execution violation [${alert.rule}]: ${who} reported executing ${alert.actionId ?? 'an unnamed action'}${what}. ${alert.reason}`;
+  const held = alert.heldUntil === undefined
+    ? ''
+    : ` Too many violations from ${alert.reportedBy === null ? 'this sender' : `agent ${alert.reportedBy}`} in a short time: their alerts are held until ${alert.heldUntil}; every one is still recorded (the audit log, the ExecutionViolations metric).`;
+  return `Execution violation [${alert.rule}]: ${who} reported executing ${alert.actionId ?? 'an unnamed action'}${what}. ${alert.reason}${held}`;
 }
 
 /**

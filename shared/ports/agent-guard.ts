@@ -1,4 +1,4 @@
-import type { Admission, AgentLimits, AutoQuarantineRule, CountedRejection, LimitName, Quarantine, TokenBucket } from '../domain/flood-control.js';
+import type { Admission, AgentLimits, AlertAllowance, AutoQuarantineRule, CountedRejection, LimitName, Quarantine, TokenBucket, ViolationAlertLimit } from '../domain/flood-control.js';
 
 /** A request that needs a review, asking to open one. */
 export interface AdmissionRequest {
@@ -59,6 +59,12 @@ export interface AgentGuard {
    * A quarantined agent's rejections are not counted.
    */
   countRejection(agentId: string, rejection: CountedRejection, rule: AutoQuarantineRule, onTrip: (tripped: CountedRejection[]) => AutoQuarantine): Promise<TrippedQuarantine | null>;
+  /**
+   * Counts one recorded execution violation of a reporter (an agent id) in the limit's current window, and
+   * says what may be posted: the alert while under `max`, the one line that holds the rest for the first
+   * violation past it, nothing after that. One conditional write (and one more past the limit).
+   */
+  countViolationAlert(reporter: string, at: string, limit: ViolationAlertLimit): Promise<AlertAllowance>;
 }
 
 /** The quarantine a tripped rule writes, and the detail of its audit event (who, through what). */

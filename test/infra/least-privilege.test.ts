@@ -592,7 +592,7 @@ describe('item families per role (dynamodb:LeadingKeys)', () => {
     ['teams-interactions', ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']],
     ['request-review', []],
     // A report of an act started after the agent's quarantine is a violation: one GetItem of its state.
-    ['record-execution', ['dynamodb:GetItem']],
+    ['record-execution', ['dynamodb:GetItem', 'dynamodb:UpdateItem']],
     // A quarantined agent gets no credentials: one GetItem of its state.
     ['issue-credentials', ['dynamodb:GetItem']],
     ['audit-writer', []],

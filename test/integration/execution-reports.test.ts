@@ -1,4 +1,4 @@
-import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoAgentGuard } from '../../shared/adapters/aws/dynamo-agent-guard.js';
@@ -248,5 +248,40 @@ describe('Action Executed on DynamoDB Local', () => {
     expect(Buffer.byteLength(String(violation?.reportJson))).toBeLessThanOrEqual(16 * 1024);
     expect(whole.startsWith(String(violation?.reportJson))).toBe(true);
   });
-});
 
+  it('holds a flood of violation alerts from one agent: the limit\'s alerts, one line holding the rest, then silence; every violation recorded', async () => {
+    const agentId = `flooder-${Date.now().toString(36)}`;
+    const guard = new DynamoAgentGuard(ddb.client, TABLE);
+    const limit = { max: 3, windowMinutes: 10 };
+    const { channel, deps } = recorder();
+    const limited: RecordExecutionDeps = { ...deps, countAlert: (reporter, at) => guard.countViolationAlert(reporter, at, limit) };
+    // Ten reports of acts on requests never received (each a violation, alerted to the security group), eight of them at once.
+    const sent = Array.from({ length: 10 }, (_, i) => report(`${agentId}-ghost-${i}`, {}, `agent.${agentId}`));
+    const results = [await recordExecutionReport(sent[0]!, limited), await recordExecutionReport(sent[1]!, limited), ...await Promise.all(sent.slice(2).map((one) => recordExecutionReport(one, limited)))];
+    expect(results.every((result) => result.status === 'violation')).toBe(true);
+    expect(results.filter((result) => result.alerted)).toHaveLength(4);
+    expect(results.filter((result) => result.held === true)).toHaveLength(6);
+    const posted = channel.callsOf('postAlert').map((call) => ('text' in call ? call.text : ''));
+    expect(posted).toHaveLength(4);
+    const holding = posted.filter((text) => text.includes('their alerts are held until 2026-12-07T03:10:00.000Z'));
+    expect(holding).toHaveLength(1);
+    expect(holding[0]).toContain(`agent ${agentId}`);
+    // Every report is on record; the window's item counts what was posted and what was held.
+    const { Items: recorded = [] } = await ddb.client.send(new ScanCommand({ TableName: TABLE, ConsistentRead: true, FilterExpression: 'agentId = :agent AND eventType = :type', ExpressionAttributeValues: { ':agent': { S: agentId }, ':type': { S: 'execution_violation' } } }));
+    expect(recorded.map((item) => unmarshall(item).actionId).sort()).toEqual(sent.map((one) => one.detail.actionId).sort());
+    const [counted] = (await items(`AGENT#${agentId}`)).filter((item) => String(item.sk).startsWith('VIOLATION-ALERTS#'));
+    expect(counted).toMatchObject({ sk: 'VIOLATION-ALERTS#2026-12-07T03:00:00.000Z', alerts: 3, held: 7, kind: 'agent' });
+    // The next window alerts again.
+    const later = recorder(new Date(DECIDED_AT.getTime() + 11 * 60_000));
+    const next = await recordExecutionReport(report(`${agentId}-ghost-later`, {}, `agent.${agentId}`), { ...later.deps, countAlert: (reporter, at) => guard.countViolationAlert(reporter, at, limit) });
+    expect(next).toMatchObject({ status: 'violation', alerted: true });
+    expect(later.channel.callsOf('postAlert')[0]).toMatchObject({ text: expect.not.stringContaining('held until') });
+  });
+
+  it('posts the alert when counting it against the limit fails (the violation is recorded either way)', async () => {
+    const { channel, deps } = recorder();
+    const result = await recordExecutionReport(report(`count-fails-${Date.now().toString(36)}`), { ...deps, countAlert: async () => { throw new Error('throttled'); } });
+    expect(result).toMatchObject({ status: 'violation', alerted: true, warnings: [expect.stringContaining('posted anyway')] });
+    expect(channel.callsOf('postAlert')).toHaveLength(1);
+  });
+});

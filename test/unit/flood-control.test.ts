@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Directory } from '../../shared/domain/directory.js';
-import { autoQuarantineBy, autoQuarantineReason, countRejection, judgeAdmission, takeToken, type AgentState, type CountedRejection } from '../../shared/domain/flood-control.js';
+import { autoQuarantineBy, autoQuarantineReason, countRejection, judgeAdmission, takeToken, violationAlertWindow, type AgentState, type CountedRejection } from '../../shared/domain/flood-control.js';
 import directoryJson from '../../config/directory.json' with { type: 'json' };
 
 const NOW = new Date('2026-12-07T05:00:00.000Z');
@@ -126,5 +126,24 @@ describe('countRejection (automatic quarantine)', () => {
     expect(() => Directory.parse({ ...directoryJson, floodControl: { autoQuarantine: { rejections: 0, windowMinutes: 60 } } })).toThrow(/floodControl\.autoQuarantine\.rejections/);
     expect(() => Directory.parse({ ...directoryJson, floodControl: { autoQuarantine: { rejections: 3 } } })).toThrow(/floodControl\.autoQuarantine\.windowMinutes/);
     expect(() => Directory.parse({ ...directoryJson, floodControl: { autoQuarantine: { rejections: 3, windowMinutes: 60, window: 5 } } })).toThrow(/floodControl\.autoQuarantine/);
+  });
+});
+
+describe('violation alerts per agent', () => {
+  it('defaults to 5 per 10 minutes, takes the directory\'s, and refuses a window over a day, saying where', () => {
+    expect(Directory.parse(directoryJson).violationAlertLimit()).toEqual({ max: 5, windowMinutes: 10 });
+    expect(Directory.parse({ ...directoryJson, floodControl: { violationAlerts: { max: 2, windowMinutes: 60 } } }).violationAlertLimit()).toEqual({ max: 2, windowMinutes: 60 });
+    expect(() => Directory.parse({ ...directoryJson, floodControl: { violationAlerts: { max: 2, windowMinutes: 1441 } } })).toThrow(/floodControl\.violationAlerts\.windowMinutes/);
+    expect(() => Directory.parse({ ...directoryJson, floodControl: { violationAlerts: { max: 0, windowMinutes: 10 } } })).toThrow(/floodControl\.violationAlerts\.max/);
+  });
+
+  it('counts in fixed windows aligned to the epoch: every moment falls in exactly one, which holds it', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 4_102_444_800_000 }), fc.integer({ min: 1, max: 1_440 }), (atMs, windowMinutes) => {
+      const { startMs, endMs } = violationAlertWindow(atMs, { max: 5, windowMinutes });
+      expect(startMs).toBeLessThanOrEqual(atMs);
+      expect(endMs).toBeGreaterThan(atMs);
+      expect(endMs - startMs).toBe(windowMinutes * 60_000);
+      expect(startMs % (windowMinutes * 60_000)).toBe(0);
+    }));
   });
 });

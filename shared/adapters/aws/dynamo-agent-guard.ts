@@ -9,7 +9,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { countRejection, judgeAdmission, MAX_AUTO_QUARANTINE_WINDOW_MINUTES, type AutoQuarantineRule, type CountedRejection, type LimitName, type Quarantine, type TokenBucket } from '../../domain/flood-control.js';
+import { countRejection, judgeAdmission, MAX_AUTO_QUARANTINE_WINDOW_MINUTES, violationAlertWindow, type AlertAllowance, type AutoQuarantineRule, type CountedRejection, type LimitName, type Quarantine, type TokenBucket, type ViolationAlertLimit } from '../../domain/flood-control.js';
 import type { AdmissionRequest, AdmitResult, AgentGuard, AgentStatus, AutoQuarantine, LiftResult, QuarantineResult, TrippedQuarantine } from '../../ports/agent-guard.js';
 import { DECISION_TABLE } from '../../store-schema.js';
 import { marshallOptions } from './dynamo-decision-store.js';
@@ -31,6 +31,8 @@ export const AGENT_ITEM = {
   /** One per request whose rejection was counted toward automatic quarantine: a retried count finds it. */
   rejectionSk: (actionId: string) => `COUNTED-REJECTION#${actionId}`,
   eventSk: (type: string, seq: number) => `EVENT#${type}#${String(seq).padStart(6, '0')}`,
+  /** The count of a reporter's violation alerts in one window (its start); after `STATE`, so the status query does not read it. */
+  violationAlertsSk: (windowStart: string) => `VIOLATION-ALERTS#${windowStart}`,
 } as const;
 
 /**
@@ -259,6 +261,36 @@ export class DynamoAgentGuard implements AgentGuard {
       }
     }
     throw new AgentGuardError(`counting the rejection of ${rejection.actionId} (agent ${agentId}) lost the race ${MAX_ATTEMPTS} times in a row; try again`);
+  }
+
+  async countViolationAlert(reporter: string, at: string, limit: ViolationAlertLimit): Promise<AlertAllowance> {
+    const window = violationAlertWindow(Date.parse(at), limit);
+    const key = marshall({ pk: AGENT_ITEM.pk(reporter), sk: AGENT_ITEM.violationAlertsSk(new Date(window.startMs).toISOString()) });
+    // Kept a day past its window (the table's TTL), then gone: only the current window's count matters.
+    const common = { ':kind': 'agent', ':agent': reporter, ':ttl': Math.ceil(window.endMs / 1000) + 24 * 3600, ':one': 1 };
+    try {
+      await this.client.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: `SET kind = :kind, agentId = :agent, #ttl = :ttl ADD alerts :one`,
+        ConditionExpression: 'attribute_not_exists(alerts) OR alerts < :max',
+        ExpressionAttributeNames: { '#ttl': DECISION_TABLE.timeToLiveAttribute },
+        ExpressionAttributeValues: marshall({ ...common, ':max': limit.max }),
+      }));
+      return { kind: 'alert' };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    // Past the limit: counted as held; the first held one says so, once (concurrent ones race for it: one wins).
+    const held = await this.client.send(new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: key,
+      UpdateExpression: 'ADD held :one',
+      ExpressionAttributeValues: marshall({ ':one': 1 }),
+      ReturnValues: 'UPDATED_NEW',
+    }));
+    const count = held.Attributes === undefined ? undefined : (unmarshall(held.Attributes) as { held?: number }).held;
+    return count === 1 ? { kind: 'first_held', until: new Date(window.endMs).toISOString() } : { kind: 'held' };
   }
 
   /** One transaction: a conditional Update of the agent's STATE item and the Puts of new items of the agent. */
