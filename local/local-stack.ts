@@ -654,9 +654,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (handlers === undefined) return jsonResponse(503, { message: startingMessage });
       // `x-countersign-agent` stands for that agent's signature, as on the credentials route; a request
       // without it is the local operator's (no agent's identity: it reads every request).
+      // A header that names no agent id is refused, as on the credentials route (not read as the operator).
+      const agentCaller = localAgentCaller(request);
+      if (request.headers[AGENT_HEADER] !== undefined && agentCaller === undefined) return iamForbidden();
       const headers = { ...request.headers };
       delete headers[AGENT_HEADER];
-      return invokeFunctionUrl(DECISION_API_FUNCTION, handlers.decisionApi, { ...request, headers }, localAgentCaller(request) ?? LOCAL_OPERATOR_CALLER);
+      return invokeFunctionUrl(DECISION_API_FUNCTION, handlers.decisionApi, { ...request, headers }, agentCaller ?? LOCAL_OPERATOR_CALLER);
     }
     return jsonResponse(404, {
       message: `No route for ${method} ${path}. Routes: POST / (AWS JSON: ${Object.keys(operations).join(', ')}), GET /health, GET /actions/{actionId}, POST /actions/{actionId}/votes, POST /actions/{actionId}/credentials, GET /agents/{agentId}, POST /agents/{agentId}/quarantine, POST /agents/{agentId}/lift, GET /slack, POST /api/<Slack method>, POST /slack/interactions, GET /audit, GET /audit/records`,

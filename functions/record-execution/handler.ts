@@ -39,7 +39,7 @@ const slack = new SlackCredentialsCache(config.slack, ({ botToken }) => {
     quarantineOf: (agentId) => agents.quarantineOf(agentId),
     alerts: channelAlerts(channel, directory, teams.teams),
     // A reporter past its alert limit (flood control's `violationAlerts`) is recorded, not posted.
-    countAlert: (reporter, at) => agents.countViolationAlert(reporter, at, directory.violationAlertLimit()),
+    countAlert: (reporter, rule, at) => agents.countViolationAlert(reporter, rule, at, directory.violationAlertLimit()),
     messages: reviewMessages({ store: reviews, channel, ...teams, directory, now }),
   };
   return { ...deps, channel };

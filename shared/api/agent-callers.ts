@@ -19,8 +19,8 @@ export class AgentCallersError extends Error {
   }
 }
 
-export function agentCallersOf(agents: Record<string, readonly string[]>): AgentCallers {
-  const entries = Object.entries(agents);
+export function agentCallersOf(agents: ReadonlyMap<string, readonly string[]>): AgentCallers {
+  const entries = [...agents];
   return { agentsOf: (callerArn) => entries.filter(([, arns]) => isCallerOneOf(callerArn, arns)).map(([agentId]) => agentId) };
 }
 
@@ -34,11 +34,14 @@ export function loadAgentCallers(path: string): AgentCallers {
   }
   const agents = (json as { agents?: unknown } | null)?.agents;
   if (typeof agents !== 'object' || agents === null || Array.isArray(agents)) throw new AgentCallersError(`the approver directory ${path} has no "agents" object`);
-  const identities: Record<string, readonly string[]> = {};
+  // A Map: an agent keyed `__proto__` stays an agent (a plain object would take it for its prototype, and
+  // drop it, and its role would read as an operator's).
+  const identities = new Map<string, readonly string[]>();
   for (const [agentId, agent] of Object.entries(agents)) {
-    const arns = (agent as { iamPrincipalArns?: unknown } | null)?.iamPrincipalArns ?? [];
+    if (typeof agent !== 'object' || agent === null || Array.isArray(agent)) throw new AgentCallersError(`the approver directory ${path}: agents.${agentId} must be an object`);
+    const arns = (agent as { iamPrincipalArns?: unknown }).iamPrincipalArns ?? [];
     if (!Array.isArray(arns) || !arns.every((arn) => typeof arn === 'string')) throw new AgentCallersError(`the approver directory ${path}: agents.${agentId}.iamPrincipalArns must be a list of ARNs`);
-    identities[agentId] = arns as string[];
+    identities.set(agentId, arns as string[]);
   }
   return agentCallersOf(identities);
 }

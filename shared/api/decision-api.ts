@@ -66,9 +66,10 @@ export async function answerDecisionRequest(method: string, path: string, store:
   if (!ACTION_ID_PATTERN.test(actionId)) {
     return error(400, 'BadRequest', 'actionId: must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":" or "-"');
   }
-  const found = await store.getDecisionWithAgent(actionId);
-  // Another agent's request is answered as one never received: an agent learns nothing of others' ids.
-  if (found === undefined || (!readers.all && !readers.agentIds.includes(found.agentId))) {
+  // Another agent's request is answered as one never received (and read no further): an agent learns
+  // nothing of others' ids.
+  const found = await store.getDecisionWithAgent(actionId, readers.all ? undefined : (agentId) => readers.agentIds.includes(agentId));
+  if (found === undefined) {
     return error(404, 'ActionNotFound', `no request with actionId "${actionId}" has been received${readers.all ? '' : ' from this agent'}`);
   }
   return json(200, found.decision);

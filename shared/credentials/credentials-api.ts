@@ -6,6 +6,7 @@ import { renderSessionPolicy, SessionPolicyTooLargeError, UnsafePolicyValueError
 import type { CredentialIssuer, CredentialsStore } from '../ports/credentials.js';
 import type { RequestRecord } from '../ports/index.js';
 import type { Quarantine } from '../domain/flood-control.js';
+import { agentIdOfSource } from '../domain/decision.js';
 
 export interface CredentialsRequest {
   method: string;
@@ -64,9 +65,13 @@ export async function answerCredentialsRequest(request: CredentialsRequest, deps
 
   const found = await deps.store.getRequest(actionId);
   const record = found?.record;
-  if (found === undefined || record === undefined || record.request === null || record.actionId !== actionId) {
-    return done(error(404, 'ActionNotFound', `no request with actionId "${actionId}" has been received`), { actionId });
-  }
+  const notFound = () => done(error(404, 'ActionNotFound', `no request with actionId "${actionId}" has been received from the calling identity's agent`), { actionId });
+  if (found === undefined || record === undefined || record.request === null || record.actionId !== actionId) return notFound();
+  // Another agent's identity is answered as for an id never received, and nothing is written on the request:
+  // an agent learns neither which ids exist nor whose they are (the decision API answers it the same way).
+  // An identity that is no agent's is refused below, recorded (`caller_not_agent`).
+  const agentId = agentIdOfSource(record.source);
+  if (!deps.directory.isAgentCaller(agentId, callerArn) && deps.directory.agentIdsOfCaller(callerArn).length > 0) return notFound();
   const now = deps.now();
   const occurredAt = now.toISOString();
   const refuse = async (rule: CredentialsRefusalRule, message: string) => {
@@ -74,7 +79,6 @@ export async function answerCredentialsRequest(request: CredentialsRequest, deps
     return done(error(REFUSAL_STATUS[rule], 'CredentialsRefused', message, { rule }), { actionId, rule });
   };
 
-  const agentId = record.source.startsWith('agent.') ? record.source.slice('agent.'.length) : record.source;
   const check = checkIssuance(
     { actionId, agentId, action: record.request.action, resourceType: record.request.resource.type, outcome: record.outcome, decidedAt: record.decidedAt, validForSeconds: record.validForSeconds },
     deps.directory.isAgentCaller(agentId, callerArn),

@@ -212,6 +212,11 @@ export class Directory {
     return [slack === undefined ? [] : [`#${slack.name}`], teams === undefined ? [] : [`${teams.team} > ${teams.name}`]].flat().join(' / ');
   }
 
+  /** The agents whose IAM identity the SigV4 caller is (none for an identity that is no agent's). */
+  agentIdsOfCaller(callerArn: string): string[] {
+    return Object.entries(this.data.agents).filter(([, agent]) => isCallerOneOf(callerArn, agent.iamPrincipalArns)).map(([agentId]) => agentId);
+  }
+
   /** Whether the SigV4 caller (`authorizer.iam.userArn`) is this agent's own IAM identity. No mapping: never. */
   isAgentCaller(agentId: string, callerArn: string): boolean {
     const agent = Object.hasOwn(this.data.agents, agentId) ? this.data.agents[agentId] : undefined;

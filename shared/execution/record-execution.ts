@@ -36,7 +36,7 @@ export interface RecordExecutionDeps {
    * Counts a recorded violation against its reporter's alert limit (flood control's `countViolationAlert`)
    * and says whether to post it. @default - every violation is posted
    */
-  countAlert?: (reporter: string, at: string) => Promise<AlertAllowance>;
+  countAlert?: (reporter: string, rule: ViolationRule, at: string) => Promise<AlertAllowance>;
   messages: ExecutionMessages;
   now: () => Date;
 }
@@ -115,7 +115,7 @@ export async function recordExecutionReport(event: ExecutionEvent, deps: RecordE
   let allowance: AlertAllowance = { kind: 'alert' };
   if (deps.countAlert !== undefined) {
     try {
-      allowance = await deps.countAlert(identity.agentId ?? `source ${event.source}`, at);
+      allowance = await deps.countAlert(identity.agentId ?? `source ${event.source}`, judgement.rule, at);
     } catch (error) {
       // The violation is recorded; a count that failed posts it rather than lose the alert.
       warnings.push(`counting the ${judgement.rule} alert against its reporter's limit failed (posted anyway): ${describe(error)}`);

@@ -12,7 +12,7 @@ export function violationText(alert: ViolationAlert): string {
   const who = alert.reportedBy === null ? 'a sender that is not an agent' : `agent ${alert.reportedBy}`;
   const held = alert.heldUntil === undefined
     ? ''
-    : ` Too many violations from ${alert.reportedBy === null ? 'this sender' : `agent ${alert.reportedBy}`} in a short time: their alerts are held until ${alert.heldUntil}; every one is still recorded (the audit log, the ExecutionViolations metric).`;
+    : ` Too many ${alert.rule} violations from ${alert.reportedBy === null ? 'this sender' : `agent ${alert.reportedBy}`} in a short time: their ${alert.rule} alerts are held until ${alert.heldUntil}; every one is still recorded (the audit log, the ExecutionViolations metric).`;
   return `Execution violation [${alert.rule}]: ${who} reported executing ${alert.actionId ?? 'an unnamed action'}${what}. ${alert.reason}${held}`;
 }
 
@@ -39,9 +39,15 @@ export async function postToGroup(channel: ReviewChannel, directory: Directory, 
 export function channelAlerts(channel: ReviewChannel, directory: Directory, teams?: ReviewBoard): ExecutionAlerts {
   return {
     async alert(alert) {
-      const group = alert.request?.approval?.approvers ?? directory.data.securityGroup;
+      const security = directory.data.securityGroup;
+      const group = alert.request?.approval?.approvers ?? security;
       if (group === undefined) throw new Error(`no approver group and no securityGroup in the directory: the ${alert.rule} alert has nowhere to go`);
       await postToGroup(channel, directory, teams, group, violationText(alert), `${alert.rule} alert`);
+      // The line that holds a reporter's alerts goes to the security group too: the held ones may be about
+      // other groups' requests, whose approvers hear nothing more this window.
+      if (alert.heldUntil !== undefined && security !== undefined && security !== group) {
+        await postToGroup(channel, directory, teams, security, violationText(alert), `${alert.rule} hold notice`);
+      }
     },
   };
 }

@@ -60,11 +60,12 @@ export interface AgentGuard {
    */
   countRejection(agentId: string, rejection: CountedRejection, rule: AutoQuarantineRule, onTrip: (tripped: CountedRejection[]) => AutoQuarantine): Promise<TrippedQuarantine | null>;
   /**
-   * Counts one recorded execution violation of a reporter (an agent id) in the limit's current window, and
-   * says what may be posted: the alert while under `max`, the one line that holds the rest for the first
-   * violation past it, nothing after that. One conditional write (and one more past the limit).
+   * Counts one recorded execution violation of a reporter (an agent id) under one rule in the limit's current
+   * window, and says what may be posted: the alert while under `max`, the alert with the line that holds the
+   * rest for the first violation past it, nothing after that. Counted per rule, so a flood of one kind (say
+   * malformed reports) does not mute another (a payload mismatch). One conditional write (one more past the limit).
    */
-  countViolationAlert(reporter: string, at: string, limit: ViolationAlertLimit): Promise<AlertAllowance>;
+  countViolationAlert(reporter: string, rule: string, at: string, limit: ViolationAlertLimit): Promise<AlertAllowance>;
 }
 
 /** The quarantine a tripped rule writes, and the detail of its audit event (who, through what). */

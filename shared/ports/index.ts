@@ -64,8 +64,12 @@ export interface DecisionStore {
    */
   recordRequest(record: RequestRecord): Promise<RecordResult>;
   getDecision(actionId: string): Promise<DecisionView | undefined>;
-  /** The decision and the agent that sent the request (its event's source without `agent.`), in one read: the decision API answers only that agent's identity, or a caller who is no agent's. */
-  getDecisionWithAgent(actionId: string): Promise<{ decision: DecisionView; agentId: string } | undefined>;
+  /**
+   * The decision and the agent that sent the request (its event's source without `agent.`). With
+   * `readableBy`, a request whose agent it refuses is answered undefined, as one never received, and
+   * before any further read (a pending request's votes): its answer takes no longer than a missing id's.
+   */
+  getDecisionWithAgent(actionId: string, readableBy?: (agentId: string) => boolean): Promise<{ decision: DecisionView; agentId: string } | undefined>;
 }
 
 /** Publishes Countersign's own events on the bus (source `countersign`). */

@@ -254,7 +254,7 @@ describe('Action Executed on DynamoDB Local', () => {
     const guard = new DynamoAgentGuard(ddb.client, TABLE);
     const limit = { max: 3, windowMinutes: 10 };
     const { channel, deps } = recorder();
-    const limited: RecordExecutionDeps = { ...deps, countAlert: (reporter, at) => guard.countViolationAlert(reporter, at, limit) };
+    const limited: RecordExecutionDeps = { ...deps, countAlert: (reporter, rule, at) => guard.countViolationAlert(reporter, rule, at, limit) };
     // Ten reports of acts on requests never received (each a violation, alerted to the security group), eight of them at once.
     const sent = Array.from({ length: 10 }, (_, i) => report(`${agentId}-ghost-${i}`, {}, `agent.${agentId}`));
     const results = [await recordExecutionReport(sent[0]!, limited), await recordExecutionReport(sent[1]!, limited), ...await Promise.all(sent.slice(2).map((one) => recordExecutionReport(one, limited)))];
@@ -263,19 +263,40 @@ describe('Action Executed on DynamoDB Local', () => {
     expect(results.filter((result) => result.held === true)).toHaveLength(6);
     const posted = channel.callsOf('postAlert').map((call) => ('text' in call ? call.text : ''));
     expect(posted).toHaveLength(4);
-    const holding = posted.filter((text) => text.includes('their alerts are held until 2026-12-07T03:10:00.000Z'));
+    const holding = posted.filter((text) => text.includes('their no_decision alerts are held until 2026-12-07T03:10:00.000Z'));
     expect(holding).toHaveLength(1);
     expect(holding[0]).toContain(`agent ${agentId}`);
     // Every report is on record; the window's item counts what was posted and what was held.
     const { Items: recorded = [] } = await ddb.client.send(new ScanCommand({ TableName: TABLE, ConsistentRead: true, FilterExpression: 'agentId = :agent AND eventType = :type', ExpressionAttributeValues: { ':agent': { S: agentId }, ':type': { S: 'execution_violation' } } }));
     expect(recorded.map((item) => unmarshall(item).actionId).sort()).toEqual(sent.map((one) => one.detail.actionId).sort());
     const [counted] = (await items(`AGENT#${agentId}`)).filter((item) => String(item.sk).startsWith('VIOLATION-ALERTS#'));
-    expect(counted).toMatchObject({ sk: 'VIOLATION-ALERTS#2026-12-07T03:00:00.000Z', alerts: 3, held: 7, kind: 'agent' });
+    // Counted per rule: 3 posted under the limit, 7 over it (the first of them posted with the hold line).
+    expect(counted).toMatchObject({ sk: 'VIOLATION-ALERTS#no_decision#2026-12-07T03:00:00.000Z', alerts: 3, overLimit: 7, kind: 'agent' });
     // The next window alerts again.
     const later = recorder(new Date(DECIDED_AT.getTime() + 11 * 60_000));
-    const next = await recordExecutionReport(report(`${agentId}-ghost-later`, {}, `agent.${agentId}`), { ...later.deps, countAlert: (reporter, at) => guard.countViolationAlert(reporter, at, limit) });
+    const next = await recordExecutionReport(report(`${agentId}-ghost-later`, {}, `agent.${agentId}`), { ...later.deps, countAlert: (reporter, rule, at) => guard.countViolationAlert(reporter, rule, at, limit) });
     expect(next).toMatchObject({ status: 'violation', alerted: true });
     expect(later.channel.callsOf('postAlert')[0]).toMatchObject({ text: expect.not.stringContaining('held until') });
+  });
+
+  it('counts each rule on its own, and sends the hold line to the security group as well as the request\'s approvers', async () => {
+    const agentId = `mixed-${Date.now().toString(36)}`;
+    const guard = new DynamoAgentGuard(ddb.client, TABLE);
+    const { channel, deps } = recorder();
+    const limited: RecordExecutionDeps = { ...deps, countAlert: (reporter, rule, at) => guard.countViolationAlert(reporter, rule, at, { max: 1, windowMinutes: 10 }) };
+    // A prod export pending data owners' review: a report of it is not_permitted, alerted to data-owners.
+    const { record } = await decided({ action: 'db.export', environment: 'prod', parameters: { table: 'customers', format: 'csv' } });
+    const onPending = [report(record.key, { startedAt: '2026-12-07T03:00:10.000Z' }, `agent.${agentId}`), report(record.key, { startedAt: '2026-12-07T03:00:11.000Z' }, `agent.${agentId}`)];
+    for (const one of onPending) expect(await recordExecutionReport(one, limited)).toMatchObject({ status: 'violation', rule: 'not_permitted', alerted: true });
+    // Another rule of the same agent is not muted by the first one's limit.
+    expect(await recordExecutionReport(report(`${agentId}-ghost`, {}, `agent.${agentId}`), limited)).toMatchObject({ rule: 'no_decision', alerted: true });
+    const posted = channel.callsOf('postAlert').map((call) => ({ channelId: call.channelId, held: 'text' in call && call.text.includes('alerts are held until') }));
+    expect(posted).toEqual([
+      { channelId: 'C0DATAOWNERS', held: false },
+      { channelId: 'C0DATAOWNERS', held: true },
+      { channelId: 'C0SECURITY', held: true },
+      { channelId: 'C0SECURITY', held: false },
+    ]);
   });
 
   it('posts the alert when counting it against the limit fails (the violation is recorded either way)', async () => {
@@ -283,5 +304,18 @@ describe('Action Executed on DynamoDB Local', () => {
     const result = await recordExecutionReport(report(`count-fails-${Date.now().toString(36)}`), { ...deps, countAlert: async () => { throw new Error('throttled'); } });
     expect(result).toMatchObject({ status: 'violation', alerted: true, warnings: [expect.stringContaining('posted anyway')] });
     expect(channel.callsOf('postAlert')).toHaveLength(1);
+  });
+
+  it('the decision store reads no votes of a pending request whose agent the reader is not (its answer costs what a missing id\'s does)', async () => {
+    const { record } = await decided({ action: 'db.export', environment: 'prod', parameters: { table: 'customers', format: 'csv' } });
+    expect(record.outcome).toBe('pending');
+    const sent: string[] = [];
+    const counting = { send: (command: { constructor: { name: string } }) => { sent.push(command.constructor.name); return ddb.client.send(command as never); } } as unknown as typeof ddb.client;
+    const store = new DynamoDecisionStore(counting, TABLE);
+    expect(await store.getDecisionWithAgent(record.key, (agentId) => agentId === 'ops-agent')).toBeUndefined();
+    expect(sent).toEqual(['GetItemCommand']);
+    sent.length = 0;
+    expect(await store.getDecisionWithAgent(record.key, (agentId) => agentId === 'billing-agent')).toMatchObject({ agentId: 'billing-agent', decision: { outcome: 'pending' } });
+    expect(sent).toEqual(['GetItemCommand', 'QueryCommand']);
   });
 });

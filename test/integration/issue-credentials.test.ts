@@ -183,9 +183,21 @@ describe('POST /actions/{actionId}/credentials', () => {
     expect(events.filter((e) => e.eventType === 'credentials_issued')).toHaveLength(1);
   });
 
+  it('answers another agent\'s identity as for an id never received, and writes nothing on the request', async () => {
+    const actionId = await recorded();
+    const before = await eventsOf(actionId);
+    const { response } = await ask(actionId, OPS_CALLER);
+    const never = await ask(`${actionId}-never-sent`, OPS_CALLER);
+    expect([response.statusCode, never.response.statusCode]).toEqual([404, 404]);
+    // The same words either way: no agent learns which ids exist, or whose they are.
+    expect(String(body(response).message).replace(actionId, 'X')).toBe(String(body(never.response).message).replace(`${actionId}-never-sent`, 'X'));
+    expect(JSON.stringify(body(response))).not.toContain('billing-agent');
+    expect(await eventsOf(actionId)).toEqual(before);
+    expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
+  });
+
   it.each([
-    ['another agent', OPS_CALLER, 403, 'caller_not_agent'],
-    ['the agent\'s role in another account', 'arn:aws:sts::999999999999:assumed-role/billing-agent/x', 403, 'caller_not_agent'],
+    ['the agent\'s role in another account (no agent\'s identity)', 'arn:aws:sts::999999999999:assumed-role/billing-agent/x', 403, 'caller_not_agent'],
   ])('refuses %s (recorded)', async (_, caller, status, rule) => {
     const actionId = await recorded();
     const { response } = await ask(actionId, caller);

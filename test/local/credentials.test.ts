@@ -112,12 +112,15 @@ describe('POST /actions/{actionId}/credentials on the local stack', () => {
     const words = async (response: Response, id: string) => ((await response.json()) as { message: string }).message.replace(id, 'X');
     expect(await words(theirs, decision.actionId)).toBe(await words(never, `${run}-never-sent`));
     expect((await read('/agents/billing-agent', 'ops-agent')).status).toBe(403);
+    // A header that names no agent id is refused, not read as the operator's request.
+    expect((await read(path, 'Billing Agent')).status).toBe(403);
     expect((await read('/agents/billing-agent', 'billing-agent')).status).toBe(200);
   });
 
   it('refuses another agent, a request without a grant, and an unsigned ask', async () => {
     const decision = await billing.requestAction(exportSpec('other-agent'));
-    await expect(ops.getCredentials(decision.actionId)).rejects.toMatchObject({ name: 'CredentialsRefusedError', rule: 'caller_not_agent', status: 403 });
+    // Another agent's identity: answered as for an id never received (nothing recorded on the request).
+    await expect(ops.getCredentials(decision.actionId)).rejects.toMatchObject({ name: 'UnexpectedResponseError', status: 404 });
     const query = await billing.requestAction({ ...exportSpec('query'), action: 'db.query' });
     await expect(billing.getCredentials(query.actionId)).rejects.toMatchObject({ rule: 'no_grant' });
     const unsigned = await fetch(`${stack!.url}/actions/${encodeURIComponent(decision.actionId)}/credentials`, { method: 'POST' });

@@ -48,7 +48,7 @@ describe('decision API', () => {
   describe('who reads what: an agent\'s identity reads only its own requests and state', () => {
     const BILLING_ROLE = 'arn:aws:iam::123456789012:role/billing-agent';
     const OPS_ROLE = 'arn:aws:iam::123456789012:role/ops-agent';
-    const callers = agentCallersOf({ 'billing-agent': [BILLING_ROLE], 'ops-agent': [OPS_ROLE] });
+    const callers = agentCallersOf(new Map([['billing-agent', [BILLING_ROLE]], ['ops-agent', [OPS_ROLE]]]));
     const as = (callerArn: string | undefined) => ({ callerArn, agents: callers });
     const owned = new MemoryDecisionStore();
     const agents = { status: async (agentId: string) => ({ agentId, quarantine: null, openReviews: 0, pendingActionIds: [], bucket: null, burst: null }) };
@@ -97,6 +97,11 @@ describe('decision API', () => {
       expect(loadAgentCallers(file).agentsOf(OPS_ROLE)).toEqual([]);
       writeFileSync(file, JSON.stringify({ agents: { 'billing-agent': { iamPrincipalArns: 'arn:aws:iam::123456789012:role/billing-agent' } } }));
       expect(() => loadAgentCallers(file)).toThrow(AgentCallersError);
+      writeFileSync(file, JSON.stringify({ agents: { 'billing-agent': null } }));
+      expect(() => loadAgentCallers(file)).toThrow(/agents\.billing-agent must be an object/);
+      // A hostile key is an agent like any other, not the object's prototype.
+      writeFileSync(file, `{"agents": {"__proto__": {"iamPrincipalArns": [${JSON.stringify(OPS_ROLE)}]}}}`);
+      expect(loadAgentCallers(file).agentsOf(OPS_ROLE)).toEqual(['__proto__']);
       expect(() => loadAgentCallers(join(dir, 'missing.json'))).toThrow(/cannot read the approver directory/);
     });
   });

@@ -31,8 +31,8 @@ export const AGENT_ITEM = {
   /** One per request whose rejection was counted toward automatic quarantine: a retried count finds it. */
   rejectionSk: (actionId: string) => `COUNTED-REJECTION#${actionId}`,
   eventSk: (type: string, seq: number) => `EVENT#${type}#${String(seq).padStart(6, '0')}`,
-  /** The count of a reporter's violation alerts in one window (its start); after `STATE`, so the status query does not read it. */
-  violationAlertsSk: (windowStart: string) => `VIOLATION-ALERTS#${windowStart}`,
+  /** The count of a reporter's violation alerts under one rule in one window (its start); after `STATE`, so the status query does not read it. */
+  violationAlertsSk: (rule: string, windowStart: string) => `VIOLATION-ALERTS#${rule}#${windowStart}`,
 } as const;
 
 /**
@@ -263,9 +263,9 @@ export class DynamoAgentGuard implements AgentGuard {
     throw new AgentGuardError(`counting the rejection of ${rejection.actionId} (agent ${agentId}) lost the race ${MAX_ATTEMPTS} times in a row; try again`);
   }
 
-  async countViolationAlert(reporter: string, at: string, limit: ViolationAlertLimit): Promise<AlertAllowance> {
+  async countViolationAlert(reporter: string, rule: string, at: string, limit: ViolationAlertLimit): Promise<AlertAllowance> {
     const window = violationAlertWindow(Date.parse(at), limit);
-    const key = marshall({ pk: AGENT_ITEM.pk(reporter), sk: AGENT_ITEM.violationAlertsSk(new Date(window.startMs).toISOString()) });
+    const key = marshall({ pk: AGENT_ITEM.pk(reporter), sk: AGENT_ITEM.violationAlertsSk(rule, new Date(window.startMs).toISOString()) });
     // Kept a day past its window (the table's TTL), then gone: only the current window's count matters.
     const common = { ':kind': 'agent', ':agent': reporter, ':ttl': Math.ceil(window.endMs / 1000) + 24 * 3600, ':one': 1 };
     try {
@@ -281,15 +281,16 @@ export class DynamoAgentGuard implements AgentGuard {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
-    // Past the limit: counted as held; the first held one says so, once (concurrent ones race for it: one wins).
-    const held = await this.client.send(new UpdateItemCommand({
+    // Past the limit: counted (`overLimit`); the first one is posted with the line that holds the rest, once
+    // (concurrent ones race for it: one wins), the others are held.
+    const over = await this.client.send(new UpdateItemCommand({
       TableName: this.tableName,
       Key: key,
-      UpdateExpression: 'ADD held :one',
+      UpdateExpression: 'ADD overLimit :one',
       ExpressionAttributeValues: marshall({ ':one': 1 }),
       ReturnValues: 'UPDATED_NEW',
     }));
-    const count = held.Attributes === undefined ? undefined : (unmarshall(held.Attributes) as { held?: number }).held;
+    const count = over.Attributes === undefined ? undefined : (unmarshall(over.Attributes) as { overLimit?: number }).overLimit;
     return count === 1 ? { kind: 'first_held', until: new Date(window.endMs).toISOString() } : { kind: 'held' };
   }
 

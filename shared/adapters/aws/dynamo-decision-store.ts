@@ -361,13 +361,14 @@ export class DynamoDecisionStore implements DecisionStore {
     return (await this.getDecisionWithAgent(actionId))?.decision;
   }
 
-  async getDecisionWithAgent(actionId: string): Promise<{ decision: DecisionView; agentId: string } | undefined> {
+  async getDecisionWithAgent(actionId: string, readableBy?: (agentId: string) => boolean): Promise<{ decision: DecisionView; agentId: string } | undefined> {
     const item = await this.getItem(actionId);
     if (item === undefined) return undefined;
-    const { reviewers, execution } = unmarshall(item) as Pick<RequestItem, 'reviewers'> & { execution?: ExecutionSummary };
     const record = fromItem(item);
-    const decided = { ...decidedDetailOf(record), execution: execution ?? null };
     const agentId = agentIdOfSource(record.source);
+    if (readableBy !== undefined && !readableBy(agentId)) return undefined;
+    const { reviewers, execution } = unmarshall(item) as Pick<RequestItem, 'reviewers'> & { execution?: ExecutionSummary };
+    const decided = { ...decidedDetailOf(record), execution: execution ?? null };
     if (decided.outcome === 'pending') return { decision: { ...decided, reviewers: await queryAcceptedVotes(this.client, this.tableName, actionId) }, agentId };
     return { decision: { ...decided, reviewers: reviewers ?? [] }, agentId };
   }

@@ -29,9 +29,11 @@ export class MemoryDecisionStore implements DecisionStore {
     return (await this.getDecisionWithAgent(actionId))?.decision;
   }
 
-  async getDecisionWithAgent(actionId: string): Promise<{ decision: DecisionView; agentId: string } | undefined> {
+  async getDecisionWithAgent(actionId: string, readableBy?: (agentId: string) => boolean): Promise<{ decision: DecisionView; agentId: string } | undefined> {
     const record = this.records.get(actionId);
-    return record === undefined ? undefined : { decision: { ...decidedDetailOf(record), execution: null }, agentId: agentIdOfSource(record.source) };
+    if (record === undefined) return undefined;
+    const agentId = agentIdOfSource(record.source);
+    return readableBy !== undefined && !readableBy(agentId) ? undefined : { decision: { ...decidedDetailOf(record), execution: null }, agentId };
   }
 }
 

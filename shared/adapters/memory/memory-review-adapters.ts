@@ -222,11 +222,12 @@ export class MemoryReviewStore implements ReviewStore {
     return (await this.getDecisionWithAgent(actionId))?.decision;
   }
 
-  async getDecisionWithAgent(actionId: string): Promise<{ decision: DecisionView; agentId: string } | undefined> {
+  async getDecisionWithAgent(actionId: string, readableBy?: (agentId: string) => boolean): Promise<{ decision: DecisionView; agentId: string } | undefined> {
     const record = this.records.get(actionId);
     if (record === undefined) return undefined;
-    const decided = { ...decidedDetailOf(record), execution: null };
     const agentId = agentIdOfSource(record.source);
+    if (readableBy !== undefined && !readableBy(agentId)) return undefined;
+    const decided = { ...decidedDetailOf(record), execution: null };
     // While a review is open: the votes counted so far, as the DynamoDB store answers.
     if (decided.outcome === 'pending') return { decision: { ...decided, reviewers: structuredClone(this.votes(actionId)) }, agentId };
     return { decision: { ...decided, reviewers: structuredClone(this.extrasOf(actionId).reviewers) }, agentId };
