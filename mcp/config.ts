@@ -41,6 +41,13 @@ const common = {
   allowSampling: z.boolean('must be true or false').optional(),
   /** Let the upstream ask the agent's user for input (elicitation/create). @default false */
   allowElicitation: z.boolean('must be true or false').optional(),
+  /**
+   * What an execution report says of a tool's result: "text", its text (the first 1,000 characters), or
+   * "digest", only what kinds of content and how much, with the SHA-256 of the whole result. The report goes
+   * into the write-once audit log and onto the review message: "digest" for servers whose results hold data
+   * that must not be kept there (file contents, query rows, secrets). @default "text"
+   */
+  reportResults: z.enum(['text', 'digest'], 'must be "text" (the result\'s text, cut) or "digest" (kinds, sizes and the SHA-256 only)').optional(),
 };
 
 const StdioUpstreamSchema = z.strictObject({

@@ -26,6 +26,19 @@ export function summarizeToolResult(result: CallToolResult): string {
 }
 
 /**
+ * What a result holds, without its text: the kinds of its contents and the size of its text, for an upstream
+ * configured with `reportResults: "digest"` (the whole result's SHA-256 is reported beside it).
+ */
+export function digestToolResult(result: CallToolResult): string {
+  const kinds = new Map<string, number>();
+  for (const content of result.content) kinds.set(content.type, (kinds.get(content.type) ?? 0) + 1);
+  const characters = result.content.reduce((n, content) => n + (content.type === 'text' ? content.text.length : 0), 0);
+  const listed = [...kinds].map(([kind, count]) => `${count} ${kind}`).join(', ');
+  const structured = result.structuredContent === undefined ? '' : ', structured content';
+  return `${listed === '' ? 'no content' : listed}${structured}; ${characters.toLocaleString('en-US')} characters of text, not reported (reportResults: digest)`;
+}
+
+/**
  * Text an upstream gave (a result, an error's message) as an execution report may carry it: lone
  * surrogates written as `\uXXXX` (the contract refuses them: the report would be lost), cut to `max`
  * without splitting a pair, with `...` when cut.

@@ -34,7 +34,7 @@ import {
 } from '../client/index.js';
 import { LIMITS, payloadSha256, type ActionRequest } from '../shared/domain/contract.js';
 import { DEFAULT_AWAIT_MAX_SECONDS, DEFAULT_PROGRESS_EVERY_SECONDS, type GatewayConfig } from './config.js';
-import { reportableText, summarizeToolResult, toolResultSha256, type ExecutionReport, type ExecutionReporter } from './execution-report.js';
+import { digestToolResult, reportableText, summarizeToolResult, toolResultSha256, type ExecutionReport, type ExecutionReporter } from './execution-report.js';
 import { namespacedName, planToolCall, splitNamespacedName, type CallMode } from './mapping.js';
 import { GATEWAY_NAME, GATEWAY_VERSION, type DownstreamRequests, type Upstream } from './upstreams.js';
 
@@ -354,6 +354,7 @@ export class CountersignGateway {
     entry.state = 'ran';
     await progress.send(`${decision.outcome}${decision.reviewers.length > 0 ? ` by ${decision.reviewers.filter((r) => r.vote === 'approve').map((r) => r.id).join(', ')}` : ''}; running ${entry.tool} on ${entry.server}`);
     const startedAt = new Date().toISOString();
+    const digestOnly = upstream.config.reportResults === 'digest';
     let result: CallToolResult;
     try {
       result = await upstream.client.callTool({ name: entry.tool, arguments: args }, undefined, {
@@ -364,11 +365,13 @@ export class CountersignGateway {
     } catch (error) {
       const message = (error instanceof Error ? error.message : String(error)) || 'no message';
       const code = error instanceof McpError ? `mcp_${error.code}` : extra.signal.aborted ? 'cancelled' : 'upstream_error';
-      await this.#report(entry, { status: 'failed', startedAt, error: { code, message: reportableText(message, LIMITS.errorMessageMaxChars) } });
+      // An upstream's error message can quote what it read: reported only where its results are.
+      const reported = digestOnly ? `the upstream failed (${code}); its message is not reported (reportResults: digest)` : message;
+      await this.#report(entry, { status: 'failed', startedAt, error: { code, message: reportableText(reported, LIMITS.errorMessageMaxChars) } });
       entry.settled = `failed: ${message}`;
       return errorResult(`request ${entry.actionId} was ${decision.outcome}, but upstream "${entry.server}" failed running ${entry.tool}: ${message}`);
     }
-    const summary = { summary: summarizeToolResult(result), sha256: toolResultSha256(result) };
+    const summary = { summary: digestOnly ? digestToolResult(result) : summarizeToolResult(result), sha256: toolResultSha256(result) };
     await this.#report(entry, result.isError === true
       ? { status: 'failed', startedAt, result: summary, error: { code: 'tool_error', message: summary.summary } }
       : { status: 'succeeded', startedAt, result: summary });

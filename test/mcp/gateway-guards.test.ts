@@ -197,3 +197,36 @@ describe('sampling and elicitation from an upstream', () => {
     }
   });
 });
+
+describe('reportResults: "digest"', () => {
+  it('reports what a result holds and its SHA-256, never its text, nor a failing tool\'s message; the agent still gets the result', async () => {
+    const digest = parseGatewayConfig({ ...config, upstreams: { filesystem: { ...config.upstreams.filesystem, reportResults: 'digest' } } }, 'gateway.json');
+    const quiet = await connectUpstream('filesystem', digest.upstreams.filesystem!, { log: () => undefined, downstream: () => undefined });
+    const own: ExecutionReport[] = [];
+    const gateway = new CountersignGateway({ config: digest, agent, upstreams: new Map([['filesystem', quiet]]), reporter: { report: (r) => { own.push(r); return Promise.resolve(); } } });
+    const host = new Client({ name: 'digest-test', version: '1.0.0' });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await gateway.createServer().connect(serverSide);
+    await host.connect(clientSide);
+    try {
+      decide = (request) => approval(request);
+      const secret = 'password=hunter2';
+      const wrote = await host.callTool({ name: 'filesystem__write_file', arguments: { path: `/srv/${secret}.txt`, content: 'x' } });
+      expect(textOf(wrote)).toBe(`wrote 1 characters to /srv/${secret}.txt`);
+      const failed = await host.callTool({ name: 'filesystem__write_file', arguments: { path: `/fail/${secret}`, content: 'x' } });
+      expect(failed.isError).toBe(true);
+      expect(own).toHaveLength(2);
+      expect(own[0]).toMatchObject({ status: 'succeeded', result: { summary: `1 text; ${'wrote 1 characters to /srv/password=hunter2.txt'.length} characters of text, not reported (reportResults: digest)`, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+      expect(own[1]).toMatchObject({ status: 'failed', error: { code: 'tool_error' } });
+      expect(JSON.stringify(own)).not.toContain('hunter2');
+      for (const report of own) expect(validateActionExecuted({ specVersion: SPEC_VERSION, ...report })).toMatchObject({ ok: true });
+    } finally {
+      await host.close();
+      await quiet.close();
+    }
+  });
+
+  it('is refused in the config unless it is "text" or "digest", saying where', () => {
+    expect(() => parseGatewayConfig({ ...config, upstreams: { filesystem: { ...config.upstreams.filesystem, reportResults: 'none' } } }, 'gateway.json')).toThrow(/upstreams\.filesystem\.reportResults: must be "text"/);
+  });
+});
