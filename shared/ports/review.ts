@@ -25,6 +25,8 @@ export interface ReviewView {
   escalatedTo?: string;
   /** Set while open when the groups voting now cannot reach the quorum (`quorumShortfall`). */
   quorumWarning?: string;
+  /** Set when what the agent wrote has words that look like others (`lookalikeWarning`): agent text, shown as plain text. */
+  lookalikeWarning?: string;
   /**
    * Once approved: until when the approval may be executed (once), the agent's report of the act, and
    * whether the window passed unused.

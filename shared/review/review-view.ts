@@ -1,5 +1,6 @@
 import { permitsExecution, validUntilOf, type ReviewerVote } from '../domain/decision.js';
 import type { Directory } from '../domain/directory.js';
+import { lookalikeWarning } from '../domain/lookalikes.js';
 import { quorumShortfall, type ReviewState } from '../domain/review.js';
 import type { RequestState, ReviewRecord } from '../ports/review-store.js';
 import type { ReviewView } from '../ports/review.js';
@@ -42,6 +43,12 @@ export function reviewViewOf(request: RequestState, review: ReviewRecord, votes:
   const validUntil = validUntilOf(record.outcome, record.decidedAt, record.validForSeconds);
   const closed = CLOSED_OUTCOMES.includes(record.outcome);
   const warning = closed || directory === undefined ? undefined : quorumShortfall(reviewStateOf(request, review, votes), directory);
+  const lookalikes = lookalikeWarning([
+    ['Resource', action.resource.id],
+    ['On behalf of', action.agent.onBehalfOf ?? ''],
+    ['Parameters', JSON.stringify(action.parameters)],
+    ['Resource attributes', JSON.stringify(action.resource.attributes ?? {})],
+  ]);
   return {
     reviewId: review.reviewId,
     actionId: record.key,
@@ -53,6 +60,7 @@ export function reviewViewOf(request: RequestState, review: ReviewRecord, votes:
     expiresAt: review.expiresAt,
     ...(review.escalatedTo === null ? {} : { escalatedTo: review.escalatedTo }),
     ...(warning === undefined ? {} : { quorumWarning: warning }),
+    ...(lookalikes === undefined ? {} : { lookalikeWarning: lookalikes }),
     ...(permitsExecution(record.outcome)
       ? { execution: { validUntil, summary: request.execution, expiredUnused: request.execution === null && validUntil !== null && now.getTime() > Date.parse(validUntil) } }
       : {}),

@@ -286,6 +286,8 @@ export function reviewMessage(view: ReviewView, options: RenderOptions = {}): { 
   if (closed === undefined && view.quorumWarning !== undefined) {
     blocks.push(section(mrkdwn(`:warning: ${escapeMrkdwn(view.quorumWarning)}`)));
   }
+  // The words are the agent's: plain text, after the facts they qualify and before anyone approves.
+  if (view.lookalikeWarning !== undefined) blocks.push(section(plain(`⚠ ${view.lookalikeWarning}`, SLACK_LIMITS.sectionText)));
   blocks.push(
     section(label('Justification')),
     section(plain(request.justification, SLACK_LIMITS.sectionText, 'bytes')),

@@ -243,6 +243,7 @@ export function reviewCard(view: ReviewView, notice?: CardNotice): AdaptiveCard 
   );
   if (view.escalatedTo !== undefined) body.push(runs(`Escalated to ${view.escalatedTo}: the first deadline passed without a decision.`, { color: 'Warning', weight: 'Bolder' }));
   if (closed === undefined && view.quorumWarning !== undefined) body.push(runs(view.quorumWarning, { color: 'Warning' }));
+  if (view.lookalikeWarning !== undefined) body.push(runs(view.lookalikeWarning, { color: 'Warning', weight: 'Bolder' }));
   body.push(
     label('Justification', { separator: true }),
     runs(request.justification),

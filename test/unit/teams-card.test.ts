@@ -6,6 +6,7 @@ import { castVote } from '../../shared/review/cast-vote.js';
 import { openReview } from '../../shared/review/open-review.js';
 import { recordOutcome } from '../../shared/review/record-outcome.js';
 import type { ReviewDeps } from '../../shared/review/review-deps.js';
+import { reviewMessage } from '../../shared/slack/render.js';
 import { reviewCard, threadNoteCard, type CardElement } from '../../shared/teams/card.js';
 import { DATA_OWNERS_QUORUM_1, localDirectory, reviewEvent, SECURITY_QUORUM_2, seedPendingRequest, testClock } from '../support/reviews.js';
 
@@ -55,6 +56,25 @@ describe('the Teams review card', () => {
     expect(block.body[0]?.errorMessage).toEqual(expect.any(String));
     expect(block.actions).toEqual([{ type: 'Action.Execute', title: 'Quarantine agent', verb: 'block_agent', data: { reviewId: outcome.reviewId }, style: 'destructive', associatedInputs: 'auto' }]);
     expect(card.actions).toHaveLength(3);
+  });
+
+  it('warns of lookalike words in what the agent wrote (Slack and Teams alike), as text; nothing for plain words of any one script', async () => {
+    // A Cyrillic о in the resource id and in a parameter, a fullwidth amount: each reads as something it is not.
+    const { deps, input, teams, slack } = await setup(SECURITY_QUORUM_2, { resource: { type: 'Database', id: 'cust\u043Emers' }, parameters: { table: 'payr\u043Ell', amount: '\uFF11\uFF10\uFF10\uFF10', note: 'Привет café' } });
+    await openReview(reviewEvent(input, 'initial', 'token'), deps);
+    const view = teams.callsOf('postReview')[0]!.view;
+    expect(view.lookalikeWarning).toBe(
+      'Lookalike letters: check these words, they may not be what they seem. Resource: "cust\u043Emers" mixes Latin and Cyrillic letters (U+043E Cyrillic); '
+      + 'Parameters: "payr\u043Ell" mixes Latin and Cyrillic letters (U+043E Cyrillic); Parameters: "\uFF11\uFF10\uFF10\uFF10" has compatibility forms (fullwidth or styled characters) (U+FF11, U+FF10, U+FF10, U+FF10).',
+    );
+    expect(textsOf('TextRun', reviewCard(view))).toContain(view.lookalikeWarning);
+    // Slack: a plain_text section (no mrkdwn: the words are the agent's).
+    const slackBlocks = JSON.stringify(reviewMessage(slack.callsOf('postReview')[0]!.view).blocks);
+    expect(slackBlocks).toContain(JSON.stringify({ type: 'plain_text', text: `⚠ ${view.lookalikeWarning}`, emoji: false }));
+
+    const plainRequest = await setup(SECURITY_QUORUM_2, { parameters: { note: 'Привет café naïve ΑΒΓ customers' } });
+    await openReview(reviewEvent(plainRequest.input, 'initial', 'token'), plainRequest.deps);
+    expect(plainRequest.teams.callsOf('postReview')[0]!.view.lookalikeWarning).toBeUndefined();
   });
 
   it('lists every parameter by its key when they are too long to show whole, so a long one cannot hide the one that matters', async () => {
