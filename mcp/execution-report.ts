@@ -25,17 +25,31 @@ export function summarizeToolResult(result: CallToolResult): string {
   return reportableText(text, RESULT_SUMMARY_MAX_CHARS);
 }
 
+/** A size as a range, not a count: an exact length beside a hash would let a short value be guessed back. */
+function sizeRange(characters: number): string {
+  if (characters === 0) return 'no text';
+  if (characters < 100) return 'under 100 characters';
+  const power = 10 ** Math.floor(Math.log10(characters));
+  return `${power.toLocaleString('en-US')}-${(power * 10).toLocaleString('en-US')} characters`;
+}
+
 /**
- * What a result holds, without its text: the kinds of its contents and the size of its text, for an upstream
- * configured with `reportResults: "digest"` (the whole result's SHA-256 is reported beside it).
+ * What a result holds, without its content, for an upstream configured with `reportResults: "digest"`:
+ * the kinds of its contents and the size of all its text (text contents, embedded text resources and
+ * structured content) as a range. No hash: the SHA-256 of a short result (a salary, a code) can be guessed
+ * back from the audit log, so in this mode the report carries none.
  */
 export function digestToolResult(result: CallToolResult): string {
   const kinds = new Map<string, number>();
-  for (const content of result.content) kinds.set(content.type, (kinds.get(content.type) ?? 0) + 1);
-  const characters = result.content.reduce((n, content) => n + (content.type === 'text' ? content.text.length : 0), 0);
+  let characters = result.structuredContent === undefined ? 0 : JSON.stringify(result.structuredContent).length;
+  for (const content of result.content) {
+    kinds.set(content.type, (kinds.get(content.type) ?? 0) + 1);
+    if (content.type === 'text') characters += content.text.length;
+    else if (content.type === 'resource') characters += 'text' in content.resource && typeof content.resource.text === 'string' ? content.resource.text.length : 0;
+  }
   const listed = [...kinds].map(([kind, count]) => `${count} ${kind}`).join(', ');
-  const structured = result.structuredContent === undefined ? '' : ', structured content';
-  return `${listed === '' ? 'no content' : listed}${structured}; ${characters.toLocaleString('en-US')} characters of text, not reported (reportResults: digest)`;
+  const structured = result.structuredContent === undefined ? '' : `${listed === '' ? '' : ', '}structured content`;
+  return `${listed === '' && structured === '' ? 'no content' : `${listed}${structured}`}; ${sizeRange(characters)}; content not reported (reportResults: digest)`;
 }
 
 /**

@@ -371,7 +371,8 @@ export class CountersignGateway {
       entry.settled = `failed: ${message}`;
       return errorResult(`request ${entry.actionId} was ${decision.outcome}, but upstream "${entry.server}" failed running ${entry.tool}: ${message}`);
     }
-    const summary = { summary: digestOnly ? digestToolResult(result) : summarizeToolResult(result), sha256: toolResultSha256(result) };
+    // In digest mode, no hash either (see digestToolResult).
+    const summary = digestOnly ? { summary: digestToolResult(result) } : { summary: summarizeToolResult(result), sha256: toolResultSha256(result) };
     await this.#report(entry, result.isError === true
       ? { status: 'failed', startedAt, result: summary, error: { code: 'tool_error', message: summary.summary } }
       : { status: 'succeeded', startedAt, result: summary });

@@ -1,6 +1,6 @@
 import { permitsExecution, validUntilOf, type ReviewerVote } from '../domain/decision.js';
 import type { Directory } from '../domain/directory.js';
-import { lookalikeWarning } from '../domain/lookalikes.js';
+import { lookalikeWarning, stringsOf } from '../domain/lookalikes.js';
 import { quorumShortfall, type ReviewState } from '../domain/review.js';
 import type { RequestState, ReviewRecord } from '../ports/review-store.js';
 import type { ReviewView } from '../ports/review.js';
@@ -46,8 +46,9 @@ export function reviewViewOf(request: RequestState, review: ReviewRecord, votes:
   const lookalikes = lookalikeWarning([
     ['Resource', action.resource.id],
     ['On behalf of', action.agent.onBehalfOf ?? ''],
-    ['Parameters', JSON.stringify(action.parameters)],
-    ['Resource attributes', JSON.stringify(action.resource.attributes ?? {})],
+    ['Parameters', stringsOf(action.parameters)],
+    ['Resource attributes', stringsOf(action.resource.attributes ?? {})],
+    ['Justification', action.justification],
   ]);
   return {
     reviewId: review.reviewId,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalDecision, FinalDecision } from '../../client/index.js';
 import { REPO_ROOT } from '../../local/local-stack.js';
@@ -216,13 +216,40 @@ describe('reportResults: "digest"', () => {
       const failed = await host.callTool({ name: 'filesystem__write_file', arguments: { path: `/fail/${secret}`, content: 'x' } });
       expect(failed.isError).toBe(true);
       expect(own).toHaveLength(2);
-      expect(own[0]).toMatchObject({ status: 'succeeded', result: { summary: `1 text; ${'wrote 1 characters to /srv/password=hunter2.txt'.length} characters of text, not reported (reportResults: digest)`, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+      // Kinds and a size range; no hash, which a short result could be guessed back from.
+      expect(own[0]).toMatchObject({ status: 'succeeded', result: { summary: '1 text; under 100 characters; content not reported (reportResults: digest)' } });
+      expect(own[0]!.result).not.toHaveProperty('sha256');
       expect(own[1]).toMatchObject({ status: 'failed', error: { code: 'tool_error' } });
       expect(JSON.stringify(own)).not.toContain('hunter2');
       for (const report of own) expect(validateActionExecuted({ specVersion: SPEC_VERSION, ...report })).toMatchObject({ ok: true });
     } finally {
       await host.close();
       await quiet.close();
+    }
+  });
+
+  it('withholds the message of an upstream that throws, too', async () => {
+    const digest = parseGatewayConfig({ ...config, upstreams: { filesystem: { ...config.upstreams.filesystem, reportResults: 'digest' } } }, 'gateway.json');
+    const real = await connectUpstream('filesystem', digest.upstreams.filesystem!, { log: () => undefined, downstream: () => undefined });
+    // The same upstream, but its calls fail at the protocol level with a message that quotes what it read.
+    const client = new Proxy(real.client, {
+      get: (target, property) => (property === 'callTool' ? () => Promise.reject(new McpError(ErrorCode.InternalError, 'read failed near password=hunter2')) : Reflect.get(target, property, target)),
+    });
+    const own: ExecutionReport[] = [];
+    const gateway = new CountersignGateway({ config: digest, agent, upstreams: new Map([['filesystem', { ...real, client }]]), reporter: { report: (r) => { own.push(r); return Promise.resolve(); } } });
+    const host = new Client({ name: 'digest-throw-test', version: '1.0.0' });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await gateway.createServer().connect(serverSide);
+    await host.connect(clientSide);
+    try {
+      decide = (request) => approval(request);
+      const result = await host.callTool({ name: 'filesystem__write_file', arguments: { path: '/srv/t.txt', content: 'x' } });
+      expect(result.isError).toBe(true);
+      expect(own).toEqual([expect.objectContaining({ status: 'failed', error: { code: 'mcp_-32603', message: 'the upstream failed (mcp_-32603); its message is not reported (reportResults: digest)' } })]);
+      expect(validateActionExecuted({ specVersion: SPEC_VERSION, ...own[0] })).toMatchObject({ ok: true });
+    } finally {
+      await host.close();
+      await real.close();
     }
   });
 

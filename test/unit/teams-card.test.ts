@@ -65,7 +65,7 @@ describe('the Teams review card', () => {
     const view = teams.callsOf('postReview')[0]!.view;
     expect(view.lookalikeWarning).toBe(
       'Lookalike letters: check these words, they may not be what they seem. Resource: "cust\u043Emers" mixes Latin and Cyrillic letters (U+043E Cyrillic); '
-      + 'Parameters: "payr\u043Ell" mixes Latin and Cyrillic letters (U+043E Cyrillic); Parameters: "\uFF11\uFF10\uFF10\uFF10" has compatibility forms (fullwidth or styled characters) (U+FF11, U+FF10, U+FF10, U+FF10).',
+      + 'Parameters: "payr\u043Ell" mixes Latin and Cyrillic letters (U+043E Cyrillic); Parameters: "\uFF11\uFF10\uFF10\uFF10" has compatibility forms of ASCII letters or digits (fullwidth, styled, ligatures, Roman numerals) (U+FF11, U+FF10, U+FF10, U+FF10).',
     );
     expect(textsOf('TextRun', reviewCard(view))).toContain(view.lookalikeWarning);
     // Slack: a plain_text section (no mrkdwn: the words are the agent's).
