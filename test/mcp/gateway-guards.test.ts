@@ -198,16 +198,22 @@ describe('sampling and elicitation from an upstream', () => {
   });
 });
 
+/** An agent-side host connected to a gateway of its own. */
+async function hostOf(gateway: CountersignGateway, name: string): Promise<Client> {
+  const host = new Client({ name, version: '1.0.0' });
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await gateway.createServer().connect(serverSide);
+  await host.connect(clientSide);
+  return host;
+}
+
 describe('reportResults: "digest"', () => {
   it('reports what a result holds and its SHA-256, never its text, nor a failing tool\'s message; the agent still gets the result', async () => {
     const digest = parseGatewayConfig({ ...config, upstreams: { filesystem: { ...config.upstreams.filesystem, reportResults: 'digest' } } }, 'gateway.json');
     const quiet = await connectUpstream('filesystem', digest.upstreams.filesystem!, { log: () => undefined, downstream: () => undefined });
     const own: ExecutionReport[] = [];
     const gateway = new CountersignGateway({ config: digest, agent, upstreams: new Map([['filesystem', quiet]]), reporter: { report: (r) => { own.push(r); return Promise.resolve(); } } });
-    const host = new Client({ name: 'digest-test', version: '1.0.0' });
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    await gateway.createServer().connect(serverSide);
-    await host.connect(clientSide);
+    const host = await hostOf(gateway, 'digest-test');
     try {
       decide = (request) => approval(request);
       const secret = 'password=hunter2';
@@ -237,10 +243,7 @@ describe('reportResults: "digest"', () => {
     });
     const own: ExecutionReport[] = [];
     const gateway = new CountersignGateway({ config: digest, agent, upstreams: new Map([['filesystem', { ...real, client }]]), reporter: { report: (r) => { own.push(r); return Promise.resolve(); } } });
-    const host = new Client({ name: 'digest-throw-test', version: '1.0.0' });
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    await gateway.createServer().connect(serverSide);
-    await host.connect(clientSide);
+    const host = await hostOf(gateway, 'digest-throw-test');
     try {
       decide = (request) => approval(request);
       const result = await host.callTool({ name: 'filesystem__write_file', arguments: { path: '/srv/t.txt', content: 'x' } });
