@@ -9,6 +9,7 @@ import { loadExecutionGrantsFile } from '../shared/credentials/grants-file.js';
 import { DECIDED_SOURCE, DETAIL_TYPE_DECIDED, DETAIL_TYPE_EXECUTED, DETAIL_TYPE_REQUESTED } from '../shared/domain/contract.js';
 import { ACTION_EXECUTED_PATTERN, ACTION_REQUESTED_PATTERN, AGENT_LIMITED_PATTERN } from '../shared/store-schema.js';
 import { DETAIL_TYPE_LIMITED } from '../shared/domain/agent-limited.js';
+import { agentIdOfSource } from '../shared/domain/decision.js';
 import {
   AwsServiceError,
   awsErrorResponse,
@@ -419,14 +420,14 @@ function subjectOf(event: BusEvent): string {
 
 function describeRequest(event: BusEvent): string {
   const { action, resource, environment } = event.detail as { action?: unknown; resource?: { type?: unknown; id?: unknown }; environment?: unknown };
-  const agent = event.source.startsWith('agent.') ? event.source.slice('agent.'.length) : event.source;
+  const agent = agentIdOfSource(event.source);
   // Any shape may arrive here (the contract is checked later, by the handler): String() of {"toString": 1} throws.
   const target = typeof resource === 'object' && resource !== null ? `${shown(resource.type)}/${shown(resource.id)}` : '?';
   return `${shown(agent)}: ${shown(action)} on ${target}${typeof environment === 'string' ? ` in ${shown(environment)}` : ''}`;
 }
 
 function describeExecution(event: BusEvent): string {
-  const agent = event.source.startsWith('agent.') ? event.source.slice('agent.'.length) : event.source;
+  const agent = agentIdOfSource(event.source);
   const status = detailField(event.detail, 'status');
   return `${shown(agent)} reports ${shown(status)}`;
 }

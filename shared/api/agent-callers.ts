@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isCallerOneOf } from '../domain/caller-arn.js';
+import { idsOfCaller } from '../domain/caller-arn.js';
 
 /**
  * Which agents an IAM caller is, from the approver directory's `agents.<id>.iamPrincipalArns`: what the
@@ -20,8 +20,7 @@ export class AgentCallersError extends Error {
 }
 
 export function agentCallersOf(agents: ReadonlyMap<string, readonly string[]>): AgentCallers {
-  const entries = [...agents];
-  return { agentsOf: (callerArn) => entries.filter(([, arns]) => isCallerOneOf(callerArn, arns)).map(([agentId]) => agentId) };
+  return { agentsOf: (callerArn) => idsOfCaller(callerArn, agents) };
 }
 
 /** The agents' IAM identities from the directory file at `path` (once per cold start). */

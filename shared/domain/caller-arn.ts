@@ -7,6 +7,13 @@
 const ASSUMED_ROLE_ARN = /^arn:(aws(?:-[a-z]+)*):sts::(\d{12}):assumed-role\/([\w+=,.@-]{1,64})\/[\w+=,.@-]{2,64}$/;
 const ROLE_ARN = /^arn:(aws(?:-[a-z]+)*):iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]{1,64})$/;
 
+/** The ids whose principals include the caller (`isCallerOneOf`), in the order given. */
+export function idsOfCaller(callerArn: string, principalsById: Iterable<readonly [string, readonly string[]]>): string[] {
+  const ids: string[] = [];
+  for (const [id, arns] of principalsById) if (isCallerOneOf(callerArn, arns)) ids.push(id);
+  return ids;
+}
+
 /**
  * Whether an IAM caller is one of these principals: the same ARN, or a session of one of these roles (the
  * assumed-role ARN has the role's name, not its path; a role name is unique in its account whatever its path).

@@ -42,7 +42,7 @@ export const LIMITS = {
 const REFUSED_KEYS: ReadonlySet<string> = new Set(['__proto__']);
 
 export const SPEC_VERSION = '1';
-export const AGENT_SOURCE_PREFIX = 'agent.';
+export { AGENT_SOURCE_PREFIX } from './decision.js';
 export const DETAIL_TYPE_REQUESTED = 'Action Requested';
 export const DETAIL_TYPE_DECIDED = 'Action Decided';
 export const DETAIL_TYPE_EXECUTED = 'Action Executed';

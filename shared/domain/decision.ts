@@ -66,13 +66,16 @@ export interface DecisionView extends ActionDecidedDetail {
   execution: ExecutionSummary | null;
 }
 
+/** An agent's events come from source `agent.<agentId>` (the contract re-exports it). */
+export const AGENT_SOURCE_PREFIX = 'agent.';
+
 /**
  * The agent a request's record belongs to: its event's source without `agent.` (intake refuses every other
  * source, and records such a request under the source as sent). Kept here, beside the decision's view,
  * so the decision API reads it without the contract's schema library.
  */
 export function agentIdOfSource(source: string): string {
-  return source.startsWith('agent.') ? source.slice('agent.'.length) : source;
+  return source.startsWith(AGENT_SOURCE_PREFIX) ? source.slice(AGENT_SOURCE_PREFIX.length) : source;
 }
 
 /** Outcomes that permit the act. */

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { isCallerOneOf } from './caller-arn.js';
+import { idsOfCaller, isCallerOneOf } from './caller-arn.js';
 import { DEFAULT_LIMITS, DEFAULT_VIOLATION_ALERT_LIMIT, limitsOf, MAX_AUTO_QUARANTINE_WINDOW_MINUTES, MAX_VIOLATION_ALERT_WINDOW_MINUTES, type AgentLimits, type AutoQuarantineRule, type ViolationAlertLimit } from './flood-control.js';
 
 /**
@@ -214,7 +214,7 @@ export class Directory {
 
   /** The agents whose IAM identity the SigV4 caller is (none for an identity that is no agent's). */
   agentIdsOfCaller(callerArn: string): string[] {
-    return Object.entries(this.data.agents).filter(([, agent]) => isCallerOneOf(callerArn, agent.iamPrincipalArns)).map(([agentId]) => agentId);
+    return idsOfCaller(callerArn, Object.entries(this.data.agents).map(([agentId, agent]) => [agentId, agent.iamPrincipalArns] as const));
   }
 
   /** Whether the SigV4 caller (`authorizer.iam.userArn`) is this agent's own IAM identity. No mapping: never. */
