@@ -154,16 +154,27 @@ function isContext(node: unknown): boolean {
   return typeof node === 'object' && node !== null && (node as { Var?: unknown }).Var === 'context';
 }
 
-function substitute(node: Expr, key: string, value: Expr): Expr {
-  if (Array.isArray(node)) return node.map((element: Expr) => substitute(element, key, value)) as unknown as Expr;
+/**
+ * `node` with every single-key node that `replace` answers for replaced by its answer, everywhere in the
+ * tree. A literal is data, not an expression: `{ "Value": { "Var": … } }` is a record value, left as it is.
+ */
+function rewrite(node: Expr, replace: (kind: string, body: Record<string, unknown>) => Expr | undefined): Expr {
+  if (Array.isArray(node)) return node.map((element: Expr) => rewrite(element, replace)) as unknown as Expr;
   if (typeof node !== 'object' || node === null) return node;
   const entries = Object.entries(node as Record<string, unknown>);
   const [kind, body] = (entries[0] ?? []) as [string, Record<string, unknown>];
-  if (entries.length === 1 && kind === '.' && body.attr === key && isContext(body.left)) return value;
-  if (entries.length === 1 && kind === 'has' && body.attr === key && isContext(body.left)) return { Value: true };
-  // A literal is data, not an expression: `{ "Value": { "Var": … } }` is a record value, left as it is.
-  if (entries.length === 1 && kind === 'Value') return node;
-  return Object.fromEntries(entries.map(([k, v]) => [k, typeof v === 'object' && v !== null ? substitute(v as Expr, key, value) : v])) as Expr;
+  if (entries.length === 1) {
+    const replaced = kind === 'Value' ? node : replace(kind, body);
+    if (replaced !== undefined) return replaced;
+  }
+  return Object.fromEntries(entries.map(([k, v]) => [k, typeof v === 'object' && v !== null ? rewrite(v as Expr, replace) : v])) as Expr;
+}
+
+function substitute(node: Expr, key: string, value: Expr): Expr {
+  return rewrite(node, (kind, body) => {
+    if (body.attr !== key || !isContext(body.left)) return undefined;
+    return kind === '.' ? value : kind === 'has' ? { Value: true } : undefined;
+  });
 }
 
 /**
@@ -194,16 +205,10 @@ function isResource(node: unknown): boolean {
 }
 
 function resourceToContext(node: Expr): Expr {
-  if (Array.isArray(node)) return node.map((element: Expr) => resourceToContext(element)) as unknown as Expr;
-  if (typeof node !== 'object' || node === null) return node;
-  const entries = Object.entries(node as Record<string, unknown>);
-  const [kind, body] = (entries[0] ?? []) as [string, Record<string, unknown>];
-  if (entries.length === 1 && (kind === '.' || kind === 'has') && typeof body.attr === 'string' && isResource(body.left)) {
-    return { [kind]: { left: { Var: 'context' }, attr: `${RESOURCE_ATTRIBUTE_KEY_PREFIX}${body.attr}` } } as unknown as Expr;
-  }
-  // A literal is data, not an expression (see `substitute`).
-  if (entries.length === 1 && kind === 'Value') return node;
-  return Object.fromEntries(entries.map(([k, v]) => [k, typeof v === 'object' && v !== null ? resourceToContext(v as Expr) : v])) as Expr;
+  return rewrite(node, (kind, body) =>
+    (kind === '.' || kind === 'has') && typeof body.attr === 'string' && isResource(body.left)
+      ? ({ [kind]: { left: { Var: 'context' }, attr: `${RESOURCE_ATTRIBUTE_KEY_PREFIX}${body.attr}` } } as unknown as Expr)
+      : undefined);
 }
 
 type Known = boolean | undefined;
