@@ -4,7 +4,12 @@
  * `[U+202E]`.
  */
 export function codePointLabel(ch: string): string {
-  return `[U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`;
+  return `[${codePointOf(ch)}]`;
+}
+
+/** A character's code point as Unicode writes it: `U+202E`. */
+export function codePointOf(ch: string): string {
+  return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { labelHidden } from './code-point-label.js';
+import { codePointOf, labelHidden } from './code-point-label.js';
 
 /**
  * Words that look like other words: a reviewer reads `custоmers` (with a Cyrillic `о`) as `customers`.
@@ -63,12 +63,8 @@ export interface Lookalike {
   letters: Array<{ char: string; codePoint: string; script: string }>;
 }
 
-function codePoint(ch: string): string {
-  return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
-}
-
 function described(chars: string[]): Lookalike['letters'] {
-  return chars.slice(0, 8).map((ch) => ({ char: ch, codePoint: codePoint(ch), script: scriptOf(ch) }));
+  return chars.slice(0, 8).map((ch) => ({ char: ch, codePoint: codePointOf(ch), script: scriptOf(ch) }));
 }
 
 function judge(word: string, fieldHasLatin: boolean): { why: string; odd: string[] } | undefined {
